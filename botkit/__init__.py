@@ -1,0 +1,77 @@
+"""botkit: an asyncio framework for trading bots on Coinbase Advanced Trade.
+
+The public API is what this module exports; everything else is internal and
+may change. See README.md for a tour.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from botkit.clock import SystemClock
+from botkit.config import BotSettings, load_settings
+from botkit.core.clock import Clock, ManualClock
+from botkit.core.hmac_sign import ExchangeHmacSigner, PrimeHmacSigner
+from botkit.core.jwt import JwtSigner
+from botkit.core.keys import CdpKey, load_cdp_key, parse_key_json
+from botkit.core.signing import RequestSigner
+from botkit.errors import (
+    AuthError,
+    BadRequest,
+    BotkitError,
+    ClockSkew,
+    ConfigError,
+    ConnectionLost,
+    ExchangeError,
+    FeedError,
+    InsufficientFunds,
+    InvalidPassphrase,
+    IpNotAllowed,
+    NotFound,
+    OrderRejected,
+    PermissionDenied,
+    RateLimited,
+    RequestTimeout,
+    SequenceGap,
+    ServerError,
+    StaleFeed,
+    StrategyError,
+    TransportError,
+)
+
+__all__ = [
+    "AuthError",
+    "BadRequest",
+    "BotSettings",
+    "BotkitError",
+    "CdpKey",
+    "Clock",
+    "ClockSkew",
+    "ConfigError",
+    "ConnectionLost",
+    "ExchangeError",
+    "ExchangeHmacSigner",
+    "FeedError",
+    "InsufficientFunds",
+    "InvalidPassphrase",
+    "IpNotAllowed",
+    "JwtSigner",
+    "ManualClock",
+    "NotFound",
+    "OrderRejected",
+    "PermissionDenied",
+    "PrimeHmacSigner",
+    "RateLimited",
+    "RequestSigner",
+    "RequestTimeout",
+    "SequenceGap",
+    "ServerError",
+    "StaleFeed",
+    "StrategyError",
+    "SystemClock",
+    "TransportError",
+    "__version__",
+    "load_cdp_key",
+    "load_settings",
+    "parse_key_json",
+]

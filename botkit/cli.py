@@ -1,0 +1,153 @@
+"""The ``botkit`` command line (wiring ring).
+
+Exit codes: 0 success, 1 runtime failure, 2 bad input (config, keys, arguments).
+Errors are printed as one ``botkit: error: ...`` line naming what is wrong and
+how to fix it; secrets are never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from botkit import __version__
+from botkit.errors import BotkitError, ConfigError
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+def _settings(args: argparse.Namespace) -> object:
+    from botkit.config import load_settings
+
+    return load_settings(env_file=args.env_file)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``botkit run``: until the runtime lands, say so plainly (and succeed)."""
+    print(
+        "botkit: the bot runtime is not built yet (issue 'Strategy plugins and the bot runtime').\n"
+        "Available now: 'botkit keys check', 'botkit jwt METHOD PATH', 'botkit keys new'."
+    )
+    return EXIT_OK
+
+
+def cmd_jwt(args: argparse.Namespace) -> int:
+    """``botkit jwt METHOD PATH``: print ``export JWT=...`` for use with curl."""
+    from botkit.auth import make_jwt_signer, resolve_cdp_key
+    from botkit.config import BotSettings
+    from botkit.core.jwt import host_of
+
+    settings = _settings(args)
+    assert isinstance(settings, BotSettings)
+    signer = make_jwt_signer(resolve_cdp_key(settings), settings)
+    if args.ws:
+        token = signer.ws_token()
+    else:
+        if not args.method or not args.path:
+            raise ConfigError("usage: botkit jwt METHOD PATH (or botkit jwt --ws)")
+        if not args.path.startswith("/"):
+            raise ConfigError(
+                f"PATH must start with '/', e.g. /api/v3/brokerage/accounts (got {args.path!r})"
+            )
+        path = args.path
+        if "?" in path:
+            path = path.split("?", 1)[0]
+            print(
+                "botkit: note: the query string is not part of the JWT uri; signed",
+                path,
+                file=sys.stderr,
+            )
+        host = args.host or host_of(settings.coinbase.rest_url)
+        token = signer.rest_token(args.method, host, path)
+    print(f"export JWT={token}")
+    return EXIT_OK
+
+
+def cmd_keys_check(args: argparse.Namespace) -> int:
+    """``botkit keys check``: load the configured key; print name, type, algorithm only."""
+    from botkit.auth import resolve_cdp_key
+    from botkit.config import BotSettings
+
+    settings = _settings(args)
+    assert isinstance(settings, BotSettings)
+    key = resolve_cdp_key(settings)
+    print(f"key name:  {key.name}")
+    print(f"key type:  {key.key_type}")
+    print(f"algorithm: {key.algorithm}")
+    print("status:    OK (the key loads and signs; 'botkit doctor' tests it against Coinbase)")
+    return EXIT_OK
+
+
+def cmd_keys_new(args: argparse.Namespace) -> int:
+    """``botkit keys new``: a fresh key in .env form, for the simulator and experiments."""
+    from botkit.auth import generate_cdp_key
+    from botkit.core.keys import secret_to_base64, secret_to_pem
+
+    key = generate_cdp_key(args.type)
+    if args.type == "EdDSA":
+        from cryptography.hazmat.primitives.asymmetric import ed25519
+
+        assert isinstance(key.private_key, ed25519.Ed25519PrivateKey)
+        secret = secret_to_base64(key.private_key)
+    else:
+        secret = secret_to_pem(key.private_key).replace("\n", "\\n")
+    print("# a locally generated key: valid for botkit's simulator, not for Coinbase")
+    print(f'BOTKIT_COINBASE__API_KEY="{key.name}"')
+    print(f'BOTKIT_COINBASE__API_SECRET="{secret}"')
+    return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="botkit", description="Trading bots on Coinbase, asyncio.")
+    p.add_argument("--version", action="version", version=f"botkit {__version__}")
+    p.add_argument("--env-file", default=".env", help="dotenv file to read (default: .env)")
+    p.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING or ERROR")
+    sub = p.add_subparsers(dest="command")
+
+    run = sub.add_parser("run", help="run the bot (default mode: sim, offline)")
+    run.set_defaults(func=cmd_run)
+
+    jwt = sub.add_parser("jwt", help="print 'export JWT=...' for a REST call (or --ws)")
+    jwt.add_argument("method", nargs="?", help="HTTP method, e.g. GET")
+    jwt.add_argument("path", nargs="?", help="request path, e.g. /api/v3/brokerage/accounts")
+    jwt.add_argument("--ws", action="store_true", help="a WebSocket token (no uri claim)")
+    jwt.add_argument("--host", help="host[:port] for the uri claim (default: from the REST URL)")
+    jwt.set_defaults(func=cmd_jwt)
+
+    keys = sub.add_parser("keys", help="inspect or create API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    check = keys_sub.add_parser("check", help="load the configured key; print its name and type")
+    check.set_defaults(func=cmd_keys_check)
+    new = keys_sub.add_parser("new", help="generate a key for the simulator, in .env form")
+    new.add_argument("--type", choices=["ES256", "EdDSA"], default="ES256")
+    new.set_defaults(func=cmd_keys_new)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``botkit`` console script and ``python -m botkit``."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.WARNING),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return func(args)
+    except ConfigError as exc:
+        print(f"botkit: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BotkitError as exc:
+        print(f"botkit: error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130

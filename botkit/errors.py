@@ -1,0 +1,215 @@
+"""The one typed error tree of botkit.
+
+Every failure botkit raises is a :class:`BotkitError`. Each class's docstring
+says what the bot *does* about it, so a strategy author or an operator can tell
+from the type alone whether to fix config, wait, or page someone::
+
+    BotkitError
+    ├── ConfigError                 bad settings, keys or files: fix and restart
+    ├── TransportError              the request may not have reached Coinbase
+    │   ├── RequestTimeout
+    │   └── ConnectionLost
+    ├── ExchangeError               Coinbase answered with an error
+    │   ├── BadRequest              400
+    │   │   └── InvalidPassphrase   400 (Exchange/Prime HMAC)
+    │   ├── AuthError               401
+    │   │   └── ClockSkew           401 / 400 caused by the local clock
+    │   ├── PermissionDenied        403 missing scope
+    │   │   └── IpNotAllowed        403 IP allow-list
+    │   ├── NotFound                404
+    │   ├── RateLimited             429
+    │   ├── ServerError             5xx
+    │   └── OrderRejected           HTTP 200 with success:false
+    │       └── InsufficientFunds
+    ├── FeedError                   WebSocket feed problems
+    │   ├── SequenceGap
+    │   └── StaleFeed
+    └── StrategyError               a strategy hook raised
+
+Errors never carry secret material: only key *names*, statuses, Coinbase's own
+error codes and messages, and request ids.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthError",
+    "BadRequest",
+    "BotkitError",
+    "ClockSkew",
+    "ConfigError",
+    "ConnectionLost",
+    "ExchangeError",
+    "FeedError",
+    "InsufficientFunds",
+    "InvalidPassphrase",
+    "IpNotAllowed",
+    "NotFound",
+    "OrderRejected",
+    "PermissionDenied",
+    "RateLimited",
+    "RequestTimeout",
+    "SequenceGap",
+    "ServerError",
+    "StaleFeed",
+    "StrategyError",
+    "TransportError",
+]
+
+
+class BotkitError(Exception):
+    """Root of every botkit error; catch this to catch them all."""
+
+
+class ConfigError(BotkitError):
+    """Settings, keys or files are unusable.
+
+    The bot refuses to start (CLI exit code 2). The message names what is wrong
+    and how to fix it, and never echoes secret material.
+    """
+
+
+class TransportError(BotkitError):
+    """The request may not have reached Coinbase, or its answer was lost.
+
+    Idempotent calls are retried; a create-order is retried only with the same
+    ``client_order_id`` and otherwise resolved by asking the exchange about it.
+    """
+
+
+class RequestTimeout(TransportError):
+    """No answer within the configured timeout. Outcome unknown: see TransportError."""
+
+
+class ConnectionLost(TransportError):
+    """The connection was reset or refused. Outcome unknown: see TransportError."""
+
+
+class ExchangeError(BotkitError):
+    """Coinbase answered, with an error.
+
+    Attributes:
+        status: HTTP status (200 for business failures such as order rejects).
+        code: Coinbase's error code (``INVALID_ARGUMENT``, ``PERMISSION_DENIED``,
+            a failure reason...), or ``""`` when the body had none.
+        message: Coinbase's message, or the raw body when it was not JSON.
+        request_id: the request id header, when the server sent one.
+        hint: what the user can likely do about it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 0,
+        code: str = "",
+        request_id: str | None = None,
+        hint: str = "",
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+        self.hint = hint
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        parts = [f"HTTP {self.status}" if self.status else "", self.code, self.message]
+        text = ": ".join(p for p in parts if p)
+        if self.request_id:
+            text += f" (request id {self.request_id})"
+        if self.hint:
+            text += f". {self.hint}"
+        return text
+
+
+class BadRequest(ExchangeError):
+    """400: the request was malformed. Not retried; it is a bug or bad input."""
+
+
+class InvalidPassphrase(BadRequest):
+    """400 "Invalid Passphrase" (Exchange/Prime HMAC keys). Fix the passphrase setting."""
+
+
+class AuthError(ExchangeError):
+    """401: the signature or token was rejected.
+
+    The executor re-signs and retries a bounded number of times (Coinbase
+    sometimes rejects valid JWTs), then resyncs the clock; if that fails it
+    gives up with this error and the hint lists the usual causes.
+    """
+
+
+class ClockSkew(AuthError):
+    """The local clock is too far from Coinbase's (timestamp expired / JWT not yet valid).
+
+    The executor measures the offset with ``GET /time``, corrects the signing
+    clock and retries. Raised to the caller only if correction fails.
+    """
+
+
+class PermissionDenied(ExchangeError):
+    """403: the key lacks a permission (scope). One re-signed retry, then raised.
+
+    The hint names the permission to enable (View, Trade, Transfer) in the CDP portal.
+    """
+
+
+class IpNotAllowed(PermissionDenied):
+    """403 because the caller's IP is not on the key's allow-list. Not retried."""
+
+
+class NotFound(ExchangeError):
+    """404: unknown order, account or product. Not retried."""
+
+
+class RateLimited(ExchangeError):
+    """429: too many requests. The executor waits ``retry_after`` seconds, then retries.
+
+    Attributes:
+        retry_after: seconds to wait, from ``Retry-After``/``x-ratelimit-reset``,
+            or None when the server gave no hint (jittered backoff is used).
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+
+
+class ServerError(ExchangeError):
+    """5xx: Coinbase failed. Idempotent calls are retried; create-order outcome is unknown
+    and is resolved by ``client_order_id`` before anything is retried."""
+
+
+class OrderRejected(ExchangeError):
+    """Coinbase refused the order (HTTP 200, ``success: false``). Not retried.
+
+    Attributes:
+        reason: the failure reason (``INVALID_LIMIT_PRICE_POST_ONLY``, ...).
+    """
+
+    def __init__(self, message: str, *, reason: str, **kw: object) -> None:
+        self.reason = reason
+        kw.setdefault("code", reason)
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+
+
+class InsufficientFunds(OrderRejected):
+    """The order needs more balance than is available. Not retried; the risk engine is told."""
+
+
+class FeedError(BotkitError):
+    """A WebSocket feed problem. The feed recovers on its own (resubscribe/reconnect)."""
+
+
+class SequenceGap(FeedError):
+    """Messages were lost (``sequence_num`` jumped). Books are invalidated and re-snapshotted."""
+
+
+class StaleFeed(FeedError):
+    """No message within the watchdog interval. The feed reconnects."""
+
+
+class StrategyError(BotkitError):
+    """A strategy hook raised. Logged with the traceback; the bot keeps running, and a
+    strategy that keeps failing is halted with its orders cancelled."""
