@@ -1,0 +1,70 @@
+"""Order-entry checks that need the live market: stop vs last trade, post-only, holds.
+
+:func:`botkit.sim.orders.parse_create` checks a body on its own; what it cannot
+know is the book and the last trade. This function finishes the job and works
+out how much the order must reserve, which the engine then compares with the
+user's available balance (``INSUFFICIENT_FUND``) for both create and preview.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from botkit.core.matching import OrderBook
+from botkit.sim.orders import OrderReject, OrderRequest
+from botkit.sim.specs import ProductSpec
+
+__all__ = ["check_entry"]
+
+_ZERO = Decimal(0)
+
+
+def check_entry(
+    request: OrderRequest, spec: ProductSpec, book: OrderBook, last: Decimal, taker: Decimal
+) -> tuple[str, Decimal, Decimal]:
+    """Check ``request`` against the market; return ``(hold currency, hold, base size)``.
+
+    A BUY limit reserves ``size x limit x (1 + taker rate)`` (enough for the
+    worst fee); a SELL reserves its base size; a market BUY reserves its quote
+    budget, or the walked cost of its base size plus taker fee. For a
+    quote-sized market BUY the returned base size is what the budget buys now.
+
+    Raises:
+        OrderReject: stop price on the wrong side of the last trade, or a
+            post-only order that would cross.
+    """
+    side = request.side
+    if request.kind == "STOP_LIMIT":
+        assert request.stop_price is not None
+        up = request.stop_direction == "STOP_DIRECTION_STOP_UP"
+        if up and request.stop_price <= last:
+            raise OrderReject(
+                "UNKNOWN_FAILURE_REASON",
+                "stop price must be above the last trade price",
+                "PREVIEW_STOP_PRICE_BELOW_LAST_TRADE_PRICE",
+            )
+        if not up and request.stop_price >= last:
+            raise OrderReject(
+                "UNKNOWN_FAILURE_REASON",
+                "stop price must be below the last trade price",
+                "PREVIEW_STOP_PRICE_ABOVE_LAST_TRADE_PRICE",
+            )
+    if request.post_only:
+        assert request.limit_price is not None
+        if book.crosses(side, request.limit_price):
+            raise OrderReject(
+                "INVALID_LIMIT_PRICE_POST_ONLY", "post-only order would cross the book"
+            )
+    size = request.base_size or _ZERO
+    if side == "SELL":
+        currency, hold = spec.base_currency, size
+    elif request.kind != "MARKET":
+        assert request.limit_price is not None
+        currency, hold = spec.quote_currency, size * request.limit_price * (1 + taker)
+    elif request.quote_size is not None:
+        currency, hold = spec.quote_currency, request.quote_size
+        size = book.size_for_budget("BUY", request.quote_size, taker, spec.base_increment)
+    else:
+        currency = spec.quote_currency
+        hold = book.cost("BUY", size)[1] * (1 + taker)
+    return currency, hold, size
