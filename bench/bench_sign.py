@@ -39,15 +39,23 @@ def per_call_us(fn: Callable[[], object], n: int, repeats: int) -> float:
 
 
 def variants(key: CdpKey) -> dict[str, Callable[[], object]]:
-    secret = secret_to_pem(key.private_key) if key.algorithm == "ES256" else secret_to_base64(key.private_key)  # type: ignore[arg-type]
+    secret = (
+        secret_to_pem(key.private_key)
+        if key.algorithm == "ES256"
+        else secret_to_base64(key.private_key)
+    )  # type: ignore[arg-type]
     signer = JwtSigner(key, clock=SystemClock(), nonce=secrets.token_hex)
     uri = jwt_generator.format_jwt_uri("POST", PATH)
     priv = key.private_key
 
     def pyjwt_cached() -> str:
         now = int(time.time())
-        return pyjwt.encode({"sub": key.name, "iss": "cdp", "nbf": now, "exp": now + 120, "uri": uri},
-                            priv, algorithm=key.algorithm, headers={"kid": key.name, "nonce": secrets.token_hex()})  # type: ignore[arg-type]
+        return pyjwt.encode(
+            {"sub": key.name, "iss": "cdp", "nbf": now, "exp": now + 120, "uri": uri},
+            priv,
+            algorithm=key.algorithm,
+            headers={"kid": key.name, "nonce": secrets.token_hex()},
+        )  # type: ignore[arg-type]
 
     def floor() -> object:
         if isinstance(priv, ec.EllipticCurvePrivateKey):
@@ -69,7 +77,9 @@ def main() -> None:
     args = ap.parse_args()
     for alg in ("ES256", "EdDSA"):
         key = generate_cdp_key(alg)  # type: ignore[arg-type]
-        results = {name: per_call_us(fn, args.n, args.repeats) for name, fn in variants(key).items()}
+        results = {
+            name: per_call_us(fn, args.n, args.repeats) for name, fn in variants(key).items()
+        }
         base = results["botkit JwtSigner.rest_token"]
         print(f"\n{alg}  (median µs per token, n={args.n} x {args.repeats})")
         for name, us in results.items():

@@ -101,6 +101,42 @@ def cmd_keys_new(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_sim(args: argparse.Namespace) -> int:
+    """``botkit sim``: serve the simulator until interrupted; print URLs and a fresh key."""
+    import asyncio
+    import signal
+
+    from botkit.sim.server import SimServer
+
+    async def serve() -> None:
+        sim = SimServer(
+            host=args.host,
+            port=args.port,
+            seed=args.seed,
+            tls=args.tls,
+            admin_token=args.admin_token,
+        )
+        async with sim:
+            key = sim.add_key(args.key_type)
+            print(f"# botkit simulator (seed {args.seed}) on {sim.rest_url}")
+            if sim.cert_path is not None:
+                print(f"# TLS certificate (trust it in your client): {sim.cert_path}")
+            print(
+                f"# admin API: {sim.ws_market_url.replace('ws', 'http', 1)}/_sim "
+                f"(header X-Sim-Admin-Token: {sim.admin_token})"
+            )
+            print("# paste into .env (a local key; it is useless against Coinbase):")
+            print(sim.env_text(key), flush=True)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await stop.wait()
+
+    asyncio.run(serve())
+    return EXIT_OK
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="botkit", description="Trading bots on Coinbase, asyncio.")
     p.add_argument("--version", action="version", version=f"botkit {__version__}")
@@ -117,6 +153,15 @@ def _parser() -> argparse.ArgumentParser:
     jwt.add_argument("--ws", action="store_true", help="a WebSocket token (no uri claim)")
     jwt.add_argument("--host", help="host[:port] for the uri claim (default: from the REST URL)")
     jwt.set_defaults(func=cmd_jwt)
+
+    sim = sub.add_parser("sim", help="serve the local Coinbase simulator until Ctrl-C")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    sim.add_argument("--seed", type=int, default=1, help="same seed, same market")
+    sim.add_argument("--tls", action="store_true", help="https/wss with a self-signed cert")
+    sim.add_argument("--key-type", choices=["ES256", "EdDSA"], default="ES256")
+    sim.add_argument("--admin-token", help="token for the /_sim admin API (default: random)")
+    sim.set_defaults(func=cmd_sim)
 
     keys = sub.add_parser("keys", help="inspect or create API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
