@@ -8,7 +8,8 @@ from the type alone whether to fix config, wait, or page someone::
     ├── ConfigError                 bad settings, keys or files: fix and restart
     ├── TransportError              the request may not have reached Coinbase
     │   ├── RequestTimeout
-    │   └── ConnectionLost
+    │   ├── ConnectionLost
+    │   └── OrderOutcomeUnknown     create-order outcome could not be resolved
     ├── ExchangeError               Coinbase answered with an error
     │   ├── BadRequest              400
     │   │   └── InvalidPassphrase   400 (Exchange/Prime HMAC)
@@ -23,7 +24,9 @@ from the type alone whether to fix config, wait, or page someone::
     │       └── InsufficientFunds
     ├── FeedError                   WebSocket feed problems
     │   ├── SequenceGap
-    │   └── StaleFeed
+    │   ├── StaleFeed
+    │   ├── BookInvalid
+    │   └── FeedSubscriptionError   error frame (auth failure, too many L2 streams)
     └── StrategyError               a strategy hook raised
 
 Errors never carry secret material: only key *names*, statuses, Coinbase's own
@@ -35,16 +38,19 @@ from __future__ import annotations
 __all__ = [
     "AuthError",
     "BadRequest",
+    "BookInvalid",
     "BotkitError",
     "ClockSkew",
     "ConfigError",
     "ConnectionLost",
     "ExchangeError",
     "FeedError",
+    "FeedSubscriptionError",
     "InsufficientFunds",
     "InvalidPassphrase",
     "IpNotAllowed",
     "NotFound",
+    "OrderOutcomeUnknown",
     "OrderRejected",
     "PermissionDenied",
     "RateLimited",
@@ -83,6 +89,14 @@ class RequestTimeout(TransportError):
 
 class ConnectionLost(TransportError):
     """The connection was reset or refused. Outcome unknown: see TransportError."""
+
+
+class OrderOutcomeUnknown(TransportError):
+    """A create-order's outcome is still unknown after retries and a lookup by client_order_id.
+
+    The intent stays unresolved in the journal; no new order is accepted for it, and it is
+    resolved again at the next start-up (or by the user channel) before anything else happens.
+    """
 
 
 class ExchangeError(BotkitError):
@@ -208,6 +222,16 @@ class SequenceGap(FeedError):
 
 class StaleFeed(FeedError):
     """No message within the watchdog interval. The feed reconnects."""
+
+
+class BookInvalid(FeedError):
+    """A product's order book cannot be trusted (gap, reconnect, crossed book) until a fresh
+    snapshot arrives. The risk engine refuses new orders on that product meanwhile."""
+
+
+class FeedSubscriptionError(FeedError):
+    """Coinbase answered a subscribe with an error frame (e.g. "authentication failure" — a bad
+    JWT or a misspelled channel — or "too many L2 streams"). The message carries the likely fix."""
 
 
 class StrategyError(BotkitError):
