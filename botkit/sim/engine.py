@@ -22,7 +22,7 @@ from botkit.sim.candles import CandleStore
 from botkit.sim.entry import check_entry
 from botkit.sim.events import BookChange, OrderChanged, SimEvent, TradePrint
 from botkit.sim.ledger import Ledger, fee_for
-from botkit.sim.market import SyntheticMarket, TakerFn, seed_history
+from botkit.sim.market import MarketFactory, MarketSource, SyntheticMarket, TakerFn, seed_history
 from botkit.sim.orders import Order, OrderReject, OrderRequest, parse_create
 from botkit.sim.specs import ProductSpec, SimBadRequest, SimMarketConfig
 from botkit.sim.wire import UserFill, failure_response, order_ws, success_response
@@ -36,7 +36,14 @@ _ACCOUNT_NS = uuid.UUID("6f1c1a52-0c6e-4c1f-9a38-5b0f6c2d9e11")
 class Engine:
     """State and state transitions of the simulated exchange (see module docstring)."""
 
-    def __init__(self, config: SimMarketConfig, *, seed: int, start_time: float) -> None:
+    def __init__(
+        self,
+        config: SimMarketConfig,
+        *,
+        seed: int,
+        start_time: float,
+        market_factory: MarketFactory = SyntheticMarket,
+    ) -> None:
         self.config = config
         self._seed = seed
         self._start = start_time
@@ -46,7 +53,7 @@ class Engine:
         self._id_rng = random.Random(master.getrandbits(64))
         self._products: dict[str, ProductSpec] = {p.product_id: p for p in config.products}
         self._books: dict[str, OrderBook] = {}
-        self._markets: dict[str, SyntheticMarket] = {}
+        self._markets: dict[str, MarketSource] = {}
         self._candles: dict[str, CandleStore] = {}
         self._recent: dict[str, deque[TradePrint]] = {}
         self._last_price: dict[str, Decimal] = {}
@@ -61,7 +68,7 @@ class Engine:
                 store.put(candle)
             self._candles[pid] = store
             self._books[pid] = OrderBook()
-            self._markets[pid] = SyntheticMarket(spec, config, market_rng, self._books[pid])
+            self._markets[pid] = market_factory(spec, config, market_rng, self._books[pid])
             self._books[pid].take_changes()  # the initial book is the snapshot, not an update
             self._recent[pid] = deque(maxlen=1000)
             self._last_price[pid] = spec.start_price

@@ -20,16 +20,39 @@ import math
 import random
 from collections.abc import Callable
 from decimal import ROUND_DOWN, Decimal
+from typing import Protocol
 
 from botkit.core.matching import Lot, OrderBook, Side
 from botkit.sim.candles import Candle
 from botkit.sim.specs import ProductSpec, SimMarketConfig
 
-__all__ = ["SyntheticMarket", "TakerFn", "seed_history"]
+__all__ = ["MarketFactory", "MarketSource", "SyntheticMarket", "TakerFn", "seed_history"]
 
 #: Executes a synthetic taker order ``(side, size, limit or None for market)``
 #: against the shared book, settling any user fills; provided by the exchange.
 TakerFn = Callable[[Side, Decimal, Decimal | None], None]
+
+
+class MarketSource(Protocol):
+    """The seam between the exchange and whatever moves its market.
+
+    The engine calls :meth:`step` once per market step; the source posts or pulls
+    its own liquidity in the shared :class:`OrderBook` and sends taker orders
+    through ``take``, so user orders always meet real queue positions.
+    :class:`SyntheticMarket` is the seeded random source; a replayer of a
+    recorded Coinbase session can implement the same two methods later.
+    """
+
+    def step(self, take: TakerFn) -> None:
+        """Advance one market step."""
+        ...
+
+    def on_filled(self, order_id: str) -> None:
+        """One of this source's resting lots was filled completely by a user taker."""
+        ...
+
+
+MarketFactory = Callable[[ProductSpec, SimMarketConfig, random.Random, OrderBook], MarketSource]
 
 
 def _quantize_size(value: float, spec: ProductSpec) -> Decimal:
