@@ -20,5 +20,5 @@ test: $(STAMP)
 	$(BIN)/pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check botkit tests
+	$(BIN)/ruff check botkit tests bench examples
 	$(BIN)/mypy
