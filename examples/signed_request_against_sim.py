@@ -48,10 +48,9 @@ async def main() -> None:
         )
         order_id = order["success_response"]["order_id"]  # type: ignore[index]
         filled = await call("GET", f"/orders/historical/{order_id}")
-        o = filled["order"]
-        print(
-            f"bought {o['filled_size']} BTC at avg {o['average_filled_price']} (status {o['status']})"
-        )  # type: ignore[index]
+        o: dict[str, str] = filled["order"]  # type: ignore[assignment]
+        size, avg, status = o["filled_size"], o["average_filled_price"], o["status"]
+        print(f"bought {size} BTC at avg {avg} (status {status})")
 
 
 if __name__ == "__main__":
