@@ -137,6 +137,24 @@ def cmd_sim(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """``botkit doctor``: keys, clock offset and permissions, each problem with its fix."""
+    import asyncio
+
+    from botkit.config import BotSettings
+    from botkit.doctor import exit_code, render, run_doctor
+
+    settings = _settings(args)
+    assert isinstance(settings, BotSettings)
+    checks = asyncio.run(
+        run_doctor(
+            settings, ca_file=args.ca_file, request_timeout=args.timeout, max_drift=args.max_drift
+        )
+    )
+    print(render(checks))
+    return exit_code(checks)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="botkit", description="Trading bots on Coinbase, asyncio.")
     p.add_argument("--version", action="version", version=f"botkit {__version__}")
@@ -162,6 +180,14 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--key-type", choices=["ES256", "EdDSA"], default="ES256")
     sim.add_argument("--admin-token", help="token for the /_sim admin API (default: random)")
     sim.set_defaults(func=cmd_sim)
+
+    doctor = sub.add_parser("doctor", help="check keys, clock and permissions against Coinbase")
+    doctor.add_argument("--ca-file", help="trust this CA certificate (e.g. the simulator's)")
+    doctor.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
+    doctor.add_argument(
+        "--max-drift", type=float, default=5.0, help="clock offset that fails the check (s)"
+    )
+    doctor.set_defaults(func=cmd_doctor)
 
     keys = sub.add_parser("keys", help="inspect or create API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)

@@ -12,6 +12,9 @@ Kinds:
 * ``drop_after_accept`` — handle the request (an order *is* recorded) and then
   reset the connection without answering: the classic unknown outcome.
 * ``reset``   — reset the connection without handling the request at all.
+* ``status_after_accept`` — handle the request (an order *is* recorded), then
+  answer ``status`` (e.g. 500/502/504) instead of the real response: a gateway
+  error after the exchange acted, the other classic unknown outcome.
 
 The server clock offset (``clock_offset``) shifts the time the simulator uses
 for JWT checks and ``/time``, so valid tokens look expired or not yet valid.
@@ -25,8 +28,8 @@ from typing import Any, Literal
 
 __all__ = ["FaultPlan", "RestFault"]
 
-Kind = Literal["status", "delay", "drop_after_accept", "reset"]
-KINDS: tuple[str, ...] = ("status", "delay", "drop_after_accept", "reset")
+Kind = Literal["status", "delay", "drop_after_accept", "reset", "status_after_accept"]
+KINDS: tuple[str, ...] = ("status", "delay", "drop_after_accept", "reset", "status_after_accept")
 
 
 @dataclass
@@ -103,6 +106,18 @@ class FaultPlan:
     ) -> RestFault:
         """Process the next ``count`` matching requests, then reset instead of answering."""
         return self.add(RestFault("drop_after_accept", count, path, method))
+
+    def fail_after_accept(
+        self,
+        status: int = 500,
+        count: int = 1,
+        *,
+        path: str | None = r"/orders$",
+        method: str | None = "POST",
+        body: str | None = None,
+    ) -> RestFault:
+        """Process the next ``count`` matching requests, then answer ``status`` instead."""
+        return self.add(RestFault("status_after_accept", count, path, method, status, body=body))
 
     def reset_next(
         self, count: int = 1, *, path: str | None = None, method: str | None = None

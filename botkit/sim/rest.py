@@ -172,6 +172,8 @@ class SimRest:
             self.on_change()
         if fault is not None and fault.kind == "drop_after_accept":
             return self._reset(request)
+        if fault is not None and fault.kind == "status_after_accept":
+            return _fault_response(fault)
         return response
 
     @staticmethod

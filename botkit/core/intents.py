@@ -1,0 +1,106 @@
+"""Core ring: order intents and their exact create-order body (reference §2.3).
+
+An :class:`OrderIntent` is a decision to place one order. Its body is
+serialised **once** (:meth:`OrderIntent.body`): those bytes are written to the
+journal, signed and POSTed on every attempt, and re-POSTed after a restart, so
+a retry can never differ from the original by a float format or key order.
+
+Money is ``Decimal`` and goes on the wire as a plain decimal string (never an
+exponent: ``Decimal("1E-8")`` is sent as ``"0.00000001"``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+__all__ = [
+    "OrderIntent",
+    "Side",
+    "dec_str",
+    "limit_gtc",
+    "limit_ioc",
+    "market_ioc",
+]
+
+Side = Literal["BUY", "SELL"]
+
+
+def dec_str(value: Decimal) -> str:
+    """A plain decimal string (no exponent), as Coinbase expects sizes and prices."""
+    if not isinstance(value, Decimal):
+        raise TypeError(f"money must be Decimal, got {type(value).__name__}")
+    if not value.is_finite():
+        raise ValueError(f"not a finite decimal: {value}")
+    return format(value, "f")
+
+
+def market_ioc(
+    *, quote_size: Decimal | None = None, base_size: Decimal | None = None
+) -> dict[str, Any]:
+    """``market_market_ioc`` with exactly one of ``quote_size`` / ``base_size``."""
+    if (quote_size is None) == (base_size is None):
+        raise ValueError("a market order needs exactly one of quote_size or base_size")
+    if quote_size is not None:
+        return {"market_market_ioc": {"quote_size": dec_str(quote_size)}}
+    assert base_size is not None
+    return {"market_market_ioc": {"base_size": dec_str(base_size)}}
+
+
+def limit_gtc(
+    base_size: Decimal, limit_price: Decimal, *, post_only: bool = False
+) -> dict[str, Any]:
+    """``limit_limit_gtc``: a resting limit order."""
+    return {
+        "limit_limit_gtc": {
+            "base_size": dec_str(base_size),
+            "limit_price": dec_str(limit_price),
+            "post_only": post_only,
+        }
+    }
+
+
+def limit_ioc(base_size: Decimal, limit_price: Decimal) -> dict[str, Any]:
+    """``sor_limit_ioc``: a limit order that cancels whatever does not fill at once."""
+    return {"sor_limit_ioc": {"base_size": dec_str(base_size), "limit_price": dec_str(limit_price)}}
+
+
+@dataclass(frozen=True, slots=True)
+class OrderIntent:
+    """A decision to place one order.
+
+    Attributes:
+        client_order_id: the idempotency key (§2.5): the same id on every
+            attempt, forever; Coinbase returns the existing order for a reused id.
+        product_id: e.g. ``BTC-USD``.
+        side: ``BUY`` or ``SELL``.
+        order_configuration: one §2.3 configuration (see :func:`limit_gtc` etc.).
+        extra: further top-level fields (``self_trade_prevention_id``...).
+    """
+
+    client_order_id: str
+    product_id: str
+    side: Side
+    order_configuration: dict[str, Any]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.client_order_id:
+            raise ValueError("an order intent needs a client_order_id (it is the idempotency key)")
+        if self.side not in ("BUY", "SELL"):
+            raise ValueError(f"side must be BUY or SELL, got {self.side!r}")
+        if len(self.order_configuration) != 1:
+            raise ValueError("order_configuration must have exactly one key")
+
+    def body(self) -> bytes:
+        """The exact create-order body bytes (compact JSON, fixed key order)."""
+        doc: dict[str, Any] = {
+            "client_order_id": self.client_order_id,
+            "product_id": self.product_id,
+            "side": self.side,
+            "order_configuration": self.order_configuration,
+            **self.extra,
+        }
+        return json.dumps(doc, separators=(",", ":")).encode()

@@ -1,0 +1,72 @@
+"""500 order intents under 30 % random (seeded) faults end as exactly 500 orders at the exchange."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from collections.abc import Callable
+from decimal import Decimal
+
+from botkit.core.intents import OrderIntent, market_ioc
+from botkit.errors import OrderOutcomeUnknown
+from botkit.executor import OrderExecutor, PlacedOrder
+from botkit.journal import OrderJournal
+from tests.executor.conftest import ClientFactory, RecordingSim
+
+N = 500
+FAULT_RATE = 0.3
+
+
+def _fault_menu(sim: RecordingSim) -> list[Callable[[], object]]:
+    f = sim.faults
+    post = {"path": r"/orders$", "method": "POST"}
+    return [
+        lambda: f.fail_next(500, **post),  # answered without processing
+        lambda: f.fail_after_accept(500),  # processed, then a 500
+        lambda: f.fail_after_accept(504),
+        lambda: f.drop_after_accept(),  # processed, then the connection reset
+        lambda: f.reset_next(**post),  # reset, not processed
+        lambda: f.delay_next(0.3, **post),  # longer than the client's read timeout
+        lambda: f.fail_next(401, path="/orders"),  # creates and lookups alike
+        lambda: f.fail_next(429, retry_after=0.001),
+        lambda: f.fail_next(503),  # any request, lookups included
+        lambda: f.fail_next(403, **post),
+        lambda: f.reset_next(),
+    ]
+
+
+async def test_500_intents_with_30pct_faults_make_exactly_500_orders(
+    sim: RecordingSim, make_client: ClientFactory, journal: OrderJournal
+) -> None:
+    rng = random.Random(20240601)
+    menu = _fault_menu(sim)
+    ex = OrderExecutor(make_client(read_timeout=0.15), journal)
+    gate = asyncio.Semaphore(16)
+    unknown = Counter[str]()
+
+    async def one(i: int) -> PlacedOrder:
+        product = "BTC-USD" if i % 2 else "ETH-USD"
+        intent = OrderIntent(f"bulk-{i:03d}", product, "BUY", market_ioc(quote_size=Decimal("10")))
+        async with gate:
+            if rng.random() < FAULT_RATE:
+                rng.choice(menu)()
+            for _ in range(5):
+                try:
+                    return await ex.place(intent)
+                except OrderOutcomeUnknown:  # left pending; placing again resolves it
+                    unknown[intent.client_order_id] += 1
+            raise AssertionError(f"{intent.client_order_id} never resolved")
+
+    placed = await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(N))), timeout=50)
+    orders = sim.exchange.list_orders("default", {})
+    by_coid = Counter(o["client_order_id"] for o in orders)
+    assert len(orders) == N
+    assert set(by_coid) == {f"bulk-{i:03d}" for i in range(N)} and max(by_coid.values()) == 1
+    exchange_ids = {o["client_order_id"]: o["order_id"] for o in orders}
+    assert all(exchange_ids[p.client_order_id] == p.order_id for p in placed)
+    assert journal.counts() == {"PLACED": N}
+    fired = Counter(kind for kind, _, _ in sim.faults.history)
+    assert sum(fired.values()) >= 0.2 * N  # the faults really fired
+    assert {"status_after_accept", "drop_after_accept", "delay", "reset", "status"} <= set(fired)
+    await ex.close()
