@@ -1,0 +1,345 @@
+"""Core ring: one WebSocket connection's protocol state, sans-I/O (text in, events out).
+
+Like ``websockets``/``h11``, this object never touches a socket or a clock: the I/O
+layer (:mod:`botkit.feed`) calls :meth:`FeedProtocol.receive` with each frame and
+gets typed events back, asks :meth:`FeedProtocol.subscribe_messages` what to send
+after connecting, and drains :meth:`FeedProtocol.take_requests` for what the
+protocol needs done (resubscribe level2, reconnect). That is what makes sequence and
+book logic testable synchronously, and replayable from a recording.
+
+Sequence policy (reference §3.4, measured behaviour): ``sequence_num`` is one
+counter per connection across all channels, starting anew on each connection.
+
+* lower or equal to the last seen -> duplicate/out of order: ignored, counted;
+* a jump -> some message of *unknown* channel was lost: every book on this
+  connection is invalidated (a :class:`BookInvalidated` event each), a
+  :class:`SequenceGapDetected` event is emitted, and a level2 resync is
+  requested (or a reconnect, per ``gap_policy``); with ``user`` subscribed a
+  REST backfill is requested too;
+* updates for an invalid book are dropped until its new snapshot arrives.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from botkit.core import messages as m
+from botkit.core.book import L2Book
+from botkit.core.feed_events import (
+    BookChanged,
+    BookInvalidated,
+    CandlesReceived,
+    FeedErrorReceived,
+    FeedEvent,
+    Heartbeat,
+    SequenceGapDetected,
+    StatusReceived,
+    Subscribed,
+    TickersReceived,
+    TradesReceived,
+)
+from botkit.core.fills import FillTracker
+from botkit.errors import BookInvalid, FeedSubscriptionError, SequenceGap
+
+__all__ = [
+    "Backfill",
+    "FeedProtocol",
+    "FeedStats",
+    "Reconnect",
+    "Request",
+    "ResyncLevel2",
+    "Subscription",
+    "error_hint",
+]
+
+log = logging.getLogger("botkit.feed")
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """One subscribe message: one channel, its products (§3.2: one channel per message)."""
+
+    channel: str
+    product_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ResyncLevel2:
+    """Unsubscribe + subscribe level2 for these products to get fresh snapshots."""
+
+    product_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnect:
+    """Drop this connection and open a new one."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Backfill:
+    """Ask REST for fills that the ``user`` channel may have lost."""
+
+    reason: str
+
+
+Request = ResyncLevel2 | Reconnect | Backfill
+
+
+@dataclass(slots=True)
+class FeedStats:
+    """Counters for monitoring; all monotonic over the protocol's life."""
+
+    frames: int = 0
+    malformed: int = 0
+    duplicates: int = 0
+    gaps: int = 0
+    unknown: int = 0
+    errors: int = 0
+    acks: int = 0
+    heartbeats: int = 0
+    resyncs: int = 0
+    last_problem: str = ""
+    extra: dict[str, int] = field(default_factory=dict)
+
+
+def error_hint(message: str, level2_cap: int) -> str:
+    """The likely fix for a Coinbase WebSocket error frame (§3.6, SDK issues #19/#64/#92)."""
+    text = message.lower()
+    if "authentication" in text:
+        return (
+            "check the channel name (e.g. 'heartbeats', not 'heartbeat'; Exchange-only "
+            "channels such as 'full' do not exist here), that the key is a CDP key with "
+            "View permission, and that the clock is right (the JWT lives 120 s)"
+        )
+    if "l2 streams" in text or "too many" in text:
+        return (
+            f"too many level2 products on one connection: lower max_level2_per_connection "
+            f"(now {level2_cap}) so level2 is sharded across more connections"
+        )
+    if "parse" in text:
+        return "a subscribe message was not valid JSON; this is a botkit bug, please report it"
+    return "see the reason; the connection stays open"
+
+
+class FeedProtocol:
+    """State of one feed connection. Reset with :meth:`connection_opened` per connection.
+
+    Args:
+        name: label for logs and events (e.g. ``"market-0"``).
+        subscriptions: what this connection subscribes, one message each;
+            ``heartbeats`` is added when missing.
+        books: level2 books of this connection's products (created when missing).
+        fills: the user-channel tracker, when ``user`` is subscribed here.
+        gap_policy: ``"resubscribe"`` (level2 unsubscribe + subscribe) or ``"reconnect"``.
+        level2_cap: the configured per-connection level2 cap, quoted in hints.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        subscriptions: Sequence[Subscription],
+        *,
+        books: dict[str, L2Book] | None = None,
+        fills: FillTracker | None = None,
+        gap_policy: Literal["resubscribe", "reconnect"] = "resubscribe",
+        level2_cap: int = 16,
+    ) -> None:
+        self.name = name
+        subs = list(subscriptions)
+        if not any(s.channel == "heartbeats" for s in subs):
+            subs.insert(0, Subscription("heartbeats"))
+        self.subscriptions = tuple(subs)
+        self.books: dict[str, L2Book] = books if books is not None else {}
+        for s in self.subscriptions:
+            if s.channel == "level2":
+                for pid in s.product_ids:
+                    self.books.setdefault(pid, L2Book(pid))
+        self.fills = fills
+        self.gap_policy = gap_policy
+        self.level2_cap = level2_cap
+        self.stats = FeedStats()
+        self.last_seq: int | None = None
+        self._requests: list[Request] = []
+        self._channels = {s.channel for s in self.subscriptions}
+
+    # -- connection lifecycle -----------------------------------------------------------------
+
+    def connection_opened(self) -> list[FeedEvent]:
+        """A new connection: sequence restarts; books wait for their new snapshots."""
+        self.last_seq = None
+        self._requests.clear()
+        return self._invalidate_all("reconnected: waiting for a new snapshot")
+
+    def connection_lost(self, reason: str) -> list[FeedEvent]:
+        """The connection ended: books cannot be kept up to date until resubscribed."""
+        return self._invalidate_all(f"connection lost: {reason}")
+
+    def _invalidate_all(self, reason: str) -> list[FeedEvent]:
+        out: list[FeedEvent] = []
+        for pid, book in self.books.items():
+            if book.valid:
+                book.invalidate(reason)
+                out.append(BookInvalidated(pid, BookInvalid(f"{pid}: {reason}")))
+            else:
+                book.invalid_reason = reason
+        return out
+
+    # -- outbound ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _message(
+        kind: str, channel: str, pids: Sequence[str], token: Callable[[], str | None]
+    ) -> str:
+        msg: dict[str, object] = {"type": kind, "channel": channel}
+        if channel != "heartbeats" or kind == "unsubscribe":
+            msg["product_ids"] = list(pids)
+        jwt = token()  # a fresh token per message (§3.2)
+        if jwt is not None:
+            msg["jwt"] = jwt
+        return m.encode_message(msg)
+
+    def subscribe_messages(self, token: Callable[[], str | None]) -> list[str]:
+        """Every subscribe message for a fresh connection, ``heartbeats`` first."""
+        return [
+            self._message("subscribe", s.channel, s.product_ids, token) for s in self.subscriptions
+        ]
+
+    def resync_messages(self, pids: Sequence[str], token: Callable[[], str | None]) -> list[str]:
+        """Unsubscribe + subscribe level2 for ``pids``: new subscriptions start with a snapshot."""
+        self.stats.resyncs += 1
+        return [
+            self._message("unsubscribe", "level2", pids, token),
+            self._message("subscribe", "level2", pids, token),
+        ]
+
+    def barrier_message(self, token: Callable[[], str | None]) -> str:
+        """A repeated ``heartbeats`` subscribe: a no-op whose ack follows every earlier frame.
+
+        Used by ``MarketDataFeed.sync()``. ``heartbeats`` is on every connection and
+        takes no products, so subscribing it again changes nothing but is acknowledged.
+        """
+        return self._message("subscribe", "heartbeats", (), token)
+
+    @property
+    def pending(self) -> bool:
+        """True when :meth:`take_requests` has something (cheap, checked per frame)."""
+        return bool(self._requests)
+
+    def take_requests(self) -> list[Request]:
+        """What the I/O layer must do now (each request is returned once)."""
+        out, self._requests = self._requests, []
+        return out
+
+    # -- inbound -------------------------------------------------------------------------------
+
+    def receive(self, data: str | bytes) -> list[FeedEvent]:
+        """Process one frame; never raises because of what the server sent."""
+        self.stats.frames += 1
+        frame = m.decode_frame(data)
+        if isinstance(frame, m.ErrorFrame):
+            return self._on_error(frame)
+        if isinstance(frame, m.Malformed):
+            self.stats.malformed += 1
+            self.stats.last_problem = frame.problem[:200]
+            log.warning("feed: %s malformed frame ignored: %s", self.name, frame.problem[:200])
+            return (
+                (self._sequence(frame.sequence_num) or []) if frame.sequence_num is not None else []
+            )
+        events = self._sequence(frame.sequence_num)
+        if events is None:
+            return []
+        if isinstance(frame, m.UnknownMessage):
+            self.stats.unknown += 1
+            log.debug("feed: %s ignoring unknown channel %r", self.name, frame.channel)
+            return events
+        try:
+            self._dispatch(frame, events)
+        except ValueError as exc:  # e.g. an unparseable price: the data cannot be trusted
+            self.stats.malformed += 1
+            self.stats.last_problem = str(exc)[:200]
+            events.extend(self._gap_recovery(f"bad data: {exc}"))
+        return events
+
+    def _sequence(self, seq: int | None) -> list[FeedEvent] | None:
+        """Check ``seq``: None means "drop this frame"; a list holds gap events, if any."""
+        last = self.last_seq
+        if seq is None:
+            return []
+        if last is not None and seq <= last:
+            self.stats.duplicates += 1
+            return None
+        self.last_seq = seq
+        if last is None or seq == last + 1:
+            return []
+        self.stats.gaps += 1
+        err = SequenceGap(f"{self.name}: expected sequence_num {last + 1}, got {seq}")
+        events: list[FeedEvent] = [SequenceGapDetected(self.name, last + 1, seq, err)]
+        events.extend(self._gap_recovery(f"sequence gap {last + 1}..{seq - 1}"))
+        return events
+
+    def _gap_recovery(self, reason: str) -> list[FeedEvent]:
+        events = self._invalidate_all(reason)
+        if self.gap_policy == "reconnect":
+            self._requests.append(Reconnect(reason))
+            return events
+        if self.books:
+            self._requests.append(ResyncLevel2(tuple(self.books)))
+        if self.fills is not None:
+            self._requests.append(Backfill(reason))
+        return events
+
+    def _on_error(self, frame: m.ErrorFrame) -> list[FeedEvent]:
+        self.stats.errors += 1
+        text = frame.message + (f": {frame.reason}" if frame.reason else "")
+        hint = error_hint(frame.message, self.level2_cap)
+        err = FeedSubscriptionError(f"{self.name}: Coinbase error frame '{text}'. Fix: {hint}")
+        return [FeedErrorReceived(self.name, err)]
+
+    def _dispatch(self, frame: m.Envelope, out: list[FeedEvent]) -> None:
+        if isinstance(frame, m.L2Message):
+            seq = frame.sequence_num
+            books = self.books
+            for ev in frame.events:
+                book = books.get(ev.product_id)
+                if book is None:
+                    continue  # not ours (e.g. a level2 sub left over from a resync race)
+                if ev.type == "snapshot":
+                    book.apply_snapshot(ev.updates)
+                elif book.valid:
+                    book.apply_updates(ev.updates)
+                else:
+                    continue  # waiting for the resync snapshot
+                if book.crossed:
+                    out.extend(self._gap_recovery(f"{ev.product_id} book crossed"))
+                    return
+                out.append(BookChanged(ev.product_id, book, ev.type == "snapshot", seq))
+        elif isinstance(frame, m.HeartbeatsMessage):
+            self.stats.heartbeats += 1
+            for hb in frame.events:
+                counter = int(hb.heartbeat_counter) if hb.heartbeat_counter.isdigit() else -1
+                out.append(Heartbeat(self.name, counter, hb.current_time))
+        elif isinstance(frame, m.TickerMessage | m.TickerBatchMessage):
+            batch = isinstance(frame, m.TickerBatchMessage)
+            for tev in frame.events:
+                out.append(TickersReceived(tev.type, tuple(tev.tickers), batch))
+        elif isinstance(frame, m.MarketTradesMessage):
+            for trev in frame.events:
+                out.append(TradesReceived(trev.type, tuple(trev.trades)))
+        elif isinstance(frame, m.CandlesMessage):
+            for cev in frame.events:
+                out.append(CandlesReceived(cev.type, tuple(cev.candles)))
+        elif isinstance(frame, m.StatusMessage):
+            for sev in frame.events:
+                out.append(StatusReceived(sev.type, tuple(sev.products)))
+        elif isinstance(frame, m.SubscriptionsMessage):
+            self.stats.acks += 1
+            for aev in frame.events:
+                out.append(Subscribed(self.name, aev.subscriptions))
+        elif isinstance(frame, m.UserMessage) and self.fills is not None:
+            for uev in frame.events:
+                out.extend(self.fills.on_user_event(uev, self.name))

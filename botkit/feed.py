@@ -1,0 +1,365 @@
+"""Adapter ring: the asyncio market-data feed (connections, watchdog, reconnect, sharding).
+
+:class:`MarketDataFeed` runs one task per planned connection
+(:func:`botkit.feed_config.plan_connections`). Each task loops forever:
+
+1. connect through the injected :class:`~botkit.net.ws.WsConnector`;
+2. send one subscribe per channel, each with a fresh JWT when a signer is given;
+3. receive: every frame goes through the connection's sans-I/O
+   :class:`~botkit.core.feed_protocol.FeedProtocol`, which maintains the books and
+   returns typed events, passed to ``on_event``;
+4. on a close (any code, 1000/1001 included: Coinbase never closes on purpose
+   while we want data), a stale watchdog timeout, or a reconnect request, wait a
+   capped exponential backoff with full jitter and start again. Never gives up.
+
+Design notes: the watchdog is an ``asyncio.timeout`` around the receive loop that
+is pushed back lazily (at most every ``stale_after/8``), so it costs nothing per
+frame; a consumer callback that raises is logged and counted, never kills the feed
+(the official SDK's silent-death failure, reference §5.3).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Protocol
+
+from botkit.core.book import L2Book
+from botkit.core.feed_events import ConnectionState, FeedEvent, UserSnapshotDone
+from botkit.core.feed_protocol import Backfill, FeedProtocol, Reconnect, ResyncLevel2
+from botkit.core.fills import FillTracker, HwmStore
+from botkit.errors import ConfigError, ConnectionLost
+from botkit.feed_config import ConnectionPlan, FeedConfig, plan_connections
+from botkit.net.ws import WsConnection, WsConnector, make_connector, tls_context
+from botkit.recorder import Recorder
+
+__all__ = ["FillsBackfill", "MarketDataFeed", "WsTokenSource", "backoff_delay"]
+
+log = logging.getLogger("botkit.feed")
+
+FillsBackfill = Callable[[Sequence[str]], Awaitable[Sequence[Mapping[str, Any]]]]
+"""REST backfill hook: given order ids, return their §2.8 fill objects (any order)."""
+
+
+class WsTokenSource(Protocol):
+    """Anything that mints a fresh WebSocket JWT (e.g. :class:`botkit.core.jwt.JwtSigner`)."""
+
+    def ws_token(self) -> str: ...
+
+
+def backoff_delay(attempt: int, initial: float, cap: float, rng: random.Random) -> float:
+    """Full-jitter capped exponential backoff: ``uniform(0, min(cap, initial * 2**attempt))``."""
+    return rng.uniform(0.0, min(cap, initial * (2 ** min(attempt, 32))))
+
+
+class _Conn:
+    """One planned connection and its current socket."""
+
+    def __init__(self, plan: ConnectionPlan, protocol: FeedProtocol) -> None:
+        self.plan = plan
+        self.protocol = protocol
+        self.ws: WsConnection | None = None
+        self.generation = 0
+        self.connects = 0
+        self.stale = 0
+        self.task: asyncio.Task[None] | None = None
+
+
+class MarketDataFeed:
+    """JWT-authenticated Coinbase WebSocket feed with maintained L2 books and the user channel.
+
+    Args:
+        config: endpoints, channels, limits and recovery timings.
+        connector: the WebSocket transport; built from ``config.connector`` when None.
+        signer: mints WS JWTs; market data works without one, ``user`` needs one.
+        on_event: called synchronously with every :data:`FeedEvent`; exceptions are
+            logged and counted, never propagated.
+        rng: randomness for backoff jitter (inject a seeded one in tests).
+        hwm_store: persistence of user-channel high-water marks (memory when None).
+        backfill: REST fills hook, called after each user (re)subscription and gap.
+        recorder: raw capture of frames and connection events.
+        clock: wall time for recordings.
+    """
+
+    def __init__(
+        self,
+        config: FeedConfig,
+        *,
+        connector: WsConnector | None = None,
+        signer: WsTokenSource | None = None,
+        on_event: Callable[[FeedEvent], None] | None = None,
+        rng: random.Random | None = None,
+        hwm_store: HwmStore | None = None,
+        backfill: FillsBackfill | None = None,
+        recorder: Recorder | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if config.user and signer is None:
+            raise ConfigError("the user channel needs a CDP key (signer) to authenticate")
+        self.config = config
+        self.connector = connector or make_connector(
+            config.connector, ping_interval=config.ping_interval
+        )
+        self._token: Callable[[], str | None] = signer.ws_token if signer else lambda: None
+        self.on_event = on_event
+        self.rng = rng or random.Random()
+        self.backfill = backfill
+        self.recorder = recorder
+        self.clock = clock
+        self.books: dict[str, L2Book] = {}
+        self.fills = FillTracker(hwm_store) if config.user else None
+        self.callback_errors = 0
+        self.ssl_ctx = tls_context(config.ca_file)
+        self.conns = [
+            _Conn(
+                p,
+                FeedProtocol(
+                    p.name,
+                    p.subscriptions,
+                    books=self.books,
+                    fills=self.fills if p.name == "user" else None,
+                    gap_policy=config.gap_policy,
+                    level2_cap=config.max_level2_per_connection,
+                ),
+            )
+            for p in plan_connections(config)
+        ]
+        self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> MarketDataFeed:
+        """Start one task per connection; returns at once (see :meth:`wait_ready`)."""
+        for conn in self.conns:
+            conn.task = asyncio.create_task(self._run(conn), name=f"feed-{conn.plan.name}")
+        return self
+
+    async def stop(self) -> None:
+        """Close every connection and wait for the tasks (bounded)."""
+        self._closing = True
+        tasks = [c.task for c in self.conns if c.task is not None] + list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for conn in self.conns:
+            if conn.ws is not None:
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(2):
+                        await conn.ws.close()
+                conn.ws = None
+        await self.connector.aclose()
+        if self.recorder is not None:
+            self.recorder.close()
+
+    async def __aenter__(self) -> MarketDataFeed:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # -- waiting (tests, start-up gates) ----------------------------------------------------
+
+    async def wait_for(self, predicate: Callable[[], bool], within: float = 10.0) -> None:
+        """Wait until ``predicate()`` holds; re-checked after every processed frame.
+
+        Raises:
+            TimeoutError: it did not hold within ``within`` seconds.
+        """
+        if predicate():
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (predicate, fut)
+        self._waiters.append(entry)
+        try:
+            async with asyncio.timeout(within):
+                await fut
+        finally:
+            with contextlib.suppress(ValueError):
+                self._waiters.remove(entry)
+
+    def ready(self) -> bool:
+        """Every connection is open and every book is valid."""
+        return all(c.ws is not None for c in self.conns) and all(
+            b.valid for b in self.books.values()
+        )
+
+    async def wait_ready(self, within: float = 10.0) -> None:
+        """Wait until :meth:`ready`."""
+        await self.wait_for(self.ready, within)
+
+    async def sync(self, within: float = 10.0) -> None:
+        """Wait until every frame the server queued before this call has been processed.
+
+        Sends a no-op unsubscribe on each connection and waits for its ack, which the
+        server queues behind everything published earlier (true of the simulator;
+        acks share the ordered ``sequence_num`` stream on Coinbase). Retries on a new
+        connection if one drops meanwhile.
+        """
+        async with asyncio.timeout(within):
+            for conn in self.conns:
+                while True:
+                    await self.wait_for(lambda c=conn: c.ws is not None, within)  # type: ignore[misc]
+                    ws, gen, acks = conn.ws, conn.generation, conn.protocol.stats.acks
+                    assert ws is not None
+                    try:
+                        await ws.send(conn.protocol.barrier_message(self._token))
+                    except ConnectionLost:
+                        continue
+
+                    def done(c: _Conn = conn, g: int = gen, a: int = acks) -> bool:
+                        return c.generation != g or c.protocol.stats.acks > a
+
+                    await self.wait_for(done, within)
+                    if conn.generation == gen:
+                        break
+
+    def _wake(self) -> None:
+        for pred, fut in list(self._waiters):
+            if not fut.done() and pred():
+                fut.set_result(None)
+
+    # -- events -----------------------------------------------------------------------------
+
+    def _emit(self, events: list[FeedEvent]) -> None:
+        cb = self.on_event
+        for ev in events:
+            if isinstance(ev, UserSnapshotDone):
+                self._spawn_backfill("user snapshot received")
+            if cb is not None:
+                try:
+                    cb(ev)
+                except Exception:  # the consumer's bug must not kill the feed (SDK §5.3)
+                    self.callback_errors += 1
+                    log.exception("feed: on_event callback raised; event dropped for it")
+
+    def _state(self, conn: _Conn, state: Any, code: int | None = None, detail: str = "") -> None:
+        if self.recorder is not None:
+            self.recorder.event(conn.plan.name, state, code=code, detail=detail)
+        self._emit([ConnectionState(conn.plan.name, state, code, detail)])
+        self._wake()
+
+    def _spawn_backfill(self, reason: str) -> None:
+        if self.backfill is None or self.fills is None:
+            return
+        task = asyncio.create_task(self._backfill(reason), name="feed-backfill")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _backfill(self, reason: str) -> None:
+        assert self.backfill is not None and self.fills is not None
+        ids = self.fills.open_order_ids()
+        if not ids:
+            return
+        try:
+            rows = await self.backfill(ids)
+        except Exception as exc:  # REST trouble: the next reconnect/gap retries
+            log.warning("feed: fills backfill (%s) failed: %s", reason, exc)
+            return
+        self._emit(list(self.fills.reconcile_rest_fills(rows)))
+        self._wake()
+
+    # -- connection loop --------------------------------------------------------------------
+
+    async def _run(self, conn: _Conn) -> None:
+        cfg = self.config
+        attempt = 0
+        while not self._closing:
+            healthy = False
+            try:
+                async with asyncio.timeout(cfg.connect_timeout):
+                    ws = await self.connector.connect(
+                        conn.plan.url, max_size=cfg.max_message_bytes, ssl_ctx=self.ssl_ctx
+                    )
+            except (ConnectionLost, TimeoutError) as exc:
+                self._state(conn, "connect_failed", detail=str(exc))
+            else:
+                healthy = await self._session(conn, ws)
+            if self._closing:
+                return
+            attempt = 0 if healthy else attempt + 1
+            delay = backoff_delay(attempt, cfg.backoff_initial, cfg.backoff_max, self.rng)
+            log.info("feed: %s reconnecting in %.3f s", conn.plan.name, delay)
+            await asyncio.sleep(delay)
+
+    async def _session(self, conn: _Conn, ws: WsConnection) -> bool:
+        """Run one connection until it ends; True when it got as far as an ack."""
+        proto, name = conn.protocol, conn.plan.name
+        conn.generation += 1
+        conn.connects += 1
+        self._emit(proto.connection_opened())
+        acks_before = proto.stats.acks
+        reason = "closed"
+        try:
+            for text in proto.subscribe_messages(self._token):
+                await ws.send(text)
+            conn.ws = ws
+            self._state(conn, "connected")
+            reason = await self._receive_loop(conn, ws)
+        except ConnectionLost as exc:
+            reason = str(exc)
+        finally:
+            conn.ws = None
+            if reason != "closed" or ws.close_code is None:
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(2):
+                        await ws.close(4000 if reason == "stale" else 1000)
+            if not self._closing:
+                self._emit(proto.connection_lost(reason))
+                self._state(conn, "stale" if reason == "stale" else "closed", ws.close_code, reason)
+        log.info("feed: %s ended (%s, code %s)", name, reason, ws.close_code)
+        return proto.stats.acks > acks_before
+
+    async def _receive_loop(self, conn: _Conn, ws: WsConnection) -> str:
+        loop = asyncio.get_running_loop()
+        proto = conn.protocol
+        stale = self.config.stale_after
+        step = stale / 8
+        recorder = self.recorder
+        emit, receive, recv = self._emit, proto.receive, ws.recv
+        push_at = loop.time() + step
+        try:
+            async with asyncio.timeout(stale) as cm:
+                while True:
+                    data = await recv()
+                    if data is None:
+                        return "closed"
+                    now = loop.time()
+                    if now >= push_at:
+                        cm.reschedule(now + stale)
+                        push_at = now + step
+                    if recorder is not None:
+                        recorder.frame(conn.plan.name, self.clock(), data)
+                    events = receive(data)
+                    if events:
+                        emit(events)
+                    if proto.pending and await self._handle_requests(conn, ws):
+                        return "reconnect requested"
+                    if self._waiters:
+                        self._wake()
+        except TimeoutError:
+            conn.stale += 1
+            log.warning("feed: %s stale: no frame for %.1f s, reconnecting", conn.plan.name, stale)
+            return "stale"
+
+    async def _handle_requests(self, conn: _Conn, ws: WsConnection) -> bool:
+        for req in conn.protocol.take_requests():
+            if isinstance(req, Reconnect):
+                return True
+            if isinstance(req, ResyncLevel2):
+                for text in conn.protocol.resync_messages(req.product_ids, self._token):
+                    await ws.send(text)
+            elif isinstance(req, Backfill):
+                self._spawn_backfill(req.reason)
+        return False

@@ -1,0 +1,80 @@
+"""Adapter ring: raw capture of a feed session (frames + connection events), gzip JSON lines.
+
+The capture is the input for replay and backtests: every frame exactly as received
+(text, or base64 for binary), its receive time, the connection it arrived on, and
+the connection events (connected / closed with code / stale / connect_failed) in
+order. Outbound subscribe messages are *not* recorded: they carry JWTs (secrets).
+
+Format (one JSON object per line, gzip-compressed; see docs/feed.md)::
+
+    {"v":1,"t":1767268800.123456,"conn":"market-0","kind":"frame","data":"{...}"}
+    {"v":1,"t":1767268801.5,"conn":"market-0","kind":"closed","code":1006,"detail":"closed"}
+
+Writes go through gzip's buffer; :meth:`Recorder.flush` and :meth:`Recorder.close`
+push them to disk (the feed closes its recorder on stop).
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import io
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+__all__ = ["FORMAT_VERSION", "Recorder", "read_recording"]
+
+FORMAT_VERSION = 1
+
+
+class Recorder:
+    """Append-only gzip JSON-lines writer.
+
+    Args:
+        path: the ``.jsonl.gz`` file (appended to; gzip members concatenate).
+        clock: wall time for connection events.
+    """
+
+    def __init__(self, path: Path, *, clock: Callable[[], float] | None = None) -> None:
+        import time
+
+        self.path = path
+        self.clock = clock or time.time
+        self._raw = gzip.open(path, "ab", compresslevel=5)  # noqa: SIM115 - lives with self
+        self._out = io.TextIOWrapper(self._raw, encoding="utf-8", newline="\n")
+        self.frames = 0
+
+    def frame(self, conn: str, t: float, data: str | bytes) -> None:
+        """Record one received frame."""
+        if isinstance(data, bytes):
+            rec: dict[str, Any] = {"v": 1, "t": t, "conn": conn, "kind": "binary"}
+            rec["data"] = base64.b64encode(data).decode()
+        else:
+            rec = {"v": 1, "t": t, "conn": conn, "kind": "frame", "data": data}
+        self._out.write(json.dumps(rec, separators=(",", ":")) + "\n")
+        self.frames += 1
+
+    def event(self, conn: str, kind: str, *, code: int | None = None, detail: str = "") -> None:
+        """Record a connection event (connected, closed, stale, connect_failed)."""
+        rec = {"v": 1, "t": self.clock(), "conn": conn, "kind": kind, "code": code}
+        rec["detail"] = detail
+        self._out.write(json.dumps(rec, separators=(",", ":")) + "\n")
+
+    def flush(self) -> None:
+        self._out.flush()
+
+    def close(self) -> None:
+        if not self._out.closed:
+            self._out.close()
+
+
+def read_recording(path: Path) -> Iterator[dict[str, Any]]:
+    """Yield the records of a capture in order (binary frames decoded back to bytes)."""
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        for line in fh:
+            rec: dict[str, Any] = json.loads(line)
+            if rec.get("kind") == "binary":
+                rec["data"] = base64.b64decode(rec["data"])
+            yield rec

@@ -1,0 +1,116 @@
+"""L2Book: snapshot/updates with absolute quantities, queries, rescaling, crossed detection."""
+
+from __future__ import annotations
+
+import random
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from botkit.core.book import L2Book
+from botkit.core.messages import L2Level
+
+D = Decimal
+
+
+def lv(side: str, price: str, qty: str) -> L2Level:
+    return L2Level(side=side, price_level=price, new_quantity=D(qty))
+
+
+def test_snapshot_then_updates_absolute_and_zero_removes():
+    b = L2Book("BTC-USD")
+    assert not b.valid and b.best_bid() is None
+    b.apply_snapshot(
+        [
+            lv("bid", "100.00", "1"),
+            lv("bid", "99.50", "2"),
+            lv("offer", "100.50", "3"),
+            lv("offer", "101", "4"),
+        ]
+    )
+    assert b.valid
+    assert b.best_bid() == (D("100"), D("1")) and b.best_ask() == (D("100.5"), D("3"))
+    assert b.mid() == D("100.25") and b.spread() == D("0.5")
+    b.apply_updates(
+        [lv("bid", "100.00", "5"), lv("offer", "100.50", "0"), lv("bid", "99.75", "0.1")]
+    )
+    assert b.best_bid() == (D("100"), D("5")) and b.best_ask() == (D("101"), D("4"))
+    assert b.depth(2) == ([(D("100"), D("5")), (D("99.75"), D("0.1"))], [(D("101"), D("4"))])
+    b.apply_updates([lv("offer", "555", "0")])  # removing an absent level is a no-op
+    assert len(b) == 4 and not b.crossed
+
+
+def test_snapshot_replaces_everything():
+    b = L2Book("X")
+    b.apply_snapshot([lv("bid", "1.0", "1"), lv("offer", "2.0", "1")])
+    b.apply_snapshot([lv("bid", "5", "1"), lv("offer", "6", "1")])
+    assert b.depth() == ([(D(5), D(1))], [(D(6), D(1))])
+
+
+def test_rescale_when_more_decimals_appear():
+    b = L2Book("X")
+    b.apply_snapshot([lv("bid", "100", "1"), lv("offer", "101", "1")])
+    b.apply_updates([lv("bid", "100.125", "2"), lv("offer", "100.5", "1")])
+    assert b.best_bid() == (D("100.125"), D(2)) and b.best_ask() == (D("100.5"), D(1))
+    assert b.depth()[0] == [(D("100.125"), D(2)), (D(100), D(1))]
+
+
+def test_crossed_and_invalidate():
+    b = L2Book("X")
+    b.apply_snapshot([lv("bid", "10", "1"), lv("offer", "11", "1")])
+    b.apply_updates([lv("bid", "11", "1")])
+    assert b.crossed and b.spread() == 0
+    b.invalidate("gap")
+    assert not b.valid and b.invalid_reason == "gap"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [lv("bid", "abc", "1"), lv("middle", "1", "1"), lv("bid", "-1", "1"), lv("bid", "1", "-2")],
+)
+def test_bad_levels_raise_value_error(bad):
+    b = L2Book("X")
+    with pytest.raises(ValueError):
+        b.apply_snapshot([bad])
+
+
+def test_cache_is_bounded():
+    b = L2Book("X", cache_limit=10)
+    b.apply_snapshot([lv("bid", f"{i}.5", "1") for i in range(1, 100)])
+    assert len(b._cache) <= 10 and len(b) == 99
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(1, 400), st.integers(0, 3)), max_size=300))
+def test_matches_a_reference_dict_book(ops):
+    b = L2Book("X")
+    b.apply_snapshot([])
+    ref: dict[bool, dict[Decimal, Decimal]] = {True: {}, False: {}}
+    for is_bid, p, q in ops:
+        price = D(p) / 4
+        b.apply_updates([lv("bid" if is_bid else "offer", format(price, "f"), str(q))])
+        if q:
+            ref[is_bid][price] = D(q)
+        else:
+            ref[is_bid].pop(price, None)
+    bids, asks = b.depth()
+    assert bids == sorted(ref[True].items(), reverse=True)
+    assert asks == sorted(ref[False].items())
+
+
+def test_btc_sized_book_random_walk():
+    rng = random.Random(3)
+    b = L2Book("BTC-USD")
+    b.apply_snapshot(
+        [lv("bid", f"{65000 - i * 0.01:.2f}", "1") for i in range(1, 5001)]
+        + [lv("offer", f"{65000 + i * 0.01:.2f}", "1") for i in range(5000)]
+    )
+    assert len(b) == 10_000
+    for _ in range(20_000):
+        i = rng.randint(1, 300)
+        side = rng.choice(("bid", "offer"))
+        px = 65000 - i * 0.01 if side == "bid" else 65000 + (i - 1) * 0.01
+        b.apply_updates([lv(side, f"{px:.2f}", rng.choice(("0", "0.5", "2")))])
+    assert not b.crossed

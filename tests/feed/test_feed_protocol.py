@@ -1,0 +1,150 @@
+"""FeedProtocol, sans-I/O: subscriptions, sequence tracking, gap recovery, error hints."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from itertools import count
+
+from botkit.core.feed_events import (
+    BookChanged,
+    BookInvalidated,
+    FeedErrorReceived,
+    Heartbeat,
+    SequenceGapDetected,
+    Subscribed,
+)
+from botkit.core.feed_protocol import Backfill, FeedProtocol, Reconnect, ResyncLevel2, Subscription
+from botkit.core.fills import FillTracker
+from botkit.errors import BookInvalid, FeedSubscriptionError, SequenceGap
+
+
+def frame(seq, channel, events):
+    return json.dumps(
+        {
+            "channel": channel,
+            "client_id": "",
+            "timestamp": "",
+            "sequence_num": seq,
+            "events": events,
+        }
+    )
+
+
+def l2(seq, kind, *levels, pid="BTC-USD"):
+    ups = [{"side": s, "event_time": "", "price_level": p, "new_quantity": q} for s, p, q in levels]
+    return frame(seq, "l2_data", [{"type": kind, "product_id": pid, "updates": ups}])
+
+
+def hb(seq, n=1):
+    return frame(seq, "heartbeats", [{"current_time": "x", "heartbeat_counter": str(n)}])
+
+
+def proto(**kw):
+    return FeedProtocol("market-0", [Subscription("level2", ("BTC-USD",))], **kw)
+
+
+def test_subscribe_messages_one_channel_each_fresh_jwt_heartbeats_first():
+    tokens = count()
+    msgs = [json.loads(t) for t in proto().subscribe_messages(lambda: f"jwt-{next(tokens)}")]
+    assert msgs == [
+        {"type": "subscribe", "channel": "heartbeats", "jwt": "jwt-0"},
+        {"type": "subscribe", "channel": "level2", "product_ids": ["BTC-USD"], "jwt": "jwt-1"},
+    ]
+    assert "jwt" not in json.loads(proto().subscribe_messages(lambda: None)[1])
+
+
+def test_snapshot_updates_and_sequence():
+    p = proto()
+    p.connection_opened()
+    assert p.receive(frame(0, "subscriptions", [{"subscriptions": {"level2": ["BTC-USD"]}}])) == [
+        Subscribed("market-0", {"level2": ["BTC-USD"]})
+    ]
+    (ev,) = p.receive(l2(1, "snapshot", ("bid", "10", "1"), ("offer", "11", "2")))
+    assert isinstance(ev, BookChanged) and ev.snapshot and ev.sequence_num == 1
+    p.receive(l2(2, "update", ("bid", "10.5", "3")))
+    assert p.books["BTC-USD"].best_bid() == (Decimal("10.5"), Decimal(3))
+    (beat,) = p.receive(hb(3, 42))
+    assert beat == Heartbeat("market-0", 42, "x")
+    assert p.last_seq == 3 and p.stats.frames == 4
+
+
+def test_duplicates_and_older_frames_are_ignored():
+    p = proto()
+    p.connection_opened()
+    p.receive(l2(5, "snapshot", ("bid", "10", "1"), ("offer", "11", "2")))
+    assert p.receive(l2(5, "update", ("bid", "10", "9"))) == []
+    assert p.receive(l2(4, "update", ("bid", "10", "9"))) == []
+    assert p.books["BTC-USD"].best_bid()[1] == 1 and p.stats.duplicates == 2
+
+
+def test_gap_invalidates_books_and_requests_resync_then_snapshot_restores():
+    p = proto()
+    p.connection_opened()
+    p.receive(l2(0, "snapshot", ("bid", "10", "1"), ("offer", "11", "2")))
+    events = p.receive(hb(3))
+    gap = next(e for e in events if isinstance(e, SequenceGapDetected))
+    assert (gap.expected, gap.received) == (1, 3) and isinstance(gap.error, SequenceGap)
+    inv = next(e for e in events if isinstance(e, BookInvalidated))
+    assert isinstance(inv.error, BookInvalid) and not p.books["BTC-USD"].valid
+    assert p.pending and p.take_requests() == [ResyncLevel2(("BTC-USD",))] and not p.pending
+    assert p.receive(l2(4, "update", ("bid", "10", "7"))) == []  # dropped while invalid
+    msgs = [json.loads(t) for t in p.resync_messages(("BTC-USD",), lambda: None)]
+    assert [(x["type"], x["channel"]) for x in msgs] == [
+        ("unsubscribe", "level2"),
+        ("subscribe", "level2"),
+    ]
+    p.receive(l2(5, "snapshot", ("bid", "9", "1"), ("offer", "11", "2")))
+    assert p.books["BTC-USD"].valid and p.books["BTC-USD"].best_bid()[0] == 9
+
+
+def test_gap_policy_reconnect_and_user_backfill():
+    p = proto(gap_policy="reconnect")
+    p.connection_opened()
+    p.receive(hb(0))
+    p.receive(hb(2))
+    assert isinstance(p.take_requests()[0], Reconnect)
+    u = FeedProtocol("user", [Subscription("user")], fills=FillTracker())
+    u.connection_opened()
+    u.receive(hb(0))
+    u.receive(hb(9))
+    assert u.take_requests() == [Backfill("sequence gap 1..8")]
+
+
+def test_new_connection_resets_sequence_and_invalidates():
+    p = proto()
+    p.connection_opened()
+    p.receive(l2(10, "snapshot", ("bid", "10", "1"), ("offer", "11", "2")))
+    (inv,) = p.connection_opened()
+    assert isinstance(inv, BookInvalidated) and p.last_seq is None
+    assert p.receive(hb(0)) == [Heartbeat("market-0", 1, "x")]  # 0 < 10 but a new connection
+
+
+def test_malformed_unknown_and_crossed():
+    p = proto()
+    p.connection_opened()
+    assert p.receive("{not json") == [] and p.stats.malformed == 1
+    p.receive(l2(0, "snapshot", ("bid", "10", "1"), ("offer", "11", "2")))
+    assert p.receive(frame(1, "brand_new_channel", [{}])) == [] and p.stats.unknown == 1
+    events = p.receive(l2(2, "update", ("bid", "12", "1")))
+    assert any(isinstance(e, BookInvalidated) for e in events)
+    assert p.take_requests() == [ResyncLevel2(("BTC-USD",))]
+    events = p.receive(l2(3, "snapshot", ("bid", "x1", "1")))  # bad price: resync, no crash
+    assert p.stats.malformed == 2 and p.take_requests() == [ResyncLevel2(("BTC-USD",))]
+
+
+def test_error_frames_carry_hints():
+    p = proto(level2_cap=16)
+    (ev,) = p.receive('{"type":"error","message":"authentication failure"}')
+    assert isinstance(ev, FeedErrorReceived) and isinstance(ev.error, FeedSubscriptionError)
+    assert "heartbeats" in str(ev.error) and "CDP key" in str(ev.error)
+    (ev,) = p.receive(
+        '{"type":"error","message":"too many L2 streams requested in a single session"}'
+    )
+    assert "max_level2_per_connection" in str(ev.error) and "16" in str(ev.error)
+    assert p.stats.errors == 2 and p.last_seq is None
+
+
+def test_barrier_is_a_repeated_heartbeats_subscribe():
+    msg = json.loads(proto().barrier_message(lambda: "t"))
+    assert msg == {"type": "subscribe", "channel": "heartbeats", "jwt": "t"}

@@ -1,0 +1,89 @@
+"""Cumulative user-channel states -> order updates + synthesised fills, deduplicated."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from botkit.core.feed_events import FillEvent, OrderUpdate, UserSnapshotDone
+from botkit.core.fills import FillTracker, MemoryHwmStore
+from botkit.core.messages import UserEvent, UserOrder
+
+D = Decimal
+
+
+def order(cum, avg, status="OPEN", fees="0", value=""):
+    return UserOrder(
+        order_id="o1",
+        client_order_id="c1",
+        product_id="BTC-USD",
+        order_side="BUY",
+        status=status,
+        cumulative_quantity=cum,
+        avg_price=avg,
+        total_fees=fees,
+        filled_value=value,
+        leaves_quantity="1",
+    )
+
+
+def upd(*orders, kind="update"):
+    return UserEvent(type=kind, orders=list(orders))
+
+
+def fills(events):
+    return [e for e in events if isinstance(e, FillEvent)]
+
+
+def test_fills_from_cumulative_deltas():
+    t = FillTracker()
+    ev = t.on_user_event(upd(order("0", "0")))
+    assert [type(e) for e in ev] == [OrderUpdate]
+    (f1,) = fills(t.on_user_event(upd(order("1", "100", fees="0.6"))))
+    assert (f1.size, f1.price, f1.fee, f1.fill_id) == (D(1), D(100), D("0.6"), "o1:1")
+    (f2,) = fills(t.on_user_event(upd(order("3", "110", "FILLED", fees="1.8"))))
+    # (110*3 - 100*1) / 2 = 115
+    assert (f2.size, f2.price, f2.fee, f2.fill_id) == (D(2), D(115), D("1.2"), "o1:3")
+    assert t.open_order_ids() == []
+
+
+def test_filled_value_preferred_over_rounded_avg():
+    t = FillTracker()
+    (f,) = fills(t.on_user_event(upd(order("3", "33.33", value="100"))))
+    assert f.price == D(100) / 3
+
+
+def test_replays_are_deduplicated_across_restarts():
+    store = MemoryHwmStore()
+    t = FillTracker(store)
+    t.on_user_event(upd(order("1", "100")))
+    assert t.on_user_event(upd(order("1", "100"))) == []  # replay: nothing new
+    t2 = FillTracker(store)  # restart with the persisted HWMs
+    assert fills(t2.on_user_event(upd(order("1", "100"), kind="snapshot"))) == []
+    (f,) = fills(t2.on_user_event(upd(order("2", "100"))))
+    assert f.size == 1 and t2.open_order_ids() == ["o1"]
+
+
+def test_snapshot_end_detection():
+    t = FillTracker(snapshot_batch=2)
+    ev = t.on_user_event(upd(order("0", "0"), kind="snapshot"))
+    assert ev[-1] == UserSnapshotDone("user", 1)
+
+
+def test_rest_backfill_reports_missing_part_once():
+    t = FillTracker()
+    t.on_user_event(upd(order("1", "100")))
+    rest = [
+        {"order_id": "o1", "trade_id": "t1", "price": "100", "size": "1", "commission": "0.1"},
+        {"order_id": "o1", "trade_id": "t2", "price": "130", "size": "2", "commission": "0.2"},
+    ]
+    (f,) = t.reconcile_rest_fills(rest)
+    assert (f.size, f.price, f.source, f.trade_ids) == (D(2), D(130), "rest", ("t1", "t2"))
+    assert t.reconcile_rest_fills(rest) == []
+    assert fills(t.on_user_event(upd(order("3", "120", "FILLED")))) == []  # ws catches up: no dup
+
+
+def test_terminal_order_is_not_reopened_by_a_late_replay():
+    t = FillTracker()
+    t.on_user_event(upd(order("1", "100", "FILLED")))
+    assert t.on_user_event(upd(order("1", "100", "OPEN"))) == []
+    assert t.hwms["o1"].status == "FILLED"
