@@ -30,9 +30,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
+from botkit.core.feed_events import OrderUpdate
 from botkit.core.intents import OrderIntent
 from botkit.core.models import Order
-from botkit.core.order_state import OrderStateMachine
+from botkit.core.order_state import OrderStateMachine, OrderStatus
 from botkit.errors import BotkitError, OrderOutcomeUnknown, OrderRejected
 from botkit.journal import IntentRecord, IntentState, OrderJournal, sha256
 from botkit.net.rest_client import RestClient
@@ -256,8 +257,12 @@ class OrderExecutor:
     async def _placed(self, record: IntentRecord, order_id: str, how: str) -> PlacedOrder:
         coid = record.client_order_id
         await self._io(self.journal.mark, coid, IntentState.PLACED, order_id=order_id)
+        # The user channel often reports fills before the create-order answer arrives;
+        # the answer then only links the order id and must not move the state back.
+        current = self.orders.get(coid)
+        moved_on = current is not None and current.status is not OrderStatus.PENDING
         self.orders.apply(
-            "OPEN",
+            current.status if moved_on and current is not None else "OPEN",
             client_order_id=coid,
             order_id=order_id,
             product_id=record.product_id,
@@ -284,6 +289,26 @@ class OrderExecutor:
                     return None
                 return order
         return None
+
+    def on_order_update(self, update: OrderUpdate) -> None:
+        """Feed a ``user``-channel order update (from :class:`botkit.feed.MarketDataFeed`)
+        to the state machine, so order states follow the exchange in real time.
+
+        Safe to call for orders this executor never placed (they are tracked from
+        here on) and for replays after a reconnect (the state machine ignores
+        updates that change nothing and logs illegal transitions).
+        """
+        self.orders.apply(
+            update.status,
+            client_order_id=update.client_order_id,
+            order_id=update.order_id,
+            filled_size=update.cumulative_quantity,
+            average_filled_price=update.avg_price or None,
+            product_id=update.product_id,
+            side=update.side,
+            now=self._wall(),
+            source="ws",
+        )
 
     async def refresh(self, client_order_id: str) -> Order:
         """Re-read an order by REST and feed its status to the state machine."""
