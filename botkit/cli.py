@@ -155,6 +155,24 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return exit_code(checks)
 
 
+def cmd_kill_switch(args: argparse.Namespace) -> int:
+    """``botkit kill-switch status|reset``: read or clear the persisted kill switch."""
+    from pathlib import Path
+
+    from botkit.risk_gate import load_kill_switch, reset_kill_switch
+
+    path = Path(args.path)
+    if args.kill_switch_command == "status":
+        state = load_kill_switch(path)
+        print(f"kill switch: {'TRIPPED' if state.tripped else 'not tripped'} ({path})")
+        if state.tripped:
+            print(f"reason: {state.reason}")
+        return EXIT_OK
+    was = reset_kill_switch(path)
+    print(f"kill switch {'reset' if was else 'was not tripped'} ({path}); stop the bot first")
+    return EXIT_OK
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="botkit", description="Trading bots on Coinbase, asyncio.")
     p.add_argument("--version", action="version", version=f"botkit {__version__}")
@@ -196,6 +214,15 @@ def _parser() -> argparse.ArgumentParser:
     new = keys_sub.add_parser("new", help="generate a key for the simulator, in .env form")
     new.add_argument("--type", choices=["ES256", "EdDSA"], default="ES256")
     new.set_defaults(func=cmd_keys_new)
+
+    from botkit.risk_gate import DEFAULT_KILL_SWITCH_PATH
+
+    ks = sub.add_parser("kill-switch", help="show or reset the persisted risk kill switch")
+    ks_sub = ks.add_subparsers(dest="kill_switch_command", required=True)
+    for name, text in (("status", "is the kill switch tripped?"), ("reset", "clear it")):
+        cmd = ks_sub.add_parser(name, help=text)
+        cmd.add_argument("--path", default=str(DEFAULT_KILL_SWITCH_PATH), help="state file")
+        cmd.set_defaults(func=cmd_kill_switch)
     return p
 
 

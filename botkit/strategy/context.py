@@ -1,0 +1,324 @@
+"""The strategy context: the only door between a strategy and the world.
+
+:class:`Context` is what a strategy may do — buy, sell, cancel, look at its orders,
+positions, balances, the book and the last ticker, set timers, keep a little state, log.
+It has no method that reaches a client, a socket or another strategy.
+
+:class:`BotContext` is the one implementation. It is built on seams
+(:class:`~botkit.strategy.ports.OrderSink`, :class:`~botkit.strategy.ports.MarketView`,
+an optional :class:`~botkit.risk_gate.RiskGate`), and it is also where the runtime
+drives the strategy: :meth:`BotContext.dispatch` turns feed events into hook calls
+(through the :class:`~botkit.strategy.guard.HookGuard`), after updating the order states
+and positions the strategy will read, so a hook always sees the world *including* the
+event it is handling.
+
+Orders: every order gets a fresh ``client_order_id`` (returned to the strategy, and the
+key of every later log line and update), passes the risk gate, then the sink. Only this
+strategy's orders are reported to it and count for its open orders.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from botkit.core.book import L2Book
+from botkit.core.clock import Clock
+from botkit.core.feed_events import (
+    BookChanged,
+    BookInvalidated,
+    CandlesReceived,
+    FeedEvent,
+    FillEvent,
+    OrderUpdate,
+    TickersReceived,
+    TradesReceived,
+)
+from botkit.core.intents import OrderIntent, Side, limit_gtc, market_ioc
+from botkit.core.messages import Ticker
+from botkit.core.order_state import OrderState, OrderStateMachine, OrderStatus
+from botkit.core.positions import Positions
+from botkit.core.timers import Timers
+from botkit.errors import BotkitError, OrderOutcomeUnknown, OrderRejected, StrategyError
+from botkit.risk_gate import RiskGate
+from botkit.strategy.base import Strategy
+from botkit.strategy.guard import GuardConfig, HookGuard
+from botkit.strategy.ports import MarketState, MarketView, OrderSink
+from botkit.strategy.protocol import KeyValueState
+from botkit.strategy.state import MemoryState
+
+__all__ = ["BotContext"]
+
+
+_LIVE = frozenset({OrderStatus.PENDING, OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED})
+
+
+class BotContext:
+    """The concrete context, and the strategy's driver.
+
+    Args:
+        name: the strategy's name (logger, ids).
+        sink: where orders go.
+        market: where books and tickers come from.
+        clock: time for timers and the trip timestamp.
+        risk: the risk gate every order passes (None: no checks, e.g. unit tests).
+        state: the key-value state (default: in memory).
+        balances: starting balances per currency.
+        guard: guard thresholds; the guard clock defaults to a monotonic clock.
+        guard_clock: override the guard's clock (tests).
+        new_id: ``client_order_id`` factory (default: uuid4).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        sink: OrderSink,
+        market: MarketView | None = None,
+        *,
+        clock: Clock,
+        risk: RiskGate | None = None,
+        state: KeyValueState | None = None,
+        balances: Mapping[str, Decimal] | None = None,
+        guard: GuardConfig | None = None,
+        guard_clock: Clock | None = None,
+        new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+    ) -> None:
+        self.name = name
+        self._sink = sink
+        self.market: MarketView = market if market is not None else MarketState()
+        self._clock = clock
+        self.risk = risk
+        self._state: KeyValueState = state if state is not None else MemoryState()
+        self._log = logging.getLogger(f"botkit.strategy.{name}")
+        self._new_id = new_id
+        self.orders = OrderStateMachine()
+        self.positions = Positions(balances)
+        self.timers = Timers()
+        self.guard = HookGuard(name, guard, clock=guard_clock, on_halt=self._on_halt)
+        self.strategy: Strategy | None = None
+        self._mine: dict[str, None] = {}  # this strategy's client_order_ids, in order
+        if risk is not None:
+            risk.add_canceller(self.cancel_all)
+
+    # -- Context: reading --------------------------------------------------------------------
+
+    @property
+    def log(self) -> logging.Logger:
+        return self._log
+
+    @property
+    def state(self) -> KeyValueState:
+        return self._state
+
+    def now(self) -> float:
+        return self._clock.time()
+
+    def open_orders(self, product_id: str | None = None) -> list[OrderState]:
+        return [
+            o
+            for o in (self.orders.get(c) for c in self._mine)
+            if o is not None
+            and o.status in _LIVE
+            and (product_id is None or o.product_id == product_id)
+        ]
+
+    def position(self, product_id: str) -> Decimal:
+        return self.positions.quantity(product_id)
+
+    def balances(self) -> dict[str, Decimal]:
+        return self.positions.balances()
+
+    def book(self, product_id: str) -> L2Book | None:
+        return self.market.book(product_id)
+
+    def ticker(self, product_id: str) -> Ticker | None:
+        return self.market.ticker(product_id)
+
+    # -- Context: acting ---------------------------------------------------------------------
+
+    async def buy_limit(
+        self, product_id: str, size: Decimal, price: Decimal, *, post_only: bool = False
+    ) -> str:
+        return await self._place(product_id, "BUY", limit_gtc(size, price, post_only=post_only))
+
+    async def sell_limit(
+        self, product_id: str, size: Decimal, price: Decimal, *, post_only: bool = False
+    ) -> str:
+        return await self._place(product_id, "SELL", limit_gtc(size, price, post_only=post_only))
+
+    async def buy_market(
+        self,
+        product_id: str,
+        *,
+        quote_size: Decimal | None = None,
+        base_size: Decimal | None = None,
+    ) -> str:
+        config = market_ioc(quote_size=quote_size, base_size=base_size)
+        return await self._place(product_id, "BUY", config)
+
+    async def sell_market(self, product_id: str, base_size: Decimal) -> str:
+        return await self._place(product_id, "SELL", market_ioc(base_size=base_size))
+
+    async def _place(self, product_id: str, side: Side, config: dict[str, Any]) -> str:
+        if self.guard.halted:
+            raise StrategyError(f"strategy {self.name} is halted ({self.guard.halt_reason})")
+        intent = OrderIntent(self._new_id(), product_id, side, config)
+        coid = intent.client_order_id
+        if self.risk is not None:
+            self.risk.check(
+                intent,
+                self.market.quote(product_id),
+                position=self.position(product_id),
+                open_orders=len(self.open_orders()),
+            )
+        self._mine[coid] = None
+        self.orders.track(coid, product_id=product_id, side=side)
+        self._log.info("placing %s %s %s client_order_id=%s", side, product_id, config, coid)
+        try:
+            order_id = await self._sink.place(intent)
+        except OrderOutcomeUnknown:
+            # may exist at the exchange: it stays PENDING (and counts as open) until the
+            # executor or the user channel resolves it
+            self._log.warning("order client_order_id=%s outcome unknown; kept pending", coid)
+            raise
+        except BotkitError as exc:
+            status = "REJECTED" if isinstance(exc, OrderRejected) else "FAILED"
+            self.orders.apply(status, client_order_id=coid, now=self.now(), source="create")
+            self._log.warning("order client_order_id=%s not placed: %s", coid, exc)
+            raise
+        current = self.orders.get(coid)
+        pending = current is None or current.status is OrderStatus.PENDING
+        self.orders.apply(
+            "OPEN" if pending or current is None else current.status,
+            client_order_id=coid,
+            order_id=order_id,
+            now=self.now(),
+            source="create",
+        )
+        return coid
+
+    async def cancel(self, client_order_id: str) -> bool:
+        order = self.orders.get(client_order_id)
+        if order is None or client_order_id not in self._mine:
+            raise StrategyError(f"{client_order_id} is not an order of strategy {self.name}")
+        if not order.order_id or order.terminal:
+            return False
+        ok = await self._sink.cancel(order.order_id)
+        if ok:
+            self.orders.apply(
+                "CANCEL_QUEUED", client_order_id=client_order_id, now=self.now(), source="cancel"
+            )
+        self._log.info("cancel client_order_id=%s accepted=%s", client_order_id, ok)
+        return ok
+
+    async def cancel_all(self, product_id: str | None = None) -> int:
+        count = 0
+        for order in self.open_orders(product_id):
+            try:
+                count += await self.cancel(order.client_order_id)
+            except BotkitError as exc:  # keep cancelling the others
+                self._log.error("cancel of %s failed: %s", order.client_order_id, exc)
+        return count
+
+    def set_timer(self, name: str, interval: float, *, repeat: bool = True) -> None:
+        self.timers.set(name, interval, now=self.now(), repeat=repeat)
+
+    def cancel_timer(self, name: str) -> None:
+        self.timers.cancel(name)
+
+    # -- driving the strategy (runtime side) -------------------------------------------------
+
+    def attach(self, strategy: Strategy) -> None:
+        """Bind the strategy this context serves (one context per strategy)."""
+        if self.strategy is not None:
+            raise StrategyError("a context serves exactly one strategy")
+        self.strategy = strategy
+
+    def _hooks(self) -> Strategy:
+        if self.strategy is None:
+            raise StrategyError("no strategy attached to this context")
+        return self.strategy
+
+    async def start(self) -> None:
+        """Run ``on_start``; and if the kill switch is tripped, say so up front."""
+        if self.risk is not None and self.risk.tripped:
+            self._log.critical("kill switch is tripped: every order will be refused")
+        await self.guard.call("on_start", self._hooks().on_start)
+
+    async def stop(self) -> None:
+        """Run ``on_stop`` (even after a halt, so state can be saved)."""
+        strategy = self._hooks()
+        if self.guard.halted:
+            try:
+                result = strategy.on_stop()
+                if result is not None:
+                    await result
+            except Exception as exc:  # a halted strategy gets one last chance, logged
+                self._log.error("on_stop of halted strategy raised %r", exc)
+            return
+        await self.guard.call("on_stop", strategy.on_stop)
+
+    async def fire_timers(self) -> int:
+        """Call ``on_timer`` for each due timer; return how many fired."""
+        fired = self.timers.due(self.now())
+        for timer in fired:
+            await self.guard.call(f"on_timer:{timer.name}", self._hooks().on_timer, timer)
+        return len(fired)
+
+    async def dispatch(self, event: FeedEvent) -> None:
+        """Update what the strategy can read, then call its hook(s) for ``event``."""
+        s = self._hooks()
+        call = self.guard.call
+        market = self.market
+        if isinstance(market, MarketState):
+            market.apply(event)
+        if isinstance(event, BookChanged):
+            await self._mark_book(event.product_id, event.book)
+            await call("on_book", s.on_book, event)
+        elif isinstance(event, TickersReceived):
+            for ticker in event.tickers:
+                if self.risk is not None:
+                    await self.risk.on_mark(ticker.product_id, ticker.price)
+                await call("on_ticker", s.on_ticker, ticker)
+        elif isinstance(event, TradesReceived):
+            for trade in event.trades:
+                await call("on_trade", s.on_trade, trade)
+        elif isinstance(event, CandlesReceived):
+            for candle in event.candles:
+                await call("on_candle", s.on_candle, candle)
+        elif isinstance(event, BookInvalidated):
+            await call("on_book_invalid", s.on_book_invalid, event)
+        elif isinstance(event, OrderUpdate):
+            if event.client_order_id in self._mine:
+                self.orders.apply(
+                    event.status,
+                    client_order_id=event.client_order_id,
+                    order_id=event.order_id,
+                    filled_size=event.cumulative_quantity,
+                    average_filled_price=event.avg_price or None,
+                    now=self.now(),
+                    source="ws",
+                )
+                await call("on_order_update", s.on_order_update, event)
+        elif isinstance(event, FillEvent) and event.client_order_id in self._mine:
+            self.positions.apply_fill(
+                event.product_id, event.side, event.size, event.price, event.fee
+            )
+            if self.risk is not None:
+                await self.risk.on_fill(
+                    event.product_id, event.side, event.size, event.price, event.fee
+                )
+            await call("on_fill", s.on_fill, event)
+
+    async def _mark_book(self, product_id: str, book: L2Book) -> None:
+        if self.risk is not None and book.valid:
+            mid = book.mid()
+            if mid is not None:
+                await self.risk.on_mark(product_id, mid)
+
+    async def _on_halt(self) -> None:
+        cancelled = await self.cancel_all()
+        self._log.critical("strategy %s halted; %d open order(s) cancelled", self.name, cancelled)

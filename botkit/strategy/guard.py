@@ -1,0 +1,168 @@
+"""The guard: calls strategy hooks so that a broken or slow strategy cannot take the bot down.
+
+User code fails. Freqtrade's answer (``strategy_safe_wrapper``) is the right one: catch,
+log with context, keep going. botkit adds two things:
+
+* **a circuit breaker**: after ``max_errors`` exceptions within ``window_seconds`` the
+  strategy is *halted* — no more hooks, and ``on_halt`` (the context cancels the
+  strategy's open orders) runs once. A strategy raising on every tick is broken, and
+  leaving its quotes in the book while it is broken is how money is lost;
+* **a stopwatch**: every hook is timed with an injected clock; one slower than
+  ``slow_hook_seconds`` is logged with its duration, so a strategy that starves the event
+  loop is named rather than guessed at. Async hooks may also get a hard ``hook_timeout``
+  (a timeout counts as an error); a sync hook cannot be interrupted, only reported.
+
+``asyncio.CancelledError`` (shutdown) and other ``BaseException``s are never swallowed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from botkit.core.clock import Clock
+from botkit.errors import StrategyError
+
+__all__ = ["GuardConfig", "HookGuard", "MonotonicClock"]
+
+log = logging.getLogger("botkit.strategy.guard")
+
+
+class GuardConfig(BaseModel):
+    """Guard settings (the ``[guard]`` table of the bot's TOML).
+
+    Attributes:
+        max_errors: exceptions tolerated within the window before the strategy is halted.
+        window_seconds: the sliding window for ``max_errors``.
+        slow_hook_seconds: a hook running longer than this is logged as slow.
+        hook_timeout: hard limit for async hooks (None: none); a timeout is an error.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_errors: int = Field(default=5, ge=1)
+    window_seconds: float = Field(default=300.0, gt=0)
+    slow_hook_seconds: float = Field(default=0.05, gt=0)
+    hook_timeout: float | None = Field(default=None, gt=0)
+
+
+class MonotonicClock:
+    """``time.monotonic()``: durations must not jump when the wall clock is corrected."""
+
+    def time(self) -> float:
+        return time.monotonic()
+
+
+@dataclass(frozen=True, slots=True)
+class HookError:
+    """One failed hook call, kept for status displays and tests."""
+
+    event: str
+    at: float
+    error: StrategyError
+
+
+class HookGuard:
+    """Calls one strategy's hooks safely.
+
+    Args:
+        strategy: the strategy's name (for logs).
+        config: thresholds.
+        clock: duration and window clock (monotonic in production, manual in tests).
+        on_halt: awaited once when the strategy is halted (cancel its orders).
+    """
+
+    def __init__(
+        self,
+        strategy: str,
+        config: GuardConfig | None = None,
+        *,
+        clock: Clock | None = None,
+        on_halt: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.strategy = strategy
+        self.config = config or GuardConfig()
+        self._clock: Clock = clock or MonotonicClock()
+        self._on_halt = on_halt
+        self._recent: deque[float] = deque()
+        self.errors: list[HookError] = []
+        self.slow: list[tuple[str, float]] = []
+        self.halted = False
+        self.halt_reason = ""
+
+    async def call(self, event: str, hook: Callable[..., Any], *args: Any) -> bool:
+        """Call ``hook(*args)`` (sync or async); return True if it completed without error.
+
+        A halted guard calls nothing and returns False.
+        """
+        if self.halted:
+            return False
+        start = self._clock.time()
+        try:
+            result = hook(*args)
+            if inspect.isawaitable(result):
+                timeout = self.config.hook_timeout
+                if timeout is None:
+                    await result
+                else:
+                    async with asyncio.timeout(timeout):
+                        await result
+            return True
+        except Exception as exc:  # the guard's whole job: user code must not kill the bot
+            await self._failed(event, exc)
+            return False
+        finally:
+            self._timed(event, self._clock.time() - start)
+
+    def _timed(self, event: str, elapsed: float) -> None:
+        if elapsed > self.config.slow_hook_seconds:
+            self.slow.append((event, elapsed))
+            log.warning(
+                "strategy %s: hook %s took %.1f ms (> %.1f ms); it delays every other event",
+                self.strategy,
+                event,
+                elapsed * 1000,
+                self.config.slow_hook_seconds * 1000,
+            )
+
+    async def _failed(self, event: str, exc: Exception) -> None:
+        now = self._clock.time()
+        error = StrategyError(f"strategy {self.strategy}: {event} raised {exc!r}")
+        error.__cause__ = exc
+        self.errors.append(HookError(event, now, error))
+        log.error(
+            "strategy %s: hook %s raised %s: %s",
+            self.strategy,
+            event,
+            type(exc).__name__,
+            exc,
+            exc_info=exc,
+            extra={"strategy": self.strategy, "event": event},
+        )
+        recent = self._recent
+        recent.append(now)
+        while recent and recent[0] <= now - self.config.window_seconds:
+            recent.popleft()
+        if len(recent) >= self.config.max_errors:
+            await self.halt(
+                f"{len(recent)} errors within {self.config.window_seconds:g} s "
+                f"(max_errors={self.config.max_errors})"
+            )
+
+    async def halt(self, reason: str) -> None:
+        """Stop calling hooks and run ``on_halt`` (once)."""
+        if self.halted:
+            return
+        self.halted = True
+        self.halt_reason = reason
+        log.critical("strategy %s HALTED: %s; cancelling its orders", self.strategy, reason)
+        if self._on_halt is not None:
+            await self._on_halt()

@@ -1,0 +1,100 @@
+"""The seams a strategy context is built on: where orders go and where prices come from.
+
+The context never holds a client or a feed; it holds an :class:`OrderSink` and a
+:class:`MarketView`. The runtime plugs the executor and the feed in (sim, paper and live
+differ only in what sits behind them), and tests plug in the simulator through the very
+same adapters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol
+
+from botkit.core.book import L2Book
+from botkit.core.feed_events import BookChanged, FeedEvent, TickersReceived
+from botkit.core.intents import OrderIntent
+from botkit.core.messages import Ticker
+from botkit.core.risk import MarketQuote
+from botkit.executor import OrderExecutor
+
+__all__ = ["ExecutorSink", "MarketState", "MarketView", "OrderSink"]
+
+
+class OrderSink(Protocol):
+    """Where a context sends orders (the executor in production)."""
+
+    async def place(self, intent: OrderIntent) -> str:
+        """Place the intent exactly once; return the exchange's order id."""
+        ...
+
+    async def cancel(self, order_id: str) -> bool:
+        """Request cancellation; return whether the exchange accepted the request."""
+        ...
+
+
+class MarketView(Protocol):
+    """Read-only market state: books and last tickers per product."""
+
+    def book(self, product_id: str) -> L2Book | None: ...
+
+    def ticker(self, product_id: str) -> Ticker | None: ...
+
+    def quote(self, product_id: str) -> MarketQuote: ...
+
+
+class ExecutorSink:
+    """:class:`OrderSink` over :class:`~botkit.executor.OrderExecutor` (and its client).
+
+    Cancels go straight to the REST client's batch cancel: a repeated cancel is harmless,
+    so cancels need no journal.
+    """
+
+    def __init__(self, executor: OrderExecutor) -> None:
+        self._executor = executor
+
+    async def place(self, intent: OrderIntent) -> str:
+        return (await self._executor.place(intent)).order_id
+
+    async def cancel(self, order_id: str) -> bool:
+        results = await self._executor.client.cancel_orders([order_id])
+        return bool(results) and results[0].success
+
+
+class MarketState:
+    """:class:`MarketView` kept from feed events (or filled directly in tests).
+
+    Args:
+        books: the live books by product (e.g. ``feed.books``), shared, not copied.
+    """
+
+    def __init__(self, books: Mapping[str, L2Book] | None = None) -> None:
+        self.books: dict[str, L2Book] = dict(books or {})
+        self.tickers: dict[str, Ticker] = {}
+
+    def apply(self, event: FeedEvent) -> None:
+        """Remember the latest book and ticker per product."""
+        if isinstance(event, BookChanged):
+            self.books[event.product_id] = event.book
+        elif isinstance(event, TickersReceived):
+            for ticker in event.tickers:
+                self.tickers[ticker.product_id] = ticker
+
+    def book(self, product_id: str) -> L2Book | None:
+        return self.books.get(product_id)
+
+    def ticker(self, product_id: str) -> Ticker | None:
+        return self.tickers.get(product_id)
+
+    def quote(self, product_id: str) -> MarketQuote:
+        """Best bid/ask from the book when there is one, else from the last ticker."""
+        book = self.books.get(product_id)
+        if book is not None:
+            bid, ask = book.best_bid(), book.best_ask()
+            return MarketQuote(
+                bid[0] if bid else None, ask[0] if ask else None, book_valid=book.valid
+            )
+        ticker = self.tickers.get(product_id)
+        if ticker is not None:
+            return MarketQuote(ticker.best_bid or ticker.price, ticker.best_ask or ticker.price)
+        return MarketQuote()

@@ -1,0 +1,106 @@
+"""The :class:`Context` protocol: what a strategy may do, and nothing more.
+
+Kept apart from its implementation (:class:`botkit.strategy.context.BotContext`) so a
+strategy author reads one short page of allowed actions, and so a test or a backtest can
+offer its own context without inheriting the runtime's.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+from typing import Any, Protocol
+
+from botkit.core.book import L2Book
+from botkit.core.messages import Ticker
+from botkit.core.order_state import OrderState
+
+__all__ = ["Context", "KeyValueState"]
+
+
+class KeyValueState(Protocol):
+    """A strategy's small persistent state (see :mod:`botkit.strategy.state`)."""
+
+    def get(self, key: str, default: Any = None) -> Any: ...
+
+    def set(self, key: str, value: Any) -> None: ...
+
+    def delete(self, key: str) -> None: ...
+
+
+class Context(Protocol):
+    """The safe actions a strategy may take (``self.ctx``)."""
+
+    @property
+    def log(self) -> logging.Logger:
+        """The strategy's logger (``botkit.strategy.<name>``)."""
+        ...
+
+    @property
+    def state(self) -> KeyValueState:
+        """Small key-value state that survives restarts."""
+        ...
+
+    def now(self) -> float:
+        """The current time (Unix seconds; virtual in tests and replays)."""
+        ...
+
+    async def buy_limit(
+        self, product_id: str, size: Decimal, price: Decimal, *, post_only: bool = False
+    ) -> str:
+        """A GTC limit buy of ``size`` base units; returns the ``client_order_id``."""
+        ...
+
+    async def sell_limit(
+        self, product_id: str, size: Decimal, price: Decimal, *, post_only: bool = False
+    ) -> str:
+        """A GTC limit sell; returns the ``client_order_id``."""
+        ...
+
+    async def buy_market(
+        self,
+        product_id: str,
+        *,
+        quote_size: Decimal | None = None,
+        base_size: Decimal | None = None,
+    ) -> str:
+        """A market (IOC) buy of ``quote_size`` quote or ``base_size`` base units."""
+        ...
+
+    async def sell_market(self, product_id: str, base_size: Decimal) -> str:
+        """A market (IOC) sell of ``base_size`` base units."""
+        ...
+
+    async def cancel(self, client_order_id: str) -> bool:
+        """Request cancellation of one of this strategy's orders."""
+        ...
+
+    async def cancel_all(self, product_id: str | None = None) -> int:
+        """Cancel every open order of this strategy (optionally of one product)."""
+        ...
+
+    def open_orders(self, product_id: str | None = None) -> list[OrderState]:
+        """This strategy's live orders."""
+        ...
+
+    def position(self, product_id: str) -> Decimal:
+        """This strategy's signed position in base units (from its fills)."""
+        ...
+
+    def balances(self) -> dict[str, Decimal]:
+        """Balances per currency: the starting balances moved by this strategy's fills."""
+        ...
+
+    def book(self, product_id: str) -> L2Book | None:
+        """The live L2 book (check ``book.valid``; do not keep it across events)."""
+        ...
+
+    def ticker(self, product_id: str) -> Ticker | None:
+        """The last ticker of a product."""
+        ...
+
+    def set_timer(self, name: str, interval: float, *, repeat: bool = True) -> None:
+        """Call ``on_timer`` after ``interval`` seconds (and then every interval if repeating)."""
+        ...
+
+    def cancel_timer(self, name: str) -> None: ...

@@ -1,0 +1,112 @@
+"""Guard: a raising hook is isolated and logged; repeated errors halt the strategy and cancel
+its orders at the simulator; slow hooks are reported (manual clock, no sleeps)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from decimal import Decimal
+
+import pytest
+
+from botkit.core.clock import ManualClock
+from botkit.core.feed_events import TickersReceived, TradesReceived
+from botkit.core.messages import MarketTrade, Ticker
+from botkit.errors import StrategyError
+from botkit.sim.server import SimServer
+from botkit.strategy.guard import GuardConfig, HookGuard
+from botkit.strategy.loader import create_strategy
+from tests.strategy.conftest import PRODUCT, ContextFactory, book_event
+from tests.strategy.fixture_strategy import Quoter
+
+
+def tickers(price: str = "100") -> TickersReceived:
+    return TickersReceived("update", (Ticker(product_id=PRODUCT, price=Decimal(price)),), False)
+
+
+def trades(trade_id: str) -> TradesReceived:
+    trade = MarketTrade(
+        trade_id=trade_id, product_id=PRODUCT, price=Decimal("1"), size=Decimal("1"), side="BUY"
+    )
+    return TradesReceived("update", (trade,))
+
+
+async def test_exception_is_logged_with_strategy_event_traceback_and_bot_keeps_going(
+    make_context: ContextFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    ctx = make_context(guard=GuardConfig(max_errors=3))
+    strategy = create_strategy(Quoter, ctx, {"fail_on_ticker": True})
+    assert isinstance(strategy, Quoter)
+    with caplog.at_level(logging.ERROR, logger="botkit.strategy.guard"):
+        await ctx.dispatch(tickers())
+    await ctx.dispatch(trades("t1"))  # the next event is still delivered
+    assert strategy.seen == ["ticker:100", "trade:t1"]
+    [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert "quoter" in record.getMessage() and "on_ticker" in record.getMessage()
+    assert record.exc_info is not None and "boom in on_ticker" in str(record.exc_info[1])
+    assert not ctx.guard.halted and isinstance(ctx.guard.errors[0].error, StrategyError)
+
+
+async def test_errors_in_window_halt_and_cancel_orders_at_the_simulator(
+    sim: SimServer, make_context: ContextFactory, manual_clock: ManualClock
+) -> None:
+    ctx = make_context(guard=GuardConfig(max_errors=3, window_seconds=60))
+    strategy = create_strategy(Quoter, ctx, {"fail_on_ticker": True})
+    assert isinstance(strategy, Quoter)
+    await ctx.dispatch(book_event(sim))
+    coid = await strategy.quote()
+    order = ctx.orders.get(coid)
+    assert order is not None and order.order_id
+    assert sim.exchange.get_order("default", order.order_id)["status"] == "OPEN"
+    await ctx.dispatch(tickers())
+    manual_clock.advance(61)  # the first error leaves the window
+    await ctx.dispatch(tickers())
+    await ctx.dispatch(tickers())
+    assert not ctx.guard.halted
+    await ctx.dispatch(tickers())  # three errors within 60 s
+    assert ctx.guard.halted and "3 errors within 60 s" in ctx.guard.halt_reason
+    assert sim.exchange.get_order("default", order.order_id)["status"] in (
+        "CANCEL_QUEUED",
+        "CANCELLED",
+    )
+    assert ctx.open_orders() == []
+    before = len(strategy.seen)
+    await ctx.dispatch(trades("after-halt"))
+    assert len(strategy.seen) == before  # a halted strategy gets no more events
+    with pytest.raises(StrategyError, match="halted"):
+        await strategy.quote()
+    await ctx.stop()
+    assert strategy.seen[-1] == "stop"  # on_stop still runs, to save state
+
+
+async def test_slow_hook_is_timed_and_warned(caplog: pytest.LogCaptureFixture) -> None:
+    clock = ManualClock()
+    guard = HookGuard("slowpoke", GuardConfig(slow_hook_seconds=0.05), clock=clock)
+
+    def fast() -> None:
+        clock.advance(0.01)
+
+    async def slow() -> None:
+        clock.advance(0.25)
+
+    with caplog.at_level(logging.WARNING, logger="botkit.strategy.guard"):
+        assert await guard.call("on_book", fast)
+        assert await guard.call("on_candle", slow)
+    assert guard.slow == [("on_candle", 0.25)]
+    [record] = caplog.records
+    assert "slowpoke" in record.getMessage() and "on_candle took 250.0 ms" in record.getMessage()
+
+
+async def test_async_hook_timeout_counts_as_an_error() -> None:
+    never = asyncio.Event()
+    halted: list[bool] = []
+
+    async def on_halt() -> None:
+        halted.append(True)
+
+    guard = HookGuard(
+        "stuck", GuardConfig(hook_timeout=0.01, max_errors=1), clock=ManualClock(), on_halt=on_halt
+    )
+    assert not await guard.call("on_ticker", never.wait)
+    assert guard.halted and halted == [True]
+    assert isinstance(guard.errors[0].error.__cause__, TimeoutError)

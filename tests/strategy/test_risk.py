@@ -1,0 +1,187 @@
+"""Risk engine (pure): each rule refuses; the daily loss trips a kill switch that persists."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from botkit.core.intents import OrderIntent, limit_gtc, market_ioc
+from botkit.core.risk import MarketQuote, OrderCheck, RiskEngine, RiskLimits, RiskRejected
+from botkit.errors import ConfigError, OrderRejected
+from botkit.risk_gate import RiskGate, load_kill_switch, reset_kill_switch
+
+D = Decimal
+QUOTE = MarketQuote(D("100"), D("101"))
+DAY = 86_400.0
+
+
+def limit(side: str, size: str, price: str, product: str = "BTC-USD") -> OrderCheck:
+    return OrderCheck(product, side, D(size), None, D(price))
+
+
+def refused(engine: RiskEngine, order: OrderCheck, quote: MarketQuote = QUOTE, **kw: object) -> str:
+    kw.setdefault("position", D(0))
+    kw.setdefault("open_orders", 0)
+    with pytest.raises(RiskRejected) as info:
+        engine.check(order, quote, **kw)  # type: ignore[arg-type]
+    assert isinstance(info.value, OrderRejected) and info.value.code == info.value.reason
+    return info.value.reason
+
+
+def test_no_limits_allow_everything() -> None:
+    RiskEngine(RiskLimits()).check(limit("BUY", "1000", "1"), QUOTE, position=D(5), open_orders=99)
+
+
+@given(
+    size=st.decimals(min_value=D("0.0001"), max_value=D("10"), places=4),
+    price=st.decimals(min_value=D("99"), max_value=D("102"), places=2),
+)
+def test_max_order_notional(size: Decimal, price: Decimal) -> None:
+    engine = RiskEngine(RiskLimits(max_order_notional=D("500")))
+    order = limit("BUY", str(size), str(price))
+    if size * price > 500:
+        assert refused(engine, order) == "RISK_MAX_NOTIONAL"
+    else:
+        engine.check(order, QUOTE, position=D(0), open_orders=0)
+
+
+def test_market_order_notional_uses_quote_size_or_the_touch() -> None:
+    engine = RiskEngine(RiskLimits(max_order_notional=D("500")))
+    big = OrderCheck.from_intent(
+        OrderIntent("a", "BTC-USD", "BUY", market_ioc(quote_size=D("501")))
+    )
+    assert refused(engine, big) == "RISK_MAX_NOTIONAL"
+    sell = OrderCheck.from_intent(
+        OrderIntent("b", "BTC-USD", "SELL", market_ioc(base_size=D("5.1")))
+    )
+    assert refused(engine, sell) == "RISK_MAX_NOTIONAL"  # 5.1 × best bid 100
+    engine.check(
+        OrderCheck("BTC-USD", "SELL", D("4.9"), None, None), QUOTE, position=D(0), open_orders=0
+    )
+    assert refused(engine, sell, MarketQuote()) == "RISK_NO_PRICE"
+
+
+@given(
+    position=st.decimals(min_value=D("-3"), max_value=D("3"), places=2),
+    size=st.decimals(min_value=D("0.01"), max_value=D("3"), places=2),
+    side=st.sampled_from(["BUY", "SELL"]),
+)
+def test_max_position_allows_reducing(position: Decimal, size: Decimal, side: str) -> None:
+    engine = RiskEngine(RiskLimits(max_position=D("2"), max_position_per_product={"ETH-USD": D(9)}))
+    order = limit(side, str(size), "100")
+    after = position + (size if side == "BUY" else -size)
+    if abs(after) > 2 and abs(after) > abs(position):
+        assert refused(engine, order, position=position) == "RISK_MAX_POSITION"
+    else:
+        engine.check(order, QUOTE, position=position, open_orders=0)
+    engine.check(limit(side, str(size), "100", "ETH-USD"), QUOTE, position=position, open_orders=0)
+
+
+def test_max_open_orders() -> None:
+    engine = RiskEngine(RiskLimits(max_open_orders=3))
+    engine.check(limit("BUY", "1", "100"), QUOTE, position=D(0), open_orders=2)
+    assert refused(engine, limit("BUY", "1", "100"), open_orders=3) == "RISK_MAX_OPEN_ORDERS"
+
+
+@given(price=st.decimals(min_value=D("90"), max_value=D("112"), places=2))
+def test_price_band_around_bid_and_ask(price: Decimal) -> None:
+    engine = RiskEngine(RiskLimits(price_band_pct=D("5")))  # [95, 106.05]
+    order = limit("SELL", "0.1", str(price))
+    if D("95") <= price <= D("106.05"):
+        engine.check(order, QUOTE, position=D(0), open_orders=0)
+    else:
+        assert refused(engine, order) == "RISK_PRICE_BAND"
+
+
+def test_no_price_and_invalid_book() -> None:
+    engine = RiskEngine(RiskLimits(price_band_pct=D("5")))
+    assert refused(engine, limit("BUY", "1", "100"), MarketQuote()) == "RISK_NO_PRICE"
+    invalid = MarketQuote(D("100"), D("101"), book_valid=False)
+    assert refused(engine, limit("BUY", "1", "100"), invalid) == "RISK_BOOK_INVALID"
+    RiskEngine(RiskLimits(block_on_invalid_book=False)).check(
+        limit("BUY", "1", "100"), invalid, position=D(0), open_orders=0
+    )
+
+
+def test_unknown_order_configuration_is_refused() -> None:
+    intent = OrderIntent("x", "BTC-USD", "BUY", {"twap_something": {"foo": "1"}})
+    with pytest.raises(RiskRejected, match="cannot size") as info:
+        OrderCheck.from_intent(intent)
+    assert info.value.reason == "RISK_UNKNOWN_ORDER_TYPE"
+    ok = OrderCheck.from_intent(OrderIntent("y", "BTC-USD", "BUY", limit_gtc(D("1"), D("100"))))
+    assert ok.limit_price == D("100") and ok.base_size == D("1")
+
+
+def test_limits_refuse_unknown_keys() -> None:
+    with pytest.raises(ValueError, match="max_notional"):
+        RiskLimits.model_validate({"max_notional": "5"})
+
+
+def test_daily_loss_counts_realised_unrealised_and_fees_and_resets_at_utc_midnight() -> None:
+    engine = RiskEngine(RiskLimits(daily_loss_limit=D("50")))
+    t = 20_000 * DAY + 3600.0  # 01:00 UTC
+    assert engine.on_fill("BTC-USD", "BUY", D("1"), D("100"), D("1"), now=t) is None
+    assert engine.daily_pnl() == D("-1")  # the fee
+    assert engine.on_mark("BTC-USD", D("80"), now=t + 1) is None
+    assert engine.daily_pnl() == D("-21")
+    assert engine.on_fill("BTC-USD", "SELL", D("0.5"), D("80"), D("0"), now=t + 2) is None
+    assert engine.daily_pnl() == D("-21")  # realised -10, unrealised -10, fee -1
+    # a new UTC day: yesterday's loss no longer counts, the open position's moves do
+    assert engine.on_mark("BTC-USD", D("80"), now=t + DAY) is None
+    assert engine.daily_pnl() == 0
+    state = engine.on_mark("BTC-USD", D("0"), now=t + DAY + 1)  # -40 on 0.5 BTC
+    assert state is None and engine.daily_pnl() == D("-40")
+    engine.on_fill("ETH-USD", "BUY", D("1"), D("20"), D("0"), now=t + DAY + 2)
+    state = engine.on_mark("ETH-USD", D("9"), now=t + DAY + 3)  # -11 more: -51
+    assert state is not None and state.tripped and "daily loss 51.00" in state.reason
+    assert refused(engine, limit("SELL", "0.1", "100")) == "RISK_KILL_SWITCH"
+    assert engine.on_mark("ETH-USD", D("1"), now=t + DAY + 4) is None  # trips once
+
+
+async def test_kill_switch_survives_a_restart_until_reset(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "kill_switch.json"
+    wall = iter(float(20_000 * DAY + i) for i in range(100)).__next__
+    gate = RiskGate(RiskLimits(daily_loss_limit=D("5")), path, wall=wall)
+    assert not gate.tripped and not path.exists()
+    await gate.on_fill("BTC-USD", "BUY", D("1"), D("100"), D("0"))
+    await gate.on_mark("BTC-USD", D("94"))
+    assert gate.tripped and load_kill_switch(path).tripped
+    restarted = RiskGate(RiskLimits(daily_loss_limit=D("5")), path, wall=wall)
+    assert restarted.tripped
+    intent = OrderIntent("z", "BTC-USD", "BUY", limit_gtc(D("0.01"), D("100")))
+    with pytest.raises(RiskRejected, match="kill switch tripped"):
+        restarted.check(intent, QUOTE, position=D(0), open_orders=0)
+    assert reset_kill_switch(path) is True
+    assert reset_kill_switch(path) is False
+    again = RiskGate(RiskLimits(daily_loss_limit=D("5")), path, wall=wall)
+    assert not again.tripped
+    again.check(intent, QUOTE, position=D(0), open_orders=0)
+
+
+def test_unreadable_kill_switch_file_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "ks.json"
+    path.write_text("{not json")
+    with pytest.raises(ConfigError, match="unreadable"):
+        load_kill_switch(path)
+
+
+def test_cli_kill_switch_status_and_reset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from botkit.cli import main
+    from botkit.core.risk import KillSwitchState
+    from botkit.risk_gate import save_kill_switch
+
+    path = tmp_path / "ks.json"
+    save_kill_switch(path, KillSwitchState(True, "daily loss 9.00 reached daily_loss_limit 5", 1.0))
+    assert main(["kill-switch", "status", "--path", str(path)]) == 0
+    assert "TRIPPED" in capsys.readouterr().out
+    assert main(["kill-switch", "reset", "--path", str(path)]) == 0
+    assert "kill switch reset" in capsys.readouterr().out
+    assert not load_kill_switch(path).tripped
+    path.write_text("{broken")
+    assert main(["kill-switch", "status", "--path", str(path)]) == 2
