@@ -7,16 +7,20 @@ Run:  .venv/bin/python bench/bench_feed.py [--steps 15000] [--levels 2500] [--re
    is printed), exactly as the simulator's WebSocket would send it.
 2. Serves it from a tiny aiohttp WebSocket server in a *separate process* on loopback:
    on the first ``level2`` subscribe it sends every frame as fast as it can.
-3. Times each client from connect to "last sequence number processed":
+3. Times each client from its first frame to "last sequence number processed", in
+   ``--repeats`` interleaved rounds (botkit, websockets, SDK, botkit, ...) so that noise
+   from a shared machine hits every variant alike; reports the median per variant:
 
-   * botkit MarketDataFeed, aiohttp connector (msgspec decode + int-tick bisect book);
+   * botkit MarketDataFeed, aiohttp connector (msgspec decode + int-tick heap book);
    * botkit MarketDataFeed, websockets connector;
    * official SDK ``WSClient`` (websockets legacy client) with ``on_message`` doing
      ``WebsocketResponse(json.loads(msg))`` + a dict book (str price -> Decimal qty; no
      best-price maintenance, which favours the SDK path);
 
    and, in memory (no socket), decode+book variants to justify the choices:
-   msgspec vs ``json.loads``, int ticks vs ``Decimal`` keys.
+   msgspec vs ``json.loads``, wire-string vs ``Decimal`` quantities, int ticks vs
+   ``Decimal`` keys; and the book alone (random walk, best bid/ask read after every
+   update) at 1k and 20k levels per side against ``SortedDict`` and a sorted-list book.
 
 cryptofeed is not included: installing it would replace websockets 13.1 with 17.x,
 which the official SDK (``websockets<14``) cannot use (see docs/benchmarks-feed.md).
@@ -34,6 +38,7 @@ import statistics
 import sys
 import time
 from bisect import bisect_left, insort
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
@@ -42,12 +47,16 @@ from typing import Any
 from aiohttp import web
 
 from botkit.core.book import L2Book
-from botkit.core.messages import L2Message, decode_frame
+from botkit.core.messages import L2Data, L2Message, L2Update, decode_frame
 from botkit.feed import MarketDataFeed
 from botkit.feed_config import FeedConfig
 from botkit.sim import ws_frames as f
 from botkit.sim.events import BookChange
 from botkit.sim.exchange import SimExchange, SimMarketConfig
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_book import BisectTickBook, timed  # noqa: E402
+from bench_book import main as bench_book_main  # noqa: E402
 
 PID = "BTC-USD"
 
@@ -195,7 +204,7 @@ async def run_sdk(url: str, last_seq: int) -> float:
 
 
 class DecimalBisectBook:
-    """The same dict + bisect book keyed by Decimal prices (the alternative to int ticks)."""
+    """A dict + bisect book keyed by Decimal prices (the alternative to int ticks)."""
 
     def __init__(self) -> None:
         self.d: dict[str, dict[Decimal, Decimal]] = {"bid": {}, "offer": {}}
@@ -214,13 +223,30 @@ class DecimalBisectBook:
 
 
 def in_memory(frames: list[str]) -> dict[str, float]:
-    def botkit_path() -> None:
+    def botkit_path() -> None:  # what FeedProtocol.receive does per l2_data frame
+        b = L2Book(PID)
+        for fr in frames:
+            m = decode_frame(fr, fast_l2=True)
+            assert isinstance(m, L2Data)
+            for ev in m.events:
+                (b.apply_snapshot if ev.type == "snapshot" else b.apply_updates)(ev.updates)
+
+    def decimal_qty_path() -> None:
         b = L2Book(PID)
         for fr in frames:
             m = decode_frame(fr)
             assert isinstance(m, L2Message)
             for ev in m.events:
                 (b.apply_snapshot if ev.type == "snapshot" else b.apply_updates)(ev.updates)
+
+    def bisect_tick_path() -> None:
+        b = BisectTickBook()
+        for fr in frames:
+            m = decode_frame(fr, fast_l2=True)
+            assert isinstance(m, L2Data)
+            for ev in m.events:
+                b.apply(ev.updates)
+            b.best()
 
     def msgspec_decimal_book() -> None:
         b = DecimalBisectBook()
@@ -232,21 +258,21 @@ def in_memory(frames: list[str]) -> dict[str, float]:
                     b.apply(u.side, u.price_level, u.new_quantity)
 
     def json_int_book() -> None:
-        from botkit.core.messages import L2Level
-
         b = L2Book(PID)
         for fr in frames:
             m = json.loads(fr)
             for ev in m["events"]:
                 lv = [
-                    L2Level(
-                        side=u["side"],
-                        price_level=u["price_level"],
-                        new_quantity=Decimal(u["new_quantity"]),
+                    L2Update(
+                        side=u["side"], price_level=u["price_level"], new_quantity=u["new_quantity"]
                     )
                     for u in ev["updates"]
                 ]
                 (b.apply_snapshot if ev["type"] == "snapshot" else b.apply_updates)(lv)
+
+    def decode_only_fast() -> None:
+        for fr in frames:
+            decode_frame(fr, fast_l2=True)
 
     def decode_only_msgspec() -> None:
         for fr in frames:
@@ -256,21 +282,19 @@ def in_memory(frames: list[str]) -> dict[str, float]:
         for fr in frames:
             json.loads(fr)
 
-    out = {}
-    for name, fn in [
-        ("decode only: msgspec typed", decode_only_msgspec),
-        ("decode only: json.loads", decode_only_json),
-        ("decode+book: msgspec + int-tick book (botkit)", botkit_path),
-        ("decode+book: msgspec + Decimal-key bisect book", msgspec_decimal_book),
-        ("decode+book: json.loads + int-tick book", json_int_book),
-    ]:
-        samples = []
-        for _ in range(3):
-            t0 = time.perf_counter()
-            fn()
-            samples.append(time.perf_counter() - t0)
-        out[name] = statistics.median(samples)
-    return out
+    return {
+        name: timed(fn)
+        for name, fn in [
+            ("decode only: msgspec, wire-string quantities (botkit)", decode_only_fast),
+            ("decode only: msgspec, Decimal quantities", decode_only_msgspec),
+            ("decode only: json.loads", decode_only_json),
+            ("decode+book: msgspec str qty + int-tick heap book (botkit)", botkit_path),
+            ("decode+book: msgspec Decimal qty + heap book", decimal_qty_path),
+            ("decode+book: msgspec str qty + int-tick bisect-list book", bisect_tick_path),
+            ("decode+book: msgspec + Decimal-key bisect book", msgspec_decimal_book),
+            ("decode+book: json.loads + heap book", json_int_book),
+        ]
+    }
 
 
 # -- main -----------------------------------------------------------------------------------
@@ -304,16 +328,19 @@ def main() -> None:
     total = ups + snap
     results: dict[str, float] = {}
     try:
-        for name, make in [
+        variants: list[tuple[str, Callable[[], Coroutine[Any, Any, float]]]] = [
             ("botkit feed, aiohttp connector", lambda: run_botkit(url, last_seq, "aiohttp")),
             ("botkit feed, websockets connector", lambda: run_botkit(url, last_seq, "websockets")),
             (
                 "official SDK WSClient + WebsocketResponse + dict book",
                 lambda: run_sdk(url, last_seq),
             ),
-        ]:
-            samples = [asyncio.run(make()) for _ in range(args.repeats)]
-            results[name] = statistics.median(samples)
+        ]
+        samples: dict[str, list[float]] = {name: [] for name, _ in variants}
+        for _ in range(args.repeats):  # interleaved rounds: noise hits every variant alike
+            for name, make in variants:
+                samples[name].append(asyncio.run(make()))
+        results = {name: statistics.median(xs) for name, xs in samples.items()}
     finally:
         server.kill()
     mem = in_memory(frames)
@@ -328,11 +355,13 @@ def main() -> None:
             f"{name:58} {dt:8.3f} {total / dt:12,.0f} {len(frames) / dt:10,.0f} {dt / base:8.2f}x"
         )
     print("\nin memory (no socket), median of 3")
-    mbase = mem["decode+book: msgspec + int-tick book (botkit)"]
+    mbase = mem["decode+book: msgspec str qty + int-tick heap book (botkit)"]
     for name, dt in mem.items():
         print(
             f"{name:58} {dt:8.3f} {total / dt:12,.0f} {len(frames) / dt:10,.0f} {dt / mbase:8.2f}x"
         )
+    print()
+    bench_book_main()
 
 
 if __name__ == "__main__":

@@ -6,13 +6,21 @@ Why this shape (measured in docs/benchmarks-feed.md and the perf reference):
   scale). Integer keys hash and compare faster than ``Decimal`` and are exact. Price
   strings repeat constantly, so ``str -> tick`` goes through a bounded cache instead
   of parsing each time.
-* Each side is a ``dict`` (tick -> quantity) plus a sorted ``list`` of keys with the
-  **best price at the tail**, maintained with :mod:`bisect`. Most changes happen near
-  the top of the book, so inserts/deletes move few list items, and the best price is
-  ``keys[-1]``. Asks are stored as negative ticks so both sides share the code.
-  This beats ``SortedDict`` by ~3x and, unlike ``max()`` over a dict, does not slow
-  down as the book grows to BTC-USD size (thousands of levels).
-* Quantities are ``Decimal``: absolute on the wire, ``0`` removes the level (§3.5).
+* Each side is a ``dict`` (tick -> quantity) plus a **heap with lazy deletion** of
+  its keys (best price at ``heap[0]``; asks as ticks, bids as negated ticks). An
+  added level is pushed (O(1) on average away from the top); a removed level only
+  leaves the dict, and its heap entry is dropped when it surfaces at the top or at a
+  compaction (when stale entries outnumber live ones). A sorted key list was 1.5x
+  slower end to end: a real stream changes the *far* end of the book as often as the
+  top (levels enter and leave the depth window), and each of those moved the whole
+  list. The top is cleaned at the end of every batch, so the best price is an O(1)
+  read; ``depth(n)`` walks the heap best-first in O(n log n).
+* Quantities are kept as received: the **wire string** (from the feed's hot path,
+  :class:`~botkit.core.messages.L2Update`) or a ``Decimal``. A string is checked
+  when applied (``"0"`` removes; otherwise ``float()`` is used only as a fast,
+  validating sign test, with an exact ``Decimal`` fallback for anything not clearly
+  positive) and becomes a ``Decimal`` only when a level is read, so money leaving
+  the book is always ``Decimal``, never float.
 * The scale is inferred from the prices seen; a price with more decimals rescales
   the book once, so no product configuration is needed.
 
@@ -22,20 +30,50 @@ The book never decides what to do about a problem: it reports (``crossed``,
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
-from collections.abc import Iterable
-from decimal import Decimal
+from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
+from heapq import heapify, heappop, heappush
+from typing import NamedTuple, Protocol
 
-from botkit.core.messages import L2Level
-
-__all__ = ["L2Book", "Level"]
+__all__ = ["L2Book", "Level", "LevelChange"]
 
 Level = tuple[Decimal, Decimal]
 """(price, quantity)."""
 
-_ZERO = Decimal(0)
 _BID_SIDES = frozenset({"bid", "buy", "BUY"})
 _ASK_SIDES = frozenset({"offer", "ask", "sell", "SELL"})
+
+
+class LevelChange(Protocol):
+    """What the book reads from a level update (``L2Level`` or ``L2Update``)."""
+
+    @property
+    def side(self) -> str: ...
+
+    @property
+    def price_level(self) -> str: ...
+
+    @property
+    def new_quantity(self) -> Decimal | str: ...
+
+
+def _positive(qty: str) -> bool:
+    """Exact check of a quantity that is not plainly positive: False for zero, else raise."""
+    try:
+        d = Decimal(qty)
+    except InvalidOperation:
+        raise ValueError(f"bad quantity {qty!r}") from None
+    if d.is_finite() and not d.is_signed():
+        return not d.is_zero()
+    if d.is_zero():  # -0
+        return False
+    raise ValueError(f"negative or non-finite quantity {qty!r}")
+
+
+class _WireLevel(NamedTuple):
+    side: str
+    price_level: str
+    new_quantity: str
 
 
 class L2Book:
@@ -55,9 +93,9 @@ class L2Book:
     """
 
     __slots__ = (
-        "_ask_keys",
+        "_ask_heap",
         "_asks",
-        "_bid_keys",
+        "_bid_heap",
         "_bids",
         "_cache",
         "_cache_limit",
@@ -75,67 +113,111 @@ class L2Book:
         self._decimals = decimals
         self._cache: dict[str, int] = {}
         self._cache_limit = cache_limit
-        self._bids: dict[int, Decimal] = {}
-        self._asks: dict[int, Decimal] = {}
-        self._bid_keys: list[int] = []  # ascending ticks: best bid at the tail
-        self._ask_keys: list[int] = []  # ascending negated ticks: best ask at the tail
+        self._bids: dict[int, str] = {}  # tick -> wire quantity
+        self._asks: dict[int, str] = {}
+        self._bid_heap: list[int] = []  # negated ticks: best bid at [0]; may hold stale keys
+        self._ask_heap: list[int] = []  # ticks: best ask at [0]; may hold stale keys
         self.valid = False
         self.invalid_reason = "no snapshot yet"
         self.updates = 0
 
     # -- mutation ---------------------------------------------------------------------------
 
-    def apply_snapshot(self, levels: Iterable[L2Level]) -> None:
-        """Replace the whole book with a snapshot and mark it valid."""
+    def apply_snapshot(self, levels: Sequence[LevelChange]) -> bool:
+        """Replace the whole book with a snapshot and mark it valid; returns :attr:`crossed`."""
         self._bids.clear()
         self._asks.clear()
-        self._bid_keys.clear()
-        self._ask_keys.clear()
-        self.apply_updates(levels)
+        self._bid_heap.clear()
+        self._ask_heap.clear()
+        crossed = self.apply_updates(levels)
         self.valid = True
         self.invalid_reason = ""
+        return crossed
 
-    def apply_updates(self, levels: Iterable[L2Level]) -> None:
+    def apply_updates(self, levels: Sequence[LevelChange]) -> bool:
         """Apply absolute-quantity level changes; a zero quantity removes the level.
 
+        Quantities are all wire strings (:class:`~botkit.core.messages.L2Update`) or
+        all ``Decimal`` (:class:`~botkit.core.messages.L2Level`).
+
+        Returns:
+            :attr:`crossed` afterwards (saves the feed a second look).
+
         Raises:
-            ValueError: a price or side that cannot be understood (the caller
-                treats the book as corrupt and resynchronises).
+            ValueError: a price, side or quantity that cannot be understood (the
+                caller treats the book as corrupt and resynchronises).
         """
+        ups: Sequence[_WireLevel]
+        if levels and type(levels[0].new_quantity) is not str:  # L2Level: Decimal quantities
+            ups = [_WireLevel(lv.side, lv.price_level, str(lv.new_quantity)) for lv in levels]
+        else:  # the feed's L2Update: wire strings, checked below
+            ups = levels  # type: ignore[assignment]
         cache = self._cache
         bids, asks = self._bids, self._asks
-        bid_keys, ask_keys = self._bid_keys, self._ask_keys
-        n = 0
-        zero = _ZERO
-        for lv in levels:
-            price = lv.price_level
-            tick = cache.get(price)
-            if tick is None:
-                tick = self._to_tick(price)
-                bids, asks = self._bids, self._asks  # a rescale rebuilt them
-                bid_keys, ask_keys = self._bid_keys, self._ask_keys
-            qty = lv.new_quantity
-            side = lv.side
-            if side == "bid":
-                book, keys, key = bids, bid_keys, tick
-            elif side == "offer":
-                book, keys, key = asks, ask_keys, -tick
-            elif side in _BID_SIDES:
-                book, keys, key = bids, bid_keys, tick
-            elif side in _ASK_SIDES:
-                book, keys, key = asks, ask_keys, -tick
-            else:
-                raise ValueError(f"unknown book side {side!r}")
-            if qty > zero:
-                if tick not in book:
-                    insort(keys, key)
-                book[tick] = qty
-            elif qty:
-                raise ValueError(f"negative quantity {qty} at {price}")
-            elif book.pop(tick, None) is not None:
-                del keys[bisect_left(keys, key)]
-            n += 1
-        self.updates += n
+        bheap, aheap = self._bid_heap, self._ask_heap
+        push = heappush
+        try:
+            for lv in ups:
+                price = lv.price_level
+                tick = cache.get(price)
+                if tick is None:
+                    tick = self._to_tick(price)
+                    bids, asks = self._bids, self._asks  # a rescale rebuilt them
+                    bheap, aheap = self._bid_heap, self._ask_heap
+                qty = lv.new_quantity
+                side = lv.side
+                if side == "bid":
+                    book = bids
+                elif side == "offer":
+                    book = asks
+                elif side in _BID_SIDES:
+                    book = bids
+                elif side in _ASK_SIDES:
+                    book = asks
+                else:
+                    raise ValueError(f"unknown book side {side!r}")
+                # "0" removes. Plainly positive: digits with at most one "." and a non-zero
+                # digit (a last digit other than "0" is one). Anything else: the exact check.
+                if qty == "0" or not (
+                    (qty.replace(".", "", 1).isdecimal() and (qty[-1] != "0" or qty.strip("0.")))
+                    or _positive(qty)
+                ):
+                    book.pop(tick, None)
+                elif tick in book:
+                    book[tick] = qty
+                else:
+                    book[tick] = qty
+                    if book is bids:
+                        push(bheap, -tick)
+                    else:
+                        push(aheap, tick)
+        except (AttributeError, TypeError, ValueError) as exc:
+            self._settle()
+            raise ValueError(f"bad level in {self.product_id} update: {exc}") from None
+        self.updates += len(ups)
+        # settle: drop removed levels from the heap tops, so the best price is heap[0]
+        if bheap and -bheap[0] not in bids or len(bheap) > 2 * len(bids) + 256:
+            self._settle()
+            bheap, aheap = self._bid_heap, self._ask_heap
+        if aheap and aheap[0] not in asks or len(aheap) > 2 * len(asks) + 256:
+            self._settle()
+            bheap, aheap = self._bid_heap, self._ask_heap
+        return bool(bheap) and bool(aheap) and -bheap[0] >= aheap[0]
+
+    def _settle(self) -> None:
+        """Drop stale heap tops and compact a heap whose stale entries outnumber live ones."""
+        bids, heap = self._bids, self._bid_heap
+        while heap and -heap[0] not in bids:
+            heappop(heap)
+        if len(heap) > 2 * len(bids) + 256:
+            heap[:] = [-t for t in bids]
+            heapify(heap)
+        asks, heap = self._asks, self._ask_heap
+        while heap and heap[0] not in asks:
+            heappop(heap)
+        if len(heap) > 2 * len(asks) + 256:
+            heap[:] = list(asks)
+            heapify(heap)
 
     def invalidate(self, reason: str) -> None:
         """Mark the book unusable until the next snapshot (levels are kept for inspection)."""
@@ -164,8 +246,8 @@ class L2Book:
         self._cache.clear()
         self._bids = {t * factor: q for t, q in self._bids.items()}
         self._asks = {t * factor: q for t, q in self._asks.items()}
-        self._bid_keys = [k * factor for k in self._bid_keys]
-        self._ask_keys = [k * factor for k in self._ask_keys]
+        self._bid_heap = [k * factor for k in self._bid_heap]  # order survives scaling
+        self._ask_heap = [k * factor for k in self._ask_heap]
 
     # -- queries ----------------------------------------------------------------------------
 
@@ -175,26 +257,28 @@ class L2Book:
     @property
     def best_bid_tick(self) -> int | None:
         """Best bid in ticks (fast path for strategies comparing prices)."""
-        return self._bid_keys[-1] if self._bid_keys else None
+        heap = self._bid_heap
+        return -heap[0] if heap else None
 
     @property
     def best_ask_tick(self) -> int | None:
         """Best ask in ticks."""
-        return -self._ask_keys[-1] if self._ask_keys else None
+        heap = self._ask_heap
+        return heap[0] if heap else None
 
     def best_bid(self) -> Level | None:
         """(price, quantity) of the highest bid, or None when the side is empty."""
-        if not self._bid_keys:
+        if not self._bid_heap:
             return None
-        t = self._bid_keys[-1]
-        return self._price(t), self._bids[t]
+        t = -self._bid_heap[0]
+        return self._price(t), Decimal(self._bids[t])
 
     def best_ask(self) -> Level | None:
         """(price, quantity) of the lowest ask, or None when the side is empty."""
-        if not self._ask_keys:
+        if not self._ask_heap:
             return None
-        t = -self._ask_keys[-1]
-        return self._price(t), self._asks[t]
+        t = self._ask_heap[0]
+        return self._price(t), Decimal(self._asks[t])
 
     def mid(self) -> Decimal | None:
         """Midpoint of best bid and ask; None unless both sides have levels."""
@@ -213,18 +297,20 @@ class L2Book:
     @property
     def crossed(self) -> bool:
         """True when best bid >= best ask: impossible on a correct book, so a resync is due."""
-        bid, ask = self.best_bid_tick, self.best_ask_tick
-        return bid is not None and ask is not None and bid >= ask
+        bheap, aheap = self._bid_heap, self._ask_heap
+        return bool(bheap) and bool(aheap) and -bheap[0] >= aheap[0]
 
     def depth(self, n: int | None = None) -> tuple[list[Level], list[Level]]:
         """Top ``n`` levels per side (all when None): bids descending, asks ascending.
 
         The same shape as ``SimExchange.book()``, so tests compare them directly.
+        Costs O(n log n) for small ``n`` (a best-first walk of the heap), a sort otherwise.
         """
-        bk = self._bid_keys if n is None else self._bid_keys[-n:]
-        ak = self._ask_keys if n is None else self._ask_keys[-n:]
-        bids = [(self._price(t), self._bids[t]) for t in reversed(bk)]
-        asks = [(self._price(-k), self._asks[-k]) for k in reversed(ak)]
+        price = self._price
+        bids = [
+            (price(-k), Decimal(self._bids[-k])) for k in _top(self._bid_heap, -1, self._bids, n)
+        ]
+        asks = [(price(k), Decimal(self._asks[k])) for k in _top(self._ask_heap, 1, self._asks, n)]
         return bids, asks
 
     def __len__(self) -> int:
@@ -236,3 +322,23 @@ class L2Book:
         return (
             f"L2Book({self.product_id!r}, bids={len(self._bids)}, asks={len(self._asks)}, {state})"
         )
+
+
+def _top(heap: list[int], sign: int, live: dict[int, str], n: int | None) -> list[int]:
+    """The ``n`` smallest live keys of ``heap`` in order (keys are ``sign * tick``)."""
+    if n is None or n * 8 >= len(live):
+        keys = sorted(live) if sign > 0 else sorted(-t for t in live)
+        return keys if n is None else keys[: max(n, 0)]
+    out: list[int] = []
+    seen: set[int] = set()
+    frontier = [(heap[0], 0)] if heap else []
+    size = len(heap)
+    while frontier and len(out) < n:
+        key, i = heappop(frontier)
+        if key not in seen and sign * key in live:
+            seen.add(key)
+            out.append(key)
+        for child in (2 * i + 1, 2 * i + 2):
+            if child < size:
+                heappush(frontier, (heap[child], child))
+    return out

@@ -240,7 +240,22 @@ class FeedProtocol:
     def receive(self, data: str | bytes) -> list[FeedEvent]:
         """Process one frame; never raises because of what the server sent."""
         self.stats.frames += 1
-        frame = m.decode_frame(data)
+        frame = m.decode_frame(data, fast_l2=True)
+        if isinstance(frame, m.L2Data):  # the hot path: in-order level2 frames
+            last = self.last_seq
+            if last is not None and frame.sequence_num == last + 1:
+                self.last_seq = frame.sequence_num
+                events: list[FeedEvent] = []
+            else:
+                seq_events = self._sequence(frame.sequence_num)
+                if seq_events is None:
+                    return []
+                events = seq_events
+            try:
+                self._on_l2(frame, events)
+            except ValueError as exc:  # e.g. an unparseable price: the data cannot be trusted
+                self._bad_data(exc, events)
+            return events
         if isinstance(frame, m.ErrorFrame):
             return self._on_error(frame)
         if isinstance(frame, m.Malformed):
@@ -250,20 +265,23 @@ class FeedProtocol:
             return (
                 (self._sequence(frame.sequence_num) or []) if frame.sequence_num is not None else []
             )
-        events = self._sequence(frame.sequence_num)
-        if events is None:
+        events_ = self._sequence(frame.sequence_num)
+        if events_ is None:
             return []
         if isinstance(frame, m.UnknownMessage):
             self.stats.unknown += 1
             log.debug("feed: %s ignoring unknown channel %r", self.name, frame.channel)
-            return events
+            return events_
         try:
-            self._dispatch(frame, events)
-        except ValueError as exc:  # e.g. an unparseable price: the data cannot be trusted
-            self.stats.malformed += 1
-            self.stats.last_problem = str(exc)[:200]
-            events.extend(self._gap_recovery(f"bad data: {exc}"))
-        return events
+            self._dispatch(frame, events_)
+        except ValueError as exc:
+            self._bad_data(exc, events_)
+        return events_
+
+    def _bad_data(self, exc: ValueError, events: list[FeedEvent]) -> None:
+        self.stats.malformed += 1
+        self.stats.last_problem = str(exc)[:200]
+        events.extend(self._gap_recovery(f"bad data: {exc}"))
 
     def _sequence(self, seq: int | None) -> list[FeedEvent] | None:
         """Check ``seq``: None means "drop this frame"; a list holds gap events, if any."""
@@ -300,24 +318,28 @@ class FeedProtocol:
         err = FeedSubscriptionError(f"{self.name}: Coinbase error frame '{text}'. Fix: {hint}")
         return [FeedErrorReceived(self.name, err)]
 
+    def _on_l2(self, frame: m.L2Data | m.L2Message, out: list[FeedEvent]) -> None:
+        seq = frame.sequence_num
+        books = self.books
+        for ev in frame.events:
+            book = books.get(ev.product_id)
+            if book is None:
+                continue  # not ours (e.g. a level2 sub left over from a resync race)
+            snapshot = ev.type == "snapshot"
+            if snapshot:
+                crossed = book.apply_snapshot(ev.updates)
+            elif book.valid:
+                crossed = book.apply_updates(ev.updates)
+            else:
+                continue  # waiting for the resync snapshot
+            if crossed:
+                out.extend(self._gap_recovery(f"{ev.product_id} book crossed"))
+                return
+            out.append(BookChanged(ev.product_id, book, snapshot, seq))
+
     def _dispatch(self, frame: m.Envelope, out: list[FeedEvent]) -> None:
         if isinstance(frame, m.L2Message):
-            seq = frame.sequence_num
-            books = self.books
-            for ev in frame.events:
-                book = books.get(ev.product_id)
-                if book is None:
-                    continue  # not ours (e.g. a level2 sub left over from a resync race)
-                if ev.type == "snapshot":
-                    book.apply_snapshot(ev.updates)
-                elif book.valid:
-                    book.apply_updates(ev.updates)
-                else:
-                    continue  # waiting for the resync snapshot
-                if book.crossed:
-                    out.extend(self._gap_recovery(f"{ev.product_id} book crossed"))
-                    return
-                out.append(BookChanged(ev.product_id, book, ev.type == "snapshot", seq))
+            self._on_l2(frame, out)
         elif isinstance(frame, m.HeartbeatsMessage):
             self.stats.heartbeats += 1
             for hb in frame.events:

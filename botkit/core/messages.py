@@ -12,6 +12,11 @@ Choices:
 * ``price_level`` stays a ``str``: the order book converts it to integer ticks
   through a cache, which is cheaper than building a ``Decimal`` per level.
   ``new_quantity`` and every other money field is ``Decimal`` (exact, no floats).
+* The feed's hot path decodes ``l2_data`` with ``decode_frame(data, fast_l2=True)``
+  into :class:`L2Data` instead: ``new_quantity`` stays the wire string, ``event_time``
+  is skipped and the structs are ``gc=False``. Building ~14 ``Decimal`` per frame
+  cost more than the whole rest of the decode; :class:`~botkit.core.book.L2Book`
+  validates the string and builds the ``Decimal`` only when a level is read.
 * User-channel order fields stay strings: Coinbase sends ``""`` for unset numbers
   (``stop_price``), which a ``Decimal`` field would reject; the fill logic in
   :mod:`botkit.core.fills` converts what it needs.
@@ -38,7 +43,10 @@ __all__ = [
     "HeartbeatsMessage",
     "L2Event",
     "L2Level",
+    "L2Data",
+    "L2DataEvent",
     "L2Message",
+    "L2Update",
     "Malformed",
     "MarketTrade",
     "MarketTradesEvent",
@@ -61,7 +69,7 @@ __all__ = [
 ]
 
 
-class L2Level(msgspec.Struct, kw_only=True):
+class L2Level(msgspec.Struct, kw_only=True, gc=False):
     """One changed price level; ``new_quantity`` is absolute, ``0`` removes the level."""
 
     side: str
@@ -70,12 +78,28 @@ class L2Level(msgspec.Struct, kw_only=True):
     event_time: str = ""
 
 
-class L2Event(msgspec.Struct, kw_only=True):
+class L2Event(msgspec.Struct, kw_only=True, gc=False):
     """A level2 ``snapshot`` (the whole book) or ``update`` (changed levels) for one product."""
 
     type: str
     product_id: str
     updates: list[L2Level]
+
+
+class L2Update(msgspec.Struct, kw_only=True, gc=False):
+    """Hot-path :class:`L2Level`: ``new_quantity`` is the wire string, checked by the book."""
+
+    side: str
+    price_level: str
+    new_quantity: str
+
+
+class L2DataEvent(msgspec.Struct, kw_only=True, gc=False):
+    """Hot-path :class:`L2Event`."""
+
+    type: str
+    product_id: str
+    updates: list[L2Update]
 
 
 class HeartbeatEvent(msgspec.Struct, kw_only=True):
@@ -203,6 +227,12 @@ class L2Message(_Env, tag="l2_data"):
     events: list[L2Event]
 
 
+class L2Data(_Env, tag="l2_data", gc=False):
+    """Hot-path :class:`L2Message` (``decode_frame(..., fast_l2=True)``)."""
+
+    events: list[L2DataEvent]
+
+
 class HeartbeatsMessage(_Env, tag="heartbeats"):
     events: list[HeartbeatEvent]
 
@@ -235,9 +265,8 @@ class SubscriptionsMessage(_Env, tag="subscriptions"):
     events: list[SubscriptionsEvent]
 
 
-Envelope = (
-    L2Message
-    | HeartbeatsMessage
+_OTHERS = (
+    HeartbeatsMessage
     | TickerMessage
     | TickerBatchMessage
     | MarketTradesMessage
@@ -246,6 +275,7 @@ Envelope = (
     | UserMessage
     | SubscriptionsMessage
 )
+Envelope = L2Message | _OTHERS
 """Every enveloped message type botkit understands."""
 
 
@@ -270,9 +300,10 @@ class Malformed(msgspec.Struct, frozen=True, kw_only=True):
     sequence_num: int | None = None
 
 
-Frame = Envelope | ErrorFrame | UnknownMessage | Malformed
+Frame = Envelope | L2Data | ErrorFrame | UnknownMessage | Malformed
 
 _DECODER: msgspec.json.Decoder[Any] = msgspec.json.Decoder(Envelope)
+_FAST: msgspec.json.Decoder[Any] = msgspec.json.Decoder(L2Data | _OTHERS)
 _ANY: msgspec.json.Decoder[Any] = msgspec.json.Decoder()
 _KNOWN = frozenset(
     {
@@ -290,11 +321,12 @@ _KNOWN = frozenset(
 _ENCODER = msgspec.json.Encoder()
 
 
-def decode_frame(data: str | bytes) -> Frame:
+def decode_frame(data: str | bytes, *, fast_l2: bool = False) -> Frame:
     """Decode one WebSocket text frame; never raises.
 
     Args:
         data: the frame payload exactly as received.
+        fast_l2: decode ``l2_data`` as :class:`L2Data` (quantities left as strings).
 
     Returns:
         A typed envelope, an :class:`ErrorFrame`, an :class:`UnknownMessage` or
@@ -302,7 +334,7 @@ def decode_frame(data: str | bytes) -> Frame:
         bad but enveloped frame still advances sequence tracking).
     """
     try:
-        msg: Envelope = _DECODER.decode(data)
+        msg: Envelope | L2Data = (_FAST if fast_l2 else _DECODER).decode(data)
         return msg
     except msgspec.ValidationError as exc:
         problem = str(exc)

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from botkit.core.book import L2Book
-from botkit.core.messages import L2Level
+from botkit.core.messages import L2Level, L2Update
 
 D = Decimal
 
@@ -114,3 +114,33 @@ def test_btc_sized_book_random_walk():
         px = 65000 - i * 0.01 if side == "bid" else 65000 + (i - 1) * 0.01
         b.apply_updates([lv(side, f"{px:.2f}", rng.choice(("0", "0.5", "2")))])
     assert not b.crossed
+
+
+def wire(side: str, price: str, qty: str) -> L2Update:
+    return L2Update(side=side, price_level=price, new_quantity=qty)
+
+
+def test_wire_string_quantities_are_checked_and_read_as_decimal():
+    b = L2Book("X")
+    b.apply_snapshot([wire("bid", "10.00", "1.50000000"), wire("offer", "11.00", "2")])
+    assert b.best_bid() == (D("10"), D("1.5")) and isinstance(b.best_bid()[1], Decimal)
+    b.apply_updates([wire("bid", "10.00", "0.00000000"), wire("offer", "11.00", "1e-8")])
+    assert b.best_bid() is None and b.best_ask() == (D("11"), D("1e-8"))
+    for bad in ("abc", "-1", "nan", "inf", "1.2.3", ""):
+        with pytest.raises(ValueError):
+            b.apply_updates([wire("offer", "12.00", bad)])
+    assert b.best_ask() == (D("11"), D("1e-8"))  # the book is intact after a bad update
+
+
+def test_depth_n_and_rescale_with_stale_heap_entries():
+    rng = random.Random(5)
+    b = L2Book("X")
+    b.apply_snapshot([wire("bid", f"{p}.5", "1") for p in range(1, 400)])
+    for _ in range(3000):
+        p = rng.randint(1, 400)
+        b.apply_updates([wire("bid", f"{p}.5", rng.choice(("0", "3")))])
+    b.apply_updates([wire("offer", "500.25", "1")])  # a second decimal: rescale
+    full = b.depth()
+    for n in (1, 3, 10):
+        assert b.depth(n) == (full[0][:n], full[1][:n])
+    assert full[0] == sorted(full[0], reverse=True) and b.best_ask() == (D("500.25"), D(1))

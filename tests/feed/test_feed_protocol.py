@@ -133,6 +133,15 @@ def test_malformed_unknown_and_crossed():
     assert p.stats.malformed == 2 and p.take_requests() == [ResyncLevel2(("BTC-USD",))]
 
 
+def test_bad_quantity_invalidates_the_book_and_resyncs():
+    p = proto()
+    p.connection_opened()
+    p.receive(l2(0, "snapshot", ("bid", "10", "1"), ("offer", "11", "2")))
+    events = p.receive(l2(1, "update", ("bid", "10", "-3")))
+    assert any(isinstance(e, BookInvalidated) for e in events) and p.stats.malformed == 1
+    assert p.take_requests() == [ResyncLevel2(("BTC-USD",))] and not p.books["BTC-USD"].valid
+
+
 def test_error_frames_carry_hints():
     p = proto(level2_cap=16)
     (ev,) = p.receive('{"type":"error","message":"authentication failure"}')

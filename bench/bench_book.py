@@ -1,0 +1,190 @@
+"""Benchmark: the L2 book alone, botkit's heap book vs a sorted-list book and ``SortedDict``.
+
+Run:  .venv/bin/python bench/bench_book.py      (also printed by bench/bench_feed.py)
+
+Two synthetic streams, 200 000 level updates in frames of 10, the best bid and ask read
+after every frame, at 1 000 and 20 000 levels per side (prices in ticks of 0.01):
+
+* **BTC-like**: most updates change the size of one of the top 50 levels;
+* **churn** (like the simulator stream of bench_feed.py): levels enter and leave at both
+  ends of the depth window, so half the updates touch the *far* end of the book.
+
+All variants use the same int-tick price cache and keep wire-string quantities, so only
+the ordered structure differs.
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import time
+from bisect import bisect_left, insort
+from collections.abc import Callable
+from typing import Any
+
+from botkit.core.book import L2Book
+from botkit.core.messages import L2Update
+
+PID = "BTC-USD"
+
+
+class BisectTickBook:
+    """The previous botkit structure: int ticks, dict + sorted key list (best at the tail)."""
+
+    def __init__(self) -> None:
+        self.cache: dict[str, int] = {}
+        self.sides: dict[str, tuple[dict[int, str], list[int], int]] = {
+            "bid": ({}, [], 1),
+            "offer": ({}, [], -1),
+        }
+
+    def apply(self, levels: list[Any]) -> None:
+        cache, sides = self.cache, self.sides
+        for lv in levels:
+            price = lv.price_level
+            tick = cache.get(price)
+            if tick is None:
+                tick = cache[price] = int(price.replace(".", ""))  # fixed scale here
+            book, keys, sign = sides[lv.side]
+            qty = lv.new_quantity
+            # the same quantity check as L2Book (the exact fallback never runs here)
+            if qty != "0" and (
+                qty.replace(".", "", 1).isdecimal() and (qty[-1] != "0" or qty.strip("0."))
+            ):
+                if tick not in book:
+                    insort(keys, sign * tick)
+                book[tick] = qty
+            elif book.pop(tick, None) is not None:
+                del keys[bisect_left(keys, sign * tick)]
+
+    def best(self) -> tuple[int, int]:
+        return self.sides["bid"][1][-1], -self.sides["offer"][1][-1]
+
+
+def timed(fn: Callable[[], object], n: int = 3) -> float:
+    samples = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t0)
+    return statistics.median(samples)
+
+
+# -- the book alone ---------------------------------------------------------------------------
+
+
+def walk(levels: int, n: int, churn: bool, seed: int = 7) -> list[list[L2Update]]:
+    """Frames of 10 updates on a book of ``levels`` per side around 65 000.00 (ticks of 0.01).
+
+    ``churn=False`` (BTC-like): 80 % change the size of one of the top 50 levels, 10 %
+    remove one, 10 % re-add a missing one. ``churn=True`` (like the simulator stream): the
+    mid drifts and every update removes or adds a level at either end of the depth window.
+    """
+    rng = random.Random(seed)
+    mid = 6_500_000
+    out: list[list[L2Update]] = []
+    frame: list[L2Update] = []
+    for _ in range(n):
+        bid = rng.random() < 0.5
+        if churn:
+            mid += rng.choice((-1, 1))
+            near = rng.random() < 0.5
+            off = rng.randint(1, 5) if near else levels + rng.randint(-3, 3)
+            qty = "0" if rng.random() < 0.5 else f"{rng.randint(1, 99_999_999) / 1e8:.8f}"
+        else:
+            off = rng.randint(1, 50)
+            r = rng.random()
+            qty = "0" if r < 0.1 else f"{rng.randint(1, 99_999_999) / 1e8:.8f}"
+        tick = mid - off if bid else mid + off
+        price = f"{tick // 100}.{tick % 100:02d}"
+        frame.append(L2Update(side="bid" if bid else "offer", price_level=price, new_quantity=qty))
+        if len(frame) == 10:
+            out.append(frame)
+            frame = []
+    return out
+
+
+def snapshot(levels: int) -> list[L2Update]:
+    mid, q = 6_500_000, "1.00000000"
+    ups = []
+    for i in range(1, levels + 1):
+        for side, t in (("bid", mid - i), ("offer", mid + i)):
+            ups.append(L2Update(side=side, price_level=f"{t // 100}.{t % 100:02d}", new_quantity=q))
+    return ups
+
+
+def book_alone() -> list[tuple[str, int, str, float, float]]:
+    """(stream, levels/side, book, seconds, updates/s): apply 10 updates, read the best."""
+    try:
+        from sortedcontainers import SortedDict  # type: ignore[import-untyped]
+    except ImportError:  # pragma: no cover - optional reference
+        SortedDict = None  # noqa: N806
+
+    rows: list[tuple[str, int, str, float, float]] = []
+    for churn in (False, True):
+        for levels in (1_000, 20_000):
+            frames = walk(levels, 200_000, churn)
+            snap = snapshot(levels)
+            n = sum(len(x) for x in frames)
+
+            def heap_book(
+                snap: list[L2Update] = snap, frames: list[list[L2Update]] = frames
+            ) -> None:
+                b = L2Book(PID)
+                b.apply_snapshot(snap)
+                for fr in frames:
+                    b.apply_updates(fr)
+                    b.best_bid_tick, b.best_ask_tick  # noqa: B018
+
+            def bisect_book(
+                snap: list[L2Update] = snap, frames: list[list[L2Update]] = frames
+            ) -> None:
+                b = BisectTickBook()
+                b.apply(snap)
+                for fr in frames:
+                    b.apply(fr)
+                    b.best()
+
+            def sorted_dict(
+                snap: list[L2Update] = snap, frames: list[list[L2Update]] = frames
+            ) -> None:
+                bids: Any = SortedDict()
+                asks: Any = SortedDict()
+                cache: dict[str, int] = {}
+                for fr in [snap, *frames]:
+                    for u in fr:
+                        tick = cache.get(u.price_level)
+                        if tick is None:
+                            tick = cache[u.price_level] = int(u.price_level.replace(".", ""))
+                        book = bids if u.side == "bid" else asks
+                        qty = u.new_quantity
+                        if qty != "0" and (
+                            qty.replace(".", "", 1).isdecimal()
+                            and (qty[-1] != "0" or qty.strip("0."))
+                        ):
+                            book[tick] = qty
+                        else:
+                            book.pop(tick, None)
+                    bids.peekitem(-1), asks.peekitem(0)
+
+            stream = "churn" if churn else "BTC-like"
+            variants = [("botkit heap", heap_book), ("bisect list", bisect_book)]
+            if SortedDict is not None:
+                variants.append(("SortedDict", sorted_dict))
+            for name, fn in variants:
+                dt = timed(fn)
+                rows.append((stream, levels, name, dt, n / dt))
+    return rows
+
+
+def main() -> None:
+    print("the book alone: 200k updates in frames of 10, best bid/ask read per frame, median of 3")
+    print(
+        f"{'stream':9} {'levels/side':>11} {'book':12} {'seconds':>8} {'updates/s':>12} {'µs/upd':>7}"
+    )
+    for stream, levels, name, dt, ups in book_alone():
+        print(f"{stream:9} {levels:11,} {name:12} {dt:8.3f} {ups:12,.0f} {1e6 / ups:7.2f}")
+
+
+if __name__ == "__main__":
+    main()
