@@ -23,7 +23,7 @@ Run:  .venv/bin/python bench/bench_feed.py [--steps 15000] [--levels 2500] [--re
    update) at 1k and 20k levels per side against ``SortedDict`` and a sorted-list book.
 
 cryptofeed is not included: installing it would replace websockets 13.1 with 17.x,
-which the official SDK (``websockets<14``) cannot use (see docs/benchmarks-feed.md).
+which the official SDK (``websockets<14``) cannot use (see docs/benchmarks.md).
 """
 
 from __future__ import annotations
