@@ -1,6 +1,6 @@
 """Core ring: a level-2 order book per product, kept from Coinbase snapshots and updates.
 
-Why this shape (measured in docs/benchmarks-feed.md and the perf reference):
+Why this shape (measured in docs/benchmarks.md and the perf reference):
 
 * Prices are **integer ticks** (the price with its decimal point removed at a fixed
   scale). Integer keys hash and compare faster than ``Decimal`` and are exact. Price

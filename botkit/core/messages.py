@@ -3,7 +3,7 @@
 Every frame the market-data and user endpoints send is decoded here, straight from
 bytes/str into typed ``msgspec`` Structs (reference §3.3-§3.6). msgspec was chosen
 over ``json.loads`` + dicts because it is 3-5x faster on ``l2_data`` and ``ticker``
-frames (docs/benchmarks-feed.md) and gives attribute access with types.
+frames (docs/benchmarks.md) and gives attribute access with types.
 
 Choices:
 

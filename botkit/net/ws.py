@@ -3,7 +3,7 @@
 The feed talks to a :class:`WsConnector` / :class:`WsConnection` pair and nothing
 else, so the transport is swappable (aiohttp, ``websockets``, a test double) and
 both implementations run the same test-suite. aiohttp is the default because it
-receives ~2-4x faster on loopback (docs/benchmarks-feed.md).
+receives ~2-4x faster on loopback (docs/benchmarks.md).
 
 Contract: ``recv()`` returns the next text (or binary) payload, or ``None`` once the
 connection is closed, with ``close_code`` then set (1006 when no close frame came).
