@@ -17,7 +17,6 @@ import asyncio
 import contextvars
 import json
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -25,7 +24,16 @@ from aiohttp import web
 
 from botkit.sim.auth import AuthFailure, KeyRegistry, RegisteredKey
 from botkit.sim.exchange import SimBadRequest, SimExchange, SimNotFound
-from botkit.sim.faults import FaultPlan, RestFault
+from botkit.sim.faults import FaultPlan
+from botkit.sim.rest_util import (
+    error_response,
+    fault_response,
+    forbidden,
+    iso,
+    levels,
+    query_int,
+    unauthorized,
+)
 
 __all__ = ["BASE", "SimRest"]
 
@@ -45,60 +53,6 @@ GRANULARITY = {
 MAX_CANDLES = 350
 # The authenticated key of the request being handled (set by the middleware, same task).
 _CURRENT_KEY: contextvars.ContextVar[RegisteredKey] = contextvars.ContextVar("sim_key")
-
-
-def _error(status: int, error: str, details: str) -> web.Response:
-    return web.json_response(
-        {"error": error, "error_details": details, "message": details}, status=status
-    )
-
-
-def _unauthorized(reason: str) -> web.Response:
-    return web.Response(status=401, text="Unauthorized", headers={"x-botkit-sim-reason": reason})
-
-
-def _forbidden() -> web.Response:
-    return _error(403, "PERMISSION_DENIED", "Missing required scopes")
-
-
-def _fault_response(fault: RestFault) -> web.Response:
-    if fault.body is not None:
-        return web.Response(status=fault.status, text=fault.body)
-    if fault.status == 401:
-        return _unauthorized("injected fault")
-    if fault.status == 403:
-        return _forbidden()
-    if fault.status == 429:
-        headers = {}
-        if fault.retry_after is not None:
-            headers["Retry-After"] = f"{fault.retry_after:g}"
-        return web.json_response(
-            {"errors": [{"id": "rate_limit_exceeded", "message": "Too many requests"}]},
-            status=429,
-            headers=headers,
-        )
-    return _error(fault.status, "INTERNAL", f"injected fault (HTTP {fault.status})")
-
-
-def _int(request: web.Request, name: str, default: int, *, lo: int = 0, hi: int = 10**13) -> int:
-    raw = request.query.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SimBadRequest(f"{name} must be an integer") from None
-    if not lo <= value <= hi:
-        raise SimBadRequest(f"{name} must be between {lo} and {hi}")
-    return value
-
-
-def _levels(levels: list[tuple[Decimal, Decimal]]) -> list[dict[str, str]]:
-    return [{"price": str(p), "size": str(s)} for p, s in levels]
-
-
-def _iso(now: float) -> str:
-    return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class SimRest:
@@ -146,7 +100,7 @@ class SimRest:
             if fault.kind == "delay":
                 await asyncio.sleep(fault.seconds)
             elif fault.kind == "status":
-                return _fault_response(fault)
+                return fault_response(fault)
             elif fault.kind == "reset":
                 return self._reset(request)
         sub = path[len(BASE) :]
@@ -156,24 +110,24 @@ class SimRest:
                     request.headers.get("Authorization"), request.method, path, self.now()
                 )
             except AuthFailure as exc:
-                return _unauthorized(str(exc))
+                return unauthorized(str(exc))
             needs_trade = request.method == "POST" and sub.startswith("/orders")
             if not key.can_view or (needs_trade and not key.can_trade):
-                return _forbidden()
+                return forbidden()
             _CURRENT_KEY.set(key)
         try:
             self.exchange.advance(self.market_now())
             response = await handler(request)
         except SimBadRequest as exc:
-            response = _error(400, exc.error, exc.details)
+            response = error_response(400, exc.error, exc.details)
         except SimNotFound as exc:
-            response = _error(404, "NOT_FOUND", exc.details)
+            response = error_response(404, "NOT_FOUND", exc.details)
         finally:
             self.on_change()
         if fault is not None and fault.kind == "drop_after_accept":
             return self._reset(request)
         if fault is not None and fault.kind == "status_after_accept":
-            return _fault_response(fault)
+            return fault_response(fault)
         return response
 
     @staticmethod
@@ -243,12 +197,12 @@ class SimRest:
     async def time(self, request: web.Request) -> web.Response:
         now = self.now()
         return web.json_response(
-            {"iso": _iso(now), "epochSeconds": str(int(now)), "epochMillis": str(int(now * 1000))}
+            {"iso": iso(now), "epochSeconds": str(int(now)), "epochMillis": str(int(now * 1000))}
         )
 
     async def accounts(self, request: web.Request) -> web.Response:
-        limit = _int(request, "limit", 49, lo=1, hi=250)
-        start = _int(request, "cursor", 0)
+        limit = query_int(request, "limit", 49, lo=1, hi=250)
+        start = query_int(request, "cursor", 0)
         rows = self.exchange.accounts(self._user(request))
         page = rows[start : start + limit]
         more = start + limit < len(rows)
@@ -268,8 +222,8 @@ class SimRest:
     async def products(self, request: web.Request) -> web.Response:
         wanted = request.query.getall("product_ids", [])
         ids = [p for p in self.exchange.product_ids() if not wanted or p in wanted]
-        offset = _int(request, "offset", 0)
-        limit = _int(request, "limit", len(ids) or 1, lo=1)
+        offset = query_int(request, "offset", 0)
+        limit = query_int(request, "limit", len(ids) or 1, lo=1)
         page = [self.exchange.product_wire(p) for p in ids[offset : offset + limit]]
         return web.json_response({"products": page, "num_products": len(ids)})
 
@@ -279,7 +233,7 @@ class SimRest:
 
     async def product_book(self, request: web.Request) -> web.Response:
         pid = self._product_id(request, request.query.get("product_id"))
-        limit = _int(request, "limit", 0) or None
+        limit = query_int(request, "limit", 0) or None
         bids, asks = self.exchange.book(pid, limit)
         mid = spread = Decimal(0)
         if bids and asks:
@@ -290,9 +244,9 @@ class SimRest:
             {
                 "pricebook": {
                     "product_id": pid,
-                    "bids": _levels(bids),
-                    "asks": _levels(asks),
-                    "time": _iso(self.market_now()),
+                    "bids": levels(bids),
+                    "asks": levels(asks),
+                    "time": iso(self.market_now()),
                 },
                 "last": str(self.exchange.last_trade_price(pid)),
                 "mid_market": str(mid),
@@ -310,9 +264,9 @@ class SimRest:
             books.append(
                 {
                     "product_id": pid,
-                    "bids": _levels([bid] if bid else []),
-                    "asks": _levels([ask] if ask else []),
-                    "time": _iso(self.market_now()),
+                    "bids": levels([bid] if bid else []),
+                    "asks": levels([ask] if ask else []),
+                    "time": iso(self.market_now()),
                 }
             )
         return web.json_response({"pricebooks": books})
@@ -322,10 +276,10 @@ class SimRest:
         gran = request.query.get("granularity", "")
         if gran not in GRANULARITY:
             raise SimBadRequest(f"granularity must be one of {list(GRANULARITY)}")
-        start, end = _int(request, "start", -1), _int(request, "end", -1)
+        start, end = query_int(request, "start", -1), query_int(request, "end", -1)
         if start < 0 or end < 0 or end < start:
             raise SimBadRequest("start and end (Unix seconds) are required")
-        limit = _int(request, "limit", MAX_CANDLES, lo=1, hi=MAX_CANDLES)
+        limit = query_int(request, "limit", MAX_CANDLES, lo=1, hi=MAX_CANDLES)
         if (end - start) // GRANULARITY[gran] > MAX_CANDLES:
             raise SimBadRequest(
                 "INVALID_ARGUMENT", f"number of candles requested should be less than {MAX_CANDLES}"
@@ -337,14 +291,14 @@ class SimRest:
         pid = self._product_id(request, request.match_info["product_id"])
         if not request.query.get("limit"):
             raise SimBadRequest("limit is required")
-        limit = _int(request, "limit", 100, lo=1, hi=1000)
+        limit = query_int(request, "limit", 100, lo=1, hi=1000)
         trades = [
             {
                 "trade_id": t.trade_id,
                 "product_id": t.product_id,
                 "price": str(t.price),
                 "size": str(t.size),
-                "time": _iso(t.time),
+                "time": iso(t.time),
                 "side": t.side,
                 "bid": "",
                 "ask": "",
@@ -418,8 +372,8 @@ class SimRest:
         statuses = query.get("order_status", [])
         if "OPEN" in statuses and len(set(statuses)) > 1:
             raise SimBadRequest("OPEN cannot be combined with other statuses")
-        limit = _int(request, "limit", 100, lo=1, hi=1000)
-        start = _int(request, "cursor", 0)
+        limit = query_int(request, "limit", 100, lo=1, hi=1000)
+        start = query_int(request, "cursor", 0)
         rows = self.exchange.list_orders(self._user(request), query)
         page = rows[start : start + limit]
         more = start + limit < len(rows)
@@ -433,8 +387,8 @@ class SimRest:
         )
 
     async def list_fills(self, request: web.Request) -> web.Response:
-        limit = _int(request, "limit", 100, lo=1, hi=1000)
-        start = _int(request, "cursor", 0)
+        limit = query_int(request, "limit", 100, lo=1, hi=1000)
+        start = query_int(request, "cursor", 0)
         rows = self.exchange.list_fills(self._user(request), self._query(request))
         page = rows[start : start + limit]
         more = start + limit < len(rows)
