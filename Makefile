@@ -13,8 +13,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e ".[dev]"
 	touch $(STAMP)
 
+# `make run` trades against the embedded simulator for 30 s, prints a summary and exits 0
+# (so it can run in CI); `make run RUN_ARGS=` runs until Ctrl-C.
+RUN_ARGS ?= --duration 30
 run: $(STAMP)
-	$(BIN)/botkit run
+	$(BIN)/botkit run $(RUN_ARGS)
 
 test: $(STAMP)
 	$(BIN)/pytest

@@ -26,15 +26,6 @@ def _settings(args: argparse.Namespace) -> object:
     return load_settings(env_file=args.env_file)
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    """``botkit run``: until the runtime lands, say so plainly (and succeed)."""
-    print(
-        "botkit: the bot runtime is not built yet (issue 'Strategy plugins and the bot runtime').\n"
-        "Available now: 'botkit keys check', 'botkit jwt METHOD PATH', 'botkit keys new'."
-    )
-    return EXIT_OK
-
-
 def cmd_jwt(args: argparse.Namespace) -> int:
     """``botkit jwt METHOD PATH``: print ``export JWT=...`` for use with curl."""
     from botkit.auth import make_jwt_signer, resolve_cdp_key
@@ -177,11 +168,14 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="botkit", description="Trading bots on Coinbase, asyncio.")
     p.add_argument("--version", action="version", version=f"botkit {__version__}")
     p.add_argument("--env-file", default=".env", help="dotenv file to read (default: .env)")
-    p.add_argument("--log-level", default="WARNING", help="DEBUG, INFO, WARNING or ERROR")
+    p.add_argument(
+        "--log-level", help="DEBUG, INFO, WARNING or ERROR (default: INFO for run, else WARNING)"
+    )
     sub = p.add_subparsers(dest="command")
 
-    run = sub.add_parser("run", help="run the bot (default mode: sim, offline)")
-    run.set_defaults(func=cmd_run)
+    from botkit.cli_run import add_run_commands
+
+    add_run_commands(sub)
 
     jwt = sub.add_parser("jwt", help="print 'export JWT=...' for a REST call (or --ws)")
     jwt.add_argument("method", nargs="?", help="HTTP method, e.g. GET")
@@ -221,7 +215,11 @@ def _parser() -> argparse.ArgumentParser:
     ks_sub = ks.add_subparsers(dest="kill_switch_command", required=True)
     for name, text in (("status", "is the kill switch tripped?"), ("reset", "clear it")):
         cmd = ks_sub.add_parser(name, help=text)
-        cmd.add_argument("--path", default=str(DEFAULT_KILL_SWITCH_PATH), help="state file")
+        cmd.add_argument(
+            "--path",
+            default=str(DEFAULT_KILL_SWITCH_PATH),
+            help="state file (sim: botkit-data/sim/kill_switch.json)",
+        )
         cmd.set_defaults(func=cmd_kill_switch)
     return p
 
@@ -231,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
-        level=getattr(logging, str(args.log_level).upper(), logging.WARNING),
+        level=getattr(logging, str(args.log_level or "WARNING").upper(), logging.WARNING),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )

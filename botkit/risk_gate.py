@@ -37,8 +37,9 @@ __all__ = [
 
 log = logging.getLogger("botkit.risk")
 Canceller = Callable[[], Awaitable[int]]
-DEFAULT_KILL_SWITCH_PATH = Path("state/kill_switch.json")
-"""Where the runtime keeps the kill switch unless configured otherwise."""
+DEFAULT_KILL_SWITCH_PATH = Path("botkit-data/kill_switch.json")
+"""Where a live bot keeps its kill switch (``<data_dir>/kill_switch.json``; sim uses
+``<data_dir>/sim/kill_switch.json``)."""
 
 
 def load_kill_switch(path: Path) -> KillSwitchState:

@@ -19,3 +19,38 @@ def test_signed_request_example_trades_against_the_simulator() -> None:
     assert out.returncode == 0, out.stderr
     assert "BTC-USD top of book" in out.stdout
     assert "status FILLED" in out.stdout
+
+
+def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, timeout=60, cwd=EXAMPLES.parent
+    )
+
+
+def test_tiny_strategy_is_complete_and_under_40_lines(tmp_path: Path) -> None:
+    path = EXAMPLES / "tiny_strategy.py"
+    assert len(path.read_text().splitlines()) < 40
+    out = _run(
+        [
+            "-m",
+            "botkit",
+            "run",
+            "--strategy",
+            str(path),
+            "--duration",
+            "4",
+            "--data-dir",
+            str(tmp_path),
+            "--config",
+            str(EXAMPLES / "tiny.toml"),
+        ]
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "strategy DipRip" in out.stdout
+    assert int(out.stdout.split("orders placed:")[1].split()[0]) >= 1
+
+
+def test_embed_example_runs_a_bot_inside_another_program() -> None:
+    out = _run([str(EXAMPLES / "embed.py")])
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "embedded bot placed" in out.stdout

@@ -1,0 +1,258 @@
+"""Runtime benchmarks: tick-to-order latency vs the official SDK, RSS, time to first subscribe.
+
+1. **Tick-to-order**: one ticker frame (JSON bytes, as received) → decode
+   (``FeedProtocol.receive``) → ``BotContext.dispatch`` → the strategy's ``on_ticker`` (through
+   the guard) → ``buy_limit`` → risk check → the create-order request built (exact body
+   bytes) and signed (ES256 JWT, fresh nonce). Everything a real order goes through before
+   the socket write. The SDK's way of doing the same: ``json.loads`` of the frame, the same
+   decision, ``json.dumps`` of the order body and ``jwt_generator.build_rest_jwt``. Both run
+   in this process, interleaved, with the same key.
+2. **Resident memory** of ``botkit run`` in sim mode (simulator in-process, BTC-USD level2 +
+   ticker + candles + the user channel), once with the simulator's 50-level book and once
+   with a BTC-USD-sized snapshot (30 000 padded levels, ~3 MB frame). VmHWM/VmRSS from /proc.
+3. **Start to first subscribe**: process spawn → first subscription acknowledged (log line),
+   and ``BotRuntime.run()`` start → the same event.
+
+Run:  .venv/bin/python bench/bench_runtime.py [--ticks 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Coroutine
+from decimal import Decimal
+from typing import Any
+
+from coinbase import jwt_generator
+
+from botkit.auth import generate_cdp_key
+from botkit.clock import SystemClock
+from botkit.core.feed_protocol import FeedProtocol, Subscription
+from botkit.core.intents import OrderIntent
+from botkit.core.jwt import JwtSigner
+from botkit.core.keys import secret_to_pem
+from botkit.core.messages import Ticker
+from botkit.core.risk import RiskLimits
+from botkit.risk_gate import RiskGate
+from botkit.strategy.base import Strategy
+from botkit.strategy.context import BotContext
+from botkit.strategy.loader import create_strategy
+
+__all__ = ["main"]
+
+URL = "https://api.coinbase.com/api/v3/brokerage/orders"
+HOST, PATH = "api.coinbase.com", "/api/v3/brokerage/orders"
+SIZE, OFFSET = Decimal("0.001"), Decimal("5")
+
+
+def frame(seq: int, price: str) -> bytes:
+    return json.dumps(
+        {
+            "channel": "ticker",
+            "client_id": "",
+            "timestamp": "2024-01-01T00:00:00.000000Z",
+            "sequence_num": seq,
+            "events": [
+                {
+                    "type": "update",
+                    "tickers": [
+                        {
+                            "type": "ticker",
+                            "product_id": "BTC-USD",
+                            "price": price,
+                            "volume_24_h": "1234.5",
+                            "low_24_h": "64000",
+                            "high_24_h": "66000",
+                            "low_52_w": "20000",
+                            "high_52_w": "74000",
+                            "price_percent_chg_24_h": "1.2",
+                            "best_bid": price,
+                            "best_bid_quantity": "0.5",
+                            "best_ask": str(Decimal(price) + Decimal("0.01")),
+                            "best_ask_quantity": "0.4",
+                        }
+                    ],
+                }
+            ],
+        }
+    ).encode()
+
+
+class Bidder(Strategy):
+    """Bids OFFSET under every ticker (the benchmark's decision)."""
+
+    async def on_ticker(self, ticker: Ticker) -> None:
+        await self.ctx.buy_limit("BTC-USD", SIZE, ticker.price - OFFSET)
+
+
+class SigningSink:
+    """The last step before the socket: build the request and sign it."""
+
+    def __init__(self, signer: JwtSigner) -> None:
+        self.signer = signer
+        self.last: dict[str, str] = {}
+
+    async def place(self, intent: OrderIntent) -> str:
+        self.last = self.signer.sign("POST", URL, intent.body())
+        return "order-id"
+
+    async def cancel(self, order_id: str) -> bool:
+        return True
+
+
+def run_sync(coro: Coroutine[Any, Any, None]) -> None:
+    """Drive a coroutine that never suspends (no I/O on this path) without an event loop."""
+    try:
+        coro.send(None)
+    except StopIteration:
+        return
+    raise RuntimeError("the tick-to-order path suspended")
+
+
+def make_ctx(signer: JwtSigner) -> BotContext:
+    limits = RiskLimits(
+        max_order_notional=Decimal("1000"), max_position=Decimal("1000"), price_band_pct=Decimal(5)
+    )
+    ctx = BotContext(
+        "bench",
+        SigningSink(signer),
+        clock=SystemClock(),
+        risk=RiskGate(limits, None, wall=time.time),
+    )
+    create_strategy(Bidder, ctx, {})
+    run_sync(ctx.start())
+    return ctx
+
+
+def pct(xs: list[float], q: float) -> float:
+    return sorted(xs)[min(len(xs) - 1, int(q * len(xs)))]
+
+
+def tick_to_order(n: int) -> dict[str, float]:
+    key = generate_cdp_key("ES256")
+    pem = secret_to_pem(key.private_key)
+    signer = JwtSigner(key, clock=SystemClock(), nonce=secrets.token_hex)
+    frames = [frame(i + 1, f"{65000 + (i % 50) * 0.5:.2f}") for i in range(n)]
+    proto = FeedProtocol("market-0", (Subscription("ticker", ("BTC-USD",)),), books={})
+    ctx = make_ctx(signer)
+    ours: list[float] = []
+    sdk: list[float] = []
+
+    def sdk_way(data: bytes) -> None:
+        doc = json.loads(data)  # the SDK's way: json, the same decision, json body, its JWT
+        price = Decimal(doc["events"][0]["tickers"][0]["price"]) - OFFSET
+        body = json.dumps(
+            {
+                "client_order_id": str(uuid.uuid4()),
+                "product_id": "BTC-USD",
+                "side": "BUY",
+                "order_configuration": {
+                    "limit_limit_gtc": {"base_size": str(SIZE), "limit_price": str(price)}
+                },
+            }
+        )
+        uri = jwt_generator.format_jwt_uri("POST", PATH)
+        assert body and jwt_generator.build_rest_jwt(uri, key.name, pem)
+
+    block = 100  # alternate blocks of each path: same run, same machine state, warm caches
+    for start in range(0, n, block):
+        for i in range(start, min(n, start + block)):
+            if i % 4 == 0:  # a fresh context: at most 4 open orders, as under max_open_orders=4
+                ctx = make_ctx(signer)
+            t0 = time.perf_counter_ns()
+            for event in proto.receive(frames[i]):
+                run_sync(ctx.dispatch(event))
+            ours.append((time.perf_counter_ns() - t0) / 1000)
+        for i in range(start, min(n, start + block)):
+            t0 = time.perf_counter_ns()
+            sdk_way(frames[i])
+            sdk.append((time.perf_counter_ns() - t0) / 1000)
+    warm = n // 10
+    ours, sdk = ours[warm:], sdk[warm:]
+    return {
+        "botkit_p50": statistics.median(ours),
+        "botkit_p99": pct(ours, 0.99),
+        "sdk_p50": statistics.median(sdk),
+        "sdk_p99": pct(sdk, 0.99),
+    }
+
+
+CHILD = """
+import sys, time
+from pathlib import Path
+from botkit.bot_config import load_bot_config
+from botkit.config import load_settings
+from botkit.runtime import BotRuntime, RunOptions, run_blocking
+from botkit.runtime_ui import configure_logging
+configure_logging("INFO", tty=False)
+big = sys.argv[2] == "big"
+def arm(ep):
+    if big and ep.sim is not None:
+        ep.sim.ws_faults.oversize_snapshot(30_000)
+opts = RunOptions(duration=float(sys.argv[1]), data_dir=Path(sys.argv[3]), on_venue=arm)
+rt = BotRuntime(load_bot_config(None), load_settings(env_file=None), opts)
+res = run_blocking(rt.run)
+status = dict(l.split(":", 1) for l in Path("/proc/self/status").read_text().splitlines() if ":" in l)
+print("RESULT", status["VmHWM"].split()[0], status["VmRSS"].split()[0], rt.stats.first_subscribe,
+      res.stats.orders, flush=True)
+"""
+
+
+def run_child(seconds: float, variant: str) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as data:
+        t0 = time.time()
+        out = subprocess.run(
+            [sys.executable, "-c", CHILD, str(seconds), variant, data],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={k: v for k, v in os.environ.items() if not k.startswith("BOTKIT_")},
+        )
+    line = next(x for x in out.stdout.splitlines() if x.startswith("RESULT"))
+    hwm, rss, first, orders = line.split()[1:]
+    sub = next(
+        json.loads(x)["ts"]
+        for x in out.stderr.splitlines()
+        if "first subscription acknowledged" in x
+    )
+    return {
+        "hwm_mb": int(hwm) / 1024,
+        "rss_mb": int(rss) / 1024,
+        "first_subscribe_runtime": float(first),
+        "first_subscribe_process": sub - t0,
+        "orders": float(orders),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ticks", type=int, default=20_000)
+    ap.add_argument("--seconds", type=float, default=10.0)
+    args = ap.parse_args()
+    lat = tick_to_order(args.ticks)
+    print(
+        f"tick-to-order  botkit p50 {lat['botkit_p50']:.1f} us  p99 {lat['botkit_p99']:.1f} us | "
+        f"SDK p50 {lat['sdk_p50']:.1f} us  p99 {lat['sdk_p99']:.1f} us | "
+        f"speed-up p50 {lat['sdk_p50'] / lat['botkit_p50']:.2f}x"
+    )
+    for variant in ("small", "big"):
+        m = run_child(args.seconds, variant)
+        print(
+            f"botkit run (sim, {variant} book, {args.seconds:.0f} s): peak RSS {m['hwm_mb']:.1f} MB, "
+            f"RSS at exit {m['rss_mb']:.1f} MB, first subscribe {m['first_subscribe_runtime']:.3f} s "
+            f"after run() / {m['first_subscribe_process']:.3f} s after spawn, "
+            f"orders {m['orders']:.0f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""The bot's TOML config: ``[bot]``, ``[strategy]``, ``[risk]`` and ``[guard]`` in one object.
+
+One file describes one bot, so it can be reviewed, versioned and copied to a server as a
+unit. Every table is validated here, before anything connects: a typo must stop the bot
+with exit code 2 (a :class:`~botkit.errors.ConfigError` naming the key), never surface as
+a half-started bot. Strategy parameters are validated later by the loader against the
+strategy's own ``Params`` model, because only the strategy knows them.
+
+Without a file, :data:`DEFAULT_CONFIG` is used: the shipped market maker on BTC-USD with
+conservative limits, which trades against the embedded simulator within seconds. That is
+what ``botkit run`` (and ``make run``) show on a fresh machine.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from botkit.core.risk import RiskLimits
+from botkit.errors import ConfigError
+from botkit.strategy.guard import GuardConfig
+from botkit.strategy.loader import read_toml
+
+__all__ = ["DEFAULT_CONFIG", "BotConfig", "BotSection", "load_bot_config", "parse_bot_config"]
+
+Mode = Literal["sim", "paper", "live"]
+
+DEFAULT_CONFIG = """
+[bot]
+mode = "sim"
+products = ["BTC-USD"]
+
+[strategy]
+name = "market_maker"
+
+[strategy.params]
+product_id = "BTC-USD"
+size = "0.001"
+half_spread_bps = "0"
+requote_seconds = 2.0
+
+[risk]
+max_order_notional = "200"
+max_position = "0.01"
+max_open_orders = 4
+price_band_pct = "2"
+daily_loss_limit = "100"
+
+[guard]
+max_errors = 5
+window_seconds = 300
+"""
+"""The built-in config of ``botkit run`` without ``--config`` (also ``examples/bot.toml``)."""
+
+
+class BotSection(BaseModel):
+    """The ``[bot]`` table.
+
+    Attributes:
+        mode: ``sim`` (embedded simulator, default), ``live`` (Coinbase, needs ``--live``)
+            or ``paper`` (not built yet).
+        products: products to subscribe; the strategy's ``product_id`` is added if missing.
+        channels: market channels besides ``heartbeats``; the ``user`` channel is always on.
+        data_dir: where the journal, the kill switch and the strategy state live.
+        sim_seed: the simulator's market seed (same seed, same market).
+        timer_resolution: how often due timers are checked (seconds).
+        ready_timeout: how long to wait for the first book before giving up.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    mode: Mode = "sim"
+    products: tuple[str, ...] = ("BTC-USD",)
+    channels: tuple[str, ...] = ("level2", "ticker", "candles")
+    data_dir: Path = Path("botkit-data")
+    sim_seed: int = 1
+    timer_resolution: float = Field(0.05, gt=0, le=1)
+    ready_timeout: float = Field(15.0, gt=0)
+
+
+@dataclass(frozen=True)
+class BotConfig:
+    """A validated bot config (strategy params are still raw: the loader checks them)."""
+
+    bot: BotSection
+    strategy: str
+    params: dict[str, Any]
+    risk: RiskLimits
+    guard: GuardConfig
+    source: str = "built-in default"
+    extra_products: tuple[str, ...] = field(default=())
+
+    def products(self) -> tuple[str, ...]:
+        """Products to subscribe: ``[bot].products`` plus the strategy's ``product_id``."""
+        pid = self.params.get("product_id")
+        wanted = (*self.bot.products, *((pid,) if isinstance(pid, str) else ()))
+        return tuple(dict.fromkeys((*wanted, *self.extra_products)))
+
+
+def _model(model: type[BaseModel], raw: Any, table: str, source: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: [{table}] must be a table")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']} (got {e.get('input')!r})"
+            for e in exc.errors()
+        )
+        raise ConfigError(f"{source}: [{table}] is invalid: {problems}") from exc
+
+
+def parse_bot_config(doc: dict[str, Any], *, source: str = "config") -> BotConfig:
+    """Validate a parsed TOML document.
+
+    Raises:
+        ConfigError: an unknown table or key, a bad value, or no strategy name.
+    """
+    unknown = sorted(set(doc) - {"bot", "strategy", "risk", "guard"})
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown table(s) {', '.join(unknown)} (known: bot, strategy, risk, guard)"
+        )
+    strategy = doc.get("strategy", {})
+    if not isinstance(strategy, dict):
+        raise ConfigError(f"{source}: [strategy] must be a table")
+    extra = sorted(set(strategy) - {"name", "params"})
+    if extra:
+        raise ConfigError(
+            f"{source}: unknown key(s) {', '.join(extra)} in [strategy] "
+            "(known: name, and the [strategy.params] table)"
+        )
+    name = strategy.get("name", "")
+    params = strategy.get("params", {})
+    if not isinstance(name, str) or not isinstance(params, dict):
+        raise ConfigError(f"{source}: [strategy] name must be a string and params a table")
+    return BotConfig(
+        bot=_model(BotSection, doc.get("bot", {}), "bot", source),
+        strategy=name,
+        params=dict(params),
+        risk=_model(RiskLimits, doc.get("risk", {}), "risk", source),
+        guard=_model(GuardConfig, doc.get("guard", {}), "guard", source),
+        source=source,
+    )
+
+
+def load_bot_config(path: Path | None) -> BotConfig:
+    """Read and validate ``path``, or the built-in :data:`DEFAULT_CONFIG` when None."""
+    if path is None:
+        return parse_bot_config(tomllib.loads(DEFAULT_CONFIG), source="built-in default")
+    return parse_bot_config(read_toml(path), source=str(path))

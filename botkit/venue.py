@@ -1,0 +1,85 @@
+"""The mode seam: ``sim`` / ``live`` / ``paper`` → where the bot's orders and data go.
+
+The runtime never asks which mode it is in. It asks a :class:`Venue` for :class:`Endpoints`
+(URLs, a key, a CA file) and runs the same feed, executor and signing code against them.
+That is what makes ``sim`` a faithful rehearsal of ``live``: the only difference is the
+address and the key. ``paper`` will plug in here as another venue (a local broker fed by
+live market data) when the paper-trading issue lands.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from botkit.config import BotSettings
+from botkit.core.keys import CdpKey
+from botkit.errors import ConfigError
+from botkit.sim.server import SimServer
+from botkit.sim.ws import WsConfig
+
+__all__ = ["PAPER_NOT_YET", "Endpoints", "open_venue"]
+
+PAPER_NOT_YET = (
+    "paper mode arrives with the paper-trading issue; use --mode sim (the default, offline "
+    "against the embedded simulator) or --mode live --live"
+)
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Everything the runtime needs to reach an exchange.
+
+    Attributes:
+        mode: the mode these endpoints serve (for logs and the summary).
+        rest_url / ws_market_url / ws_user_url: the three endpoints.
+        key: the CDP key that signs REST requests and WebSocket subscribes.
+        ca_file: an extra CA to trust (the simulator's self-signed certificate).
+        sim: the embedded simulator in ``sim`` mode (tests inspect its exchange).
+    """
+
+    mode: str
+    rest_url: str
+    ws_market_url: str
+    ws_user_url: str
+    key: CdpKey
+    ca_file: Path | None = None
+    sim: SimServer | None = None
+
+
+@contextlib.asynccontextmanager
+async def open_venue(
+    mode: str,
+    settings: BotSettings,
+    *,
+    seed: int = 1,
+    tick_interval: float = 0.1,
+    ws_config: WsConfig | None = None,
+) -> AsyncIterator[Endpoints]:
+    """Yield the endpoints of ``mode`` for the life of the bot.
+
+    ``sim`` starts the embedded simulator in this process on 127.0.0.1 and registers a
+    freshly generated key, so it needs no configuration and no network.
+
+    Raises:
+        ConfigError: ``paper`` (not built yet), an unknown mode, or ``live`` without a key.
+    """
+    if mode == "sim":
+        async with SimServer(seed=seed, tick_interval=tick_interval, ws_config=ws_config) as sim:
+            key = sim.add_key("ES256")
+            yield Endpoints(
+                "sim", sim.rest_url, sim.ws_market_url, sim.ws_user_url, key, sim.cert_path, sim
+            )
+    elif mode == "live":
+        from botkit.auth import resolve_cdp_key
+
+        cb = settings.coinbase
+        yield Endpoints(
+            "live", cb.rest_url, cb.ws_market_url, cb.ws_user_url, resolve_cdp_key(settings)
+        )
+    elif mode == "paper":
+        raise ConfigError(PAPER_NOT_YET)
+    else:
+        raise ConfigError(f"unknown mode {mode!r}; use sim, live or paper")

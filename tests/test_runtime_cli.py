@@ -1,0 +1,109 @@
+"""``botkit run`` / ``strategies`` / ``new-strategy``: exit codes, output, and a real run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from botkit.cli import main
+from botkit.strategy.loader import build_params, load_strategy
+
+ROOT = Path(__file__).parent.parent
+
+
+def botkit(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BOTKIT_", "COINBASE_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "botkit", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_run_trades_against_the_embedded_simulator_and_exits_zero(tmp_path: Path) -> None:
+    out = botkit(["run", "--duration", "3", "--cancel-on-exit"], tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "botkit run summary (sim, strategy MarketMaker" in out.stdout
+    placed = int(out.stdout.split("orders placed:")[1].split()[0])
+    assert placed >= 2
+    lines = [json.loads(line) for line in out.stderr.splitlines() if line.startswith("{")]
+    orders = [d for d in lines if d["msg"].startswith("placing ")]
+    assert len(orders) >= 2 and all(d["client_order_id"] in d["msg"] for d in orders)
+    assert any(d["msg"].startswith("first subscription acknowledged") for d in lines)
+    assert (tmp_path / "botkit-data" / "sim" / "journal.sqlite").is_file()
+
+
+def test_live_without_the_flag_prints_the_plan_and_refuses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["--env-file", str(tmp_path / "none.env"), "run", "--mode", "live"])
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert "products:  BTC-USD" in out and "max_order_notional=200" in out
+    assert "re-run with --live" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["run", "--mode", "paper"], "arrives with the paper-trading issue"),
+        (["run", "--strategy", "nope"], "unknown strategy 'nope'"),
+        (["run", "--strategy", "missing.py:X"], "missing.py does not exist"),
+        (["run", "--config", "missing.toml"], "missing.toml does not exist"),
+    ],
+)
+def test_bad_input_exits_2(
+    args: list[str],
+    needle: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(tmp_path)  # relative paths resolve in an empty folder
+    code = main(["--env-file", str(tmp_path / "none.env"), *args])
+    assert code == 2 and needle in capsys.readouterr().err
+
+
+def test_bad_param_in_config_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "bot.toml"
+    cfg.write_text('[strategy]\nname = "ema_cross"\n[strategy.params]\nfast = 30\nslow = 10\n')
+    code = main(["--env-file", str(tmp_path / "none.env"), "run", "--config", str(cfg)])
+    err = capsys.readouterr().err
+    assert code == 2 and "must be shorter than slow" in err
+
+
+def test_strategies_lists_the_shipped_ones_with_parameters(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["strategies"]) == 0
+    out = capsys.readouterr().out
+    for name in ("ema_cross:", "market_maker:", "mean_reversion:"):
+        assert name in out
+    assert "half_spread_bps: Decimal = Decimal('1')" in out
+
+
+def test_new_strategy_writes_a_skeleton_that_loads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["new-strategy", "dip_buyer", "--dir", str(tmp_path)]) == 0
+    path = tmp_path / "dip_buyer.py"
+    cls = load_strategy(f"{path}:DipBuyer")
+    assert build_params(cls, {"size": "0.002"}).model_dump()["size"] == Decimal("0.002")
+    assert main(["new-strategy", "dip_buyer", "--dir", str(tmp_path)]) == 2  # no overwrite
+    assert "exists" in capsys.readouterr().err
+
+
+def test_example_config_is_valid() -> None:
+    from botkit.bot_config import load_bot_config
+
+    cfg = load_bot_config(ROOT / "examples" / "bot.toml")
+    build_params(load_strategy(cfg.strategy), cfg.params)
