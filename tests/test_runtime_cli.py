@@ -30,7 +30,8 @@ def botkit(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_run_trades_against_the_embedded_simulator_and_exits_zero(tmp_path: Path) -> None:
-    out = botkit(["run", "--duration", "3", "--cancel-on-exit"], tmp_path)
+    # 6 s: startup (simulator, feed snapshot) can take seconds on a loaded 2-core box
+    out = botkit(["run", "--duration", "6", "--cancel-on-exit"], tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "botkit run summary (sim, strategy MarketMaker" in out.stdout
     placed = int(out.stdout.split("orders placed:")[1].split()[0])

@@ -100,6 +100,9 @@ class BotContext:
         self.guard = HookGuard(name, guard, clock=guard_clock, on_halt=self._on_halt)
         self.strategy: Strategy | None = None
         self._mine: dict[str, None] = {}  # this strategy's client_order_ids, in order
+        # ids that may still be live; terminal ones are pruned lazily by open_orders(), so the
+        # risk check costs O(open orders), not O(every order ever placed)
+        self._live: dict[str, None] = {}
         if risk is not None:
             risk.add_canceller(self.cancel_all)
 
@@ -117,13 +120,16 @@ class BotContext:
         return self._clock.time()
 
     def open_orders(self, product_id: str | None = None) -> list[OrderState]:
-        return [
-            o
-            for o in (self.orders.get(c) for c in self._mine)
-            if o is not None
-            and o.status in _LIVE
-            and (product_id is None or o.product_id == product_id)
-        ]
+        live: list[OrderState] = []
+        for coid in list(self._live):
+            order = self.orders.get(coid)
+            if order is None:
+                continue
+            if order.status not in _LIVE:
+                del self._live[coid]
+            elif product_id is None or order.product_id == product_id:
+                live.append(order)
+        return live
 
     def position(self, product_id: str) -> Decimal:
         return self.positions.quantity(product_id)
@@ -175,6 +181,7 @@ class BotContext:
                 open_orders=len(self.open_orders()),
             )
         self._mine[coid] = None
+        self._live[coid] = None
         self.orders.track(coid, product_id=product_id, side=side)
         self._log.info("placing %s %s %s client_order_id=%s", side, product_id, config, coid)
         try:
