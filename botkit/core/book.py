@@ -280,6 +280,19 @@ class L2Book:
         t = self._ask_heap[0]
         return self._price(t), Decimal(self._asks[t])
 
+    def size_at(self, side: str, price: Decimal) -> Decimal:
+        """Quantity resting at ``price`` on ``side`` (``"bid"``/``"BUY"`` or ``"offer"``/``"SELL"``).
+
+        Zero when the level is absent or ``price`` is finer than the book's tick (no level
+        can exist there). The paper broker reads queue sizes with this.
+        """
+        scaled = price.scaleb(self._decimals or 0)
+        if scaled != scaled.to_integral_value():
+            return Decimal(0)
+        levels = self._bids if side in ("bid", "BUY") else self._asks
+        qty = levels.get(int(scaled))
+        return Decimal(qty) if qty is not None else Decimal(0)
+
     def mid(self) -> Decimal | None:
         """Midpoint of best bid and ask; None unless both sides have levels."""
         bid, ask = self.best_bid_tick, self.best_ask_tick
