@@ -1,67 +1,121 @@
-"""Simulator adapter: Coinbase-shaped error responses and small request/format helpers.
+"""Simulator: the REST router's answer type and small pure helpers it shares with its adapters.
 
-Split out of :mod:`botkit.sim.rest` so the route handlers read as translation only.
+:class:`ApiResponse` (re-exported by :mod:`botkit.sim.api`, its public home), key
+scopes, query-string access, Coinbase's 4xx error body, price levels and timestamps.
+No aiohttp here: :mod:`botkit.sim.api` (the router, also used in-process by
+:class:`botkit.net.local.LocalTransport`) must not depend on the HTTP stack.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-
-from aiohttp import web
+from typing import Any, Protocol
 
 from botkit.sim.exchange import SimBadRequest
-from botkit.sim.faults import RestFault
 
 __all__ = [
-    "error_response",
-    "fault_response",
-    "forbidden",
+    "ApiResponse",
+    "FullScope",
+    "KeyScope",
+    "error_body",
     "iso",
     "levels",
+    "query_first",
     "query_int",
-    "unauthorized",
 ]
 
 
-def error_response(status: int, error: str, details: str) -> web.Response:
-    return web.json_response(
-        {"error": error, "error_details": details, "message": details}, status=status
-    )
+_JSON = "application/json; charset=utf-8"
+_TEXT = "text/plain; charset=utf-8"
 
 
-def unauthorized(reason: str) -> web.Response:
-    return web.Response(status=401, text="Unauthorized", headers={"x-botkit-sim-reason": reason})
+@dataclass(frozen=True, slots=True)
+class ApiResponse:
+    """One answer of the router.
+
+    Attributes:
+        status: HTTP status.
+        body: a JSON-able value, or a ``str`` for a plain-text answer (no route
+            answers a bare JSON string, so the type alone decides the encoding).
+        headers: extra headers (``Allow`` on 405); ``Content-Type`` is
+            :attr:`content_type`.
+    """
+
+    status: int
+    body: Any
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_text(self) -> bool:
+        return isinstance(self.body, str)
+
+    @property
+    def content_type(self) -> str:
+        """The ``Content-Type`` aiohttp's ``json_response`` / ``Response(text=)`` would send."""
+        return _TEXT if self.is_text else _JSON
+
+    def body_bytes(self) -> bytes:
+        """The body exactly as the HTTP server sends it (``json.dumps`` defaults, UTF-8)."""
+        text = self.body if isinstance(self.body, str) else json.dumps(self.body)
+        return text.encode("utf-8")
 
 
-def forbidden() -> web.Response:
-    return error_response(403, "PERMISSION_DENIED", "Missing required scopes")
+class KeyScope(Protocol):
+    """What ``/key_permissions`` reports; :class:`botkit.sim.auth.RegisteredKey` fits."""
+
+    @property
+    def can_view(self) -> bool: ...
+
+    @property
+    def can_trade(self) -> bool: ...
+
+    @property
+    def can_transfer(self) -> bool: ...
+
+    @property
+    def portfolio_uuid(self) -> str: ...
 
 
-def fault_response(fault: RestFault) -> web.Response:
-    if fault.body is not None:
-        return web.Response(status=fault.status, text=fault.body)
-    if fault.status == 401:
-        return unauthorized("injected fault")
-    if fault.status == 403:
-        return forbidden()
-    if fault.status == 429:
-        headers = {}
-        if fault.retry_after is not None:
-            headers["Retry-After"] = f"{fault.retry_after:g}"
-        return web.json_response(
-            {"errors": [{"id": "rate_limit_exceeded", "message": "Too many requests"}]},
-            status=429,
-            headers=headers,
-        )
-    return error_response(fault.status, "INTERNAL", f"injected fault (HTTP {fault.status})")
+@dataclass(frozen=True, slots=True)
+class FullScope:
+    """The scope of an in-process caller: view and trade (a paper key has no remote owner)."""
+
+    can_view: bool = True
+    can_trade: bool = True
+    can_transfer: bool = False
+    portfolio_uuid: str = ""
+
+
+def error_body(error: str, details: str) -> dict[str, Any]:
+    """Coinbase's 4xx error object (reference §2.1): ``{error, error_details, message}``."""
+    return {"error": error, "error_details": details, "message": details}
+
+
+def query_first(query: Mapping[str, Sequence[str]], name: str) -> str | None:
+    """The first value of a (possibly repeated) query key, as ``MultiDict.get`` gives it."""
+    values = query.get(name)
+    return values[0] if values else None
 
 
 def query_int(
-    request: web.Request, name: str, default: int, *, lo: int = 0, hi: int = 10**13
+    query: Mapping[str, Sequence[str]],
+    name: str,
+    default: int,
+    *,
+    lo: int = 0,
+    hi: int = 10**13,
 ) -> int:
-    raw = request.query.get(name)
-    if raw in (None, ""):
+    """An integer query parameter; absent or empty → ``default``; malformed → 400.
+
+    Raises:
+        SimBadRequest: not an integer, or outside ``[lo, hi]``.
+    """
+    raw = query_first(query, name)
+    if raw is None or raw == "":
         return default
     try:
         value = int(raw)
@@ -72,9 +126,11 @@ def query_int(
     return value
 
 
-def levels(levels: list[tuple[Decimal, Decimal]]) -> list[dict[str, str]]:
-    return [{"price": str(p), "size": str(s)} for p, s in levels]
+def levels(rows: list[tuple[Decimal, Decimal]]) -> list[dict[str, str]]:
+    """Book levels as Coinbase's ``[{price, size}]`` with decimal strings."""
+    return [{"price": str(p), "size": str(s)} for p, s in rows]
 
 
 def iso(now: float) -> str:
+    """RFC 3339 with microseconds and ``Z``, the timestamp form of REST bodies."""
     return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
