@@ -45,7 +45,9 @@ def _session(j: PaperJournal) -> None:
     """A small, fixed sequence of calls (used twice to check determinism)."""
     j.write_meta(mode="paper", strategy="grid", products=["BTC-USD"], quote="USD",
                  initial_balances={"USD": D("1000.00"), "BTC": D("0")}, start_time=1.0)  # fmt: skip
-    j.save(StateDelta([_order("o1")], [], [BalanceRecord("USD", D("949.95"), D("50.05"), 1.0)]), 1.0)
+    j.save(
+        StateDelta([_order("o1")], [], [BalanceRecord("USD", D("949.95"), D("50.05"), 1.0)]), 1.0
+    )
     j.save(StateDelta([_order("o1", filled=D("0.25"))], [_fill("f1", 1)],
                       [BalanceRecord("USD", D("949.95"), D("25.025"), 3.0),
                        BalanceRecord("BTC", D("0.25"), D("0"), 3.0)]), 3.0)  # fmt: skip
@@ -104,9 +106,13 @@ def test_balance_history_appends_changes_but_not_replays(tmp_path: Path) -> None
         j.save(StateDelta(balances=[usd[1]]), 2.0)  # the same delta again: not a change
         assert j.balances() == [usd[1]]
         assert j.balance_history() == usd
-        rows = sqlite3.connect(j.path).execute(
-            "SELECT currency, available, hold, total, time FROM balance_history ORDER BY id"
-        ).fetchall()
+        rows = (
+            sqlite3.connect(j.path)
+            .execute(
+                "SELECT currency, available, hold, total, time FROM balance_history ORDER BY id"
+            )
+            .fetchall()
+        )
     assert rows == [("USD", "100", "0", "100", 1.0), ("USD", "60", "40", "100", 2.0)]
 
 
@@ -178,9 +184,11 @@ def test_kill_minus_9_after_save_loses_nothing(tmp_path: Path) -> None:
 
 
 def test_a_second_writer_is_refused(tmp_path: Path) -> None:
-    with PaperJournal(tmp_path / "j.sqlite"):
-        with pytest.raises(ConfigError, match=r"j\.sqlite is in use by another running botkit"):
-            PaperJournal(tmp_path / "j.sqlite")
+    with (
+        PaperJournal(tmp_path / "j.sqlite"),
+        pytest.raises(ConfigError, match=r"j\.sqlite is in use by another running botkit"),
+    ):
+        PaperJournal(tmp_path / "j.sqlite")
     PaperJournal(tmp_path / "j.sqlite").close()  # released on close
 
 
