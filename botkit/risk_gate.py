@@ -24,7 +24,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from botkit.core.intents import OrderIntent
-from botkit.core.risk import KillSwitchState, MarketQuote, RiskEngine, RiskLimits
+from botkit.core.risk import KillSwitchState, MarketQuote, OrderCheck, RiskEngine, RiskLimits
 from botkit.errors import BotkitError, ConfigError
 
 __all__ = [
@@ -124,6 +124,16 @@ class RiskGate:
     ) -> None:
         """Refuse the intent if it breaks a limit (raises ``RiskRejected``)."""
         self.engine.check_intent(intent, quote, position=position, open_orders=open_orders)
+
+    def check_order(
+        self, order: OrderCheck, quote: MarketQuote, *, position: Decimal, open_orders: int
+    ) -> None:
+        """:meth:`check` for a caller that already holds the order's Decimals (the context).
+
+        Saves re-parsing sizes and prices out of the order configuration's strings on the
+        tick-to-order path; the limits applied are the same.
+        """
+        self.engine.check(order, quote, position=position, open_orders=open_orders)
 
     async def on_fill(
         self, product_id: str, side: str, size: Decimal, price: Decimal, fee: Decimal

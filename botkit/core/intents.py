@@ -7,14 +7,18 @@ a retry can never differ from the original by a float format or key order.
 
 Money is ``Decimal`` and goes on the wire as a plain decimal string (never an
 exponent: ``Decimal("1E-8")`` is sent as ``"0.00000001"``).
+
+The body is built on the tick-to-order hot path, so it is encoded with msgspec (compact,
+key order kept) rather than :mod:`json`.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
+
+import msgspec
 
 __all__ = [
     "OrderIntent",
@@ -26,6 +30,11 @@ __all__ = [
 ]
 
 Side = Literal["BUY", "SELL"]
+
+# msgspec writes compact JSON in insertion order, byte-identical to
+# ``json.dumps(doc, separators=(",", ":"))`` for ASCII content (every field Coinbase takes),
+# about 10x faster; non-ASCII text is written as UTF-8 instead of \u escapes (both valid JSON).
+_encode = msgspec.json.Encoder().encode
 
 
 def dec_str(value: Decimal) -> str:
@@ -103,4 +112,4 @@ class OrderIntent:
             "order_configuration": self.order_configuration,
             **self.extra,
         }
-        return json.dumps(doc, separators=(",", ":")).encode()
+        return _encode(doc)

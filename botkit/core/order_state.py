@@ -17,7 +17,7 @@ update whose cumulative size is larger.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
@@ -64,18 +64,14 @@ _WIRE = {
     "EDIT_QUEUED": S.OPEN,  # an edit in flight leaves the order live
     "UNKNOWN_ORDER_STATUS": None,
 }
+_BY_NAME: dict[str, OrderStatus | None] = {**{s.value: s for s in OrderStatus}, **_WIRE}
 
 
 def normalise_status(status: str, filled_size: Decimal | None) -> OrderStatus | None:
     """Map a Coinbase status (+ cumulative fill) to an :class:`OrderStatus`; None if unknown."""
-    upper = status.upper()
-    if upper in _WIRE:
-        mapped = _WIRE[upper]
-    else:
-        try:
-            mapped = OrderStatus(upper)
-        except ValueError:
-            return None
+    mapped = _BY_NAME.get(status) or _BY_NAME.get(status.upper())  # exact case first: cheap
+    if mapped is None:
+        return None
     if mapped is S.OPEN and filled_size is not None and filled_size > 0:
         return S.PARTIALLY_FILLED
     return mapped
@@ -183,15 +179,16 @@ class OrderStateMachine:
             )  # fmt: skip
         if new_status is S.OPEN and filled > 0:
             new_status = S.PARTIALLY_FILLED
-        self._orders[coid] = replace(
-            state,
-            order_id=order_id or state.order_id,
-            product_id=product_id or state.product_id,
-            side=side or state.side,
-            status=new_status,
-            filled_size=filled,
-            average_filled_price=average_filled_price or state.average_filled_price,
-            updated_at=now or state.updated_at,
+        # built directly, not with dataclasses.replace (3x slower; this runs for every order)
+        self._orders[coid] = OrderState(
+            coid,
+            order_id or state.order_id,
+            product_id or state.product_id,
+            side or state.side,
+            new_status,
+            filled,
+            average_filled_price or state.average_filled_price,
+            now or state.updated_at,
         )
         transition = Transition(coid, state.status, target, legal, source)
         if not legal:

@@ -152,6 +152,22 @@ class RiskEngine:
         self._realised_today = _ZERO
         self._baseline = _ZERO
 
+    @property
+    def limits(self) -> RiskLimits:
+        """The limits enforced; assigning new limits recomputes the derived constants."""
+        return self._limits
+
+    @limits.setter
+    def limits(self, limits: RiskLimits) -> None:
+        # Derived once, not per order: the band's multipliers (the same Decimal operations
+        # the per-order formula did, so the bounds are identical to the digit) and the
+        # position limit per product.
+        self._limits = limits
+        band = limits.price_band_pct
+        self._band_low = 1 - band / _HUNDRED if band is not None else _ZERO
+        self._band_high = 1 + band / _HUNDRED if band is not None else _ZERO
+        self._position_limits = dict(limits.max_position_per_product)
+
     # -- pre-trade ---------------------------------------------------------------------------
 
     def check(
@@ -168,7 +184,7 @@ class RiskEngine:
         Raises:
             RiskRejected: with ``reason`` naming the limit.
         """
-        lim = self.limits
+        lim = self._limits
         pid = order.product_id
         if self.kill_switch.tripped:
             _refuse(
@@ -176,38 +192,39 @@ class RiskEngine:
                 f"kill switch tripped ({self.kill_switch.reason}); no orders until it is reset "
                 "with 'botkit kill-switch reset'",
             )
-        if lim.block_on_invalid_book and not quote.book_valid:
+        if not quote.book_valid and lim.block_on_invalid_book:
             _refuse("RISK_BOOK_INVALID", f"{pid} book is invalid (resyncing); order refused")
-        ref = quote.best_ask if order.side == "BUY" else quote.best_bid
-        ref = ref or quote.best_bid or quote.best_ask
+        bid, ask, limit_price = quote.best_bid, quote.best_ask, order.limit_price
+        buy = order.side == "BUY"
+        ref = (ask if buy else bid) or bid or ask
         band = lim.price_band_pct
-        needs_price = order.limit_price is None or band is not None
-        if ref is None and needs_price:
+        if ref is None and (limit_price is None or band is not None):
             _refuse("RISK_NO_PRICE", f"no best bid/ask for {pid}: cannot check the order")
-        if band is not None and order.limit_price is not None:
-            low = (quote.best_bid or quote.best_ask or _ZERO) * (1 - band / _HUNDRED)
-            high = (quote.best_ask or quote.best_bid or _ZERO) * (1 + band / _HUNDRED)
-            if not low <= order.limit_price <= high:
+        if band is not None and limit_price is not None:
+            low = (bid or ask or _ZERO) * self._band_low
+            high = (ask or bid or _ZERO) * self._band_high
+            if not low <= limit_price <= high:
                 _refuse(
                     "RISK_PRICE_BAND",
-                    f"{pid} limit price {order.limit_price} outside the {band}% band "
-                    f"[{low:.8f}, {high:.8f}] around bid {quote.best_bid} / ask {quote.best_ask}",
+                    f"{pid} limit price {limit_price} outside the {band}% band "
+                    f"[{low:.8f}, {high:.8f}] around bid {bid} / ask {ask}",
                 )
-        price = order.limit_price or ref or _ZERO
+        price = limit_price or ref or _ZERO
         if order.base_size is not None:
-            base, notional = order.base_size, order.base_size * price
+            base = order.base_size
+            notional = base * price
         else:
             notional = order.quote_size or _ZERO
             base = notional / price if price else _ZERO
-        if lim.max_order_notional is not None and notional > lim.max_order_notional:
+        max_notional = lim.max_order_notional
+        if max_notional is not None and notional > max_notional:
             _refuse(
                 "RISK_MAX_NOTIONAL",
-                f"{pid} order notional {notional:.2f} > max_order_notional "
-                f"{lim.max_order_notional}",
+                f"{pid} order notional {notional:.2f} > max_order_notional {max_notional}",
             )
-        limit = lim.position_limit(pid)
+        limit = self._position_limits.get(pid, lim.max_position)
         if limit is not None:
-            after = position + (base if order.side == "BUY" else -base)
+            after = position + base if buy else position - base
             if abs(after) > limit and abs(after) > abs(position):  # reducing is always allowed
                 _refuse(
                     "RISK_MAX_POSITION",

@@ -20,7 +20,7 @@ strategy's orders are reported to it and count for its open orders.
 from __future__ import annotations
 
 import logging
-import uuid
+import os
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -41,6 +41,7 @@ from botkit.core.intents import OrderIntent, Side, limit_gtc, market_ioc
 from botkit.core.messages import Ticker
 from botkit.core.order_state import OrderState, OrderStateMachine, OrderStatus
 from botkit.core.positions import Positions
+from botkit.core.risk import OrderCheck
 from botkit.core.timers import Timers
 from botkit.errors import BotkitError, OrderOutcomeUnknown, OrderRejected, StrategyError
 from botkit.risk_gate import RiskGate
@@ -50,10 +51,23 @@ from botkit.strategy.ports import MarketState, MarketView, OrderSink
 from botkit.strategy.protocol import KeyValueState
 from botkit.strategy.state import MemoryState
 
-__all__ = ["BotContext"]
+__all__ = ["BotContext", "new_client_order_id"]
 
 
 _LIVE = frozenset({OrderStatus.PENDING, OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED})
+
+
+def new_client_order_id() -> str:
+    """A random RFC 4122 version-4 UUID string, as ``str(uuid.uuid4())`` gives.
+
+    Built from 16 bytes of ``os.urandom`` directly: the same format and entropy at a
+    third of ``uuid4()``'s cost (no ``UUID`` object), because it runs for every order.
+    """
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class BotContext:
@@ -69,7 +83,7 @@ class BotContext:
         balances: starting balances per currency.
         guard: guard thresholds; the guard clock defaults to a monotonic clock.
         guard_clock: override the guard's clock (tests).
-        new_id: ``client_order_id`` factory (default: uuid4).
+        new_id: ``client_order_id`` factory (default: a random uuid4 string).
     """
 
     def __init__(
@@ -84,7 +98,7 @@ class BotContext:
         balances: Mapping[str, Decimal] | None = None,
         guard: GuardConfig | None = None,
         guard_clock: Clock | None = None,
-        new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        new_id: Callable[[], str] = new_client_order_id,
     ) -> None:
         self.name = name
         self._sink = sink
@@ -119,6 +133,23 @@ class BotContext:
     def now(self) -> float:
         return self._clock.time()
 
+    def _open_count(self) -> int:
+        """``len(self.open_orders())`` without building the list (the risk check's input)."""
+        get = self.orders.get
+        count = 0
+        done: list[str] = []
+        for coid in self._live:
+            order = get(coid)
+            if order is None:
+                continue
+            if order.status in _LIVE:
+                count += 1
+            else:
+                done.append(coid)
+        for coid in done:
+            del self._live[coid]
+        return count
+
     def open_orders(self, product_id: str | None = None) -> list[OrderState]:
         live: list[OrderState] = []
         for coid in list(self._live):
@@ -148,12 +179,14 @@ class BotContext:
     async def buy_limit(
         self, product_id: str, size: Decimal, price: Decimal, *, post_only: bool = False
     ) -> str:
-        return await self._place(product_id, "BUY", limit_gtc(size, price, post_only=post_only))
+        config = limit_gtc(size, price, post_only=post_only)
+        return await self._place(product_id, "BUY", config, (size, price))
 
     async def sell_limit(
         self, product_id: str, size: Decimal, price: Decimal, *, post_only: bool = False
     ) -> str:
-        return await self._place(product_id, "SELL", limit_gtc(size, price, post_only=post_only))
+        config = limit_gtc(size, price, post_only=post_only)
+        return await self._place(product_id, "SELL", config, (size, price))
 
     async def buy_market(
         self,
@@ -168,17 +201,35 @@ class BotContext:
     async def sell_market(self, product_id: str, base_size: Decimal) -> str:
         return await self._place(product_id, "SELL", market_ioc(base_size=base_size))
 
-    async def _place(self, product_id: str, side: Side, config: dict[str, Any]) -> str:
+    async def _place(
+        self,
+        product_id: str,
+        side: Side,
+        config: dict[str, Any],
+        limit: tuple[Decimal, Decimal] | None = None,
+    ) -> str:
+        """Risk-check, track and send one order.
+
+        ``limit`` = (size, price) of a limit order, already validated Decimals: the risk
+        check uses them as they are instead of parsing them back out of the body's strings
+        (the hot path); other orders are read from their configuration.
+        """
         if self.guard.halted:
             raise StrategyError(f"strategy {self.name} is halted ({self.guard.halt_reason})")
         intent = OrderIntent(self._new_id(), product_id, side, config)
         coid = intent.client_order_id
-        if self.risk is not None:
-            self.risk.check(
-                intent,
+        risk = self.risk
+        if risk is not None:
+            order = (
+                OrderCheck(product_id, side, limit[0], None, limit[1])
+                if limit is not None
+                else OrderCheck.from_intent(intent)
+            )
+            risk.check_order(
+                order,
                 self.market.quote(product_id),
-                position=self.position(product_id),
-                open_orders=len(self.open_orders()),
+                position=self.positions.quantity(product_id),
+                open_orders=self._open_count(),
             )
         self._mine[coid] = None
         self._live[coid] = None

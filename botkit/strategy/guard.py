@@ -105,10 +105,11 @@ class HookGuard:
         """
         if self.halted:
             return False
-        start = self._clock.time()
+        now = self._clock.time
+        start = now()
         try:
             result = hook(*args)
-            if inspect.isawaitable(result):
+            if result is not None and inspect.isawaitable(result):
                 timeout = self.config.hook_timeout
                 if timeout is None:
                     await result
@@ -120,10 +121,12 @@ class HookGuard:
             await self._failed(event, exc)
             return False
         finally:
-            self._timed(event, self._clock.time() - start)
+            elapsed = now() - start
+            if elapsed > self.config.slow_hook_seconds:
+                self._timed(event, elapsed)
 
     def _timed(self, event: str, elapsed: float) -> None:
-        if elapsed > self.config.slow_hook_seconds:
+        if elapsed > self.config.slow_hook_seconds:  # (checked by the caller too: hot path)
             self.slow.append((event, elapsed))
             log.warning(
                 "strategy %s: hook %s took %.1f ms (> %.1f ms); it delays every other event",
