@@ -17,6 +17,8 @@ PURE = sorted(PKG.glob("core/*.py")) + [
     )
     if p.exists()
 ]
+_PAPER_PURE = ("book.py", "config.py", "exchange.py", "records.py", "state.py")
+PURE += [p for p in (PKG / "paper" / n for n in _PAPER_PURE) if p.exists()]
 FORBIDDEN_IMPORTS = {
     "asyncio",
     "socket",

@@ -62,16 +62,26 @@ class Amend(Engine):
             return "DUPLICATE_CANCEL_REQUEST"
         if order.terminal:
             return "INVALID_CANCEL_REQUEST"
-        latency = self.config.cancel_latency_steps
-        if latency <= 0:
+        if not self._defer_cancel(order, now):
             self._finish(order, "CANCELLED", now, "User requested cancel")
             return None
         order.status = "CANCEL_QUEUED"
-        order.cancel_due_step = self._steps + latency
         order.last_update_time = now
         self._cancels[order.order_id] = order
         self._emit(order)
         return None
+
+    def _defer_cancel(self, order: Order, now: float) -> bool:
+        """Schedule the cancel's effect; ``False`` means it takes effect now.
+
+        The simulator counts market steps; the paper broker overrides this with
+        a latency in seconds.
+        """
+        latency = self.config.cancel_latency_steps
+        if latency <= 0:
+            return False
+        order.cancel_due_step = self._steps + latency
+        return True
 
     # ------------------------------------------------------------------- edit
     def _check_edit(self, user_id: str, body: object) -> tuple[Order, Decimal, Decimal]:
@@ -95,7 +105,7 @@ class Amend(Engine):
             size = parse_decimal(body.get("size"), "size")
         except SimBadRequest:
             raise _EditError("INVALID_EDITED_SIZE") from None
-        if price <= 0 or not check_increment(price, spec.quote_increment):
+        if price <= 0 or not check_increment(price, spec.price_tick):
             raise _EditError("INVALID_EDITED_PRICE")
         if not check_increment(size, spec.base_increment) or size > spec.base_max_size:
             raise _EditError("INVALID_EDITED_SIZE")

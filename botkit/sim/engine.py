@@ -22,7 +22,15 @@ from botkit.sim.candles import CandleStore
 from botkit.sim.entry import check_entry
 from botkit.sim.events import BookChange, OrderChanged, SimEvent, TradePrint
 from botkit.sim.ledger import Ledger, fee_for
-from botkit.sim.market import MarketFactory, MarketSource, SyntheticMarket, TakerFn, seed_history
+from botkit.sim.market import (
+    BookFactory,
+    MarketFactory,
+    MarketSource,
+    MatchBook,
+    SyntheticMarket,
+    TakerFn,
+    seed_history,
+)
 from botkit.sim.orders import Order, OrderReject, OrderRequest, parse_create
 from botkit.sim.specs import ProductSpec, SimBadRequest, SimMarketConfig
 from botkit.sim.wire import UserFill, failure_response, order_ws, success_response
@@ -43,6 +51,7 @@ class Engine:
         seed: int,
         start_time: float,
         market_factory: MarketFactory = SyntheticMarket,
+        book_factory: BookFactory | None = None,
     ) -> None:
         self.config = config
         self._seed = seed
@@ -52,7 +61,7 @@ class Engine:
         master = random.Random(seed)
         self._id_rng = random.Random(master.getrandbits(64))
         self._products: dict[str, ProductSpec] = {p.product_id: p for p in config.products}
-        self._books: dict[str, OrderBook] = {}
+        self._books: dict[str, MatchBook] = {}
         self._markets: dict[str, MarketSource] = {}
         self._candles: dict[str, CandleStore] = {}
         self._recent: dict[str, deque[TradePrint]] = {}
@@ -67,7 +76,7 @@ class Engine:
             for candle in seed_history(spec, config, history_rng, start_time):
                 store.put(candle)
             self._candles[pid] = store
-            self._books[pid] = OrderBook()
+            self._books[pid] = OrderBook() if book_factory is None else book_factory(spec)
             self._markets[pid] = market_factory(spec, config, market_rng, self._books[pid])
             self._books[pid].take_changes()  # the initial book is the snapshot, not an update
             self._recent[pid] = deque(maxlen=1000)
@@ -99,11 +108,15 @@ class Engine:
         for spec in self.config.products:
             currencies += [spec.base_currency, spec.quote_currency]
         for currency in dict.fromkeys(currencies):
-            account = uuid.uuid5(_ACCOUNT_NS, f"{self._seed}:{user_id}:{currency}")
             amount = Decimal(self.config.initial_balances.get(currency, _ZERO))
-            self._ledger.open_account(user_id, currency, str(account), amount, self._start)
+            self._open_account(user_id, currency, amount)
         self._user_orders.setdefault(user_id, [])
         self._fills.setdefault(user_id, [])
+
+    def _open_account(self, user_id: str, currency: str, amount: Decimal) -> None:
+        """Open one funded account; its uuid is stable per (seed, user, currency)."""
+        account = uuid.uuid5(_ACCOUNT_NS, f"{self._seed}:{user_id}:{currency}")
+        self._ledger.open_account(user_id, currency, str(account), amount, self._start)
 
     def user_ids(self) -> list[str]:
         """Registered users in registration order."""
@@ -166,30 +179,49 @@ class Engine:
     ) -> None:
         tier = self.config.fee_tier
         for fill in self._books[pid].match(side, size, limit):
-            self._trade_seq[pid] += 1
-            trade_id = str(self._trade_seq[pid])
-            trade = TradePrint(trade_id, pid, fill.price, fill.size, fill.maker_side, t)
-            self._events.append(trade)
-            self._recent[pid].append(trade)
-            self._candles[pid].record_trade(t, fill.price, fill.size)
-            self._last_price[pid] = fill.price
+            trade_id = self._record_trade(pid, fill.price, fill.size, fill.maker_side, t)
             if fill.maker_owner is None:
                 if not fill.maker_remaining:
                     self._markets[pid].on_filled(fill.maker_order_id)
             else:
                 maker = self._orders[fill.maker_order_id]
-                self._settle(
-                    maker, fill.price, fill.size, tier.maker_fee_rate, "MAKER", trade_id, t
-                )
-                if maker.remaining <= 0:
-                    self._finish(maker, "FILLED", t)
-                else:
-                    self._trim_hold(maker, t)
-                    self._emit(maker)
+                self._fill_maker(maker, fill.price, fill.size, trade_id, t)
             if taker is not None:
                 self._settle(
                     taker, fill.price, fill.size, tier.taker_fee_rate, "TAKER", trade_id, t
                 )
+
+    def _record_trade(
+        self, pid: str, price: Decimal, size: Decimal, maker_side: Side, t: float
+    ) -> str:
+        """Print one trade on the public tape; returns its trade id.
+
+        The paper broker overrides this: its own virtual trades are not public.
+        """
+        self._trade_seq[pid] += 1
+        trade_id = str(self._trade_seq[pid])
+        trade = TradePrint(trade_id, pid, price, size, maker_side, t)
+        self._events.append(trade)
+        self._recent[pid].append(trade)
+        self._candles[pid].record_trade(t, price, size)
+        self._last_price[pid] = price
+        return trade_id
+
+    def _fill_maker(
+        self, maker: Order, price: Decimal, size: Decimal, trade_id: str, t: float
+    ) -> None:
+        """Settle one fill of a resting user order (maker fee), then finish or report it.
+
+        Factored out of :meth:`_match` so the paper broker can settle the fills
+        that real trade prints give its resting orders through the same code.
+        """
+        rate = self.config.fee_tier.maker_fee_rate
+        self._settle(maker, price, size, rate, "MAKER", trade_id, t)
+        if maker.remaining <= 0:
+            self._finish(maker, "FILLED", t)
+        else:
+            self._trim_hold(maker, t)
+            self._emit(maker)
 
     def _settle(
         self,
@@ -294,6 +326,7 @@ class Engine:
     ) -> tuple[OrderRequest, ProductSpec, str, Decimal, Decimal]:
         """Parse and check an order against the live state; see :func:`check_entry`."""
         request, spec = parse_create(body, self._products, now)
+        self._precheck(request, spec)
         currency, hold, size = check_entry(
             request,
             spec,
@@ -304,6 +337,13 @@ class Engine:
         if self._ledger.available(user_id, currency) < hold:
             raise OrderReject("INSUFFICIENT_FUND", "Insufficient balance in source account")
         return request, spec, currency, hold, size
+
+    def _precheck(self, request: OrderRequest, spec: ProductSpec) -> None:
+        """Extra entry checks before the book/funds ones (a hook; the simulator has none).
+
+        Raises:
+            OrderReject: the order cannot be accepted.
+        """
 
     def create_order(self, user_id: str, body: dict[str, Any], now: float) -> dict[str, Any]:
         """Create an order (§2.3); returns the full §2.4 response body."""
@@ -359,10 +399,21 @@ class Engine:
         self._ledger.place_hold(user_id, currency, hold, now)
         order.hold = hold
         self._open[order.order_id] = order
-        self._execute(order, now)
-        self._check_stops(spec.product_id, now)
+        self._accept(order, now)
         self._flush_books(now)
         return success_response(order)
+
+    def _accept(self, order: Order, now: float) -> None:
+        """A validated, funded order reaches the matching engine (at once in the simulator).
+
+        The paper broker overrides this to model submit latency.
+        """
+        self._execute(order, now)
+        self._check_stops(order.product_id, now)
+
+    def _taker_size(self, order: Order) -> Decimal:
+        """Base size an IOC/FOK/market order tries to take (a hook for the paper broker)."""
+        return order.base_size
 
     def _execute(self, order: Order, now: float) -> None:
         pid, book = order.product_id, self._books[order.product_id]
@@ -383,10 +434,11 @@ class Engine:
         self._emit(order)
         limit = order.limit_price
         fok = order.time_in_force == "FILL_OR_KILL"
-        if order.base_size > 0 and not (
+        want = self._taker_size(order)
+        if want > 0 and not (
             fok and book.fillable(order.side, limit, order.base_size) < order.base_size
         ):
-            self._match(pid, order.side, order.base_size, limit, order, now)
+            self._match(pid, order.side, want, limit, order, now)
         if order.remaining <= 0 and order.base_size > 0:
             self._finish(order, "FILLED", now)
         else:

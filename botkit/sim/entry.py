@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from botkit.core.matching import OrderBook
+from botkit.sim.market import MatchBook
 from botkit.sim.orders import OrderReject, OrderRequest
 from botkit.sim.specs import ProductSpec
 
@@ -20,7 +20,7 @@ _ZERO = Decimal(0)
 
 
 def check_entry(
-    request: OrderRequest, spec: ProductSpec, book: OrderBook, last: Decimal, taker: Decimal
+    request: OrderRequest, spec: ProductSpec, book: MatchBook, last: Decimal, taker: Decimal
 ) -> tuple[str, Decimal, Decimal]:
     """Check ``request`` against the market; return ``(hold currency, hold, base size)``.
 

@@ -185,7 +185,7 @@ class SimExchange(Amend):
             "base_display_symbol": spec.base_currency,
             "quote_display_symbol": spec.quote_currency,
             "view_only": False,
-            "price_increment": dec_str(spec.quote_increment),
+            "price_increment": dec_str(spec.price_tick),
             "display_name": f"{spec.base_currency}/{spec.quote_currency}",
             "product_venue": "CBE",
             "approximate_quote_24h_volume": dec_str(

@@ -112,6 +112,19 @@ class Ledger:
         bal.hold -= amount
         bal.updated_at = now
 
+    def set_balance(
+        self, user_id: str, currency: str, available: Decimal, hold: Decimal, now: float
+    ) -> None:
+        """Overwrite one existing account's funds (restoring a journaled paper session).
+
+        Raises:
+            KeyError: the account does not exist (open it first).
+        """
+        bal = self._balances[user_id][currency]
+        bal.available = available
+        bal.hold = hold
+        bal.updated_at = now
+
     def credit(self, user_id: str, currency: str, amount: Decimal, now: float) -> None:
         """Add ``amount`` to available (fill proceeds)."""
         bal = self._balances[user_id][currency]

@@ -22,15 +22,84 @@ from collections.abc import Callable
 from decimal import ROUND_DOWN, Decimal
 from typing import Protocol
 
-from botkit.core.matching import Lot, OrderBook, Side
+from botkit.core.matching import Fill, LevelChange, Lot, Side
 from botkit.sim.candles import Candle
 from botkit.sim.specs import ProductSpec, SimMarketConfig
 
-__all__ = ["MarketFactory", "MarketSource", "SyntheticMarket", "TakerFn", "seed_history"]
+__all__ = [
+    "BookFactory",
+    "MarketFactory",
+    "MarketSource",
+    "MatchBook",
+    "SyntheticMarket",
+    "TakerFn",
+    "seed_history",
+]
 
 #: Executes a synthetic taker order ``(side, size, limit or None for market)``
 #: against the shared book, settling any user fills; provided by the exchange.
 TakerFn = Callable[[Side, Decimal, Decimal | None], None]
+
+
+class MatchBook(Protocol):
+    """What the engine needs from a product's book (the book seam).
+
+    :class:`~botkit.core.matching.OrderBook` is the simulator's implementation
+    (synthetic makers and user orders in one FIFO book). The paper broker plugs
+    in a book whose liquidity is the *real* level2 book and whose resting user
+    orders queue behind it (``botkit.paper.book.PaperBook``), so order entry,
+    holds, fees and settlement stay one code path for both.
+    """
+
+    def best(self, side: Side) -> tuple[Decimal, Decimal] | None:
+        """Best ``(price, size)`` on ``side``."""
+        ...
+
+    def depth(self, side: Side, limit: int | None = None) -> list[tuple[Decimal, Decimal]]:
+        """Public levels best-first."""
+        ...
+
+    def crosses(self, side: Side, price: Decimal) -> bool:
+        """Whether a ``side`` order at ``price`` would take liquidity."""
+        ...
+
+    def fillable(self, taker_side: Side, limit: Decimal | None, want: Decimal) -> Decimal:
+        """Size a taker could fill now, up to ``want``."""
+        ...
+
+    def cost(self, taker_side: Side, size: Decimal) -> tuple[Decimal, Decimal]:
+        """``(fillable size, notional)`` of a taker of ``size``."""
+        ...
+
+    def size_for_budget(
+        self, taker_side: Side, budget: Decimal, fee_rate: Decimal, increment: Decimal
+    ) -> Decimal:
+        """Largest size whose notional plus fee fits ``budget``."""
+        ...
+
+    def match(self, taker_side: Side, size: Decimal, limit: Decimal | None = None) -> list[Fill]:
+        """Trade a taker against resting liquidity."""
+        ...
+
+    def add(self, lot: Lot) -> None:
+        """Rest a lot."""
+        ...
+
+    def cancel(self, order_id: str) -> object:
+        """Remove a resting lot (no-op when absent)."""
+        ...
+
+    def reduce(self, order_id: str, new_size: Decimal) -> None:
+        """Shrink a resting lot keeping its queue position."""
+        ...
+
+    def take_changes(self) -> list[LevelChange]:
+        """Public level changes since the last call (for the L2 feed)."""
+        ...
+
+
+#: Builds the book of one product (the engine calls it once per product).
+BookFactory = Callable[[ProductSpec], MatchBook]
 
 
 class MarketSource(Protocol):
@@ -52,7 +121,7 @@ class MarketSource(Protocol):
         ...
 
 
-MarketFactory = Callable[[ProductSpec, SimMarketConfig, random.Random, OrderBook], MarketSource]
+MarketFactory = Callable[[ProductSpec, SimMarketConfig, random.Random, MatchBook], MarketSource]
 
 
 def _quantize_size(value: float, spec: ProductSpec) -> Decimal:
@@ -64,7 +133,7 @@ class SyntheticMarket:
     """The synthetic flow of one product. Deterministic given its ``rng``."""
 
     def __init__(
-        self, spec: ProductSpec, config: SimMarketConfig, rng: random.Random, book: OrderBook
+        self, spec: ProductSpec, config: SimMarketConfig, rng: random.Random, book: MatchBook
     ) -> None:
         self.spec = spec
         self.book = book

@@ -156,6 +156,10 @@ class Order:
     cancel_reason: str = ""
     reject_reason: str = ""
     edit_history: list[dict[str, Any]] = field(default_factory=list)
+    #: paper broker: when a ``PENDING`` order reaches the matching engine (submit latency)
+    activate_at: float | None = None
+    #: paper broker: when a ``CANCEL_QUEUED`` order's cancel takes effect (cancel latency)
+    cancel_at: float | None = None
 
     @property
     def remaining(self) -> Decimal:
@@ -259,7 +263,7 @@ def parse_create(
             raise OrderReject("INVALID_LIMIT_PRICE", "limit_price is required")
         if limit_price <= 0:
             raise OrderReject("INVALID_LIMIT_PRICE", "limit_price must be positive")
-        if not check_increment(limit_price, spec.quote_increment):
+        if not check_increment(limit_price, spec.price_tick):
             raise OrderReject("INVALID_PRICE_PRECISION", "limit_price has too many decimals")
     stop_direction = ""
     if kind == "STOP_LIMIT":
@@ -268,7 +272,7 @@ def parse_create(
             raise OrderReject("INVALID_REQUEST", "stop_direction must be STOP_UP or STOP_DOWN")
         if stop_price is None or stop_price <= 0:
             raise OrderReject("INVALID_REQUEST", "stop_price is required")
-        if not check_increment(stop_price, spec.quote_increment):
+        if not check_increment(stop_price, spec.price_tick):
             raise OrderReject("INVALID_PRICE_PRECISION", "stop_price has too many decimals")
     post_only = config.get("post_only", False) if "post_only" in allowed else False
     if not isinstance(post_only, bool):

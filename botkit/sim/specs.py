@@ -46,6 +46,9 @@ class ProductSpec:
 
     ``level_spacing`` is the price gap between synthetic maker levels; it must be
     a multiple of ``quote_increment`` so synthetic quotes are always valid prices.
+    ``price_increment`` is the limit/stop price tick when Coinbase's product says
+    it differs from ``quote_increment`` (the quote-size step); ``None`` means the
+    same, which is what the simulator's own products use.
     """
 
     product_id: str
@@ -61,6 +64,12 @@ class ProductSpec:
     level_spacing: Decimal
     base_name: str = ""
     quote_name: str = ""
+    price_increment: Decimal | None = None
+
+    @property
+    def price_tick(self) -> Decimal:
+        """The increment limit and stop prices must be multiples of."""
+        return self.price_increment or self.quote_increment
 
 
 @dataclass(frozen=True)

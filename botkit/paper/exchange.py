@@ -1,0 +1,468 @@
+"""``PaperExchange``: the simulator's exchange rules over real market data.
+
+It *is* a :class:`~botkit.sim.exchange.SimExchange` (same validation, increments,
+holds, fees, Coinbase wire shapes, ``client_order_id`` idempotency, cancel and
+edit, REST views), with three things swapped:
+
+* the book is a :class:`~botkit.paper.book.PaperBook` over the client's live
+  :class:`~botkit.core.book.L2Book` (real liquidity; resting orders queue behind
+  it and fill only from real trade prints), and there is no synthetic market;
+* time is the caller's: :meth:`advance` applies submit latency (``PENDING``
+  until the order reaches the virtual matching engine), cancel latency
+  (``CANCEL_QUEUED``, still fillable) and GTD expiry;
+* everything that changed can be taken as journal records
+  (:meth:`take_delta`) and restored after a restart (:meth:`restore`).
+
+Pure: no clock, no I/O; ids come from the engine's seeded RNG, so the same
+inputs give byte-identical outputs. The fill model is docs/paper.md.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
+
+from botkit.core.book import L2Book
+from botkit.core.matching import Lot, Side
+from botkit.paper.book import PaperBook
+from botkit.paper.config import PaperConfig
+from botkit.paper.records import BalanceRecord, FillRecord, OrderRecord, StateDelta
+from botkit.paper.state import (
+    balance_record,
+    fill_from_record,
+    fill_record,
+    order_from_state,
+    order_record,
+)
+from botkit.sim.events import TradePrint
+from botkit.sim.exchange import SimExchange
+from botkit.sim.market import MatchBook, TakerFn
+from botkit.sim.orders import Order, OrderReject, OrderRequest
+from botkit.sim.specs import ProductSpec, SimMarketConfig
+
+__all__ = ["PaperExchange", "Trade"]
+
+#: One ``market_trades`` print: ``(trade_id, price, size, side)`` as received.
+Trade = tuple[str, Decimal, Decimal, str]
+
+_ZERO = Decimal(0)
+_IMMEDIATE = frozenset({"IMMEDIATE_OR_CANCEL", "FILL_OR_KILL"})
+_RESTARTED = "paper session restarted before the order reached the matching engine"
+
+
+class _NoMarket:
+    """The paper exchange's market source: the market is real, nothing is synthetic."""
+
+    def __init__(
+        self, spec: ProductSpec, config: SimMarketConfig, rng: random.Random, book: MatchBook
+    ) -> None:
+        del spec, config, rng, book
+
+    def step(self, take: TakerFn) -> None:
+        """Nothing moves by itself."""
+
+    def on_filled(self, order_id: str) -> None:
+        """Real liquidity needs no bookkeeping here (see :class:`PaperBook`)."""
+
+
+def _takes_liquidity(order: Order) -> bool:
+    """Market, IOC and FOK orders trade at once or not at all: they need a book."""
+    return order.kind == "MARKET" or order.time_in_force in _IMMEDIATE
+
+
+class PaperExchange(SimExchange):
+    """A paper broker's exchange over live books (see module docstring).
+
+    Args:
+        config: the paper configuration (products, fees, portfolio, latencies).
+        books: the client's live books by product id; may gain books later. An
+            absent or invalid book is no liquidity: orders that must trade at
+            once are rejected (or cancelled at activation), resting orders wait.
+        seed: seeds the order/fill ids.
+        start_time: the session's start (Unix seconds).
+    """
+
+    def __init__(
+        self, config: PaperConfig, books: Mapping[str, L2Book], *, seed: int, start_time: float
+    ) -> None:
+        self.paper = config
+        self._paper_books: dict[str, PaperBook] = {}
+
+        def make_book(spec: ProductSpec) -> MatchBook:
+            book = PaperBook(
+                spec.product_id, books, print_lag=config.print_lag, tick=spec.price_tick
+            )
+            self._paper_books[spec.product_id] = book
+            return book
+
+        super().__init__(
+            config.sim_config(),
+            seed=seed,
+            start_time=start_time,
+            market_factory=_NoMarket,
+            book_factory=make_book,
+        )
+        self._pending: dict[str, Order] = {}
+        self._seen_trades = {pid: (set[str](), deque[str]()) for pid in self._products}
+        self._dirty: dict[str, None] = {}
+        self._fills_reported = 0
+        self._balances_reported: dict[str, tuple[Decimal, Decimal]] = {}
+        self.add_user(config.user_id)
+
+    def paper_book(self, product_id: str) -> PaperBook:
+        """The product's paper book (queue positions, effective liquidity)."""
+        return self._paper_books[product_id]
+
+    # ----------------------------------------------------------- engine hooks
+    def _emit(self, order: Order) -> None:
+        self._dirty[order.order_id] = None
+        super()._emit(order)
+
+    def _settle(
+        self,
+        order: Order,
+        price: Decimal,
+        size: Decimal,
+        rate: Decimal,
+        liq: str,
+        tid: str,
+        t: float,
+    ) -> None:
+        self._dirty[order.order_id] = None
+        super()._settle(order, price, size, rate, liq, tid, t)
+
+    def _trim_hold(self, order: Order, t: float) -> None:
+        self._dirty[order.order_id] = None
+        super()._trim_hold(order, t)
+
+    def _record_trade(
+        self, pid: str, price: Decimal, size: Decimal, maker_side: Side, t: float
+    ) -> str:
+        """Our own virtual trades are not public prints: no tape, no last price."""
+        return self._new_id()
+
+    def _precheck(self, request: OrderRequest, spec: ProductSpec) -> None:
+        immediate = request.kind == "MARKET" or request.time_in_force in _IMMEDIATE
+        if immediate and not self._paper_books[spec.product_id].valid:
+            raise OrderReject("INVALID_NO_LIQUIDITY", self._no_book(spec.product_id))
+
+    def _no_book(self, pid: str) -> str:
+        book = self._paper_books[pid]._books.get(pid)
+        why = "no book yet" if book is None else book.invalid_reason or "book invalid"
+        return f"no liquidity: the {pid} order book is not usable ({why})"
+
+    def _accept(self, order: Order, now: float) -> None:
+        """Submit latency: the order is ``PENDING`` until it reaches the matching engine."""
+        if self.paper.submit_latency <= 0 and self._ready(order):
+            self._activate(order, now)
+            return
+        order.status = "PENDING"
+        order.activate_at = now + self.paper.submit_latency
+        self._pending[order.order_id] = order
+        self._emit(order)
+
+    def _ready(self, order: Order) -> bool:
+        """Whether a pending order can be activated: resting limits wait for a valid book."""
+        return (
+            order.kind == "STOP_LIMIT"
+            or _takes_liquidity(order)
+            or self._paper_books[order.product_id].valid
+        )
+
+    def _activate(self, order: Order, t: float) -> None:
+        pid = order.product_id
+        book = self._paper_books[pid]
+        self._pending.pop(order.order_id, None)
+        order.activate_at = None
+        if order.status == "PENDING":
+            order.status = "OPEN"
+        order.last_update_time = t
+        if order.end_time is not None and order.end_time <= t:
+            self._finish(order, "EXPIRED", t, "Order expired")
+        elif _takes_liquidity(order) and not book.valid:
+            self._finish(order, "CANCELLED", t, self._no_book(pid))
+        elif (
+            order.post_only
+            and order.limit_price is not None
+            and book.crosses(order.side, order.limit_price)
+        ):
+            order.reject_reason = "INVALID_LIMIT_PRICE_POST_ONLY"
+            self._finish(order, "FAILED", t)
+        else:
+            if order.kind == "MARKET" and order.side == "BUY":
+                self._fund_market_buy(order, book, t)
+            self._execute(order, t)
+            self._check_stops(pid, t)
+
+    def _fund_market_buy(self, order: Order, book: PaperBook, t: float) -> None:
+        """Re-price a market buy against the book it meets (it may have moved since submit).
+
+        A quote-sized buy gets whatever its budget buys now. A base-sized buy tops
+        up its hold if the walk got dearer and funds allow; otherwise
+        :meth:`_taker_size` caps it to what the hold pays for (IOC: the rest is
+        cancelled).
+        """
+        spec = self._products[order.product_id]
+        taker = self.config.fee_tier.taker_fee_rate
+        if order.quote_size is not None:
+            order.base_size = book.size_for_budget(
+                "BUY", order.quote_size, taker, spec.base_increment
+            )
+            return
+        extra = book.cost("BUY", order.base_size)[1] * (1 + taker) - order.hold
+        if extra > 0 and self._ledger.available(order.user_id, order.hold_currency) >= extra:
+            self._ledger.place_hold(order.user_id, order.hold_currency, extra, t)
+            order.hold += extra
+
+    def _taker_size(self, order: Order) -> Decimal:
+        if order.kind != "MARKET" or order.side != "BUY" or order.quote_size is not None:
+            return order.base_size
+        book = self._paper_books[order.product_id]
+        taker = self.config.fee_tier.taker_fee_rate
+        if book.cost("BUY", order.base_size)[1] * (1 + taker) <= order.hold:
+            return order.base_size
+        increment = self._products[order.product_id].base_increment
+        return min(order.base_size, book.size_for_budget("BUY", order.hold, taker, increment))
+
+    def _defer_cancel(self, order: Order, now: float) -> bool:
+        """Cancel latency in seconds (the simulator counts market steps instead)."""
+        if self.paper.cancel_latency <= 0:
+            return False
+        order.cancel_at = now + self.paper.cancel_latency
+        return True
+
+    def _finish(self, order: Order, status: str, t: float, reason: str = "") -> None:
+        self._pending.pop(order.order_id, None)
+        super()._finish(order, status, t, reason)
+
+    # ---------------------------------------------------------------- inputs
+    def advance(self, now: float) -> None:
+        """Apply everything due by ``now`` in time order: activations, cancels, expiries.
+
+        Something that was due earlier but could not happen (a resting order
+        waiting for a valid book) happens at the previous ``advance`` time at
+        the earliest, so the times recorded never go backwards.
+        """
+        floor = self._now
+        self._now = max(self._now, now)
+        due: list[tuple[float, int, int, Order]] = []
+        for order in self._pending.values():
+            if order.activate_at is not None and order.activate_at <= now and self._ready(order):
+                due.append((order.activate_at, 0, order.seq, order))
+        for order in self._cancels.values():
+            if order.cancel_at is not None and order.cancel_at <= now:
+                due.append((order.cancel_at, 1, order.seq, order))
+        for order in self._gtd.values():
+            if order.end_time is not None and order.end_time <= now:
+                due.append((order.end_time, 2, order.seq, order))
+        due.sort(key=lambda d: d[:3])
+        for when, kind, _seq, order in due:
+            t = max(when, floor)
+            if order.terminal:
+                continue
+            if kind == 0:
+                if order.order_id in self._pending:
+                    self._activate(order, t)
+            elif kind == 1:
+                self._finish(order, "CANCELLED", t, "User requested cancel")
+            else:
+                self._finish(order, "EXPIRED", t, "Order expired")
+        self._flush_books(self._now)
+
+    def on_book(self, product_id: str, now: float) -> None:
+        """The product's L2 book was just updated: apply what is due, then cap queues."""
+        book = self._paper_books.get(product_id)
+        if book is None:
+            return
+        self.advance(now)
+        book.on_book(now)
+
+    def on_trades(self, product_id: str, trades: Iterable[Trade], now: float) -> None:
+        """Real trade prints (``market_trades`` *updates* only): fill resting orders.
+
+        Prints seen before (by trade id) are ignored. Numeric trade ids are
+        processed in id order (Coinbase batches are not oldest first). Each
+        print also moves the last price (stop triggers, marks) and the candles.
+        """
+        self.advance(now)
+        book = self._paper_books.get(product_id)
+        if book is None:
+            return
+        for trade_id, price, size, side in self._in_order(trades):
+            if not self._first_sighting(product_id, trade_id) or price <= 0 or size <= 0:
+                continue
+            maker = self._maker_side(side)
+            if maker is not None:
+                self._recent[product_id].append(
+                    TradePrint(trade_id, product_id, price, size, maker, now)
+                )
+            self._candles[product_id].record_trade(now, price, size)
+            self._last_price[product_id] = price
+            for lot, qty in book.allocate(price, size, maker, now):
+                self._fill_maker(self._orders[lot.order_id], lot.price, qty, trade_id, now)
+            self._check_stops(product_id, now)
+        self._flush_books(self._now)
+
+    @staticmethod
+    def _in_order(trades: Iterable[Trade]) -> list[Trade]:
+        rows = list(trades)
+        if all(str(row[0]).isdigit() for row in rows):
+            rows.sort(key=lambda row: int(row[0]))
+        return rows
+
+    def _first_sighting(self, product_id: str, trade_id: str) -> bool:
+        seen, order = self._seen_trades[product_id]
+        if trade_id in seen:
+            return False
+        seen.add(trade_id)
+        order.append(trade_id)
+        if len(order) > self.paper.trade_id_memory:
+            seen.discard(order.popleft())
+        return True
+
+    def _maker_side(self, side: str) -> Side | None:
+        """The side a print's aggressor hit, per :attr:`PaperConfig.trade_side`."""
+        upper = str(side).upper()
+        if upper not in ("BUY", "SELL"):
+            return None
+        if self.paper.trade_side == "maker":
+            return "BUY" if upper == "BUY" else "SELL"
+        return "SELL" if upper == "BUY" else "BUY"
+
+    # --------------------------------------------------------------- outputs
+    def take_delta(self) -> StateDelta:
+        """Orders, fills and balances of the paper user changed since the last call."""
+        user = self.paper.user_id
+        orders = [
+            order_record(self._orders[oid])
+            for oid in self._dirty
+            if self._orders[oid].user_id == user
+        ]
+        self._dirty.clear()
+        every = self._fills.get(user, [])
+        fills = [
+            fill_record(f, self._orders[f.order_id].client_order_id)
+            for f in every[self._fills_reported :]
+        ]
+        self._fills_reported = len(every)
+        balances: list[BalanceRecord] = []
+        for bal in self._ledger.balances(user):
+            now = (bal.available, bal.hold)
+            if self._balances_reported.get(bal.currency) != now:
+                self._balances_reported[bal.currency] = now
+                balances.append(balance_record(bal))
+        return StateDelta(orders, fills, balances)
+
+    def mark(self, product_id: str) -> Decimal:
+        """The product's mark: the real book's mid, else the last print (else its start price)."""
+        l2 = self._paper_books[product_id].live()
+        mid = l2.mid() if l2 is not None else None
+        return mid if mid is not None else self._last_price[product_id]
+
+    def portfolio_value(self, quote: str) -> tuple[Decimal, dict[str, Decimal]]:
+        """The paper user's total value in ``quote`` and the marks used, by product id.
+
+        Every currency is valued through a product that pairs it with ``quote``
+        (either way round) at that product's :meth:`mark`.
+
+        Raises:
+            ValueError: a non-zero balance has no product pairing it with ``quote``.
+        """
+        marks = {pid: self.mark(pid) for pid in self._products}
+        equity = _ZERO
+        for bal in self._ledger.balances(self.paper.user_id):
+            amount = bal.available + bal.hold
+            if amount:
+                equity += amount * self._rate(bal.currency, quote, marks)
+        return equity, marks
+
+    def _rate(self, currency: str, quote: str, marks: Mapping[str, Decimal]) -> Decimal:
+        if currency == quote:
+            return Decimal(1)
+        for spec in self._products.values():
+            if spec.base_currency == currency and spec.quote_currency == quote:
+                return marks[spec.product_id]
+        for spec in self._products.values():
+            if spec.base_currency == quote and spec.quote_currency == currency:
+                mark = marks[spec.product_id]
+                return 1 / mark if mark else _ZERO
+        raise ValueError(f"no configured product values {currency} in {quote}")
+
+    # --------------------------------------------------------------- restore
+    def restore(
+        self,
+        orders: Sequence[OrderRecord],
+        fills: Sequence[FillRecord],
+        balances: Sequence[BalanceRecord],
+    ) -> None:
+        """Rebuild a journaled session on this fresh exchange (after a restart or kill).
+
+        Later records of the same order or currency win. Balances and holds are
+        taken as journaled. Open resting orders re-join at the *back* of the
+        current queue at their price (the queue position they had is unknowable
+        after downtime); if the book is not valid yet they join when it is.
+        Orders still in submit latency that must trade at once (market, IOC,
+        FOK) are cancelled: the book they would have met is gone. Fill and order
+        ids continue from a generator re-seeded from the restored state, so they
+        stay deterministic and never repeat restored ones.
+
+        Raises:
+            ValueError: this exchange already has orders, or a record is unreadable.
+        """
+        if self._orders:
+            raise ValueError("restore() needs a fresh PaperExchange")
+        user = self.paper.user_id
+        self.add_user(user)
+        latest = {rec.order_id: order_from_state(rec.state) for rec in orders}
+        restored = sorted(latest.values(), key=lambda o: o.seq)
+        for order in restored:
+            self._orders[order.order_id] = order
+            self._user_orders.setdefault(order.user_id, []).append(order)
+            self._fills.setdefault(order.user_id, [])
+            if order.client_order_id:
+                self._by_client[(order.user_id, order.client_order_id)] = order
+        unique = {rec.fill_id: rec for rec in fills}
+        for rec in sorted(unique.values(), key=lambda r: r.seq):
+            owner = latest.get(rec.order_id)
+            in_quote = owner.size_in_quote if owner is not None else False
+            self._fills[user].append(fill_from_record(rec, user, in_quote))
+        for bal in {b.currency: b for b in balances}.values():
+            if bal.currency not in {b.currency for b in self._ledger.balances(user)}:
+                self._open_account(user, bal.currency, _ZERO)
+            self._ledger.set_balance(user, bal.currency, bal.available, bal.hold, bal.time)
+        seqs = [o.seq for o in restored] + [r.seq for r in unique.values()]
+        self._seq = max(seqs, default=0)
+        self._id_rng = random.Random(
+            f"paper-restore:{self._seed}:{len(latest)}:{len(unique)}:{self._seq}"
+        )
+        self._events.clear()
+        self._dirty.clear()
+        self._fills_reported = len(self._fills[user])
+        self._balances_reported = {
+            b.currency: (b.available, b.hold) for b in self._ledger.balances(user)
+        }
+        for order in restored:
+            if not order.terminal:
+                self._reopen(order)
+
+    def _reopen(self, order: Order) -> None:
+        pid = order.product_id
+        self._open[order.order_id] = order
+        if order.activate_at is not None:  # never reached the matching engine
+            if _takes_liquidity(order):
+                self._finish(order, "CANCELLED", self._now, _RESTARTED)
+            else:
+                self._pending[order.order_id] = order
+            return
+        if order.end_time is not None:
+            self._gtd[order.order_id] = order
+        if order.status == "CANCEL_QUEUED":
+            self._cancels[order.order_id] = order
+        if order.kind == "STOP_LIMIT" and order.trigger_status == "STOP_PENDING":
+            self._stops[pid][order.order_id] = order
+            return
+        assert order.limit_price is not None
+        lot = Lot(order.order_id, order.side, order.limit_price, order.remaining, order.user_id)
+        self._books[pid].add(lot)
