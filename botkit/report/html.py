@@ -58,7 +58,7 @@ def summary_rows(r: Report) -> list[tuple[str, str]]:
     q = f" {r.quote}" if r.quote else ""
     dd = r.max_drawdown
     dd_text = "–" if dd is None else (
-        f"{_d(dd.amount)}{q} ({_d(dd.pct, 2, '%')}) from {_t(dd.peak_time)} "
+        f"{_d(dd.pct, 2, '%')} ({_d(dd.amount)}{q}) from {_t(dd.peak_time)} "
         f"to {_t(dd.trough_time)}")  # fmt: skip
     span = None if r.start_time is None or r.end_time is None else r.end_time - r.start_time
     fr = r.size_fill_ratio

@@ -33,9 +33,10 @@ _HUNDRED = Decimal(100)
 
 @dataclass(frozen=True, slots=True)
 class Drawdown:
-    """The largest fall of equity from a running peak, in quote currency.
+    """The deepest fall of equity below a running peak: ``pct`` percent, ``amount`` in quote.
 
-    ``pct`` is that fall relative to its own peak (None when the peak is not positive).
+    Ranked by percentage (a 10 % fall hurts the same at any account size); ``pct`` is
+    None, and the absolute fall decides, only while the peak is not positive.
     """
 
     amount: Decimal
@@ -101,19 +102,21 @@ def _num(value: object) -> float | None:
 
 
 def max_drawdown(equity: Sequence[EquityPoint]) -> Drawdown | None:
-    """Largest peak-to-trough fall (first one wins ties); zero when equity never fell."""
+    """Deepest peak-to-trough fall in percent (first one wins ties); zero if equity never fell."""
     if not equity:
         return None
     peak, peak_t = equity[0].equity, equity[0].t
     best = Drawdown(Decimal(0), Decimal(0), peak_t, peak_t, peak, peak)
+    best_key: tuple[bool, Decimal] = (False, Decimal(0))
     for point in equity:
         if point.equity > peak:
             peak, peak_t = point.equity, point.t
             continue
         fall = peak - point.equity
-        if fall > best.amount:
-            pct = fall / peak * _HUNDRED if peak > 0 else None
-            best = Drawdown(fall, pct, peak_t, point.t, peak, point.equity)
+        pct = fall / peak * _HUNDRED if peak > 0 else None
+        key = (pct is not None, fall if pct is None else pct)
+        if fall > 0 and key > best_key:
+            best, best_key = Drawdown(fall, pct, peak_t, point.t, peak, point.equity), key
     return best
 
 

@@ -99,7 +99,7 @@ def test_tables_summary_and_structure(html: str) -> None:
     for trade in ("tr-f1", "tr-f2", "tr-f3", "tr-f4"):
         assert f'<td class="l">{trade}</td>' in html
     assert "INVALID_LIMIT_PRICE_POST_ONLY" in html and "LIMIT post-only" in html
-    for text in ("20.00 USD (2.00%)", "1.87 USD", "30.00 USD (2.91%)", "45.0%",
+    for text in ("20.00 USD (2.00%)", "1.87 USD", "2.91% (30.00 USD)", "45.0%",
                  "66.7% (4 of 6 base ordered)", "75.0% (3 of 4 orders had a fill)",
                  "cancelled 1, failed 1, filled 2, open 1", "3 / 1"):  # fmt: skip
         assert text in html, text

@@ -28,7 +28,7 @@ def test_hand_computed_numbers(report_path: Path) -> None:
     # equity 1000 -> 1020
     assert (r.initial_equity, r.final_equity, r.pnl, r.pnl_pct) == (D(1000), D(1020), D(20), D(2))
     assert r.fees == D("1.87")  # 0.4 + 0.4 + 0.44 + 0.63
-    # peaks 1015 (t=30) -> 990 (t=40) is 25; 1030 (t=80) -> 1000 (t=90) is 30: the max
+    # 1015 (t=30) -> 990 (t=40) is 25 = 2.46 %; 1030 (t=80) -> 1000 (t=90) is 30 = 2.91 %: the max
     dd = r.max_drawdown
     assert dd is not None
     assert (dd.amount, dd.peak_time, dd.trough_time) == (D(30), T0 + 80, T0 + 90)
@@ -86,15 +86,16 @@ def _points(values: list[int]) -> list[EquityPoint]:
     return [EquityPoint(float(i), D(v), "USD") for i, v in enumerate(values)]
 
 
-@given(st.lists(st.integers(min_value=-1000, max_value=1000), min_size=1, max_size=40))
-def test_max_drawdown_is_the_largest_fall_after_a_peak(values: list[int]) -> None:
+@given(st.lists(st.integers(min_value=1, max_value=1000), min_size=1, max_size=40))
+def test_max_drawdown_is_the_deepest_fall_after_a_peak(values: list[int]) -> None:
     dd = max_drawdown(_points(values))
     assert dd is not None
-    brute = max((values[i] - values[j] for i in range(len(values))
-                 for j in range(i, len(values))), default=0)  # fmt: skip
-    assert dd.amount == brute
-    assert dd.peak_equity - dd.trough_equity == dd.amount
+    falls = [(D(values[i] - values[j]) / values[i] * 100, values[i] - values[j])
+             for i in range(len(values)) for j in range(i, len(values))]  # fmt: skip
+    assert dd.pct == max(f[0] for f in falls)
+    assert dd.amount == dd.peak_equity - dd.trough_equity
     assert dd.peak_time <= dd.trough_time
+    assert (dd.pct, dd.amount) in falls
 
 
 def test_drawdown_series_and_pct() -> None:
@@ -104,3 +105,6 @@ def test_drawdown_series_and_pct() -> None:
     assert dd is not None and dd.pct == D(25)
     negative = max_drawdown(_points([0, -10]))
     assert negative is not None and negative.amount == 10 and negative.pct is None
+    # ranked by percent: 100 -> 50 (50 %) beats 1000 -> 600 (400 in amount, 40 %)
+    deeper = max_drawdown(_points([100, 50, 1000, 600]))
+    assert deeper is not None and (deeper.pct, deeper.amount) == (D(50), D(50))
