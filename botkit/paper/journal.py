@@ -199,20 +199,22 @@ class PaperJournal:
         self.path = Path(path)
         self.readonly = readonly
         self._lock_fd: int | None = None
-        if readonly:
-            if not self.path.is_file():
-                raise ConfigError(f"{self.path}: no such journal file; {_HOW_TO_GET_ONE}")
-            uri = f"{self.path.resolve().as_uri()}?mode=ro"
-            self._db = sqlite3.connect(uri, uri=True, isolation_level=None,
-                                       check_same_thread=False)  # fmt: skip
-        else:
+        if readonly and not self.path.is_file():
+            raise ConfigError(f"{self.path}: no such journal file; {_HOW_TO_GET_ONE}")
+        if not readonly:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._take_lock()
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
+            if readonly:
+                uri = f"{self.path.resolve().as_uri()}?mode=ro"
+                self._db = sqlite3.connect(uri, uri=True, isolation_level=None,
+                                           check_same_thread=False)  # fmt: skip
+            else:
+                self._db = sqlite3.connect(self.path, isolation_level=None,
+                                           check_same_thread=False)  # fmt: skip
             self._db.execute("PRAGMA busy_timeout=2000")
             self._open(durable)
-        except sqlite3.DatabaseError as exc:
+        except sqlite3.DatabaseError as exc:  # OperationalError too: unopenable, locked
             self.close()
             raise self._config_error(exc) from exc
         except BaseException:

@@ -237,3 +237,11 @@ def test_non_json_state_is_a_clear_error(tmp_path: Path) -> None:
             j.save(StateDelta([_order("o1", state={"x": object()})]), 1.0)
         j.save(StateDelta([_order("o1", state={"x": D("1.10"), "t": (1, 2)})]), 1.0)
         assert j.orders()[0].state == {"x": "1.10", "t": [1, 2]}  # documented conversions
+
+
+def test_an_unopenable_path_is_a_config_error(tmp_path: Path) -> None:
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    for _ in range(2):  # the second time proves the writer lock was released, not leaked
+        with pytest.raises(ConfigError, match=r"a-folder: cannot open the paper journal"):
+            PaperJournal(folder)
