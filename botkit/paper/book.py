@@ -271,17 +271,28 @@ class PaperBook:
         l2 = self.live()
         if l2 is None:
             return
-        for (side, price), (seen, _taken) in list(self._used.items()):
-            if l2.size_at(side, price) != seen:
-                del self._used[(side, price)]
+        used = self._used
+        size_at = l2.size_at
+        if used:
+            for (side, price), (seen, _taken) in list(used.items()):
+                if size_at(side, price) != seen:
+                    del used[(side, price)]
+        levels: dict[tuple[Side, Decimal], Decimal] = {}  # one lookup per price we rest at
         for lot in self._lots.values():
-            level = self._effective(lot.side, lot.price, l2.size_at(lot.side, lot.price))
-            if lot.queue_ahead is None:
+            key = (lot.side, lot.price)
+            level = levels.get(key)
+            if level is None:
+                level = size_at(lot.side, lot.price)
+                if used:
+                    level = self._effective(lot.side, lot.price, level)
+                levels[key] = level
+            queue = lot.queue_ahead
+            if queue is None:
                 lot.queue_ahead = level
-            elif level < lot.queue_ahead:
+            elif level < queue:
                 if now - lot.credit_time > self._print_lag:
                     lot.credit = _ZERO
-                lot.credit += lot.queue_ahead - level
+                lot.credit += queue - level
                 lot.credit_time = now
                 lot.queue_ahead = level
 

@@ -247,6 +247,8 @@ class PaperExchange(SimExchange):
         """
         floor = self._now
         self._now = max(self._now, now)
+        if not (self._pending or self._cancels or self._gtd):
+            return  # the hot path: called for every book update and print batch
         due: list[tuple[float, int, int, Order]] = []
         for order in self._pending.values():
             if order.activate_at is not None and order.activate_at <= now and self._ready(order):
