@@ -132,7 +132,9 @@ def spec_from_wire(product: Mapping[str, Any]) -> ProductSpec:
     """A :class:`ProductSpec` from one Coinbase ``/market/products`` Product object (§2.9).
 
     Increments and size limits are required (without them orders cannot be
-    validated as Coinbase would). ``price`` (or ``mid_market_price``) becomes the
+    validated as Coinbase would). ``price_increment`` (the limit-price tick) is
+    kept apart from ``quote_increment`` (the quote-size step) when they differ.
+    ``price`` (or ``mid_market_price``) becomes the
     start price, which is only the mark before the first trade or book. Missing
     maxima default to "no practical limit".
 

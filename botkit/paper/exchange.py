@@ -292,7 +292,8 @@ class PaperExchange(SimExchange):
         book = self._paper_books.get(product_id)
         if book is None:
             return
-        for trade_id, price, size, side in self._in_order(trades):
+        for raw_id, price, size, side in self._in_order(trades):
+            trade_id = str(raw_id)
             if not self._first_sighting(product_id, trade_id) or price <= 0 or size <= 0:
                 continue
             maker = self._maker_side(side)
@@ -411,13 +412,17 @@ class PaperExchange(SimExchange):
         stay deterministic and never repeat restored ones.
 
         Raises:
-            ValueError: this exchange already has orders, or a record is unreadable.
+            ValueError: this exchange already has orders, a record is unreadable,
+                or an order is on a product this exchange is not configured for.
         """
         if self._orders:
             raise ValueError("restore() needs a fresh PaperExchange")
+        latest = {rec.order_id: order_from_state(rec.state) for rec in orders}
+        unknown = sorted({o.product_id for o in latest.values()} - set(self._products))
+        if unknown:
+            raise ValueError(f"journaled orders on products not configured: {unknown}")
         user = self.paper.user_id
         self.add_user(user)
-        latest = {rec.order_id: order_from_state(rec.state) for rec in orders}
         restored = sorted(latest.values(), key=lambda o: o.seq)
         for order in restored:
             self._orders[order.order_id] = order

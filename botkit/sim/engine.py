@@ -6,6 +6,13 @@ balance invariants live in one file. :class:`botkit.sim.exchange.SimExchange`
 extends it with the read-only Coinbase views. Nothing here reads a clock or a
 global RNG: time is passed in and randomness comes from seeded generators, so
 the same seed and calls give byte-identical results.
+
+The paper broker (:mod:`botkit.paper.exchange`) reuses all of it over real
+market data: the book is pluggable (``book_factory``, the
+:class:`~botkit.sim.market.MatchBook` seam) and a few hooks mark where paper
+trading differs: ``_precheck`` (entry checks), ``_accept`` (submit latency),
+``_taker_size``, ``_record_trade`` (the public tape) and ``_fill_maker``
+(settling a resting order, also from real trade prints).
 """
 
 from __future__ import annotations

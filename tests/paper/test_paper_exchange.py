@@ -17,7 +17,6 @@ from botkit.paper.records import BalanceRecord, FillRecord, OrderRecord, StateDe
 from botkit.paper.state import order_from_state, order_state
 from botkit.sim.api import BASE, SimApi
 from botkit.sim.events import OrderChanged
-from botkit.sim.specs import ProductSpec
 from tests.paper.harness import BTC, SPEC, T0, USER, D, Lv, Paper, config
 
 
@@ -373,4 +372,16 @@ def test_books_may_appear_later_in_the_live_mapping() -> None:
     book.apply_snapshot([Lv("bid", "99", "1"), Lv("offer", "100", "2")])
     books[BTC] = book
     assert ex.best_bid_ask(BTC) == ((D("99"), D("1")), (D("100"), D("2")))
-    assert isinstance(ex.paper_book(BTC), object) and ProductSpec
+    book.invalidate("gap")
+    assert ex.book(BTC) == ([], []) and not ex.paper_book(BTC).valid
+
+
+def test_restore_refuses_orders_on_products_no_longer_configured() -> None:
+    j = Journal()
+    _session(j)
+    eth = spec_from_wire(
+        {"product_id": "ETH-USD", "base_increment": "0.001", "quote_increment": "0.01",
+         "base_min_size": "0.001"}
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="BTC-USD"):
+        Paper(products=(eth,), book=False).ex.restore(*j.load())
