@@ -18,6 +18,8 @@ The protocol (docs/executor.md has the full story):
 5. **Start-up.** Before the first new order, every PENDING intent is resolved:
    found by lookup, or re-POSTed with its original bytes and id (idempotent at
    the exchange, so a late-arriving original cannot make a second order).
+   Start-up also starts the client's pool of pre-signed create-order tokens, so a
+   first attempt does not spend an ES256 signature between the tick and the POST.
 """
 
 from __future__ import annotations
@@ -116,6 +118,9 @@ class OrderExecutor:
         async with self._start_lock:
             if self._started:
                 return []
+            # sign the create-order token pool now (loop callbacks), so even the first
+            # order finds a pre-signed token (docs/executor.md, "Pre-signed tokens")
+            self.client.start_presigning()
             resolved = []
             pending = await self._io(self.journal.pending)
             if pending:

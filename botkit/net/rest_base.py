@@ -11,6 +11,16 @@ Every call goes through :meth:`RestClientBase.call`, which is the whole
    and let the retry table decide; a decision to resync measures the offset
    against ``GET /time`` (midpoint of the round trip) and corrects the
    signing clock before the next attempt.
+
+**Pre-signed create-order tokens.** With a JWT signer, the *first* attempt of a
+``POST /orders`` takes a single-use token from a small pool
+(:class:`~botkit.core.jwt.PresignedTokens`) instead of signing inline: the ES256
+signature is the largest cost between a tick and an order, and the token does not
+depend on the body. The pool is refilled one signature at a time by loop callbacks
+scheduled *after* a create-order attempt has been answered (never between taking a
+token and writing the request), and an idle timer replaces tokens older than half
+their ``max age``. Retries always sign inline; a 401 on a pre-signed token and every
+clock correction empty the pool. docs/executor.md weighs the trade-offs.
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ from typing import Protocol, TypeVar
 import msgspec
 
 from botkit.core.errors_map import error_from_response
+from botkit.core.jwt import JwtSigner, PresignedTokens
 from botkit.core.models import ServerTime
 from botkit.core.rest import ApiCall, QueryValue, RestRequest, RestResponse, encode_query
 from botkit.core.retry import RetryPolicy
@@ -68,6 +79,13 @@ class RestClientBase:
         wall: the uncorrected local clock used to measure the offset.
         suspect_offset: a measured |offset| above this many seconds marks the
             clock suspect, so the first 401 resyncs instead of only re-signing.
+        presign: pre-signed single-use tokens kept per route in ``presign_routes``
+            (JWT signers only); 0 turns the feature off (every attempt signs inline).
+        presign_max_age: seconds a pre-signed token may wait before it is discarded
+            (at most half the token lifetime; the idle refresh replaces tokens at half
+            this age).
+        presign_routes: ``(method, path)`` pairs whose first attempt uses a pre-signed
+            token; create-order by default.
     """
 
     def __init__(
@@ -86,6 +104,9 @@ class RestClientBase:
         read_timeout: float = 10.0,
         ca_file: str | Path | None = None,
         suspect_offset: float = 2.0,
+        presign: int = 4,
+        presign_max_age: float = 5.0,
+        presign_routes: tuple[tuple[str, str], ...] = (("POST", "/orders"),),
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.signer = signer
@@ -105,10 +126,25 @@ class RestClientBase:
         self.last_offset: float | None = None  # last measured server - local, seconds
         self.clock_suspect = False
         self.resyncs = 0
+        self.presigned: dict[tuple[str, str], PresignedTokens] = {}
+        if presign > 0 and isinstance(signer, JwtSigner):
+            for method, path in presign_routes:
+                self.presigned[(method, path)] = PresignedTokens(
+                    signer, method, f"{self.base_url}{path}", size=presign, max_age=presign_max_age
+                )
+        self._refill: asyncio.Handle | None = None
+        self._refresh: asyncio.TimerHandle | None = None
+        self._closed = False
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def close(self) -> None:
+        self._closed = True
+        for handle in (self._refill, self._refresh):
+            if handle is not None:
+                handle.cancel()
+        self._refill = self._refresh = None
+        self.invalidate_presigned()
         await self.transport.close()
 
     async def __aenter__(self) -> RestClientBase:
@@ -127,17 +163,47 @@ class RestClientBase:
     def _now(self) -> float:
         return self.clock.time() if self.clock is not None else self._wall()
 
-    async def _attempt(self, call: ApiCall) -> RestResponse:
-        await self.limiter.acquire(call.private)
+    def prepare_request(
+        self, call: ApiCall, *, presigned: bool = True
+    ) -> tuple[RestRequest, PresignedTokens | None]:
+        """Build and sign one attempt of ``call``; synchronous, no I/O.
+
+        Args:
+            call: the call.
+            presigned: may use a pre-signed token (first attempts only).
+
+        Returns:
+            The request, and the pool its token came from (None: signed inline).
+        """
         url = call.url(self.base_url)
         headers = {"Accept": "application/json"}
         if call.body:
             headers["Content-Type"] = "application/json"
+        pool = None
         if call.private:
             if self.signer is None:
                 raise ConfigError(f"{call.label} needs an API key; none is configured")
-            headers.update(self.signer.sign(call.method, url, call.body))
-        response = await self.transport.send(RestRequest(call.method, url, headers, call.body))
+            token = None
+            if presigned and not call.query:
+                pool = self.presigned.get((call.method, call.path))
+                token = pool.take() if pool is not None else None
+            if token is not None:
+                headers["Authorization"] = f"Bearer {token}"
+            else:
+                pool = None
+                headers.update(self.signer.sign(call.method, url, call.body))
+        return RestRequest(call.method, url, headers, call.body), pool
+
+    async def _attempt(self, call: ApiCall, *, first: bool = True) -> RestResponse:
+        await self.limiter.acquire(call.private)
+        request, pool = self.prepare_request(call, presigned=first)
+        try:
+            response = await self.transport.send(request)
+        finally:
+            if (call.method, call.path) in self.presigned:
+                self.start_presigning()  # answered (or failed): now replace the used token
+        if response.status == 401 and pool is not None:
+            self.invalidate_presigned()  # its siblings were made the same way
         if response.status >= 400:
             error = error_from_response(
                 response.status, response.body, response.headers, now=self._wall()
@@ -170,7 +236,7 @@ class RestClientBase:
                     ctl.resync_pending = False
                     ctl.trace.resyncs += 1
                     await self.sync_clock()
-                response = await self._attempt(call)
+                response = await self._attempt(call, first=ctl.trace.attempts == 1)
         if ctl.saw_clock_skew:
             self.clock_suspect = False  # it worked after the correction
         return response
@@ -223,9 +289,62 @@ class RestClientBase:
         self.clock_suspect = abs(offset) > self.suspect_offset
         if self.clock is not None:
             self.clock.correct(t0 + offset, t0)
+            self.invalidate_presigned()  # dated by the old clock
         log.warning(
             "clock resynchronised with %s/time: exchange is %+.3fs from the local clock",
             self.base_url,
             offset,
         )
         return offset
+
+    # -- pre-signed tokens -------------------------------------------------------------------
+
+    def invalidate_presigned(self) -> int:
+        """Discard every pre-signed token (call after changing the signing clock by hand)."""
+        return sum(pool.invalidate() for pool in self.presigned.values())
+
+    def refill_presigned(self) -> int:
+        """Sign every missing pre-signed token now; return how many (tests, benchmarks)."""
+        signed = 0
+        for pool in self.presigned.values():
+            for _ in range(pool.wanted):
+                pool.mint()
+                signed += 1
+        return signed
+
+    def start_presigning(self) -> None:
+        """Schedule the refill (one token per loop callback) and the idle refresh timer.
+
+        Needs a running event loop. The executor calls it at start-up so that even the
+        first order finds a token; every create-order attempt calls it once answered.
+        """
+        if self._closed or not self.presigned:
+            return
+        loop = asyncio.get_running_loop()
+        if self._refill is None and any(p.wanted for p in self.presigned.values()):
+            self._refill = loop.call_soon(self._refill_one)
+        if self._refresh is None:
+            period = min(p.max_age for p in self.presigned.values()) / 2
+            self._refresh = loop.call_later(period, self._refresh_due)
+
+    def _refill_one(self) -> None:
+        """Sign one token, then yield to the loop before the next (a feed frame may be due)."""
+        self._refill = None
+        pool = next((p for p in self.presigned.values() if p.wanted), None)
+        if pool is None or self._closed:
+            return
+        try:
+            pool.mint()
+        except Exception:  # a signing failure must not kill the loop; inline signing still works
+            log.exception("pre-signing a %s token failed; orders sign inline", pool.method)
+            return
+        self.start_presigning()
+
+    def _refresh_due(self) -> None:
+        """Replace tokens past half their max age, so none is handed out near its limit."""
+        self._refresh = None
+        if self._closed:
+            return
+        for pool in self.presigned.values():
+            pool.prune(pool.max_age / 2)
+        self.start_presigning()

@@ -1,0 +1,205 @@
+"""The tick-to-order shortcuts change nothing a strategy or the risk limits can observe.
+
+* the context checks a limit order from its Decimals (no re-parse of the body's strings):
+  it must refuse exactly what the engine refuses for the parsed order;
+* the engine's precomputed band multipliers must give the per-order formula's decisions;
+* ``new_client_order_id`` must be a real uuid4 string.
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from botkit.core.clock import ManualClock
+from botkit.core.intents import OrderIntent, limit_gtc
+from botkit.core.messages import Ticker
+from botkit.core.risk import MarketQuote, OrderCheck, RiskEngine, RiskLimits, RiskRejected
+from botkit.risk_gate import RiskGate
+from botkit.strategy.context import BotContext, new_client_order_id
+from botkit.strategy.ports import MarketState
+
+D = Decimal
+PRODUCT = "BTC-USD"
+
+money = st.decimals(min_value=D("0.01"), max_value=D("200"), places=2)
+sizes = st.decimals(min_value=D("0.001"), max_value=D("20"), places=3)
+limits_st = st.builds(
+    RiskLimits,
+    max_order_notional=st.none() | st.decimals(min_value=D(1), max_value=D(2000), places=2),
+    max_position=st.none() | st.decimals(min_value=D(0), max_value=D(30), places=3),
+    max_open_orders=st.none() | st.integers(0, 3),
+    price_band_pct=st.none() | st.decimals(min_value=D("0.1"), max_value=D(20), places=1),
+)
+
+
+def reference_check(
+    lim: RiskLimits, order: OrderCheck, q: MarketQuote, position: Decimal, open_orders: int
+) -> str:
+    """The rules as first written (per-order arithmetic), as the specification."""
+    if lim.block_on_invalid_book and not q.book_valid:
+        return "RISK_BOOK_INVALID"
+    ref = q.best_ask if order.side == "BUY" else q.best_bid
+    ref = ref or q.best_bid or q.best_ask
+    band = lim.price_band_pct
+    if ref is None and (order.limit_price is None or band is not None):
+        return "RISK_NO_PRICE"
+    if band is not None and order.limit_price is not None:
+        low = (q.best_bid or q.best_ask or D(0)) * (1 - band / D(100))
+        high = (q.best_ask or q.best_bid or D(0)) * (1 + band / D(100))
+        if not low <= order.limit_price <= high:
+            return "RISK_PRICE_BAND"
+    price = order.limit_price or ref or D(0)
+    assert order.base_size is not None
+    base, notional = order.base_size, order.base_size * price
+    if lim.max_order_notional is not None and notional > lim.max_order_notional:
+        return "RISK_MAX_NOTIONAL"
+    limit = lim.position_limit(order.product_id)
+    if limit is not None:
+        after = position + (base if order.side == "BUY" else -base)
+        if abs(after) > limit and abs(after) > abs(position):
+            return "RISK_MAX_POSITION"
+    if lim.max_open_orders is not None and open_orders >= lim.max_open_orders:
+        return "RISK_MAX_OPEN_ORDERS"
+    return "OK"
+
+
+def engine_says(engine: RiskEngine, order: OrderCheck, q: MarketQuote, **kw: Any) -> str:
+    try:
+        engine.check(order, q, **kw)
+    except RiskRejected as exc:
+        return exc.reason
+    return "OK"
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    lim=limits_st,
+    side=st.sampled_from(["BUY", "SELL"]),
+    size=sizes,
+    price=money,
+    bid=money,
+    spread=st.decimals(min_value=D(0), max_value=D(5), places=2),
+    position=st.decimals(min_value=D(-30), max_value=D(30), places=3),
+    open_orders=st.integers(0, 4),
+)
+def test_engine_decides_as_the_per_order_formula(
+    lim: RiskLimits,
+    side: str,
+    size: Decimal,
+    price: Decimal,
+    bid: Decimal,
+    spread: Decimal,
+    position: Decimal,
+    open_orders: int,
+) -> None:
+    q = MarketQuote(bid, bid + spread)
+    order = OrderCheck(PRODUCT, side, size, None, price)
+    got = engine_says(RiskEngine(lim), order, q, position=position, open_orders=open_orders)
+    assert got == reference_check(lim, order, q, position, open_orders)
+
+
+def test_band_edges_are_inclusive_and_exact() -> None:
+    engine = RiskEngine(RiskLimits(price_band_pct=D("5")))
+    q = MarketQuote(D("100"), D("101"))
+    for price, want in (
+        (D("95"), "OK"),  # 100 * 0.95: on the edge
+        (D("94.99"), "RISK_PRICE_BAND"),
+        (D("106.05"), "OK"),  # 101 * 1.05
+        (D("106.06"), "RISK_PRICE_BAND"),
+    ):
+        got = engine_says(
+            engine, OrderCheck(PRODUCT, "BUY", D(1), None, price), q, position=D(0), open_orders=0
+        )
+        assert got == want, price
+    engine.limits = RiskLimits(price_band_pct=D("1"))  # new limits: multipliers recomputed
+    got = engine_says(
+        engine, OrderCheck(PRODUCT, "BUY", D(1), None, D(95)), q, position=D(0), open_orders=0
+    )
+    assert got == "RISK_PRICE_BAND"
+
+
+class _Sent:
+    """The order port, recording what passed the risk gate (the exchange is not the point)."""
+
+    def __init__(self) -> None:
+        self.intents: list[OrderIntent] = []
+
+    async def place(self, intent: OrderIntent) -> str:
+        self.intents.append(intent)
+        return f"o-{len(self.intents)}"
+
+    async def cancel(self, order_id: str) -> bool:
+        return True
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    lim=limits_st,
+    side=st.sampled_from(["BUY", "SELL"]),
+    size=sizes,
+    price=money,
+    bid=money,
+    spread=st.decimals(min_value=D(0), max_value=D(5), places=2),
+    held=st.decimals(min_value=D(0), max_value=D(30), places=3),
+    resting=st.integers(0, 3),
+)
+async def test_context_refuses_exactly_what_the_engine_refuses_for_the_body(
+    lim: RiskLimits,
+    side: str,
+    size: Decimal,
+    price: Decimal,
+    bid: Decimal,
+    spread: Decimal,
+    held: Decimal,
+    resting: int,
+) -> None:
+    clock = ManualClock()
+    market = MarketState()
+    market.tickers[PRODUCT] = Ticker(
+        product_id=PRODUCT, price=bid, best_bid=bid, best_ask=bid + spread
+    )
+    sink = _Sent()
+    unlimited = RiskGate(RiskLimits(), None, wall=clock.time)
+    ctx = BotContext("prop", sink, market, clock=clock, risk=unlimited)
+    if held:
+        ctx.positions.apply_fill(PRODUCT, "BUY", held, D(1), D(0))
+    for _ in range(resting):  # open orders, placed while no limit applied
+        await ctx.buy_limit(PRODUCT, D("0.001"), bid)
+    ctx.risk = RiskGate(lim, None, wall=clock.time)
+    # what the engine says about the order as it will be sent (parsed from the body)
+    body_order = OrderCheck.from_intent(OrderIntent("x", PRODUCT, side, limit_gtc(size, price)))  # type: ignore[arg-type]
+    want = engine_says(
+        RiskEngine(lim), body_order, market.quote(PRODUCT), position=held, open_orders=resting
+    )
+    place = ctx.buy_limit if side == "BUY" else ctx.sell_limit
+    try:
+        await place(PRODUCT, size, price)
+        got = "OK"
+    except RiskRejected as exc:
+        got = exc.reason
+    assert got == want
+    assert len(sink.intents) == resting + (got == "OK")
+
+
+def test_client_order_ids_are_uuid4_strings() -> None:
+    ids = [new_client_order_id() for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    for coid in ids[:200]:
+        parsed = uuid.UUID(coid)
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122 and str(parsed) == coid
+
+
+@pytest.mark.parametrize("status", ["OPEN", "open", "QUEUED", "EDIT_QUEUED", "NONSENSE"])
+def test_status_names_normalise_as_before(status: str) -> None:
+    from botkit.core.order_state import OrderStatus, normalise_status
+
+    want = {"OPEN": OrderStatus.OPEN, "QUEUED": OrderStatus.PENDING}.get(status.upper())
+    if status == "EDIT_QUEUED":
+        want = OrderStatus.OPEN
+    assert normalise_status(status, None) == want
