@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,7 +26,14 @@ from botkit.errors import ConfigError
 from botkit.strategy.guard import GuardConfig
 from botkit.strategy.loader import read_toml
 
-__all__ = ["DEFAULT_CONFIG", "BotConfig", "BotSection", "load_bot_config", "parse_bot_config"]
+__all__ = [
+    "DEFAULT_CONFIG",
+    "BotConfig",
+    "BotSection",
+    "PaperSection",
+    "load_bot_config",
+    "parse_bot_config",
+]
 
 Mode = Literal["sim", "paper", "live"]
 
@@ -62,7 +70,7 @@ class BotSection(BaseModel):
 
     Attributes:
         mode: ``sim`` (embedded simulator, default), ``live`` (Coinbase, needs ``--live``)
-            or ``paper`` (not built yet).
+            or ``paper`` (real market data, simulated fills: see ``[paper]``).
         products: products to subscribe; the strategy's ``product_id`` is added if missing.
         channels: market channels besides ``heartbeats``; the ``user`` channel is always on.
         data_dir: where the journal, the kill switch and the strategy state live.
@@ -82,6 +90,40 @@ class BotSection(BaseModel):
     ready_timeout: float = Field(15.0, gt=0)
 
 
+class PaperSection(BaseModel):
+    """The ``[paper]`` table: the simulated account of ``--mode paper`` and backtests.
+
+    Defaults are deliberately unflattering: Coinbase's lowest-volume fee tier, a
+    network-like latency on submit and cancel, and queue-position fills.
+
+    Attributes:
+        source: where ``--mode paper`` gets real market data: ``coinbase`` (public
+            market data, no key needed) or ``sim`` (the embedded simulator, offline).
+        quote: the currency the equity curve and PnL are valued in.
+        initial_balances: the starting portfolio (currency -> amount).
+        maker_fee_rate / taker_fee_rate: the fee tier (fractions: 0.006 = 0.6 %).
+        submit_latency / cancel_latency: seconds before an order reaches the paper
+            matching engine / a cancel takes effect (fills may happen meanwhile).
+        trade_side: what ``market_trades`` ``side`` means. Coinbase's docs say the
+            maker's side; this is not verified (reference §3), hence a setting.
+        equity_interval: seconds of market time between equity-curve samples.
+        seed: seeds the paper exchange's order ids (same seed, same ids).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: Literal["coinbase", "sim"] = "coinbase"
+    quote: str = "USD"
+    initial_balances: dict[str, Decimal] = Field(default_factory=lambda: {"USD": Decimal(10_000)})
+    maker_fee_rate: Decimal = Field(Decimal("0.006"), ge=0, lt=1)
+    taker_fee_rate: Decimal = Field(Decimal("0.012"), ge=0, lt=1)
+    submit_latency: float = Field(0.05, ge=0, le=10)
+    cancel_latency: float = Field(0.05, ge=0, le=10)
+    trade_side: Literal["maker", "taker"] = "maker"
+    equity_interval: float = Field(1.0, gt=0)
+    seed: int = 1
+
+
 @dataclass(frozen=True)
 class BotConfig:
     """A validated bot config (strategy params are still raw: the loader checks them)."""
@@ -91,6 +133,7 @@ class BotConfig:
     params: dict[str, Any]
     risk: RiskLimits
     guard: GuardConfig
+    paper: PaperSection = field(default_factory=PaperSection)
     source: str = "built-in default"
     extra_products: tuple[str, ...] = field(default=())
 
@@ -120,10 +163,11 @@ def parse_bot_config(doc: dict[str, Any], *, source: str = "config") -> BotConfi
     Raises:
         ConfigError: an unknown table or key, a bad value, or no strategy name.
     """
-    unknown = sorted(set(doc) - {"bot", "strategy", "risk", "guard"})
+    unknown = sorted(set(doc) - {"bot", "strategy", "risk", "guard", "paper"})
     if unknown:
         raise ConfigError(
-            f"{source}: unknown table(s) {', '.join(unknown)} (known: bot, strategy, risk, guard)"
+            f"{source}: unknown table(s) {', '.join(unknown)} "
+            "(known: bot, strategy, risk, guard, paper)"
         )
     strategy = doc.get("strategy", {})
     if not isinstance(strategy, dict):
@@ -144,6 +188,7 @@ def parse_bot_config(doc: dict[str, Any], *, source: str = "config") -> BotConfi
         params=dict(params),
         risk=_model(RiskLimits, doc.get("risk", {}), "risk", source),
         guard=_model(GuardConfig, doc.get("guard", {}), "guard", source),
+        paper=_model(PaperSection, doc.get("paper", {}), "paper", source),
         source=source,
     )
 

@@ -177,6 +177,14 @@ def _parser() -> argparse.ArgumentParser:
 
     add_run_commands(sub)
 
+    from botkit.cli_paper import add_paper_commands
+
+    add_paper_commands(sub)
+
+    from botkit.report.cli import add_report_parser
+
+    add_report_parser(sub)
+
     jwt = sub.add_parser("jwt", help="print 'export JWT=...' for a REST call (or --ws)")
     jwt.add_argument("method", nargs="?", help="HTTP method, e.g. GET")
     jwt.add_argument("path", nargs="?", help="request path, e.g. /api/v3/brokerage/accounts")

@@ -38,20 +38,17 @@ def _describe_plan(runtime: object) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """``botkit run``: the bot, in sim (default), live (with --live) or paper (not yet)."""
+    """``botkit run``: the bot, in sim (default), paper, or live (with --live)."""
     from botkit.bot_config import load_bot_config
     from botkit.config import load_settings
     from botkit.runtime import BotRuntime, RunOptions, run_blocking
     from botkit.runtime_ui import configure_logging, render_summary
-    from botkit.venue import PAPER_NOT_YET
 
     config = load_bot_config(Path(args.config) if args.config else None)
     if args.strategy:
         params = config.params if args.config else {}
         config = dataclasses.replace(config, strategy=args.strategy, params=params)
     mode = args.mode or config.bot.mode
-    if mode == "paper":
-        raise ConfigError(PAPER_NOT_YET)
     if args.duration is not None and args.duration <= 0:
         raise ConfigError(f"--duration must be positive (got {args.duration})")
     settings = load_settings(env_file=args.env_file)

@@ -9,6 +9,7 @@ Format (one JSON object per line, gzip-compressed; see docs/feed.md)::
 
     {"v":1,"t":1767268800.123456,"conn":"market-0","kind":"frame","data":"{...}"}
     {"v":1,"t":1767268801.5,"conn":"market-0","kind":"closed","code":1006,"detail":"closed"}
+    {"v":1,"t":1767268800.0,"conn":"","kind":"meta","meta":"products","data":[{...}]}
 
 Writes go through gzip's buffer; :meth:`Recorder.flush` and :meth:`Recorder.close`
 push them to disk (the feed closes its recorder on stop).
@@ -60,6 +61,15 @@ class Recorder:
         """Record a connection event (connected, closed, stale, connect_failed)."""
         rec = {"v": 1, "t": self.clock(), "conn": conn, "kind": kind, "code": code}
         rec["detail"] = detail
+        self._out.write(json.dumps(rec, separators=(",", ":")) + "\n")
+
+    def meta(self, kind: str, data: Any) -> None:
+        """Record session metadata a replay needs (e.g. ``kind="products"``: product rules).
+
+        Written by ``botkit record`` before the first frame, so a backtest knows the
+        products' increments and minimums without asking an exchange.
+        """
+        rec = {"v": 1, "t": self.clock(), "conn": "", "kind": "meta", "meta": kind, "data": data}
         self._out.write(json.dumps(rec, separators=(",", ":")) + "\n")
 
     def flush(self) -> None:

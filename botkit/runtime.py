@@ -32,25 +32,14 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botkit.auth import make_jwt_signer
 from botkit.bot_config import BotConfig
 from botkit.clock import SystemClock
 from botkit.config import BotSettings
-from botkit.core.feed_events import (
-    BookChanged,
-    BookInvalidated,
-    CandlesReceived,
-    FeedEvent,
-    FillEvent,
-    OrderUpdate,
-    Subscribed,
-    TickersReceived,
-    TradesReceived,
-)
-from botkit.core.intents import OrderIntent
-from botkit.errors import BotkitError
+from botkit.core.feed_events import FeedEvent, OrderUpdate, Subscribed
+from botkit.dispatch import FOR_STRATEGY, CountingSink, dispatch_batch
 from botkit.executor import OrderExecutor
 from botkit.feed import MarketDataFeed
 from botkit.feed_config import FeedConfig
@@ -63,24 +52,16 @@ from botkit.sim.ws import WsConfig
 from botkit.strategy.base import Strategy
 from botkit.strategy.context import BotContext
 from botkit.strategy.loader import build_params, create_strategy, load_strategy
-from botkit.strategy.ports import ExecutorSink, MarketState
+from botkit.strategy.ports import MarketState
 from botkit.strategy.state import JsonState
 from botkit.venue import Endpoints, open_venue
+
+if TYPE_CHECKING:
+    from botkit.paper.broker import PaperBroker
 
 __all__ = ["BotRuntime", "RunOptions", "RunResult", "run_blocking"]
 
 log = logging.getLogger("botkit.runtime")
-
-_FOR_STRATEGY = (
-    BookChanged,
-    BookInvalidated,
-    TickersReceived,
-    TradesReceived,
-    CandlesReceived,
-    OrderUpdate,
-    FillEvent,
-)
-
 
 @dataclass
 class RunOptions:
@@ -123,24 +104,6 @@ class RunResult:
     journal_path: Path | None = None
 
 
-class _CountingSink(ExecutorSink):
-    """The executor sink, counting what the strategy sent and what the exchange refused."""
-
-    def __init__(self, executor: OrderExecutor, stats: RunStats, ids: list[str]) -> None:
-        super().__init__(executor)
-        self._stats, self._ids = stats, ids
-
-    async def place(self, intent: OrderIntent) -> str:
-        self._ids.append(intent.client_order_id)
-        try:
-            order_id = await super().place(intent)
-        except BotkitError:
-            self._stats.rejected += 1
-            raise
-        self._stats.orders += 1
-        return order_id
-
-
 class _Stop(Exception):
     """Raised inside the task group to end the run (every task is then cancelled)."""
 
@@ -169,6 +132,7 @@ class BotRuntime:
         )
         self.ctx: BotContext | None = None
         self.executor: OrderExecutor | None = None
+        self.paper: PaperBroker | None = None
         self._queue: asyncio.Queue[FeedEvent] = asyncio.Queue()
         self._stop = asyncio.Event()
         self._t0 = 0.0
@@ -184,7 +148,7 @@ class BotRuntime:
     def root(self) -> Path:
         """This mode's data directory: the journal, kill switch and strategy state."""
         base = self.options.data_dir or self.config.bot.data_dir
-        return base / "sim" if self.mode == "sim" else base
+        return base / self.mode if self.mode in ("sim", "paper") else base
 
     def _prepare(self, root: Path) -> Path:
         """Create the data directory; in sim mode start from an empty journal.
@@ -214,33 +178,44 @@ class BotRuntime:
             seed=bot.sim_seed,
             tick_interval=self.options.sim_tick_interval,
             ws_config=self.options.sim_ws,
+            paper_source=self.config.paper.source,
         ) as ep:
             if self.options.on_venue is not None:
                 self.options.on_venue(ep)
             clock = SystemClock()
-            signer = make_jwt_signer(ep.key, self.settings, clock=clock)
-            client = RestClient(ep.rest_url, signer, clock=clock, ca_file=ep.ca_file)
-            executor = self.executor = OrderExecutor(client, OrderJournal(journal_path))
-            gate = RiskGate(self.config.risk, root / "kill_switch.json", wall=time.time)
+            signer = make_jwt_signer(ep.key, self.settings, clock=clock) if ep.key else None
             feed = MarketDataFeed(
                 FeedConfig(
                     market_url=ep.ws_market_url,
                     user_url=ep.ws_user_url,
                     products=self.products,
                     channels=bot.channels,
-                    user=True,
+                    user=not ep.paper,  # paper: order updates come from the paper broker
                     ca_file=ep.ca_file,
                 ),
                 signer=signer,
                 on_event=self._on_event,
             )
+            balances = None
+            if ep.paper:
+                from botkit.paper.setup import paper_client
+
+                broker = self.paper = await self._open_paper(ep, root, feed)
+                client = paper_client(broker, self.settings, clock, unlimited=False)
+                balances = broker.balances()
+            else:
+                assert signer is not None  # sim and live always have a key
+                client = RestClient(ep.rest_url, signer, clock=clock, ca_file=ep.ca_file)
+            executor = self.executor = OrderExecutor(client, OrderJournal(journal_path))
+            gate = RiskGate(self.config.risk, root / "kill_switch.json", wall=time.time)
             ctx = self.ctx = BotContext(
                 self.stats.strategy,
-                _CountingSink(executor, self.stats, self._ids),
+                CountingSink(executor, self.stats, self._ids),
                 MarketState(feed.books),
                 clock=clock,
                 risk=gate,
                 state=JsonState(root / "state" / f"{self.stats.strategy}.json"),
+                balances=balances,
                 guard=self.config.guard,
             )
             create_strategy(self.strategy_cls, ctx, self.config.params)
@@ -270,6 +245,25 @@ class BotRuntime:
             self.stats, time.perf_counter() - self._t0, list(self._ids), ep.sim, journal_path
         )
 
+    async def _open_paper(self, ep: Endpoints, root: Path, feed: MarketDataFeed) -> PaperBroker:
+        """The paper account (resumed from ``root/paper.sqlite`` if a session is there)."""
+        from botkit.paper.setup import build_broker, fetch_rules
+
+        rules = await fetch_rules(ep.rest_url, self.products, ca_file=ep.ca_file)
+        broker = build_broker(
+            self.config,
+            rules,
+            feed.books,
+            root / "paper.sqlite",
+            now=time.time,
+            on_event=self._on_event,
+            durable=True,
+            meta={"mode": "paper", "strategy": self.stats.strategy, "source": ep.ws_market_url},
+        )
+        if broker.resumed:
+            log.info("paper account resumed from %s", root / "paper.sqlite")
+        return broker
+
     async def _shutdown(
         self,
         ctx: BotContext,
@@ -291,6 +285,9 @@ class BotRuntime:
                 await feed.stop()
             await executor.close()  # journal closed: every outcome written
             await client.close()
+            if self.paper is not None:
+                self.paper.sample_equity(time.time())
+                self.paper.journal.close()
 
     @contextlib.contextmanager
     def _signals(self) -> Any:
@@ -333,10 +330,12 @@ class BotRuntime:
 
     def _on_event(self, event: FeedEvent) -> None:
         """The feed's synchronous callback: executor first, then the strategy's queue."""
-        if isinstance(event, _FOR_STRATEGY):
+        if isinstance(event, FOR_STRATEGY):
             if isinstance(event, OrderUpdate) and self.executor is not None:
                 self.executor.on_order_update(event)
             self._queue.put_nowait(event)
+            if self.paper is not None:  # after queueing: a fill it causes follows the print
+                self.paper.on_market_event(event)
         elif isinstance(event, Subscribed) and self.stats.first_subscribe is None:
             self.stats.first_subscribe = time.perf_counter() - self._t0
             log.info("first subscription acknowledged after %.3f s", self.stats.first_subscribe)
@@ -352,26 +351,10 @@ class BotRuntime:
             while not queue.empty():
                 batch.append(queue.get_nowait())
             if batch:
-                await self._dispatch_batch(ctx, batch)
+                await dispatch_batch(ctx, batch, self.stats)
+            if self.paper is not None:
+                self.paper.advance()  # latency and expiries come due in a quiet market too
             await ctx.fire_timers()
-
-    async def _dispatch_batch(self, ctx: BotContext, batch: list[FeedEvent]) -> None:
-        last_book = {e.product_id: i for i, e in enumerate(batch) if isinstance(e, BookChanged)}
-        for i, event in enumerate(batch):
-            if isinstance(event, BookChanged) and last_book[event.product_id] != i:
-                continue  # the live book: the last event shows the same state
-            self.stats.events += 1
-            if isinstance(event, FillEvent) and ctx.orders.get(event.client_order_id):
-                self.stats.fills += 1
-                log.info(
-                    "fill %s %s %s @ %s client_order_id=%s",
-                    event.side,
-                    event.size,
-                    event.product_id,
-                    event.price,
-                    event.client_order_id,
-                )
-            await ctx.dispatch(event)
 
     async def _status_loop(self) -> None:
         status = self.options.status

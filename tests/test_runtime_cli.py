@@ -56,7 +56,8 @@ def test_live_without_the_flag_prints_the_plan_and_refuses(
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["run", "--mode", "paper"], "arrives with the paper-trading issue"),
+        (["backtest", "--data", "missing.jsonl.gz"], "missing.jsonl.gz does not exist"),
+        (["record", "--products", "", "--out", "x.jsonl.gz"], "needs at least one product"),
         (["run", "--strategy", "nope"], "unknown strategy 'nope'"),
         (["run", "--strategy", "missing.py:X"], "missing.py does not exist"),
         (["run", "--config", "missing.toml"], "missing.toml does not exist"),

@@ -1,0 +1,151 @@
+"""Building a paper account from a bot config: shared by ``--mode paper`` and backtests.
+
+Both paths need the same four things — product rules, the exchange, its journal and a
+REST client over the in-process transport — so they are built once, here, and the
+two callers differ only in the clock they pass (wall vs virtual) and in durability
+(a backtest can be re-run, a paper session cannot).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from botkit.auth import make_jwt_signer
+from botkit.bot_config import BotConfig, PaperSection
+from botkit.config import BotSettings
+from botkit.core.book import L2Book
+from botkit.core.clock import Clock
+from botkit.core.feed_events import FeedEvent
+from botkit.errors import ConfigError
+from botkit.net.ratelimit import RateLimiter
+from botkit.net.rest_client import RestClient
+from botkit.paper.broker import PaperBroker
+from botkit.paper.config import PaperConfig, spec_from_wire
+from botkit.paper.exchange import PaperExchange
+from botkit.paper.journal import PaperJournal
+from botkit.sim.specs import FeeTier
+
+__all__ = ["PAPER_REST_URL", "build_broker", "fetch_rules", "paper_client", "paper_config"]
+
+PAPER_REST_URL = "https://paper.botkit.invalid/api/v3/brokerage"
+"""The base URL the executor signs for: the in-process transport never resolves it."""
+
+
+async def fetch_rules(
+    rest_url: str, products: Sequence[str], *, ca_file: Path | None = None
+) -> list[dict[str, Any]]:
+    """The products' trading rules from an exchange's public REST mirror (no key needed).
+
+    Raises:
+        ConfigError: a product the exchange does not list.
+    """
+    client = RestClient(rest_url, None, ca_file=ca_file)
+    try:
+        found = {p.product_id: p for p in await client.products(products)}
+    finally:
+        await client.close()
+    missing = [p for p in products if p not in found]
+    if missing:
+        raise ConfigError(f"unknown product(s) {', '.join(missing)} at {rest_url}")
+    return [msgspec.to_builtins(found[p]) for p in products]
+
+
+def paper_config(section: PaperSection, rules: Sequence[Mapping[str, Any]]) -> PaperConfig:
+    """The exchange's configuration from ``[paper]`` and the products' rules.
+
+    Raises:
+        ConfigError: a product's rules are unusable (missing increments).
+    """
+    try:
+        specs = tuple(spec_from_wire(r) for r in rules)
+    except (KeyError, ValueError, ArithmeticError) as exc:
+        raise ConfigError(f"product rules are incomplete or invalid: {exc}") from exc
+    return PaperConfig(
+        products=specs,
+        fee_tier=FeeTier(
+            pricing_tier="paper",
+            maker_fee_rate=section.maker_fee_rate,
+            taker_fee_rate=section.taker_fee_rate,
+        ),
+        initial_balances=dict(section.initial_balances),
+        submit_latency=section.submit_latency,
+        cancel_latency=section.cancel_latency,
+        trade_side=section.trade_side,
+    )
+
+
+def build_broker(
+    config: BotConfig,
+    rules: Sequence[Mapping[str, Any]],
+    books: Mapping[str, L2Book],
+    journal_path: Path,
+    *,
+    now: Callable[[], float],
+    on_event: Callable[[FeedEvent], None],
+    durable: bool,
+    meta: Mapping[str, Any],
+) -> PaperBroker:
+    """Open (or resume) the paper account whose journal is ``journal_path``.
+
+    The journal's ``meta`` is written on a fresh session; on resume the products must
+    match, because resting orders on a product no longer subscribed would never fill.
+
+    Raises:
+        ConfigError: the journal belongs to a session on other products.
+    """
+    section = config.paper
+    journal = PaperJournal(journal_path, durable=durable)
+    old = journal.meta()
+    products = [str(r["product_id"]) for r in rules]
+    if old and sorted(old.get("products", [])) != sorted(products):
+        journal.close()
+        raise ConfigError(
+            f"{journal_path} holds a paper session on {', '.join(old.get('products', []))}, "
+            f"not {', '.join(products)}: use another data_dir, or delete it to start over"
+        )
+    exchange = PaperExchange(
+        paper_config(section, rules), books, seed=section.seed, start_time=now()
+    )
+    broker = PaperBroker(
+        exchange,
+        journal,
+        now=now,
+        on_event=on_event,
+        quote=section.quote,
+        equity_interval=section.equity_interval,
+    )
+    if not old:
+        journal.write_meta(
+            **dict(meta),
+            products=products,
+            quote=section.quote,
+            initial_balances={k: str(v) for k, v in section.initial_balances.items()},
+            maker_fee_rate=str(section.maker_fee_rate),
+            taker_fee_rate=str(section.taker_fee_rate),
+            submit_latency=section.submit_latency,
+            cancel_latency=section.cancel_latency,
+            start_time=now(),
+        )
+    broker.start()
+    return broker
+
+
+def paper_client(
+    broker: PaperBroker, settings: BotSettings, clock: Clock, *, unlimited: bool
+) -> RestClient:
+    """A REST client whose requests go to ``broker`` in-process, signed like live ones.
+
+    The key is generated per session: the paper broker has no remote party to prove
+    anything to, but signing keeps the executor's code path (and cost) identical to
+    live. ``unlimited`` turns the 30 req/s client-side limiter off for backtests,
+    whose virtual clock does not move while the limiter would wait.
+    """
+    from botkit.auth import generate_cdp_key
+
+    signer = make_jwt_signer(generate_cdp_key("ES256"), settings, clock=clock)
+    limiter = RateLimiter(float("inf"), float("inf")) if unlimited else None
+    return RestClient(PAPER_REST_URL, signer, transport=broker.transport, limiter=limiter)
