@@ -82,8 +82,8 @@ class RestClientBase:
         presign: pre-signed single-use tokens kept per route in ``presign_routes``
             (JWT signers only); 0 turns the feature off (every attempt signs inline).
         presign_max_age: seconds a pre-signed token may wait before it is discarded
-            (at most half the token lifetime; the idle refresh replaces tokens at half
-            this age).
+            (capped at half the signer's token lifetime; the idle refresh replaces tokens
+            at half this age).
         presign_routes: ``(method, path)`` pairs whose first attempt uses a pre-signed
             token; create-order by default.
     """
@@ -128,9 +128,10 @@ class RestClientBase:
         self.resyncs = 0
         self.presigned: dict[tuple[str, str], PresignedTokens] = {}
         if presign > 0 and isinstance(signer, JwtSigner):
+            max_age = min(presign_max_age, signer.lifetime / 2)  # a short-lived key config
             for method, path in presign_routes:
                 self.presigned[(method, path)] = PresignedTokens(
-                    signer, method, f"{self.base_url}{path}", size=presign, max_age=presign_max_age
+                    signer, method, f"{self.base_url}{path}", size=presign, max_age=max_age
                 )
         self._refill: asyncio.Handle | None = None
         self._refresh: asyncio.TimerHandle | None = None
