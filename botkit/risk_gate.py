@@ -147,6 +147,16 @@ class RiskGate:
         if state is not None:
             await self._tripped(state)
 
+    def mark(self, product_id: str, price: Decimal) -> KillSwitchState | None:
+        """:meth:`on_mark` without the coroutine, for the per-tick path: returns the new
+        state when this mark tripped the switch, and the caller must then await
+        :meth:`enforce_trip` (persist, cancel everything)."""
+        return self.engine.on_mark(product_id, price, now=self._wall())
+
+    async def enforce_trip(self, state: KillSwitchState) -> None:
+        """Make a trip reported by :meth:`mark` stick: persist it, cancel every open order."""
+        await self._tripped(state)
+
     async def trip(self, reason: str) -> None:
         """Trip the switch by hand (an operator signal, an unrecoverable component)."""
         if not self.tripped:

@@ -155,11 +155,11 @@ class OrderStateMachine:
         coid = client_order_id or self._by_order_id.get(order_id, "")
         if not coid:
             coid = f"order:{order_id}"
-        target = normalise_status(str(status), filled_size)
+        target = normalise_status(status, filled_size)  # an OrderStatus is a str too
         if target is None:
             log.warning("order %s: unknown status %r ignored (%s)", coid, status, source)
             return None
-        state = self.track(coid, product_id=product_id, side=side)
+        state = self._orders.get(coid) or self.track(coid, product_id=product_id, side=side)
         if order_id:
             self._by_order_id[order_id] = coid
         filled = state.filled_size

@@ -176,7 +176,7 @@ class RestClientBase:
         Returns:
             The request, and the pool its token came from (None: signed inline).
         """
-        url = call.url(self.base_url)
+        url = call.url(self.base_url) if call.query else self.base_url + call.path
         headers = {"Accept": "application/json"}
         if call.body:
             headers["Content-Type"] = "application/json"

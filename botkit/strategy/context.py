@@ -337,9 +337,12 @@ class BotContext:
             await self._mark_book(event.product_id, event.book)
             await call("on_book", s.on_book, event)
         elif isinstance(event, TickersReceived):
+            risk = self.risk
             for ticker in event.tickers:
-                if self.risk is not None:
-                    await self.risk.on_mark(ticker.product_id, ticker.price)
+                if risk is not None:
+                    tripped = risk.mark(ticker.product_id, ticker.price)
+                    if tripped is not None:
+                        await risk.enforce_trip(tripped)
                 await call("on_ticker", s.on_ticker, ticker)
         elif isinstance(event, TradesReceived):
             for trade in event.trades:

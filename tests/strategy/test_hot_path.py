@@ -17,11 +17,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from botkit.core.clock import ManualClock
+from botkit.core.feed_events import TickersReceived
 from botkit.core.intents import OrderIntent, limit_gtc
 from botkit.core.messages import Ticker
 from botkit.core.risk import MarketQuote, OrderCheck, RiskEngine, RiskLimits, RiskRejected
 from botkit.risk_gate import RiskGate
+from botkit.strategy.base import Strategy
 from botkit.strategy.context import BotContext, new_client_order_id
+from botkit.strategy.loader import create_strategy
 from botkit.strategy.ports import MarketState
 
 D = Decimal
@@ -129,13 +132,36 @@ class _Sent:
 
     def __init__(self) -> None:
         self.intents: list[OrderIntent] = []
+        self.cancelled: list[str] = []
 
     async def place(self, intent: OrderIntent) -> str:
         self.intents.append(intent)
         return f"o-{len(self.intents)}"
 
     async def cancel(self, order_id: str) -> bool:
+        self.cancelled.append(order_id)
         return True
+
+
+async def test_a_ticker_mark_trips_the_kill_switch_through_the_sync_mark_path() -> None:
+    """dispatch marks with ``RiskGate.mark`` (no coroutine per tick); a trip still cancels
+    every open order and refuses new ones."""
+    clock = ManualClock()
+    market = MarketState()
+    market.tickers[PRODUCT] = Ticker(product_id=PRODUCT, price=D(100), best_bid=D(100))
+    gate = RiskGate(RiskLimits(daily_loss_limit=D("5")), None, wall=clock.time)
+    sink = _Sent()
+    ctx = BotContext("trip", sink, market, clock=clock, risk=gate)
+    create_strategy(Strategy, ctx, {})
+    await ctx.buy_limit(PRODUCT, D(1), D(99))
+    await gate.on_fill(PRODUCT, "BUY", D(1), D(100), D(0))
+    assert gate.tripped is False
+    crash = Ticker(product_id=PRODUCT, price=D(90), best_bid=D(90), best_ask=D("90.01"))
+    await ctx.dispatch(TickersReceived("update", (crash,), False))
+    assert gate.tripped is True and sink.cancelled == ["o-1"]
+    with pytest.raises(RiskRejected) as info:
+        await ctx.buy_limit(PRODUCT, D(1), D(90))
+    assert info.value.reason == "RISK_KILL_SWITCH"
 
 
 @settings(max_examples=200, deadline=None)
