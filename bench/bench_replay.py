@@ -1,6 +1,6 @@
 """Benchmark: backtest replay throughput through the full bot path, vs the SDK's parsing alone.
 
-Run:  .venv/bin/python bench/bench_replay.py [--steps 20000] [--levels 500] [--repeats 3]
+Run:  .venv/bin/python bench/bench_replay.py [--steps 15000] [--levels 2500] [--repeats 3]
 
 1. Writes a recording in ``botkit record``'s format (cached; the path is printed) from
    the simulator's pure exchange: a BTC-USD level2 snapshot with ``--levels`` levels per
@@ -153,8 +153,8 @@ def sdk_parse(frames: list[str]) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=20_000)
-    ap.add_argument("--levels", type=int, default=500)
+    ap.add_argument("--steps", type=int, default=15_000)
+    ap.add_argument("--levels", type=int, default=2500)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     cache = Path(tempfile.gettempdir()) / "botkit-bench"

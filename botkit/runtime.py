@@ -189,7 +189,7 @@ class BotRuntime:
                     market_url=ep.ws_market_url,
                     user_url=ep.ws_user_url,
                     products=self.products,
-                    channels=bot.channels,
+                    channels=self._channels(ep),
                     user=not ep.paper,  # paper: order updates come from the paper broker
                     ca_file=ep.ca_file,
                 ),
@@ -244,6 +244,13 @@ class BotRuntime:
         return RunResult(
             self.stats, time.perf_counter() - self._t0, list(self._ids), ep.sim, journal_path
         )
+
+    def _channels(self, ep: Endpoints) -> tuple[str, ...]:
+        """``[bot].channels``; paper fills need trade prints, so ``market_trades`` is added."""
+        channels = self.config.bot.channels
+        if ep.paper and "market_trades" not in channels:
+            channels = (*channels, "market_trades")
+        return channels
 
     async def _open_paper(self, ep: Endpoints, root: Path, feed: MarketDataFeed) -> PaperBroker:
         """The paper account (resumed from ``root/paper.sqlite`` if a session is there)."""
