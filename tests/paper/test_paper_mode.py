@@ -32,8 +32,12 @@ CONFIG: dict[str, Any] = {
     "bot": {"mode": "paper", "sim_seed": 3},
     "strategy": {
         "name": "market_maker",
-        "params": {"product_id": "BTC-USD", "size": "0.001", "half_spread_bps": "0",
-                   "requote_seconds": 0.5},
+        "params": {
+            "product_id": "BTC-USD",
+            "size": "0.001",
+            "half_spread_bps": "0",
+            "requote_seconds": 0.5,
+        },
     },  # fmt: skip
     "risk": {"max_order_notional": "500", "max_open_orders": 4, "max_position": "0.05"},
     "paper": {
