@@ -123,7 +123,7 @@ class PaperBroker:
             now = self._now()
             by_product: dict[str, list[tuple[str, Decimal, Decimal, str]]] = {}
             for tr in event.trades:
-                row = (tr.trade_id, Decimal(tr.price), Decimal(tr.size), tr.side)
+                row = (tr.trade_id, tr.price, tr.size, tr.side)
                 by_product.setdefault(tr.product_id, []).append(row)
             for pid, rows in by_product.items():
                 self.exchange.on_trades(pid, rows, now)
@@ -139,10 +139,15 @@ class PaperBroker:
     # -- outputs ------------------------------------------------------------------------------
 
     def flush(self) -> None:
-        """Journal what changed, publish order changes as user frames, sample equity."""
+        """Journal what changed, publish order changes as user frames, sample equity.
+
+        Called after every market event and request, so the nothing-changed case is
+        kept to a few attribute reads.
+        """
         now = self._now()
         delta = self.exchange.take_delta()
-        if delta:
+        fills = delta.fills
+        if fills or delta.orders or delta.balances:
             self.journal.save(delta, now)
         events = self.exchange.drain_events()
         if events:
@@ -150,7 +155,7 @@ class PaperBroker:
             if orders:
                 self._publish([user_update(orders)])
         last = self._last_equity
-        if (delta and delta.fills) or last is None or now - last >= self.equity_interval:
+        if fills or last is None or now - last >= self.equity_interval:
             self.sample_equity(now)
 
     def sample_equity(self, now: float) -> None:

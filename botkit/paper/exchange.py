@@ -48,6 +48,7 @@ __all__ = ["PaperExchange", "Trade"]
 Trade = tuple[str, Decimal, Decimal, str]
 
 _ZERO = Decimal(0)
+_NOTHING = StateDelta()  # immutable-by-convention empty delta (falsy)
 _IMMEDIATE = frozenset({"IMMEDIATE_OR_CANCEL", "FILL_OR_KILL"})
 _RESTARTED = "paper session restarted before the order reached the matching engine"
 
@@ -108,6 +109,7 @@ class PaperExchange(SimExchange):
         self._seen_trades = {pid: (set[str](), deque[str]()) for pid in self._products}
         self._dirty: dict[str, None] = {}
         self._fills_reported = 0
+        self._version = -1  # the ledger version last reported
         self._balances_reported: dict[str, tuple[Decimal, Decimal]] = {}
         self.add_user(config.user_id)
 
@@ -338,13 +340,17 @@ class PaperExchange(SimExchange):
     def take_delta(self) -> StateDelta:
         """Orders, fills and balances of the paper user changed since the last call."""
         user = self.paper.user_id
+        every = self._fills.get(user, ())
+        version = self._ledger.version
+        if not self._dirty and len(every) == self._fills_reported and version == self._version:
+            return _NOTHING  # the hot path: called after every market event
+        self._version = version
         orders = [
             order_record(self._orders[oid])
             for oid in self._dirty
             if self._orders[oid].user_id == user
         ]
         self._dirty.clear()
-        every = self._fills.get(user, [])
         fills = [
             fill_record(f, self._orders[f.order_id].client_order_id)
             for f in every[self._fills_reported :]

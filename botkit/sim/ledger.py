@@ -48,6 +48,7 @@ class Ledger:
     def __init__(self) -> None:
         self._balances: dict[str, dict[str, Balance]] = {}
         self._by_uuid: dict[str, Balance] = {}
+        self.version = 0  # bumped by every change: lets a reader skip an unchanged ledger
 
     def has_user(self, user_id: str) -> bool:
         """Whether accounts exist for ``user_id``."""
@@ -63,6 +64,7 @@ class Ledger:
         bal = Balance(uuid, currency, amount, _ZERO, now, now)
         accounts[currency] = bal
         self._by_uuid[uuid] = bal
+        self.version += 1
 
     def users(self) -> list[str]:
         """User ids in creation order."""
@@ -96,6 +98,7 @@ class Ledger:
         bal.available -= amount
         bal.hold += amount
         bal.updated_at = now
+        self.version += 1
 
     def release_hold(self, user_id: str, currency: str, amount: Decimal, now: float) -> None:
         """Return ``amount`` of hold to available (order cancelled, expired, done)."""
@@ -105,12 +108,14 @@ class Ledger:
         bal.hold -= amount
         bal.available += amount
         bal.updated_at = now
+        self.version += 1
 
     def consume_hold(self, user_id: str, currency: str, amount: Decimal, now: float) -> None:
         """Spend ``amount`` out of hold (a fill paying from its order's reservation)."""
         bal = self._balances[user_id][currency]
         bal.hold -= amount
         bal.updated_at = now
+        self.version += 1
 
     def set_balance(
         self, user_id: str, currency: str, available: Decimal, hold: Decimal, now: float
@@ -124,9 +129,11 @@ class Ledger:
         bal.available = available
         bal.hold = hold
         bal.updated_at = now
+        self.version += 1
 
     def credit(self, user_id: str, currency: str, amount: Decimal, now: float) -> None:
         """Add ``amount`` to available (fill proceeds)."""
         bal = self._balances[user_id][currency]
         bal.available += amount
         bal.updated_at = now
+        self.version += 1
