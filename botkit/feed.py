@@ -103,7 +103,9 @@ class MarketDataFeed:
             raise ConfigError("the user channel needs a CDP key (signer) to authenticate")
         self.config = config
         self.connector = connector or make_connector(
-            config.connector, ping_interval=config.ping_interval
+            config.connector,
+            ping_interval=config.ping_interval,
+            text_as_bytes=recorder is None,  # msgspec reads bytes; a recording wants text
         )
         self._token: Callable[[], str | None] = signer.ws_token if signer else lambda: None
         self.on_event = on_event
@@ -235,14 +237,18 @@ class MarketDataFeed:
     def _emit(self, events: list[FeedEvent]) -> None:
         cb = self.on_event
         for ev in events:
-            if isinstance(ev, UserSnapshotDone):
+            if type(ev) is UserSnapshotDone:
                 self._spawn_backfill("user snapshot received")
             if cb is not None:
                 try:
                     cb(ev)
-                except Exception:  # the consumer's bug must not kill the feed (SDK §5.3)
-                    self.callback_errors += 1
-                    log.exception("feed: on_event callback raised; event dropped for it")
+                except Exception:
+                    self._callback_failed()
+
+    def _callback_failed(self) -> None:
+        """The consumer's bug must not kill the feed (the SDK's silent death, §5.3)."""
+        self.callback_errors += 1
+        log.exception("feed: on_event callback raised; event dropped for it")
 
     def _state(self, conn: _Conn, state: Any, code: int | None = None, detail: str = "") -> None:
         if self.recorder is not None:
@@ -322,36 +328,65 @@ class MarketDataFeed:
         return proto.stats.acks > acks_before
 
     async def _receive_loop(self, conn: _Conn, ws: WsConnection) -> str:
+        """Feed every frame to the protocol and its events to ``on_event`` until the end.
+
+        Kept lean because it runs per frame: the watchdog is not touched here (a timer
+        every ``stale_after/8`` pushes the timeout back when the protocol's frame count
+        moved), and events go straight to the callback except on the user connection,
+        whose snapshot-done event also starts a backfill (:meth:`_emit`).
+        """
         loop = asyncio.get_running_loop()
         proto = conn.protocol
+        stats = proto.stats
         stale = self.config.stale_after
         step = stale / 8
         recorder = self.recorder
+        name = conn.plan.name
         emit, receive, recv = self._emit, proto.receive, ws.recv
-        push_at = loop.time() + step
+        direct = proto.fills is None  # no UserSnapshotDone can come from this connection
+        seen = stats.frames
+        timer: asyncio.TimerHandle | None = None
         try:
             async with asyncio.timeout(stale) as cm:
+
+                def watchdog() -> None:
+                    # Detection happens between stale - step and stale after the last frame.
+                    nonlocal seen, timer
+                    if stats.frames != seen and not cm.expired():
+                        seen = stats.frames
+                        cm.reschedule(loop.time() + stale - step)
+                    timer = loop.call_later(step, watchdog)
+
+                timer = loop.call_later(step, watchdog)
                 while True:
                     data = await recv()
                     if data is None:
                         return "closed"
-                    now = loop.time()
-                    if now >= push_at:
-                        cm.reschedule(now + stale)
-                        push_at = now + step
                     if recorder is not None:
-                        recorder.frame(conn.plan.name, self.clock(), data)
+                        recorder.frame(name, self.clock(), data)
                     events = receive(data)
+                    del data  # a multi-MB snapshot must not live on while the next one arrives
                     if events:
-                        emit(events)
+                        cb = self.on_event
+                        if direct and cb is not None:
+                            for ev in events:
+                                try:
+                                    cb(ev)
+                                except Exception:
+                                    self._callback_failed()
+                        else:
+                            emit(events)
                     if proto.pending and await self._handle_requests(conn, ws):
                         return "reconnect requested"
                     if self._waiters:
                         self._wake()
         except TimeoutError:
             conn.stale += 1
-            log.warning("feed: %s stale: no frame for %.1f s, reconnecting", conn.plan.name, stale)
+            log.warning("feed: %s stale: no frame for %.1f s, reconnecting", name, stale)
             return "stale"
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     async def _handle_requests(self, conn: _Conn, ws: WsConnection) -> bool:
         for req in conn.protocol.take_requests():

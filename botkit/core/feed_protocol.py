@@ -29,7 +29,6 @@ from typing import Literal
 from botkit.core import messages as m
 from botkit.core.book import L2Book
 from botkit.core.feed_events import (
-    BookChanged,
     BookInvalidated,
     CandlesReceived,
     FeedErrorReceived,
@@ -40,11 +39,13 @@ from botkit.core.feed_events import (
     Subscribed,
     TickersReceived,
     TradesReceived,
+    book_changed,
 )
 from botkit.core.fills import FillTracker
 from botkit.errors import BookInvalid, FeedSubscriptionError, SequenceGap
 
 __all__ = [
+    "BULK_FRAME_BYTES",
     "Backfill",
     "FeedProtocol",
     "FeedStats",
@@ -56,6 +57,15 @@ __all__ = [
 ]
 
 log = logging.getLogger("botkit.feed")
+
+BULK_FRAME_BYTES = 1 << 18
+"""Frames longer than this (256 KiB) that are ``l2_data`` are decoded slice by slice.
+
+Only full snapshots of deep books get there (a 30 000-level BTC-USD snapshot is ~3 MB);
+decoding one at once costs ~5 MB of short-lived objects, which CPython mostly keeps.
+"""
+_decode_fast = m.decode_fast
+_book_changed = book_changed
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,14 +250,23 @@ class FeedProtocol:
     def receive(self, data: str | bytes) -> list[FeedEvent]:
         """Process one frame; never raises because of what the server sent."""
         self.stats.frames += 1
-        frame = m.decode_frame(data, fast_l2=True)
+        if len(data) > BULK_FRAME_BYTES:
+            bulk = m.decode_l2_bulk(data)
+            if bulk is not None:
+                return self._receive_bulk(bulk)
+        frame: m.Frame
+        try:
+            frame = _decode_fast(data)
+        except m.DecodeFailed:
+            frame = m.decode_frame(data, fast_l2=True)  # say what it was
         if isinstance(frame, m.L2Data):  # the hot path: in-order level2 frames
+            seq = frame.sequence_num
             last = self.last_seq
-            if last is not None and frame.sequence_num == last + 1:
-                self.last_seq = frame.sequence_num
+            if last is not None and seq == last + 1:
+                self.last_seq = seq
                 events: list[FeedEvent] = []
             else:
-                seq_events = self._sequence(frame.sequence_num)
+                seq_events = self._sequence(seq)
                 if seq_events is None:
                     return []
                 events = seq_events
@@ -259,12 +278,7 @@ class FeedProtocol:
         if isinstance(frame, m.ErrorFrame):
             return self._on_error(frame)
         if isinstance(frame, m.Malformed):
-            self.stats.malformed += 1
-            self.stats.last_problem = frame.problem[:200]
-            log.warning("feed: %s malformed frame ignored: %s", self.name, frame.problem[:200])
-            return (
-                (self._sequence(frame.sequence_num) or []) if frame.sequence_num is not None else []
-            )
+            return self._on_malformed(frame)
         events_ = self._sequence(frame.sequence_num)
         if events_ is None:
             return []
@@ -277,6 +291,49 @@ class FeedProtocol:
         except ValueError as exc:
             self._bad_data(exc, events_)
         return events_
+
+    def _receive_bulk(self, frame: m.L2Bulk) -> list[FeedEvent]:
+        """A very large ``l2_data`` frame: the same as the hot path, levels slice by slice."""
+        seq = frame.sequence_num
+        events = self._sequence(seq)
+        if events is None:
+            return []
+        books = self.books
+        try:
+            for ev in frame.events:
+                book = books.get(ev.product_id)
+                if book is None:
+                    continue
+                snapshot = ev.type == "snapshot"
+                if snapshot:
+                    crossed = book.apply_snapshot_batches(ev.batches())
+                elif book.valid:
+                    for batch in ev.batches():
+                        book.apply_updates(batch)
+                    crossed = book.crossed
+                else:
+                    continue
+                if crossed:
+                    events.extend(self._gap_recovery(f"{ev.product_id} book crossed"))
+                    return events
+                events.append(_book_changed(ev.product_id, book, snapshot, seq))
+        except ValueError as exc:  # a bad level (msgspec's errors are ValueErrors too)
+            self._bad_data(exc, events)
+        return events
+
+    def _on_malformed(self, frame: m.Malformed) -> list[FeedEvent]:
+        """Count and log; a lost ``l2_data`` frame means the books missed changes: resync."""
+        self.stats.malformed += 1
+        self.stats.last_problem = frame.problem[:200]
+        log.warning("feed: %s malformed frame ignored: %s", self.name, frame.problem[:200])
+        if frame.sequence_num is None:
+            return []
+        events = self._sequence(frame.sequence_num)
+        if events is None:
+            return []
+        if not events and frame.channel == "l2_data" and self.books:  # (a gap already resyncs)
+            events.extend(self._gap_recovery(f"malformed l2_data frame: {frame.problem[:200]}"))
+        return events
 
     def _bad_data(self, exc: ValueError, events: list[FeedEvent]) -> None:
         self.stats.malformed += 1
@@ -335,7 +392,7 @@ class FeedProtocol:
             if crossed:
                 out.extend(self._gap_recovery(f"{ev.product_id} book crossed"))
                 return
-            out.append(BookChanged(ev.product_id, book, snapshot, seq))
+            out.append(_book_changed(ev.product_id, book, snapshot, seq))
 
     def _dispatch(self, frame: m.Envelope, out: list[FeedEvent]) -> None:
         if isinstance(frame, m.L2Message):

@@ -26,7 +26,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 from botkit.sim import ws_frames as f
 
@@ -105,11 +105,12 @@ class WsFaults:
 
         The padding has real (non-zero) quantities beyond the deepest real
         level, so the snapshot looks like a deep BTC-USD book and is several MB
-        (about 100 bytes per level). An ``update`` removing exactly those
-        levels is sent right after it, before any later change, so a client
-        that applies every frame still ends with ``exchange.book()``; only the
-        snapshot message itself is oversized. (Zero-quantity padding was
-        rejected because a snapshot never holds empty levels.)
+        (about 100 bytes per level). ``update`` frames removing exactly those
+        levels (2 000 per frame) are sent right after it, before any later
+        change, so a client that applies every frame still ends with
+        ``exchange.book()``; only the snapshot message itself is oversized.
+        (Zero-quantity padding was rejected because a snapshot never holds
+        empty levels.)
         """
         self._pad_levels = _bounded(pad_levels, _MAX_PAD_LEVELS, "pad_levels")
 
@@ -223,7 +224,7 @@ class WsConnection:
             old.cancel()
         self.tasks[name] = asyncio.get_running_loop().create_task(coro, name=f"ws-{name}")
 
-    def send(self, channel: str, events: Sequence[Any]) -> None:
+    def send(self, channel: str, events: Sequence[Any] | f.RenderedEvents) -> None:
         """Queue an envelope; its sequence number is assigned when it is written."""
         self._put(_Out(channel, f.rfc3339(self.now()), events))
 
@@ -267,10 +268,17 @@ class WsConnection:
             for _ in range(faults.take_malformed()):
                 await self.ws.send_str(_BAD_JSON)
             self.seq += faults.take_skip()
-            text = f.dumps(f.envelope(item.channel, item.timestamp, self.seq, item.payload))
-            await self.ws.send_str(text)
-            if faults.take_duplicate():
+            if isinstance(item.payload, f.RenderedEvents):  # a multi-MB frame, built now
+                data = item.payload.frame(item.channel, item.timestamp, self.seq)
+                await self.ws.send_frame(data, WSMsgType.TEXT)
+                if faults.take_duplicate():
+                    await self.ws.send_frame(data, WSMsgType.TEXT)
+                del data  # not kept alive (3+ MB) while waiting for the next item
+            else:
+                text = f.dumps(f.envelope(item.channel, item.timestamp, self.seq, item.payload))
                 await self.ws.send_str(text)
+                if faults.take_duplicate():
+                    await self.ws.send_str(text)
             self.seq += 1
 
     def begin_close(self, code: int) -> None:

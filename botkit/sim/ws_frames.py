@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
+from io import BytesIO
+from itertools import chain, islice
 from typing import Any, Final, Protocol
 
 from botkit.sim.events import BookChange, TradePrint
@@ -25,7 +27,9 @@ __all__ = [
     "CHANNELS",
     "L2_CAP_MESSAGE",
     "MESSAGE_CHANNEL",
+    "REMOVAL_BATCH",
     "ExchangeView",
+    "RenderedEvents",
     "candle_event",
     "current_candle",
     "dec",
@@ -167,42 +171,128 @@ def l2_padding(
     right after the snapshot (see ``WsFaults.oversize_snapshot``).
     """
     one = Decimal(1)
+    pad_bids = [(p, one) for p in _pad_prices(bids, asks, levels, step, bid=True)]
+    pad_asks = [(p, one) for p in _pad_prices(bids, asks, levels, step, bid=False)]
+    return pad_bids, pad_asks
+
+
+def _pad_prices(
+    bids: Sequence[tuple[Decimal, Decimal]],
+    asks: Sequence[tuple[Decimal, Decimal]],
+    levels: int,
+    step: Decimal,
+    *,
+    bid: bool,
+) -> Iterator[Decimal]:
+    """One side of :func:`l2_padding`, generated lazily (it is walked twice, never stored)."""
     deepest_bid = bids[-1][0] if bids else (asks[0][0] if asks else Decimal(1000))
     deepest_ask = asks[-1][0] if asks else deepest_bid
-    pad_bids: list[tuple[Decimal, Decimal]] = []
-    pad_asks: list[tuple[Decimal, Decimal]] = []
     for i in range(1, levels + 1):
         if i % 2:
-            pad_asks.append((deepest_ask + step * i, one))
+            if not bid:
+                yield deepest_ask + step * i
         elif deepest_bid - step * i > 0:
-            pad_bids.append((deepest_bid - step * i, one))
-        else:
-            pad_asks.append((deepest_ask + step * (levels + i), one))
-    return pad_bids, pad_asks
+            if bid:
+                yield deepest_bid - step * i
+        elif not bid:
+            yield deepest_ask + step * (levels + i)
+
+
+class RenderedEvents:
+    """A frame's events written straight into JSON bytes when the frame is sent.
+
+    For the multi-megabyte level2 snapshot of the oversize-snapshot fault. Built as
+    dicts, a 30 000-level snapshot (and its removal) held ~20 MB of small objects (a
+    dict and three strings per level) in the process that also runs the bot in sim
+    mode, and CPython kept most of those arenas afterwards. Rendered level by level
+    into one buffer at write time, the cost is the frame itself, and nothing is
+    built before the writer gets to it. The bytes are exactly what :func:`dumps` of
+    the same :func:`envelope` would produce. Render each instance once: it may
+    consume a shared generator.
+    """
+
+    __slots__ = ("_write",)
+
+    def __init__(self, write: Callable[[BytesIO], None]) -> None:
+        self._write = write
+
+    def frame(self, channel: str, timestamp: str, seq: int) -> bytes:
+        """The whole envelope, compact JSON, UTF-8."""
+        buf = BytesIO()
+        head = dumps({"channel": channel, "client_id": "", "timestamp": timestamp})
+        buf.write(f'{head[:-1]},"sequence_num":{seq},"events":['.encode())
+        self._write(buf)
+        buf.write(b"]}")
+        return buf.getvalue()  # shares the buffer: no copy
+
+
+def _write_l2_event(
+    buf: BytesIO,
+    kind: str,
+    product_id: str,
+    levels: Iterable[tuple[str, Decimal, Decimal]],
+    when: str,
+) -> None:
+    """One level2 event from (side, price, quantity), the shape of :func:`l2_snapshot_event`."""
+    buf.write(f'{{"type":"{kind}","product_id":{json.dumps(product_id)},"updates":['.encode())
+    heads = {
+        side: f'{{"side":"{side}","event_time":"{when}","price_level":"'.encode()
+        for side in ("bid", "offer")
+    }
+    sep = b""
+    for side, price, qty in levels:
+        buf.write(sep)
+        buf.write(heads[side])
+        buf.write(f'{dec(price)}","new_quantity":"{dec(qty)}"}}'.encode())
+        sep = b","
+    buf.write(b"]}")
+
+
+REMOVAL_BATCH: Final = 2000
+"""Padding levels per removal ``update`` after an oversized snapshot (~200 KB frames)."""
 
 
 def l2_snapshot_frames(
     ex: ExchangeView, product_id: str, now: float, pad_levels: int
-) -> list[list[dict[str, Any]]]:
+) -> list[list[dict[str, Any]] | RenderedEvents]:
     """Events of the frames that open a level2 subscription, read from ``ex.book()``.
 
     Normally one snapshot. With ``pad_levels`` (the oversize-snapshot fault) the
-    snapshot also carries that many far-away levels and is followed by an
-    update removing exactly those, so the client's book still converges on
-    the engine's.
+    snapshot also carries that many far-away levels and is followed by updates
+    removing exactly those (:data:`REMOVAL_BATCH` levels each, the size of a busy
+    real update frame), so the client's book still converges on the engine's and
+    only the snapshot is oversized. Those frames are :class:`RenderedEvents`: the
+    book is read now, the padding is generated as each frame is written.
     """
     bids, asks = ex.book(product_id)
     if not pad_levels:
         return [[l2_snapshot_event(product_id, bids, asks, now)]]
     step = Decimal(str(ex.product_wire(product_id).get("quote_increment", "0.01")))
-    pad_bids, pad_asks = l2_padding(bids, asks, pad_levels, step)
-    zero = Decimal(0)
-    removals = [BookChange(product_id, "bid", p, zero, now) for p, _ in pad_bids]
-    removals += [BookChange(product_id, "offer", p, zero, now) for p, _ in pad_asks]
-    return [
-        [l2_snapshot_event(product_id, bids + pad_bids, asks + pad_asks, now)],
-        [l2_update_event(product_id, removals)],
-    ]
+    when, one, zero = rfc3339(now), Decimal(1), Decimal(0)
+
+    def pad(side: str, qty: Decimal) -> Iterator[tuple[str, Decimal, Decimal]]:
+        prices = _pad_prices(bids, asks, pad_levels, step, bid=side == "bid")
+        return ((side, p, qty) for p in prices)
+
+    def snapshot(buf: BytesIO) -> None:
+        levels = chain(
+            (("bid", p, q) for p, q in bids),
+            pad("bid", one),
+            (("offer", p, q) for p, q in asks),
+            pad("offer", one),
+        )
+        _write_l2_event(buf, "snapshot", product_id, levels, when)
+
+    # shared: each removal frame takes the next batch, in order
+    removals = chain(pad("bid", zero), pad("offer", zero))
+
+    def removal(buf: BytesIO) -> None:
+        _write_l2_event(buf, "update", product_id, islice(removals, REMOVAL_BATCH), when)
+
+    batches = -(-pad_levels // REMOVAL_BATCH)  # every padding index yields exactly one level
+    frames: list[list[dict[str, Any]] | RenderedEvents] = [RenderedEvents(snapshot)]
+    frames.extend(RenderedEvents(removal) for _ in range(batches))
+    return frames
 
 
 def current_candle(ex: ExchangeView, product_id: str, now: float) -> dict[str, Any] | None:
