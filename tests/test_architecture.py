@@ -13,7 +13,11 @@ PKG = Path(botkit.__file__).parent
 PURE = sorted(PKG.glob("core/*.py")) + [
     p
     for p in (
-        PKG / "sim" / n for n in ("market.py", "ledger.py", "orders.py", "exchange.py", "events.py")
+        PKG / "sim" / n
+        for n in (
+            "market.py", "ledger.py", "orders.py", "exchange.py", "events.py", "engine.py",
+            "amend.py", "entry.py", "specs.py", "wire.py", "candles.py", "api.py", "rest_util.py",
+        )  # fmt: skip
     )
     if p.exists()
 ]
