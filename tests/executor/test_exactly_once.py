@@ -1,4 +1,7 @@
-"""500 order intents under 30 % random (seeded) faults end as exactly 500 orders at the exchange."""
+"""500 order intents under 30 % random (seeded) faults end as exactly 500 orders at the exchange.
+
+(Or 500 minus the rare intent that two stacked 403 faults refused for good: that one must
+have no order at all and a FAILED journal row.)"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from botkit.core.intents import OrderIntent, market_ioc
-from botkit.errors import OrderOutcomeUnknown
+from botkit.errors import OrderOutcomeUnknown, PermissionDenied
 from botkit.executor import OrderExecutor, PlacedOrder
 from botkit.journal import OrderJournal
 from tests.executor.conftest import ClientFactory, RecordingSim
@@ -45,8 +48,9 @@ async def test_500_intents_with_30pct_faults_make_exactly_500_orders(
     ex = OrderExecutor(make_client(read_timeout=0.5), journal)
     gate = asyncio.Semaphore(16)
     unknown = Counter[str]()
+    refused: set[str] = set()
 
-    async def one(i: int) -> PlacedOrder:
+    async def one(i: int) -> PlacedOrder | None:
         product = "BTC-USD" if i % 2 else "ETH-USD"
         intent = OrderIntent(f"bulk-{i:03d}", product, "BUY", market_ioc(quote_size=Decimal("10")))
         async with gate:
@@ -57,16 +61,26 @@ async def test_500_intents_with_30pct_faults_make_exactly_500_orders(
                     return await ex.place(intent)
                 except OrderOutcomeUnknown:  # left pending; placing again resolves it
                     unknown[intent.client_order_id] += 1
+                except PermissionDenied:
+                    # The faults are global, so two armed 403s can land on one request's two
+                    # attempts (timing decides). A second 403 is final and nothing was
+                    # processed: the intent must end FAILED with no order, which is checked.
+                    refused.add(intent.client_order_id)
+                    return None
             raise AssertionError(f"{intent.client_order_id} never resolved")
 
-    placed = await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(N))), timeout=50)
+    results = await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(N))), timeout=50)
+    placed = [p for p in results if p is not None]
     orders = sim.exchange.list_orders("default", {})
     by_coid = Counter(o["client_order_id"] for o in orders)
-    assert len(orders) == N
-    assert set(by_coid) == {f"bulk-{i:03d}" for i in range(N)} and max(by_coid.values()) == 1
+    assert len(refused) <= 3  # a rare collision, not a pattern
+    assert len(orders) == N - len(refused) == len(placed)
+    assert set(by_coid) == {f"bulk-{i:03d}" for i in range(N)} - refused
+    assert max(by_coid.values()) == 1
     exchange_ids = {o["client_order_id"]: o["order_id"] for o in orders}
     assert all(exchange_ids[p.client_order_id] == p.order_id for p in placed)
-    assert journal.counts() == {"PLACED": N}
+    want = {"PLACED": N - len(refused)} | ({"FAILED": len(refused)} if refused else {})
+    assert journal.counts() == want
     fired = Counter(kind for kind, _, _ in sim.faults.history)
     assert sum(fired.values()) >= 0.2 * N  # the faults really fired
     assert {"status_after_accept", "drop_after_accept", "delay", "reset", "status"} <= set(fired)
