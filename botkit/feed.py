@@ -344,6 +344,7 @@ class MarketDataFeed:
         name = conn.plan.name
         emit, receive, recv = self._emit, proto.receive, ws.recv
         direct = proto.fills is None  # no UserSnapshotDone can come from this connection
+        requests = proto.requests
         seen = stats.frames
         timer: asyncio.TimerHandle | None = None
         try:
@@ -376,7 +377,7 @@ class MarketDataFeed:
                                     self._callback_failed()
                         else:
                             emit(events)
-                    if proto.pending and await self._handle_requests(conn, ws):
+                    if requests and await self._handle_requests(conn, ws):
                         return "reconnect requested"
                     if self._waiters:
                         self._wake()

@@ -174,7 +174,7 @@ class FeedProtocol:
         self.level2_cap = level2_cap
         self.stats = FeedStats()
         self.last_seq: int | None = None
-        self._requests: list[Request] = []
+        self.requests: list[Request] = []  # drained by take_requests(); same list for life
         self._channels = {s.channel for s in self.subscriptions}
 
     # -- connection lifecycle -----------------------------------------------------------------
@@ -182,7 +182,7 @@ class FeedProtocol:
     def connection_opened(self) -> list[FeedEvent]:
         """A new connection: sequence restarts; books wait for their new snapshots."""
         self.last_seq = None
-        self._requests.clear()
+        self.requests.clear()
         return self._invalidate_all("reconnected: waiting for a new snapshot")
 
     def connection_lost(self, reason: str) -> list[FeedEvent]:
@@ -238,11 +238,12 @@ class FeedProtocol:
     @property
     def pending(self) -> bool:
         """True when :meth:`take_requests` has something (cheap, checked per frame)."""
-        return bool(self._requests)
+        return bool(self.requests)
 
     def take_requests(self) -> list[Request]:
         """What the I/O layer must do now (each request is returned once)."""
-        out, self._requests = self._requests, []
+        out = self.requests[:]
+        self.requests.clear()  # in place: the I/O layer holds the list to test it per frame
         return out
 
     # -- inbound -------------------------------------------------------------------------------
@@ -270,8 +271,23 @@ class FeedProtocol:
                 if seq_events is None:
                     return []
                 events = seq_events
-            try:
-                self._on_l2(frame, events)
+            books = self.books
+            try:  # _on_l2, inlined: this runs for every level2 frame
+                for ev in frame.events:
+                    book = books.get(ev.product_id)
+                    if book is None:
+                        continue  # not ours (e.g. a level2 sub left over from a resync race)
+                    snapshot = ev.type == "snapshot"
+                    if snapshot:
+                        crossed = book.apply_snapshot(ev.updates)
+                    elif book.valid:
+                        crossed = book.apply_updates(ev.updates)
+                    else:
+                        continue  # waiting for the resync snapshot
+                    if crossed:
+                        events.extend(self._gap_recovery(f"{ev.product_id} book crossed"))
+                        return events
+                    events.append(_book_changed(ev.product_id, book, snapshot, seq))
             except ValueError as exc:  # e.g. an unparseable price: the data cannot be trusted
                 self._bad_data(exc, events)
             return events
@@ -360,12 +376,12 @@ class FeedProtocol:
     def _gap_recovery(self, reason: str) -> list[FeedEvent]:
         events = self._invalidate_all(reason)
         if self.gap_policy == "reconnect":
-            self._requests.append(Reconnect(reason))
+            self.requests.append(Reconnect(reason))
             return events
         if self.books:
-            self._requests.append(ResyncLevel2(tuple(self.books)))
+            self.requests.append(ResyncLevel2(tuple(self.books)))
         if self.fills is not None:
-            self._requests.append(Backfill(reason))
+            self.requests.append(Backfill(reason))
         return events
 
     def _on_error(self, frame: m.ErrorFrame) -> list[FeedEvent]:

@@ -79,6 +79,9 @@ def tls_context(ca_file: Path | None = None) -> ssl.SSLContext:
 
 # -- aiohttp -----------------------------------------------------------------------------------
 
+# Module constants: ``aiohttp.WSMsgType.TEXT`` is three lookups, ~90 ns per frame.
+_TEXT, _BINARY, _CLOSE = aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY, aiohttp.WSMsgType.CLOSE
+
 
 class _AiohttpConnection:
     def __init__(self, ws: aiohttp.ClientWebSocketResponse[bool]) -> None:
@@ -94,11 +97,11 @@ class _AiohttpConnection:
     async def recv(self) -> str | bytes | None:
         msg = await self._ws.receive()
         t = msg.type
-        if t is aiohttp.WSMsgType.TEXT or t is aiohttp.WSMsgType.BINARY:
+        if t is _TEXT or t is _BINARY:
             data: str | bytes = msg.data
             return data
         code = self._ws.close_code
-        if t is aiohttp.WSMsgType.CLOSE and isinstance(msg.data, int):
+        if t is _CLOSE and isinstance(msg.data, int):
             code = msg.data
         self.close_code = code if code is not None else 1006
         if not self._ws.closed:

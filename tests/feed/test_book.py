@@ -76,10 +76,18 @@ def test_bad_levels_raise_value_error(bad):
         b.apply_snapshot([bad])
 
 
-def test_cache_is_bounded():
+def test_cache_is_bounded_and_big_snapshots_are_cached_near_the_top_only():
     b = L2Book("X", cache_limit=10)
     b.apply_snapshot([lv("bid", f"{i}.5", "1") for i in range(1, 100)])
-    assert len(b._cache) <= 10 and len(b) == 99
+    assert set(b._bid_cache) == {f"{i}.5" for i in range(1, 11)} and len(b) == 99
+    b.apply_updates([lv(s, f"{i}.5", "2") for i in range(1, 100) for s in ("bid", "offer")])
+    assert 0 < len(b._bid_cache) <= 10 and 0 < len(b._ask_cache) <= 10
+    assert b.size_at("bid", D("42.5")) == 2 and b.size_at("SELL", D("42.5")) == 2
+    b = L2Book("X")
+    b.apply_snapshot([lv("bid", "1.5", "1"), lv("offer", "2.5", "1")])  # small: all cached
+    assert b._bid_cache == {"1.5": -15} and b._ask_cache == {"2.5": 25}
+    b.apply_snapshot([lv("offer", f"{i}.5", "1") for i in range(3, 20_000)])
+    assert len(b._ask_cache) == 4096 and "4098.5" not in b._ask_cache  # the top 4096 only
 
 
 @settings(max_examples=60, deadline=None)
