@@ -48,7 +48,11 @@ def assert_traded_within_limits(result: RunResult) -> None:
     orders = result.sim.exchange.list_orders("default", {})
     mine = {o["client_order_id"]: o for o in orders}
     accepted = [c for c in result.client_order_ids if c in mine]
-    assert result.stats.orders > 0 and len(accepted) == result.stats.orders, (
+    # an order still in flight when the run's duration ends is cancelled on our side (counted
+    # neither placed nor rejected); it may or may not have reached the exchange
+    in_flight = len(result.client_order_ids) - result.stats.orders - result.stats.rejected
+    assert result.stats.orders > 0, result.stats
+    assert result.stats.orders <= len(accepted) <= result.stats.orders + in_flight, (
         result.stats,
         len(mine),
     )
