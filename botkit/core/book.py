@@ -42,7 +42,7 @@ Level = tuple[Decimal, Decimal]
 """(price, quantity)."""
 
 _BID_SIDES = frozenset({"bid", "buy", "BUY"})
-_SNAPSHOT_CACHED = 4096
+_SNAPSHOT_CACHED = 1024
 """Prices per side cached from a big snapshot (see ``L2Book.apply_snapshot_batches``)."""
 _ASK_SIDES = frozenset({"offer", "ask", "sell", "SELL"})
 
@@ -148,7 +148,7 @@ class L2Book:
 
         For very large snapshots decoded slice by slice
         (:meth:`botkit.core.messages.L2BulkEvent.batches`). Unless ``cache``, only the
-        first few thousand prices per side (the levels nearest the top: snapshots
+        first thousand prices per side (the levels nearest the top: snapshots
         list them best first) enter the price caches: a BTC-USD snapshot has tens of
         thousands of levels, most far from the top and never updated, and caching
         all their strings would keep megabytes alive for nothing; updates cache the
@@ -203,8 +203,8 @@ class L2Book:
                 if side == "bid":
                     try:
                         key = bcache[lv.price_level]
-                    except KeyError:
-                        key = -self._to_tick(lv.price_level, bcache, -1)
+                    except KeyError:  # removals are not cached: their price just left
+                        key = -self._to_tick(lv.price_level, bcache if qty != "0" else None, -1)
                         bids, asks = self._bids, self._asks  # a rescale rebuilt them
                         bheap, aheap = self._bid_heap, self._ask_heap
                     if qty == "0":
@@ -221,7 +221,7 @@ class L2Book:
                     try:
                         key = acache[lv.price_level]
                     except KeyError:
-                        key = self._to_tick(lv.price_level, acache, 1)
+                        key = self._to_tick(lv.price_level, acache if qty != "0" else None, 1)
                         bids, asks = self._bids, self._asks
                         bheap, aheap = self._bid_heap, self._ask_heap
                     if qty == "0":
@@ -288,7 +288,7 @@ class L2Book:
         self.valid = False
         self.invalid_reason = reason
 
-    def _to_tick(self, price: str, cache: dict[str, int], sign: int) -> int:
+    def _to_tick(self, price: str, cache: dict[str, int] | None, sign: int) -> int:
         """Parse ``price`` to ticks; remember ``sign * tick`` in ``cache`` (one side's)."""
         whole, _, frac = price.partition(".")
         if not whole.isdigit() or (frac and not frac.isdigit()):
@@ -299,7 +299,9 @@ class L2Book:
         elif len(frac) > self._decimals:
             self._rescale(len(frac))
         tick = int(whole + frac.ljust(self._decimals, "0"))
-        if self._caching:
+        if cache is None:
+            pass
+        elif self._caching:
             if len(cache) >= self._cache_limit:
                 cache.clear()
             cache[price] = sign * tick

@@ -58,8 +58,8 @@ __all__ = [
 
 log = logging.getLogger("botkit.feed")
 
-BULK_FRAME_BYTES = 1 << 18
-"""Frames longer than this (256 KiB) that are ``l2_data`` are decoded slice by slice.
+BULK_FRAME_BYTES = 1 << 20
+"""Frames longer than this (1 MiB) that are ``l2_data`` are decoded slice by slice.
 
 Only full snapshots of deep books get there (a 30 000-level BTC-USD snapshot is ~3 MB);
 decoding one at once costs ~5 MB of short-lived objects, which CPython mostly keeps.
@@ -173,6 +173,9 @@ class FeedProtocol:
         self.gap_policy = gap_policy
         self.level2_cap = level2_cap
         self.stats = FeedStats()
+        self.around_bulk: Callable[[], None] | None = None
+        """Called before and after a bulk frame (see :data:`BULK_FRAME_BYTES`); the I/O
+        layer hands freed memory back to the OS there. Pure code only calls it."""
         self.last_seq: int | None = None
         self.requests: list[Request] = []  # drained by take_requests(); same list for life
         self._channels = {s.channel for s in self.subscriptions}
@@ -254,7 +257,14 @@ class FeedProtocol:
         if len(data) > BULK_FRAME_BYTES:
             bulk = m.decode_l2_bulk(data)
             if bulk is not None:
-                return self._receive_bulk(bulk)
+                if self.around_bulk is not None:
+                    self.around_bulk()
+                try:
+                    return self._receive_bulk(bulk)
+                finally:
+                    del bulk
+                    if self.around_bulk is not None:
+                        self.around_bulk()
         frame: m.Frame
         try:
             frame = _decode_fast(data)

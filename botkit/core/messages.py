@@ -252,7 +252,7 @@ class L2BulkEvent(msgspec.Struct, kw_only=True, gc=False):
     product_id: str
     updates: msgspec.Raw
 
-    def batches(self, size: int = 1 << 18) -> Iterator[list[L2Update]]:
+    def batches(self, size: int = 1 << 16) -> Iterator[list[L2Update]]:
         """The levels as :class:`L2Update` lists of about ``size`` bytes of JSON, in order.
 
         The raw array is cut between two level objects (``},{``) without copying it

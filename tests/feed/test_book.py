@@ -87,7 +87,7 @@ def test_cache_is_bounded_and_big_snapshots_are_cached_near_the_top_only():
     b.apply_snapshot([lv("bid", "1.5", "1"), lv("offer", "2.5", "1")])  # small: all cached
     assert b._bid_cache == {"1.5": -15} and b._ask_cache == {"2.5": 25}
     b.apply_snapshot([lv("offer", f"{i}.5", "1") for i in range(3, 20_000)])
-    assert len(b._ask_cache) == 4096 and "4098.5" not in b._ask_cache  # the top 4096 only
+    assert len(b._ask_cache) == 1024 and "1026.5" not in b._ask_cache  # the top 1024 only
 
 
 @settings(max_examples=60, deadline=None)
