@@ -172,7 +172,11 @@ class OrderStateMachine:
             )  # fmt: skip
         legal = target == state.status or target in TRANSITIONS[state.status]
         new_status = target if legal else state.status
-        if not legal:
+        if not legal and target is S.PENDING:
+            # A late PENDING (the user channel's first word on an order arriving after the
+            # REST answer already moved it on) is stale news, not a broken exchange.
+            log.debug("order %s: stale PENDING after %s from %s", coid, state.status, source)
+        elif not legal:
             log.warning(
                 "order %s: illegal transition %s -> %s from %s ignored",
                 coid, state.status, target, source,
@@ -191,6 +195,6 @@ class OrderStateMachine:
             now or state.updated_at,
         )
         transition = Transition(coid, state.status, target, legal, source)
-        if not legal:
+        if not legal and target is not S.PENDING:
             self.illegal.append(transition)
         return transition

@@ -113,6 +113,7 @@ class BotContext:
         self.timers = Timers()
         self.guard = HookGuard(name, guard, clock=guard_clock, on_halt=self._on_halt)
         self.strategy: Strategy | None = None
+        self._skip: frozenset[str] = frozenset()
         self._mine: dict[str, None] = {}  # this strategy's client_order_ids, in order
         # ids that may still be live; terminal ones are pruned lazily by open_orders(), so the
         # risk check costs O(open orders), not O(every order ever placed)
@@ -294,6 +295,14 @@ class BotContext:
         if self.strategy is not None:
             raise StrategyError("a context serves exactly one strategy")
         self.strategy = strategy
+        # Hooks the strategy left as the base class's no-ops are not called: a replay
+        # delivers millions of events, and a guarded call of a no-op costs a few us each.
+        cls = type(strategy)
+        self._skip = frozenset(
+            name
+            for name in ("on_book", "on_trade", "on_ticker", "on_candle")
+            if getattr(cls, name, None) is getattr(Strategy, name, object())
+        )
 
     def _hooks(self) -> Strategy:
         if self.strategy is None:
@@ -335,7 +344,8 @@ class BotContext:
             market.apply(event)
         if isinstance(event, BookChanged):
             await self._mark_book(event.product_id, event.book)
-            await call("on_book", s.on_book, event)
+            if "on_book" not in self._skip:
+                await call("on_book", s.on_book, event)
         elif isinstance(event, TickersReceived):
             risk = self.risk
             for ticker in event.tickers:
@@ -343,13 +353,16 @@ class BotContext:
                     tripped = risk.mark(ticker.product_id, ticker.price)
                     if tripped is not None:
                         await risk.enforce_trip(tripped)
-                await call("on_ticker", s.on_ticker, ticker)
+                if "on_ticker" not in self._skip:
+                    await call("on_ticker", s.on_ticker, ticker)
         elif isinstance(event, TradesReceived):
-            for trade in event.trades:
-                await call("on_trade", s.on_trade, trade)
+            if "on_trade" not in self._skip:
+                for trade in event.trades:
+                    await call("on_trade", s.on_trade, trade)
         elif isinstance(event, CandlesReceived):
-            for candle in event.candles:
-                await call("on_candle", s.on_candle, candle)
+            if "on_candle" not in self._skip:
+                for candle in event.candles:
+                    await call("on_candle", s.on_candle, candle)
         elif isinstance(event, BookInvalidated):
             await call("on_book_invalid", s.on_book_invalid, event)
         elif isinstance(event, OrderUpdate):

@@ -146,6 +146,17 @@ def test_state_machine_happy_path_and_partial_fill() -> None:
     assert state.filled_size == Decimal("1") and not sm.illegal
 
 
+def test_state_machine_late_pending_is_stale_not_illegal() -> None:
+    sm = OrderStateMachine()
+    sm.apply("OPEN", client_order_id="c", order_id="o3", source="create")
+    t = sm.apply("PENDING", order_id="o3", source="ws")  # the user channel's late first word
+    assert t is not None and not t.legal and not sm.illegal
+    assert sm.get("c").status is OrderStatus.OPEN  # type: ignore[union-attr]
+    sm.apply("FILLED", client_order_id="c")
+    sm.apply("OPEN", client_order_id="c", source="ws")  # a real regression is still flagged
+    assert len(sm.illegal) == 1
+
+
 def test_state_machine_cancel_path() -> None:
     sm = OrderStateMachine()
     for status in ("PENDING", "OPEN", "CANCEL_QUEUED", "CANCELLED"):
