@@ -248,8 +248,8 @@ class Backtest:
             meta={"mode": "backtest", "strategy": self.stats.strategy, "data": rec_info.path.name},
         )
         client = paper_client(broker, self.settings, clock, unlimited=True)
-        journal = OrderJournal(self.out_dir / "journal.sqlite", wall=clock.time)
-        executor = OrderExecutor(client, journal, wall=clock.time)
+        journal = OrderJournal(self.out_dir / "journal.sqlite", synchronous="OFF", wall=clock.time)
+        executor = OrderExecutor(client, journal, wall=clock.time, inline_io=True)
         ids = random.Random(seed)
         ctx = BotContext(
             self.stats.strategy,
@@ -301,7 +301,7 @@ class Backtest:
                 continue
             if rec.t > clock.time():
                 clock.set(rec.t)
-            broker.advance()
+            broker.advance(flush=False)
             proto = protocols.get(rec.conn)
             if proto is None:
                 proto = protocols[rec.conn] = self._protocol(rec.conn, books)
@@ -315,9 +315,10 @@ class Backtest:
             batch: list[FeedEvent] = []
             for event in events:
                 if type(event) is BookChanged or type(event) is TradesReceived:
-                    broker.on_market_event(event)
+                    broker.on_market_event(event, flush=False)
                 if isinstance(event, FOR_STRATEGY):
                     batch.append(event)
+            broker.flush()  # once per record: journal, user events, equity
             if not started:
                 if all(p in books and books[p].valid for p in wanted):
                     await ctx.start()

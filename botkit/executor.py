@@ -75,6 +75,9 @@ class OrderExecutor:
             from, covering clock offset between us and the exchange.
         lookup_limit: page size of the lookup (list orders).
         wall: local clock.
+        inline_io: run journal calls on the loop instead of the journal thread. Only for
+            a non-durable journal (backtests): a thread hop per write then costs more
+            than the write, and a replay must not depend on thread timing.
     """
 
     def __init__(
@@ -85,8 +88,10 @@ class OrderExecutor:
         lookup_margin: float = 300.0,
         lookup_limit: int = 250,
         wall: Callable[[], float] = time.time,
+        inline_io: bool = False,
     ) -> None:
         self.client = client
+        self._inline_io = inline_io
         self.journal = journal
         self.orders = OrderStateMachine()
         self.lookup_margin = lookup_margin
@@ -99,6 +104,8 @@ class OrderExecutor:
 
     async def _io(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run a blocking journal call on the journal's own thread (fsync stays off the loop)."""
+        if self._inline_io:
+            return fn(*args, **kwargs)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._io_pool, lambda: fn(*args, **kwargs))
 

@@ -105,7 +105,8 @@ class OrderJournal:
 
     Args:
         path: database file (created with its directory).
-        synchronous: ``FULL`` (default, power-loss safe) or ``NORMAL`` (crash safe).
+        synchronous: ``FULL`` (default, power-loss safe), ``NORMAL`` (crash safe) or
+            ``OFF`` (backtests: a replay is re-run, not recovered).
         wall: local clock for timestamps.
     """
 
@@ -116,8 +117,8 @@ class OrderJournal:
         synchronous: str = "FULL",
         wall: Callable[[], float] = time.time,
     ) -> None:
-        if synchronous not in ("FULL", "NORMAL", "EXTRA"):
-            raise ValueError("synchronous must be FULL, NORMAL or EXTRA")
+        if synchronous not in ("FULL", "NORMAL", "EXTRA", "OFF"):
+            raise ValueError("synchronous must be FULL, NORMAL, EXTRA or OFF")
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._wall = wall

@@ -50,6 +50,10 @@ class Timers:
     def names(self) -> list[str]:
         return sorted(self._timers)
 
+    def __bool__(self) -> bool:
+        """Whether any timer is scheduled (lets a driver skip :meth:`due` cheaply)."""
+        return bool(self._timers)
+
     def due(self, now: float) -> list[TimerFired]:
         """Timers due at ``now``, in firing order; repeating ones are rescheduled.
 

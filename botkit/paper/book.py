@@ -306,6 +306,8 @@ class PaperBook:
         Filled sizes are already taken off the orders; fully filled ones leave
         the book. The total never exceeds ``size``.
         """
+        if not self._lots:
+            return []  # the hot path of a replay: no resting order of ours here
         budget = size
         out: list[tuple[QueuedOrder, Decimal]] = []
 

@@ -113,8 +113,12 @@ class PaperBroker:
 
     # -- inputs -------------------------------------------------------------------------------
 
-    def on_market_event(self, event: FeedEvent) -> None:
-        """Feed one decoded market event into the exchange (books, trade prints)."""
+    def on_market_event(self, event: FeedEvent, *, flush: bool = True) -> None:
+        """Feed one decoded market event into the exchange (books, trade prints).
+
+        ``flush=False`` leaves journalling and publishing to the caller's next
+        :meth:`flush` (a replay flushes once per record, not once per event).
+        """
         if type(event) is BookChanged:
             self.exchange.on_book(event.product_id, self._now())
         elif type(event) is TradesReceived:
@@ -129,12 +133,14 @@ class PaperBroker:
                 self.exchange.on_trades(pid, rows, now)
         else:
             return
-        self.flush()
+        if flush:
+            self.flush()
 
-    def advance(self) -> None:
+    def advance(self, *, flush: bool = True) -> None:
         """Apply what is due (submit/cancel latency, expiries), then flush."""
         self.exchange.advance(self._now())
-        self.flush()
+        if flush:
+            self.flush()
 
     # -- outputs ------------------------------------------------------------------------------
 

@@ -313,7 +313,7 @@ class PaperExchange(SimExchange):
     @staticmethod
     def _in_order(trades: Iterable[Trade]) -> list[Trade]:
         rows = list(trades)
-        if all(str(row[0]).isdigit() for row in rows):
+        if len(rows) > 1 and all(str(row[0]).isdigit() for row in rows):
             rows.sort(key=lambda row: int(row[0]))
         return rows
 

@@ -330,6 +330,8 @@ class BotContext:
 
     async def fire_timers(self) -> int:
         """Call ``on_timer`` for each due timer; return how many fired."""
+        if not self.timers:
+            return 0
         fired = self.timers.due(self.now())
         for timer in fired:
             await self.guard.call(f"on_timer:{timer.name}", self._hooks().on_timer, timer)
