@@ -14,7 +14,8 @@ Modes:
   C ``order_book`` SortedDict book) and an ``L2_BOOK`` callback. The only change: the
   connection's address is set to the bench server's ``ws://`` URL after construction
   (``WSAsyncConn`` only accepts ``wss://``). Timed from the first book callback (the
-  snapshot) to the callback of the last frame, like the other clients.
+  snapshot, called once it is applied) to the callback of the last frame, like the other
+  clients; wall and thread CPU time.
 * ``--file path.jsonl.gz`` (memory): ``message_handler`` called on every frame in a loop
   (no socket), median of ``--repeats`` passes.
 
@@ -68,15 +69,15 @@ async def run_socket(url: str, events: int) -> dict[str, Any]:
     _seed_symbols()
     done = asyncio.Event()
     seen = [0]
-    first: list[float] = []
-    last: list[float] = []
+    first: list[tuple[float, float]] = []
+    last: list[tuple[float, float]] = []
 
     async def on_book(book: Any, receipt: float) -> None:
-        if not first:
-            first.append(time.perf_counter())
+        if not first:  # called after the snapshot was applied, as in bench_feed.py
+            first.append((time.perf_counter(), time.thread_time()))
         seen[0] += 1
         if seen[0] == events:
-            last.append(time.perf_counter())
+            last.append((time.perf_counter(), time.thread_time()))
             done.set()
 
     feed = Coinbase(
@@ -90,7 +91,8 @@ async def run_socket(url: str, events: int) -> dict[str, Any]:
     ch.running = False
     book = feed._l2_book[PID].book
     result = {
-        "seconds": last[0] - first[0],
+        "seconds": last[0][0] - first[0][0],
+        "cpu_seconds": last[0][1] - first[0][1],
         "book_callbacks": seen[0],
         "bids": len(book.bids),
         "asks": len(book.asks),

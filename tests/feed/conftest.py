@@ -75,7 +75,10 @@ async def make_feed(connector_name: str) -> AsyncIterator[Callable[..., Any]]:
         sink = events if events is not None else feeds.events
         feed = MarketDataFeed(
             FeedConfig(**opts),
-            connector=make_connector(connector_name, ping_interval=5),
+            # as MarketDataFeed builds it: text frames as bytes unless they are recorded
+            connector=make_connector(
+                connector_name, ping_interval=5, text_as_bytes="recorder" not in feed_kw
+            ),
             on_event=sink.append,
             rng=random.Random(1),
             **feed_kw,

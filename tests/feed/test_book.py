@@ -152,3 +152,29 @@ def test_depth_n_and_rescale_with_stale_heap_entries():
     for n in (1, 3, 10):
         assert b.depth(n) == (full[0][:n], full[1][:n])
     assert full[0] == sorted(full[0], reverse=True) and b.best_ask() == (D("500.25"), D(1))
+
+
+def test_snapshot_in_batches_equals_one_snapshot_and_bids_share_keys_with_the_heap():
+    levels = [wire("bid", f"{100 - i}.25", "1") for i in range(50)]
+    levels += [wire("offer", f"{101 + i}.75", "2") for i in range(50)]
+    whole, batched = L2Book("X"), L2Book("X")
+    whole.apply_snapshot(levels)
+    assert not batched.apply_snapshot_batches(levels[i : i + 7] for i in range(0, 100, 7))
+    assert batched.valid and batched.depth() == whole.depth() and len(batched) == 100
+    assert batched.best_bid() == (D("100.25"), D(1)) and batched.best_bid_tick == 10025
+    assert all(k in batched._bids for k in batched._bid_heap)  # the same keys, negated ticks
+    batched.apply_updates([wire("bid", f"{100 - i}.25", "0") for i in range(50)])
+    assert batched.best_bid() is None and len(batched._bid_heap) == 0
+
+
+def test_book_changed_fast_constructor_builds_an_ordinary_frozen_event():
+    import dataclasses
+
+    from botkit.core.feed_events import BookChanged, book_changed
+
+    b = L2Book("X")
+    ev = book_changed("X", b, True, 9)
+    assert type(ev) is BookChanged and ev == BookChanged("X", b, True, 9)
+    assert hash(ev) == hash(BookChanged("X", b, True, 9)) and dataclasses.replace(ev).book is b
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ev.sequence_num = 10  # type: ignore[misc]

@@ -6,6 +6,8 @@ import json
 from decimal import Decimal
 from itertools import count
 
+from botkit.core import messages as m
+from botkit.core.book import L2Book
 from botkit.core.feed_events import (
     BookChanged,
     BookInvalidated,
@@ -14,7 +16,14 @@ from botkit.core.feed_events import (
     SequenceGapDetected,
     Subscribed,
 )
-from botkit.core.feed_protocol import Backfill, FeedProtocol, Reconnect, ResyncLevel2, Subscription
+from botkit.core.feed_protocol import (
+    BULK_FRAME_BYTES,
+    Backfill,
+    FeedProtocol,
+    Reconnect,
+    ResyncLevel2,
+    Subscription,
+)
 from botkit.core.fills import FillTracker
 from botkit.errors import BookInvalid, FeedSubscriptionError, SequenceGap
 
@@ -157,3 +166,49 @@ def test_error_frames_carry_hints():
 def test_barrier_is_a_repeated_heartbeats_subscribe():
     msg = json.loads(proto().barrier_message(lambda: "t"))
     assert msg == {"type": "subscribe", "channel": "heartbeats", "jwt": "t"}
+
+
+def test_malformed_l2_data_frame_resyncs_instead_of_losing_changes():
+    p = proto()
+    p.connection_opened()
+    p.receive(l2(0, "snapshot", ("bid", "10", "1"), ("offer", "11", "2")))
+    bad = frame(1, "l2_data", [{"type": "update", "product_id": "BTC-USD", "updates": 7}])
+    events = p.receive(bad)  # valid JSON, wrong shape, in sequence: its changes are lost
+    assert any(isinstance(e, BookInvalidated) for e in events) and p.stats.malformed == 1
+    assert p.take_requests() == [ResyncLevel2(("BTC-USD",))] and p.last_seq == 1
+    assert p.receive(frame(2, "heartbeats", "junk")) == [] and not p.take_requests()
+
+
+def big_snapshot(seq, n, pid="BTC-USD"):
+    """A level2 snapshot frame over BULK_FRAME_BYTES: n bids and n asks around 50 000."""
+    levels = [("bid", f"{50_000 - i}.{i % 100:02d}", f"0.{i + 1:08d}") for i in range(n)]
+    levels += [("offer", f"{50_001 + i}.{i % 100:02d}", "1") for i in range(n)]
+    return l2(seq, "snapshot", *levels, pid=pid)
+
+
+def test_bulk_snapshot_is_applied_slice_by_slice_and_equals_the_plain_path():
+    data = big_snapshot(0, 6000)
+    assert len(data) > BULK_FRAME_BYTES
+    calls = []
+    p = proto()
+    p.around_bulk = lambda: calls.append(1)
+    p.connection_opened()
+    (ev,) = p.receive(data.encode())
+    assert isinstance(ev, BookChanged) and ev.snapshot and ev.sequence_num == 0
+    assert calls == [1, 1]  # the I/O layer's hook runs before and after
+    book = L2Book("BTC-USD")  # the plain path: the whole frame decoded at once
+    decoded = m.decode_frame(data, fast_l2=True)
+    assert isinstance(decoded, m.L2Data)
+    book.apply_snapshot(decoded.events[0].updates)
+    assert p.books["BTC-USD"].depth() == book.depth() and len(book) == 12_000
+    events = p.receive(l2(1, "update", ("bid", "49999.01", "0")))
+    assert events[0] == BookChanged("BTC-USD", p.books["BTC-USD"], False, 1)
+
+
+def test_bulk_frame_with_a_bad_level_resyncs():
+    data = big_snapshot(0, 6000).replace('"new_quantity": "1"', '"new_quantity": 1', 1)
+    p = proto()
+    p.connection_opened()
+    events = p.receive(data)
+    assert any(isinstance(e, BookInvalidated) for e in events) or not p.books["BTC-USD"].valid
+    assert p.take_requests() == [ResyncLevel2(("BTC-USD",))] and p.stats.malformed == 1

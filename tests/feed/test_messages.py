@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+import pytest
+
 from botkit.core import messages as m
 
 ENV = {"client_id": "", "timestamp": "2026-01-01T12:00:00.000000001Z", "sequence_num": 7}
@@ -157,3 +159,30 @@ def test_encode_message_is_compact():
         m.encode_message({"type": "subscribe", "channel": "heartbeats"})
         == '{"type":"subscribe","channel":"heartbeats"}'
     )
+
+
+def test_l2_bulk_batches_cut_between_levels_and_fall_back_when_a_cut_is_inside_a_string():
+    ups = [
+        {"side": "bid", "event_time": "t", "price_level": f"{i}.5", "new_quantity": f"{i}.25"}
+        for i in range(1, 400)
+    ]
+    ups[200]["event_time"] = "x},{y"  # a cut here would split a string
+    raw = env("l2_data", [{"type": "snapshot", "product_id": "X", "updates": ups}])
+    bulk = m.decode_l2_bulk(raw.encode())
+    assert bulk is not None and bulk.sequence_num == 7
+    for size in (1, 50, 1 << 16):
+        got = [u for batch in bulk.events[0].batches(size) for u in batch]
+        assert [(u.side, u.price_level, u.new_quantity) for u in got] == [
+            (u["side"], u["price_level"], u["new_quantity"]) for u in ups
+        ]
+    assert m.decode_l2_bulk(env("heartbeats", [])) is None  # not l2_data: decode it normally
+    bad = env("l2_data", [{"type": "update", "product_id": "X", "updates": [{"side": 1}]}])
+    with pytest.raises(m.DecodeFailed):
+        [*m.decode_l2_bulk(bad).events[0].batches()]
+
+
+def test_decode_fast_raises_and_malformed_keeps_the_channel():
+    with pytest.raises(m.DecodeFailed):
+        m.decode_fast(b"{nope")
+    bad = m.decode_frame(env("l2_data", [{"type": "update", "product_id": "X", "updates": 1}]))
+    assert isinstance(bad, m.Malformed) and bad.channel == "l2_data" and bad.sequence_num == 7
