@@ -291,7 +291,7 @@ class FeedProtocol:
                     if snapshot:
                         crossed = book.apply_snapshot(ev.updates)
                     elif book.valid:
-                        crossed = book.apply_updates(ev.updates)
+                        crossed = book.apply_wire_updates(ev.updates)
                     else:
                         continue  # waiting for the resync snapshot
                     if crossed:
