@@ -1,0 +1,148 @@
+"""Resident memory of ``botkit run`` in sim mode with a BTC-USD-sized book (issue 6, item 10).
+
+Run:  .venv/bin/python bench/bench_memory.py [--seconds 10] [--repeats 3] [--phases]
+
+Each run is a fresh ``python -c`` child doing what ``bench/bench_runtime.py`` does for its
+RSS figure: ``BotRuntime.run()`` in sim mode (the simulator in the same process, the
+default strategy, level2 + ticker + candles + the user channel) for ``--seconds``; once
+with the simulator's 50-level book ("small") and once with its level2 snapshot padded to
+30 000 levels by ``ws_faults.oversize_snapshot(30_000)`` ("big", a ~3 MB frame). It
+prints VmHWM (peak) and VmRSS at exit from ``/proc/self/status``, per run and the median.
+Target: peak <= 80 MB with the big book.
+
+``--phases`` adds one instrumented big run showing where the memory goes: RSS after the
+imports, when the big frame reaches the feed, after the feed has applied it, at exit; and
+at exit glibc's heap (mallinfo2) and CPython's object arenas.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+__all__ = ["main"]
+
+TARGET_MB = 80.0
+
+CHILD = r"""
+import sys
+from pathlib import Path
+
+def status():
+    st = dict(l.split(":", 1) for l in Path("/proc/self/status").read_text().splitlines() if ":" in l)
+    return int(st["VmRSS"].split()[0]) / 1024, int(st["VmHWM"].split()[0]) / 1024
+
+seconds, variant, data, phases = float(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4] == "1"
+from botkit.bot_config import load_bot_config
+from botkit.config import load_settings
+from botkit.core.feed_protocol import BULK_FRAME_BYTES, FeedProtocol
+from botkit.runtime import BotRuntime, RunOptions, run_blocking
+from botkit.runtime_ui import configure_logging
+
+configure_logging("ERROR", tty=False)
+if phases:
+    print("PHASE after imports: RSS %.1f MB (peak %.1f)" % status(), flush=True)
+    receive = FeedProtocol.receive
+
+    def traced(self, data):
+        big = len(data) > BULK_FRAME_BYTES
+        if big:
+            print("PHASE %.1f MB frame reaches the feed: RSS %.1f MB (peak %.1f)"
+                  % ((len(data) / 1e6,) + status()), flush=True)
+        events = receive(self, data)
+        if big:
+            print("PHASE frame applied (%d levels in the book): RSS %.1f MB (peak %.1f)"
+                  % ((len(self.books["BTC-USD"]),) + status()), flush=True)
+        return events
+
+    FeedProtocol.receive = traced
+
+def arm(ep):
+    if variant == "big" and ep.sim is not None:
+        ep.sim.ws_faults.oversize_snapshot(30_000)
+
+opts = RunOptions(duration=seconds, data_dir=Path(data), on_venue=arm)
+rt = BotRuntime(load_bot_config(None), load_settings(env_file=None), opts)
+run_blocking(rt.run)
+rss, hwm = status()
+if phases:
+    import ctypes, os
+    print("PHASE exit: RSS %.1f MB (peak %.1f)" % (rss, hwm), flush=True)
+    try:
+        class MI2(ctypes.Structure):
+            _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks",
+                        "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+        fn = ctypes.CDLL(None).mallinfo2
+        fn.restype = MI2
+        mi = fn()
+        print("PHASE glibc heap at exit: %.1f MB, of it free %.1f MB; mmapped %.1f MB"
+              % (mi.arena / 1e6, mi.fordblks / 1e6, mi.hblkhd / 1e6), flush=True)
+    except (AttributeError, OSError):
+        pass
+    r, w = os.pipe()
+    saved = os.dup(2)
+    os.dup2(w, 2)
+    sys._debugmallocstats()
+    os.dup2(saved, 2)
+    os.close(w)
+    text = os.read(r, 1 << 20).decode()
+    for line in text.splitlines():
+        if "arenas allocated current" in line or "bytes in allocated blocks" in line:
+            print("PHASE CPython", " ".join(line.split()), flush=True)
+print("RESULT", hwm, rss, flush=True)
+"""
+
+
+def run_child(seconds: float, variant: str, phases: bool = False) -> tuple[float, float, list[str]]:
+    """(peak MB, exit MB, phase lines) of one ``botkit run`` child."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOTKIT_")}
+    with tempfile.TemporaryDirectory() as data:
+        out = subprocess.run(
+            [sys.executable, "-c", CHILD, str(seconds), variant, data, "1" if phases else "0"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=env,
+            check=False,
+        )
+    lines = out.stdout.splitlines()
+    result = [x for x in lines if x.startswith("RESULT")]
+    if out.returncode != 0 or not result:
+        raise RuntimeError(f"child failed ({out.returncode}): {out.stderr[-3000:]}")
+    hwm, rss = (float(x) for x in result[-1].split()[1:3])
+    return hwm, rss, [x[6:] for x in lines if x.startswith("PHASE ")]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--phases", action="store_true", help="one instrumented big run")
+    args = ap.parse_args()
+    print(f"botkit run, sim mode, {args.seconds:.0f} s per run, Python {sys.version.split()[0]}")
+    medians: dict[str, tuple[float, float]] = {}
+    for variant, label in (("small", "50-level book"), ("big", "30 000-level snapshot")):
+        runs = [run_child(args.seconds, variant)[:2] for _ in range(args.repeats)]
+        peak = statistics.median(r[0] for r in runs)
+        end = statistics.median(r[1] for r in runs)
+        medians[variant] = (peak, end)
+        each = ", ".join(f"{p:.1f}/{e:.1f}" for p, e in runs)
+        print(
+            f"  {variant:5} ({label:21}): peak {peak:5.1f} MB, at exit {end:5.1f} MB "
+            f"(median of {args.repeats}; peak/exit per run: {each})"
+        )
+    peak = medians["big"][0]
+    verdict = "met" if peak <= TARGET_MB else "NOT met"
+    print(f"target: peak <= {TARGET_MB:.0f} MB with the big book: {verdict} ({peak:.1f} MB)")
+    if args.phases:
+        print("\nphases of one big run:")
+        for line in run_child(args.seconds, "big", phases=True)[2]:
+            print("  " + line)
+
+
+if __name__ == "__main__":
+    main()
