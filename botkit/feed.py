@@ -383,16 +383,31 @@ class MarketDataFeed:
         direct = proto.fills is None  # no UserSnapshotDone can come from this connection
         requests = proto.requests
         seen = stats.frames
+        last = loop.time()
+        books = [
+            self.books[pid]
+            for sub in proto.subscriptions
+            if sub.channel == "level2"
+            for pid in sub.product_ids
+        ]
         timer: asyncio.TimerHandle | None = None
         try:
             async with asyncio.timeout(stale) as cm:
 
                 def watchdog() -> None:
-                    # Detection happens between stale - step and stale after the last frame.
-                    nonlocal seen, timer
+                    # Detection happens between stale - step and stale after the last frame;
+                    # the books are flagged stale after half of that (see L2Book.stale).
+                    nonlocal seen, timer, last
+                    now = loop.time()
                     if stats.frames != seen and not cm.expired():
-                        seen = stats.frames
-                        cm.reschedule(loop.time() + stale - step)
+                        seen, last = stats.frames, now
+                        cm.reschedule(now + stale - step)
+                        for book in books:
+                            book.stale = False
+                    elif now - last >= stale / 2 and not all(b.stale for b in books):
+                        for book in books:
+                            book.stale = True
+                        self._wake()
                     timer = loop.call_later(step, watchdog)
 
                 timer = loop.call_later(step, watchdog)

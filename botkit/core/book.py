@@ -106,6 +106,11 @@ class L2Book:
         valid: True between a snapshot and an invalidation (gap, crossed book,
             reconnect). Strategies must not trade on an invalid book.
         invalid_reason: why the book was last invalidated ("" when valid).
+        stale: set by the feed while the connection carrying this book has been silent
+            for over half its ``stale_after`` (heartbeats come every second, so a
+            healthy one never is); cleared within ``stale_after/8`` of frames resuming
+            and by a snapshot. Still ``valid``: the data may just be old. Strategies
+            that quote should treat it like an invalid book.
         updates: price-level changes applied since construction (for stats).
     """
 
@@ -121,6 +126,7 @@ class L2Book:
         "_decimals",
         "invalid_reason",
         "product_id",
+        "stale",
         "updates",
         "valid",
     )
@@ -142,6 +148,7 @@ class L2Book:
         self._ask_heap: list[int] = []  # ask keys: best ask at [0]; may hold stale keys
         self.valid = False
         self.invalid_reason = "no snapshot yet"
+        self.stale = False
         self.updates = 0
 
     # -- mutation ---------------------------------------------------------------------------
@@ -180,6 +187,7 @@ class L2Book:
             self._caching = True
         self.valid = True
         self.invalid_reason = ""
+        self.stale = False
         return self.crossed
 
     def apply_updates(self, levels: Sequence[LevelChange]) -> bool:

@@ -93,11 +93,16 @@ class SequenceGapDetected:
 
 @dataclass(frozen=True, slots=True)
 class Heartbeat:
-    """A ``heartbeats`` event; proof the connection is alive at the application level."""
+    """A ``heartbeats`` event; proof the connection is alive at the application level.
+
+    ``missed``: heartbeats the server skipped before this one (a jump in its counter
+    while ``sequence_num`` stayed in order: the endpoint stalled); 0 normally.
+    """
 
     connection: str
     counter: int
     current_time: str
+    missed: int = 0
 
 
 @dataclass(frozen=True, slots=True)

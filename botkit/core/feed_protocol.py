@@ -112,6 +112,7 @@ class FeedStats:
     errors: int = 0
     acks: int = 0
     heartbeats: int = 0
+    heartbeat_gaps: int = 0
     resyncs: int = 0
     last_problem: str = ""
     extra: dict[str, int] = field(default_factory=dict)
@@ -177,6 +178,7 @@ class FeedProtocol:
         """Called before and after a bulk frame (see :data:`BULK_FRAME_BYTES`); the I/O
         layer hands freed memory back to the OS there. Pure code only calls it."""
         self.last_seq: int | None = None
+        self._heartbeat_counter: int | None = None
         self.requests: list[Request] = []  # drained by take_requests(); same list for life
         self._channels = {s.channel for s in self.subscriptions}
 
@@ -185,6 +187,7 @@ class FeedProtocol:
     def connection_opened(self) -> list[FeedEvent]:
         """A new connection: sequence restarts; books wait for their new snapshots."""
         self.last_seq = None
+        self._heartbeat_counter = None
         self.requests.clear()
         return self._invalidate_all("reconnected: waiting for a new snapshot")
 
@@ -420,6 +423,21 @@ class FeedProtocol:
                 return
             out.append(_book_changed(ev.product_id, book, snapshot, seq))
 
+    def _missed(self, counter: int) -> int:
+        """Heartbeats skipped before ``counter`` (0 when in order, unknown or restarted).
+
+        With ``sequence_num`` in order, a jump in the counter means the server itself
+        did not send them (a stalled or overloaded endpoint), not that we lost frames:
+        counted and logged for diagnosis, no recovery needed.
+        """
+        last, self._heartbeat_counter = self._heartbeat_counter, counter
+        if last is None or counter < 0 or counter <= last + 1:
+            return 0  # first, unparseable, in order, or restarted (e.g. a re-subscribe)
+        missed = counter - last - 1
+        self.stats.heartbeat_gaps += 1
+        log.info("feed: %s: %d heartbeat(s) skipped by the server", self.name, missed)
+        return missed
+
     def _dispatch(self, frame: m.Envelope, out: list[FeedEvent]) -> None:
         if isinstance(frame, m.L2Message):
             self._on_l2(frame, out)
@@ -427,7 +445,7 @@ class FeedProtocol:
             self.stats.heartbeats += 1
             for hb in frame.events:
                 counter = int(hb.heartbeat_counter) if hb.heartbeat_counter.isdigit() else -1
-                out.append(Heartbeat(self.name, counter, hb.current_time))
+                out.append(Heartbeat(self.name, counter, hb.current_time, self._missed(counter)))
         elif isinstance(frame, m.TickerMessage | m.TickerBatchMessage):
             batch = isinstance(frame, m.TickerBatchMessage)
             for tev in frame.events:

@@ -212,3 +212,15 @@ def test_bulk_frame_with_a_bad_level_resyncs():
     events = p.receive(data)
     assert any(isinstance(e, BookInvalidated) for e in events) or not p.books["BTC-USD"].valid
     assert p.take_requests() == [ResyncLevel2(("BTC-USD",))] and p.stats.malformed == 1
+
+
+def test_heartbeat_counter_gaps_are_counted_not_recovered():
+    p = proto()
+    p.connection_opened()
+    assert p.receive(hb(0, 5)) == [Heartbeat("market-0", 5, "x")]
+    assert p.receive(hb(1, 6)) == [Heartbeat("market-0", 6, "x", 0)]
+    (beat,) = p.receive(hb(2, 9))  # sequence in order, counter jumped: the server skipped two
+    assert beat.missed == 2 and p.stats.heartbeat_gaps == 1 and not p.take_requests()
+    assert p.receive(hb(3, 1))[0].missed == 0  # restarted (a re-subscribe): not a gap
+    p.connection_opened()
+    assert p.receive(hb(0, 50))[0].missed == 0  # a new connection starts afresh

@@ -218,3 +218,17 @@ def test_release_free_memory_is_glibc_malloc_trim_or_absent():
     if sys.platform.startswith("linux") and release is not None:
         release()  # returns memory to the OS; must simply not fail
     assert release is None or callable(release)
+
+
+async def test_books_are_flagged_stale_while_the_connection_is_silent(market, make_feed):
+    feed = await make_feed(market.sim, products=("BTC-USD",))
+    await feed.wait_ready(10)
+    book = feed.books["BTC-USD"]
+    assert not book.stale
+    market.sim.ws_faults.stall(1.5)
+    market.step(5)
+    await feed.wait_for(lambda: book.stale, 10)  # silent for stale_after/2: flagged
+    await feed.wait_for(lambda: feed.conns[0].stale >= 1, 10)  # then the watchdog reconnects
+    market.step(5)
+    await assert_books_match(feed, market.sim, ("BTC-USD",))
+    await feed.wait_for(lambda: not book.stale, 10)
