@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
 from typing import Literal
 
-__all__ = ["Fill", "LevelChange", "Lot", "OrderBook", "Side", "opposite"]
+__all__ = ["Fill", "LevelChange", "LevelWalker", "Lot", "OrderBook", "Side", "opposite"]
 
 Side = Literal["BUY", "SELL"]
 _ZERO = Decimal(0)
@@ -109,7 +109,60 @@ class _BookSide:
         del self.prices[bisect.bisect_left(self.prices, price)]
 
 
-class OrderBook:
+class LevelWalker:
+    """Read-only taker arithmetic over any book that can walk its levels best first.
+
+    Shared by :class:`OrderBook` and the paper broker's book so that "how much would a
+    taker get" has one implementation; subclasses provide :meth:`_walk`.
+    """
+
+    def _walk(self, taker_side: Side, limit: Decimal | None) -> Iterator[tuple[Decimal, Decimal]]:
+        """``(price, size)`` of the levels a taker on ``taker_side`` meets, best first."""
+        raise NotImplementedError
+
+    def fillable(self, taker_side: Side, limit: Decimal | None, want: Decimal) -> Decimal:
+        """Size a taker could fill now, up to ``want``, without trading beyond ``limit``."""
+        got = _ZERO
+        for _price, size in self._walk(taker_side, limit):
+            got += size
+            if got >= want:
+                return want
+        return got
+
+    def cost(self, taker_side: Side, size: Decimal) -> tuple[Decimal, Decimal]:
+        """``(fillable size, notional)`` a taker of ``size`` would get, without trading."""
+        left, notional = size, _ZERO
+        for price, level in self._walk(taker_side, None):
+            take = min(left, level)
+            notional += take * price
+            left -= take
+            if not left:
+                break
+        return size - left, notional
+
+    def size_for_budget(
+        self, taker_side: Side, budget: Decimal, fee_rate: Decimal, increment: Decimal
+    ) -> Decimal:
+        """Largest size (multiple of ``increment``) whose notional plus fee fits ``budget``.
+
+        Used for quote-sized market buys: walking levels here rather than inside
+        ``match`` keeps the matcher free of fee logic.
+        """
+        left, size = budget, _ZERO
+        mult = 1 + fee_rate
+        for price, level in self._walk(taker_side, None):
+            affordable = (left / (price * mult)).quantize(increment, rounding=ROUND_DOWN)
+            take = min(level, affordable)
+            if take <= 0:
+                break
+            size += take
+            left -= take * price * mult
+            if take < level:
+                break
+        return size
+
+
+class OrderBook(LevelWalker):
     """A single product's price-time-priority book.
 
     The book never validates increments or funds; callers do that. It does
@@ -160,47 +213,6 @@ class OrderBook:
         if best is None:
             return False
         return price >= best if side == "BUY" else price <= best
-
-    def fillable(self, taker_side: Side, limit: Decimal | None, want: Decimal) -> Decimal:
-        """Size a taker could fill now, up to ``want``, without trading beyond ``limit``."""
-        got = _ZERO
-        for _price, size in self._walk(taker_side, limit):
-            got += size
-            if got >= want:
-                return want
-        return got
-
-    def cost(self, taker_side: Side, size: Decimal) -> tuple[Decimal, Decimal]:
-        """``(fillable size, notional)`` a taker of ``size`` would get, without trading."""
-        left, notional = size, _ZERO
-        for price, level in self._walk(taker_side, None):
-            take = min(left, level)
-            notional += take * price
-            left -= take
-            if not left:
-                break
-        return size - left, notional
-
-    def size_for_budget(
-        self, taker_side: Side, budget: Decimal, fee_rate: Decimal, increment: Decimal
-    ) -> Decimal:
-        """Largest size (multiple of ``increment``) whose notional plus fee fits ``budget``.
-
-        Used for quote-sized market buys: walking levels here rather than inside
-        :meth:`match` keeps the matcher free of fee logic.
-        """
-        left, size = budget, _ZERO
-        mult = 1 + fee_rate
-        for price, level in self._walk(taker_side, None):
-            affordable = (left / (price * mult)).quantize(increment, rounding=ROUND_DOWN)
-            take = min(level, affordable)
-            if take <= 0:
-                break
-            size += take
-            left -= take * price * mult
-            if take < level:
-                break
-        return size
 
     def _walk(self, taker_side: Side, limit: Decimal | None) -> Iterator[tuple[Decimal, Decimal]]:
         book_side = self._sides[opposite(taker_side)]

@@ -31,10 +31,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 
 from botkit.core.book import L2Book
-from botkit.core.matching import Fill, LevelChange, Lot, Side, opposite
+from botkit.core.matching import Fill, LevelChange, LevelWalker, Lot, Side, opposite
 
 __all__ = ["PaperBook", "QueuedOrder"]
 
@@ -62,7 +62,7 @@ class QueuedOrder:
     credit_time: float = 0.0
 
 
-class PaperBook:
+class PaperBook(LevelWalker):
     """Real L2 liquidity less our own consumption, plus our queued resting orders.
 
     Args:
@@ -166,46 +166,6 @@ class PaperBook:
         if best is None:
             return False
         return price >= best[0] if side == "BUY" else price <= best[0]
-
-    def fillable(self, taker_side: Side, limit: Decimal | None, want: Decimal) -> Decimal:
-        """Size a taker could fill now, up to ``want``, without trading beyond ``limit``."""
-        got = _ZERO
-        for _price, size in self._walk(taker_side, limit):
-            got += size
-            if got >= want:
-                return want
-        return got
-
-    def cost(self, taker_side: Side, size: Decimal) -> tuple[Decimal, Decimal]:
-        """``(fillable size, notional)`` a taker of ``size`` would get, without trading."""
-        left, notional = size, _ZERO
-        for price, level in self._walk(taker_side, None):
-            take = min(left, level)
-            notional += take * price
-            left -= take
-            if not left:
-                break
-        return size - left, notional
-
-    def size_for_budget(
-        self, taker_side: Side, budget: Decimal, fee_rate: Decimal, increment: Decimal
-    ) -> Decimal:
-        """Largest size (multiple of ``increment``) whose notional plus fee fits ``budget``.
-
-        The same walk as :meth:`botkit.core.matching.OrderBook.size_for_budget`.
-        """
-        left, size = budget, _ZERO
-        mult = 1 + fee_rate
-        for price, level in self._walk(taker_side, None):
-            affordable = (left / (price * mult)).quantize(increment, rounding=ROUND_DOWN)
-            take = min(level, affordable)
-            if take <= 0:
-                break
-            size += take
-            left -= take * price * mult
-            if take < level:
-                break
-        return size
 
     def take_changes(self) -> list[LevelChange]:
         """Always empty: the public book is Coinbase's, our orders are not in it."""
