@@ -219,9 +219,13 @@ async def run_sdk(url: str, last_seq: int) -> Timing:
 
 
 def find_cryptofeed(arg: str | None) -> str | None:
-    """The interpreter of a venv with cryptofeed installed, or None."""
+    """The interpreter of a venv with cryptofeed installed, or None.
+
+    ``--cryptofeed-python`` wins (None if that file does not exist), then
+    ``$BOTKIT_CRYPTOFEED_PYTHON``, then ``/work/venv-cryptofeed/bin/python``.
+    """
     env = os.environ.get("BOTKIT_CRYPTOFEED_PYTHON")
-    for cand in (arg, env, "/work/venv-cryptofeed/bin/python"):
+    for cand in [arg] if arg else [env, "/work/venv-cryptofeed/bin/python"]:
         if cand and Path(cand).exists():
             return cand
     return None
