@@ -37,7 +37,7 @@ from botkit.core.book import L2Book
 from botkit.core.clock import ManualClock
 from botkit.core.feed_events import BookChanged, FeedEvent, OrderUpdate, TradesReceived
 from botkit.core.feed_protocol import FeedProtocol, Subscription
-from botkit.dispatch import FOR_STRATEGY, CountingSink, dispatch_batch
+from botkit.dispatch import STRATEGY_TYPES, CountingSink, dispatch_batch
 from botkit.errors import ConfigError
 from botkit.executor import OrderExecutor
 from botkit.journal import OrderJournal
@@ -314,9 +314,10 @@ class Backtest:
                 events = proto.connection_lost(rec.detail or kind)
             batch: list[FeedEvent] = []
             for event in events:
-                if type(event) is BookChanged or type(event) is TradesReceived:
+                cls = type(event)
+                if cls is BookChanged or cls is TradesReceived:
                     broker.on_market_event(event, flush=False)
-                if isinstance(event, FOR_STRATEGY):
+                if cls in STRATEGY_TYPES:
                     batch.append(event)
             broker.flush()  # once per record: journal, user events, equity
             if not started:

@@ -29,7 +29,7 @@ from botkit.runtime_ui import RunStats
 from botkit.strategy.context import BotContext
 from botkit.strategy.ports import ExecutorSink
 
-__all__ = ["FOR_STRATEGY", "CountingSink", "dispatch_batch"]
+__all__ = ["FOR_STRATEGY", "STRATEGY_TYPES", "CountingSink", "dispatch_batch"]
 
 log = logging.getLogger("botkit.runtime")
 
@@ -43,6 +43,9 @@ FOR_STRATEGY = (
     FillEvent,
 )
 """The feed events a strategy receives (the rest are for the feed and the operator)."""
+
+STRATEGY_TYPES = frozenset(FOR_STRATEGY)
+"""The same, for a ``type(event) in STRATEGY_TYPES`` test on hot paths."""
 
 
 class CountingSink(ExecutorSink):
@@ -69,9 +72,17 @@ async def dispatch_batch(ctx: BotContext, batch: Sequence[FeedEvent], stats: Run
     Book events carry the live book, so the earlier ones would show the same (current)
     state anyway: delivering them would only make a slow strategy fall further behind.
     """
-    last_book = {e.product_id: i for i, e in enumerate(batch) if type(e) is BookChanged}
+    last_book = (
+        {e.product_id: i for i, e in enumerate(batch) if type(e) is BookChanged}
+        if len(batch) > 1
+        else None
+    )
     for i, event in enumerate(batch):
-        if type(event) is BookChanged and last_book[event.product_id] != i:
+        if (
+            last_book is not None
+            and type(event) is BookChanged
+            and last_book[event.product_id] != i
+        ):
             continue
         stats.events += 1
         if type(event) is FillEvent and ctx.orders.get(event.client_order_id):

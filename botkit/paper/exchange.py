@@ -294,20 +294,31 @@ class PaperExchange(SimExchange):
         book = self._paper_books.get(product_id)
         if book is None:
             return
+        seen, order = self._seen_trades[product_id]
+        memory = self.paper.trade_id_memory
+        recent = self._recent[product_id]
+        candles = self._candles[product_id]
+        taker_view = self.paper.trade_side != "maker"
         for raw_id, price, size, side in self._in_order(trades):
             trade_id = str(raw_id)
-            if not self._first_sighting(product_id, trade_id) or price <= 0 or size <= 0:
+            if trade_id in seen or price <= 0 or size <= 0:
                 continue
-            maker = self._maker_side(side)
-            if maker is not None:
-                self._recent[product_id].append(
-                    TradePrint(trade_id, product_id, price, size, maker, now)
-                )
-            self._candles[product_id].record_trade(now, price, size)
+            seen.add(trade_id)  # a print seen before (a replayed batch) is not counted twice
+            order.append(trade_id)
+            if len(order) > memory:
+                seen.discard(order.popleft())
+            upper = str(side).upper()
+            maker: Side | None = None
+            if upper == "BUY" or upper == "SELL":
+                buy = (upper == "BUY") != taker_view  # the side the aggressor hit
+                maker = "BUY" if buy else "SELL"
+                recent.append(TradePrint(trade_id, product_id, price, size, maker, now))
+            candles.record_trade(now, price, size)
             self._last_price[product_id] = price
             for lot, qty in book.allocate(price, size, maker, now):
                 self._fill_maker(self._orders[lot.order_id], lot.price, qty, trade_id, now)
-            self._check_stops(product_id, now)
+            if self._stops[product_id]:
+                self._check_stops(product_id, now)
         self._flush_books(self._now)
 
     @staticmethod
@@ -316,25 +327,6 @@ class PaperExchange(SimExchange):
         if len(rows) > 1 and all(str(row[0]).isdigit() for row in rows):
             rows.sort(key=lambda row: int(row[0]))
         return rows
-
-    def _first_sighting(self, product_id: str, trade_id: str) -> bool:
-        seen, order = self._seen_trades[product_id]
-        if trade_id in seen:
-            return False
-        seen.add(trade_id)
-        order.append(trade_id)
-        if len(order) > self.paper.trade_id_memory:
-            seen.discard(order.popleft())
-        return True
-
-    def _maker_side(self, side: str) -> Side | None:
-        """The side a print's aggressor hit, per :attr:`PaperConfig.trade_side`."""
-        upper = str(side).upper()
-        if upper not in ("BUY", "SELL"):
-            return None
-        if self.paper.trade_side == "maker":
-            return "BUY" if upper == "BUY" else "SELL"
-        return "SELL" if upper == "BUY" else "BUY"
 
     # --------------------------------------------------------------- outputs
     def take_delta(self) -> StateDelta:

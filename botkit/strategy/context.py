@@ -390,10 +390,13 @@ class BotContext:
             await call("on_fill", s.on_fill, event)
 
     async def _mark_book(self, product_id: str, book: L2Book) -> None:
-        if self.risk is not None and book.valid:
+        risk = self.risk
+        if risk is not None and book.valid:
             mid = book.mid()
             if mid is not None:
-                await self.risk.on_mark(product_id, mid)
+                tripped = risk.mark(product_id, mid)  # no coroutine per book event
+                if tripped is not None:
+                    await risk.enforce_trip(tripped)
 
     async def _on_halt(self) -> None:
         cancelled = await self.cancel_all()
