@@ -174,6 +174,7 @@ class BacktestResult:
     level_updates: int = 0
     market_seconds: float = 0.0
     wall_seconds: float = 0.0
+    replay_seconds: float = 0.0  # the record loop alone (wall_seconds includes set-up)
     client_order_ids: list[str] = field(default_factory=list)
 
 
@@ -295,18 +296,29 @@ class Backtest:
         size = max(self.recording.size, 1)
         wall0 = time.perf_counter()
         pending = self._pending
-        for n, (rec, pos) in enumerate(read_records(self.recording.path), 1):
+        stats = self.stats
+        progress = self.progress
+        exchange = broker.exchange
+        on_market = broker.on_market_event
+        flush = broker.flush
+        timers = ctx.timers
+        conn, proto = "", None
+        frames = n = 0
+        for n, (rec, pos) in enumerate(read_records(self.recording.path), 1):  # noqa: B007
             kind = rec.kind
             if kind == "meta":
                 continue
-            if rec.t > clock.time():
-                clock.set(rec.t)
-            broker.advance(flush=False)
-            proto = protocols.get(rec.conn)
-            if proto is None:
-                proto = protocols[rec.conn] = self._protocol(rec.conn, books)
+            t = rec.t
+            if t > clock.time():
+                clock.set(t)
+            exchange.advance(t)  # what fell due (latency, expiries) before this record
+            if rec.conn != conn or proto is None:
+                conn = rec.conn
+                proto = protocols.get(conn)
+                if proto is None:
+                    proto = protocols[conn] = self._protocol(conn, books)
             if kind == "frame" or kind == "binary":
-                result.frames += 1
+                frames += 1
                 events = proto.receive(rec.data)
             elif kind == "connected":
                 events = proto.connection_opened()
@@ -316,10 +328,10 @@ class Backtest:
             for event in events:
                 cls = type(event)
                 if cls is BookChanged or cls is TradesReceived:
-                    broker.on_market_event(event, flush=False)
+                    on_market(event, flush=False)
                 if cls in STRATEGY_TYPES:
                     batch.append(event)
-            broker.flush()  # once per record: journal, user events, equity
+            flush()  # once per record: journal, user events, equity
             if not started:
                 if all(p in books and books[p].valid for p in wanted):
                     await ctx.start()
@@ -328,16 +340,19 @@ class Backtest:
                     await self._deliver(ctx, executor, started)
                     continue
             if batch:
-                await dispatch_batch(ctx, batch, self.stats)
+                await dispatch_batch(ctx, batch, stats)
             if pending:
                 await self._deliver(ctx, executor, started)
-            await ctx.fire_timers()
-            if pending:
-                await self._deliver(ctx, executor, started)
-            if self.progress is not None and n % 4096 == 0:
+            if timers:
+                await ctx.fire_timers()
+                if pending:
+                    await self._deliver(ctx, executor, started)
+            if progress is not None and n % 4096 == 0:
                 updates = sum(b.updates for b in books.values())
-                self.progress(Progress(n, updates, pos / size, time.perf_counter() - wall0))
-            result.records = n
+                progress(Progress(n, updates, pos / size, time.perf_counter() - wall0))
+        result.records = n
+        result.frames = frames
+        result.replay_seconds = time.perf_counter() - wall0
         if started:
             await ctx.stop()
 
