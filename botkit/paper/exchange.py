@@ -325,7 +325,9 @@ class PaperExchange(SimExchange):
     def _in_order(trades: Iterable[Trade]) -> list[Trade]:
         rows = list(trades)
         if len(rows) > 1 and all(str(row[0]).isdigit() for row in rows):
-            rows.sort(key=lambda row: int(row[0]))
+            ids = [int(row[0]) for row in rows]
+            if any(a > b for a, b in zip(ids, ids[1:], strict=False)):
+                rows.sort(key=lambda row: int(row[0]))
         return rows
 
     # --------------------------------------------------------------- outputs

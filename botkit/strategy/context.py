@@ -339,6 +339,8 @@ class BotContext:
 
     async def dispatch(self, event: FeedEvent) -> None:
         """Update what the strategy can read, then call its hook(s) for ``event``."""
+        if type(event) is TradesReceived and "on_trade" in self._skip:
+            return  # the commonest event of a replay, for most strategies nothing to do
         s = self._hooks()
         call = self.guard.call
         market = self.market
