@@ -4,9 +4,10 @@ Run:  .venv/bin/python bench/bench_replay.py [--steps 15000] [--levels 2500] [--
 
 1. Writes a recording in ``botkit record``'s format (cached; the path is printed) from
    the simulator's pure exchange: a BTC-USD level2 snapshot with ``--levels`` levels per
-   side, then ``--steps`` market steps of 0.1 s, each a level2 update frame and (when
-   trades printed) a market_trades frame, plus a heartbeat every second, all with one
-   contiguous ``sequence_num`` as on a real connection.
+   side, then ``--steps`` market steps of 0.1 s, each a level2 update frame, the trade
+   prints batched into a market_trades frame every 250 ms as Coinbase does (reference §3),
+   and a heartbeat every second, all with one contiguous ``sequence_num`` as on a real
+   connection.
 2. Replays it with :class:`botkit.backtest.Backtest` — recording decode → FeedProtocol
    (msgspec decode, sequence check, int-tick L2 book) → paper broker (queue caps, trade
    prints, journal, equity curve) → dispatch to the strategy — on a virtual clock, with
@@ -104,18 +105,21 @@ def make_recording(path: Path, steps: int, levels: int) -> None:
 
     bids, asks = ex.book(PID)
     send("l2_data", [f.l2_snapshot_event(PID, bids, asks, now)])
+    trades: list[TradePrint] = []
+    flushed = T0
     for i in range(1, steps + 1):
         now = T0 + i * 0.1
         ex.advance(now)
         events = ex.drain_events()
         changes = [e for e in events if isinstance(e, BookChange) and e.product_id == PID]
-        trades = [e for e in events if isinstance(e, TradePrint) and e.product_id == PID]
+        trades += [e for e in events if isinstance(e, TradePrint) and e.product_id == PID]
         if changes:
             send("l2_data", [f.l2_update_event(PID, changes)])
-        if trades:
-            send(
-                "market_trades", [{"type": "update", "trades": [f.trade_object(t) for t in trades]}]
-            )
+        if trades and now - flushed >= 0.25 - 1e-9:  # Coinbase batches prints over 250 ms
+            flushed = now
+            batch = [f.trade_object(t) for t in trades]
+            send("market_trades", [{"type": "update", "trades": batch}])
+            trades = []
         if i % 10 == 0:
             send("heartbeats", [f.heartbeat_event(now, i * 0.1, i // 10)])
     rec.close()
@@ -149,7 +153,9 @@ def run_backtest(data: Path, out: Path, strategy: str) -> tuple[float, int, int]
     t = time.perf_counter()
     result = asyncio.run(bt.run())
     total = time.perf_counter() - t
-    print(f"  {strategy}: {total:.3f} s in run(), of which the record loop {result.replay_seconds:.3f} s")
+    print(
+        f"  {strategy}: {total:.3f} s in run(), of which the record loop {result.replay_seconds:.3f} s"
+    )
     return total, result.stats.orders, result.frames
 
 
@@ -170,7 +176,7 @@ def main() -> None:
     args = ap.parse_args()
     cache = Path(tempfile.gettempdir()) / "botkit-bench"
     cache.mkdir(exist_ok=True)
-    data = cache / f"replay-{args.steps}-{args.levels}.jsonl.gz"
+    data = cache / f"replay-v2-{args.steps}-{args.levels}.jsonl.gz"
     if not data.exists():
         make_recording(data, args.steps, args.levels)
     frames = frames_of(data)
