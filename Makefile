@@ -1,5 +1,6 @@
 # Two commands do all set-up on a fresh machine: `make run` and `make test`.
-# Both create .venv and install botkit into it the first time (or when pyproject.toml changes).
+# Both create .venv and install botkit into it the first time (or when pyproject.toml, setup.py
+# or the compiled book kernel's source change: the install compiles it).
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py botkit/core/_l2kernel.pyx
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e ".[dev]"

@@ -22,6 +22,7 @@ from bisect import bisect_left, insort
 from collections.abc import Callable
 from typing import Any
 
+from botkit.core import book as book_module
 from botkit.core.book import L2Book
 from botkit.core.messages import L2Update
 
@@ -167,8 +168,18 @@ def book_alone() -> list[tuple[str, int, str, float, float]]:
                             book.pop(tick, None)
                     bids.peekitem(-1), asks.peekitem(0)
 
+            def heap_book_python(heap_book: Callable[[], None] = heap_book) -> None:
+                book_module.use_kernel(False)
+                try:
+                    heap_book()
+                finally:
+                    book_module.use_kernel(True)
+
             stream = "churn" if churn else "BTC-like"
             variants = [("botkit heap", heap_book), ("bisect list", bisect_book)]
+            if book_module.kernel_in_use():  # the default: also show the Python loop
+                variants[0] = ("botkit heap, kernel", heap_book)
+                variants.insert(1, ("botkit heap, Python", heap_book_python))
             if SortedDict is not None:
                 variants.append(("SortedDict", sorted_dict))
             for name, fn in variants:

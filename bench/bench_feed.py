@@ -53,6 +53,7 @@ from typing import Any
 
 from aiohttp import web
 
+from botkit.core import book as book_module
 from botkit.core.book import L2Book
 from botkit.core.feed_events import BookChanged
 from botkit.core.feed_protocol import FeedProtocol, Subscription
@@ -400,11 +401,26 @@ def main() -> None:
     server.start()
     url = f"ws://127.0.0.1:{q.get(timeout=60)}"
     n_frames = len(frames)
+    kernel = book_module.kernel_in_use()
+    print(
+        "botkit book level loop: "
+        + ("compiled kernel (botkit.core._l2kernel)" if kernel else "Python (kernel not built)")
+    )
+
+    def python_loop() -> Timing:  # the install without a C compiler (or BOTKIT_NO_EXTENSIONS)
+        book_module.use_kernel(False)
+        try:
+            return asyncio.run(run_botkit(url, last_seq, "aiohttp"))
+        finally:
+            book_module.use_kernel(True)
+
     variants: list[tuple[str, Callable[[], Timing]]] = [
         ("botkit feed, aiohttp connector", lambda: asyncio.run(run_botkit(url, last_seq, "aiohttp"))),
         ("botkit feed, websockets connector", lambda: asyncio.run(run_botkit(url, last_seq, "websockets"))),
         ("official SDK WSClient + WebsocketResponse + dict book", lambda: asyncio.run(run_sdk(url, last_seq))),
     ]  # fmt: skip
+    if kernel:
+        variants.insert(1, ("botkit feed, aiohttp, Python level loop (no kernel)", python_loop))
     cf_info: dict[str, Any] = {}
     if cf_python is not None:
         cf = cf_python
@@ -457,6 +473,12 @@ def main() -> None:
     mem = in_memory(frames)
     proto_s = protocol_path(frames)
     rows = [("botkit FeedProtocol.receive + on_event (whole per-frame path)", proto_s)]
+    if kernel:
+        book_module.use_kernel(False)
+        try:
+            rows.append(("the same, Python level loop (no kernel)", protocol_path(frames)))
+        finally:
+            book_module.use_kernel(True)
     if cf_python is not None:
         cf_mem = run_cryptofeed(cf_python, "--file", str(path), "--repeats", "3")
         rows.append(("cryptofeed Coinbase.message_handler (json, Decimal, order_book)", cf_mem["seconds"]))  # fmt: skip

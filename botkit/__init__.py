@@ -8,6 +8,13 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+import os as _os
+
+if _os.environ.get("BOTKIT_NO_EXTENSIONS"):  # run the order book's Python loop (docs/feed.md)
+    from botkit.core import book as _book
+
+    _book.use_kernel(False)
+
 from botkit.clock import SystemClock
 from botkit.config import BotSettings, load_settings
 from botkit.core.clock import Clock, ManualClock

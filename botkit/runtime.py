@@ -38,6 +38,7 @@ from botkit.auth import make_jwt_signer
 from botkit.bot_config import BotConfig
 from botkit.clock import SystemClock
 from botkit.config import BotSettings
+from botkit.core.book import kernel_in_use
 from botkit.core.feed_events import FeedEvent, OrderUpdate, Subscribed
 from botkit.dispatch import FOR_STRATEGY, CountingSink, dispatch_batch
 from botkit.executor import OrderExecutor
@@ -333,7 +334,11 @@ class BotRuntime:
             )
 
         await feed.wait_for(ready, self.config.bot.ready_timeout)
-        log.info("feed ready after %.3f s", time.perf_counter() - self._t0)
+        log.info(
+            "feed ready after %.3f s (book level loop: %s)",
+            time.perf_counter() - self._t0,
+            "compiled" if kernel_in_use() else "Python, the kernel is not built: docs/feed.md",
+        )
 
     def _on_event(self, event: FeedEvent) -> None:
         """The feed's synchronous callback: executor first, then the strategy's queue."""

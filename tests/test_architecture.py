@@ -73,6 +73,19 @@ def test_pure_ring_has_no_io_time_or_ambient_randomness() -> None:
     assert not problems, problems
 
 
+def test_compiled_kernel_source_is_pure_too() -> None:
+    """The Cython book kernel (not parsed above) imports only heapq and the C API."""
+    src = (PKG / "core" / "_l2kernel.pyx").read_text()
+    imported = {
+        line.split()[1].split(".")[0]
+        for line in src.splitlines()
+        if line.startswith(("import ", "from ", "cimport "))
+    }
+    assert imported <= {"cpython", "heapq"}, imported
+    for word in ("time(", "random.", "socket.", "open("):
+        assert word not in src, word
+
+
 def test_modules_are_small() -> None:
     sizes = {
         p.relative_to(PKG).as_posix(): len(p.read_text().splitlines()) for p in PKG.rglob("*.py")

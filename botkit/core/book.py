@@ -31,20 +31,56 @@ The book never decides what to do about a problem: it reports (``crossed``,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal, InvalidOperation
 from heapq import heapify, heappop, heappush
 from typing import NamedTuple, Protocol
 
-__all__ = ["L2Book", "Level", "LevelChange", "WireLevelChange"]
+from botkit.core.book_view import BookView, Level
 
-Level = tuple[Decimal, Decimal]
-"""(price, quantity)."""
+__all__ = ["L2Book", "Level", "LevelChange", "WireLevelChange", "kernel_in_use", "use_kernel"]
 
 _BID_SIDES = frozenset({"bid", "buy", "BUY"})
 _SNAPSHOT_CACHED = 1024
 """Prices per side cached from a big snapshot (see ``L2Book.apply_snapshot_batches``)."""
 _ASK_SIDES = frozenset({"offer", "ask", "sell", "SELL"})
+
+
+_KERNEL_VERSION = 2
+"""The ``botkit.core._l2kernel`` behaviour this module expects (a stale build is ignored)."""
+_KERNEL_CROSSED = -2
+"""The kernel's ``DONE_CROSSED``: every level applied, and the book is crossed."""
+
+
+def _load_kernel() -> Callable[[L2Book, list[WireLevelChange], int], int] | None:
+    try:
+        from botkit.core import _l2kernel
+    except ImportError:  # not built: no C compiler, or Cython missing at install time
+        return None
+    if getattr(_l2kernel, "KERNEL_VERSION", None) != _KERNEL_VERSION:
+        return None  # built from another version of the source: reinstall to rebuild
+    fn: Callable[[L2Book, list[WireLevelChange], int], int] = _l2kernel.apply_levels
+    return fn
+
+
+_kernel = _load_kernel()
+
+
+def use_kernel(enabled: bool = True) -> bool:
+    """Use the compiled level loop when it is built (default), or the Python one.
+
+    ``botkit`` calls ``use_kernel(False)`` at import when ``BOTKIT_NO_EXTENSIONS`` is
+    set (to rule the extension out when diagnosing, or to compare). Returns whether
+    the kernel is now in use.
+    """
+    global _kernel
+    _kernel = _load_kernel() if enabled else None
+    return _kernel is not None
+
+
+def kernel_in_use() -> bool:
+    """True when :meth:`L2Book.apply_wire_updates` runs the compiled kernel."""
+    return _kernel is not None
 
 
 class LevelChange(Protocol):
@@ -92,7 +128,7 @@ def _positive(qty: str) -> bool:
     raise ValueError(f"negative or non-finite quantity {qty!r}")
 
 
-class L2Book:
+class L2Book(BookView):
     """One product's book. Not thread-safe; owned by one feed connection.
 
     Args:
@@ -213,66 +249,35 @@ class L2Book:
         """:meth:`apply_updates` for wire-string quantities only: the feed's hot path.
 
         :class:`~botkit.core.messages.L2Update` levels, as decoded; saves the type test.
+        A list goes through the compiled kernel when it is built (see
+        :func:`kernel_in_use`); the levels it leaves to Python (side aliases, unusual
+        quantities) are applied by :meth:`_apply_levels`, one at a time, and the
+        kernel ends the batch (heap tops, compaction, crossed test) as below.
         """
-        bcache, acache = self._bid_cache, self._ask_cache
-        bids, asks = self._bids, self._asks
-        bheap, aheap = self._bid_heap, self._ask_heap
-        push = heappush
-        # One loop, each side written out: this is the feed's hottest code (~0.4 us per
-        # level), and every attribute load, call or branch saved here shows end to end.
-        # A quantity is "0" (remove), or plainly positive: digits with at most one "."
-        # and a non-zero digit (a last digit other than "0" is one); anything else goes
-        # through the exact Decimal check (other zeros remove; junk raises).
+        kernel = _kernel
+        if kernel is not None and type(ups) is list:
+            try:
+                i = kernel(self, ups, 0)
+                while i >= 0:  # a level left to Python; the kernel then ends the batch
+                    self._apply_levels((ups[i],))
+                    i = kernel(self, ups, i + 1)
+            except (AttributeError, TypeError, ValueError) as exc:
+                self._settle()
+                raise ValueError(f"bad level in {self.product_id} update: {exc}") from None
+            return i == _KERNEL_CROSSED
         try:
-            for lv in ups:
-                side = lv.side
-                qty = lv.new_quantity
-                if side == "bid":
-                    try:
-                        key = bcache[lv.price_level]
-                    except KeyError:  # removals are not cached: their price just left
-                        key = -self._to_tick(lv.price_level, bcache if qty != "0" else None, -1)
-                        bids, asks = self._bids, self._asks  # a rescale rebuilt them
-                        bheap, aheap = self._bid_heap, self._ask_heap
-                    if qty == "0":
-                        bids.pop(key, None)
-                    elif (
-                        qty.replace(".", "", 1).isdecimal() and (qty[-1] != "0" or qty.strip("0."))
-                    ) or _positive(qty):
-                        if key not in bids:
-                            push(bheap, key)
-                        bids[key] = qty
-                    else:
-                        bids.pop(key, None)
-                elif side == "offer":
-                    try:
-                        key = acache[lv.price_level]
-                    except KeyError:
-                        key = self._to_tick(lv.price_level, acache if qty != "0" else None, 1)
-                        bids, asks = self._bids, self._asks
-                        bheap, aheap = self._bid_heap, self._ask_heap
-                    if qty == "0":
-                        asks.pop(key, None)
-                    elif (
-                        qty.replace(".", "", 1).isdecimal() and (qty[-1] != "0" or qty.strip("0."))
-                    ) or _positive(qty):
-                        if key not in asks:
-                            push(aheap, key)
-                        asks[key] = qty
-                    else:
-                        asks.pop(key, None)
-                else:
-                    self._apply_alias(side, lv.price_level, qty)
-                    bids, asks = self._bids, self._asks
-                    bheap, aheap = self._bid_heap, self._ask_heap
+            self._apply_levels(ups)
         except (AttributeError, TypeError, ValueError) as exc:
             self._settle()
             raise ValueError(f"bad level in {self.product_id} update: {exc}") from None
+        bids, asks = self._bids, self._asks
+        bheap, aheap = self._bid_heap, self._ask_heap
         done = self.updates
         self.updates = total = done + len(ups)
         # Settle: drop removed levels from the heap tops, so the best price is heap[0],
         # and rebuild a heap once its stale entries outnumber the live ones 3 to 1
         # (amortised ~20 ns per removal), looked at every 256 updates (not per batch).
+        # The kernel ends its batches the same way.
         if bheap and bheap[0] not in bids:
             pop = heappop
             while bheap and bheap[0] not in bids:
@@ -288,6 +293,62 @@ class L2Book:
         if bheap and aheap:
             return -bheap[0] >= aheap[0]
         return False
+
+    def _apply_levels(self, ups: Iterable[WireLevelChange]) -> None:
+        """The level loop in Python: the reference for the compiled kernel, and its fallback.
+
+        Does not settle the heaps (the caller does, once per batch).
+        """
+        bcache, acache = self._bid_cache, self._ask_cache
+        bids, asks = self._bids, self._asks
+        bheap, aheap = self._bid_heap, self._ask_heap
+        push = heappush
+        # One loop, each side written out: this is the feed's hottest code (~0.4 us per
+        # level), and every attribute load, call or branch saved here shows end to end.
+        # A quantity is "0" (remove), or plainly positive: digits with at most one "."
+        # and a non-zero digit (a last digit other than "0" is one); anything else goes
+        # through the exact Decimal check (other zeros remove; junk raises).
+        for lv in ups:
+            side = lv.side
+            qty = lv.new_quantity
+            if side == "bid":
+                try:
+                    key = bcache[lv.price_level]
+                except KeyError:  # removals are not cached: their price just left
+                    key = -self._to_tick(lv.price_level, bcache if qty != "0" else None, -1)
+                    bids, asks = self._bids, self._asks  # a rescale rebuilt them
+                    bheap, aheap = self._bid_heap, self._ask_heap
+                if qty == "0":
+                    bids.pop(key, None)
+                elif (
+                    qty.replace(".", "", 1).isdecimal() and (qty[-1] != "0" or qty.strip("0."))
+                ) or _positive(qty):
+                    if key not in bids:
+                        push(bheap, key)
+                    bids[key] = qty
+                else:
+                    bids.pop(key, None)
+            elif side == "offer":
+                try:
+                    key = acache[lv.price_level]
+                except KeyError:
+                    key = self._to_tick(lv.price_level, acache if qty != "0" else None, 1)
+                    bids, asks = self._bids, self._asks
+                    bheap, aheap = self._bid_heap, self._ask_heap
+                if qty == "0":
+                    asks.pop(key, None)
+                elif (
+                    qty.replace(".", "", 1).isdecimal() and (qty[-1] != "0" or qty.strip("0."))
+                ) or _positive(qty):
+                    if key not in asks:
+                        push(aheap, key)
+                    asks[key] = qty
+                else:
+                    asks.pop(key, None)
+            else:
+                self._apply_alias(side, lv.price_level, qty)
+                bids, asks = self._bids, self._asks
+                bheap, aheap = self._bid_heap, self._ask_heap
 
     def _apply_alias(self, side: str, price: str, qty: str) -> None:
         """A level whose side is not spelled ``bid``/``offer`` (e.g. ``BUY``), or junk."""
@@ -352,110 +413,8 @@ class L2Book:
         self._bid_heap = [k * factor for k in self._bid_heap]  # order survives scaling
         self._ask_heap = [k * factor for k in self._ask_heap]
 
-    # -- queries ----------------------------------------------------------------------------
-
-    def _price(self, tick: int) -> Decimal:
-        return Decimal(tick).scaleb(-(self._decimals or 0))
-
-    @property
-    def best_bid_tick(self) -> int | None:
-        """Best bid in ticks (fast path for strategies comparing prices)."""
-        heap = self._bid_heap
-        return -heap[0] if heap else None
-
-    @property
-    def best_ask_tick(self) -> int | None:
-        """Best ask in ticks."""
-        heap = self._ask_heap
-        return heap[0] if heap else None
-
-    def best_bid(self) -> Level | None:
-        """(price, quantity) of the highest bid, or None when the side is empty."""
-        if not self._bid_heap:
-            return None
-        key = self._bid_heap[0]
-        return self._price(-key), Decimal(self._bids[key])
-
-    def best_ask(self) -> Level | None:
-        """(price, quantity) of the lowest ask, or None when the side is empty."""
-        if not self._ask_heap:
-            return None
-        key = self._ask_heap[0]
-        return self._price(key), Decimal(self._asks[key])
-
-    def size_at(self, side: str, price: Decimal) -> Decimal:
-        """Quantity resting at ``price`` on ``side`` (``"bid"``/``"BUY"``, ``"offer"``/``"SELL"``).
-
-        Zero when the level is absent or ``price`` is finer than the book's tick (no level
-        can exist there). The paper broker reads queue sizes with this.
-        """
-        scaled = price.scaleb(self._decimals or 0)
-        if scaled != scaled.to_integral_value():
-            return Decimal(0)
-        if side in ("bid", "BUY"):
-            qty = self._bids.get(-int(scaled))
-        else:
-            qty = self._asks.get(int(scaled))
-        return Decimal(qty) if qty is not None else Decimal(0)
-
-    def mid(self) -> Decimal | None:
-        """Midpoint of best bid and ask; None unless both sides have levels."""
-        bid, ask = self.best_bid_tick, self.best_ask_tick
-        if bid is None or ask is None:
-            return None
-        return self._price(bid + ask) / 2
-
-    def spread(self) -> Decimal | None:
-        """Best ask minus best bid (negative when crossed); None if a side is empty."""
-        bid, ask = self.best_bid_tick, self.best_ask_tick
-        if bid is None or ask is None:
-            return None
-        return self._price(ask - bid)
-
-    @property
-    def crossed(self) -> bool:
-        """True when best bid >= best ask: impossible on a correct book, so a resync is due."""
-        bheap, aheap = self._bid_heap, self._ask_heap
-        return bool(bheap) and bool(aheap) and -bheap[0] >= aheap[0]
-
-    def depth(self, n: int | None = None) -> tuple[list[Level], list[Level]]:
-        """Top ``n`` levels per side (all when None): bids descending, asks ascending.
-
-        The same shape as ``SimExchange.book()``, so tests compare them directly.
-        Costs O(n log n) for small ``n`` (a best-first walk of the heap), a sort otherwise.
-        """
-        price, bids, asks = self._price, self._bids, self._asks
-        return (
-            [(price(-k), Decimal(bids[k])) for k in _top(self._bid_heap, bids, n)],
-            [(price(k), Decimal(asks[k])) for k in _top(self._ask_heap, asks, n)],
-        )
-
-    def __len__(self) -> int:
-        """Number of price levels on both sides."""
-        return len(self._bids) + len(self._asks)
-
     def __repr__(self) -> str:
         state = "valid" if self.valid else f"invalid: {self.invalid_reason}"
         return (
             f"L2Book({self.product_id!r}, bids={len(self._bids)}, asks={len(self._asks)}, {state})"
         )
-
-
-def _top(heap: list[int], live: dict[int, str], n: int | None) -> list[int]:
-    """The ``n`` smallest live keys of ``heap``, in order (all live keys when None)."""
-    if n is None or n * 8 >= len(live):
-        keys = sorted(live)
-        return keys if n is None else keys[: max(n, 0)]
-    out: list[int] = []
-    seen: set[int] = set()
-    frontier = [(heap[0], 0)] if heap else []
-    size = len(heap)
-    while frontier and len(out) < n:
-        key, i = heappop(frontier)
-        if key not in seen and key in live:
-            seen.add(key)
-            out.append(key)
-        for child in (2 * i + 1, 2 * i + 2):
-            if child < size:
-                heappush(frontier, (heap[child], child))
-    return out

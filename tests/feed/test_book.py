@@ -9,10 +9,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from botkit.core import book as book_module
 from botkit.core.book import L2Book
 from botkit.core.messages import L2Level, L2Update
 
 D = Decimal
+
+
+@pytest.fixture(autouse=True, params=["kernel", "python"])
+def level_loop(request: pytest.FixtureRequest):
+    """Every test here runs on the compiled level loop and on the Python one."""
+    if request.param == "kernel" and not book_module.use_kernel(True):
+        pytest.skip("botkit.core._l2kernel is not built (see tests/feed/test_book_kernel.py)")
+    if request.param == "python":
+        book_module.use_kernel(False)
+    yield request.param
+    book_module.use_kernel(True)
 
 
 def lv(side: str, price: str, qty: str) -> L2Level:

@@ -1,0 +1,9 @@
+"""Type stub of the compiled level loop (``_l2kernel.pyx``); see ``botkit.core.book``."""
+
+from typing import Any
+
+KERNEL_VERSION: int
+DONE: int
+DONE_CROSSED: int
+
+def apply_levels(book: Any, ups: list[Any], start: int = 0) -> int: ...

@@ -1,0 +1,173 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False
+"""Compiled inner loop of :meth:`botkit.core.book.L2Book.apply_wire_updates` (optional).
+
+Why: the level-update loop is the feed's hottest code (~0.4 us per level in Python,
+half of the CPU time per level2 frame), and about a third of that is the
+quantity check and bytecode dispatch that C does in a few nanoseconds. This kernel
+does exactly what the Python loop does for the levels it understands and *returns
+the index of the first level it does not*, which the Python code then applies; the
+Python loop stays the reference and the fallback when this module is not built
+(no C compiler, ``BOTKIT_NO_EXTENSIONS=1``). tests/core/test_book_kernel.py checks
+that both give the same books and the same errors.
+
+What it handles (everything else goes back to Python):
+
+* ``str`` fields (exactly), side ``"bid"`` or ``"offer"``;
+* quantity exactly ``"0"`` (remove), or ASCII digits with at most one ``"."`` and at
+  least one non-zero digit (positive; stored as the wire string). Other zero
+  spellings, exponents, signs, junk: Python (``_positive``);
+* a price already in the side's cache; on a miss it calls ``book._to_tick`` (which
+  also caches, and may rescale the book: then the side tables are read again).
+
+Pure: no I/O, no clock, no randomness (core ring).
+"""
+
+from cpython.dict cimport PyDict_Contains, PyDict_GetItem, PyDict_SetItem
+from cpython.object cimport PyObject
+from cpython.unicode cimport (
+    PyUnicode_1BYTE_KIND,
+    PyUnicode_CheckExact,
+    PyUnicode_DATA,
+    PyUnicode_GET_LENGTH,
+    PyUnicode_KIND,
+)
+
+from heapq import heappop, heappush
+
+KERNEL_VERSION = 2
+"""Bumped with any change of behaviour: book.py ignores a stale build of another version."""
+
+cdef int REMOVE = 0
+cdef int POSITIVE = 1
+cdef int OTHER = 2
+
+
+cdef inline int _qty_kind(object q):
+    """REMOVE for exactly "0", POSITIVE for plain positive decimals, OTHER otherwise."""
+    cdef Py_ssize_t n
+    cdef Py_ssize_t i
+    cdef const unsigned char* s
+    cdef bint dot = False
+    cdef bint nonzero = False
+    cdef unsigned char c
+    if not PyUnicode_CheckExact(q):
+        return OTHER
+    n = PyUnicode_GET_LENGTH(q)
+    if n == 0 or PyUnicode_KIND(q) != PyUnicode_1BYTE_KIND:
+        return OTHER
+    s = <const unsigned char*>PyUnicode_DATA(q)
+    if n == 1 and s[0] == 48:  # "0"
+        return REMOVE
+    for i in range(n):
+        c = s[i]
+        if c == 46:  # "."
+            if dot:
+                return OTHER
+            dot = True
+        elif 49 <= c <= 57:  # "1".."9"
+            nonzero = True
+        elif c != 48:
+            return OTHER
+    return POSITIVE if nonzero else OTHER
+
+
+DONE = -1
+"""Returned when every level is applied and the book is not crossed."""
+DONE_CROSSED = -2
+"""Returned when every level is applied and the book is crossed."""
+
+
+def apply_levels(object book, list ups, Py_ssize_t start=0):
+    """Apply ``ups[start:]`` to ``book`` until a level it leaves to Python.
+
+    Returns:
+        The index of that level (>= 0): the caller applies it and calls again from
+        the next one. Or, once all are applied, :data:`DONE` / :data:`DONE_CROSSED`,
+        after doing what ``L2Book.apply_wire_updates`` does at the end of a batch:
+        ``updates += len(ups)``, stale heap tops dropped, a compaction through
+        ``book._settle()`` when due (the same rule), the crossed test.
+
+    Raises:
+        AttributeError: an item that is not a level; ValueError: a price that
+            ``_to_tick`` rejects (the caller maps both, as for the Python loop).
+    """
+    cdef Py_ssize_t i
+    cdef Py_ssize_t n = len(ups)
+    cdef object side
+    cdef object qty
+    cdef object price
+    cdef int kind
+    cdef PyObject* hit
+    cdef bint is_bid
+    cdef dict bcache = book._bid_cache
+    cdef dict acache = book._ask_cache
+    cdef dict bids = book._bids
+    cdef dict asks = book._asks
+    cdef list bheap = book._bid_heap
+    cdef list aheap = book._ask_heap
+    cdef dict cache
+    cdef dict table
+    cdef list heap
+    cdef object key
+    for i in range(start, n):
+        lv = ups[i]
+        side = lv.side
+        if side == "bid":
+            is_bid = True
+            cache, table, heap = bcache, bids, bheap
+        elif side == "offer":
+            is_bid = False
+            cache, table, heap = acache, asks, aheap
+        else:
+            return i
+        qty = lv.new_quantity
+        kind = _qty_kind(qty)
+        if kind == OTHER:
+            return i
+        price = lv.price_level
+        if not PyUnicode_CheckExact(price):
+            return i
+        hit = PyDict_GetItem(cache, price)
+        if hit is not NULL:
+            key = <object>hit
+        else:  # removals are not cached: their price just left (as in book.py)
+            if is_bid:
+                key = -book._to_tick(price, cache if kind == POSITIVE else None, -1)
+            else:
+                key = book._to_tick(price, cache if kind == POSITIVE else None, 1)
+            if book._bids is not bids or book._asks is not asks:  # rescaled: new tables
+                bcache, acache = book._bid_cache, book._ask_cache
+                bids, asks = book._bids, book._asks
+                bheap, aheap = book._bid_heap, book._ask_heap
+                table = bids if is_bid else asks
+                heap = bheap if is_bid else aheap
+        if kind == REMOVE:
+            table.pop(key, None)
+        else:
+            if not PyDict_Contains(table, key):
+                heappush(heap, key)
+            PyDict_SetItem(table, key, qty)
+    return _finish(book, n)
+
+
+cdef int _finish(object book, Py_ssize_t n) except -3:
+    """The end of a batch, as in ``L2Book.apply_wire_updates`` (the same rules)."""
+    cdef dict bids = book._bids
+    cdef dict asks = book._asks
+    cdef list bheap = book._bid_heap
+    cdef list aheap = book._ask_heap
+    cdef Py_ssize_t done = book.updates
+    cdef Py_ssize_t total = done + n
+    book.updates = total
+    while bheap and not PyDict_Contains(bids, bheap[0]):
+        heappop(bheap)
+    while aheap and not PyDict_Contains(asks, aheap[0]):
+        heappop(aheap)
+    if (done ^ total) >> 8 and (
+        len(bheap) > 4 * len(bids) + 256 or len(aheap) > 4 * len(asks) + 256
+    ):
+        book._settle()
+        bheap, aheap = book._bid_heap, book._ask_heap
+    if bheap and aheap and -bheap[0] >= aheap[0]:
+        return -2  # DONE_CROSSED
+    return -1  # DONE
