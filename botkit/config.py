@@ -46,6 +46,12 @@ class CoinbaseSettings(BaseModel):
         "cdp", description="JWT iss claim (cdp, or coinbase-cloud for old keys)"
     )
     jwt_lifetime: int = Field(120, ge=10, le=300, description="seconds from nbf to exp")
+    presign: int = Field(
+        4, ge=0, le=64, description="pre-signed create-order JWTs kept ready (0: sign inline)"
+    )
+    presign_max_age: float = Field(
+        5.0, gt=0, le=60, description="seconds a pre-signed token may wait before it is discarded"
+    )
 
 
 class ExchangeSettings(BaseModel):

@@ -206,7 +206,15 @@ class BotRuntime:
                 balances = broker.balances()
             else:
                 assert signer is not None  # sim and live always have a key
-                client = RestClient(ep.rest_url, signer, clock=clock, ca_file=ep.ca_file)
+                cb = self.settings.coinbase
+                client = RestClient(
+                    ep.rest_url,
+                    signer,
+                    clock=clock,
+                    ca_file=ep.ca_file,
+                    presign=cb.presign,
+                    presign_max_age=cb.presign_max_age,
+                )
             executor = self.executor = OrderExecutor(client, OrderJournal(journal_path))
             gate = RiskGate(self.config.risk, root / "kill_switch.json", wall=time.time)
             ctx = self.ctx = BotContext(

@@ -37,8 +37,9 @@ def test_run_trades_against_the_embedded_simulator_and_exits_zero(tmp_path: Path
     placed = int(out.stdout.split("orders placed:")[1].split()[0])
     assert placed >= 2
     lines = [json.loads(line) for line in out.stderr.splitlines() if line.startswith("{")]
-    orders = [d for d in lines if d["msg"].startswith("placing ")]
+    orders = [d for d in lines if d["msg"].startswith("placed ")]
     assert len(orders) >= 2 and all(d["client_order_id"] in d["msg"] for d in orders)
+    assert all(d.get("order_id") or "order_id=" in d["msg"] for d in orders)
     assert any(d["msg"].startswith("first subscription acknowledged") for d in lines)
     assert (tmp_path / "botkit-data" / "sim" / "journal.sqlite").is_file()
 

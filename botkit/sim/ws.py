@@ -69,6 +69,10 @@ class WsConfig:
             the periodic channels, in seconds.
         user_snapshot_batch: orders per ``user`` snapshot message.
         market_trades_snapshot: trades per product in the market_trades snapshot.
+        market_trades_interval: Coinbase batches ``market_trades`` over 250 ms (§3.5):
+            prints are collected per connection and sent every this many seconds (one
+            frame per flush, nothing sent when there were none). ``0`` sends each
+            market step's prints at once (tests that step the market by hand).
         send_queue_max: queued frames per connection before the client is
             treated as a slow consumer and dropped.
         max_inbound_bytes: largest client message accepted.
@@ -83,6 +87,7 @@ class WsConfig:
     status_interval: float = 60.0
     user_snapshot_batch: int = 50
     market_trades_snapshot: int = 50
+    market_trades_interval: float = 0.25
     send_queue_max: int = 10_000
     max_inbound_bytes: int = 64 * 1024
 
@@ -235,7 +240,8 @@ class SimWsHub:
         conn.subscribed = True
         self._ack(conn)
         self._snapshot(conn, channel, pids)
-        if channel in _PERIODIC and channel not in conn.tasks:
+        batched = channel == "market_trades" and self.config.market_trades_interval > 0
+        if (channel in _PERIODIC or batched) and channel not in conn.tasks:
             conn.spawn(channel, self._periodic(conn, channel))
 
     def _unsubscribe(self, conn: WsConnection, channel: str, pids: list[str]) -> None:
@@ -243,6 +249,8 @@ class SimWsHub:
             left = [p for p in conn.subs[channel] if p not in pids]
             if not pids or channel in ("heartbeats", "user") or not left:
                 del conn.subs[channel]
+                if channel == "market_trades":
+                    conn.trades_pending.clear()
                 task = conn.tasks.pop(channel, None)
                 if task is not None:
                     task.cancel()
@@ -291,6 +299,7 @@ class SimWsHub:
             "ticker_batch": cfg.ticker_batch_interval,
             "candles": cfg.candles_interval,
             "status": cfg.status_interval,
+            "market_trades": cfg.market_trades_interval,
         }[channel]
         while True:
             await asyncio.sleep(interval)
@@ -324,6 +333,12 @@ class SimWsHub:
         elif channel == "status":
             products = [ex.product_wire(p) for p in (pids or ex.product_ids())]
             conn.send(channel, [f.status_event("update", products)])
+        elif channel == "market_trades" and conn.trades_pending:
+            wanted = set(pids)  # a product unsubscribed since: its prints are dropped
+            rows = [t for t in conn.trades_pending if t["product_id"] in wanted]
+            conn.trades_pending.clear()
+            if rows:
+                conn.send(channel, [{"type": "update", "trades": rows}])
 
     # -- fan-out ------------------------------------------------------------
 
@@ -350,7 +365,9 @@ class SimWsHub:
                 conn.send("l2_data", out)
             if "market_trades" in subs:
                 rows = [t for p in subs["market_trades"] for t in prints.get(p, [])]
-                if rows:
+                if rows and self.config.market_trades_interval > 0:
+                    conn.trades_pending.extend(rows)  # sent by the channel's 250 ms flush
+                elif rows:
                     conn.send("market_trades", [{"type": "update", "trades": rows}])
             if "ticker" in subs and (hit := [p for p in subs["ticker"] if p in trades]):
                 for p in hit:

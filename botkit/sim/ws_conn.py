@@ -212,6 +212,7 @@ class WsConnection:
         self.subscribed = False
         self.hb_counter = 0
         self.ticker_dirty: set[str] = set()
+        self.trades_pending: list[dict[str, Any]] = []  # market_trades rows until the flush
         self.last_candles: dict[str, dict[str, Any]] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.closing = False

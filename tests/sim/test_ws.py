@@ -27,6 +27,7 @@ from aiohttp import WSMsgType, web
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from botkit.sim.events import TradePrint
 from botkit.sim.exchange import SimExchange, SimMarketConfig
 from botkit.sim.ws import SimWsHub, WsAuthError, WsConfig, WsFaults
 
@@ -155,7 +156,8 @@ async def make_sim() -> AsyncIterator[Callable[..., Any]]:
         box: list[Sim] = []
         hub = SimWsHub(
             exchange,
-            config=WsConfig(**cfg),
+            # prints sent per step unless a test asks for Coinbase's 250 ms batching
+            config=WsConfig(**{"market_trades_interval": 0.0, **cfg}),
             now=lambda: box[0].t,
             verify_jwt=make_verifier(keys),
             faults=faults,
@@ -289,6 +291,35 @@ async def test_sequence_starts_at_zero_and_is_contiguous_across_channels(make_si
         assert set(fr) == {"channel", "client_id", "timestamp", "sequence_num", "events"}
         assert fr["client_id"] == ""
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z", fr["timestamp"])
+
+
+async def test_market_trades_are_batched_per_interval_like_coinbase(make_sim, connect):
+    """§3.5: trades batched over 250 ms. Every print arrives once, in order, in few frames."""
+    sim = await make_sim(market_trades_interval=0.25)
+    c = await connect(sim.url)
+    await c.sub("market_trades", "BTC-USD")
+    await c.until(chan("market_trades"))  # the snapshot
+    c.frames.clear()
+    printed: list[str] = []
+    for _ in range(40):  # 40 market steps published at once: well inside one interval
+        sim.t += 0.1
+        sim.exchange.advance(sim.t)
+        events = sim.exchange.drain_events()
+        printed += [
+            str(e.trade_id)
+            for e in events
+            if isinstance(e, TradePrint) and e.product_id == "BTC-USD"
+        ]
+        sim.hub.publish(events)
+    assert len(printed) >= 5, "the seeded market printed too little to test batching"
+    got: list[str] = []
+    while len(got) < len(printed):
+        fr = await c.until(chan("market_trades"))
+        assert fr["events"][0]["type"] == "update"
+        got += [t["trade_id"] for t in fr["events"][0]["trades"]]
+    updates = [fr for fr in c.frames if fr["channel"] == "market_trades"]
+    assert got == printed  # none lost, none twice, in order
+    assert len(updates) <= 2  # one flush (two if the steps straddled a flush)
 
 
 async def test_acks_carry_the_full_subscription_map(make_sim, connect):

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from botkit.bot_config import parse_bot_config
-from botkit.config import load_settings
+from botkit.config import BotSettings, load_settings
 from botkit.runtime import BotRuntime, RunOptions, RunResult
 from botkit.sim.ws import WsConfig
 
@@ -28,7 +28,12 @@ RISK: dict[str, str | int] = {
 
 
 async def run_strategy(
-    name: str, params: dict[str, Any], tmp_path: Path, seconds: float = 3.0
+    name: str,
+    params: dict[str, Any],
+    tmp_path: Path,
+    seconds: float = 3.0,
+    settings: BotSettings | None = None,
+    runtime: list[BotRuntime] | None = None,
 ) -> RunResult:
     config = parse_bot_config(
         {"bot": {"sim_seed": 7}, "strategy": {"name": name, "params": params}, "risk": RISK}
@@ -40,7 +45,10 @@ async def run_strategy(
         sim_tick_interval=0.05,
         sim_ws=WsConfig(candles_interval=0.05, heartbeat_interval=0.2),
     )
-    return await BotRuntime(config, load_settings(env_file=None), options).run()
+    rt = BotRuntime(config, settings or load_settings(env_file=None), options)
+    if runtime is not None:
+        runtime.append(rt)
+    return await rt.run()
 
 
 def assert_traded_within_limits(result: RunResult) -> None:
@@ -99,3 +107,18 @@ async def test_mean_reversion_fades_moves(tmp_path: Path) -> None:
         tmp_path,
     )
     assert_traded_within_limits(result)
+
+
+async def test_presign_setting_reaches_the_order_client(tmp_path: Path) -> None:
+    """BOTKIT_COINBASE__PRESIGN=0 signs every order inline; the default keeps a token pool."""
+    params = {"half_spread_bps": "0", "requote_seconds": 0.5, "max_inventory": "0.002"}
+    for presign, pooled in ((0, False), (4, True)):
+        runtimes: list[BotRuntime] = []
+        settings = load_settings(env_file=None, coinbase={"presign": presign})
+        result = await run_strategy(
+            "market_maker", params, tmp_path / str(presign), 2.0, settings, runtimes
+        )
+        assert_traded_within_limits(result)  # the simulator verified every order's JWT
+        executor = runtimes[0].executor
+        assert executor is not None
+        assert bool(executor.client.presigned) is pooled
