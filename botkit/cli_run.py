@@ -76,6 +76,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if status is not None:
         status.clear()
     print(render_summary(result.stats, result.elapsed), flush=True)
+    if result.error is not None:
+        raise result.error  # printed by the CLI; exit code 1
     return 0
 
 

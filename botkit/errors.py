@@ -49,6 +49,7 @@ __all__ = [
     "InsufficientFunds",
     "InvalidPassphrase",
     "IpNotAllowed",
+    "JournalError",
     "NotFound",
     "OrderOutcomeUnknown",
     "OrderRejected",
@@ -232,6 +233,25 @@ class BookInvalid(FeedError):
 class FeedSubscriptionError(FeedError):
     """Coinbase answered a subscribe with an error frame (e.g. "authentication failure" — a bad
     JWT or a misspelled channel — or "too many L2 streams"). The message carries the likely fix."""
+
+
+class JournalError(BotkitError):
+    """A journal (order intents, or the paper account) could not be written: disk full,
+    I/O error, permissions, or a database held by another process past the busy timeout.
+
+    The write that failed did not happen (each is one transaction), so the journal is
+    consistent up to the last one that did. An order whose intent could not be journalled
+    is not sent. The bot then stops (exit code 1): carrying on would let what it does
+    drift from what it can recover. Fix the cause and restart; the session resumes from
+    the journal (pending intents are resolved with the exchange first).
+
+    Attributes:
+        path: the journal file.
+    """
+
+    def __init__(self, message: str, *, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class StrategyError(BotkitError):

@@ -36,7 +36,7 @@ from botkit.core.feed_events import OrderUpdate
 from botkit.core.intents import OrderIntent
 from botkit.core.models import Order
 from botkit.core.order_state import OrderStateMachine, OrderStatus
-from botkit.errors import BotkitError, OrderOutcomeUnknown, OrderRejected
+from botkit.errors import BotkitError, JournalError, OrderOutcomeUnknown, OrderRejected
 from botkit.journal import IntentRecord, IntentState, OrderJournal, sha256
 from botkit.net.rest_client import RestClient
 from botkit.net.retrying import CallTrace
@@ -268,7 +268,16 @@ class OrderExecutor:
 
     async def _placed(self, record: IntentRecord, order_id: str, how: str) -> PlacedOrder:
         coid = record.client_order_id
-        await self._io(self.journal.mark, coid, IntentState.PLACED, order_id=order_id)
+        try:
+            await self._io(self.journal.mark, coid, IntentState.PLACED, order_id=order_id)
+        except JournalError as exc:  # the order *is* placed: say so; the runtime stops on it
+            log.error(
+                "client_order_id=%s placed as %s but not journalled (%s); it stays pending "
+                "and is resolved with the exchange at the next start",
+                coid,
+                order_id,
+                exc,
+            )
         # The user channel often reports fills before the create-order answer arrives;
         # the answer then only links the order id and must not move the state back.
         current = self.orders.get(coid)

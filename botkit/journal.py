@@ -37,14 +37,17 @@ Schema (``intents``)::
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+
+from botkit.errors import JournalError
 
 __all__ = ["IntentRecord", "IntentState", "OrderJournal"]
 
@@ -108,6 +111,8 @@ class OrderJournal:
         synchronous: ``FULL`` (default, power-loss safe), ``NORMAL`` (crash safe) or
             ``OFF`` (backtests: a replay is re-run, not recovered).
         wall: local clock for timestamps.
+        on_failure: called with the :class:`~botkit.errors.JournalError` of any failed
+            write (before it is raised to the caller): the runtime stops the bot on it.
     """
 
     def __init__(
@@ -116,7 +121,9 @@ class OrderJournal:
         *,
         synchronous: str = "FULL",
         wall: Callable[[], float] = time.time,
+        on_failure: Callable[[JournalError], None] | None = None,
     ) -> None:
+        self.on_failure = on_failure
         if synchronous not in ("FULL", "NORMAL", "EXTRA", "OFF"):
             raise ValueError("synchronous must be FULL, NORMAL, EXTRA or OFF")
         self.path = Path(path)
@@ -152,19 +159,36 @@ class OrderJournal:
     def record(self, client_order_id: str, product_id: str, side: str, body: bytes) -> IntentRecord:
         """Durably write a new PENDING intent, or return the existing row for this id."""
         now = self._wall()
-        self._sync(self._synchronous)
-        with self._db:  # one autocommitted INSERT (fsync of the WAL with synchronous=FULL)
-            self._db.execute(
-                f"INSERT OR IGNORE INTO intents ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (client_order_id, product_id, side, body, sha256(body), "PENDING", None, None, 0,
-                 now, now),
-            )  # fmt: skip
+        with self._writing("record the order intent (the order was not sent)"):
+            self._sync(self._synchronous)
+            with self._db:  # one autocommitted INSERT (fsync of the WAL with synchronous=FULL)
+                self._db.execute(
+                    f"INSERT OR IGNORE INTO intents ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (client_order_id, product_id, side, body, sha256(body), "PENDING", None, None,
+                     0, now, now),
+                )  # fmt: skip
         record = self.get(client_order_id)
         assert record is not None
         return record
 
     def _sync(self, level: str) -> None:
         self._db.execute(f"PRAGMA synchronous={level}")
+
+    @contextlib.contextmanager
+    def _writing(self, what: str) -> Iterator[None]:
+        """Map a failed write to :class:`JournalError` (once, here) and report it."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            err = JournalError(
+                f"order journal {self.path}: could not {what}: {exc}. Check free disk space, "
+                "permissions, and that no other process holds the database; restart botkit "
+                "afterwards (pending intents are resolved with the exchange first)",
+                path=str(self.path),
+            )
+            if self.on_failure is not None:
+                self.on_failure(err)
+            raise err from exc
 
     def get(self, client_order_id: str) -> IntentRecord | None:
         row = self._db.execute(
@@ -174,13 +198,14 @@ class OrderJournal:
 
     def count_attempt(self, client_order_id: str) -> None:
         """Note one more POST attempt series (kept for diagnosis across restarts)."""
-        self._sync("NORMAL")
-        with self._db:
-            self._db.execute(
-                "UPDATE intents SET attempts = attempts + 1, updated_at = ? "
-                "WHERE client_order_id = ?",
-                (self._wall(), client_order_id),
-            )
+        with self._writing("count an attempt"):
+            self._sync("NORMAL")
+            with self._db:
+                self._db.execute(
+                    "UPDATE intents SET attempts = attempts + 1, updated_at = ? "
+                    "WHERE client_order_id = ?",
+                    (self._wall(), client_order_id),
+                )
 
     def mark(
         self,
@@ -191,13 +216,14 @@ class OrderJournal:
         error: str | None = None,
     ) -> None:
         """Record an outcome. A PLACED row never goes back (a stale answer cannot undo it)."""
-        self._sync("NORMAL")
-        with self._db:
-            self._db.execute(
-                "UPDATE intents SET state = ?, order_id = COALESCE(?, order_id), error = ?, "
-                "updated_at = ? WHERE client_order_id = ? AND state != 'PLACED'",
-                (str(state), order_id, error, self._wall(), client_order_id),
-            )
+        with self._writing(f"record the outcome {state}"):
+            self._sync("NORMAL")
+            with self._db:
+                self._db.execute(
+                    "UPDATE intents SET state = ?, order_id = COALESCE(?, order_id), error = ?, "
+                    "updated_at = ? WHERE client_order_id = ? AND state != 'PLACED'",
+                    (str(state), order_id, error, self._wall(), client_order_id),
+                )
 
     def pending(self) -> list[IntentRecord]:
         """Unresolved intents, oldest first."""

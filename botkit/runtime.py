@@ -41,6 +41,7 @@ from botkit.config import BotSettings
 from botkit.core.book import kernel_in_use
 from botkit.core.feed_events import FeedEvent, OrderUpdate, Subscribed
 from botkit.dispatch import FOR_STRATEGY, CountingSink, dispatch_batch
+from botkit.errors import JournalError
 from botkit.executor import OrderExecutor
 from botkit.feed import MarketDataFeed
 from botkit.feed_config import FeedConfig
@@ -103,6 +104,8 @@ class RunResult:
     client_order_ids: list[str] = field(default_factory=list)
     sim: SimServer | None = None
     journal_path: Path | None = None
+    error: JournalError | None = None
+    """Why the run stopped early, when a journal could not be written (the CLI exits 1)."""
 
 
 class _Stop(Exception):
@@ -138,11 +141,23 @@ class BotRuntime:
         self._stop = asyncio.Event()
         self._t0 = 0.0
         self._ids: list[str] = []
+        self._fatal: JournalError | None = None
 
     # -- control ------------------------------------------------------------------------------
 
     def request_stop(self) -> None:
         """Ask for a graceful shutdown (signal handlers and embedding apps call this)."""
+        self._stop.set()
+
+    def _journal_failed(self, exc: JournalError) -> None:
+        """A journal write failed: stop now (gracefully), and report it as the run's error.
+
+        Journals call this from wherever the write happened (an order, a fill, a feed
+        callback), so no caller can swallow it.
+        """
+        if self._fatal is None:
+            self._fatal = exc
+            log.error("stopping: %s", exc)
         self._stop.set()
 
     @property
@@ -215,7 +230,8 @@ class BotRuntime:
                     presign=cb.presign,
                     presign_max_age=cb.presign_max_age,
                 )
-            executor = self.executor = OrderExecutor(client, OrderJournal(journal_path))
+            journal = OrderJournal(journal_path, on_failure=self._journal_failed)
+            executor = self.executor = OrderExecutor(client, journal)
             gate = RiskGate(self.config.risk, root / "kill_switch.json", wall=time.time)
             ctx = self.ctx = BotContext(
                 self.stats.strategy,
@@ -247,11 +263,19 @@ class BotRuntime:
                                 tg.create_task(self._status_loop(), name="status")
                     except* _Stop:
                         pass
+                    except* JournalError as group:  # reported by the journal itself
+                        if self._fatal is None:
+                            self._fatal = group.exceptions[0]  # type: ignore[assignment]
             finally:
                 await self._shutdown(ctx, started, feed, executor, client)
         self._refresh(ctx)
         return RunResult(
-            self.stats, time.perf_counter() - self._t0, list(self._ids), ep.sim, journal_path
+            self.stats,
+            time.perf_counter() - self._t0,
+            list(self._ids),
+            ep.sim,
+            journal_path,
+            self._fatal,
         )
 
     def _channels(self, ep: Endpoints) -> tuple[str, ...]:
@@ -276,6 +300,7 @@ class BotRuntime:
             durable=True,
             meta={"mode": "paper", "strategy": self.stats.strategy, "source": ep.ws_market_url},
         )
+        broker.journal.on_failure = self._journal_failed
         if broker.resumed:
             log.info("paper account resumed from %s", root / "paper.sqlite")
         return broker
@@ -302,7 +327,8 @@ class BotRuntime:
             await executor.close()  # journal closed: every outcome written
             await client.close()
             if self.paper is not None:
-                self.paper.sample_equity(time.time())
+                with contextlib.suppress(JournalError):  # already reported: stopping for it
+                    self.paper.sample_equity(time.time())
                 self.paper.journal.close()
 
     @contextlib.contextmanager

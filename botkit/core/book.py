@@ -37,6 +37,7 @@ from heapq import heapify, heappop, heappush
 from typing import NamedTuple, Protocol
 
 from botkit.core.book_view import BookView, Level
+from botkit.core.messages import L2Update
 
 __all__ = ["L2Book", "Level", "LevelChange", "WireLevelChange", "kernel_in_use", "use_kernel"]
 
@@ -46,7 +47,7 @@ _SNAPSHOT_CACHED = 1024
 _ASK_SIDES = frozenset({"offer", "ask", "sell", "SELL"})
 
 
-_KERNEL_VERSION = 2
+_KERNEL_VERSION = 3
 """The ``botkit.core._l2kernel`` behaviour this module expects (a stale build is ignored)."""
 _KERNEL_CROSSED = -2
 """The kernel's ``DONE_CROSSED``: every level applied, and the book is crossed."""
@@ -59,6 +60,7 @@ def _load_kernel() -> Callable[[L2Book, list[WireLevelChange], int], int] | None
         return None
     if getattr(_l2kernel, "KERNEL_VERSION", None) != _KERNEL_VERSION:
         return None  # built from another version of the source: reinstall to rebuild
+    _l2kernel.bind_level_type(L2Update)  # the feed's decoded levels: read by slot offset
     fn: Callable[[L2Book, list[WireLevelChange], int], int] = _l2kernel.apply_levels
     return fn
 

@@ -49,13 +49,13 @@ import fcntl
 import json
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from botkit.errors import ConfigError
+from botkit.errors import ConfigError, JournalError
 from botkit.paper.records import (
     BalanceRecord,
     EquityPoint,
@@ -190,6 +190,10 @@ class PaperJournal:
             returns) or, when False, ``synchronous=OFF`` for fast backtests.
         readonly: open an existing journal for reading only (the report); takes no lock.
 
+    Attributes:
+        on_failure: called with the :class:`~botkit.errors.JournalError` of a failed
+            write before it is raised (the runtime stops the bot on it).
+
     Raises:
         ConfigError: the file is not a botkit paper journal, was written by a newer
             botkit, is missing (``readonly``), or is locked by another session.
@@ -198,6 +202,7 @@ class PaperJournal:
     def __init__(self, path: Path, *, durable: bool = True, readonly: bool = False) -> None:
         self.path = Path(path)
         self.readonly = readonly
+        self.on_failure: Callable[[JournalError], None] | None = None
         self._lock_fd: int | None = None
         if readonly and not self.path.is_file():
             raise ConfigError(f"{self.path}: no such journal file; {_HOW_TO_GET_ONE}")
@@ -217,6 +222,12 @@ class PaperJournal:
         except sqlite3.DatabaseError as exc:  # OperationalError too: unopenable, locked
             self.close()
             raise self._config_error(exc) from exc
+        except JournalError as exc:  # a write while opening (the schema): cannot start
+            self.close()
+            cause = exc.__cause__
+            if isinstance(cause, sqlite3.DatabaseError):
+                raise self._config_error(cause) from cause
+            raise
         except BaseException:
             self.close()
             raise
@@ -291,13 +302,28 @@ class PaperJournal:
         """One IMMEDIATE transaction: all of it is committed, or none of it."""
         if self.readonly:
             raise ConfigError(f"{self.path} was opened read-only; it cannot be written")
-        self._db.execute("BEGIN IMMEDIATE")
         try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:  # one mapping for every write (disk full, I/O, locked)
+            if self._db.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+            err = JournalError(
+                f"paper journal {self.path}: a write failed: {exc}. Check free disk space, "
+                "permissions, and that no other process holds the database; the journal "
+                "is consistent up to its last completed write, and restarting resumes from it",
+                path=str(self.path),
+            )
+            if self.on_failure is not None:
+                self.on_failure(err)
+            raise err from exc
 
     def close(self) -> None:
         """Close the database, then release the writer lock (idempotent)."""

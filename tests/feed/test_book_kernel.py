@@ -142,3 +142,40 @@ def test_non_level_items_fail_alike() -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+class SlotLevel:
+    """A ``__slots__`` level type, to bind the kernel's slot reads to something else."""
+
+    __slots__ = ("new_quantity", "price_level", "side")
+
+    def __init__(self, side: str, price: str, qty: str | None) -> None:
+        self.side, self.price_level = side, price
+        if qty is not None:
+            self.new_quantity = qty
+
+
+def test_slot_reads_bind_only_to_slot_classes_and_unset_slots_fail_like_getattr() -> None:
+    _l2kernel = pytest.importorskip("botkit.core._l2kernel")
+
+    class Plain:
+        side = price_level = new_quantity = "x"
+
+    assert not _l2kernel.bind_level_type(Plain)  # class attributes, not slots
+    try:
+        assert _l2kernel.bind_level_type(SlotLevel)
+        outcomes = []
+        for kernel in (True, False):
+            with loop(kernel):
+                if kernel:
+                    _l2kernel.bind_level_type(SlotLevel)  # use_kernel() re-binds L2Update
+                b = L2Book("X")
+                ok = [SlotLevel("bid", "10.5", "2"), SlotLevel("offer", "11", "1")]
+                assert not b.apply_wire_updates(ok)  # type: ignore[arg-type]
+                with pytest.raises(ValueError, match="new_quantity"):
+                    b.apply_wire_updates([SlotLevel("bid", "10", None)])  # type: ignore[list-item]
+                outcomes.append(state(b))
+        assert outcomes[0] == outcomes[1]
+    finally:
+        assert book_module.use_kernel(True)  # binds L2Update again
+        assert _l2kernel.bind_level_type(L2Update)
