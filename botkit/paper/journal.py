@@ -26,20 +26,9 @@ recording, a newer botkit's journal) is refused with a :class:`ConfigError` that
 One writer at a time: a writer holds an exclusive ``flock`` on ``<journal>.lock`` (released
 by the kernel if the process dies), so two sessions cannot interleave into one journal.
 
-Schema (version 1)::
-
-    meta(key TEXT PK, value TEXT)                   JSON values (Decimal -> string)
-    orders(seq INTEGER PK, order_id TEXT UNIQUE, client_order_id, product_id, side,
-           order_type, time_in_force, post_only INTEGER, status, limit_price TEXT NULL,
-           base_size TEXT, filled_size TEXT, filled_value TEXT, total_fees TEXT,
-           created_time REAL, last_update_time REAL, reject_reason, cancel_reason,
-           state TEXT)                              state = the exchange's JSON dump
-    fills(fill_id TEXT PK, seq INTEGER, trade_id, order_id, client_order_id, product_id,
-          side, price TEXT, size TEXT, fee TEXT, liquidity, time REAL)
-    balances(currency TEXT PK, available TEXT, hold TEXT, time REAL)
-    balance_history(id INTEGER PK, currency, available TEXT, hold TEXT, total TEXT, time REAL)
-    equity(id INTEGER PK, t REAL, equity TEXT, quote TEXT, marks TEXT)   marks: JSON
-    progress(id INTEGER PK CHECK (id = 1), last_save_t REAL, saves INTEGER)
+The format itself (tables, column lists, identity constants, and the record <-> row
+codecs) lives in :mod:`botkit.paper.journal_schema`, a pure module; this one is the
+adapter that opens, locks, writes and reads the file.
 """
 
 from __future__ import annotations
@@ -56,6 +45,26 @@ from types import TracebackType
 from typing import Any, Self
 
 from botkit.errors import ConfigError, JournalError
+from botkit.paper.journal_schema import (
+    APPLICATION_ID,
+    DUMP_ORDER,
+    FILL_COLS,
+    META_KEYS,
+    ORDER_COLS,
+    ORDER_UPDATE,
+    SCHEMA,
+    SCHEMA_VERSION,
+    TABLES,
+    balance_from_row,
+    balance_to_row,
+    equity_from_row,
+    equity_to_row,
+    fill_from_row,
+    fill_to_row,
+    order_from_row,
+    order_to_row,
+    to_json,
+)
 from botkit.paper.records import (
     BalanceRecord,
     EquityPoint,
@@ -64,121 +73,14 @@ from botkit.paper.records import (
     StateDelta,
 )
 
+# APPLICATION_ID, META_KEYS and SCHEMA_VERSION are defined in journal_schema and
+# re-exported here, where callers have always imported them from.
 __all__ = ["APPLICATION_ID", "META_KEYS", "SCHEMA_VERSION", "PaperJournal"]
 
-APPLICATION_ID = 0x626B706A  # "bkpj": botkit paper journal
-SCHEMA_VERSION = 1
-#: The meta keys botkit writes and the report reads (others are kept and shown as they are).
-META_KEYS = (
-    "mode",  # "paper" | "backtest"
-    "strategy",  # strategy name (shown in the report title)
-    "products",  # list of product ids
-    "quote",  # quote currency of the equity curve, e.g. "USD"
-    "maker_fee_rate",  # fee tier, e.g. "0.004"
-    "taker_fee_rate",
-    "start_time",  # session start, epoch seconds (virtual time in a backtest)
-    "end_time",  # session end, when it stopped cleanly (optional)
-    "data",  # the recording a backtest replayed
-    "initial_balances",  # the configured portfolio, {"USD": "10000", "BTC": "0"}
-)
-
-_SCHEMA = """
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE orders (
-    seq INTEGER PRIMARY KEY,
-    order_id TEXT NOT NULL UNIQUE,
-    client_order_id TEXT NOT NULL,
-    product_id TEXT NOT NULL,
-    side TEXT NOT NULL,
-    order_type TEXT NOT NULL,
-    time_in_force TEXT NOT NULL,
-    post_only INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    limit_price TEXT,
-    base_size TEXT NOT NULL,
-    filled_size TEXT NOT NULL,
-    filled_value TEXT NOT NULL,
-    total_fees TEXT NOT NULL,
-    created_time REAL NOT NULL,
-    last_update_time REAL NOT NULL,
-    reject_reason TEXT NOT NULL,
-    cancel_reason TEXT NOT NULL,
-    state TEXT NOT NULL
-);
-CREATE TABLE fills (
-    fill_id TEXT PRIMARY KEY,
-    seq INTEGER NOT NULL,
-    trade_id TEXT NOT NULL,
-    order_id TEXT NOT NULL,
-    client_order_id TEXT NOT NULL,
-    product_id TEXT NOT NULL,
-    side TEXT NOT NULL,
-    price TEXT NOT NULL,
-    size TEXT NOT NULL,
-    fee TEXT NOT NULL,
-    liquidity TEXT NOT NULL,
-    time REAL NOT NULL
-);
-CREATE INDEX fills_seq ON fills(seq);
-CREATE TABLE balances (
-    currency TEXT PRIMARY KEY, available TEXT NOT NULL, hold TEXT NOT NULL, time REAL NOT NULL
-);
-CREATE TABLE balance_history (
-    id INTEGER PRIMARY KEY, currency TEXT NOT NULL, available TEXT NOT NULL,
-    hold TEXT NOT NULL, total TEXT NOT NULL, time REAL NOT NULL
-);
-CREATE TABLE equity (
-    id INTEGER PRIMARY KEY, t REAL NOT NULL, equity TEXT NOT NULL, quote TEXT NOT NULL,
-    marks TEXT NOT NULL
-);
-CREATE TABLE progress (
-    id INTEGER PRIMARY KEY CHECK (id = 1), last_save_t REAL NOT NULL, saves INTEGER NOT NULL
-);
-"""
-_TABLES = ("meta", "orders", "fills", "balances", "balance_history", "equity", "progress")
-_ORDER_COLS = (
-    "order_id, client_order_id, product_id, side, order_type, time_in_force, post_only, status, "
-    "limit_price, base_size, filled_size, filled_value, total_fees, created_time, "
-    "last_update_time, reject_reason, cancel_reason, state"
-)
-_ORDER_UPDATE = ", ".join(
-    f"{c} = excluded.{c}" for c in _ORDER_COLS.replace(" ", "").split(",")[1:]
-)
-_FILL_COLS = (
-    "fill_id, trade_id, order_id, client_order_id, product_id, side, price, size, fee, "
-    "liquidity, time, seq"
-)
-# Canonical order of every table, for readers and dump().
-_DUMP_ORDER = {
-    "meta": "key",
-    "orders": "seq",
-    "fills": "seq, fill_id",
-    "balances": "currency",
-    "balance_history": "id",
-    "equity": "id",
-    "progress": "id",
-}
 _HOW_TO_GET_ONE = (
     "pass the journal written by a paper or backtest session (its --journal path), "
     "or choose a new file name to start a new journal"
 )
-
-
-def _json_default(value: object) -> object:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, tuple | set | frozenset):
-        return list(value)
-    raise TypeError(f"not JSON-serialisable in a paper journal: {type(value).__name__}")
-
-
-def _to_json(value: object) -> str:
-    """Canonical JSON (sorted keys, no spaces), Decimals as exact strings."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_json_default)
-
-
-def _dec(value: object) -> Decimal:
-    return Decimal(str(value))
 
 
 class PaperJournal:
@@ -260,7 +162,7 @@ class PaperJournal:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._set_sync(durable)
             with self._tx():
-                for statement in _SCHEMA.split(";"):
+                for statement in SCHEMA.split(";"):
                     if statement.strip():
                         self._db.execute(statement)
                 self._db.execute(f"PRAGMA application_id={APPLICATION_ID}")
@@ -346,7 +248,7 @@ class PaperJournal:
 
     def write_meta(self, **values: Any) -> None:
         """Set session facts (see :data:`META_KEYS`); values are stored as canonical JSON."""
-        rows = [(key, _to_json(value)) for key, value in sorted(values.items())]
+        rows = [(key, to_json(value)) for key, value in sorted(values.items())]
         with self._tx():
             self._db.executemany(
                 "INSERT INTO meta (key, value) VALUES (?, ?) "
@@ -362,21 +264,9 @@ class PaperJournal:
         is harmless), balances are upserted and each one that differs from the stored
         row is also appended to ``balance_history``. ``t`` is kept as the progress mark.
         """
-        orders = [
-            (o.order_id, o.client_order_id, o.product_id, o.side, o.order_type,
-             o.time_in_force, int(o.post_only), o.status,
-             None if o.limit_price is None else str(o.limit_price), str(o.base_size),
-             str(o.filled_size), str(o.filled_value), str(o.total_fees), float(o.created_time),
-             float(o.last_update_time), o.reject_reason, o.cancel_reason, _to_json(o.state))
-            for o in delta.orders
-        ]  # fmt: skip
-        fills = [
-            (f.fill_id, f.trade_id, f.order_id, f.client_order_id, f.product_id, f.side,
-             str(f.price), str(f.size), str(f.fee), f.liquidity, float(f.time), int(f.seq))
-            for f in delta.fills
-        ]  # fmt: skip
-        balances = [(b.currency, str(b.available), str(b.hold), float(b.time))
-                    for b in delta.balances]  # fmt: skip
+        orders = [order_to_row(o) for o in delta.orders]
+        fills = [fill_to_row(f) for f in delta.fills]
+        balances = [balance_to_row(b) for b in delta.balances]
         with self._tx():
             db = self._db
             current = {r[0]: tuple(r) for r in db.execute(
@@ -388,13 +278,13 @@ class PaperJournal:
                     current[row[0]] = row
             if orders:
                 db.executemany(
-                    f"INSERT INTO orders ({_ORDER_COLS}) VALUES ({', '.join('?' * 18)}) "
-                    f"ON CONFLICT(order_id) DO UPDATE SET {_ORDER_UPDATE}",
+                    f"INSERT INTO orders ({ORDER_COLS}) VALUES ({', '.join('?' * 18)}) "
+                    f"ON CONFLICT(order_id) DO UPDATE SET {ORDER_UPDATE}",
                     orders,
                 )
             if fills:
                 db.executemany(
-                    f"INSERT OR IGNORE INTO fills ({_FILL_COLS}) VALUES ({', '.join('?' * 12)})",
+                    f"INSERT OR IGNORE INTO fills ({FILL_COLS}) VALUES ({', '.join('?' * 12)})",
                     fills,
                 )
             if balances:
@@ -419,11 +309,10 @@ class PaperJournal:
 
     def record_equity(self, point: EquityPoint) -> None:
         """Append one point of the equity curve (with the marks it was computed from)."""
-        marks = {k: str(v) for k, v in point.marks.items()}
         with self._tx():
             self._db.execute(
                 "INSERT INTO equity (t, equity, quote, marks) VALUES (?,?,?,?)",
-                (float(point.t), str(point.equity), point.quote, _to_json(marks)),
+                equity_to_row(point),
             )
 
     # ------------------------------------------------------------------ reading
@@ -436,54 +325,33 @@ class PaperJournal:
     def orders(self) -> list[OrderRecord]:
         """Every order's latest state, in creation order (then first-journalled order)."""
         rows = self._db.execute(
-            f"SELECT {_ORDER_COLS} FROM orders ORDER BY created_time, seq"
+            f"SELECT {ORDER_COLS} FROM orders ORDER BY created_time, seq"
         ).fetchall()
-        return [
-            OrderRecord(
-                order_id=r[0], client_order_id=r[1], product_id=r[2], side=r[3],
-                order_type=r[4], time_in_force=r[5], post_only=bool(r[6]), status=r[7],
-                limit_price=None if r[8] is None else Decimal(r[8]), base_size=Decimal(r[9]),
-                filled_size=Decimal(r[10]), filled_value=Decimal(r[11]),
-                total_fees=Decimal(r[12]), created_time=float(r[13]),
-                last_update_time=float(r[14]), reject_reason=r[15], cancel_reason=r[16],
-                state=json.loads(r[17]),
-            )
-            for r in rows
-        ]  # fmt: skip
+        return [order_from_row(r) for r in rows]
 
     def fills(self) -> list[FillRecord]:
         """Every fill, in ``seq`` order."""
-        rows = self._db.execute(f"SELECT {_FILL_COLS} FROM fills ORDER BY seq, fill_id").fetchall()
-        return [
-            FillRecord(
-                fill_id=r[0], trade_id=r[1], order_id=r[2], client_order_id=r[3],
-                product_id=r[4], side=r[5], price=Decimal(r[6]), size=Decimal(r[7]),
-                fee=Decimal(r[8]), liquidity=r[9], time=float(r[10]), seq=int(r[11]),
-            )
-            for r in rows
-        ]  # fmt: skip
+        rows = self._db.execute(f"SELECT {FILL_COLS} FROM fills ORDER BY seq, fill_id").fetchall()
+        return [fill_from_row(r) for r in rows]
 
     def balances(self) -> list[BalanceRecord]:
         """Current balance of every currency seen, by currency."""
         rows = self._db.execute(
             "SELECT currency, available, hold, time FROM balances ORDER BY currency"
         ).fetchall()
-        return [BalanceRecord(r[0], Decimal(r[1]), Decimal(r[2]), float(r[3])) for r in rows]
+        return [balance_from_row(r) for r in rows]
 
     def balance_history(self) -> list[BalanceRecord]:
         """Every balance change in the order it was saved (``total = available + hold``)."""
         rows = self._db.execute(
             "SELECT currency, available, hold, time FROM balance_history ORDER BY id"
         ).fetchall()
-        return [BalanceRecord(r[0], Decimal(r[1]), Decimal(r[2]), float(r[3])) for r in rows]
+        return [balance_from_row(r) for r in rows]
 
     def equity(self) -> list[EquityPoint]:
         """The equity curve, in the order it was recorded."""
         rows = self._db.execute("SELECT t, equity, quote, marks FROM equity ORDER BY id").fetchall()
-        return [
-            EquityPoint(float(t), Decimal(e), q, {k: _dec(v) for k, v in json.loads(m).items()})
-            for t, e, q, m in rows
-        ]
+        return [equity_from_row(r) for r in rows]
 
     def last_save_time(self) -> float | None:
         """``t`` of the last :meth:`save`, or None before the first one."""
@@ -509,9 +377,9 @@ class PaperJournal:
         page layout on disk; the replay tests compare journals this way.
         """
         lines = [f"# botkit paper journal, schema {SCHEMA_VERSION}"]
-        for table in _TABLES:
+        for table in TABLES:
             cols = [r[1] for r in self._db.execute(f"PRAGMA table_info({table})")]
             lines.append(f"[{table}] " + ",".join(cols))
-            for row in self._db.execute(f"SELECT * FROM {table} ORDER BY {_DUMP_ORDER[table]}"):
+            for row in self._db.execute(f"SELECT * FROM {table} ORDER BY {DUMP_ORDER[table]}"):
                 lines.append(json.dumps(list(row), separators=(",", ":"), ensure_ascii=False))
         return "\n".join(lines) + "\n"
