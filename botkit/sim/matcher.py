@@ -1,0 +1,281 @@
+"""The simulator's matching and settlement core, underneath :class:`~botkit.sim.engine.Engine`.
+
+Why a separate module: the balance invariants (every hold placed, consumed,
+trimmed or released; every fill settled at the right fee) must live in one
+small place that can be read and reviewed on its own, apart from the Coinbase
+order-entry surface that feeds it. :class:`Matcher` therefore owns the
+per-product state (books, markets, candles, the public tape, the ledger and
+the order registries) and every transition a match causes: settlement of both
+sides, hold trimming, finishing an order, resting a limit order and firing
+stop triggers. :class:`~botkit.sim.engine.Engine` layers account opening,
+market steps and order entry on top, as :class:`~botkit.sim.amend.Amend`
+layers cancels and edits on ``Engine``.
+
+Like the rest of the pure ring, nothing here reads a clock or a global RNG:
+time is passed in and randomness comes from generators seeded by the caller.
+The paper broker overrides ``_record_trade`` (its virtual trades are not
+public) and ``_fill_maker`` (settling resting orders from real trade prints).
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections import deque
+from decimal import Decimal
+from typing import Literal
+
+from botkit.core.matching import Lot, OrderBook, Side
+from botkit.sim.candles import CandleStore
+from botkit.sim.events import BookChange, OrderChanged, SimEvent, TradePrint
+from botkit.sim.ledger import Ledger, fee_for
+from botkit.sim.market import (
+    BookFactory,
+    MarketFactory,
+    MarketSource,
+    MatchBook,
+    SyntheticMarket,
+    TakerFn,
+    seed_history,
+)
+from botkit.sim.orders import Order
+from botkit.sim.specs import ProductSpec, SimMarketConfig
+from botkit.sim.wire import UserFill, order_ws
+
+__all__ = ["Matcher"]
+
+_ZERO = Decimal(0)
+
+
+class Matcher:
+    """Simulator state and the transitions a match causes (see module docstring)."""
+
+    def __init__(
+        self,
+        config: SimMarketConfig,
+        *,
+        seed: int,
+        start_time: float,
+        market_factory: MarketFactory = SyntheticMarket,
+        book_factory: BookFactory | None = None,
+    ) -> None:
+        self.config = config
+        self._seed = seed
+        self._start = start_time
+        self._now = start_time
+        self._steps = 0
+        master = random.Random(seed)
+        self._id_rng = random.Random(master.getrandbits(64))
+        self._products: dict[str, ProductSpec] = {p.product_id: p for p in config.products}
+        self._books: dict[str, MatchBook] = {}
+        self._markets: dict[str, MarketSource] = {}
+        self._candles: dict[str, CandleStore] = {}
+        self._recent: dict[str, deque[TradePrint]] = {}
+        self._last_price: dict[str, Decimal] = {}
+        self._trade_seq: dict[str, int] = {}
+        for spec in config.products:
+            pid = spec.product_id
+            market_rng = random.Random(master.getrandbits(64))
+            history_rng = random.Random(master.getrandbits(64))
+            self._trade_seq[pid] = 100_000_000 + master.randrange(100_000_000)
+            store = CandleStore()
+            for candle in seed_history(spec, config, history_rng, start_time):
+                store.put(candle)
+            self._candles[pid] = store
+            self._books[pid] = OrderBook() if book_factory is None else book_factory(spec)
+            self._markets[pid] = market_factory(spec, config, market_rng, self._books[pid])
+            self._books[pid].take_changes()  # the initial book is the snapshot, not an update
+            self._recent[pid] = deque(maxlen=1000)
+            self._last_price[pid] = spec.start_price
+        self._ledger = Ledger()
+        self._orders: dict[str, Order] = {}
+        self._by_client: dict[tuple[str, str], Order] = {}
+        self._user_orders: dict[str, list[Order]] = {}
+        self._open: dict[str, Order] = {}
+        self._stops: dict[str, dict[str, Order]] = {pid: {} for pid in self._products}
+        self._gtd: dict[str, Order] = {}
+        self._cancels: dict[str, Order] = {}
+        self._fills: dict[str, list[UserFill]] = {}
+        self._events: list[SimEvent] = []
+        self._seq = 0
+        self._takers = {pid: self._taker_for(pid) for pid in self._products}
+
+    # ----------------------------------------------------------------- basics
+    def _new_id(self) -> str:
+        return str(uuid.UUID(int=self._id_rng.getrandbits(128), version=4))
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _emit(self, order: Order) -> None:
+        self._events.append(OrderChanged(order.user_id, order_ws(order)))
+
+    def _flush_books(self, t: float) -> None:
+        for pid, book in self._books.items():
+            for ch in book.take_changes():
+                side: Literal["bid", "offer"] = "bid" if ch.side == "BUY" else "offer"
+                self._events.append(BookChange(pid, side, ch.price, ch.size, t))
+
+    # --------------------------------------------------------------- matching
+    def _taker_for(self, pid: str) -> TakerFn:
+        def take(side: Side, size: Decimal, limit: Decimal | None) -> None:
+            self._take(pid, side, size, limit)
+
+        return take
+
+    def _take(self, pid: str, side: Side, size: Decimal, limit: Decimal | None) -> None:
+        if size > 0:
+            self._match(pid, side, size, limit, None, self._now)
+
+    def _match(
+        self,
+        pid: str,
+        side: Side,
+        size: Decimal,
+        limit: Decimal | None,
+        taker: Order | None,
+        t: float,
+    ) -> None:
+        tier = self.config.fee_tier
+        for fill in self._books[pid].match(side, size, limit):
+            trade_id = self._record_trade(pid, fill.price, fill.size, fill.maker_side, t)
+            if fill.maker_owner is None:
+                if not fill.maker_remaining:
+                    self._markets[pid].on_filled(fill.maker_order_id)
+            else:
+                maker = self._orders[fill.maker_order_id]
+                self._fill_maker(maker, fill.price, fill.size, trade_id, t)
+            if taker is not None:
+                self._settle(
+                    taker, fill.price, fill.size, tier.taker_fee_rate, "TAKER", trade_id, t
+                )
+
+    def _record_trade(
+        self, pid: str, price: Decimal, size: Decimal, maker_side: Side, t: float
+    ) -> str:
+        """Print one trade on the public tape; returns its trade id.
+
+        The paper broker overrides this: its own virtual trades are not public.
+        """
+        self._trade_seq[pid] += 1
+        trade_id = str(self._trade_seq[pid])
+        trade = TradePrint(trade_id, pid, price, size, maker_side, t)
+        self._events.append(trade)
+        self._recent[pid].append(trade)
+        self._candles[pid].record_trade(t, price, size)
+        self._last_price[pid] = price
+        return trade_id
+
+    def _fill_maker(
+        self, maker: Order, price: Decimal, size: Decimal, trade_id: str, t: float
+    ) -> None:
+        """Settle one fill of a resting user order (maker fee), then finish or report it.
+
+        Factored out of :meth:`_match` so the paper broker can settle the fills
+        that real trade prints give its resting orders through the same code.
+        """
+        rate = self.config.fee_tier.maker_fee_rate
+        self._settle(maker, price, size, rate, "MAKER", trade_id, t)
+        if maker.remaining <= 0:
+            self._finish(maker, "FILLED", t)
+        else:
+            self._trim_hold(maker, t)
+            self._emit(maker)
+
+    def _settle(
+        self,
+        order: Order,
+        price: Decimal,
+        size: Decimal,
+        rate: Decimal,
+        liq: str,
+        tid: str,
+        t: float,
+    ) -> None:
+        spec = self._products[order.product_id]
+        notional = price * size
+        fee = fee_for(notional, rate)
+        user = order.user_id
+        if order.side == "BUY":
+            self._ledger.consume_hold(user, spec.quote_currency, notional + fee, t)
+            order.hold -= notional + fee
+            self._ledger.credit(user, spec.base_currency, size, t)
+        else:
+            self._ledger.consume_hold(user, spec.base_currency, size, t)
+            order.hold -= size
+            self._ledger.credit(user, spec.quote_currency, notional - fee, t)
+        order.filled_size += size
+        order.filled_value += notional
+        order.total_fees += fee
+        order.number_of_fills += 1
+        order.last_fill_time = order.last_update_time = t
+        self._fills[user].append(
+            UserFill(
+                self._new_id(), tid, order.order_id, user, order.product_id, order.side,
+                price, size, fee, liq, t, order.size_in_quote, self._next_seq(),
+            )
+        )  # fmt: skip
+
+    def _hold_target(self, order: Order) -> Decimal:
+        """What a resting order must still reserve: base for sells, worst-case quote for buys."""
+        if order.side == "SELL":
+            return order.remaining
+        assert order.limit_price is not None
+        return order.remaining * order.limit_price * (1 + self.config.fee_tier.taker_fee_rate)
+
+    def _trim_hold(self, order: Order, t: float) -> None:
+        excess = order.hold - self._hold_target(order)
+        if excess > 0:
+            self._ledger.release_hold(order.user_id, order.hold_currency, excess, t)
+            order.hold -= excess
+
+    def _finish(self, order: Order, status: str, t: float, reason: str = "") -> None:
+        order.status = status
+        order.last_update_time = t
+        if status != "FILLED":
+            order.cancel_reason = reason
+        self._ledger.release_hold(order.user_id, order.hold_currency, order.hold, t)
+        order.hold = _ZERO
+        self._books[order.product_id].cancel(order.order_id)
+        for registry in (self._open, self._gtd, self._cancels, self._stops[order.product_id]):
+            registry.pop(order.order_id, None)
+        self._emit(order)
+
+    def _enter_book(self, order: Order, t: float, announce: bool) -> None:
+        """Put a limit order into the book: trade whatever crosses, rest the remainder."""
+        assert order.limit_price is not None
+        book = self._books[order.product_id]
+        before = order.number_of_fills
+        if book.crosses(order.side, order.limit_price):
+            self._match(order.product_id, order.side, order.remaining, order.limit_price, order, t)
+        if order.remaining <= 0:
+            self._finish(order, "FILLED", t)
+            return
+        lot = Lot(order.order_id, order.side, order.limit_price, order.remaining, order.user_id)
+        book.add(lot)
+        self._trim_hold(order, t)
+        if announce or order.number_of_fills != before:
+            self._emit(order)
+
+    def _check_stops(self, pid: str, t: float) -> None:
+        stops = self._stops[pid]
+        while stops:
+            last = self._last_price[pid]
+            hit = [
+                o
+                for o in stops.values()
+                if o.stop_price is not None
+                and (
+                    last >= o.stop_price
+                    if o.stop_direction == "STOP_DIRECTION_STOP_UP"
+                    else last <= o.stop_price
+                )
+            ]
+            if not hit:
+                return
+            for order in hit:
+                del stops[order.order_id]
+                order.trigger_status = "STOP_TRIGGERED"
+                order.last_update_time = t
+                self._enter_book(order, t, announce=True)
