@@ -17,13 +17,15 @@ counter per connection across all channels, starting anew on each connection.
   requested (or a reconnect, per ``gap_policy``); with ``user`` subscribed a
   REST backfill is requested too;
 * updates for an invalid book are dropped until its new snapshot arrives.
+
+What is exchanged with the I/O layer (subscriptions, requests, stats, outbound
+messages, error hints) is plain data in :mod:`botkit.core.feed_requests`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Literal
 
 from botkit.core import messages as m
@@ -40,6 +42,16 @@ from botkit.core.feed_events import (
     TickersReceived,
     TradesReceived,
     book_changed,
+)
+from botkit.core.feed_requests import (
+    Backfill,
+    FeedStats,
+    Reconnect,
+    Request,
+    ResyncLevel2,
+    Subscription,
+    error_hint,
+    subscription_message,
 )
 from botkit.core.fills import FillTracker
 from botkit.errors import BookInvalid, FeedSubscriptionError, SequenceGap
@@ -66,75 +78,6 @@ decoding one at once costs ~5 MB of short-lived objects, which CPython mostly ke
 """
 _decode_fast = m.decode_fast
 _book_changed = book_changed
-
-
-@dataclass(frozen=True, slots=True)
-class Subscription:
-    """One subscribe message: one channel, its products (§3.2: one channel per message)."""
-
-    channel: str
-    product_ids: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class ResyncLevel2:
-    """Unsubscribe + subscribe level2 for these products to get fresh snapshots."""
-
-    product_ids: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Reconnect:
-    """Drop this connection and open a new one."""
-
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Backfill:
-    """Ask REST for fills that the ``user`` channel may have lost."""
-
-    reason: str
-
-
-Request = ResyncLevel2 | Reconnect | Backfill
-
-
-@dataclass(slots=True)
-class FeedStats:
-    """Counters for monitoring; all monotonic over the protocol's life."""
-
-    frames: int = 0
-    malformed: int = 0
-    duplicates: int = 0
-    gaps: int = 0
-    unknown: int = 0
-    errors: int = 0
-    acks: int = 0
-    heartbeats: int = 0
-    heartbeat_gaps: int = 0
-    resyncs: int = 0
-    last_problem: str = ""
-    extra: dict[str, int] = field(default_factory=dict)
-
-
-def error_hint(message: str, level2_cap: int) -> str:
-    """The likely fix for a Coinbase WebSocket error frame (§3.6, SDK issues #19/#64/#92)."""
-    text = message.lower()
-    if "authentication" in text:
-        return (
-            "check the channel name (e.g. 'heartbeats', not 'heartbeat'; Exchange-only "
-            "channels such as 'full' do not exist here), that the key is a CDP key with "
-            "View permission, and that the clock is right (the JWT lives 120 s)"
-        )
-    if "l2 streams" in text or "too many" in text:
-        return (
-            f"too many level2 products on one connection: lower max_level2_per_connection "
-            f"(now {level2_cap}) so level2 is sharded across more connections"
-        )
-    if "parse" in text:
-        return "a subscribe message was not valid JSON; this is a botkit bug, please report it"
-    return "see the reason; the connection stays open"
 
 
 class FeedProtocol:
@@ -207,30 +150,19 @@ class FeedProtocol:
 
     # -- outbound ------------------------------------------------------------------------------
 
-    @staticmethod
-    def _message(
-        kind: str, channel: str, pids: Sequence[str], token: Callable[[], str | None]
-    ) -> str:
-        msg: dict[str, object] = {"type": kind, "channel": channel}
-        if channel != "heartbeats" or kind == "unsubscribe":
-            msg["product_ids"] = list(pids)
-        jwt = token()  # a fresh token per message (§3.2)
-        if jwt is not None:
-            msg["jwt"] = jwt
-        return m.encode_message(msg)
-
     def subscribe_messages(self, token: Callable[[], str | None]) -> list[str]:
         """Every subscribe message for a fresh connection, ``heartbeats`` first."""
         return [
-            self._message("subscribe", s.channel, s.product_ids, token) for s in self.subscriptions
+            subscription_message("subscribe", s.channel, s.product_ids, token)
+            for s in self.subscriptions
         ]
 
     def resync_messages(self, pids: Sequence[str], token: Callable[[], str | None]) -> list[str]:
         """Unsubscribe + subscribe level2 for ``pids``: new subscriptions start with a snapshot."""
         self.stats.resyncs += 1
         return [
-            self._message("unsubscribe", "level2", pids, token),
-            self._message("subscribe", "level2", pids, token),
+            subscription_message("unsubscribe", "level2", pids, token),
+            subscription_message("subscribe", "level2", pids, token),
         ]
 
     def barrier_message(self, token: Callable[[], str | None]) -> str:
@@ -239,7 +171,7 @@ class FeedProtocol:
         Used by ``MarketDataFeed.sync()``. ``heartbeats`` is on every connection and
         takes no products, so subscribing it again changes nothing but is acknowledged.
         """
-        return self._message("subscribe", "heartbeats", (), token)
+        return subscription_message("subscribe", "heartbeats", (), token)
 
     @property
     def pending(self) -> bool:

@@ -9,14 +9,12 @@ Choices:
 
 * The envelope is a tagged union on ``channel`` (``l2_data`` for level2), so one
   decode call both validates and dispatches.
-* ``price_level`` stays a ``str``: the order book converts it to integer ticks
-  through a cache, which is cheaper than building a ``Decimal`` per level.
-  ``new_quantity`` and every other money field is ``Decimal`` (exact, no floats).
+* The level2 schemas (exact, hot-path and bulk forms) are in
+  :mod:`botkit.core.messages_l2` and re-exported here: this module stays the one
+  place to import wire types from. ``new_quantity`` of the exact form and every
+  other money field is ``Decimal`` (exact, no floats).
 * The feed's hot path decodes ``l2_data`` with ``decode_frame(data, fast_l2=True)``
-  into :class:`L2Data` instead: ``new_quantity`` stays the wire string, ``event_time``
-  is skipped and the structs are ``gc=False``. Building ~14 ``Decimal`` per frame
-  cost more than the whole rest of the decode; :class:`~botkit.core.book.L2Book`
-  validates the string and builds the ``Decimal`` only when a level is read.
+  (or :data:`decode_fast`) into :class:`L2Data`, whose quantities stay wire strings.
 * User-channel order fields stay strings: Coinbase sends ``""`` for unset numbers
   (``stop_price``), which a ``Decimal`` field would reject; the fill logic in
   :mod:`botkit.core.fills` converts what it needs.
@@ -27,12 +25,24 @@ Choices:
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 import msgspec
+
+from botkit.core.messages_l2 import (
+    L2Bulk,
+    L2BulkEvent,
+    L2Data,
+    L2DataEvent,
+    L2Event,
+    L2Level,
+    L2Message,
+    L2Update,
+    _Env,  # the envelope base, shared with the level2 schemas
+    decode_l2_bulk,
+)
 
 __all__ = [
     "Candle",
@@ -74,39 +84,6 @@ __all__ = [
     "decode_frame",
     "encode_message",
 ]
-
-
-class L2Level(msgspec.Struct, kw_only=True, gc=False):
-    """One changed price level; ``new_quantity`` is absolute, ``0`` removes the level."""
-
-    side: str
-    price_level: str
-    new_quantity: Decimal
-    event_time: str = ""
-
-
-class L2Event(msgspec.Struct, kw_only=True, gc=False):
-    """A level2 ``snapshot`` (the whole book) or ``update`` (changed levels) for one product."""
-
-    type: str
-    product_id: str
-    updates: list[L2Level]
-
-
-class L2Update(msgspec.Struct, kw_only=True, gc=False):
-    """Hot-path :class:`L2Level`: ``new_quantity`` is the wire string, checked by the book."""
-
-    side: str
-    price_level: str
-    new_quantity: str
-
-
-class L2DataEvent(msgspec.Struct, kw_only=True, gc=False):
-    """Hot-path :class:`L2Event`."""
-
-    type: str
-    product_id: str
-    updates: list[L2Update]
 
 
 class HeartbeatEvent(msgspec.Struct, kw_only=True):
@@ -224,72 +201,6 @@ class SubscriptionsEvent(msgspec.Struct, kw_only=True):
     subscriptions: dict[str, list[str]] = msgspec.field(default_factory=dict)
 
 
-class _Env(msgspec.Struct, kw_only=True, tag_field="channel"):
-    client_id: str = ""
-    timestamp: str = ""
-    sequence_num: int
-
-
-class L2Message(_Env, tag="l2_data"):
-    events: list[L2Event]
-
-
-class L2Data(_Env, tag="l2_data", gc=False):
-    """Hot-path :class:`L2Message` (``decode_frame(..., fast_l2=True)``)."""
-
-    events: list[L2DataEvent]
-
-
-class L2BulkEvent(msgspec.Struct, kw_only=True, gc=False):
-    """A level2 event of a very large frame, its ``updates`` still raw JSON.
-
-    A 30 000-level BTC-USD snapshot decoded at once is ~5 MB of structs and strings
-    on top of the frame; :meth:`batches` decodes the levels a slice at a time so the
-    book can take them while only one slice is alive.
-    """
-
-    type: str
-    product_id: str
-    updates: msgspec.Raw
-
-    def batches(self, size: int = 1 << 16) -> Iterator[list[L2Update]]:
-        """The levels as :class:`L2Update` lists of about ``size`` bytes of JSON, in order.
-
-        The raw array is cut between two level objects (``},{``) without copying it
-        whole; each slice is decoded as a list. If a cut ever fell inside a string
-        value the slice would not decode, and the rest is decoded exactly (through
-        a list of ``msgspec.Raw``) instead, so odd data cannot produce wrong levels.
-
-        Raises:
-            DecodeFailed: the updates are not a list of valid levels.
-        """
-        raw = memoryview(self.updates)
-        end = len(raw) - 1  # the closing "]"
-        start = 1
-        while start < end:
-            cut = _CUT.search(raw, start + size, end) if start + size < end else None
-            stop = cut.start() + 1 if cut else end
-            try:
-                batch = _UPDATES.decode(b"".join((b"[", raw[start:stop], b"]")))
-            except msgspec.MsgspecError:
-                yield from _exact_batches(b"".join((b"[", raw[start:end], b"]")))
-                return
-            yield batch
-            start = cut.end() - 1 if cut else end
-
-
-def _exact_batches(data: bytes, count: int = 2048) -> Iterator[list[L2Update]]:
-    raws: list[msgspec.Raw] = _RAW_LIST.decode(data)
-    for i in range(0, len(raws), count):
-        yield _UPDATES.decode(b"".join((b"[", b",".join(raws[i : i + count]), b"]")))
-
-
-class L2Bulk(_Env, tag="l2_data", gc=False):
-    """A very large ``l2_data`` frame (see :func:`decode_l2_bulk`)."""
-
-    events: list[L2BulkEvent]
-
-
 class HeartbeatsMessage(_Env, tag="heartbeats"):
     events: list[HeartbeatEvent]
 
@@ -367,10 +278,6 @@ Frame = Envelope | L2Data | ErrorFrame | UnknownMessage | Malformed
 _DECODER: msgspec.json.Decoder[Any] = msgspec.json.Decoder(Envelope)
 _FAST: msgspec.json.Decoder[Any] = msgspec.json.Decoder(L2Data | _OTHERS)
 _ANY: msgspec.json.Decoder[Any] = msgspec.json.Decoder()
-_BULK: msgspec.json.Decoder[L2Bulk] = msgspec.json.Decoder(L2Bulk)
-_CUT = re.compile(rb"\}\s*,\s*\{")
-_RAW_LIST: msgspec.json.Decoder[list[msgspec.Raw]] = msgspec.json.Decoder(list[msgspec.Raw])
-_UPDATES: msgspec.json.Decoder[list[L2Update]] = msgspec.json.Decoder(list[L2Update])
 _KNOWN = frozenset(
     {
         "l2_data",
@@ -425,20 +332,6 @@ def decode_frame(data: str | bytes, *, fast_l2: bool = False) -> Frame:
         sequence_num=seq,
         channel=channel if isinstance(channel, str) else None,
     )
-
-
-def decode_l2_bulk(data: str | bytes) -> L2Bulk | None:
-    """An ``l2_data`` frame with its levels left raw, or None for anything else.
-
-    For frames of hundreds of kilobytes or more (full snapshots of deep books): the
-    envelope and event headers are decoded now, the levels by
-    :meth:`L2BulkEvent.batches`. None means "not a valid l2_data frame": decode it
-    the usual way, which also says what it is.
-    """
-    try:
-        return _BULK.decode(data)
-    except msgspec.MsgspecError:
-        return None
 
 
 DecodeFailed = msgspec.MsgspecError
