@@ -11,7 +11,8 @@ edit, REST views), with three things swapped:
   until the order reaches the virtual matching engine), cancel latency
   (``CANCEL_QUEUED``, still fillable) and GTD expiry;
 * everything that changed can be taken as journal records
-  (:meth:`take_delta`) and restored after a restart (:meth:`restore`).
+  (:meth:`take_delta`) and restored after a restart (:meth:`restore`); both
+  live in :mod:`botkit.paper.recovery`.
 
 Pure: no clock, no I/O; ids come from the engine's seeded RNG, so the same
 inputs give byte-identical outputs. The fill model is docs/paper.md.
@@ -25,17 +26,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 
 from botkit.core.book import L2Book
-from botkit.core.matching import Lot, Side
+from botkit.core.matching import Side
+from botkit.paper import recovery
 from botkit.paper.book import PaperBook
 from botkit.paper.config import PaperConfig
 from botkit.paper.records import BalanceRecord, FillRecord, OrderRecord, StateDelta
-from botkit.paper.state import (
-    balance_record,
-    fill_from_record,
-    fill_record,
-    order_from_state,
-    order_record,
-)
 from botkit.sim.events import TradePrint
 from botkit.sim.exchange import SimExchange
 from botkit.sim.market import MatchBook, TakerFn
@@ -48,9 +43,7 @@ __all__ = ["PaperExchange", "Trade"]
 Trade = tuple[str, Decimal, Decimal, str]
 
 _ZERO = Decimal(0)
-_NOTHING = StateDelta()  # immutable-by-convention empty delta (falsy)
 _IMMEDIATE = frozenset({"IMMEDIATE_OR_CANCEL", "FILL_OR_KILL"})
-_RESTARTED = "paper session restarted before the order reached the matching engine"
 
 
 class _NoMarket:
@@ -66,11 +59,6 @@ class _NoMarket:
 
     def on_filled(self, order_id: str) -> None:
         """Real liquidity needs no bookkeeping here (see :class:`PaperBook`)."""
-
-
-def _takes_liquidity(order: Order) -> bool:
-    """Market, IOC and FOK orders trade at once or not at all: they need a book."""
-    return order.kind == "MARKET" or order.time_in_force in _IMMEDIATE
 
 
 class PaperExchange(SimExchange):
@@ -112,6 +100,11 @@ class PaperExchange(SimExchange):
         self._version = -1  # the ledger version last reported
         self._balances_reported: dict[str, tuple[Decimal, Decimal]] = {}
         self.add_user(config.user_id)
+
+    @staticmethod
+    def _takes_liquidity(order: Order) -> bool:
+        """Market, IOC and FOK orders trade at once or not at all: they need a book."""
+        return order.kind == "MARKET" or order.time_in_force in _IMMEDIATE
 
     def paper_book(self, product_id: str) -> PaperBook:
         """The product's paper book (queue positions, effective liquidity)."""
@@ -169,7 +162,7 @@ class PaperExchange(SimExchange):
         """Whether a pending order can be activated: resting limits wait for a valid book."""
         return (
             order.kind == "STOP_LIMIT"
-            or _takes_liquidity(order)
+            or self._takes_liquidity(order)
             or self._paper_books[order.product_id].valid
         )
 
@@ -183,7 +176,7 @@ class PaperExchange(SimExchange):
         order.last_update_time = t
         if order.end_time is not None and order.end_time <= t:
             self._finish(order, "EXPIRED", t, "Order expired")
-        elif _takes_liquidity(order) and not book.valid:
+        elif self._takes_liquidity(order) and not book.valid:
             self._finish(order, "CANCELLED", t, self._no_book(pid))
         elif (
             order.post_only
@@ -332,31 +325,11 @@ class PaperExchange(SimExchange):
 
     # --------------------------------------------------------------- outputs
     def take_delta(self) -> StateDelta:
-        """Orders, fills and balances of the paper user changed since the last call."""
-        user = self.paper.user_id
-        every = self._fills.get(user, ())
-        version = self._ledger.version
-        if not self._dirty and len(every) == self._fills_reported and version == self._version:
-            return _NOTHING  # the hot path: called after every market event
-        self._version = version
-        orders = [
-            order_record(self._orders[oid])
-            for oid in self._dirty
-            if self._orders[oid].user_id == user
-        ]
-        self._dirty.clear()
-        fills = [
-            fill_record(f, self._orders[f.order_id].client_order_id)
-            for f in every[self._fills_reported :]
-        ]
-        self._fills_reported = len(every)
-        balances: list[BalanceRecord] = []
-        for bal in self._ledger.balances(user):
-            now = (bal.available, bal.hold)
-            if self._balances_reported.get(bal.currency) != now:
-                self._balances_reported[bal.currency] = now
-                balances.append(balance_record(bal))
-        return StateDelta(orders, fills, balances)
+        """Orders, fills and balances of the paper user changed since the last call.
+
+        See :func:`botkit.paper.recovery.take_delta`.
+        """
+        return recovery.take_delta(self)
 
     def mark(self, product_id: str) -> Decimal:
         """The product's mark: the real book's mid, else the last print (else its start price)."""
@@ -402,74 +375,11 @@ class PaperExchange(SimExchange):
     ) -> None:
         """Rebuild a journaled session on this fresh exchange (after a restart or kill).
 
-        Later records of the same order or currency win. Balances and holds are
-        taken as journaled. Open resting orders re-join at the *back* of the
-        current queue at their price (the queue position they had is unknowable
-        after downtime); if the book is not valid yet they join when it is.
-        Orders still in submit latency that must trade at once (market, IOC,
-        FOK) are cancelled: the book they would have met is gone. Fill and order
-        ids continue from a generator re-seeded from the restored state, so they
-        stay deterministic and never repeat restored ones.
+        Open resting orders re-join at the back of the queue; pending orders that
+        must trade at once are cancelled. See :func:`botkit.paper.recovery.restore`.
 
         Raises:
             ValueError: this exchange already has orders, a record is unreadable,
                 or an order is on a product this exchange is not configured for.
         """
-        if self._orders:
-            raise ValueError("restore() needs a fresh PaperExchange")
-        latest = {rec.order_id: order_from_state(rec.state) for rec in orders}
-        unknown = sorted({o.product_id for o in latest.values()} - set(self._products))
-        if unknown:
-            raise ValueError(f"journaled orders on products not configured: {unknown}")
-        user = self.paper.user_id
-        self.add_user(user)
-        restored = sorted(latest.values(), key=lambda o: o.seq)
-        for order in restored:
-            self._orders[order.order_id] = order
-            self._user_orders.setdefault(order.user_id, []).append(order)
-            self._fills.setdefault(order.user_id, [])
-            if order.client_order_id:
-                self._by_client[(order.user_id, order.client_order_id)] = order
-        unique = {rec.fill_id: rec for rec in fills}
-        for rec in sorted(unique.values(), key=lambda r: r.seq):
-            owner = latest.get(rec.order_id)
-            in_quote = owner.size_in_quote if owner is not None else False
-            self._fills[user].append(fill_from_record(rec, user, in_quote))
-        for bal in {b.currency: b for b in balances}.values():
-            if bal.currency not in {b.currency for b in self._ledger.balances(user)}:
-                self._open_account(user, bal.currency, _ZERO)
-            self._ledger.set_balance(user, bal.currency, bal.available, bal.hold, bal.time)
-        seqs = [o.seq for o in restored] + [r.seq for r in unique.values()]
-        self._seq = max(seqs, default=0)
-        self._id_rng = random.Random(
-            f"paper-restore:{self._seed}:{len(latest)}:{len(unique)}:{self._seq}"
-        )
-        self._events.clear()
-        self._dirty.clear()
-        self._fills_reported = len(self._fills[user])
-        self._balances_reported = {
-            b.currency: (b.available, b.hold) for b in self._ledger.balances(user)
-        }
-        for order in restored:
-            if not order.terminal:
-                self._reopen(order)
-
-    def _reopen(self, order: Order) -> None:
-        pid = order.product_id
-        self._open[order.order_id] = order
-        if order.activate_at is not None:  # never reached the matching engine
-            if _takes_liquidity(order):
-                self._finish(order, "CANCELLED", self._now, _RESTARTED)
-            else:
-                self._pending[order.order_id] = order
-            return
-        if order.end_time is not None:
-            self._gtd[order.order_id] = order
-        if order.status == "CANCEL_QUEUED":
-            self._cancels[order.order_id] = order
-        if order.kind == "STOP_LIMIT" and order.trigger_status == "STOP_PENDING":
-            self._stops[pid][order.order_id] = order
-            return
-        assert order.limit_price is not None
-        lot = Lot(order.order_id, order.side, order.limit_price, order.remaining, order.user_id)
-        self._books[pid].add(lot)
+        recovery.restore(self, orders, fills, balances)
