@@ -17,11 +17,15 @@ PURE = sorted(PKG.glob("core/*.py")) + [
         for n in (
             "market.py", "ledger.py", "orders.py", "exchange.py", "events.py", "engine.py",
             "amend.py", "entry.py", "specs.py", "wire.py", "candles.py", "api.py", "rest_util.py",
+            "matcher.py",
         )  # fmt: skip
     )
     if p.exists()
 ]
-_PAPER_PURE = ("book.py", "config.py", "exchange.py", "records.py", "state.py")
+_PAPER_PURE = (
+    "book.py", "config.py", "exchange.py", "records.py", "state.py", "recovery.py",
+    "journal_schema.py",
+)  # fmt: skip
 PURE += [p for p in (PKG / "paper" / n for n in _PAPER_PURE) if p.exists()]
 FORBIDDEN_IMPORTS = {
     "asyncio",
