@@ -54,6 +54,7 @@ async def test_healthy(sim: SimServer, tmp_path: Path) -> None:
     code, out = await _doctor(sim, sim.add_key("ES256"), tmp_path)
     assert code == 0, out
     assert "ok    trade permission" in out and "botkit doctor: healthy" in out
+    assert "ok    book kernel: compiled level loop in use" in out or "Python level loop" in out
 
 
 async def test_view_only_key(sim: SimServer, tmp_path: Path) -> None:
