@@ -10,7 +10,9 @@ an optional :class:`~botkit.risk_gate.RiskGate`), and it is also where the runti
 drives the strategy: :meth:`BotContext.dispatch` turns feed events into hook calls
 (through the :class:`~botkit.strategy.guard.HookGuard`), after updating the order states
 and positions the strategy will read, so a hook always sees the world *including* the
-event it is handling.
+event it is handling. That runtime side lives in :mod:`botkit.strategy.driving`
+(:class:`~botkit.strategy.driving.StrategyDriver`, a mixin of :class:`BotContext`) so this
+module stays the strategy-facing half: reading, and the order path tuned for latency.
 
 Orders: every order gets a fresh ``client_order_id`` (returned to the strategy, and the
 key of every later log line and update), passes the risk gate, then the sink. Only this
@@ -27,16 +29,6 @@ from typing import Any
 
 from botkit.core.book import L2Book
 from botkit.core.clock import Clock
-from botkit.core.feed_events import (
-    BookChanged,
-    BookInvalidated,
-    CandlesReceived,
-    FeedEvent,
-    FillEvent,
-    OrderUpdate,
-    TickersReceived,
-    TradesReceived,
-)
 from botkit.core.intents import OrderIntent, Side, limit_gtc, market_ioc
 from botkit.core.messages import Ticker
 from botkit.core.order_state import OrderState, OrderStateMachine, OrderStatus
@@ -46,6 +38,7 @@ from botkit.core.timers import Timers
 from botkit.errors import BotkitError, OrderOutcomeUnknown, OrderRejected, StrategyError
 from botkit.risk_gate import RiskGate
 from botkit.strategy.base import Strategy
+from botkit.strategy.driving import StrategyDriver
 from botkit.strategy.guard import GuardConfig, HookGuard
 from botkit.strategy.ports import MarketState, MarketView, OrderSink
 from botkit.strategy.protocol import KeyValueState
@@ -70,8 +63,12 @@ def new_client_order_id() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-class BotContext:
+class BotContext(StrategyDriver):
     """The concrete context, and the strategy's driver.
+
+    The reading and acting methods (the :class:`~botkit.strategy.protocol.Context` a
+    strategy sees) are here; the runtime-side methods (``attach``, ``start``, ``stop``,
+    ``fire_timers``, ``dispatch``) come from :class:`~botkit.strategy.driving.StrategyDriver`.
 
     Args:
         name: the strategy's name (logger, ids).
@@ -298,117 +295,7 @@ class BotContext:
     def cancel_timer(self, name: str) -> None:
         self.timers.cancel(name)
 
-    # -- driving the strategy (runtime side) -------------------------------------------------
-
-    def attach(self, strategy: Strategy) -> None:
-        """Bind the strategy this context serves (one context per strategy)."""
-        if self.strategy is not None:
-            raise StrategyError("a context serves exactly one strategy")
-        self.strategy = strategy
-        # Hooks the strategy left as the base class's no-ops are not called: a replay
-        # delivers millions of events, and a guarded call of a no-op costs a few us each.
-        cls = type(strategy)
-        self._skip = frozenset(
-            name
-            for name in ("on_book", "on_trade", "on_ticker", "on_candle")
-            if getattr(cls, name, None) is getattr(Strategy, name, object())
-        )
-
-    def _hooks(self) -> Strategy:
-        if self.strategy is None:
-            raise StrategyError("no strategy attached to this context")
-        return self.strategy
-
-    async def start(self) -> None:
-        """Run ``on_start``; and if the kill switch is tripped, say so up front."""
-        if self.risk is not None and self.risk.tripped:
-            self._log.critical("kill switch is tripped: every order will be refused")
-        await self.guard.call("on_start", self._hooks().on_start)
-
-    async def stop(self) -> None:
-        """Run ``on_stop`` (even after a halt, so state can be saved)."""
-        strategy = self._hooks()
-        if self.guard.halted:
-            try:
-                result = strategy.on_stop()
-                if result is not None:
-                    await result
-            except Exception as exc:  # a halted strategy gets one last chance, logged
-                self._log.error("on_stop of halted strategy raised %r", exc)
-            return
-        await self.guard.call("on_stop", strategy.on_stop)
-
-    async def fire_timers(self) -> int:
-        """Call ``on_timer`` for each due timer; return how many fired."""
-        if not self.timers:
-            return 0
-        fired = self.timers.due(self.now())
-        for timer in fired:
-            await self.guard.call(f"on_timer:{timer.name}", self._hooks().on_timer, timer)
-        return len(fired)
-
-    async def dispatch(self, event: FeedEvent) -> None:
-        """Update what the strategy can read, then call its hook(s) for ``event``."""
-        if type(event) is TradesReceived and "on_trade" in self._skip:
-            return  # the commonest event of a replay, for most strategies nothing to do
-        s = self._hooks()
-        call = self.guard.call
-        market = self.market
-        if isinstance(market, MarketState):
-            market.apply(event)
-        if isinstance(event, BookChanged):
-            await self._mark_book(event.product_id, event.book)
-            if "on_book" not in self._skip:
-                await call("on_book", s.on_book, event)
-        elif isinstance(event, TickersReceived):
-            risk = self.risk
-            for ticker in event.tickers:
-                if risk is not None:
-                    tripped = risk.mark(ticker.product_id, ticker.price)
-                    if tripped is not None:
-                        await risk.enforce_trip(tripped)
-                if "on_ticker" not in self._skip:
-                    await call("on_ticker", s.on_ticker, ticker)
-        elif isinstance(event, TradesReceived):
-            if "on_trade" not in self._skip:
-                for trade in event.trades:
-                    await call("on_trade", s.on_trade, trade)
-        elif isinstance(event, CandlesReceived):
-            if "on_candle" not in self._skip:
-                for candle in event.candles:
-                    await call("on_candle", s.on_candle, candle)
-        elif isinstance(event, BookInvalidated):
-            await call("on_book_invalid", s.on_book_invalid, event)
-        elif isinstance(event, OrderUpdate):
-            if event.client_order_id in self._mine:
-                self.orders.apply(
-                    event.status,
-                    client_order_id=event.client_order_id,
-                    order_id=event.order_id,
-                    filled_size=event.cumulative_quantity,
-                    average_filled_price=event.avg_price or None,
-                    now=self.now(),
-                    source="ws",
-                )
-                await call("on_order_update", s.on_order_update, event)
-        elif isinstance(event, FillEvent) and event.client_order_id in self._mine:
-            self.positions.apply_fill(
-                event.product_id, event.side, event.size, event.price, event.fee
-            )
-            if self.risk is not None:
-                await self.risk.on_fill(
-                    event.product_id, event.side, event.size, event.price, event.fee
-                )
-            await call("on_fill", s.on_fill, event)
-
-    async def _mark_book(self, product_id: str, book: L2Book) -> None:
-        risk = self.risk
-        if risk is not None and book.valid:
-            mid = book.mid()
-            if mid is not None:
-                tripped = risk.mark(product_id, mid)  # no coroutine per book event
-                if tripped is not None:
-                    await risk.enforce_trip(tripped)
+    # -- the guard's halt callback -----------------------------------------------------------
 
     async def _on_halt(self) -> None:
         cancelled = await self.cancel_all()

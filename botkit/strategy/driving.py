@@ -1,0 +1,174 @@
+"""The runtime's side of a strategy context: binding a strategy and calling its hooks.
+
+Why a separate module: :class:`~botkit.strategy.context.BotContext` has two audiences.
+A strategy calls its reading and acting methods (the :class:`~botkit.strategy.Context`
+protocol, with the tuned order path); the runtime, the backtester and the loader drive
+the strategy through the methods here and nothing else. Strategies never call these, and
+keeping them apart lets each half be read on its own: the order path without the event
+plumbing, and the event-to-hook plumbing (the hot path of a replay) in one place.
+
+:class:`StrategyDriver` is a mixin of :class:`~botkit.strategy.context.BotContext`, not a
+separate object, so a dispatch costs no extra indirection. It owns no state: the
+attributes it reads are declared below and set by ``BotContext.__init__``. Its one rule is
+the ordering in :meth:`StrategyDriver.dispatch`: order states, positions, marks and the
+market view are updated *before* the hook runs, so a hook always sees the world including
+the event it is handling.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from botkit.core.book import L2Book
+from botkit.core.feed_events import (
+    BookChanged,
+    BookInvalidated,
+    CandlesReceived,
+    FeedEvent,
+    FillEvent,
+    OrderUpdate,
+    TickersReceived,
+    TradesReceived,
+)
+from botkit.core.order_state import OrderStateMachine
+from botkit.core.positions import Positions
+from botkit.core.timers import Timers
+from botkit.errors import StrategyError
+from botkit.risk_gate import RiskGate
+from botkit.strategy.base import Strategy
+from botkit.strategy.guard import HookGuard
+from botkit.strategy.ports import MarketState, MarketView
+
+__all__ = ["StrategyDriver"]
+
+
+class StrategyDriver:
+    """Attach a strategy, run its lifecycle hooks, fire its timers, dispatch feed events.
+
+    Mixed into :class:`~botkit.strategy.context.BotContext`, which sets every attribute
+    annotated here in its ``__init__`` and provides :meth:`now`.
+    """
+
+    # set by BotContext.__init__ (annotations only: no class attributes at runtime)
+    market: MarketView
+    risk: RiskGate | None
+    orders: OrderStateMachine
+    positions: Positions
+    timers: Timers
+    guard: HookGuard
+    strategy: Strategy | None
+    _log: logging.Logger
+    _skip: frozenset[str]  # hooks left as the base class's no-ops (see attach)
+    _mine: dict[str, None]  # this strategy's client_order_ids
+    now: Callable[[], float]  # BotContext.now
+
+    def attach(self, strategy: Strategy) -> None:
+        """Bind the strategy this context serves (one context per strategy)."""
+        if self.strategy is not None:
+            raise StrategyError("a context serves exactly one strategy")
+        self.strategy = strategy
+        # Hooks the strategy left as the base class's no-ops are not called: a replay
+        # delivers millions of events, and a guarded call of a no-op costs a few us each.
+        cls = type(strategy)
+        self._skip = frozenset(
+            name
+            for name in ("on_book", "on_trade", "on_ticker", "on_candle")
+            if getattr(cls, name, None) is getattr(Strategy, name, object())
+        )
+
+    def _hooks(self) -> Strategy:
+        if self.strategy is None:
+            raise StrategyError("no strategy attached to this context")
+        return self.strategy
+
+    async def start(self) -> None:
+        """Run ``on_start``; and if the kill switch is tripped, say so up front."""
+        if self.risk is not None and self.risk.tripped:
+            self._log.critical("kill switch is tripped: every order will be refused")
+        await self.guard.call("on_start", self._hooks().on_start)
+
+    async def stop(self) -> None:
+        """Run ``on_stop`` (even after a halt, so state can be saved)."""
+        strategy = self._hooks()
+        if self.guard.halted:
+            try:
+                result = strategy.on_stop()
+                if result is not None:
+                    await result
+            except Exception as exc:  # a halted strategy gets one last chance, logged
+                self._log.error("on_stop of halted strategy raised %r", exc)
+            return
+        await self.guard.call("on_stop", strategy.on_stop)
+
+    async def fire_timers(self) -> int:
+        """Call ``on_timer`` for each due timer; return how many fired."""
+        if not self.timers:
+            return 0
+        fired = self.timers.due(self.now())
+        for timer in fired:
+            await self.guard.call(f"on_timer:{timer.name}", self._hooks().on_timer, timer)
+        return len(fired)
+
+    async def dispatch(self, event: FeedEvent) -> None:
+        """Update what the strategy can read, then call its hook(s) for ``event``."""
+        if type(event) is TradesReceived and "on_trade" in self._skip:
+            return  # the commonest event of a replay, for most strategies nothing to do
+        s = self._hooks()
+        call = self.guard.call
+        market = self.market
+        if isinstance(market, MarketState):
+            market.apply(event)
+        if isinstance(event, BookChanged):
+            await self._mark_book(event.product_id, event.book)
+            if "on_book" not in self._skip:
+                await call("on_book", s.on_book, event)
+        elif isinstance(event, TickersReceived):
+            risk = self.risk
+            for ticker in event.tickers:
+                if risk is not None:
+                    tripped = risk.mark(ticker.product_id, ticker.price)
+                    if tripped is not None:
+                        await risk.enforce_trip(tripped)
+                if "on_ticker" not in self._skip:
+                    await call("on_ticker", s.on_ticker, ticker)
+        elif isinstance(event, TradesReceived):
+            if "on_trade" not in self._skip:
+                for trade in event.trades:
+                    await call("on_trade", s.on_trade, trade)
+        elif isinstance(event, CandlesReceived):
+            if "on_candle" not in self._skip:
+                for candle in event.candles:
+                    await call("on_candle", s.on_candle, candle)
+        elif isinstance(event, BookInvalidated):
+            await call("on_book_invalid", s.on_book_invalid, event)
+        elif isinstance(event, OrderUpdate):
+            if event.client_order_id in self._mine:
+                self.orders.apply(
+                    event.status,
+                    client_order_id=event.client_order_id,
+                    order_id=event.order_id,
+                    filled_size=event.cumulative_quantity,
+                    average_filled_price=event.avg_price or None,
+                    now=self.now(),
+                    source="ws",
+                )
+                await call("on_order_update", s.on_order_update, event)
+        elif isinstance(event, FillEvent) and event.client_order_id in self._mine:
+            self.positions.apply_fill(
+                event.product_id, event.side, event.size, event.price, event.fee
+            )
+            if self.risk is not None:
+                await self.risk.on_fill(
+                    event.product_id, event.side, event.size, event.price, event.fee
+                )
+            await call("on_fill", s.on_fill, event)
+
+    async def _mark_book(self, product_id: str, book: L2Book) -> None:
+        risk = self.risk
+        if risk is not None and book.valid:
+            mid = book.mid()
+            if mid is not None:
+                tripped = risk.mark(product_id, mid)  # no coroutine per book event
+                if tripped is not None:
+                    await risk.enforce_trip(tripped)
