@@ -1,7 +1,9 @@
-"""Adapter ring: the asyncio market-data feed (connections, watchdog, reconnect, sharding).
+"""Adapter ring: the asyncio market-data feed (connection loops, watchdog, reconnect, backfill).
 
 :class:`MarketDataFeed` runs one task per planned connection
-(:func:`botkit.feed_config.plan_connections`). Each task loops forever:
+(:func:`botkit.feed_config.plan_connections`, built into connection objects by
+:mod:`botkit.feed_conn`, which also holds the backoff and memory-trim policies).
+Each task loops forever:
 
 1. connect through the injected :class:`~botkit.net.ws.WsConnector`;
 2. send one subscribe per channel, each with a fresh JWT when a signer is given;
@@ -22,10 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import logging
 import random
-import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import TracebackType
@@ -33,10 +33,12 @@ from typing import Any, Protocol
 
 from botkit.core.book import L2Book
 from botkit.core.feed_events import ConnectionState, FeedEvent, UserSnapshotDone
-from botkit.core.feed_protocol import Backfill, FeedProtocol, Reconnect, ResyncLevel2
+from botkit.core.feed_protocol import Backfill, Reconnect, ResyncLevel2
 from botkit.core.fills import FillTracker, HwmStore
 from botkit.errors import ConfigError, ConnectionLost
-from botkit.feed_config import ConnectionPlan, FeedConfig, plan_connections
+from botkit.feed_config import FeedConfig
+from botkit.feed_conn import FeedConnection as _Conn  # the short name the loops below use
+from botkit.feed_conn import backoff_delay, build_connections, release_free_memory
 from botkit.net.ws import WsConnection, WsConnector, make_connector, tls_context
 from botkit.recorder import Recorder
 
@@ -58,50 +60,6 @@ class WsTokenSource(Protocol):
     """Anything that mints a fresh WebSocket JWT (e.g. :class:`botkit.core.jwt.JwtSigner`)."""
 
     def ws_token(self) -> str: ...
-
-
-def release_free_memory() -> Callable[[], None] | None:
-    """glibc's ``malloc_trim(0)`` as a callable, or None where there is no such thing.
-
-    A full BTC-USD snapshot is a ~3 MB frame. The transport assembles it from
-    fragments and, once glibc has raised its mmap threshold (it does after the first
-    large free), those buffers come from the heap, and freed heap memory is rarely
-    returned. Trimming just before and after decoding such a frame hands those
-    megabytes back, so they do not add to what the book needs (measured on the
-    simulator's 30 000-level snapshot in docs/benchmarks.md). A few milliseconds,
-    and only for frames over ``BULK_FRAME_BYTES``; never on the per-frame path.
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        trim = ctypes.CDLL(None).malloc_trim  # musl and others: no such symbol
-    except (OSError, AttributeError):
-        return None
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
-
-    def release() -> None:
-        trim(0)
-
-    return release
-
-
-def backoff_delay(attempt: int, initial: float, cap: float, rng: random.Random) -> float:
-    """Full-jitter capped exponential backoff: ``uniform(0, min(cap, initial * 2**attempt))``."""
-    return rng.uniform(0.0, min(cap, initial * (2 ** min(attempt, 32))))
-
-
-class _Conn:
-    """One planned connection and its current socket."""
-
-    def __init__(self, plan: ConnectionPlan, protocol: FeedProtocol) -> None:
-        self.plan = plan
-        self.protocol = protocol
-        self.ws: WsConnection | None = None
-        self.generation = 0
-        self.connects = 0
-        self.stale = 0
-        self.task: asyncio.Task[None] | None = None
 
 
 class MarketDataFeed:
@@ -151,23 +109,7 @@ class MarketDataFeed:
         self.fills = FillTracker(hwm_store) if config.user else None
         self.callback_errors = 0
         self.ssl_ctx = tls_context(config.ca_file)
-        self.conns = [
-            _Conn(
-                p,
-                FeedProtocol(
-                    p.name,
-                    p.subscriptions,
-                    books=self.books,
-                    fills=self.fills if p.name == "user" else None,
-                    gap_policy=config.gap_policy,
-                    level2_cap=config.max_level2_per_connection,
-                ),
-            )
-            for p in plan_connections(config)
-        ]
-        release = release_free_memory()
-        for c in self.conns:
-            c.protocol.around_bulk = release
+        self.conns = build_connections(config, self.books, self.fills)
         self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False

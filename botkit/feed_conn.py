@@ -1,0 +1,109 @@
+"""Adapter ring: the feed's connections as objects, built from the plan, and their pacing.
+
+Kept apart from :mod:`botkit.feed` so that module holds only the asyncio loops
+(connect, session, the per-frame receive loop, waits). What a connection *is* (its
+:class:`~botkit.feed_config.ConnectionPlan`, its sans-I/O
+:class:`~botkit.core.feed_protocol.FeedProtocol` wired to the shared books and fill
+tracker, its counters) is settled once, at construction, and the two small policies
+around a connection (how long to wait before reconnecting, giving a huge frame's
+memory back to the OS) are pure enough to read and test without an event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import random
+import sys
+from collections.abc import Callable
+
+from botkit.core.book import L2Book
+from botkit.core.feed_protocol import FeedProtocol
+from botkit.core.fills import FillTracker
+from botkit.feed_config import ConnectionPlan, FeedConfig, plan_connections
+from botkit.net.ws import WsConnection
+
+__all__ = ["FeedConnection", "backoff_delay", "build_connections", "release_free_memory"]
+
+
+def release_free_memory() -> Callable[[], None] | None:
+    """glibc's ``malloc_trim(0)`` as a callable, or None where there is no such thing.
+
+    A full BTC-USD snapshot is a ~3 MB frame. The transport assembles it from
+    fragments and, once glibc has raised its mmap threshold (it does after the first
+    large free), those buffers come from the heap, and freed heap memory is rarely
+    returned. Trimming just before and after decoding such a frame hands those
+    megabytes back, so they do not add to what the book needs (measured on the
+    simulator's 30 000-level snapshot in docs/benchmarks.md). A few milliseconds,
+    and only for frames over ``BULK_FRAME_BYTES``; never on the per-frame path.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        trim = ctypes.CDLL(None).malloc_trim  # musl and others: no such symbol
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+
+    def release() -> None:
+        trim(0)
+
+    return release
+
+
+def backoff_delay(attempt: int, initial: float, cap: float, rng: random.Random) -> float:
+    """Full-jitter capped exponential backoff: ``uniform(0, min(cap, initial * 2**attempt))``."""
+    return rng.uniform(0.0, min(cap, initial * (2 ** min(attempt, 32))))
+
+
+class FeedConnection:
+    """One planned connection and its current socket.
+
+    Attributes:
+        plan: the endpoint and subscriptions this connection carries.
+        protocol: its sans-I/O state machine (books, sequence, requests, stats).
+        ws: the open socket, or None between sessions.
+        generation: bumped at every session, so waiters notice a reconnect.
+        connects: sessions started.
+        stale: sessions ended by the stale watchdog.
+        task: the asyncio task running this connection's loop.
+    """
+
+    def __init__(self, plan: ConnectionPlan, protocol: FeedProtocol) -> None:
+        self.plan = plan
+        self.protocol = protocol
+        self.ws: WsConnection | None = None
+        self.generation = 0
+        self.connects = 0
+        self.stale = 0
+        self.task: asyncio.Task[None] | None = None
+
+
+def build_connections(
+    config: FeedConfig, books: dict[str, L2Book], fills: FillTracker | None
+) -> list[FeedConnection]:
+    """One :class:`FeedConnection` per planned connection (:func:`plan_connections`).
+
+    Every protocol writes into the same ``books`` dict (the feed's public view); only
+    the ``user`` connection gets the fill tracker. Each protocol trims freed memory
+    around bulk frames where the C library allows it (:func:`release_free_memory`).
+    """
+    conns = [
+        FeedConnection(
+            p,
+            FeedProtocol(
+                p.name,
+                p.subscriptions,
+                books=books,
+                fills=fills if p.name == "user" else None,
+                gap_policy=config.gap_policy,
+                level2_cap=config.max_level2_per_connection,
+            ),
+        )
+        for p in plan_connections(config)
+    ]
+    release = release_free_memory()
+    for c in conns:
+        c.protocol.around_bulk = release
+    return conns
