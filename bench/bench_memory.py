@@ -44,6 +44,8 @@ from botkit.runtime import BotRuntime, RunOptions, run_blocking
 from botkit.runtime_ui import configure_logging
 
 configure_logging("ERROR", tty=False)
+from botkit.feed_conn import fix_mmap_threshold
+fix_mmap_threshold()  # as `botkit run` does (cli_run.cmd_run)
 if phases:
     print("PHASE after imports: RSS %.1f MB (peak %.1f)" % status(), flush=True)
     receive = FeedProtocol.receive

@@ -234,6 +234,8 @@ from botkit.config import load_settings
 from botkit.runtime import BotRuntime, RunOptions, run_blocking
 from botkit.runtime_ui import configure_logging
 configure_logging("INFO", tty=False)
+from botkit.feed_conn import fix_mmap_threshold
+fix_mmap_threshold()  # as `botkit run` does (cli_run.cmd_run)
 big = sys.argv[2] == "big"
 def arm(ep):
     if big and ep.sim is not None:

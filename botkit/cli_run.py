@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import keyword
+import os
 import re
 from pathlib import Path
 
@@ -41,6 +42,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """``botkit run``: the bot, in sim (default), paper, or live (with --live)."""
     from botkit.bot_config import load_bot_config
     from botkit.config import load_settings
+    from botkit.feed_conn import fix_mmap_threshold
     from botkit.runtime import BotRuntime, RunOptions, run_blocking
     from botkit.runtime_ui import configure_logging, render_summary
 
@@ -72,6 +74,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ConfigError(str(exc)) from exc
     if status is not None:
         print(f"botkit: {mode} mode, strategy {runtime.stats.strategy}; Ctrl-C stops", flush=True)
+    if "MALLOC_MMAP_THRESHOLD_" not in os.environ:  # the user's own glibc setting wins
+        fix_mmap_threshold()  # big frame buffers go back to the OS (docs/headless.md)
     result = run_blocking(runtime.run)
     if status is not None:
         status.clear()
