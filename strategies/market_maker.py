@@ -82,6 +82,12 @@ class MarketMaker(Strategy):
         try:
             if inventory < p.max_inventory:
                 await self.ctx.buy_limit(p.product_id, p.size, bid, post_only=p.post_only)
+                # the bid's round trip took time: price the ask from the book as it is now,
+                # or a post-only ask at a touch that has since moved down would be refused
+                best_bid, best_ask = book.best_bid(), book.best_ask()
+                if best_bid is None or best_ask is None or not book.valid:
+                    return
+                _, ask = self.quotes(best_bid[0], best_ask[0], self.ctx.position(p.product_id))
             if inventory > -p.max_inventory:
                 await self.ctx.sell_limit(p.product_id, p.size, ask, post_only=p.post_only)
         except OrderRejected as exc:  # risk refusal or post-only cross: skip this round
