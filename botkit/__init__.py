@@ -10,10 +10,10 @@ __version__ = "0.1.0"
 
 import os as _os
 
-if _os.environ.get("BOTKIT_NO_EXTENSIONS"):  # run the order book's Python loop (docs/feed.md)
-    from botkit.core import book as _book
+if _os.environ.get("BOTKIT_NO_EXTENSIONS"):  # the order book's Python loop (docs/feed.md):
+    import botkit.core as _core  # set before anything imports the book, so the compiled
 
-    _book.use_kernel(False)
+    _core.NO_EXTENSIONS = True  # kernel is not even loaded
 
 from botkit.clock import SystemClock
 from botkit.config import BotSettings, load_settings

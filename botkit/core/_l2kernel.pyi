@@ -3,6 +3,7 @@
 from typing import Any
 
 KERNEL_VERSION: int
+SOURCE_SHA256: str
 DONE: int
 DONE_CROSSED: int
 

@@ -7,7 +7,7 @@ quantity check and bytecode dispatch that C does in a few nanoseconds. This kern
 does exactly what the Python loop does for the levels it understands and *returns
 the index of the first level it does not*, which the Python code then applies; the
 Python loop stays the reference and the fallback when this module is not built
-(no C compiler, ``BOTKIT_NO_EXTENSIONS=1``). tests/core/test_book_kernel.py checks
+(no C compiler, ``BOTKIT_NO_EXTENSIONS=1``). tests/feed/test_book_kernel.py checks
 that both give the same books and the same errors.
 
 What it handles (everything else goes back to Python):
@@ -22,7 +22,8 @@ What it handles (everything else goes back to Python):
 Pure: no I/O, no clock, no randomness (core ring).
 """
 
-from cpython.dict cimport PyDict_Contains, PyDict_GetItem, PyDict_SetItem
+from cpython.dict cimport PyDict_Contains, PyDict_GetItemWithError, PyDict_SetItem
+from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.object cimport PyObject
 from cpython.unicode cimport (
     PyUnicode_1BYTE_KIND,
@@ -51,8 +52,12 @@ cdef extern from "Python.h":
 cdef enum:
     T_OBJECT_EX = 16
 
-KERNEL_VERSION = 3
+KERNEL_VERSION = 4
 """Bumped with any change of behaviour: book.py ignores a stale build of another version."""
+
+SOURCE_SHA256 = PYX_SHA256
+"""sha256 of the .pyx this was compiled from (setup.py passes it in): a test compares it
+with the source on disk, so a build that missed an edit cannot pass unnoticed."""
 
 # The level type read through its slot offsets (see bind_level_type); others by getattr.
 cdef PyTypeObject* _bound = NULL
@@ -62,26 +67,43 @@ cdef Py_ssize_t _off_price = 0
 cdef Py_ssize_t _off_qty = 0
 
 
+class _Probe:
+    __slots__ = ("x",)
+
+
+_MEMBER_DESCRIPTOR = type(_Probe.x)  # types.MemberDescriptorType, without importing types
+
+
 def bind_level_type(object cls):
     """Read levels of exactly ``cls`` straight from their slots; returns whether it could.
 
-    ``cls.side``, ``cls.price_level`` and ``cls.new_quantity`` must be member (slot)
-    descriptors of object fields, as a ``msgspec.Struct``'s or a ``__slots__`` class's
-    are. Reading a slot this way is what the descriptor does, minus the generic
-    attribute lookup (~30 ns per field, three fields per level). Levels of any other
-    type, and unset slots, still go through ``getattr``.
+    ``cls.side``, ``cls.price_level`` and ``cls.new_quantity`` must be ``cls``'s own
+    member (slot) descriptors of object fields, as a ``msgspec.Struct``'s or a
+    ``__slots__`` class's are. Reading a slot this way is what the descriptor does,
+    minus the generic attribute lookup (~30 ns per field, three fields per level).
+    Levels of any other type, and unset slots, still go through ``getattr``. Anything
+    else is refused (False): a descriptor of another class, or an offset outside the
+    instance, would make the reads unsafe.
     """
     global _bound, _bound_ref, _off_side, _off_price, _off_qty
     cdef Py_ssize_t offsets[3]
     cdef PyMemberDef* member
+    if not isinstance(cls, type):
+        return False
+    basic = cls.__basicsize__
     for i, name in enumerate(("side", "price_level", "new_quantity")):
         descr = cls.__dict__.get(name)
-        if descr is None or type(descr).__name__ != "member_descriptor":
+        if type(descr) is not _MEMBER_DESCRIPTOR or descr.__objclass__ is not cls:
             return False
         member = (<PyMemberDescrObject*><PyObject*>descr).d_member
-        if member.type != T_OBJECT_EX:
+        if member == NULL or member.type != T_OBJECT_EX:
+            return False
+        if member.offset < <Py_ssize_t>sizeof(PyObject) or (
+            member.offset + <Py_ssize_t>sizeof(PyObject*) > basic
+        ):
             return False
         offsets[i] = member.offset
+    _bound = NULL  # never a half-updated binding
     _off_side, _off_price, _off_qty = offsets[0], offsets[1], offsets[2]
     _bound_ref = cls
     _bound = <PyTypeObject*><PyObject*>cls
@@ -149,14 +171,18 @@ def apply_levels(object book, list ups, Py_ssize_t start=0):
         AttributeError: an item that is not a level; ValueError: a price that
             ``_to_tick`` rejects (the caller maps both, as for the Python loop).
     """
-    cdef Py_ssize_t i
-    cdef Py_ssize_t n = len(ups)
+    cdef Py_ssize_t i = start
     cdef object side
     cdef object qty
     cdef object price
     cdef int kind
     cdef PyObject* hit
     cdef bint is_bid
+    cdef bint bound
+    cdef PyTypeObject* bound_type = _bound  # one binding for the whole call
+    cdef Py_ssize_t off_side = _off_side
+    cdef Py_ssize_t off_price = _off_price
+    cdef Py_ssize_t off_qty = _off_qty
     cdef dict bcache = book._bid_cache
     cdef dict acache = book._ask_cache
     cdef dict bids = book._bids
@@ -167,11 +193,19 @@ def apply_levels(object book, list ups, Py_ssize_t start=0):
     cdef dict table
     cdef list heap
     cdef object key
-    cdef bint bound
-    for i in range(start, n):
-        lv = ups[i]
-        bound = Py_TYPE(lv) == _bound
-        side = _slot(lv, _off_side, "side") if bound else lv.side
+    if start < 0:
+        raise ValueError(f"start must be >= 0, got {start}")
+    if bcache is None or acache is None or bids is None or asks is None:
+        raise TypeError("the book's tables are not set")
+    if bheap is None or aheap is None:
+        raise TypeError("the book's heaps are not set")
+    # The size is read on every pass: Python code runs inside the loop (getattr on
+    # unbound level types, str subclasses' __eq__, book._to_tick), and the list may
+    # change meanwhile; the Python loop's ``for`` re-checks it too.
+    while i < PyList_GET_SIZE(ups):
+        lv = <object>PyList_GET_ITEM(ups, i)
+        bound = Py_TYPE(lv) == bound_type
+        side = _slot(lv, off_side, "side") if bound else lv.side
         if side == "bid":
             is_bid = True
             cache, table, heap = bcache, bids, bheap
@@ -180,14 +214,14 @@ def apply_levels(object book, list ups, Py_ssize_t start=0):
             cache, table, heap = acache, asks, aheap
         else:
             return i
-        qty = _slot(lv, _off_qty, "new_quantity") if bound else lv.new_quantity
+        qty = _slot(lv, off_qty, "new_quantity") if bound else lv.new_quantity
         kind = _qty_kind(qty)
         if kind == OTHER:
             return i
-        price = _slot(lv, _off_price, "price_level") if bound else lv.price_level
+        price = _slot(lv, off_price, "price_level") if bound else lv.price_level
         if not PyUnicode_CheckExact(price):
             return i
-        hit = PyDict_GetItem(cache, price)
+        hit = PyDict_GetItemWithError(cache, price)  # raises what the lookup raises
         if hit is not NULL:
             key = <object>hit
         else:  # removals are not cached: their price just left (as in book.py)
@@ -199,6 +233,8 @@ def apply_levels(object book, list ups, Py_ssize_t start=0):
                 bcache, acache = book._bid_cache, book._ask_cache
                 bids, asks = book._bids, book._asks
                 bheap, aheap = book._bid_heap, book._ask_heap
+                if bids is None or asks is None or bheap is None or aheap is None:
+                    raise TypeError("the book's tables are not set")
                 table = bids if is_bid else asks
                 heap = bheap if is_bid else aheap
         if kind == REMOVE:
@@ -207,7 +243,8 @@ def apply_levels(object book, list ups, Py_ssize_t start=0):
             if not PyDict_Contains(table, key):
                 heappush(heap, key)
             PyDict_SetItem(table, key, qty)
-    return _finish(book, n)
+        i += 1
+    return _finish(book, PyList_GET_SIZE(ups))
 
 
 cdef int _finish(object book, Py_ssize_t n) except -3:
@@ -216,8 +253,12 @@ cdef int _finish(object book, Py_ssize_t n) except -3:
     cdef dict asks = book._asks
     cdef list bheap = book._bid_heap
     cdef list aheap = book._ask_heap
-    cdef Py_ssize_t done = book.updates
-    cdef Py_ssize_t total = done + n
+    cdef Py_ssize_t done
+    cdef Py_ssize_t total
+    if bids is None or asks is None or bheap is None or aheap is None:
+        raise TypeError("the book's tables are not set")
+    done = book.updates
+    total = done + n
     book.updates = total
     while bheap and not PyDict_Contains(bids, bheap[0]):
         heappop(bheap)

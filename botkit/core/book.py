@@ -36,24 +36,31 @@ from decimal import Decimal, InvalidOperation
 from heapq import heapify, heappop, heappush
 from typing import NamedTuple, Protocol
 
+import botkit.core as core_package
 from botkit.core.book_view import BookView, Level
 from botkit.core.messages import L2Update
 
 __all__ = ["L2Book", "Level", "LevelChange", "WireLevelChange", "kernel_in_use", "use_kernel"]
 
 _BID_SIDES = frozenset({"bid", "buy", "BUY"})
+_MAX_DECIMALS = 18
+"""Decimals a price may have (Coinbase quotes at most 8-10); more is corrupt data."""
+_MAX_WHOLE_DIGITS = 18
+"""Digits before the point a price may have."""
 _SNAPSHOT_CACHED = 1024
 """Prices per side cached from a big snapshot (see ``L2Book.apply_snapshot_batches``)."""
 _ASK_SIDES = frozenset({"offer", "ask", "sell", "SELL"})
 
 
-_KERNEL_VERSION = 3
+_KERNEL_VERSION = 4
 """The ``botkit.core._l2kernel`` behaviour this module expects (a stale build is ignored)."""
 _KERNEL_CROSSED = -2
 """The kernel's ``DONE_CROSSED``: every level applied, and the book is crossed."""
 
 
 def _load_kernel() -> Callable[[L2Book, list[WireLevelChange], int], int] | None:
+    if core_package.NO_EXTENSIONS:  # BOTKIT_NO_EXTENSIONS: never load it
+        return None
     try:
         from botkit.core import _l2kernel
     except ImportError:  # not built: no C compiler, or Cython missing at install time
@@ -71,9 +78,9 @@ _kernel = _load_kernel()
 def use_kernel(enabled: bool = True) -> bool:
     """Use the compiled level loop when it is built (default), or the Python one.
 
-    ``botkit`` calls ``use_kernel(False)`` at import when ``BOTKIT_NO_EXTENSIONS`` is
-    set (to rule the extension out when diagnosing, or to compare). Returns whether
-    the kernel is now in use.
+    For comparisons and tests. ``BOTKIT_NO_EXTENSIONS`` (read by ``botkit`` at import)
+    keeps the kernel from ever being loaded, and then this cannot turn it on. Returns
+    whether the kernel is now in use.
     """
     global _kernel
     _kernel = _load_kernel() if enabled else None
@@ -307,9 +314,10 @@ class L2Book(BookView):
         push = heappush
         # One loop, each side written out: this is the feed's hottest code (~0.4 us per
         # level), and every attribute load, call or branch saved here shows end to end.
-        # A quantity is "0" (remove), or plainly positive: digits with at most one "."
-        # and a non-zero digit (a last digit other than "0" is one); anything else goes
-        # through the exact Decimal check (other zeros remove; junk raises).
+        # A quantity is "0" (remove), or plainly positive: ASCII digits with at most one
+        # "." and a non-zero digit (a last digit 1-9 is one; "0.", "00" or a non-ASCII
+        # zero is not); anything else goes through the exact Decimal check (other zeros
+        # remove; junk raises). The kernel's rule is the same.
         for lv in ups:
             side = lv.side
             qty = lv.new_quantity
@@ -323,7 +331,9 @@ class L2Book(BookView):
                 if qty == "0":
                     bids.pop(key, None)
                 elif (
-                    qty.replace(".", "", 1).isdecimal() and (qty[-1] != "0" or qty.strip("0."))
+                    qty.replace(".", "", 1).isdecimal()
+                    and qty.isascii()
+                    and (qty[-1] in "123456789" or qty.strip("0."))
                 ) or _positive(qty):
                     if key not in bids:
                         push(bheap, key)
@@ -340,7 +350,9 @@ class L2Book(BookView):
                 if qty == "0":
                     asks.pop(key, None)
                 elif (
-                    qty.replace(".", "", 1).isdecimal() and (qty[-1] != "0" or qty.strip("0."))
+                    qty.replace(".", "", 1).isdecimal()
+                    and qty.isascii()
+                    and (qty[-1] in "123456789" or qty.strip("0."))
                 ) or _positive(qty):
                     if key not in asks:
                         push(aheap, key)
@@ -389,6 +401,10 @@ class L2Book(BookView):
         if not whole.isdigit() or (frac and not frac.isdigit()):
             raise ValueError(f"bad price level {price!r}")
         frac = frac.rstrip("0")
+        if len(frac) > _MAX_DECIMALS or len(whole) > _MAX_WHOLE_DIGITS:
+            # checked before any rescale: one absurd price must not leave the book at a
+            # scale no later price (nor the resync snapshot) can be converted to
+            raise ValueError(f"price level {price[:40]!r} has too many digits")
         if self._decimals is None:
             self._decimals = len(frac)
         elif len(frac) > self._decimals:

@@ -19,12 +19,12 @@ D = Decimal
 @pytest.fixture(autouse=True, params=["kernel", "python"])
 def level_loop(request: pytest.FixtureRequest):
     """Every test here runs on the compiled level loop and on the Python one."""
-    if request.param == "kernel" and not book_module.use_kernel(True):
+    before = book_module.kernel_in_use()
+    if not book_module.use_kernel(request.param == "kernel") and request.param == "kernel":
+        book_module.use_kernel(before)
         pytest.skip("botkit.core._l2kernel is not built (see tests/feed/test_book_kernel.py)")
-    if request.param == "python":
-        book_module.use_kernel(False)
     yield request.param
-    book_module.use_kernel(True)
+    book_module.use_kernel(before)
 
 
 def lv(side: str, price: str, qty: str) -> L2Level:

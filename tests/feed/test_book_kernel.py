@@ -7,33 +7,49 @@ rescaling prices), both loops leave identical books and fail on the same levels.
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
+import os
+import random
 import shutil
+import subprocess
 import sys
 import sysconfig
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import botkit.core as core_package
 from botkit.core import book as book_module
 from botkit.core.book import L2Book
 from botkit.core.messages import L2Update
 
+KERNEL_BUILT = (
+    importlib.util.find_spec("botkit.core._l2kernel") is not None
+    and not core_package.NO_EXTENSIONS
+)
+needs_kernel = pytest.mark.skipif(not KERNEL_BUILT, reason="kernel not built (or disabled)")
+
 
 @contextmanager
 def loop(kernel: bool) -> Iterator[None]:
+    before = book_module.kernel_in_use()
     book_module.use_kernel(kernel)
     try:
         yield
     finally:
-        book_module.use_kernel(True)
+        book_module.use_kernel(before)
 
 
 def test_kernel_is_built_where_a_compiler_is() -> None:
     """`pip install -e .` compiles it; an installation without a C compiler may not."""
+    if core_package.NO_EXTENSIONS:
+        pytest.skip("BOTKIT_NO_EXTENSIONS is set")
     if shutil.which("cc") is None and shutil.which("gcc") is None:
         pytest.skip("no C compiler on this machine: the book runs its Python loop")
     if not (Path(sysconfig.get_paths()["include"]) / "Python.h").exists():
@@ -45,9 +61,53 @@ def test_kernel_is_built_where_a_compiler_is() -> None:
     assert book_module.kernel_in_use()
 
 
-def test_no_extensions_switch_is_honoured() -> None:
+def test_no_extensions_switch_keeps_the_kernel_unloaded() -> None:
+    probe = (
+        "import sys, botkit.core.book as b\n"
+        "from botkit.core.messages import L2Update as U\n"
+        "book = b.L2Book('X')\n"
+        "book.apply_wire_updates([U(side='bid', price_level='1', new_quantity='2')])\n"
+        "print(b.kernel_in_use(), 'botkit.core._l2kernel' in sys.modules, b.use_kernel(True),"
+        " book.best_bid())\n"
+    )
+    env = {**os.environ, "BOTKIT_NO_EXTENSIONS": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.stdout.split("(")[0].split() == ["False", "False", "False"], out.stderr
+    assert "Decimal('2')" in out.stdout
     with loop(False):
         assert not book_module.kernel_in_use()
+
+
+@needs_kernel
+def test_the_build_is_of_this_source() -> None:
+    """A .so compiled before the last edit of the .pyx is caught here (rebuild: make)."""
+    from botkit.core import _l2kernel  # type: ignore[attr-defined, unused-ignore]
+
+    pyx = Path(book_module.__file__).with_name("_l2kernel.pyx")
+    assert hashlib.sha256(pyx.read_bytes()).hexdigest() == _l2kernel.SOURCE_SHA256, (
+        "botkit/core/_l2kernel.pyx changed since the extension was built: run "
+        "`pip install -e .` (or `make`, which does it when the .pyx changes)"
+    )
+
+
+@needs_kernel
+def test_the_kernel_really_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A spy that calls through: the book must hand lists of levels to the kernel."""
+    calls: list[int] = []
+    real = book_module._kernel
+    assert real is not None
+
+    def spy(book: L2Book, ups: list[L2Update], start: int) -> int:
+        calls.append(start)
+        return real(book, ups, start)
+
+    monkeypatch.setattr(book_module, "_kernel", spy)
+    b = L2Book("X")
+    b.apply_wire_updates([L2Update(side="bid", price_level="1", new_quantity="1")])
+    b.apply_wire_updates([L2Update(side="BUY", price_level="2", new_quantity="1")])  # alias
+    assert calls == [0, 0, 1]  # the alias went to Python, then the kernel ended the batch
 
 
 def state(b: L2Book) -> tuple[object, ...]:
@@ -100,18 +160,16 @@ def run(kernel: bool, batches: list[list[L2Update]]) -> list[object]:
     return out
 
 
-@pytest.mark.skipif(not book_module.use_kernel(True), reason="kernel not built")
+@needs_kernel
 @settings(max_examples=400, deadline=None)
 @given(st.lists(st.lists(LEVEL, max_size=12), min_size=1, max_size=8))
 def test_kernel_equals_python_loop(batches: list[list[L2Update]]) -> None:
     assert run(True, batches) == run(False, batches)
 
 
-@pytest.mark.skipif(not book_module.use_kernel(True), reason="kernel not built")
+@needs_kernel
 def test_kernel_equals_python_on_a_long_valid_stream() -> None:
     """A churn-heavy stream of only well-formed levels: the kernel's own path, end to end."""
-    import random
-
     rng = random.Random(7)
     batches = []
     for _ in range(400):
@@ -126,9 +184,8 @@ def test_kernel_equals_python_on_a_long_valid_stream() -> None:
     assert run(True, batches) == run(False, batches)
 
 
+@needs_kernel
 def test_non_level_items_fail_alike() -> None:
-    if not book_module.use_kernel(True):
-        pytest.skip("kernel not built")
     bad: list[object] = [L2Update(side="bid", price_level="1", new_quantity="1"), object()]
     results = []
     for kernel in (True, False):
@@ -140,8 +197,6 @@ def test_non_level_items_fail_alike() -> None:
     assert results[0] == results[1]
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(pytest.main([__file__, "-q"]))
 
 
 class SlotLevel:
@@ -155,6 +210,7 @@ class SlotLevel:
             self.new_quantity = qty
 
 
+@needs_kernel
 def test_slot_reads_bind_only_to_slot_classes_and_unset_slots_fail_like_getattr() -> None:
     _l2kernel = pytest.importorskip("botkit.core._l2kernel")
 
@@ -179,3 +235,69 @@ def test_slot_reads_bind_only_to_slot_classes_and_unset_slots_fail_like_getattr(
     finally:
         assert book_module.use_kernel(True)  # binds L2Update again
         assert _l2kernel.bind_level_type(L2Update)
+
+
+@needs_kernel
+def test_heavy_removal_streams_compact_the_heaps_alike() -> None:
+    """~75 % removals in a narrow range: heaps fill with stale keys and get compacted."""
+    rng = random.Random(11)
+    batches = []
+    for _ in range(300):
+        batch = []
+        for _ in range(rng.randint(20, 80)):
+            side = rng.choice(["bid", "offer"])
+            base = 1000 if side == "offer" else 900
+            price = f"{rng.randint(base * 100, (base + 3) * 100) / 100:.2f}"
+            qty = "0" if rng.random() < 0.75 else str(rng.randint(1, 9))
+            batch.append(L2Update(side=side, price_level=price, new_quantity=qty))
+        batches.append(batch)
+    compactions = []
+    for kernel in (True, False):
+        with loop(kernel):
+            b = L2Book("X")
+            shrunk = 0
+            for batch in batches:
+                size = len(b._bid_heap) + len(b._ask_heap)
+                b.apply_wire_updates(batch)
+                shrunk += len(b._bid_heap) + len(b._ask_heap) < size - len(batch)
+            compactions.append((shrunk, state(b)))
+    assert compactions[0] == compactions[1]
+    assert compactions[0][0] > 0, "the stream never triggered a compaction"
+
+
+ZERO_SPELLINGS = ["0", "0.", "00.", "0.0", ".0", "00", "-0", "٠", "٠.٠", "0.000"]
+
+
+@pytest.mark.parametrize("kernel", [True, False])
+def test_every_zero_spelling_removes_and_every_stored_size_is_positive(kernel: bool) -> None:
+    if kernel and not KERNEL_BUILT:
+        pytest.skip("kernel not built")
+    with loop(kernel):
+        b = L2Book("X")
+        b.apply_wire_updates([L2Update(side="bid", price_level="100", new_quantity="1")])
+        for zero in ZERO_SPELLINGS:
+            b.apply_wire_updates([L2Update(side="bid", price_level="100", new_quantity="3")])
+            b.apply_wire_updates([L2Update(side="bid", price_level="100", new_quantity=zero)])
+            assert b.best_bid() is None, zero
+        sizes = ["0.5", "5.", ".5", "١", "1٠", "0.10", "10", "1e2"]
+        for i, size in enumerate(sizes):
+            b.apply_wire_updates(
+                [L2Update(side="offer", price_level=str(200 + i), new_quantity=size)]
+            )
+        assert all(q > 0 for _, q in b.depth()[1]) and len(b.depth()[1]) == len(sizes)
+        assert all(Decimal(q) > 0 for q in b._asks.values())
+
+
+@pytest.mark.parametrize("kernel", [True, False])
+def test_an_absurd_price_is_refused_without_poisoning_the_scale(kernel: bool) -> None:
+    if kernel and not KERNEL_BUILT:
+        pytest.skip("kernel not built")
+    with loop(kernel):
+        b = L2Book("X")
+        b.apply_snapshot([L2Update(side="bid", price_level="100.25", new_quantity="1")])
+        for price in ("1." + "1" * 4400, "1" * 30, "1." + "1" * 19):
+            with pytest.raises(ValueError, match="too many digits"):
+                b.apply_wire_updates([L2Update(side="bid", price_level=price, new_quantity="1")])
+        assert b._decimals == 2
+        b.apply_snapshot([L2Update(side="offer", price_level="101.5", new_quantity="2")])
+        assert b.best_ask() == (Decimal("101.5"), Decimal(2))
