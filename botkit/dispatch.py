@@ -23,7 +23,7 @@ from botkit.core.feed_events import (
     TradesReceived,
 )
 from botkit.core.intents import OrderIntent
-from botkit.errors import BotkitError
+from botkit.errors import BotkitError, JournalError
 from botkit.executor import OrderExecutor
 from botkit.runtime_ui import RunStats
 from botkit.strategy.context import BotContext
@@ -59,6 +59,8 @@ class CountingSink(ExecutorSink):
         self._ids.append(intent.client_order_id)
         try:
             order_id = await super().place(intent)
+        except JournalError:
+            raise  # not a refusal: the bot is stopping (see JournalError)
         except BotkitError:
             self._stats.rejected += 1
             raise

@@ -212,6 +212,10 @@ class OrderExecutor:
             result = await self.client.submit_order_body(
                 record.body, client_order_id=coid, trace=trace
             )
+        except JournalError:
+            # a journal broke during the request (the paper broker's, in-process): the
+            # order may be accepted; the intent stays PENDING and the next start resolves it
+            raise
         except OrderRejected as exc:
             await self._io(
                 self.journal.mark, coid, IntentState.REJECTED, error=f"{exc.reason}: {exc.message}"

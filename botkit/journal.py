@@ -47,9 +47,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from botkit.errors import JournalError
+from botkit.errors import ConfigError, JournalError
 
-__all__ = ["IntentRecord", "IntentState", "OrderJournal"]
+__all__ = ["IntentRecord", "IntentState", "OrderJournal", "storage_failure"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS intents (
@@ -99,6 +99,18 @@ class IntentRecord:
     updated_at: float
 
 
+def storage_failure(exc: BaseException) -> bool:
+    """True for SQLite errors of the storage (disk full, I/O, locked, corrupt file).
+
+    Those become :class:`~botkit.errors.JournalError`. Errors that mean a bug in the
+    SQL or its parameters (``IntegrityError``, ``ProgrammingError``...) are left as
+    they are: advice about disk space would only mislead.
+    """
+    return isinstance(exc, sqlite3.OperationalError | sqlite3.InternalError) or (
+        type(exc) is sqlite3.DatabaseError
+    )
+
+
 def sha256(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
@@ -124,17 +136,26 @@ class OrderJournal:
         on_failure: Callable[[JournalError], None] | None = None,
     ) -> None:
         self.on_failure = on_failure
+        self.failed: JournalError | None = None
         if synchronous not in ("FULL", "NORMAL", "EXTRA", "OFF"):
             raise ValueError("synchronous must be FULL, NORMAL, EXTRA or OFF")
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._wall = wall
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
         self._synchronous = synchronous
-        self._db.execute(f"PRAGMA synchronous={synchronous}")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={synchronous}")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._db.executescript(_SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            if isinstance(exc, sqlite3.Error) and not storage_failure(exc):
+                raise
+            raise ConfigError(
+                f"order journal {self.path}: cannot open it ({exc}). Check free disk space, "
+                "permissions, and that the data directory is on a local disk"
+            ) from exc
 
     def close(self) -> None:
         self._db.close()
@@ -176,11 +197,25 @@ class OrderJournal:
 
     @contextlib.contextmanager
     def _writing(self, what: str) -> Iterator[None]:
-        """Map a failed write to :class:`JournalError` (once, here) and report it."""
+        """Map a storage failure to :class:`JournalError` (once, here) and report it.
+
+        After the first failure the journal refuses everything (without touching the
+        database again, and without a second report): the bot is stopping, and an
+        order must not be placed, nor an outcome recorded, by a journal that may have
+        lost the write before.
+        """
+        if self.failed is not None:
+            raise JournalError(
+                f"order journal {self.path}: not used after an earlier failure "
+                f"({self.failed}); could not {what}",
+                path=str(self.path),
+            )
         try:
             yield
         except sqlite3.Error as exc:
-            err = JournalError(
+            if not storage_failure(exc):
+                raise
+            err = self.failed = JournalError(
                 f"order journal {self.path}: could not {what}: {exc}. Check free disk space, "
                 "permissions, and that no other process holds the database; restart botkit "
                 "afterwards (pending intents are resolved with the exchange first)",
@@ -191,9 +226,10 @@ class OrderJournal:
             raise err from exc
 
     def get(self, client_order_id: str) -> IntentRecord | None:
-        row = self._db.execute(
-            f"SELECT {_COLUMNS} FROM intents WHERE client_order_id = ?", (client_order_id,)
-        ).fetchone()
+        with self._writing("read an intent"):
+            row = self._db.execute(
+                f"SELECT {_COLUMNS} FROM intents WHERE client_order_id = ?", (client_order_id,)
+            ).fetchone()
         return None if row is None else self._row(row)
 
     def count_attempt(self, client_order_id: str) -> None:
@@ -227,9 +263,10 @@ class OrderJournal:
 
     def pending(self) -> list[IntentRecord]:
         """Unresolved intents, oldest first."""
-        rows = self._db.execute(
-            f"SELECT {_COLUMNS} FROM intents WHERE state = 'PENDING' ORDER BY created_at"
-        ).fetchall()
+        with self._writing("read the pending intents"):
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM intents WHERE state = 'PENDING' ORDER BY created_at"
+            ).fetchall()
         return [self._row(r) for r in rows]
 
     def all(self) -> list[IntentRecord]:

@@ -142,6 +142,7 @@ class BotRuntime:
         self._t0 = 0.0
         self._ids: list[str] = []
         self._fatal: JournalError | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- control ------------------------------------------------------------------------------
 
@@ -153,12 +154,24 @@ class BotRuntime:
         """A journal write failed: stop now (gracefully), and report it as the run's error.
 
         Journals call this from wherever the write happened (an order, a fill, a feed
-        callback), so no caller can swallow it.
+        callback), so no caller can swallow it; the intent journal calls it from its
+        own thread, hence ``call_soon_threadsafe`` (``asyncio.Event`` is not
+        thread-safe).
         """
         if self._fatal is None:
             self._fatal = exc
             log.error("stopping: %s", exc)
-        self._stop.set()
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._stop.set()
+        else:
+            loop.call_soon_threadsafe(self._stop.set)
 
     @property
     def root(self) -> Path:
@@ -184,6 +197,7 @@ class BotRuntime:
     async def run(self) -> RunResult:
         """Run until stopped; return the result. Raises ConfigError / BotkitError on failure."""
         self._t0 = time.perf_counter()
+        self._loop = asyncio.get_running_loop()
         self.stats.started = time.time()
         root = self.root
         journal_path = self._prepare(root)
@@ -265,7 +279,7 @@ class BotRuntime:
                         pass
                     except* JournalError as group:  # reported by the journal itself
                         if self._fatal is None:
-                            self._fatal = group.exceptions[0]  # type: ignore[assignment]
+                            self._fatal = _first_leaf(group)
             finally:
                 await self._shutdown(ctx, started, feed, executor, client)
         self._refresh(ctx)
@@ -299,8 +313,8 @@ class BotRuntime:
             on_event=self._on_event,
             durable=True,
             meta={"mode": "paper", "strategy": self.stats.strategy, "source": ep.ws_market_url},
+            on_failure=self._journal_failed,
         )
-        broker.journal.on_failure = self._journal_failed
         if broker.resumed:
             log.info("paper account resumed from %s", root / "paper.sqlite")
         return broker
@@ -381,7 +395,9 @@ class BotRuntime:
                 self.executor.on_order_update(event)
             self._queue.put_nowait(event)
             if self.paper is not None:  # after queueing: a fill it causes follows the print
-                self.paper.on_market_event(event)
+                # a JournalError was reported by the journal itself: the runtime is stopping
+                with contextlib.suppress(JournalError):
+                    self.paper.on_market_event(event)
         elif isinstance(event, Subscribed) and self.stats.first_subscribe is None:
             self.stats.first_subscribe = time.perf_counter() - self._t0
             log.info("first subscription acknowledged after %.3f s", self.stats.first_subscribe)
@@ -413,6 +429,12 @@ class BotRuntime:
 
     def _refresh(self, ctx: BotContext) -> None:
         refresh_stats(self.stats, ctx, self.products)
+
+
+def _first_leaf(group: BaseExceptionGroup[JournalError]) -> JournalError:
+    """The first :class:`JournalError` of a (possibly nested) exception group."""
+    first = group.exceptions[0]
+    return first if isinstance(first, JournalError) else _first_leaf(first)
 
 
 def run_blocking(main: Callable[[], Coroutine[Any, Any, RunResult]]) -> RunResult:

@@ -45,6 +45,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from botkit.errors import ConfigError, JournalError
+from botkit.journal import storage_failure
 from botkit.paper.journal_schema import (
     APPLICATION_ID,
     DUMP_ORDER,
@@ -94,17 +95,31 @@ class PaperJournal:
 
     Attributes:
         on_failure: called with the :class:`~botkit.errors.JournalError` of a failed
-            write before it is raised (the runtime stops the bot on it).
+            write before it is raised (the runtime stops the bot on it). Also a
+            constructor argument, so that writes made while opening are covered.
+        failed: the first write failure. From then on every write is refused at once
+            (no database access, no second report): the broker has already handed
+            that delta over, so a later write that succeeded would leave a journal
+            that is *not* the state up to some point, and a restart would resume a
+            different account.
 
     Raises:
         ConfigError: the file is not a botkit paper journal, was written by a newer
             botkit, is missing (``readonly``), or is locked by another session.
     """
 
-    def __init__(self, path: Path, *, durable: bool = True, readonly: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        durable: bool = True,
+        readonly: bool = False,
+        on_failure: Callable[[JournalError], None] | None = None,
+    ) -> None:
         self.path = Path(path)
         self.readonly = readonly
-        self.on_failure: Callable[[JournalError], None] | None = None
+        self.on_failure: Callable[[JournalError], None] | None = on_failure
+        self.failed: JournalError | None = None
         self._lock_fd: int | None = None
         if readonly and not self.path.is_file():
             raise ConfigError(f"{self.path}: no such journal file; {_HOW_TO_GET_ONE}")
@@ -204,6 +219,12 @@ class PaperJournal:
         """One IMMEDIATE transaction: all of it is committed, or none of it."""
         if self.readonly:
             raise ConfigError(f"{self.path} was opened read-only; it cannot be written")
+        if self.failed is not None:  # latched: see on_failure
+            raise JournalError(
+                f"paper journal {self.path}: not written after an earlier failure "
+                f"({self.failed})",
+                path=str(self.path),
+            )
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -217,7 +238,9 @@ class PaperJournal:
             if self._db.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     self._db.execute("ROLLBACK")
-            err = JournalError(
+            if not storage_failure(exc):
+                raise
+            err = self.failed = JournalError(
                 f"paper journal {self.path}: a write failed: {exc}. Check free disk space, "
                 "permissions, and that no other process holds the database; the journal "
                 "is consistent up to its last completed write, and restarting resumes from it",

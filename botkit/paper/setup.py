@@ -20,7 +20,7 @@ from botkit.config import BotSettings
 from botkit.core.book import L2Book
 from botkit.core.clock import Clock
 from botkit.core.feed_events import FeedEvent
-from botkit.errors import ConfigError
+from botkit.errors import ConfigError, JournalError
 from botkit.net.ratelimit import RateLimiter
 from botkit.net.rest_client import RestClient
 from botkit.paper.broker import PaperBroker
@@ -88,6 +88,7 @@ def build_broker(
     on_event: Callable[[FeedEvent], None],
     durable: bool,
     meta: Mapping[str, Any],
+    on_failure: Callable[[JournalError], None] | None = None,
 ) -> PaperBroker:
     """Open (or resume) the paper account whose journal is ``journal_path``.
 
@@ -98,7 +99,7 @@ def build_broker(
         ConfigError: the journal belongs to a session on other products.
     """
     section = config.paper
-    journal = PaperJournal(journal_path, durable=durable)
+    journal = PaperJournal(journal_path, durable=durable, on_failure=on_failure)
     old = journal.meta()
     products = [str(r["product_id"]) for r in rules]
     if old and sorted(old.get("products", [])) != sorted(products):
@@ -107,31 +108,35 @@ def build_broker(
             f"{journal_path} holds a paper session on {', '.join(old.get('products', []))}, "
             f"not {', '.join(products)}: use another data_dir, or delete it to start over"
         )
-    exchange = PaperExchange(
-        paper_config(section, rules), books, seed=section.seed, start_time=now()
-    )
-    broker = PaperBroker(
-        exchange,
-        journal,
-        now=now,
-        on_event=on_event,
-        quote=section.quote,
-        equity_interval=section.equity_interval,
-    )
-    if not old:
-        journal.write_meta(
-            **dict(meta),
-            products=products,
-            quote=section.quote,
-            initial_balances={k: str(v) for k, v in section.initial_balances.items()},
-            maker_fee_rate=str(section.maker_fee_rate),
-            taker_fee_rate=str(section.taker_fee_rate),
-            submit_latency=section.submit_latency,
-            cancel_latency=section.cancel_latency,
-            start_time=now(),
+    try:  # a failure from here on must not leave the journal (and its lock) open
+        exchange = PaperExchange(
+            paper_config(section, rules), books, seed=section.seed, start_time=now()
         )
-    broker.start()
-    return broker
+        broker = PaperBroker(
+            exchange,
+            journal,
+            now=now,
+            on_event=on_event,
+            quote=section.quote,
+            equity_interval=section.equity_interval,
+        )
+        if not old:
+            journal.write_meta(
+                **dict(meta),
+                products=products,
+                quote=section.quote,
+                initial_balances={k: str(v) for k, v in section.initial_balances.items()},
+                maker_fee_rate=str(section.maker_fee_rate),
+                taker_fee_rate=str(section.taker_fee_rate),
+                submit_latency=section.submit_latency,
+                cancel_latency=section.cancel_latency,
+                start_time=now(),
+            )
+        broker.start()
+        return broker
+    except BaseException:
+        journal.close()
+        raise
 
 
 def paper_client(
@@ -148,4 +153,12 @@ def paper_client(
 
     signer = make_jwt_signer(generate_cdp_key("ES256"), settings, clock=clock)
     limiter = RateLimiter(float("inf"), float("inf")) if unlimited else None
-    return RestClient(PAPER_REST_URL, signer, transport=broker.transport, limiter=limiter)
+    cb = settings.coinbase
+    return RestClient(
+        PAPER_REST_URL,
+        signer,
+        transport=broker.transport,
+        limiter=limiter,
+        presign=cb.presign,  # the same signing path (and cost) as live
+        presign_max_age=cb.presign_max_age,
+    )

@@ -256,6 +256,10 @@ class SimWsHub:
                     task.cancel()
             else:
                 conn.subs[channel] = left
+                if channel == "market_trades":  # a re-subscribe must not replay them
+                    kept = set(left)
+                    pending = conn.trades_pending
+                    conn.trades_pending = [t for t in pending if t["product_id"] in kept]
         self._ack(conn)
 
     def _ack(self, conn: WsConnection) -> None:

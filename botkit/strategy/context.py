@@ -35,7 +35,13 @@ from botkit.core.order_state import OrderState, OrderStateMachine, OrderStatus
 from botkit.core.positions import Positions
 from botkit.core.risk import OrderCheck
 from botkit.core.timers import Timers
-from botkit.errors import BotkitError, OrderOutcomeUnknown, OrderRejected, StrategyError
+from botkit.errors import (
+    BotkitError,
+    JournalError,
+    OrderOutcomeUnknown,
+    OrderRejected,
+    StrategyError,
+)
 from botkit.risk_gate import RiskGate
 from botkit.strategy.base import Strategy
 from botkit.strategy.driving import StrategyDriver
@@ -237,7 +243,7 @@ class BotContext(StrategyDriver):
         self._log.debug("placing %s %s %s client_order_id=%s", side, product_id, config, coid)
         try:
             order_id = await self._sink.place(intent)
-        except OrderOutcomeUnknown:
+        except (OrderOutcomeUnknown, JournalError):
             # may exist at the exchange: it stays PENDING (and counts as open) until the
             # executor or the user channel resolves it
             self._log.warning("order client_order_id=%s outcome unknown; kept pending", coid)

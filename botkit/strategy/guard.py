@@ -29,7 +29,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from botkit.core.clock import Clock
-from botkit.errors import StrategyError
+from botkit.errors import JournalError, StrategyError
 
 __all__ = ["GuardConfig", "HookGuard", "MonotonicClock"]
 
@@ -117,6 +117,8 @@ class HookGuard:
                     async with asyncio.timeout(timeout):
                         await result
             return True
+        except JournalError:  # not the strategy's fault: reported by the journal, and the
+            return False  # runtime is stopping (not counted towards max_errors)
         except Exception as exc:  # the guard's whole job: user code must not kill the bot
             await self._failed(event, exc)
             return False

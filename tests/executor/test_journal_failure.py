@@ -48,8 +48,28 @@ async def test_an_intent_that_cannot_be_journalled_is_never_sent(tmp_path: Path)
         assert "disk space" in str(err) and "full" in str(err)
         assert failures == [err]  # the runtime hears of it wherever the write happened
         assert paper.orders_with("full-1") == []  # nothing reached the exchange
-        assert journal.get("full-1") is None
-        assert journal.get("ok-1").order_id == placed.order_id  # type: ignore[union-attr]
+
+        # latched: nothing more is sent or recorded, and the failure is reported once
+        small = OrderIntent("after-1", "BTC-USD", "BUY", config)
+        with pytest.raises(JournalError, match="not used after an earlier failure"):
+            await executor.place(small)
+        assert paper.orders_with("after-1") == [] and failures == [err]
+
+        reader = OrderJournal(journal.path)  # another connection: the file as it is
+        try:
+            assert reader.get("full-1") is None and reader.get("after-1") is None
+            assert reader.get("ok-1").order_id == placed.order_id  # type: ignore[union-attr]
+        finally:
+            reader.close()
     finally:
         await executor.close()
         await paper.client.close()
+
+
+def test_a_journal_that_cannot_be_opened_is_a_config_error(tmp_path: Path) -> None:
+    from botkit.errors import ConfigError
+
+    not_a_db = tmp_path / "journal.sqlite"
+    not_a_db.write_bytes(b"this is not an SQLite database, it is " + b"x" * 200)
+    with pytest.raises(ConfigError, match="order journal .* cannot open it"):
+        OrderJournal(not_a_db)

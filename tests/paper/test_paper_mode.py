@@ -63,6 +63,8 @@ async def test_paper_mode_trades_against_the_paper_broker_not_the_exchange(
     runtime = BotRuntime(parse_bot_config(CONFIG), load_settings(env_file=None), options)
     result = await runtime.run()
     assert result.sim is not None
+    assert runtime.executor is not None  # signed like live: pre-signed tokens too
+    assert [p.size for p in runtime.executor.client.presigned.values()] == [4]
     ex = result.sim.exchange
     assert all(ex.list_orders(u, {}) == [] for u in ex.user_ids())  # none at the data source
     assert result.stats.orders > 0

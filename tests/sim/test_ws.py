@@ -322,6 +322,31 @@ async def test_market_trades_are_batched_per_interval_like_coinbase(make_sim, co
     assert len(updates) <= 2  # one flush (two if the steps straddled a flush)
 
 
+async def test_prints_pending_for_an_unsubscribed_product_are_dropped(make_sim, connect):
+    """Re-subscribing within one batching interval must not replay old prints as updates."""
+    sim = await make_sim(market_trades_interval=0.25)
+    c = await connect(sim.url)
+    await c.sub("market_trades", "BTC-USD", "ETH-USD")
+    await c.until(chan("market_trades"))  # the snapshot
+    sim.step(20)  # prints for both products, pending until the next flush
+    await c.send(type="unsubscribe", channel="market_trades", product_ids=["ETH-USD"])
+    await c.sub("market_trades", "ETH-USD")
+    snapshot = await c.until(
+        lambda fr: chan("market_trades")(fr) and fr["events"][0]["type"] == "snapshot"
+    )
+    old = {t["trade_id"] for t in snapshot["events"][0]["trades"]}
+    await c.until(lambda fr: chan("market_trades")(fr) and fr["events"][0]["type"] == "update")
+    updates = [fr for fr in c.frames if fr["channel"] == "market_trades"]
+    replayed = [
+        t
+        for fr in updates
+        if fr["events"][0]["type"] == "update"
+        for t in fr["events"][0]["trades"]
+        if t["product_id"] == "ETH-USD" and t["trade_id"] in old
+    ]
+    assert replayed == []
+
+
 async def test_acks_carry_the_full_subscription_map(make_sim, connect):
     sim = await make_sim()
     c = await connect(sim.url)

@@ -122,3 +122,5 @@ async def test_presign_setting_reaches_the_order_client(tmp_path: Path) -> None:
         executor = runtimes[0].executor
         assert executor is not None
         assert bool(executor.client.presigned) is pooled
+        for pool in executor.client.presigned.values():
+            assert pool.size == presign and pool.max_age == 5.0
