@@ -28,7 +28,7 @@ HERE = Path(__file__)
 
 
 class JournalLocker(Strategy):
-    """Locks the paper journal on start and releases it on stop."""
+    """Locks a journal (``params.journal``) on start and releases it on stop."""
 
     class Params(BaseModel):
         journal: str
@@ -92,17 +92,11 @@ def test_after_a_failed_write_the_paper_journal_writes_nothing_more(tmp_path: Pa
         assert [b.available for b in j.balances()] == [Decimal("100")]
 
 
-class IntentLocker(Strategy):
+class IntentLocker(JournalLocker):
     """Locks the executor's intent journal on start, then places one order."""
 
-    class Params(BaseModel):
-        journal: str
-
-    params: Params
-
     async def on_start(self) -> None:
-        self._db = sqlite3.connect(self.params.journal, isolation_level=None)
-        self._db.execute("BEGIN EXCLUSIVE")
+        await super().on_start()
         self.ctx.set_timer("go", 0.2, repeat=False)
 
     async def on_timer(self, timer: TimerFired) -> None:
@@ -112,10 +106,6 @@ class IntentLocker(Strategy):
         assert best is not None
         price = (best[0] * Decimal("0.9")).quantize(Decimal("0.01"))
         await self.ctx.buy_limit("BTC-USD", Decimal("0.001"), price)
-
-    async def on_stop(self) -> None:
-        self._db.rollback()
-        self._db.close()
 
 
 def test_an_intent_journal_failure_stops_the_bot_even_under_asyncio_debug(tmp_path: Path) -> None:
