@@ -25,12 +25,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import signal
 import time
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,9 +45,8 @@ from botkit.feed_config import FeedConfig
 from botkit.journal import OrderJournal
 from botkit.net.rest_client import RestClient
 from botkit.risk_gate import RiskGate
-from botkit.runtime_ui import RunStats, StatusHandler, refresh_stats
-from botkit.sim.server import SimServer
-from botkit.sim.ws import WsConfig
+from botkit.runtime_api import RunOptions, RunResult, run_blocking
+from botkit.runtime_ui import RunStats, refresh_stats
 from botkit.strategy.base import Strategy
 from botkit.strategy.context import BotContext
 from botkit.strategy.loader import build_params, create_strategy, load_strategy
@@ -64,48 +60,6 @@ if TYPE_CHECKING:
 __all__ = ["BotRuntime", "RunOptions", "RunResult", "run_blocking"]
 
 log = logging.getLogger("botkit.runtime")
-
-@dataclass
-class RunOptions:
-    """How to run, beyond the config file (CLI flags, tests, embedding).
-
-    Attributes:
-        mode: overrides ``[bot].mode``.
-        duration: stop after this many seconds (None: until SIGINT/SIGTERM).
-        cancel_on_exit: cancel the strategy's open orders at shutdown.
-        data_dir: overrides ``[bot].data_dir``.
-        strategies_dir: where shipped strategies are looked up by name.
-        status: the TTY status-line handler (None: no status line).
-        install_signals: handle SIGINT/SIGTERM (off when embedded in another app).
-        sim_tick_interval: how often the embedded simulator's market moves.
-        sim_ws: the embedded simulator's WebSocket timings (e.g. faster candles in tests).
-        on_venue: called once the venue is open, before anything connects (e.g. to arm a
-            simulator fault in a benchmark).
-    """
-
-    mode: str | None = None
-    duration: float | None = None
-    cancel_on_exit: bool = False
-    data_dir: Path | None = None
-    strategies_dir: Path | None = None
-    status: StatusHandler | None = None
-    install_signals: bool = True
-    sim_tick_interval: float = 0.1
-    sim_ws: WsConfig | None = None
-    on_venue: Callable[[Endpoints], None] | None = None
-
-
-@dataclass
-class RunResult:
-    """What a finished run leaves behind (the summary's numbers, and the sim for tests)."""
-
-    stats: RunStats
-    elapsed: float
-    client_order_ids: list[str] = field(default_factory=list)
-    sim: SimServer | None = None
-    journal_path: Path | None = None
-    error: JournalError | None = None
-    """Why the run stopped early, when a journal could not be written (the CLI exits 1)."""
 
 
 class _Stop(Exception):
@@ -435,12 +389,3 @@ def _first_leaf(group: BaseExceptionGroup[JournalError]) -> JournalError:
     """The first :class:`JournalError` of a (possibly nested) exception group."""
     first = group.exceptions[0]
     return first if isinstance(first, JournalError) else _first_leaf(first)
-
-
-def run_blocking(main: Callable[[], Coroutine[Any, Any, RunResult]]) -> RunResult:
-    """Run ``main()`` on uvloop when it is installed (optional), else on asyncio's loop."""
-    factory: Callable[[], asyncio.AbstractEventLoop] | None = None
-    with contextlib.suppress(ImportError):  # optional, not a dependency (imported by name,
-        factory = importlib.import_module("uvloop").new_event_loop  # so no stubs needed)
-    with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(main())

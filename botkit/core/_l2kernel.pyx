@@ -15,7 +15,7 @@ What it handles (everything else goes back to Python):
 * ``str`` fields (exactly), side ``"bid"`` or ``"offer"``;
 * quantity exactly ``"0"`` (remove), or ASCII digits with at most one ``"."`` and at
   least one non-zero digit (positive; stored as the wire string). Other zero
-  spellings, exponents, signs, junk: Python (``_positive``);
+  spellings, exponents, signs, junk: Python (``book_levels.positive_quantity``);
 * a price already in the side's cache; on a miss it calls ``book._to_tick`` (which
   also caches, and may rescale the book: then the side tables are read again).
 

@@ -32,11 +32,10 @@ The book never decides what to do about a problem: it reports (``crossed``,
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from decimal import Decimal, InvalidOperation
 from heapq import heapify, heappop, heappush
-from typing import NamedTuple, Protocol
 
 import botkit.core as core_package
+from botkit.core.book_levels import LevelChange, WireLevel, WireLevelChange, positive_quantity
 from botkit.core.book_view import BookView, Level
 from botkit.core.messages import L2Update
 
@@ -90,51 +89,6 @@ def use_kernel(enabled: bool = True) -> bool:
 def kernel_in_use() -> bool:
     """True when :meth:`L2Book.apply_wire_updates` runs the compiled kernel."""
     return _kernel is not None
-
-
-class LevelChange(Protocol):
-    """What the book reads from a level update (``L2Level`` or ``L2Update``)."""
-
-    @property
-    def side(self) -> str: ...
-
-    @property
-    def price_level(self) -> str: ...
-
-    @property
-    def new_quantity(self) -> Decimal | str: ...
-
-
-class WireLevelChange(Protocol):
-    """A level update whose quantity is the wire string (``L2Update``)."""
-
-    @property
-    def side(self) -> str: ...
-
-    @property
-    def price_level(self) -> str: ...
-
-    @property
-    def new_quantity(self) -> str: ...
-
-
-class _WireLevel(NamedTuple):
-    side: str
-    price_level: str
-    new_quantity: str
-
-
-def _positive(qty: str) -> bool:
-    """Exact check of a quantity that is not plainly positive: False for zero, else raise."""
-    try:
-        d = Decimal(qty)
-    except InvalidOperation:
-        raise ValueError(f"bad quantity {qty!r}") from None
-    if d.is_finite() and not d.is_signed():
-        return not d.is_zero()
-    if d.is_zero():  # -0
-        return False
-    raise ValueError(f"negative or non-finite quantity {qty!r}")
 
 
 class L2Book(BookView):
@@ -250,7 +204,7 @@ class L2Book(BookView):
         """
         if levels and type(levels[0].new_quantity) is not str:  # L2Level: Decimal quantities
             return self.apply_wire_updates(
-                [_WireLevel(lv.side, lv.price_level, str(lv.new_quantity)) for lv in levels]
+                [WireLevel(lv.side, lv.price_level, str(lv.new_quantity)) for lv in levels]
             )
         return self.apply_wire_updates(levels)  # type: ignore[arg-type]
 
@@ -334,7 +288,7 @@ class L2Book(BookView):
                     qty.replace(".", "", 1).isdecimal()
                     and qty.isascii()
                     and (qty[-1] in "123456789" or qty.strip("0."))
-                ) or _positive(qty):
+                ) or positive_quantity(qty):
                     if key not in bids:
                         push(bheap, key)
                     bids[key] = qty
@@ -353,7 +307,7 @@ class L2Book(BookView):
                     qty.replace(".", "", 1).isdecimal()
                     and qty.isascii()
                     and (qty[-1] in "123456789" or qty.strip("0."))
-                ) or _positive(qty):
+                ) or positive_quantity(qty):
                     if key not in asks:
                         push(aheap, key)
                     asks[key] = qty
@@ -374,7 +328,7 @@ class L2Book(BookView):
             book, heap = self._asks, self._ask_heap
         else:
             raise ValueError(f"unknown book side {side!r}")
-        if qty == "0" or not _positive(qty):
+        if qty == "0" or not positive_quantity(qty):
             book.pop(key, None)
             return
         if key not in book:

@@ -95,13 +95,10 @@ class PaperJournal:
 
     Attributes:
         on_failure: called with the :class:`~botkit.errors.JournalError` of a failed
-            write before it is raised (the runtime stops the bot on it). Also a
-            constructor argument, so that writes made while opening are covered.
-        failed: the first write failure. From then on every write is refused at once
-            (no database access, no second report): the broker has already handed
-            that delta over, so a later write that succeeded would leave a journal
-            that is *not* the state up to some point, and a restart would resume a
-            different account.
+            write before it is raised (the runtime stops on it); also an argument, so
+            writes made while opening are covered.
+        failed: the first write failure; later writes are refused at once (the lost
+            delta must not be followed by others: docs/paper.md, "Journal").
 
     Raises:
         ConfigError: the file is not a botkit paper journal, was written by a newer
