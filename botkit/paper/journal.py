@@ -19,16 +19,11 @@ Determinism: the journal adds no wall-clock time, random id or pid to any row. T
 sessions that make the same calls produce the same rows, and :meth:`PaperJournal.dump`
 renders them as the same text, which is what the replay tests compare.
 
-Identity: the file carries ``PRAGMA application_id`` = ``0x626B706A`` ("bkpj") and
-``PRAGMA user_version`` = the schema version, so a wrong file (an executor journal, a
-recording, a newer botkit's journal) is refused with a :class:`ConfigError` that says so.
-
-One writer at a time: a writer holds an exclusive ``flock`` on ``<journal>.lock`` (released
-by the kernel if the process dies), so two sessions cannot interleave into one journal.
-
-The format itself (tables, column lists, identity constants, and the record <-> row
-codecs) lives in :mod:`botkit.paper.journal_schema`, a pure module; this one is the
-adapter that opens, locks, writes and reads the file.
+Identity: ``PRAGMA application_id`` ("bkpj") and ``user_version`` (the schema version)
+make a wrong file (an executor journal, a recording, a newer botkit's) a ConfigError.
+One writer at a time: an exclusive ``flock`` on ``<journal>.lock`` (released if the
+process dies). The format and the record <-> row codecs are in the pure
+:mod:`botkit.paper.journal_schema`; this adapter opens, locks, writes and reads the file.
 """
 
 from __future__ import annotations
