@@ -27,7 +27,8 @@ from the type alone whether to fix config, wait, or page someone::
     │   ├── StaleFeed
     │   ├── BookInvalid
     │   └── FeedSubscriptionError   error frame (auth failure, too many L2 streams)
-    └── StrategyError               a strategy hook raised
+    ├── StrategyError               a strategy hook raised
+    └── ComponentFailed             a long-lived task kept crashing: the bot stops (exit 1)
 
 Errors never carry secret material: only key *names*, statuses, Coinbase's own
 error codes and messages, and request ids.
@@ -41,6 +42,7 @@ __all__ = [
     "BookInvalid",
     "BotkitError",
     "ClockSkew",
+    "ComponentFailed",
     "ConfigError",
     "ConnectionLost",
     "ExchangeError",
@@ -257,3 +259,23 @@ class JournalError(BotkitError):
 class StrategyError(BotkitError):
     """A strategy hook raised. Logged with the traceback; the bot keeps running, and a
     strategy that keeps failing is halted with its orders cancelled."""
+
+
+class ComponentFailed(BotkitError):
+    """A long-lived part of the bot (a feed connection, the strategy driver, the health
+    reporter...) raised an unexpected exception and could not be restarted: it crashed
+    more often than the supervisor's restart budget allows within its window.
+
+    Every crash before that was logged with its traceback and the component restarted
+    with backoff. This one stops the bot gracefully (open orders are left as they are
+    unless ``--cancel-on-exit``) and ``botkit run`` exits 1, so a service manager
+    restarts the whole process instead of leaving it half alive. The message names the
+    component and the last error; the log has the tracebacks.
+
+    Attributes:
+        component: the name of the component that failed.
+    """
+
+    def __init__(self, message: str, *, component: str = "") -> None:
+        super().__init__(message)
+        self.component = component

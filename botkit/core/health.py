@@ -1,0 +1,154 @@
+"""Core ring: the health model — one ``ready`` / ``degraded`` / ``down`` verdict with reasons.
+
+A headless bot is judged by one question: can it do its job right now? The answer is
+computed here, from plain facts the runtime gathers once a second (no clock reads, no
+I/O), so the same rules serve every consumer: the ``health.json`` the runtime keeps in
+its data directory (read by ``botkit doctor --bot``), and later ``/readyz``, systemd's
+watchdog and alerts.
+
+The verdict:
+
+* ``down`` — the bot cannot trade safely and no waiting will fix it by itself, or it
+  has not started yet: still starting, a component failed (the bot is stopping), the
+  journal cannot be written, or no product has market data at all.
+* ``degraded`` — it runs, but not fully: some products' data is stale, resyncing or
+  down; the user channel is down; a component is restarting; the strategy was halted
+  by its guard or the kill switch tripped (trading stopped until a human acts); the
+  host clock is far off (botkit corrects its signing clock, but logs and candles
+  drift); the last order took too long to be acknowledged.
+* ``ready`` — none of the above.
+
+Every reason is a short sentence naming the part and what is wrong, so an operator
+reading ``/readyz`` or an alert knows where to look.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "FeedState",
+    "Health",
+    "HealthInputs",
+    "HealthThresholds",
+    "Verdict",
+    "assess",
+    "product_state",
+]
+
+Verdict = Literal["ready", "degraded", "down"]
+FeedState = Literal["live", "stale", "resyncing", "down"]
+
+
+def product_state(*, connected: bool, valid: bool, stale: bool) -> FeedState:
+    """One product's market-data state from its connection and book.
+
+    ``down``: its connection is not open; ``resyncing``: connected, but the book waits
+    for a snapshot (a gap, a bad frame, a fresh connection); ``stale``: no frame applied
+    for a while (the watchdog reconnects soon); ``live`` otherwise.
+    """
+    if not connected:
+        return "down"
+    if not valid:
+        return "resyncing"
+    return "stale" if stale else "live"
+
+
+@dataclass(frozen=True, slots=True)
+class HealthThresholds:
+    """Limits beyond which a fact makes the bot ``degraded``.
+
+    Attributes:
+        max_clock_offset: seconds between the host clock and the exchange's.
+        max_order_rtt: seconds from sending a create-order to its acknowledgement.
+    """
+
+    max_clock_offset: float = 5.0
+    max_order_rtt: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class HealthInputs:
+    """What the runtime knows at one moment.
+
+    Attributes:
+        started: the strategy has started (before that the bot is ``down``: starting).
+        products: each traded product's market-data state.
+        user_channel: ``up``/``down``, or None when there is none (paper mode).
+        clock_offset: exchange minus host clock in seconds, None before it is measured.
+        journal_ok: False once a journal write failed.
+        strategy_halted: the strategy guard halted the strategy.
+        kill_switch: the risk engine's kill switch is tripped.
+        last_order_rtt: seconds of the last create-order round trip, if any.
+        components: each supervised component's state (``running``, ``restarting``,
+            ``stopped``, ``failed``).
+    """
+
+    started: bool
+    products: Mapping[str, FeedState] = field(default_factory=dict)
+    user_channel: Literal["up", "down"] | None = None
+    clock_offset: float | None = None
+    journal_ok: bool = True
+    strategy_halted: bool = False
+    kill_switch: bool = False
+    last_order_rtt: float | None = None
+    components: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """The verdict and why; ``products`` repeats the per-product states for display."""
+
+    verdict: Verdict
+    reasons: tuple[str, ...]
+    products: Mapping[str, FeedState]
+
+    @property
+    def ready(self) -> bool:
+        return self.verdict == "ready"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "reasons": list(self.reasons),
+            "products": dict(self.products),
+        }
+
+
+def assess(inputs: HealthInputs, limits: HealthThresholds | None = None) -> Health:
+    """The verdict for ``inputs`` (see the module docstring for the rules)."""
+    lim = limits or HealthThresholds()
+    down: list[str] = []
+    degraded: list[str] = []
+    if not inputs.started:
+        down.append("starting: waiting for market data and the strategy")
+    for name, state in sorted(inputs.components.items()):
+        if state == "failed":
+            down.append(f"component {name} failed: the bot is stopping")
+        elif state == "restarting":
+            degraded.append(f"component {name} crashed and is restarting")
+    if not inputs.journal_ok:
+        down.append("journal cannot be written: no new orders (see the log)")
+    states = inputs.products
+    if states and all(s == "down" for s in states.values()):
+        down.append("market data down for every product")
+    else:
+        for pid, state in sorted(states.items()):
+            if state != "live":
+                degraded.append(f"{pid} market data {state}")
+    if inputs.user_channel == "down":
+        degraded.append("user channel down: order updates arrive late (by REST)")
+    if inputs.strategy_halted:
+        degraded.append("strategy halted by its guard after repeated errors")
+    if inputs.kill_switch:
+        degraded.append("kill switch tripped: no new orders until 'botkit kill-switch reset'")
+    off = inputs.clock_offset
+    if off is not None and abs(off) > lim.max_clock_offset:
+        degraded.append(f"host clock off by {off:+.1f} s (corrected for signing; fix NTP)")
+    rtt = inputs.last_order_rtt
+    if rtt is not None and rtt > lim.max_order_rtt:
+        degraded.append(f"last order took {rtt:.1f} s to be acknowledged")
+    verdict: Verdict = "down" if down else "degraded" if degraded else "ready"
+    return Health(verdict, tuple(down + degraded), dict(states))

@@ -1,0 +1,78 @@
+"""The health model: one verdict with reasons, from plain facts."""
+
+from __future__ import annotations
+
+from botkit.core.health import HealthInputs, HealthThresholds, assess, product_state
+
+
+def test_product_state() -> None:
+    assert product_state(connected=False, valid=True, stale=False) == "down"
+    assert product_state(connected=True, valid=False, stale=False) == "resyncing"
+    assert product_state(connected=True, valid=True, stale=True) == "stale"
+    assert product_state(connected=True, valid=True, stale=False) == "live"
+
+
+def test_ready_when_everything_is_fine() -> None:
+    h = assess(HealthInputs(True, {"BTC-USD": "live"}, "up", 0.3, components={"driver": "running"}))
+    assert h.verdict == "ready" and h.ready and h.reasons == ()
+
+
+def test_starting_is_down() -> None:
+    h = assess(HealthInputs(False, {"BTC-USD": "live"}))
+    assert h.verdict == "down" and "starting" in h.reasons[0]
+
+
+def test_degraded_reasons_name_the_part() -> None:
+    h = assess(
+        HealthInputs(
+            True,
+            {"BTC-USD": "live", "ETH-USD": "resyncing", "SOL-USD": "stale"},
+            user_channel="down",
+            clock_offset=-42.0,
+            strategy_halted=True,
+            kill_switch=True,
+            last_order_rtt=9.5,
+            components={"feed-market-0": "restarting"},
+        )
+    )
+    assert h.verdict == "degraded"
+    text = " | ".join(h.reasons)
+    for part in (
+        "ETH-USD market data resyncing",
+        "SOL-USD market data stale",
+        "user channel down",
+        "-42.0 s",
+        "strategy halted",
+        "kill switch",
+        "9.5 s",
+        "feed-market-0",
+    ):
+        assert part in text
+    assert "BTC-USD" not in text
+
+
+def test_down_beats_degraded() -> None:
+    h = assess(
+        HealthInputs(
+            True,
+            {"BTC-USD": "down", "ETH-USD": "down"},
+            journal_ok=False,
+            components={"driver": "failed", "status": "restarting"},
+        )
+    )
+    assert h.verdict == "down"
+    assert h.reasons[:3] == (
+        "component driver failed: the bot is stopping",
+        "journal cannot be written: no new orders (see the log)",
+        "market data down for every product",
+    )
+    assert h.to_dict()["products"] == {"BTC-USD": "down", "ETH-USD": "down"}
+
+
+def test_thresholds_are_configurable() -> None:
+    facts = HealthInputs(True, {"BTC-USD": "live"}, clock_offset=3.0, last_order_rtt=2.0)
+    assert assess(facts).verdict == "ready"
+    assert (
+        assess(facts, HealthThresholds(max_clock_offset=1.0, max_order_rtt=1.0)).verdict
+        == "degraded"
+    )
