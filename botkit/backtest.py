@@ -262,6 +262,7 @@ class Backtest:
             balances=broker.balances(),
             guard=self.config.guard,
             guard_clock=clock,
+            monotonic=clock.time,  # timers on the recording's time too: replays stay exact
             new_id=lambda: str(uuid.UUID(int=ids.getrandbits(128), version=4)),
         )
         create_strategy(self.strategy_cls, ctx, self.config.params)

@@ -4,6 +4,11 @@ A strategy asks for "call me every 5 s" without owning a task or reading the tim
 the runtime asks :meth:`Timers.due` with the current time and fires the hooks. That
 keeps timers deterministic under a manual clock (tests, replay) and makes a strategy
 unable to spawn loops of its own.
+
+The caller must use one clock that only moves forward at the rate of real time (a
+monotonic clock live, the recording's virtual clock in a backtest), never the corrected
+wall clock: a correction that moved it back by minutes would leave every timer minutes
+in the future (issue 20).
 """
 
 from __future__ import annotations
@@ -15,7 +20,10 @@ __all__ = ["TimerFired", "Timers"]
 
 @dataclass(frozen=True, slots=True)
 class TimerFired:
-    """Passed to ``on_timer``: which timer fired and at what (clock) time."""
+    """Passed to ``on_timer``: which timer fired and when.
+
+    ``at`` is the strategy's wall time (``ctx.now()``) at the firing, not the timer clock.
+    """
 
     name: str
     at: float
@@ -60,6 +68,9 @@ class Timers:
         A repeating timer that fell several intervals behind fires **once** and is
         rescheduled from ``now``: catching up in a burst would hammer a strategy that
         was slow in the first place.
+
+        The :class:`TimerFired` values carry ``now`` (the timer clock); a driver whose
+        strategy reads another clock restamps them (see ``StrategyDriver.fire_timers``).
         """
         fired = sorted(
             ((t.next_at, name) for name, t in self._timers.items() if t.next_at <= now),

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -80,7 +81,11 @@ class BotContext(StrategyDriver):
         name: the strategy's name (logger, ids).
         sink: where orders go.
         market: where books and tickers come from.
-        clock: time for timers and the trip timestamp.
+        clock: the wall clock: what the strategy reads as ``now()`` and the order
+            timestamps (the corrected :class:`~botkit.clock.SystemClock` live).
+        monotonic: the timer clock: seconds that only move forward at the rate of real
+            time, whatever corrections the wall clock gets (default ``time.monotonic``;
+            a backtest passes its virtual clock's ``time``, tests a manual one).
         risk: the risk gate every order passes (None: no checks, e.g. unit tests).
         state: the key-value state (default: in memory).
         balances: starting balances per currency.
@@ -102,11 +107,13 @@ class BotContext(StrategyDriver):
         guard: GuardConfig | None = None,
         guard_clock: Clock | None = None,
         new_id: Callable[[], str] = new_client_order_id,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.name = name
         self._sink = sink
         self.market: MarketView = market if market is not None else MarketState()
         self._clock = clock
+        self._monotonic = monotonic
         self.risk = risk
         self._state: KeyValueState = state if state is not None else MemoryState()
         self._log = logging.getLogger(f"botkit.strategy.{name}")
@@ -296,7 +303,7 @@ class BotContext(StrategyDriver):
         return count
 
     def set_timer(self, name: str, interval: float, *, repeat: bool = True) -> None:
-        self.timers.set(name, interval, now=self.now(), repeat=repeat)
+        self.timers.set(name, interval, now=self._monotonic(), repeat=repeat)
 
     def cancel_timer(self, name: str) -> None:
         self.timers.cancel(name)

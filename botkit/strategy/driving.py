@@ -33,7 +33,7 @@ from botkit.core.feed_events import (
 )
 from botkit.core.order_state import OrderStateMachine
 from botkit.core.positions import Positions
-from botkit.core.timers import Timers
+from botkit.core.timers import TimerFired, Timers
 from botkit.errors import StrategyError
 from botkit.risk_gate import RiskGate
 from botkit.strategy.base import Strategy
@@ -61,7 +61,8 @@ class StrategyDriver:
     _log: logging.Logger
     _skip: frozenset[str]  # hooks left as the base class's no-ops (see attach)
     _mine: dict[str, None]  # this strategy's client_order_ids
-    now: Callable[[], float]  # BotContext.now
+    now: Callable[[], float]  # BotContext.now: the wall clock
+    _monotonic: Callable[[], float]  # the timer clock
 
     def attach(self, strategy: Strategy) -> None:
         """Bind the strategy this context serves (one context per strategy)."""
@@ -102,10 +103,18 @@ class StrategyDriver:
         await self.guard.call("on_stop", strategy.on_stop)
 
     async def fire_timers(self) -> int:
-        """Call ``on_timer`` for each due timer; return how many fired."""
-        if not self.timers:
+        """Call ``on_timer`` for each due timer; return how many fired.
+
+        Due on the timer clock (monotonic), stamped with the wall clock the strategy reads.
+        """
+        timers = self.timers
+        if not timers:
             return 0
-        fired = self.timers.due(self.now())
+        fired = timers.due(self._monotonic())
+        if not fired:
+            return 0
+        wall = self.now()
+        fired = [TimerFired(t.name, wall) for t in fired]
         for timer in fired:
             await self.guard.call(f"on_timer:{timer.name}", self._hooks().on_timer, timer)
         return len(fired)

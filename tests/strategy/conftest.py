@@ -100,6 +100,7 @@ def make_context(executor: OrderExecutor, manual_clock: ManualClock) -> ContextF
     def factory(**kw: Any) -> BotContext:
         kw.setdefault("clock", manual_clock)
         kw.setdefault("guard_clock", manual_clock)
+        kw.setdefault("monotonic", manual_clock.time)  # timers follow the manual clock too
         return BotContext(kw.pop("name", "quoter"), ExecutorSink(executor), MarketState(), **kw)
 
     return factory
