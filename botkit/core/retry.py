@@ -15,6 +15,10 @@ Why these rules (reference §2.11, §2.12, anchors §5.3–5.4):
   calls are repeated. Create-order counts as idempotent because every attempt
   carries the same ``client_order_id`` (§2.5); the executor resolves what is
   still unknown afterwards.
+* A 403 ``PERMISSION_DENIED`` ("Missing required scopes", §2.12) names a scope the key
+  lacks; scopes do not change between two attempts, so it is never retried (a cancel-all
+  at shutdown would only wait for the same answer). A 403 without that code (a gateway's
+  HTML page, a bare ``Forbidden``) gets one re-signed retry.
 * A 401 is not always a bad key (SDK issue #132: valid JWTs rejected at
   random), so the first one is simply re-signed; a repeated one, or one while
   the clock is suspect, is treated as skew (Coinbase's 401 body is a bare
@@ -42,6 +46,7 @@ from botkit.errors import (
 )
 
 __all__ = [
+    "CODE_RULES",
     "RULES",
     "Decision",
     "RetryPolicy",
@@ -89,6 +94,12 @@ class Rule:
     outcome_unknown: bool = False
 
 
+# Checked before RULES: (class, Coinbase's error code, rule). A code Coinbase sends for a
+# refusal that no retry can change.
+CODE_RULES: tuple[tuple[type[BaseException], str, Rule], ...] = (
+    (IpNotAllowed, "PERMISSION_DENIED", Rule("ip_not_allowed", When.NEVER)),
+    (PermissionDenied, "PERMISSION_DENIED", Rule("missing_scope", When.NEVER)),
+)
 # Most specific class first: the first isinstance match wins.
 RULES: tuple[tuple[type[BaseException], Rule], ...] = (
     (ClockSkew, Rule("clock_skew", When.ALWAYS, 2, Wait.NONE, resync_from=1)),
@@ -153,6 +164,11 @@ class Decision:
 
 def rule_for(error: BaseException) -> Rule:
     """The table row for ``error`` (:data:`FATAL` when none matches)."""
+    code = getattr(error, "code", None)
+    if code:
+        for cls, wanted, rule in CODE_RULES:
+            if code == wanted and isinstance(error, cls):
+                return rule
     for cls, rule in RULES:
         if isinstance(error, cls):
             return rule

@@ -77,8 +77,10 @@ class RestClientBase:
         rng: jitter source; seed it for reproducible runs.
         sleep: how retries wait; tests inject a recorder.
         wall: the uncorrected local clock used to measure the offset.
-        suspect_offset: a measured |offset| above this many seconds marks the
-            clock suspect, so the first 401 resyncs instead of only re-signing.
+        suspect_offset: a measured |offset| above this many seconds marks an
+            uncorrectable clock (no ``clock``) suspect, so the first 401 resyncs instead
+            of only re-signing. A correctable clock is corrected instead, and is then
+            no longer suspect.
         presign: pre-signed single-use tokens kept per route in ``presign_routes``
             (JWT signers only); 0 turns the feature off (every attempt signs inline).
         presign_max_age: seconds a pre-signed token may wait before it is discarded
@@ -287,7 +289,11 @@ class RestClientBase:
         offset = await self.measure_offset()
         self.resyncs += 1
         self.last_offset = offset
-        self.clock_suspect = abs(offset) > self.suspect_offset
+        # Suspect only while uncorrected: once the signing clock carries the measured
+        # offset, a later 401 is re-signed first like any other (a flag left set made
+        # every stray 401 cost another GET /time). Without a correctable clock the
+        # offset stays in the signatures, so the clock stays suspect.
+        self.clock_suspect = self.clock is None and abs(offset) > self.suspect_offset
         if self.clock is not None:
             self.clock.correct(t0 + offset, t0)
             self.invalidate_presigned()  # dated by the old clock

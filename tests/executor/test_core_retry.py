@@ -47,6 +47,8 @@ def _d(error: Exception, n: int = 1, *, idem: bool = True, suspect: bool = False
         (ClockSkew("x", status=401), False, True, "clock_skew"),
         (PermissionDenied("x", status=403), False, True, "forbidden"),
         (IpNotAllowed("x", status=403), True, False, "ip_not_allowed"),
+        (PermissionDenied("x", status=403, code="PERMISSION_DENIED"), True, False, "missing_scope"),
+        (IpNotAllowed("x", status=403, code="PERMISSION_DENIED"), True, False, "ip_not_allowed"),
         (RateLimited("x", status=429), False, True, "rate_limited"),
         (ServerError("x", status=500), True, True, "server_error"),
         (ServerError("x", status=500), False, False, "server_error"),
@@ -74,7 +76,8 @@ def test_401_escalates_to_resync_and_is_bounded() -> None:
     assert _d(e, 1, suspect=True).resync_clock  # a 401 while the clock is suspect resyncs at once
 
 
-def test_403_gets_exactly_one_retry() -> None:
+def test_bare_403_gets_exactly_one_retry() -> None:
+    """A 403 without Coinbase's PERMISSION_DENIED code (a gateway page): one re-signed retry."""
     e = PermissionDenied("x", status=403)
     assert [_d(e, n).retry for n in (1, 2)] == [True, False]
 

@@ -61,17 +61,27 @@ async def test_401_forever_gives_up_with_typed_error(
     assert "gave up after 4 attempt(s)" in notes and "response body: Unauthorized" in notes
 
 
-async def test_403_one_resigned_retry_then_permission_denied(
+async def test_403_missing_scope_is_final_at_once(
     sim: RecordingSim, make_client: ClientFactory
 ) -> None:
+    """PERMISSION_DENIED names a scope the key lacks: no retry can change it (issue 20)."""
     sim.faults.fail_next(403, count=5, path="/accounts$")
     with pytest.raises(PermissionDenied) as info:
         await make_client().list_accounts()
     assert "Trade" in str(info.value) and "View" in str(info.value)
+    assert len(sim.auth_headers("/accounts")) == 1
+
+
+async def test_bare_403_one_resigned_retry(sim: RecordingSim, make_client: ClientFactory) -> None:
+    """A 403 without the code (a gateway's page) is retried once, re-signed."""
+    page = "<html><title>403 Forbidden</title></html>"
+    sim.faults.fail_next(403, count=5, path="/accounts$", body=page)
+    with pytest.raises(PermissionDenied):
+        await make_client().list_accounts()
     tokens = sim.auth_headers("/accounts")
     assert len(tokens) == 2 and tokens[0] != tokens[1]
     sim.faults.clear()
-    sim.faults.fail_next(403, count=1, path="/accounts$")  # a transient 403 is survived
+    sim.faults.fail_next(403, count=1, path="/accounts$", body=page)  # a transient one is survived
     assert (await make_client().list_accounts()).accounts
 
 
@@ -104,7 +114,8 @@ async def test_clock_skew_is_measured_and_corrected(
     c = make_client(clock=clock)
     assert (await c.key_permissions()).can_view
     assert clock.offset == pytest.approx(offset, abs=0.5)
-    assert c.last_offset == pytest.approx(offset, abs=0.5) and c.clock_suspect
+    assert c.last_offset == pytest.approx(offset, abs=0.5)
+    assert not c.clock_suspect  # corrected: no longer suspect (a later 401 only re-signs)
     before = c.resyncs
     assert (await c.list_accounts()).accounts  # corrected: no more 401s, no more resyncs
     assert c.resyncs == before
