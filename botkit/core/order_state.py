@@ -12,11 +12,21 @@ update that would move an order backwards (``OPEN`` after ``FILLED``, a
 smaller ``filled_size``) is ignored and reported as illegal, so a late message
 cannot resurrect a finished order. Fill progress is still taken from any
 update whose cumulative size is larger.
+
+Finished orders do not stay forever: a bot that trades for weeks would keep millions of
+them (issue 20; the journal keeps the history). An order in a terminal state is released
+once it is **both** older than ``keep_seconds`` (since it finished) **and** not among the
+last ``keep_finished`` finished orders: late updates within the window still land, and
+memory stays bounded by ``max(keep_finished, order rate x keep_seconds)``. The ids of
+released orders are remembered (a bounded number of them) so that a late update for one
+is ignored instead of re-creating an entry nothing would ever finish again.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -107,12 +117,46 @@ class Transition:
 
 
 class OrderStateMachine:
-    """Tracks orders by ``client_order_id`` (``order_id`` is learnt on the way)."""
+    """Tracks orders by ``client_order_id`` (``order_id`` is learnt on the way).
 
-    def __init__(self) -> None:
+        Args:
+        keep_finished: finished orders always kept (the most recent ones).
+        keep_seconds: a finished order is kept at least this long after it finished,
+            on the clock of the ``now`` values given to :meth:`apply` (an update
+            without a time counts at the latest time seen).
+        remember_released: how many released ids (client and exchange order ids)
+            are remembered so that late updates for them are ignored.
+        keep_illegal: how many illegal transitions :attr:`illegal` keeps (the last).
+        on_release: called with each released order's last state (e.g. to drop it
+            from a caller's own index).
+
+    Raises:
+        ValueError: a negative retention.
+    """
+
+    def __init__(
+        self,
+        *,
+        keep_finished: int = 1000,
+        keep_seconds: float = 300.0,
+        remember_released: int = 4096,
+        keep_illegal: int = 256,
+        on_release: Callable[[OrderState], None] | None = None,
+    ) -> None:
+        if min(keep_finished, keep_seconds, remember_released, keep_illegal) < 0:
+            raise ValueError("order retention limits must be >= 0")
+        self.keep_finished = keep_finished
+        self.keep_seconds = keep_seconds
+        self.remember_released = remember_released
+        self._on_release = on_release
         self._orders: dict[str, OrderState] = {}
         self._by_order_id: dict[str, str] = {}
-        self.illegal: list[Transition] = []
+        # finished orders, oldest first: (client_order_id, time it finished)
+        self._finished: deque[tuple[str, float]] = deque()
+        self._released: set[str] = set()  # ids of released orders, for late updates
+        self._released_order: deque[str] = deque()  # the same, oldest first
+        self._latest = 0.0  # the latest ``now`` seen: the time of updates that give none
+        self.illegal: deque[Transition] = deque(maxlen=keep_illegal)
 
     def get(self, client_order_id: str) -> OrderState | None:
         return self._orders.get(client_order_id)
@@ -123,6 +167,23 @@ class OrderStateMachine:
 
     def __len__(self) -> int:
         return len(self._orders)
+
+    def states(self) -> list[OrderState]:
+        """Every order held (live, and finished ones not released yet)."""
+        return list(self._orders.values())
+
+    def released(self, client_order_id: str) -> bool:
+        """Whether ``client_order_id`` was released lately (finished and let go)."""
+        return client_order_id in self._released and client_order_id not in self._orders
+
+    def sizes(self) -> dict[str, int]:
+        """How much is held, per structure (for monitoring and the soak benchmark)."""
+        return {
+            "orders": len(self._orders),
+            "order_ids": len(self._by_order_id),
+            "finished": len(self._finished),
+            "released_ids": len(self._released),
+        }
 
     def track(self, client_order_id: str, *, product_id: str = "", side: str = "") -> OrderState:
         """Start tracking an intent as PENDING (idempotent)."""
@@ -149,7 +210,8 @@ class OrderStateMachine:
 
         Identify the order by ``client_order_id`` or ``order_id`` (either is
         enough once both are known). Unknown orders are tracked from here on.
-        Returns the transition, or None when the update was not understood.
+        Returns the transition, or None when the update was not understood or is for
+        an order already released (a late update: logged, ignored).
         Illegal transitions are logged and recorded in :attr:`illegal`, never raised.
         """
         coid = client_order_id or self._by_order_id.get(order_id, "")
@@ -159,7 +221,15 @@ class OrderStateMachine:
         if target is None:
             log.warning("order %s: unknown status %r ignored (%s)", coid, status, source)
             return None
-        state = self._orders.get(coid) or self.track(coid, product_id=product_id, side=side)
+        if now > self._latest:
+            self._latest = now
+        state = self._orders.get(coid)
+        if state is None:
+            released = self._released
+            if released and (coid in released or order_id in released):
+                log.debug("order %s: %s after it was released, ignored (%s)", coid, status, source)
+                return None
+            state = self.track(coid, product_id=product_id, side=side)
         if order_id:
             self._by_order_id[order_id] = coid
         filled = state.filled_size
@@ -197,4 +267,34 @@ class OrderStateMachine:
         transition = Transition(coid, state.status, target, legal, source)
         if not legal and target is not S.PENDING:
             self.illegal.append(transition)
+        if new_status is not state.status and new_status in TERMINAL:
+            self._finished.append((coid, now or self._latest))
+        if len(self._finished) > self.keep_finished:
+            self._trim(now or self._latest)
         return transition
+
+    def _trim(self, now: float) -> None:
+        """Release the oldest finished orders beyond ``keep_finished`` and ``keep_seconds``."""
+        finished, keep = self._finished, self.keep_finished
+        limit = now - self.keep_seconds
+        while len(finished) > keep and finished[0][1] <= limit:
+            self._release(finished.popleft()[0])
+
+    def _release(self, coid: str) -> None:
+        state = self._orders.pop(coid, None)
+        if state is None:
+            return
+        ids = [coid]
+        oid = state.order_id
+        if oid and self._by_order_id.get(oid) == coid:
+            del self._by_order_id[oid]
+            ids.append(oid)
+        released, order, cap = self._released, self._released_order, self.remember_released
+        for i in ids:
+            if i not in released:
+                released.add(i)
+                order.append(i)
+        while len(order) > cap:
+            released.discard(order.popleft())
+        if self._on_release is not None:
+            self._on_release(state)
