@@ -77,6 +77,8 @@ class BotSection(BaseModel):
         sim_seed: the simulator's market seed (same seed, same market).
         timer_resolution: how often due timers are checked (seconds).
         ready_timeout: how long to wait for the first book before giving up.
+        event_buffer: feed events queued for the strategy beyond which market data
+            coalesces or is dropped (orders and fills never are; docs/headless.md).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -88,6 +90,7 @@ class BotSection(BaseModel):
     sim_seed: int = 1
     timer_resolution: float = Field(0.05, gt=0, le=1)
     ready_timeout: float = Field(15.0, gt=0)
+    event_buffer: int = Field(10_000, ge=100)
 
 
 class PaperSection(BaseModel):

@@ -135,6 +135,15 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from botkit.config import BotSettings
     from botkit.doctor import exit_code, render, run_doctor
 
+    if args.bot:
+        import time
+        from pathlib import Path
+
+        from botkit.doctor import running_bot_checks
+
+        checks = running_bot_checks(Path(args.bot), now=time.time())
+        print(render(checks))
+        return exit_code(checks)
     settings = _settings(args)
     assert isinstance(settings, BotSettings)
     checks = asyncio.run(
@@ -206,6 +215,11 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
     doctor.add_argument(
         "--max-drift", type=float, default=5.0, help="clock offset that fails the check (s)"
+    )
+    doctor.add_argument(
+        "--bot",
+        metavar="DATA_DIR",
+        help="instead: the health of the bot running with this data directory (its health.json)",
     )
     doctor.set_defaults(func=cmd_doctor)
 

@@ -7,12 +7,17 @@ at a time: does the key parse; how far is the local clock from ``GET /time``
 skew); does ``GET /key_permissions`` succeed, and does the key have View and
 Trade. Each problem is printed with its fix.
 
+``botkit doctor --bot DATA_DIR`` instead reads what a running bot reports of itself
+(its ``health.json``: the health model's verdict, per-product feed states, crashed
+components).
+
 Exit codes: 0 healthy, 1 a check failed, 2 configuration errors (no key,
-unparseable key, HMAC key without passphrase).
+unparseable key, HMAC key without passphrase, no health file).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +36,7 @@ from botkit.errors import (
 )
 from botkit.net.rest_client import RestClient
 
-__all__ = ["Check", "exit_code", "render", "run_doctor"]
+__all__ = ["Check", "exit_code", "render", "run_doctor", "running_bot_checks"]
 
 FIX_401 = (
     "Coinbase rejected the signed request (401) although the clock was corrected: the key name "
@@ -188,3 +193,65 @@ def render(checks: list[Check]) -> str:
     verdict = {0: "healthy", 1: "problems found", 2: "configuration errors"}[exit_code(checks)]
     lines.append(f"botkit doctor: {verdict}")
     return "\n".join(lines)
+
+
+def running_bot_checks(data_dir: Path, *, now: float, max_age: float = 10.0) -> list[Check]:
+    """What a running bot says of itself: its ``health.json`` (written every second).
+
+    ``data_dir`` is the bot's data directory, or the mode's folder within it (``sim``,
+    ``paper``); the freshest ``health.json`` found there is read. A file older than
+    ``max_age`` seconds means the bot is not running (or is wedged).
+
+    Raises:
+        ConfigError: no ``health.json`` there (not a bot's data directory, or no run yet).
+    """
+    candidates = (
+        [data_dir / "health.json"] + [p / "health.json" for p in data_dir.iterdir() if p.is_dir()]
+        if data_dir.is_dir()
+        else []
+    )
+    found = [p for p in candidates if p.is_file()]
+    if not found:
+        raise ConfigError(
+            f"no health.json in {data_dir}: give the bot's data directory ([bot] data_dir, "
+            "default botkit-data) of a bot that has run"
+        )
+    path = max(found, key=lambda p: p.stat().st_mtime)
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        return [Check("running bot", False, f"{path}: unreadable ({exc})", "retry in a second")]
+    age = now - float(doc.get("time", 0.0))
+    who = f"{doc.get('mode')} bot, strategy {doc.get('strategy')}, pid {doc.get('pid')}"
+    if not doc.get("running") or age > max_age:
+        last = doc.get("verdict")
+        error = f"; it stopped with: {doc['error']}" if doc.get("error") else ""
+        return [
+            Check(
+                "running bot",
+                False,
+                f"{who}: not running (last report {age:.0f} s ago, verdict {last}){error}",
+                "start it (systemctl start botkit) and read its log (journalctl -u botkit)",
+            )
+        ]
+    checks = [
+        Check(
+            "running bot",
+            doc.get("verdict") == "ready",
+            f"{who}: {doc.get('verdict')} ({age:.1f} s ago)",
+            "; ".join(doc.get("reasons") or []),
+        )
+    ]
+    for pid, state in sorted((doc.get("products") or {}).items()):
+        checks.append(Check(f"market data {pid}", state == "live", state))
+    for name, comp in sorted((doc.get("components") or {}).items()):
+        if comp.get("crashes"):
+            checks.append(
+                Check(
+                    f"component {name}",
+                    comp.get("state") != "failed",
+                    f"{comp.get('state')}, {comp.get('crashes')} crash(es), last: "
+                    f"{comp.get('last_error')}",
+                )
+            )
+    return checks

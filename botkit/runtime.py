@@ -25,20 +25,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import os
 import signal
 import time
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from botkit.auth import make_jwt_signer
 from botkit.bot_config import BotConfig
 from botkit.clock import SystemClock
 from botkit.config import BotSettings
 from botkit.core.book import kernel_in_use
+from botkit.core.event_buffer import EventBuffer
 from botkit.core.feed_events import FeedEvent, OrderUpdate, Subscribed
+from botkit.core.health import Health, HealthInputs, assess, product_state
 from botkit.dispatch import FOR_STRATEGY, CountingSink, dispatch_batch
-from botkit.errors import JournalError
+from botkit.errors import BotkitError, JournalError, StaleFeed
 from botkit.executor import OrderExecutor
 from botkit.feed import MarketDataFeed
 from botkit.feed_config import FeedConfig
@@ -52,6 +57,7 @@ from botkit.strategy.context import BotContext
 from botkit.strategy.loader import build_params, create_strategy, load_strategy
 from botkit.strategy.ports import MarketState
 from botkit.strategy.state import JsonState
+from botkit.supervisor import Supervisor
 from botkit.venue import Endpoints, open_venue
 
 if TYPE_CHECKING:
@@ -60,10 +66,10 @@ if TYPE_CHECKING:
 __all__ = ["BotRuntime", "RunOptions", "RunResult", "run_blocking"]
 
 log = logging.getLogger("botkit.runtime")
+R = TypeVar("R")
 
-
-class _Stop(Exception):
-    """Raised inside the task group to end the run (every task is then cancelled)."""
+HEALTH_FILE = "health.json"
+"""Written to the mode's data directory every second; ``botkit doctor --bot DIR`` reads it."""
 
 
 class BotRuntime:
@@ -91,12 +97,23 @@ class BotRuntime:
         self.ctx: BotContext | None = None
         self.executor: OrderExecutor | None = None
         self.paper: PaperBroker | None = None
-        self._queue: asyncio.Queue[FeedEvent] = asyncio.Queue()
+        self.events = EventBuffer(config.bot.event_buffer)
+        """Feed events on their way to the strategy (bounded: see EventBuffer)."""
+        self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._t0 = 0.0
         self._ids: list[str] = []
-        self._fatal: JournalError | None = None
+        self._fatal: BotkitError | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.supervisor = Supervisor(self._fatal_error, policy=self.options.restart_policy)
+        """Runs every long-lived task; an embedding app may ``spawn`` its own under it."""
+        self.health: Health | None = None
+        """The last verdict of the health model (refreshed every second while running)."""
+        self._started = False
+        self._feed: MarketDataFeed | None = None
+        self._client: Any = None
+        self._sink: CountingSink | None = None
+        self._clock = self.options.clock or SystemClock()
 
     # -- control ------------------------------------------------------------------------------
 
@@ -111,6 +128,14 @@ class BotRuntime:
         callback), so no caller can swallow it; the intent journal calls it from its
         own thread, hence ``call_soon_threadsafe`` (``asyncio.Event`` is not
         thread-safe).
+        """
+        self._fatal_error(exc)
+
+    def _fatal_error(self, exc: BotkitError) -> None:
+        """Something the bot cannot carry on without failed: stop gracefully, exit 1.
+
+        Called by the journals (:meth:`_journal_failed`) and by the supervisor when a
+        component cannot be restarted. The first error is the run's error.
         """
         if self._fatal is None:
             self._fatal = exc
@@ -166,7 +191,7 @@ class BotRuntime:
         ) as ep:
             if self.options.on_venue is not None:
                 self.options.on_venue(ep)
-            clock = SystemClock()
+            clock = self._clock
             signer = make_jwt_signer(ep.key, self.settings, clock=clock) if ep.key else None
             feed = MarketDataFeed(
                 FeedConfig(
@@ -200,10 +225,11 @@ class BotRuntime:
                 )
             journal = OrderJournal(journal_path, on_failure=self._journal_failed)
             executor = self.executor = OrderExecutor(client, journal)
-            gate = RiskGate(self.config.risk, root / "kill_switch.json", wall=time.time)
+            gate = RiskGate(self.config.risk, root / "kill_switch.json", wall=clock.time)
+            sink = self._sink = CountingSink(executor, self.stats, self._ids)
             ctx = self.ctx = BotContext(
                 self.stats.strategy,
-                CountingSink(executor, self.stats, self._ids),
+                sink,
                 MarketState(feed.books),
                 clock=clock,
                 risk=gate,
@@ -212,6 +238,7 @@ class BotRuntime:
                 guard=self.config.guard,
             )
             create_strategy(self.strategy_cls, ctx, self.config.params)
+            self._feed, self._client = feed, client
             started = False
             try:
                 resolved = await executor.start()  # pending intents first, then anything new
@@ -219,24 +246,11 @@ class BotRuntime:
                     log.warning("resolved %d pending intent(s) from the journal", len(resolved))
                 await gate.enforce()
                 with self._signals():
-                    try:
-                        async with asyncio.TaskGroup() as tg:
-                            tg.create_task(self._stopper(), name="stopper")
-                            tg.create_task(self._own_feed(feed), name="feed")
-                            await self._wait_ready(feed)
-                            await ctx.start()
-                            started = True
-                            tg.create_task(self._drive(ctx), name="driver")
-                            if self.options.status is not None:
-                                tg.create_task(self._status_loop(), name="status")
-                    except* _Stop:
-                        pass
-                    except* JournalError as group:  # reported by the journal itself
-                        if self._fatal is None:
-                            self._fatal = _first_leaf(group)
+                    started = await self._run_components(feed, ctx)
             finally:
                 await self._shutdown(ctx, started, feed, executor, client)
         self._refresh(ctx)
+        self._write_health()
         return RunResult(
             self.stats,
             time.perf_counter() - self._t0,
@@ -245,6 +259,54 @@ class BotRuntime:
             journal_path,
             self._fatal,
         )
+
+    async def _run_components(self, feed: MarketDataFeed, ctx: BotContext) -> bool:
+        """Start the supervised components, wait for a stop; True once the strategy started.
+
+        Start-up order: the feed's connections, the health reporter and the status line;
+        then, once the books are valid, the strategy's ``on_start`` and the driver. A stop
+        (signal, ``--duration``, a fatal component failure) may come at any point.
+        """
+        sup = self.supervisor
+        await feed.start()
+        sup.spawn("health", self._health_loop)
+        if self.options.status is not None:
+            sup.spawn("status", self._status_loop)
+        if not await self._unless_stopped(self._wait_ready(feed)):
+            self._stop.set()
+            return False
+        await ctx.start()
+        self._started = True
+        sup.spawn("driver", lambda: self._drive(ctx))
+        await self._wait_stop()
+        self._stop.set()  # --duration ended: the health file says "stopping" from here on
+        return True
+
+    def _deadline(self) -> float | None:
+        if self.options.duration is None:
+            return None
+        return self.options.duration - (time.perf_counter() - self._t0)
+
+    async def _wait_stop(self) -> None:
+        """Until :meth:`request_stop`, a fatal error, or the end of ``--duration``."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._deadline()):
+                await self._stop.wait()
+
+    async def _unless_stopped(self, step: Awaitable[None]) -> bool:
+        """Await ``step`` unless a stop comes first (then cancel it); True when it finished."""
+        task = asyncio.ensure_future(step)
+        stopper = asyncio.ensure_future(self._wait_stop())
+        try:
+            await asyncio.wait((task, stopper), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in (task, stopper):
+                t.cancel()
+            await asyncio.gather(task, stopper, return_exceptions=True)
+        if task.cancelled():
+            return False
+        task.result()  # re-raise a failure of the step
+        return True
 
     def _channels(self, ep: Endpoints) -> tuple[str, ...]:
         """``[bot].channels``; paper fills need trade prints, so ``market_trades`` is added."""
@@ -263,7 +325,7 @@ class BotRuntime:
             rules,
             feed.books,
             root / "paper.sqlite",
-            now=time.time,
+            now=self._clock.time,
             on_event=self._on_event,
             durable=True,
             meta={"mode": "paper", "strategy": self.stats.strategy, "source": ep.ws_market_url},
@@ -281,23 +343,39 @@ class BotRuntime:
         executor: OrderExecutor,
         client: RestClient,
     ) -> None:
-        """on_stop, optional cancel-all, then close everything (each step bounded)."""
+        """Stop the components, then on_stop, optional cancel-all, and close everything.
+
+        Every step is bounded in time and a failing or slow step is logged and does not
+        keep the next ones from running: the journal is always closed (flushed).
+        """
+        await self.supervisor.close(within=5.0)
+        if started:
+            await self._step("strategy on_stop", ctx.stop(), 10.0)
+        if self.options.cancel_on_exit:
+            n = await self._step("cancel open orders", ctx.cancel_all(), 10.0)
+            if n is not None:
+                self.stats.cancelled_on_exit = n
+                log.info("cancelled %d open order(s) on exit", n)
+        await self._step("feed stop", feed.stop(), 5.0)
+        await self._step("journal close", executor.close(), 10.0)  # every outcome written
+        await self._step("REST client close", client.close(), 5.0)
+        if self.paper is not None:
+            with contextlib.suppress(JournalError):  # already reported: stopping for it
+                self.paper.sample_equity(self._clock.time())
+            self.paper.journal.close()
+
+    async def _step(self, what: str, step: Awaitable[R], within: float) -> R | None:
+        """One shutdown step: its result, or None when it failed or timed out (logged)."""
         try:
-            if started:
-                await ctx.stop()
-            if self.options.cancel_on_exit:
-                async with asyncio.timeout(10):
-                    self.stats.cancelled_on_exit = await ctx.cancel_all()
-                log.info("cancelled %d open order(s) on exit", self.stats.cancelled_on_exit)
-        finally:
-            with contextlib.suppress(Exception):
-                await feed.stop()
-            await executor.close()  # journal closed: every outcome written
-            await client.close()
-            if self.paper is not None:
-                with contextlib.suppress(JournalError):  # already reported: stopping for it
-                    self.paper.sample_equity(time.time())
-                self.paper.journal.close()
+            async with asyncio.timeout(within):
+                return await step
+        except TimeoutError:
+            log.error("shutdown: %s did not finish within %.0f s; going on", what, within)
+        except JournalError as exc:  # reported by the journal itself: the run's error
+            log.error("shutdown: %s: %s", what, exc)
+        except Exception:
+            log.exception("shutdown: %s failed; going on", what)
+        return None
 
     @contextlib.contextmanager
     def _signals(self) -> Any:
@@ -311,20 +389,6 @@ class BotRuntime:
             for sig in sigs:
                 loop.remove_signal_handler(sig)
 
-    async def _stopper(self) -> None:
-        remaining = None
-        if self.options.duration is not None:
-            remaining = max(0.0, self.options.duration - (time.perf_counter() - self._t0))
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(remaining):
-                await self._stop.wait()
-        raise _Stop
-
-    async def _own_feed(self, feed: MarketDataFeed) -> None:
-        """Keep the feed for the life of the task group (its socket tasks are its own)."""
-        async with feed:
-            await asyncio.Event().wait()
-
     async def _wait_ready(self, feed: MarketDataFeed) -> None:
         """Wait for the connections and, with level2, a valid book of every product."""
         need_books = "level2" in self.config.bot.channels
@@ -335,7 +399,15 @@ class BotRuntime:
                 not need_books or all(p in books and books[p].valid for p in self.products)
             )
 
-        await feed.wait_for(ready, self.config.bot.ready_timeout)
+        try:
+            await feed.wait_for(ready, self.config.bot.ready_timeout)
+        except TimeoutError:
+            raise StaleFeed(
+                f"no market data within {self.config.bot.ready_timeout:g} s of starting "
+                f"({', '.join(self.products)}): the venue is unreachable or sends no level2 "
+                "for these products. Fix: check the network and the product ids, or raise "
+                "[bot] ready_timeout"
+            ) from None
         log.info(
             "feed ready after %.3f s (book level loop: %s)",
             time.perf_counter() - self._t0,
@@ -347,7 +419,8 @@ class BotRuntime:
         if isinstance(event, FOR_STRATEGY):
             if isinstance(event, OrderUpdate) and self.executor is not None:
                 self.executor.on_order_update(event)
-            self._queue.put_nowait(event)
+            self.events.push(event)
+            self._wake.set()
             if self.paper is not None:  # after queueing: a fill it causes follows the print
                 # a JournalError was reported by the journal itself: the runtime is stopping
                 with contextlib.suppress(JournalError):
@@ -357,15 +430,15 @@ class BotRuntime:
             log.info("first subscription acknowledged after %.3f s", self.stats.first_subscribe)
 
     async def _drive(self, ctx: BotContext) -> None:
-        """The single driver: queued events in order (books conflated), then due timers."""
-        queue, tick = self._queue, self.config.bot.timer_resolution
+        """The single driver: buffered events in order (books conflated), then due timers."""
+        buffer, wake, tick = self.events, self._wake, self.config.bot.timer_resolution
         while True:
-            batch: list[FeedEvent] = []
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(tick):
-                    batch.append(await queue.get())
-            while not queue.empty():
-                batch.append(queue.get_nowait())
+            if not len(buffer):
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(tick):
+                        await wake.wait()
+            wake.clear()
+            batch = buffer.drain()
             if batch:
                 await dispatch_batch(ctx, batch, self.stats)
             if self.paper is not None:
@@ -384,8 +457,97 @@ class BotRuntime:
     def _refresh(self, ctx: BotContext) -> None:
         refresh_stats(self.stats, ctx, self.products)
 
+    # -- health ---------------------------------------------------------------------------
 
-def _first_leaf(group: BaseExceptionGroup[JournalError]) -> JournalError:
-    """The first :class:`JournalError` of a (possibly nested) exception group."""
-    first = group.exceptions[0]
-    return first if isinstance(first, JournalError) else _first_leaf(first)
+    async def _health_loop(self) -> None:
+        """Every second: assess health, log verdict changes, write ``health.json``."""
+        last = None
+        while True:
+            if self.ctx is not None:
+                self._refresh(self.ctx)
+            health = self.assess_health()
+            if last is not None and health.verdict != last:
+                level = logging.INFO if health.ready else logging.WARNING
+                log.log(
+                    level,
+                    "health: %s -> %s: %s",
+                    last,
+                    health.verdict,
+                    "; ".join(health.reasons) or "all good",
+                )
+            last = health.verdict
+            self._write_health()
+            if self.options.on_health is not None:
+                self.options.on_health(health)
+            await asyncio.sleep(1.0)
+
+    def assess_health(self) -> Health:
+        """The health model's verdict on this bot now (also kept in :attr:`health`)."""
+        feed = self._feed
+        products: dict[str, Any] = {}
+        user: Literal["up", "down"] | None = None
+        if feed is not None:
+            for pid in self.products:
+                conns = [
+                    c for c in feed.conns if any(pid in s.product_ids for s in c.plan.subscriptions)
+                ]
+                book = feed.books.get(pid)
+                products[pid] = product_state(
+                    connected=bool(conns) and all(c.ws is not None for c in conns),
+                    valid=book is None or book.valid,
+                    stale=book is not None and book.stale,
+                )
+            user_conns = [c for c in feed.conns if c.plan.name == "user"]
+            if user_conns:
+                user = "up" if user_conns[0].ws is not None else "down"
+        sink = self._sink
+        self.health = assess(
+            HealthInputs(
+                started=self._started,
+                stopping=self._stop.is_set(),
+                products=products,
+                user_channel=user,
+                clock_offset=getattr(self._client, "last_offset", None),
+                journal_ok=not isinstance(self._fatal, JournalError),
+                strategy_halted=self.stats.halted,
+                kill_switch=self.stats.kill_switch,
+                last_order_rtt=getattr(sink, "last_rtt", None),
+                components={n: c.state for n, c in self.supervisor.components.items()},
+            )
+        )
+        return self.health
+
+    def _write_health(self) -> None:
+        """``health.json`` in the data directory, replaced atomically (readers never see half)."""
+        health = self.health or self.assess_health()
+        doc = {
+            **health.to_dict(),
+            "time": self._clock.time(),
+            "pid": os.getpid(),
+            "mode": self.mode,
+            "strategy": self.stats.strategy,
+            "running": not self._stop.is_set(),
+            "components": {
+                n: {
+                    "state": c.state,
+                    "crashes": c.crashes,
+                    "restarts": c.restarts,
+                    "last_error": c.last_error,
+                }
+                for n, c in self.supervisor.components.items()
+            },
+            "events": {
+                "queued": len(self.events),
+                "dropped": self.events.dropped,
+                "coalesced": self.events.coalesced,
+                "high_water": self.events.high_water,
+            },
+            "error": str(self._fatal) if self._fatal is not None else None,
+        }
+        path = self.root / HEALTH_FILE
+        tmp = path.with_suffix(".tmp")
+        try:
+            tmp.write_text(json.dumps(doc, indent=1))
+            os.replace(tmp, path)
+        except OSError as exc:  # a full disk must not crash the reporter: the journal reports it
+            log.warning("health: cannot write %s: %s", path, exc)

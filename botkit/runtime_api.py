@@ -15,7 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from botkit.errors import JournalError
+from botkit.clock import SystemClock
+from botkit.core.health import Health
+from botkit.core.restart import RestartPolicy
+from botkit.errors import BotkitError
 from botkit.runtime_ui import RunStats, StatusHandler
 from botkit.sim.server import SimServer
 from botkit.sim.ws import WsConfig
@@ -39,7 +42,13 @@ class RunOptions:
         sim_tick_interval: how often the embedded simulator's market moves.
         sim_ws: the embedded simulator's WebSocket timings (e.g. faster candles in tests).
         on_venue: called once the venue is open, before anything connects (e.g. to arm a
-            simulator fault in a benchmark).
+            simulator fault in a benchmark, or spawn an embedder's own task under
+            ``runtime.supervisor``).
+        on_health: called with each health verdict (every second, after ``health.json``
+            was written), e.g. to forward it to an embedder's own monitoring.
+        restart_policy: how often a crashed component is restarted before the bot stops.
+        clock: the wall clock (exchange-corrected) for signing, risk days and the paper
+            broker; a fresh :class:`~botkit.clock.SystemClock` when None.
     """
 
     mode: str | None = None
@@ -52,6 +61,9 @@ class RunOptions:
     sim_tick_interval: float = 0.1
     sim_ws: WsConfig | None = None
     on_venue: Callable[[Endpoints], None] | None = None
+    on_health: Callable[[Health], None] | None = None
+    restart_policy: RestartPolicy | None = None
+    clock: SystemClock | None = None
 
 
 @dataclass
@@ -63,8 +75,9 @@ class RunResult:
     client_order_ids: list[str] = field(default_factory=list)
     sim: SimServer | None = None
     journal_path: Path | None = None
-    error: JournalError | None = None
-    """Why the run stopped early, when a journal could not be written (the CLI exits 1)."""
+    error: BotkitError | None = None
+    """Why the run stopped early: a journal could not be written, a component could not be
+    restarted, no market data at start (the CLI exits 1)."""
 
 
 def run_blocking(main: Callable[[], Coroutine[Any, Any, RunResult]]) -> RunResult:

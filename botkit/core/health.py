@@ -69,12 +69,13 @@ class HealthThresholds:
     max_order_rtt: float = 5.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HealthInputs:
     """What the runtime knows at one moment.
 
     Attributes:
         started: the strategy has started (before that the bot is ``down``: starting).
+        stopping: the bot is shutting down (``down``: stopping).
         products: each traded product's market-data state.
         user_channel: ``up``/``down``, or None when there is none (paper mode).
         clock_offset: exchange minus host clock in seconds, None before it is measured.
@@ -87,6 +88,7 @@ class HealthInputs:
     """
 
     started: bool
+    stopping: bool = False
     products: Mapping[str, FeedState] = field(default_factory=dict)
     user_channel: Literal["up", "down"] | None = None
     clock_offset: float | None = None
@@ -122,7 +124,9 @@ def assess(inputs: HealthInputs, limits: HealthThresholds | None = None) -> Heal
     lim = limits or HealthThresholds()
     down: list[str] = []
     degraded: list[str] = []
-    if not inputs.started:
+    if inputs.stopping:
+        down.append("stopping: the bot is shutting down")
+    elif not inputs.started:
         down.append("starting: waiting for market data and the strategy")
     for name, state in sorted(inputs.components.items()):
         if state == "failed":

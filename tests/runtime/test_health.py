@@ -13,20 +13,30 @@ def test_product_state() -> None:
 
 
 def test_ready_when_everything_is_fine() -> None:
-    h = assess(HealthInputs(True, {"BTC-USD": "live"}, "up", 0.3, components={"driver": "running"}))
+    h = assess(
+        HealthInputs(
+            started=True,
+            products={"BTC-USD": "live"},
+            user_channel="up",
+            clock_offset=0.3,
+            components={"driver": "running"},
+        )
+    )
     assert h.verdict == "ready" and h.ready and h.reasons == ()
 
 
 def test_starting_is_down() -> None:
-    h = assess(HealthInputs(False, {"BTC-USD": "live"}))
+    h = assess(HealthInputs(started=False, products={"BTC-USD": "live"}))
     assert h.verdict == "down" and "starting" in h.reasons[0]
+    h = assess(HealthInputs(started=True, stopping=True, products={"BTC-USD": "live"}))
+    assert h.verdict == "down" and "stopping" in h.reasons[0]
 
 
 def test_degraded_reasons_name_the_part() -> None:
     h = assess(
         HealthInputs(
-            True,
-            {"BTC-USD": "live", "ETH-USD": "resyncing", "SOL-USD": "stale"},
+            started=True,
+            products={"BTC-USD": "live", "ETH-USD": "resyncing", "SOL-USD": "stale"},
             user_channel="down",
             clock_offset=-42.0,
             strategy_halted=True,
@@ -54,8 +64,8 @@ def test_degraded_reasons_name_the_part() -> None:
 def test_down_beats_degraded() -> None:
     h = assess(
         HealthInputs(
-            True,
-            {"BTC-USD": "down", "ETH-USD": "down"},
+            started=True,
+            products={"BTC-USD": "down", "ETH-USD": "down"},
             journal_ok=False,
             components={"driver": "failed", "status": "restarting"},
         )
@@ -70,7 +80,9 @@ def test_down_beats_degraded() -> None:
 
 
 def test_thresholds_are_configurable() -> None:
-    facts = HealthInputs(True, {"BTC-USD": "live"}, clock_offset=3.0, last_order_rtt=2.0)
+    facts = HealthInputs(
+        started=True, products={"BTC-USD": "live"}, clock_offset=3.0, last_order_rtt=2.0
+    )
     assert assess(facts).verdict == "ready"
     assert (
         assess(facts, HealthThresholds(max_clock_offset=1.0, max_order_rtt=1.0)).verdict
