@@ -49,14 +49,38 @@ STRATEGY_TYPES = frozenset(FOR_STRATEGY)
 
 
 class CountingSink(ExecutorSink):
-    """The executor sink, counting what the strategy sent and what the exchange refused."""
+    """The executor sink, counting what the strategy sent and what the exchange refused.
 
-    def __init__(self, executor: OrderExecutor, stats: RunStats, ids: list[str]) -> None:
+    Args:
+        executor: where orders go.
+        stats: the counters to keep.
+        ids: receives every ``client_order_id`` sent, oldest first (the run's result).
+        keep_ids: at most this many of the latest ids stay in ``ids`` (trimmed in place,
+            in chunks, so ``ids`` holds between ``keep_ids`` and twice that): a bot that
+            trades for weeks must not keep every id (the journal has them all).
+            None keeps every id.
+    """
+
+    def __init__(
+        self,
+        executor: OrderExecutor,
+        stats: RunStats,
+        ids: list[str],
+        *,
+        keep_ids: int | None = 10_000,
+    ) -> None:
         super().__init__(executor)
         self._stats, self._ids = stats, ids
+        if keep_ids is not None and keep_ids < 1:
+            raise ValueError(f"keep_ids must be >= 1 or None, got {keep_ids}")
+        self._trim_at = None if keep_ids is None else 2 * keep_ids
+        self._keep = keep_ids or 0
 
     async def place(self, intent: OrderIntent) -> str:
-        self._ids.append(intent.client_order_id)
+        ids = self._ids
+        ids.append(intent.client_order_id)
+        if self._trim_at is not None and len(ids) >= self._trim_at:
+            del ids[: len(ids) - self._keep]
         try:
             order_id = await super().place(intent)
         except JournalError:
@@ -87,7 +111,9 @@ async def dispatch_batch(ctx: BotContext, batch: Sequence[FeedEvent], stats: Run
         ):
             continue
         stats.events += 1
-        if type(event) is FillEvent and ctx.orders.get(event.client_order_id):
+        if type(event) is FillEvent and (
+            ctx.orders.get(event.client_order_id) or ctx.orders.released(event.client_order_id)
+        ):
             stats.fills += 1
             log.info(
                 "fill %s %s %s @ %s client_order_id=%s",

@@ -86,6 +86,10 @@ class BotContext(StrategyDriver):
         monotonic: the timer clock: seconds that only move forward at the rate of real
             time, whatever corrections the wall clock gets (default ``time.monotonic``;
             a backtest passes its virtual clock's ``time``, tests a manual one).
+        keep_finished / keep_seconds: how long finished orders stay readable
+            (:class:`~botkit.core.order_state.OrderStateMachine`): an order leaves
+            once it is older than ``keep_seconds`` (on the wall clock) and not among
+            the last ``keep_finished``; the journal keeps the history.
         risk: the risk gate every order passes (None: no checks, e.g. unit tests).
         state: the key-value state (default: in memory).
         balances: starting balances per currency.
@@ -108,6 +112,8 @@ class BotContext(StrategyDriver):
         guard_clock: Clock | None = None,
         new_id: Callable[[], str] = new_client_order_id,
         monotonic: Callable[[], float] = time.monotonic,
+        keep_finished: int = 1000,
+        keep_seconds: float = 300.0,
     ) -> None:
         self.name = name
         self._sink = sink
@@ -118,13 +124,16 @@ class BotContext(StrategyDriver):
         self._state: KeyValueState = state if state is not None else MemoryState()
         self._log = logging.getLogger(f"botkit.strategy.{name}")
         self._new_id = new_id
-        self.orders = OrderStateMachine()
+        self.orders = OrderStateMachine(
+            keep_finished=keep_finished, keep_seconds=keep_seconds, on_release=self._released
+        )
         self.positions = Positions(balances)
         self.timers = Timers()
         self.guard = HookGuard(name, guard, clock=guard_clock, on_halt=self._on_halt)
         self.strategy: Strategy | None = None
         self._skip: frozenset[str] = frozenset()
-        self._mine: dict[str, None] = {}  # this strategy's client_order_ids, in order
+        # this strategy's client_order_ids, in order, until the order is released
+        self._mine: dict[str, None] = {}
         # ids that may still be live; terminal ones are pruned lazily by open_orders(), so the
         # risk check costs O(open orders), not O(every order ever placed)
         self._live: dict[str, None] = {}
@@ -281,6 +290,8 @@ class BotContext(StrategyDriver):
 
     async def cancel(self, client_order_id: str) -> bool:
         order = self.orders.get(client_order_id)
+        if order is None and self.orders.released(client_order_id):
+            return False  # finished long ago, and released from memory
         if order is None or client_order_id not in self._mine:
             raise StrategyError(f"{client_order_id} is not an order of strategy {self.name}")
         if not order.order_id or order.terminal:
@@ -307,6 +318,11 @@ class BotContext(StrategyDriver):
 
     def cancel_timer(self, name: str) -> None:
         self.timers.cancel(name)
+
+    def _released(self, order: OrderState) -> None:
+        """The state machine let a finished order go: so does this context's index."""
+        self._mine.pop(order.client_order_id, None)
+        self._live.pop(order.client_order_id, None)
 
     # -- the guard's halt callback -----------------------------------------------------------
 

@@ -152,6 +152,7 @@ class StrategyDriver:
         elif isinstance(event, BookInvalidated):
             await call("on_book_invalid", s.on_book_invalid, event)
         elif isinstance(event, OrderUpdate):
+            # a released order's late update is not this strategy's news any more: ignored
             if event.client_order_id in self._mine:
                 self.orders.apply(
                     event.status,
@@ -163,7 +164,9 @@ class StrategyDriver:
                     source="ws",
                 )
                 await call("on_order_update", s.on_order_update, event)
-        elif isinstance(event, FillEvent) and event.client_order_id in self._mine:
+        elif isinstance(event, FillEvent) and (
+            event.client_order_id in self._mine or self._late_fill(event)
+        ):
             self.positions.apply_fill(
                 event.product_id, event.side, event.size, event.price, event.fee
             )
@@ -172,6 +175,20 @@ class StrategyDriver:
                     event.product_id, event.side, event.size, event.price, event.fee
                 )
             await call("on_fill", s.on_fill, event)
+
+    def _late_fill(self, fill: FillEvent) -> bool:
+        """Whether ``fill`` is of an order of this strategy already released from memory.
+
+        Rare (fills arrive with their order's last update), but a fill is money: it still
+        moves the position, the risk gate and reaches ``on_fill``, with a warning.
+        """
+        if not self.orders.released(fill.client_order_id):
+            return False
+        self._log.warning(
+            "fill of an order already released from memory client_order_id=%s: counted",
+            fill.client_order_id,
+        )
+        return True
 
     async def _mark_book(self, product_id: str, book: L2Book) -> None:
         risk = self.risk
