@@ -1,6 +1,6 @@
 """Adapter ring: the order executor — exactly-once placement over the REST client and journal.
 
-The protocol (docs/executor.md has the full story):
+The protocol (docs/executor.md has the full story, with each guarantee and its limits):
 
 1. **Journal first.** The intent (``client_order_id`` + exact body) is committed
    to SQLite before the first POST.
@@ -13,13 +13,24 @@ The protocol (docs/executor.md has the full story):
 4. **Resolve the unknown.** If an attempt might have been processed (timeout,
    reset, 5xx) and retries ran out, search recent orders for the id (Coinbase
    has no client-id filter: list orders for the product and side since the
-   intent was written). Found → placed. Not found → :class:`OrderOutcomeUnknown`,
-   and the intent stays PENDING.
-5. **Start-up.** Before the first new order, every PENDING intent is resolved:
+   intent was written, newest first, page after page). Found → placed. Not found
+   → :class:`OrderOutcomeUnknown`, the intent stays PENDING, and the unknown
+   attempt is counted in the journal.
+5. **FAILED only when no order exists.** Once any attempt of an intent may have
+   reached the exchange (an unknown outcome, a restart), a definite refusal of a
+   later attempt (401/403/429...) is followed by a lookup: found → placed, lookup
+   failed → still unknown (PENDING), not found → FAILED.
+6. **Start-up.** Before the first new order, every PENDING intent is resolved:
    found by lookup, or re-POSTed with its original bytes and id (idempotent at
-   the exchange, so a late-arriving original cannot make a second order).
-   Start-up also starts the client's pool of pre-signed create-order tokens, so a
-   first attempt does not spend an ES256 signature between the tick and the POST.
+   the exchange, so a late-arriving original cannot make a second order). A
+   definite rejection is recorded and start-up goes on with the next intent
+   (:attr:`OrderExecutor.startup` keeps the report). Start-up also starts the
+   client's pool of pre-signed create-order tokens.
+7. **Reconciliation** (:meth:`OrderExecutor.reconcile`): orders at the exchange
+   with botkit's id format and no intent row are adopted into the journal.
+8. **One placement per id, in its own task.** Concurrent ``place()``/``resolve()``
+   calls for one id share a task that each caller awaits shielded, so cancelling
+   a caller never cancels the placement (``close()`` ends what is left, bounded).
 """
 
 from __future__ import annotations
@@ -27,45 +38,43 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import ParamSpec, TypeVar
+from functools import partial
+from typing import Any, ParamSpec, TypeVar
 
 from botkit.core.feed_events import OrderUpdate
 from botkit.core.intents import OrderIntent
 from botkit.core.models import Order
 from botkit.core.order_state import OrderStateMachine, OrderStatus
 from botkit.errors import BotkitError, JournalError, OrderOutcomeUnknown, OrderRejected
+from botkit.executor_types import (
+    ExchangeOrder,
+    PlacedOrder,
+    ReconcileReport,
+    RejectedIntent,
+    StartupReport,
+)
 from botkit.journal import IntentRecord, IntentState, OrderJournal, sha256
 from botkit.net.rest_client import RestClient
 from botkit.net.retrying import CallTrace
+from botkit.reconcile import ReconcileMixin
 
-__all__ = ["OrderExecutor", "PlacedOrder"]
+__all__ = [
+    "ExchangeOrder",
+    "OrderExecutor",
+    "PlacedOrder",
+    "ReconcileReport",
+    "RejectedIntent",
+    "StartupReport",
+]
 
 log = logging.getLogger("botkit.executor")
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
-@dataclass(frozen=True, slots=True)
-class PlacedOrder:
-    """An intent the exchange has, and how botkit knows.
-
-    Attributes:
-        resolved_by: ``response`` (the create-order answer), ``lookup`` (found
-            by client_order_id after an unknown outcome) or ``journal`` (already
-            placed in an earlier call or run).
-    """
-
-    client_order_id: str
-    order_id: str
-    product_id: str
-    side: str
-    resolved_by: str
-
-
-class OrderExecutor:
+class OrderExecutor(ReconcileMixin):
     """Places orders exactly once.
 
     Args:
@@ -74,10 +83,18 @@ class OrderExecutor:
         lookup_margin: seconds before an intent's ``created_at`` to search
             from, covering clock offset between us and the exchange.
         lookup_limit: page size of the lookup (list orders).
+        lookup_max_pages: pages a lookup reads before it counts as incomplete (the
+            outcome then stays unknown rather than "not found").
+        reconcile_window: seconds back from now that :meth:`reconcile` lists recent
+            (also finished) orders; open orders are listed whatever their age.
+        close_timeout: seconds :meth:`close` waits for in-flight placements before
+            cancelling them (their intents stay PENDING for the next start).
         wall: local clock.
         inline_io: run journal calls on the loop instead of the journal thread. Only for
             a non-durable journal (backtests): a thread hop per write then costs more
-            than the write, and a replay must not depend on thread timing.
+            than the write, and a replay must not depend on thread timing. Placements
+            then also run in the caller's task (nothing yields, so nothing can share or
+            interrupt one, and a replay's ordering stays the order of calls).
     """
 
     def __init__(
@@ -87,6 +104,9 @@ class OrderExecutor:
         *,
         lookup_margin: float = 300.0,
         lookup_limit: int = 250,
+        lookup_max_pages: int = 40,
+        reconcile_window: float = 3600.0,
+        close_timeout: float = 5.0,
         wall: Callable[[], float] = time.time,
         inline_io: bool = False,
     ) -> None:
@@ -96,11 +116,19 @@ class OrderExecutor:
         self.orders = OrderStateMachine()
         self.lookup_margin = lookup_margin
         self.lookup_limit = lookup_limit
+        self.lookup_max_pages = lookup_max_pages
+        self.reconcile_window = reconcile_window
+        self.close_timeout = close_timeout
         self._wall = wall
         self._io_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="botkit-journal")
         self._started = False
         self._start_lock = asyncio.Lock()
-        self._inflight: dict[str, asyncio.Future[PlacedOrder]] = {}
+        # one running placement per client_order_id: (body or None for a resolution, task)
+        self._inflight: dict[str, tuple[bytes | None, asyncio.Task[PlacedOrder]]] = {}
+        # ids POSTed in this process whose outcome is not final yet (bounded by the
+        # pending intents): a second place() of one of them is never "fresh"
+        self._sent: set[str] = set()
+        self.startup = StartupReport()
 
     async def _io(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run a blocking journal call on the journal's own thread (fsync stays off the loop)."""
@@ -109,18 +137,50 @@ class OrderExecutor:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._io_pool, lambda: fn(*args, **kwargs))
 
+    @property
+    def inflight(self) -> list[asyncio.Task[PlacedOrder]]:
+        """The placement tasks running now (one per client_order_id)."""
+        return [task for _, task in self._inflight.values()]
+
     async def close(self) -> None:
+        """Wait (bounded) for in-flight placements, cancel what is left, close the journal.
+
+        A cancelled placement leaves its intent PENDING: the next start resolves it.
+        """
+        tasks = self.inflight
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=self.close_timeout)
+            for task in late:
+                task.cancel()
+            if late:
+                log.warning(
+                    "cancelled %d placement(s) still running after %.1fs at close; their "
+                    "intents stay pending and are resolved at the next start",
+                    len(late),
+                    self.close_timeout,
+                )
+                await asyncio.wait(late, timeout=self.close_timeout)
+            for coid in [c for c, (_, t) in self._inflight.items() if t.done()]:
+                del self._inflight[coid]
         await self._io(self.journal.close)
         self._io_pool.shutdown(wait=True)
 
     # -- start-up ----------------------------------------------------------------------------
 
     async def start(self) -> list[PlacedOrder]:
-        """Resolve every PENDING intent; idempotent. Raises if one stays unknown.
+        """Resolve every PENDING intent; idempotent once it succeeded.
+
+        A pending intent refused for good (a post-only quote that would now cross...) is
+        recorded REJECTED/FAILED, listed in :attr:`startup` ``.rejected``, and start-up
+        goes on with the next one.
+
+        Returns:
+            The pending intents the exchange has (``startup.placed``).
 
         Raises:
-            OrderOutcomeUnknown: an intent could be neither found nor re-placed;
-                no new order is accepted until it is.
+            OrderOutcomeUnknown: after trying every pending intent, some could be
+                neither found nor re-placed (``startup.unknown``); no new order is
+                accepted until a later ``start()`` resolves them.
         """
         async with self._start_lock:
             if self._started:
@@ -128,64 +188,129 @@ class OrderExecutor:
             # sign the create-order token pool now (loop callbacks), so even the first
             # order finds a pre-signed token (docs/executor.md, "Pre-signed tokens")
             self.client.start_presigning()
-            resolved = []
+            report = self.startup = StartupReport(adopted=self.startup.adopted)
             pending = await self._io(self.journal.pending)
             if pending:
                 log.warning("resolving %d pending order intent(s) from the journal", len(pending))
+            first_unknown: OrderOutcomeUnknown | None = None
             for record in pending:
-                resolved.append(await self._resolve(record, resubmit=True))
+                coid = record.client_order_id
+                try:
+                    report.placed.append(await self._shared(coid, None, self._resolve_id))
+                except OrderOutcomeUnknown as exc:
+                    report.unknown.append(coid)
+                    first_unknown = first_unknown or exc
+                except JournalError:
+                    raise
+                except BotkitError as exc:  # refused for good: the journal says so already
+                    reason = exc.reason if isinstance(exc, OrderRejected) else _why(exc)
+                    report.rejected.append(
+                        RejectedIntent(coid, record.product_id, record.side, reason)
+                    )
+                    log.warning(
+                        "pending intent client_order_id=%s (%s %s) refused at start-up: %s; "
+                        "recorded, going on",
+                        coid,
+                        record.side,
+                        record.product_id,
+                        reason,
+                    )
+            if first_unknown is not None:
+                raise OrderOutcomeUnknown(
+                    f"{len(report.unknown)} pending order intent(s) still unknown after "
+                    f"start-up ({', '.join(report.unknown)}): neither found at the exchange "
+                    "nor re-placed; no new order is sent until they are (retry the start, "
+                    "or check the exchange and the network)"
+                ) from first_unknown
             self._started = True
-            return resolved
+            return list(report.placed)
 
     # -- placing -----------------------------------------------------------------------------
 
     async def place(self, intent: OrderIntent) -> PlacedOrder:
         """Place ``intent`` exactly once (see the module docstring).
 
-        Calling again with the same ``client_order_id`` returns the same order.
+        Calling again with the same ``client_order_id`` returns the same order; calls
+        at the same time share one placement (cancelling one caller leaves the others,
+        and the placement, running).
 
         Raises:
             OrderRejected: the exchange refused it, or the id belongs to another order.
             OrderOutcomeUnknown: retries and the lookup could not tell; the intent
                 stays PENDING and is resolved by :meth:`resolve` or at the next start.
-            ExchangeError: a definite failure (401/403/400) before anything was processed.
+            ExchangeError: a definite failure (401/403/400) while botkit knows that no
+                order exists (the intent ends FAILED).
         """
         if not self._started:
             await self.start()
-        coid = intent.client_order_id
-        running = self._inflight.get(coid)
-        if running is not None:  # the same intent twice at once: share one placement
-            return await asyncio.shield(running)
-        future: asyncio.Future[PlacedOrder] = asyncio.get_running_loop().create_future()
-        self._inflight[coid] = future
-        try:
-            body = intent.body()
-            record = await self._io(self.journal.record, coid, intent.product_id, intent.side, body)
-            if record.body_sha256 != sha256(body):
-                raise OrderRejected(
-                    f"client_order_id {coid} was already used for a different order",
-                    reason="DUPLICATE_CLIENT_ORDER_ID",
-                )
-            placed = await self._resolve(record, resubmit=True, fresh=record.attempts == 0)
-            future.set_result(placed)
-            return placed
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # mark retrieved: a lone caller re-raises below
-            raise
-        finally:
-            del self._inflight[coid]
+        body = intent.body()
+        if self._inline_io:  # nothing yields: nothing to share, nothing to interrupt
+            return await self._place(intent, body)
+        return await self._shared(intent.client_order_id, body, partial(self._place, intent, body))
 
     async def resolve(self, client_order_id: str) -> PlacedOrder:
-        """Resolve one journalled intent now (lookup, then re-POST with the same id)."""
-        record = await self._io(self.journal.get, client_order_id)
-        if record is None:
-            raise KeyError(client_order_id)
-        return await self._resolve(record, resubmit=True)
+        """Resolve one journalled intent now (lookup, then re-POST with the same id).
 
-    async def _resolve(
-        self, record: IntentRecord, *, resubmit: bool, fresh: bool = False
-    ) -> PlacedOrder:
+        Raises:
+            KeyError: no intent with this id.
+            OrderOutcomeUnknown: still unknown (the intent stays PENDING); never an
+                auth or rate error, which would look final.
+            OrderRejected: the intent ended REJECTED/FAILED (now or before).
+        """
+        return await self._shared(client_order_id, None, self._resolve_id)
+
+    def _shared(
+        self,
+        coid: str,
+        body: bytes | None,
+        work: Callable[[str], Coroutine[Any, Any, PlacedOrder]],
+    ) -> asyncio.Future[PlacedOrder]:
+        """The running placement of ``coid``, or a new task running ``work(coid)``.
+
+        Callers await it shielded: a caller's cancellation ends its own wait only.
+        """
+        running = self._inflight.get(coid)
+        if running is not None:
+            known, task = running
+            if body is not None and known is not None and known != body:
+                raise OrderRejected(
+                    f"client_order_id {coid} was already used for a different order "
+                    "(being placed now)",
+                    reason="DUPLICATE_CLIENT_ORDER_ID",
+                )
+        else:
+            task = asyncio.get_running_loop().create_task(work(coid), name=f"botkit-place {coid}")
+            self._inflight[coid] = (body, task)
+            task.add_done_callback(partial(self._finished, coid))
+        return asyncio.shield(task)
+
+    def _finished(self, coid: str, task: asyncio.Task[PlacedOrder]) -> None:
+        running = self._inflight.get(coid)
+        if running is not None and running[1] is task:
+            del self._inflight[coid]
+        if not task.cancelled():
+            task.exception()  # retrieved here: every caller still re-raises it
+
+    async def _place(self, intent: OrderIntent, body: bytes, _coid: str = "") -> PlacedOrder:
+        coid = intent.client_order_id
+        record = await self._io(self.journal.record, coid, intent.product_id, intent.side, body)
+        if record.body_sha256 != sha256(body):
+            raise OrderRejected(
+                f"client_order_id {coid} was already used for a different order",
+                reason="DUPLICATE_CLIENT_ORDER_ID",
+            )
+        # fresh: no attempt of this intent can have reached the exchange yet, so a
+        # definite refusal proves that no order exists
+        fresh = record.attempts == 0 and coid not in self._sent
+        return await self._resolve(record, fresh=fresh)
+
+    async def _resolve_id(self, coid: str) -> PlacedOrder:
+        record = await self._io(self.journal.get, coid)
+        if record is None:
+            raise KeyError(coid)
+        return await self._resolve(record, fresh=False)
+
+    async def _resolve(self, record: IntentRecord, *, fresh: bool) -> PlacedOrder:
         coid = record.client_order_id
         if record.state is IntentState.PLACED and record.order_id:
             return PlacedOrder(coid, record.order_id, record.product_id, record.side, "journal")
@@ -195,18 +320,25 @@ class OrderExecutor:
                 reason=(record.error or str(record.state)).split(":", 1)[0],
             )
         if not fresh:  # it may already be at the exchange: look before re-posting
-            found = await self._lookup(record)
+            try:
+                found = await self._lookup(record)
+            except BotkitError as exc:  # re-POSTing is safe anyway: the id deduplicates
+                log.warning(
+                    "lookup of client_order_id=%s failed (%s); re-sending it with the same id",
+                    coid,
+                    _why(exc),
+                )
+                found = None
             if found is not None:
                 return await self._placed(record, found.order_id, "lookup")
-        if not resubmit:
-            raise OrderOutcomeUnknown(f"order intent {coid} not found at the exchange")
         return await self._submit(record, fresh=fresh)
 
-    async def _submit(self, record: IntentRecord, *, fresh: bool = False) -> PlacedOrder:
+    async def _submit(self, record: IntentRecord, *, fresh: bool) -> PlacedOrder:
         coid = record.client_order_id
         self.orders.track(coid, product_id=record.product_id, side=record.side)
         if not fresh:  # a re-submission after a restart or an unknown outcome: keep count
             await self._io(self.journal.count_attempt, coid)
+        self._sent.add(coid)
         trace = CallTrace()
         try:
             result = await self.client.submit_order_body(
@@ -217,21 +349,18 @@ class OrderExecutor:
             # order may be accepted; the intent stays PENDING and the next start resolves it
             raise
         except OrderRejected as exc:
-            await self._io(
-                self.journal.mark, coid, IntentState.REJECTED, error=f"{exc.reason}: {exc.message}"
-            )
-            self.orders.apply("REJECTED", client_order_id=coid, source="create")
+            await self._final(record, IntentState.REJECTED, f"{exc.reason}: {exc.message}")
             raise
         except BotkitError as exc:
-            if not trace.maybe_processed:
-                why = f"{type(exc).__name__}: {exc}"
-                await self._io(self.journal.mark, coid, IntentState.FAILED, error=why)
-                self.orders.apply("FAILED", client_order_id=coid, source="create")
-                raise
-            return await self._after_unknown(record, exc)
+            if trace.maybe_processed:
+                return await self._after_unknown(record, exc, counted=not fresh)
+            if not fresh:  # an earlier attempt may have been processed: look before FAILED
+                return await self._before_failed(record, exc)
+            await self._final(record, IntentState.FAILED, _why(exc))
+            raise
         echo = result.success_response
         if echo is None or not echo.order_id:
-            return await self._after_unknown(record, None)
+            return await self._after_unknown(record, None, counted=not fresh)
         mismatch = [
             f"{name} {got!r} != {want!r}"
             for name, got, want in (
@@ -247,19 +376,35 @@ class OrderExecutor:
                 f"{echo.order_id} ({'; '.join(mismatch)}): the id was reused",
                 reason="DUPLICATE_CLIENT_ORDER_ID",
             )
-            await self._io(self.journal.mark, coid, IntentState.REJECTED, error=str(error))
+            await self._final(record, IntentState.REJECTED, str(error), track=False)
             raise error
         return await self._placed(record, echo.order_id, "response")
 
-    async def _after_unknown(
-        self, record: IntentRecord, cause: BaseException | None
-    ) -> PlacedOrder:
-        """Retries ended with an unknown outcome: ask the exchange before giving up."""
+    async def _final(
+        self, record: IntentRecord, state: IntentState, error: str, *, track: bool = True
+    ) -> None:
+        """Record a REJECTED/FAILED outcome: the exchange has no order for this intent."""
         coid = record.client_order_id
+        await self._io(self.journal.mark, coid, state, error=error)
+        self._sent.discard(coid)
+        if track:
+            self.orders.apply(str(state), client_order_id=coid, source="create")
+
+    async def _after_unknown(
+        self, record: IntentRecord, cause: BaseException | None, *, counted: bool
+    ) -> PlacedOrder:
+        """Retries ended with an unknown outcome: ask the exchange before giving up.
+
+        The unknown attempt is counted in the journal first, so that every later call
+        (in this run or the next) looks the order up before it could call it FAILED.
+        """
+        coid = record.client_order_id
+        if not counted:
+            await self._io(self.journal.count_attempt, coid)
         try:
             found = await self._lookup(record)
         except BotkitError as exc:
-            log.warning("lookup of client_order_id=%s failed: %s", coid, exc)
+            log.warning("lookup of client_order_id=%s failed: %s", coid, _why(exc))
             found = None
         if found is not None:
             return await self._placed(record, found.order_id, "lookup")
@@ -269,6 +414,33 @@ class OrderExecutor:
             "(no answer, and not found among recent orders); it stays pending and is "
             "resolved again before any new order at the next start"
         ) from cause
+
+    async def _before_failed(self, record: IntentRecord, cause: BotkitError) -> PlacedOrder:
+        """A definite refusal now, but an earlier attempt may be at the exchange: look first.
+
+        Found → placed. The lookup fails → still unknown (PENDING). Not found → FAILED,
+        and ``cause`` is raised.
+        """
+        coid = record.client_order_id
+        try:
+            found = await self._lookup(record)
+        except BotkitError as exc:
+            log.warning(
+                "client_order_id=%s refused (%s) after an earlier unknown attempt, and the "
+                "lookup failed (%s); intent left pending",
+                coid,
+                _why(cause),
+                _why(exc),
+            )
+            raise OrderOutcomeUnknown(
+                f"create-order for client_order_id {coid} was refused ({_why(cause)}), but an "
+                "earlier attempt may have been placed and the lookup failed "
+                f"({_why(exc)}); it stays pending and is resolved again later"
+            ) from cause
+        if found is not None:
+            return await self._placed(record, found.order_id, "lookup")
+        await self._final(record, IntentState.FAILED, _why(cause))
+        raise cause
 
     async def _placed(self, record: IntentRecord, order_id: str, how: str) -> PlacedOrder:
         coid = record.client_order_id
@@ -282,6 +454,8 @@ class OrderExecutor:
                 order_id,
                 exc,
             )
+        else:
+            self._sent.discard(coid)
         # The user channel often reports fills before the create-order answer arrives;
         # the answer then only links the order id and must not move the state back.
         current = self.orders.get(coid)
@@ -300,20 +474,38 @@ class OrderExecutor:
         return PlacedOrder(coid, order_id, record.product_id, record.side, how)
 
     async def _lookup(self, record: IntentRecord) -> Order | None:
-        """Find the intent's order among recent orders of its product and side (by client id)."""
+        """Find the intent's order among recent orders of its product and side (by client id).
+
+        Pages newest first from the intent's time (less the margin and the measured clock
+        offset) until the id is found or the listing ends.
+
+        Raises:
+            OrderOutcomeUnknown: the listing went past ``lookup_max_pages`` pages.
+            ExchangeError / TransportError: a page could not be read.
+        """
         offset = abs(self.client.last_offset or 0.0)
         since = record.created_at - self.lookup_margin - offset
-        async for order in self.client.iter_orders(
-            product_ids=[record.product_id],
-            order_side=record.side,
-            start_date=since,
-            limit=self.lookup_limit,
-        ):
-            if order.client_order_id == record.client_order_id:
-                if order.product_id != record.product_id or order.side != record.side:
-                    return None
-                return order
-        return None
+        cursor: str | None = None
+        for _ in range(self.lookup_max_pages):
+            page = await self.client.list_orders(
+                product_ids=[record.product_id],
+                order_side=record.side,
+                start_date=since,
+                limit=self.lookup_limit,
+                cursor=cursor,
+            )
+            for order in page.orders:
+                if order.client_order_id == record.client_order_id:
+                    if order.product_id != record.product_id or order.side != record.side:
+                        return None
+                    return order
+            if not page.has_next or not page.cursor:
+                return None
+            cursor = page.cursor
+        raise OrderOutcomeUnknown(
+            f"lookup of client_order_id {record.client_order_id} read {self.lookup_max_pages} "
+            f"pages of {self.lookup_limit} orders without reaching the end of the window"
+        )
 
     def on_order_update(self, update: OrderUpdate) -> None:
         """Feed a ``user``-channel order update (from :class:`botkit.feed.MarketDataFeed`)
@@ -351,3 +543,7 @@ class OrderExecutor:
             source="rest",
         )
         return order
+
+
+def _why(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"

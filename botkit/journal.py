@@ -30,7 +30,9 @@ Schema (``intents``)::
     state           TEXT               PENDING | PLACED | REJECTED | FAILED
     order_id        TEXT               Coinbase's id once known
     error           TEXT               why REJECTED/FAILED (reason code + message)
-    attempts        INTEGER            re-submissions (after a restart or an unknown outcome)
+    attempts        INTEGER            attempt series that may have reached the exchange
+                                       beyond a first fresh one (an unknown outcome, a
+                                       re-submission): > 0 forces a lookup before FAILED
     created_at      REAL               local Unix time the intent was written
     updated_at      REAL               local Unix time of the last change
 """
@@ -242,6 +244,35 @@ class OrderJournal:
                     "WHERE client_order_id = ?",
                     (self._wall(), client_order_id),
                 )
+
+    def adopt(
+        self, client_order_id: str, product_id: str, side: str, order_id: str, *, note: str
+    ) -> bool:
+        """Record an order found at the exchange as PLACED; True if the journal changed.
+
+        For an order that carries botkit's client_order_id but has no intent row (a lost
+        journal, or one restored from an older backup) a row is written with an empty
+        body (the bytes are unknown), so the id can never be placed again as a new order.
+        A REJECTED/FAILED row for an order the exchange does have becomes PLACED (``note``
+        says why, in ``error``). A PLACED row is left as it is.
+        """
+        now = self._wall()
+        with self._writing("adopt an order found at the exchange"):
+            self._sync("NORMAL")
+            with self._db:
+                inserted = self._db.execute(
+                    f"INSERT OR IGNORE INTO intents ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (client_order_id, product_id, side, b"", sha256(b""), "PLACED", order_id,
+                     note, 0, now, now),
+                ).rowcount  # fmt: skip
+                if inserted:
+                    return True
+                revived = self._db.execute(
+                    "UPDATE intents SET state = 'PLACED', order_id = ?, error = ?, "
+                    "updated_at = ? WHERE client_order_id = ? AND state != 'PLACED'",
+                    (order_id, note, now, client_order_id),
+                ).rowcount
+        return bool(revived)
 
     def mark(
         self,

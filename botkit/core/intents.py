@@ -14,6 +14,7 @@ key order kept) rather than :mod:`json`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
@@ -24,6 +25,7 @@ __all__ = [
     "OrderIntent",
     "Side",
     "dec_str",
+    "is_botkit_client_order_id",
     "limit_gtc",
     "limit_ioc",
     "market_ioc",
@@ -35,6 +37,21 @@ Side = Literal["BUY", "SELL"]
 # ``json.dumps(doc, separators=(",", ":"))`` for ASCII content (every field Coinbase takes),
 # about 10x faster; non-ASCII text is written as UTF-8 instead of \u escapes (both valid JSON).
 _encode = msgspec.json.Encoder().encode
+
+
+# The client_order_id botkit's strategies send (``new_client_order_id`` in
+# botkit/strategy/context.py): a lowercase RFC 4122 version-4 UUID string.
+_BOTKIT_COID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+
+
+def is_botkit_client_order_id(client_order_id: str) -> bool:
+    """True when the id has the format botkit's strategies give their orders.
+
+    Start-up reconciliation adopts exchange orders with such an id and no journal row.
+    Any tool that sends lowercase uuid4 ids matches too (the official SDK generates them
+    when asked to): the format says "probably botkit", not "certainly".
+    """
+    return _BOTKIT_COID.fullmatch(client_order_id) is not None
 
 
 def dec_str(value: Decimal) -> str:

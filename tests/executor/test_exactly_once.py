@@ -1,7 +1,7 @@
 """500 order intents under 30 % random (seeded) faults end as exactly 500 orders at the exchange.
 
-(Or 500 minus the rare intent that two stacked 403 faults refused for good: that one must
-have no order at all and a FAILED journal row.)"""
+(Or 500 minus the intents a 403 PERMISSION_DENIED refused for good on their first attempt:
+those must have no order at all and a FAILED journal row.)"""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from tests.executor.conftest import ClientFactory, RecordingSim
 
 N = 500
 FAULT_RATE = 0.3
+FORBIDDEN = 9  # the menu's 403 PERMISSION_DENIED
 
 
 def _fault_menu(sim: RecordingSim) -> list[Callable[[], object]]:
@@ -34,7 +35,7 @@ def _fault_menu(sim: RecordingSim) -> list[Callable[[], object]]:
         lambda: f.fail_next(401, path="/orders"),  # creates and lookups alike
         lambda: f.fail_next(429, retry_after=0.001),
         lambda: f.fail_next(503),  # any request, lookups included
-        lambda: f.fail_next(403, **post),
+        lambda: f.fail_next(403, **post),  # FORBIDDEN
         lambda: f.reset_next(),
     ]
 
@@ -49,22 +50,26 @@ async def test_500_intents_with_30pct_faults_make_exactly_500_orders(
     gate = asyncio.Semaphore(16)
     unknown = Counter[str]()
     refused: set[str] = set()
+    forbidden = 0
 
     async def one(i: int) -> PlacedOrder | None:
+        nonlocal forbidden
         product = "BTC-USD" if i % 2 else "ETH-USD"
         intent = OrderIntent(f"bulk-{i:03d}", product, "BUY", market_ioc(quote_size=Decimal("10")))
         async with gate:
             if rng.random() < FAULT_RATE:
-                rng.choice(menu)()
+                choice = rng.randrange(len(menu))
+                forbidden += choice == FORBIDDEN
+                menu[choice]()
             for _ in range(10):
                 try:
                     return await ex.place(intent)
                 except OrderOutcomeUnknown:  # left pending; placing again resolves it
                     unknown[intent.client_order_id] += 1
                 except PermissionDenied:
-                    # The faults are global, so two armed 403s can land on one request's two
-                    # attempts (timing decides). A second 403 is final and nothing was
-                    # processed: the intent must end FAILED with no order, which is checked.
+                    # A missing scope is final and was answered before anything was
+                    # processed; after an earlier unknown outcome the executor looks the
+                    # order up first. Either way: FAILED only with no order, which is checked.
                     refused.add(intent.client_order_id)
                     return None
             raise AssertionError(f"{intent.client_order_id} never resolved")
@@ -73,7 +78,7 @@ async def test_500_intents_with_30pct_faults_make_exactly_500_orders(
     placed = [p for p in results if p is not None]
     orders = sim.exchange.list_orders("default", {})
     by_coid = Counter(o["client_order_id"] for o in orders)
-    assert len(refused) <= 3  # a rare collision, not a pattern
+    assert len(refused) <= forbidden  # only a 403 may refuse an intent for good
     assert len(orders) == N - len(refused) == len(placed)
     assert set(by_coid) == {f"bulk-{i:03d}" for i in range(N)} - refused
     assert max(by_coid.values()) == 1
