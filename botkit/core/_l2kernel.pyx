@@ -13,9 +13,11 @@ that both give the same books and the same errors.
 What it handles (everything else goes back to Python):
 
 * ``str`` fields (exactly), side ``"bid"`` or ``"offer"``;
-* quantity exactly ``"0"`` (remove), or ASCII digits with at most one ``"."`` and at
-  least one non-zero digit (positive; stored as the wire string). Other zero
-  spellings, exponents, signs, junk: Python (``book_levels.positive_quantity``);
+* quantity exactly ``"0"`` (remove), or at most ``book._qty_fast`` ASCII digits with
+  at most one ``"."`` and at least one non-zero digit (positive; stored as the wire
+  string). Longer quantities (which may break the book's ``WireLimits``), other zero
+  spellings, exponents, signs, junk: Python (``book_levels.positive_quantity``, which
+  refuses what is not a plain decimal within the limits);
 * a price already in the side's cache; on a miss it calls ``book._to_tick`` (which
   also caches, and may rescale the book: then the side tables are read again).
 
@@ -52,7 +54,7 @@ cdef extern from "Python.h":
 cdef enum:
     T_OBJECT_EX = 16
 
-KERNEL_VERSION = 4
+KERNEL_VERSION = 5
 """Bumped with any change of behaviour: book.py ignores a stale build of another version."""
 
 SOURCE_SHA256 = PYX_SHA256
@@ -122,8 +124,8 @@ cdef int POSITIVE = 1
 cdef int OTHER = 2
 
 
-cdef inline int _qty_kind(object q):
-    """REMOVE for exactly "0", POSITIVE for plain positive decimals, OTHER otherwise."""
+cdef inline int _qty_kind(object q, Py_ssize_t fast):
+    """REMOVE for exactly "0", POSITIVE for short plain positive decimals, OTHER otherwise."""
     cdef Py_ssize_t n
     cdef Py_ssize_t i
     cdef const unsigned char* s
@@ -133,7 +135,7 @@ cdef inline int _qty_kind(object q):
     if not PyUnicode_CheckExact(q):
         return OTHER
     n = PyUnicode_GET_LENGTH(q)
-    if n == 0 or PyUnicode_KIND(q) != PyUnicode_1BYTE_KIND:
+    if n == 0 or n > fast or PyUnicode_KIND(q) != PyUnicode_1BYTE_KIND:
         return OTHER
     s = <const unsigned char*>PyUnicode_DATA(q)
     if n == 1 and s[0] == 48:  # "0"
@@ -193,6 +195,7 @@ def apply_levels(object book, list ups, Py_ssize_t start=0):
     cdef dict table
     cdef list heap
     cdef object key
+    cdef Py_ssize_t fast = book._qty_fast  # WireLimits.quantity_fast_len (book.py)
     if start < 0:
         raise ValueError(f"start must be >= 0, got {start}")
     if bcache is None or acache is None or bids is None or asks is None:
@@ -215,7 +218,7 @@ def apply_levels(object book, list ups, Py_ssize_t start=0):
         else:
             return i
         qty = _slot(lv, off_qty, "new_quantity") if bound else lv.new_quantity
-        kind = _qty_kind(qty)
+        kind = _qty_kind(qty, fast)
         if kind == OTHER:
             return i
         price = _slot(lv, off_price, "price_level") if bound else lv.price_level

@@ -18,10 +18,12 @@ Why this shape (measured in docs/benchmarks.md and the perf reference):
   read; ``depth(n)`` walks the heap best-first in O(n log n).
 * Quantities are kept as received: the **wire string** (from the feed's hot path,
   :class:`~botkit.core.messages.L2Update`) or a ``Decimal``. A string is checked
-  when applied (``"0"`` removes; digits with one ``"."`` and a non-zero digit are
-  positive, by two C string calls; anything else goes through an exact ``Decimal``
-  check) and becomes a ``Decimal`` only when a level is read, so money leaving the
-  book is always ``Decimal``, never float.
+  when applied (``"0"`` removes; short ASCII digits with one ``"."`` and a non-zero
+  digit are positive, by a few C string calls; anything else goes through the exact
+  check of :func:`~botkit.core.book_levels.positive_quantity`, which refuses signs,
+  exponents, non-finite values and anything beyond the :class:`WireLimits`) and
+  becomes a ``Decimal`` only when a level is read, so money leaving the book is
+  always ``Decimal``, never float.
 * The scale is inferred from the prices seen; a price with more decimals rescales
   the book once, so no product configuration is needed.
 
@@ -32,14 +34,30 @@ The book never decides what to do about a problem: it reports (``crossed``,
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from decimal import Decimal
 from heapq import heapify, heappop, heappush
 
 import botkit.core as core_package
-from botkit.core.book_levels import LevelChange, WireLevel, WireLevelChange, positive_quantity
+from botkit.core.book_levels import (
+    DEFAULT_LIMITS,
+    LevelChange,
+    WireLevel,
+    WireLevelChange,
+    WireLimits,
+    positive_quantity,
+)
 from botkit.core.book_view import BookView, Level
 from botkit.core.messages import L2Update
 
-__all__ = ["L2Book", "Level", "LevelChange", "WireLevelChange", "kernel_in_use", "use_kernel"]
+__all__ = [
+    "L2Book",
+    "Level",
+    "LevelChange",
+    "WireLevelChange",
+    "WireLimits",
+    "kernel_in_use",
+    "use_kernel",
+]
 
 _BID_SIDES = frozenset({"bid", "buy", "BUY"})
 _MAX_DECIMALS = 18
@@ -51,10 +69,15 @@ _SNAPSHOT_CACHED = 1024
 _ASK_SIDES = frozenset({"offer", "ask", "sell", "SELL"})
 
 
-_KERNEL_VERSION = 4
+_KERNEL_VERSION = 5
 """The ``botkit.core._l2kernel`` behaviour this module expects (a stale build is ignored)."""
 _KERNEL_CROSSED = -2
 """The kernel's ``DONE_CROSSED``: every level applied, and the book is crossed."""
+
+
+def _plain(qty: object) -> str:
+    """A ``Decimal`` quantity as the wire would spell it (no exponent), else ``str``."""
+    return format(qty, "f") if isinstance(qty, Decimal) else str(qty)
 
 
 def _load_kernel() -> Callable[[L2Book, list[WireLevelChange], int], int] | None:
@@ -100,6 +123,8 @@ class L2Book(BookView):
         cache_limit: most price strings remembered per side for ``str -> key``; a
             cache is cleared when full so memory stays bounded (~2.5 MB per side at
             the default; the prices that move are re-cached within a few updates).
+        limits: what a level may carry (:class:`WireLimits`): quantities and prices
+            beyond them, and prices <= 0, are refused (``ValueError``).
 
     Attributes:
         valid: True between a snapshot and an invalidation (gap, crossed book,
@@ -123,6 +148,8 @@ class L2Book(BookView):
         "_cache_limit",
         "_caching",
         "_decimals",
+        "_limits",
+        "_qty_fast",
         "invalid_reason",
         "product_id",
         "stale",
@@ -131,10 +158,18 @@ class L2Book(BookView):
     )
 
     def __init__(
-        self, product_id: str, *, decimals: int | None = None, cache_limit: int = 16_384
+        self,
+        product_id: str,
+        *,
+        decimals: int | None = None,
+        cache_limit: int = 16_384,
+        limits: WireLimits = DEFAULT_LIMITS,
     ) -> None:
         self.product_id = product_id
         self._decimals = decimals
+        self._limits = limits
+        # quantities this long or shorter pass the fast checks when plain (read by the kernel)
+        self._qty_fast = limits.quantity_fast_len
         # Keys: asks by tick, bids by *negated* tick, so that both heaps are min-heaps
         # holding the very int objects that key the dicts (one int per level, not two).
         self._bid_cache: dict[str, int] = {}  # price string -> bid key (-tick)
@@ -189,6 +224,16 @@ class L2Book(BookView):
         self.stale = False
         return self.crossed
 
+    def apply_update_batches(self, batches: Iterable[Sequence[WireLevelChange]]) -> bool:
+        """:meth:`apply_wire_updates` of each batch in order (a huge update frame's slices).
+
+        Returns :attr:`crossed` afterwards; raises like :meth:`apply_updates`, leaving
+        the batches before the failing one applied (the book must then be resynced).
+        """
+        for batch in batches:
+            self.apply_wire_updates(batch)
+        return self.crossed
+
     def apply_updates(self, levels: Sequence[LevelChange]) -> bool:
         """Apply absolute-quantity level changes; a zero quantity removes the level.
 
@@ -203,8 +248,8 @@ class L2Book(BookView):
                 caller treats the book as corrupt and resynchronises).
         """
         if levels and type(levels[0].new_quantity) is not str:  # L2Level: Decimal quantities
-            return self.apply_wire_updates(
-                [WireLevel(lv.side, lv.price_level, str(lv.new_quantity)) for lv in levels]
+            return self.apply_wire_updates(  # "f": plain digits, never an exponent ("1E-8")
+                [WireLevel(lv.side, lv.price_level, _plain(lv.new_quantity)) for lv in levels]
             )
         return self.apply_wire_updates(levels)  # type: ignore[arg-type]
 
@@ -266,12 +311,14 @@ class L2Book(BookView):
         bids, asks = self._bids, self._asks
         bheap, aheap = self._bid_heap, self._ask_heap
         push = heappush
+        fast, limits = self._qty_fast, self._limits
         # One loop, each side written out: this is the feed's hottest code (~0.4 us per
         # level), and every attribute load, call or branch saved here shows end to end.
-        # A quantity is "0" (remove), or plainly positive: ASCII digits with at most one
-        # "." and a non-zero digit (a last digit 1-9 is one; "0.", "00" or a non-ASCII
-        # zero is not); anything else goes through the exact Decimal check (other zeros
-        # remove; junk raises). The kernel's rule is the same.
+        # A quantity is "0" (remove), or plainly positive: at most `fast` characters,
+        # ASCII digits with at most one "." and a non-zero digit (a last digit 1-9 is
+        # one; "0.", "00" is not); anything else goes through the exact check (other
+        # zeros remove; signs, exponents, non-ASCII digits, out-of-bounds values raise).
+        # The kernel's rule is the same.
         for lv in ups:
             side = lv.side
             qty = lv.new_quantity
@@ -285,10 +332,11 @@ class L2Book(BookView):
                 if qty == "0":
                     bids.pop(key, None)
                 elif (
-                    qty.replace(".", "", 1).isdecimal()
+                    len(qty) <= fast
+                    and qty.replace(".", "", 1).isdecimal()
                     and qty.isascii()
                     and (qty[-1] in "123456789" or qty.strip("0."))
-                ) or positive_quantity(qty):
+                ) or positive_quantity(qty, limits):
                     if key not in bids:
                         push(bheap, key)
                     bids[key] = qty
@@ -304,10 +352,11 @@ class L2Book(BookView):
                 if qty == "0":
                     asks.pop(key, None)
                 elif (
-                    qty.replace(".", "", 1).isdecimal()
+                    len(qty) <= fast
+                    and qty.replace(".", "", 1).isdecimal()
                     and qty.isascii()
                     and (qty[-1] in "123456789" or qty.strip("0."))
-                ) or positive_quantity(qty):
+                ) or positive_quantity(qty, limits):
                     if key not in asks:
                         push(aheap, key)
                     asks[key] = qty
@@ -328,7 +377,7 @@ class L2Book(BookView):
             book, heap = self._asks, self._ask_heap
         else:
             raise ValueError(f"unknown book side {side!r}")
-        if qty == "0" or not positive_quantity(qty):
+        if qty == "0" or not positive_quantity(qty, self._limits):
             book.pop(key, None)
             return
         if key not in book:
@@ -351,14 +400,26 @@ class L2Book(BookView):
 
     def _to_tick(self, price: str, cache: dict[str, int] | None, sign: int) -> int:
         """Parse ``price`` to ticks; remember ``sign * tick`` in ``cache`` (one side's)."""
+        if len(price) > _MAX_WHOLE_DIGITS + _MAX_DECIMALS + 1:
+            raise ValueError(f"price level {price[:40]!r}... has too many digits")
         whole, _, frac = price.partition(".")
-        if not whole.isdigit() or (frac and not frac.isdigit()):
-            raise ValueError(f"bad price level {price!r}")
+        if not whole.isdigit() or (frac and not frac.isdigit()) or not price.isascii():
+            raise ValueError(f"bad price level {price[:40]!r}")
         frac = frac.rstrip("0")
-        if len(frac) > _MAX_DECIMALS or len(whole) > _MAX_WHOLE_DIGITS:
+        limits = self._limits
+        if (
+            len(frac) > min(_MAX_DECIMALS, limits.max_fraction_digits)
+            or len(whole) > _MAX_WHOLE_DIGITS
+        ):
             # checked before any rescale: one absurd price must not leave the book at a
             # scale no later price (nor the resync snapshot) can be converted to
             raise ValueError(f"price level {price[:40]!r} has too many digits")
+        if not (whole.strip("0") or frac):
+            raise ValueError(f"price level {price[:40]!r} is not positive")
+        if len(whole) >= len(str(limits.max_price)) and (
+            int(whole) > limits.max_price or (int(whole) == limits.max_price and frac)
+        ):
+            raise ValueError(f"price level {price[:40]!r} is above max_price {limits.max_price}")
         if self._decimals is None:
             self._decimals = len(frac)
         elif len(frac) > self._decimals:

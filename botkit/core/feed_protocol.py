@@ -16,7 +16,18 @@ counter per connection across all channels, starting anew on each connection.
   :class:`SequenceGapDetected` event is emitted, and a level2 resync is
   requested (or a reconnect, per ``gap_policy``); with ``user`` subscribed a
   REST backfill is requested too;
+* more than ``WireLimits.max_sequence_jump`` ahead (or negative) -> a protocol
+  fault, not a gap: the books are invalidated and a reconnect is requested;
 * updates for an invalid book are dropped until its new snapshot arrives.
+
+Refusal policy: a frame that cannot be decoded, breaks the schema (an unknown event
+``type``), carries a number Coinbase never sends (:class:`WireLimits`), or makes
+anything raise while it is applied is *refused*: counted in ``stats.malformed``,
+logged at WARNING with the connection, the product when known and a short reason,
+and never handed on. If it may have touched or skipped book changes, the books are
+resynchronised as for a gap. ``stats.accepted`` counts the frames that passed the
+sequence check and decoded: the I/O layer's watchdog keys on it, so a connection
+that keeps sending frames none of which is accepted is stale.
 
 What is exchanged with the I/O layer (subscriptions, requests, stats, outbound
 messages, error hints) is plain data in :mod:`botkit.core.feed_requests`.
@@ -30,6 +41,7 @@ from typing import Literal
 
 from botkit.core import messages as m
 from botkit.core.book import L2Book
+from botkit.core.book_levels import DEFAULT_LIMITS, WireLimits
 from botkit.core.feed_events import (
     BookInvalidated,
     CandlesReceived,
@@ -65,6 +77,7 @@ __all__ = [
     "Request",
     "ResyncLevel2",
     "Subscription",
+    "WireLimits",
     "error_hint",
 ]
 
@@ -76,6 +89,8 @@ BULK_FRAME_BYTES = 1 << 20
 Only full snapshots of deep books get there (a 30 000-level BTC-USD snapshot is ~3 MB);
 decoding one at once costs ~5 MB of short-lived objects, which CPython mostly keeps.
 """
+LOGGED_REFUSALS = 50
+"""Refused frames logged one by one per connection; after that, every 100th."""
 _decode_fast = m.decode_fast
 _book_changed = book_changed
 
@@ -91,6 +106,7 @@ class FeedProtocol:
         fills: the user-channel tracker, when ``user`` is subscribed here.
         gap_policy: ``"resubscribe"`` (level2 unsubscribe + subscribe) or ``"reconnect"``.
         level2_cap: the configured per-connection level2 cap, quoted in hints.
+        limits: what a frame may carry (numbers, sequence jumps); beyond is refused.
     """
 
     def __init__(
@@ -102,8 +118,10 @@ class FeedProtocol:
         fills: FillTracker | None = None,
         gap_policy: Literal["resubscribe", "reconnect"] = "resubscribe",
         level2_cap: int = 16,
+        limits: WireLimits = DEFAULT_LIMITS,
     ) -> None:
         self.name = name
+        self.limits = limits
         subs = list(subscriptions)
         if not any(s.channel == "heartbeats" for s in subs):
             subs.insert(0, Subscription("heartbeats"))
@@ -112,7 +130,8 @@ class FeedProtocol:
         for s in self.subscriptions:
             if s.channel == "level2":
                 for pid in s.product_ids:
-                    self.books.setdefault(pid, L2Book(pid))
+                    if pid not in self.books:
+                        self.books[pid] = L2Book(pid, limits=limits)
         self.fills = fills
         self.gap_policy = gap_policy
         self.level2_cap = level2_cap
@@ -187,136 +206,218 @@ class FeedProtocol:
     # -- inbound -------------------------------------------------------------------------------
 
     def receive(self, data: str | bytes) -> list[FeedEvent]:
-        """Process one frame; never raises because of what the server sent."""
-        self.stats.frames += 1
-        if len(data) > BULK_FRAME_BYTES:
-            bulk = m.decode_l2_bulk(data)
-            if bulk is not None:
-                if self.around_bulk is not None:
-                    self.around_bulk()
-                try:
-                    return self._receive_bulk(bulk)
-                finally:
-                    del bulk
-                    if self.around_bulk is not None:
-                        self.around_bulk()
-        frame: m.Frame
+        """Process one frame; never raises, whatever the server sent.
+
+        Any failure while decoding or applying a frame makes it a malformed frame:
+        counted (``stats.malformed``), logged at WARNING with a short reason, and the
+        books it may have touched resynchronised (:meth:`_refuse`).
+        """
+        stats = self.stats
+        stats.frames += 1
         try:
-            frame = _decode_fast(data)
-        except m.DecodeFailed:
-            frame = m.decode_frame(data, fast_l2=True)  # say what it was
-        if isinstance(frame, m.L2Data):  # the hot path: in-order level2 frames
-            seq = frame.sequence_num
-            last = self.last_seq
-            if last is not None and seq == last + 1:
-                self.last_seq = seq
+            if len(data) > BULK_FRAME_BYTES:
+                bulk = m.decode_l2_bulk(data)
+                if bulk is not None:
+                    return self._receive_bulk(bulk)
+            frame: m.Frame
+            try:
+                frame = _decode_fast(data)
+            except Exception:  # DecodeFailed, RecursionError (deep nesting), MemoryError...
+                frame = m.decode_frame(data, fast_l2=True, limits=self.limits)  # what was it?
+            if type(frame) is m.L2Data:  # the hot path: in-order level2 frames
+                seq = frame.sequence_num
+                last = self.last_seq
+                if last is not None and seq == last + 1:
+                    self.last_seq = seq
+                    stats.accepted += 1
+                    return self._apply_l2(frame, [], False)
                 events: list[FeedEvent] = []
-            else:
-                seq_events = self._sequence(seq)
-                if seq_events is None:
-                    return []
-                events = seq_events
-            books = self.books
-            try:  # _on_l2, inlined: this runs for every level2 frame
-                for ev in frame.events:
-                    book = books.get(ev.product_id)
-                    if book is None:
-                        continue  # not ours (e.g. a level2 sub left over from a resync race)
-                    snapshot = ev.type == "snapshot"
-                    if snapshot:
-                        crossed = book.apply_snapshot(ev.updates)
-                    elif book.valid:
-                        crossed = book.apply_wire_updates(ev.updates)
-                    else:
-                        continue  # waiting for the resync snapshot
-                    if crossed:
-                        events.extend(self._gap_recovery(f"{ev.product_id} book crossed"))
-                        return events
-                    events.append(_book_changed(ev.product_id, book, snapshot, seq))
-            except ValueError as exc:  # e.g. an unparseable price: the data cannot be trusted
-                self._bad_data(exc, events)
+                if self._sequence(seq, events):
+                    stats.accepted += 1
+                    self._apply_l2(frame, events, False)
+                return events
+            return self._receive_other(frame)
+        except Exception as exc:  # a bug or an unforeseen frame: never ends the connection
+            events = []
+            self._refuse(f"{type(exc).__name__}: {exc}", events, resync=True)
             return events
+
+    def _receive_bulk(self, frame: m.L2Bulk) -> list[FeedEvent]:
+        """A very large ``l2_data`` frame: as the hot path, its levels slice by slice."""
+        events: list[FeedEvent] = []
+        if not self._sequence(frame.sequence_num, events):
+            return events
+        self.stats.accepted += 1
+        around = self.around_bulk
+        if around is not None:
+            around()
+        try:
+            return self._apply_l2(frame, events, True)
+        finally:
+            del frame
+            if around is not None:
+                around()
+
+    def _apply_l2(
+        self, frame: m.L2Data | m.L2Bulk, events: list[FeedEvent], bulk: bool
+    ) -> list[FeedEvent]:
+        """Apply a level2 frame that passed the sequence check: the one level2 apply.
+
+        A frame is applied whole or refused whole: if any event fails (a level the
+        book refuses, an exception of any kind) or leaves its book crossed, the
+        ``BookChanged`` events of this frame are withdrawn, every book of this
+        connection is invalidated and resynchronised. Events for books of other
+        connections are skipped (a level2 subscription left over from a resync race);
+        updates for an invalid book wait for its snapshot.
+        """
+        seq = frame.sequence_num
+        books = self.books
+        mark = len(events)
+        for ev in frame.events:
+            pid = ev.product_id
+            book = books.get(pid)
+            if book is None:
+                continue
+            snapshot = ev.type == "snapshot"  # the schema admits only "snapshot" and "update"
+            if not (snapshot or book.valid):
+                continue  # waiting for the resync snapshot
+            try:
+                if bulk:
+                    batches = ev.batches()  # type: ignore[union-attr]
+                    if snapshot:
+                        crossed = book.apply_snapshot_batches(batches)
+                    else:
+                        crossed = book.apply_update_batches(batches)
+                elif snapshot:
+                    crossed = book.apply_snapshot(ev.updates)  # type: ignore[arg-type]
+                else:
+                    crossed = book.apply_wire_updates(ev.updates)  # type: ignore[arg-type]
+            except Exception as exc:  # the book refused a level, or worse
+                del events[mark:]
+                self._refuse(f"{pid}: {exc}", events, resync=True, product=pid)
+                return events
+            if crossed:
+                del events[mark:]
+                events.extend(self._gap_recovery(f"{pid} book crossed"))
+                return events
+            events.append(_book_changed(pid, book, snapshot, seq))
+        return events
+
+    def _receive_other(self, frame: m.Frame) -> list[FeedEvent]:
+        """Every frame but an ``L2Data`` one: checked, sequenced, dispatched."""
         if isinstance(frame, m.ErrorFrame):
             return self._on_error(frame)
         if isinstance(frame, m.Malformed):
             return self._on_malformed(frame)
-        events_ = self._sequence(frame.sequence_num)
-        if events_ is None:
-            return []
+        if not isinstance(frame, m.UnknownMessage):
+            problem = m.check_values(frame, self.limits)
+            if problem is not None:
+                return self._on_malformed(
+                    m.Malformed(
+                        problem=problem,
+                        sequence_num=frame.sequence_num,
+                        channel=m.channel_of(frame),
+                    )
+                )
+        events: list[FeedEvent] = []
+        if not self._sequence(frame.sequence_num, events):
+            return events
+        self.stats.accepted += 1
         if isinstance(frame, m.UnknownMessage):
             self.stats.unknown += 1
             log.debug("feed: %s ignoring unknown channel %r", self.name, frame.channel)
-            return events_
+            return events
+        if isinstance(frame, m.L2Data):  # pragma: no cover - receive() applies these
+            return events
+        mark = len(events)
         try:
-            self._dispatch(frame, events_)
-        except ValueError as exc:
-            self._bad_data(exc, events_)
-        return events_
-
-    def _receive_bulk(self, frame: m.L2Bulk) -> list[FeedEvent]:
-        """A very large ``l2_data`` frame: the same as the hot path, levels slice by slice."""
-        seq = frame.sequence_num
-        events = self._sequence(seq)
-        if events is None:
-            return []
-        books = self.books
-        try:
-            for ev in frame.events:
-                book = books.get(ev.product_id)
-                if book is None:
-                    continue
-                snapshot = ev.type == "snapshot"
-                if snapshot:
-                    crossed = book.apply_snapshot_batches(ev.batches())
-                elif book.valid:
-                    for batch in ev.batches():
-                        book.apply_updates(batch)
-                    crossed = book.crossed
-                else:
-                    continue
-                if crossed:
-                    events.extend(self._gap_recovery(f"{ev.product_id} book crossed"))
-                    return events
-                events.append(_book_changed(ev.product_id, book, snapshot, seq))
-        except ValueError as exc:  # a bad level (msgspec's errors are ValueErrors too)
-            self._bad_data(exc, events)
+            self._dispatch(frame, events)
+        except Exception as exc:  # e.g. a user-channel value the fill tracker refuses
+            del events[mark:]
+            self._refuse(f"{m.channel_of(frame)}: {exc}", events, resync=True)
         return events
 
     def _on_malformed(self, frame: m.Malformed) -> list[FeedEvent]:
-        """Count and log; a lost ``l2_data`` frame means the books missed changes: resync."""
-        self.stats.malformed += 1
-        self.stats.last_problem = frame.problem[:200]
-        log.warning("feed: %s malformed frame ignored: %s", self.name, frame.problem[:200])
-        if frame.sequence_num is None:
-            return []
-        events = self._sequence(frame.sequence_num)
-        if events is None:
-            return []
-        if not events and frame.channel == "l2_data" and self.books:  # (a gap already resyncs)
-            events.extend(self._gap_recovery(f"malformed l2_data frame: {frame.problem[:200]}"))
+        """Count and log; a lost ``l2_data`` or ``user`` frame means lost changes: recover."""
+        events: list[FeedEvent] = []
+        where = f"{frame.channel} " if frame.channel else ""
+        self._refuse(f"{where}{frame.problem}", events)
+        if frame.sequence_num is None or not self._sequence(frame.sequence_num, events):
+            return events
+        if events:  # a gap: already recovering
+            return events
+        if frame.channel == "l2_data" and self.books:
+            events.extend(self._gap_recovery(f"malformed l2_data frame: {frame.problem[:100]}"))
+        elif frame.channel == "user" and self.fills is not None:
+            self.requests.append(Backfill(f"malformed user frame: {frame.problem[:100]}"))
         return events
 
-    def _bad_data(self, exc: ValueError, events: list[FeedEvent]) -> None:
-        self.stats.malformed += 1
-        self.stats.last_problem = str(exc)[:200]
-        events.extend(self._gap_recovery(f"bad data: {exc}"))
+    def _refuse(
+        self, problem: str, events: list[FeedEvent], *, resync: bool = False, product: str = ""
+    ) -> None:
+        """A frame refused: count it, log it (short), and recover when ``resync``.
 
-    def _sequence(self, seq: int | None) -> list[FeedEvent] | None:
-        """Check ``seq``: None means "drop this frame"; a list holds gap events, if any."""
-        last = self.last_seq
+        Logged at WARNING for the first :data:`LOGGED_REFUSALS` refusals of this
+        connection, then every 100th (the count is in ``stats.malformed`` either way),
+        so that a hostile or broken server cannot fill the disk.
+        """
+        stats = self.stats
+        stats.malformed += 1
+        problem = problem[:200]
+        stats.last_problem = problem
+        n = stats.malformed
+        if n <= LOGGED_REFUSALS or n % 100 == 0:
+            log.warning(
+                "feed: %s refused a frame%s: %s (%d refused so far%s)",
+                self.name,
+                f" for {product}" if product else "",
+                problem,
+                n,
+                "; logging every 100th" if n >= LOGGED_REFUSALS else "",
+            )
+        if resync:
+            events.extend(self._gap_recovery(f"refused frame: {problem[:100]}"))
+
+    def _sequence(self, seq: int | None, events: list[FeedEvent]) -> bool:
+        """Check ``seq``; False means "drop this frame". Gap or fault events go to ``events``.
+
+        * no number (error frames): nothing to check;
+        * ``seq <= last``: a duplicate or out of order, dropped and counted;
+        * more than ``limits.max_sequence_jump`` ahead of the last (or of 0, for the
+          connection's first frame), or negative: a protocol fault, not a gap to wait
+          on. The frame is dropped, the books are invalidated and a :class:`Reconnect`
+          is requested (whatever the ``gap_policy``): a fresh connection restarts the
+          counter. ``last_seq`` is left as it was, so one absurd number cannot make
+          every later frame look like a duplicate;
+        * any other jump: a gap (see the module docstring).
+        """
         if seq is None:
-            return []
-        if last is not None and seq <= last:
+            return True
+        last = self.last_seq
+        if last is not None and 0 <= seq <= last:
             self.stats.duplicates += 1
-            return None
+            return False
+        if seq < 0 or seq - (last or 0) > self.limits.max_sequence_jump:
+            self._sequence_fault(seq, events)
+            return False
         self.last_seq = seq
         if last is None or seq == last + 1:
-            return []
+            return True
         self.stats.gaps += 1
         err = SequenceGap(f"{self.name}: expected sequence_num {last + 1}, got {seq}")
-        events: list[FeedEvent] = [SequenceGapDetected(self.name, last + 1, seq, err)]
+        events.append(SequenceGapDetected(self.name, last + 1, seq, err))
         events.extend(self._gap_recovery(f"sequence gap {last + 1}..{seq - 1}"))
-        return events
+        return True
+
+    def _sequence_fault(self, seq: int, events: list[FeedEvent]) -> None:
+        self.stats.sequence_faults += 1
+        shown = str(seq) if -(10**20) < seq < 10**20 else f"a {len(str(abs(seq)))}-digit number"
+        reason = f"sequence_num {shown} after {self.last_seq}: beyond any plausible jump"
+        self.stats.last_problem = reason
+        log.warning("feed: %s protocol fault, reconnecting: %s", self.name, reason)
+        events.extend(self._invalidate_all(reason))
+        if not any(isinstance(r, Reconnect) for r in self.requests):
+            self.requests.append(Reconnect(reason))
 
     def _gap_recovery(self, reason: str) -> list[FeedEvent]:
         events = self._invalidate_all(reason)
@@ -336,25 +437,6 @@ class FeedProtocol:
         err = FeedSubscriptionError(f"{self.name}: Coinbase error frame '{text}'. Fix: {hint}")
         return [FeedErrorReceived(self.name, err)]
 
-    def _on_l2(self, frame: m.L2Data | m.L2Message, out: list[FeedEvent]) -> None:
-        seq = frame.sequence_num
-        books = self.books
-        for ev in frame.events:
-            book = books.get(ev.product_id)
-            if book is None:
-                continue  # not ours (e.g. a level2 sub left over from a resync race)
-            snapshot = ev.type == "snapshot"
-            if snapshot:
-                crossed = book.apply_snapshot(ev.updates)
-            elif book.valid:
-                crossed = book.apply_updates(ev.updates)
-            else:
-                continue  # waiting for the resync snapshot
-            if crossed:
-                out.extend(self._gap_recovery(f"{ev.product_id} book crossed"))
-                return
-            out.append(_book_changed(ev.product_id, book, snapshot, seq))
-
     def _missed(self, counter: int) -> int:
         """Heartbeats skipped before ``counter`` (0 when in order, unknown or restarted).
 
@@ -371,9 +453,7 @@ class FeedProtocol:
         return missed
 
     def _dispatch(self, frame: m.Envelope, out: list[FeedEvent]) -> None:
-        if isinstance(frame, m.L2Message):
-            self._on_l2(frame, out)
-        elif isinstance(frame, m.HeartbeatsMessage):
+        if isinstance(frame, m.HeartbeatsMessage):
             self.stats.heartbeats += 1
             for hb in frame.events:
                 counter = int(hb.heartbeat_counter) if hb.heartbeat_counter.isdigit() else -1

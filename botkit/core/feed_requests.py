@@ -13,7 +13,7 @@ the values that cross between them are plain data with no protocol state:
 * :func:`error_hint`: the fix quoted when Coinbase sends an error frame.
 
 Keeping them apart keeps :mod:`botkit.core.feed_protocol` to the frame handling
-itself (whose level2 path is hand-inlined for speed), and lets configuration and
+itself, and lets configuration and
 I/O code use these types without reading the state machine.
 :mod:`botkit.core.feed_protocol` re-exports every name listed here.
 """
@@ -71,10 +71,18 @@ Request = ResyncLevel2 | Reconnect | Backfill
 
 @dataclass(slots=True)
 class FeedStats:
-    """Counters for monitoring; all monotonic over the protocol's life."""
+    """Counters for monitoring; all monotonic over the protocol's life.
+
+    ``frames`` counts every frame received; ``accepted`` those that decoded and passed
+    the sequence check (what the stale watchdog watches); ``malformed`` every frame
+    refused (undecodable, against the schema, beyond the ``WireLimits``, or failing
+    while applied); ``sequence_faults`` sequence numbers beyond any plausible jump.
+    """
 
     frames: int = 0
+    accepted: int = 0
     malformed: int = 0
+    sequence_faults: int = 0
     duplicates: int = 0
     gaps: int = 0
     unknown: int = 0

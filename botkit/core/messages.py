@@ -21,17 +21,26 @@ Choices:
 * Frames that are not a known envelope are classified by :func:`decode_frame` as an
   :class:`ErrorFrame`, an :class:`UnknownMessage` (still carrying its
   ``sequence_num``, because the counter is connection-wide) or :class:`Malformed`.
+* What Coinbase never sends is refused, so that it can reach neither a book nor a
+  strategy: event ``type`` values other than ``snapshot``/``update`` (by the schema),
+  and, by :func:`check_values`, numbers that are not finite, negative where a size or
+  price is meant, prices <= 0, or beyond :class:`~botkit.core.book_levels.WireLimits`.
+  Level2 sizes and prices stay strings here and are checked by the book, by the
+  same limits.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 import msgspec
 
+from botkit.core.book_levels import DEFAULT_LIMITS, WireLimits
 from botkit.core.messages_l2 import (
+    EventType,
     L2Bulk,
     L2BulkEvent,
     L2Data,
@@ -79,6 +88,10 @@ __all__ = [
     "UserMessage",
     "UserOrder",
     "DecodeFailed",
+    "EventType",
+    "WireLimits",
+    "channel_of",
+    "check_values",
     "decode_fast",
     "decode_l2_bulk",
     "decode_frame",
@@ -112,7 +125,7 @@ class Ticker(msgspec.Struct, kw_only=True):
 
 
 class TickerEvent(msgspec.Struct, kw_only=True):
-    type: str
+    type: EventType
     tickers: list[Ticker]
 
 
@@ -128,7 +141,7 @@ class MarketTrade(msgspec.Struct, kw_only=True):
 
 
 class MarketTradesEvent(msgspec.Struct, kw_only=True):
-    type: str
+    type: EventType
     trades: list[MarketTrade]
 
 
@@ -145,7 +158,7 @@ class Candle(msgspec.Struct, kw_only=True):
 
 
 class CandlesEvent(msgspec.Struct, kw_only=True):
-    type: str
+    type: EventType
     candles: list[Candle]
 
 
@@ -165,7 +178,7 @@ class StatusProduct(msgspec.Struct, kw_only=True):
 
 
 class StatusEvent(msgspec.Struct, kw_only=True):
-    type: str
+    type: EventType
     products: list[StatusProduct]
 
 
@@ -193,7 +206,7 @@ class UserOrder(msgspec.Struct, kw_only=True):
 
 
 class UserEvent(msgspec.Struct, kw_only=True):
-    type: str
+    type: EventType
     orders: list[UserOrder] = msgspec.field(default_factory=list)
 
 
@@ -294,44 +307,182 @@ _KNOWN = frozenset(
 _ENCODER = msgspec.json.Encoder()
 
 
-def decode_frame(data: str | bytes, *, fast_l2: bool = False) -> Frame:
-    """Decode one WebSocket text frame; never raises.
+def decode_frame(
+    data: str | bytes, *, fast_l2: bool = False, limits: WireLimits = DEFAULT_LIMITS
+) -> Frame:
+    """Decode one WebSocket text frame; never raises, whatever ``data`` is.
 
     Args:
         data: the frame payload exactly as received.
         fast_l2: decode ``l2_data`` as :class:`L2Data` (quantities left as strings).
+        limits: the bounds :func:`check_values` applies to numbers.
 
     Returns:
         A typed envelope, an :class:`ErrorFrame`, an :class:`UnknownMessage` or
-        :class:`Malformed` (with the ``sequence_num`` when it could be read, so a
-        bad but enveloped frame still advances sequence tracking).
+        :class:`Malformed` (with the ``sequence_num`` and ``channel`` when they could
+        be read, so a bad but enveloped frame still advances sequence tracking). A
+        frame too deeply nested to decode (msgspec recurses) is :class:`Malformed`
+        too, as is any other failure of the decoder.
     """
     try:
         msg: Envelope | L2Data = (_FAST if fast_l2 else _DECODER).decode(data)
-        return msg
     except msgspec.ValidationError as exc:
         problem = str(exc)
     except msgspec.DecodeError as exc:
-        return Malformed(problem=f"invalid JSON: {exc}")
-    # Valid JSON, but not an envelope we know: an error frame, a new channel, or junk.
+        return Malformed(problem=f"invalid JSON: {str(exc)[:200]}")
+    except RecursionError:
+        return Malformed(problem="JSON nested too deeply")
+    except Exception as exc:  # e.g. MemoryError: not a frame worth more effort
+        return Malformed(problem=f"undecodable frame: {type(exc).__name__}")
+    else:
+        bad = check_values(msg, limits)
+        if bad is None:
+            return msg
+        return Malformed(problem=bad, sequence_num=msg.sequence_num, channel=_CHANNEL[type(msg)])
+    return _classify(data, problem[:200])
+
+
+def _classify(data: str | bytes, problem: str) -> Frame:
+    """Valid JSON, but not an envelope we know: an error frame, a new channel, or junk."""
     try:
         raw = _ANY.decode(data)
-    except msgspec.DecodeError:  # pragma: no cover - the typed decoder saw valid JSON
+    except Exception:  # pragma: no cover - the typed decoder saw valid JSON
         return Malformed(problem=problem)
     if not isinstance(raw, dict):
         return Malformed(problem="frame is not a JSON object")
     seq = raw.get("sequence_num")
-    seq = seq if isinstance(seq, int) and not isinstance(seq, bool) else None
+    seq = seq if type(seq) is int else None
     if raw.get("type") == "error" and "channel" not in raw:
-        return ErrorFrame(message=str(raw.get("message", "")), reason=str(raw.get("reason", "")))
+        return ErrorFrame(
+            message=str(raw.get("message", ""))[:500], reason=str(raw.get("reason", ""))[:500]
+        )
     channel = raw.get("channel")
-    if isinstance(channel, str) and channel not in _KNOWN and seq is not None:
+    channel = channel[:40] if isinstance(channel, str) else None
+    if channel is not None and channel not in _KNOWN and seq is not None:
         return UnknownMessage(channel=channel, sequence_num=seq)
-    return Malformed(
-        problem=problem,
-        sequence_num=seq,
-        channel=channel if isinstance(channel, str) else None,
-    )
+    return Malformed(problem=problem, sequence_num=seq, channel=channel)
+
+
+# -- value checks -------------------------------------------------------------------------
+
+_CHANNEL: dict[type, str] = {
+    L2Message: "l2_data",
+    L2Data: "l2_data",
+    HeartbeatsMessage: "heartbeats",
+    TickerMessage: "ticker",
+    TickerBatchMessage: "ticker_batch",
+    MarketTradesMessage: "market_trades",
+    CandlesMessage: "candles",
+    StatusMessage: "status",
+    UserMessage: "user",
+    SubscriptionsMessage: "subscriptions",
+}
+_POSITIVE, _NON_NEGATIVE, _SIGNED = 0, 1, 2
+_TICKER_FIELDS = (
+    ("price", _POSITIVE, True),
+    ("best_bid", _POSITIVE, True),
+    ("best_ask", _POSITIVE, True),
+    ("low_24_h", _NON_NEGATIVE, True),
+    ("high_24_h", _NON_NEGATIVE, True),
+    ("low_52_w", _NON_NEGATIVE, True),
+    ("high_52_w", _NON_NEGATIVE, True),
+    ("price_percent_chg_24_h", _SIGNED, True),
+    ("volume_24_h", _NON_NEGATIVE, False),
+    ("best_bid_quantity", _NON_NEGATIVE, False),
+    ("best_ask_quantity", _NON_NEGATIVE, False),
+)
+_CANDLE_FIELDS = (
+    ("high", _POSITIVE, True),
+    ("low", _POSITIVE, True),
+    ("open", _POSITIVE, True),
+    ("close", _POSITIVE, True),
+    ("volume", _NON_NEGATIVE, False),
+)
+_ORDER_FIELDS = (
+    "cumulative_quantity",
+    "leaves_quantity",
+    "avg_price",
+    "total_fees",
+    "filled_value",
+    "number_of_fills",
+    "limit_price",
+    "stop_price",
+)
+_USER_NUMBER = re.compile(r"-?[0-9]*\.?[0-9]*")
+
+
+def channel_of(frame: Frame | L2Bulk) -> str | None:
+    """The wire ``channel`` of a decoded frame (None for error frames)."""
+    if isinstance(frame, UnknownMessage | Malformed):
+        return frame.channel
+    if isinstance(frame, L2Bulk):
+        return "l2_data"
+    return _CHANNEL.get(type(frame))
+
+
+def _bad_number(value: Decimal | None, kind: int, price: bool, limits: WireLimits) -> str | None:
+    """Why ``value`` is not a number Coinbase would send, or None when it is fine."""
+    if value is None:
+        return None
+    if not value.is_finite():
+        return "not finite"
+    if kind != _SIGNED and value.is_signed():
+        return "negative"
+    if kind == _POSITIVE and not value:
+        return "not positive"
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)  # finite
+    if exponent > 0:
+        return "in exponent form"  # "1e3": plain decimals never have a positive exponent
+    if -exponent > limits.max_fraction_digits:
+        return "too many fraction digits"
+    if abs(value) > (limits.max_price if price else limits.max_quantity):
+        return "out of bounds"
+    return None
+
+
+def check_values(frame: Envelope | L2Data, limits: WireLimits = DEFAULT_LIMITS) -> str | None:
+    """Why ``frame`` carries a number Coinbase never sends, or None when all are sane.
+
+    Ticker, trade and candle numbers are decoded as ``Decimal``; they must be finite,
+    within ``limits`` (fraction digits, ``max_price`` for prices, ``max_quantity`` for
+    sizes and volumes) and not in exponent form (``1e3``); prices and trade sizes
+    must be > 0, other sizes >= 0. User-channel numbers stay strings: each must be
+    empty (unset) or a plain decimal. Level2 strings are the book's to check.
+    """
+    if isinstance(frame, TickerMessage | TickerBatchMessage):
+        for tev in frame.events:
+            for t in tev.tickers:
+                for name, kind, price in _TICKER_FIELDS:
+                    why = _bad_number(getattr(t, name), kind, price, limits)
+                    if why is not None:
+                        return f"{t.product_id[:20]}: ticker {name} {why}"
+    elif isinstance(frame, MarketTradesMessage):
+        for trev in frame.events:
+            for tr in trev.trades:
+                for name, value, price in (("price", tr.price, True), ("size", tr.size, False)):
+                    why = _bad_number(value, _POSITIVE, price, limits)
+                    if why is not None:
+                        return f"{tr.product_id[:20]}: trade {name} {why}"
+    elif isinstance(frame, CandlesMessage):
+        for cev in frame.events:
+            for c in cev.candles:
+                for name, kind, price in _CANDLE_FIELDS:
+                    why = _bad_number(getattr(c, name), kind, price, limits)
+                    if why is not None:
+                        return f"{c.product_id[:20]}: candle {name} {why}"
+    elif isinstance(frame, UserMessage):
+        for uev in frame.events:
+            for o in uev.orders:
+                for name in _ORDER_FIELDS:
+                    text = getattr(o, name)
+                    if text and (
+                        len(text) > limits.quantity_max_len
+                        or _USER_NUMBER.fullmatch(text) is None
+                        or text in ("-", ".", "-.")
+                    ):
+                        return f"order {o.order_id[:40]}: {name} {text[:24]!r} is not a decimal"
+    return None
 
 
 DecodeFailed = msgspec.MsgspecError

@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Literal
 
 import msgspec
 
@@ -40,8 +41,16 @@ __all__ = [
     "L2Level",
     "L2Message",
     "L2Update",
+    "EventType",
     "decode_l2_bulk",
 ]
+
+EventType = Literal["snapshot", "update"]
+"""The event ``type`` values Coinbase sends on every typed channel (§3.5).
+
+Anything else is refused at decode (the frame is malformed): an unknown level2 event
+type must never be applied as an update, since what it did to the book is unknown.
+"""
 
 
 class L2Level(msgspec.Struct, kw_only=True, gc=False):
@@ -56,7 +65,7 @@ class L2Level(msgspec.Struct, kw_only=True, gc=False):
 class L2Event(msgspec.Struct, kw_only=True, gc=False):
     """A level2 ``snapshot`` (the whole book) or ``update`` (changed levels) for one product."""
 
-    type: str
+    type: EventType
     product_id: str
     updates: list[L2Level]
 
@@ -72,7 +81,7 @@ class L2Update(msgspec.Struct, kw_only=True, gc=False):
 class L2DataEvent(msgspec.Struct, kw_only=True, gc=False):
     """Hot-path :class:`L2Event`."""
 
-    type: str
+    type: EventType
     product_id: str
     updates: list[L2Update]
 
@@ -101,7 +110,7 @@ class L2BulkEvent(msgspec.Struct, kw_only=True, gc=False):
     book can take them while only one slice is alive.
     """
 
-    type: str
+    type: EventType
     product_id: str
     updates: msgspec.Raw
 

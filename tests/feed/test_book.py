@@ -144,12 +144,14 @@ def test_wire_string_quantities_are_checked_and_read_as_decimal():
     b = L2Book("X")
     b.apply_snapshot([wire("bid", "10.00", "1.50000000"), wire("offer", "11.00", "2")])
     assert b.best_bid() == (D("10"), D("1.5")) and isinstance(b.best_bid()[1], Decimal)
-    b.apply_updates([wire("bid", "10.00", "0.00000000"), wire("offer", "11.00", "1e-8")])
+    b.apply_updates([wire("bid", "10.00", "0.00000000"), wire("offer", "11.00", "0.00000001")])
     assert b.best_bid() is None and b.best_ask() == (D("11"), D("1e-8"))
-    for bad in ("abc", "-1", "nan", "inf", "1.2.3", ""):
+    for bad in ("abc", "-1", "nan", "inf", "1.2.3", "", "1e-8", "1E3", "-0", "+1", "١", "1" * 400):
         with pytest.raises(ValueError):
             b.apply_updates([wire("offer", "12.00", bad)])
     assert b.best_ask() == (D("11"), D("1e-8"))  # the book is intact after a bad update
+    b.apply_updates([lv("offer", "12.00", "1e-8")])  # a Decimal is spelled plainly for the book
+    assert b.best_ask() == (D("11"), D("1e-8")) and b.size_at("offer", D(12)) == D("1e-8")
 
 
 def test_depth_n_and_rescale_with_stale_heap_entries():

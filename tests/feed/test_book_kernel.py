@@ -26,12 +26,11 @@ from hypothesis import strategies as st
 
 import botkit.core as core_package
 from botkit.core import book as book_module
-from botkit.core.book import L2Book
+from botkit.core.book import L2Book, WireLimits
 from botkit.core.messages import L2Update
 
 KERNEL_BUILT = (
-    importlib.util.find_spec("botkit.core._l2kernel") is not None
-    and not core_package.NO_EXTENSIONS
+    importlib.util.find_spec("botkit.core._l2kernel") is not None and not core_package.NO_EXTENSIONS
 )
 needs_kernel = pytest.mark.skipif(not KERNEL_BUILT, reason="kernel not built (or disabled)")
 
@@ -197,8 +196,6 @@ def test_non_level_items_fail_alike() -> None:
     assert results[0] == results[1]
 
 
-
-
 class SlotLevel:
     """A ``__slots__`` level type, to bind the kernel's slot reads to something else."""
 
@@ -265,7 +262,30 @@ def test_heavy_removal_streams_compact_the_heaps_alike() -> None:
     assert compactions[0][0] > 0, "the stream never triggered a compaction"
 
 
-ZERO_SPELLINGS = ["0", "0.", "00.", "0.0", ".0", "00", "-0", "٠", "٠.٠", "0.000"]
+ZERO_SPELLINGS = ["0", "0.", "00.", "0.0", ".0", "00", "0.000", "0." + "0" * 18]
+REFUSED_QUANTITIES = [  # what Coinbase never sends: refused by both loops, never stored
+    "-0",
+    "٠",
+    "٠.٠",
+    "١",
+    "1٠",
+    "1e2",
+    "1E-8",
+    "+1",
+    "-1",
+    "NaN",
+    "inf",
+    "Infinity",
+    " 1",
+    "1 ",
+    ".",
+    "",
+    "1" * 19,
+    "1" * 400,
+    "0." + "0" * 19,
+    "0." + "1" * 19,
+    "1000000000000000001",  # above max_quantity (10**18)
+]
 
 
 @pytest.mark.parametrize("kernel", [True, False])
@@ -279,7 +299,7 @@ def test_every_zero_spelling_removes_and_every_stored_size_is_positive(kernel: b
             b.apply_wire_updates([L2Update(side="bid", price_level="100", new_quantity="3")])
             b.apply_wire_updates([L2Update(side="bid", price_level="100", new_quantity=zero)])
             assert b.best_bid() is None, zero
-        sizes = ["0.5", "5.", ".5", "١", "1٠", "0.10", "10", "1e2"]
+        sizes = ["0.5", "5.", ".5", "0.10", "10", "007", "1" * 18, "0." + "1" * 18]
         for i, size in enumerate(sizes):
             b.apply_wire_updates(
                 [L2Update(side="offer", price_level=str(200 + i), new_quantity=size)]
@@ -301,3 +321,69 @@ def test_an_absurd_price_is_refused_without_poisoning_the_scale(kernel: bool) ->
         assert b._decimals == 2
         b.apply_snapshot([L2Update(side="offer", price_level="101.5", new_quantity="2")])
         assert b.best_ask() == (Decimal("101.5"), Decimal(2))
+
+
+@pytest.mark.parametrize("kernel", [True, False])
+def test_refused_quantities_raise_and_leave_the_book_as_it_was(kernel: bool) -> None:
+    if kernel and not KERNEL_BUILT:
+        pytest.skip("kernel not built")
+    with loop(kernel):
+        b = L2Book("X")
+        b.apply_snapshot([L2Update(side="bid", price_level="100", new_quantity="1")])
+        for qty in REFUSED_QUANTITIES:
+            with pytest.raises(ValueError, match="bad level in X update"):
+                b.apply_wire_updates([L2Update(side="bid", price_level="100", new_quantity=qty)])
+            assert b.depth() == ([(Decimal(100), Decimal(1))], []), qty
+
+
+@pytest.mark.parametrize("kernel", [True, False])
+def test_non_positive_and_non_ascii_prices_are_refused(kernel: bool) -> None:
+    if kernel and not KERNEL_BUILT:
+        pytest.skip("kernel not built")
+    with loop(kernel):
+        b = L2Book("X")
+        for price in ("0", "0.0", "00.000", "١٠٠", "1" * 16 + ".5"):
+            for qty in ("1", "0"):
+                with pytest.raises(ValueError):
+                    b.apply_wire_updates(
+                        [L2Update(side="bid", price_level=price, new_quantity=qty)]
+                    )
+        assert b.depth() == ([], []) and b._decimals is None
+
+
+@needs_kernel
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.builds(
+                L2Update,
+                side=st.sampled_from(["bid", "offer"]),
+                price_level=st.one_of(PRICES, st.sampled_from(["0", "0.00", "1" * 17])),
+                new_quantity=st.one_of(QTYS, st.sampled_from(REFUSED_QUANTITIES)),
+            ),
+            max_size=10,
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    st.sampled_from([(10**18, 18), (10**6, 8), (5, 2), (10**3, 30)]),
+)
+def test_kernel_equals_python_loop_under_any_limits(
+    batches: list[list[L2Update]], bounds: tuple[int, int]
+) -> None:
+    """The quantity and price bounds (WireLimits) are one rule for both loops."""
+    limits = WireLimits(max_quantity=bounds[0], max_price=10**16, max_fraction_digits=bounds[1])
+
+    def outcome(kernel: bool) -> list[object]:
+        out: list[object] = []
+        with loop(kernel):
+            b = L2Book("X", limits=limits)
+            for batch in batches:
+                try:
+                    out.append(("ok", b.apply_wire_updates(list(batch)), state(b)))
+                except ValueError as exc:
+                    out.append(("error", str(exc), state(b)))
+        return out
+
+    assert outcome(True) == outcome(False)
