@@ -11,13 +11,23 @@ Each task loops forever:
    :class:`~botkit.core.feed_protocol.FeedProtocol`, which maintains the books and
    returns typed events, passed to ``on_event``;
 4. on a close (any code, 1000/1001 included: Coinbase never closes on purpose
-   while we want data), a stale watchdog timeout, or a reconnect request, wait a
-   capped exponential backoff with full jitter and start again. Never gives up.
+   while we want data), a stale watchdog timeout, a reconnect request, or *any*
+   exception out of a session (logged at ERROR with the connection, counted in
+   ``FeedConnection.crashes``), wait a capped exponential backoff with full jitter and
+   start again. Never gives up.
+
+The loops run as the feed's own tasks, or, when a ``spawn`` function is given, are
+handed to it (the runtime's supervisor) as factories of fresh coroutines; either way
+:meth:`MarketDataFeed.stop` ends them promptly: it sets ``_closing``, closes the
+sockets and wakes any backoff pause, and the loops return.
 
 Design notes: the watchdog is an ``asyncio.timeout`` around the receive loop that
-is pushed back lazily (at most every ``stale_after/8``), so it costs nothing per
-frame; a consumer callback that raises is logged and counted, never kills the feed
-(the official SDK's silent-death failure, reference §5.3).
+is pushed back lazily (at most every ``stale_after/8``) when the protocol's count of
+*accepted* frames moved (decoded and in sequence: a stream of refused or duplicate
+frames does not keep a connection alive), so it costs nothing per frame; it also
+replaces a connection whose book waited ``stale_after`` for its (re)snapshot. A
+consumer callback that raises is logged and counted, never kills the feed (the
+official SDK's silent-death failure, reference §5.3).
 """
 
 from __future__ import annotations
@@ -27,7 +37,8 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from functools import partial
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -55,6 +66,13 @@ log = logging.getLogger("botkit.feed")
 FillsBackfill = Callable[[Sequence[str]], Awaitable[Sequence[Mapping[str, Any]]]]
 """REST backfill hook: given order ids, return their §2.8 fill objects (any order)."""
 
+Spawn = Callable[[str, Callable[[], Coroutine[Any, Any, None]]], None]
+"""Runs a named long-lived loop: ``spawn(name, factory)``; ``factory()`` makes a fresh
+coroutine each time the supervisor (re)starts it."""
+
+STOP_WAIT = 5.0
+"""Seconds ``stop()`` waits for spawned connection loops to return."""
+
 
 class WsTokenSource(Protocol):
     """Anything that mints a fresh WebSocket JWT (e.g. :class:`botkit.core.jwt.JwtSigner`)."""
@@ -76,6 +94,9 @@ class MarketDataFeed:
         backfill: REST fills hook, called after each user (re)subscription and gap.
         recorder: raw capture of frames and connection events.
         clock: wall time for recordings.
+        spawn: when given, :meth:`start` hands each connection loop to
+            ``spawn(name, factory)`` (e.g. the runtime's supervisor, which runs and
+            restarts it) instead of creating its own task.
     """
 
     def __init__(
@@ -90,6 +111,7 @@ class MarketDataFeed:
         backfill: FillsBackfill | None = None,
         recorder: Recorder | None = None,
         clock: Callable[[], float] = time.time,
+        spawn: Spawn | None = None,
     ) -> None:
         if config.user and signer is None:
             raise ConfigError("the user channel needs a CDP key (signer) to authenticate")
@@ -112,32 +134,72 @@ class MarketDataFeed:
         self.conns = build_connections(config, self.books, self.fills)
         self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._spawn = spawn
         self._closing = False
+        self._closed = asyncio.Event()  # set by stop(): wakes backoff pauses and connects
 
     # -- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> MarketDataFeed:
-        """Start one task per connection; returns at once (see :meth:`wait_ready`)."""
+        """Start one loop per connection; returns at once (see :meth:`wait_ready`).
+
+        Each loop is the feed's own task, or is handed to ``spawn`` when one was given.
+        """
         for conn in self.conns:
-            conn.task = asyncio.create_task(self._run(conn), name=f"feed-{conn.plan.name}")
+            name = f"feed-{conn.plan.name}"
+            if self._spawn is not None:
+                self._spawn(name, partial(self._run, conn))
+            else:
+                conn.task = asyncio.create_task(self._run(conn), name=name)
         return self
 
     async def stop(self) -> None:
-        """Close every connection and wait for the tasks (bounded)."""
+        """End every connection loop and close every connection (bounded).
+
+        Sets ``_closing``, closes the sockets (the receive loops end) and wakes any
+        backoff pause or pending connect; the feed's own tasks are cancelled too.
+        Spawned loops are waited for up to :data:`STOP_WAIT` seconds. A task that
+        ended with an exception is logged at WARNING, never swallowed silently.
+        """
         self._closing = True
-        tasks = [c.task for c in self.conns if c.task is not None] + list(self._tasks)
+        self._closed.set()
+        await self._close_sockets()
+        own = [c.task for c in self.conns if c.task is not None]
+        tasks = own + list(self._tasks)
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        for conn in self.conns:
-            if conn.ws is not None:
-                with contextlib.suppress(Exception):
-                    async with asyncio.timeout(2):
-                        await conn.ws.close()
-                conn.ws = None
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        for task, result in zip(tasks, results, strict=True):
+            if isinstance(result, Exception):
+                log.warning(
+                    "feed: task %s had ended with %s: %s",
+                    task.get_name(),
+                    type(result).__name__,
+                    result,
+                    exc_info=result,
+                )
+        if self._spawn is not None:
+            try:
+                async with asyncio.timeout(STOP_WAIT):
+                    for conn in self.conns:
+                        await conn.idle.wait()
+            except TimeoutError:
+                busy = [c.plan.name for c in self.conns if not c.idle.is_set()]
+                log.warning("feed: connection loop(s) %s still running after stop()", busy)
+        await self._close_sockets()
         await self.connector.aclose()
         if self.recorder is not None:
             self.recorder.close()
+
+    async def _close_sockets(self) -> None:
+        for conn in self.conns:
+            for ws in {id(w): w for w in (conn.ws, conn.socket) if w is not None}.values():
+                try:
+                    async with asyncio.timeout(2):
+                        await ws.close()
+                except Exception as exc:  # closing is best effort; say what failed
+                    log.warning("feed: closing %s failed: %r", conn.plan.name, exc)
+            conn.ws = None
 
     async def __aenter__(self) -> MarketDataFeed:
         return await self.start()
@@ -258,25 +320,90 @@ class MarketDataFeed:
     # -- connection loop --------------------------------------------------------------------
 
     async def _run(self, conn: _Conn) -> None:
+        """The connection loop: connect, run a session, back off, again; until stop().
+
+        A session that fails in any unexpected way is logged at ERROR with its context,
+        counted (``conn.crashes``) and followed by a backoff and a reconnect, like a
+        close. Only an exception outside a session (a bug in the loop itself) escapes,
+        to whoever runs the loop (the supervisor restarts it; ``stop()`` logs it).
+        """
         cfg = self.config
         attempt = 0
-        while not self._closing:
-            healthy = False
-            try:
-                async with asyncio.timeout(cfg.connect_timeout):
-                    ws = await self.connector.connect(
-                        conn.plan.url, max_size=cfg.max_message_bytes, ssl_ctx=self.ssl_ctx
+        conn.idle.clear()
+        try:
+            while not self._closing:
+                try:
+                    healthy = await self._attempt(conn)
+                except Exception as exc:
+                    healthy = False
+                    conn.crashes += 1
+                    log.error(
+                        "feed: %s (%s) session %d crashed with %s: %s; reconnecting "
+                        "(%d crash(es) so far)",
+                        conn.plan.name,
+                        conn.plan.url,
+                        conn.generation,
+                        type(exc).__name__,
+                        exc,
+                        conn.crashes,
+                        exc_info=exc,
                     )
-            except (ConnectionLost, TimeoutError) as exc:
-                self._state(conn, "connect_failed", detail=str(exc))
-            else:
-                healthy = await self._session(conn, ws)
+                if self._closing:
+                    return
+                attempt = 0 if healthy else attempt + 1
+                delay = backoff_delay(attempt, cfg.backoff_initial, cfg.backoff_max, self.rng)
+                log.info("feed: %s reconnecting in %.3f s", conn.plan.name, delay)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await self._closed.wait()  # stop() ends the pause at once
+        finally:
+            conn.idle.set()
+
+    async def _attempt(self, conn: _Conn) -> bool:
+        """Connect and run one session; True when it got as far as an ack."""
+        ws = await self._connect(conn)
+        if ws is None:
+            return False
+        try:
+            if self._closing:  # stop() came while connecting
+                return False
+            return await self._session(conn, ws)
+        finally:
+            conn.socket = None
             if self._closing:
-                return
-            attempt = 0 if healthy else attempt + 1
-            delay = backoff_delay(attempt, cfg.backoff_initial, cfg.backoff_max, self.rng)
-            log.info("feed: %s reconnecting in %.3f s", conn.plan.name, delay)
-            await asyncio.sleep(delay)
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(2):
+                        await ws.close()
+
+    async def _connect(self, conn: _Conn) -> WsConnection | None:
+        """Open the socket (bounded by ``connect_timeout``; cut short by stop()).
+
+        None when it failed (reported as ``connect_failed``) or the feed is closing.
+        """
+        cfg = self.config
+        opening = asyncio.ensure_future(
+            self.connector.connect(
+                conn.plan.url, max_size=cfg.max_message_bytes, ssl_ctx=self.ssl_ctx
+            )
+        )
+        closing = asyncio.ensure_future(self._closed.wait())
+        try:
+            async with asyncio.timeout(cfg.connect_timeout):
+                await asyncio.wait((opening, closing), return_when=asyncio.FIRST_COMPLETED)
+            if not opening.done():  # stop() was called
+                opening.cancel()
+                with contextlib.suppress(BaseException):
+                    await opening
+                return None
+            conn.socket = ws = opening.result()
+            return ws
+        except (ConnectionLost, TimeoutError) as exc:
+            self._state(conn, "connect_failed", detail=str(exc) or type(exc).__name__)
+            return None
+        finally:
+            closing.cancel()
+            if not opening.done():
+                opening.cancel()
 
     async def _session(self, conn: _Conn, ws: WsConnection) -> bool:
         """Run one connection until it ends; True when it got as far as an ack."""
@@ -294,6 +421,9 @@ class MarketDataFeed:
             reason = await self._receive_loop(conn, ws)
         except ConnectionLost as exc:
             reason = str(exc)
+        except Exception as exc:
+            reason = f"crashed: {type(exc).__name__}"
+            raise
         finally:
             conn.ws = None
             if reason != "closed" or ws.close_code is None:
@@ -310,9 +440,13 @@ class MarketDataFeed:
         """Feed every frame to the protocol and its events to ``on_event`` until the end.
 
         Kept lean because it runs per frame: the watchdog is not touched here (a timer
-        every ``stale_after/8`` pushes the timeout back when the protocol's frame count
-        moved), and events go straight to the callback except on the user connection,
-        whose snapshot-done event also starts a backfill (:meth:`_emit`).
+        every ``stale_after/8`` pushes the timeout back when the protocol's count of
+        accepted frames moved), and events go straight to the callback except on the
+        user connection, whose snapshot-done event also starts a backfill (:meth:`_emit`).
+
+        The same timer ends the session (reason ``"resync timed out"``) when a book of
+        this connection has been invalid for ``stale_after``: its snapshot or resync
+        snapshot never came (a lost resubscribe, a server that ignores it).
         """
         loop = asyncio.get_running_loop()
         proto = conn.protocol
@@ -324,8 +458,10 @@ class MarketDataFeed:
         emit, receive, recv = self._emit, proto.receive, ws.recv
         direct = proto.fills is None  # no UserSnapshotDone can come from this connection
         requests = proto.requests
-        seen = stats.frames
+        seen = stats.accepted
         last = loop.time()
+        invalid_since: float | None = None
+        resync_expired = False
         books = [
             self.books[pid]
             for sub in proto.subscriptions
@@ -337,12 +473,13 @@ class MarketDataFeed:
             async with asyncio.timeout(stale) as cm:
 
                 def watchdog() -> None:
-                    # Detection happens between stale - step and stale after the last frame;
-                    # the books are flagged stale after half of that (see L2Book.stale).
-                    nonlocal seen, timer, last
+                    # Detection happens between stale - step and stale after the last
+                    # accepted frame; the books are flagged stale after half of that (see
+                    # L2Book.stale). Refused, duplicate or out-of-sequence frames do not count.
+                    nonlocal seen, timer, last, invalid_since, resync_expired
                     now = loop.time()
-                    if stats.frames != seen and not cm.expired():
-                        seen, last = stats.frames, now
+                    if stats.accepted != seen and not cm.expired():
+                        seen, last = stats.accepted, now
                         cm.reschedule(now + stale - step)
                         for book in books:
                             book.stale = False
@@ -350,6 +487,13 @@ class MarketDataFeed:
                         for book in books:
                             book.stale = True
                         self._wake()
+                    if all(b.valid for b in books):
+                        invalid_since = None
+                    elif invalid_since is None:
+                        invalid_since = now
+                    elif now - invalid_since >= stale and not cm.expired():
+                        resync_expired = True  # a snapshot that never came: start afresh
+                        cm.reschedule(now)
                     timer = loop.call_later(step, watchdog)
 
                 timer = loop.call_later(step, watchdog)
@@ -377,7 +521,20 @@ class MarketDataFeed:
                         self._wake()
         except TimeoutError:
             conn.stale += 1
-            log.warning("feed: %s stale: no frame for %.1f s, reconnecting", name, stale)
+            if resync_expired:
+                waiting = [b.product_id for b in books if not b.valid]
+                log.warning(
+                    "feed: %s: no snapshot for %s within %.1f s, reconnecting", name, waiting, stale
+                )
+                return "resync timed out"
+            log.warning(
+                "feed: %s stale: no accepted frame for %.1f s (%d frames received, %d refused), "
+                "reconnecting",
+                name,
+                stale,
+                stats.frames,
+                stats.malformed,
+            )
             return "stale"
         finally:
             if timer is not None:

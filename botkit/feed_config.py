@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from botkit.config import BotSettings
-from botkit.core.feed_protocol import Subscription
+from botkit.core.feed_protocol import Subscription, WireLimits
 from botkit.errors import ConfigError
 
 __all__ = ["MARKET_CHANNELS", "ConnectionPlan", "FeedConfig", "plan_connections"]
@@ -21,6 +21,7 @@ MARKET_CHANNELS = frozenset(
     {"level2", "ticker", "ticker_batch", "market_trades", "candles", "status"}
 )
 """Channels of the market-data endpoint (§3.1); ``heartbeats`` is always added."""
+_DEFAULT = WireLimits()
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,10 @@ class FeedConfig:
         user_products: restrict the user channel to these products (empty: all).
         max_message_bytes: largest frame accepted; a BTC-USD level2 snapshot is
             several MB, and too small a limit fails silently in other clients.
-        stale_after: seconds without any frame before the connection is declared
-            stale and replaced (heartbeats arrive every second).
+        stale_after: seconds without an *accepted* frame (one that decoded and passed
+            the sequence check; heartbeats arrive every second) before the connection
+            is declared stale and replaced; also the longest a book of an open
+            connection may wait for its (re)snapshot before the connection is replaced.
         backoff_initial / backoff_max: capped exponential backoff with full jitter
             between reconnects: ``uniform(0, min(max, initial * 2**attempt))``.
         max_level2_per_connection: level2 products per connection (Coinbase: 16
@@ -46,6 +49,11 @@ class FeedConfig:
         ping_interval: WebSocket ping period (transport keepalive).
         connect_timeout: bound on opening one connection.
         connector: ``aiohttp`` (default, faster) or ``websockets``.
+        max_quantity / max_price / max_fraction_digits: numbers beyond these are
+            refused (the frame is counted as malformed and the books resynced); see
+            :class:`~botkit.core.book_levels.WireLimits`. Prices must also be > 0.
+        max_sequence_jump: a ``sequence_num`` this far ahead of the last one (or of 0
+            on a fresh connection) is a protocol fault: the connection is replaced.
     """
 
     market_url: str = "wss://advanced-trade-ws.coinbase.com"
@@ -64,6 +72,10 @@ class FeedConfig:
     ping_interval: float = 20.0
     connect_timeout: float = 10.0
     connector: Literal["aiohttp", "websockets"] = "aiohttp"
+    max_quantity: int = _DEFAULT.max_quantity
+    max_price: int = _DEFAULT.max_price
+    max_fraction_digits: int = _DEFAULT.max_fraction_digits
+    max_sequence_jump: int = _DEFAULT.max_sequence_jump
 
     def __post_init__(self) -> None:
         unknown = set(self.channels) - MARKET_CHANNELS - {"heartbeats"}
@@ -76,6 +88,23 @@ class FeedConfig:
             raise ConfigError("max_level2_per_connection must be >= 1 and stale_after > 0")
         if self.backoff_initial < 0 or self.backoff_max < self.backoff_initial:
             raise ConfigError("need 0 <= backoff_initial <= backoff_max")
+        try:
+            self.limits  # noqa: B018 - validates the bounds
+        except ValueError as exc:
+            raise ConfigError(
+                f"{exc}: max_quantity, max_price, max_fraction_digits and "
+                "max_sequence_jump must be positive"
+            ) from None
+
+    @property
+    def limits(self) -> WireLimits:
+        """The wire bounds every connection's protocol and books apply."""
+        return WireLimits(
+            max_quantity=self.max_quantity,
+            max_price=self.max_price,
+            max_fraction_digits=self.max_fraction_digits,
+            max_sequence_jump=self.max_sequence_jump,
+        )
 
     @classmethod
     def from_settings(cls, settings: BotSettings, **overrides: object) -> FeedConfig:

@@ -98,18 +98,29 @@ class FeedConnection:
         ws: the open socket, or None between sessions.
         generation: bumped at every session, so waiters notice a reconnect.
         connects: sessions started.
-        stale: sessions ended by the stale watchdog.
-        task: the asyncio task running this connection's loop.
+        stale: sessions ended by the stale watchdog (no accepted frame, or a book
+            left without its snapshot, for ``stale_after``).
+        crashes: sessions ended by an unexpected exception (logged at ERROR; the loop
+            backs off and reconnects).
+        task: the asyncio task running this connection's loop, when the feed runs it
+            itself (None when it was handed to a ``spawn`` function).
+        socket: the socket of the session being opened or run (``ws`` is set only once
+            subscribed); ``stop()`` closes it so that the loop ends promptly.
+        idle: set while no loop runs for this connection (``stop()`` waits on it).
     """
 
     def __init__(self, plan: ConnectionPlan, protocol: FeedProtocol) -> None:
         self.plan = plan
         self.protocol = protocol
         self.ws: WsConnection | None = None
+        self.socket: WsConnection | None = None
         self.generation = 0
         self.connects = 0
         self.stale = 0
+        self.crashes = 0
         self.task: asyncio.Task[None] | None = None
+        self.idle = asyncio.Event()
+        self.idle.set()
 
 
 def build_connections(
@@ -131,6 +142,7 @@ def build_connections(
                 fills=fills if p.name == "user" else None,
                 gap_policy=config.gap_policy,
                 level2_cap=config.max_level2_per_connection,
+                limits=config.limits,
             ),
         )
         for p in plan_connections(config)
