@@ -1,0 +1,199 @@
+"""The pure alert rules, with a manual ``now``: what alerts, once, and when again.
+
+Health verdicts come from the real :func:`botkit.core.health.assess`, so a change in
+its reason wording that the rules no longer recognise fails here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pytest
+
+from botkit.core.alert_rules import Alert, AlertRules
+from botkit.core.health import FeedState, Health, HealthInputs, assess
+
+
+def health(products: Mapping[str, FeedState] | None = None, **facts: object) -> Health:
+    return assess(
+        HealthInputs(started=True, products=products or {"BTC-USD": "live"}, **facts)  # type: ignore[arg-type]
+    )
+
+
+def keys(alerts: list[Alert]) -> list[str]:
+    return [a.key for a in alerts]
+
+
+def test_feed_down_alerts_once_after_threshold_and_recovers() -> None:
+    rules = AlertRules(feed_down_after=60)
+    both: dict[str, FeedState] = {"BTC-USD": "live", "ETH-USD": "live"}
+    assert rules.on_health(health(both), now=0) == []
+    down: dict[str, FeedState] = {"BTC-USD": "down", "ETH-USD": "live"}
+    for t in range(10, 70, 10):  # 10..60: down for 50 s at most
+        assert rules.on_health(health(down), now=t) == []
+    alerts = rules.on_health(health(down), now=70)  # 60 s since first seen down at 10
+    assert keys(alerts) == ["feed:BTC-USD"]
+    (alert,) = alerts
+    assert alert.level == "warning"
+    assert "BTC-USD market data down" in alert.title
+    assert "1 min" in alert.body or "60 s" in alert.body
+    # still down, an hour and more later: one alert per episode, no repeats
+    for t in (80, 1000, 5000, 9000):
+        assert rules.on_health(health(down), now=t) == []
+    # stale/resyncing are the same episode
+    resync: dict[str, FeedState] = {"BTC-USD": "resyncing", "ETH-USD": "live"}
+    assert rules.on_health(health(resync), now=9001) == []
+    back = rules.on_health(health(both), now=9010)
+    assert keys(back) == ["feed:BTC-USD:recovered"]
+    assert back[0].level == "info" and "live again" in back[0].title
+    assert "2.5 h" in back[0].body  # 9000 s down
+    assert rules.on_health(health(both), now=9020) == []
+
+
+def test_short_blips_never_alert_and_reset_the_episode() -> None:
+    rules = AlertRules(feed_down_after=60)
+    t = 0.0
+    for _ in range(20):  # 50 s stale, 10 s live, over and over: never 60 s in a row
+        for dt in range(0, 50, 10):
+            assert rules.on_health(health({"BTC-USD": "stale"}), now=t + dt) == []
+        assert rules.on_health(health({"BTC-USD": "live"}), now=t + 50) == []
+        t += 60
+
+
+def test_a_new_episode_after_recovery_alerts_again_within_repeat_after() -> None:
+    rules = AlertRules(feed_down_after=5, repeat_after=3600)
+    assert keys(rules.on_health(health({"BTC-USD": "stale"}), now=0)) == []
+    assert keys(rules.on_health(health({"BTC-USD": "stale"}), now=5)) == ["feed:BTC-USD"]
+    assert keys(rules.on_health(health({"BTC-USD": "live"}), now=6)) == ["feed:BTC-USD:recovered"]
+    rules.on_health(health({"BTC-USD": "down"}), now=7)
+    assert keys(rules.on_health(health({"BTC-USD": "down"}), now=12)) == ["feed:BTC-USD"]
+
+
+def test_episode_without_alert_recovers_silently_and_dropped_products_forget() -> None:
+    rules = AlertRules(feed_down_after=60)
+    rules.on_health(health({"BTC-USD": "down"}), now=0)
+    assert rules.on_health(health({"BTC-USD": "live"}), now=30) == []
+    rules.on_health(health({"BTC-USD": "down", "ETH-USD": "live"}), now=100)
+    assert keys(rules.on_health(health({"BTC-USD": "down", "ETH-USD": "live"}), now=160)) == [
+        "feed:BTC-USD"
+    ]
+    rules.on_health(health({"ETH-USD": "live"}), now=170)  # BTC-USD no longer traded
+    rules.on_health(health({"BTC-USD": "down", "ETH-USD": "live"}), now=180)
+    assert rules.on_health(health({"BTC-USD": "down", "ETH-USD": "live"}), now=200) == []
+    assert keys(rules.on_health(health({"BTC-USD": "down", "ETH-USD": "live"}), now=240)) == [
+        "feed:BTC-USD"
+    ]
+
+
+def test_user_channel_down_is_an_episode_too() -> None:
+    rules = AlertRules(feed_down_after=30)
+    assert rules.on_health(health(user_channel="down"), now=0) == []
+    (alert,) = rules.on_health(health(user_channel="down"), now=30)
+    assert alert.key == "user-channel" and alert.level == "warning"
+    assert keys(rules.on_health(health(user_channel="up"), now=31)) == ["user-channel:recovered"]
+
+
+def test_failed_component_and_journal_are_failures_deduplicated() -> None:
+    rules = AlertRules(repeat_after=3600)
+    h = health(components={"feed:0": "failed", "driver": "restarting"}, journal_ok=False)
+    alerts = rules.on_health(h, now=0)
+    assert sorted(keys(alerts)) == ["component:feed:0", "journal"]
+    assert all(a.level == "failure" for a in alerts)
+    comp = next(a for a in alerts if a.key == "component:feed:0")
+    assert "component feed:0 failed" in comp.title
+    assert rules.on_health(h, now=1) == []  # same condition: not again
+    assert rules.deduplicated == 2
+    assert sorted(keys(rules.on_health(h, now=3601))) == ["component:feed:0", "journal"]  # reminder
+    # the journal's own report is the same key: deduplicated with the health reason
+    assert rules.journal_error("disk full", now=3602) == []
+
+
+def test_restarting_component_alone_is_no_alert() -> None:
+    rules = AlertRules()
+    assert rules.on_health(health(components={"driver": "restarting"}), now=0) == []
+
+
+def test_kill_switch_trip_dedupes_with_health_and_clears() -> None:
+    rules = AlertRules(repeat_after=3600)
+    (trip,) = rules.kill_switch_tripped("daily loss 120 USD > limit 100 USD", now=0)
+    assert trip.key == "kill-switch" and trip.level == "failure"
+    assert "daily loss 120 USD" in trip.body and "botkit kill-switch reset" in trip.body
+    assert rules.on_health(health(kill_switch=True), now=1) == []  # already said
+    assert rules.kill_switch_tripped("again", now=2) == []
+    cleared = rules.on_health(health(kill_switch=False), now=100)
+    assert keys(cleared) == ["kill-switch:cleared"] and cleared[0].level == "info"
+    # tripped again after a reset: a new alert at once, not after repeat_after
+    assert keys(rules.kill_switch_tripped("max drawdown", now=101)) == ["kill-switch"]
+
+
+def test_kill_switch_seen_only_by_health_alerts_too() -> None:
+    rules = AlertRules()
+    (alert,) = rules.on_health(health(kill_switch=True), now=0)
+    assert alert.key == "kill-switch"
+    assert "kill switch tripped" in alert.body
+
+
+def test_halted_strategy_and_clock() -> None:
+    rules = AlertRules()
+    alerts = rules.on_health(health(strategy_halted=True, clock_offset=12.0), now=0)
+    assert sorted(keys(alerts)) == ["clock", "strategy-halted"]
+    levels = {a.key: a.level for a in alerts}
+    assert levels == {"clock": "warning", "strategy-halted": "failure"}
+    assert keys(rules.on_health(health(), now=5)) == ["strategy-halted:cleared"]  # clock: silent
+
+
+def test_orders_failing_needs_n_within_the_window() -> None:
+    rules = AlertRules(order_failures=5, order_failure_window=600, repeat_after=3600)
+    # 4 failures every 10 minutes forever: never 5 within a window
+    t = 0.0
+    for _ in range(10):
+        for i in range(4):
+            assert rules.order_failed(f"id{i}", "BTC-USD", "INSUFFICIENT_FUND", now=t + i) == []
+        t += 601
+    for i in range(4):
+        assert rules.order_failed(f"x{i}", "BTC-USD", "rejected", now=t + i) == []
+    (alert,) = rules.order_failed("x4", "ETH-USD", "INVALID_LIMIT_PRICE", now=t + 4)
+    assert alert.key == "orders-failing" and alert.level == "failure"
+    assert "5 orders failed" in alert.body and "BTC-USD 4, ETH-USD 1" in alert.body
+    assert "x4 on ETH-USD: INVALID_LIMIT_PRICE" in alert.body
+    # more failures while it lasts: not one per rejection
+    for i in range(50):
+        assert rules.order_failed(f"y{i}", "BTC-USD", "rejected", now=t + 5 + i) == []
+    # a quiet window resolves it: the next burst alerts again (before repeat_after)
+    t2 = t + 55 + 601
+    for i in range(4):
+        assert rules.order_failed(f"z{i}", "BTC-USD", "rejected", now=t2 + i) == []
+    assert keys(rules.order_failed("z4", "BTC-USD", "rejected", now=t2 + 4)) == ["orders-failing"]
+
+
+def test_start_stop_and_summary() -> None:
+    rules = AlertRules(summary_every=86400)
+    (start,) = rules.started("sim", "market_maker", ("BTC-USD", "ETH-USD"))
+    assert start.level == "info" and "market_maker" in start.title
+    assert "BTC-USD, ETH-USD" in start.body
+    (stop,) = rules.stopped("SIGTERM", None)
+    assert stop.level == "info" and "SIGTERM" in stop.body
+    (crash,) = rules.stopped("component failed", "ComponentFailed: feed:0 crashed 5 times")
+    assert crash.level == "failure" and "feed:0 crashed" in crash.body
+    assert not rules.summary_due(1000)  # the first call starts the period
+    assert not rules.summary_due(1000 + 86399)
+    assert rules.summary_due(1000 + 86400)
+    assert not rules.summary_due(1000 + 86401)
+    assert rules.summary_due(1000 + 3 * 86400 + 5)  # late (suspended host): once, not thrice
+    assert not rules.summary_due(1000 + 3 * 86400 + 6)
+    (summary,) = rules.daily_summary("orders 12 fills 3 PnL 1.20")
+    assert summary.key == "daily-summary" and summary.body == "orders 12 fills 3 PnL 1.20"
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"feed_down_after": -1},
+        {"order_failures": 0},
+        {"order_failure_window": 0},
+        {"summary_every": 0},
+    ],
+)
+def test_bad_thresholds_are_refused(kwargs: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        AlertRules(**kwargs)  # type: ignore[arg-type]
