@@ -82,6 +82,10 @@ class OrderExecutor(ReconcileMixin):
         journal: the durable intent journal.
         lookup_margin: seconds before an intent's ``created_at`` to search
             from, covering clock offset between us and the exchange.
+        lookup_horizon: a lookup *before* a re-POST searches up to the intent's last
+            recorded attempt (``updated_at``) plus this many seconds: an attempt series
+            (at most 8 attempts with their timeouts and waits) ends well within it, so
+            orders placed later (a bot that kept trading for hours) are not paged through.
         lookup_limit: page size of the lookup (list orders).
         lookup_max_pages: pages a lookup reads before it counts as incomplete (the
             outcome then stays unknown rather than "not found").
@@ -103,6 +107,7 @@ class OrderExecutor(ReconcileMixin):
         journal: OrderJournal,
         *,
         lookup_margin: float = 300.0,
+        lookup_horizon: float = 900.0,
         lookup_limit: int = 250,
         lookup_max_pages: int = 40,
         reconcile_window: float = 3600.0,
@@ -115,6 +120,7 @@ class OrderExecutor(ReconcileMixin):
         self.journal = journal
         self.orders = OrderStateMachine()
         self.lookup_margin = lookup_margin
+        self.lookup_horizon = lookup_horizon
         self.lookup_limit = lookup_limit
         self.lookup_max_pages = lookup_max_pages
         self.reconcile_window = reconcile_window
@@ -321,7 +327,7 @@ class OrderExecutor(ReconcileMixin):
             )
         if not fresh:  # it may already be at the exchange: look before re-posting
             try:
-                found = await self._lookup(record)
+                found = await self._lookup(record, until=record.updated_at + self.lookup_horizon)
             except BotkitError as exc:  # re-POSTing is safe anyway: the id deduplicates
                 log.warning(
                     "lookup of client_order_id=%s failed (%s); re-sending it with the same id",
@@ -473,11 +479,12 @@ class OrderExecutor(ReconcileMixin):
             log.warning("client_order_id=%s resolved by %s: order %s", coid, how, order_id)
         return PlacedOrder(coid, order_id, record.product_id, record.side, how)
 
-    async def _lookup(self, record: IntentRecord) -> Order | None:
+    async def _lookup(self, record: IntentRecord, *, until: float | None = None) -> Order | None:
         """Find the intent's order among recent orders of its product and side (by client id).
 
         Pages newest first from the intent's time (less the margin and the measured clock
-        offset) until the id is found or the listing ends.
+        offset) until the id is found or the listing ends. ``until`` (local time) bounds the
+        window's end when no attempt of this call is involved (plus the clock offset).
 
         Raises:
             OrderOutcomeUnknown: the listing went past ``lookup_max_pages`` pages.
@@ -485,12 +492,14 @@ class OrderExecutor(ReconcileMixin):
         """
         offset = abs(self.client.last_offset or 0.0)
         since = record.created_at - self.lookup_margin - offset
+        end = None if until is None or until + offset >= self._wall() else until + offset
         cursor: str | None = None
         for _ in range(self.lookup_max_pages):
             page = await self.client.list_orders(
                 product_ids=[record.product_id],
                 order_side=record.side,
                 start_date=since,
+                end_date=end,
                 limit=self.lookup_limit,
                 cursor=cursor,
             )

@@ -7,6 +7,7 @@ simulator's scripted faults (docs/simulator.md) standing in for a flaky exchange
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -166,6 +167,31 @@ async def test_lookup_pages_newest_first_until_found(
     [placed] = await ex.start()
     assert placed.resolved_by == "lookup" and len(_orders(sim, "pg-1")) == 1
     assert _count(sim, "GET", "/orders/historical/batch") - before == 4
+    await ex.close()
+
+
+async def test_lookup_before_a_resend_ends_at_the_intents_horizon(
+    sim: RecordingSim, make_client: ClientFactory, journal_path: Path
+) -> None:
+    """An intent last tried long ago: orders placed after its horizon are not paged through."""
+    old = OrderJournal(journal_path, wall=lambda: time.time() - 3600)
+    intent = _intent("hz-1")
+    old.record(intent.client_order_id, intent.product_id, intent.side, intent.body())
+    old.close()
+    client = make_client()
+    for i in range(5):  # a bot that kept trading after the intent
+        await client.create_order(_intent(f"hz-later-{i}"))
+    seen: list[str] = []
+
+    def note(request: web.Request) -> None:
+        if request.path.endswith("/orders/historical/batch"):
+            seen.append(request.query_string)
+
+    sim.on_request = note
+    ex = OrderExecutor(make_client(), OrderJournal(journal_path), lookup_limit=2)
+    [placed] = await ex.start()
+    assert placed.resolved_by == "response" and len(_orders(sim, "hz-1")) == 1
+    assert len(seen) == 1 and "end_date=" in seen[0]  # one empty page, not three full ones
     await ex.close()
 
 
