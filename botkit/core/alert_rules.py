@@ -88,7 +88,7 @@ _REASONS: tuple[tuple[str, str, AlertLevel, str, str], ...] = (
         "kill-switch",
         "failure",
         "kill switch tripped",
-        "No new orders until a human resets it: 'botkit kill-switch reset'.",
+        "Trading stays stopped until a human finds the cause and resets it.",
     ),
     (
         "strategy halted",

@@ -55,7 +55,9 @@ _TYPES: dict[AlertLevel, apprise.NotifyType] = {
 }
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,31}")
 # Schemes whose host part is a network host (not a token): shown in the redacted form.
-_HOST_SCHEMES = frozenset({"json", "jsons", "xml", "xmls", "form", "forms", "mailto", "mailtos"})
+_HOST_SCHEMES = frozenset(
+    {"http", "https", "json", "jsons", "xml", "xmls", "form", "forms", "mailto", "mailtos"}
+)
 _PRIVACY = re.compile(r"\b\S\.\.\.\S\b")
 """apprise's own "secure logging" keeps a token's first and last character: ``1...x``."""
 

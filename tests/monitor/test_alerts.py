@@ -364,6 +364,10 @@ def test_bad_urls_are_a_config_error_naming_the_index(
         ("mailtos://alice:app-password@gmail.com?to=bob@example.com", "mailtos://gmail.com/***"),
         ("json://user:pw@10.0.0.5:8080/hook/SECRET", "json://10.0.0.5:8080/***"),
         ("jsons://hooks.example.com/T0KEN", "jsons://hooks.example.com/***"),
+        (
+            "https://discord.com/api/webhooks/4174216298/JHMHI8qBe7bk2ZwO5U711o3dV_js",
+            "https://discord.com/***",
+        ),
         ("a bare secret string", "***"),
         ("json://[::1:bad/x", "json://***"),
     ],
