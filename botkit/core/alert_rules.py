@@ -25,7 +25,7 @@ What alerts (keys in brackets; see ``docs/alerts.md``):
   it clears; the host clock far off [``clock``];
 * ``order_failures`` orders failing within ``order_failure_window`` seconds
   [``orders-failing``] — not one alert per rejection;
-* the daily summary [``daily-summary``], due every ``summary_every`` seconds.
+* the daily summary [``daily-summary``], due once a day at ``summary_hour`` UTC.
 """
 
 from __future__ import annotations
@@ -124,7 +124,8 @@ class AlertRules:
         order_failures: this many failed orders within ``order_failure_window``
             seconds make one ``orders-failing`` alert.
         order_failure_window: see ``order_failures``.
-        summary_every: seconds between daily summaries (:meth:`summary_due`).
+        summary_hour: the UTC hour (0-23) of the daily summary (:meth:`summary_due`);
+            None: no summary.
 
     Every method that dedupes takes ``now``: monotonic seconds, from the caller's clock.
     """
@@ -136,26 +137,26 @@ class AlertRules:
         repeat_after: float = 3600.0,
         order_failures: int = 5,
         order_failure_window: float = 600.0,
-        summary_every: float = 86400.0,
+        summary_hour: int | None = None,
     ) -> None:
         if feed_down_after < 0 or repeat_after < 0 or order_failure_window <= 0:
             raise ValueError("alert thresholds must be >= 0 (the window > 0)")
         if order_failures < 1:
             raise ValueError("order_failures must be >= 1")
-        if summary_every <= 0:
-            raise ValueError("summary_every must be > 0")
+        if summary_hour is not None and not 0 <= summary_hour <= 23:
+            raise ValueError("summary_hour must be 0..23 (UTC) or None")
         self.feed_down_after = feed_down_after
         self.repeat_after = repeat_after
         self.order_failures = order_failures
         self.order_failure_window = order_failure_window
-        self.summary_every = summary_every
+        self.summary_hour = summary_hour
         self._sent: dict[str, float] = {}
         """Key -> when it was last sent, while its condition has not resolved."""
         self._episodes: dict[str, _Episode] = {}
         self._failures: deque[tuple[float, str, str, str]] = deque()
         self._present: set[str] = set()
         """Reason keys present at the last :meth:`on_health`."""
-        self._next_summary: float | None = None
+        self._summary_day: int | None = None
         self.deduplicated = 0
         """Alerts not returned because the same key went out less than ``repeat_after`` ago."""
 
@@ -373,15 +374,23 @@ class AlertRules:
             now,
         )
 
-    def summary_due(self, now: float) -> bool:
-        """True once every ``summary_every`` seconds, the first a period after the first call."""
-        if self._next_summary is None:
-            self._next_summary = now + self.summary_every
+    def summary_due(self, wall: float) -> bool:
+        """True once a day, the first time it is called at or after ``summary_hour`` UTC.
+
+        ``wall``: Unix seconds (the only wall-clock input: a summary belongs to a day,
+        and a monotonic clock knows no days). The day of the first call does not count
+        if it is already past the hour (no summary of a run that just started); a host
+        that slept over several summary hours gets one summary, not one per day missed.
+        """
+        if self.summary_hour is None:
             return False
-        if now < self._next_summary:
+        day = int((wall - self.summary_hour * 3600) // 86400)  # days start at the hour
+        if self._summary_day is None:
+            self._summary_day = day
             return False
-        while self._next_summary <= now:
-            self._next_summary += self.summary_every
+        if day <= self._summary_day:
+            return False
+        self._summary_day = day
         return True
 
     def daily_summary(self, stats_text: str) -> list[Alert]:

@@ -167,7 +167,7 @@ def test_orders_failing_needs_n_within_the_window() -> None:
 
 
 def test_start_stop_and_summary() -> None:
-    rules = AlertRules(summary_every=86400)
+    rules = AlertRules(summary_hour=8)
     (start,) = rules.started("sim", "market_maker", ("BTC-USD", "ETH-USD"))
     assert start.level == "info" and "market_maker" in start.title
     assert "BTC-USD, ETH-USD" in start.body
@@ -175,12 +175,20 @@ def test_start_stop_and_summary() -> None:
     assert stop.level == "info" and "SIGTERM" in stop.body
     (crash,) = rules.stopped("component failed", "ComponentFailed: feed:0 crashed 5 times")
     assert crash.level == "failure" and "feed:0 crashed" in crash.body
-    assert not rules.summary_due(1000)  # the first call starts the period
-    assert not rules.summary_due(1000 + 86399)
-    assert rules.summary_due(1000 + 86400)
-    assert not rules.summary_due(1000 + 86401)
-    assert rules.summary_due(1000 + 3 * 86400 + 5)  # late (suspended host): once, not thrice
-    assert not rules.summary_due(1000 + 3 * 86400 + 6)
+    day = 20_000 * 86400.0  # a UTC midnight
+    assert not rules.summary_due(day + 7 * 3600)  # 07:00, first call
+    assert not rules.summary_due(day + 8 * 3600 - 1)
+    assert rules.summary_due(day + 8 * 3600)  # 08:00 UTC
+    assert not rules.summary_due(day + 8 * 3600 + 1)
+    assert not rules.summary_due(day + 86400 + 8 * 3600 - 1)
+    assert rules.summary_due(day + 86400 + 8 * 3600 + 30)  # next day, a little late
+    assert rules.summary_due(day + 4 * 86400 + 9 * 3600)  # slept 3 days: once, not thrice
+    assert not rules.summary_due(day + 4 * 86400 + 23 * 3600)
+    late = AlertRules(summary_hour=8)
+    assert not late.summary_due(day + 10 * 3600)  # started at 10:00: not today
+    assert not late.summary_due(day + 86400 + 7 * 3600)
+    assert late.summary_due(day + 86400 + 8 * 3600)
+    assert not AlertRules().summary_due(day + 8 * 3600)  # no summary hour: never
     (summary,) = rules.daily_summary("orders 12 fills 3 PnL 1.20")
     assert summary.key == "daily-summary" and summary.body == "orders 12 fills 3 PnL 1.20"
 
@@ -191,7 +199,7 @@ def test_start_stop_and_summary() -> None:
         {"feed_down_after": -1},
         {"order_failures": 0},
         {"order_failure_window": 0},
-        {"summary_every": 0},
+        {"summary_hour": 24},
     ],
 )
 def test_bad_thresholds_are_refused(kwargs: dict[str, float]) -> None:
