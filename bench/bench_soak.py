@@ -132,9 +132,15 @@ class SoakResult:
     returncode: int | None = None
 
     def longest_gap(self) -> tuple[float, float]:
-        """(gap, time it ended) of the longest pause between two placements."""
+        """(gap, time it ended) of the longest pause between two placements.
+
+        The pause from the last placement to the end of the run counts too (a bot that
+        stalled for good must not look fine); the run ends ``duration`` seconds after the
+        bot process started, a little after it really does (imports come first).
+        """
         best = (0.0, 0.0)
-        for a, b in zip(self.placed, self.placed[1:], strict=False):
+        ends = [*self.placed[1:], self.duration] if self.placed else []
+        for a, b in zip(self.placed, ends, strict=False):
             if b - a > best[0]:
                 best = (b - a, b)
         return best
@@ -271,7 +277,8 @@ def report(r: SoakResult, warmup: float) -> list[str]:
         " per minute)",
         f"  longest gap:     {gap:.1f} s, ending at {gap_at:.0f} s (after: "
         f"{r.fault_before(gap_at)}); goal <= {goal_gap:.1f} s (requote {r.requote:g} s + "
-        f"retry budget {budget:.2f} s): {'met' if gap <= goal_gap else 'NOT met'}",
+        f"retry budget {budget:.2f} s): "
+        + ("NOT met (no orders)" if len(r.placed) < 2 else "met" if gap <= goal_gap else "NOT met"),
     ]
     if after:
         lines.append(
