@@ -13,13 +13,14 @@ what ``botkit run`` (and ``make run``) show on a fresh machine.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from botkit.core.risk import RiskLimits
 from botkit.errors import ConfigError
@@ -127,6 +128,43 @@ class PaperSection(BaseModel):
     seed: int = 1
 
 
+class HttpSection(BaseModel):
+    """``[http]``: the embedded status/metrics/control server (docs/headless.md).
+
+    Attributes:
+        listen: ``HOST:PORT`` to serve on; empty: no server (the default).
+        token: bearer token for control (and for reads off loopback); prefer
+            ``BOTKIT_HTTP__TOKEN`` in the environment to keep it out of the file.
+        refresh: the status page's reload period in seconds.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    listen: str = ""
+    token: SecretStr | None = None
+    refresh: int = Field(5, ge=1, le=3600)
+
+
+class NotifySection(BaseModel):
+    """``[notify]``: alerts through apprise (docs/alerts.md).
+
+    Attributes:
+        urls: apprise URLs (Telegram, Discord, Slack, ntfy, email, json:// webhooks...);
+            they usually hold secrets: prefer ``BOTKIT_NOTIFY__URLS`` in the environment.
+        feed_down_after: seconds a product's market data may be down or stale before
+            an alert.
+        max_per_hour: alerts sent per hour at most (the rest are counted, not sent).
+        daily_summary_hour: UTC hour of the daily summary; None: no summary.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    urls: list[SecretStr] = Field(default_factory=list)
+    feed_down_after: float = Field(60.0, gt=0)
+    max_per_hour: int = Field(30, ge=1)
+    daily_summary_hour: int | None = Field(None, ge=0, le=23)
+
+
 @dataclass(frozen=True)
 class BotConfig:
     """A validated bot config (strategy params are still raw: the loader checks them)."""
@@ -137,6 +175,8 @@ class BotConfig:
     risk: RiskLimits
     guard: GuardConfig
     paper: PaperSection = field(default_factory=PaperSection)
+    http: HttpSection = field(default_factory=HttpSection)
+    notify: NotifySection = field(default_factory=NotifySection)
     source: str = "built-in default"
     extra_products: tuple[str, ...] = field(default=())
 
@@ -147,6 +187,10 @@ class BotConfig:
         return tuple(dict.fromkeys((*wanted, *self.extra_products)))
 
 
+_SECRETISH = re.compile(r"token|secret|url|key|pass", re.IGNORECASE)
+"""Fields whose bad value is not echoed in an error (a URL can hold a bot token)."""
+
+
 def _model(model: type[BaseModel], raw: Any, table: str, source: str) -> Any:
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: [{table}] must be a table")
@@ -154,7 +198,8 @@ def _model(model: type[BaseModel], raw: Any, table: str, source: str) -> Any:
         return model.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']} (got {e.get('input')!r})"
+            f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}"
+            + ("" if _SECRETISH.search(str(e["loc"])) else f" (got {e.get('input')!r})")
             for e in exc.errors()
         )
         raise ConfigError(f"{source}: [{table}] is invalid: {problems}") from exc
@@ -166,11 +211,11 @@ def parse_bot_config(doc: dict[str, Any], *, source: str = "config") -> BotConfi
     Raises:
         ConfigError: an unknown table or key, a bad value, or no strategy name.
     """
-    unknown = sorted(set(doc) - {"bot", "strategy", "risk", "guard", "paper"})
+    unknown = sorted(set(doc) - {"bot", "strategy", "risk", "guard", "paper", "http", "notify"})
     if unknown:
         raise ConfigError(
             f"{source}: unknown table(s) {', '.join(unknown)} "
-            "(known: bot, strategy, risk, guard, paper)"
+            "(known: bot, strategy, risk, guard, paper, http, notify)"
         )
     strategy = doc.get("strategy", {})
     if not isinstance(strategy, dict):
@@ -192,6 +237,8 @@ def parse_bot_config(doc: dict[str, Any], *, source: str = "config") -> BotConfi
         risk=_model(RiskLimits, doc.get("risk", {}), "risk", source),
         guard=_model(GuardConfig, doc.get("guard", {}), "guard", source),
         paper=_model(PaperSection, doc.get("paper", {}), "paper", source),
+        http=_model(HttpSection, doc.get("http", {}), "http", source),
+        notify=_model(NotifySection, doc.get("notify", {}), "notify", source),
         source=source,
     )
 

@@ -8,6 +8,7 @@ how to fix it; secrets are never printed.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -173,6 +174,25 @@ def cmd_kill_switch(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_ctl(args: argparse.Namespace) -> int:
+    """``botkit ctl ...``: talk to a running bot's HTTP control API."""
+    from pathlib import Path
+
+    from botkit.config import BotSettings
+    from botkit.monitor.ctl import call, find_token, render_status
+
+    settings = _settings(args)
+    assert isinstance(settings, BotSettings)
+    action = args.ctl_command + (f" {args.ks_action}" if args.ctl_command == "kill-switch" else "")
+    env_token = settings.http.token.get_secret_value() if settings.http.token else None
+    token = find_token(args.token, env_token, Path(args.data_dir))
+    url = args.url or f"http://{settings.http.listen or '127.0.0.1:9108'}"
+    body = {"reason": args.reason} if getattr(args, "reason", None) else None
+    doc = call(url, action, token, body=body)
+    print(render_status(doc) if action == "status" else json.dumps(doc))
+    return EXIT_OK
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="botkit", description="Trading bots on Coinbase, asyncio.")
     p.add_argument("--version", action="version", version=f"botkit {__version__}")
@@ -232,6 +252,27 @@ def _parser() -> argparse.ArgumentParser:
     new.set_defaults(func=cmd_keys_new)
 
     from botkit.risk_gate import DEFAULT_KILL_SWITCH_PATH
+
+    ctl = sub.add_parser("ctl", help="status and control of a running bot (its --http server)")
+    ctl.add_argument("--url", help="the bot's HTTP address (default: BOTKIT_HTTP__LISTEN or "
+                     "http://127.0.0.1:9108)")  # fmt: skip
+    ctl.add_argument("--token", help="control token (default: BOTKIT_HTTP__TOKEN, else the "
+                     "data directory's control.token)")  # fmt: skip
+    ctl.add_argument("--data-dir", default="botkit-data", help="the bot's data directory")
+    ctl_sub = ctl.add_subparsers(dest="ctl_command", required=True)
+    for name, text in (
+        ("status", "health, position, PnL, orders"),
+        ("pause", "refuse new orders (hooks, fills and cancels go on)"),
+        ("resume", "accept new orders again"),
+        ("cancel-all", "cancel the strategy's open orders"),
+    ):
+        ctl_sub.add_parser(name, help=text).set_defaults(func=cmd_ctl)
+    ctl_ks = ctl_sub.add_parser("kill-switch", help="trip or reset the kill switch")
+    ctl_ks_sub = ctl_ks.add_subparsers(dest="ks_action", required=True)
+    trip = ctl_ks_sub.add_parser("trip", help="trip it: cancel everything, refuse new orders")
+    trip.add_argument("--reason", default="tripped with botkit ctl")
+    trip.set_defaults(func=cmd_ctl)
+    ctl_ks_sub.add_parser("reset", help="reset it").set_defaults(func=cmd_ctl)
 
     ks = sub.add_parser("kill-switch", help="show or reset the persisted risk kill switch")
     ks_sub = ks.add_subparsers(dest="kill_switch_command", required=True)

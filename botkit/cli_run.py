@@ -43,6 +43,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from botkit.bot_config import load_bot_config
     from botkit.config import load_settings
     from botkit.feed_conn import fix_mmap_threshold
+    from botkit.monitor.systemd import SdNotifier
     from botkit.runtime import BotRuntime, RunOptions, run_blocking
     from botkit.runtime_ui import configure_logging, render_summary
 
@@ -58,6 +59,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         mode=mode,
         duration=args.duration,
         cancel_on_exit=args.cancel_on_exit,
+        http=args.http,
+        systemd=SdNotifier.from_env(),  # a no-op outside systemd (no NOTIFY_SOCKET)
         data_dir=Path(args.data_dir) if args.data_dir else None,
     )
     runtime = BotRuntime(config, settings, options)  # loads and validates the strategy
@@ -196,6 +199,11 @@ def add_run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     run.add_argument("--live", action="store_true", help="confirm live trading (real money)")
     run.add_argument("--duration", type=float, help="stop after SECONDS (default: until Ctrl-C)")
     run.add_argument("--cancel-on-exit", action="store_true", help="cancel open orders at shutdown")
+    run.add_argument(
+        "--http",
+        metavar="HOST:PORT",
+        help="serve /metrics, /healthz, /readyz, the status page and control (e.g. 127.0.0.1:9108)",
+    )
     run.add_argument(
         "--log-level", default=argparse.SUPPRESS, help="DEBUG, INFO (default), WARNING, ERROR"
     )

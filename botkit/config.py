@@ -82,6 +82,25 @@ class SimSettings(BaseModel):
     tls: bool = False
 
 
+class HttpSettings(BaseModel):
+    """The embedded HTTP server from the environment (``BOTKIT_HTTP__LISTEN``,
+    ``BOTKIT_HTTP__TOKEN``); wins over the bot TOML's ``[http]``."""
+
+    listen: str = ""
+    token: SecretStr | None = None
+
+
+class NotifySettings(BaseModel):
+    """Alert URLs from the environment: ``BOTKIT_NOTIFY__URLS``, apprise URLs separated by
+    commas or whitespace; added to the bot TOML's ``[notify] urls``."""
+
+    urls: SecretStr | None = None
+
+    def url_list(self) -> list[str]:
+        raw = self.urls.get_secret_value() if self.urls is not None else ""
+        return [u for u in raw.replace(",", " ").split() if u]
+
+
 class BotSettings(BaseSettings):
     """All of botkit's settings. Build it with :func:`load_settings`."""
 
@@ -100,6 +119,8 @@ class BotSettings(BaseSettings):
     exchange: ExchangeSettings = ExchangeSettings()
     prime: PrimeSettings = PrimeSettings()
     sim: SimSettings = SimSettings()
+    http: HttpSettings = HttpSettings()
+    notify: NotifySettings = NotifySettings()
     coinbase_api_key: str | None = Field(None, validation_alias="COINBASE_API_KEY")
     coinbase_api_secret: SecretStr | None = Field(None, validation_alias="COINBASE_API_SECRET")
 

@@ -10,7 +10,8 @@ backtester feeds it inline from a recording.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 from botkit.core.feed_events import (
     BookChanged,
@@ -59,6 +60,10 @@ class CountingSink(ExecutorSink):
             in chunks, so ``ids`` holds between ``keep_ids`` and twice that): a bot that
             trades for weeks must not keep every id (the journal has them all).
             None keeps every id.
+        on_latency: called with the seconds from handing an intent to the executor to its
+            acknowledgement (metrics); the last value is :attr:`last_rtt` either way.
+        on_reject: called when the executor refused or failed an order (alerts).
+        monotonic: the clock of that measurement.
     """
 
     def __init__(
@@ -68,8 +73,16 @@ class CountingSink(ExecutorSink):
         ids: list[str],
         *,
         keep_ids: int | None = 10_000,
+        on_latency: Callable[[float], None] | None = None,
+        on_reject: Callable[[OrderIntent, BotkitError], None] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(executor)
+        self.on_latency = on_latency
+        self.on_reject = on_reject
+        self._monotonic = monotonic
+        self.last_rtt: float | None = None
+        """Seconds of the last acknowledged create-order round trip (the health model)."""
         self._stats, self._ids = stats, ids
         if keep_ids is not None and keep_ids < 1:
             raise ValueError(f"keep_ids must be >= 1 or None, got {keep_ids}")
@@ -81,14 +94,20 @@ class CountingSink(ExecutorSink):
         ids.append(intent.client_order_id)
         if self._trim_at is not None and len(ids) >= self._trim_at:
             del ids[: len(ids) - self._keep]
+        t0 = self._monotonic()
         try:
             order_id = await super().place(intent)
         except JournalError:
             raise  # not a refusal: the bot is stopping (see JournalError)
-        except BotkitError:
+        except BotkitError as exc:
             self._stats.rejected += 1
+            if self.on_reject is not None:
+                self.on_reject(intent, exc)
             raise
         self._stats.orders += 1
+        rtt = self.last_rtt = self._monotonic() - t0
+        if self.on_latency is not None:
+            self.on_latency(rtt)
         return order_id
 
 

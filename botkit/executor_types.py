@@ -9,11 +9,33 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from botkit.core.feed_events import OrderUpdate
 from botkit.core.models import Order
 
 __all__ = ["ExchangeOrder", "PlacedOrder", "ReconcileReport", "RejectedIntent", "StartupReport"]
 
 _TERMINAL = frozenset({"FILLED", "CANCELLED", "EXPIRED", "FAILED"})
+_ZERO = Decimal(0)
+
+
+def _update(
+    coid: str, order_id: str, product_id: str, side: str, status: str,
+    filled: Decimal = _ZERO, avg: Decimal = _ZERO,
+) -> OrderUpdate:  # fmt: skip
+    """An order update for the strategy from what start-up learnt of an order."""
+    return OrderUpdate(
+        order_id=order_id,
+        client_order_id=coid,
+        product_id=product_id,
+        side=side,
+        order_type="UNKNOWN",
+        status=status,
+        cumulative_quantity=filled,
+        leaves_quantity=_ZERO,
+        avg_price=avg,
+        total_fees=_ZERO,
+        snapshot=True,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +69,10 @@ class RejectedIntent:
     side: str
     reason: str
 
+    def to_update(self) -> OrderUpdate:
+        """The REJECTED order update the strategy gets at start-up."""
+        return _update(self.client_order_id, "", self.product_id, self.side, "REJECTED")
+
 
 @dataclass(frozen=True, slots=True)
 class ExchangeOrder:
@@ -65,6 +91,13 @@ class ExchangeOrder:
     def open(self) -> bool:
         """Still working at the exchange (not FILLED/CANCELLED/EXPIRED/FAILED)."""
         return self.status not in _TERMINAL
+
+    def to_update(self) -> OrderUpdate:
+        """This order as the order update the strategy gets at start-up."""
+        return _update(
+            self.client_order_id, self.order_id, self.product_id, self.side, self.status,
+            self.filled_size, self.average_filled_price,
+        )  # fmt: skip
 
     @classmethod
     def of(cls, order: Order) -> ExchangeOrder:

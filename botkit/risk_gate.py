@@ -19,12 +19,20 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 
 from botkit.core.intents import OrderIntent
-from botkit.core.risk import KillSwitchState, MarketQuote, OrderCheck, RiskEngine, RiskLimits
+from botkit.core.risk import (
+    KillSwitchState,
+    MarketQuote,
+    OrderCheck,
+    RiskEngine,
+    RiskLimits,
+    RiskRejected,
+)
 from botkit.errors import BotkitError, ConfigError
 
 __all__ = [
@@ -110,6 +118,11 @@ class RiskGate:
             log.critical("kill switch is TRIPPED (%s): all orders will be refused", state.reason)
         self.engine = RiskEngine(limits, kill_switch=state)
         self._cancellers: list[Canceller] = []
+        self.paused = False
+        """Set by an operator (``botkit ctl pause``): new orders are refused with
+        ``RISK_PAUSED``; hooks, fills and cancels go on. Not persisted: a restart resumes."""
+        self.refusals: Counter[str] = Counter()
+        """Orders refused so far, by reason (``RISK_MAX_NOTIONAL``...), for /metrics."""
 
     @property
     def tripped(self) -> bool:
@@ -123,7 +136,13 @@ class RiskGate:
         self, intent: OrderIntent, quote: MarketQuote, *, position: Decimal, open_orders: int
     ) -> None:
         """Refuse the intent if it breaks a limit (raises ``RiskRejected``)."""
-        self.engine.check_intent(intent, quote, position=position, open_orders=open_orders)
+        try:
+            if self.paused:
+                _paused()
+            self.engine.check_intent(intent, quote, position=position, open_orders=open_orders)
+        except RiskRejected as exc:
+            self.refusals[exc.reason] += 1
+            raise
 
     def check_order(
         self, order: OrderCheck, quote: MarketQuote, *, position: Decimal, open_orders: int
@@ -133,7 +152,13 @@ class RiskGate:
         Saves re-parsing sizes and prices out of the order configuration's strings on the
         tick-to-order path; the limits applied are the same.
         """
-        self.engine.check(order, quote, position=position, open_orders=open_orders)
+        try:
+            if self.paused:
+                _paused()
+            self.engine.check(order, quote, position=position, open_orders=open_orders)
+        except RiskRejected as exc:
+            self.refusals[exc.reason] += 1
+            raise
 
     async def on_fill(
         self, product_id: str, side: str, size: Decimal, price: Decimal, fee: Decimal
@@ -162,6 +187,19 @@ class RiskGate:
         if not self.tripped:
             await self._tripped(self.engine.trip(reason, now=self._wall()))
 
+    def reset(self) -> bool:
+        """Clear a tripped kill switch, in memory and on disk; return whether it was tripped.
+
+        The same as ``botkit kill-switch reset`` on a stopped bot, for a running one.
+        """
+        was = self.tripped
+        if self.path is not None:
+            reset_kill_switch(self.path)
+        self.engine.reset()
+        if was:
+            log.warning("kill switch reset: orders are accepted again")
+        return was
+
     async def enforce(self) -> int:
         """If tripped (e.g. from an earlier run), cancel every open order; return how many."""
         return await self._cancel_all() if self.tripped else 0
@@ -180,3 +218,10 @@ class RiskGate:
             except BotkitError as exc:  # keep going: the other components must still cancel
                 log.error("cancel-all failed during kill switch: %s", exc)
         return total
+
+
+def _paused() -> None:
+    raise RiskRejected(
+        "trading is paused by the operator: no new orders until 'botkit ctl resume'",
+        reason="RISK_PAUSED",
+    )

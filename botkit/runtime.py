@@ -3,51 +3,55 @@
 Everything else in botkit is a part with seams; this is where the parts meet. One run:
 
 1. load the strategy class and validate its parameters (a bad config stops here, exit 2);
-2. open the venue for the mode (``sim`` starts the embedded simulator in-process);
-3. build the signer, REST client, journalled executor, risk gate, feed and context;
-4. resolve pending journal intents (``executor.start()``) and enforce a tripped kill
-   switch *before* the strategy can place anything;
-5. run every long-lived task in one :class:`asyncio.TaskGroup`: the feed, the driver
-   (feed events → ``BotContext.dispatch``, then due timers), the status line, and the
-   stopper (signal, ``--duration``);
-6. shut down in order: ``on_stop``, optionally cancel open orders, stop the feed, close
-   the journal (flushing it) and the client.
+2. open the venue (``sim`` starts the embedded simulator in-process), build the signer,
+   REST client, journalled executor, risk gate, feed, context and monitor parts;
+3. resolve pending intents, reconcile with the exchange, enforce a tripped kill switch,
+   all *before* the strategy can place anything;
+4. run every long-lived task under the :class:`~botkit.supervisor.Supervisor` (feed
+   connections, HTTP, health, alerts, systemd watchdog, status line, then the driver:
+   events → ``BotContext.dispatch``, then due timers) until a signal, ``--duration``
+   or a fatal failure;
+5. shut down, each step bounded: components, ``on_stop``, optional cancel-all, feed,
+   journal (flushed), client, the last alert.
 
 Feed events arrive through a synchronous callback. Order updates go to the executor's
 state machine at once (so its view never lags the exchange); everything the strategy
-sees goes through a queue to a single driver task, so hooks run one at a time, in event
-order, and a slow hook delays only the strategy, never the socket reader. Book events
-carry the live book, so of several queued updates of one book only the last is
-delivered: the earlier ones would show the same (current) book anyway.
+sees goes through a bounded buffer to a single driver task, so hooks run one at a time,
+in event order, and a slow hook delays only the strategy, never the socket reader.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
 import signal
 import time
 from collections.abc import Awaitable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from botkit.auth import make_jwt_signer
 from botkit.bot_config import BotConfig
 from botkit.clock import SystemClock
 from botkit.config import BotSettings
+from botkit.core.alert_rules import AlertRules
 from botkit.core.book import kernel_in_use
 from botkit.core.event_buffer import EventBuffer
 from botkit.core.feed_events import FeedEvent, OrderUpdate, Subscribed
-from botkit.core.health import Health, HealthInputs, assess, product_state
+from botkit.core.health import Health
+from botkit.core.intents import OrderIntent
 from botkit.dispatch import FOR_STRATEGY, CountingSink, dispatch_batch
-from botkit.errors import BotkitError, JournalError, StaleFeed
+from botkit.errors import BotkitError, InsufficientFunds, JournalError, OrderRejected, StaleFeed
 from botkit.executor import OrderExecutor
 from botkit.feed import MarketDataFeed
 from botkit.feed_config import FeedConfig
 from botkit.journal import OrderJournal
+from botkit.monitor.alerts import Alerter
+from botkit.monitor.bot_view import BotView
+from botkit.monitor.http import HttpServer, control_token
+from botkit.monitor.metrics import BotMetrics
+from botkit.monitor.reporter import HealthReporter
 from botkit.net.rest_client import RestClient
 from botkit.risk_gate import RiskGate
 from botkit.runtime_api import RunOptions, RunResult, run_blocking
@@ -67,9 +71,6 @@ __all__ = ["BotRuntime", "RunOptions", "RunResult", "run_blocking"]
 
 log = logging.getLogger("botkit.runtime")
 R = TypeVar("R")
-
-HEALTH_FILE = "health.json"
-"""Written to the mode's data directory every second; ``botkit doctor --bot DIR`` reads it."""
 
 
 class BotRuntime:
@@ -107,15 +108,73 @@ class BotRuntime:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.supervisor = Supervisor(self._fatal_error, policy=self.options.restart_policy)
         """Runs every long-lived task; an embedding app may ``spawn`` its own under it."""
-        self.health: Health | None = None
-        """The last verdict of the health model (refreshed every second while running)."""
         self._started = False
-        self._feed: MarketDataFeed | None = None
-        self._client: Any = None
+        self.feed: MarketDataFeed | None = None
+        self.client: Any = None
+        """The REST client (Coinbase's, the simulator's, or the paper broker's)."""
+        self.gate: RiskGate | None = None
+        self.view: BotView | None = None
+        """Counters, snapshots and controls for the HTTP server (None when it is off)."""
+        self.metrics: BotMetrics | None = None
+        self.http: HttpServer | None = None
         self._sink: CountingSink | None = None
         self._clock = self.options.clock or SystemClock()
+        notify = config.notify
+        self.alerter = Alerter(  # a bad URL is a ConfigError now, before anything connects
+            [*notify.urls, *settings.notify.url_list()],
+            max_per_hour=notify.max_per_hour,
+            title_prefix=f"botkit {self.stats.strategy}",
+        )
+        self.alert_rules = AlertRules(
+            feed_down_after=notify.feed_down_after, summary_hour=notify.daily_summary_hour
+        )
+        self.reporter = HealthReporter(
+            self, self.alerter, self.alert_rules, on_health=self.options.on_health
+        )
+
+    # -- what the monitor reads ---------------------------------------------------------------
+
+    @property
+    def health(self) -> Health | None:
+        """The last verdict of the health model (refreshed every second while running)."""
+        return self.reporter.health
+
+    def assess_health(self) -> Health:
+        """The health model's verdict on this bot now."""
+        return self.reporter.assess()
+
+    async def wait_health(self) -> Health:
+        """The next verdict of the health loop (once a second while the bot runs)."""
+        return await self.reporter.next()
+
+    @property
+    def started(self) -> bool:
+        """The strategy has started (its ``on_start`` ran)."""
+        return self._started
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def error(self) -> BotkitError | None:
+        """Why the run is stopping early, if it is (the run's result error)."""
+        return self._fatal
+
+    @property
+    def sink(self) -> CountingSink | None:
+        return self._sink
+
+    def refresh_stats(self) -> None:
+        """Recompute the status counters (position, PnL, open orders) from the context."""
+        if self.ctx is not None:
+            refresh_stats(self.stats, self.ctx, self.products)
 
     # -- control ------------------------------------------------------------------------------
+
+    def wall(self) -> float:
+        """Wall-clock time, exchange-corrected (the clock seam every timestamp uses)."""
+        return self._clock.time()
 
     def request_stop(self) -> None:
         """Ask for a graceful shutdown (signal handlers and embedding apps call this)."""
@@ -191,6 +250,7 @@ class BotRuntime:
         ) as ep:
             if self.options.on_venue is not None:
                 self.options.on_venue(ep)
+            http = self.http = self._http_server(ep)  # a bad [http] stops here (exit 2)
             clock = self._clock
             signer = make_jwt_signer(ep.key, self.settings, clock=clock) if ep.key else None
             feed = MarketDataFeed(
@@ -225,8 +285,16 @@ class BotRuntime:
                 )
             journal = OrderJournal(journal_path, on_failure=self._journal_failed)
             executor = self.executor = OrderExecutor(client, journal)
-            gate = RiskGate(self.config.risk, root / "kill_switch.json", wall=clock.time)
-            sink = self._sink = CountingSink(executor, self.stats, self._ids)
+            gate = self.gate = RiskGate(
+                self.config.risk, root / "kill_switch.json", wall=clock.time
+            )
+            sink = self._sink = CountingSink(
+                executor,
+                self.stats,
+                self._ids,
+                on_latency=self.metrics.observe_order_latency if self.metrics else None,
+                on_reject=self._order_failed,
+            )
             ctx = self.ctx = BotContext(
                 self.stats.strategy,
                 sink,
@@ -238,19 +306,17 @@ class BotRuntime:
                 guard=self.config.guard,
             )
             create_strategy(self.strategy_cls, ctx, self.config.params)
-            self._feed, self._client = feed, client
+            self.feed, self.client = feed, client
             started = False
             try:
-                resolved = await executor.start()  # pending intents first, then anything new
-                if resolved:
-                    log.warning("resolved %d pending intent(s) from the journal", len(resolved))
+                await self._startup_orders(executor, ctx)
                 await gate.enforce()
                 with self._signals():
-                    started = await self._run_components(feed, ctx)
+                    started = await self._run_components(feed, ctx, http)
             finally:
                 await self._shutdown(ctx, started, feed, executor, client)
-        self._refresh(ctx)
-        self._write_health()
+        self.refresh_stats()
+        self.reporter.write()
         return RunResult(
             self.stats,
             time.perf_counter() - self._t0,
@@ -260,7 +326,9 @@ class BotRuntime:
             self._fatal,
         )
 
-    async def _run_components(self, feed: MarketDataFeed, ctx: BotContext) -> bool:
+    async def _run_components(
+        self, feed: MarketDataFeed, ctx: BotContext, http: HttpServer | None
+    ) -> bool:
         """Start the supervised components, wait for a stop; True once the strategy started.
 
         Start-up order: the feed's connections, the health reporter and the status line;
@@ -268,8 +336,13 @@ class BotRuntime:
         (signal, ``--duration``, a fatal component failure) may come at any point.
         """
         sup = self.supervisor
+        if http is not None:
+            await http.start()  # bind now: a port in use is a ConfigError (exit 2)
+            sup.spawn("http", http.serve)
         await feed.start()
-        sup.spawn("health", self._health_loop)
+        sup.spawn("health", self.reporter.run)
+        if self.alerter.enabled:
+            sup.spawn("alerts", self.alerter.run)
         if self.options.status is not None:
             sup.spawn("status", self._status_loop)
         if not await self._unless_stopped(self._wait_ready(feed)):
@@ -277,10 +350,72 @@ class BotRuntime:
             return False
         await ctx.start()
         self._started = True
+        self.alerter.send_all(
+            self.alert_rules.started(self.mode, self.stats.strategy, self.products)
+        )
         sup.spawn("driver", lambda: self._drive(ctx))
         await self._wait_stop()
         self._stop.set()  # --duration ended: the health file says "stopping" from here on
         return True
+
+    def _http_server(self, ep: Endpoints) -> HttpServer | None:
+        """The HTTP server when ``--http``, ``BOTKIT_HTTP__LISTEN`` or ``[http] listen`` asks."""
+        env, toml = self.settings.http, self.config.http
+        listen = self.options.http or env.listen or toml.listen
+        if not listen:
+            return None
+        secret = env.token or toml.token
+        token = control_token(secret.get_secret_value() if secret else None, listen, self.root)
+        view = self.view = BotView(self, venue="botkit.sim" if ep.sim is not None else self.mode)
+        metrics = self.metrics = BotMetrics(view.snapshot)
+        return HttpServer(
+            listen,
+            token=token,
+            snapshot=view.snapshot,
+            control=view,
+            metrics=metrics,
+            refresh=toml.refresh,
+            on_serve=(view.attach, view.detach),
+        )
+
+    def _sd_status(self) -> str:
+        verdict = self.health.verdict if self.health is not None else "starting"
+        return f"{verdict}: {self.stats.line()}"
+
+    def _order_failed(self, intent: OrderIntent, exc: BotkitError) -> None:
+        """Alert when orders keep failing: auth, permissions, transport, missing funds
+        (a business rejection, e.g. a post-only quote that would cross, is routine)."""
+        if isinstance(exc, OrderRejected) and not isinstance(exc, InsufficientFunds):
+            return
+        why, now = f"{type(exc).__name__}: {exc}", time.monotonic()
+        coid, pid = intent.client_order_id, intent.product_id
+        self.alerter.send_all(self.alert_rules.order_failed(coid, pid, why, now=now))
+
+    async def _startup_orders(self, executor: OrderExecutor, ctx: BotContext) -> None:
+        """Resolve pending intents, reconcile with the exchange; tell the strategy the outcome.
+
+        Runs before the strategy starts: intents the exchange refused at the re-send, and
+        orders the exchange has that the journal did not know (adopted), become the
+        strategy's orders and arrive as order updates right after its ``on_start``.
+        """
+        resolved = await executor.start()  # pending intents first, then anything new
+        if resolved:
+            log.warning("resolved %d pending intent(s) from the journal", len(resolved))
+        recon = await executor.reconcile(self.products)
+        for r in executor.startup.rejected:
+            ctx.adopt(r.client_order_id, product_id=r.product_id, side=r.side)
+            self.events.push(r.to_update())
+        orders = {o.client_order_id: o for o in [*recon.adopted, *recon.open_orders]}
+        for o in orders.values():
+            ctx.adopt(o.client_order_id, product_id=o.product_id, side=o.side)
+            self.events.push(o.to_update())
+        if executor.startup.rejected or recon.adopted:
+            log.warning(
+                "start-up: %d pending intent(s) refused by the exchange, %d order(s) adopted "
+                "from the exchange; the strategy gets their updates",
+                len(executor.startup.rejected),
+                len(recon.adopted),
+            )
 
     def _deadline(self) -> float | None:
         if self.options.duration is None:
@@ -348,6 +483,8 @@ class BotRuntime:
         Every step is bounded in time and a failing or slow step is logged and does not
         keep the next ones from running: the journal is always closed (flushed).
         """
+        if self.options.systemd is not None:
+            self.options.systemd.stopping("stopping")  # systemd stops watching the watchdog
         await self.supervisor.close(within=5.0)
         if started:
             await self._step("strategy on_stop", ctx.stop(), 10.0)
@@ -359,6 +496,9 @@ class BotRuntime:
         await self._step("feed stop", feed.stop(), 5.0)
         await self._step("journal close", executor.close(), 10.0)  # every outcome written
         await self._step("REST client close", client.close(), 5.0)
+        error = str(self._fatal) if self._fatal is not None else None
+        self.alerter.send_all(self.alert_rules.stopped("error" if error else "stopped", error))
+        await self.alerter.flush(within=5.0)
         if self.paper is not None:
             with contextlib.suppress(JournalError):  # already reported: stopping for it
                 self.paper.sample_equity(self._clock.time())
@@ -417,6 +557,8 @@ class BotRuntime:
     def _on_event(self, event: FeedEvent) -> None:
         """The feed's synchronous callback: executor first, then the strategy's queue."""
         if isinstance(event, FOR_STRATEGY):
+            if self.view is not None:
+                self.view.on_event(event)
             if isinstance(event, OrderUpdate) and self.executor is not None:
                 self.executor.on_order_update(event)
             self.events.push(event)
@@ -450,104 +592,6 @@ class BotRuntime:
         assert status is not None
         while True:
             if self.ctx is not None:
-                self._refresh(self.ctx)
+                self.refresh_stats()
                 status.show(self.stats.line())
             await asyncio.sleep(1.0)
-
-    def _refresh(self, ctx: BotContext) -> None:
-        refresh_stats(self.stats, ctx, self.products)
-
-    # -- health ---------------------------------------------------------------------------
-
-    async def _health_loop(self) -> None:
-        """Every second: assess health, log verdict changes, write ``health.json``."""
-        last = None
-        while True:
-            if self.ctx is not None:
-                self._refresh(self.ctx)
-            health = self.assess_health()
-            if last is not None and health.verdict != last:
-                level = logging.INFO if health.ready else logging.WARNING
-                log.log(
-                    level,
-                    "health: %s -> %s: %s",
-                    last,
-                    health.verdict,
-                    "; ".join(health.reasons) or "all good",
-                )
-            last = health.verdict
-            self._write_health()
-            if self.options.on_health is not None:
-                self.options.on_health(health)
-            await asyncio.sleep(1.0)
-
-    def assess_health(self) -> Health:
-        """The health model's verdict on this bot now (also kept in :attr:`health`)."""
-        feed = self._feed
-        products: dict[str, Any] = {}
-        user: Literal["up", "down"] | None = None
-        if feed is not None:
-            for pid in self.products:
-                conns = [
-                    c for c in feed.conns if any(pid in s.product_ids for s in c.plan.subscriptions)
-                ]
-                book = feed.books.get(pid)
-                products[pid] = product_state(
-                    connected=bool(conns) and all(c.ws is not None for c in conns),
-                    valid=book is None or book.valid,
-                    stale=book is not None and book.stale,
-                )
-            user_conns = [c for c in feed.conns if c.plan.name == "user"]
-            if user_conns:
-                user = "up" if user_conns[0].ws is not None else "down"
-        sink = self._sink
-        self.health = assess(
-            HealthInputs(
-                started=self._started,
-                stopping=self._stop.is_set(),
-                products=products,
-                user_channel=user,
-                clock_offset=getattr(self._client, "last_offset", None),
-                journal_ok=not isinstance(self._fatal, JournalError),
-                strategy_halted=self.stats.halted,
-                kill_switch=self.stats.kill_switch,
-                last_order_rtt=getattr(sink, "last_rtt", None),
-                components={n: c.state for n, c in self.supervisor.components.items()},
-            )
-        )
-        return self.health
-
-    def _write_health(self) -> None:
-        """``health.json`` in the data directory, replaced atomically (readers never see half)."""
-        health = self.health or self.assess_health()
-        doc = {
-            **health.to_dict(),
-            "time": self._clock.time(),
-            "pid": os.getpid(),
-            "mode": self.mode,
-            "strategy": self.stats.strategy,
-            "running": not self._stop.is_set(),
-            "components": {
-                n: {
-                    "state": c.state,
-                    "crashes": c.crashes,
-                    "restarts": c.restarts,
-                    "last_error": c.last_error,
-                }
-                for n, c in self.supervisor.components.items()
-            },
-            "events": {
-                "queued": len(self.events),
-                "dropped": self.events.dropped,
-                "coalesced": self.events.coalesced,
-                "high_water": self.events.high_water,
-            },
-            "error": str(self._fatal) if self._fatal is not None else None,
-        }
-        path = self.root / HEALTH_FILE
-        tmp = path.with_suffix(".tmp")
-        try:
-            tmp.write_text(json.dumps(doc, indent=1))
-            os.replace(tmp, path)
-        except OSError as exc:  # a full disk must not crash the reporter: the journal reports it
-            log.warning("health: cannot write %s: %s", path, exc)

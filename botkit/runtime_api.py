@@ -19,6 +19,7 @@ from botkit.clock import SystemClock
 from botkit.core.health import Health
 from botkit.core.restart import RestartPolicy
 from botkit.errors import BotkitError
+from botkit.monitor.systemd import SdNotifier
 from botkit.runtime_ui import RunStats, StatusHandler
 from botkit.sim.server import SimServer
 from botkit.sim.ws import WsConfig
@@ -44,6 +45,11 @@ class RunOptions:
         on_venue: called once the venue is open, before anything connects (e.g. to arm a
             simulator fault in a benchmark, or spawn an embedder's own task under
             ``runtime.supervisor``).
+        systemd: the service manager's notifier (``botkit run`` passes one made from
+            ``NOTIFY_SOCKET``): READY=1 once trading, STATUS, WATCHDOG=1 while the health
+            verdict is not ``down``, STOPPING=1 at shutdown (docs/deploy.md).
+        http: ``HOST:PORT`` of the HTTP server (overrides ``BOTKIT_HTTP__LISTEN`` and
+            ``[http] listen``).
         on_health: called with each health verdict (every second, after ``health.json``
             was written), e.g. to forward it to an embedder's own monitoring.
         restart_policy: how often a crashed component is restarted before the bot stops.
@@ -61,6 +67,8 @@ class RunOptions:
     sim_tick_interval: float = 0.1
     sim_ws: WsConfig | None = None
     on_venue: Callable[[Endpoints], None] | None = None
+    http: str | None = None
+    systemd: SdNotifier | None = None
     on_health: Callable[[Health], None] | None = None
     restart_policy: RestartPolicy | None = None
     clock: SystemClock | None = None

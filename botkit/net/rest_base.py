@@ -29,6 +29,7 @@ import asyncio
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
@@ -126,6 +127,8 @@ class RestClientBase:
         self._wall = wall
         self.suspect_offset = suspect_offset
         self.last_offset: float | None = None  # last measured server - local, seconds
+        self.retry_counts: Counter[str] = Counter()
+        """Retries so far by cause (the error's class name: RateLimited, ServerError...)."""
         self.clock_suspect = False
         self.resyncs = 0
         self.presigned: dict[tuple[str, str], PresignedTokens] = {}
@@ -215,6 +218,9 @@ class RestClientBase:
             raise error
         return response
 
+    def _count_retry(self, cause: str) -> None:
+        self.retry_counts[cause] += 1
+
     async def call(self, call: ApiCall, trace: CallTrace | None = None) -> RestResponse:
         """Send ``call`` with the retry table applied; return the successful response.
 
@@ -231,6 +237,7 @@ class RestClientBase:
             clock_suspect=lambda: self.clock_suspect,
             client_order_id=call.client_order_id,
             trace=trace,
+            on_retry=self._count_retry,
         )
         async for attempt in ctl.retrying(self._sleep):
             with attempt:

@@ -56,6 +56,7 @@ class RetryController:
         clock_suspect: asks the client whether its clock is currently suspect.
         client_order_id: logged with every retry of a create-order.
         trace: collects the attempt errors.
+        on_retry: called with the cause (the error's class name) before each retry.
     """
 
     def __init__(
@@ -68,7 +69,9 @@ class RetryController:
         clock_suspect: Callable[[], bool],
         client_order_id: str | None = None,
         trace: CallTrace | None = None,
+        on_retry: Callable[[str], None] | None = None,
     ) -> None:
+        self.on_retry = on_retry
         self.label = label
         self.policy = policy
         self.rng = rng
@@ -117,6 +120,8 @@ class RetryController:
     def before_sleep(self, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome is not None else None
         d = self.decision
+        if self.on_retry is not None:
+            self.on_retry(type(error).__name__ if error is not None else "unknown")
         self.resync_pending = self.resync_pending or d.resync_clock
         log.warning(
             "retry %s after attempt %d: %s (%s)%s%s; waiting %.3fs",

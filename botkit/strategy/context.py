@@ -170,6 +170,17 @@ class BotContext(StrategyDriver):
             del self._live[coid]
         return count
 
+    def adopt(self, client_order_id: str, *, product_id: str, side: str) -> None:
+        """Make an order this strategy's, though it was not placed in this run.
+
+        The runtime calls this at start-up for orders the exchange has that carry
+        botkit's id (an earlier run's, or one found by reconciliation), so the strategy
+        sees their updates and fills and can cancel them; its order updates follow.
+        """
+        self._mine[client_order_id] = None
+        self._live[client_order_id] = None
+        self.orders.track(client_order_id, product_id=product_id, side=side)
+
     def open_orders(self, product_id: str | None = None) -> list[OrderState]:
         live: list[OrderState] = []
         for coid in list(self._live):

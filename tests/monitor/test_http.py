@@ -1,0 +1,227 @@
+"""The embedded HTTP server against a real bot on the simulator, over real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from botkit.bot_config import parse_bot_config
+from botkit.config import load_settings
+from botkit.errors import ConfigError
+from botkit.monitor.ctl import call, find_token, render_status
+from botkit.monitor.http import is_loopback, parse_listen
+from botkit.runtime import BotRuntime, RunOptions, RunResult
+from botkit.sim.server import SimServer
+from botkit.sim.ws import WsConfig
+from botkit.venue import Endpoints
+
+Probe = Callable[[BotRuntime, str, SimServer], Awaitable[None]]
+
+
+async def run_with_http(tmp_path: Path, probe: Probe, **bot: Any) -> tuple[BotRuntime, RunResult]:
+    """Run the market maker on the sim with --http on a free port; ``probe`` drives the test."""
+    config = parse_bot_config(
+        {"bot": {"sim_seed": 5, **bot}, "strategy": {"name": "market_maker"},
+         "risk": {"max_order_notional": 1000}}
+    )  # fmt: skip
+    healthy = asyncio.Event()
+    options = RunOptions(
+        duration=60.0,
+        data_dir=tmp_path,
+        install_signals=False,
+        sim_tick_interval=0.05,
+        sim_ws=WsConfig(heartbeat_interval=0.2),
+        http="127.0.0.1:0",
+        on_health=lambda h: h.ready and healthy.set(),
+    )
+    rt = BotRuntime(config, load_settings(env_file=None), options)
+    sims: list[SimServer] = []
+
+    def on_venue(ep: Endpoints) -> None:
+        assert ep.sim is not None
+        sims.append(ep.sim)
+
+        async def drive() -> None:
+            await healthy.wait()
+            try:
+                await probe(rt, _url(rt), sims[0])
+            finally:
+                rt.request_stop()
+
+        rt.supervisor.spawn("probe", drive, forever=False, restart=False)
+
+    options.on_venue = on_venue
+    async with asyncio.timeout(60):
+        result = await rt.run()
+    return rt, result
+
+
+def _url(rt: BotRuntime) -> str:
+    http = rt.http
+    assert http is not None and http.bound is not None
+    return http.url
+
+
+def _metric(text: str, name: str) -> float:
+    m = re.search(rf"^{re.escape(name)} ([0-9.e+-]+)$", text, re.M)
+    assert m, f"{name} not in metrics"
+    return float(m.group(1))
+
+
+async def test_metrics_status_and_health_endpoints_during_a_sim_run(tmp_path: Path) -> None:
+    seen: dict[str, Any] = {}
+
+    async def probe(rt: BotRuntime, url: str, sim: SimServer) -> None:
+        async with aiohttp.ClientSession() as http:
+            while rt.stats.orders == 0 or rt.stats.fills == 0:  # the strategy trades first
+                await rt.wait_health()
+            async with http.get(url + "/metrics") as r:
+                seen["metrics_ct"] = r.headers["Content-Type"]
+                seen["metrics"] = await r.text()
+            async with http.get(url + "/healthz") as r:
+                seen["healthz"] = r.status
+            async with http.get(url + "/readyz") as r:
+                seen["readyz"] = (r.status, await r.json())
+            async with http.get(url + "/api/status") as r:
+                seen["status"] = await r.json()
+            async with http.get(url + "/") as r:
+                seen["page"] = (r.status, await r.text())
+
+    rt, result = await run_with_http(tmp_path, probe)
+    assert result.error is None
+    text = seen["metrics"]
+    assert seen["metrics_ct"].startswith("text/plain")
+    assert _metric(text, "botkit_ready") == 1.0
+    assert _metric(text, 'botkit_orders_total{status="placed"}') > 0
+    assert _metric(text, 'botkit_feed_messages_total{channel="level2",product="BTC-USD"}') > 0
+    assert _metric(text, "botkit_order_latency_seconds_count") > 0
+    assert _metric(text, "process_resident_memory_bytes") > 1e6
+    for name in ("botkit_feed_reconnects_total", "botkit_feed_sequence_gaps_total",
+                 "botkit_feed_malformed_total", "botkit_open_orders", "botkit_pnl_quote",
+                 "botkit_kill_switch_tripped"):  # fmt: skip
+        _metric(text, name)
+    assert 'botkit_feed_lag_seconds{product="BTC-USD"}' in text
+    assert 'botkit_position{product="BTC-USD"}' in text or rt.stats.position == {}
+    assert seen["healthz"] == 200
+    assert seen["readyz"] == (
+        200,
+        {"verdict": "ready", "reasons": [], "products": {"BTC-USD": "live"}},
+    )
+    status = seen["status"]
+    assert status["strategy"] == "MarketMaker" and status["health"]["verdict"] == "ready"
+    assert status["orders_placed"] > 0 and status["fills"]
+    page_status, page = seen["page"]
+    assert page_status == 200 and "BTC-USD" in page and "<svg" in page and "READY" in page
+
+
+async def test_readyz_flips_to_503_when_the_feed_drops_and_back_after_resync(
+    tmp_path: Path,
+) -> None:
+    seen: list[tuple[int, dict[str, Any]]] = []
+
+    async def probe(rt: BotRuntime, url: str, sim: SimServer) -> None:
+        async with aiohttp.ClientSession() as http:
+            # the next 8 connection attempts die at their first frame: a few seconds without
+            # data, then the feed's backoff (at most 0.5 * 2**4 s here) brings it back
+            sim.ws_faults.drop_next(1006, count=8)
+            while (await rt.wait_health()).ready:
+                pass
+            async with http.get(url + "/readyz") as r:
+                seen.append((r.status, await r.json()))
+            while not (await rt.wait_health()).ready:
+                pass
+            async with http.get(url + "/readyz") as r:
+                seen.append((r.status, await r.json()))
+
+    _rt, result = await run_with_http(tmp_path, probe, ready_timeout=30)
+    assert result.error is None
+    (down_status, down), (up_status, up) = seen
+    assert down_status == 503 and down["verdict"] in ("degraded", "down")
+    assert any("BTC-USD" in r or "user channel" in r for r in down["reasons"])
+    assert up_status == 200 and up["verdict"] == "ready"
+
+
+async def test_control_needs_the_token_and_steers_the_bot(tmp_path: Path) -> None:
+    seen: dict[str, Any] = {}
+
+    async def probe(rt: BotRuntime, url: str, sim: SimServer) -> None:
+        token = (tmp_path / "sim" / "control.token").read_text()
+        assert (tmp_path / "sim" / "control.token").stat().st_mode & 0o077 == 0
+        async with aiohttp.ClientSession() as http:
+            async with http.post(url + "/api/pause") as r:
+                seen["none"] = r.status
+            async with http.post(url + "/api/pause", headers={"Authorization": "Bearer nope"}) as r:
+                seen["wrong"] = r.status
+        found = find_token(None, None, tmp_path)
+        assert found == token
+        pause = await asyncio.to_thread(call, url, "pause", token)
+        again = await asyncio.to_thread(call, url, "pause", token)  # idempotent
+        seen["pause"] = (pause, again)
+        refused_before = rt.gate.refusals["RISK_PAUSED"] if rt.gate else 0
+        while rt.gate is not None and rt.gate.refusals["RISK_PAUSED"] == refused_before:
+            await rt.wait_health()  # the strategy keeps trying; the gate refuses
+        seen["resume"] = await asyncio.to_thread(call, url, "resume", token)
+        seen["trip"] = await asyncio.to_thread(
+            call, url, "kill-switch trip", token, body={"reason": "test"}
+        )
+        seen["tripped"] = rt.gate is not None and rt.gate.tripped
+        seen["reset"] = await asyncio.to_thread(call, url, "kill-switch reset", token)
+        seen["cancel"] = await asyncio.to_thread(call, url, "cancel-all", token)
+        seen["status"] = render_status(await asyncio.to_thread(call, url, "status", None))
+
+    rt, result = await run_with_http(tmp_path, probe)
+    assert result.error is None
+    assert (seen["none"], seen["wrong"]) == (401, 403)
+    assert seen["pause"] == ({"changed": True, "paused": True}, {"changed": False, "paused": True})
+    assert seen["resume"] == {"changed": True, "paused": False}
+    assert seen["trip"]["changed"] and seen["tripped"]
+    assert seen["reset"] == {"changed": True, "kill_switch": False}
+    assert isinstance(seen["cancel"]["cancelled"], int)
+    assert "MarketMaker" in seen["status"]
+    journal = (tmp_path / "sim" / "control.jsonl").read_text().splitlines()
+    actions = [line.split('"action": "')[1].split('"')[0] for line in journal]
+    assert actions == ["pause", "resume", "kill-switch trip", "kill-switch reset", "cancel-all"]
+    assert all('"who": "http 127.0.0.1"' in line for line in journal)
+
+
+def test_ctl_says_when_no_bot_listens() -> None:
+    with pytest.raises(Exception, match="no bot is listening at http://127.0.0.1:9"):
+        call("http://127.0.0.1:9", "status", None, timeout=2)
+    with pytest.raises(ConfigError, match="no control token"):
+        call("http://127.0.0.1:9", "pause", None)
+
+
+def test_listen_addresses() -> None:
+    assert parse_listen("127.0.0.1:9108") == ("127.0.0.1", 9108)
+    assert parse_listen("[::1]:0") == ("::1", 0)
+    for bad in ("9108", "host:", ":80", "h:99999", "h:x"):
+        with pytest.raises(ConfigError, match="HOST:PORT"):
+            parse_listen(bad)
+    assert is_loopback("127.0.0.2") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("example.org")
+
+
+async def test_non_loopback_without_token_refuses_to_start(tmp_path: Path) -> None:
+    config = parse_bot_config({"strategy": {"name": "market_maker"}})
+    options = RunOptions(duration=5.0, data_dir=tmp_path, install_signals=False,
+                         http="0.0.0.0:0")  # fmt: skip
+    rt = BotRuntime(config, load_settings(env_file=None), options)
+    with pytest.raises(ConfigError, match="not loopback.*without a token"):
+        await rt.run()
+
+
+def test_a_bad_secret_setting_is_not_echoed() -> None:
+    from botkit.bot_config import parse_bot_config as parse
+
+    with pytest.raises(ConfigError) as err:
+        parse({"strategy": {"name": "x"}, "notify": {"urls": "tgram://123456:SECRETTOKEN/42"}})
+    assert "notify" in str(err.value) and "SECRETTOKEN" not in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        parse({"strategy": {"name": "x"}, "http": {"token": 12345678901}})
+    assert "12345678901" not in str(err.value)
