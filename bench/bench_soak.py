@@ -132,7 +132,7 @@ class SoakResult:
     returncode: int | None = None
 
     def longest_gap(self) -> tuple[float, float]:
-        """(gap, time it ended) of the longest pause between two placements.
+        """(gap, time it began) of the longest pause between two placements.
 
         The pause from the last placement to the end of the run counts too (a bot that
         stalled for good must not look fine); the run ends ``duration`` seconds after the
@@ -142,7 +142,7 @@ class SoakResult:
         ends = [*self.placed[1:], self.duration] if self.placed else []
         for a, b in zip(self.placed, ends, strict=False):
             if b - a > best[0]:
-                best = (b - a, b)
+                best = (b - a, a)
         return best
 
     def fault_before(self, t: float) -> str:
@@ -268,15 +268,15 @@ def report(r: SoakResult, warmup: float) -> list[str]:
     slope = slope_per_hour(after)
     budget = retry_budget()
     goal_gap = r.requote + budget
-    gap, gap_at = r.longest_gap()
+    gap, gap_from = r.longest_gap()
     minutes = (r.placed[-1] - r.placed[0]) / 60 if len(r.placed) > 1 else 0.0
     lines = [
         f"soak: botkit run (market_maker, requote {r.requote:g} s) against the simulator, "
         f"{r.duration:.0f} s, {len(r.faults)} faults, Python {sys.version.split()[0]}",
         f"  orders placed:   {len(r.placed)} ({len(r.placed) / minutes if minutes else 0:.1f}"
         " per minute)",
-        f"  longest gap:     {gap:.1f} s, ending at {gap_at:.0f} s (after: "
-        f"{r.fault_before(gap_at)}); goal <= {goal_gap:.1f} s (requote {r.requote:g} s + "
+        f"  longest gap:     {gap:.1f} s, from {gap_from:.0f} s (last fault before it: "
+        f"{r.fault_before(gap_from)}); goal <= {goal_gap:.1f} s (requote {r.requote:g} s + "
         f"retry budget {budget:.2f} s): "
         + ("NOT met (no orders)" if len(r.placed) < 2 else "met" if gap <= goal_gap else "NOT met"),
     ]
