@@ -14,9 +14,9 @@ validation errors, and are only unwrapped by the signer factories in
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, BeforeValidator, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from botkit.errors import ConfigError
@@ -33,12 +33,27 @@ __all__ = [
 Mode = Literal["sim", "paper", "live"]
 
 
+def _blank_is_unset(value: object) -> object:
+    """``VAR=`` (as ``.env.example`` ships every variable) means "not set", not ``Path("")``.
+
+    Without this, an empty ``BOTKIT_COINBASE__KEY_FILE=`` became ``Path(".")`` and won
+    over the key and secret filled in below it ("CDP key file . cannot be read").
+    """
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+OptionalPath = Annotated[Path | None, BeforeValidator(_blank_is_unset)]
+"""The type of every optional path setting: an empty variable leaves it unset."""
+
+
 class CoinbaseSettings(BaseModel):
     """Coinbase Advanced Trade: CDP key and endpoints."""
 
     api_key: str | None = Field(None, description="CDP key name or id (JWT kid/sub)")
     api_secret: SecretStr | None = Field(None, description="CDP private key (PEM or base64)")
-    key_file: Path | None = Field(None, description="CDP key JSON file (name/id + privateKey)")
+    key_file: OptionalPath = Field(None, description="CDP key JSON file (name/id + privateKey)")
     rest_url: str = "https://api.coinbase.com/api/v3/brokerage"
     ws_market_url: str = "wss://advanced-trade-ws.coinbase.com"
     ws_user_url: str = "wss://advanced-trade-ws-user.coinbase.com"

@@ -1,0 +1,93 @@
+"""Newcomer traps (issue 14, item 5): each path a new user takes, taken for real.
+
+Every test here failed before its fix: the set-up steps a README reader follows must work as
+written, and every message must name something that exists.
+"""
+
+from __future__ import annotations
+
+import re
+import types
+import typing
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from botkit.cli import main
+from botkit.config import BotSettings, load_settings
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the .env file of each test speaks: no BOTKIT_* / COINBASE_* from the caller."""
+    import os
+
+    for var in list(os.environ):
+        if var.startswith(("BOTKIT_", "COINBASE_")):
+            monkeypatch.delenv(var)
+
+
+# -- .env.example copied to .env, key and secret filled in ------------------------------------
+
+
+def _new_key_lines(capsys: pytest.CaptureFixture[str]) -> dict[str, str]:
+    """``botkit keys new``, as the README tells a newcomer to run it."""
+    assert main(["keys", "new"]) == 0
+    out = capsys.readouterr().out
+    pairs = [line.split("=", 1) for line in out.splitlines() if line and not line.startswith("#")]
+    return {k: v for k, v in pairs}
+
+
+def _dotenv_from_example(tmp_path: Path, fill: dict[str, str]) -> Path:
+    """``cp .env.example .env`` and fill the named variables, leaving the others as shipped."""
+    text = (REPO / ".env.example").read_text()
+    for var, value in fill.items():
+        text, n = re.subn(rf"^{var}=.*$", lambda _m: f"{var}={value}", text, flags=re.M)  # noqa: B023
+        assert n == 1, f"{var} is not in .env.example"
+    env = tmp_path / ".env"
+    env.write_text(text)
+    return env
+
+
+def test_env_example_with_key_and_secret_filled_loads_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = _new_key_lines(capsys)
+    env = _dotenv_from_example(tmp_path, key)
+    assert re.search(r"^BOTKIT_COINBASE__KEY_FILE=$", env.read_text(), flags=re.M)  # still empty
+
+    settings = load_settings(env_file=env)
+    assert settings.coinbase.key_file is None  # not Path(".")
+    assert main(["--env-file", str(env), "keys", "check"]) == 0, capsys.readouterr().err
+    out = capsys.readouterr().out
+    assert "key name:  " + key["BOTKIT_COINBASE__API_KEY"].strip('"') in out
+
+
+def _path_settings(model: type[BaseModel], prefix: str) -> Iterator[str]:
+    """Every environment variable whose setting is a path, at any nesting depth."""
+    for name, field in model.model_fields.items():
+        ann = field.annotation
+        args = typing.get_args(ann) if isinstance(ann, types.UnionType) else (ann,)
+        var = f"{prefix}{name.upper()}"
+        if any(isinstance(a, type) and issubclass(a, BaseModel) for a in args):
+            sub = next(a for a in args if isinstance(a, type) and issubclass(a, BaseModel))
+            yield from _path_settings(sub, var + "__")
+        elif any(isinstance(a, type) and issubclass(a, Path) for a in args):
+            yield var
+
+
+def test_every_empty_path_setting_means_unset(tmp_path: Path) -> None:
+    variables = list(_path_settings(BotSettings, "BOTKIT_"))
+    assert "BOTKIT_COINBASE__KEY_FILE" in variables
+    env = tmp_path / ".env"
+    env.write_text("".join(f"{var}=\n" for var in variables))
+    settings = load_settings(env_file=env)
+    for var in variables:
+        node: object = settings
+        for part in var.removeprefix("BOTKIT_").lower().split("__"):
+            node = getattr(node, part)
+        assert node is None, f"{var}= gave {node!r}"
