@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from collections.abc import Callable, Sequence
 
@@ -291,11 +290,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``botkit`` console script and ``python -m botkit``."""
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, str(args.log_level or "WARNING").upper(), logging.WARNING),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    # one log set-up for every command: text on a terminal, JSON lines under systemd, Docker
+    # or a pipe (botkit run sets it again, the same way, to draw its status line)
+    from botkit.logs import configure_logging
+
+    try:
+        configure_logging(args.log_level or ("INFO" if args.command == "run" else "WARNING"))
+    except ValueError as exc:
+        print(f"botkit: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
     if func is None:
         parser.print_help()

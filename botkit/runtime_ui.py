@@ -1,22 +1,17 @@
-"""What the operator sees: log format, the live status line, and the exit summary.
+"""What the operator sees: the live status line, and the exit summary.
 
-On a terminal a human reads the logs, so they are short text lines and a status line
-(orders, fills, position, PnL) is redrawn in place. Anywhere else (systemd, Docker, a
-pipe) a machine reads them, so every record is one JSON object per line, and every line
-about an order carries its ``client_order_id`` as a field: that id is the key to follow
-one order through the strategy, the executor, the journal and the exchange.
+On a terminal a status line (orders, fills, position, PnL) is redrawn in place. The log
+format (text on a terminal, JSON lines anywhere else) lives in :mod:`botkit.logs`, which
+the CLI uses for every command; its names are re-exported here, where ``botkit run`` and
+the tests have always imported them from.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import re
-import sys
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import IO, Any
 
+from botkit.logs import JsonFormatter, StatusHandler, configure_logging
 from botkit.strategy.context import BotContext
 
 __all__ = [
@@ -27,93 +22,6 @@ __all__ = [
     "refresh_stats",
     "render_summary",
 ]
-
-_COID = re.compile(r"client_order_id=([0-9A-Za-z_.:-]+)")
-_STD = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per record: ``ts``, ``level``, ``logger``, ``msg``, extras.
-
-    ``client_order_id`` is lifted out of the message (``client_order_id=...``) when a
-    caller did not pass it as an extra, so that ``jq 'select(.client_order_id == ...)'``
-    finds every line about one order.
-    """
-
-    def format(self, record: logging.LogRecord) -> str:
-        msg = record.getMessage()
-        doc: dict[str, Any] = {
-            "ts": round(record.created, 6),
-            "level": record.levelname,
-            "logger": record.name,
-            "msg": msg,
-        }
-        for key, value in vars(record).items():
-            if key not in _STD and not key.startswith("_"):
-                doc[key] = value if isinstance(value, int | float | bool | None) else str(value)
-        if "client_order_id" not in doc and (m := _COID.search(msg)):
-            doc["client_order_id"] = m.group(1)
-        if record.exc_info:
-            doc["exc"] = self.formatException(record.exc_info)
-        return json.dumps(doc, default=str)
-
-
-class StatusHandler(logging.StreamHandler[IO[str]]):
-    """A stream handler that clears the status line before a log line, then redraws it."""
-
-    def __init__(self, stream: IO[str]) -> None:
-        super().__init__(stream)
-        self.status = ""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if self.status:
-            self.stream.write("\r\x1b[K")
-        super().emit(record)
-        if self.status:
-            self.stream.write(self.status)
-            self.flush()
-
-    def show(self, text: str) -> None:
-        """Redraw the status line in place."""
-        self.status = text
-        self.stream.write("\r\x1b[K" + text)
-        self.flush()
-
-    def clear(self) -> None:
-        if self.status:
-            self.stream.write("\r\x1b[K")
-            self.flush()
-        self.status = ""
-
-
-def configure_logging(level: str, *, tty: bool | None = None) -> StatusHandler | None:
-    """Route the root logger to stderr: text on a TTY, JSON lines otherwise.
-
-    Returns:
-        the handler that can draw a status line (TTY only), else None.
-
-    Raises:
-        ValueError: an unknown level name.
-    """
-    numeric = logging.getLevelName(level.upper())
-    if not isinstance(numeric, int):
-        raise ValueError(f"unknown log level {level!r}; use DEBUG, INFO, WARNING or ERROR")
-    is_tty = sys.stderr.isatty() if tty is None else tty
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    status: StatusHandler | None = None
-    if is_tty:
-        status = StatusHandler(sys.stderr)
-        status.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
-        root.addHandler(status)
-    else:
-        lines = logging.StreamHandler(sys.stderr)
-        lines.setFormatter(JsonFormatter())
-        root.addHandler(lines)
-    root.setLevel(numeric)
-    logging.getLogger("aiohttp.access").setLevel(max(numeric, logging.WARNING))
-    return status
 
 
 @dataclass

@@ -91,3 +91,72 @@ def test_every_empty_path_setting_means_unset(tmp_path: Path) -> None:
         for part in var.removeprefix("BOTKIT_").lower().split("__"):
             node = getattr(node, part)
         assert node is None, f"{var}= gave {node!r}"
+
+
+# -- every command logs JSON lines off a terminal ----------------------------------------------
+
+
+@pytest.fixture
+def _root_logger() -> Iterator[None]:
+    """main() points the root logger at this test's captured stderr: undo that afterwards."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def _log_records(stderr: str) -> list[dict[str, object]]:
+    """The log records in ``stderr``; fails on a log line that is not one JSON object."""
+    import json
+
+    records = []
+    for line in stderr.splitlines():
+        if not line.strip() or line.startswith("botkit"):  # the CLI's own messages
+            continue
+        assert line.startswith("{"), f"a log line that is not JSON: {line!r}"
+        doc = json.loads(line)
+        assert {"ts", "level", "logger", "msg"} <= set(doc), doc
+        records.append(doc)
+    return records
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+@pytest.mark.usefixtures("_root_logger")
+def test_doctor_logs_json_lines_off_a_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fill = _new_key_lines(capsys)
+    fill["BOTKIT_COINBASE__REST_URL"] = f"http://127.0.0.1:{_closed_port()}/api/v3/brokerage"
+    env = _dotenv_from_example(tmp_path, fill)
+    assert main(["--env-file", str(env), "doctor", "--timeout", "2"]) == 1  # nothing listens
+    records = _log_records(capsys.readouterr().err)
+    assert any(r["logger"] == "botkit.rest" and r["level"] == "WARNING" for r in records), records
+
+
+@pytest.mark.usefixtures("_root_logger")
+def test_record_and_backtest_log_json_lines_off_a_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = ["--env-file", str(tmp_path / "none.env"), "--log-level", "INFO"]
+    rec = tmp_path / "rec.jsonl.gz"
+    args = ["record", "--source", "sim", "--products", "BTC-USD", "--duration", "1"]
+    assert main([*env, *args, "--out", str(rec)]) == 0
+    records = _log_records(capsys.readouterr().err)
+    assert any(str(r["logger"]).startswith("botkit.sim") for r in records), records
+
+    cut = tmp_path / "cut.jsonl.gz"  # a recorder killed mid-write: the backtest warns
+    cut.write_bytes(rec.read_bytes()[:-20])
+    main([*env, "backtest", "--data", str(cut), "--out", str(tmp_path / "bt"), "--quiet"])
+    records = _log_records(capsys.readouterr().err)
+    assert any("ends abruptly" in str(r["msg"]) for r in records), records
