@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from botkit import __version__
 from botkit.errors import BotkitError, ConfigError
@@ -155,13 +156,29 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return exit_code(checks)
 
 
+def kill_switch_path(args: argparse.Namespace) -> Path:
+    """The kill switch file of the bot ``botkit run`` would start with the same options.
+
+    ``--path`` wins; otherwise the data directory and mode are found exactly as ``run``
+    finds them (``--data-dir`` / ``--mode``, else the ``--config`` TOML's ``[bot]``, else
+    ``botkit-data`` and ``sim``), and sim and paper keep theirs in a sub-folder named after
+    the mode, as the runtime does (``botkit-data/sim/kill_switch.json`` by default).
+    """
+    from botkit.bot_config import load_bot_config
+
+    if args.path:
+        return Path(args.path)
+    bot = load_bot_config(Path(args.config) if args.config else None).bot
+    mode = args.mode or bot.mode
+    base = Path(args.data_dir) if args.data_dir else bot.data_dir
+    return (base / mode if mode in ("sim", "paper") else base) / "kill_switch.json"
+
+
 def cmd_kill_switch(args: argparse.Namespace) -> int:
     """``botkit kill-switch status|reset``: read or clear the persisted kill switch."""
-    from pathlib import Path
-
     from botkit.risk_gate import load_kill_switch, reset_kill_switch
 
-    path = Path(args.path)
+    path = kill_switch_path(args)
     if args.kill_switch_command == "status":
         state = load_kill_switch(path)
         print(f"kill switch: {'TRIPPED' if state.tripped else 'not tripped'} ({path})")
@@ -250,8 +267,6 @@ def _parser() -> argparse.ArgumentParser:
     new.add_argument("--type", choices=["ES256", "EdDSA"], default="ES256")
     new.set_defaults(func=cmd_keys_new)
 
-    from botkit.risk_gate import DEFAULT_KILL_SWITCH_PATH
-
     ctl = sub.add_parser("ctl", help="status and control of a running bot (its --http server)")
     ctl.add_argument("--url", help="the bot's HTTP address (default: BOTKIT_HTTP__LISTEN or "
                      "http://127.0.0.1:9108)")  # fmt: skip
@@ -273,15 +288,21 @@ def _parser() -> argparse.ArgumentParser:
     trip.set_defaults(func=cmd_ctl)
     ctl_ks_sub.add_parser("reset", help="reset it").set_defaults(func=cmd_ctl)
 
-    ks = sub.add_parser("kill-switch", help="show or reset the persisted risk kill switch")
+    ks = sub.add_parser(
+        "kill-switch",
+        help="show or reset the persisted risk kill switch",
+        description="The file is the one 'botkit run' with the same --config, --mode and "
+        "--data-dir uses (default: botkit-data/sim/kill_switch.json).",
+    )
     ks_sub = ks.add_subparsers(dest="kill_switch_command", required=True)
     for name, text in (("status", "is the kill switch tripped?"), ("reset", "clear it")):
         cmd = ks_sub.add_parser(name, help=text)
+        cmd.add_argument("--config", help="the bot TOML the bot runs with (its [bot] table)")
         cmd.add_argument(
-            "--path",
-            default=str(DEFAULT_KILL_SWITCH_PATH),
-            help="state file (sim: botkit-data/sim/kill_switch.json)",
+            "--mode", choices=["sim", "live", "paper"], help="the bot's mode (default: as run)"
         )
+        cmd.add_argument("--data-dir", help="the bot's data directory (default: as run)")
+        cmd.add_argument("--path", help="the state file itself (overrides the three above)")
         cmd.set_defaults(func=cmd_kill_switch)
     return p
 

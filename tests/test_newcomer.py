@@ -160,3 +160,56 @@ def test_record_and_backtest_log_json_lines_off_a_terminal(
     main([*env, "backtest", "--data", str(cut), "--out", str(tmp_path / "bt"), "--quiet"])
     records = _log_records(capsys.readouterr().err)
     assert any("ends abruptly" in str(r["msg"]) for r in records), records
+
+
+# -- kill-switch status reads the file the bot writes --------------------------------------------
+
+TRIPPING_STRATEGY = '''
+from botkit.strategy import Strategy
+
+__all__ = ["Trip"]
+
+
+class Trip(Strategy):
+    """Trips the kill switch as soon as it starts."""
+
+    async def on_start(self) -> None:
+        assert self.ctx.risk is not None
+        await self.ctx.risk.trip("tripped by the newcomer test")
+'''
+
+
+@pytest.mark.usefixtures("_root_logger")
+def test_kill_switch_status_reads_what_a_sim_run_wrote(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)  # a newcomer's project folder: botkit-data/ goes here
+    (tmp_path / "trip.py").write_text(TRIPPING_STRATEGY)
+    main(["--env-file", "none.env", "run", "--strategy", "trip.py:Trip", "--duration", "1"])
+    assert "kill switch is TRIPPED" in capsys.readouterr().out
+    assert (tmp_path / "botkit-data" / "sim" / "kill_switch.json").is_file()
+
+    assert main(["kill-switch", "status"]) == 0  # no options: the defaults of `botkit run`
+    out = capsys.readouterr().out
+    assert "kill switch: TRIPPED" in out, out
+    assert "tripped by the newcomer test" in out
+    assert main(["kill-switch", "status", "--mode", "live"]) == 0  # live has its own file
+    assert "not tripped" in capsys.readouterr().out
+
+    assert main(["kill-switch", "reset"]) == 0
+    assert "kill switch reset" in capsys.readouterr().out
+    assert main(["kill-switch", "status", "--data-dir", "botkit-data", "--mode", "sim"]) == 0
+    assert "not tripped" in capsys.readouterr().out
+
+
+def test_kill_switch_follows_the_config_data_dir(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from botkit.risk_gate import KillSwitchState, save_kill_switch
+
+    cfg = tmp_path / "bot.toml"
+    cfg.write_text(f'[bot]\nmode = "paper"\ndata_dir = "{tmp_path / "state"}"\n')
+    save_kill_switch(tmp_path / "state" / "paper" / "kill_switch.json",
+                     KillSwitchState(tripped=True, reason="paper trip", at=1.0))  # fmt: skip
+    assert main(["kill-switch", "status", "--config", str(cfg)]) == 0
+    assert "TRIPPED" in capsys.readouterr().out
