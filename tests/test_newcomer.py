@@ -213,3 +213,48 @@ def test_kill_switch_follows_the_config_data_dir(
                      KillSwitchState(tripped=True, reason="paper trip", at=1.0))  # fmt: skip
     assert main(["kill-switch", "status", "--config", str(cfg)]) == 0
     assert "TRIPPED" in capsys.readouterr().out
+
+
+# -- report on a sim run's journal says what to do, and the advice works ---------------------------
+
+
+def _quoted_commands(message: str) -> list[list[str]]:
+    """The ``'botkit ...'`` commands a message tells the user to run."""
+    return [cmd.split()[1:] for cmd in re.findall(r"'(botkit [^']+)'", message)]
+
+
+@pytest.mark.usefixtures("_root_logger")
+def test_report_on_a_sim_journal_gives_advice_that_works(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from botkit.cli import _parser
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["--env-file", "none.env", "run", "--duration", "1"]) == 0
+    capsys.readouterr()
+    assert main(["report", "botkit-data/sim/journal.sqlite"]) == 2
+    err = capsys.readouterr().err
+    assert "order journal of a sim or live run" in err, err
+    commands = _quoted_commands(err)
+    assert {c[0] for c in commands} >= {"run", "report", "record", "backtest"}, commands
+    for argv in commands:  # every option it names exists (argparse exits 2 on an unknown one)
+        _parser().parse_args(argv)
+
+    # and following it gives a report: paper mode on the simulator, then the named file
+    (tmp_path / "bot.toml").write_text('[paper]\nsource = "sim"\n')
+    run = next(c for c in commands if c[0] == "run")
+    assert main(["--env-file", "none.env", *run, "--duration", "2"]) == 0
+    report = next(c for c in commands if c[0] == "report")
+    assert main(report) == 0, capsys.readouterr().err
+    assert (tmp_path / "botkit-data" / "paper" / "paper.html").is_file()
+
+
+def test_report_on_a_file_that_is_no_journal_names_real_paths(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    notes = tmp_path / "notes.sqlite"
+    notes.write_text("not a database " * 50)
+    assert main(["report", str(notes)]) == 2
+    err = capsys.readouterr().err
+    assert "--journal" not in err  # no such option anywhere
+    assert "botkit-data/paper/paper.sqlite" in err and "botkit-data/backtest/paper.sqlite" in err

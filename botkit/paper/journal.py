@@ -74,8 +74,9 @@ from botkit.paper.records import (
 __all__ = ["APPLICATION_ID", "META_KEYS", "SCHEMA_VERSION", "PaperJournal"]
 
 _HOW_TO_GET_ONE = (
-    "pass the journal written by a paper or backtest session (its --journal path), "
-    "or choose a new file name to start a new journal"
+    "pass the paper.sqlite of a paper session (<data_dir>/paper/paper.sqlite, by default "
+    "botkit-data/paper/paper.sqlite) or of a backtest (<--out>/paper.sqlite, by default "
+    "botkit-data/backtest/paper.sqlite)"
 )
 
 

@@ -14,6 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from botkit.errors import ConfigError
 from botkit.paper.records import BalanceRecord, EquityPoint, FillRecord, OrderRecord
 
 __all__ = [
@@ -273,10 +274,12 @@ def build_report(journal_path: Path) -> Report:
     """Read a paper journal (read-only; fine while its session runs) and compute its report.
 
     Raises:
-        ConfigError: the file is missing or is not a botkit paper journal.
+        ConfigError: the file is missing or is not a botkit paper journal (the message
+            says which file to pass instead).
     """
     from botkit.paper.journal import PaperJournal
 
+    _refuse_order_journal(Path(journal_path))
     with PaperJournal(Path(journal_path), readonly=True) as journal:
         return compute(
             journal=Path(journal_path).name,
@@ -286,4 +289,36 @@ def build_report(journal_path: Path) -> Report:
             history=journal.balance_history(),
             equity=journal.equity(),
             last_save_time=journal.last_save_time(),
+        )
+
+
+def _refuse_order_journal(path: Path) -> None:
+    """Say what to do with the order journal of a sim or live run.
+
+    ``botkit run`` (sim mode, the default) leaves ``botkit-data/sim/journal.sqlite``: the
+    file a newcomer tries first. It holds order intents, not an account, so there is
+    nothing to report; the way to a report of an offline rehearsal is paper mode on the
+    simulator, or a backtest.
+    """
+    import sqlite3
+
+    if not path.is_file():
+        return  # PaperJournal says "no such journal file"
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
+        finally:
+            db.close()
+    except sqlite3.DatabaseError:
+        return  # not SQLite, or unreadable: PaperJournal explains
+    if "intents" in tables:
+        raise ConfigError(
+            f"{path} is the order journal of a sim or live run (order intents, no account "
+            "to report); botkit report reads the paper.sqlite of a paper session or of a "
+            'backtest. Offline: put [paper] source = "sim" in bot.toml, run '
+            "'botkit run --mode paper --config bot.toml', then "
+            "'botkit report botkit-data/paper/paper.sqlite'; or record a session "
+            "('botkit record --source sim --products BTC-USD --duration 60 --out rec.jsonl.gz') "
+            "and backtest it ('botkit backtest --data rec.jsonl.gz --report report.html')"
         )
