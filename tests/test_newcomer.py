@@ -258,3 +258,123 @@ def test_report_on_a_file_that_is_no_journal_names_real_paths(
     err = capsys.readouterr().err
     assert "--journal" not in err  # no such option anywhere
     assert "botkit-data/paper/paper.sqlite" in err and "botkit-data/backtest/paper.sqlite" in err
+
+
+# -- new-strategy NAME, then --strategy NAME; and an installed botkit's shipped strategies ---------
+
+
+@pytest.mark.usefixtures("_root_logger")
+def test_new_strategy_then_run_it_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)  # a project folder, not the botkit checkout
+    assert main(["new-strategy", "dip_buyer"]) == 0
+    assert (tmp_path / "strategies" / "dip_buyer.py").is_file()
+    capsys.readouterr()
+
+    assert main(["strategies"]) == 0
+    listed = capsys.readouterr().out
+    for name in ("dip_buyer", "ema_cross", "market_maker", "mean_reversion"):
+        assert f"\n{name}: " in "\n" + listed, listed  # the user's and the shipped ones
+
+    env = ["--env-file", "none.env"]
+    assert main([*env, "run", "--strategy", "dip_buyer", "--duration", "1"]) == 0
+    assert "strategy DipBuyer" in capsys.readouterr().out
+
+
+def test_own_strategy_of_a_shipped_name_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botkit.strategy.loader import load_strategy
+
+    monkeypatch.chdir(tmp_path)
+    own = tmp_path / "strategies" / "ema_cross.py"
+    own.parent.mkdir()
+    own.write_text(TRIPPING_STRATEGY)
+    assert load_strategy("ema_cross").__name__ == "Trip"
+    assert load_strategy("market_maker").__name__ == "MarketMaker"  # shipped, still found
+
+
+def test_an_installed_botkit_finds_its_shipped_strategies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """setup.py's build step makes the package an installed botkit runs from.
+
+    The package is built by setup.py's own ``build_py`` (what ``pip install .`` runs) into
+    a site folder, then imported from there by a fresh interpreter in an empty folder: no
+    checkout beside it, no ./strategies, no symlink.
+    """
+    import os
+    import subprocess
+    import sys
+
+    import setuptools
+
+    captured: dict[str, typing.Any] = {}
+    monkeypatch.setattr(setuptools, "setup", lambda **kw: captured.update(kw))  # setuptools'
+    monkeypatch.chdir(REPO)
+    exec(compile((REPO / "setup.py").read_text(), "setup.py", "exec"), {"__name__": "__main__"})
+    site = tmp_path / "site"
+    package_data = _pyproject()["tool"]["setuptools"]["package-data"]
+    dist = setuptools.Distribution(
+        {
+            "packages": setuptools.find_packages(include=["botkit*"]),
+            "package_data": package_data,
+            "script_name": "setup.py",
+        }
+    )
+    build = captured["cmdclass"]["build_py"](dist)
+    build.build_lib = str(site)
+    build.ensure_finalized()
+    build.run()
+    assert (site / "botkit" / "py.typed").is_file()  # PEP 561
+    assert sorted(p.name for p in (site / "botkit" / "_strategies").glob("*.py")) == sorted(
+        p.name for p in (REPO / "strategies").glob("*.py")
+    )
+
+    empty = tmp_path / "elsewhere"
+    empty.mkdir()
+    code = (
+        "import botkit, botkit.strategy.loader as L\n"
+        "print(botkit.__file__)\n"
+        "print(*(i.name for i in L.list_strategies()))\n"
+        "print(L.load_strategy('ema_cross').__name__)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=empty,
+        env={**os.environ, "PYTHONPATH": str(site)},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout.splitlines()
+    assert out[0].startswith(str(site)), out  # the built copy, not the checkout
+    assert set(out[1].split()) >= {"ema_cross", "market_maker", "mean_reversion"}, out
+    assert out[2] == "EmaCross"
+
+
+# -- licence and typing metadata ---------------------------------------------------------------
+
+
+def _pyproject() -> dict[str, typing.Any]:
+    import tomllib
+
+    return tomllib.loads((REPO / "pyproject.toml").read_text())
+
+
+def test_license_file_and_spdx_metadata() -> None:
+    project = _pyproject()["project"]
+    assert project["license"] == "MIT"  # an SPDX expression, not the deprecated table
+    assert project["license-files"] == ["LICENSE"]
+    text = (REPO / "LICENSE").read_text()
+    assert text.startswith("MIT License") and "the botkit authors" in text
+    # setuptools reads SPDX strings and license-files from 77 on; an older one refuses them
+    requires = _pyproject()["build-system"]["requires"]
+    versions = [int(m[1]) for r in requires if (m := re.fullmatch(r"setuptools>=(\d+)", r))]
+    assert versions and versions[0] >= 77, requires
+
+
+def test_package_is_marked_typed() -> None:
+    assert (REPO / "botkit" / "py.typed").is_file()
+    assert "py.typed" in _pyproject()["tool"]["setuptools"]["package-data"]["botkit"]

@@ -4,9 +4,19 @@ Specs, tried in this order:
 
 * ``path/to/file.py:Class`` (or ``path/to/file.py`` if the file defines exactly one);
 * ``package.module:Class`` (imported normally, so installed packages work);
-* ``name``: an entry point of the group ``botkit.strategies`` (how a pip-installed
-  strategy package announces itself), else ``<strategies dir>/<name>.py`` (the shipped
-  folder), whose single Strategy subclass is taken.
+* ``name``: looked up along one search path, first match wins:
+
+  1. ``./strategies/<name>.py`` in the working directory (where ``botkit new-strategy``
+     writes, so what it wrote runs by name);
+  2. an entry point of the group ``botkit.strategies`` (how a pip-installed strategy
+     package announces itself);
+  3. the shipped strategies (``ema_cross``, ``market_maker``, ...): the repository's
+     top-level ``strategies/`` in a checkout; in an installed botkit the same files,
+     which the wheel build (``setup.py``) copies into the package as data, in
+     ``botkit/_strategies/``.
+
+  A file's single Strategy subclass is taken. An explicit ``strategies_dir`` (the
+  ``--dir`` of ``botkit strategies``, tests) replaces the two folders.
 
 Only classes **defined** in the file or module count (``cls.__module__`` is checked, as in
 Freqtrade's resolver): ``from strategies.ema_cross import EmaCross`` at the top of
@@ -40,6 +50,7 @@ from botkit.strategy.context import BotContext
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "SHIPPED_DIRNAME",
     "ParamInfo",
     "StrategyInfo",
     "build_params",
@@ -47,6 +58,7 @@ __all__ = [
     "create_strategy",
     "default_strategies_dir",
     "describe",
+    "strategy_search_path",
     "list_strategies",
     "load_strategy",
     "read_toml",
@@ -55,9 +67,43 @@ __all__ = [
 ENTRY_POINT_GROUP = "botkit.strategies"
 
 
+SHIPPED_DIRNAME = "_strategies"
+"""The shipped strategies' folder inside an installed ``botkit`` package (see setup.py)."""
+
+
 def default_strategies_dir() -> Path:
-    """The shipped ``strategies/`` folder (next to the ``botkit`` package in a checkout)."""
-    return Path(__file__).resolve().parents[2] / "strategies"
+    """The shipped strategies: inside the installed package, else the checkout's folder.
+
+    A wheel carries them as package data in ``botkit/_strategies/`` (setup.py copies the
+    repository's ``strategies/`` there at build time); a checkout or an editable install
+    has only the repository's top-level ``strategies/``, next to the ``botkit`` package.
+    """
+    package = Path(__file__).resolve().parents[1]
+    installed = package / SHIPPED_DIRNAME
+    return installed if installed.is_dir() else package.parent / "strategies"
+
+
+def strategy_search_path(strategies_dir: Path | None = None) -> list[Path]:
+    """The folders a strategy name is looked up in, in order (without duplicates).
+
+    ``./strategies`` of the working directory comes first, so ``botkit new-strategy NAME``
+    followed by ``botkit run --strategy NAME`` works from any project folder; the shipped
+    folder last. ``strategies_dir`` replaces both.
+    """
+    if strategies_dir is not None:
+        return [strategies_dir]
+    out: list[Path] = []
+    for folder in (Path.cwd() / "strategies", default_strategies_dir()):
+        if not any(_same_dir(folder, seen) for seen in out):
+            out.append(folder)
+    return out
+
+
+def _same_dir(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
 
 
 # -- loading ---------------------------------------------------------------------------------
@@ -80,7 +126,7 @@ def load_strategy(spec: str, *, strategies_dir: Path | None = None) -> type[Stra
     elif sep:
         cls = _pick(_import_module(target), cls_name, spec)
     else:
-        cls = _by_name(spec, strategies_dir or default_strategies_dir())
+        cls = _by_name(spec, strategy_search_path(strategies_dir))
     check_api_version(cls)
     return cls
 
@@ -158,7 +204,12 @@ def _pick(module: ModuleType, cls_name: str, spec: str) -> type[Strategy]:
     return obj
 
 
-def _by_name(name: str, strategies_dir: Path) -> type[Strategy]:
+def _by_name(name: str, folders: list[Path]) -> type[Strategy]:
+    """``name`` along the search path: the working directory's folder, entry points, shipped."""
+    *own, shipped = folders
+    for folder in own:
+        if (folder / f"{name}.py").is_file():
+            return _pick(_import_file(folder / f"{name}.py"), "", name)
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name == name:
             try:
@@ -168,13 +219,14 @@ def _by_name(name: str, strategies_dir: Path) -> type[Strategy]:
             if not (inspect.isclass(obj) and issubclass(obj, Strategy)):
                 raise ConfigError(f"entry point {name!r} ({ep.value}) is not a Strategy subclass")
             return obj
-    path = strategies_dir / f"{name}.py"
+    path = shipped / f"{name}.py"
     if path.is_file():
         return _pick(_import_file(path), "", name)
-    known = sorted({*_shipped_names(strategies_dir), *_entry_point_names()})
+    known = sorted({*(n for f in folders for n in _shipped_names(f)), *_entry_point_names()})
+    where = " nor ".join(f"{f}/{name}.py" for f in folders)
     raise ConfigError(
-        f"unknown strategy {name!r}: not an entry point ({ENTRY_POINT_GROUP}) nor a file in "
-        f"{strategies_dir}; available: {', '.join(known) or 'none'}. "
+        f"unknown strategy {name!r}: not an entry point ({ENTRY_POINT_GROUP}) nor a file "
+        f"({where}); available: {', '.join(known) or 'none'}. "
         "Or use path/to/file.py:Class or package.module:Class"
     )
 
@@ -296,27 +348,41 @@ def describe(
 
 
 def list_strategies(*, strategies_dir: Path | None = None) -> list[StrategyInfo]:
-    """Every strategy loadable by name: the shipped folder, then entry points.
+    """Every strategy loadable by name, in search-path order; a name listed once.
 
     A file or plugin that fails to load is skipped here (and reported by ``load_strategy``
-    when asked for by name), so one broken plugin does not hide the others.
+    when asked for by name), so one broken plugin does not hide the others. A name found
+    earlier on the search path hides the same name later, as ``load_strategy`` does.
     """
-    folder = strategies_dir or default_strategies_dir()
+    *own, shipped = strategy_search_path(strategies_dir)
     out: list[StrategyInfo] = []
-    for name in _shipped_names(folder):
-        try:
-            path = folder / f"{name}.py"
-            cls = _by_name_file(path, name)
+    seen: set[str] = set()
+
+    def add_folder(folder: Path) -> None:
+        for name in _shipped_names(folder):
+            if name in seen:
+                continue
+            try:
+                path = folder / f"{name}.py"
+                cls = _by_name_file(path, name)
+            except ConfigError:
+                continue
+            seen.add(name)
             out.append(describe(name, cls, str(folder), ref=f"{path}:{cls.__qualname__}"))
-        except ConfigError:
-            continue
+
+    for folder in own:
+        add_folder(folder)
     for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name in seen:
+            continue
         try:
             obj = ep.load()
         except Exception:  # a broken plugin is left out here, reported when loaded by name
             continue
         if inspect.isclass(obj) and issubclass(obj, Strategy):
+            seen.add(ep.name)
             out.append(describe(ep.name, obj, f"entry point {ep.value}"))
+    add_folder(shipped)
     return out
 
 
