@@ -149,6 +149,7 @@ class L2Book(BookView):
         "_caching",
         "_decimals",
         "_limits",
+        "_price_bounds",
         "_qty_fast",
         "invalid_reason",
         "product_id",
@@ -168,6 +169,11 @@ class L2Book(BookView):
         self.product_id = product_id
         self._decimals = decimals
         self._limits = limits
+        self._price_bounds = (
+            min(_MAX_DECIMALS, limits.max_fraction_digits),
+            len(str(limits.max_price)),
+            limits.max_price,
+        )
         # quantities this long or shorter pass the fast checks when plain (read by the kernel)
         self._qty_fast = limits.quantity_fast_len
         # Keys: asks by tick, bids by *negated* tick, so that both heaps are min-heaps
@@ -406,20 +412,17 @@ class L2Book(BookView):
         if not whole.isdigit() or (frac and not frac.isdigit()) or not price.isascii():
             raise ValueError(f"bad price level {price[:40]!r}")
         frac = frac.rstrip("0")
-        limits = self._limits
-        if (
-            len(frac) > min(_MAX_DECIMALS, limits.max_fraction_digits)
-            or len(whole) > _MAX_WHOLE_DIGITS
-        ):
-            # checked before any rescale: one absurd price must not leave the book at a
-            # scale no later price (nor the resync snapshot) can be converted to
+        max_frac, price_digits, max_price = self._price_bounds
+        # all checked before any rescale: one absurd price must not leave the book at a
+        # scale no later price (nor the resync snapshot) can be converted to
+        if len(frac) > max_frac or len(whole) > _MAX_WHOLE_DIGITS:
             raise ValueError(f"price level {price[:40]!r} has too many digits")
-        if not (whole.strip("0") or frac):
+        if not frac and not whole.strip("0"):
             raise ValueError(f"price level {price[:40]!r} is not positive")
-        if len(whole) >= len(str(limits.max_price)) and (
-            int(whole) > limits.max_price or (int(whole) == limits.max_price and frac)
+        if len(whole) >= price_digits and (
+            int(whole) > max_price or (int(whole) == max_price and frac)
         ):
-            raise ValueError(f"price level {price[:40]!r} is above max_price {limits.max_price}")
+            raise ValueError(f"price level {price[:40]!r} is above max_price {max_price}")
         if self._decimals is None:
             self._decimals = len(frac)
         elif len(frac) > self._decimals:

@@ -43,6 +43,7 @@ from botkit.core import messages as m
 from botkit.core.book import L2Book
 from botkit.core.book_levels import DEFAULT_LIMITS, WireLimits
 from botkit.core.feed_events import (
+    BookChanged,
     BookInvalidated,
     CandlesReceived,
     FeedErrorReceived,
@@ -92,6 +93,7 @@ decoding one at once costs ~5 MB of short-lived objects, which CPython mostly ke
 LOGGED_REFUSALS = 50
 """Refused frames logged one by one per connection; after that, every 100th."""
 _decode_fast = m.decode_fast
+_L2Data = m.L2Data
 _book_changed = book_changed
 
 
@@ -212,8 +214,7 @@ class FeedProtocol:
         counted (``stats.malformed``), logged at WARNING with a short reason, and the
         books it may have touched resynchronised (:meth:`_refuse`).
         """
-        stats = self.stats
-        stats.frames += 1
+        self.stats.frames += 1
         try:
             if len(data) > BULK_FRAME_BYTES:
                 bulk = m.decode_l2_bulk(data)
@@ -224,17 +225,17 @@ class FeedProtocol:
                 frame = _decode_fast(data)
             except Exception:  # DecodeFailed, RecursionError (deep nesting), MemoryError...
                 frame = m.decode_frame(data, fast_l2=True, limits=self.limits)  # what was it?
-            if type(frame) is m.L2Data:  # the hot path: in-order level2 frames
+            if type(frame) is _L2Data:  # the hot path: in-order level2 frames
                 seq = frame.sequence_num
                 last = self.last_seq
                 if last is not None and seq == last + 1:
                     self.last_seq = seq
-                    stats.accepted += 1
-                    return self._apply_l2(frame, [], False)
+                    self.stats.accepted += 1
+                    return self._apply_l2(frame, [])
                 events: list[FeedEvent] = []
                 if self._sequence(seq, events):
-                    stats.accepted += 1
-                    self._apply_l2(frame, events, False)
+                    self.stats.accepted += 1
+                    self._apply_l2(frame, events)
                 return events
             return self._receive_other(frame)
         except Exception as exc:  # a bug or an unforeseen frame: never ends the connection
@@ -252,14 +253,14 @@ class FeedProtocol:
         if around is not None:
             around()
         try:
-            return self._apply_l2(frame, events, True)
+            return self._apply_l2(frame, events, bulk=True)
         finally:
             del frame
             if around is not None:
                 around()
 
     def _apply_l2(
-        self, frame: m.L2Data | m.L2Bulk, events: list[FeedEvent], bulk: bool
+        self, frame: m.L2Data | m.L2Bulk, events: list[FeedEvent], bulk: bool = False
     ) -> list[FeedEvent]:
         """Apply a level2 frame that passed the sequence check: the one level2 apply.
 
@@ -270,38 +271,43 @@ class FeedProtocol:
         connections are skipped (a level2 subscription left over from a resync race);
         updates for an invalid book wait for its snapshot.
         """
-        seq = frame.sequence_num
         books = self.books
-        mark = len(events)
         for ev in frame.events:
             pid = ev.product_id
             book = books.get(pid)
             if book is None:
                 continue
-            snapshot = ev.type == "snapshot"  # the schema admits only "snapshot" and "update"
-            if not (snapshot or book.valid):
-                continue  # waiting for the resync snapshot
             try:
-                if bulk:
-                    batches = ev.batches()  # type: ignore[union-attr]
-                    if snapshot:
-                        crossed = book.apply_snapshot_batches(batches)
+                if ev.type == "update":  # the schema admits only "update" and "snapshot"
+                    if not book.valid:
+                        continue  # waiting for the resync snapshot
+                    if bulk:
+                        crossed = book.apply_update_batches(ev.batches())  # type: ignore[union-attr]
                     else:
-                        crossed = book.apply_update_batches(batches)
-                elif snapshot:
-                    crossed = book.apply_snapshot(ev.updates)  # type: ignore[arg-type]
+                        crossed = book.apply_wire_updates(ev.updates)  # type: ignore[arg-type]
+                    snapshot = False
                 else:
-                    crossed = book.apply_wire_updates(ev.updates)  # type: ignore[arg-type]
+                    if bulk:
+                        crossed = book.apply_snapshot_batches(ev.batches())  # type: ignore[union-attr]
+                    else:
+                        crossed = book.apply_snapshot(ev.updates)  # type: ignore[arg-type]
+                    snapshot = True
             except Exception as exc:  # the book refused a level, or worse
-                del events[mark:]
+                self._withdraw(events)
                 self._refuse(f"{pid}: {exc}", events, resync=True, product=pid)
                 return events
             if crossed:
-                del events[mark:]
+                self._withdraw(events)
                 events.extend(self._gap_recovery(f"{pid} book crossed"))
                 return events
-            events.append(_book_changed(pid, book, snapshot, seq))
+            events.append(_book_changed(pid, book, snapshot, frame.sequence_num))
         return events
+
+    @staticmethod
+    def _withdraw(events: list[FeedEvent]) -> None:
+        """Drop this frame's ``BookChanged`` events (the last ones; earlier events differ)."""
+        while events and type(events[-1]) is BookChanged:
+            events.pop()
 
     def _receive_other(self, frame: m.Frame) -> list[FeedEvent]:
         """Every frame but an ``L2Data`` one: checked, sequenced, dispatched."""
