@@ -32,9 +32,13 @@ class BuildPyWithStrategies(build_py):
         super().run()
         if getattr(self, "editable_mode", False):
             return  # an editable install reads the repository's strategies/ in place
+        sources = sorted(Path(STRATEGIES_SRC).glob("*.py"))
+        if not sources:  # e.g. a build context that copied botkit/ but not strategies/
+            self.warn(f"no {STRATEGIES_SRC}/*.py here: this build ships no strategies")
+            return
         target = Path(self.build_lib, STRATEGIES_DST)
         self.mkpath(str(target))
-        for src in sorted(Path(STRATEGIES_SRC).glob("*.py")):
+        for src in sources:
             self.copy_file(str(src), str(target / src.name))
 
 
