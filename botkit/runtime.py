@@ -90,7 +90,9 @@ class BotRuntime:
         self.strategy_cls: type[Strategy] = load_strategy(
             config.strategy or "market_maker", strategies_dir=self.options.strategies_dir
         )
-        build_params(self.strategy_cls, config.params)  # validate now: fail before connecting
+        params = build_params(self.strategy_cls, config.params)  # fail before connecting
+        self.params: dict[str, Any] = params.model_dump(mode="json")
+        """The strategy's effective parameters (defaults filled in), for the status page."""
         self.products = config.products()
         self.stats = RunStats(
             mode=self.mode, strategy=self.strategy_cls.strategy_name(), products=self.products

@@ -193,7 +193,7 @@ class BotView:
             mode=rt.mode,
             venue=self.venue,
             strategy=stats.strategy,
-            params=dict(rt.config.params),
+            params=dict(rt.params),
             products=rt.products,
             health=health,
             paused=gate is not None and gate.paused,
@@ -215,7 +215,11 @@ class BotView:
             feed_lag={
                 p: (now - self.last_event[p]) if p in self.last_event else None for p in rt.products
             },
-            risk_limits={k: str(v) for k, v in limits.items()},
+            risk_limits={
+                **{k: str(v) for k, v in limits.items()},
+                "usage: open orders": str(len(open_orders)),
+                "usage: PnL today": f"{gate.engine.daily_pnl():.2f}" if gate is not None else "",
+            },
             risk_refusals=dict(gate.refusals) if gate is not None else {},
             retries=retries,
             equity_curve=list(self.curve),
