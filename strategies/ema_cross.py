@@ -12,6 +12,8 @@ from botkit.strategy import Strategy
 
 __all__ = ["EmaCross"]
 
+CANDLE_MINUTES = 5  # the candles channel's only bucket size
+
 
 class EmaCross(Strategy):
     """EMA crossover: target +size while EMA(fast) > EMA(slow), else -size (or flat).
@@ -48,6 +50,22 @@ class EmaCross(Strategy):
         self.slow: Decimal | None = None
         self.samples = 0
         self.current: Candle | None = None
+        self.ctx.log.info("warming up: %s", self.warm_up())
+
+    def warm_up(self) -> str:
+        """How long until the first order, said once at start: a quiet bot looks broken.
+
+        The candles channel sends 5-minute candles (Coinbase has no other size there),
+        updated about once a second.
+        """
+        n = self.params.slow
+        if self.params.closed_only:
+            return (
+                f"needs {n} candles (~{n * CANDLE_MINUTES} minutes: closed {CANDLE_MINUTES}-minute "
+                f"candles) before the first order; closed_only = false samples every candle "
+                f"update instead (~{n} seconds)"
+            )
+        return f"needs {n} candle updates (~{n} seconds, about one a second) before the first order"
 
     async def on_candle(self, candle: Candle) -> None:
         if candle.product_id != self.params.product_id:
@@ -69,6 +87,8 @@ class EmaCross(Strategy):
         self.fast = ema(self.fast, self.params.fast)
         self.slow = ema(self.slow, self.params.slow)
         self.samples += 1
+        if self.samples == self.params.slow:
+            self.ctx.log.info("warmed up: %d samples; trading from now on", self.samples)
 
     def target(self) -> Decimal | None:
         """The wanted position, or None while warming up."""

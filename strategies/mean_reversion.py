@@ -52,6 +52,14 @@ class MeanReversion(Strategy):
 
     def on_start(self) -> None:
         self.prices: deque[Decimal] = deque(maxlen=self.params.window)
+        self.warm = False
+        what = "ticker prices" if self.params.source == "ticker" else "book mids"
+        self.ctx.log.info(
+            "warming up: needs %d %s (seconds to minutes, as busy as the market is) "
+            "before the first order",
+            self.params.window,
+            what,
+        )
 
     def zscore(self, price: Decimal) -> Decimal | None:
         """``(price - mean) / stdev`` of the window, or None while it fills or is flat."""
@@ -59,6 +67,9 @@ class MeanReversion(Strategy):
         n = len(self.prices)
         if n < self.params.window:
             return None
+        if n == self.params.window and not self.warm:
+            self.warm = True
+            self.ctx.log.info("warmed up: %d prices; trading from now on", n)
         mean = sum(self.prices, Decimal(0)) / n
         var = sum(((x - mean) ** 2 for x in self.prices), Decimal(0)) / n
         return None if var == 0 else (price - mean) / var.sqrt()

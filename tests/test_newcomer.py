@@ -378,3 +378,29 @@ def test_license_file_and_spdx_metadata() -> None:
 def test_package_is_marked_typed() -> None:
     assert (REPO / "botkit" / "py.typed").is_file()
     assert "py.typed" in _pyproject()["tool"]["setuptools"]["package-data"]["botkit"]
+
+
+# -- a strategy that waits says so, and for how long ------------------------------------------------
+
+
+@pytest.mark.usefixtures("_root_logger")
+@pytest.mark.parametrize(
+    ("strategy", "said"),
+    [
+        ("ema_cross", "warming up: needs 20 candles (~100 minutes"),
+        ("mean_reversion", "warming up: needs 50 ticker prices"),
+    ],
+)
+def test_a_warming_up_strategy_says_how_long(
+    strategy: str, said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--env-file", str(tmp_path / "none.env"), "run", "--strategy", strategy]
+    assert main([*argv, "--duration", "1", "--data-dir", str(tmp_path / "data")]) == 0
+    captured = capsys.readouterr()
+    if strategy == "ema_cross":  # nothing for 100 minutes: the reason must be in the log
+        assert "orders placed:     0" in captured.out
+    records = _log_records(captured.err)
+    warming = [r for r in records if str(r["msg"]).startswith("warming up")]
+    assert len(warming) == 1 and warming[0]["level"] == "INFO", records
+    assert str(warming[0]["msg"]).startswith(said), warming
+    assert "before the first order" in str(warming[0]["msg"])
