@@ -404,3 +404,51 @@ def test_a_warming_up_strategy_says_how_long(
     assert len(warming) == 1 and warming[0]["level"] == "INFO", records
     assert str(warming[0]["msg"]).startswith(said), warming
     assert "before the first order" in str(warming[0]["msg"])
+
+
+# -- docs stay inside the repository ----------------------------------------------------------------
+
+_DOCS = [
+    REPO / "README.md",
+    *sorted((REPO / "docs").glob("*.md")),
+    REPO / "strategies" / "README.md",
+]
+
+
+def test_docs_point_at_nothing_outside_the_repository() -> None:
+    problems = []
+    for doc in _DOCS:
+        text = doc.read_text()
+        for bad in ("../shared", "shared/reference"):
+            if bad in text:
+                problems.append(f"{doc.name} mentions {bad}")
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):  # [text](target)
+            if re.match(r"[a-z]+:", target):
+                continue  # https:, mailto:
+            path = (doc.parent / target).resolve()
+            if not path.is_relative_to(REPO) or not path.exists():
+                problems.append(f"{doc.name} links to {target}, which is not in the repository")
+    assert not problems, problems
+
+
+def test_every_cited_coinbase_section_is_in_the_notes() -> None:
+    """``§n`` in the docs and ``reference §n`` / ``§n`` in the code name a section of
+    docs/coinbase-notes.md (other documents' sections are cited with their name: RFC 6455
+    §5.2, anchors §5.4)."""
+    notes = (REPO / "docs" / "coinbase-notes.md").read_text()
+    sections = set(re.findall(r"^#{2,3} (\d+(?:\.\d+)?)\.? ", notes, flags=re.M))
+    assert {"1.2", "2.5", "3.5", "8"} <= sections
+    sources = [
+        *_DOCS,
+        *sorted((REPO / "botkit").rglob("*.py")),
+        *sorted(REPO.glob("strategies/*.py")),
+    ]
+    cited: dict[str, set[str]] = {}
+    for src in sources:
+        text = src.read_text()
+        for m in re.finditer(r"(\w+[- ])?§ ?(\d+(?:\.\d+)?)", text):
+            if m[1] and m[1].strip(" -").lower() in {"anchors", "6455", "rfc"}:
+                continue
+            cited.setdefault(m[2], set()).add(src.name)
+    missing = {n: sorted(where) for n, where in cited.items() if n not in sections}
+    assert not missing, missing
