@@ -50,8 +50,12 @@ from botkit.core.keys import secret_to_pem
 from botkit.core.messages import Ticker
 from botkit.core.rest import ApiCall, RestRequest
 from botkit.core.risk import RiskLimits
+from botkit.dispatch import CountingSink
+from botkit.monitor.bot_view import BotView
+from botkit.monitor.metrics import BotMetrics
 from botkit.net.rest_client import RestClient
 from botkit.risk_gate import RiskGate
+from botkit.runtime_ui import RunStats
 from botkit.strategy.base import Strategy
 from botkit.strategy.context import BotContext
 from botkit.strategy.loader import create_strategy
@@ -122,6 +126,41 @@ class RequestSink:
         return True
 
 
+class _Placed:
+    def __init__(self, order_id: str) -> None:
+        self.order_id = order_id
+
+
+class _RequestExecutor:
+    """The executor's place() reduced to the request sink (no journal: the same work as the
+    other paths, which this variant differs from only by the monitoring it adds)."""
+
+    def __init__(self, client: RestClient) -> None:
+        self.sink = RequestSink(client)
+
+    async def place(self, intent: OrderIntent) -> _Placed:
+        return _Placed(await self.sink.place(intent))
+
+
+class _Wall:
+    def wall(self) -> float:
+        return time.time()
+
+
+def monitored_ctx(client: RestClient, metrics: BotMetrics | None) -> BotContext:
+    """The pre-signed path through the runtime's counting sink, with (``metrics``) or without
+    what the HTTP server adds: each order timed into the latency histogram."""
+    ctx = make_ctx(client)
+    sink = CountingSink(
+        _RequestExecutor(client),  # type: ignore[arg-type]
+        RunStats(),
+        [],
+        on_latency=metrics.observe_order_latency if metrics is not None else None,
+    )
+    ctx._sink = sink  # the bench's one wiring shortcut: the same context, another sink
+    return ctx
+
+
 def run_sync(coro: Coroutine[Any, Any, None]) -> None:
     """Drive a coroutine that never suspends (no I/O on this path) without an event loop."""
     try:
@@ -158,13 +197,26 @@ def tick_to_order(n: int) -> dict[str, float]:
     inline = RestClient(BASE, signer, presign=0)
     frames = [frame(i + 1, f"{65000 + (i % 50) * 0.5:.2f}") for i in range(n)]
     sub = (Subscription("ticker", ("BTC-USD",)),)
+    monitored = RestClient(BASE, signer, presign=4)
+    unmonitored = RestClient(BASE, signer, presign=4)
     paths = {
         "presigned": (presigned, FeedProtocol("market-0", sub, books={})),
+        "unmonitored": (unmonitored, FeedProtocol("market-3", sub, books={})),
+        "monitored": (monitored, FeedProtocol("market-2", sub, books={})),
         "inline": (inline, FeedProtocol("market-1", sub, books={})),
     }
-    ctxs = {name: make_ctx(client) for name, (client, _) in paths.items()}
-    times: dict[str, list[float]] = {"presigned": [], "inline": [], "sdk": []}
-    presigned.refill_presigned()
+    metrics = BotMetrics(lambda: None, process=False)  # type: ignore[arg-type,return-value]
+    view = BotView(_Wall(), venue="bench")  # type: ignore[arg-type]
+
+    def new_ctx(name: str, client: RestClient) -> BotContext:
+        if name == "presigned" or name == "inline":
+            return make_ctx(client)
+        return monitored_ctx(client, metrics if name == "monitored" else None)
+
+    ctxs = {name: new_ctx(name, client) for name, (client, _) in paths.items()}
+    times: dict[str, list[float]] = {name: [] for name in (*paths, "sdk")}
+    for c in (presigned, monitored, unmonitored):
+        c.refill_presigned()
 
     def sdk_way(data: bytes) -> None:
         doc = json.loads(data)  # the SDK's way: json, the same decision, json body, its JWT
@@ -189,10 +241,13 @@ def tick_to_order(n: int) -> dict[str, float]:
             out = times[name]
             for i in range(start, stop):
                 if i % 4 == 0:  # a fresh context: at most 4 open orders, as under max_open_orders=4
-                    ctxs[name] = make_ctx(client)
+                    ctxs[name] = new_ctx(name, client)
                 ctx = ctxs[name]
+                count = view.on_event if name == "monitored" else None
                 t0 = time.perf_counter_ns()
                 for event in proto.receive(frames[i]):
+                    if count is not None:
+                        count(event)  # the runtime's feed callback counts for /metrics
                     run_sync(ctx.dispatch(event))
                 out.append((time.perf_counter_ns() - t0) / 1000)
                 client.refill_presigned()  # what the loop does once the order is answered
@@ -200,8 +255,9 @@ def tick_to_order(n: int) -> dict[str, float]:
             t0 = time.perf_counter_ns()
             sdk_way(frames[i])
             times["sdk"].append((time.perf_counter_ns() - t0) / 1000)
-    pool = presigned.presigned[("POST", "/orders")]
-    assert pool.taken == n and pool.misses == 0, "every pre-signed order must use a pool token"
+    for c in (presigned, monitored, unmonitored):
+        pool = c.presigned[("POST", "/orders")]
+        assert pool.taken == n and pool.misses == 0, "every pre-signed order must use a token"
     warm = n // 10
     result = {}
     for name, xs in times.items():
@@ -236,11 +292,25 @@ from botkit.runtime_ui import configure_logging
 configure_logging("INFO", tty=False)
 from botkit.feed_conn import fix_mmap_threshold
 fix_mmap_threshold()  # as `botkit run` does (cli_run.cmd_run)
-big = sys.argv[2] == "big"
+big = sys.argv[2].startswith("big")
+http = sys.argv[2].endswith("+http")
+async def scrape():  # what Prometheus and a browser do: every endpoint, every second
+    import asyncio, aiohttp
+    while rt.http is None or rt.http.bound is None:
+        await asyncio.sleep(0.1)
+    async with aiohttp.ClientSession() as s:
+        while True:
+            for path in ("/metrics", "/api/status", "/", "/readyz"):
+                async with s.get(rt.http.url + path) as r:
+                    await r.read()
+            await asyncio.sleep(1.0)
 def arm(ep):
     if big and ep.sim is not None:
         ep.sim.ws_faults.oversize_snapshot(30_000)
-opts = RunOptions(duration=float(sys.argv[1]), data_dir=Path(sys.argv[3]), on_venue=arm)
+    if http:
+        rt.supervisor.spawn("scraper", scrape)
+opts = RunOptions(duration=float(sys.argv[1]), data_dir=Path(sys.argv[3]), on_venue=arm,
+                  http="127.0.0.1:0" if http else None)
 rt = BotRuntime(load_bot_config(None), load_settings(env_file=None), opts)
 res = run_blocking(rt.run)
 status = dict(l.split(":", 1) for l in Path("/proc/self/status").read_text().splitlines() if ":" in l)
@@ -286,13 +356,17 @@ def main() -> None:
           f"p50 {lat['es256_p50']:.1f} us)")  # fmt: skip
     for name, label in (
         ("presigned", "botkit, pre-signed token (default)"),
+        ("unmonitored", "the same via the runtime's counting sink"),
+        ("monitored", "the same + the HTTP server's per-order work"),
         ("inline", "botkit, signed inline (presign=0)"),
         ("sdk", "official SDK way (json + jwt_generator)"),
     ):
         p50, p99 = lat[f"{name}_p50"], lat[f"{name}_p99"]
         ratio = "" if name == "sdk" else f"  speed-up p50 {sdk50 / p50:.2f}x"
         print(f"  {label:42s} p50 {p50:6.1f} us  p99 {p99:6.1f} us{ratio}")
-    for variant in ("small", "big"):
+    cost = lat["monitored_p50"] / lat["unmonitored_p50"] - 1
+    print(f"  monitoring's cost on tick-to-order p50: {cost * 100:+.1f} % (goal: within 5 %)")
+    for variant in ("small", "big", "big+http"):
         m = run_child(args.seconds, variant)
         print(
             f"botkit run (sim, {variant} book, {args.seconds:.0f} s): peak RSS {m['hwm_mb']:.1f} MB, "

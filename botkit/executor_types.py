@@ -12,7 +12,14 @@ from decimal import Decimal
 from botkit.core.feed_events import OrderUpdate
 from botkit.core.models import Order
 
-__all__ = ["ExchangeOrder", "PlacedOrder", "ReconcileReport", "RejectedIntent", "StartupReport"]
+__all__ = [
+    "ExchangeOrder",
+    "PlacedOrder",
+    "ReconcileReport",
+    "RejectedIntent",
+    "StartupReport",
+    "startup_updates",
+]
 
 _TERMINAL = frozenset({"FILLED", "CANCELLED", "EXPIRED", "FAILED"})
 _ZERO = Decimal(0)
@@ -148,3 +155,12 @@ class ReconcileReport:
     open_orders: list[ExchangeOrder]
     foreign_open: int = 0
     complete: bool = True
+
+
+def startup_updates(startup: StartupReport, recon: ReconcileReport) -> list[OrderUpdate]:
+    """What the strategy learns before it starts, one update per order: pending intents the
+    exchange refused at the re-send (REJECTED), then orders adopted from the exchange and
+    botkit's orders still open there (their status and filled size)."""
+    updates = [r.to_update() for r in startup.rejected]
+    orders = {o.client_order_id: o for o in [*recon.adopted, *recon.open_orders]}
+    return updates + [o.to_update() for o in orders.values()]

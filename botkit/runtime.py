@@ -44,13 +44,11 @@ from botkit.core.intents import OrderIntent
 from botkit.dispatch import FOR_STRATEGY, CountingSink, dispatch_batch
 from botkit.errors import BotkitError, InsufficientFunds, JournalError, OrderRejected, StaleFeed
 from botkit.executor import OrderExecutor
+from botkit.executor_types import startup_updates
 from botkit.feed import MarketDataFeed
 from botkit.feed_config import FeedConfig
 from botkit.journal import OrderJournal
 from botkit.monitor.alerts import Alerter
-from botkit.monitor.bot_view import BotView
-from botkit.monitor.http import HttpServer, control_token
-from botkit.monitor.metrics import BotMetrics
 from botkit.monitor.reporter import HealthReporter
 from botkit.net.rest_client import RestClient
 from botkit.risk_gate import RiskGate
@@ -65,6 +63,9 @@ from botkit.supervisor import Supervisor
 from botkit.venue import Endpoints, open_venue
 
 if TYPE_CHECKING:
+    from botkit.monitor.bot_view import BotView
+    from botkit.monitor.http import HttpServer
+    from botkit.monitor.metrics import BotMetrics
     from botkit.paper.broker import PaperBroker
 
 __all__ = ["BotRuntime", "RunOptions", "RunResult", "run_blocking"]
@@ -366,6 +367,10 @@ class BotRuntime:
         listen = self.options.http or env.listen or toml.listen
         if not listen:
             return None
+        from botkit.monitor.bot_view import BotView  # here: a bot without [http] saves ~4 MB
+        from botkit.monitor.http import HttpServer, control_token
+        from botkit.monitor.metrics import BotMetrics
+
         secret = env.token or toml.token
         token = control_token(secret.get_secret_value() if secret else None, listen, self.root)
         view = self.view = BotView(self, venue="botkit.sim" if ep.sim is not None else self.mode)
@@ -404,13 +409,9 @@ class BotRuntime:
         if resolved:
             log.warning("resolved %d pending intent(s) from the journal", len(resolved))
         recon = await executor.reconcile(self.products)
-        for r in executor.startup.rejected:
-            ctx.adopt(r.client_order_id, product_id=r.product_id, side=r.side)
-            self.events.push(r.to_update())
-        orders = {o.client_order_id: o for o in [*recon.adopted, *recon.open_orders]}
-        for o in orders.values():
-            ctx.adopt(o.client_order_id, product_id=o.product_id, side=o.side)
-            self.events.push(o.to_update())
+        for update in startup_updates(executor.startup, recon):
+            ctx.adopt(update.client_order_id, product_id=update.product_id, side=update.side)
+            self.events.push(update)
         if executor.startup.rejected or recon.adopted:
             log.warning(
                 "start-up: %d pending intent(s) refused by the exchange, %d order(s) adopted "

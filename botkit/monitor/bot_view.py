@@ -15,10 +15,10 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from botkit.core.feed_events import (
     BookChanged,
@@ -35,6 +35,12 @@ if TYPE_CHECKING:
     from botkit.runtime import BotRuntime
 
 __all__ = ["BotView", "WarningBuffer"]
+
+_CHANNEL: dict[type, str] = {
+    TickersReceived: "ticker",
+    TradesReceived: "market_trades",
+    CandlesReceived: "candles",
+}
 
 log = logging.getLogger("botkit.control")
 
@@ -97,31 +103,28 @@ class BotView:
         kind = type(event)
         counts = self.feed_counts
         if kind is BookChanged:
-            assert isinstance(event, BookChanged)
+            event = cast(BookChanged, event)  # per frame: a cast, not an isinstance
             key = (event.product_id, "level2")
             counts[key] = counts.get(key, 0) + 1
             self.last_event[event.product_id] = self._monotonic()
         elif kind is TickersReceived or kind is TradesReceived or kind is CandlesReceived:
-            assert isinstance(event, TickersReceived | TradesReceived | CandlesReceived)
-            channel = (
-                "ticker"
+            channel = _CHANNEL[kind]
+            items: Iterable[Any] = (
+                cast(TickersReceived, event).tickers
                 if kind is TickersReceived
-                else "market_trades"
+                else cast(TradesReceived, event).trades
                 if kind is TradesReceived
-                else "candles"
-            )
-            items = (
-                event.tickers
-                if isinstance(event, TickersReceived)
-                else event.trades
-                if isinstance(event, TradesReceived)
-                else event.candles
+                else cast(CandlesReceived, event).candles
             )
             now = self._monotonic()
-            for pid in {i.product_id for i in items} or {"*"}:
-                counts[(pid, channel)] = counts.get((pid, channel), 0) + 1
-                if pid != "*":
+            last = None
+            for item in items:  # usually one product per frame: count each product once
+                pid = item.product_id
+                if pid != last:
+                    key = (pid, channel)
+                    counts[key] = counts.get(key, 0) + 1
                     self.last_event[pid] = now
+                    last = pid
         elif kind is OrderUpdate or kind is FillEvent:
             assert isinstance(event, OrderUpdate | FillEvent)
             key = (event.product_id, "user")

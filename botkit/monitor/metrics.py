@@ -12,10 +12,16 @@ so two bots in one process, or a test suite, never collide.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
@@ -106,6 +112,37 @@ class _SnapshotCollector(Collector):
         yield crashes
 
 
+class _LatencyHistogram(Collector):
+    """Order latency as bucket counts, exposed through prometheus-client at scrape time.
+
+    prometheus-client's own ``Histogram.observe`` takes a lock and costs ~1.2 us; this runs
+    on the order path, so it only bisects into a list (~0.2 us). Same exposition.
+    """
+
+    NAME = "botkit_order_latency_seconds"
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)  # the last one is +Inf
+        self.total = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.counts[bisect_left(self.bounds, seconds)] += 1
+        self.total += seconds
+
+    def collect(self) -> Iterator[Metric]:
+        cumulative, buckets = 0, []
+        for bound, n in zip((*map(str, self.bounds), "+Inf"), self.counts, strict=True):
+            cumulative += n
+            buckets.append((bound, cumulative))
+        yield HistogramMetricFamily(
+            self.NAME,
+            "intent handed to the executor -> acknowledged by the exchange",
+            buckets=buckets,
+            sum_value=self.total,
+        )
+
+
 def _gauge(name: str, doc: str, value: float | bool) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, doc, value=float(value))
 
@@ -127,15 +164,10 @@ class BotMetrics:
         self.registry.register(_SnapshotCollector(snapshot))
         if process:
             ProcessCollector(registry=self.registry)
-        self.order_latency = Histogram(
-            "botkit_order_latency_seconds",
-            "intent handed to the executor -> acknowledged by the exchange",
-            buckets=LATENCY_BUCKETS,
-            registry=self.registry,
-        )
-
-    def observe_order_latency(self, seconds: float) -> None:
-        self.order_latency.observe(seconds)
+        self.order_latency = _LatencyHistogram(LATENCY_BUCKETS)
+        self.registry.register(self.order_latency)
+        self.observe_order_latency = self.order_latency.observe
+        """Record one order's latency in seconds (the runtime's counting sink calls it)."""
 
     def render(self) -> bytes:
         """The text exposition of every metric (what ``GET /metrics`` returns)."""
