@@ -267,6 +267,7 @@ class BotRuntime:
                 ),
                 signer=signer,
                 on_event=self._on_event,
+                spawn=self.supervisor.spawn,  # each connection is a supervised component
             )
             balances = None
             if ep.paper:
@@ -412,13 +413,10 @@ class BotRuntime:
         for update in startup_updates(executor.startup, recon):
             ctx.adopt(update.client_order_id, product_id=update.product_id, side=update.side)
             self.events.push(update)
-        if executor.startup.rejected or recon.adopted:
-            log.warning(
-                "start-up: %d pending intent(s) refused by the exchange, %d order(s) adopted "
-                "from the exchange; the strategy gets their updates",
-                len(executor.startup.rejected),
-                len(recon.adopted),
-            )
+        refused, adopted = len(executor.startup.rejected), len(recon.adopted)
+        if refused or adopted:
+            log.warning("start-up: %d pending intent(s) refused by the exchange, %d order(s) "
+                        "adopted; the strategy gets their updates", refused, adopted)  # fmt: skip
 
     def _deadline(self) -> float | None:
         if self.options.duration is None:
