@@ -22,7 +22,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /src
-COPY pyproject.toml setup.py MANIFEST.in README.md ./
+COPY pyproject.toml setup.py MANIFEST.in README.md LICENSE ./
+COPY strategies/ strategies/
 COPY botkit/ botkit/
 # a wheel build (Cython comes in through the build isolation), then an ordinary install
 RUN --mount=type=cache,target=/root/.cache/pip \
@@ -33,8 +34,6 @@ RUN --mount=type=cache,target=/root/.cache/pip \
 WORKDIR /
 RUN python -c "from botkit.core.book import kernel_in_use; assert kernel_in_use(), 'book kernel not built'"
 
-# the loader looks for the shipped strategies next to the botkit package: point it at /app
-RUN ln -s /app/strategies "$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/strategies"
 
 # ---- runtime: no compiler, a non-root user, state on a volume ------------------------------
 FROM python:${PYTHON_VERSION}-slim-bookworm
