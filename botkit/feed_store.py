@@ -72,6 +72,9 @@ class SqliteHwmStore:
             ),
         )
 
+    def forget(self, order_id: str) -> None:
+        self._db.execute("DELETE FROM order_hwm WHERE order_id = ?", (order_id,))
+
     @property
     def journal_mode(self) -> str:
         return str(self._db.execute("PRAGMA journal_mode").fetchone()[0])

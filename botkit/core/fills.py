@@ -19,6 +19,7 @@ happened while disconnected are reported exactly once, whichever path sees them 
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
@@ -87,6 +88,10 @@ class HwmStore(Protocol):
         """Insert or replace one order's HWM durably."""
         ...
 
+    def forget(self, order_id: str) -> None:
+        """Drop a finished order's HWM (the tracker released it)."""
+        ...
+
 
 class MemoryHwmStore:
     """An in-memory :class:`HwmStore`: dedup within one process only."""
@@ -100,6 +105,9 @@ class MemoryHwmStore:
     def save(self, hwm: OrderHwm) -> None:
         self.rows[hwm.order_id] = hwm
 
+    def forget(self, order_id: str) -> None:
+        self.rows.pop(order_id, None)
+
 
 Out = OrderUpdate | FillEvent | UserSnapshotDone
 
@@ -111,13 +119,45 @@ class FillTracker:
         store: where HWMs persist; in memory when None.
         snapshot_batch: orders per ``user`` snapshot message (50 on Coinbase): the
             first snapshot event with fewer ends the snapshot.
+        keep_finished: finished orders whose HWM is kept (the most recent); older ones
+            are released, so a bot trading for weeks holds a bounded number (~600 B each).
+        remember_released: released order ids remembered, so that a late replay of one
+            is ignored rather than reported again from zero (a duplicate fill).
     """
 
-    def __init__(self, store: HwmStore | None = None, *, snapshot_batch: int = 50) -> None:
+    def __init__(
+        self,
+        store: HwmStore | None = None,
+        *,
+        snapshot_batch: int = 50,
+        keep_finished: int = 2000,
+        remember_released: int = 20_000,
+    ) -> None:
         self.store: HwmStore = store if store is not None else MemoryHwmStore()
         self.snapshot_batch = snapshot_batch
         self.hwms: dict[str, OrderHwm] = self.store.load()
         self._snapshot_count = 0
+        self.keep_finished = keep_finished
+        self._finished: deque[str] = deque(oid for oid, h in self.hwms.items() if h.terminal)
+        self._released: deque[str] = deque(maxlen=remember_released)
+        self._released_set: set[str] = set()
+        self.ignored_released = 0
+        """Updates ignored because their order was released (late replays)."""
+        self._release_old()
+
+    def _release_old(self) -> None:
+        finished, hwms = self._finished, self.hwms
+        while len(finished) > self.keep_finished:
+            oid = finished.popleft()
+            hwm = hwms.get(oid)
+            if hwm is None or not hwm.terminal:
+                continue
+            del hwms[oid]
+            self.store.forget(oid)
+            if len(self._released) == self._released.maxlen:
+                self._released_set.discard(self._released[0])
+            self._released.append(oid)
+            self._released_set.add(oid)
 
     def open_order_ids(self) -> list[str]:
         """Orders not known to be terminal: those whose fills a REST backfill must check."""
@@ -142,6 +182,9 @@ class FillTracker:
         value = to_decimal(o.filled_value) if o.filled_value else avg * qty
         fees = to_decimal(o.total_fees)
         prev = self.hwms.get(o.order_id)
+        if prev is None and o.order_id in self._released_set:
+            self.ignored_released += 1  # a late replay of a released order: reported already
+            return []
         out: list[Out] = []
         fill = self._advance(
             o.order_id,
@@ -191,6 +234,9 @@ class FillTracker:
     ) -> FillEvent | None:
         """Move the HWM forward; return the fill for the delta, if there is one."""
         prev = self.hwms.get(order_id)
+        if prev is None and order_id in self._released_set:
+            self.ignored_released += 1
+            return None
         base = prev or OrderHwm(
             order_id, client_order_id, product_id, side, status, _ZERO, _ZERO, _ZERO
         )
@@ -220,6 +266,9 @@ class FillTracker:
         if cur != prev:
             self.hwms[order_id] = cur
             self.store.save(cur)
+            if cur.terminal and (prev is None or not prev.terminal):
+                self._finished.append(order_id)
+                self._release_old()
         return fill
 
     def reconcile_rest_fills(self, fills: Sequence[Mapping[str, Any]]) -> list[FillEvent]:

@@ -87,3 +87,30 @@ def test_terminal_order_is_not_reopened_by_a_late_replay():
     t.on_user_event(upd(order("1", "100", "FILLED")))
     assert t.on_user_event(upd(order("1", "100", "OPEN"))) == []
     assert t.hwms["o1"].status == "FILLED"
+
+
+def _one(i: int, status: str, cum: str) -> UserOrder:
+    return UserOrder(
+        order_id=f"o{i}", client_order_id=f"c{i}", product_id="BTC-USD", order_side="BUY",
+        status=status, cumulative_quantity=cum, avg_price="100", total_fees="0",
+        filled_value="", leaves_quantity="0",
+    )  # fmt: skip
+
+
+def test_finished_orders_are_released_and_a_late_replay_is_ignored():
+    store = MemoryHwmStore()
+    t = FillTracker(store, keep_finished=100, remember_released=1000)
+    for i in range(5000):  # a long run: every order opens, fills, finishes
+        t.on_user_event(upd(_one(i, "OPEN", "0")))
+        t.on_user_event(upd(_one(i, "FILLED", "1")))
+        assert len(t.hwms) <= 101 and len(store.rows) <= 101
+    assert len(t.hwms) == 100 and "o4999" in t.hwms and "o0" not in t.hwms
+    # a replay of a released, filled order after a reconnect: no second fill, no update
+    assert t.on_user_event(upd(_one(4800, "FILLED", "1"))) == []
+    assert t.ignored_released == 1
+    # open orders are never released, however many finish after them
+    t2 = FillTracker(keep_finished=10)
+    t2.on_user_event(upd(_one(-1, "OPEN", "0")))
+    for i in range(100):
+        t2.on_user_event(upd(_one(i, "FILLED", "1")))
+    assert "o-1" in t2.hwms and t2.open_order_ids() == ["o-1"]
