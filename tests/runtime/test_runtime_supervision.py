@@ -101,3 +101,21 @@ async def test_health_is_ready_while_trading_and_doctor_reads_it(tmp_path: Path)
     assert seen[:2] == ["running bot:True", "market data BTC-USD:True"]
     stopped = running_bot_checks(tmp_path, now=time.time())
     assert not stopped[0].ok and "not running" in stopped[0].detail
+
+
+async def test_the_health_component_restarts_after_its_callback_raises(tmp_path: Path) -> None:
+    calls = 0
+
+    def on_health(health: object) -> None:
+        nonlocal calls
+        calls += 1
+        if calls <= 2:
+            raise ValueError("monitoring hook bug")
+        rt.request_stop()
+
+    rt = _runtime(tmp_path, duration=30.0, on_health=on_health)
+    async with asyncio.timeout(30):
+        result = await rt.run()
+    assert result.error is None
+    health = rt.supervisor.components["health"]
+    assert (health.crashes, health.restarts) == (2, 2) and calls == 3
