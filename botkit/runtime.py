@@ -50,6 +50,7 @@ from botkit.feed_config import FeedConfig
 from botkit.journal import OrderJournal
 from botkit.monitor.alerts import Alerter
 from botkit.monitor.reporter import HealthReporter
+from botkit.monitor.systemd import watchdog_loop
 from botkit.net.rest_client import RestClient
 from botkit.risk_gate import RiskGate
 from botkit.runtime_api import RunOptions, RunResult, run_blocking
@@ -120,7 +121,8 @@ class BotRuntime:
         """Counters, snapshots and controls for the HTTP server (None when it is off)."""
         self.metrics: BotMetrics | None = None
         self.http: HttpServer | None = None
-        self._sink: CountingSink | None = None
+        self.sink: CountingSink | None = None
+        """The executor sink counting orders (its last round trip feeds the health model)."""
         self._clock = self.options.clock or SystemClock()
         notify = config.notify
         self.alerter = Alerter(  # a bad URL is a ConfigError now, before anything connects
@@ -163,10 +165,6 @@ class BotRuntime:
     def error(self) -> BotkitError | None:
         """Why the run is stopping early, if it is (the run's result error)."""
         return self._fatal
-
-    @property
-    def sink(self) -> CountingSink | None:
-        return self._sink
 
     def refresh_stats(self) -> None:
         """Recompute the status counters (position, PnL, open orders) from the context."""
@@ -292,7 +290,7 @@ class BotRuntime:
             gate = self.gate = RiskGate(
                 self.config.risk, root / "kill_switch.json", wall=clock.time
             )
-            sink = self._sink = CountingSink(
+            sink = self.sink = CountingSink(
                 executor,
                 self.stats,
                 self._ids,
@@ -354,9 +352,13 @@ class BotRuntime:
             return False
         await ctx.start()
         self._started = True
-        self.alerter.send_all(
-            self.alert_rules.started(self.mode, self.stats.strategy, self.products)
-        )
+        started = self.alert_rules.started(self.mode, self.stats.strategy, self.products)
+        self.alerter.send_all(started)
+        sd = self.options.systemd
+        if sd is not None and sd.enabled:  # systemd arms the watchdog at READY=1: start after
+            sd.ready(self._sd_status())
+            verdict = lambda: self.assess_health().verdict  # noqa: E731 - fresh, never cached
+            sup.spawn("systemd", lambda: watchdog_loop(sd, verdict, self._sd_status))
         sup.spawn("driver", lambda: self._drive(ctx))
         await self._wait_stop()
         self._stop.set()  # --duration ended: the health file says "stopping" from here on
@@ -387,8 +389,7 @@ class BotRuntime:
         )
 
     def _sd_status(self) -> str:
-        verdict = self.health.verdict if self.health is not None else "starting"
-        return f"{verdict}: {self.stats.line()}"
+        return f"{self.assess_health().verdict}: {self.stats.line()}"  # fresh, not cached
 
     def _order_failed(self, intent: OrderIntent, exc: BotkitError) -> None:
         """Alert when orders keep failing: auth, permissions, transport, missing funds

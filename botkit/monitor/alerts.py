@@ -377,7 +377,9 @@ class Alerter:
         while True:
             self._wake.clear()
             while (alert := self._pop()) is not None:
-                await self._deliver(alert)
+                # shielded: cancelling run() at shutdown must not cut a delivery short;
+                # flush() waits for it (bounded) instead
+                await asyncio.shield(asyncio.ensure_future(self._deliver(alert)))
             await self._wake.wait()
 
     async def flush(self, within: float) -> bool:

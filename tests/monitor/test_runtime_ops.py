@@ -1,0 +1,97 @@
+"""A real bot on the simulator, seen from the operator's side: alerts arrive at a local
+apprise receiver, systemd notifications at a real datagram socket, in order."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from botkit.bot_config import parse_bot_config
+from botkit.config import load_settings
+from botkit.monitor.systemd import SdNotifier
+from botkit.runtime import BotRuntime, RunOptions
+from botkit.sim.ws import WsConfig
+
+
+def _runtime(tmp_path: Path, doc: dict[str, Any], **kw: Any) -> BotRuntime:
+    config = parse_bot_config({"bot": {"sim_seed": 2}, "strategy": {"name": "market_maker"}, **doc})
+    options = RunOptions(data_dir=tmp_path, install_signals=False, sim_tick_interval=0.05,
+                         sim_ws=WsConfig(heartbeat_interval=0.2), **kw)  # fmt: skip
+    return BotRuntime(config, load_settings(env_file=None), options)
+
+
+async def test_start_and_stop_alerts_reach_a_local_apprise_receiver(tmp_path: Path) -> None:
+    posts: list[dict[str, Any]] = []
+    started = asyncio.Event()
+
+    async def receive(request: web.Request) -> web.Response:
+        posts.append(json.loads(await request.read()))
+        if "started" in posts[-1].get("title", "").lower():
+            started.set()
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/alerts", receive)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        rt = _runtime(tmp_path, {"notify": {"urls": [f"json://127.0.0.1:{port}/alerts"]}},
+                      duration=30.0)  # fmt: skip
+
+        async def stop_after_start() -> None:
+            await started.wait()
+            rt.request_stop()
+
+        rt.options.on_venue = lambda ep: rt.supervisor.spawn("t", stop_after_start, forever=False)
+        async with asyncio.timeout(40):
+            result = await rt.run()
+    finally:
+        await runner.cleanup()
+    assert result.error is None
+    titles = [p["title"] for p in posts]
+    assert len(titles) == 2, titles
+    assert "started" in titles[0].lower() and "stopped" in titles[1].lower()
+    assert all(t.startswith("botkit MarketMaker") for t in titles)
+    assert rt.alerter.sent == 2 and rt.alerter.failed == 0
+
+
+async def test_systemd_gets_ready_watchdog_and_stopping_in_order(tmp_path: Path) -> None:
+    path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    got: list[str] = []
+    rt = _runtime(tmp_path / "data", {}, duration=30.0,
+                  systemd=SdNotifier(path, watchdog_usec=200_000))  # fmt: skip
+
+    async def listen() -> None:
+        while True:
+            msg = (await loop.sock_recv(sock, 4096)).decode()
+            got.append(msg)
+            if sum("WATCHDOG=1" in m for m in got) >= 3:
+                rt.request_stop()
+
+    listener = asyncio.create_task(listen())
+    try:
+        async with asyncio.timeout(40):
+            result = await rt.run()
+            while not any("STOPPING=1" in m for m in got):
+                await asyncio.sleep(0)  # the datagram is queued: let the reader take it
+    finally:
+        listener.cancel()
+        sock.close()
+    assert result.error is None
+    assert got[0].startswith("READY=1") and "STATUS=ready" in got[0]
+    kinds = ["READY" if m.startswith("READY") else "WATCHDOG" if "WATCHDOG=1" in m
+             else "STOPPING" if "STOPPING=1" in m else "STATUS" for m in got]  # fmt: skip
+    assert kinds[-1] == "STOPPING" and kinds.count("WATCHDOG") >= 3
+    assert kinds.index("WATCHDOG") > 0  # never before READY
