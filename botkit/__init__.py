@@ -11,17 +11,16 @@ __version__ = "0.1.0"
 import os as _os
 
 if _os.environ.get("BOTKIT_NO_EXTENSIONS"):  # the order book's Python loop (docs/feed.md):
-    import botkit.core as _core  # set before anything imports the book, so the compiled
+    import botkit.market as _core  # set before anything imports the book, so the compiled
 
     _core.NO_EXTENSIONS = True  # kernel is not even loaded
 
-from botkit.clock import SystemClock
-from botkit.config import BotSettings, load_settings
-from botkit.core.clock import Clock, ManualClock
-from botkit.core.hmac_sign import ExchangeHmacSigner, PrimeHmacSigner
-from botkit.core.jwt import JwtSigner
-from botkit.core.keys import CdpKey, load_cdp_key, parse_key_json
-from botkit.core.signing import RequestSigner
+from botkit.auth.clock import SystemClock
+from botkit.auth.hmac_sign import ExchangeHmacSigner, PrimeHmacSigner
+from botkit.auth.jwt import JwtSigner
+from botkit.auth.keys import CdpKey, load_cdp_key, parse_key_json
+from botkit.auth.signing import RequestSigner
+from botkit.clock import Clock, ManualClock
 from botkit.errors import (
     AuthError,
     BadRequest,
@@ -46,6 +45,7 @@ from botkit.errors import (
     StrategyError,
     TransportError,
 )
+from botkit.runtime.settings import BotSettings, load_settings
 
 __all__ = [
     "AuthError",

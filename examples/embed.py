@@ -14,10 +14,10 @@ import asyncio
 import tempfile
 from pathlib import Path
 
-from botkit.bot_config import parse_bot_config
-from botkit.config import load_settings
-from botkit.runtime import BotRuntime, RunOptions
-from botkit.runtime_ui import render_summary
+from botkit.runtime.bot import BotRuntime, RunOptions
+from botkit.runtime.bot_config import parse_bot_config
+from botkit.runtime.settings import load_settings
+from botkit.runtime.ui import render_summary
 
 __all__ = ["main"]
 

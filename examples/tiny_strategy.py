@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from botkit.core.messages import Ticker
 from botkit.errors import OrderRejected
 from botkit.strategy import NoParams, Strategy
+from botkit.venues.advanced_trade.messages import Ticker
 
 __all__ = ["DipRip"]
 

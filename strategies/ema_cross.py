@@ -6,9 +6,9 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from botkit.core.messages import Candle
 from botkit.errors import OrderRejected
 from botkit.strategy import Strategy
+from botkit.venues.advanced_trade.messages import Candle
 
 __all__ = ["EmaCross"]
 

@@ -6,9 +6,9 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from botkit.core.timers import TimerFired
 from botkit.errors import OrderRejected
 from botkit.strategy import Strategy
+from botkit.strategy.timers import TimerFired
 
 __all__ = ["MarketMaker"]
 

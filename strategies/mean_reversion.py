@@ -8,10 +8,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from botkit.core.feed_events import BookChanged
-from botkit.core.messages import Ticker
 from botkit.errors import OrderRejected
+from botkit.market.events import BookChanged
 from botkit.strategy import Strategy
+from botkit.venues.advanced_trade.messages import Ticker
 
 __all__ = ["MeanReversion"]
 
