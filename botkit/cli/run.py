@@ -112,10 +112,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from botkit.venues.advanced_trade.messages import Ticker
-from botkit.strategy.timers import TimerFired
-from botkit.errors import OrderRejected
-from botkit.strategy import Strategy
+from botkit import OrderRejected, Strategy, Ticker, TimerFired
 
 __all__ = ["{cls}"]
 
