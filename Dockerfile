@@ -32,7 +32,7 @@ RUN --mount=type=cache,target=/root/.cache/pip \
 
 # the image must trade with the compiled level loop, not the Python fallback (docs/feed.md)
 WORKDIR /
-RUN python -c "from botkit.core.book import kernel_in_use; assert kernel_in_use(), 'book kernel not built'"
+RUN python -c "from botkit.market.book import kernel_in_use; assert kernel_in_use(), 'book kernel not built'"
 
 
 # ---- runtime: no compiler, a non-root user, state on a volume ------------------------------

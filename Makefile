@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint
 
-$(STAMP): pyproject.toml setup.py botkit/core/_l2kernel.pyx
+$(STAMP): pyproject.toml setup.py botkit/market/_l2kernel.pyx
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e ".[dev]"

@@ -22,9 +22,9 @@ from bisect import bisect_left, insort
 from collections.abc import Callable
 from typing import Any
 
-from botkit.core import book as book_module
-from botkit.core.book import L2Book
-from botkit.core.messages import L2Update
+from botkit.market import book as book_module
+from botkit.market.book import L2Book
+from botkit.venues.advanced_trade.messages import L2Update
 
 PID = "BTC-USD"
 

@@ -53,16 +53,16 @@ from typing import Any
 
 from aiohttp import web
 
-from botkit.core import book as book_module
-from botkit.core.book import L2Book
-from botkit.core.feed_events import BookChanged
-from botkit.core.feed_protocol import FeedProtocol, Subscription
-from botkit.core.messages import L2Data, L2Message, L2Update, decode_frame
-from botkit.feed import MarketDataFeed
-from botkit.feed_config import FeedConfig
+from botkit.market import book as book_module
+from botkit.market.book import L2Book
+from botkit.market.config import FeedConfig
+from botkit.market.events import BookChanged
+from botkit.market.feed import MarketDataFeed
+from botkit.market.protocol import FeedProtocol, Subscription
 from botkit.sim import ws_frames as f
 from botkit.sim.events import BookChange
 from botkit.sim.exchange import SimExchange, SimMarketConfig
+from botkit.venues.advanced_trade.messages import L2Data, L2Message, L2Update, decode_frame
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_book import BisectTickBook, timed  # noqa: E402
@@ -404,7 +404,7 @@ def main() -> None:
     kernel = book_module.kernel_in_use()
     print(
         "botkit book level loop: "
-        + ("compiled kernel (botkit.core._l2kernel)" if kernel else "Python (kernel not built)")
+        + ("compiled kernel (botkit.market._l2kernel)" if kernel else "Python (kernel not built)")
     )
 
     def python_loop() -> Timing:  # the install without a C compiler (or BOTKIT_NO_EXTENSIONS)

@@ -37,14 +37,14 @@ def status():
     return int(st["VmRSS"].split()[0]) / 1024, int(st["VmHWM"].split()[0]) / 1024
 
 seconds, variant, data, phases = float(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4] == "1"
-from botkit.bot_config import load_bot_config
-from botkit.config import load_settings
-from botkit.core.feed_protocol import BULK_FRAME_BYTES, FeedProtocol
-from botkit.runtime import BotRuntime, RunOptions, run_blocking
-from botkit.runtime_ui import configure_logging
+from botkit.runtime.bot_config import load_bot_config
+from botkit.runtime.settings import load_settings
+from botkit.market.protocol import BULK_FRAME_BYTES, FeedProtocol
+from botkit.runtime.bot import BotRuntime, RunOptions, run_blocking
+from botkit.runtime.ui import configure_logging
 
 configure_logging("ERROR", tty=False)
-from botkit.feed_conn import fix_mmap_threshold
+from botkit.market.connections import fix_mmap_threshold
 fix_mmap_threshold()  # as `botkit run` does (cli_run.cmd_run)
 if phases:
     print("PHASE after imports: RSS %.1f MB (peak %.1f)" % status(), flush=True)

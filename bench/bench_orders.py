@@ -24,14 +24,14 @@ from pathlib import Path
 
 from coinbase.rest import RESTClient
 
-from botkit.clock import SystemClock
-from botkit.core.intents import OrderIntent, market_ioc
-from botkit.core.jwt import JwtSigner
-from botkit.core.keys import load_cdp_key
-from botkit.executor import OrderExecutor
-from botkit.journal import OrderJournal
+from botkit.auth.clock import SystemClock
+from botkit.auth.jwt import JwtSigner
+from botkit.auth.keys import load_cdp_key
 from botkit.net.ratelimit import RateLimiter
-from botkit.net.rest_client import RestClient
+from botkit.orders.executor import OrderExecutor
+from botkit.orders.intents import OrderIntent, market_ioc
+from botkit.orders.journal import OrderJournal
+from botkit.venues.advanced_trade.rest_client import RestClient
 
 SIZE = Decimal("0.0001")
 

@@ -8,7 +8,7 @@ Run:  .venv/bin/python bench/bench_replay.py [--steps 15000] [--levels 2500] [--
    prints batched into a market_trades frame every 250 ms as Coinbase does (reference §3),
    and a heartbeat every second, all with one contiguous ``sequence_num`` as on a real
    connection.
-2. Replays it with :class:`botkit.backtest.Backtest` — recording decode → FeedProtocol
+2. Replays it with :class:`botkit.backtest.runner.Backtest` — recording decode → FeedProtocol
    (msgspec decode, sequence check, int-tick L2 book) → paper broker (queue caps, trade
    prints, journal, equity curve) → dispatch to the strategy — on a virtual clock, with
    two strategies: a trivial one (no hooks: the replay path itself) and one that rests a
@@ -36,12 +36,12 @@ from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
-from botkit.backtest import Backtest, read_records
-from botkit.bot_config import parse_bot_config
-from botkit.config import load_settings
-from botkit.core.feed_events import BookChanged
+from botkit.backtest.runner import Backtest, read_records
 from botkit.errors import OrderRejected
-from botkit.recorder import Recorder
+from botkit.market.events import BookChanged
+from botkit.market.recorder import Recorder
+from botkit.runtime.bot_config import parse_bot_config
+from botkit.runtime.settings import load_settings
 from botkit.sim import ws_frames as f
 from botkit.sim.events import BookChange, TradePrint
 from botkit.sim.exchange import SimExchange, SimMarketConfig

@@ -20,10 +20,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from botkit.auth import generate_cdp_key
-from botkit.clock import SystemClock
-from botkit.core.jwt import JwtSigner
-from botkit.core.keys import CdpKey, secret_to_base64, secret_to_pem
+from botkit.auth.clock import SystemClock
+from botkit.auth.factory import generate_cdp_key
+from botkit.auth.jwt import JwtSigner
+from botkit.auth.keys import CdpKey, secret_to_base64, secret_to_pem
 
 PATH = "/api/v3/brokerage/orders"
 

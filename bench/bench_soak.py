@@ -38,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from botkit.core.retry import RetryPolicy
+from botkit.net.retry_policy import RetryPolicy
 from botkit.sim.server import SimServer
 
 __all__ = ["FAULTS", "SoakResult", "main", "soak"]

@@ -1,7 +1,9 @@
 """botkit: an asyncio framework for trading bots on Coinbase Advanced Trade.
 
-The public API is what this module exports; everything else is internal and
-may change. See README.md for a tour.
+The public API is what this module exports — for a strategy author (``Strategy``, the
+context and event types, the ``Decimal`` order helpers, errors) and for an embedder (the bot
+and its run options and result, ``SimServer``, ``Backtest``, settings and config loaders,
+signers). Everything else is internal and may change; the package map is docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -11,17 +13,18 @@ __version__ = "0.1.0"
 import os as _os
 
 if _os.environ.get("BOTKIT_NO_EXTENSIONS"):  # the order book's Python loop (docs/feed.md):
-    import botkit.core as _core  # set before anything imports the book, so the compiled
+    import botkit.market as _core  # set before anything imports the book, so the compiled
 
     _core.NO_EXTENSIONS = True  # kernel is not even loaded
 
-from botkit.clock import SystemClock
-from botkit.config import BotSettings, load_settings
-from botkit.core.clock import Clock, ManualClock
-from botkit.core.hmac_sign import ExchangeHmacSigner, PrimeHmacSigner
-from botkit.core.jwt import JwtSigner
-from botkit.core.keys import CdpKey, load_cdp_key, parse_key_json
-from botkit.core.signing import RequestSigner
+from typing import TYPE_CHECKING, Any
+
+from botkit.auth.clock import SystemClock
+from botkit.auth.hmac_sign import ExchangeHmacSigner, PrimeHmacSigner
+from botkit.auth.jwt import JwtSigner
+from botkit.auth.keys import CdpKey, load_cdp_key, parse_key_json
+from botkit.auth.signing import RequestSigner
+from botkit.clock import Clock, ManualClock
 from botkit.errors import (
     AuthError,
     BadRequest,
@@ -46,41 +49,124 @@ from botkit.errors import (
     StrategyError,
     TransportError,
 )
+from botkit.runtime.settings import BotSettings, load_settings
+
+if TYPE_CHECKING:  # the real types for mypy; at run time they load on first use (below)
+    from botkit.backtest.runner import Backtest, BacktestResult
+    from botkit.market.events import BookChanged, FillEvent, OrderUpdate
+    from botkit.orders.intents import OrderIntent, Side, limit_gtc, limit_ioc, market_ioc
+    from botkit.runtime.api import RunOptions, RunResult, run_blocking
+    from botkit.runtime.bot import BotRuntime
+    from botkit.runtime.bot_config import BotConfig, load_bot_config, parse_bot_config
+    from botkit.runtime.ui import render_summary
+    from botkit.sim.server import SimServer
+    from botkit.strategy.base import API_VERSION, NoParams, Strategy
+    from botkit.strategy.protocol import Context
+    from botkit.strategy.timers import TimerFired
+    from botkit.venues.advanced_trade.messages import Candle, Ticker
+
+_LAZY = {
+    "API_VERSION": "botkit.strategy.base",
+    "Backtest": "botkit.backtest.runner",
+    "BacktestResult": "botkit.backtest.runner",
+    "BookChanged": "botkit.market.events",
+    "BotConfig": "botkit.runtime.bot_config",
+    "BotRuntime": "botkit.runtime.bot",
+    "Candle": "botkit.venues.advanced_trade.messages",
+    "Context": "botkit.strategy.protocol",
+    "FillEvent": "botkit.market.events",
+    "NoParams": "botkit.strategy.base",
+    "OrderIntent": "botkit.orders.intents",
+    "OrderUpdate": "botkit.market.events",
+    "RunOptions": "botkit.runtime.api",
+    "RunResult": "botkit.runtime.api",
+    "Side": "botkit.orders.intents",
+    "SimServer": "botkit.sim.server",
+    "Strategy": "botkit.strategy.base",
+    "Ticker": "botkit.venues.advanced_trade.messages",
+    "TimerFired": "botkit.strategy.timers",
+    "limit_gtc": "botkit.orders.intents",
+    "limit_ioc": "botkit.orders.intents",
+    "load_bot_config": "botkit.runtime.bot_config",
+    "market_ioc": "botkit.orders.intents",
+    "parse_bot_config": "botkit.runtime.bot_config",
+    "render_summary": "botkit.runtime.ui",
+    "run_blocking": "botkit.runtime.api",
+}
 
 __all__ = [
+    "API_VERSION",
     "AuthError",
+    "Backtest",
+    "BacktestResult",
     "BadRequest",
+    "BookChanged",
+    "BotConfig",
+    "BotRuntime",
     "BotSettings",
     "BotkitError",
+    "Candle",
     "CdpKey",
     "Clock",
     "ClockSkew",
     "ConfigError",
     "ConnectionLost",
+    "Context",
     "ExchangeError",
     "ExchangeHmacSigner",
     "FeedError",
+    "FillEvent",
     "InsufficientFunds",
     "InvalidPassphrase",
     "IpNotAllowed",
     "JournalError",
     "JwtSigner",
     "ManualClock",
+    "NoParams",
     "NotFound",
+    "OrderIntent",
     "OrderRejected",
+    "OrderUpdate",
     "PermissionDenied",
     "PrimeHmacSigner",
     "RateLimited",
     "RequestSigner",
     "RequestTimeout",
+    "RunOptions",
+    "RunResult",
     "SequenceGap",
     "ServerError",
+    "Side",
+    "SimServer",
     "StaleFeed",
+    "Strategy",
     "StrategyError",
     "SystemClock",
+    "Ticker",
+    "TimerFired",
     "TransportError",
     "__version__",
+    "limit_gtc",
+    "limit_ioc",
+    "load_bot_config",
     "load_cdp_key",
     "load_settings",
+    "market_ioc",
+    "parse_bot_config",
     "parse_key_json",
+    "render_summary",
+    "run_blocking",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Load the strategy, runtime, simulator and backtest names on first use (PEP 562), so that
+    ``import botkit`` stays light (a signer or a settings object needs none of them)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'botkit' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -1,5 +1,5 @@
 """``python -m botkit``: the same as the ``botkit`` command."""
 
-from botkit.cli import main
+from botkit.cli.main import main
 
 raise SystemExit(main())

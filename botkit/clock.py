@@ -1,39 +1,46 @@
-"""Adapter ring: the system clock, with a correctable offset.
+"""Core ring: the clock contract, and a manual clock for tests and replay.
 
-Coinbase rejects JWTs and HMAC timestamps that are off by more than a few
-seconds (reference §1.5, §4). Rather than trusting the host's NTP, botkit signs
-with ``time.time() + offset`` and lets the executor set ``offset`` from
-``GET /time``.
+The pure core never reads the time itself; whoever needs "now" receives a
+:class:`Clock`. That is what lets the executor correct clock skew (by moving
+the clock's offset, not by patching anything), and what makes replay and
+tests deterministic.
 """
 
 from __future__ import annotations
 
-import time
+from typing import Protocol, runtime_checkable
 
-__all__ = ["SystemClock"]
+__all__ = ["Clock", "ManualClock"]
 
 
-class SystemClock:
-    """Wall-clock time plus an adjustable offset in seconds.
-
-    Args:
-        offset: seconds added to ``time.time()``; positive when the exchange's
-            clock is ahead of ours.
-    """
-
-    def __init__(self, offset: float = 0.0) -> None:
-        self.offset = float(offset)
+@runtime_checkable
+class Clock(Protocol):
+    """Anything that tells the current Unix time in seconds."""
 
     def time(self) -> float:
-        return time.time() + self.offset
+        """Return the current Unix time in seconds (offset already applied)."""
+        ...
 
-    def correct(self, server_time: float, local_time: float) -> float:
-        """Set the offset so that ``time()`` tracks the server, and return it.
 
-        Args:
-            server_time: the exchange's time (e.g. ``/time`` epoch seconds),
-                ideally taken at the midpoint of the request's round trip.
-            local_time: ``time.time()`` at that same moment.
-        """
-        self.offset = server_time - local_time
-        return self.offset
+class ManualClock:
+    """A clock that moves only when told to: for tests, replay and backtests.
+
+    Args:
+        start: initial Unix time in seconds.
+    """
+
+    def __init__(self, start: float = 1_760_000_000.0) -> None:
+        self._now = float(start)
+
+    def time(self) -> float:
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward by ``seconds`` (negative values are refused)."""
+        if seconds < 0:
+            raise ValueError("a ManualClock only moves forward")
+        self._now += seconds
+
+    def set(self, now: float) -> None:
+        """Jump to an absolute time (may go backwards, to model a bad host clock)."""
+        self._now = float(now)

@@ -14,10 +14,7 @@ import asyncio
 import tempfile
 from pathlib import Path
 
-from botkit.bot_config import parse_bot_config
-from botkit.config import load_settings
-from botkit.runtime import BotRuntime, RunOptions
-from botkit.runtime_ui import render_summary
+from botkit import BotRuntime, RunOptions, load_settings, parse_bot_config, render_summary
 
 __all__ = ["main"]
 

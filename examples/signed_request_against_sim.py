@@ -14,8 +14,7 @@ import secrets
 
 import aiohttp
 
-from botkit import JwtSigner, SystemClock
-from botkit.sim.server import SimServer
+from botkit import JwtSigner, SimServer, SystemClock
 
 
 async def main() -> None:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from botkit.core.messages import Ticker
-from botkit.errors import OrderRejected
-from botkit.strategy import NoParams, Strategy
+from botkit import NoParams, OrderRejected, Strategy, Ticker
 
 __all__ = ["DipRip"]
 

@@ -6,9 +6,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from botkit.core.messages import Candle
-from botkit.errors import OrderRejected
-from botkit.strategy import Strategy
+from botkit import Candle, OrderRejected, Strategy
 
 __all__ = ["EmaCross"]
 

@@ -6,9 +6,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from botkit.core.timers import TimerFired
-from botkit.errors import OrderRejected
-from botkit.strategy import Strategy
+from botkit import OrderRejected, Strategy, TimerFired
 
 __all__ = ["MarketMaker"]
 

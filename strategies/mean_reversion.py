@@ -8,10 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from botkit.core.feed_events import BookChanged
-from botkit.core.messages import Ticker
-from botkit.errors import OrderRejected
-from botkit.strategy import Strategy
+from botkit import BookChanged, OrderRejected, Strategy, Ticker
 
 __all__ = ["MeanReversion"]
 

@@ -6,7 +6,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from botkit.core.keys import secret_to_base64, secret_to_pem
+from botkit.auth.keys import secret_to_base64, secret_to_pem
 
 KEY_NAME = "organizations/0b4d0c8e-1111-4222-8333-444455556666/apiKeys/9f1e2d3c-aaaa-4bbb-8ccc-dddd0000eeee"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import jwt as pyjwt
 import pytest
 
-from botkit.core.keys import load_cdp_key
+from botkit.auth.keys import load_cdp_key
 from tests.conftest import KEY_NAME
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from botkit.cli import main
-from botkit.config import BotSettings, load_settings
+from botkit.cli.main import main
+from botkit.runtime.settings import BotSettings, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -205,7 +205,7 @@ def test_kill_switch_status_reads_what_a_sim_run_wrote(
 def test_kill_switch_follows_the_config_data_dir(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from botkit.risk_gate import KillSwitchState, save_kill_switch
+    from botkit.risk.gate import KillSwitchState, save_kill_switch
 
     cfg = tmp_path / "bot.toml"
     cfg.write_text(f'[bot]\nmode = "paper"\ndata_dir = "{tmp_path / "state"}"\n')
@@ -227,7 +227,7 @@ def _quoted_commands(message: str) -> list[list[str]]:
 def test_report_on_a_sim_journal_gives_advice_that_works(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from botkit.cli import _parser
+    from botkit.cli.main import _parser
 
     monkeypatch.chdir(tmp_path)
     assert main(["--env-file", "none.env", "run", "--duration", "1"]) == 0

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from botkit.cli import main
+from botkit.cli.main import main
 from botkit.strategy.loader import build_params, load_strategy
 
 ROOT = Path(__file__).parent.parent
@@ -106,7 +106,7 @@ def test_new_strategy_writes_a_skeleton_that_loads(
 
 
 def test_example_config_is_valid() -> None:
-    from botkit.bot_config import load_bot_config
+    from botkit.runtime.bot_config import load_bot_config
 
     cfg = load_bot_config(ROOT / "examples" / "bot.toml")
     build_params(load_strategy(cfg.strategy), cfg.params)

@@ -8,11 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from botkit.auth import make_exchange_signer, make_jwt_signer, make_prime_signer, resolve_cdp_key
-from botkit.config import load_settings
-from botkit.core.clock import ManualClock
-from botkit.core.keys import load_private_key
+from botkit.auth.factory import (
+    make_exchange_signer,
+    make_jwt_signer,
+    make_prime_signer,
+    resolve_cdp_key,
+)
+from botkit.auth.keys import load_private_key
+from botkit.clock import ManualClock
 from botkit.errors import ConfigError
+from botkit.runtime.settings import load_settings
 from tests.conftest import KEY_NAME
 
 CANARY = "CANARYc4n4ry5ecr3tDONOTLEAK"

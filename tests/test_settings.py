@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from botkit.auth import resolve_cdp_key
-from botkit.config import load_settings
+from botkit.auth.factory import resolve_cdp_key
 from botkit.errors import ConfigError
+from botkit.runtime.settings import load_settings
 from tests.conftest import KEY_NAME
 
 ISOLATE = [
@@ -105,7 +105,7 @@ def test_invalid_value_names_the_variable_not_the_value(monkeypatch: pytest.Monk
 
 
 def test_env_example_documents_every_setting() -> None:
-    from botkit.config import BotSettings
+    from botkit.runtime.settings import BotSettings
 
     text = (Path(__file__).parent.parent / ".env.example").read_text()
     for name, field in BotSettings.model_fields.items():

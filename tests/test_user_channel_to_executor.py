@@ -7,21 +7,21 @@ import secrets
 from decimal import Decimal
 from pathlib import Path
 
-from botkit.clock import SystemClock
-from botkit.core.feed_events import OrderUpdate
-from botkit.core.intents import OrderIntent, limit_gtc, market_ioc
-from botkit.core.jwt import JwtSigner
-from botkit.core.order_state import OrderStatus
-from botkit.core.retry import RetryPolicy
-from botkit.executor import OrderExecutor
-from botkit.feed import MarketDataFeed
-from botkit.feed_config import FeedConfig
-from botkit.journal import OrderJournal
+from botkit.auth.clock import SystemClock
+from botkit.auth.jwt import JwtSigner
+from botkit.market.config import FeedConfig
+from botkit.market.events import OrderUpdate
+from botkit.market.feed import MarketDataFeed
 from botkit.net.ratelimit import RateLimiter
-from botkit.net.rest_client import RestClient
+from botkit.net.retry_policy import RetryPolicy
 from botkit.net.ws import make_connector
+from botkit.orders.executor import OrderExecutor
+from botkit.orders.intents import OrderIntent, limit_gtc, market_ioc
+from botkit.orders.journal import OrderJournal
+from botkit.orders.state import OrderStatus
 from botkit.sim.server import SimServer
 from botkit.sim.ws import WsConfig
+from botkit.venues.advanced_trade.rest_client import RestClient
 
 
 async def test_user_channel_updates_reach_the_state_machine(tmp_path: Path) -> None:

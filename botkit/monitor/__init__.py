@@ -1,2 +1,2 @@
 """Watching and steering a headless bot: metrics, the HTTP status/control server, alerts,
-systemd notification. Adapters around the pure health model (:mod:`botkit.core.health`)."""
+systemd notification. Adapters around the pure health model (:mod:`botkit.runtime.health`)."""

@@ -1,7 +1,7 @@
 """Adapter ring: alerts to the operator (Telegram, Discord, Slack, ntfy, email, webhooks)
 through apprise, without ever slowing down or crashing the bot.
 
-:class:`botkit.core.alert_rules.AlertRules` decides *what* deserves an alert; the
+:class:`botkit.monitor.alert_rules.AlertRules` decides *what* deserves an alert; the
 :class:`Alerter` here only delivers, under four promises:
 
 * **never blocks the event loop**: :meth:`Alerter.send` appends to a bounded queue and
@@ -38,8 +38,8 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import SecretStr
 
-from botkit.core.alert_rules import Alert, AlertLevel
 from botkit.errors import ConfigError
+from botkit.monitor.alert_rules import Alert, AlertLevel
 
 __all__ = ["Alerter", "redact_url"]
 
@@ -230,7 +230,7 @@ def _in_thread(fn: Callable[[], T]) -> asyncio.Future[T]:
 
 
 class Alerter:
-    """Delivers :class:`~botkit.core.alert_rules.Alert` s to apprise URLs, off the loop.
+    """Delivers :class:`~botkit.monitor.alert_rules.Alert` s to apprise URLs, off the loop.
 
     Args:
         urls: apprise URLs (``tgram://...``, ``json://...``), plain or

@@ -20,7 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from botkit.core.feed_events import (
+from botkit.market.events import (
     BookChanged,
     CandlesReceived,
     FeedEvent,
@@ -32,7 +32,7 @@ from botkit.core.feed_events import (
 from botkit.monitor.snapshot import BotSnapshot, FillRow, OrderRow, WarningRow
 
 if TYPE_CHECKING:
-    from botkit.runtime import BotRuntime
+    from botkit.runtime.bot import BotRuntime
 
 __all__ = ["BotView", "WarningBuffer"]
 
@@ -61,7 +61,7 @@ class WarningBuffer(logging.Handler):
 
 
 class BotView:
-    """Snapshots and controls for one :class:`~botkit.runtime.BotRuntime`.
+    """Snapshots and controls for one :class:`~botkit.runtime.bot.BotRuntime`.
 
     Args:
         runtime: the bot.

@@ -3,12 +3,12 @@
 Each second the reporter gathers the facts the pure health model needs from the running
 bot (per-product feed state, user channel, clock offset, journal, strategy guard, kill
 switch, last order round trip, supervised components), asks
-:func:`botkit.core.health.assess` for the verdict, and then:
+:func:`botkit.runtime.health.assess` for the verdict, and then:
 
 * logs verdict changes (WARNING when leaving ``ready``, INFO when back);
 * writes ``health.json`` to the data directory, atomically (``botkit doctor --bot``);
 * wakes :meth:`HealthReporter.next` waiters and the embedder's ``on_health`` callback;
-* turns the verdict into alerts (:class:`~botkit.core.alert_rules.AlertRules`) and the
+* turns the verdict into alerts (:class:`~botkit.monitor.alert_rules.AlertRules`) and the
   daily summary, handed to the :class:`~botkit.monitor.alerts.Alerter`;
 * samples the status page's equity/PnL curve every fifth second.
 
@@ -25,17 +25,17 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
-from botkit.core.alert_rules import AlertRules
-from botkit.core.health import Health, HealthInputs, assess, product_state
 from botkit.errors import JournalError
+from botkit.monitor.alert_rules import AlertRules
 from botkit.monitor.alerts import Alerter
+from botkit.runtime.health import Health, HealthInputs, assess, product_state
 
 if TYPE_CHECKING:
-    from botkit.runtime import BotRuntime
+    from botkit.runtime.bot import BotRuntime
 
 __all__ = ["HEALTH_FILE", "HealthReporter"]
 
-log = logging.getLogger("botkit.runtime")
+log = logging.getLogger("botkit.runtime.bot")
 
 HEALTH_FILE = "health.json"
 """Written to the mode's data directory every second; ``botkit doctor --bot DIR`` reads it."""

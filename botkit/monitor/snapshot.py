@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
-from botkit.core.health import Health
+from botkit.runtime.health import Health
 
 __all__ = ["BotControl", "BotSnapshot", "FillRow", "OrderRow", "WarningRow"]
 

@@ -5,7 +5,7 @@ exchange in the same process. :class:`LocalTransport` hands each
 :class:`RestRequest` straight to :meth:`botkit.sim.api.SimApi.handle` — the
 same routes the HTTP simulator serves — and wraps the answer in a
 :class:`RestResponse`. Nothing above the transport changes: the
-:class:`~botkit.net.rest_client.RestClient` builds, signs, rate-limits,
+:class:`~botkit.venues.advanced_trade.rest_client.RestClient` builds, signs, rate-limits,
 retries and decodes exactly as it does against Coinbase ("one transport seam:
 only what is injected differs").
 
@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from urllib.parse import parse_qsl, urlsplit
 
-from botkit.core.rest import RestRequest, RestResponse
+from botkit.net.rest_types import RestRequest, RestResponse
 from botkit.sim.api import SimApi
 
 __all__ = ["LocalTransport"]

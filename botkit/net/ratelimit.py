@@ -1,6 +1,6 @@
 """Adapter ring: the client-side rate limiter shared by every caller of one REST client.
 
-Two :class:`~botkit.core.ratelimit.TokenBucket` s — private endpoints (30/s per
+Two :class:`~botkit.net.token_bucket.TokenBucket` s — private endpoints (30/s per
 user) and public ones (10/s per IP) by default (reference §2.11). The pure
 bucket decides how long to wait; this wrapper reads the monotonic clock and
 sleeps through an injectable ``sleep``, so tests run on virtual time.
@@ -12,7 +12,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-from botkit.core.ratelimit import TokenBucket
+from botkit.net.token_bucket import TokenBucket
 
 __all__ = ["RateLimiter"]
 

@@ -7,14 +7,15 @@ Every call goes through :meth:`RestClientBase.call`, which is the whole
 2. sign **this attempt** (a new JWT with a new nonce, or a new HMAC timestamp:
    a token is never reused, so a retry after a 401 is a genuinely new request);
 3. send through the :class:`~botkit.net.transport.Transport`;
-4. map a status ≥ 400 to a typed error (:func:`~botkit.core.errors_map.error_from_response`)
+4. map a status ≥ 400 to a typed error
+(:func:`~botkit.venues.advanced_trade.errors_map.error_from_response`)
    and let the retry table decide; a decision to resync measures the offset
    against ``GET /time`` (midpoint of the round trip) and corrects the
    signing clock before the next attempt.
 
 **Pre-signed create-order tokens.** With a JWT signer, the *first* attempt of a
 ``POST /orders`` takes a single-use token from a small pool
-(:class:`~botkit.core.jwt.PresignedTokens`) instead of signing inline: the ES256
+(:class:`~botkit.auth.jwt.PresignedTokens`) instead of signing inline: the ES256
 signature is the largest cost between a tick and an order, and the token does not
 depend on the body. The pool is refilled one signature at a time by loop callbacks
 scheduled *after* a create-order attempt has been answered (never between taking a
@@ -37,16 +38,16 @@ from typing import Protocol, TypeVar
 
 import msgspec
 
-from botkit.core.errors_map import error_from_response
-from botkit.core.jwt import JwtSigner, PresignedTokens
-from botkit.core.models import ServerTime
-from botkit.core.rest import ApiCall, QueryValue, RestRequest, RestResponse, encode_query
-from botkit.core.retry import RetryPolicy
-from botkit.core.signing import RequestSigner
+from botkit.auth.jwt import JwtSigner, PresignedTokens
+from botkit.auth.signing import RequestSigner
 from botkit.errors import ConfigError, ExchangeError
 from botkit.net.ratelimit import RateLimiter
+from botkit.net.rest_types import ApiCall, QueryValue, RestRequest, RestResponse, encode_query
+from botkit.net.retry_policy import RetryPolicy
 from botkit.net.retrying import CallTrace, RetryController
 from botkit.net.transport import AiohttpTransport, Transport
+from botkit.venues.advanced_trade.errors_map import error_from_response
+from botkit.venues.advanced_trade.models import ServerTime
 
 __all__ = ["CorrectableClock", "RestClientBase"]
 

@@ -1,8 +1,8 @@
-"""Adapter ring: apply the pure retry table (:mod:`botkit.core.retry`) with tenacity.
+"""Adapter ring: apply the pure retry table (:mod:`botkit.net.retry_policy`) with tenacity.
 
 One :class:`RetryController` lives for one logical call. tenacity asks it, in
 this order, ``retry`` → ``wait`` → ``stop`` → ``before_sleep``; the controller
-computes a single :class:`~botkit.core.retry.Decision` in ``retry`` and the
+computes a single :class:`~botkit.net.retry_policy.Decision` in ``retry`` and the
 other hooks only read it, so the table is the one source of truth. The sleep
 is injected (tests pass a recorder and never sleep for real).
 """
@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 from tenacity import AsyncRetrying, RetryCallState
 
-from botkit.core.retry import Decision, RetryPolicy, decide, rule_for
 from botkit.errors import ClockSkew, ExchangeError
+from botkit.net.retry_policy import Decision, RetryPolicy, decide, rule_for
 
 __all__ = ["CallTrace", "RetryController"]
 

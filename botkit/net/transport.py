@@ -23,8 +23,8 @@ from typing import Protocol, runtime_checkable
 import aiohttp
 
 from botkit import __version__
-from botkit.core.rest import RestRequest, RestResponse
 from botkit.errors import ConfigError, ConnectionLost, RequestTimeout
+from botkit.net.rest_types import RestRequest, RestResponse
 
 __all__ = ["USER_AGENT", "AiohttpTransport", "Transport", "ssl_context"]
 

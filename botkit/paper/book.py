@@ -6,7 +6,7 @@ liquidity comes from* and *when a resting order fills* change (docs/paper.md,
 "Fill model"):
 
 * **Taking liquidity.** The liquidity is the client's live
-  :class:`~botkit.core.book.L2Book` (kept by the level2 feed), read best level
+  :class:`~botkit.market.book.L2Book` (kept by the level2 feed), read best level
   first, so market and crossing limit orders slip through real levels. The real
   book does not know about our virtual trades, so each level we take from is
   remembered as ``(real size when taken, size we took)`` until the real level
@@ -33,8 +33,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-from botkit.core.book import L2Book
-from botkit.core.matching import Fill, LevelChange, LevelWalker, Lot, Side, opposite
+from botkit.market.book import L2Book
+from botkit.market.matching import Fill, LevelChange, LevelWalker, Lot, Side, opposite
 
 __all__ = ["PaperBook", "QueuedOrder"]
 

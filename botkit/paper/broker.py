@@ -7,7 +7,7 @@ This is the piece that lets the runtime (``--mode paper``) and the backtester ru
   in-process implementation of the REST transport seam: the executor signs and sends
   exactly the requests it sends Coinbase, and gets Coinbase-shaped responses back;
 * order changes come back as Coinbase ``user``-channel frames, decoded by the same
-  :class:`~botkit.core.feed_protocol.FeedProtocol` and :class:`FillTracker` as the live
+  :class:`~botkit.market.protocol.FeedProtocol` and :class:`FillTracker` as the live
   user connection, so strategies see the same :class:`OrderUpdate` / :class:`FillEvent`
   objects in every mode;
 * market data flows *into* the exchange from the feed's decoded events (level2 book
@@ -26,10 +26,10 @@ import logging
 from collections.abc import Callable
 from decimal import Decimal
 
-from botkit.core.feed_events import BookChanged, FeedEvent, TradesReceived
-from botkit.core.feed_protocol import FeedProtocol, Subscription
-from botkit.core.fills import FillTracker
+from botkit.market.events import BookChanged, FeedEvent, TradesReceived
+from botkit.market.protocol import FeedProtocol, Subscription
 from botkit.net.local import LocalTransport
+from botkit.orders.fills import FillTracker
 from botkit.paper.exchange import PaperExchange
 from botkit.paper.journal import PaperJournal
 from botkit.paper.records import EquityPoint

@@ -40,7 +40,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from botkit.errors import ConfigError, JournalError
-from botkit.journal import storage_failure
+from botkit.orders.journal import storage_failure
 from botkit.paper.journal_schema import (
     APPLICATION_ID,
     DUMP_ORDER,
@@ -214,8 +214,7 @@ class PaperJournal:
             raise ConfigError(f"{self.path} was opened read-only; it cannot be written")
         if self.failed is not None:  # latched: see on_failure
             raise JournalError(
-                f"paper journal {self.path}: not written after an earlier failure "
-                f"({self.failed})",
+                f"paper journal {self.path}: not written after an earlier failure ({self.failed})",
                 path=str(self.path),
             )
         try:

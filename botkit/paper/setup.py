@@ -14,20 +14,20 @@ from typing import Any
 
 import msgspec
 
-from botkit.auth import make_jwt_signer
-from botkit.bot_config import BotConfig, PaperSection
-from botkit.config import BotSettings
-from botkit.core.book import L2Book
-from botkit.core.clock import Clock
-from botkit.core.feed_events import FeedEvent
+from botkit.auth.factory import make_jwt_signer
+from botkit.clock import Clock
 from botkit.errors import ConfigError, JournalError
+from botkit.market.book import L2Book
+from botkit.market.events import FeedEvent
 from botkit.net.ratelimit import RateLimiter
-from botkit.net.rest_client import RestClient
 from botkit.paper.broker import PaperBroker
 from botkit.paper.config import PaperConfig, spec_from_wire
 from botkit.paper.exchange import PaperExchange
 from botkit.paper.journal import PaperJournal
+from botkit.runtime.bot_config import BotConfig, PaperSection
+from botkit.runtime.settings import BotSettings
 from botkit.sim.specs import FeeTier
+from botkit.venues.advanced_trade.rest_client import RestClient
 
 __all__ = ["PAPER_REST_URL", "build_broker", "fetch_rules", "paper_client", "paper_config"]
 
@@ -149,7 +149,7 @@ def paper_client(
     live. ``unlimited`` turns the 30 req/s client-side limiter off for backtests,
     whose virtual clock does not move while the limiter would wait.
     """
-    from botkit.auth import generate_cdp_key
+    from botkit.auth.factory import generate_cdp_key
 
     signer = make_jwt_signer(generate_cdp_key("ES256"), settings, clock=clock)
     limiter = RateLimiter(float("inf"), float("inf")) if unlimited else None

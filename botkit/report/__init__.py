@@ -27,6 +27,7 @@ def __getattr__(name: str) -> Any:
     globals()[name] = value
     return value
 
+
 __all__ = [
     "Drawdown",
     "LiquidityStats",

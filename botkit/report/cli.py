@@ -1,6 +1,6 @@
 """``botkit report JOURNAL [--out FILE.html] [--png FILE.png]``.
 
-Exit codes follow :mod:`botkit.cli`: 0 written, 2 bad input (missing or wrong journal,
+Exit codes follow :mod:`botkit.cli.main`: 0 written, 2 bad input (missing or wrong journal,
 no PNG rasterizer), with one ``botkit: error: ...`` line that says how to fix it.
 """
 

@@ -1,7 +1,7 @@
 """Simulator adapter: registered API keys and JWT verification as Coinbase does it (reference §1.5).
 
 Verification deliberately uses PyJWT, an implementation independent of
-botkit's own signer, so a bug in :mod:`botkit.core.jwt` cannot hide itself by
+botkit's own signer, so a bug in :mod:`botkit.auth.jwt` cannot hide itself by
 agreeing with a twin on the server side.
 
 Coinbase answers every authentication failure with a bare ``401 Unauthorized``.
@@ -20,7 +20,7 @@ from typing import Any
 import jwt as pyjwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from botkit.core.keys import CdpKey
+from botkit.auth.keys import CdpKey
 
 __all__ = ["AuthConfig", "AuthFailure", "KeyRegistry", "RegisteredKey"]
 

@@ -1,7 +1,7 @@
 """Seeded synthetic participants for one product: a fair price, makers and takers.
 
 The point is that a user order in the simulator meets a *real* queue: the
-synthetic makers rest lots in the same :class:`~botkit.core.matching.OrderBook`
+synthetic makers rest lots in the same :class:`~botkit.market.matching.OrderBook`
 the user trades against, and synthetic takers trade through it. So a resting
 user order fills only after the size ahead of it is consumed, and a market
 order slips through real levels.
@@ -22,7 +22,7 @@ from collections.abc import Callable
 from decimal import ROUND_DOWN, Decimal
 from typing import Protocol
 
-from botkit.core.matching import Fill, LevelChange, Lot, Side
+from botkit.market.matching import Fill, LevelChange, Lot, Side
 from botkit.sim.candles import Candle
 from botkit.sim.specs import ProductSpec, SimMarketConfig
 
@@ -44,7 +44,7 @@ TakerFn = Callable[[Side, Decimal, Decimal | None], None]
 class MatchBook(Protocol):
     """What the engine needs from a product's book (the book seam).
 
-    :class:`~botkit.core.matching.OrderBook` is the simulator's implementation
+    :class:`~botkit.market.matching.OrderBook` is the simulator's implementation
     (synthetic makers and user orders in one FIFO book). The paper broker plugs
     in a book whose liquidity is the *real* level2 book and whose resting user
     orders queue behind it (``botkit.paper.book.PaperBook``), so order entry,

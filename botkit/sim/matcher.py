@@ -25,7 +25,7 @@ from collections import deque
 from decimal import Decimal
 from typing import Literal
 
-from botkit.core.matching import Lot, OrderBook, Side
+from botkit.market.matching import Lot, OrderBook, Side
 from botkit.sim.candles import CandleStore
 from botkit.sim.events import BookChange, OrderChanged, SimEvent, TradePrint
 from botkit.sim.ledger import Ledger, fee_for

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
-from botkit.core.matching import Side
+from botkit.market.matching import Side
 from botkit.sim.specs import ProductSpec, SimBadRequest
 
 __all__ = [

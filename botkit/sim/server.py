@@ -33,8 +33,8 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from botkit.auth import generate_cdp_key
-from botkit.core.keys import CdpKey, secret_to_base64, secret_to_pem
+from botkit.auth.factory import generate_cdp_key
+from botkit.auth.keys import CdpKey, secret_to_base64, secret_to_pem
 from botkit.sim.auth import AuthConfig, AuthFailure, KeyRegistry
 from botkit.sim.exchange import SimExchange, SimMarketConfig
 from botkit.sim.faults import FaultPlan

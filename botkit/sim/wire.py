@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from botkit.core.matching import Side
+from botkit.market.matching import Side
 from botkit.sim.orders import Order, OrderReject, OrderRequest
 
 __all__ = [

@@ -35,9 +35,9 @@ from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from botkit.core.feed_events import BookChanged, BookInvalidated, FillEvent, OrderUpdate
-from botkit.core.messages import Candle, MarketTrade, Ticker
-from botkit.core.timers import TimerFired
+from botkit.market.events import BookChanged, BookInvalidated, FillEvent, OrderUpdate
+from botkit.strategy.timers import TimerFired
+from botkit.venues.advanced_trade.messages import Candle, MarketTrade, Ticker
 
 if TYPE_CHECKING:
     from botkit.strategy.protocol import Context

@@ -6,7 +6,7 @@ It has no method that reaches a client, a socket or another strategy.
 
 :class:`BotContext` is the one implementation. It is built on seams
 (:class:`~botkit.strategy.ports.OrderSink`, :class:`~botkit.strategy.ports.MarketView`,
-an optional :class:`~botkit.risk_gate.RiskGate`), and it is also where the runtime
+an optional :class:`~botkit.risk.gate.RiskGate`), and it is also where the runtime
 drives the strategy: :meth:`BotContext.dispatch` turns feed events into hook calls
 (through the :class:`~botkit.strategy.guard.HookGuard`), after updating the order states
 and positions the strategy will read, so a hook always sees the world *including* the
@@ -28,14 +28,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from botkit.core.book import L2Book
-from botkit.core.clock import Clock
-from botkit.core.intents import OrderIntent, Side, limit_gtc, market_ioc
-from botkit.core.messages import Ticker
-from botkit.core.order_state import OrderState, OrderStateMachine, OrderStatus
-from botkit.core.positions import Positions
-from botkit.core.risk import OrderCheck
-from botkit.core.timers import Timers
+from botkit.clock import Clock
 from botkit.errors import (
     BotkitError,
     JournalError,
@@ -43,13 +36,20 @@ from botkit.errors import (
     OrderRejected,
     StrategyError,
 )
-from botkit.risk_gate import RiskGate
+from botkit.market.book import L2Book
+from botkit.orders.intents import OrderIntent, Side, limit_gtc, market_ioc
+from botkit.orders.positions import Positions
+from botkit.orders.state import OrderState, OrderStateMachine, OrderStatus
+from botkit.risk.engine import OrderCheck
+from botkit.risk.gate import RiskGate
 from botkit.strategy.base import Strategy
 from botkit.strategy.driving import StrategyDriver
 from botkit.strategy.guard import GuardConfig, HookGuard
 from botkit.strategy.ports import MarketState, MarketView, OrderSink
 from botkit.strategy.protocol import KeyValueState
 from botkit.strategy.state import MemoryState
+from botkit.strategy.timers import Timers
+from botkit.venues.advanced_trade.messages import Ticker
 
 __all__ = ["BotContext", "new_client_order_id"]
 
@@ -82,12 +82,12 @@ class BotContext(StrategyDriver):
         sink: where orders go.
         market: where books and tickers come from.
         clock: the wall clock: what the strategy reads as ``now()`` and the order
-            timestamps (the corrected :class:`~botkit.clock.SystemClock` live).
+            timestamps (the corrected :class:`~botkit.auth.clock.SystemClock` live).
         monotonic: the timer clock: seconds that only move forward at the rate of real
             time, whatever corrections the wall clock gets (default ``time.monotonic``;
             a backtest passes its virtual clock's ``time``, tests a manual one).
         keep_finished / keep_seconds: how long finished orders stay readable
-            (:class:`~botkit.core.order_state.OrderStateMachine`): an order leaves
+            (:class:`~botkit.orders.state.OrderStateMachine`): an order leaves
             once it is older than ``keep_seconds`` (on the wall clock) and not among
             the last ``keep_finished``; the journal keeps the history.
         risk: the risk gate every order passes (None: no checks, e.g. unit tests).

@@ -20,8 +20,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from botkit.core.book import L2Book
-from botkit.core.feed_events import (
+from botkit.errors import StrategyError
+from botkit.market.book import L2Book
+from botkit.market.events import (
     BookChanged,
     BookInvalidated,
     CandlesReceived,
@@ -31,14 +32,13 @@ from botkit.core.feed_events import (
     TickersReceived,
     TradesReceived,
 )
-from botkit.core.order_state import OrderStateMachine
-from botkit.core.positions import Positions
-from botkit.core.timers import TimerFired, Timers
-from botkit.errors import StrategyError
-from botkit.risk_gate import RiskGate
+from botkit.orders.positions import Positions
+from botkit.orders.state import OrderStateMachine
+from botkit.risk.gate import RiskGate
 from botkit.strategy.base import Strategy
 from botkit.strategy.guard import HookGuard
 from botkit.strategy.ports import MarketState, MarketView
+from botkit.strategy.timers import TimerFired, Timers
 
 __all__ = ["StrategyDriver"]
 

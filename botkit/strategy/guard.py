@@ -28,7 +28,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from botkit.core.clock import Clock
+from botkit.clock import Clock
 from botkit.errors import JournalError, StrategyError
 
 __all__ = ["GuardConfig", "HookGuard", "MonotonicClock"]

@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Protocol
 
-from botkit.core.book import L2Book
-from botkit.core.feed_events import BookChanged, FeedEvent, TickersReceived
-from botkit.core.intents import OrderIntent
-from botkit.core.messages import Ticker
-from botkit.core.risk import MarketQuote
-from botkit.executor import OrderExecutor
+from botkit.market.book import L2Book
+from botkit.market.events import BookChanged, FeedEvent, TickersReceived
+from botkit.orders.executor import OrderExecutor
+from botkit.orders.intents import OrderIntent
+from botkit.risk.engine import MarketQuote
+from botkit.venues.advanced_trade.messages import Ticker
 
 __all__ = ["ExecutorSink", "MarketState", "MarketView", "OrderSink"]
 
@@ -44,7 +44,7 @@ class MarketView(Protocol):
 
 
 class ExecutorSink:
-    """:class:`OrderSink` over :class:`~botkit.executor.OrderExecutor` (and its client).
+    """:class:`OrderSink` over :class:`~botkit.orders.executor.OrderExecutor` (and its client).
 
     Cancels go straight to the REST client's batch cancel: a repeated cancel is harmless,
     so cancels need no journal.

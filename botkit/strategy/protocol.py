@@ -11,9 +11,9 @@ import logging
 from decimal import Decimal
 from typing import Any, Protocol
 
-from botkit.core.book import L2Book
-from botkit.core.messages import Ticker
-from botkit.core.order_state import OrderState
+from botkit.market.book import L2Book
+from botkit.orders.state import OrderState
+from botkit.venues.advanced_trade.messages import Ticker
 
 __all__ = ["Context", "KeyValueState"]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from botkit.core.errors_map import error_from_response, order_rejected, parse_retry_after
 from botkit.errors import (
     AuthError,
     BadRequest,
@@ -18,6 +17,11 @@ from botkit.errors import (
     PermissionDenied,
     RateLimited,
     ServerError,
+)
+from botkit.venues.advanced_trade.errors_map import (
+    error_from_response,
+    order_rejected,
+    parse_retry_after,
 )
 
 NOW = 1_760_000_000.0

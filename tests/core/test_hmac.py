@@ -8,8 +8,8 @@ import hmac
 
 import pytest
 
-from botkit.core.clock import ManualClock
-from botkit.core.hmac_sign import ExchangeHmacSigner, PrimeHmacSigner
+from botkit.auth.hmac_sign import ExchangeHmacSigner, PrimeHmacSigner
+from botkit.clock import ManualClock
 from botkit.errors import ConfigError
 
 EX_SECRET = base64.b64encode(bytes(range(64))).decode()

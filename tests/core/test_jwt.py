@@ -10,9 +10,9 @@ from coinbase import jwt_generator  # the official SDK, as an independent refere
 from hypothesis import given
 from hypothesis import strategies as st
 
-from botkit.core.clock import ManualClock
-from botkit.core.jwt import JwtSigner, build_jwt, format_uri, host_of
-from botkit.core.keys import CdpKey, load_cdp_key
+from botkit.auth.jwt import JwtSigner, build_jwt, format_uri, host_of
+from botkit.auth.keys import CdpKey, load_cdp_key
+from botkit.clock import ManualClock
 from tests.conftest import KEY_NAME
 
 NOW = 1_760_000_000.75

@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from botkit.core.keys import (
+from botkit.auth.keys import (
     CdpKey,
     load_cdp_key,
     load_private_key,

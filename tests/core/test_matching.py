@@ -6,7 +6,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from botkit.core.matching import LevelChange, Lot, OrderBook
+from botkit.market.matching import LevelChange, Lot, OrderBook
 
 
 def _book() -> OrderBook:

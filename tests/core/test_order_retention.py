@@ -14,7 +14,7 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from botkit.core.order_state import OrderStateMachine, OrderStatus
+from botkit.orders.state import OrderStateMachine, OrderStatus
 
 S = OrderStatus
 

@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from botkit.clock import SystemClock
-from botkit.core.jwt import JwtSigner
-from botkit.core.keys import CdpKey
-from botkit.core.retry import RetryPolicy
-from botkit.journal import OrderJournal
+from botkit.auth.clock import SystemClock
+from botkit.auth.jwt import JwtSigner
+from botkit.auth.keys import CdpKey
 from botkit.net.ratelimit import RateLimiter
-from botkit.net.rest_client import RestClient
+from botkit.net.retry_policy import RetryPolicy
+from botkit.orders.journal import OrderJournal
 from botkit.sim.server import SimServer
+from botkit.venues.advanced_trade.rest_client import RestClient
 
 FAST = RetryPolicy().scaled(0.001)  # 0.25 ms base backoff: retries cost nothing in tests
 

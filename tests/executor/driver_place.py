@@ -11,15 +11,15 @@ import asyncio
 import os
 from decimal import Decimal
 
-from botkit.auth import make_jwt_signer, resolve_cdp_key
-from botkit.clock import SystemClock
-from botkit.config import load_settings
-from botkit.core.intents import OrderIntent, market_ioc
-from botkit.core.retry import RetryPolicy
-from botkit.executor import OrderExecutor
-from botkit.journal import OrderJournal
+from botkit.auth.clock import SystemClock
+from botkit.auth.factory import make_jwt_signer, resolve_cdp_key
 from botkit.net.ratelimit import RateLimiter
-from botkit.net.rest_client import RestClient
+from botkit.net.retry_policy import RetryPolicy
+from botkit.orders.executor import OrderExecutor
+from botkit.orders.intents import OrderIntent, market_ioc
+from botkit.orders.journal import OrderJournal
+from botkit.runtime.settings import load_settings
+from botkit.venues.advanced_trade.rest_client import RestClient
 
 __all__ = ["main"]
 

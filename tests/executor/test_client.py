@@ -8,10 +8,10 @@ from decimal import Decimal
 import pytest
 
 from botkit import __version__
-from botkit.core.intents import OrderIntent, limit_gtc, market_ioc
 from botkit.errors import ConfigError, InsufficientFunds, NotFound, OrderRejected
-from botkit.net.rest_client import RestClient
+from botkit.orders.intents import OrderIntent, limit_gtc, market_ioc
 from botkit.sim.server import SimServer
+from botkit.venues.advanced_trade.rest_client import RestClient
 from tests.executor.conftest import ClientFactory, RecordingSim
 
 

@@ -8,10 +8,6 @@ from decimal import Decimal
 
 import pytest
 
-from botkit.core.intents import OrderIntent, dec_str, limit_gtc, market_ioc
-from botkit.core.order_state import OrderStateMachine, OrderStatus, normalise_status
-from botkit.core.ratelimit import TokenBucket
-from botkit.core.retry import RetryPolicy, backoff_delay, decide, rule_for
 from botkit.errors import (
     AuthError,
     BadRequest,
@@ -25,6 +21,10 @@ from botkit.errors import (
     RequestTimeout,
     ServerError,
 )
+from botkit.net.retry_policy import RetryPolicy, backoff_delay, decide, rule_for
+from botkit.net.token_bucket import TokenBucket
+from botkit.orders.intents import OrderIntent, dec_str, limit_gtc, market_ioc
+from botkit.orders.state import OrderStateMachine, OrderStatus, normalise_status
 
 POLICY = RetryPolicy()
 

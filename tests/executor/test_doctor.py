@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from botkit.auth import generate_cdp_key
-from botkit.core.keys import CdpKey
+from botkit.auth.factory import generate_cdp_key
+from botkit.auth.keys import CdpKey
 from botkit.sim.server import SimServer
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,10 +11,10 @@ from collections import Counter
 from collections.abc import Callable
 from decimal import Decimal
 
-from botkit.core.intents import OrderIntent, market_ioc
 from botkit.errors import OrderOutcomeUnknown, PermissionDenied
-from botkit.executor import OrderExecutor, PlacedOrder
-from botkit.journal import OrderJournal
+from botkit.orders.executor import OrderExecutor, PlacedOrder
+from botkit.orders.intents import OrderIntent, market_ioc
+from botkit.orders.journal import OrderJournal
 from tests.executor.conftest import ClientFactory, RecordingSim
 
 N = 500

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from botkit.core.intents import OrderIntent, market_ioc
-from botkit.core.order_state import OrderStatus
 from botkit.errors import AuthError, OrderOutcomeUnknown, OrderRejected
-from botkit.executor import OrderExecutor
-from botkit.journal import IntentState, OrderJournal
+from botkit.orders.executor import OrderExecutor
+from botkit.orders.intents import OrderIntent, market_ioc
+from botkit.orders.journal import IntentState, OrderJournal
+from botkit.orders.state import OrderStatus
 from tests.executor.conftest import ClientFactory, RecordingSim
 
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from botkit.core.intents import OrderIntent, limit_gtc
 from botkit.errors import BotkitError, JournalError
-from botkit.executor import OrderExecutor
-from botkit.journal import IntentState, OrderJournal
+from botkit.orders.executor import OrderExecutor
+from botkit.orders.intents import OrderIntent, limit_gtc
+from botkit.orders.journal import IntentState, OrderJournal
 from tests.executor.test_local_transport import _bid_ask, _paper
 
 

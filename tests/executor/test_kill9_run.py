@@ -26,10 +26,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from botkit.auth import make_jwt_signer, resolve_cdp_key
-from botkit.clock import SystemClock
-from botkit.config import load_settings
-from botkit.net.rest_client import RestClient
+from botkit.auth.clock import SystemClock
+from botkit.auth.factory import make_jwt_signer, resolve_cdp_key
+from botkit.runtime.settings import load_settings
+from botkit.venues.advanced_trade.rest_client import RestClient
 
 ROOT = Path(__file__).resolve().parents[2]
 KILLS = 10

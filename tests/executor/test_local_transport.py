@@ -19,20 +19,20 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from botkit.auth import generate_cdp_key
-from botkit.core.intents import OrderIntent, limit_gtc, market_ioc
-from botkit.core.jwt import JwtSigner
-from botkit.core.order_state import OrderStatus
-from botkit.core.rest import RestRequest, RestResponse
-from botkit.executor import OrderExecutor
-from botkit.journal import IntentState, OrderJournal
+from botkit.auth.factory import generate_cdp_key
+from botkit.auth.jwt import JwtSigner
 from botkit.net.local import LocalTransport
 from botkit.net.ratelimit import RateLimiter
-from botkit.net.rest_client import RestClient
+from botkit.net.rest_types import RestRequest, RestResponse
 from botkit.net.transport import Transport
+from botkit.orders.executor import OrderExecutor
+from botkit.orders.intents import OrderIntent, limit_gtc, market_ioc
+from botkit.orders.journal import IntentState, OrderJournal
+from botkit.orders.state import OrderStatus
 from botkit.sim.api import SimApi
 from botkit.sim.events import OrderChanged
 from botkit.sim.exchange import SimExchange, SimMarketConfig
+from botkit.venues.advanced_trade.rest_client import RestClient
 from tests.executor.conftest import FAST
 
 T0 = 1_700_000_000.0

@@ -18,16 +18,16 @@ from decimal import Decimal
 import aiohttp
 import pytest
 
-from botkit.clock import SystemClock
-from botkit.core.clock import ManualClock
-from botkit.core.intents import OrderIntent, limit_gtc, market_ioc
-from botkit.core.jwt import JwtSigner, PresignedTokens
-from botkit.core.keys import CdpKey
-from botkit.core.rest import ApiCall
-from botkit.executor import OrderExecutor
-from botkit.journal import OrderJournal
-from botkit.net.rest_client import RestClient
+from botkit.auth.clock import SystemClock
+from botkit.auth.jwt import JwtSigner, PresignedTokens
+from botkit.auth.keys import CdpKey
+from botkit.clock import ManualClock
+from botkit.net.rest_types import ApiCall
 from botkit.net.retrying import CallTrace
+from botkit.orders.executor import OrderExecutor
+from botkit.orders.intents import OrderIntent, limit_gtc, market_ioc
+from botkit.orders.journal import OrderJournal
+from botkit.venues.advanced_trade.rest_client import RestClient
 from tests.executor.conftest import ClientFactory, RecordingSim
 
 ORDERS = "/orders"

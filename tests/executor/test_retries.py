@@ -7,8 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from botkit.clock import SystemClock
-from botkit.core.intents import OrderIntent, limit_gtc
+from botkit.auth.clock import SystemClock
 from botkit.errors import (
     AuthError,
     ConnectionLost,
@@ -18,6 +17,7 @@ from botkit.errors import (
     ServerError,
 )
 from botkit.net.retrying import CallTrace
+from botkit.orders.intents import OrderIntent, limit_gtc
 from tests.executor.conftest import ClientFactory, RecordingSim, Sleeps
 
 
@@ -42,7 +42,7 @@ async def test_401_burst_resign_then_resync(
     sim.faults.fail_next(401, count=3, path="/key_permissions")
     c = make_client()
     trace = CallTrace()
-    from botkit.core.rest import ApiCall
+    from botkit.net.rest_types import ApiCall
 
     await c.call(ApiCall("GET", "/key_permissions"), trace)
     assert trace.attempts == 4 and trace.resyncs == 2  # re-sign, then resync on repeats

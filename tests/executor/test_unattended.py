@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from botkit.clock import SystemClock
-from botkit.core.intents import OrderIntent, limit_gtc, market_ioc
-from botkit.core.order_state import OrderStatus
+from botkit.auth.clock import SystemClock
 from botkit.errors import OrderOutcomeUnknown, OrderRejected, PermissionDenied
-from botkit.executor import OrderExecutor
-from botkit.journal import IntentState, OrderJournal
-from botkit.net.rest_client import RestClient
+from botkit.orders.executor import OrderExecutor
+from botkit.orders.intents import OrderIntent, limit_gtc, market_ioc
+from botkit.orders.journal import IntentState, OrderJournal
+from botkit.orders.state import OrderStatus
+from botkit.venues.advanced_trade.rest_client import RestClient
 from tests.executor.conftest import ClientFactory, RecordingSim
 
 POST: dict[str, Any] = {"path": r"/orders$", "method": "POST"}
@@ -294,7 +294,7 @@ async def test_reconcile_adopts_orders_without_an_intent_row(
     ex = OrderExecutor(make_client(), journal)
     known = OrderIntent(str(uuid.uuid4()), "BTC-USD", "BUY", await _resting(client))
     mine = await ex.place(known)
-    caplog.set_level("WARNING", "botkit.executor")
+    caplog.set_level("WARNING", "botkit.orders.executor")
     report = await ex.reconcile(["BTC-USD"])
     adopted = {o.client_order_id: o for o in report.adopted}
     assert set(lost) <= set(adopted) and len(adopted) == 4  # + the filled one

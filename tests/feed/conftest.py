@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from botkit.clock import SystemClock
-from botkit.core.feed_events import FeedEvent
-from botkit.core.jwt import JwtSigner
-from botkit.feed import MarketDataFeed
-from botkit.feed_config import FeedConfig
+from botkit.auth.clock import SystemClock
+from botkit.auth.jwt import JwtSigner
+from botkit.market.config import FeedConfig
+from botkit.market.events import FeedEvent
+from botkit.market.feed import MarketDataFeed
 from botkit.net.ws import make_connector
 from botkit.sim.server import SimServer
 from botkit.sim.ws import WsConfig

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from botkit.core import book as book_module
-from botkit.core.book import L2Book
-from botkit.core.messages import L2Level, L2Update
+from botkit.market import book as book_module
+from botkit.market.book import L2Book
+from botkit.venues.advanced_trade.messages import L2Level, L2Update
 
 D = Decimal
 
@@ -22,7 +22,7 @@ def level_loop(request: pytest.FixtureRequest):
     before = book_module.kernel_in_use()
     if not book_module.use_kernel(request.param == "kernel") and request.param == "kernel":
         book_module.use_kernel(before)
-        pytest.skip("botkit.core._l2kernel is not built (see tests/feed/test_book_kernel.py)")
+        pytest.skip("botkit.market._l2kernel is not built (see tests/feed/test_book_kernel.py)")
     yield request.param
     book_module.use_kernel(before)
 
@@ -184,7 +184,7 @@ def test_snapshot_in_batches_equals_one_snapshot_and_bids_share_keys_with_the_he
 def test_book_changed_fast_constructor_builds_an_ordinary_frozen_event():
     import dataclasses
 
-    from botkit.core.feed_events import BookChanged, book_changed
+    from botkit.market.events import BookChanged, book_changed
 
     b = L2Book("X")
     ev = book_changed("X", b, True, 9)

@@ -1,4 +1,4 @@
-"""The compiled level loop (botkit.core._l2kernel) against the Python one it speeds up.
+"""The compiled level loop (botkit.market._l2kernel) against the Python one it speeds up.
 
 The kernel must be an exact stand-in: for any stream of levels, including the ones it
 hands back to Python (side aliases, zero spellings, exponents, junk, non-strings,
@@ -24,13 +24,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import botkit.core as core_package
-from botkit.core import book as book_module
-from botkit.core.book import L2Book, WireLimits
-from botkit.core.messages import L2Update
+import botkit.market as core_package
+from botkit.market import book as book_module
+from botkit.market.book import L2Book, WireLimits
+from botkit.venues.advanced_trade.messages import L2Update
 
 KERNEL_BUILT = (
-    importlib.util.find_spec("botkit.core._l2kernel") is not None and not core_package.NO_EXTENSIONS
+    importlib.util.find_spec("botkit.market._l2kernel") is not None
+    and not core_package.NO_EXTENSIONS
 )
 needs_kernel = pytest.mark.skipif(not KERNEL_BUILT, reason="kernel not built (or disabled)")
 
@@ -54,7 +55,7 @@ def test_kernel_is_built_where_a_compiler_is() -> None:
     if not (Path(sysconfig.get_paths()["include"]) / "Python.h").exists():
         pytest.skip("no Python headers (python3-dev): the book runs its Python loop")
     assert book_module.use_kernel(True), (
-        "botkit.core._l2kernel did not build or is stale: reinstall with `pip install -e .` "
+        "botkit.market._l2kernel did not build or is stale: reinstall with `pip install -e .` "
         "(needs Cython from the build requirements and a C compiler)"
     )
     assert book_module.kernel_in_use()
@@ -62,11 +63,11 @@ def test_kernel_is_built_where_a_compiler_is() -> None:
 
 def test_no_extensions_switch_keeps_the_kernel_unloaded() -> None:
     probe = (
-        "import sys, botkit.core.book as b\n"
-        "from botkit.core.messages import L2Update as U\n"
+        "import sys, botkit.market.book as b\n"
+        "from botkit.venues.advanced_trade.messages import L2Update as U\n"
         "book = b.L2Book('X')\n"
         "book.apply_wire_updates([U(side='bid', price_level='1', new_quantity='2')])\n"
-        "print(b.kernel_in_use(), 'botkit.core._l2kernel' in sys.modules, b.use_kernel(True),"
+        "print(b.kernel_in_use(), 'botkit.market._l2kernel' in sys.modules, b.use_kernel(True),"
         " book.best_bid())\n"
     )
     env = {**os.environ, "BOTKIT_NO_EXTENSIONS": "1"}
@@ -82,11 +83,11 @@ def test_no_extensions_switch_keeps_the_kernel_unloaded() -> None:
 @needs_kernel
 def test_the_build_is_of_this_source() -> None:
     """A .so compiled before the last edit of the .pyx is caught here (rebuild: make)."""
-    from botkit.core import _l2kernel  # type: ignore[attr-defined, unused-ignore]
+    from botkit.market import _l2kernel  # type: ignore[attr-defined, unused-ignore]
 
     pyx = Path(book_module.__file__).with_name("_l2kernel.pyx")
     assert hashlib.sha256(pyx.read_bytes()).hexdigest() == _l2kernel.SOURCE_SHA256, (
-        "botkit/core/_l2kernel.pyx changed since the extension was built: run "
+        "botkit/market/_l2kernel.pyx changed since the extension was built: run "
         "`pip install -e .` (or `make`, which does it when the .pyx changes)"
     )
 
@@ -209,7 +210,7 @@ class SlotLevel:
 
 @needs_kernel
 def test_slot_reads_bind_only_to_slot_classes_and_unset_slots_fail_like_getattr() -> None:
-    _l2kernel = pytest.importorskip("botkit.core._l2kernel")
+    _l2kernel = pytest.importorskip("botkit.market._l2kernel")
 
     class Plain:
         side = price_level = new_quantity = "x"

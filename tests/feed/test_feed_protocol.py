@@ -6,9 +6,9 @@ import json
 from decimal import Decimal
 from itertools import count
 
-from botkit.core import messages as m
-from botkit.core.book import L2Book
-from botkit.core.feed_events import (
+from botkit.errors import BookInvalid, FeedSubscriptionError, SequenceGap
+from botkit.market.book import L2Book
+from botkit.market.events import (
     BookChanged,
     BookInvalidated,
     FeedErrorReceived,
@@ -16,7 +16,7 @@ from botkit.core.feed_events import (
     SequenceGapDetected,
     Subscribed,
 )
-from botkit.core.feed_protocol import (
+from botkit.market.protocol import (
     BULK_FRAME_BYTES,
     Backfill,
     FeedProtocol,
@@ -24,8 +24,8 @@ from botkit.core.feed_protocol import (
     ResyncLevel2,
     Subscription,
 )
-from botkit.core.fills import FillTracker
-from botkit.errors import BookInvalid, FeedSubscriptionError, SequenceGap
+from botkit.orders.fills import FillTracker
+from botkit.venues.advanced_trade import messages as m
 
 
 def frame(seq, channel, events):

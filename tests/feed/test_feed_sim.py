@@ -11,13 +11,13 @@ import json
 
 import pytest
 
-from botkit.core.feed_events import (
+from botkit.errors import FeedSubscriptionError
+from botkit.market.events import (
     BookInvalidated,
     ConnectionState,
     FeedErrorReceived,
     SequenceGapDetected,
 )
-from botkit.errors import FeedSubscriptionError
 
 from .conftest import PIDS, assert_books_match, signer_for
 
@@ -160,9 +160,9 @@ async def test_too_many_l2_streams_error_frame_has_the_fix(make_feed):
 
 
 async def test_bad_key_is_authentication_failure_with_hint(market, make_feed):
-    from botkit.auth import generate_cdp_key
-    from botkit.clock import SystemClock
-    from botkit.core.jwt import JwtSigner
+    from botkit.auth.clock import SystemClock
+    from botkit.auth.factory import generate_cdp_key
+    from botkit.auth.jwt import JwtSigner
 
     unknown = JwtSigner(generate_cdp_key(), clock=SystemClock(), nonce=lambda: "ab" * 8)
     events: list = []
@@ -212,7 +212,7 @@ async def test_market_data_works_without_keys_for_every_market_channel(market, m
 def test_release_free_memory_is_glibc_malloc_trim_or_absent():
     import sys
 
-    from botkit.feed import release_free_memory
+    from botkit.market.feed import release_free_memory
 
     release = release_free_memory()
     if sys.platform.startswith("linux") and release is not None:
@@ -222,7 +222,7 @@ def test_release_free_memory_is_glibc_malloc_trim_or_absent():
 
 _MALLINFO_PROBE = """
 import ctypes, sys
-from botkit.feed_conn import fix_mmap_threshold
+from botkit.market.connections import fix_mmap_threshold
 libc = ctypes.CDLL(None)
 class MI2(ctypes.Structure):
     _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd",

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from botkit.feed import MarketDataFeed
-from botkit.feed_config import FeedConfig
+from botkit.market.config import FeedConfig
+from botkit.market.feed import MarketDataFeed
 from botkit.net.ws import WsConnection, WsConnector, make_connector
 from botkit.sim.server import SimServer
 from tests.feed.conftest import PIDS, Market, assert_books_match
@@ -122,7 +122,7 @@ async def test_a_connect_that_raises_anything_is_logged_counted_and_retried(
 ) -> None:
     flaky = FlakyConnector(make_connector("aiohttp", text_as_bytes=True), fail=2)
     feed = MarketDataFeed(config(market.sim), connector=flaky, rng=random.Random(1))
-    with caplog.at_level(logging.ERROR, logger="botkit.feed"):
+    with caplog.at_level(logging.ERROR, logger="botkit.market.feed"):
         async with feed:
             await feed.wait_ready(10)
             market.step(3)
@@ -221,7 +221,7 @@ async def test_stop_logs_a_task_that_died_instead_of_swallowing_it(
     assert task is not None
     async with asyncio.timeout(10):  # connect fails at once, the backoff's jitter raises
         await asyncio.wait([task])
-    with caplog.at_level(logging.WARNING, logger="botkit.feed"):
+    with caplog.at_level(logging.WARNING, logger="botkit.market.feed"):
         await feed.stop()
     logged = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any("feed-market-0" in t and "RuntimeError" in t and "rng broke" in t for t in logged)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from botkit.core.feed_events import FillEvent, OrderUpdate, UserSnapshotDone
-from botkit.core.fills import FillTracker, MemoryHwmStore
-from botkit.core.messages import UserEvent, UserOrder
+from botkit.market.events import FillEvent, OrderUpdate, UserSnapshotDone
+from botkit.orders.fills import FillTracker, MemoryHwmStore
+from botkit.venues.advanced_trade.messages import UserEvent, UserOrder
 
 D = Decimal
 

@@ -24,22 +24,22 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from botkit.core import messages as m
-from botkit.core.book import L2Book
-from botkit.core.feed_events import (
+from botkit.market.book import L2Book
+from botkit.market.events import (
     BookChanged,
     CandlesReceived,
     FeedEvent,
     TickersReceived,
     TradesReceived,
 )
-from botkit.core.feed_protocol import (
+from botkit.market.protocol import (
     BULK_FRAME_BYTES,
     FeedProtocol,
     Reconnect,
     ResyncLevel2,
     Subscription,
 )
+from botkit.venues.advanced_trade import messages as m
 
 PIDS = ("BTC-USD", "ETH-USD")
 GRID = {

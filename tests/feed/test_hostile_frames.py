@@ -15,9 +15,8 @@ from typing import Any
 
 import pytest
 
-from botkit.core import messages as m
-from botkit.core.book import L2Book
-from botkit.core.feed_events import (
+from botkit.market.book import L2Book
+from botkit.market.events import (
     BookChanged,
     BookInvalidated,
     CandlesReceived,
@@ -26,13 +25,14 @@ from botkit.core.feed_events import (
     TickersReceived,
     TradesReceived,
 )
-from botkit.core.feed_protocol import (
+from botkit.market.protocol import (
     FeedProtocol,
     Reconnect,
     ResyncLevel2,
     Subscription,
     WireLimits,
 )
+from botkit.venues.advanced_trade import messages as m
 
 PID = "BTC-USD"
 
@@ -332,7 +332,7 @@ def test_refusals_are_logged_at_warning_with_the_connection_and_a_short_reason(
 ) -> None:
     p = live()
     huge = l2(2, "update", ("bid", "100", "1" * 3_000_000))
-    with caplog.at_level(logging.WARNING, logger="botkit.feed"):
+    with caplog.at_level(logging.WARNING, logger="botkit.market.feed"):
         p.receive(huge)
         p.receive(DEEP)
         p.receive(ticker(4, price="NaN"))

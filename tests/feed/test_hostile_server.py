@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 from websockets.asyncio.server import Server, ServerConnection, serve
 
-from botkit.core.feed_events import BookChanged, FeedEvent, TickersReceived
-from botkit.feed import MarketDataFeed
-from botkit.feed_config import FeedConfig
+from botkit.market.config import FeedConfig
+from botkit.market.events import BookChanged, FeedEvent, TickersReceived
+from botkit.market.feed import MarketDataFeed
 from botkit.net.ws import make_connector
 
 PID = "BTC-USD"

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from botkit.core import messages as m
+from botkit.venues.advanced_trade import messages as m
 
 ENV = {"client_id": "", "timestamp": "2026-01-01T12:00:00.000000001Z", "sequence_num": 7}
 

@@ -8,8 +8,8 @@ import tracemalloc
 
 import pytest
 
-from botkit.core.feed_protocol import FeedProtocol
-from botkit.recorder import Recorder, read_recording
+from botkit.market.protocol import FeedProtocol
+from botkit.market.recorder import Recorder, read_recording
 
 from .conftest import PIDS, assert_books_match
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import secrets
 from decimal import Decimal
 
-from botkit.core.feed_events import FillEvent, OrderUpdate, UserSnapshotDone
-from botkit.feed_store import SqliteHwmStore
+from botkit.market.events import FillEvent, OrderUpdate, UserSnapshotDone
+from botkit.market.hwm_store import SqliteHwmStore
 
 from .conftest import signer_for
 

@@ -1,6 +1,6 @@
 """The pure alert rules, with a manual ``now``: what alerts, once, and when again.
 
-Health verdicts come from the real :func:`botkit.core.health.assess`, so a change in
+Health verdicts come from the real :func:`botkit.runtime.health.assess`, so a change in
 its reason wording that the rules no longer recognise fails here.
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Mapping
 
 import pytest
 
-from botkit.core.alert_rules import Alert, AlertRules
-from botkit.core.health import FeedState, Health, HealthInputs, assess
+from botkit.monitor.alert_rules import Alert, AlertRules
+from botkit.runtime.health import FeedState, Health, HealthInputs, assess
 
 
 def health(products: Mapping[str, FeedState] | None = None, **facts: object) -> Health:

@@ -15,10 +15,10 @@ import pytest
 from aiohttp import web
 from pydantic import SecretStr
 
-from botkit.core.alert_rules import Alert, AlertRules
-from botkit.core.health import HealthInputs, assess
 from botkit.errors import ConfigError
+from botkit.monitor.alert_rules import Alert, AlertRules
 from botkit.monitor.alerts import Alerter, redact_url
+from botkit.runtime.health import HealthInputs, assess
 
 # apprise imports the stdlib's imghdr lazily (its PGP support); not ours to fix
 pytestmark = pytest.mark.filterwarnings("ignore:'imghdr' is deprecated:DeprecationWarning")

@@ -27,7 +27,7 @@ import pytest
 import yaml  # apprise depends on PyYAML
 from aiohttp import web
 
-from botkit.bot_config import load_bot_config
+from botkit.runtime.bot_config import load_bot_config
 from botkit.strategy.loader import load_strategy
 
 REPO = Path(__file__).resolve().parents[2]
@@ -407,8 +407,8 @@ def ignored(path: str, rules: list[tuple[bool, str]]) -> bool:
         "botkit-data/sim/journal.sqlite",
         ".git/config",
         "cdp_api_key.json",
-        "botkit/core/_l2kernel.cpython-311-x86_64-linux-gnu.so",
-        "botkit/core/_l2kernel.c",
+        "botkit/market/_l2kernel.cpython-311-x86_64-linux-gnu.so",
+        "botkit/market/_l2kernel.c",
         "botkit/__pycache__/cli.cpython-311.pyc",
         "build/lib/botkit/cli.py",
         "tests/conftest.py",
@@ -420,7 +420,7 @@ def test_dockerignore_keeps_secrets_and_build_outputs_out(path: str) -> None:
 
 @pytest.mark.parametrize(
     "path",
-    ["botkit/core/_l2kernel.pyx", "botkit/core/_l2kernel.pyi", "pyproject.toml", "setup.py"],
+    ["botkit/market/_l2kernel.pyx", "botkit/market/_l2kernel.pyi", "pyproject.toml", "setup.py"],
 )
 def test_dockerignore_sends_what_the_wheel_build_needs(path: str) -> None:
     assert (REPO / path).is_file()

@@ -11,15 +11,15 @@ from typing import Any
 import aiohttp
 import pytest
 
-from botkit.bot_config import parse_bot_config
-from botkit.config import load_settings
 from botkit.errors import ConfigError
 from botkit.monitor.ctl import call, find_token, render_status
 from botkit.monitor.http import is_loopback, parse_listen
-from botkit.runtime import BotRuntime, RunOptions, RunResult
+from botkit.runtime.bot import BotRuntime, RunOptions, RunResult
+from botkit.runtime.bot_config import parse_bot_config
+from botkit.runtime.settings import load_settings
+from botkit.runtime.venue import Endpoints
 from botkit.sim.server import SimServer
 from botkit.sim.ws import WsConfig
-from botkit.venue import Endpoints
 
 Probe = Callable[[BotRuntime, str, SimServer], Awaitable[None]]
 
@@ -217,7 +217,7 @@ async def test_non_loopback_without_token_refuses_to_start(tmp_path: Path) -> No
 
 
 def test_a_bad_secret_setting_is_not_echoed() -> None:
-    from botkit.bot_config import parse_bot_config as parse
+    from botkit.runtime.bot_config import parse_bot_config as parse
 
     with pytest.raises(ConfigError) as err:
         parse({"strategy": {"name": "x"}, "notify": {"urls": "tgram://123456:SECRETTOKEN/42"}})

@@ -11,10 +11,10 @@ from typing import Any
 
 from aiohttp import web
 
-from botkit.bot_config import parse_bot_config
-from botkit.config import load_settings
 from botkit.monitor.systemd import SdNotifier
-from botkit.runtime import BotRuntime, RunOptions
+from botkit.runtime.bot import BotRuntime, RunOptions
+from botkit.runtime.bot_config import parse_bot_config
+from botkit.runtime.settings import load_settings
 from botkit.sim.ws import WsConfig
 
 
@@ -70,6 +70,7 @@ async def test_systemd_gets_ready_watchdog_and_stopping_in_order(tmp_path: Path)
     sock.setblocking(False)
     loop = asyncio.get_running_loop()
     got: list[str] = []
+    stopping = asyncio.Event()
     rt = _runtime(tmp_path / "data", {}, duration=30.0,
                   systemd=SdNotifier(path, watchdog_usec=200_000))  # fmt: skip
 
@@ -77,6 +78,8 @@ async def test_systemd_gets_ready_watchdog_and_stopping_in_order(tmp_path: Path)
         while True:
             msg = (await loop.sock_recv(sock, 4096)).decode()
             got.append(msg)
+            if "STOPPING=1" in msg:
+                stopping.set()
             if sum("WATCHDOG=1" in m for m in got) >= 3:
                 rt.request_stop()
 
@@ -84,8 +87,7 @@ async def test_systemd_gets_ready_watchdog_and_stopping_in_order(tmp_path: Path)
     try:
         async with asyncio.timeout(40):
             result = await rt.run()
-            while not any("STOPPING=1" in m for m in got):
-                await asyncio.sleep(0)  # the datagram is queued: let the reader take it
+            await stopping.wait()  # the datagram is queued: let the reader take it
     finally:
         listener.cancel()
         sock.close()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from botkit.runtime import BotRuntime
+from botkit.runtime.bot import BotRuntime
 from botkit.sim.server import SimServer
 from tests.monitor.test_http import run_with_http
 

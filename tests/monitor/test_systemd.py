@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from botkit.core.health import FeedState, HealthInputs, assess
 from botkit.monitor.systemd import SdNotifier, watchdog_loop
+from botkit.runtime.health import FeedState, HealthInputs, assess
 
 WATCHDOG_USEC = 200_000  # 0.2 s: the loop pings every 0.1 s
 RECV_TIMEOUT = 5.0

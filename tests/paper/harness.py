@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from botkit.core.book import L2Book
+from botkit.market.book import L2Book
 from botkit.paper.config import PaperConfig
 from botkit.paper.exchange import PaperExchange
 from botkit.sim.specs import FeeTier, ProductSpec

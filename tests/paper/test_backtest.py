@@ -14,13 +14,13 @@ from typing import Any
 
 import pytest
 
-from botkit.backtest import Backtest, read_records
-from botkit.bot_config import parse_bot_config
-from botkit.cli import main
-from botkit.config import load_settings
+from botkit.backtest.runner import Backtest, read_records
+from botkit.cli.main import main
 from botkit.errors import ConfigError
+from botkit.market.record import RecordOptions, record_session
 from botkit.paper.journal import PaperJournal
-from botkit.record import RecordOptions, record_session
+from botkit.runtime.bot_config import parse_bot_config
+from botkit.runtime.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "examples" / "data" / "sim_session.jsonl.gz"

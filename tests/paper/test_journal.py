@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from botkit.errors import ConfigError
-from botkit.journal import OrderJournal
+from botkit.orders.journal import OrderJournal
 from botkit.paper.journal import APPLICATION_ID, SCHEMA_VERSION, PaperJournal
 from botkit.paper.records import BalanceRecord, EquityPoint, FillRecord, OrderRecord, StateDelta
 
@@ -195,7 +195,9 @@ def test_a_second_writer_is_refused(tmp_path: Path) -> None:
 def test_a_file_that_is_not_a_journal_is_refused(tmp_path: Path) -> None:
     text = tmp_path / "notes.txt"
     text.write_text("hello, this is not SQLite at all " * 100)
-    with pytest.raises(ConfigError, match=r"notes\.txt is not a botkit paper journal.*paper/paper\.sqlite"):
+    with pytest.raises(
+        ConfigError, match=r"notes\.txt is not a botkit paper journal.*paper/paper\.sqlite"
+    ):
         PaperJournal(text)
     executor = tmp_path / "journal.sqlite"  # the executor's intent journal: a real mix-up
     OrderJournal(executor).close()

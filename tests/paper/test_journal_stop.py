@@ -17,12 +17,12 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from botkit.cli import main
-from botkit.core.timers import TimerFired
+from botkit.cli.main import main
 from botkit.errors import JournalError
 from botkit.paper.journal import PaperJournal
 from botkit.paper.records import BalanceRecord, StateDelta
 from botkit.strategy.base import Strategy
+from botkit.strategy.timers import TimerFired
 
 HERE = Path(__file__)
 
@@ -68,7 +68,9 @@ def test_a_journal_that_cannot_be_written_stops_the_bot_with_exit_1(
 
 
 def _delta(usd: str) -> StateDelta:
-    return StateDelta(orders=[], fills=[], balances=[BalanceRecord("USD", Decimal(usd), Decimal(0), 1.0)])
+    return StateDelta(
+        orders=[], fills=[], balances=[BalanceRecord("USD", Decimal(usd), Decimal(0), 1.0)]
+    )
 
 
 def test_after_a_failed_write_the_paper_journal_writes_nothing_more(tmp_path: Path) -> None:

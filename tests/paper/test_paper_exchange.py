@@ -10,7 +10,7 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from botkit.core.book import L2Book
+from botkit.market.book import L2Book
 from botkit.paper.config import PaperConfig, spec_from_wire
 from botkit.paper.exchange import PaperExchange
 from botkit.paper.records import BalanceRecord, FillRecord, OrderRecord, StateDelta

@@ -18,12 +18,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from botkit.bot_config import parse_bot_config
-from botkit.config import load_settings
-from botkit.core.book import L2Book
+from botkit.market.book import L2Book
 from botkit.paper.journal import PaperJournal
 from botkit.paper.setup import build_broker
-from botkit.runtime import BotRuntime, RunOptions
+from botkit.runtime.bot import BotRuntime, RunOptions
+from botkit.runtime.bot_config import parse_bot_config
+from botkit.runtime.settings import load_settings
 from botkit.sim.ws import WsConfig
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,9 +7,9 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from botkit.core.book import L2Book
-from botkit.core.event_buffer import EventBuffer
-from botkit.core.feed_events import (
+from botkit.errors import BookInvalid
+from botkit.market.book import L2Book
+from botkit.market.events import (
     BookChanged,
     BookInvalidated,
     FeedEvent,
@@ -19,8 +19,8 @@ from botkit.core.feed_events import (
     TradesReceived,
     book_changed,
 )
-from botkit.core.messages import MarketTrade, Ticker
-from botkit.errors import BookInvalid
+from botkit.runtime.event_buffer import EventBuffer
+from botkit.venues.advanced_trade.messages import MarketTrade, Ticker
 
 BOOKS = {p: L2Book(p) for p in ("BTC-USD", "ETH-USD")}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from botkit.core.health import HealthInputs, HealthThresholds, assess, product_state
+from botkit.runtime.health import HealthInputs, HealthThresholds, assess, product_state
 
 
 def test_product_state() -> None:

@@ -12,13 +12,13 @@ import json
 import time
 from pathlib import Path
 
-from botkit.bot_config import parse_bot_config
-from botkit.config import load_settings
-from botkit.core.restart import RestartPolicy
-from botkit.doctor import running_bot_checks
+from botkit.cli.doctor import running_bot_checks
 from botkit.errors import ComponentFailed
-from botkit.runtime import BotRuntime, RunOptions
-from botkit.runtime_ui import StatusHandler
+from botkit.runtime.bot import BotRuntime, RunOptions
+from botkit.runtime.bot_config import parse_bot_config
+from botkit.runtime.restart import RestartPolicy
+from botkit.runtime.settings import load_settings
+from botkit.runtime.ui import StatusHandler
 from botkit.sim.ws import WsConfig
 
 FAST = RestartPolicy(max_restarts=2, window=60.0, backoff_initial=0.01, backoff_max=0.05)

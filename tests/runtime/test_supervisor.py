@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from botkit.core.restart import CrashHistory, RestartPolicy
 from botkit.errors import BotkitError, ComponentFailed, JournalError
-from botkit.supervisor import Supervisor
+from botkit.runtime.restart import CrashHistory, RestartPolicy
+from botkit.runtime.supervisor import Supervisor
 
 FAST = RestartPolicy(max_restarts=3, window=60.0, backoff_initial=0.001, backoff_max=0.01)
 

@@ -10,9 +10,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from botkit.clock import SystemClock
-from botkit.core.jwt import JwtSigner
-from botkit.core.keys import CdpKey
+from botkit.auth.clock import SystemClock
+from botkit.auth.jwt import JwtSigner
+from botkit.auth.keys import CdpKey
 from botkit.sim.server import SimServer
 
 

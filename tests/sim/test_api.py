@@ -20,7 +20,7 @@ import pytest
 
 import botkit.sim.api
 import botkit.sim.rest_util
-from botkit.core.jwt import JwtSigner
+from botkit.auth.jwt import JwtSigner
 from botkit.sim.api import BASE, FullScope, SimApi
 from botkit.sim.exchange import SimExchange, SimMarketConfig
 from botkit.sim.server import SimServer

@@ -10,8 +10,8 @@ import time
 import jwt as pyjwt
 import pytest
 
-from botkit.auth import generate_cdp_key
-from botkit.core.jwt import build_jwt, format_uri
+from botkit.auth.factory import generate_cdp_key
+from botkit.auth.jwt import build_jwt, format_uri
 from botkit.sim.server import SimServer
 from tests.sim.conftest import Caller
 

@@ -10,9 +10,9 @@ import sys
 
 import aiohttp
 
-from botkit.clock import SystemClock
-from botkit.core.jwt import JwtSigner
-from botkit.core.keys import load_cdp_key
+from botkit.auth.clock import SystemClock
+from botkit.auth.jwt import JwtSigner
+from botkit.auth.keys import load_cdp_key
 
 
 async def test_botkit_sim_cli() -> None:

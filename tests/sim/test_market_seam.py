@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from decimal import Decimal
 
-from botkit.core.matching import OrderBook
+from botkit.market.matching import OrderBook
 from botkit.sim.exchange import ProductSpec, SimExchange, SimMarketConfig
 from botkit.sim.market import SyntheticMarket, TakerFn
 

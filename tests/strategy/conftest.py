@@ -11,20 +11,20 @@ from typing import Any
 
 import pytest
 
-from botkit.clock import SystemClock
-from botkit.core.book import L2Book
-from botkit.core.clock import ManualClock
-from botkit.core.feed_events import BookChanged, OrderUpdate
-from botkit.core.jwt import JwtSigner
-from botkit.core.messages import L2Level
-from botkit.core.retry import RetryPolicy
-from botkit.executor import OrderExecutor
-from botkit.journal import OrderJournal
+from botkit.auth.clock import SystemClock
+from botkit.auth.jwt import JwtSigner
+from botkit.clock import ManualClock
+from botkit.market.book import L2Book
+from botkit.market.events import BookChanged, OrderUpdate
 from botkit.net.ratelimit import RateLimiter
-from botkit.net.rest_client import RestClient
+from botkit.net.retry_policy import RetryPolicy
+from botkit.orders.executor import OrderExecutor
+from botkit.orders.journal import OrderJournal
 from botkit.sim.server import SimServer
 from botkit.strategy.context import BotContext
 from botkit.strategy.ports import ExecutorSink, MarketState
+from botkit.venues.advanced_trade.messages import L2Level
+from botkit.venues.advanced_trade.rest_client import RestClient
 
 PRODUCT = "BTC-USD"
 

@@ -6,10 +6,10 @@ from decimal import Decimal
 
 from pydantic import BaseModel, Field
 
-from botkit.core.feed_events import FillEvent, OrderUpdate
-from botkit.core.messages import MarketTrade, Ticker
-from botkit.core.timers import TimerFired
+from botkit.market.events import FillEvent, OrderUpdate
 from botkit.strategy.base import Strategy
+from botkit.strategy.timers import TimerFired
+from botkit.venues.advanced_trade.messages import MarketTrade, Ticker
 
 
 class Quoter(Strategy):

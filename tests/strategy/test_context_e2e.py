@@ -9,17 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from botkit.core.clock import ManualClock
-from botkit.core.feed_events import FillEvent, TickersReceived
-from botkit.core.messages import Ticker
-from botkit.core.order_state import OrderState, OrderStatus
-from botkit.core.risk import RiskLimits, RiskRejected
-from botkit.executor import OrderExecutor
-from botkit.risk_gate import RiskGate, reset_kill_switch
+from botkit.clock import ManualClock
+from botkit.market.events import FillEvent, TickersReceived
+from botkit.orders.executor import OrderExecutor
+from botkit.orders.state import OrderState, OrderStatus
+from botkit.risk.engine import RiskLimits, RiskRejected
+from botkit.risk.gate import RiskGate, reset_kill_switch
 from botkit.sim.server import SimServer
 from botkit.strategy.context import BotContext
 from botkit.strategy.loader import create_strategy, load_strategy
 from botkit.strategy.state import JsonState
+from botkit.venues.advanced_trade.messages import Ticker
 from tests.strategy.conftest import PRODUCT, ContextFactory, book_event, order_update
 from tests.strategy.fixture_strategy import Quoter
 

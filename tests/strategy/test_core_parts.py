@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from botkit.core.positions import Positions, split_product
-from botkit.core.timers import TimerFired, Timers
 from botkit.errors import ConfigError
+from botkit.orders.positions import Positions, split_product
 from botkit.strategy.state import JsonState
+from botkit.strategy.timers import TimerFired, Timers
 
 D = Decimal
 

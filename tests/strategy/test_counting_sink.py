@@ -6,10 +6,10 @@ from decimal import Decimal
 
 import pytest
 
-from botkit.core.intents import OrderIntent, limit_gtc
-from botkit.dispatch import CountingSink
-from botkit.executor import OrderExecutor
-from botkit.runtime_ui import RunStats
+from botkit.orders.executor import OrderExecutor
+from botkit.orders.intents import OrderIntent, limit_gtc
+from botkit.runtime.dispatch import CountingSink
+from botkit.runtime.ui import RunStats
 from botkit.strategy.context import new_client_order_id
 
 

@@ -9,13 +9,13 @@ from decimal import Decimal
 
 import pytest
 
-from botkit.core.clock import ManualClock
-from botkit.core.feed_events import TickersReceived, TradesReceived
-from botkit.core.messages import MarketTrade, Ticker
+from botkit.clock import ManualClock
 from botkit.errors import StrategyError
+from botkit.market.events import TickersReceived, TradesReceived
 from botkit.sim.server import SimServer
 from botkit.strategy.guard import GuardConfig, HookGuard
 from botkit.strategy.loader import create_strategy
+from botkit.venues.advanced_trade.messages import MarketTrade, Ticker
 from tests.strategy.conftest import PRODUCT, ContextFactory, book_event
 from tests.strategy.fixture_strategy import Quoter
 

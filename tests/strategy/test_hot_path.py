@@ -16,16 +16,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from botkit.core.clock import ManualClock
-from botkit.core.feed_events import TickersReceived
-from botkit.core.intents import OrderIntent, limit_gtc
-from botkit.core.messages import Ticker
-from botkit.core.risk import MarketQuote, OrderCheck, RiskEngine, RiskLimits, RiskRejected
-from botkit.risk_gate import RiskGate
+from botkit.clock import ManualClock
+from botkit.market.events import TickersReceived
+from botkit.orders.intents import OrderIntent, limit_gtc
+from botkit.risk.engine import MarketQuote, OrderCheck, RiskEngine, RiskLimits, RiskRejected
+from botkit.risk.gate import RiskGate
 from botkit.strategy.base import Strategy
 from botkit.strategy.context import BotContext, new_client_order_id
 from botkit.strategy.loader import create_strategy
 from botkit.strategy.ports import MarketState
+from botkit.venues.advanced_trade.messages import Ticker
 
 D = Decimal
 PRODUCT = "BTC-USD"
@@ -223,7 +223,7 @@ def test_client_order_ids_are_uuid4_strings() -> None:
 
 @pytest.mark.parametrize("status", ["OPEN", "open", "QUEUED", "EDIT_QUEUED", "NONSENSE"])
 def test_status_names_normalise_as_before(status: str) -> None:
-    from botkit.core.order_state import OrderStatus, normalise_status
+    from botkit.orders.state import OrderStatus, normalise_status
 
     want = {"OPEN": OrderStatus.OPEN, "QUEUED": OrderStatus.PENDING}.get(status.upper())
     if status == "EDIT_QUEUED":

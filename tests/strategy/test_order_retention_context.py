@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from botkit.core.clock import ManualClock
-from botkit.core.feed_events import FillEvent, OrderUpdate
-from botkit.core.intents import OrderIntent
-from botkit.core.order_state import OrderStatus
-from botkit.core.timers import TimerFired
+from botkit.clock import ManualClock
+from botkit.market.events import FillEvent, OrderUpdate
+from botkit.orders.intents import OrderIntent
+from botkit.orders.state import OrderStatus
 from botkit.strategy.base import Strategy
 from botkit.strategy.context import BotContext
 from botkit.strategy.loader import create_strategy
+from botkit.strategy.timers import TimerFired
 
 PRODUCT = "BTC-USD"
 

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from botkit.core.intents import OrderIntent, limit_gtc, market_ioc
-from botkit.core.risk import MarketQuote, OrderCheck, RiskEngine, RiskLimits, RiskRejected
 from botkit.errors import ConfigError, OrderRejected
-from botkit.risk_gate import RiskGate, load_kill_switch, reset_kill_switch
+from botkit.orders.intents import OrderIntent, limit_gtc, market_ioc
+from botkit.risk.engine import MarketQuote, OrderCheck, RiskEngine, RiskLimits, RiskRejected
+from botkit.risk.gate import RiskGate, load_kill_switch, reset_kill_switch
 
 D = Decimal
 QUOTE = MarketQuote(D("100"), D("101"))
@@ -172,9 +172,9 @@ def test_unreadable_kill_switch_file_is_a_config_error(tmp_path: Path) -> None:
 def test_cli_kill_switch_status_and_reset(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from botkit.cli import main
-    from botkit.core.risk import KillSwitchState
-    from botkit.risk_gate import save_kill_switch
+    from botkit.cli.main import main
+    from botkit.risk.engine import KillSwitchState
+    from botkit.risk.gate import save_kill_switch
 
     path = tmp_path / "ks.json"
     save_kill_switch(path, KillSwitchState(True, "daily loss 9.00 reached daily_loss_limit 5", 1.0))

@@ -13,9 +13,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from botkit.bot_config import parse_bot_config
-from botkit.config import BotSettings, load_settings
-from botkit.runtime import BotRuntime, RunOptions, RunResult
+from botkit.runtime.bot import BotRuntime, RunOptions, RunResult
+from botkit.runtime.bot_config import parse_bot_config
+from botkit.runtime.settings import BotSettings, load_settings
 from botkit.sim.ws import WsConfig
 
 RISK: dict[str, str | int] = {

@@ -1,6 +1,6 @@
 """Strategy timers run on a monotonic clock; wall-clock corrections do not move them (issue 20).
 
-The wall clock (:class:`~botkit.clock.SystemClock`, corrected from the exchange's
+The wall clock (:class:`~botkit.auth.clock.SystemClock`, corrected from the exchange's
 ``GET /time``) is what the strategy reads as "now" and what signs requests; when a
 correction moved it back by minutes, a timer set on it was left minutes in the future
 and the market maker placed nothing until it came due. Timers must follow a clock that
@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import time
 
-from botkit.clock import SystemClock
-from botkit.core.clock import ManualClock
-from botkit.core.intents import OrderIntent
-from botkit.core.timers import TimerFired
+from botkit.auth.clock import SystemClock
+from botkit.clock import ManualClock
+from botkit.orders.intents import OrderIntent
 from botkit.strategy.base import Strategy
 from botkit.strategy.context import BotContext
 from botkit.strategy.loader import create_strategy
+from botkit.strategy.timers import TimerFired
 
 
 class _NoSink:

@@ -1,0 +1,336 @@
+"""The ``botkit`` command line (wiring ring).
+
+Exit codes: 0 success, 1 runtime failure, 2 bad input (config, keys, arguments).
+Errors are printed as one ``botkit: error: ...`` line naming what is wrong and
+how to fix it; secrets are never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from botkit import __version__
+from botkit.errors import BotkitError, ConfigError
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+def _settings(args: argparse.Namespace) -> object:
+    from botkit.runtime.settings import load_settings
+
+    return load_settings(env_file=args.env_file)
+
+
+def cmd_jwt(args: argparse.Namespace) -> int:
+    """``botkit jwt METHOD PATH``: print ``export JWT=...`` for use with curl."""
+    from botkit.auth.factory import make_jwt_signer, resolve_cdp_key
+    from botkit.auth.jwt import host_of
+    from botkit.runtime.settings import BotSettings
+
+    settings = _settings(args)
+    assert isinstance(settings, BotSettings)
+    signer = make_jwt_signer(resolve_cdp_key(settings), settings)
+    if args.ws:
+        token = signer.ws_token()
+    else:
+        if not args.method or not args.path:
+            raise ConfigError("usage: botkit jwt METHOD PATH (or botkit jwt --ws)")
+        if not args.path.startswith("/"):
+            raise ConfigError(
+                f"PATH must start with '/', e.g. /api/v3/brokerage/accounts (got {args.path!r})"
+            )
+        path = args.path
+        if "?" in path:
+            path = path.split("?", 1)[0]
+            print(
+                "botkit: note: the query string is not part of the JWT uri; signed",
+                path,
+                file=sys.stderr,
+            )
+        host = args.host or host_of(settings.coinbase.rest_url)
+        token = signer.rest_token(args.method, host, path)
+    print(f"export JWT={token}")
+    return EXIT_OK
+
+
+def cmd_keys_check(args: argparse.Namespace) -> int:
+    """``botkit keys check``: load the configured key; print name, type, algorithm only."""
+    from botkit.auth.factory import resolve_cdp_key
+    from botkit.runtime.settings import BotSettings
+
+    settings = _settings(args)
+    assert isinstance(settings, BotSettings)
+    key = resolve_cdp_key(settings)
+    print(f"key name:  {key.name}")
+    print(f"key type:  {key.key_type}")
+    print(f"algorithm: {key.algorithm}")
+    print("status:    OK (the key loads and signs; 'botkit doctor' tests it against Coinbase)")
+    return EXIT_OK
+
+
+def cmd_keys_new(args: argparse.Namespace) -> int:
+    """``botkit keys new``: a fresh key in .env form, for the simulator and experiments."""
+    from botkit.auth.factory import generate_cdp_key
+    from botkit.auth.keys import secret_to_base64, secret_to_pem
+
+    key = generate_cdp_key(args.type)
+    if args.type == "EdDSA":
+        from cryptography.hazmat.primitives.asymmetric import ed25519
+
+        assert isinstance(key.private_key, ed25519.Ed25519PrivateKey)
+        secret = secret_to_base64(key.private_key)
+    else:
+        secret = secret_to_pem(key.private_key).replace("\n", "\\n")
+    print("# a locally generated key: valid for botkit's simulator, not for Coinbase")
+    print(f'BOTKIT_COINBASE__API_KEY="{key.name}"')
+    print(f'BOTKIT_COINBASE__API_SECRET="{secret}"')
+    return EXIT_OK
+
+
+def cmd_sim(args: argparse.Namespace) -> int:
+    """``botkit sim``: serve the simulator until interrupted; print URLs and a fresh key."""
+    import asyncio
+    import signal
+
+    from botkit.sim.server import SimServer
+
+    async def serve() -> None:
+        sim = SimServer(
+            host=args.host,
+            port=args.port,
+            seed=args.seed,
+            tls=args.tls,
+            admin_token=args.admin_token,
+        )
+        async with sim:
+            key = sim.add_key(args.key_type)
+            print(f"# botkit simulator (seed {args.seed}) on {sim.rest_url}")
+            if sim.cert_path is not None:
+                print(f"# TLS certificate (trust it in your client): {sim.cert_path}")
+            print(
+                f"# admin API: {sim.ws_market_url.replace('ws', 'http', 1)}/_sim "
+                f"(header X-Sim-Admin-Token: {sim.admin_token})"
+            )
+            print("# paste into .env (a local key; it is useless against Coinbase):")
+            print(sim.env_text(key), flush=True)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await stop.wait()
+
+    asyncio.run(serve())
+    return EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """``botkit doctor``: keys, clock offset and permissions, each problem with its fix."""
+    import asyncio
+
+    from botkit.cli.doctor import exit_code, render, run_doctor
+    from botkit.runtime.settings import BotSettings
+
+    if args.bot:
+        import time
+        from pathlib import Path
+
+        from botkit.cli.doctor import running_bot_checks
+
+        checks = running_bot_checks(Path(args.bot), now=time.time())
+        print(render(checks))
+        return exit_code(checks)
+    settings = _settings(args)
+    assert isinstance(settings, BotSettings)
+    checks = asyncio.run(
+        run_doctor(
+            settings, ca_file=args.ca_file, request_timeout=args.timeout, max_drift=args.max_drift
+        )
+    )
+    print(render(checks))
+    return exit_code(checks)
+
+
+def kill_switch_path(args: argparse.Namespace) -> Path:
+    """The kill switch file of the bot ``botkit run`` would start with the same options.
+
+    ``--path`` wins; otherwise the data directory and mode are found exactly as ``run``
+    finds them (``--data-dir`` / ``--mode``, else the ``--config`` TOML's ``[bot]``, else
+    ``botkit-data`` and ``sim``), and sim and paper keep theirs in a sub-folder named after
+    the mode, as the runtime does (``botkit-data/sim/kill_switch.json`` by default).
+    """
+    from botkit.runtime.bot_config import load_bot_config
+
+    if args.path:
+        return Path(args.path)
+    bot = load_bot_config(Path(args.config) if args.config else None).bot
+    mode = args.mode or bot.mode
+    base = Path(args.data_dir) if args.data_dir else bot.data_dir
+    return (base / mode if mode in ("sim", "paper") else base) / "kill_switch.json"
+
+
+def cmd_kill_switch(args: argparse.Namespace) -> int:
+    """``botkit kill-switch status|reset``: read or clear the persisted kill switch."""
+    from botkit.risk.gate import load_kill_switch, reset_kill_switch
+
+    path = kill_switch_path(args)
+    if args.kill_switch_command == "status":
+        state = load_kill_switch(path)
+        print(f"kill switch: {'TRIPPED' if state.tripped else 'not tripped'} ({path})")
+        if state.tripped:
+            print(f"reason: {state.reason}")
+        return EXIT_OK
+    was = reset_kill_switch(path)
+    print(f"kill switch {'reset' if was else 'was not tripped'} ({path}); stop the bot first")
+    return EXIT_OK
+
+
+def cmd_ctl(args: argparse.Namespace) -> int:
+    """``botkit ctl ...``: talk to a running bot's HTTP control API."""
+    from pathlib import Path
+
+    from botkit.monitor.ctl import call, find_token, render_status
+    from botkit.runtime.settings import BotSettings
+
+    settings = _settings(args)
+    assert isinstance(settings, BotSettings)
+    action = args.ctl_command + (f" {args.ks_action}" if args.ctl_command == "kill-switch" else "")
+    env_token = settings.http.token.get_secret_value() if settings.http.token else None
+    token = find_token(args.token, env_token, Path(args.data_dir))
+    url = args.url or f"http://{settings.http.listen or '127.0.0.1:9108'}"
+    body = {"reason": args.reason} if getattr(args, "reason", None) else None
+    doc = call(url, action, token, body=body)
+    print(render_status(doc) if action == "status" else json.dumps(doc))
+    return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="botkit", description="Trading bots on Coinbase, asyncio.")
+    p.add_argument("--version", action="version", version=f"botkit {__version__}")
+    p.add_argument("--env-file", default=".env", help="dotenv file to read (default: .env)")
+    p.add_argument(
+        "--log-level", help="DEBUG, INFO, WARNING or ERROR (default: INFO for run, else WARNING)"
+    )
+    sub = p.add_subparsers(dest="command")
+
+    from botkit.cli.run import add_run_commands
+
+    add_run_commands(sub)
+
+    from botkit.cli.paper import add_paper_commands
+
+    add_paper_commands(sub)
+
+    from botkit.report.cli import add_report_parser
+
+    add_report_parser(sub)
+
+    jwt = sub.add_parser("jwt", help="print 'export JWT=...' for a REST call (or --ws)")
+    jwt.add_argument("method", nargs="?", help="HTTP method, e.g. GET")
+    jwt.add_argument("path", nargs="?", help="request path, e.g. /api/v3/brokerage/accounts")
+    jwt.add_argument("--ws", action="store_true", help="a WebSocket token (no uri claim)")
+    jwt.add_argument("--host", help="host[:port] for the uri claim (default: from the REST URL)")
+    jwt.set_defaults(func=cmd_jwt)
+
+    sim = sub.add_parser("sim", help="serve the local Coinbase simulator until Ctrl-C")
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    sim.add_argument("--seed", type=int, default=1, help="same seed, same market")
+    sim.add_argument("--tls", action="store_true", help="https/wss with a self-signed cert")
+    sim.add_argument("--key-type", choices=["ES256", "EdDSA"], default="ES256")
+    sim.add_argument("--admin-token", help="token for the /_sim admin API (default: random)")
+    sim.set_defaults(func=cmd_sim)
+
+    doctor = sub.add_parser("doctor", help="check keys, clock and permissions against Coinbase")
+    doctor.add_argument("--ca-file", help="trust this CA certificate (e.g. the simulator's)")
+    doctor.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
+    doctor.add_argument(
+        "--max-drift", type=float, default=5.0, help="clock offset that fails the check (s)"
+    )
+    doctor.add_argument(
+        "--bot",
+        metavar="DATA_DIR",
+        help="instead: the health of the bot running with this data directory (its health.json)",
+    )
+    doctor.set_defaults(func=cmd_doctor)
+
+    keys = sub.add_parser("keys", help="inspect or create API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    check = keys_sub.add_parser("check", help="load the configured key; print its name and type")
+    check.set_defaults(func=cmd_keys_check)
+    new = keys_sub.add_parser("new", help="generate a key for the simulator, in .env form")
+    new.add_argument("--type", choices=["ES256", "EdDSA"], default="ES256")
+    new.set_defaults(func=cmd_keys_new)
+
+    ctl = sub.add_parser("ctl", help="status and control of a running bot (its --http server)")
+    ctl.add_argument("--url", help="the bot's HTTP address (default: BOTKIT_HTTP__LISTEN or "
+                     "http://127.0.0.1:9108)")  # fmt: skip
+    ctl.add_argument("--token", help="control token (default: BOTKIT_HTTP__TOKEN, else the "
+                     "data directory's control.token)")  # fmt: skip
+    ctl.add_argument("--data-dir", default="botkit-data", help="the bot's data directory")
+    ctl_sub = ctl.add_subparsers(dest="ctl_command", required=True)
+    for name, text in (
+        ("status", "health, position, PnL, orders"),
+        ("pause", "refuse new orders (hooks, fills and cancels go on)"),
+        ("resume", "accept new orders again"),
+        ("cancel-all", "cancel the strategy's open orders"),
+    ):
+        ctl_sub.add_parser(name, help=text).set_defaults(func=cmd_ctl)
+    ctl_ks = ctl_sub.add_parser("kill-switch", help="trip or reset the kill switch")
+    ctl_ks_sub = ctl_ks.add_subparsers(dest="ks_action", required=True)
+    trip = ctl_ks_sub.add_parser("trip", help="trip it: cancel everything, refuse new orders")
+    trip.add_argument("--reason", default="tripped with botkit ctl")
+    trip.set_defaults(func=cmd_ctl)
+    ctl_ks_sub.add_parser("reset", help="reset it").set_defaults(func=cmd_ctl)
+
+    ks = sub.add_parser(
+        "kill-switch",
+        help="show or reset the persisted risk kill switch",
+        description="The file is the one 'botkit run' with the same --config, --mode and "
+        "--data-dir uses (default: botkit-data/sim/kill_switch.json).",
+    )
+    ks_sub = ks.add_subparsers(dest="kill_switch_command", required=True)
+    for name, text in (("status", "is the kill switch tripped?"), ("reset", "clear it")):
+        cmd = ks_sub.add_parser(name, help=text)
+        cmd.add_argument("--config", help="the bot TOML the bot runs with (its [bot] table)")
+        cmd.add_argument(
+            "--mode", choices=["sim", "live", "paper"], help="the bot's mode (default: as run)"
+        )
+        cmd.add_argument("--data-dir", help="the bot's data directory (default: as run)")
+        cmd.add_argument("--path", help="the state file itself (overrides the three above)")
+        cmd.set_defaults(func=cmd_kill_switch)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``botkit`` console script and ``python -m botkit``."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    # one log set-up for every command: text on a terminal, JSON lines under systemd, Docker
+    # or a pipe (botkit run sets it again, the same way, to draw its status line)
+    from botkit.runtime.logs import configure_logging
+
+    try:
+        configure_logging(args.log_level or ("INFO" if args.command == "run" else "WARNING"))
+    except ValueError as exc:
+        print(f"botkit: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return func(args)
+    except ConfigError as exc:
+        print(f"botkit: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BotkitError as exc:
+        print(f"botkit: error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130

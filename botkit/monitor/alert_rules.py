@@ -1,0 +1,407 @@
+"""Core ring: which facts about a running bot deserve a human's attention, and how often.
+
+An alert wakes someone up, so it must be rare and right: a feed that blips for five
+seconds and recovers on its own is no alert (it is in the log); a feed that has been
+down for a minute is one, and its recovery is another, so the operator knows they can
+go back to sleep. The same problem is not sent again while it lasts (only a reminder
+every ``repeat_after`` for conditions that need a human, such as a tripped kill switch),
+but it is sent again once it resolved and came back.
+
+These rules are pure: the runtime feeds them facts (a :class:`~botkit.runtime.health.Health`
+verdict, an order that failed, a journal error) together with ``now``, monotonic
+seconds, and gets back the :class:`Alert` s to send. Delivery, rate limiting across all
+alerts and secrets in notifier URLs are the adapter's job
+(:class:`botkit.monitor.alerts.Alerter`).
+
+What alerts (keys in brackets; see ``docs/alerts.md``):
+
+* start [``started``] and stop [``stopped``] (a failure when the run ended with an error);
+* a product's market data stale, resyncing or down for ``feed_down_after`` seconds
+  [``feed:PRODUCT``], once per episode, and an info alert when it is live again;
+  the user channel likewise [``user-channel``];
+* a supervised component that failed (the bot is stopping) [``component:NAME``];
+* the journal cannot be written [``journal``]; the kill switch tripped [``kill-switch``]
+  and the strategy halted by its guard [``strategy-halted``] — each an info alert when
+  it clears; the host clock far off [``clock``];
+* ``order_failures`` orders failing within ``order_failure_window`` seconds
+  [``orders-failing``] — not one alert per rejection;
+* the daily summary [``daily-summary``], due once a day at ``summary_hour`` UTC.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+from botkit.runtime.health import FeedState, Health
+
+__all__ = ["Alert", "AlertLevel", "AlertRules"]
+
+AlertLevel = Literal["info", "warning", "failure"]
+"""``info``: for the record (start, stop, recovery, summary); ``warning``: something is
+wrong but the bot copes (feed down, clock off); ``failure``: trading stopped or needs a
+human (component failed, journal, kill switch, orders failing)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One message for the operator.
+
+    Attributes:
+        key: what it is about (``feed:BTC-USD``, ``kill-switch``): dedupe is per key.
+        level: ``info``, ``warning`` or ``failure`` (apprise's notification type).
+        title: one short line.
+        body: what happened and what to do, in plain text.
+    """
+
+    key: str
+    level: AlertLevel
+    title: str
+    body: str
+
+
+@dataclass(slots=True)
+class _Episode:
+    """A condition that is on since ``since``; ``alerted`` once its alert went out."""
+
+    since: float
+    state: str
+    alerted: bool = False
+
+
+# Health reasons (see botkit.runtime.health.assess) that are alerts as soon as they appear:
+# prefix -> (key, level, title, what to do). Matched by prefix, so the reason's own
+# wording (which names the details) is the alert's first line.
+_REASONS: tuple[tuple[str, str, AlertLevel, str, str], ...] = (
+    (
+        "journal cannot be written",
+        "journal",
+        "failure",
+        "journal cannot be written",
+        "The bot stops: no order is placed without its intent on disk. Check the disk "
+        "(space, permissions) and the log, then restart it.",
+    ),
+    (
+        "kill switch tripped",
+        "kill-switch",
+        "failure",
+        "kill switch tripped",
+        "Trading stays stopped until a human finds the cause and resets it.",
+    ),
+    (
+        "strategy halted",
+        "strategy-halted",
+        "failure",
+        "strategy halted",
+        "The strategy guard stopped the strategy after repeated errors; see the log for "
+        "the traceback, fix, and restart.",
+    ),
+    (
+        "host clock off",
+        "clock",
+        "warning",
+        "host clock off",
+        "botkit corrects its signing clock, but logs and candles drift: fix NTP "
+        "(timedatectl set-ntp true).",
+    ),
+)
+
+# Keys whose clearing is worth an info alert ("kill switch reset"): a human acted.
+_CLEARS = {"kill-switch": "kill switch reset", "strategy-halted": "strategy running again"}
+_USER = "user channel down"
+
+
+class AlertRules:
+    """Turns facts about a running bot into alerts, deduplicated per key.
+
+    Args:
+        feed_down_after: seconds a product's market data (or the user channel) may be
+            other than live before it is an alert.
+        repeat_after: seconds before the same key is sent again while its condition
+            lasts (sooner when it resolved in between). Feed episodes are sent once.
+        order_failures: this many failed orders within ``order_failure_window``
+            seconds make one ``orders-failing`` alert.
+        order_failure_window: see ``order_failures``.
+        summary_hour: the UTC hour (0-23) of the daily summary (:meth:`summary_due`);
+            None: no summary.
+
+    Every method that dedupes takes ``now``: monotonic seconds, from the caller's clock.
+    """
+
+    def __init__(
+        self,
+        *,
+        feed_down_after: float = 60.0,
+        repeat_after: float = 3600.0,
+        order_failures: int = 5,
+        order_failure_window: float = 600.0,
+        summary_hour: int | None = None,
+    ) -> None:
+        if feed_down_after < 0 or repeat_after < 0 or order_failure_window <= 0:
+            raise ValueError("alert thresholds must be >= 0 (the window > 0)")
+        if order_failures < 1:
+            raise ValueError("order_failures must be >= 1")
+        if summary_hour is not None and not 0 <= summary_hour <= 23:
+            raise ValueError("summary_hour must be 0..23 (UTC) or None")
+        self.feed_down_after = feed_down_after
+        self.repeat_after = repeat_after
+        self.order_failures = order_failures
+        self.order_failure_window = order_failure_window
+        self.summary_hour = summary_hour
+        self._sent: dict[str, float] = {}
+        """Key -> when it was last sent, while its condition has not resolved."""
+        self._episodes: dict[str, _Episode] = {}
+        self._failures: deque[tuple[float, str, str, str]] = deque()
+        self._present: set[str] = set()
+        """Reason keys present at the last :meth:`on_health`."""
+        self._summary_day: int | None = None
+        self.deduplicated = 0
+        """Alerts not returned because the same key went out less than ``repeat_after`` ago."""
+
+    # -- dedupe -------------------------------------------------------------------------------
+
+    def _emit(self, alert: Alert, now: float) -> list[Alert]:
+        """``[alert]`` unless its key was sent less than ``repeat_after`` ago and not resolved."""
+        last = self._sent.get(alert.key)
+        if last is not None and now - last < self.repeat_after:
+            self.deduplicated += 1
+            return []
+        self._sent[alert.key] = now
+        return [alert]
+
+    def _resolve(self, key: str) -> bool:
+        """The condition behind ``key`` ended: its next occurrence is sent at once.
+
+        True when an alert for it had gone out (so a recovery alert is meaningful).
+        """
+        return self._sent.pop(key, None) is not None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def started(self, mode: str, strategy: str, products: Iterable[str]) -> list[Alert]:
+        """The bot started trading (call once the strategy started)."""
+        names = ", ".join(products) or "none"
+        return [
+            Alert(
+                "started",
+                "info",
+                f"started: {strategy} ({mode})",
+                f"Strategy {strategy} started in {mode} mode on {names}.",
+            )
+        ]
+
+    def stopped(self, reason: str, error: str | None) -> list[Alert]:
+        """The bot stopped: ``reason`` (signal, duration, ...) and the run's error, if any."""
+        if error is None:
+            return [Alert("stopped", "info", "stopped", f"The bot stopped: {reason}.")]
+        return [
+            Alert(
+                "stopped",
+                "failure",
+                "stopped on an error",
+                f"The bot stopped: {reason}.\nError: {error}\n"
+                "It exits 1: a service manager with Restart=on-failure restarts it; "
+                "check the log if it keeps stopping.",
+            )
+        ]
+
+    # -- health -------------------------------------------------------------------------------
+
+    def on_health(self, health: Health, now: float) -> list[Alert]:
+        """Alerts from one health verdict (call with every assessment, e.g. every second).
+
+        Feeds and the user channel alert once they have been bad for
+        ``feed_down_after`` seconds (once per episode), and again, as info, when they
+        are back; failed components, the journal, the kill switch, a halted strategy
+        and a far-off clock alert as soon as they appear.
+        """
+        out: list[Alert] = []
+        out += self._feeds(health.products, now)
+        reasons = health.reasons
+        out += self._episode(
+            "user-channel",
+            "down" if any(r.startswith(_USER) for r in reasons) else None,
+            now,
+            "user channel down",
+            "Order updates arrive late (by REST polling) while the authenticated "
+            "WebSocket channel reconnects. Check the network and the API key.",
+            "user channel back",
+        )
+        present: set[str] = set()
+        for reason in reasons:
+            if reason.startswith("component ") and " failed" in reason:
+                name = reason.removeprefix("component ").split(" failed", 1)[0]
+                key = f"component:{name}"
+                present.add(key)
+                out += self._emit(
+                    Alert(
+                        key,
+                        "failure",
+                        f"component {name} failed",
+                        f"{reason}.\nIt crashed too often to be restarted; the log has the "
+                        "traceback. botkit exits 1 so a service manager can restart it.",
+                    ),
+                    now,
+                )
+                continue
+            for prefix, key, level, title, advice in _REASONS:
+                if reason.startswith(prefix):
+                    present.add(key)
+                    out += self._emit(Alert(key, level, title, f"{reason}.\n{advice}"), now)
+                    break
+        for key in self._present - present:
+            if self._resolve(key) and key in _CLEARS:
+                out.append(Alert(f"{key}:cleared", "info", _CLEARS[key], f"{_CLEARS[key]}."))
+        self._present = present
+        return out
+
+    def _feeds(self, products: Mapping[str, FeedState], now: float) -> list[Alert]:
+        out: list[Alert] = []
+        for pid, state in sorted(products.items()):
+            out += self._episode(
+                f"feed:{pid}",
+                None if state == "live" else state,
+                now,
+                f"{pid} market data {{state}}",
+                "The feed reconnects and resyncs on its own; the strategy gets no fresh "
+                "book meanwhile. If it lasts, check the network and status.coinbase.com.",
+                f"{pid} market data live again",
+            )
+        for key in [k for k in self._episodes if k.startswith("feed:")]:
+            if key.removeprefix("feed:") not in products:  # no longer traded
+                del self._episodes[key]
+                self._resolve(key)
+        return out
+
+    def _episode(
+        self, key: str, state: str | None, now: float, title: str, advice: str, back: str
+    ) -> list[Alert]:
+        """One alert per episode of ``key`` being bad (``state`` not None) for long enough."""
+        ep = self._episodes.get(key)
+        if state is None:
+            if ep is None:
+                return []
+            del self._episodes[key]
+            if not (ep.alerted and self._resolve(key)):
+                return []
+            return [
+                Alert(
+                    f"{key}:recovered",
+                    "info",
+                    back,
+                    f"{back} after {_duration(now - ep.since)}.",
+                )
+            ]
+        if ep is None:
+            ep = self._episodes[key] = _Episode(now, state)
+        ep.state = state
+        if ep.alerted or now - ep.since < self.feed_down_after:
+            return []
+        ep.alerted = True
+        text = title.format(state=state)
+        return self._emit(
+            Alert(
+                key,
+                "warning",
+                text,
+                f"{text} for {_duration(now - ep.since)} "
+                f"(alert threshold {_duration(self.feed_down_after)}).\n{advice}",
+            ),
+            now,
+        )
+
+    # -- events -------------------------------------------------------------------------------
+
+    def kill_switch_tripped(self, reason: str, *, now: float) -> list[Alert]:
+        """The risk engine's kill switch tripped (deduplicated with the health reason)."""
+        return self._emit(
+            Alert(
+                "kill-switch",
+                "failure",
+                "kill switch tripped",
+                f"The kill switch tripped: {reason}.\n"
+                "No new orders until a human resets it: 'botkit kill-switch reset'.",
+            ),
+            now,
+        )
+
+    def order_failed(
+        self, client_order_id: str, product_id: str, reason: str, *, now: float
+    ) -> list[Alert]:
+        """An order failed (rejected, or its outcome stayed unknown).
+
+        One ``orders-failing`` alert once ``order_failures`` of them fall within
+        ``order_failure_window`` seconds; the condition resolves after a whole window
+        without failures.
+        """
+        window = self.order_failure_window
+        fails = self._failures
+        while fails and now - fails[0][0] > window:
+            fails.popleft()
+        if not fails:
+            self._resolve("orders-failing")
+        fails.append((now, client_order_id, product_id, reason))
+        if len(fails) < self.order_failures:
+            return []
+        per_product: dict[str, int] = {}
+        for _, _, pid, _ in fails:
+            per_product[pid] = per_product.get(pid, 0) + 1
+        counts = ", ".join(f"{p} {n}" for p, n in sorted(per_product.items()))
+        return self._emit(
+            Alert(
+                "orders-failing",
+                "failure",
+                "orders failing",
+                f"{len(fails)} orders failed in the last {_duration(window)} ({counts}).\n"
+                f"Latest: {client_order_id} on {product_id}: {reason}\n"
+                "Check funds, the risk limits, the API key's permissions and the log.",
+            ),
+            now,
+        )
+
+    def journal_error(self, message: str, *, now: float) -> list[Alert]:
+        """A journal write failed (the bot stops); deduplicated with the health reason."""
+        return self._emit(
+            Alert(
+                "journal",
+                "failure",
+                "journal cannot be written",
+                f"{message}\nThe bot stops: no order is placed without its intent on disk. "
+                "Check the disk (space, permissions), then restart it.",
+            ),
+            now,
+        )
+
+    def summary_due(self, wall: float) -> bool:
+        """True once a day, the first time it is called at or after ``summary_hour`` UTC.
+
+        ``wall``: Unix seconds (the only wall-clock input: a summary belongs to a day,
+        and a monotonic clock knows no days). The day of the first call does not count
+        if it is already past the hour (no summary of a run that just started); a host
+        that slept over several summary hours gets one summary, not one per day missed.
+        """
+        if self.summary_hour is None:
+            return False
+        day = int((wall - self.summary_hour * 3600) // 86400)  # days start at the hour
+        if self._summary_day is None:
+            self._summary_day = day
+            return False
+        if day <= self._summary_day:
+            return False
+        self._summary_day = day
+        return True
+
+    def daily_summary(self, stats_text: str) -> list[Alert]:
+        """The periodic summary (``stats_text``: e.g. the status line); never deduplicated."""
+        return [Alert("daily-summary", "info", "daily summary", stats_text)]
+
+
+def _duration(seconds: float) -> str:
+    """``45 s``, ``3 min``, ``2.5 h``: for humans, rounded."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

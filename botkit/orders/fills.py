@@ -1,0 +1,315 @@
+"""Core ring: turn the ``user`` channel's cumulative order states into order updates and fills.
+
+Coinbase's ``user`` channel reports each order's *cumulative* state (filled quantity,
+average price, fees), never individual fills, and replays it after every reconnect
+(reference §3.5, anchors §5.11). So a fill is synthesised from the delta against a
+**high-water mark** (HWM) per order::
+
+    size  = qty_now - qty_prev
+    price = (value_now - value_prev) / size      value = filled_value, else avg_price * qty
+    fee   = fees_now - fees_prev
+
+An update at or below the HWM produces no fill, which makes replays harmless. HWMs go
+through an injected :class:`HwmStore` (SQLite in :mod:`botkit.market.hwm_store`), so dedup
+survives restarts. After a reconnect the feed asks REST for the fills of the orders
+that were open (:meth:`FillTracker.open_order_ids`) and feeds them to
+:meth:`FillTracker.reconcile_rest_fills`, which applies the same HWM rule: fills that
+happened while disconnected are reported exactly once, whichever path sees them first.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal, Protocol
+
+from botkit.market.events import FillEvent, OrderUpdate, UserSnapshotDone
+from botkit.venues.advanced_trade.messages import UserEvent, UserOrder
+
+__all__ = [
+    "TERMINAL_STATUSES",
+    "FillTracker",
+    "HwmStore",
+    "MemoryHwmStore",
+    "OrderHwm",
+    "to_decimal",
+]
+
+TERMINAL_STATUSES = frozenset({"FILLED", "CANCELLED", "EXPIRED", "FAILED"})
+_ZERO = Decimal(0)
+
+
+def to_decimal(text: str | None) -> Decimal:
+    """Parse a Coinbase decimal string; ``""``/missing (unset fields) is zero."""
+    if not text:
+        return _ZERO
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"not a decimal: {text!r}") from None
+
+
+def _plain(q: Decimal) -> str:
+    return format(q.normalize(), "f") if q else "0"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderHwm:
+    """What has already been reported for one order.
+
+    Attributes:
+        value: cumulative filled value in quote currency (``filled_value``).
+    """
+
+    order_id: str
+    client_order_id: str
+    product_id: str
+    side: str
+    status: str
+    cumulative_quantity: Decimal
+    value: Decimal
+    total_fees: Decimal
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+class HwmStore(Protocol):
+    """Persistence for high-water marks (an adapter does the I/O)."""
+
+    def load(self) -> dict[str, OrderHwm]:
+        """Every stored HWM, by order id."""
+        ...
+
+    def save(self, hwm: OrderHwm) -> None:
+        """Insert or replace one order's HWM durably."""
+        ...
+
+    def forget(self, order_id: str) -> None:
+        """Drop a finished order's HWM (the tracker released it)."""
+        ...
+
+
+class MemoryHwmStore:
+    """An in-memory :class:`HwmStore`: dedup within one process only."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, OrderHwm] = {}
+
+    def load(self) -> dict[str, OrderHwm]:
+        return dict(self.rows)
+
+    def save(self, hwm: OrderHwm) -> None:
+        self.rows[hwm.order_id] = hwm
+
+    def forget(self, order_id: str) -> None:
+        self.rows.pop(order_id, None)
+
+
+Out = OrderUpdate | FillEvent | UserSnapshotDone
+
+
+class FillTracker:
+    """Cumulative ``user`` updates in; deduplicated order updates and fills out.
+
+    Args:
+        store: where HWMs persist; in memory when None.
+        snapshot_batch: orders per ``user`` snapshot message (50 on Coinbase): the
+            first snapshot event with fewer ends the snapshot.
+        keep_finished: finished orders whose HWM is kept (the most recent); older ones
+            are released, so a bot trading for weeks holds a bounded number (~600 B each).
+        remember_released: released order ids remembered, so that a late replay of one
+            is ignored rather than reported again from zero (a duplicate fill).
+    """
+
+    def __init__(
+        self,
+        store: HwmStore | None = None,
+        *,
+        snapshot_batch: int = 50,
+        keep_finished: int = 2000,
+        remember_released: int = 20_000,
+    ) -> None:
+        self.store: HwmStore = store if store is not None else MemoryHwmStore()
+        self.snapshot_batch = snapshot_batch
+        self.hwms: dict[str, OrderHwm] = self.store.load()
+        self._snapshot_count = 0
+        self.keep_finished = keep_finished
+        self._finished: deque[str] = deque(oid for oid, h in self.hwms.items() if h.terminal)
+        self._released: deque[str] = deque(maxlen=remember_released)
+        self._released_set: set[str] = set()
+        self.ignored_released = 0
+        """Updates ignored because their order was released (late replays)."""
+        self._release_old()
+
+    def _release_old(self) -> None:
+        finished, hwms = self._finished, self.hwms
+        while len(finished) > self.keep_finished:
+            oid = finished.popleft()
+            hwm = hwms.get(oid)
+            if hwm is None or not hwm.terminal:
+                continue
+            del hwms[oid]
+            self.store.forget(oid)
+            if len(self._released) == self._released.maxlen:
+                self._released_set.discard(self._released[0])
+            self._released.append(oid)
+            self._released_set.add(oid)
+
+    def open_order_ids(self) -> list[str]:
+        """Orders not known to be terminal: those whose fills a REST backfill must check."""
+        return sorted(oid for oid, h in self.hwms.items() if not h.terminal)
+
+    def on_user_event(self, event: UserEvent, connection: str = "user") -> list[Out]:
+        """Process one ``user`` event (snapshot batch or update)."""
+        out: list[Out] = []
+        snapshot = event.type == "snapshot"
+        for order in event.orders:
+            out.extend(self._on_order(order, snapshot))
+        if snapshot:
+            self._snapshot_count += len(event.orders)
+            if len(event.orders) < self.snapshot_batch:
+                out.append(UserSnapshotDone(connection, self._snapshot_count))
+                self._snapshot_count = 0
+        return out
+
+    def _on_order(self, o: UserOrder, snapshot: bool) -> list[Out]:
+        qty = to_decimal(o.cumulative_quantity)
+        avg = to_decimal(o.avg_price)
+        value = to_decimal(o.filled_value) if o.filled_value else avg * qty
+        fees = to_decimal(o.total_fees)
+        prev = self.hwms.get(o.order_id)
+        if prev is None and o.order_id in self._released_set:
+            self.ignored_released += 1  # a late replay of a released order: reported already
+            return []
+        out: list[Out] = []
+        fill = self._advance(
+            o.order_id,
+            o.client_order_id or (prev.client_order_id if prev else ""),
+            o.product_id or (prev.product_id if prev else ""),
+            o.order_side or (prev.side if prev else ""),
+            o.status or (prev.status if prev else ""),
+            qty,
+            value,
+            fees,
+            "ws",
+            (),
+        )
+        cur = self.hwms[o.order_id]
+        if prev is None or prev.status != cur.status or fill is not None:
+            out.append(
+                OrderUpdate(
+                    order_id=o.order_id,
+                    client_order_id=cur.client_order_id,
+                    product_id=cur.product_id,
+                    side=cur.side,
+                    order_type=o.order_type,
+                    status=cur.status,
+                    cumulative_quantity=cur.cumulative_quantity,
+                    leaves_quantity=to_decimal(o.leaves_quantity),
+                    avg_price=avg,
+                    total_fees=cur.total_fees,
+                    snapshot=snapshot,
+                )
+            )
+        if fill is not None:
+            out.append(fill)
+        return out
+
+    def _advance(
+        self,
+        order_id: str,
+        client_order_id: str,
+        product_id: str,
+        side: str,
+        status: str,
+        qty: Decimal,
+        value: Decimal,
+        fees: Decimal,
+        source: Literal["ws", "rest"],
+        trade_ids: tuple[str, ...],
+    ) -> FillEvent | None:
+        """Move the HWM forward; return the fill for the delta, if there is one."""
+        prev = self.hwms.get(order_id)
+        if prev is None and order_id in self._released_set:
+            self.ignored_released += 1
+            return None
+        base = prev or OrderHwm(
+            order_id, client_order_id, product_id, side, status, _ZERO, _ZERO, _ZERO
+        )
+        fill: FillEvent | None = None
+        if qty > base.cumulative_quantity:
+            size = qty - base.cumulative_quantity
+            fill = FillEvent(
+                fill_id=f"{order_id}:{_plain(qty)}",
+                order_id=order_id,
+                client_order_id=client_order_id,
+                product_id=product_id,
+                side=side,
+                size=size,
+                price=(value - base.value) / size,
+                fee=max(fees - base.total_fees, _ZERO),
+                cumulative_quantity=qty,
+                source=source,
+                trade_ids=trade_ids,
+            )
+            cur = replace(
+                base, status=status, cumulative_quantity=qty, value=value, total_fees=fees
+            )
+        else:  # replay or stale: never move backwards
+            cur = replace(base, status=status if status else base.status)
+            if prev is not None and prev.terminal and not cur.terminal:
+                cur = prev  # a late non-terminal replay cannot reopen a finished order
+        if cur != prev:
+            self.hwms[order_id] = cur
+            self.store.save(cur)
+            if cur.terminal and (prev is None or not prev.terminal):
+                self._finished.append(order_id)
+                self._release_old()
+        return fill
+
+    def reconcile_rest_fills(self, fills: Sequence[Mapping[str, Any]]) -> list[FillEvent]:
+        """Report fills that REST knows about and the ``user`` channel has not shown yet.
+
+        Args:
+            fills: §2.8 fill objects (``order_id``, ``price``, ``size``, ``commission``,
+                ``trade_id``, ``product_id``, ``side``), any order, any orders.
+
+        Returns:
+            At most one synthesised fill per order: the part of its REST total above
+            the HWM, priced from the REST fills' notional.
+        """
+        per_order: dict[str, list[Mapping[str, Any]]] = {}
+        for f in fills:
+            per_order.setdefault(str(f.get("order_id", "")), []).append(f)
+        out: list[FillEvent] = []
+        for order_id, rows in sorted(per_order.items()):
+            qty = sum((to_decimal(str(r.get("size", ""))) for r in rows), _ZERO)
+            value = sum(
+                (
+                    to_decimal(str(r.get("price", ""))) * to_decimal(str(r.get("size", "")))
+                    for r in rows
+                ),
+                _ZERO,
+            )
+            fees = sum((to_decimal(str(r.get("commission", ""))) for r in rows), _ZERO)
+            prev = self.hwms.get(order_id)
+            first = rows[0]
+            fill = self._advance(
+                order_id,
+                prev.client_order_id if prev else "",
+                prev.product_id if prev else str(first.get("product_id", "")),
+                prev.side if prev else str(first.get("side", "")),
+                prev.status if prev else "",
+                qty,
+                value,
+                fees,
+                "rest",
+                tuple(sorted(str(r.get("trade_id", "")) for r in rows)),
+            )
+            if fill is not None:
+                out.append(fill)
+        return out

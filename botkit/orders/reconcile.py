@@ -1,0 +1,158 @@
+"""Adapter ring: start-up reconciliation of the intent journal with the exchange's orders.
+
+A journal lost, or restored from an older backup, does not know every order botkit has at
+the exchange. :meth:`ReconcileMixin.reconcile` (a part of
+:class:`~botkit.orders.executor.OrderExecutor`, run after ``start()`` and before the strategy)
+lists the products' open and recent orders, **adopts** those with botkit's
+client_order_id format and no usable intent row (journal: PLACED with their order_id, so
+the id is never placed again; a WARNING; the report), and feeds every botkit order's
+current status and filled size to the state machine. Fills themselves are not listed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any, ParamSpec, TypeVar
+
+from botkit.orders.intents import is_botkit_client_order_id
+from botkit.orders.journal import IntentState, OrderJournal
+from botkit.orders.state import OrderStateMachine
+from botkit.orders.types import ExchangeOrder, ReconcileReport, StartupReport
+from botkit.venues.advanced_trade.models import Order
+from botkit.venues.advanced_trade.rest_client import RestClient
+
+__all__ = ["ReconcileMixin"]
+
+log = logging.getLogger("botkit.orders.executor")
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class ReconcileMixin:
+    """Reconciliation, as a mixin of :class:`~botkit.orders.executor.OrderExecutor` (its state)."""
+
+    client: RestClient
+    journal: OrderJournal
+    orders: OrderStateMachine
+    lookup_limit: int
+    lookup_max_pages: int
+    reconcile_window: float
+    startup: StartupReport
+    _sent: set[str]
+    _wall: Callable[[], float]
+
+    async def _io(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        raise NotImplementedError  # the executor's: journal calls on the journal thread
+
+    async def reconcile(self, product_ids: Iterable[str]) -> ReconcileReport:
+        """Bring the journal and the state machine in line with the exchange (after start).
+
+        Lists the products' open orders (any age) and their orders of the last
+        ``reconcile_window`` seconds. An order whose client_order_id has botkit's format
+        (:func:`~botkit.orders.intents.is_botkit_client_order_id`) but no usable intent
+        row — none (a lost journal, or one restored from an older backup), one that
+        ended REJECTED/FAILED, or one still PENDING — is **adopted**: written PLACED with
+        its order_id (so the id is never placed again), logged at WARNING and reported.
+        Every botkit order seen has its current status and filled size fed to the state
+        machine. Other orders are left alone (counted if open). Fills are not listed:
+        ``open_orders`` and ``adopted`` carry each order's cumulative filled size.
+        """
+        products = sorted(set(product_ids))
+        report = ReconcileReport([], [])
+        if not products:
+            return report
+        seen: dict[str, Order] = {}
+        complete = await self._list_into(seen, product_ids=products, order_status=["OPEN"])
+        since = self._wall() - self.reconcile_window - abs(self.client.last_offset or 0.0)
+        complete &= await self._list_into(seen, product_ids=products, start_date=since)
+        if not complete:
+            log.warning(
+                "reconciliation read %d pages per listing and stopped; older orders were "
+                "not checked",
+                self.lookup_max_pages,
+            )
+        adopted: list[ExchangeOrder] = []
+        open_orders: list[ExchangeOrder] = []
+        foreign = 0
+        for order in seen.values():
+            view = ExchangeOrder.of(order)
+            if not is_botkit_client_order_id(order.client_order_id):
+                foreign += view.open
+                continue
+            if await self._adopt(view):
+                adopted.append(view)
+            self.orders.apply(
+                order.status,
+                client_order_id=order.client_order_id,
+                order_id=order.order_id,
+                filled_size=order.filled_size,
+                average_filled_price=order.average_filled_price or None,
+                product_id=order.product_id,
+                side=order.side,
+                now=self._wall(),
+                source="reconcile",
+            )
+            if view.open:
+                open_orders.append(view)
+        self.startup.adopted.extend(adopted)
+        return ReconcileReport(adopted, open_orders, foreign, complete)
+
+    async def _list_into(self, seen: dict[str, Order], **filters: Any) -> bool:
+        """Every order matching ``filters`` into ``seen`` (by order_id); False at the page cap."""
+        cursor: str | None = None
+        for _ in range(self.lookup_max_pages):
+            page = await self.client.list_orders(limit=self.lookup_limit, cursor=cursor, **filters)
+            for order in page.orders:
+                seen.setdefault(order.order_id, order)
+            if not page.has_next or not page.cursor:
+                return True
+            cursor = page.cursor
+        return False
+
+    async def _adopt(self, view: ExchangeOrder) -> bool:
+        """Journal ``view`` as PLACED if the journal does not already say so; True if adopted."""
+        coid = view.client_order_id
+        record = await self._io(self.journal.get, coid)
+        if record is not None and record.state is IntentState.PLACED:
+            if record.order_id != view.order_id:
+                log.warning(
+                    "client_order_id=%s is order %s in the journal but %s at the exchange",
+                    coid,
+                    record.order_id,
+                    view.order_id,
+                )
+            return False
+        if record is not None and (record.product_id, record.side) != (
+            view.product_id,
+            view.side,
+        ):
+            log.warning(
+                "client_order_id=%s: the exchange's order %s is %s %s, the journal's intent "
+                "%s %s; not adopted",
+                coid,
+                view.order_id,
+                view.side,
+                view.product_id,
+                record.side,
+                record.product_id,
+            )
+            return False
+        was = "no intent row" if record is None else f"intent {record.state}"
+        note = f"adopted at reconciliation ({was}): order {view.order_id} {view.status}"
+        if not await self._io(
+            self.journal.adopt, coid, view.product_id, view.side, view.order_id, note=note
+        ):
+            return False
+        self._sent.discard(coid)
+        log.warning(
+            "adopted order %s client_order_id=%s (%s %s, %s, filled %s): %s in the journal",
+            view.order_id,
+            coid,
+            view.side,
+            view.product_id,
+            view.status,
+            view.filled_size,
+            was,
+        )
+        return True

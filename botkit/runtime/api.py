@@ -1,0 +1,97 @@
+"""What a bot run takes and gives back, and how to run one on an event loop.
+
+Split from :mod:`botkit.runtime.bot` (which re-exports all of it) so that the wiring module
+holds the wiring only; callers that just configure a run (the CLI, tests, benchmarks,
+an embedding application) read this one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from botkit.auth.clock import SystemClock
+from botkit.errors import BotkitError
+from botkit.monitor.systemd import SdNotifier
+from botkit.runtime.health import Health
+from botkit.runtime.restart import RestartPolicy
+from botkit.runtime.ui import RunStats, StatusHandler
+from botkit.runtime.venue import Endpoints
+from botkit.sim.server import SimServer
+from botkit.sim.ws import WsConfig
+
+__all__ = ["RunOptions", "RunResult", "run_blocking"]
+
+
+@dataclass
+class RunOptions:
+    """How to run, beyond the config file (CLI flags, tests, embedding).
+
+    Attributes:
+        mode: overrides ``[bot].mode``.
+        duration: stop after this many seconds (None: until SIGINT/SIGTERM).
+        cancel_on_exit: cancel the strategy's open orders at shutdown.
+        data_dir: overrides ``[bot].data_dir``.
+        strategies_dir: where shipped strategies are looked up by name.
+        status: the TTY status-line handler (None: no status line).
+        install_signals: handle SIGINT/SIGTERM (off when embedded in another app).
+        sim_tick_interval: how often the embedded simulator's market moves.
+        sim_ws: the embedded simulator's WebSocket timings (e.g. faster candles in tests).
+        on_venue: called once the venue is open, before anything connects (e.g. to arm a
+            simulator fault in a benchmark, or spawn an embedder's own task under
+            ``runtime.supervisor``).
+        systemd: the service manager's notifier (``botkit run`` passes one made from
+            ``NOTIFY_SOCKET``): READY=1 once trading, STATUS, WATCHDOG=1 while the health
+            verdict is not ``down``, STOPPING=1 at shutdown (docs/deploy.md).
+        http: ``HOST:PORT`` of the HTTP server (overrides ``BOTKIT_HTTP__LISTEN`` and
+            ``[http] listen``).
+        on_health: called with each health verdict (every second, after ``health.json``
+            was written), e.g. to forward it to an embedder's own monitoring.
+        restart_policy: how often a crashed component is restarted before the bot stops.
+        clock: the wall clock (exchange-corrected) for signing, risk days and the paper
+            broker; a fresh :class:`~botkit.auth.clock.SystemClock` when None.
+    """
+
+    mode: str | None = None
+    duration: float | None = None
+    cancel_on_exit: bool = False
+    data_dir: Path | None = None
+    strategies_dir: Path | None = None
+    status: StatusHandler | None = None
+    install_signals: bool = True
+    sim_tick_interval: float = 0.1
+    sim_ws: WsConfig | None = None
+    on_venue: Callable[[Endpoints], None] | None = None
+    http: str | None = None
+    systemd: SdNotifier | None = None
+    on_health: Callable[[Health], None] | None = None
+    restart_policy: RestartPolicy | None = None
+    clock: SystemClock | None = None
+
+
+@dataclass
+class RunResult:
+    """What a finished run leaves behind (the summary's numbers, and the sim for tests)."""
+
+    stats: RunStats
+    elapsed: float
+    client_order_ids: list[str] = field(default_factory=list)
+    sim: SimServer | None = None
+    journal_path: Path | None = None
+    error: BotkitError | None = None
+    """Why the run stopped early: a journal could not be written, a component could not be
+    restarted, no market data at start (the CLI exits 1)."""
+
+
+def run_blocking(main: Callable[[], Coroutine[Any, Any, RunResult]]) -> RunResult:
+    """Run ``main()`` on uvloop when it is installed (optional), else on asyncio's loop."""
+    factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+    with contextlib.suppress(ImportError):  # optional, not a dependency (imported by name,
+        factory = importlib.import_module("uvloop").new_event_loop  # so no stubs needed)
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(main())

@@ -1,0 +1,599 @@
+"""The bot runtime: the ONE module that wires settings, venue, feed, executor, risk and strategy.
+
+Everything else in botkit is a part with seams; this is where the parts meet. One run:
+
+1. load the strategy class and validate its parameters (a bad config stops here, exit 2);
+2. open the venue (``sim`` starts the embedded simulator in-process), build the signer,
+   REST client, journalled executor, risk gate, feed, context and monitor parts;
+3. resolve pending intents, reconcile with the exchange, enforce a tripped kill switch,
+   all *before* the strategy can place anything;
+4. run every long-lived task under the :class:`~botkit.runtime.supervisor.Supervisor` (feed
+   connections, HTTP, health, alerts, systemd watchdog, status line, then the driver:
+   events → ``BotContext.dispatch``, then due timers) until a signal, ``--duration``
+   or a fatal failure;
+5. shut down, each step bounded: components, ``on_stop``, optional cancel-all, feed,
+   journal (flushed), client, the last alert.
+
+Feed events arrive through a synchronous callback. Order updates go to the executor's
+state machine at once (so its view never lags the exchange); everything the strategy
+sees goes through a bounded buffer to a single driver task, so hooks run one at a time,
+in event order, and a slow hook delays only the strategy, never the socket reader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Awaitable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from botkit.auth.clock import SystemClock
+from botkit.auth.factory import make_jwt_signer
+from botkit.errors import BotkitError, InsufficientFunds, JournalError, OrderRejected, StaleFeed
+from botkit.market.book import kernel_in_use
+from botkit.market.config import FeedConfig
+from botkit.market.events import FeedEvent, OrderUpdate, Subscribed
+from botkit.market.feed import MarketDataFeed
+from botkit.monitor.alert_rules import AlertRules
+from botkit.monitor.alerts import Alerter
+from botkit.monitor.reporter import HealthReporter
+from botkit.monitor.systemd import watchdog_loop
+from botkit.orders.executor import OrderExecutor
+from botkit.orders.intents import OrderIntent
+from botkit.orders.journal import OrderJournal
+from botkit.orders.types import startup_updates
+from botkit.risk.gate import RiskGate
+from botkit.runtime.api import RunOptions, RunResult, run_blocking
+from botkit.runtime.bot_config import BotConfig
+from botkit.runtime.dispatch import FOR_STRATEGY, CountingSink, dispatch_batch
+from botkit.runtime.event_buffer import EventBuffer
+from botkit.runtime.health import Health
+from botkit.runtime.settings import BotSettings
+from botkit.runtime.supervisor import Supervisor
+from botkit.runtime.ui import RunStats, refresh_stats
+from botkit.runtime.venue import Endpoints, open_venue
+from botkit.strategy.base import Strategy
+from botkit.strategy.context import BotContext
+from botkit.strategy.loader import build_params, create_strategy, load_strategy
+from botkit.strategy.ports import MarketState
+from botkit.strategy.state import JsonState
+from botkit.venues.advanced_trade.rest_client import RestClient
+
+if TYPE_CHECKING:
+    from botkit.monitor.bot_view import BotView
+    from botkit.monitor.http import HttpServer
+    from botkit.monitor.metrics import BotMetrics
+    from botkit.paper.broker import PaperBroker
+
+__all__ = ["BotRuntime", "RunOptions", "RunResult", "run_blocking"]
+
+log = logging.getLogger("botkit.runtime.bot")
+R = TypeVar("R")
+
+
+class BotRuntime:
+    """One bot: a config, the settings, and the options of this run.
+
+    The strategy class is loaded and its parameters validated in the constructor, so a
+    bad config raises :class:`~botkit.errors.ConfigError` before anything connects.
+    """
+
+    def __init__(
+        self, config: BotConfig, settings: BotSettings, options: RunOptions | None = None
+    ) -> None:
+        self.config = config
+        self.settings = settings
+        self.options = options or RunOptions()
+        self.mode = self.options.mode or config.bot.mode
+        self.strategy_cls: type[Strategy] = load_strategy(
+            config.strategy or "market_maker", strategies_dir=self.options.strategies_dir
+        )
+        params = build_params(self.strategy_cls, config.params)  # fail before connecting
+        self.params: dict[str, Any] = params.model_dump(mode="json")
+        """The strategy's effective parameters (defaults filled in), for the status page."""
+        self.products = config.products()
+        self.stats = RunStats(
+            mode=self.mode, strategy=self.strategy_cls.strategy_name(), products=self.products
+        )
+        self.ctx: BotContext | None = None
+        self.executor: OrderExecutor | None = None
+        self.paper: PaperBroker | None = None
+        self.events = EventBuffer(config.bot.event_buffer)
+        """Feed events on their way to the strategy (bounded: see EventBuffer)."""
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._t0 = 0.0
+        self._ids: list[str] = []
+        self._fatal: BotkitError | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.supervisor = Supervisor(self._fatal_error, policy=self.options.restart_policy)
+        """Runs every long-lived task; an embedding app may ``spawn`` its own under it."""
+        self._started = False
+        self.feed: MarketDataFeed | None = None
+        self.client: Any = None
+        """The REST client (Coinbase's, the simulator's, or the paper broker's)."""
+        self.gate: RiskGate | None = None
+        self.view: BotView | None = None
+        """Counters, snapshots and controls for the HTTP server (None when it is off)."""
+        self.metrics: BotMetrics | None = None
+        self.http: HttpServer | None = None
+        self.sink: CountingSink | None = None
+        """The executor sink counting orders (its last round trip feeds the health model)."""
+        self._clock = self.options.clock or SystemClock()
+        notify = config.notify
+        self.alerter = Alerter(  # a bad URL is a ConfigError now, before anything connects
+            [*notify.urls, *settings.notify.url_list()],
+            max_per_hour=notify.max_per_hour,
+            title_prefix=f"botkit {self.stats.strategy}",
+        )
+        self.alert_rules = AlertRules(
+            feed_down_after=notify.feed_down_after, summary_hour=notify.daily_summary_hour
+        )
+        self.reporter = HealthReporter(
+            self, self.alerter, self.alert_rules, on_health=self.options.on_health
+        )
+
+    # -- what the monitor reads ---------------------------------------------------------------
+
+    @property
+    def health(self) -> Health | None:
+        """The last verdict of the health model (refreshed every second while running)."""
+        return self.reporter.health
+
+    def assess_health(self) -> Health:
+        """The health model's verdict on this bot now."""
+        return self.reporter.assess()
+
+    async def wait_health(self) -> Health:
+        """The next verdict of the health loop (once a second while the bot runs)."""
+        return await self.reporter.next()
+
+    @property
+    def started(self) -> bool:
+        """The strategy has started (its ``on_start`` ran)."""
+        return self._started
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def error(self) -> BotkitError | None:
+        """Why the run is stopping early, if it is (the run's result error)."""
+        return self._fatal
+
+    def refresh_stats(self) -> None:
+        """Recompute the status counters (position, PnL, open orders) from the context."""
+        if self.ctx is not None:
+            refresh_stats(self.stats, self.ctx, self.products)
+
+    # -- control ------------------------------------------------------------------------------
+
+    def wall(self) -> float:
+        """Wall-clock time, exchange-corrected (the clock seam every timestamp uses)."""
+        return self._clock.time()
+
+    def request_stop(self) -> None:
+        """Ask for a graceful shutdown (signal handlers and embedding apps call this)."""
+        self._stop.set()
+
+    def _journal_failed(self, exc: JournalError) -> None:
+        """A journal write failed: stop now (gracefully), and report it as the run's error.
+
+        Journals call this from wherever the write happened (an order, a fill, a feed
+        callback), so no caller can swallow it; the intent journal calls it from its
+        own thread, hence ``call_soon_threadsafe`` (``asyncio.Event`` is not
+        thread-safe).
+        """
+        self._fatal_error(exc)
+
+    def _fatal_error(self, exc: BotkitError) -> None:
+        """Something the bot cannot carry on without failed: stop gracefully, exit 1.
+
+        Called by the journals (:meth:`_journal_failed`) and by the supervisor when a
+        component cannot be restarted. The first error is the run's error.
+        """
+        if self._fatal is None:
+            self._fatal = exc
+            log.error("stopping: %s", exc)
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._stop.set()
+        else:
+            loop.call_soon_threadsafe(self._stop.set)
+
+    @property
+    def root(self) -> Path:
+        """This mode's data directory: the journal, kill switch and strategy state."""
+        base = self.options.data_dir or self.config.bot.data_dir
+        return base / self.mode if self.mode in ("sim", "paper") else base
+
+    def _prepare(self, root: Path) -> Path:
+        """Create the data directory; in sim mode start from an empty journal.
+
+        The embedded exchange starts empty every run, so a journal left from an earlier
+        run would make ``executor.start()`` re-place old intents on a new exchange.
+        """
+        root.mkdir(parents=True, exist_ok=True)
+        journal_path = root / "journal.sqlite"
+        if self.mode == "sim":
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{journal_path}{suffix}").unlink(missing_ok=True)
+        return journal_path
+
+    # -- the run ------------------------------------------------------------------------------
+
+    async def run(self) -> RunResult:
+        """Run until stopped; return the result. Raises ConfigError / BotkitError on failure."""
+        self._t0 = time.perf_counter()
+        self._loop = asyncio.get_running_loop()
+        self.stats.started = time.time()
+        root = self.root
+        journal_path = self._prepare(root)
+        bot = self.config.bot
+        async with open_venue(
+            self.mode,
+            self.settings,
+            seed=bot.sim_seed,
+            tick_interval=self.options.sim_tick_interval,
+            ws_config=self.options.sim_ws,
+            paper_source=self.config.paper.source,
+        ) as ep:
+            if self.options.on_venue is not None:
+                self.options.on_venue(ep)
+            http = self.http = self._http_server(ep)  # a bad [http] stops here (exit 2)
+            clock = self._clock
+            signer = make_jwt_signer(ep.key, self.settings, clock=clock) if ep.key else None
+            feed = MarketDataFeed(
+                FeedConfig(
+                    market_url=ep.ws_market_url,
+                    user_url=ep.ws_user_url,
+                    products=self.products,
+                    channels=self._channels(ep),
+                    user=not ep.paper,  # paper: order updates come from the paper broker
+                    ca_file=ep.ca_file,
+                ),
+                signer=signer,
+                on_event=self._on_event,
+                spawn=self.supervisor.spawn,  # each connection is a supervised component
+            )
+            balances = None
+            if ep.paper:
+                from botkit.paper.setup import paper_client
+
+                broker = self.paper = await self._open_paper(ep, root, feed)
+                client = paper_client(broker, self.settings, clock, unlimited=False)
+                balances = broker.balances()
+            else:
+                assert signer is not None  # sim and live always have a key
+                cb = self.settings.coinbase
+                client = RestClient(
+                    ep.rest_url,
+                    signer,
+                    clock=clock,
+                    ca_file=ep.ca_file,
+                    presign=cb.presign,
+                    presign_max_age=cb.presign_max_age,
+                )
+            journal = OrderJournal(journal_path, on_failure=self._journal_failed)
+            executor = self.executor = OrderExecutor(client, journal)
+            gate = self.gate = RiskGate(
+                self.config.risk, root / "kill_switch.json", wall=clock.time
+            )
+            sink = self.sink = CountingSink(
+                executor,
+                self.stats,
+                self._ids,
+                on_latency=self.metrics.observe_order_latency if self.metrics else None,
+                on_reject=self._order_failed,
+            )
+            ctx = self.ctx = BotContext(
+                self.stats.strategy,
+                sink,
+                MarketState(feed.books),
+                clock=clock,
+                risk=gate,
+                state=JsonState(root / "state" / f"{self.stats.strategy}.json"),
+                balances=balances,
+                guard=self.config.guard,
+            )
+            create_strategy(self.strategy_cls, ctx, self.config.params)
+            self.feed, self.client = feed, client
+            started = False
+            try:
+                await self._startup_orders(executor, ctx)
+                await gate.enforce()
+                with self._signals():
+                    started = await self._run_components(feed, ctx, http)
+            finally:
+                await self._shutdown(ctx, started, feed, executor, client)
+        self.refresh_stats()
+        self.reporter.write()
+        return RunResult(
+            self.stats,
+            time.perf_counter() - self._t0,
+            list(self._ids),
+            ep.sim,
+            journal_path,
+            self._fatal,
+        )
+
+    async def _run_components(
+        self, feed: MarketDataFeed, ctx: BotContext, http: HttpServer | None
+    ) -> bool:
+        """Start the supervised components, wait for a stop; True once the strategy started.
+
+        Start-up order: the feed's connections, the health reporter and the status line;
+        then, once the books are valid, the strategy's ``on_start`` and the driver. A stop
+        (signal, ``--duration``, a fatal component failure) may come at any point.
+        """
+        sup = self.supervisor
+        if http is not None:
+            await http.start()  # bind now: a port in use is a ConfigError (exit 2)
+            sup.spawn("http", http.serve)
+        await feed.start()
+        sup.spawn("health", self.reporter.run)
+        if self.alerter.enabled:
+            sup.spawn("alerts", self.alerter.run)
+        if self.options.status is not None:
+            sup.spawn("status", self._status_loop)
+        if not await self._unless_stopped(self._wait_ready(feed)):
+            self._stop.set()
+            return False
+        await ctx.start()
+        self._started = True
+        started = self.alert_rules.started(self.mode, self.stats.strategy, self.products)
+        self.alerter.send_all(started)
+        sd = self.options.systemd
+        if sd is not None and sd.enabled:  # systemd arms the watchdog at READY=1: start after
+            sd.ready(self._sd_status())
+            verdict = lambda: self.assess_health().verdict  # noqa: E731 - fresh, never cached
+            sup.spawn("systemd", lambda: watchdog_loop(sd, verdict, self._sd_status))
+        sup.spawn("driver", lambda: self._drive(ctx))
+        await self._wait_stop()
+        self._stop.set()  # --duration ended: the health file says "stopping" from here on
+        return True
+
+    def _http_server(self, ep: Endpoints) -> HttpServer | None:
+        """The HTTP server when ``--http``, ``BOTKIT_HTTP__LISTEN`` or ``[http] listen`` asks."""
+        env, toml = self.settings.http, self.config.http
+        listen = self.options.http or env.listen or toml.listen
+        if not listen:
+            return None
+        from botkit.monitor.bot_view import BotView  # here: a bot without [http] saves ~4 MB
+        from botkit.monitor.http import HttpServer, control_token
+        from botkit.monitor.metrics import BotMetrics
+
+        secret = env.token or toml.token
+        token = control_token(secret.get_secret_value() if secret else None, listen, self.root)
+        view = self.view = BotView(self, venue="botkit.sim" if ep.sim is not None else self.mode)
+        metrics = self.metrics = BotMetrics(view.snapshot)
+        return HttpServer(
+            listen,
+            token=token,
+            snapshot=view.snapshot,
+            control=view,
+            metrics=metrics,
+            refresh=toml.refresh,
+            on_serve=(view.attach, view.detach),
+        )
+
+    def _sd_status(self) -> str:
+        return f"{self.assess_health().verdict}: {self.stats.line()}"  # fresh, not cached
+
+    def _order_failed(self, intent: OrderIntent, exc: BotkitError) -> None:
+        """Alert when orders keep failing: auth, permissions, transport, missing funds
+        (a business rejection, e.g. a post-only quote that would cross, is routine)."""
+        if isinstance(exc, OrderRejected) and not isinstance(exc, InsufficientFunds):
+            return
+        why, now = f"{type(exc).__name__}: {exc}", time.monotonic()
+        coid, pid = intent.client_order_id, intent.product_id
+        self.alerter.send_all(self.alert_rules.order_failed(coid, pid, why, now=now))
+
+    async def _startup_orders(self, executor: OrderExecutor, ctx: BotContext) -> None:
+        """Resolve pending intents, reconcile with the exchange; tell the strategy the outcome.
+
+        Runs before the strategy starts: intents the exchange refused at the re-send, and
+        orders the exchange has that the journal did not know (adopted), become the
+        strategy's orders and arrive as order updates right after its ``on_start``.
+        """
+        resolved = await executor.start()  # pending intents first, then anything new
+        if resolved:
+            log.warning("resolved %d pending intent(s) from the journal", len(resolved))
+        recon = await executor.reconcile(self.products)
+        for update in startup_updates(executor.startup, recon):
+            ctx.adopt(update.client_order_id, product_id=update.product_id, side=update.side)
+            self.events.push(update)
+        refused, adopted = len(executor.startup.rejected), len(recon.adopted)
+        if refused or adopted:
+            log.warning("start-up: %d pending intent(s) refused by the exchange, %d order(s) "
+                        "adopted; the strategy gets their updates", refused, adopted)  # fmt: skip
+
+    def _deadline(self) -> float | None:
+        if self.options.duration is None:
+            return None
+        return self.options.duration - (time.perf_counter() - self._t0)
+
+    async def _wait_stop(self) -> None:
+        """Until :meth:`request_stop`, a fatal error, or the end of ``--duration``."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._deadline()):
+                await self._stop.wait()
+
+    async def _unless_stopped(self, step: Awaitable[None]) -> bool:
+        """Await ``step`` unless a stop comes first (then cancel it); True when it finished."""
+        task = asyncio.ensure_future(step)
+        stopper = asyncio.ensure_future(self._wait_stop())
+        try:
+            await asyncio.wait((task, stopper), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in (task, stopper):
+                t.cancel()
+            await asyncio.gather(task, stopper, return_exceptions=True)
+        if task.cancelled():
+            return False
+        task.result()  # re-raise a failure of the step
+        return True
+
+    def _channels(self, ep: Endpoints) -> tuple[str, ...]:
+        """``[bot].channels``; paper fills need trade prints, so ``market_trades`` is added."""
+        channels = self.config.bot.channels
+        if ep.paper and "market_trades" not in channels:
+            channels = (*channels, "market_trades")
+        return channels
+
+    async def _open_paper(self, ep: Endpoints, root: Path, feed: MarketDataFeed) -> PaperBroker:
+        """The paper account (resumed from ``root/paper.sqlite`` if a session is there)."""
+        from botkit.paper.setup import build_broker, fetch_rules
+
+        rules = await fetch_rules(ep.rest_url, self.products, ca_file=ep.ca_file)
+        broker = build_broker(
+            self.config,
+            rules,
+            feed.books,
+            root / "paper.sqlite",
+            now=self._clock.time,
+            on_event=self._on_event,
+            durable=True,
+            meta={"mode": "paper", "strategy": self.stats.strategy, "source": ep.ws_market_url},
+            on_failure=self._journal_failed,
+        )
+        if broker.resumed:
+            log.info("paper account resumed from %s", root / "paper.sqlite")
+        return broker
+
+    async def _shutdown(
+        self,
+        ctx: BotContext,
+        started: bool,
+        feed: MarketDataFeed,
+        executor: OrderExecutor,
+        client: RestClient,
+    ) -> None:
+        """Stop the components, then on_stop, optional cancel-all, and close everything.
+
+        Every step is bounded in time and a failing or slow step is logged and does not
+        keep the next ones from running: the journal is always closed (flushed).
+        """
+        if self.options.systemd is not None:
+            self.options.systemd.stopping("stopping")  # systemd stops watching the watchdog
+        await self.supervisor.close(within=5.0)
+        if started:
+            await self._step("strategy on_stop", ctx.stop(), 10.0)
+        if self.options.cancel_on_exit:
+            n = await self._step("cancel open orders", ctx.cancel_all(), 10.0)
+            if n is not None:
+                self.stats.cancelled_on_exit = n
+                log.info("cancelled %d open order(s) on exit", n)
+        await self._step("feed stop", feed.stop(), 5.0)
+        await self._step("journal close", executor.close(), 10.0)  # every outcome written
+        await self._step("REST client close", client.close(), 5.0)
+        error = str(self._fatal) if self._fatal is not None else None
+        self.alerter.send_all(self.alert_rules.stopped("error" if error else "stopped", error))
+        await self.alerter.flush(within=5.0)
+        if self.paper is not None:
+            with contextlib.suppress(JournalError):  # already reported: stopping for it
+                self.paper.sample_equity(self._clock.time())
+            self.paper.journal.close()
+
+    async def _step(self, what: str, step: Awaitable[R], within: float) -> R | None:
+        """One shutdown step: its result, or None when it failed or timed out (logged)."""
+        try:
+            async with asyncio.timeout(within):
+                return await step
+        except TimeoutError:
+            log.error("shutdown: %s did not finish within %.0f s; going on", what, within)
+        except JournalError as exc:  # reported by the journal itself: the run's error
+            log.error("shutdown: %s: %s", what, exc)
+        except Exception:
+            log.exception("shutdown: %s failed; going on", what)
+        return None
+
+    @contextlib.contextmanager
+    def _signals(self) -> Any:
+        loop = asyncio.get_running_loop()
+        sigs = (signal.SIGINT, signal.SIGTERM) if self.options.install_signals else ()
+        for sig in sigs:
+            loop.add_signal_handler(sig, self.request_stop)
+        try:
+            yield
+        finally:
+            for sig in sigs:
+                loop.remove_signal_handler(sig)
+
+    async def _wait_ready(self, feed: MarketDataFeed) -> None:
+        """Wait for the connections and, with level2, a valid book of every product."""
+        need_books = "level2" in self.config.bot.channels
+
+        def ready() -> bool:
+            books = feed.books
+            return feed.ready() and (
+                not need_books or all(p in books and books[p].valid for p in self.products)
+            )
+
+        try:
+            await feed.wait_for(ready, self.config.bot.ready_timeout)
+        except TimeoutError:
+            raise StaleFeed(
+                f"no market data within {self.config.bot.ready_timeout:g} s of starting "
+                f"({', '.join(self.products)}): the venue is unreachable or sends no level2 "
+                "for these products. Fix: check the network and the product ids, or raise "
+                "[bot] ready_timeout"
+            ) from None
+        log.info(
+            "feed ready after %.3f s (book level loop: %s)",
+            time.perf_counter() - self._t0,
+            "compiled" if kernel_in_use() else "Python, the kernel is not built: docs/feed.md",
+        )
+
+    def _on_event(self, event: FeedEvent) -> None:
+        """The feed's synchronous callback: executor first, then the strategy's queue."""
+        if isinstance(event, FOR_STRATEGY):
+            if self.view is not None:
+                self.view.on_event(event)
+            if isinstance(event, OrderUpdate) and self.executor is not None:
+                self.executor.on_order_update(event)
+            self.events.push(event)
+            self._wake.set()
+            if self.paper is not None:  # after queueing: a fill it causes follows the print
+                # a JournalError was reported by the journal itself: the runtime is stopping
+                with contextlib.suppress(JournalError):
+                    self.paper.on_market_event(event)
+        elif isinstance(event, Subscribed) and self.stats.first_subscribe is None:
+            self.stats.first_subscribe = time.perf_counter() - self._t0
+            log.info("first subscription acknowledged after %.3f s", self.stats.first_subscribe)
+
+    async def _drive(self, ctx: BotContext) -> None:
+        """The single driver: buffered events in order (books conflated), then due timers."""
+        buffer, wake, tick = self.events, self._wake, self.config.bot.timer_resolution
+        while True:
+            if not len(buffer):
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(tick):
+                        await wake.wait()
+            wake.clear()
+            batch = buffer.drain()
+            if batch:
+                await dispatch_batch(ctx, batch, self.stats)
+            if self.paper is not None:
+                self.paper.advance()  # latency and expiries come due in a quiet market too
+            await ctx.fire_timers()
+
+    async def _status_loop(self) -> None:
+        status = self.options.status
+        assert status is not None
+        while True:
+            if self.ctx is not None:
+                self.refresh_stats()
+                status.show(self.stats.line())
+            await asyncio.sleep(1.0)

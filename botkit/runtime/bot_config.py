@@ -1,0 +1,250 @@
+"""The bot's TOML config: ``[bot]``, ``[strategy]``, ``[risk]`` and ``[guard]`` in one object.
+
+One file describes one bot, so it can be reviewed, versioned and copied to a server as a
+unit. Every table is validated here, before anything connects: a typo must stop the bot
+with exit code 2 (a :class:`~botkit.errors.ConfigError` naming the key), never surface as
+a half-started bot. Strategy parameters are validated later by the loader against the
+strategy's own ``Params`` model, because only the strategy knows them.
+
+Without a file, :data:`DEFAULT_CONFIG` is used: the shipped market maker on BTC-USD with
+conservative limits, which trades against the embedded simulator within seconds. That is
+what ``botkit run`` (and ``make run``) show on a fresh machine.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from botkit.errors import ConfigError
+from botkit.risk.engine import RiskLimits
+from botkit.strategy.guard import GuardConfig
+from botkit.strategy.loader import read_toml
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "BotConfig",
+    "BotSection",
+    "PaperSection",
+    "load_bot_config",
+    "parse_bot_config",
+]
+
+Mode = Literal["sim", "paper", "live"]
+
+DEFAULT_CONFIG = """
+[bot]
+mode = "sim"
+products = ["BTC-USD"]
+
+[strategy]
+name = "market_maker"
+
+[strategy.params]
+product_id = "BTC-USD"
+size = "0.001"
+half_spread_bps = "0"
+requote_seconds = 2.0
+
+[risk]
+max_order_notional = "200"
+max_position = "0.01"
+max_open_orders = 4
+price_band_pct = "2"
+daily_loss_limit = "100"
+
+[guard]
+max_errors = 5
+window_seconds = 300
+"""
+"""The built-in config of ``botkit run`` without ``--config`` (also ``examples/bot.toml``)."""
+
+
+class BotSection(BaseModel):
+    """The ``[bot]`` table.
+
+    Attributes:
+        mode: ``sim`` (embedded simulator, default), ``live`` (Coinbase, needs ``--live``)
+            or ``paper`` (real market data, simulated fills: see ``[paper]``).
+        products: products to subscribe; the strategy's ``product_id`` is added if missing.
+        channels: market channels besides ``heartbeats``; the ``user`` channel is always on.
+        data_dir: where the journal, the kill switch and the strategy state live.
+        sim_seed: the simulator's market seed (same seed, same market).
+        timer_resolution: how often due timers are checked (seconds).
+        ready_timeout: how long to wait for the first book before giving up.
+        event_buffer: feed events queued for the strategy beyond which market data
+            coalesces or is dropped (orders and fills never are; docs/headless.md).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    mode: Mode = "sim"
+    products: tuple[str, ...] = ("BTC-USD",)
+    channels: tuple[str, ...] = ("level2", "ticker", "candles")
+    data_dir: Path = Path("botkit-data")
+    sim_seed: int = 1
+    timer_resolution: float = Field(0.05, gt=0, le=1)
+    ready_timeout: float = Field(15.0, gt=0)
+    event_buffer: int = Field(10_000, ge=100)
+
+
+class PaperSection(BaseModel):
+    """The ``[paper]`` table: the simulated account of ``--mode paper`` and backtests.
+
+    Defaults are deliberately unflattering: Coinbase's lowest-volume fee tier, a
+    network-like latency on submit and cancel, and queue-position fills.
+
+    Attributes:
+        source: where ``--mode paper`` gets real market data: ``coinbase`` (public
+            market data, no key needed) or ``sim`` (the embedded simulator, offline).
+        quote: the currency the equity curve and PnL are valued in.
+        initial_balances: the starting portfolio (currency -> amount).
+        maker_fee_rate / taker_fee_rate: the fee tier (fractions: 0.006 = 0.6 %).
+        submit_latency / cancel_latency: seconds before an order reaches the paper
+            matching engine / a cancel takes effect (fills may happen meanwhile).
+        trade_side: what ``market_trades`` ``side`` means. Coinbase's docs say the
+            maker's side; this is not verified (reference §3), hence a setting.
+        equity_interval: seconds of market time between equity-curve samples.
+        seed: seeds the paper exchange's order ids (same seed, same ids).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    source: Literal["coinbase", "sim"] = "coinbase"
+    quote: str = "USD"
+    initial_balances: dict[str, Decimal] = Field(default_factory=lambda: {"USD": Decimal(10_000)})
+    maker_fee_rate: Decimal = Field(Decimal("0.006"), ge=0, lt=1)
+    taker_fee_rate: Decimal = Field(Decimal("0.012"), ge=0, lt=1)
+    submit_latency: float = Field(0.05, ge=0, le=10)
+    cancel_latency: float = Field(0.05, ge=0, le=10)
+    trade_side: Literal["maker", "taker"] = "maker"
+    equity_interval: float = Field(1.0, gt=0)
+    seed: int = 1
+
+
+class HttpSection(BaseModel):
+    """``[http]``: the embedded status/metrics/control server (docs/headless.md).
+
+    Attributes:
+        listen: ``HOST:PORT`` to serve on; empty: no server (the default).
+        token: bearer token for control (and for reads off loopback); prefer
+            ``BOTKIT_HTTP__TOKEN`` in the environment to keep it out of the file.
+        refresh: the status page's reload period in seconds.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    listen: str = ""
+    token: SecretStr | None = None
+    refresh: int = Field(5, ge=1, le=3600)
+
+
+class NotifySection(BaseModel):
+    """``[notify]``: alerts through apprise (docs/alerts.md).
+
+    Attributes:
+        urls: apprise URLs (Telegram, Discord, Slack, ntfy, email, json:// webhooks...);
+            they usually hold secrets: prefer ``BOTKIT_NOTIFY__URLS`` in the environment.
+        feed_down_after: seconds a product's market data may be down or stale before
+            an alert.
+        max_per_hour: alerts sent per hour at most (the rest are counted, not sent).
+        daily_summary_hour: UTC hour of the daily summary; None: no summary.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    urls: list[SecretStr] = Field(default_factory=list)
+    feed_down_after: float = Field(60.0, gt=0)
+    max_per_hour: int = Field(30, ge=1)
+    daily_summary_hour: int | None = Field(None, ge=0, le=23)
+
+
+@dataclass(frozen=True)
+class BotConfig:
+    """A validated bot config (strategy params are still raw: the loader checks them)."""
+
+    bot: BotSection
+    strategy: str
+    params: dict[str, Any]
+    risk: RiskLimits
+    guard: GuardConfig
+    paper: PaperSection = field(default_factory=PaperSection)
+    http: HttpSection = field(default_factory=HttpSection)
+    notify: NotifySection = field(default_factory=NotifySection)
+    source: str = "built-in default"
+    extra_products: tuple[str, ...] = field(default=())
+
+    def products(self) -> tuple[str, ...]:
+        """Products to subscribe: ``[bot].products`` plus the strategy's ``product_id``."""
+        pid = self.params.get("product_id")
+        wanted = (*self.bot.products, *((pid,) if isinstance(pid, str) else ()))
+        return tuple(dict.fromkeys((*wanted, *self.extra_products)))
+
+
+_SECRETISH = re.compile(r"token|secret|url|key|pass", re.IGNORECASE)
+"""Fields whose bad value is not echoed in an error (a URL can hold a bot token)."""
+
+
+def _model(model: type[BaseModel], raw: Any, table: str, source: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: [{table}] must be a table")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}"
+            + ("" if _SECRETISH.search(str(e["loc"])) else f" (got {e.get('input')!r})")
+            for e in exc.errors()
+        )
+        raise ConfigError(f"{source}: [{table}] is invalid: {problems}") from exc
+
+
+def parse_bot_config(doc: dict[str, Any], *, source: str = "config") -> BotConfig:
+    """Validate a parsed TOML document.
+
+    Raises:
+        ConfigError: an unknown table or key, a bad value, or no strategy name.
+    """
+    unknown = sorted(set(doc) - {"bot", "strategy", "risk", "guard", "paper", "http", "notify"})
+    if unknown:
+        raise ConfigError(
+            f"{source}: unknown table(s) {', '.join(unknown)} "
+            "(known: bot, strategy, risk, guard, paper, http, notify)"
+        )
+    strategy = doc.get("strategy", {})
+    if not isinstance(strategy, dict):
+        raise ConfigError(f"{source}: [strategy] must be a table")
+    extra = sorted(set(strategy) - {"name", "params"})
+    if extra:
+        raise ConfigError(
+            f"{source}: unknown key(s) {', '.join(extra)} in [strategy] "
+            "(known: name, and the [strategy.params] table)"
+        )
+    name = strategy.get("name", "")
+    params = strategy.get("params", {})
+    if not isinstance(name, str) or not isinstance(params, dict):
+        raise ConfigError(f"{source}: [strategy] name must be a string and params a table")
+    return BotConfig(
+        bot=_model(BotSection, doc.get("bot", {}), "bot", source),
+        strategy=name,
+        params=dict(params),
+        risk=_model(RiskLimits, doc.get("risk", {}), "risk", source),
+        guard=_model(GuardConfig, doc.get("guard", {}), "guard", source),
+        paper=_model(PaperSection, doc.get("paper", {}), "paper", source),
+        http=_model(HttpSection, doc.get("http", {}), "http", source),
+        notify=_model(NotifySection, doc.get("notify", {}), "notify", source),
+        source=source,
+    )
+
+
+def load_bot_config(path: Path | None) -> BotConfig:
+    """Read and validate ``path``, or the built-in :data:`DEFAULT_CONFIG` when None."""
+    if path is None:
+        return parse_bot_config(tomllib.loads(DEFAULT_CONFIG), source="built-in default")
+    return parse_bot_config(read_toml(path), source=str(path))

@@ -1,0 +1,145 @@
+"""Event delivery shared by the live runtime and the backtester.
+
+Both drive a strategy the same way, so the rules live once, here: which feed events
+a strategy sees, how queued book events are conflated, how fills are counted and
+logged (with their ``client_order_id``), and how orders are counted on their way to
+the executor. The runtime feeds this from a queue filled by the socket reader; the
+backtester feeds it inline from a recording.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+from botkit.errors import BotkitError, JournalError
+from botkit.market.events import (
+    BookChanged,
+    BookInvalidated,
+    CandlesReceived,
+    FeedEvent,
+    FillEvent,
+    OrderUpdate,
+    TickersReceived,
+    TradesReceived,
+)
+from botkit.orders.executor import OrderExecutor
+from botkit.orders.intents import OrderIntent
+from botkit.runtime.ui import RunStats
+from botkit.strategy.context import BotContext
+from botkit.strategy.ports import ExecutorSink
+
+__all__ = ["FOR_STRATEGY", "STRATEGY_TYPES", "CountingSink", "dispatch_batch"]
+
+log = logging.getLogger("botkit.runtime.bot")
+
+FOR_STRATEGY = (
+    BookChanged,
+    BookInvalidated,
+    TickersReceived,
+    TradesReceived,
+    CandlesReceived,
+    OrderUpdate,
+    FillEvent,
+)
+"""The feed events a strategy receives (the rest are for the feed and the operator)."""
+
+STRATEGY_TYPES = frozenset(FOR_STRATEGY)
+"""The same, for a ``type(event) in STRATEGY_TYPES`` test on hot paths."""
+
+
+class CountingSink(ExecutorSink):
+    """The executor sink, counting what the strategy sent and what the exchange refused.
+
+    Args:
+        executor: where orders go.
+        stats: the counters to keep.
+        ids: receives every ``client_order_id`` sent, oldest first (the run's result).
+        keep_ids: at most this many of the latest ids stay in ``ids`` (trimmed in place,
+            in chunks, so ``ids`` holds between ``keep_ids`` and twice that): a bot that
+            trades for weeks must not keep every id (the journal has them all).
+            None keeps every id.
+        on_latency: called with the seconds from handing an intent to the executor to its
+            acknowledgement (metrics); the last value is :attr:`last_rtt` either way.
+        on_reject: called when the executor refused or failed an order (alerts).
+        monotonic: the clock of that measurement.
+    """
+
+    def __init__(
+        self,
+        executor: OrderExecutor,
+        stats: RunStats,
+        ids: list[str],
+        *,
+        keep_ids: int | None = 10_000,
+        on_latency: Callable[[float], None] | None = None,
+        on_reject: Callable[[OrderIntent, BotkitError], None] | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(executor)
+        self.on_latency = on_latency
+        self.on_reject = on_reject
+        self._monotonic = monotonic
+        self.last_rtt: float | None = None
+        """Seconds of the last acknowledged create-order round trip (the health model)."""
+        self._stats, self._ids = stats, ids
+        if keep_ids is not None and keep_ids < 1:
+            raise ValueError(f"keep_ids must be >= 1 or None, got {keep_ids}")
+        self._trim_at = None if keep_ids is None else 2 * keep_ids
+        self._keep = keep_ids or 0
+
+    async def place(self, intent: OrderIntent) -> str:
+        ids = self._ids
+        ids.append(intent.client_order_id)
+        if self._trim_at is not None and len(ids) >= self._trim_at:
+            del ids[: len(ids) - self._keep]
+        t0 = self._monotonic()
+        try:
+            order_id = await super().place(intent)
+        except JournalError:
+            raise  # not a refusal: the bot is stopping (see JournalError)
+        except BotkitError as exc:
+            self._stats.rejected += 1
+            if self.on_reject is not None:
+                self.on_reject(intent, exc)
+            raise
+        self._stats.orders += 1
+        rtt = self.last_rtt = self._monotonic() - t0
+        if self.on_latency is not None:
+            self.on_latency(rtt)
+        return order_id
+
+
+async def dispatch_batch(ctx: BotContext, batch: Sequence[FeedEvent], stats: RunStats) -> None:
+    """Deliver ``batch`` in order; of several book events of one product only the last.
+
+    Book events carry the live book, so the earlier ones would show the same (current)
+    state anyway: delivering them would only make a slow strategy fall further behind.
+    """
+    last_book = (
+        {e.product_id: i for i, e in enumerate(batch) if type(e) is BookChanged}
+        if len(batch) > 1
+        else None
+    )
+    for i, event in enumerate(batch):
+        if (
+            last_book is not None
+            and type(event) is BookChanged
+            and last_book[event.product_id] != i
+        ):
+            continue
+        stats.events += 1
+        if type(event) is FillEvent and (
+            ctx.orders.get(event.client_order_id) or ctx.orders.released(event.client_order_id)
+        ):
+            stats.fills += 1
+            log.info(
+                "fill %s %s %s @ %s client_order_id=%s",
+                event.side,
+                event.size,
+                event.product_id,
+                event.price,
+                event.client_order_id,
+            )
+        await ctx.dispatch(event)

@@ -1,0 +1,162 @@
+"""Settings: one object, nested sections, read from the environment and ``.env``.
+
+Every variable is ``BOTKIT_<SECTION>__<FIELD>`` (e.g. ``BOTKIT_COINBASE__API_KEY``);
+``.env.example`` documents each one. The conventional ``COINBASE_API_KEY`` /
+``COINBASE_API_SECRET`` are honoured too, as a fallback, because that is what
+Coinbase's own guides and the official SDK use. URLs are settings, so the same
+code talks to Coinbase, its sandbox, or the local simulator.
+
+Secrets are ``SecretStr``: they print as ``**********`` in reprs, logs and
+validation errors, and are only unwrapped by the signer factories in
+:mod:`botkit.auth.factory`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from botkit.errors import ConfigError
+
+__all__ = [
+    "BotSettings",
+    "CoinbaseSettings",
+    "ExchangeSettings",
+    "PrimeSettings",
+    "SimSettings",
+    "load_settings",
+]
+
+Mode = Literal["sim", "paper", "live"]
+
+
+def _blank_is_unset(value: object) -> object:
+    """``VAR=`` (as ``.env.example`` ships every variable) means "not set", not ``Path("")``.
+
+    Without this, an empty ``BOTKIT_COINBASE__KEY_FILE=`` became ``Path(".")`` and won
+    over the key and secret filled in below it ("CDP key file . cannot be read").
+    """
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+OptionalPath = Annotated[Path | None, BeforeValidator(_blank_is_unset)]
+"""The type of every optional path setting: an empty variable leaves it unset."""
+
+
+class CoinbaseSettings(BaseModel):
+    """Coinbase Advanced Trade: CDP key and endpoints."""
+
+    api_key: str | None = Field(None, description="CDP key name or id (JWT kid/sub)")
+    api_secret: SecretStr | None = Field(None, description="CDP private key (PEM or base64)")
+    key_file: OptionalPath = Field(None, description="CDP key JSON file (name/id + privateKey)")
+    rest_url: str = "https://api.coinbase.com/api/v3/brokerage"
+    ws_market_url: str = "wss://advanced-trade-ws.coinbase.com"
+    ws_user_url: str = "wss://advanced-trade-ws-user.coinbase.com"
+    jwt_issuer: str = Field(
+        "cdp", description="JWT iss claim (cdp, or coinbase-cloud for old keys)"
+    )
+    jwt_lifetime: int = Field(120, ge=10, le=300, description="seconds from nbf to exp")
+    presign: int = Field(
+        4, ge=0, le=64, description="pre-signed create-order JWTs kept ready (0: sign inline)"
+    )
+    presign_max_age: float = Field(
+        5.0, gt=0, le=60, description="seconds a pre-signed token may wait before it is discarded"
+    )
+
+
+class ExchangeSettings(BaseModel):
+    """Legacy Coinbase Exchange HMAC key (CB-ACCESS-* headers)."""
+
+    api_key: str | None = None
+    api_secret: SecretStr | None = None
+    passphrase: SecretStr = SecretStr("")
+    rest_url: str = "https://api.exchange.coinbase.com"
+    decimal_timestamp: bool = False
+
+
+class PrimeSettings(BaseModel):
+    """Coinbase Prime HMAC key (X-CB-ACCESS-* headers)."""
+
+    access_key: str | None = None
+    signing_key: SecretStr | None = None
+    passphrase: SecretStr = SecretStr("")
+    rest_url: str = "https://api.prime.coinbase.com/v1"
+
+
+class SimSettings(BaseModel):
+    """The embedded simulator used by ``sim`` mode and ``botkit sim``."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(0, ge=0, le=65535, description="0 picks a free port")
+    seed: int = 1
+    tls: bool = False
+
+
+class HttpSettings(BaseModel):
+    """The embedded HTTP server from the environment (``BOTKIT_HTTP__LISTEN``,
+    ``BOTKIT_HTTP__TOKEN``); wins over the bot TOML's ``[http]``."""
+
+    listen: str = ""
+    token: SecretStr | None = None
+
+
+class NotifySettings(BaseModel):
+    """Alert URLs from the environment: ``BOTKIT_NOTIFY__URLS``, apprise URLs separated by
+    commas or whitespace; added to the bot TOML's ``[notify] urls``."""
+
+    urls: SecretStr | None = None
+
+    def url_list(self) -> list[str]:
+        raw = self.urls.get_secret_value() if self.urls is not None else ""
+        return [u for u in raw.replace(",", " ").split() if u]
+
+
+class BotSettings(BaseSettings):
+    """All of botkit's settings. Build it with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BOTKIT_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        validate_default=True,
+    )
+
+    mode: Mode = "sim"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    coinbase: CoinbaseSettings = CoinbaseSettings()
+    exchange: ExchangeSettings = ExchangeSettings()
+    prime: PrimeSettings = PrimeSettings()
+    sim: SimSettings = SimSettings()
+    http: HttpSettings = HttpSettings()
+    notify: NotifySettings = NotifySettings()
+    coinbase_api_key: str | None = Field(None, validation_alias="COINBASE_API_KEY")
+    coinbase_api_secret: SecretStr | None = Field(None, validation_alias="COINBASE_API_SECRET")
+
+
+def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> BotSettings:
+    """Load settings from the environment and ``env_file``; explain any error.
+
+    Args:
+        env_file: the dotenv file to read (missing is fine), or None for none.
+        **overrides: values that win over the environment (used by the CLI and tests).
+
+    Raises:
+        ConfigError: a value is invalid. The message names the variable and the
+            problem but never the value, which may be a secret.
+    """
+    try:
+        return BotSettings(_env_file=env_file, **overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = [str(p) for p in err["loc"]]
+            var = "BOTKIT_" + "__".join(p.upper() for p in loc) if loc else "settings"
+            problems.append(f"{var}: {err['msg']}")
+        raise ConfigError("invalid settings: " + "; ".join(problems)) from None

@@ -1,0 +1,96 @@
+"""What the operator sees: the live status line, and the exit summary.
+
+On a terminal a status line (orders, fills, position, PnL) is redrawn in place. The log
+format (text on a terminal, JSON lines anywhere else) lives in :mod:`botkit.runtime.logs`, which
+the CLI uses for every command; its names are re-exported here, where ``botkit run`` and
+the tests have always imported them from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from botkit.runtime.logs import JsonFormatter, StatusHandler, configure_logging
+from botkit.strategy.context import BotContext
+
+__all__ = [
+    "JsonFormatter",
+    "RunStats",
+    "StatusHandler",
+    "configure_logging",
+    "refresh_stats",
+    "render_summary",
+]
+
+
+@dataclass
+class RunStats:
+    """Counters for the status line and the summary, kept by the runtime."""
+
+    mode: str = "sim"
+    strategy: str = ""
+    products: tuple[str, ...] = ()
+    started: float = 0.0
+    first_subscribe: float | None = None
+    orders: int = 0
+    rejected: int = 0
+    fills: int = 0
+    events: int = 0
+    position: dict[str, Decimal] = field(default_factory=dict)
+    realised: Decimal = Decimal(0)
+    unrealised: Decimal = Decimal(0)
+    open_orders: int = 0
+    halted: bool = False
+    kill_switch: bool = False
+    cancelled_on_exit: int = 0
+
+    @property
+    def pnl(self) -> Decimal:
+        return self.realised + self.unrealised
+
+    def line(self) -> str:
+        """The one-line status: orders, fills, position, PnL."""
+        pos = " ".join(f"{p} {q.normalize():f}" for p, q in self.position.items()) or "flat"
+        flags = (" HALTED" if self.halted else "") + (" KILL-SWITCH" if self.kill_switch else "")
+        return (
+            f"[{self.mode}] {self.strategy}: orders {self.orders} (open {self.open_orders}) "
+            f"fills {self.fills} | position {pos} | PnL {self.pnl:.2f}{flags}"
+        )
+
+
+def render_summary(stats: RunStats, elapsed: float) -> str:
+    """The exit summary, printed on every exit (terminal or not)."""
+    pos = ", ".join(f"{p} {q.normalize():f}" for p, q in stats.position.items()) or "flat"
+    lines = [
+        f"botkit run summary ({stats.mode}, strategy {stats.strategy}, {elapsed:.1f} s)",
+        f"  orders placed:     {stats.orders} (refused or rejected: {stats.rejected})",
+        f"  fills:             {stats.fills}",
+        f"  open at exit:      {stats.open_orders}"
+        + (f" (cancelled on exit: {stats.cancelled_on_exit})" if stats.cancelled_on_exit else ""),
+        f"  position:          {pos}",
+        f"  PnL (incl. fees):  {stats.pnl:.2f} (realised {stats.realised:.2f}, "
+        f"unrealised {stats.unrealised:.2f})",
+        f"  feed events:       {stats.events}",
+    ]
+    if stats.halted:
+        lines.append("  the strategy was HALTED by the guard (see the error log)")
+    if stats.kill_switch:
+        lines.append("  the kill switch is TRIPPED: 'botkit kill-switch reset' to trade again")
+    return "\n".join(lines)
+
+
+def refresh_stats(stats: RunStats, ctx: BotContext, products: tuple[str, ...]) -> None:
+    """Recompute position, PnL (marked at the mid) and open orders from the context."""
+    marks: dict[str, Decimal] = {}
+    for pid in products:
+        quote = ctx.market.quote(pid)
+        if quote.best_bid is not None and quote.best_ask is not None:
+            marks[pid] = (quote.best_bid + quote.best_ask) / 2
+    held = ctx.positions.products()
+    stats.position = {p: ctx.position(p) for p in held}
+    stats.realised = sum((ctx.positions.get(p).realised for p in held), Decimal(0))
+    stats.unrealised = ctx.positions.unrealised(marks)
+    stats.open_orders = len(ctx.open_orders())
+    stats.halted = ctx.guard.halted
+    stats.kill_switch = ctx.risk is not None and ctx.risk.tripped
