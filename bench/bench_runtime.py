@@ -41,24 +41,24 @@ from typing import Any
 
 from coinbase import jwt_generator
 
-from botkit.auth import generate_cdp_key
-from botkit.clock import SystemClock
-from botkit.core.feed_protocol import FeedProtocol, Subscription
-from botkit.core.intents import OrderIntent
-from botkit.core.jwt import JwtSigner
-from botkit.core.keys import secret_to_pem
-from botkit.core.messages import Ticker
-from botkit.core.rest import ApiCall, RestRequest
-from botkit.core.risk import RiskLimits
-from botkit.dispatch import CountingSink
+from botkit.auth.clock import SystemClock
+from botkit.auth.factory import generate_cdp_key
+from botkit.auth.jwt import JwtSigner
+from botkit.auth.keys import secret_to_pem
+from botkit.market.protocol import FeedProtocol, Subscription
 from botkit.monitor.bot_view import BotView
 from botkit.monitor.metrics import BotMetrics
-from botkit.net.rest_client import RestClient
-from botkit.risk_gate import RiskGate
-from botkit.runtime_ui import RunStats
+from botkit.net.rest_types import ApiCall, RestRequest
+from botkit.orders.intents import OrderIntent
+from botkit.risk.engine import RiskLimits
+from botkit.risk.gate import RiskGate
+from botkit.runtime.dispatch import CountingSink
+from botkit.runtime.ui import RunStats
 from botkit.strategy.base import Strategy
 from botkit.strategy.context import BotContext
 from botkit.strategy.loader import create_strategy
+from botkit.venues.advanced_trade.messages import Ticker
+from botkit.venues.advanced_trade.rest_client import RestClient
 
 __all__ = ["main"]
 
@@ -285,12 +285,12 @@ def es256_cost(key: Any, n: int = 2000) -> float:
 CHILD = """
 import sys, time
 from pathlib import Path
-from botkit.bot_config import load_bot_config
-from botkit.config import load_settings
-from botkit.runtime import BotRuntime, RunOptions, run_blocking
-from botkit.runtime_ui import configure_logging
+from botkit.runtime.bot_config import load_bot_config
+from botkit.runtime.settings import load_settings
+from botkit.runtime.bot import BotRuntime, RunOptions, run_blocking
+from botkit.runtime.ui import configure_logging
 configure_logging("INFO", tty=False)
-from botkit.feed_conn import fix_mmap_threshold
+from botkit.market.connections import fix_mmap_threshold
 fix_mmap_threshold()  # as `botkit run` does (cli_run.cmd_run)
 big = sys.argv[2].startswith("big")
 http = sys.argv[2].endswith("+http")
