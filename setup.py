@@ -55,7 +55,7 @@ if cythonize is not None and Path(PYX).exists():
         [Extension("botkit.market._l2kernel", [PYX], optional=True)],
         language_level=3,
         quiet=True,
-        # the build remembers its source: tests/feed/test_book_kernel.py fails on a stale one
+        # the build remembers its source: tests/market/test_book_kernel.py fails on a stale one
         compile_time_env={"PYX_SHA256": hashlib.sha256(Path(PYX).read_bytes()).hexdigest()},
     )
 elif Path(C_FILE).exists():  # an sdist built without Cython at hand: the generated C

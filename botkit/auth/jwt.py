@@ -13,7 +13,7 @@ once and the JOSE encoding is a few lines, which measured about 1.8× faster
 than PyJWT with a cached key (perf-building-blocks.md). The constant parts of
 header and claims are JSON-encoded once per key (``_Template``), so a token
 costs the signature plus ~3 µs. The output is a standard JWS that PyJWT
-verifies (see tests/core/test_jwt.py).
+verifies (see tests/auth/test_jwt.py).
 
 :class:`PresignedTokens` keeps single-use create-order tokens signed ahead of
 time, so the signature can leave the tick-to-order path (docs/executor.md).
@@ -64,7 +64,7 @@ def _json(obj: Mapping[str, object]) -> bytes:
 
 # What ``json.dumps`` uses for a str (ensure_ascii): the tokens below are assembled from
 # pre-encoded pieces and are byte-identical to ``_json`` of the same dicts, at a fifth of
-# the cost (tests/core/test_jwt.py compares them).
+# the cost (tests/auth/test_jwt.py compares them).
 _str = encode_basestring_ascii
 
 

@@ -7,7 +7,7 @@ quantity check and bytecode dispatch that C does in a few nanoseconds. This kern
 does exactly what the Python loop does for the levels it understands and *returns
 the index of the first level it does not*, which the Python code then applies; the
 Python loop stays the reference and the fallback when this module is not built
-(no C compiler, ``BOTKIT_NO_EXTENSIONS=1``). tests/feed/test_book_kernel.py checks
+(no C compiler, ``BOTKIT_NO_EXTENSIONS=1``). tests/market/test_book_kernel.py checks
 that both give the same books and the same errors.
 
 What it handles (everything else goes back to Python):

@@ -17,7 +17,7 @@ from botkit.errors import BotkitError, JournalError
 from botkit.orders.executor import OrderExecutor
 from botkit.orders.intents import OrderIntent, limit_gtc
 from botkit.orders.journal import IntentState, OrderJournal
-from tests.executor.test_local_transport import _bid_ask, _paper
+from tests.orders.test_local_transport import _bid_ask, _paper
 
 
 def fill_up(db: sqlite3.Connection) -> None:

@@ -18,7 +18,7 @@ from botkit.errors import (
 )
 from botkit.net.retrying import CallTrace
 from botkit.orders.intents import OrderIntent, limit_gtc
-from tests.executor.conftest import ClientFactory, RecordingSim, Sleeps
+from tests.orders.conftest import ClientFactory, RecordingSim, Sleeps
 
 
 async def test_every_attempt_is_signed_afresh(

@@ -1,7 +1,7 @@
 """A placing process killed with SIGKILL mid-order and restarted: no duplicate, no loss.
 
 The simulator runs in the test process (it must outlive the killed client); the client is a
-subprocess (tests/executor/driver_place.py) with its own SQLite journal.
+subprocess (tests/orders/driver_place.py) with its own SQLite journal.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from tests.executor.conftest import RecordingSim
+from tests.orders.conftest import RecordingSim
 
 N = 40
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 async def _spawn(sim: RecordingSim, env: dict[str, str]) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.executor.driver_place",
+        sys.executable, "-m", "tests.orders.driver_place",
         cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
 

@@ -22,7 +22,7 @@ def level_loop(request: pytest.FixtureRequest):
     before = book_module.kernel_in_use()
     if not book_module.use_kernel(request.param == "kernel") and request.param == "kernel":
         book_module.use_kernel(before)
-        pytest.skip("botkit.market._l2kernel is not built (see tests/feed/test_book_kernel.py)")
+        pytest.skip("botkit.market._l2kernel is not built (see tests/market/test_book_kernel.py)")
     yield request.param
     book_module.use_kernel(before)
 

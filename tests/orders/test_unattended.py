@@ -23,7 +23,7 @@ from botkit.orders.intents import OrderIntent, limit_gtc, market_ioc
 from botkit.orders.journal import IntentState, OrderJournal
 from botkit.orders.state import OrderStatus
 from botkit.venues.advanced_trade.rest_client import RestClient
-from tests.executor.conftest import ClientFactory, RecordingSim
+from tests.orders.conftest import ClientFactory, RecordingSim
 
 POST: dict[str, Any] = {"path": r"/orders$", "method": "POST"}
 LOOKUP: dict[str, Any] = {"path": r"/orders/historical/batch$", "method": "GET"}

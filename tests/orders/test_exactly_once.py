@@ -15,7 +15,7 @@ from botkit.errors import OrderOutcomeUnknown, PermissionDenied
 from botkit.orders.executor import OrderExecutor, PlacedOrder
 from botkit.orders.intents import OrderIntent, market_ioc
 from botkit.orders.journal import OrderJournal
-from tests.executor.conftest import ClientFactory, RecordingSim
+from tests.orders.conftest import ClientFactory, RecordingSim
 
 N = 500
 FAULT_RATE = 0.3

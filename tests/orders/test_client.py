@@ -12,7 +12,7 @@ from botkit.errors import ConfigError, InsufficientFunds, NotFound, OrderRejecte
 from botkit.orders.intents import OrderIntent, limit_gtc, market_ioc
 from botkit.sim.server import SimServer
 from botkit.venues.advanced_trade.rest_client import RestClient
-from tests.executor.conftest import ClientFactory, RecordingSim
+from tests.orders.conftest import ClientFactory, RecordingSim
 
 
 async def test_typed_market_data_and_account_endpoints(

@@ -33,7 +33,7 @@ from botkit.sim.api import SimApi
 from botkit.sim.events import OrderChanged
 from botkit.sim.exchange import SimExchange, SimMarketConfig
 from botkit.venues.advanced_trade.rest_client import RestClient
-from tests.executor.conftest import FAST
+from tests.orders.conftest import FAST
 
 T0 = 1_700_000_000.0
 URL = "https://paper.invalid/api/v3/brokerage"  # never resolved: nothing leaves the process

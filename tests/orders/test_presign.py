@@ -28,7 +28,7 @@ from botkit.orders.executor import OrderExecutor
 from botkit.orders.intents import OrderIntent, limit_gtc, market_ioc
 from botkit.orders.journal import OrderJournal
 from botkit.venues.advanced_trade.rest_client import RestClient
-from tests.executor.conftest import ClientFactory, RecordingSim
+from tests.orders.conftest import ClientFactory, RecordingSim
 
 ORDERS = "/orders"
 

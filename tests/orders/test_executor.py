@@ -14,7 +14,7 @@ from botkit.orders.executor import OrderExecutor
 from botkit.orders.intents import OrderIntent, market_ioc
 from botkit.orders.journal import IntentState, OrderJournal
 from botkit.orders.state import OrderStatus
-from tests.executor.conftest import ClientFactory, RecordingSim
+from tests.orders.conftest import ClientFactory, RecordingSim
 
 
 def _intent(coid: str, product: str = "BTC-USD", side: str = "BUY") -> OrderIntent:

@@ -21,7 +21,7 @@ from botkit.market.config import FeedConfig
 from botkit.market.feed import MarketDataFeed
 from botkit.net.ws import WsConnection, WsConnector, make_connector
 from botkit.sim.server import SimServer
-from tests.feed.conftest import PIDS, Market, assert_books_match
+from tests.market.conftest import PIDS, Market, assert_books_match
 
 
 def config(sim: SimServer | None, **kw: Any) -> FeedConfig:

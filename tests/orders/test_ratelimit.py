@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from botkit.net.ratelimit import RateLimiter
-from tests.executor.conftest import ClientFactory, RecordingSim
+from tests.orders.conftest import ClientFactory, RecordingSim
 
 
 class VirtualTime:

@@ -1,4 +1,4 @@
-"""A small order-placing process for the kill -9 test (run as ``python -m tests.executor.driver_place``).
+"""A small order-placing process for the kill -9 test (run as ``python -m tests.orders.driver_place``).
 
 Reads the key and REST URL from the usual BOTKIT_* variables, the journal path and the
 number of intents from DRIVER_JOURNAL / DRIVER_N, resolves pending intents, then places
