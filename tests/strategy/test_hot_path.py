@@ -2,7 +2,7 @@
 
 * the context checks a limit order from its Decimals (no re-parse of the body's strings):
   it must refuse exactly what the engine refuses for the parsed order;
-* the engine's precomputed band multipliers must give the per-order formula's decisions;
+* (the engine's own precomputation against the per-order formula: tests/risk/test_engine_formula.py);
 * ``new_client_order_id`` must be a real uuid4 string.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
-from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -19,112 +18,17 @@ from hypothesis import strategies as st
 from botkit.clock import ManualClock
 from botkit.market.events import TickersReceived
 from botkit.orders.intents import OrderIntent, limit_gtc
-from botkit.risk.engine import MarketQuote, OrderCheck, RiskEngine, RiskLimits, RiskRejected
+from botkit.risk.engine import OrderCheck, RiskEngine, RiskLimits, RiskRejected
 from botkit.risk.gate import RiskGate
 from botkit.strategy.base import Strategy
 from botkit.strategy.context import BotContext, new_client_order_id
 from botkit.strategy.loader import create_strategy
 from botkit.strategy.ports import MarketState
 from botkit.venues.advanced_trade.messages import Ticker
+from tests.risk.strategies import engine_says, limits_st, money, sizes
 
 D = Decimal
 PRODUCT = "BTC-USD"
-
-money = st.decimals(min_value=D("0.01"), max_value=D("200"), places=2)
-sizes = st.decimals(min_value=D("0.001"), max_value=D("20"), places=3)
-limits_st = st.builds(
-    RiskLimits,
-    max_order_notional=st.none() | st.decimals(min_value=D(1), max_value=D(2000), places=2),
-    max_position=st.none() | st.decimals(min_value=D(0), max_value=D(30), places=3),
-    max_open_orders=st.none() | st.integers(0, 3),
-    price_band_pct=st.none() | st.decimals(min_value=D("0.1"), max_value=D(20), places=1),
-)
-
-
-def reference_check(
-    lim: RiskLimits, order: OrderCheck, q: MarketQuote, position: Decimal, open_orders: int
-) -> str:
-    """The rules as first written (per-order arithmetic), as the specification."""
-    if lim.block_on_invalid_book and not q.book_valid:
-        return "RISK_BOOK_INVALID"
-    ref = q.best_ask if order.side == "BUY" else q.best_bid
-    ref = ref or q.best_bid or q.best_ask
-    band = lim.price_band_pct
-    if ref is None and (order.limit_price is None or band is not None):
-        return "RISK_NO_PRICE"
-    if band is not None and order.limit_price is not None:
-        low = (q.best_bid or q.best_ask or D(0)) * (1 - band / D(100))
-        high = (q.best_ask or q.best_bid or D(0)) * (1 + band / D(100))
-        if not low <= order.limit_price <= high:
-            return "RISK_PRICE_BAND"
-    price = order.limit_price or ref or D(0)
-    assert order.base_size is not None
-    base, notional = order.base_size, order.base_size * price
-    if lim.max_order_notional is not None and notional > lim.max_order_notional:
-        return "RISK_MAX_NOTIONAL"
-    limit = lim.position_limit(order.product_id)
-    if limit is not None:
-        after = position + (base if order.side == "BUY" else -base)
-        if abs(after) > limit and abs(after) > abs(position):
-            return "RISK_MAX_POSITION"
-    if lim.max_open_orders is not None and open_orders >= lim.max_open_orders:
-        return "RISK_MAX_OPEN_ORDERS"
-    return "OK"
-
-
-def engine_says(engine: RiskEngine, order: OrderCheck, q: MarketQuote, **kw: Any) -> str:
-    try:
-        engine.check(order, q, **kw)
-    except RiskRejected as exc:
-        return exc.reason
-    return "OK"
-
-
-@settings(max_examples=400, deadline=None)
-@given(
-    lim=limits_st,
-    side=st.sampled_from(["BUY", "SELL"]),
-    size=sizes,
-    price=money,
-    bid=money,
-    spread=st.decimals(min_value=D(0), max_value=D(5), places=2),
-    position=st.decimals(min_value=D(-30), max_value=D(30), places=3),
-    open_orders=st.integers(0, 4),
-)
-def test_engine_decides_as_the_per_order_formula(
-    lim: RiskLimits,
-    side: str,
-    size: Decimal,
-    price: Decimal,
-    bid: Decimal,
-    spread: Decimal,
-    position: Decimal,
-    open_orders: int,
-) -> None:
-    q = MarketQuote(bid, bid + spread)
-    order = OrderCheck(PRODUCT, side, size, None, price)
-    got = engine_says(RiskEngine(lim), order, q, position=position, open_orders=open_orders)
-    assert got == reference_check(lim, order, q, position, open_orders)
-
-
-def test_band_edges_are_inclusive_and_exact() -> None:
-    engine = RiskEngine(RiskLimits(price_band_pct=D("5")))
-    q = MarketQuote(D("100"), D("101"))
-    for price, want in (
-        (D("95"), "OK"),  # 100 * 0.95: on the edge
-        (D("94.99"), "RISK_PRICE_BAND"),
-        (D("106.05"), "OK"),  # 101 * 1.05
-        (D("106.06"), "RISK_PRICE_BAND"),
-    ):
-        got = engine_says(
-            engine, OrderCheck(PRODUCT, "BUY", D(1), None, price), q, position=D(0), open_orders=0
-        )
-        assert got == want, price
-    engine.limits = RiskLimits(price_band_pct=D("1"))  # new limits: multipliers recomputed
-    got = engine_says(
-        engine, OrderCheck(PRODUCT, "BUY", D(1), None, D(95)), q, position=D(0), open_orders=0
-    )
-    assert got == "RISK_PRICE_BAND"
 
 
 class _Sent:
