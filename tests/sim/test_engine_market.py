@@ -1,8 +1,7 @@
-"""The synthetic market: determinism, candles, live flow and speed."""
+"""The synthetic market: determinism, candles, live flow (its speed: bench/bench_sim_market.py)."""
 
 from __future__ import annotations
 
-import time as clock
 from decimal import Decimal as D
 from typing import Any
 
@@ -103,12 +102,3 @@ def test_candles_omit_empty_buckets_and_aggregate() -> None:
         assert D(bucket["low"]) <= min(D(bucket["open"]), D(bucket["close"]))
     hour = hist.candles(BTC, int(T0) - 7200, int(T0), 3600)
     assert len(hour) == 2
-
-
-def test_ten_minutes_of_default_market_is_fast() -> None:
-    ex = SimExchange(SimMarketConfig(), seed=2, start_time=T0)
-    began = clock.perf_counter()
-    ex.advance(T0 + 600)
-    elapsed = clock.perf_counter() - began
-    assert len(ex.drain_events()) > 1000
-    assert elapsed < 4.0, elapsed
