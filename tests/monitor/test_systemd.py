@@ -12,9 +12,7 @@ import asyncio
 import logging
 import os
 import socket
-import statistics
 import tempfile
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -124,15 +122,33 @@ class Bot:
 @pytest.fixture
 async def loop_task() -> AsyncIterator[Callable[..., asyncio.Task[None]]]:
     tasks: list[asyncio.Task[None]] = []
+    notifiers: list[SdNotifier] = []
 
-    def start(*args: object, **kwargs: object) -> asyncio.Task[None]:
-        tasks.append(asyncio.create_task(watchdog_loop(*args, **kwargs)))  # type: ignore[arg-type]
+    def start(notifier: SdNotifier, *args: object, **kwargs: object) -> asyncio.Task[None]:
+        notifiers.append(notifier)
+        tasks.append(asyncio.create_task(watchdog_loop(notifier, *args, **kwargs)))  # type: ignore[arg-type]
         return tasks[-1]
 
     yield start
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    for notifier in notifiers:  # closed once no loop can send on them any more
+        notifier.close()
+
+
+@pytest.fixture
+def closing() -> Iterator[Callable[[SdNotifier], SdNotifier]]:
+    """Closes each notifier handed to it when the test ends, passed or failed."""
+    opened: list[SdNotifier] = []
+
+    def track(notifier: SdNotifier) -> SdNotifier:
+        opened.append(notifier)
+        return notifier
+
+    yield track
+    for notifier in opened:
+        notifier.close()
 
 
 # -- the environment ---------------------------------------------------------------------
@@ -175,9 +191,10 @@ async def test_messages_arrive_in_order(
     kind: str,
     request: pytest.FixtureRequest,
     loop_task: Callable[..., asyncio.Task[None]],
+    closing: Callable[[SdNotifier], SdNotifier],
 ) -> None:
     rx: Receiver = request.getfixturevalue(f"{kind}_receiver")
-    n = SdNotifier.from_env(env(rx))
+    n = closing(SdNotifier.from_env(env(rx)))
     bot = Bot()
     assert n.ready("starting")
     task = loop_task(n, bot.verdict, bot.status)
@@ -194,7 +211,6 @@ async def test_messages_arrive_in_order(
         "STOPPING=1\nSTATUS=stopping",
     ]
     assert rx.pending() == []
-    n.close()
 
 
 async def test_watchdog_stops_while_down_and_resumes(
@@ -223,17 +239,22 @@ async def test_watchdog_stops_while_down_and_resumes(
 async def test_watchdog_period_is_half_the_timeout(
     path_receiver: Receiver, loop_task: Callable[..., asyncio.Task[None]]
 ) -> None:
+    """Counted against a reference task ticking every half timeout on the same event loop.
+
+    A busy machine delays both alike, so the count holds at any speed (no wall-clock
+    bound): a period of the full timeout would give half the pings, a busy loop far more.
+    The reference's sleeps are the yardstick here, not a synchronisation.
+    """
     rx, bot = path_receiver, Bot()
     n = SdNotifier.from_env(env(rx))
+    assert n.watchdog_interval == WATCHDOG_USEC / 1e6
     loop_task(n, bot.verdict, bot.status)
-    stamps = []
-    for _ in range(8):
-        msg = await rx.recv()
-        assert msg.startswith("WATCHDOG=1")
-        stamps.append(time.monotonic())
-    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
-    assert min(gaps) > 0.05  # not a busy loop
-    assert statistics.median(gaps) < 0.2  # well within the 0.2 s systemd allows
+    assert (await rx.recv()).startswith("WATCHDOG=1")  # the first one at once
+    for _ in range(10):
+        await asyncio.sleep(WATCHDOG_USEC / 2e6)
+    pings = rx.pending()
+    assert all(m.startswith("WATCHDOG=1") for m in pings), pings
+    assert 9 <= len(pings) <= 11, len(pings)
 
 
 async def test_without_watchdog_only_status_is_refreshed(
@@ -249,8 +270,10 @@ async def test_without_watchdog_only_status_is_refreshed(
     assert rx.pending() == []  # never WATCHDOG=1, and STATUS only on a change
 
 
-async def test_status_is_one_line_and_cannot_smuggle_an_assignment(path_receiver: Receiver) -> None:
-    n = SdNotifier.from_env(env(path_receiver))
+async def test_status_is_one_line_and_cannot_smuggle_an_assignment(
+    path_receiver: Receiver, closing: Callable[[SdNotifier], SdNotifier]
+) -> None:
+    n = closing(SdNotifier.from_env(env(path_receiver)))
     assert n.status("feed ok\nREADY=1\r\n  fills 3")
     assert await path_receiver.recv() == "STATUS=feed ok READY=1 fills 3"
     assert n.status("x" * 500)
@@ -262,11 +285,11 @@ async def test_status_is_one_line_and_cannot_smuggle_an_assignment(path_receiver
 
 
 async def test_send_failure_is_logged_once_and_recovers(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, closing: Callable[[SdNotifier], SdNotifier]
 ) -> None:
     for folder in _short_dir(tmp_path):
         path = folder / "later"
-        n = SdNotifier.from_env({"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "200000"})
+        n = closing(SdNotifier.from_env({"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "200000"}))
         with caplog.at_level(logging.DEBUG, logger="botkit.systemd"):
             assert [n.ready(), n.watchdog(), n.watchdog()] == [False, False, False]
         warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
@@ -288,9 +311,10 @@ async def test_send_failure_is_logged_once_and_recovers(
 
 
 @pytest.mark.timeout(10)  # a blocking send would hang here, not fail
-def test_a_full_queue_never_blocks(path_receiver: Receiver) -> None:
-    n = SdNotifier.from_env(env(path_receiver))
-    t0 = time.monotonic()
-    results = [n.status(f"line {i}") for i in range(2000)]  # nobody reads
-    assert time.monotonic() - t0 < 2.0
+def test_a_full_queue_never_blocks(
+    path_receiver: Receiver, closing: Callable[[SdNotifier], SdNotifier]
+) -> None:
+    n = closing(SdNotifier.from_env(env(path_receiver)))
+    # nobody reads: a blocking send would hang (the timeout mark fails it, at any speed)
+    results = [n.status(f"line {i}") for i in range(2000)]
     assert results[0] is True and False in results

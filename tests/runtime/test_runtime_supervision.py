@@ -47,14 +47,14 @@ async def test_a_component_that_keeps_crashing_stops_the_bot_with_exit_error(
         runs += 1
         raise RuntimeError("embedded task bug")
 
-    rt = _runtime(tmp_path, duration=30.0)
+    # an hour's --duration: returning inside the test's 30 s bound at all means the bot
+    # stopped at once on the failure (no wall-clock assertion, so no machine is too slow)
+    rt = _runtime(tmp_path, duration=3600.0)
     rt.options.on_venue = lambda ep: rt.supervisor.spawn("embedded", broken)
-    started = time.monotonic()
     async with asyncio.timeout(30):
         result = await rt.run()
     assert isinstance(result.error, ComponentFailed) and result.error.component == "embedded"
     assert runs == FAST.max_restarts + 1
-    assert time.monotonic() - started < 20  # stopped at once, not at the end of --duration
     health = json.loads((tmp_path / "sim" / "health.json").read_text())
     assert health["verdict"] == "down" and not health["running"]
     assert "embedded task bug" in health["error"]
