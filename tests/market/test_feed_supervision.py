@@ -186,7 +186,8 @@ async def test_spawn_hands_the_loops_to_a_supervisor_and_stop_ends_them(market: 
 @pytest.mark.parametrize("where", ["backoff", "connect"])
 async def test_stop_ends_spawned_loops_promptly_while_they_wait(where: str) -> None:
     sup = MiniSupervisor()
-    cfg = config(None, backoff_initial=20.0, backoff_max=30.0, connect_timeout=30.0)
+    # waits of up to an hour: only stop() itself can end them inside the test's 10 s bound
+    cfg = config(None, backoff_initial=3600.0, backoff_max=3600.0, connect_timeout=3600.0)
     hanging = HangingConnector()
     connector: WsConnector = hanging if where == "connect" else make_connector()
     events: list[object] = []
@@ -194,17 +195,14 @@ async def test_stop_ends_spawned_loops_promptly_while_they_wait(where: str) -> N
         cfg, connector=connector, rng=random.Random(1), spawn=sup.spawn, on_event=events.append
     )
     await feed.start()
-    if where == "backoff":  # connecting to a closed port failed: the loop now waits 0-20 s
+    if where == "backoff":  # connecting to a closed port failed: the loop now waits 0-3600 s
         await feed.wait_for(
             lambda: any(getattr(e, "state", "") == "connect_failed" for e in events)
         )
     else:
         await asyncio.wait_for(hanging.entered.wait(), 5)  # inside a never-ending connect
-    loop = asyncio.get_running_loop()
-    t0 = loop.time()
-    async with asyncio.timeout(3):
+    async with asyncio.timeout(10):
         await feed.stop()
-    assert loop.time() - t0 < 2.5
     assert all(t.done() and not t.cancelled() and t.exception() is None for t in sup.tasks)
 
 
