@@ -1,21 +1,25 @@
 """The three shipped strategies, each run through the real runtime against the simulator.
 
 Each run is the same code path as ``botkit run`` in sim mode (embedded simulator, signed
-REST, feed with the user channel, executor with a journal, risk gate, guard), bounded by
-``duration``. The simulator's own order list is the evidence: the orders exist there, so
+REST, feed with the user channel, executor with a journal, risk gate, guard), stopped as
+soon as the outcome under test is seen (``duration`` only bounds it). The simulator's own order list is the evidence: the orders exist there, so
 they were signed (the simulator verifies every JWT) and accepted, and their sizes, prices
 and the resulting position stay within the configured risk limits.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from botkit.runtime.bot import BotRuntime, RunOptions, RunResult
 from botkit.runtime.bot_config import parse_bot_config
+from botkit.runtime.health import Health
 from botkit.runtime.settings import BotSettings, load_settings
+from botkit.runtime.ui import RunStats
 from botkit.sim.ws import WsConfig
 
 RISK: dict[str, str | int] = {
@@ -27,28 +31,51 @@ RISK: dict[str, str | int] = {
 }
 
 
+BOUND = 40.0  # seconds: only bounds a run whose outcome never comes (the test then fails)
+
+
+def traded(stats: RunStats) -> bool:
+    return stats.orders > 0
+
+
 async def run_strategy(
     name: str,
     params: dict[str, Any],
     tmp_path: Path,
-    seconds: float = 3.0,
+    until: Callable[[RunStats], bool] = traded,
     settings: BotSettings | None = None,
     runtime: list[BotRuntime] | None = None,
 ) -> RunResult:
+    """Run until ``until(stats)`` holds at a health tick (about every second), then stop.
+
+    Stopping on the outcome, not after a fixed number of real seconds, keeps the test
+    independent of the machine's speed: a slow box just takes more ticks to get there.
+    """
     config = parse_bot_config(
         {"bot": {"sim_seed": 7}, "strategy": {"name": name, "params": params}, "risk": RISK}
     )
+    box: list[BotRuntime] = []
+
+    def on_health(_: Health) -> None:
+        if until(box[0].stats):
+            box[0].request_stop()
+
     options = RunOptions(
-        duration=seconds,
+        duration=BOUND,
         data_dir=tmp_path,
         install_signals=False,
         sim_tick_interval=0.05,
         sim_ws=WsConfig(candles_interval=0.05, heartbeat_interval=0.2),
+        on_health=on_health,
     )
     rt = BotRuntime(config, settings or load_settings(env_file=None), options)
+    box.append(rt)
     if runtime is not None:
         runtime.append(rt)
-    return await rt.run()
+    async with asyncio.timeout(BOUND + 15):
+        result = await rt.run()
+    assert until(result.stats), result.stats  # reached, not cut off by BOUND
+    return result
 
 
 def assert_traded_within_limits(result: RunResult) -> None:
@@ -87,6 +114,7 @@ async def test_market_maker_quotes_both_sides(tmp_path: Path) -> None:
         "market_maker",
         {"half_spread_bps": "0", "requote_seconds": 0.5, "max_inventory": "0.002"},
         tmp_path,
+        until=lambda stats: stats.orders >= 2,
     )
     assert_traded_within_limits(result)
     assert result.sim is not None
@@ -95,7 +123,8 @@ async def test_market_maker_quotes_both_sides(tmp_path: Path) -> None:
 
 
 async def test_ema_cross_trades_on_candles(tmp_path: Path) -> None:
-    result = await run_strategy("ema_cross", {"fast": 2, "slow": 4, "closed_only": False}, tmp_path)
+    params = {"fast": 2, "slow": 4, "closed_only": False}
+    result = await run_strategy("ema_cross", params, tmp_path, until=lambda s: s.fills > 0)
     assert_traded_within_limits(result)
     assert result.stats.fills > 0  # market orders fill
 
@@ -116,7 +145,7 @@ async def test_presign_setting_reaches_the_order_client(tmp_path: Path) -> None:
         runtimes: list[BotRuntime] = []
         settings = load_settings(env_file=None, coinbase={"presign": presign})
         result = await run_strategy(
-            "market_maker", params, tmp_path / str(presign), 2.0, settings, runtimes
+            "market_maker", params, tmp_path / str(presign), traded, settings, runtimes
         )
         assert_traded_within_limits(result)  # the simulator verified every order's JWT
         executor = runtimes[0].executor
