@@ -54,6 +54,7 @@ from botkit.runtime.settings import BotSettings, load_settings
 if TYPE_CHECKING:  # the real types for mypy; at run time they load on first use (below)
     from botkit.backtest.runner import Backtest, BacktestResult
     from botkit.market.events import BookChanged, FillEvent, OrderUpdate
+    from botkit.market.types import Candle, Ticker
     from botkit.orders.intents import OrderIntent, Side, limit_gtc, limit_ioc, market_ioc
     from botkit.runtime.api import RunOptions, RunResult, run_blocking
     from botkit.runtime.bot import BotRuntime
@@ -63,7 +64,6 @@ if TYPE_CHECKING:  # the real types for mypy; at run time they load on first use
     from botkit.strategy.base import API_VERSION, NoParams, Strategy
     from botkit.strategy.protocol import Context
     from botkit.strategy.timers import TimerFired
-    from botkit.venues.advanced_trade.messages import Candle, Ticker
 
 _LAZY = {
     "API_VERSION": "botkit.strategy.base",
@@ -72,7 +72,7 @@ _LAZY = {
     "BookChanged": "botkit.market.events",
     "BotConfig": "botkit.runtime.bot_config",
     "BotRuntime": "botkit.runtime.bot",
-    "Candle": "botkit.venues.advanced_trade.messages",
+    "Candle": "botkit.market.types",
     "Context": "botkit.strategy.protocol",
     "FillEvent": "botkit.market.events",
     "NoParams": "botkit.strategy.base",
@@ -83,7 +83,7 @@ _LAZY = {
     "Side": "botkit.orders.intents",
     "SimServer": "botkit.sim.server",
     "Strategy": "botkit.strategy.base",
-    "Ticker": "botkit.venues.advanced_trade.messages",
+    "Ticker": "botkit.market.types",
     "TimerFired": "botkit.strategy.timers",
     "limit_gtc": "botkit.orders.intents",
     "limit_ioc": "botkit.orders.intents",

@@ -17,7 +17,7 @@ Why this shape (measured in docs/benchmarks.md and the perf reference):
   list. The top is cleaned at the end of every batch, so the best price is an O(1)
   read; ``depth(n)`` walks the heap best-first in O(n log n).
 * Quantities are kept as received: the **wire string** (from the feed's hot path,
-  :class:`~botkit.venues.advanced_trade.messages.L2Update`) or a ``Decimal``. A string is checked
+  :class:`~botkit.market.types.L2Update`) or a ``Decimal``. A string is checked
   when applied (``"0"`` removes; short ASCII digits with one ``"."`` and a non-zero
   digit are positive, by a few C string calls; anything else goes through the exact
   check of :func:`~botkit.market.book_levels.positive_quantity`, which refuses signs,
@@ -47,7 +47,7 @@ from botkit.market.book_levels import (
     positive_quantity,
 )
 from botkit.market.book_view import BookView, Level
-from botkit.venues.advanced_trade.messages import L2Update
+from botkit.market.types import L2Update
 
 __all__ = [
     "L2Book",
@@ -245,7 +245,7 @@ class L2Book(BookView):
         """Apply absolute-quantity level changes; a zero quantity removes the level.
 
 
-        Quantities are all wire strings (:class:`~botkit.venues.advanced_trade.messages.L2Update`)
+        Quantities are all wire strings (:class:`~botkit.market.types.L2Update`)
         or
         all ``Decimal`` (:class:`~botkit.venues.advanced_trade.messages.L2Level`).
 
@@ -266,7 +266,7 @@ class L2Book(BookView):
         """:meth:`apply_updates` for wire-string quantities only: the feed's hot
         path.
 
-        :class:`~botkit.venues.advanced_trade.messages.L2Update` levels, as decoded; saves the type
+        :class:`~botkit.market.types.L2Update` levels, as decoded; saves the type
         test.
         A list goes through the compiled kernel when it is built (see
         :func:`kernel_in_use`); the levels it leaves to Python (side aliases, unusual

@@ -17,7 +17,7 @@ from typing import Literal
 
 from botkit.errors import BookInvalid, FeedSubscriptionError, SequenceGap
 from botkit.market.book import L2Book
-from botkit.venues.advanced_trade.messages import Candle, MarketTrade, StatusProduct, Ticker
+from botkit.market.types import Candle, MarketTrade, StatusProduct, Ticker
 
 __all__ = [
     "BookChanged",

@@ -26,7 +26,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, Protocol
 
 from botkit.market.events import FillEvent, OrderUpdate, UserSnapshotDone
-from botkit.venues.advanced_trade.messages import UserEvent, UserOrder
+from botkit.orders.model import UserEvent, UserOrder
 
 __all__ = [
     "TERMINAL_STATUSES",

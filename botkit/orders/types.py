@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from botkit.market.events import OrderUpdate
-from botkit.venues.advanced_trade.models import Order
+from botkit.orders.model import Order
 
 __all__ = [
     "ExchangeOrder",

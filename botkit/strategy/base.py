@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from botkit.market.events import BookChanged, BookInvalidated, FillEvent, OrderUpdate
+from botkit.market.types import Candle, MarketTrade, Ticker
 from botkit.strategy.timers import TimerFired
-from botkit.venues.advanced_trade.messages import Candle, MarketTrade, Ticker
 
 if TYPE_CHECKING:
     from botkit.strategy.protocol import Context

@@ -37,6 +37,7 @@ from botkit.errors import (
     StrategyError,
 )
 from botkit.market.book import L2Book
+from botkit.market.types import Ticker
 from botkit.orders.intents import OrderIntent, Side, limit_gtc, market_ioc
 from botkit.orders.positions import Positions
 from botkit.orders.state import OrderState, OrderStateMachine, OrderStatus
@@ -49,7 +50,6 @@ from botkit.strategy.ports import MarketState, MarketView, OrderSink
 from botkit.strategy.protocol import KeyValueState
 from botkit.strategy.state import MemoryState
 from botkit.strategy.timers import Timers
-from botkit.venues.advanced_trade.messages import Ticker
 
 __all__ = ["BotContext", "new_client_order_id"]
 

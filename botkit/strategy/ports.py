@@ -13,10 +13,10 @@ from typing import Protocol
 
 from botkit.market.book import L2Book
 from botkit.market.events import BookChanged, FeedEvent, TickersReceived
+from botkit.market.types import Ticker
 from botkit.orders.executor import OrderExecutor
 from botkit.orders.intents import OrderIntent
 from botkit.risk.engine import MarketQuote
-from botkit.venues.advanced_trade.messages import Ticker
 
 __all__ = ["ExecutorSink", "MarketState", "MarketView", "OrderSink"]
 

@@ -12,8 +12,8 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from botkit.market.book import L2Book
+from botkit.market.types import Ticker
 from botkit.orders.state import OrderState
-from botkit.venues.advanced_trade.messages import Ticker
 
 __all__ = ["Context", "KeyValueState"]
 

@@ -39,6 +39,8 @@ from typing import Any
 import msgspec
 
 from botkit.market.book_levels import DEFAULT_LIMITS, WireLimits
+from botkit.market.types import Candle, MarketTrade, StatusProduct, Ticker
+from botkit.orders.model import UserEvent, UserOrder
 from botkit.venues.advanced_trade.messages_l2 import (
     EventType,
     L2Bulk,
@@ -106,38 +108,9 @@ class HeartbeatEvent(msgspec.Struct, kw_only=True):
     heartbeat_counter: str = "0"
 
 
-class Ticker(msgspec.Struct, kw_only=True):
-    """One ticker; ``ticker_batch`` has no best bid/ask fields, hence the defaults."""
-
-    type: str = "ticker"
-    product_id: str
-    price: Decimal
-    volume_24_h: Decimal | None = None
-    low_24_h: Decimal | None = None
-    high_24_h: Decimal | None = None
-    low_52_w: Decimal | None = None
-    high_52_w: Decimal | None = None
-    price_percent_chg_24_h: Decimal | None = None
-    best_bid: Decimal | None = None
-    best_bid_quantity: Decimal | None = None
-    best_ask: Decimal | None = None
-    best_ask_quantity: Decimal | None = None
-
-
 class TickerEvent(msgspec.Struct, kw_only=True):
     type: EventType
     tickers: list[Ticker]
-
-
-class MarketTrade(msgspec.Struct, kw_only=True):
-    """A public trade; ``side`` is the *maker's* side (§3.5)."""
-
-    trade_id: str
-    product_id: str
-    price: Decimal
-    size: Decimal
-    side: str
-    time: str = ""
 
 
 class MarketTradesEvent(msgspec.Struct, kw_only=True):
@@ -145,69 +118,14 @@ class MarketTradesEvent(msgspec.Struct, kw_only=True):
     trades: list[MarketTrade]
 
 
-class Candle(msgspec.Struct, kw_only=True):
-    """A five-minute candle; ``start`` is a Unix-seconds string on the wire."""
-
-    start: str
-    high: Decimal
-    low: Decimal
-    open: Decimal
-    close: Decimal
-    volume: Decimal
-    product_id: str
-
-
 class CandlesEvent(msgspec.Struct, kw_only=True):
     type: EventType
     candles: list[Candle]
 
 
-class StatusProduct(msgspec.Struct, kw_only=True):
-    """Product metadata from the ``status`` channel (strings, as sent)."""
-
-    id: str
-    product_type: str = ""
-    base_currency: str = ""
-    quote_currency: str = ""
-    base_increment: str = ""
-    quote_increment: str = ""
-    display_name: str = ""
-    status: str = ""
-    status_message: str = ""
-    min_market_funds: str = ""
-
-
 class StatusEvent(msgspec.Struct, kw_only=True):
     type: EventType
     products: list[StatusProduct]
-
-
-class UserOrder(msgspec.Struct, kw_only=True):
-    """A ``user``-channel order: *cumulative* state, not a fill (§3.5)."""
-
-    order_id: str
-    client_order_id: str = ""
-    product_id: str = ""
-    order_side: str = ""
-    order_type: str = ""
-    status: str = ""
-    time_in_force: str = ""
-    cumulative_quantity: str = "0"
-    leaves_quantity: str = "0"
-    avg_price: str = "0"
-    total_fees: str = "0"
-    filled_value: str = ""
-    number_of_fills: str = "0"
-    limit_price: str = ""
-    stop_price: str = ""
-    cancel_reason: str = ""
-    reject_reason: str = ""
-    creation_time: str = ""
-
-
-class UserEvent(msgspec.Struct, kw_only=True):
-    type: EventType
-    orders: list[UserOrder] = msgspec.field(default_factory=list)
 
 
 class SubscriptionsEvent(msgspec.Struct, kw_only=True):

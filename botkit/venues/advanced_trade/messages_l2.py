@@ -31,9 +31,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import Literal
 
 import msgspec
+
+from botkit.market.types import EventType, L2Update
 
 __all__ = [
     "L2Bulk",
@@ -47,13 +48,6 @@ __all__ = [
     "EventType",
     "decode_l2_bulk",
 ]
-
-EventType = Literal["snapshot", "update"]
-"""The event ``type`` values Coinbase sends on every typed channel (§3.5).
-
-Anything else is refused at decode (the frame is malformed): an unknown level2 event
-type must never be applied as an update, since what it did to the book is unknown.
-"""
 
 
 class L2Level(msgspec.Struct, kw_only=True, gc=False):
@@ -71,14 +65,6 @@ class L2Event(msgspec.Struct, kw_only=True, gc=False):
     type: EventType
     product_id: str
     updates: list[L2Level]
-
-
-class L2Update(msgspec.Struct, kw_only=True, gc=False):
-    """Hot-path :class:`L2Level`: ``new_quantity`` is the wire string, checked by the book."""
-
-    side: str
-    price_level: str
-    new_quantity: str
 
 
 class L2DataEvent(msgspec.Struct, kw_only=True, gc=False):

@@ -20,6 +20,14 @@ from typing import Any
 
 import msgspec
 
+from botkit.orders.model import (
+    CancelResult,
+    CreateOrderResult,
+    Order,
+    OrdersPage,
+    SuccessResponse,
+)
+
 __all__ = [
     "Account",
     "AccountsPage",
@@ -194,28 +202,6 @@ class KeyPermissions(_S, frozen=True, kw_only=True):
     portfolio_type: str = ""
 
 
-class SuccessResponse(_S, frozen=True, kw_only=True):
-    order_id: str
-    product_id: str = ""
-    side: str = ""
-    client_order_id: str = ""
-
-
-class CreateOrderResult(_S, frozen=True, kw_only=True):
-    """The §2.4 answer. ``success`` false means rejected (the client raises OrderRejected)."""
-
-    success: bool
-    success_response: SuccessResponse | None = None
-    error_response: dict[str, Any] | None = None
-    order_configuration: dict[str, Any] | None = None
-
-
-class CancelResult(_S, frozen=True, kw_only=True):
-    success: bool
-    failure_reason: str = ""
-    order_id: str = ""
-
-
 class _CancelResults(_S, frozen=True, kw_only=True):
     results: list[CancelResult]
 
@@ -233,33 +219,8 @@ class PreviewResult(_S, frozen=True, kw_only=True):
     preview_id: str = ""
 
 
-class Order(_S, frozen=True, kw_only=True):
-    order_id: str
-    product_id: str
-    side: str
-    client_order_id: str = ""
-    status: str
-    order_configuration: dict[str, Any] = {}
-    time_in_force: str = ""
-    created_time: str = ""
-    filled_size: Decimal = Decimal(0)
-    average_filled_price: Decimal = Decimal(0)
-    filled_value: Decimal = Decimal(0)
-    total_fees: Decimal = Decimal(0)
-    number_of_fills: str = "0"
-    order_type: str = ""
-    reject_reason: str = ""
-    cancel_message: str = ""
-
-
 class _OrderEnvelope(_S, frozen=True, kw_only=True):
     order: Order
-
-
-class OrdersPage(_S, frozen=True, kw_only=True):
-    orders: list[Order]
-    has_next: bool = False
-    cursor: str = ""
 
 
 class Fill(_S, frozen=True, kw_only=True):
