@@ -7,10 +7,11 @@ Every call goes through :meth:`RestClientBase.call`, which is the whole
 2. sign **this attempt** (a new JWT with a new nonce, or a new HMAC timestamp:
    a token is never reused, so a retry after a 401 is a genuinely new request);
 3. send through the :class:`~botkit.net.transport.Transport`;
-4. map a status ≥ 400 to a typed error
-(:func:`~botkit.venues.advanced_trade.errors_map.error_from_response`)
-   and let the retry table decide; a decision to resync measures the offset
-   against ``GET /time`` (midpoint of the round trip) and corrects the
+4. map a status ≥ 400 to a typed error with the venue's error map
+   (:meth:`RestClientBase.error_from_response`, e.g. Advanced Trade's in
+   ``botkit.venues.advanced_trade.errors_map``) and let the retry table decide;
+   a decision to resync measures the offset against the venue's server time
+   (``GET /time``, midpoint of the round trip) and corrects the
    signing clock before the next attempt.
 
 **Pre-signed create-order tokens.** With a JWT signer, the *first* attempt of a
@@ -31,7 +32,7 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol, TypeVar
@@ -46,8 +47,6 @@ from botkit.net.rest_types import ApiCall, QueryValue, RestRequest, RestResponse
 from botkit.net.retry_policy import RetryPolicy
 from botkit.net.retrying import CallTrace, RetryController
 from botkit.net.transport import AiohttpTransport, Transport
-from botkit.venues.advanced_trade.errors_map import error_from_response
-from botkit.venues.advanced_trade.models import ServerTime
 
 __all__ = ["CorrectableClock", "RestClientBase"]
 
@@ -212,7 +211,7 @@ class RestClientBase:
         if response.status == 401 and pool is not None:
             self.invalidate_presigned()  # its siblings were made the same way
         if response.status >= 400:
-            error = error_from_response(
+            error = self.error_from_response(
                 response.status, response.body, response.headers, now=self._wall()
             )
             error.add_note(f"response body: {response.body[:500].decode('utf-8', 'replace')}")
@@ -268,11 +267,28 @@ class RestClientBase:
         call = ApiCall("GET", path, encode_query(query), private=private)
         return self.decode(await self.call(call), kind)
 
-    # -- clock -------------------------------------------------------------------------------
+    # -- what a venue supplies -------------------------------------------------------------
 
-    async def server_time(self) -> ServerTime:
-        """``GET /time`` (public; Coinbase's clock)."""
-        return await self.get("/time", ServerTime, private=False)
+    def error_from_response(
+        self, status: int, body: bytes, headers: Mapping[str, str], *, now: float
+    ) -> ExchangeError:
+        """The venue's error map: a status >= 400 and its body → a typed error.
+
+        Why a hook: the call engine (signing, limits, retries, clock resync) is the same
+        for every Coinbase API; what a status and body *mean* is the venue's (Advanced
+        Trade's ``error_response``, Exchange's ``{"message": ...}``). A venue's client
+        overrides this; the base maps by status alone.
+        """
+        return ExchangeError(f"HTTP {status} from the exchange", status=status)
+
+    time_path = "/time"
+    """The venue's public server-time endpoint, relative to ``base_url``."""
+
+    def server_seconds(self, response: RestResponse) -> float:
+        """The venue's server time, in Unix seconds, from a ``time_path`` response."""
+        raise NotImplementedError(f"{type(self).__name__} does not read a server time")
+
+    # -- clock -------------------------------------------------------------------------------
 
     async def measure_offset(self) -> float:
         """Seconds the exchange's clock is ahead of the local (uncorrected) clock.
@@ -280,11 +296,11 @@ class RestClientBase:
         Uses the midpoint of the round trip, so a symmetric latency cancels out;
         the error is at most half the round trip plus the server's 1 ms rounding.
         """
-        call = ApiCall("GET", "/time", private=False)
+        call = ApiCall("GET", self.time_path, private=False)
         t0 = self._wall()
         response = await self.call(call)
         t1 = self._wall()
-        server = self.decode(response, ServerTime).seconds
+        server = self.server_seconds(response)
         return server - (t0 + t1) / 2
 
     async def sync_clock(self) -> float:

@@ -48,6 +48,7 @@ from botkit.market.events import OrderUpdate
 from botkit.net.retrying import CallTrace
 from botkit.orders.intents import OrderIntent
 from botkit.orders.journal import IntentRecord, IntentState, OrderJournal, sha256
+from botkit.orders.model import Order
 from botkit.orders.reconcile import ReconcileMixin
 from botkit.orders.state import OrderStateMachine, OrderStatus
 from botkit.orders.types import (
@@ -57,8 +58,7 @@ from botkit.orders.types import (
     RejectedIntent,
     StartupReport,
 )
-from botkit.venues.advanced_trade.models import Order
-from botkit.venues.advanced_trade.rest_client import RestClient
+from botkit.orders.venue_api import OrderVenue
 
 __all__ = [
     "ExchangeOrder",
@@ -103,7 +103,7 @@ class OrderExecutor(ReconcileMixin):
 
     def __init__(
         self,
-        client: RestClient,
+        client: OrderVenue,
         journal: OrderJournal,
         *,
         lookup_margin: float = 300.0,

@@ -17,10 +17,10 @@ from typing import Any, ParamSpec, TypeVar
 
 from botkit.orders.intents import is_botkit_client_order_id
 from botkit.orders.journal import IntentState, OrderJournal
+from botkit.orders.model import Order
 from botkit.orders.state import OrderStateMachine
 from botkit.orders.types import ExchangeOrder, ReconcileReport, StartupReport
-from botkit.venues.advanced_trade.models import Order
-from botkit.venues.advanced_trade.rest_client import RestClient
+from botkit.orders.venue_api import OrderVenue
 
 __all__ = ["ReconcileMixin"]
 
@@ -32,7 +32,7 @@ R = TypeVar("R")
 class ReconcileMixin:
     """Reconciliation, as a mixin of :class:`~botkit.orders.executor.OrderExecutor` (its state)."""
 
-    client: RestClient
+    client: OrderVenue
     journal: OrderJournal
     orders: OrderStateMachine
     lookup_limit: int

@@ -15,16 +15,17 @@ placement (journal, lookup by ``client_order_id``) is the executor's job
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from botkit.errors import ExchangeError
 from botkit.net.rest_base import RestClientBase
-from botkit.net.rest_types import ApiCall, encode_query
+from botkit.net.rest_types import ApiCall, RestResponse, encode_query
 from botkit.net.retrying import CallTrace
 from botkit.orders.intents import OrderIntent, Side, dec_str
-from botkit.venues.advanced_trade.errors_map import order_rejected
+from botkit.venues.advanced_trade.errors_map import error_from_response, order_rejected
 from botkit.venues.advanced_trade.models import (
     Account,
     AccountsPage,
@@ -42,6 +43,7 @@ from botkit.venues.advanced_trade.models import (
     PriceBook,
     Product,
     ProductBook,
+    ServerTime,
     TransactionSummary,
     _AccountEnvelope,
     _CancelResults,
@@ -67,6 +69,18 @@ def _json(doc: dict[str, Any]) -> bytes:
 
 class RestClient(RestClientBase):
     """Coinbase Advanced Trade REST, typed. See :class:`RestClientBase` for the arguments."""
+
+    def error_from_response(
+        self, status: int, body: bytes, headers: Mapping[str, str], *, now: float
+    ) -> ExchangeError:
+        return error_from_response(status, body, headers, now=now)
+
+    def server_seconds(self, response: RestResponse) -> float:
+        return self.decode(response, ServerTime).seconds
+
+    async def server_time(self) -> ServerTime:
+        """``GET /time`` (public; Coinbase's clock)."""
+        return await self.get(self.time_path, ServerTime, private=False)
 
     def _market(self, path: str) -> tuple[str, bool]:
         """Private path when we have a key (per-user limits), else the public ``/market`` mirror."""
