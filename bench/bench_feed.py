@@ -58,11 +58,11 @@ from botkit.market.book import L2Book
 from botkit.market.config import FeedConfig
 from botkit.market.events import BookChanged
 from botkit.market.feed import MarketDataFeed
-from botkit.market.protocol import FeedProtocol, Subscription
 from botkit.sim import ws_frames as f
 from botkit.sim.events import BookChange
 from botkit.sim.exchange import SimExchange, SimMarketConfig
 from botkit.venues.advanced_trade.messages import L2Data, L2Message, L2Update, decode_frame
+from botkit.venues.advanced_trade.ws_protocol import FeedProtocol, Subscription
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_book import BisectTickBook, timed  # noqa: E402
@@ -176,7 +176,7 @@ async def run_botkit(url: str, last_seq: int, connector: str) -> Timing:
             marks.append((time.perf_counter(), time.thread_time()))
             done.set()
 
-    feed = MarketDataFeed(cfg, rng=random.Random(1), on_event=on_event)
+    feed = MarketDataFeed(cfg, protocol=FeedProtocol, rng=random.Random(1), on_event=on_event)
     await feed.start()
     await asyncio.wait_for(done.wait(), 300)
     assert feed.books[PID].valid and not feed.books[PID].crossed

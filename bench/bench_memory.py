@@ -39,7 +39,7 @@ def status():
 seconds, variant, data, phases = float(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4] == "1"
 from botkit.runtime.bot_config import load_bot_config
 from botkit.runtime.settings import load_settings
-from botkit.market.protocol import BULK_FRAME_BYTES, FeedProtocol
+from botkit.venues.advanced_trade.ws_protocol import BULK_FRAME_BYTES, FeedProtocol
 from botkit.runtime.bot import BotRuntime, RunOptions, run_blocking
 from botkit.runtime.ui import configure_logging
 

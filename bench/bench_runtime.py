@@ -45,7 +45,6 @@ from botkit.auth.clock import SystemClock
 from botkit.auth.factory import generate_cdp_key
 from botkit.auth.jwt import JwtSigner
 from botkit.auth.keys import secret_to_pem
-from botkit.market.protocol import FeedProtocol, Subscription
 from botkit.monitor.bot_view import BotView
 from botkit.monitor.metrics import BotMetrics
 from botkit.net.rest_types import ApiCall, RestRequest
@@ -59,6 +58,7 @@ from botkit.strategy.context import BotContext
 from botkit.strategy.loader import create_strategy
 from botkit.venues.advanced_trade.messages import Ticker
 from botkit.venues.advanced_trade.rest_client import RestClient
+from botkit.venues.advanced_trade.ws_protocol import FeedProtocol, Subscription
 
 __all__ = ["main"]
 

@@ -24,13 +24,19 @@ PURE_BY_DOMAIN: dict[str, tuple[str, ...]] = {
         "book_levels.py",
         "book_view.py",
         "events.py",
-        "protocol.py",
         "requests.py",
+        "session.py",
         "matching.py",
         "types.py",
     ),  # fmt: skip
     "net": ("token_bucket.py", "rest_types.py", "retry_policy.py"),
-    "venues/advanced_trade": ("messages.py", "messages_l2.py", "models.py", "errors_map.py"),
+    "venues/advanced_trade": (
+        "messages.py",
+        "messages_l2.py",
+        "models.py",
+        "errors_map.py",
+        "ws_protocol.py",
+    ),  # fmt: skip
     "orders": ("intents.py", "state.py", "fills.py", "positions.py", "model.py", "venue_api.py"),
     "risk": ("engine.py",),
     "strategy": ("timers.py",),
@@ -69,18 +75,15 @@ SHIMS = {
     "botkit.net.rest_client",
 }  # fmt: skip
 
-# Who may import a venue folder (botkit.venues.*): the wiring, which picks the venue ...
-# ``botkit.paper.setup`` is the paper mode's wiring: the paper broker serves the Advanced Trade
-# wire in-process, and setup hands the executor that venue's client over it.
+# Who may import a venue folder (botkit.venues.*): the wiring, which picks the venue. Everything
+# else depends on the venue protocols (botkit.market.session, botkit.orders.venue_api) and the
+# neutral model (botkit.market.types, botkit.orders.model). The paper mode's setup and the
+# backtest are wiring too: the paper broker serves the Advanced Trade wire in-process, and a
+# backtest replays a recording of that venue's frames through its protocol.
 VENUE_WIRING_PREFIXES = (
-    "botkit.runtime.venue", "botkit.runtime.bot", "botkit.sim.", "botkit.cli.", "botkit.paper.setup",
+    "botkit.runtime.venue", "botkit.runtime.bot", "botkit.sim.", "botkit.cli.",
+    "botkit.paper.setup", "botkit.backtest.runner",
 )  # fmt: skip
-# ... and, until the venue protocol lands (issue 13, the Exchange/Prime venues), these
-# venue-coupled modules. This list may only shrink: each entry is a module that still reads
-# Advanced Trade wire shapes directly.
-VENUE_COUPLED = {
-    "botkit.market.protocol", "botkit.market.requests",
-}  # fmt: skip
 FORBIDDEN_IMPORTS = {
     "asyncio",
     "socket",
@@ -302,7 +305,6 @@ def venue_violations(graph: dict[str, set[str]]) -> list[str]:
         if ".venues." in f".{target}."
         and ".venues." not in f".{mod}."
         and not mod.startswith(VENUE_WIRING_PREFIXES)
-        and mod not in VENUE_COUPLED
         and mod not in SHIMS
     )
 
@@ -324,8 +326,6 @@ def test_no_import_cycles() -> None:
 def test_only_the_wiring_imports_a_venue_folder() -> None:
     graph = import_graph(PKG, all_imports=True)
     assert not venue_violations(graph), venue_violations(graph)
-    stale = {m for m in VENUE_COUPLED if not any(".venues." in f".{t}." for t in graph.get(m, ()))}
-    assert not stale, f"no longer venue-coupled, drop from VENUE_COUPLED: {sorted(stale)}"
 
 
 def test_nothing_inside_botkit_imports_a_deprecated_path() -> None:

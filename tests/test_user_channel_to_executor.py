@@ -22,6 +22,7 @@ from botkit.orders.state import OrderStatus
 from botkit.sim.server import SimServer
 from botkit.sim.ws import WsConfig
 from botkit.venues.advanced_trade.rest_client import RestClient
+from botkit.venues.advanced_trade.ws_protocol import FeedProtocol
 
 
 async def test_user_channel_updates_reach_the_state_machine(tmp_path: Path) -> None:
@@ -54,6 +55,7 @@ async def test_user_channel_updates_reach_the_state_machine(tmp_path: Path) -> N
                 backoff_initial=0.01,
                 backoff_max=0.05,
             ),
+            protocol=FeedProtocol,
             connector=make_connector("aiohttp"),
             on_event=on_event,
             rng=random.Random(1),

@@ -1,10 +1,11 @@
 """``botkit backtest``: replay a recorded session through the real bot, on a virtual clock.
 
 The replay does not re-implement anything: recorded frames go through the same
-:class:`~botkit.market.protocol.FeedProtocol` (decoding, sequence checks, L2 books)
-as live, events reach the strategy through the same dispatch rules as the runtime,
-orders go through the same context, risk gate, executor, signer and REST client, and
-fill against the same paper broker as ``--mode paper``. Only the clock differs: it
+venue protocol (:class:`~botkit.venues.advanced_trade.ws_protocol.FeedProtocol`: decoding,
+sequence checks, L2 books) as live, events reach the strategy through the same dispatch
+rules as the runtime, orders go through the same context, risk gate, executor, signer
+and REST client, and fill against the same paper broker as ``--mode paper``. Only the
+clock differs: it
 is set to each record's receive time, so timers, latency and the daily loss window
 all run on market time.
 
@@ -35,7 +36,7 @@ from botkit.clock import ManualClock
 from botkit.errors import ConfigError
 from botkit.market.book import L2Book
 from botkit.market.events import BookChanged, FeedEvent, OrderUpdate, TradesReceived
-from botkit.market.protocol import FeedProtocol, Subscription
+from botkit.market.requests import Subscription
 from botkit.orders.executor import OrderExecutor
 from botkit.orders.journal import OrderJournal
 from botkit.paper.broker import PaperBroker
@@ -49,6 +50,7 @@ from botkit.strategy.context import BotContext
 from botkit.strategy.loader import build_params, create_strategy, load_strategy
 from botkit.strategy.ports import MarketState
 from botkit.strategy.state import JsonState
+from botkit.venues.advanced_trade.ws_protocol import FeedProtocol
 
 __all__ = ["Backtest", "BacktestResult", "Progress", "Recording", "read_records"]
 

@@ -25,7 +25,7 @@ __all__ = ["add_paper_commands", "cmd_backtest", "cmd_record", "progress_bar"]
 
 def cmd_record(args: argparse.Namespace) -> int:
     """``botkit record``: capture a market-data session to a gzip JSON-lines file."""
-    from botkit.market.record import DEFAULT_CHANNELS, RecordOptions, run_record
+    from botkit.cli.record import DEFAULT_CHANNELS, RecordOptions, run_record
     from botkit.runtime.settings import load_settings
 
     products = tuple(p.strip() for p in args.products.split(",") if p.strip())

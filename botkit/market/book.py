@@ -28,7 +28,7 @@ Why this shape (measured in docs/benchmarks.md and the perf reference):
   the book once, so no product configuration is needed.
 
 The book never decides what to do about a problem: it reports (``crossed``,
-``valid``) and :mod:`botkit.market.protocol` resynchronises.
+``valid``) and the venue's feed session (:mod:`botkit.market.session`) resynchronises.
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Literal
 
 from botkit.errors import ConfigError
-from botkit.market.protocol import Subscription, WireLimits
+from botkit.market.book_levels import WireLimits
+from botkit.market.requests import Subscription
 from botkit.runtime.settings import BotSettings
 
 __all__ = ["MARKET_CHANNELS", "ConnectionPlan", "FeedConfig", "plan_connections"]

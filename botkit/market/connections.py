@@ -3,7 +3,7 @@
 Kept apart from :mod:`botkit.market.feed` so that module holds only the asyncio loops
 (connect, session, the per-frame receive loop, waits). What a connection *is* (its
 :class:`~botkit.market.config.ConnectionPlan`, its sans-I/O
-:class:`~botkit.market.protocol.FeedProtocol` wired to the shared books and fill
+venue's :class:`~botkit.market.session.FeedSession` wired to the shared books and fill
 tracker, its counters) is settled once, at construction, and the two small policies
 around a connection (how long to wait before reconnecting, giving a huge frame's
 memory back to the OS) are pure enough to read and test without an event loop.
@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from botkit.market.book import L2Book
 from botkit.market.config import ConnectionPlan, FeedConfig, plan_connections
-from botkit.market.protocol import FeedProtocol
+from botkit.market.session import FeedSession, SessionFactory
 from botkit.net.ws import WsConnection
 from botkit.orders.fills import FillTracker
 
@@ -109,7 +109,7 @@ class FeedConnection:
         idle: set while no loop runs for this connection (``stop()`` waits on it).
     """
 
-    def __init__(self, plan: ConnectionPlan, protocol: FeedProtocol) -> None:
+    def __init__(self, plan: ConnectionPlan, protocol: FeedSession) -> None:
         self.plan = plan
         self.protocol = protocol
         self.ws: WsConnection | None = None
@@ -124,7 +124,10 @@ class FeedConnection:
 
 
 def build_connections(
-    config: FeedConfig, books: dict[str, L2Book], fills: FillTracker | None
+    config: FeedConfig,
+    books: dict[str, L2Book],
+    fills: FillTracker | None,
+    protocol: SessionFactory,
 ) -> list[FeedConnection]:
     """One :class:`FeedConnection` per planned connection (:func:`plan_connections`).
 
@@ -135,7 +138,7 @@ def build_connections(
     conns = [
         FeedConnection(
             p,
-            FeedProtocol(
+            protocol(
                 p.name,
                 p.subscriptions,
                 books=books,

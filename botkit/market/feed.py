@@ -7,8 +7,8 @@ Each task loops forever:
 
 1. connect through the injected :class:`~botkit.net.ws.WsConnector`;
 2. send one subscribe per channel, each with a fresh JWT when a signer is given;
-3. receive: every frame goes through the connection's sans-I/O
-   :class:`~botkit.market.protocol.FeedProtocol`, which maintains the books and
+3. receive: every frame goes through the connection's sans-I/O session (the venue's
+   :class:`~botkit.market.session.FeedSession`), which maintains the books and
    returns typed events, passed to ``on_event``;
 4. on a close (any code, 1000/1001 included: Coinbase never closes on purpose
    while we want data), a stale watchdog timeout, a reconnect request, or *any*
@@ -48,8 +48,9 @@ from botkit.market.config import FeedConfig
 from botkit.market.connections import FeedConnection as _Conn  # the short name the loops below use
 from botkit.market.connections import backoff_delay, build_connections, release_free_memory
 from botkit.market.events import ConnectionState, FeedEvent, UserSnapshotDone
-from botkit.market.protocol import Backfill, Reconnect, ResyncLevel2
 from botkit.market.recorder import Recorder
+from botkit.market.requests import Backfill, Reconnect, ResyncLevel2
+from botkit.market.session import SessionFactory
 from botkit.net.ws import WsConnection, WsConnector, make_connector, tls_context
 from botkit.orders.fills import FillTracker, HwmStore
 
@@ -85,6 +86,9 @@ class MarketDataFeed:
 
     Args:
         config: endpoints, channels, limits and recovery timings.
+        protocol: the venue's WebSocket protocol, one session per connection (Advanced
+            Trade's: :class:`botkit.venues.advanced_trade.ws_protocol.FeedProtocol`); the
+            wiring picks it, so this module never imports a venue.
         connector: the WebSocket transport; built from ``config.connector`` when None.
         signer: mints WS JWTs; market data works without one, ``user`` needs one.
         on_event: called synchronously with every :data:`FeedEvent`; exceptions are
@@ -103,6 +107,7 @@ class MarketDataFeed:
         self,
         config: FeedConfig,
         *,
+        protocol: SessionFactory,
         connector: WsConnector | None = None,
         signer: WsTokenSource | None = None,
         on_event: Callable[[FeedEvent], None] | None = None,
@@ -131,7 +136,7 @@ class MarketDataFeed:
         self.fills = FillTracker(hwm_store) if config.user else None
         self.callback_errors = 0
         self.ssl_ctx = tls_context(config.ca_file)
-        self.conns = build_connections(config, self.books, self.fills)
+        self.conns = build_connections(config, self.books, self.fills, protocol)
         self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._spawn = spawn

@@ -7,7 +7,7 @@ This is the piece that lets the runtime (``--mode paper``) and the backtester ru
   in-process implementation of the REST transport seam: the executor signs and sends
   exactly the requests it sends Coinbase, and gets Coinbase-shaped responses back;
 * order changes come back as Coinbase ``user``-channel frames, decoded by the same
-  :class:`~botkit.market.protocol.FeedProtocol` and :class:`FillTracker` as the live
+  venue's :class:`~botkit.market.session.FeedSession` and :class:`FillTracker` as the live
   user connection, so strategies see the same :class:`OrderUpdate` / :class:`FillEvent`
   objects in every mode;
 * market data flows *into* the exchange from the feed's decoded events (level2 book
@@ -27,9 +27,8 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from botkit.market.events import BookChanged, FeedEvent, TradesReceived
-from botkit.market.protocol import FeedProtocol, Subscription
+from botkit.market.session import FeedSession
 from botkit.net.local import LocalTransport
-from botkit.orders.fills import FillTracker
 from botkit.paper.exchange import PaperExchange
 from botkit.paper.journal import PaperJournal
 from botkit.paper.records import EquityPoint
@@ -53,6 +52,8 @@ class PaperBroker:
         now: the current time (wall or virtual).
         on_event: receives the user-channel events (order updates, fills), exactly as
             the live feed's callback would.
+        user_session: the venue's user-channel protocol (with a fill tracker) that
+            decodes the broker's own frames into those events.
         quote: the currency the equity curve is valued in.
         equity_interval: seconds of market time between equity samples (plus one
             after every fill).
@@ -65,6 +66,7 @@ class PaperBroker:
         *,
         now: Callable[[], float],
         on_event: Callable[[FeedEvent], None],
+        user_session: FeedSession,
         quote: str = "USD",
         equity_interval: float = 1.0,
     ) -> None:
@@ -78,7 +80,7 @@ class PaperBroker:
         self.transport = LocalTransport(
             self.api, user_id=PAPER_USER, now=now, on_request=self.flush
         )
-        self._user = FeedProtocol("paper-user", [Subscription("user")], fills=FillTracker())
+        self._user = user_session
         self._seq = 0
         self._last_equity: float | None = None
         self.resumed = False

@@ -19,7 +19,9 @@ from botkit.clock import Clock
 from botkit.errors import ConfigError, JournalError
 from botkit.market.book import L2Book
 from botkit.market.events import FeedEvent
+from botkit.market.requests import Subscription
 from botkit.net.ratelimit import RateLimiter
+from botkit.orders.fills import FillTracker
 from botkit.paper.broker import PaperBroker
 from botkit.paper.config import PaperConfig, spec_from_wire
 from botkit.paper.exchange import PaperExchange
@@ -28,6 +30,7 @@ from botkit.runtime.bot_config import BotConfig, PaperSection
 from botkit.runtime.settings import BotSettings
 from botkit.sim.specs import FeeTier
 from botkit.venues.advanced_trade.rest_client import RestClient
+from botkit.venues.advanced_trade.ws_protocol import FeedProtocol
 
 __all__ = ["PAPER_REST_URL", "build_broker", "fetch_rules", "paper_client", "paper_config"]
 
@@ -117,6 +120,9 @@ def build_broker(
             journal,
             now=now,
             on_event=on_event,
+            # the broker speaks the venue's user channel in-process: its own frames are
+            # decoded by the venue's protocol into fills, like a live bot's
+            user_session=FeedProtocol("paper-user", [Subscription("user")], fills=FillTracker()),
             quote=section.quote,
             equity_interval=section.equity_interval,
         )

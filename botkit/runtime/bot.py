@@ -62,6 +62,7 @@ from botkit.strategy.loader import build_params, create_strategy, load_strategy
 from botkit.strategy.ports import MarketState
 from botkit.strategy.state import JsonState
 from botkit.venues.advanced_trade.rest_client import RestClient
+from botkit.venues.advanced_trade.ws_protocol import FeedProtocol
 
 if TYPE_CHECKING:
     from botkit.monitor.bot_view import BotView
@@ -263,6 +264,7 @@ class BotRuntime:
                     user=not ep.paper,  # paper: order updates come from the paper broker
                     ca_file=ep.ca_file,
                 ),
+                protocol=FeedProtocol,  # the venue's WebSocket protocol
                 signer=signer,
                 on_event=self._on_event,
                 spawn=self.supervisor.spawn,  # each connection is a supervised component

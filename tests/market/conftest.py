@@ -18,6 +18,7 @@ from botkit.market.feed import MarketDataFeed
 from botkit.net.ws import make_connector
 from botkit.sim.server import SimServer
 from botkit.sim.ws import WsConfig
+from botkit.venues.advanced_trade.ws_protocol import FeedProtocol
 
 PIDS = ("BTC-USD", "ETH-USD")
 
@@ -75,6 +76,7 @@ async def make_feed(connector_name: str) -> AsyncIterator[Callable[..., Any]]:
         sink = events if events is not None else feeds.events
         feed = MarketDataFeed(
             FeedConfig(**opts),
+            protocol=FeedProtocol,
             # as MarketDataFeed builds it: text frames as bytes unless they are recorded
             connector=make_connector(
                 connector_name, ping_interval=5, text_as_bytes="recorder" not in feed_kw

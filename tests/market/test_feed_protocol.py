@@ -16,7 +16,9 @@ from botkit.market.events import (
     SequenceGapDetected,
     Subscribed,
 )
-from botkit.market.protocol import (
+from botkit.orders.fills import FillTracker
+from botkit.venues.advanced_trade import messages as m
+from botkit.venues.advanced_trade.ws_protocol import (
     BULK_FRAME_BYTES,
     Backfill,
     FeedProtocol,
@@ -24,8 +26,6 @@ from botkit.market.protocol import (
     ResyncLevel2,
     Subscription,
 )
-from botkit.orders.fills import FillTracker
-from botkit.venues.advanced_trade import messages as m
 
 
 def frame(seq, channel, events):

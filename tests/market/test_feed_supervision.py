@@ -21,6 +21,7 @@ from botkit.market.config import FeedConfig
 from botkit.market.feed import MarketDataFeed
 from botkit.net.ws import WsConnection, WsConnector, make_connector
 from botkit.sim.server import SimServer
+from botkit.venues.advanced_trade.ws_protocol import FeedProtocol
 from tests.market.conftest import PIDS, Market, assert_books_match
 
 
@@ -121,7 +122,9 @@ async def test_a_connect_that_raises_anything_is_logged_counted_and_retried(
     market: Market, caplog: pytest.LogCaptureFixture
 ) -> None:
     flaky = FlakyConnector(make_connector("aiohttp", text_as_bytes=True), fail=2)
-    feed = MarketDataFeed(config(market.sim), connector=flaky, rng=random.Random(1))
+    feed = MarketDataFeed(
+        config(market.sim), protocol=FeedProtocol, connector=flaky, rng=random.Random(1)
+    )
     with caplog.at_level(logging.ERROR, logger="botkit.market.feed"):
         async with feed:
             await feed.wait_ready(10)
@@ -137,7 +140,11 @@ async def test_a_session_that_raises_anything_reconnects_with_fresh_books(market
     breaking = BreakOnceConnector(make_connector("aiohttp", text_as_bytes=True), after=6)
     events: list[object] = []
     feed = MarketDataFeed(
-        config(market.sim), connector=breaking, rng=random.Random(1), on_event=events.append
+        config(market.sim),
+        protocol=FeedProtocol,
+        connector=breaking,
+        rng=random.Random(1),
+        on_event=events.append,
     )
     async with feed:
         await feed.wait_for(lambda: feed.conns[0].crashes == 1, 10)
@@ -171,7 +178,9 @@ class MiniSupervisor:
 
 async def test_spawn_hands_the_loops_to_a_supervisor_and_stop_ends_them(market: Market) -> None:
     sup = MiniSupervisor()
-    feed = MarketDataFeed(config(market.sim), rng=random.Random(1), spawn=sup.spawn)
+    feed = MarketDataFeed(
+        config(market.sim), protocol=FeedProtocol, rng=random.Random(1), spawn=sup.spawn
+    )
     await feed.start()
     assert sup.names == ["feed-market-0"] and all(c.task is None for c in feed.conns)
     await feed.wait_ready(10)
@@ -192,7 +201,12 @@ async def test_stop_ends_spawned_loops_promptly_while_they_wait(where: str) -> N
     connector: WsConnector = hanging if where == "connect" else make_connector()
     events: list[object] = []
     feed = MarketDataFeed(
-        cfg, connector=connector, rng=random.Random(1), spawn=sup.spawn, on_event=events.append
+        cfg,
+        protocol=FeedProtocol,
+        connector=connector,
+        rng=random.Random(1),
+        spawn=sup.spawn,
+        on_event=events.append,
     )
     await feed.start()
     if where == "backoff":  # connecting to a closed port failed: the loop now waits 0-3600 s
@@ -213,7 +227,7 @@ async def test_stop_logs_a_task_that_died_instead_of_swallowing_it(
         def uniform(self, a: float, b: float) -> float:
             raise RuntimeError("rng broke")
 
-    feed = MarketDataFeed(config(None), rng=BrokenRandom())
+    feed = MarketDataFeed(config(None), protocol=FeedProtocol, rng=BrokenRandom())
     await feed.start()
     task = feed.conns[0].task
     assert task is not None

@@ -32,14 +32,14 @@ from botkit.market.events import (
     TickersReceived,
     TradesReceived,
 )
-from botkit.market.protocol import (
+from botkit.venues.advanced_trade import messages as m
+from botkit.venues.advanced_trade.ws_protocol import (
     BULK_FRAME_BYTES,
     FeedProtocol,
     Reconnect,
     ResyncLevel2,
     Subscription,
 )
-from botkit.venues.advanced_trade import messages as m
 
 PIDS = ("BTC-USD", "ETH-USD")
 GRID = {

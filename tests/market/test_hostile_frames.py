@@ -25,14 +25,14 @@ from botkit.market.events import (
     TickersReceived,
     TradesReceived,
 )
-from botkit.market.protocol import (
+from botkit.venues.advanced_trade import messages as m
+from botkit.venues.advanced_trade.ws_protocol import (
     FeedProtocol,
     Reconnect,
     ResyncLevel2,
     Subscription,
     WireLimits,
 )
-from botkit.venues.advanced_trade import messages as m
 
 PID = "BTC-USD"
 

@@ -25,6 +25,7 @@ from botkit.market.config import FeedConfig
 from botkit.market.events import BookChanged, FeedEvent, TickersReceived
 from botkit.market.feed import MarketDataFeed
 from botkit.net.ws import make_connector
+from botkit.venues.advanced_trade.ws_protocol import FeedProtocol
 
 PID = "BTC-USD"
 BID_GRID = [f"{100 - i / 100:.2f}" for i in range(30)]
@@ -267,6 +268,7 @@ async def test_the_feed_recovers_from_every_hostile_frame_within_10_s(
             backoff_initial=0.01,
             backoff_max=0.05,
         ),
+        protocol=FeedProtocol,
         connector=make_connector(connector, text_as_bytes=True),
         rng=random.Random(1),
         on_event=lambda ev: sane(ev, problems),

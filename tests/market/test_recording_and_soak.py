@@ -7,8 +7,8 @@ import tracemalloc
 
 import pytest
 
-from botkit.market.protocol import FeedProtocol
 from botkit.market.recorder import Recorder, read_recording
+from botkit.venues.advanced_trade.ws_protocol import FeedProtocol
 
 from .conftest import PIDS, assert_books_match
 

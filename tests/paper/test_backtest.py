@@ -16,8 +16,8 @@ import pytest
 
 from botkit.backtest.runner import Backtest, read_records
 from botkit.cli.main import main
+from botkit.cli.record import RecordOptions, record_session
 from botkit.errors import ConfigError
-from botkit.market.record import RecordOptions, record_session
 from botkit.paper.journal import PaperJournal
 from botkit.runtime.bot_config import parse_bot_config
 from botkit.runtime.settings import load_settings

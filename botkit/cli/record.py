@@ -33,10 +33,11 @@ from botkit.market.feed import MarketDataFeed
 from botkit.market.recorder import Recorder
 from botkit.paper.setup import fetch_rules
 from botkit.runtime.settings import BotSettings
+from botkit.venues.advanced_trade.ws_protocol import FeedProtocol
 
 __all__ = ["RecordOptions", "RecordResult", "record_session", "run_record"]
 
-log = logging.getLogger("botkit.market.record")
+log = logging.getLogger("botkit.cli.record")
 
 DEFAULT_CHANNELS = ("level2", "market_trades", "ticker", "candles")
 
@@ -134,6 +135,7 @@ async def record_session(
                 channels=options.channels,
                 ca_file=source.ca_file,
             ),
+            protocol=FeedProtocol,  # recordings are of Advanced Trade's wire frames
             signer=source.signer,
             recorder=recorder,
         )

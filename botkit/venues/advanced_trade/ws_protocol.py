@@ -1,4 +1,7 @@
-"""Core ring: one WebSocket connection's protocol state, sans-I/O (text in, events out).
+"""Core ring: Advanced Trade's WebSocket protocol, one connection's state, sans-I/O.
+
+This is the venue's :class:`~botkit.market.session.FeedSession` (frames in, events out);
+the feed (:mod:`botkit.market.feed`) drives it without knowing the venue.
 
 Like ``websockets``/``h11``, this object never touches a socket or a clock: the I/O
 layer (:mod:`botkit.market.feed`) calls :meth:`FeedProtocol.receive` with each frame and
@@ -63,11 +66,10 @@ from botkit.market.requests import (
     Request,
     ResyncLevel2,
     Subscription,
-    error_hint,
-    subscription_message,
 )
 from botkit.orders.fills import FillTracker
 from botkit.venues.advanced_trade import messages as m
+from botkit.venues.advanced_trade.messages import encode_message
 
 __all__ = [
     "BULK_FRAME_BYTES",
@@ -80,6 +82,7 @@ __all__ = [
     "Subscription",
     "WireLimits",
     "error_hint",
+    "subscription_message",
 ]
 
 log = logging.getLogger("botkit.market.feed")
@@ -484,3 +487,39 @@ class FeedProtocol:
         elif isinstance(frame, m.UserMessage) and self.fills is not None:
             for uev in frame.events:
                 out.extend(self.fills.on_user_event(uev, self.name))
+
+
+def error_hint(message: str, level2_cap: int) -> str:
+    """The likely fix for a Coinbase WebSocket error frame (§3.6, SDK issues #19/#64/#92)."""
+    text = message.lower()
+    if "authentication" in text:
+        return (
+            "check the channel name (e.g. 'heartbeats', not 'heartbeat'; Exchange-only "
+            "channels such as 'full' do not exist here), that the key is a CDP key with "
+            "View permission, and that the clock is right (the JWT lives 120 s)"
+        )
+    if "l2 streams" in text or "too many" in text:
+        return (
+            f"too many level2 products on one connection: lower max_level2_per_connection "
+            f"(now {level2_cap}) so level2 is sharded across more connections"
+        )
+    if "parse" in text:
+        return "a subscribe message was not valid JSON; this is a botkit bug, please report it"
+    return "see the reason; the connection stays open"
+
+
+def subscription_message(
+    kind: str, channel: str, pids: Sequence[str], token: Callable[[], str | None]
+) -> str:
+    """A ``subscribe``/``unsubscribe`` message for one channel, with a fresh JWT if any.
+
+    ``heartbeats`` takes no products when subscribed; ``token`` is called once per
+    message because Coinbase wants a fresh token on each (§3.2).
+    """
+    msg: dict[str, object] = {"type": kind, "channel": channel}
+    if channel != "heartbeats" or kind == "unsubscribe":
+        msg["product_ids"] = list(pids)
+    jwt = token()  # a fresh token per message (§3.2)
+    if jwt is not None:
+        msg["jwt"] = jwt
+    return encode_message(msg)
