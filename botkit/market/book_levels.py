@@ -1,10 +1,12 @@
 """Core ring: what the order book takes as a level update, the bounds, and the exact check.
 
-Split from :mod:`botkit.market.book` (which re-exports the protocols): the shapes a level
-may come in (the feed's wire-string ``L2Update``, the exact ``L2Level`` with a
-``Decimal``, or the book's own tuple), the :class:`WireLimits` that say what a sane
-frame may carry, and the one exact check that decides, for any quantity the fast paths
-do not recognise, whether it is zero, positive, or refused.
+One responsibility: the contract between a decoder and the book, used by both sides (a
+venue's decoder checks frames against :class:`WireLimits` without importing the book; the
+book re-exports the protocols): the shapes a level may come in (the feed's wire-string
+``L2Update``, the exact ``L2Level`` with a ``Decimal``, or the book's own tuple), the
+:class:`WireLimits` that say what a sane frame may carry, and the one exact check that
+decides, for any quantity the fast paths do not recognise, whether it is zero, positive,
+or refused.
 """
 
 from __future__ import annotations

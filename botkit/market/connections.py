@@ -2,9 +2,9 @@
 
 Kept apart from :mod:`botkit.market.feed` so that module holds only the asyncio loops
 (connect, session, the per-frame receive loop, waits). What a connection *is* (its
-:class:`~botkit.market.config.ConnectionPlan`, its sans-I/O
-venue's :class:`~botkit.market.session.FeedSession` wired to the shared books and fill
-tracker, its counters) is settled once, at construction, and the two small policies
+:class:`~botkit.market.config.ConnectionPlan`, the venue's sans-I/O
+:class:`~botkit.market.session.FeedSession` wired to the shared books and fill tracker,
+its counters) is settled once, at construction, and the two small policies
 around a connection (how long to wait before reconnecting, giving a huge frame's
 memory back to the OS) are pure enough to read and test without an event loop.
 """

@@ -1,8 +1,9 @@
 """What a bot run takes and gives back, and how to run one on an event loop.
 
-Split from :mod:`botkit.runtime.bot` (which re-exports all of it) so that the wiring module
-holds the wiring only; callers that just configure a run (the CLI, tests, benchmarks,
-an embedding application) read this one.
+One responsibility: the contract of a run (:class:`RunOptions` in, :class:`RunResult` out,
+:func:`run_blocking` for a caller without a loop). It is what an embedding application,
+the CLI, tests and benchmarks read; :mod:`botkit.runtime.bot` is how a run is wired, which
+none of them needs to read to configure one (it re-exports these names for convenience).
 """
 
 from __future__ import annotations
