@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.botproc import run_until_placed
+
 EXAMPLES = Path(__file__).parent.parent / "examples"
 
 
@@ -27,27 +29,16 @@ def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_tiny_strategy_is_complete_and_under_40_lines(tmp_path: Path) -> None:
+async def test_tiny_strategy_is_complete_and_under_40_lines(tmp_path: Path) -> None:
     path = EXAMPLES / "tiny_strategy.py"
     assert len(path.read_text().splitlines()) < 40
-    out = _run(
-        [
-            "-m",
-            "botkit",
-            "run",
-            "--strategy",
-            str(path),
-            "--duration",
-            "4",
-            "--data-dir",
-            str(tmp_path),
-            "--config",
-            str(EXAMPLES / "tiny.toml"),
-        ]
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert "strategy DipRip" in out.stdout
-    assert int(out.stdout.split("orders placed:")[1].split()[0]) >= 1
+    # stopped (SIGTERM) once it placed an order; --duration only bounds a run that never does
+    args = ["run", "--strategy", str(path), "--duration", "45", "--data-dir", str(tmp_path),
+            "--config", str(EXAMPLES / "tiny.toml")]  # fmt: skip
+    run = await run_until_placed(args, EXAMPLES.parent, placed=1)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "strategy DipRip" in run.stdout
+    assert int(run.stdout.split("orders placed:")[1].split()[0]) >= 1
 
 
 def test_embed_example_runs_a_bot_inside_another_program() -> None:

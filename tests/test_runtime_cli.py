@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
-import signal
 import subprocess
 import sys
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from botkit.cli.main import main
 from botkit.strategy.loader import build_params, load_strategy
+from tests.botproc import placed_lines, run_until_placed
 
 ROOT = Path(__file__).parent.parent
 
@@ -33,41 +30,18 @@ def botkit(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 async def test_run_trades_against_the_embedded_simulator_and_exits_zero(tmp_path: Path) -> None:
-    """Stopped by SIGTERM once two orders were logged, not after a fixed number of seconds:
-    startup alone can take seconds on a loaded box. --duration only bounds a run that
-    never trades (the test then fails on the missing log lines)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BOTKIT_", "COINBASE_"))}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "botkit", "run", "--duration", "45", "--cancel-on-exit",
-        env=env, cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    assert proc.stderr is not None
-    lines: list[dict[str, Any]] = []
-    try:
-        async with asyncio.timeout(50):
-            while sum(d["msg"].startswith("placed ") for d in lines) < 2:
-                raw = await proc.stderr.readline()
-                assert raw, "the bot exited before placing two orders"
-                if raw.startswith(b"{"):
-                    lines.append(json.loads(raw))
-        proc.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(30):
-            stdout, rest = await proc.communicate()
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    lines += [json.loads(line) for line in rest.decode().splitlines() if line.startswith("{")]
-    assert proc.returncode == 0, rest.decode()[-2000:]
-    out = stdout.decode()
-    assert "botkit run summary (sim, strategy MarketMaker" in out
-    placed = int(out.split("orders placed:")[1].split()[0])
+    # stopped (SIGTERM) once two orders are logged; --duration only bounds a run that never trades
+    run = await run_until_placed(
+        ["run", "--duration", "45", "--cancel-on-exit"], tmp_path, placed=2
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "botkit run summary (sim, strategy MarketMaker" in run.stdout
+    placed = int(run.stdout.split("orders placed:")[1].split()[0])
     assert placed >= 2
-    orders = [d for d in lines if d["msg"].startswith("placed ")]
+    orders = placed_lines(run.lines)
     assert len(orders) >= 2 and all(d["client_order_id"] in d["msg"] for d in orders)
     assert all(d.get("order_id") or "order_id=" in d["msg"] for d in orders)
-    assert any(d["msg"].startswith("first subscription acknowledged") for d in lines)
+    assert any(d["msg"].startswith("first subscription acknowledged") for d in run.lines)
     assert (tmp_path / "botkit-data" / "sim" / "journal.sqlite").is_file()
 
 
