@@ -23,6 +23,7 @@ from botkit.paper.journal import PaperJournal
 from botkit.paper.setup import build_broker
 from botkit.runtime.bot import BotRuntime, RunOptions
 from botkit.runtime.bot_config import parse_bot_config
+from botkit.runtime.health import Health
 from botkit.runtime.settings import load_settings
 from botkit.sim.ws import WsConfig
 
@@ -53,15 +54,27 @@ CONFIG: dict[str, Any] = {
 async def test_paper_mode_trades_against_the_paper_broker_not_the_exchange(
     tmp_path: Path,
 ) -> None:
+    ticks = 0
+
+    def on_health(_: Health) -> None:
+        # stop on the outcome, not after fixed real seconds: an order was placed, and 3 health
+        # ticks (1 s apart) passed, so the 0.2 s equity sampler, on the same loop, ran >= 5 times
+        nonlocal ticks
+        ticks += 1
+        if ticks >= 3 and runtime.stats.orders > 0:
+            runtime.request_stop()
+
     options = RunOptions(
-        duration=4.0,
+        duration=40.0,  # only bounds a run that never trades
         data_dir=tmp_path,
         install_signals=False,
         sim_tick_interval=0.05,
         sim_ws=WsConfig(heartbeat_interval=0.2),
+        on_health=on_health,
     )
     runtime = BotRuntime(parse_bot_config(CONFIG), load_settings(env_file=None), options)
-    result = await runtime.run()
+    async with asyncio.timeout(55):
+        result = await runtime.run()
     assert result.sim is not None
     assert runtime.executor is not None  # signed like live: pre-signed tokens too
     assert [p.size for p in runtime.executor.client.presigned.values()] == [4]
