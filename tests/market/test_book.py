@@ -89,6 +89,7 @@ def test_bad_levels_raise_value_error(bad):
 
 
 def test_cache_is_bounded_and_big_snapshots_are_cached_near_the_top_only():
+    # private reads on purpose: the price cache's bound is a memory invariant, not API
     b = L2Book("X", cache_limit=10)
     b.apply_snapshot([lv("bid", f"{i}.5", "1") for i in range(1, 100)])
     assert set(b._bid_cache) == {f"{i}.5" for i in range(1, 11)} and len(b) == 99
@@ -176,6 +177,7 @@ def test_snapshot_in_batches_equals_one_snapshot_and_bids_share_keys_with_the_he
     assert not batched.apply_snapshot_batches(levels[i : i + 7] for i in range(0, 100, 7))
     assert batched.valid and batched.depth() == whole.depth() and len(batched) == 100
     assert batched.best_bid() == (D("100.25"), D(1)) and batched.best_bid_tick == 10025
+    # private on purpose: heap and level map must hold the same keys (an internal invariant)
     assert all(k in batched._bids for k in batched._bid_heap)  # the same keys, negated ticks
     batched.apply_updates([wire("bid", f"{100 - i}.25", "0") for i in range(50)])
     assert batched.best_bid() is None and len(batched._bid_heap) == 0

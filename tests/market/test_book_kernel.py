@@ -111,6 +111,7 @@ def test_the_kernel_really_runs(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def state(b: L2Book) -> tuple[object, ...]:
+    # private reads on purpose: kernel and Python loop must leave the same internal state
     live_bids = sorted(b._bids.items())
     live_asks = sorted(b._asks.items())
     return (
@@ -253,7 +254,7 @@ def test_heavy_removal_streams_compact_the_heaps_alike() -> None:
     for kernel in (True, False):
         with loop(kernel):
             b = L2Book("X")
-            shrunk = 0
+            shrunk = 0  # heap sizes (private, on purpose): both loops compact at the same time
             for batch in batches:
                 size = len(b._bid_heap) + len(b._ask_heap)
                 b.apply_wire_updates(batch)
@@ -306,7 +307,7 @@ def test_every_zero_spelling_removes_and_every_stored_size_is_positive(kernel: b
                 [L2Update(side="offer", price_level=str(200 + i), new_quantity=size)]
             )
         assert all(q > 0 for _, q in b.depth()[1]) and len(b.depth()[1]) == len(sizes)
-        assert all(Decimal(q) > 0 for q in b._asks.values())
+        assert all(Decimal(q) > 0 for q in b._asks.values())  # private: the stored strings
 
 
 @pytest.mark.parametrize("kernel", [True, False])
@@ -319,7 +320,7 @@ def test_an_absurd_price_is_refused_without_poisoning_the_scale(kernel: bool) ->
         for price in ("1." + "1" * 4400, "1" * 30, "1." + "1" * 19):
             with pytest.raises(ValueError, match="too many digits"):
                 b.apply_wire_updates([L2Update(side="bid", price_level=price, new_quantity="1")])
-        assert b._decimals == 2
+        assert b._decimals == 2  # private, on purpose: a refused price must not change the scale
         b.apply_snapshot([L2Update(side="offer", price_level="101.5", new_quantity="2")])
         assert b.best_ask() == (Decimal("101.5"), Decimal(2))
 

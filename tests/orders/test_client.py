@@ -90,6 +90,7 @@ async def test_user_agent_and_one_session(sim: RecordingSim, make_client: Client
     await c.key_permissions()
     uas = {h.get("User-Agent") for _, _, h in sim.seen}
     assert uas == {f"botkit/{__version__}"}
+    # private on purpose: one pooled session is an internal invariant, no API exposes it
     session = c.transport._session  # type: ignore[attr-defined]
     await c.server_time()
     assert c.transport._session is session  # type: ignore[attr-defined]

@@ -37,7 +37,7 @@ async def test_an_intent_that_cannot_be_journalled_is_never_sent(tmp_path: Path)
         placed = await executor.place(OrderIntent("ok-1", "BTC-USD", "BUY", config))
         assert journal.get("ok-1").state is IntentState.PLACED  # type: ignore[union-attr]
 
-        fill_up(journal._db)
+        fill_up(journal._db)  # private on purpose: the journal's own connection hits the cap
         # a body larger than the free space left in the existing pages (never sent)
         big = OrderIntent("full-1", "BTC-USD", "BUY", config, extra={"note": "x" * 50_000})
         with pytest.raises(JournalError) as info:

@@ -135,7 +135,7 @@ def test_order_state_is_json_and_round_trips() -> None:
     p = Paper()
     oid = _oid(p.limit("BUY", "1", "99", coid="x"))
     p.ex.edit_order(USER, {"order_id": oid, "price": "98.5", "size": "0.8"}, p.now)
-    order = p.ex._orders[oid]
+    order = p.ex._orders[oid]  # private on purpose: the state codec works on the order object
     state = json.loads(json.dumps(order_state(order)))
     assert order_from_state(state) == order
     with pytest.raises(ValueError, match="version"):

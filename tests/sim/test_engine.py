@@ -258,7 +258,7 @@ def test_edit_rules_and_priority() -> None:
     ex = make()
     first = ex.create_order("a", limit("BUY", "0.5", "64000.00"), T0)["order_id"]
     second = ex.create_order("b", limit("BUY", "0.5", "64000.00"), T0)["order_id"]
-    book = ex._books[BTC]
+    book = ex._books[BTC]  # private on purpose: queue priority is not visible through the API
 
     def queue() -> list[str]:
         return [lot.order_id for lot in book.lots_at("BUY", D("64000.00"))]
@@ -384,7 +384,7 @@ def test_max_open_orders_fails_new_orders() -> None:
 def test_makers_take_user_orders_the_fair_price_moved_through() -> None:
     ex = make()
     oid = ex.create_order("a", limit("SELL", "0.01", "65005.00"), T0)["order_id"]
-    ex._markets[BTC].fair = 65010.0
+    ex._markets[BTC].fair = 65010.0  # private on purpose: no API moves the fair price at will
     ex.advance(T0 + 0.1)
     assert ex.get_order("a", oid)["status"] == "FILLED"
     bid, ask = ex.best_bid_ask(BTC)

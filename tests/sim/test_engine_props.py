@@ -118,6 +118,7 @@ class World:
         if bids and asks:
             assert bids[0][0] < asks[0][0]
         for user in USERS:
+            # private on purpose: holds per order object vs balances is the invariant under test
             open_orders = [o for o in ex._user_orders[user] if not o.terminal]
             fills = ex._fills[user]
             for acc in ex.accounts(user):
