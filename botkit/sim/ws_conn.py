@@ -56,6 +56,7 @@ class WsFaults:
     _skip: int = 0
     _duplicates: int = 0
     _malformed: int = 0
+    _errors: deque[tuple[str, str | None]] = field(default_factory=deque)
     _stall_until: float = 0.0
     _pad_levels: int = 0
 
@@ -100,6 +101,22 @@ class WsFaults:
         """Send ``n`` frames of invalid JSON before the next envelope (no sequence used)."""
         self._malformed += _bounded(n, _MAX_COUNT, "n")
 
+    def error_next(
+        self, message: str = "authentication failure", reason: str | None = None, count: int = 1
+    ) -> None:
+        """Send ``count`` Coinbase error frames before the next envelope.
+
+        The frame is Coinbase's flat ``{"type": "error", "message": ...}`` (plus ``reason``
+        when given), with no envelope and no ``sequence_num``; the connection stays open
+        after it, as on Coinbase (reference §3.6). The default message is the one Coinbase
+        sends for a bad channel name, an invalid JWT or a clock off by minutes
+        (SDK issues #19, #92); use e.g. ``"too many L2 streams requested in a single
+        session"`` for the level2 cap.
+        """
+        if not message:
+            raise ValueError("message must be a non-empty string")
+        self._errors.extend([(message, reason)] * _bounded(count, _MAX_COUNT, "count"))
+
     def oversize_snapshot(self, pad_levels: int = 30_000) -> None:
         """Pad the next ``level2`` snapshot with ``pad_levels`` far-away levels.
 
@@ -117,6 +134,7 @@ class WsFaults:
     def reset(self) -> None:
         """Clear every pending fault."""
         self._disconnects.clear()
+        self._errors.clear()
         self._skip = self._duplicates = self._malformed = self._pad_levels = 0
         self._stall_until = 0.0
 
@@ -128,6 +146,7 @@ class WsFaults:
             "skip_sequence": self._skip,
             "duplicate_next": self._duplicates,
             "malformed_next": self._malformed,
+            "error_next": [m for m, _ in self._errors],
             "stall_remaining": self.stall_remaining(),
             "oversize_snapshot": self._pad_levels,
         }
@@ -154,6 +173,12 @@ class WsFaults:
         """Pop how many invalid-JSON frames to send now."""
         n, self._malformed = self._malformed, 0
         return n
+
+    def take_errors(self) -> list[tuple[str, str | None]]:
+        """Pop every armed error frame (message, reason)."""
+        out = list(self._errors)
+        self._errors.clear()
+        return out
 
     def take_pad_levels(self) -> int:
         """Pop the padding requested for the next level2 snapshot."""
@@ -268,6 +293,8 @@ class WsConnection:
                 return
             for _ in range(faults.take_malformed()):
                 await self.ws.send_str(_BAD_JSON)
+            for message, reason in faults.take_errors():
+                await self.ws.send_str(f.dumps(f.error_frame(message, reason)))
             self.seq += faults.take_skip()
             if isinstance(item.payload, f.RenderedEvents):  # a multi-MB frame, built now
                 data = item.payload.frame(item.channel, item.timestamp, self.seq)
