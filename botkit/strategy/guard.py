@@ -78,6 +78,10 @@ class HookGuard:
         config: thresholds.
         clock: duration and window clock (monotonic in production, manual in tests).
         on_halt: awaited once when the strategy is halted (cancel its orders).
+        keep_records: how many of the latest failures (:attr:`errors`) and slow calls
+            (:attr:`slow`) are kept: a bot that runs for weeks with a hook just over
+            ``slow_hook_seconds`` (a market maker awaiting its orders in ``on_timer``)
+            must not keep one record per call; the counts and the log keep the rest.
     """
 
     def __init__(
@@ -87,14 +91,23 @@ class HookGuard:
         *,
         clock: Clock | None = None,
         on_halt: Callable[[], Awaitable[None]] | None = None,
+        keep_records: int = 100,
     ) -> None:
+        if keep_records < 1:
+            raise ValueError(f"keep_records must be >= 1, got {keep_records}")
         self.strategy = strategy
         self.config = config or GuardConfig()
         self._clock: Clock = clock or MonotonicClock()
         self._on_halt = on_halt
         self._recent: deque[float] = deque()
-        self.errors: list[HookError] = []
-        self.slow: list[tuple[str, float]] = []
+        self.errors: deque[HookError] = deque(maxlen=keep_records)
+        """The latest failed calls (each holds its exception and traceback), oldest first."""
+        self.slow: deque[tuple[str, float]] = deque(maxlen=keep_records)
+        """The latest slow calls, (event, seconds), oldest first."""
+        self.error_count = 0
+        """Every failed call since start (``errors`` keeps only the latest)."""
+        self.slow_count = 0
+        """Every slow call since start (``slow`` keeps only the latest)."""
         self.halted = False
         self.halt_reason = ""
 
@@ -130,6 +143,7 @@ class HookGuard:
     def _timed(self, event: str, elapsed: float) -> None:
         if elapsed > self.config.slow_hook_seconds:  # (checked by the caller too: hot path)
             self.slow.append((event, elapsed))
+            self.slow_count += 1
             log.warning(
                 "strategy %s: hook %s took %.1f ms (> %.1f ms); it delays every other event",
                 self.strategy,
@@ -143,6 +157,7 @@ class HookGuard:
         error = StrategyError(f"strategy {self.strategy}: {event} raised {exc!r}")
         error.__cause__ = exc
         self.errors.append(HookError(event, now, error))
+        self.error_count += 1
         log.error(
             "strategy %s: hook %s raised %s: %s",
             self.strategy,

@@ -92,7 +92,7 @@ async def test_slow_hook_is_timed_and_warned(caplog: pytest.LogCaptureFixture) -
     with caplog.at_level(logging.WARNING, logger="botkit.strategy.guard"):
         assert await guard.call("on_book", fast)
         assert await guard.call("on_candle", slow)
-    assert guard.slow == [("on_candle", 0.25)]
+    assert list(guard.slow) == [("on_candle", 0.25)] and guard.slow_count == 1
     [record] = caplog.records
     assert "slowpoke" in record.getMessage() and "on_candle took 250.0 ms" in record.getMessage()
 
@@ -110,3 +110,41 @@ async def test_async_hook_timeout_counts_as_an_error() -> None:
     assert not await guard.call("on_ticker", never.wait)
     assert guard.halted and halted == [True]
     assert isinstance(guard.errors[0].error.__cause__, TimeoutError)
+
+
+async def test_a_long_run_of_slow_and_failing_hooks_keeps_bounded_records(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A week of a market maker whose every requote is just over the slow threshold.
+
+    The guard used to append one record per slow call for ever (+1 MB/hour in the soak):
+    only the latest ``keep_records`` stay, the counters keep the totals.
+    """
+    clock = ManualClock()
+    guard = HookGuard(
+        "week", GuardConfig(slow_hook_seconds=0.05, max_errors=5), clock=clock, keep_records=50
+    )
+
+    async def requote() -> None:
+        clock.advance(0.06)
+
+    def broken() -> None:
+        clock.advance(400.0)  # one error per window: never halts
+        raise ValueError("bad tick")
+
+    with caplog.at_level(logging.CRITICAL, logger="botkit.strategy.guard"):
+        for i in range(20_000):
+            assert await guard.call(f"on_timer:{i % 3}", requote)
+            if i % 100 == 0:
+                assert not await guard.call("on_ticker", broken)
+    assert not guard.halted
+    assert guard.slow_count == 20_000 + 200 and len(guard.slow) == 50
+    assert [event for event, _ in guard.slow][-2:] == ["on_timer:0", "on_timer:1"]  # the latest
+    assert guard.error_count == 200 and len(guard.errors) == 50
+    last_error_at = clock.time() - 99 * 0.06  # 99 requotes followed the last error
+    assert guard.errors[-1].at == pytest.approx(last_error_at)
+
+
+def test_keep_records_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="keep_records"):
+        HookGuard("x", keep_records=0)
