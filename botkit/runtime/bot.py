@@ -296,6 +296,9 @@ class BotRuntime:
                 executor,
                 self.stats,
                 self._ids,
+                # the result's ids: 1 000-2 000 of the latest (the journal has every one);
+                # the default 10 000-20 000 took hours to reach its bound (the soak's slope)
+                keep_ids=1000,
                 on_latency=self.metrics.observe_order_latency if self.metrics else None,
                 on_reject=self._order_failed,
             )

@@ -114,3 +114,24 @@ def test_finished_orders_are_released_and_a_late_replay_is_ignored():
     for i in range(100):
         t2.on_user_event(upd(_one(i, "FILLED", "1")))
     assert "o-1" in t2.hwms and t2.open_order_ids() == ["o-1"]
+
+
+def test_the_default_retention_reaches_its_bound_within_minutes_of_a_busy_bot():
+    """12 000 orders (1.5 hours of the soak's 134 a minute) with the default retention.
+
+    The bound is reached after 1 000 + 4 096 finished orders (~38 minutes of the soak)
+    and stays there: a bot trading for weeks holds 1 000 HWMs and 4 096 released ids.
+    Replays of the latest released orders are still ignored; one older than the
+    remembered ids is past the bound (in practice an update is never that late).
+    """
+    t = FillTracker()
+    for i in range(12_000):
+        t.on_user_event(upd(_one(i, "OPEN", "0")))
+        t.on_user_event(upd(_one(i, "FILLED", "1")))
+        assert len(t.hwms) <= 1001
+    assert len(t.hwms) == 1000 and "o11999" in t.hwms and "o10999" not in t.hwms
+    assert t.on_user_event(upd(_one(10_999, "FILLED", "1"))) == []  # released last
+    assert t.on_user_event(upd(_one(11_000 - 4096, "FILLED", "1"))) == []  # oldest remembered
+    assert t.ignored_released == 2
+    forgotten = t.on_user_event(upd(_one(11_000 - 4097, "FILLED", "1")))
+    assert [type(e) for e in forgotten] == [OrderUpdate, FillEvent]  # past the bound
