@@ -192,12 +192,17 @@ async def soak(
     fault_every: float,
     seed: int,
     bot_pythonpath: str | None = None,
+    bot_tracemalloc: str | None = None,
+    tracemalloc_every: float = 300.0,
 ) -> SoakResult:
     """Run the simulator here and the bot as a child process for ``duration`` seconds.
 
     ``bot_pythonpath`` (a directory holding another ``botkit`` package, e.g. an older
     commit's ``git archive``) runs that code as the bot, for a before/after comparison
-    against the same simulator.
+    against the same simulator. ``bot_tracemalloc`` (an absolute directory) runs the bot through
+    ``bench/soak_tracemalloc.py``: ``tracemalloc`` on, a heap snapshot every
+    ``tracemalloc_every`` seconds (and on SIGUSR1) written there (the RSS then includes
+    the tracing's own overhead: use it to locate growth, not for the slope figure).
     """
     result = SoakResult(duration, requote)
     async with SimServer(seed=seed, tick_interval=0.1) as sim:
@@ -216,10 +221,14 @@ async def soak(
         with tempfile.TemporaryDirectory(prefix="botkit-soak-") as tmp:
             config = Path(tmp) / "soak.toml"
             config.write_text(CONFIG.format(requote=requote))
+            entry = ["-m", "botkit"]
+            if bot_tracemalloc:
+                wrapper = Path(__file__).with_name("soak_tracemalloc.py")
+                entry = [str(wrapper), bot_tracemalloc, "--every"]
+                entry += [str(tracemalloc_every), "--"]
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
-                "-m",
-                "botkit",
+                *entry,
                 "run",
                 "--config",
                 str(config),
@@ -308,6 +317,15 @@ def main() -> None:
     ap.add_argument("--requote", type=float, default=2.0, help="market maker requote seconds")
     ap.add_argument("--seed", type=int, default=1, help="simulator market seed")
     ap.add_argument("--bot-pythonpath", help="run the bot from this botkit tree (comparisons)")
+    ap.add_argument(
+        "--bot-tracemalloc",
+        metavar="DIR",
+        help="run the bot with tracemalloc on, heap snapshots written to DIR "
+        "(compare: bench/soak_tracemalloc.py --diff A B)",
+    )
+    ap.add_argument(
+        "--tracemalloc-every", type=float, default=300.0, help="seconds between snapshots"
+    )
     args = ap.parse_args()
     warmup = args.warmup if args.warmup is not None else min(60.0, args.duration / 3)
     result = asyncio.run(
@@ -317,6 +335,10 @@ def main() -> None:
             fault_every=args.fault_every,
             seed=args.seed,
             bot_pythonpath=args.bot_pythonpath,
+            bot_tracemalloc=str(Path(args.bot_tracemalloc).resolve())
+            if args.bot_tracemalloc
+            else None,
+            tracemalloc_every=args.tracemalloc_every,
         )
     )
     print("\n".join(report(result, warmup)))
