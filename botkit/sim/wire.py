@@ -24,6 +24,7 @@ __all__ = [
     "dec_str",
     "failure_response",
     "fill_wire",
+    "fill_wire_size",
     "order_rest",
     "order_ws",
     "rfc3339",
@@ -85,7 +86,13 @@ def _leaves(order: Order) -> Decimal:
 
 @dataclass(frozen=True, slots=True)
 class UserFill:
-    """One execution of a user order, as ``/orders/historical/fills`` reports it (§2.8)."""
+    """One execution of a user order (§2.8), in the engine's own units.
+
+    ``size`` is always the *base* quantity here, whatever the order was sized in,
+    because the ledger, the paper journal and the reports all account in base.
+    :func:`fill_wire` converts it to what Coinbase sends: for a quote-sized order
+    (``size_in_quote``) the wire ``size`` is the fill's quote notional.
+    """
 
     entry_id: str
     trade_id: str
@@ -183,8 +190,22 @@ def order_ws(order: Order) -> dict[str, Any]:
     }
 
 
+def fill_wire_size(fill: UserFill) -> Decimal:
+    """The ``size`` Coinbase reports for ``fill``: quote notional when ``size_in_quote``.
+
+    Coinbase reports every fill of an order placed with ``quote_size`` with
+    ``size_in_quote: true`` and ``size`` in the quote currency: the fill's notional,
+    ``price * base``, before fees (its ``commission`` is the fee rate times that
+    size). Sources: ccxt's ``parse_trade`` (``coinbase.py``), which divides ``size``
+    by ``price`` when ``size_in_quote`` is true, and its recorded ``fetchMyTrades``
+    sample, where ``commission`` is exactly 0.6 % of ``size`` and the order's
+    ``total_fees`` is 0.6 % of its ``filled_value``.
+    """
+    return (fill.price * fill.size).normalize() if fill.size_in_quote else fill.size
+
+
 def fill_wire(fill: UserFill) -> dict[str, Any]:
-    """The §2.8 fill object."""
+    """The §2.8 fill object (``size`` in quote for a quote-sized order, see above)."""
     commission = dec_str(fill.commission)
     return {
         "entry_id": fill.entry_id,
@@ -193,7 +214,7 @@ def fill_wire(fill: UserFill) -> dict[str, Any]:
         "trade_time": rfc3339(fill.time),
         "trade_type": "FILL",
         "price": dec_str(fill.price),
-        "size": dec_str(fill.size),
+        "size": dec_str(fill_wire_size(fill)),
         "commission": commission,
         "product_id": fill.product_id,
         "sequence_timestamp": rfc3339(fill.time),
