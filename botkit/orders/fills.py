@@ -15,10 +15,21 @@ survives restarts. After a reconnect the feed asks REST for the fills of the ord
 that were open (:meth:`FillTracker.open_order_ids`) and feeds them to
 :meth:`FillTracker.reconcile_rest_fills`, which applies the same HWM rule: fills that
 happened while disconnected are reported exactly once, whichever path sees them first.
+
+**Quote-sized orders** ("buy $100 of BTC", ``quote_size``): Coinbase reports each REST
+fill with ``size_in_quote: true`` and ``size`` in the *quote* currency (the fill's
+notional, before fees), so the base quantity is ``size / price``
+(:func:`rest_fill_amounts`; ccxt's ``parse_trade`` does the same). Positions are in
+base, so a fill read as base would book ~65 000x too much BTC. The ``user`` channel's
+``cumulative_quantity`` is read as base (as ccxt pro and Hummingbot read it, and as
+REST's ``filled_size`` is); should an update contradict itself (a quantity far from
+``filled_value / avg_price`` but equal to the quote spent), the base implied by
+value and average price is booked instead, with a warning (:func:`ws_base_quantity`).
 """
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -34,11 +45,20 @@ __all__ = [
     "HwmStore",
     "MemoryHwmStore",
     "OrderHwm",
+    "fill_base_size",
+    "rest_fill_amounts",
     "to_decimal",
+    "ws_base_quantity",
 ]
 
 TERMINAL_STATUSES = frozenset({"FILLED", "CANCELLED", "EXPIRED", "FAILED"})
 _ZERO = Decimal(0)
+_QUOTE_TOLERANCE = Decimal("0.001")
+"""How close (relative) a ``user`` quantity must be to the quote spent to be read as quote."""
+_BASE_TOLERANCE = Decimal("0.01")
+"""How far (relative) from ``filled_value / avg_price`` a quantity must be to be suspect."""
+
+log = logging.getLogger(__name__)
 
 
 def to_decimal(text: str | None) -> Decimal:
@@ -49,6 +69,81 @@ def to_decimal(text: str | None) -> Decimal:
         return Decimal(text)
     except InvalidOperation:
         raise ValueError(f"not a decimal: {text!r}") from None
+
+
+def _field(row: Any, name: str) -> Any:
+    """``row[name]`` for a JSON fill, ``row.name`` for a decoded one (botkit's ``Fill``)."""
+    if isinstance(row, Mapping):
+        return row.get(name)
+    return getattr(row, name, None)
+
+
+def _dec(value: Any) -> Decimal:
+    if isinstance(value, Decimal):
+        return value
+    return to_decimal(None if value is None else str(value))
+
+
+def _flag(value: Any) -> bool:
+    """``size_in_quote`` as sent (a JSON bool), tolerating the string forms ``"true"``."""
+    if isinstance(value, str):
+        return value.strip().lower() == "true"
+    return value is True
+
+
+def fill_base_size(size: Decimal, price: Decimal, size_in_quote: bool) -> Decimal:
+    """The base quantity of one §2.8 fill: ``size``, or ``size / price`` when in quote.
+
+    Raises:
+        ValueError: a quote-sized fill without a positive price (its base is unknowable).
+    """
+    if not size_in_quote:
+        return size
+    if price <= 0:
+        raise ValueError(
+            f"a size_in_quote fill needs a positive price to convert size {size} to base; "
+            f"got price {price}: read the fill again or book it from the order's filled_size"
+        )
+    return size / price
+
+
+def rest_fill_amounts(row: Mapping[str, Any] | Any) -> tuple[Decimal, Decimal, Decimal]:
+    """``(base quantity, quote notional, commission)`` of one §2.8 REST fill.
+
+    ``row`` is the JSON object (a mapping) or botkit's decoded ``Fill``. For a fill with
+    ``size_in_quote: true`` (an order placed with ``quote_size``) ``size`` is the quote
+    notional and the base is ``size / price``; otherwise ``size`` is base and the
+    notional is ``price * size``. The commission is in quote either way.
+    """
+    price = _dec(_field(row, "price"))
+    size = _dec(_field(row, "size"))
+    fee = _dec(_field(row, "commission"))
+    if _flag(_field(row, "size_in_quote")):
+        return fill_base_size(size, price, True), size, fee
+    return size, price * size, fee
+
+
+def ws_base_quantity(qty: Decimal, avg: Decimal, value: Decimal, fees: Decimal) -> Decimal:
+    """The base quantity of a ``user``-channel update whose ``cumulative_quantity`` is ``qty``.
+
+    ``qty`` is base, as Coinbase documents ``filled_size`` and as every independent
+    client reads ``cumulative_quantity``. Whether Coinbase could send it in quote for a
+    quote-sized order is not documented (the reference only says ``leaves_quantity`` is
+    in the order's sizing currency), so a self-contradicting update is caught: when
+    ``qty`` is more than 1 % away from ``value / avg`` (the base that the order's own
+    notional and average price imply) but within 0.1 % of the quote spent (``value`` or
+    ``value + fees``), it is quote, and ``value / avg`` is the base. Any other update is
+    taken as sent.
+    """
+    if qty <= 0 or avg <= 0 or value <= 0:
+        return qty
+    implied = value / avg
+    if abs(qty - implied) <= implied * _BASE_TOLERANCE:
+        return qty
+    for spent in (value, value + fees):
+        if abs(qty - spent) <= spent * _QUOTE_TOLERANCE:
+            return implied
+    return qty
 
 
 def _plain(q: Decimal) -> str:
@@ -188,6 +283,15 @@ class FillTracker:
         avg = to_decimal(o.avg_price)
         value = to_decimal(o.filled_value) if o.filled_value else avg * qty
         fees = to_decimal(o.total_fees)
+        if o.filled_value:
+            base = ws_base_quantity(qty, avg, value, fees)
+            if base != qty:
+                log.warning(
+                    "user update of order %s: cumulative_quantity %s is the quote spent, "
+                    "not base (filled_value %s / avg_price %s = %s base): booking the base",
+                    o.order_id, o.cumulative_quantity, o.filled_value, o.avg_price, base,
+                )  # fmt: skip
+                qty = base
         prev = self.hwms.get(o.order_id)
         if prev is None and o.order_id in self._released_set:
             self.ignored_released += 1  # a late replay of a released order: reported already
@@ -278,44 +382,41 @@ class FillTracker:
                 self._release_old()
         return fill
 
-    def reconcile_rest_fills(self, fills: Sequence[Mapping[str, Any]]) -> list[FillEvent]:
+    def reconcile_rest_fills(self, fills: Sequence[Mapping[str, Any] | Any]) -> list[FillEvent]:
         """Report fills that REST knows about and the ``user`` channel has not shown yet.
 
         Args:
             fills: §2.8 fill objects (``order_id``, ``price``, ``size``, ``commission``,
-                ``trade_id``, ``product_id``, ``side``), any order, any orders.
+                ``trade_id``, ``product_id``, ``side``, ``size_in_quote``), as JSON
+                mappings or botkit's decoded ``Fill``; any order, any orders. A fill
+                with ``size_in_quote`` counts ``size / price`` base and ``size`` quote.
 
         Returns:
             At most one synthesised fill per order: the part of its REST total above
             the HWM, priced from the REST fills' notional.
         """
-        per_order: dict[str, list[Mapping[str, Any]]] = {}
+        per_order: dict[str, list[Any]] = {}
         for f in fills:
-            per_order.setdefault(str(f.get("order_id", "")), []).append(f)
+            per_order.setdefault(str(_field(f, "order_id") or ""), []).append(f)
         out: list[FillEvent] = []
         for order_id, rows in sorted(per_order.items()):
-            qty = sum((to_decimal(str(r.get("size", ""))) for r in rows), _ZERO)
-            value = sum(
-                (
-                    to_decimal(str(r.get("price", ""))) * to_decimal(str(r.get("size", "")))
-                    for r in rows
-                ),
-                _ZERO,
-            )
-            fees = sum((to_decimal(str(r.get("commission", ""))) for r in rows), _ZERO)
+            qty = value = fees = _ZERO
+            for r in rows:
+                base, notional, fee = rest_fill_amounts(r)
+                qty, value, fees = qty + base, value + notional, fees + fee
             prev = self.hwms.get(order_id)
             first = rows[0]
             fill = self._advance(
                 order_id,
                 prev.client_order_id if prev else "",
-                prev.product_id if prev else str(first.get("product_id", "")),
-                prev.side if prev else str(first.get("side", "")),
+                prev.product_id if prev else str(_field(first, "product_id") or ""),
+                prev.side if prev else str(_field(first, "side") or ""),
                 prev.status if prev else "",
                 qty,
                 value,
                 fees,
                 "rest",
-                tuple(sorted(str(r.get("trade_id", "")) for r in rows)),
+                tuple(sorted(str(_field(r, "trade_id") or "") for r in rows)),
             )
             if fill is not None:
                 out.append(fill)
