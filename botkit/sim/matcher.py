@@ -40,7 +40,7 @@ from botkit.sim.market import (
 )
 from botkit.sim.orders import Order
 from botkit.sim.specs import ProductSpec, SimMarketConfig
-from botkit.sim.wire import UserFill, order_ws
+from botkit.sim.wire import QuantityUnit, UserFill, order_ws
 
 __all__ = ["Matcher"]
 
@@ -49,6 +49,15 @@ _ZERO = Decimal(0)
 
 class Matcher:
     """Simulator state and the transitions a match causes (see module docstring)."""
+
+    ws_quote_sized_quantity: QuantityUnit = "base"
+    """Unit of a quote-sized order's ``user``-channel ``cumulative_quantity``.
+
+    Undocumented by Coinbase: ``"base"`` (the default) is how every independent client
+    reads it; set ``"quote"`` on an instance to test a client against the other
+    reading (see :func:`botkit.sim.wire.order_ws`). REST fills are unaffected: their
+    ``size`` is in quote for such orders either way, as Coinbase sends it.
+    """
 
     def __init__(
         self,
@@ -109,7 +118,8 @@ class Matcher:
         return self._seq
 
     def _emit(self, order: Order) -> None:
-        self._events.append(OrderChanged(order.user_id, order_ws(order)))
+        ws = order_ws(order, quote_sized_quantity=self.ws_quote_sized_quantity)
+        self._events.append(OrderChanged(order.user_id, ws))
 
     def _flush_books(self, t: float) -> None:
         for pid, book in self._books.items():

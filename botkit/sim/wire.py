@@ -12,13 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any
+from typing import Any, Literal
 
 from botkit.market.matching import Side
 from botkit.sim.orders import Order, OrderReject, OrderRequest
 
 __all__ = [
     "ZERO_TIME",
+    "QuantityUnit",
     "UserFill",
     "avg_price",
     "dec_str",
@@ -155,7 +156,26 @@ def order_rest(order: Order) -> dict[str, Any]:
     }
 
 
-def order_ws(order: Order) -> dict[str, Any]:
+QuantityUnit = Literal["base", "quote"]
+"""The unit of a quote-sized order's ``cumulative_quantity`` on the ``user`` channel."""
+
+
+def _cumulative(order: Order, unit: QuantityUnit) -> Decimal:
+    """``cumulative_quantity``: base, unless ``unit`` is ``"quote"`` and the order is quote-sized.
+
+    Coinbase does not document the unit for quote-sized orders (the reference, §3.5,
+    only says ``leaves_quantity`` is in the order's sizing currency). Base is the
+    default because REST ``filled_size`` is base for such orders (ccxt's recorded
+    ``fetchOrders`` sample) and ccxt pro and Hummingbot read ``cumulative_quantity`` as
+    base. ``"quote"`` (the quote spent, fees included, so that cumulative + leaves is
+    the ``quote_size``) exists so clients can be tested against the other reading.
+    """
+    if unit == "quote" and order.size_in_quote:
+        return order.filled_value + order.total_fees
+    return order.filled_size
+
+
+def order_ws(order: Order, *, quote_sized_quantity: QuantityUnit = "base") -> dict[str, Any]:
     """One ``user``-channel order dict (§3.5): all strings, ``post_only`` as ``"true"``."""
     return {
         "order_id": order.order_id,
@@ -165,7 +185,7 @@ def order_ws(order: Order) -> dict[str, Any]:
         "order_type": _WS_TYPES[order.kind],
         "status": order.status,
         "time_in_force": order.time_in_force,
-        "cumulative_quantity": dec_str(order.filled_size),
+        "cumulative_quantity": dec_str(_cumulative(order, quote_sized_quantity)),
         "leaves_quantity": dec_str(_leaves(order)),
         "avg_price": _trim(avg_price(order)),
         "total_fees": dec_str(order.total_fees),
