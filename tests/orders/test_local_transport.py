@@ -26,6 +26,7 @@ from botkit.net.ratelimit import RateLimiter
 from botkit.net.rest_types import RestRequest, RestResponse
 from botkit.net.transport import Transport
 from botkit.orders.executor import OrderExecutor
+from botkit.orders.fills import rest_fill_amounts
 from botkit.orders.intents import OrderIntent, limit_gtc, market_ioc
 from botkit.orders.journal import IntentState, OrderJournal
 from botkit.orders.state import OrderStatus
@@ -137,7 +138,8 @@ async def test_rest_client_order_lifecycle(paper: Paper) -> None:
     filled = await client.get_order(market_id)
     assert filled.status == "FILLED" and filled.filled_size > 0
     fills = [f async for f in client.iter_fills(order_ids=[market_id], limit=1)]
-    assert fills and sum(f.size for f in fills) == filled.filled_size
+    # quote-sized: each fill's size is in quote; its base is size / price
+    assert fills and sum(rest_fill_amounts(f)[0] for f in fills) == filled.filled_size
 
     changed = {e.order["order_id"] for e in paper.events if isinstance(e, OrderChanged)}
     assert {limit_id, market_id} <= changed  # on_request saw the engine's events

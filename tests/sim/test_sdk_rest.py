@@ -88,7 +88,12 @@ async def test_sdk_full_order_lifecycle(tls_sim: SimServer, kind: str) -> None:
 
     fills = (await run(c.get_fills, order_ids=[market_id])).to_dict()["fills"]
     assert fills and all(f["order_id"] == market_id for f in fills)
-    assert sum(Decimal(f["size"]) for f in fills) == Decimal(filled["filled_size"])
+    # a quote-sized order's fills are sized in quote (Coinbase's size_in_quote), before fees
+    assert all(f["size_in_quote"] for f in fills)
+    assert sum(Decimal(f["size"]) / Decimal(f["price"]) for f in fills) == Decimal(
+        filled["filled_size"]
+    )
+    assert sum(Decimal(f["size"]) for f in fills) == Decimal(filled["filled_value"])
 
     accounts = (await run(c.get_accounts)).to_dict()["accounts"]
     usd_after = Decimal(
