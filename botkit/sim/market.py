@@ -34,6 +34,7 @@ __all__ = [
     "SyntheticMarket",
     "TakerFn",
     "seed_history",
+    "seed_tape",
 ]
 
 #: Executes a synthetic taker order ``(side, size, limit or None for market)``
@@ -286,4 +287,33 @@ def seed_history(
         )
         close = open_
     out.reverse()
+    return out
+
+
+def seed_tape(
+    spec: ProductSpec, history: list[Candle], rng: random.Random, minutes: int = 10
+) -> list[tuple[float, Decimal, Decimal, Side]]:
+    """Public prints for the last ``minutes`` seeded candles, so the tape is not empty at start.
+
+    Why: with 24 h of candles but no trades, ``market_trades`` and the ticker's last trade
+    would be empty for the first moments of a session, which no real market shows. Each
+    candle gets four prints that *are* that candle: the first at its open, one at its high
+    and one at its low (in random order), the last at its close, spread over the minute;
+    their sizes add up to the candle's volume. So the tape and the candles agree, and the
+    newest print is the last close (the live market's start price). Returns ``(time, price,
+    size, maker side)`` oldest first; the caller numbers them as trades.
+    """
+    out: list[tuple[float, Decimal, Decimal, Side]] = []
+    for candle in history[-minutes:] if minutes > 0 else []:
+        middle = [candle.high, candle.low]
+        rng.shuffle(middle)
+        prices = [candle.open, *middle, candle.close]
+        step = spec.base_increment
+        quarter = (candle.volume / 4).quantize(step, rounding=ROUND_DOWN)
+        sizes = [quarter, quarter, quarter, candle.volume - 3 * quarter]
+        for k, (price, size) in enumerate(zip(prices, sizes, strict=True)):
+            if size <= 0:
+                continue
+            side: Side = "BUY" if rng.random() < 0.5 else "SELL"
+            out.append((candle.start + 5.0 + k * 15.0, price, size, side))
     return out

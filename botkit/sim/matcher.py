@@ -37,6 +37,7 @@ from botkit.sim.market import (
     SyntheticMarket,
     TakerFn,
     seed_history,
+    seed_tape,
 )
 from botkit.sim.orders import Order
 from botkit.sim.specs import ProductSpec, SimMarketConfig
@@ -88,7 +89,8 @@ class Matcher:
             history_rng = random.Random(master.getrandbits(64))
             self._trade_seq[pid] = 100_000_000 + master.randrange(100_000_000)
             store = CandleStore()
-            for candle in seed_history(spec, config, history_rng, start_time):
+            history = seed_history(spec, config, history_rng, start_time)
+            for candle in history:
                 store.put(candle)
             self._candles[pid] = store
             self._books[pid] = OrderBook() if book_factory is None else book_factory(spec)
@@ -96,6 +98,13 @@ class Matcher:
             self._books[pid].take_changes()  # the initial book is the snapshot, not an update
             self._recent[pid] = deque(maxlen=1000)
             self._last_price[pid] = spec.start_price
+            # the tape at start: prints that are the last seeded candles (already counted
+            # in them, so they go to the tape only, not through _record_trade)
+            for t, price, size, side in seed_tape(spec, history, history_rng):
+                self._trade_seq[pid] += 1
+                self._recent[pid].append(
+                    TradePrint(str(self._trade_seq[pid]), pid, price, size, side, t)
+                )
         self._ledger = Ledger()
         self._orders: dict[str, Order] = {}
         self._by_client: dict[tuple[str, str], Order] = {}
