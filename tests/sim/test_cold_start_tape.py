@@ -104,3 +104,29 @@ async def test_botkit_reads_the_same_tape_and_candles(sim: SimServer) -> None:
     ]  # fmt: skip
     _check_consistent(trades, wire_candles)
     assert {t.side for t in tape.trades} <= {"BUY", "SELL"}
+
+
+async def test_ccxt_fetches_the_seeded_tape(sim: SimServer) -> None:
+    import ccxt.async_support as ccxt
+
+    key = sim.add_key("ES256")
+    ex = ccxt.coinbase(
+        {
+            "apiKey": key.name,
+            "secret": sim.secret_of(key),
+            "cafile": str(sim.cert_path),
+            "timeout": 10_000,
+            "enableRateLimit": False,
+        }
+    )
+    ex.urls["api"]["rest"] = f"https://{sim.authority}"
+    ex.has["fetchCurrencies"] = False  # the Coinbase app API's /v2/currencies is not served
+    try:
+        trades = await ex.fetch_trades("BTC/USD", limit=100)
+        ohlcv = await ex.fetch_ohlcv("BTC/USD", "1m", limit=30)
+    finally:
+        await ex.close()
+    assert len(trades) >= 20
+    newest = max(trades, key=lambda t: int(t["id"]))
+    assert newest["price"] == pytest.approx(float(ohlcv[-1][4]), rel=1e-12)  # the last close
+    assert all(t["side"] in ("buy", "sell") for t in trades)
