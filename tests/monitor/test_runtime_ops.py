@@ -41,7 +41,7 @@ async def test_start_and_stop_alerts_reach_a_local_apprise_receiver(tmp_path: Pa
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = runner.addresses[0][1]
     try:
         rt = _runtime(tmp_path, {"notify": {"urls": [f"json://127.0.0.1:{port}/alerts"]}},
                       duration=30.0)  # fmt: skip
@@ -71,8 +71,8 @@ async def test_systemd_gets_ready_watchdog_and_stopping_in_order(tmp_path: Path)
     loop = asyncio.get_running_loop()
     got: list[str] = []
     stopping = asyncio.Event()
-    rt = _runtime(tmp_path / "data", {}, duration=30.0,
-                  systemd=SdNotifier(path, watchdog_usec=200_000))  # fmt: skip
+    notifier = SdNotifier(path, watchdog_usec=200_000)  # ours to close: the runtime borrows it
+    rt = _runtime(tmp_path / "data", {}, duration=30.0, systemd=notifier)
 
     async def listen() -> None:
         while True:
@@ -90,6 +90,7 @@ async def test_systemd_gets_ready_watchdog_and_stopping_in_order(tmp_path: Path)
             await stopping.wait()  # the datagram is queued: let the reader take it
     finally:
         listener.cancel()
+        notifier.close()
         sock.close()
     assert result.error is None
     assert got[0].startswith("READY=1") and "STATUS=ready" in got[0]

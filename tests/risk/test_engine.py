@@ -33,7 +33,11 @@ def refused(engine: RiskEngine, order: OrderCheck, quote: MarketQuote = QUOTE, *
 
 
 def test_no_limits_allow_everything() -> None:
-    RiskEngine(RiskLimits()).check(limit("BUY", "1000", "1"), QUOTE, position=D(5), open_orders=99)
+    engine = RiskEngine(RiskLimits())
+    huge = limit("BUY", "1000", "1")
+    assert engine.check(huge, QUOTE, position=D(5), open_orders=99) is None  # allowed: no raise
+    assert engine.check(huge, MarketQuote(), position=D(5), open_orders=99) is None  # no price
+    assert engine.on_mark("BTC-USD", D("0.01"), now=0.0) is None  # no loss limit: never trips
 
 
 @given(

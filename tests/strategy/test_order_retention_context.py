@@ -131,6 +131,7 @@ async def test_hours_of_requoting_keep_order_tracking_bounded() -> None:
     assert len(ex.placed) == 6000
     # 60 s of finished orders (120) < keep: the last 200 finished + 2 live remain
     assert len(ctx.orders) == 202
+    # private on purpose: the context's own id indexes must be bounded too (memory invariant)
     assert len(ctx._mine) == 202
     assert len(ctx._live) <= 4
     assert ctx.orders.sizes()["order_ids"] == 202
@@ -147,7 +148,7 @@ async def test_late_updates_for_released_orders_do_not_come_back() -> None:
     # the user channel replays it after a reconnect: nothing is tracked, the hook not called
     await ctx.dispatch(update(first_coid, first_oid, side, "OPEN", Decimal(0)))
     assert ctx.orders.get(first_coid) is None and len(ctx.orders) == size
-    assert strategy.updates == updates and first_coid not in ctx._mine
+    assert strategy.updates == updates and first_coid not in ctx._mine  # private: see above
     assert all(
         o.status is not OrderStatus.OPEN or o.order_id != first_oid for o in ctx.open_orders()
     )
