@@ -16,6 +16,7 @@ from botkit.monitor.ctl import call, find_token, render_status
 from botkit.monitor.http import is_loopback, parse_listen
 from botkit.runtime.bot import BotRuntime, RunOptions, RunResult
 from botkit.runtime.bot_config import parse_bot_config
+from botkit.runtime.health import Health
 from botkit.runtime.settings import load_settings
 from botkit.runtime.venue import Endpoints
 from botkit.sim.server import SimServer
@@ -31,6 +32,11 @@ async def run_with_http(tmp_path: Path, probe: Probe, **bot: Any) -> tuple[BotRu
          "risk": {"max_order_notional": 1000}}
     )  # fmt: skip
     healthy = asyncio.Event()
+
+    def on_health(health: Health) -> None:
+        if health.ready:
+            healthy.set()
+
     options = RunOptions(
         duration=60.0,
         data_dir=tmp_path,
@@ -38,7 +44,7 @@ async def run_with_http(tmp_path: Path, probe: Probe, **bot: Any) -> tuple[BotRu
         sim_tick_interval=0.05,
         sim_ws=WsConfig(heartbeat_interval=0.2),
         http="127.0.0.1:0",
-        on_health=lambda h: h.ready and healthy.set(),
+        on_health=on_health,
     )
     rt = BotRuntime(config, load_settings(env_file=None), options)
     sims: list[SimServer] = []

@@ -11,11 +11,13 @@ import io
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 from botkit.cli.doctor import running_bot_checks
 from botkit.errors import ComponentFailed
 from botkit.runtime.bot import BotRuntime, RunOptions
 from botkit.runtime.bot_config import parse_bot_config
+from botkit.runtime.health import Health
 from botkit.runtime.restart import RestartPolicy
 from botkit.runtime.settings import load_settings
 from botkit.runtime.ui import StatusHandler
@@ -24,7 +26,7 @@ from botkit.sim.ws import WsConfig
 FAST = RestartPolicy(max_restarts=2, window=60.0, backoff_initial=0.01, backoff_max=0.05)
 
 
-def _runtime(tmp_path: Path, **kw: object) -> BotRuntime:
+def _runtime(tmp_path: Path, **kw: Any) -> BotRuntime:
     config = parse_bot_config({"bot": {"sim_seed": 3}, "strategy": {"name": "market_maker"}})
     options = RunOptions(
         data_dir=tmp_path,
@@ -32,7 +34,7 @@ def _runtime(tmp_path: Path, **kw: object) -> BotRuntime:
         sim_tick_interval=0.05,
         sim_ws=WsConfig(heartbeat_interval=0.2),
         restart_policy=FAST,
-        **kw,  # type: ignore[arg-type]
+        **kw,
     )
     return BotRuntime(config, load_settings(env_file=None), options)
 
@@ -93,7 +95,11 @@ async def test_health_is_ready_while_trading_and_doctor_reads_it(tmp_path: Path)
         seen.extend(f"{c.name}:{c.ok}" for c in checks)
         rt.request_stop()
 
-    rt = _runtime(tmp_path, duration=30.0, on_health=lambda h: h.ready and ready.set())
+    def on_health(health: Health) -> None:
+        if health.ready:
+            ready.set()
+
+    rt = _runtime(tmp_path, duration=30.0, on_health=on_health)
     rt.options.on_venue = lambda ep: rt.supervisor.spawn("probe", probe, forever=False)
     async with asyncio.timeout(30):
         result = await rt.run()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 
@@ -11,6 +12,16 @@ from botkit.runtime.restart import CrashHistory, RestartPolicy
 from botkit.runtime.supervisor import Supervisor
 
 FAST = RestartPolicy(max_restarts=3, window=60.0, backoff_initial=0.001, backoff_max=0.01)
+
+
+def _record(fatal: list[BotkitError], reported: asyncio.Event) -> Callable[[BotkitError], None]:
+    """An ``on_fatal`` that keeps every fatal error and signals the first one."""
+
+    def on_fatal(error: BotkitError) -> None:
+        fatal.append(error)
+        reported.set()
+
+    return on_fatal
 
 
 def test_crash_history_backs_off_then_gives_up() -> None:
@@ -65,7 +76,7 @@ async def test_component_restarts_after_crashes() -> None:
 async def test_component_that_keeps_crashing_stops_the_bot_once() -> None:
     fatal: list[BotkitError] = []
     done = asyncio.Event()
-    sup = Supervisor(lambda e: (fatal.append(e), done.set()), policy=FAST)
+    sup = Supervisor(_record(fatal, done), policy=FAST)
 
     async def broken() -> None:
         raise ValueError("always")
@@ -85,7 +96,7 @@ async def test_component_that_keeps_crashing_stops_the_bot_once() -> None:
 async def test_journal_error_is_fatal_without_restart() -> None:
     fatal: list[BotkitError] = []
     failed = asyncio.Event()
-    sup = Supervisor(lambda e: (fatal.append(e), failed.set()), policy=FAST)
+    sup = Supervisor(_record(fatal, failed), policy=FAST)
     calls = 0
 
     async def writer() -> None:
@@ -104,7 +115,7 @@ async def test_journal_error_is_fatal_without_restart() -> None:
 async def test_not_restartable_component_is_fatal_on_first_crash() -> None:
     fatal: list[BotkitError] = []
     failed = asyncio.Event()
-    sup = Supervisor(lambda e: (fatal.append(e), failed.set()), policy=FAST)
+    sup = Supervisor(_record(fatal, failed), policy=FAST)
 
     async def once() -> None:
         raise RuntimeError("no")

@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
+from botkit.market.matching import OrderBook
 from botkit.sim.events import BookChange, OrderChanged, TradePrint
 from botkit.sim.exchange import FeeTier, SimBadRequest, SimExchange, SimMarketConfig, SimNotFound
+from botkit.sim.market import SyntheticMarket
 
 T0 = 1_800_000_000.0
 BTC = "BTC-USD"
@@ -93,7 +95,7 @@ def test_market_buy_walks_levels_and_slips() -> None:
     assert ex.best_bid_ask(BTC)[1] == (asks[2][0], asks[2][1] - half)
     usd, hold = bal(ex, "a", "USD")
     assert hold == 0 and usd == RICH["USD"] - D(order["total_value_after_fees"])
-    assert bal(ex, "a", "BTC") == (RICH["BTC"] + size, 0)
+    assert bal(ex, "a", "BTC") == (RICH["BTC"] + size, D(0))
 
 
 def test_quote_sized_market_buy_spends_at_most_quote() -> None:
@@ -102,7 +104,7 @@ def test_quote_sized_market_buy_spends_at_most_quote() -> None:
     order = ex.get_order("a", resp["order_id"])
     spent = D(order["filled_value"]) + D(order["total_fees"])
     assert D("49999") < spent <= D("50000")
-    assert bal(ex, "a", "USD") == (RICH["USD"] - spent, 0)
+    assert bal(ex, "a", "USD") == (RICH["USD"] - spent, D(0))
     assert order["size_in_quote"] is True
 
 
@@ -162,7 +164,7 @@ def test_fok_is_all_or_nothing() -> None:
     )
     order = ex.get_order("a", ex.create_order("a", body, T0)["order_id"])
     assert order["status"] == "CANCELLED" and order["filled_size"] == "0"
-    assert bal(ex, "a", "USD") == (RICH["USD"], 0) and ex.book(BTC)[1][0] == asks[0]
+    assert bal(ex, "a", "USD") == (RICH["USD"], D(0)) and ex.book(BTC)[1][0] == asks[0]
     body = _body(
         "BUY", {"limit_limit_fok": {"base_size": too_much, "limit_price": str(asks[1][0])}}
     )
@@ -212,7 +214,7 @@ def test_gtd_expires_and_releases_hold() -> None:
     assert ex.get_order("a", oid)["status"] == "OPEN"
     ex.advance(T0 + 5.05)
     assert ex.get_order("a", oid)["status"] == "EXPIRED"
-    assert bal(ex, "a", "USD") == (RICH["USD"], 0)
+    assert bal(ex, "a", "USD") == (RICH["USD"], D(0))
     assert all(p != D("60000.00") for p, _ in ex.book(BTC)[0])
     past = dict(cfg, end_time="2020-01-01T00:00:00Z")
     assert reason(ex.create_order("a", _body("BUY", {"limit_limit_gtd": past}), T0)) == (
@@ -234,7 +236,7 @@ def test_cancel_is_queued_then_done_and_releases_hold() -> None:
     assert statuses == ["CANCEL_QUEUED"]
     ex.advance(T0 + 0.1)
     assert ex.get_order("a", oid)["status"] == "CANCELLED"
-    assert bal(ex, "a", "BTC") == (RICH["BTC"], 0)
+    assert bal(ex, "a", "BTC") == (RICH["BTC"], D(0))
     events = ex.drain_events()
     assert [e.order["status"] for e in events if isinstance(e, OrderChanged)] == ["CANCELLED"]
     assert any(isinstance(e, BookChange) and e.price == D("70000.00") for e in events)
@@ -259,6 +261,7 @@ def test_edit_rules_and_priority() -> None:
     first = ex.create_order("a", limit("BUY", "0.5", "64000.00"), T0)["order_id"]
     second = ex.create_order("b", limit("BUY", "0.5", "64000.00"), T0)["order_id"]
     book = ex._books[BTC]  # private on purpose: queue priority is not visible through the API
+    assert isinstance(book, OrderBook)
 
     def queue() -> list[str]:
         return [lot.order_id for lot in book.lots_at("BUY", D("64000.00"))]
@@ -340,7 +343,7 @@ def test_business_failures_carry_coinbase_reasons(
     resp = ex.create_order("a", _body(side, config), T0)
     assert resp["success"] is False and reason(resp) == expected
     assert resp["error_response"]["preview_failure_reason"].startswith("PREVIEW_")
-    assert ex.drain_events() == [] and bal(ex, "a", "USD") == (RICH["USD"], 0)
+    assert ex.drain_events() == [] and bal(ex, "a", "USD") == (RICH["USD"], D(0))
 
 
 def test_unknown_product_and_malformed_bodies() -> None:
@@ -348,8 +351,10 @@ def test_unknown_product_and_malformed_bodies() -> None:
     body = market("BUY", base_size="1")
     body["product_id"] = "DOGE-USD"
     assert reason(ex.create_order("a", body, T0)) == "INVALID_PRODUCT_ID"
-    for bad in ([], {"side": "BUY"}, {"product_id": BTC, "side": "BUY"}):
+    bad_bodies: list[object] = [[], {"side": "BUY"}, {"product_id": BTC, "side": "BUY"}]
+    for bad in bad_bodies:
         with pytest.raises(SimBadRequest):
+            # Deliberately not a valid order body: the engine must refuse it at runtime.
             ex.create_order("a", bad, T0)  # type: ignore[arg-type]
     with pytest.raises(SimBadRequest):
         ex.create_order("a", market("BUY", base_size="abc"), T0)
@@ -384,7 +389,9 @@ def test_max_open_orders_fails_new_orders() -> None:
 def test_makers_take_user_orders_the_fair_price_moved_through() -> None:
     ex = make()
     oid = ex.create_order("a", limit("SELL", "0.01", "65005.00"), T0)["order_id"]
-    ex._markets[BTC].fair = 65010.0  # private on purpose: no API moves the fair price at will
+    market_source = ex._markets[BTC]  # private on purpose: no API moves the fair price at will
+    assert isinstance(market_source, SyntheticMarket)
+    market_source.fair = 65010.0
     ex.advance(T0 + 0.1)
     assert ex.get_order("a", oid)["status"] == "FILLED"
     bid, ask = ex.best_bid_ask(BTC)
