@@ -169,8 +169,8 @@ def test_market_order_slippage_is_the_hand_computed_walk() -> None:
     order = p.order(oid)
     assert order["status"] == "FILLED" and D(order["average_filled_price"]) == D("100.5")
     assert D(order["total_fees"]) == fee and D(order["filled_value"]) == notional
-    assert p.balance("USD") == (D("100000") - notional - fee, 0)
-    assert p.balance("BTC") == (D("12"), 0)
+    assert p.balance("USD") == (D("100000") - notional - fee, D(0))
+    assert p.balance("BTC") == (D("12"), D(0))
 
 
 def test_quote_sized_market_buy_spends_at_most_its_budget() -> None:
@@ -180,7 +180,7 @@ def test_quote_sized_market_buy_spends_at_most_its_budget() -> None:
     spent = D(order["filled_value"]) + D(order["total_fees"])
     assert order["status"] == "FILLED" and spent <= 200
     assert D(order["filled_size"]) > 1  # walked past the 1 BTC at 100
-    assert p.balance("USD") == (D("100000") - spent, 0)
+    assert p.balance("USD") == (D("100000") - spent, D(0))
 
 
 def test_market_sell_walks_the_bids_and_ioc_cancels_the_rest() -> None:
@@ -189,7 +189,7 @@ def test_market_sell_walks_the_bids_and_ioc_cancels_the_rest() -> None:
     order = p.order(oid)
     assert order["status"] == "CANCELLED" and order["filled_size"] == "7"
     assert D(order["average_filled_price"]) == ((D(2) * 99 + D(5) * 98) / 7).quantize(D("1e-10"))
-    assert p.balance("BTC") == (D("3"), 0)
+    assert p.balance("BTC") == (D("3"), D(0))
 
 
 def test_fok_is_all_or_nothing() -> None:
@@ -266,7 +266,7 @@ def test_post_only_that_crosses_when_it_arrives_fails() -> None:
     p.at(0.1)
     order = p.order(oid)
     assert order["status"] == "FAILED" and order["reject_reason"] == "INVALID_LIMIT_PRICE_POST_ONLY"
-    assert p.balance("USD") == (D("100000"), 0)
+    assert p.balance("USD") == (D("100000"), D(0))
 
 
 def test_fees_match_the_tier_exactly() -> None:
@@ -354,7 +354,7 @@ def test_market_order_cancelled_if_the_book_is_invalid_when_it_arrives() -> None
     p.at(0.05)
     order = p.order(oid)
     assert order["status"] == "CANCELLED" and "reconnecting" in order["cancel_message"]
-    assert p.balance("BTC") == (D("10"), 0)
+    assert p.balance("BTC") == (D("10"), D(0))
 
 
 def test_cancel_latency_fills_before_the_cancel_count() -> None:

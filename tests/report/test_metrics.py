@@ -42,8 +42,9 @@ def test_hand_computed_numbers(report_path: Path) -> None:
     assert (r.orders_considered, r.orders_with_fill, r.order_fill_ratio) == (4, 3, D("0.75"))
     # BTC held from t=15 (first buy) to t=60 (market sell) of a 0..100 session
     assert r.time_in_market == pytest.approx(0.45)
-    assert (r.maker.fills, r.maker.size, r.maker.volume, r.maker.fees) == (3, 3, 310, D("1.24"))
-    assert (r.taker.fills, r.taker.size, r.taker.volume, r.taker.fees) == (1, 1, 105, D("0.63"))
+    maker, taker = r.maker, r.taker
+    assert (maker.fills, maker.size, maker.volume, maker.fees) == (3, D(3), D(310), D("1.24"))
+    assert (taker.fills, taker.size, taker.volume, taker.fees) == (1, D(1), D(105), D("0.63"))
     assert r.notes == []
 
 
@@ -90,7 +91,7 @@ def _points(values: list[int]) -> list[EquityPoint]:
 def test_max_drawdown_is_the_deepest_fall_after_a_peak(values: list[int]) -> None:
     dd = max_drawdown(_points(values))
     assert dd is not None
-    falls = [(D(values[i] - values[j]) / values[i] * 100, values[i] - values[j])
+    falls = [(D(values[i] - values[j]) / values[i] * 100, D(values[i] - values[j]))
              for i in range(len(values)) for j in range(i, len(values))]  # fmt: skip
     assert dd.pct == max(f[0] for f in falls)
     assert dd.amount == dd.peak_equity - dd.trough_equity
