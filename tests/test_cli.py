@@ -37,7 +37,7 @@ def test_jwt_prints_export_line_that_verifies(tmp_path: Path, ec_pem: str) -> No
     assert line.startswith("export JWT=") and "\n" not in line
     token = line.removeprefix("export JWT=")
     key = load_cdp_key(KEY_NAME, ec_pem)
-    claims = pyjwt.decode(token, key.private_key.public_key(), algorithms=["ES256"])  # type: ignore[arg-type]
+    claims = pyjwt.decode(token, key.private_key.public_key(), algorithms=["ES256"])
     assert claims["uri"] == "GET api.coinbase.com/api/v3/brokerage/accounts"
     assert "query string" in out.stderr
 
@@ -52,10 +52,10 @@ def test_jwt_host_override_and_ws(tmp_path: Path, ed_b64: str) -> None:
     out = run(
         ["jwt", "POST", "/api/v3/brokerage/orders", "--host", "127.0.0.1:8443"], env, tmp_path
     )
-    claims = pyjwt.decode(out.stdout.strip().split("=", 1)[1], pub, algorithms=["EdDSA"])  # type: ignore[arg-type]
+    claims = pyjwt.decode(out.stdout.strip().split("=", 1)[1], pub, algorithms=["EdDSA"])
     assert claims["uri"] == "POST 127.0.0.1:8443/api/v3/brokerage/orders"
     ws = run(["jwt", "--ws"], env, tmp_path)
-    assert "uri" not in pyjwt.decode(ws.stdout.strip().split("=", 1)[1], pub, algorithms=["EdDSA"])  # type: ignore[arg-type]
+    assert "uri" not in pyjwt.decode(ws.stdout.strip().split("=", 1)[1], pub, algorithms=["EdDSA"])
 
 
 def test_keys_check_prints_no_secret(tmp_path: Path, ec_pem: str) -> None:

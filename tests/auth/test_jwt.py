@@ -29,7 +29,7 @@ def _decode(token: str, key: CdpKey) -> tuple[dict[str, object], dict[str, objec
     header = pyjwt.get_unverified_header(token)
     claims = pyjwt.decode(
         token,
-        key.private_key.public_key(),  # type: ignore[arg-type]
+        key.private_key.public_key(),
         algorithms=[key.algorithm],
         options={"verify_nbf": False, "verify_exp": False},
     )
@@ -117,7 +117,7 @@ def test_clock_offset_moves_nbf(ec_pem: str) -> None:
     signer = _signer(key, clock)
     clock.set(NOW - 300)  # the host clock runs 5 minutes slow; the executor corrects by moving it
     _, claims = _decode(signer.ws_token(), key)
-    assert claims["nbf"] == 1_760_000_000 - 300 and claims["exp"] == claims["nbf"] + 120  # type: ignore[operator]
+    assert claims["nbf"] == 1_760_000_000 - 300 and claims["exp"] == claims["nbf"] + 120
 
 
 def test_issuer_and_lifetime_are_configurable(ec_pem: str) -> None:

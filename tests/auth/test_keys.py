@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+from collections.abc import Callable
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -12,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from botkit.auth.keys import (
     CdpKey,
+    PrivateKey,
     load_cdp_key,
     load_private_key,
     parse_key_json,
@@ -21,10 +23,10 @@ from botkit.errors import ConfigError
 from tests.conftest import KEY_NAME
 
 
-def _same_key(a: object, b: object) -> bool:
+def _same_key(a: PrivateKey, b: PrivateKey) -> bool:
     pub = serialization.PublicFormat.SubjectPublicKeyInfo
     enc = serialization.Encoding.DER
-    return a.public_key().public_bytes(enc, pub) == b.public_key().public_bytes(enc, pub)  # type: ignore[attr-defined]
+    return a.public_key().public_bytes(enc, pub) == b.public_key().public_bytes(enc, pub)
 
 
 def test_ec_sec1_pem_loads_as_es256(ec_pem: str, ec_key: ec.EllipticCurvePrivateKey) -> None:
@@ -62,7 +64,9 @@ def test_ed25519_base64_64_and_32_bytes(ed_b64: str, ed_key: ed25519.Ed25519Priv
         pytest.param(lambda s: s.replace("\n", "\n  "), id="indented-lines"),
     ],
 )
-def test_pem_damage_is_repaired(mangle, ec_pem: str, ec_key: ec.EllipticCurvePrivateKey) -> None:  # type: ignore[no-untyped-def]
+def test_pem_damage_is_repaired(
+    mangle: Callable[[str], str], ec_pem: str, ec_key: ec.EllipticCurvePrivateKey
+) -> None:
     assert _same_key(load_private_key(mangle(ec_pem)), ec_key)
 
 

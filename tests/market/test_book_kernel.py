@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 import botkit.market as core_package
 from botkit.market import book as book_module
-from botkit.market.book import L2Book, WireLimits
+from botkit.market.book import L2Book, WireLevelChange, WireLimits
 from botkit.venues.advanced_trade.messages import L2Update
 
 KERNEL_BUILT = (
@@ -99,7 +99,7 @@ def test_the_kernel_really_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     real = book_module._kernel
     assert real is not None
 
-    def spy(book: L2Book, ups: list[L2Update], start: int) -> int:
+    def spy(book: L2Book, ups: list[WireLevelChange], start: int) -> int:
         calls.append(start)
         return real(book, ups, start)
 
@@ -193,6 +193,7 @@ def test_non_level_items_fail_alike() -> None:
         with loop(kernel):
             b = L2Book("X")
             with pytest.raises(ValueError, match="bad level in X update"):
+                # Deliberately not all levels: both loops must refuse the batch at runtime.
                 b.apply_wire_updates(bad)  # type: ignore[arg-type]
             results.append(state(b))
     assert results[0] == results[1]
@@ -226,9 +227,9 @@ def test_slot_reads_bind_only_to_slot_classes_and_unset_slots_fail_like_getattr(
                     _l2kernel.bind_level_type(SlotLevel)  # use_kernel() re-binds L2Update
                 b = L2Book("X")
                 ok = [SlotLevel("bid", "10.5", "2"), SlotLevel("offer", "11", "1")]
-                assert not b.apply_wire_updates(ok)  # type: ignore[arg-type]
+                assert not b.apply_wire_updates(ok)
                 with pytest.raises(ValueError, match="new_quantity"):
-                    b.apply_wire_updates([SlotLevel("bid", "10", None)])  # type: ignore[list-item]
+                    b.apply_wire_updates([SlotLevel("bid", "10", None)])
                 outcomes.append(state(b))
         assert outcomes[0] == outcomes[1]
     finally:

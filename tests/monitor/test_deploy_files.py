@@ -22,6 +22,7 @@ import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml  # apprise depends on PyYAML
@@ -431,20 +432,21 @@ def test_dockerignore_sends_what_the_wheel_build_needs(path: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def compose() -> dict[str, object]:
+def compose() -> dict[str, Any]:
+    """The compose file as parsed YAML (values of any shape, checked by each test)."""
     doc = yaml.safe_load(COMPOSE.read_text())
     assert isinstance(doc, dict)
     return doc
 
 
 def test_compose_bot_builds_this_repo_and_keeps_state_on_a_volume(
-    compose: dict[str, object], unit: dict[str, dict[str, list[str]]]
+    compose: dict[str, Any], unit: dict[str, dict[str, list[str]]]
 ) -> None:
-    bot = compose["services"]["bot"]  # type: ignore[index]
+    bot = compose["services"]["bot"]
     assert (REPO / bot["build"] / "Dockerfile").is_file()
     volume = json.loads(final("VOLUME"))[0]
     mounts = {v.split(":")[1]: v.split(":")[0] for v in bot["volumes"]}
-    assert mounts[volume] in compose["volumes"]  # type: ignore[operator]
+    assert mounts[volume] in compose["volumes"]
     assert all(p.startswith("127.0.0.1:") for p in bot["ports"])  # the host's loopback
     assert bot["ports"][0].rsplit(":", 1)[1] in final("EXPOSE").split()
     token = bot["environment"]["BOTKIT_HTTP__TOKEN"]
@@ -456,10 +458,10 @@ def test_compose_bot_builds_this_repo_and_keeps_state_on_a_volume(
 
 
 def test_compose_prometheus_is_optional_and_scrapes_the_bot_with_the_token(
-    compose: dict[str, object],
+    compose: dict[str, Any],
 ) -> None:
-    services = compose["services"]  # type: ignore[index]
-    prom = services["prometheus"]  # type: ignore[index]
+    services = compose["services"]
+    prom = services["prometheus"]
     assert prom["profiles"] == ["prometheus"]
     (config_mount,) = [
         v for v in prom["volumes"] if v.endswith(":/etc/prometheus/prometheus.yml:ro")
@@ -470,7 +472,7 @@ def test_compose_prometheus_is_optional_and_scrapes_the_bot_with_the_token(
     assert scrape.get("metrics_path", "/metrics") == "/metrics"
     (target,) = scrape["static_configs"][0]["targets"]
     host, port = target.split(":")
-    assert host in services and port in final("EXPOSE").split()  # type: ignore[operator]
+    assert host in services and port in final("EXPOSE").split()
     secret = scrape["authorization"]["credentials_file"].removeprefix("/run/secrets/")
     assert secret in prom["secrets"]
-    assert compose["secrets"][secret] == {"environment": "BOTKIT_HTTP__TOKEN"}  # type: ignore[index]
+    assert compose["secrets"][secret] == {"environment": "BOTKIT_HTTP__TOKEN"}

@@ -21,7 +21,7 @@ from botkit.errors import (
     RequestTimeout,
     ServerError,
 )
-from botkit.net.retry_policy import RetryPolicy, backoff_delay, decide, rule_for
+from botkit.net.retry_policy import Decision, RetryPolicy, backoff_delay, decide, rule_for
 from botkit.net.token_bucket import TokenBucket
 from botkit.orders.intents import OrderIntent, dec_str, limit_gtc, market_ioc
 from botkit.orders.state import OrderStateMachine, OrderStatus, normalise_status
@@ -29,7 +29,7 @@ from botkit.orders.state import OrderStateMachine, OrderStatus, normalise_status
 POLICY = RetryPolicy()
 
 
-def _d(error: Exception, n: int = 1, *, idem: bool = True, suspect: bool = False):  # type: ignore[no-untyped-def]
+def _d(error: Exception, n: int = 1, *, idem: bool = True, suspect: bool = False) -> Decision:
     return decide(
         error,
         occurrence=n,

@@ -6,12 +6,13 @@ import base64
 import json
 import secrets
 import time
+from typing import Literal
 
 import jwt as pyjwt
 import pytest
 
 from botkit.auth.factory import generate_cdp_key
-from botkit.auth.jwt import build_jwt, format_uri
+from botkit.auth.jwt import DEFAULT_ISSUER, build_jwt, format_uri
 from botkit.sim.server import SimServer
 from tests.sim.conftest import Caller
 
@@ -24,15 +25,17 @@ async def _get(call: Caller, token: str, path: str = ACCOUNTS) -> tuple[int, str
         return r.status, await r.text(), dict(r.headers)
 
 
-def _token(call: Caller, *, uri: str | None = None, now: float | None = None, **kw: object) -> str:
+def _token(
+    call: Caller, *, uri: str | None = None, now: float | None = None, issuer: str = DEFAULT_ISSUER
+) -> str:
     key = call.signer.key
     return build_jwt(
         key,
         now=now if now is not None else time.time(),
         nonce=secrets.token_hex(),
         uri=uri if uri is not None else format_uri("GET", call.sim.authority, ACCOUNTS),
-        **kw,
-    )  # type: ignore[arg-type]
+        issuer=issuer,
+    )
 
 
 async def test_valid_token_accepted_both_issuers(call: Caller) -> None:
@@ -41,8 +44,10 @@ async def test_valid_token_accepted_both_issuers(call: Caller) -> None:
 
 
 @pytest.mark.parametrize("kind", ["ES256", "EdDSA"])
-async def test_both_key_types(sim: SimServer, call: Caller, kind: str) -> None:
-    key = sim.add_key(kind)  # type: ignore[arg-type]
+async def test_both_key_types(
+    sim: SimServer, call: Caller, kind: Literal["ES256", "EdDSA"]
+) -> None:
+    key = sim.add_key(kind)
     token = build_jwt(
         key, now=time.time(), nonce="n1", uri=format_uri("GET", sim.authority, ACCOUNTS)
     )
@@ -118,7 +123,7 @@ async def test_typ_not_required_unknown_claims_ignored(call: Caller) -> None:
     }
     token = pyjwt.encode(
         claims, key.private_key, algorithm="ES256", headers={"kid": key.name, "nonce": "x"}
-    )  # type: ignore[arg-type]
+    )
     h, c, s = token.split(".")
     hdr = json.loads(base64.urlsafe_b64decode(h + "=="))
     assert hdr.pop("typ") == "JWT"
@@ -126,7 +131,7 @@ async def test_typ_not_required_unknown_claims_ignored(call: Caller) -> None:
     token2 = pyjwt.api_jws.encode(
         json.dumps(claims).encode(),
         key.private_key,
-        algorithm="ES256",  # type: ignore[arg-type]
+        algorithm="ES256",
         headers={"kid": key.name, "nonce": "y", "typ": None},
     )
     assert "typ" not in pyjwt.get_unverified_header(token2)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
+from typing import Any
 
 from coinbase.websocket import WSClient
 
@@ -12,7 +14,7 @@ from botkit.sim.server import SimServer
 
 async def test_sdk_wsclient_over_wss_against_simserver(tls_sim: SimServer) -> None:
     key = tls_sim.add_key("EdDSA", user_id="ws-user")
-    inbox: asyncio.Queue[dict[str, object]] = asyncio.Queue()
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()  # decoded JSON frames
     client = WSClient(
         api_key=key.name,
         api_secret=tls_sim.secret_of(key),
@@ -27,12 +29,12 @@ async def test_sdk_wsclient_over_wss_against_simserver(tls_sim: SimServer) -> No
         )
         seen: set[str] = set()
 
-        async def until(pred: object) -> dict[str, object]:
+        async def until(pred: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
             while True:
                 msg = await inbox.get()
                 assert msg.get("type") != "error", msg
                 seen.add(str(msg.get("channel")))
-                if pred(msg):  # type: ignore[operator]
+                if pred(msg):
                     return msg
 
         await asyncio.wait_for(until(lambda m: m.get("channel") == "user"), 10)
@@ -52,13 +54,13 @@ async def test_sdk_wsclient_over_wss_against_simserver(tls_sim: SimServer) -> No
             until(
                 lambda m: (
                     m.get("channel") == "user"
-                    and m["events"][0]["type"] == "update"  # type: ignore[index]
+                    and m["events"][0]["type"] == "update"
                     and any(o["order_id"] == oid for o in m["events"][0]["orders"])
                 )
             ),
             10,
-        )  # type: ignore[index]
-        assert update["events"][0]["orders"][-1]["client_order_id"] == "ws-1"  # type: ignore[index]
+        )
+        assert update["events"][0]["orders"][-1]["client_order_id"] == "ws-1"
         await asyncio.wait_for(until(lambda m: m.get("channel") == "heartbeats"), 10)
         assert {"l2_data", "subscriptions", "user", "heartbeats"} <= seen
     finally:
