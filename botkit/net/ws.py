@@ -38,7 +38,10 @@ __all__ = [
 class WsConnection(Protocol):
     """One open WebSocket."""
 
-    close_code: int | None
+    @property
+    def close_code(self) -> int | None:
+        """The close code once closed, else None; read-only, so wrappers may delegate it."""
+        ...
 
     async def send(self, text: str) -> None:
         """Send one text frame (raises ConnectionLost when the socket is gone)."""

@@ -16,6 +16,7 @@ from botkit.market.events import (
     BookInvalidated,
     ConnectionState,
     FeedErrorReceived,
+    FeedEvent,
     SequenceGapDetected,
 )
 
@@ -115,7 +116,7 @@ async def test_tls_without_ca_file_is_refused(make_feed):
     from botkit.sim.server import SimServer
 
     async with SimServer(seed=3, tick_interval=0, tls=True) as sim:
-        events: list = []
+        events: list[FeedEvent] = []
         feed = await make_feed(sim, events=events, ca_file=None)
         await feed.wait_for(
             lambda: any(
@@ -151,7 +152,7 @@ async def test_too_many_l2_streams_error_frame_has_the_fix(make_feed):
     from botkit.sim.ws import WsConfig
 
     async with SimServer(seed=4, tick_interval=0, ws_config=WsConfig(max_level2_products=1)) as sim:
-        events: list = []
+        events: list[FeedEvent] = []
         feed = await make_feed(sim, events=events, max_level2_per_connection=2)
         await feed.wait_for(lambda: feed.conns[0].protocol.stats.errors >= 1, 10)
         err = next(e for e in events if isinstance(e, FeedErrorReceived)).error
@@ -165,7 +166,7 @@ async def test_bad_key_is_authentication_failure_with_hint(market, make_feed):
     from botkit.auth.jwt import JwtSigner
 
     unknown = JwtSigner(generate_cdp_key(), clock=SystemClock(), nonce=lambda: "ab" * 8)
-    events: list = []
+    events: list[FeedEvent] = []
     feed = await make_feed(
         market.sim, events=events, signer=unknown, channels=("ticker",), user=True
     )
@@ -189,7 +190,7 @@ async def test_callback_exceptions_never_kill_the_feed(market, make_feed):
 
 
 async def test_market_data_works_without_keys_for_every_market_channel(market, make_feed):
-    events: list = []
+    events: list[FeedEvent] = []
     feed = await make_feed(
         market.sim,
         events=events,

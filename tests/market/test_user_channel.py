@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 from decimal import Decimal
 
-from botkit.market.events import FillEvent, OrderUpdate, UserSnapshotDone
+from botkit.market.events import FeedEvent, FillEvent, OrderUpdate, UserSnapshotDone
 from botkit.market.hwm_store import SqliteHwmStore
 
 from .conftest import signer_for
@@ -57,7 +57,7 @@ async def test_fills_dedup_reconnect_restart_and_backfill(market, make_feed, tmp
 
     store = SqliteHwmStore(tmp_path / "hwm.sqlite")
     assert store.journal_mode == "wal"
-    events: list = []
+    events: list[FeedEvent] = []
     feed = await make_feed(
         sim,
         events=events,
@@ -101,7 +101,7 @@ async def test_fills_dedup_reconnect_restart_and_backfill(market, make_feed, tmp
     assert sim.exchange.get_order(USER, oid)["status"] == "FILLED"
     store2 = SqliteHwmStore(tmp_path / "hwm.sqlite")
     assert store2.load()[oid].cumulative_quantity == qty
-    events2: list = []
+    events2: list[FeedEvent] = []
     feed2 = await make_feed(
         sim,
         events=events2,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -42,27 +43,28 @@ async def _chromium(*args: str) -> tuple[int, str]:
 
 
 async def test_status_page_renders_in_headless_chromium(tmp_path: Path) -> None:
-    seen: dict[str, object] = {}
+    position: dict[str, Decimal] = {}
+    pages: dict[str, tuple[int, str]] = {}  # "dom" and "shot": (exit code, stdout)
     shot = tmp_path / "status-page.png"
 
     async def probe(rt: BotRuntime, url: str, sim: SimServer) -> None:
         while rt.stats.fills < 2 or not rt.stats.position or not rt.view or len(rt.view.curve) < 2:
             await rt.wait_health()
-        seen["position"] = dict(rt.stats.position)
-        seen["dom"] = await _chromium("--dump-dom", url + "/")
-        seen["shot"] = await _chromium(f"--screenshot={shot}", "--window-size=900,1400", url + "/")
+        position.update(rt.stats.position)
+        pages["dom"] = await _chromium("--dump-dom", url + "/")
+        pages["shot"] = await _chromium(f"--screenshot={shot}", "--window-size=900,1400", url + "/")
 
     _rt, result = await run_with_http(tmp_path / "data", probe)
     assert result.error is None
-    code, dom = seen["dom"]  # type: ignore[misc]
+    code, dom = pages["dom"]
     assert code == 0, dom[-2000:]
     assert '<span class="badge ready" id="verdict">READY</span>' in dom
     assert "BTC-USD" in dom.split('id="feeds"')[1]
     positions = dom.split('id="positions"')[1].split("</table>")[0]
-    for pid, qty in seen["position"].items():  # type: ignore[attr-defined]
+    for pid, qty in position.items():
         assert pid in positions and f"{qty.normalize():f}" in positions
     chart = dom.split('id="equity-chart"')[1]
     assert "<svg" in chart and "<polyline" in chart
-    assert seen["shot"][0] == 0 and shot.stat().st_size > 10_000  # type: ignore[index]
+    assert pages["shot"][0] == 0 and shot.stat().st_size > 10_000
     if os.environ.get("BOTKIT_UPDATE_SCREENSHOT") == "1":
         shutil.copy(shot, DOCS / "status-page.png")

@@ -24,18 +24,20 @@ FORBIDDEN = 9  # the menu's 403 PERMISSION_DENIED
 
 def _fault_menu(sim: RecordingSim) -> list[Callable[[], object]]:
     f = sim.faults
-    post = {"path": r"/orders$", "method": "POST"}
+    path, method = r"/orders$", "POST"  # order creation only
     return [
-        lambda: f.fail_next(500, **post),  # answered without processing
+        lambda: f.fail_next(500, path=path, method=method),  # answered without processing
         lambda: f.fail_after_accept(500),  # processed, then a 500
         lambda: f.fail_after_accept(504),
         lambda: f.drop_after_accept(),  # processed, then the connection reset
-        lambda: f.reset_next(**post),  # reset, not processed
-        lambda: f.delay_next(1.0, **post),  # longer than the client's read timeout
+        lambda: f.reset_next(path=path, method=method),  # reset, not processed
+        lambda: f.delay_next(
+            1.0, path=path, method=method
+        ),  # longer than the client's read timeout
         lambda: f.fail_next(401, path="/orders"),  # creates and lookups alike
         lambda: f.fail_next(429, retry_after=0.001),
         lambda: f.fail_next(503),  # any request, lookups included
-        lambda: f.fail_next(403, **post),  # FORBIDDEN
+        lambda: f.fail_next(403, path=path, method=method),  # FORBIDDEN
         lambda: f.reset_next(),
     ]
 
