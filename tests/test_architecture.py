@@ -57,6 +57,7 @@ PURE_BY_DOMAIN: dict[str, tuple[str, ...]] = {
         "api.py",
         "rest_util.py",
         "matcher.py",
+        "ratelimit.py",
     ),  # fmt: skip
     "paper": (
         "book.py",

@@ -98,7 +98,14 @@ def cmd_sim(args: argparse.Namespace) -> int:
     import asyncio
     import signal
 
+    from botkit.sim.ratelimit import RateLimitConfig
     from botkit.sim.server import SimServer
+
+    limits = RateLimitConfig(
+        enabled=not args.no_rate_limits,
+        private_rate=args.private_rate,
+        public_rate=args.public_rate,
+    )
 
     async def serve() -> None:
         sim = SimServer(
@@ -107,10 +114,18 @@ def cmd_sim(args: argparse.Namespace) -> int:
             seed=args.seed,
             tls=args.tls,
             admin_token=args.admin_token,
+            rate_limits=limits,
         )
         async with sim:
             key = sim.add_key(args.key_type)
             print(f"# botkit simulator (seed {args.seed}) on {sim.rest_url}")
+            if limits.enabled:
+                print(
+                    f"# REST rate limits on: {limits.private_rate:g}/s per user (private), "
+                    f"{limits.public_rate:g}/s per IP (public); --no-rate-limits turns them off"
+                )
+            else:
+                print("# REST rate limits OFF (--no-rate-limits)")
             if sim.cert_path is not None:
                 print(f"# TLS certificate (trust it in your client): {sim.cert_path}")
             print(
@@ -244,6 +259,23 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--tls", action="store_true", help="https/wss with a self-signed cert")
     sim.add_argument("--key-type", choices=["ES256", "EdDSA"], default="ES256")
     sim.add_argument("--admin-token", help="token for the /_sim admin API (default: random)")
+    sim.add_argument(
+        "--no-rate-limits",
+        action="store_true",
+        help="serve without Coinbase's REST rate limits and x-ratelimit-* headers",
+    )
+    sim.add_argument(
+        "--private-rate",
+        type=float,
+        default=30.0,
+        help="private requests/s per user (default 30, Coinbase's documented figure)",
+    )
+    sim.add_argument(
+        "--public-rate",
+        type=float,
+        default=10.0,
+        help="public requests/s per IP (default 10, Coinbase's documented figure)",
+    )
     sim.set_defaults(func=cmd_sim)
 
     doctor = sub.add_parser("doctor", help="check keys, clock and permissions against Coinbase")

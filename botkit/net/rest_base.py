@@ -3,7 +3,9 @@
 Every call goes through :meth:`RestClientBase.call`, which is the whole
 "auth- and clock-aware retry" of anchors §5.4:
 
-1. wait for a token from the shared :class:`~botkit.net.ratelimit.RateLimiter`;
+1. wait for a token from the shared :class:`~botkit.net.ratelimit.RateLimiter`
+   (which every response's ``x-ratelimit-*`` headers correct: a lower announced limit is
+   adopted, ``remaining: 0`` holds the next request until ``reset``);
 2. sign **this attempt** (a new JWT with a new nonce, or a new HMAC timestamp:
    a token is never reused, so a retry after a 401 is a genuinely new request);
 3. send through the :class:`~botkit.net.transport.Transport`;
@@ -73,7 +75,8 @@ class RestClientBase:
             None, the signer's ``clock`` attribute is used if it can be corrected.
         transport: defaults to an :class:`AiohttpTransport` built from the
             timeout/CA arguments below (one shared session).
-        limiter: shared rate limiter (default 30/s private, 10/s public).
+        limiter: shared rate limiter (default 30/s private, 10/s public, corrected by the
+            server's ``x-ratelimit-*`` headers).
         policy: retry delays and caps (the rules themselves are a table in core).
         rng: jitter source; seed it for reproducible runs.
         sleep: how retries wait; tests inject a recorder.
@@ -208,6 +211,8 @@ class RestClientBase:
         finally:
             if (call.method, call.path) in self.presigned:
                 self.start_presigning()  # answered (or failed): now replace the used token
+        # Every answer (a 429 too) says how much of the shared quota is left: pace from it.
+        self.limiter.observe(call.private, response.headers, self._wall())
         if response.status == 401 and pool is not None:
             self.invalidate_presigned()  # its siblings were made the same way
         if response.status >= 400:

@@ -52,6 +52,39 @@ class TokenBucket:
         self._tokens -= tokens
         return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
 
+    def hold(self, now: float, seconds: float) -> None:
+        """Make the next reservation wait at least ``seconds`` (the server said: none left).
+
+        Sets the balance so that one token is back exactly ``seconds`` from ``now``; a
+        balance already lower (callers queued further out) is kept.
+        """
+        if self.rate == float("inf") or seconds <= 0:
+            return
+        self._refill(now)
+        self._tokens = min(self._tokens, 1.0 - seconds * self.rate)
+
+    def cap(self, now: float, tokens: float) -> None:
+        """Lower the balance to ``tokens`` if it is above (the server counts fewer left)."""
+        if self.rate == float("inf"):
+            return
+        self._refill(now)
+        self._tokens = min(self._tokens, tokens)
+
+    def adopt(self, limit: float) -> bool:
+        """Shrink rate and capacity to a server-announced ``limit`` per second if lower.
+
+        Returns True when the bucket changed. A bucket that is off (infinite rate) stays
+        off: the caller turned limiting off on purpose.
+        """
+        if self.rate == float("inf") or limit <= 0:
+            return False
+        if limit >= self.capacity and limit >= self.rate:
+            return False
+        self.capacity = min(self.capacity, limit)
+        self.rate = min(self.rate, limit)
+        self._tokens = min(self._tokens, limit)
+        return True
+
     def available(self, now: float) -> float:
         """Tokens available at ``now`` (negative while callers are queued)."""
         self._refill(now)

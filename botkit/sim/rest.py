@@ -10,6 +10,12 @@ hands the request to the router and turns its answer into an aiohttp response.
 Edge answers (reference §2.1): 401 is the plain-text body ``Unauthorized``
 (plus the simulator's ``x-botkit-sim-reason`` header); 403 is
 ``PERMISSION_DENIED``; injected 429s carry ``Retry-After``.
+
+Rate limits (reference §2.11, model in :mod:`botkit.sim.ratelimit`): after the JWT and
+scope checks, a private request is charged to its user (or key), a public one to the
+client's IP. Over the limit the answer is Coinbase's 429 body; every limited response
+carries ``x-ratelimit-limit/remaining/reset``. ``RateLimitConfig(enabled=False)`` turns
+both off.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from botkit.sim.api import BASE, ApiResponse, SimApi
 from botkit.sim.auth import AuthFailure, KeyRegistry, RegisteredKey
 from botkit.sim.exchange import SimExchange
 from botkit.sim.faults import FaultPlan, RestFault
+from botkit.sim.ratelimit import RATE_LIMIT_BODY, RateLimitConfig, SimRateLimiter
 from botkit.sim.rest_util import error_body
 
 __all__ = ["BASE", "SimRest"]
@@ -55,11 +62,7 @@ def _fault_response(fault: RestFault) -> web.Response:
         headers = {}
         if fault.retry_after is not None:
             headers["Retry-After"] = f"{fault.retry_after:g}"
-        return web.json_response(
-            {"errors": [{"id": "rate_limit_exceeded", "message": "Too many requests"}]},
-            status=429,
-            headers=headers,
-        )
+        return web.json_response(RATE_LIMIT_BODY, status=429, headers=headers)
     return _error(fault.status, "INTERNAL", f"injected fault (HTTP {fault.status})")
 
 
@@ -88,6 +91,7 @@ class SimRest:
         market_now: the true time used to advance the market before answering.
         on_change: called after every request that may have produced engine
             events, so the server can publish them to WebSocket subscribers.
+        rate_limits: Coinbase's per-user/per-IP limits (default: on, 30/s and 10/s).
     """
 
     def __init__(
@@ -99,6 +103,7 @@ class SimRest:
         now: Callable[[], float],
         market_now: Callable[[], float],
         on_change: Callable[[], None],
+        rate_limits: RateLimitConfig | None = None,
     ) -> None:
         self.exchange = exchange
         self.registry = registry
@@ -108,6 +113,7 @@ class SimRest:
         self.on_change = on_change
         self.api = SimApi(exchange, now=now)
         self.requests = 0
+        self.limiter = SimRateLimiter(rate_limits or RateLimitConfig())
 
     # -- middleware ------------------------------------------------------------------------
 
@@ -126,7 +132,9 @@ class SimRest:
             elif fault.kind == "reset":
                 return self._reset(request)
         sub = path[len(BASE) :]
-        if not (sub == "/time" or sub.startswith("/market/")):
+        if sub == "/time" or sub.startswith("/market/"):
+            decision = self.limiter.check("public", request.remote or "", self.now())
+        else:
             try:
                 key = self.registry.verify_rest(
                     request.headers.get("Authorization"), request.method, path, self.now()
@@ -137,10 +145,18 @@ class SimRest:
             if not key.can_view or (needs_trade and not key.can_trade):
                 return _forbidden()
             request[_KEY] = key
+            who = key.user_id if self.limiter.config.private_key == "user" else key.name
+            decision = self.limiter.check("private", who, self.now())
+        if decision is not None and not decision.allowed:
+            return web.json_response(
+                RATE_LIMIT_BODY, status=429, headers=self.limiter.headers(decision)
+            )
         try:
             response = await handler(request)
         finally:
             self.on_change()
+        if decision is not None:
+            response.headers.update(self.limiter.headers(decision))
         if fault is not None and fault.kind == "drop_after_accept":
             return self._reset(request)
         if fault is not None and fault.kind == "status_after_accept":

@@ -11,6 +11,12 @@ Usage in tests and in the bot's ``sim`` mode::
 Endpoints: REST under ``/api/v3/brokerage``; market WebSocket at ``/``; user
 WebSocket at ``/user``; admin API under ``/_sim`` (token in ``X-Sim-Admin-Token``).
 
+Rate limits: Coinbase's documented REST limits are on by default (30 requests/s per user
+on private endpoints, 10/s per IP on public ones, with ``x-ratelimit-*`` headers and the
+429 body; :mod:`botkit.sim.ratelimit`). ``SimServer(rate_limits=RateLimitConfig(enabled=
+False))``, ``botkit sim --no-rate-limits`` or ``POST /_sim/rate_limits {"enabled": false}``
+turn them off.
+
 Time: the market advances with the true clock (``clock``), in fixed steps,
 both on a timer and before every REST request. JWT checks and ``/time`` use
 the *server* clock, which is the true clock plus the fault plan's
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import secrets
 import tempfile
@@ -38,6 +45,7 @@ from botkit.auth.keys import CdpKey, secret_to_base64, secret_to_pem
 from botkit.sim.auth import AuthConfig, AuthFailure, KeyRegistry
 from botkit.sim.exchange import SimExchange, SimMarketConfig
 from botkit.sim.faults import FaultPlan
+from botkit.sim.ratelimit import RateLimitConfig, SimRateLimiter
 from botkit.sim.rest import SimRest
 from botkit.sim.tls import make_self_signed, server_context
 from botkit.sim.ws import SimWsHub, WsAuthError, WsConfig, WsFaults
@@ -70,7 +78,10 @@ class SimServer:
         admin_token: token for the ``/_sim`` admin API; random when None.
         tick_interval: how often the market advances and WebSocket events flow.
         ws_config: WebSocket timings and limits.
-        clock: the true time source (tests may pass a virtual one).
+        clock: the true time source (tests may pass a virtual one); the rate limiter
+            reads the server clock built on it, so a virtual clock drives it too.
+        rate_limits: REST rate limits; default on at Coinbase's figures (30/s per user,
+            10/s per IP). ``RateLimitConfig(enabled=False)`` turns them off.
     """
 
     def __init__(
@@ -86,6 +97,7 @@ class SimServer:
         tick_interval: float = 0.1,
         ws_config: WsConfig | None = None,
         clock: Callable[[], float] = time.time,
+        rate_limits: RateLimitConfig | None = None,
     ) -> None:
         self.host = host
         self.port = port
@@ -113,6 +125,7 @@ class SimServer:
             now=self.now,
             market_now=self.clock,
             on_change=self.publish,
+            rate_limits=rate_limits,
         )
         self.cert_path: Path | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -246,6 +259,22 @@ class SimServer:
             return web.json_response({"error": 'body must be {"offset": seconds}'}, status=400)
         return web.json_response({"clock_offset": self.faults.clock_offset})
 
+    async def _admin_rate_limits(self, request: web.Request) -> web.Response:
+        """Replace the rate-limit settings (fields of :class:`RateLimitConfig`); fresh buckets."""
+        try:
+            data = await request.json()
+            config = RateLimitConfig(**data)
+        except (ValueError, TypeError) as exc:
+            return web.json_response(
+                {"error": f"body must be RateLimitConfig fields as JSON: {exc}"}, status=400
+            )
+        self.set_rate_limits(config)
+        return web.json_response({"rate_limits": dataclasses.asdict(config)})
+
+    def set_rate_limits(self, config: RateLimitConfig) -> None:
+        """Switch the REST rate limits (e.g. off for a benchmark); buckets start full."""
+        self.rest.limiter = SimRateLimiter(config)
+
     async def _admin_clear(self, request: web.Request) -> web.Response:
         self.faults.clear()
         return web.json_response({"cleared": True})
@@ -258,6 +287,8 @@ class SimServer:
                 ],
                 "clock_offset": self.faults.clock_offset,
                 "requests": self.rest.requests,
+                "rate_limits": dataclasses.asdict(self.rest.limiter.config),
+                "rate_limited": self.rest.limiter.rejected,
                 "ws_connections": self.hub.connections,
                 "last_auth_failure": self.registry.last_failure,
             }
@@ -277,6 +308,7 @@ class SimServer:
                 web.post("/_sim/ws_faults", self._admin_ws_fault),
                 web.post("/_sim/clock", self._admin_clock),
                 web.get("/_sim/state", self._admin_state),
+                web.post("/_sim/rate_limits", self._admin_rate_limits),
             ]
         )
         return app

@@ -18,6 +18,7 @@ from botkit.auth.keys import CdpKey
 from botkit.net.ratelimit import RateLimiter
 from botkit.net.retry_policy import RetryPolicy
 from botkit.orders.journal import OrderJournal
+from botkit.sim.ratelimit import RateLimitConfig
 from botkit.sim.server import SimServer
 from botkit.venues.advanced_trade.rest_client import RestClient
 
@@ -68,7 +69,11 @@ class Sleeps:
 
 @pytest.fixture
 async def sim() -> AsyncIterator[RecordingSim]:
-    async with RecordingSim(seed=21, tick_interval=0.05) as server:
+    # Rate limits off: these tests drive the order path with an unlimited client limiter and
+    # a sleep that does not wait (hundreds of orders per second); they are not about limits
+    # (tests/sim/test_rate_limits.py is).
+    off = RateLimitConfig(enabled=False)
+    async with RecordingSim(seed=21, tick_interval=0.05, rate_limits=off) as server:
         yield server
 
 
