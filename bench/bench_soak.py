@@ -295,10 +295,17 @@ def report(r: SoakResult, warmup: float) -> list[str]:
             f"{warmup:.0f} s warm-up, {r.rss[-1][1]:.1f} MB at the end, peak "
             f"{max(mb for _, mb in r.rss):.1f} MB"
         )
+        halves = [after[: len(after) // 2], after[len(after) // 2 :]]
         lines.append(
             f"  RSS slope:       {slope:+.2f} MB/hour after warm-up ({len(after)} samples); "
             f"goal <= {RSS_GOAL_MB_PER_HOUR:g}: "
             f"{'met' if slope <= RSS_GOAL_MB_PER_HOUR else 'NOT met'}"
+        )
+        # still rising at the end, or a ramp that flattened (a bound reached late)?
+        lines.append(
+            "  RSS slope/half:  "
+            + ", ".join(f"{slope_per_hour(h):+.2f}" for h in halves)
+            + " MB/hour (first, second half after the warm-up)"
         )
     else:
         lines.append("  RSS:             no sample after the warm-up (raise --duration)")
@@ -323,6 +330,7 @@ def main() -> None:
         help="run the bot with tracemalloc on, heap snapshots written to DIR "
         "(compare: bench/soak_tracemalloc.py --diff A B)",
     )
+    ap.add_argument("--rss-out", metavar="FILE", help="write the RSS samples (seconds, MB) here")
     ap.add_argument(
         "--tracemalloc-every", type=float, default=300.0, help="seconds between snapshots"
     )
@@ -342,6 +350,9 @@ def main() -> None:
         )
     )
     print("\n".join(report(result, warmup)))
+    if args.rss_out:
+        lines = [f"{t:.1f}\t{mb:.3f}\n" for t, mb in result.rss]
+        Path(args.rss_out).write_text("".join(lines))
 
 
 if __name__ == "__main__":
