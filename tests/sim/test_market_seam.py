@@ -5,16 +5,15 @@ from __future__ import annotations
 import random
 from decimal import Decimal
 
-from botkit.market.matching import OrderBook
 from botkit.sim.exchange import ProductSpec, SimExchange, SimMarketConfig
-from botkit.sim.market import SyntheticMarket, TakerFn
+from botkit.sim.market import MatchBook, SyntheticMarket, TakerFn
 
 
 class ScriptedSource:
     """A stand-in for a replayer: every step it sells a fixed size into the book."""
 
     def __init__(
-        self, spec: ProductSpec, config: SimMarketConfig, rng: random.Random, book: OrderBook
+        self, spec: ProductSpec, config: SimMarketConfig, rng: random.Random, book: MatchBook
     ) -> None:
         self.inner = SyntheticMarket(spec, config, rng, book)  # initial liquidity
         self.steps = 0
