@@ -15,6 +15,7 @@ from botkit.auth.factory import (
     resolve_cdp_key,
 )
 from botkit.auth.keys import load_private_key
+from botkit.auth.signing import RequestSigner
 from botkit.clock import ManualClock
 from botkit.errors import ConfigError
 from botkit.runtime.settings import load_settings
@@ -45,7 +46,7 @@ def test_no_secret_anywhere(
     settings = load_settings(env_file=None)
     key = resolve_cdp_key(settings)
     clock = ManualClock()
-    signers = [
+    signers: list[RequestSigner] = [
         make_jwt_signer(key, settings, clock=clock),
         make_exchange_signer(settings, clock=clock),
         make_prime_signer(settings, clock=clock),

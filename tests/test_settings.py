@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from botkit.auth.factory import resolve_cdp_key
 from botkit.errors import ConfigError
@@ -113,7 +114,7 @@ def test_env_example_documents_every_setting() -> None:
             assert str(field.validation_alias) in text
             continue
         sub = field.annotation
-        if hasattr(sub, "model_fields"):
+        if isinstance(sub, type) and issubclass(sub, BaseModel):
             for sub_name in sub.model_fields:
                 assert f"BOTKIT_{name.upper()}__{sub_name.upper()}" in text, sub_name
         else:

@@ -177,8 +177,10 @@ def test_l2_bulk_batches_cut_between_levels_and_fall_back_when_a_cut_is_inside_a
         ]
     assert m.decode_l2_bulk(env("heartbeats", [])) is None  # not l2_data: decode it normally
     bad = env("l2_data", [{"type": "update", "product_id": "X", "updates": [{"side": 1}]}])
+    bad_bulk = m.decode_l2_bulk(bad)  # the envelope decodes; the levels fail when batched
+    assert bad_bulk is not None
     with pytest.raises(m.DecodeFailed):
-        [*m.decode_l2_bulk(bad).events[0].batches()]
+        [*bad_bulk.events[0].batches()]
 
 
 def test_decode_fast_raises_and_malformed_keeps_the_channel():
