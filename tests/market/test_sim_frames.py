@@ -7,23 +7,45 @@ from decimal import Decimal
 from typing import Any
 
 from botkit.sim import ws_frames as f
+from botkit.sim.events import TradePrint
 
 D = Decimal
 
 
+Levels = list[tuple[Decimal, Decimal]]
+
+
 class Exchange:
-    """The two ExchangeView methods l2_snapshot_frames reads."""
+    """An ExchangeView of which l2_snapshot_frames may read only ``book`` and ``product_wire``."""
 
     def __init__(self, n: int, top: str) -> None:
         t, step = D(top), D("0.01")
         self.bids = [(t - step * i, D("0.5")) for i in range(n)]
         self.asks = [(t + step * (i + 1), D("1.25")) for i in range(n)]
 
-    def book(self, pid: str) -> tuple[list[Any], list[Any]]:
+    def book(self, product_id: str, limit: int | None = None) -> tuple[Levels, Levels]:
         return self.bids, self.asks
 
-    def product_wire(self, pid: str) -> dict[str, str]:
+    def product_wire(self, product_id: str) -> dict[str, Any]:
         return {"quote_increment": "0.01"}
+
+    # The rest of the view: a snapshot must not read them.
+    def product_ids(self) -> list[str]:
+        raise AssertionError("l2_snapshot_frames read product_ids")
+
+    def recent_trades(self, product_id: str, limit: int) -> list[TradePrint]:
+        raise AssertionError("l2_snapshot_frames read recent_trades")
+
+    def candles(
+        self, product_id: str, start: int, end: int, granularity_s: int
+    ) -> list[dict[str, Any]]:
+        raise AssertionError("l2_snapshot_frames read candles")
+
+    def ticker_wire(self, product_id: str) -> dict[str, Any]:
+        raise AssertionError("l2_snapshot_frames read ticker_wire")
+
+    def open_orders_ws(self, user_id: str) -> list[dict[str, Any]]:
+        raise AssertionError("l2_snapshot_frames read open_orders_ws")
 
 
 def texts(frames: list[Any]) -> list[str]:
