@@ -26,6 +26,7 @@ from botkit.runtime.bot_config import parse_bot_config
 from botkit.runtime.health import Health
 from botkit.runtime.settings import load_settings
 from botkit.sim.ws import WsConfig
+from botkit.venues.advanced_trade.rest_client import RestClient
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -77,7 +78,9 @@ async def test_paper_mode_trades_against_the_paper_broker_not_the_exchange(
         result = await runtime.run()
     assert result.sim is not None
     assert runtime.executor is not None  # signed like live: pre-signed tokens too
-    assert [p.size for p in runtime.executor.client.presigned.values()] == [4]
+    client = runtime.executor.client
+    assert isinstance(client, RestClient)
+    assert [p.size for p in client.presigned.values()] == [4]
     ex = result.sim.exchange
     assert all(ex.list_orders(u, {}) == [] for u in ex.user_ids())  # none at the data source
     assert result.stats.orders > 0

@@ -5,6 +5,7 @@ Harness and conventions: tests/sim/ws_harness.py."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from botkit.sim.events import TradePrint
 from tests.sim.ws_harness import apply_l2, book_of, chan
@@ -94,7 +95,7 @@ async def test_ticker_trades_batch_candles_status(make_sim, connect):
     for channel in ("ticker", "ticker_batch", "market_trades", "candles"):
         await c.sub(channel, "BTC-USD")
     await c.sub("status", "BTC-USD")
-    snaps = {}
+    snaps: dict[str, dict[str, Any]] = {}  # the first frame of each channel
     while len(snaps) < 5:
         fr = await c.until(lambda fr: fr["channel"] not in ("subscriptions",))
         snaps.setdefault(fr["channel"], fr)

@@ -21,6 +21,7 @@ from botkit.runtime.health import Health
 from botkit.runtime.settings import BotSettings, load_settings
 from botkit.runtime.ui import RunStats
 from botkit.sim.ws import WsConfig
+from botkit.venues.advanced_trade.rest_client import RestClient
 
 RISK: dict[str, str | int] = {
     "max_order_notional": "150",
@@ -150,6 +151,8 @@ async def test_presign_setting_reaches_the_order_client(tmp_path: Path) -> None:
         assert_traded_within_limits(result)  # the simulator verified every order's JWT
         executor = runtimes[0].executor
         assert executor is not None
-        assert bool(executor.client.presigned) is pooled
-        for pool in executor.client.presigned.values():
+        client = executor.client
+        assert isinstance(client, RestClient)  # live-like signing: the Advanced Trade client
+        assert bool(client.presigned) is pooled
+        for pool in client.presigned.values():
             assert pool.size == presign and pool.max_age == 5.0
