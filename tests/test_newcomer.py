@@ -205,7 +205,8 @@ def test_kill_switch_status_reads_what_a_sim_run_wrote(
 def test_kill_switch_follows_the_config_data_dir(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from botkit.risk.gate import KillSwitchState, save_kill_switch
+    from botkit.risk.engine import KillSwitchState
+    from botkit.risk.gate import save_kill_switch
 
     cfg = tmp_path / "bot.toml"
     cfg.write_text(f'[bot]\nmode = "paper"\ndata_dir = "{tmp_path / "state"}"\n')

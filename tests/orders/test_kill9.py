@@ -30,7 +30,7 @@ async def _spawn(sim: RecordingSim, env: dict[str, str]) -> asyncio.subprocess.P
 
 async def _read_until(proc: asyncio.subprocess.Process, prefix: str) -> list[str]:
     assert proc.stdout is not None
-    lines = []
+    lines: list[str] = []
     while True:
         raw = await proc.stdout.readline()
         if not raw:
