@@ -144,7 +144,8 @@ def wire(side: str, price: str, qty: str) -> L2Update:
 def test_wire_string_quantities_are_checked_and_read_as_decimal():
     b = L2Book("X")
     b.apply_snapshot([wire("bid", "10.00", "1.50000000"), wire("offer", "11.00", "2")])
-    assert b.best_bid() == (D("10"), D("1.5")) and isinstance(b.best_bid()[1], Decimal)
+    best_bid = b.best_bid()
+    assert best_bid == (D("10"), D("1.5")) and isinstance(best_bid[1], Decimal)
     b.apply_updates([wire("bid", "10.00", "0.00000000"), wire("offer", "11.00", "0.00000001")])
     assert b.best_bid() is None and b.best_ask() == (D("11"), D("1e-8"))
     for bad in ("abc", "-1", "nan", "inf", "1.2.3", "", "1e-8", "1E3", "-0", "+1", "١", "1" * 400):

@@ -196,10 +196,11 @@ def adversarial(op: str, srv: Server, r: random.Random) -> list[bytes | str]:
         return [frame[:cut].encode() + b"\xff\xfe\xc3" + frame[cut:].encode()]
     if op == "absurd_seq":
         seq = r.choice([2**62, 10**30, -1, -(10**30), srv.seq + 10**6 + 1])
-        return [
+        frames: list[bytes | str] = [
             envelope("heartbeats", seq, []),
             l2(seq, "update", PIDS[0], [("bid", "99.99", "5")]),
-        ][r.randint(0, 1) :]
+        ]
+        return frames[r.randint(0, 1) :]
     if op == "duplicate":
         return [r.choice(srv.history)] if srv.history else []
     if op == "reorder":
@@ -283,8 +284,8 @@ def test_protocol_survives_any_stream_and_converges_to_the_valid_frames(
     p = FeedProtocol("market-0", [Subscription("level2", PIDS), Subscription("ticker", PIDS[:1])])
     problems: list[str] = []
     p.connection_opened()
-    for frame in srv.snapshots():
-        p.receive(frame)
+    for snapshot in srv.snapshots():
+        p.receive(snapshot)
     assert all(p.books[pid].valid for pid in PIDS)
     for op, seed in ops:
         r = random.Random(seed)

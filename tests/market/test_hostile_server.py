@@ -289,10 +289,12 @@ async def test_the_feed_recovers_from_every_hostile_frame_within_10_s(
             hostile.inject(make)
             await asyncio.wait_for(hostile.sent.wait(), 5)
             updates = book.updates
+
+            def noticed(before: int = seen) -> bool:
+                return stats.malformed + stats.sequence_faults + conn.connects > before
+
             try:
-                await feed.wait_for(
-                    lambda s=seen: stats.malformed + stats.sequence_faults + conn.connects > s, 10
-                )
+                await feed.wait_for(noticed, 10)
                 await feed.wait_for(recovered(updates), 10)
             except TimeoutError:
                 pytest.fail(f"not recovered within 10 s from: {name} ({stats}, {conn.connects})")

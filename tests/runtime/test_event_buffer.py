@@ -86,7 +86,8 @@ def test_books_coalesce_latest_wins_at_the_end() -> None:
 
 def test_under_capacity_every_ticker_and_trade_is_kept_in_order() -> None:
     buf = EventBuffer(capacity=10)
-    evs: list[FeedEvent] = [_ticker("BTC-USD", i) for i in range(5)] + [_trade(i) for i in range(4)]
+    evs: list[FeedEvent] = [_ticker("BTC-USD", i) for i in range(5)]
+    evs += [_trade(i) for i in range(4)]
     for ev in evs:
         buf.push(ev)
     assert buf.drain() == evs and buf.dropped == 0 and buf.coalesced == 0
