@@ -37,7 +37,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol, TypeVar
+from typing import Protocol, Self, TypeVar
 
 import msgspec
 
@@ -156,7 +156,7 @@ class RestClientBase:
         self.invalidate_presigned()
         await self.transport.close()
 
-    async def __aenter__(self) -> RestClientBase:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(

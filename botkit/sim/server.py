@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from aiohttp import web
 
@@ -313,7 +313,7 @@ class SimServer:
         )
         return app
 
-    async def start(self) -> SimServer:
+    async def start(self) -> Self:
         ssl_ctx = None
         if self.tls:
             self._tmp = tempfile.TemporaryDirectory(prefix="botkit-sim-")
@@ -347,7 +347,7 @@ class SimServer:
             self._tmp.cleanup()
             self._tmp = None
 
-    async def __aenter__(self) -> SimServer:
+    async def __aenter__(self) -> Self:
         return await self.start()
 
     async def __aexit__(
