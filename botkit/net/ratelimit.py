@@ -119,6 +119,8 @@ class RateLimiter:
         if limit is None and remaining is None:
             return
         bucket = self.private if private else self.public
+        if bucket.rate == float("inf"):
+            return  # turned off on purpose: stays off
         now = self._monotonic()
         if limit is not None and bucket.adopt(limit):
             self.adopted += 1
