@@ -37,6 +37,7 @@ PURE_BY_DOMAIN: dict[str, tuple[str, ...]] = {
         "errors_map.py",
         "ws_protocol.py",
     ),  # fmt: skip
+    "venues/prime": ("errors_map.py", "models.py", "settings.py"),
     "orders": ("intents.py", "state.py", "fills.py", "positions.py", "model.py", "venue_api.py"),
     "risk": ("engine.py",),
     "strategy": ("timers.py",),
@@ -58,6 +59,8 @@ PURE_BY_DOMAIN: dict[str, tuple[str, ...]] = {
         "rest_util.py",
         "matcher.py",
         "ratelimit.py",
+        "prime_auth.py",
+        "prime_dialect.py",
     ),  # fmt: skip
     "paper": (
         "book.py",
