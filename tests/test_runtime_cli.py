@@ -110,7 +110,8 @@ def test_example_config_is_valid() -> None:
     from botkit.runtime.bot_config import load_bot_config
 
     cfg = load_bot_config(ROOT / "examples" / "bot.toml")
-    params = build_params(load_strategy(cfg.strategy), cfg.params)
+    # a file-loaded strategy's Params class is not importable here: read the validated values
+    params = build_params(load_strategy(cfg.strategy), cfg.params).model_dump()
     assert cfg.bot.mode == "sim" and cfg.products() == ("BTC-USD",)
-    assert params.size == Decimal("0.001") and params.requote_seconds == 2.0
+    assert params["size"] == Decimal("0.001") and params["requote_seconds"] == 2.0
     assert cfg.risk.max_order_notional == Decimal("200") and cfg.risk.max_open_orders == 4
