@@ -76,6 +76,9 @@ class RateLimiter:
         sleep: how to wait (injected in tests).
         follow_headers: pace from the server's ``x-ratelimit-*`` headers (see the module
             docstring); a bucket turned off (infinite rate) ignores them either way.
+        max_hold: longest hold a ``reset`` may impose, in seconds (a reset far out is more
+            likely a clock disagreement than a real minute-long ban; the retry table still
+            honours a 429's own delay, up to its ``max_retry_after``).
     """
 
     def __init__(
@@ -87,12 +90,14 @@ class RateLimiter:
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         follow_headers: bool = True,
+        max_hold: float = 60.0,
     ) -> None:
         self.private = TokenBucket(private_rate, burst or 0.0)
         self.public = TokenBucket(public_rate, burst or 0.0)
         self._monotonic = monotonic
         self._sleep = sleep
         self.follow_headers = follow_headers
+        self.max_hold = max_hold
         self.waited = 0.0  # total seconds callers were held back (a gauge for metrics)
         self.holds = 0  # times the server said "none left" and the bucket was held to reset
         self.adopted = 0  # times a lower server limit replaced the configured one
@@ -111,7 +116,8 @@ class RateLimiter:
         Args:
             private: which bucket the request was charged to.
             headers: the response headers, lower-case keys.
-            wall_now: the local Unix time, to turn an epoch ``reset`` into a delay.
+            wall_now: the Unix time, to turn an epoch ``reset`` into a delay (the client
+                passes its signing clock, corrected to the exchange's after a resync).
         """
         if not self.follow_headers:
             return
@@ -135,6 +141,6 @@ class RateLimiter:
             return
         if remaining == 0 and reset_in is not None and reset_in > 0:
             self.holds += 1
-            bucket.hold(now, reset_in)
+            bucket.hold(now, min(reset_in, self.max_hold))
         else:
             bucket.cap(now, float(remaining))

@@ -212,12 +212,13 @@ class RestClientBase:
             if (call.method, call.path) in self.presigned:
                 self.start_presigning()  # answered (or failed): now replace the used token
         # Every answer (a 429 too) says how much of the shared quota is left: pace from it.
-        self.limiter.observe(call.private, response.headers, self._wall())
+        # An epoch reset is the exchange's time: read it with the corrected signing clock.
+        self.limiter.observe(call.private, response.headers, self._now())
         if response.status == 401 and pool is not None:
             self.invalidate_presigned()  # its siblings were made the same way
         if response.status >= 400:
             error = self.error_from_response(
-                response.status, response.body, response.headers, now=self._wall()
+                response.status, response.body, response.headers, now=self._now()
             )
             error.add_note(f"response body: {response.body[:500].decode('utf-8', 'replace')}")
             raise error

@@ -21,7 +21,8 @@ nautilus hard-code the same 30/10. Everything Coinbase does not pin down is a se
   requests), and only requests that reach the router count: a 401 does not.
 
 Pure: the caller passes the time in (the simulator's injectable clock), so tests run the
-limiter on virtual time with no sleeping.
+limiter on virtual time with no sleeping. The buckets run on the true clock; only the
+epoch ``reset`` is stated in the exchange's (possibly offset) clock.
 """
 
 from __future__ import annotations
@@ -163,10 +164,18 @@ class SimRateLimiter:
             if bucket.tokens >= bucket.capacity:
                 del self._buckets[ident]
 
-    def headers(self, decision: RateDecision) -> dict[str, str]:
-        """The ``x-ratelimit-*`` headers (plus ``Retry-After`` on a 429 when configured)."""
+    def headers(self, decision: RateDecision, server_now: float | None = None) -> dict[str, str]:
+        """The ``x-ratelimit-*`` headers (plus ``Retry-After`` on a 429 when configured).
+
+        Args:
+            decision: what :meth:`check` said.
+            server_now: the exchange's clock, for an epoch ``reset`` (default: the time of
+                the decision). The buckets run on the true clock so that a jump of the
+                exchange's clock (a fault the simulator can inject) does not stall them.
+        """
         if self.config.reset_format == "epoch":
-            reset = str(math.ceil(decision.now + decision.reset_in))
+            now = decision.now if server_now is None else server_now
+            reset = str(math.ceil(now + decision.reset_in))
         else:
             reset = f"{math.ceil(decision.reset_in * 1000) / 1000:.3f}"
         out = {

@@ -133,7 +133,7 @@ class SimRest:
                 return self._reset(request)
         sub = path[len(BASE) :]
         if sub == "/time" or sub.startswith("/market/"):
-            decision = self.limiter.check("public", request.remote or "", self.now())
+            decision = self.limiter.check("public", request.remote or "", self.market_now())
         else:
             try:
                 key = self.registry.verify_rest(
@@ -146,17 +146,17 @@ class SimRest:
                 return _forbidden()
             request[_KEY] = key
             who = key.user_id if self.limiter.config.private_key == "user" else key.name
-            decision = self.limiter.check("private", who, self.now())
+            decision = self.limiter.check("private", who, self.market_now())
         if decision is not None and not decision.allowed:
             return web.json_response(
-                RATE_LIMIT_BODY, status=429, headers=self.limiter.headers(decision)
+                RATE_LIMIT_BODY, status=429, headers=self.limiter.headers(decision, self.now())
             )
         try:
             response = await handler(request)
         finally:
             self.on_change()
         if decision is not None:
-            response.headers.update(self.limiter.headers(decision))
+            response.headers.update(self.limiter.headers(decision, self.now()))
         if fault is not None and fault.kind == "drop_after_accept":
             return self._reset(request)
         if fault is not None and fault.kind == "status_after_accept":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import math
 import random
 import secrets
 import time
@@ -100,6 +101,15 @@ def vt() -> Virtual:
     return Virtual()
 
 
+_OPEN: list[RESTClient] = []
+
+
+def _close_sdk_sessions() -> None:
+    """Close every SDK client's ``requests`` session (its sockets) before the server stops."""
+    while _OPEN:
+        _OPEN.pop().session.close()
+
+
 def _sdk(sim: SimServer, key: CdpKey, source: str | None = None) -> RESTClient:
     client = RESTClient(
         api_key=key.name,
@@ -112,6 +122,7 @@ def _sdk(sim: SimServer, key: CdpKey, source: str | None = None) -> RESTClient:
     client.session.trust_env = False
     if source is not None:  # another client IP: connect from another loopback address
         client.session.mount("https://", _FromAddress(source))
+    _OPEN.append(client)
     return client
 
 
@@ -139,7 +150,10 @@ def _sdk_429(fn: Any, *args: Any) -> requests.Response:
 @pytest.fixture
 async def tls_sim(vt: Virtual) -> AsyncIterator[SimServer]:
     async with SimServer(seed=41, tls=True, clock=vt, tick_interval=0) as server:
-        yield server
+        try:
+            yield server
+        finally:
+            _close_sdk_sessions()
 
 
 # -- the official SDK ---------------------------------------------------------------------------
@@ -218,7 +232,10 @@ async def test_sdk_off_switch_no_limit_no_headers(vt: Virtual) -> None:
         def burst() -> list[Any]:
             return [sdk.get_unix_time() for _ in range(25)]  # 2.5x the public limit, at once
 
-        answers = await asyncio.to_thread(burst)
+        try:
+            answers = await asyncio.to_thread(burst)
+        finally:
+            _close_sdk_sessions()
         assert all(a.rate_limit_limit is None for a in answers)  # the SDK found no header
         assert sim.rest.limiter.rejected == 0
 
@@ -398,3 +415,23 @@ def test_cli_has_the_switch() -> None:
         30.0,
         10.0,
     )
+
+
+async def test_a_jump_of_the_exchange_clock_neither_stalls_nor_frees_the_buckets(
+    slow_sim: SimServer, vt: Virtual
+) -> None:
+    """The buckets run on true time; only the epoch ``reset`` is in the exchange's clock."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+
+        async def get_time() -> tuple[int, dict[str, str]]:
+            async with http.get(slow_sim.rest_url + "/time") as r:
+                await r.read()
+                return r.status, {k.lower(): v for k, v in r.headers.items()}
+
+        assert [(await get_time())[0] for _ in range(2)] == [200, 200]  # 2/s per IP: spent
+        slow_sim.faults.clock_offset = -120.0  # the exchange's clock jumps two minutes back
+        status, headers = await get_time()
+        assert status == 429  # a jump frees nothing
+        assert int(headers["x-ratelimit-reset"]) == math.ceil(vt.t - 120 + 1.0)
+        vt.t += 1.0  # one true second later the bucket is full, though the exchange's
+        assert [(await get_time())[0] for _ in range(3)] == [200, 200, 429]  # clock went back
