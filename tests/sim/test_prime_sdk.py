@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -71,7 +71,20 @@ def sdk(sim: PrimeSimServer, key: PrimeKey, **override: str) -> Client:
         "entity_id": key.entity_id,
         "svc_account_id": key.svc_account_id,
     } | override
-    return Client(Credentials(**creds), ToSim(sim.rest_url))
+    session = ToSim(sim.rest_url)
+    _SESSIONS.append(session)
+    return Client(Credentials(**creds), session)
+
+
+_SESSIONS: list[requests.Session] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_sdk_sessions() -> Iterator[None]:
+    """Close the SDK's pooled connections after each test (no unclosed-socket warnings)."""
+    yield
+    while _SESSIONS:
+        _SESSIONS.pop().close()
 
 
 @pytest.fixture
