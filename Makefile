@@ -26,3 +26,4 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check botkit tests bench examples
 	$(BIN)/mypy
+	$(BIN)/mypy tests
