@@ -290,7 +290,7 @@ async def test_admin_api_switches_limits_and_variants_answer_as_configured(vt: V
 
 
 def _client(sim: SimServer, key: CdpKey, vt: Virtual, **limiter: Any) -> RestClient:
-    signer = JwtSigner(key, clock=vt, nonce=secrets.token_hex)  # type: ignore[arg-type]
+    signer = JwtSigner(key, clock=vt, nonce=secrets.token_hex)
     return RestClient(
         sim.rest_url,
         signer,
