@@ -61,6 +61,9 @@ PURE_BY_DOMAIN: dict[str, tuple[str, ...]] = {
         "ratelimit.py",
         "prime_auth.py",
         "prime_dialect.py",
+        "exchange_auth.py",
+        "exchange_dialect.py",
+        "exchange_shapes.py",
     ),  # fmt: skip
     "paper": (
         "book.py",
