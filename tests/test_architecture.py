@@ -38,6 +38,7 @@ PURE_BY_DOMAIN: dict[str, tuple[str, ...]] = {
         "ws_protocol.py",
     ),  # fmt: skip
     "venues/prime": ("errors_map.py", "models.py", "settings.py"),
+    "venues/exchange": ("errors_map.py", "models.py", "settings.py"),
     "orders": ("intents.py", "state.py", "fills.py", "positions.py", "model.py", "venue_api.py"),
     "risk": ("engine.py",),
     "strategy": ("timers.py",),
