@@ -10,8 +10,9 @@ records and errors, which is their public import path.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 from botkit.sim.amend import Amend
@@ -43,10 +44,83 @@ _ZERO = Decimal(0)
 _BookSide = list[tuple[Decimal, Decimal]]
 
 
+# Coinbase's enums for list filters (reference §2.7, §2.8, §2.9; the SDK's ``list_orders``,
+# ``get_fills``, ``get_products`` and ``get_portfolios``). A value outside them is a 400: a typo
+# must not widen a filter. For a single-valued enum the ``UNKNOWN_*``/``UNDEFINED`` zero value
+# means "no filter", as an unset proto3 enum does.
+ORDER_STATUSES = frozenset(
+    {"PENDING", "OPEN", "FILLED", "CANCELLED", "EXPIRED", "FAILED", "UNKNOWN_ORDER_STATUS"}
+    | {"QUEUED", "CANCEL_QUEUED", "EDIT_QUEUED"}
+)
+ORDER_SIDES = frozenset({"BUY", "SELL", "UNKNOWN_ORDER_SIDE"})
+ORDER_TYPES = frozenset(
+    {"UNKNOWN_ORDER_TYPE", "MARKET", "LIMIT", "STOP", "STOP_LIMIT", "BRACKET", "TWAP"}
+    | {"ROLL_OPEN", "ROLL_CLOSE", "LIQUIDATION", "SCALED"}
+)
+TIME_IN_FORCES = frozenset(
+    {"UNKNOWN_TIME_IN_FORCE", "GOOD_UNTIL_DATE_TIME", "GOOD_UNTIL_CANCELLED"}
+    | {"IMMEDIATE_OR_CANCEL", "FILL_OR_KILL"}
+)
+PRODUCT_TYPES = frozenset({"UNKNOWN_PRODUCT_TYPE", "SPOT", "FUTURE"})
+CONTRACT_EXPIRY_TYPES = frozenset({"UNKNOWN_CONTRACT_EXPIRY_TYPE", "EXPIRING", "PERPETUAL"})
+EXPIRING_CONTRACT_STATUSES = frozenset(
+    {"UNKNOWN_EXPIRING_CONTRACT_STATUS", "STATUS_UNEXPIRED", "STATUS_EXPIRED", "STATUS_ALL"}
+)
+PLACEMENT_SOURCES = frozenset({"UNKNOWN_PLACEMENT_SOURCE", "RETAIL_SIMPLE", "RETAIL_ADVANCED"})
+ORDER_SORTS = frozenset({"UNKNOWN_SORT_BY", "LIMIT_PRICE", "LAST_FILL_TIME", "LAST_UPDATE_TIME"})
+FILL_SORTS = frozenset({"UNKNOWN_SORT_BY", "PRICE", "TRADE_TIME"})
+PORTFOLIO_TYPES = frozenset({"UNDEFINED", "DEFAULT", "CONSUMER", "INTX"})
+PRODUCT_VENUES = frozenset({"UNKNOWN_VENUE_TYPE", "CBE", "FCM", "INTX"})
+_ZERO_ENUMS = frozenset(
+    {"UNKNOWN_PRODUCT_TYPE", "UNKNOWN_CONTRACT_EXPIRY_TYPE", "UNKNOWN_EXPIRING_CONTRACT_STATUS"}
+    | {"UNKNOWN_PLACEMENT_SOURCE", "UNKNOWN_SORT_BY", "UNDEFINED", "UNKNOWN_VENUE_TYPE"}
+)
+_SEQ_START, _SEQ_END = "start_sequence_timestamp", "end_sequence_timestamp"
+
+
+def enum_values(query: Mapping[str, list[str]], name: str, allowed: frozenset[str]) -> list[str]:
+    """Every value of ``name`` (repeated keys); one outside ``allowed`` is a 400."""
+    values = [v for v in query.get(name, []) if v != ""]
+    bad = [v for v in values if v not in allowed]
+    if bad:
+        raise SimBadRequest(f"{name}: invalid value {bad[0]!r}; use one of {sorted(allowed)}")
+    return values
+
+
+def enum_one(query: Mapping[str, list[str]], name: str, allowed: frozenset[str]) -> str:
+    """A single-valued enum: its value, or "" when absent or the unspecified zero value."""
+    values = enum_values(query, name, allowed)
+    if len(set(values)) > 1:
+        raise SimBadRequest(f"{name} takes one value, got {values}")
+    return "" if not values or values[0] in _ZERO_ENUMS else values[0]
+
+
+def _spot_only(query: Mapping[str, list[str]]) -> bool:
+    """Whether ``product_type``/``contract_expiry_type`` admit spot rows (all the simulator has)."""
+    product_type = enum_one(query, "product_type", PRODUCT_TYPES)
+    expiry = enum_one(query, "contract_expiry_type", CONTRACT_EXPIRY_TYPES)
+    return product_type in ("", "SPOT") and not expiry
+
+
 def _pct(new: Decimal, old: Decimal) -> str:
     if not old:
         return "0"
     return dec_str(((new - old) * 100 / old).quantize(Decimal("0.00000001")))
+
+
+def _bucket(levels: _BookSide, increment: Decimal, tick: Decimal, *, up: bool) -> _BookSide:
+    """Merge sorted levels into ``increment`` buckets (``up``: round prices up, for asks);
+    bucket prices are written with the product's tick, as the unaggregated book is."""
+    out: _BookSide = []
+    for price, size in levels:
+        steps = price / increment
+        whole = steps.to_integral_value(rounding=ROUND_CEILING if up else ROUND_FLOOR)
+        bucket = (whole * increment).quantize(tick)
+        if out and out[-1][0] == bucket:
+            out[-1] = (bucket, out[-1][1] + size)
+        else:
+            out.append((bucket, size))
+    return out
 
 
 class SimExchange(Amend):
@@ -86,6 +160,59 @@ class SimExchange(Amend):
         self._spec(product_id)
         trades = self._recent[product_id]
         return [trades[-i] for i in range(1, min(limit, len(trades)) + 1)]
+
+    def trades_between(
+        self, product_id: str, start: int | None, end: int | None, limit: int
+    ) -> list[TradePrint]:
+        """Up to ``limit`` latest public trades with ``start <= time < end`` (Unix s), newest first.
+
+        The bounds follow the candles' ``[start, end)`` (Coinbase's page gives no inclusivity,
+        **assumed**). The tape keeps the latest 1000 prints per product; a window reaching
+        before a full tape's oldest print is refused (400) rather than answered short.
+
+        Raises:
+            SimBadRequest: ``end <= start``, or the window starts before the retained tape.
+        """
+        self._spec(product_id)
+        if start is not None and end is not None and end <= start:
+            raise SimBadRequest("end must be after start")
+        tape = self._recent[product_id]
+        if start is not None and tape.maxlen and len(tape) == tape.maxlen and start < tape[0].time:
+            raise SimBadRequest(
+                f"start {start} is before the oldest trade the simulator keeps "
+                f"({int(tape[0].time)}); ask for a later window"
+            )
+        out: list[TradePrint] = []
+        for trade in reversed(tape):
+            if len(out) >= limit:
+                break
+            if (start is None or trade.time >= start) and (end is None or trade.time < end):
+                out.append(trade)
+        return out
+
+    def aggregated_book(
+        self, product_id: str, increment: Decimal, limit: int | None
+    ) -> tuple[_BookSide, _BookSide]:
+        """The public book grouped into ``increment``-wide price buckets.
+
+        Bids round down and asks round up to a multiple of ``increment``, so a bucket's
+        price is never better than any order in it; sizes add up. ``limit`` counts buckets.
+
+        Raises:
+            SimBadRequest: ``increment`` is not a positive multiple of the price increment.
+        """
+        spec = self._spec(product_id)
+        if increment <= 0 or increment % spec.price_tick != 0:
+            raise SimBadRequest(
+                f"aggregation_price_increment must be a positive multiple of "
+                f"{dec_str(spec.price_tick)} for {product_id}"
+            )
+        bids, asks = self.book(product_id)
+        tick = spec.price_tick
+        return (
+            _bucket(bids, increment, tick, up=False)[:limit],
+            _bucket(asks, increment, tick, up=True)[:limit],
+        )
 
     def candles(
         self, product_id: str, start: int, end: int, granularity_s: int
@@ -224,6 +351,102 @@ class SimExchange(Amend):
             raise SimNotFound(f"account {account_uuid} not found")
         return self._account_wire(user_id, bal)
 
+    # -------------------------------------------------------------- portfolios
+    @staticmethod
+    def portfolio_wire(user_id: str) -> dict[str, Any]:
+        """The §2.9 portfolio object of ``user_id``.
+
+        Each simulated user is one ``DEFAULT`` portfolio whose uuid is the user id: the
+        ``retail_portfolio_id`` its accounts, orders and fills carry (**assumed**: a CDP key
+        is bound to one portfolio, reference §2.3; the simulator has no others).
+        """
+        return {"name": "Default", "uuid": user_id, "type": "DEFAULT", "deleted": False}
+
+    def portfolios(self, user_id: str, portfolio_type: str) -> list[dict[str, Any]]:
+        """``GET /portfolios``: the caller's portfolio, if ``portfolio_type`` admits ``DEFAULT``."""
+        return [self.portfolio_wire(user_id)] if portfolio_type in ("", "DEFAULT") else []
+
+    def valuation_currency(self) -> str:
+        """The fiat the breakdown values positions in: the first product's quote currency."""
+        return next(iter(self._products.values())).quote_currency
+
+    def portfolio_breakdown(
+        self, user_id: str, portfolio_uuid: str, currency: str
+    ) -> dict[str, Any]:
+        """``GET /portfolios/{uuid}``: balances valued at the last trade price.
+
+        Position amounts are JSON numbers, as Coinbase sends them (the SDK's
+        ``PortfolioPosition`` types them ``float``); totals are ``{value, currency}`` strings.
+        Cost basis, entry price and P&L are not tracked, so those fields are absent.
+
+        Raises:
+            SimNotFound: not the caller's portfolio.
+            SimBadRequest: ``currency`` other than :meth:`valuation_currency`.
+        """
+        if portfolio_uuid != user_id:
+            raise SimNotFound(f"portfolio {portfolio_uuid} not found")
+        fiat = self.valuation_currency()
+        if currency not in ("", fiat):
+            raise SimBadRequest(
+                f"currency {currency!r} is not served: the simulator values in {fiat}"
+            )
+        bases = {s.base_currency: s for s in self._products.values() if s.quote_currency == fiat}
+        crypto = cash = _ZERO
+        rows: list[tuple[Balance, Decimal, Decimal, bool]] = []
+        for bal in self._ledger.balances(user_id):
+            spec = bases.get(bal.currency)
+            price = (
+                self._last_price[spec.product_id]
+                if spec
+                else (Decimal(1) if bal.currency == fiat else _ZERO)
+            )
+            is_cash = not any(s.base_currency == bal.currency for s in self._products.values())
+            value = (bal.available + bal.hold) * price
+            if is_cash:
+                cash += value
+            else:
+                crypto += value
+            rows.append((bal, price, value, is_cash))
+        total = crypto + cash
+        positions = [
+            {
+                "asset": bal.currency,
+                "account_uuid": bal.uuid,
+                "total_balance_fiat": float(value),
+                "total_balance_crypto": float(bal.available + bal.hold),
+                "available_to_trade_fiat": float(bal.available * price),
+                "available_to_trade_crypto": float(bal.available),
+                "available_to_transfer_fiat": float(bal.available * price),
+                "available_to_transfer_crypto": float(bal.available),
+                "allocation": float(value / total) if total else 0.0,
+                "is_cash": is_cash,
+                "account_type": "ACCOUNT_TYPE_FIAT" if is_cash else "ACCOUNT_TYPE_CRYPTO",
+            }
+            for bal, price, value, is_cash in rows
+        ]
+
+        def money(amount: Decimal) -> dict[str, str]:
+            return {"value": dec_str(amount.quantize(Decimal("0.01"))), "currency": fiat}
+
+        return {
+            "portfolio": self.portfolio_wire(user_id),
+            "portfolio_balances": {
+                "total_balance": money(total),
+                "total_futures_balance": money(_ZERO),
+                "total_cash_equivalent_balance": money(cash),
+                "total_crypto_balance": money(crypto),
+                "futures_unrealized_pnl": money(_ZERO),
+                "perp_unrealized_pnl": money(_ZERO),
+            },
+            "spot_positions": positions,
+            "perp_positions": [],
+            "futures_positions": [],
+        }
+
+    def cursor_secret(self) -> bytes:
+        """The key that signs REST page cursors: a function of the seed, so twins agree."""
+        return hashlib.sha256(f"botkit.sim.cursor:{self._seed}".encode()).digest()
+
     def get_order(self, user_id: str, order_id: str) -> dict[str, Any]:
         """The §2.7 order object; :class:`SimNotFound` for unknown or foreign ids."""
         order = self._orders.get(order_id)
@@ -232,41 +455,80 @@ class SimExchange(Amend):
         return order_rest(order)
 
     def list_orders(self, user_id: str, query: Mapping[str, list[str]]) -> list[dict[str, Any]]:
-        """Filtered §2.7 orders, newest first (the REST layer paginates)."""
-        statuses = set(query.get("order_status", []))
+        """Filtered §2.7 orders, newest first unless ``sort_by`` says otherwise (the REST layer
+        paginates).
+
+        Every documented filter (reference §2.7, the SDK's ``list_orders``) is honoured;
+        enum values outside Coinbase's enums are 400s, so a typo never widens the result.
+        The simulator is spot-only: ``product_type=FUTURE`` and a ``contract_expiry_type``
+        other than the unspecified zero value match nothing.
+        """
+        statuses = set(enum_values(query, "order_status", ORDER_STATUSES))
         if "OPEN" in statuses and len(statuses) > 1:
             raise SimBadRequest("OPEN cannot be combined with other order statuses")
         ids = set(query.get("order_ids", []))
         products = set(query.get("product_ids", []))
-        sides = set(query.get("order_side", []))
+        sides = set(enum_values(query, "order_side", ORDER_SIDES)) - {"UNKNOWN_ORDER_SIDE"}
+        types = set(enum_values(query, "order_types", ORDER_TYPES))
+        tifs = set(enum_values(query, "time_in_forces", TIME_IN_FORCES))
+        spot = _spot_only(query)
+        source = enum_one(query, "order_placement_source", PLACEMENT_SOURCES) or "RETAIL_ADVANCED"
+        assets = set(query.get("asset_filters", []))
+        portfolios = set(query.get("retail_portfolio_id", []))
+        sort_by = enum_one(query, "sort_by", ORDER_SORTS)
         start = [parse_time(v, "start_date") for v in query.get("start_date", [])[:1]]
         end = [parse_time(v, "end_date") for v in query.get("end_date", [])[:1]]
-        out: list[dict[str, Any]] = []
-        for order in reversed(self._user_orders.get(user_id, [])):
-            if (
-                (ids and order.order_id not in ids)
-                or (products and order.product_id not in products)
-                or (statuses and order.status not in statuses)
-                or (sides and order.side not in sides)
-                or (start and order.created_time < start[0])
-                or (end and order.created_time >= end[0])
-            ):
-                continue
-            out.append(order_rest(order))
-        return out
+        picked = [
+            order
+            for order in reversed(self._user_orders.get(user_id, []))
+            if spot
+            and source == "RETAIL_ADVANCED"  # every simulated order is placed through the API
+            and not (portfolios and user_id not in portfolios)
+            and not (ids and order.order_id not in ids)
+            and not (products and order.product_id not in products)
+            and not (statuses and order.status not in statuses)
+            and not (sides and order.side not in sides)
+            and not (types and order.kind not in types)
+            and not (tifs and order.time_in_force not in tifs)
+            and not (assets and self._spec(order.product_id).base_currency not in assets)
+            and not (start and order.created_time < start[0])
+            and not (end and order.created_time >= end[0])
+        ]
+        if sort_by == "LIMIT_PRICE":
+            picked.sort(key=lambda o: (o.limit_price is None, -(o.limit_price or _ZERO)))
+        elif sort_by == "LAST_FILL_TIME":
+            picked.sort(key=lambda o: (o.last_fill_time is None, -(o.last_fill_time or 0.0)))
+        elif sort_by == "LAST_UPDATE_TIME":
+            picked.sort(key=lambda o: -o.last_update_time)
+        return [order_rest(order) for order in picked]
 
     def list_fills(self, user_id: str, query: Mapping[str, list[str]]) -> list[dict[str, Any]]:
-        """Filtered §2.8 fills, newest first."""
+        """Filtered §2.8 fills, newest first unless ``sort_by=PRICE`` (highest first).
+
+        ``start_sequence_timestamp`` is inclusive and ``end_sequence_timestamp`` exclusive,
+        like the orders' ``start_date``/``end_date`` (reference §2.7; the fills page does
+        not say, **assumed**).
+        """
         orders = set(query.get("order_ids", []))
         trades = set(query.get("trade_ids", []))
         products = set(query.get("product_ids", []))
-        return [
-            fill_wire(f)
+        portfolios = set(query.get("retail_portfolio_id", []))
+        start = [parse_time(v, "start_sequence_timestamp") for v in query.get(_SEQ_START, [])[:1]]
+        end = [parse_time(v, "end_sequence_timestamp") for v in query.get(_SEQ_END, [])[:1]]
+        sort_by = enum_one(query, "sort_by", FILL_SORTS)
+        picked = [
+            f
             for f in reversed(self._fills.get(user_id, []))
-            if not (orders and f.order_id not in orders)
+            if not (portfolios and user_id not in portfolios)
+            and not (orders and f.order_id not in orders)
             and not (trades and f.trade_id not in trades)
             and not (products and f.product_id not in products)
+            and not (start and f.time < start[0])
+            and not (end and f.time >= end[0])
         ]
+        if sort_by == "PRICE":
+            picked.sort(key=lambda f: -f.price)
+        return [fill_wire(f) for f in picked]
 
     def open_orders_ws(self, user_id: str) -> list[dict[str, Any]]:
         """``user``-channel snapshot: non-terminal orders, oldest first."""

@@ -8,6 +8,9 @@ No aiohttp here: :mod:`botkit.sim.api` (the router, also used in-process by
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,12 +22,14 @@ from botkit.sim.exchange import SimBadRequest
 
 __all__ = [
     "ApiResponse",
+    "CursorCodec",
     "FullScope",
     "KeyScope",
     "error_body",
     "iso",
     "levels",
     "query_first",
+    "query_bool",
     "query_int",
 ]
 
@@ -124,6 +129,72 @@ def query_int(
     if not lo <= value <= hi:
         raise SimBadRequest(f"{name} must be between {lo} and {hi}")
     return value
+
+
+_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
+_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
+
+
+def query_bool(query: Mapping[str, Sequence[str]], name: str) -> bool | None:
+    """A boolean query parameter (Go's ``strconv.ParseBool`` spellings); absent → None.
+
+    Raises:
+        SimBadRequest: any other spelling.
+    """
+    raw = query_first(query, name)
+    if raw is None or raw == "":
+        return None
+    if raw in _TRUE or raw in _FALSE:
+        return raw in _TRUE
+    raise SimBadRequest(f"{name} must be true or false, got {raw!r}")
+
+
+class CursorCodec:
+    """Opaque, signed page cursors (Coinbase's are opaque strings, reference §2.10).
+
+    A cursor carries the offset of the next page, hidden (XOR with a keyed stream) and
+    signed (HMAC-SHA256, truncated) over the request's *scope*: the route, the caller and
+    every filter except ``limit`` and ``cursor``. A client can neither parse it as a number
+    nor reuse it on another route, for another user or with other filters: each of those,
+    and any edit to the token, is Coinbase's 400 ``INVALID_ARGUMENT``. The key is a function
+    of the exchange's seed, so twin simulators issue the same cursors.
+    """
+
+    _MAC = 12
+
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+
+    def _mask(self, scope: bytes) -> int:
+        stream = hmac.new(self._secret, b"mask\0" + scope, hashlib.sha256).digest()
+        return int.from_bytes(stream[:8], "big")
+
+    def _mac(self, scope: bytes, payload: bytes) -> bytes:
+        return hmac.new(self._secret, scope + b"\0" + payload, hashlib.sha256).digest()[: self._MAC]
+
+    def encode(self, scope: bytes, offset: int) -> str:
+        """The cursor for ``offset`` in ``scope`` (URL-safe base64, no padding)."""
+        payload = (offset ^ self._mask(scope)).to_bytes(8, "big")
+        token = payload + self._mac(scope, payload)
+        return base64.urlsafe_b64encode(token).rstrip(b"=").decode("ascii")
+
+    def decode(self, scope: bytes, cursor: str) -> int:
+        """The offset a cursor of this ``scope`` carries.
+
+        Raises:
+            SimBadRequest: not a cursor this simulator issued for this scope.
+        """
+        try:
+            token = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        except (ValueError, TypeError):
+            token = b""
+        payload, mac = token[:8], token[8:]
+        if len(token) != 8 + self._MAC or not hmac.compare_digest(mac, self._mac(scope, payload)):
+            raise SimBadRequest(
+                "cursor is not valid for this request: pass back the cursor of the previous "
+                "page unchanged, with the same filters"
+            )
+        return int.from_bytes(payload, "big") ^ self._mask(scope)
 
 
 def levels(rows: list[tuple[Decimal, Decimal]]) -> list[dict[str, str]]:
