@@ -46,11 +46,15 @@ __all__ = [
     "Order",
     "OrdersPage",
     "PreviewResult",
+    "Portfolio",
+    "PortfolioBalances",
+    "PortfolioBreakdown",
     "PriceBook",
     "PriceLevel",
     "Product",
     "ProductBook",
     "ServerTime",
+    "SpotPosition",
     "SuccessResponse",
     "TransactionSummary",
     "opt_decimal",
@@ -235,8 +239,57 @@ class Fill(_S, frozen=True, kw_only=True):
     side: str = ""
     liquidity_indicator: str = ""
     size_in_quote: bool = False
+    sequence_timestamp: str = ""
+    retail_portfolio_id: str = ""
 
 
 class FillsPage(_S, frozen=True, kw_only=True):
     fills: list[Fill]
     cursor: str = ""
+
+
+class Portfolio(_S, frozen=True, kw_only=True):
+    """One portfolio (``GET /portfolios``, §2.9); ``uuid`` is what accounts, orders and fills
+    carry as ``retail_portfolio_id``."""
+
+    uuid: str
+    name: str = ""
+    type: str = ""
+    deleted: bool = False
+
+
+class _Portfolios(_S, frozen=True, kw_only=True):
+    portfolios: list[Portfolio]
+
+
+class PortfolioBalances(_S, frozen=True, kw_only=True):
+    total_balance: Money
+    total_futures_balance: Money | None = None
+    total_cash_equivalent_balance: Money | None = None
+    total_crypto_balance: Money | None = None
+
+
+class SpotPosition(_S, frozen=True, kw_only=True):
+    """One asset of a breakdown. Coinbase sends these amounts as JSON *numbers*; they are
+    read as ``Decimal`` from the number's text (no binary float in between), but the
+    exchange computed them in floating point: use accounts for exact balances."""
+
+    asset: str
+    account_uuid: str = ""
+    total_balance_fiat: Decimal = Decimal(0)
+    total_balance_crypto: Decimal = Decimal(0)
+    available_to_trade_fiat: Decimal = Decimal(0)
+    available_to_trade_crypto: Decimal = Decimal(0)
+    allocation: Decimal = Decimal(0)
+    is_cash: bool = False
+    account_type: str = ""
+
+
+class PortfolioBreakdown(_S, frozen=True, kw_only=True):
+    portfolio: Portfolio
+    portfolio_balances: PortfolioBalances
+    spot_positions: list[SpotPosition] = []
+
+
+class _BreakdownEnvelope(_S, frozen=True, kw_only=True):
+    breakdown: PortfolioBreakdown

@@ -39,6 +39,8 @@ from botkit.venues.advanced_trade.models import (
     MarketTrades,
     Order,
     OrdersPage,
+    Portfolio,
+    PortfolioBreakdown,
     PreviewResult,
     PriceBook,
     Product,
@@ -46,9 +48,11 @@ from botkit.venues.advanced_trade.models import (
     ServerTime,
     TransactionSummary,
     _AccountEnvelope,
+    _BreakdownEnvelope,
     _CancelResults,
     _Candles,
     _OrderEnvelope,
+    _Portfolios,
     _Products,
 )
 from botkit.venues.advanced_trade.models import BestBidAsk as _BestBidAsk
@@ -107,19 +111,43 @@ class RestClient(RestClientBase):
 
     # -- market data ------------------------------------------------------------------------
 
-    async def products(self, product_ids: Iterable[str] | None = None) -> list[Product]:
+    async def products(
+        self, product_ids: Iterable[str] | None = None, *, product_type: str | None = None
+    ) -> list[Product]:
+        """Products, optionally by id and by ``product_type`` (``SPOT`` / ``FUTURE``)."""
         path, private = self._market("/products")
         ids = list(product_ids) if product_ids is not None else None
-        return (await self.get(path, _Products, private=private, product_ids=ids)).products
+        return (
+            await self.get(
+                path, _Products, private=private, product_ids=ids, product_type=product_type
+            )
+        ).products
 
     async def product(self, product_id: str) -> Product:
         path, private = self._market(f"/products/{product_id}")
         return await self.get(path, Product, private=private)
 
-    async def product_book(self, product_id: str, *, limit: int | None = None) -> ProductBook:
+    async def product_book(
+        self,
+        product_id: str,
+        *,
+        limit: int | None = None,
+        aggregation_price_increment: Decimal | None = None,
+    ) -> ProductBook:
+        """The book; with ``aggregation_price_increment`` levels are grouped into price buckets."""
         path, private = self._market("/product_book")
+        increment = (
+            dec_str(aggregation_price_increment)
+            if aggregation_price_increment is not None
+            else None
+        )
         return await self.get(
-            path, ProductBook, private=private, product_id=product_id, limit=limit
+            path,
+            ProductBook,
+            private=private,
+            product_id=product_id,
+            limit=limit,
+            aggregation_price_increment=increment,
         )
 
     async def best_bid_ask(self, product_ids: Iterable[str]) -> list[PriceBook]:
@@ -149,9 +177,24 @@ class RestClient(RestClientBase):
             )
         ).candles
 
-    async def market_trades(self, product_id: str, *, limit: int = 100) -> MarketTrades:
+    async def market_trades(
+        self,
+        product_id: str,
+        *,
+        limit: int = 100,
+        start: int | None = None,
+        end: int | None = None,
+    ) -> MarketTrades:
+        """The latest ``limit`` public trades, optionally within ``[start, end)`` (Unix s)."""
         path, private = self._market(f"/products/{product_id}/ticker")
-        return await self.get(path, MarketTrades, private=private, limit=limit)
+        return await self.get(
+            path,
+            MarketTrades,
+            private=private,
+            limit=limit,
+            start=str(start) if start is not None else None,
+            end=str(end) if end is not None else None,
+        )
 
     # -- account info -----------------------------------------------------------------------
 
@@ -161,6 +204,24 @@ class RestClient(RestClientBase):
 
     async def key_permissions(self) -> KeyPermissions:
         return await self.get("/key_permissions", KeyPermissions)
+
+    # -- portfolios -------------------------------------------------------------------------
+
+    async def list_portfolios(self, *, portfolio_type: str | None = None) -> list[Portfolio]:
+        """The user's portfolios (``DEFAULT``/``CONSUMER``/``INTX``); how a bot learns the
+        ``retail_portfolio_id`` its accounts, orders and fills carry."""
+        return (
+            await self.get("/portfolios", _Portfolios, portfolio_type=portfolio_type)
+        ).portfolios
+
+    async def portfolio_breakdown(
+        self, portfolio_uuid: str, *, currency: str | None = None
+    ) -> PortfolioBreakdown:
+        """Balances and spot positions of one portfolio, valued in ``currency`` (e.g. USD)."""
+        envelope = await self.get(
+            f"/portfolios/{portfolio_uuid}", _BreakdownEnvelope, currency=currency
+        )
+        return envelope.breakdown
 
     # -- orders -----------------------------------------------------------------------------
 
@@ -228,10 +289,15 @@ class RestClient(RestClientBase):
         order_side: str | None = None,
         start_date: float | None = None,
         end_date: float | None = None,
+        order_types: Iterable[str] | None = None,
+        time_in_forces: Iterable[str] | None = None,
+        product_type: str | None = None,
+        sort_by: str | None = None,
         limit: int = 100,
         cursor: str | None = None,
     ) -> OrdersPage:
-        """One page of orders, newest first; dates are Unix seconds."""
+        """One page of orders, newest first unless ``sort_by`` (``LIMIT_PRICE``,
+        ``LAST_FILL_TIME``, ``LAST_UPDATE_TIME``); dates are Unix seconds."""
         query = encode_query(
             {
                 "product_ids": list(product_ids) if product_ids is not None else None,
@@ -239,6 +305,10 @@ class RestClient(RestClientBase):
                 "order_side": order_side,
                 "start_date": rfc3339(start_date) if start_date is not None else None,
                 "end_date": rfc3339(end_date) if end_date is not None else None,
+                "order_types": list(order_types) if order_types is not None else None,
+                "time_in_forces": list(time_in_forces) if time_in_forces is not None else None,
+                "product_type": product_type,
+                "sort_by": sort_by,
                 "limit": limit,
                 "cursor": cursor or None,
             }
@@ -261,15 +331,25 @@ class RestClient(RestClientBase):
         self,
         *,
         order_ids: Iterable[str] | None = None,
+        trade_ids: Iterable[str] | None = None,
         product_ids: Iterable[str] | None = None,
+        start: float | None = None,
+        end: float | None = None,
+        sort_by: str | None = None,
         limit: int = 100,
         cursor: str | None = None,
     ) -> FillsPage:
+        """One page of fills, newest first (``sort_by="PRICE"``: highest price first);
+        ``start``/``end`` (Unix seconds) bound the fills' ``sequence_timestamp``."""
         return await self.get(
             "/orders/historical/fills",
             FillsPage,
             order_ids=list(order_ids) if order_ids is not None else None,
+            trade_ids=list(trade_ids) if trade_ids is not None else None,
             product_ids=list(product_ids) if product_ids is not None else None,
+            start_sequence_timestamp=rfc3339(start) if start is not None else None,
+            end_sequence_timestamp=rfc3339(end) if end is not None else None,
+            sort_by=sort_by,
             limit=limit,
             cursor=cursor or None,
         )
