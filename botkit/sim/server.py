@@ -61,6 +61,7 @@ _WS_FAULT_ACTIONS = (
     "skip_sequence",
     "duplicate_next",
     "malformed_next",
+    "error_next",
     "oversize_snapshot",
 )
 
@@ -247,7 +248,7 @@ class SimServer:
             )
         try:
             getattr(self.ws_faults, action)(**data)
-        except TypeError as exc:
+        except (TypeError, ValueError) as exc:  # unknown argument, or a value out of range
             return web.json_response({"error": str(exc)}, status=400)
         return web.json_response({"armed": action})
 

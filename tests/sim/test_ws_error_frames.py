@@ -79,3 +79,22 @@ async def test_official_sdk_sees_the_error_frame_and_keeps_receiving(make_sim):
         assert client.websocket is not None and client.websocket.open  # still connected
     finally:
         await client.close_async()
+
+
+async def test_the_admin_api_arms_an_error_frame() -> None:
+    import aiohttp
+
+    from botkit.sim.server import SimServer
+
+    async with SimServer(seed=2, tick_interval=0) as sim, aiohttp.ClientSession() as http:
+        url = f"http://{sim.authority}/_sim/ws_faults"
+        headers = {"X-Sim-Admin-Token": sim.admin_token}
+        body = {"action": "error_next", "message": "authentication failure", "count": 2}
+        async with http.post(url, json=body, headers=headers) as resp:
+            assert resp.status == 200, await resp.text()
+        assert sim.ws_faults.pending["error_next"] == ["authentication failure"] * 2
+        async with http.post(
+            url, json={"action": "error_next", "count": -1}, headers=headers
+        ) as resp:
+            assert resp.status == 400  # a bad argument is refused, nothing armed
+        assert len(sim.ws_faults.pending["error_next"]) == 2
