@@ -255,7 +255,7 @@ def _book_param(param: str) -> Probe:
 def _candles_param(param: str) -> Probe:
     def probe(w: World, path: str) -> None:
         end = int(w.now)
-        q = {"start": end - 3600, "end": end, "granularity": "FIVE_MINUTE"}
+        q: dict[str, Any] = {"start": end - 3600, "end": end, "granularity": "FIVE_MINUTE"}
         every = w.ok(path, **q)["candles"]
         assert len(every) >= 10
         if param == "limit":
