@@ -557,6 +557,7 @@ class SimApi:
             "order_ids": "honoured",
             "trade_ids": "honoured",
             "product_ids": "honoured",
+            "product_id": "honoured",
             "start_sequence_timestamp": "honoured",
             "end_sequence_timestamp": "honoured",
             "retail_portfolio_id": "honoured",

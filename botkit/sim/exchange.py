@@ -511,7 +511,8 @@ class SimExchange(Amend):
         """
         orders = set(query.get("order_ids", []))
         trades = set(query.get("trade_ids", []))
-        products = set(query.get("product_ids", []))
+        # ``product_id`` (singular) is the older docs' name, still sent by ccxt's fetchMyTrades
+        products = set(query.get("product_ids", [])) | set(query.get("product_id", []))
         portfolios = set(query.get("retail_portfolio_id", []))
         start = [parse_time(v, "start_sequence_timestamp") for v in query.get(_SEQ_START, [])[:1]]
         end = [parse_time(v, "end_sequence_timestamp") for v in query.get(_SEQ_END, [])[:1]]

@@ -377,6 +377,8 @@ def _fills_param(param: str) -> Probe:
             assert [f["trade_id"] for f in w.ok(path, trade_ids=[one])["fills"]] == [one]
         elif param == "product_ids":
             assert orders_of(product_ids=["ETH-USD"]) == {w.ids["eth"]}
+        elif param == "product_id":  # the older docs' singular name (ccxt's fetchMyTrades)
+            assert orders_of(product_id="ETH-USD") == {w.ids["eth"]}
         elif param == "start_sequence_timestamp":
             assert orders_of(start_sequence_timestamp=sell) == {w.ids["sell"], w.ids["eth"]}
             w.bad(path, start_sequence_timestamp="last tuesday")
@@ -519,6 +521,7 @@ PROBES: dict[tuple[str, str], Probe] = {
             "order_ids",
             "trade_ids",
             "product_ids",
+            "product_id",
             "start_sequence_timestamp",
             "end_sequence_timestamp",
             "retail_portfolio_id",
