@@ -95,6 +95,12 @@ def enum_one(query: Mapping[str, list[str]], name: str, allowed: frozenset[str])
     return "" if not values or values[0] in _ZERO_ENUMS else values[0]
 
 
+def _us(t: float) -> int:
+    """Whole microseconds: time filters compare at the resolution the wire's timestamps have,
+    so a bound copied from a response's timestamp includes that very row."""
+    return round(t * 1_000_000)
+
+
 def _spot_only(query: Mapping[str, list[str]]) -> bool:
     """Whether ``product_type``/``contract_expiry_type`` admit spot rows (all the simulator has)."""
     product_type = enum_one(query, "product_type", PRODUCT_TYPES)
@@ -491,8 +497,8 @@ class SimExchange(Amend):
             and not (types and order.kind not in types)
             and not (tifs and order.time_in_force not in tifs)
             and not (assets and self._spec(order.product_id).base_currency not in assets)
-            and not (start and order.created_time < start[0])
-            and not (end and order.created_time >= end[0])
+            and not (start and _us(order.created_time) < _us(start[0]))
+            and not (end and _us(order.created_time) >= _us(end[0]))
         ]
         if sort_by == "LIMIT_PRICE":
             picked.sort(key=lambda o: (o.limit_price is None, -(o.limit_price or _ZERO)))
@@ -524,8 +530,8 @@ class SimExchange(Amend):
             and not (orders and f.order_id not in orders)
             and not (trades and f.trade_id not in trades)
             and not (products and f.product_id not in products)
-            and not (start and f.time < start[0])
-            and not (end and f.time >= end[0])
+            and not (start and _us(f.time) < _us(start[0]))
+            and not (end and _us(f.time) >= _us(end[0]))
         ]
         if sort_by == "PRICE":
             picked.sort(key=lambda f: -f.price)
