@@ -40,6 +40,7 @@ def _status(call: Any, *args: Any, **kw: Any) -> tuple[int, dict[str, Any]]:
     try:
         call(*args, **kw)
     except requests.HTTPError as exc:
+        assert exc.response is not None  # the SDK raises from a response
         return exc.response.status_code, exc.response.json()
     raise AssertionError("a 400 was expected")
 

@@ -35,6 +35,7 @@ def _sdk_error(call: Any, *args: Any, **kw: Any) -> tuple[int, dict[str, Any]]:
     try:
         call(*args, **kw)
     except requests.HTTPError as exc:
+        assert exc.response is not None  # the SDK raises from a response
         return exc.response.status_code, exc.response.json()
     raise AssertionError(f"{call.__name__} succeeded; a 4xx was expected")
 
