@@ -165,6 +165,9 @@ def test_record_and_backtest_log_json_lines_off_a_terminal(
 # -- kill-switch status reads the file the bot writes --------------------------------------------
 
 TRIPPING_STRATEGY = '''
+import os
+import signal
+
 from botkit.strategy import Strategy
 
 __all__ = ["Trip"]
@@ -176,6 +179,7 @@ class Trip(Strategy):
     async def on_start(self) -> None:
         assert self.ctx.risk is not None
         await self.ctx.risk.trip("tripped by the newcomer test")
+        os.kill(os.getpid(), signal.SIGTERM)  # then stop, as an operator would (not a timer)
 '''
 
 
@@ -185,7 +189,8 @@ def test_kill_switch_status_reads_what_a_sim_run_wrote(
 ) -> None:
     monkeypatch.chdir(tmp_path)  # a newcomer's project folder: botkit-data/ goes here
     (tmp_path / "trip.py").write_text(TRIPPING_STRATEGY)
-    main(["--env-file", "none.env", "run", "--strategy", "trip.py:Trip", "--duration", "1"])
+    # the run ends on the strategy's SIGTERM once the switch is tripped; 30 s only bounds it
+    main(["--env-file", "none.env", "run", "--strategy", "trip.py:Trip", "--duration", "30"])
     assert "kill switch is TRIPPED" in capsys.readouterr().out
     assert (tmp_path / "botkit-data" / "sim" / "kill_switch.json").is_file()
 
