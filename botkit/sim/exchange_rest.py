@@ -19,16 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
 from email.utils import formatdate
-from types import TracebackType
 
 from aiohttp import web
 
+from botkit.sim.dialect_server import DialectServer, new_uuid
 from botkit.sim.exchange import SimExchange, SimMarketConfig
 from botkit.sim.exchange_auth import ExchangeKey, error_body
 from botkit.sim.exchange_dialect import ExchangeDialect, ExchangeDialectConfig
@@ -133,7 +132,7 @@ class ExchangeSimRest:
         return [web.route("*", "/{tail:.*}", self.handle)]
 
 
-class ExchangeSimServer:
+class ExchangeSimServer(DialectServer):
     """A loopback Coinbase Exchange REST server on a (possibly shared) simulated exchange.
 
     Args:
@@ -148,6 +147,8 @@ class ExchangeSimServer:
         tick_interval: market steps of an own exchange (0: only before requests).
     """
 
+    name = "exchange"
+
     def __init__(
         self,
         *,
@@ -161,15 +162,15 @@ class ExchangeSimServer:
         clock: Callable[[], float] = time.time,
         tick_interval: float = 0.1,
     ) -> None:
-        self.host = host
-        self.port = port
-        self.clock = clock
-        self.own_exchange = exchange is None
-        self.exchange = exchange or SimExchange(
-            market or SimMarketConfig(), seed=seed, start_time=clock()
+        super().__init__(
+            exchange=exchange,
+            host=host,
+            port=port,
+            seed=seed,
+            market=market,
+            clock=clock,
+            tick_interval=tick_interval,
         )
-        self.tick_interval = tick_interval if self.own_exchange else 0.0
-        self.faults = FaultPlan()
         self.dialect = ExchangeDialect(self.exchange, config)
         self.rest = ExchangeSimRest(
             self.dialect,
@@ -178,16 +179,6 @@ class ExchangeSimServer:
             market_now=self.clock,
             on_change=on_change or self._drop_events,
         )
-        self._runner: web.AppRunner | None = None
-        self._ticker: asyncio.Task[None] | None = None
-
-    def _drop_events(self) -> None:
-        """Nobody subscribes to an own exchange's events yet (no Exchange WebSocket): drop them."""
-        self.exchange.drain_events()
-
-    def now(self) -> float:
-        """The server clock: true time plus the fault plan's offset."""
-        return self.clock() + self.faults.clock_offset
 
     def add_key(
         self,
@@ -207,66 +198,9 @@ class ExchangeSimServer:
             key=secrets.token_hex(16),
             secret=base64.b64encode(secrets.token_bytes(64)).decode(),
             passphrase=secrets.token_urlsafe(12) if passphrase is None else passphrase,
-            profile_id=profile_id or _uuid(),
+            profile_id=profile_id or new_uuid(),
             can_view=can_view,
             can_trade=can_trade,
             allowed_ips=allowed_ips,
         )
         return self.dialect.register(key)
-
-    @property
-    def rest_url(self) -> str:
-        """The base URL clients use (Exchange serves at the root)."""
-        return f"http://{self.host}:{self.port}"
-
-    def make_app(self) -> web.Application:
-        app = web.Application()
-        app.add_routes(self.rest.routes())
-        return app
-
-    async def _tick(self) -> None:
-        while True:
-            await asyncio.sleep(self.tick_interval)
-            try:
-                self.exchange.advance(self.clock())
-                self._drop_events()
-            except Exception:  # the tick loop's supervisor: log, keep the exchange alive
-                log.exception("sim exchange: market step failed")
-
-    async def start(self) -> ExchangeSimServer:
-        self._runner = web.AppRunner(self.make_app(), handle_signals=False, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        if self.port == 0:
-            self.port = int(self._runner.addresses[0][1])
-        if self.tick_interval > 0:
-            self._ticker = asyncio.create_task(self._tick(), name="botkit-sim-exchange-tick")
-        log.info("sim exchange: listening on %s", self.rest_url)
-        return self
-
-    async def stop(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
-            self._ticker = None
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> ExchangeSimServer:
-        return await self.start()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
-
-def _uuid() -> str:
-    raw = secrets.token_hex(16)
-    return f"{raw[:8]}-{raw[8:12]}-4{raw[13:16]}-a{raw[17:20]}-{raw[20:]}"

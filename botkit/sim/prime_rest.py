@@ -18,16 +18,15 @@ Not wired into ``botkit sim`` yet.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
 from email.utils import formatdate
-from types import TracebackType
 
 from aiohttp import web
 
+from botkit.sim.dialect_server import DialectServer, new_uuid
 from botkit.sim.exchange import SimExchange, SimMarketConfig
 from botkit.sim.faults import FaultPlan, RestFault
 from botkit.sim.prime_auth import PrimeKey, error_body
@@ -132,7 +131,7 @@ class PrimeSimRest:
         return [web.route("*", BASE + "{tail:.*}", self.handle)]
 
 
-class PrimeSimServer:
+class PrimeSimServer(DialectServer):
     """A loopback Coinbase Prime REST server on a (possibly shared) simulated exchange.
 
     Args:
@@ -147,6 +146,8 @@ class PrimeSimServer:
         tick_interval: market steps of an own exchange (0: only before requests).
     """
 
+    name = "prime"
+
     def __init__(
         self,
         *,
@@ -160,15 +161,15 @@ class PrimeSimServer:
         clock: Callable[[], float] = time.time,
         tick_interval: float = 0.1,
     ) -> None:
-        self.host = host
-        self.port = port
-        self.clock = clock
-        self.own_exchange = exchange is None
-        self.exchange = exchange or SimExchange(
-            market or SimMarketConfig(), seed=seed, start_time=clock()
+        super().__init__(
+            exchange=exchange,
+            host=host,
+            port=port,
+            seed=seed,
+            market=market,
+            clock=clock,
+            tick_interval=tick_interval,
         )
-        self.tick_interval = tick_interval if self.own_exchange else 0.0
-        self.faults = FaultPlan()
         self.dialect = PrimeDialect(self.exchange, config)
         self.rest = PrimeSimRest(
             self.dialect,
@@ -177,16 +178,6 @@ class PrimeSimServer:
             market_now=self.clock,
             on_change=on_change or self._drop_events,
         )
-        self._runner: web.AppRunner | None = None
-        self._ticker: asyncio.Task[None] | None = None
-
-    def _drop_events(self) -> None:
-        """Nobody subscribes to an own exchange's events yet (no Prime WebSocket): drop them."""
-        self.exchange.drain_events()
-
-    def now(self) -> float:
-        """The server clock: true time plus the fault plan's offset."""
-        return self.clock() + self.faults.clock_offset
 
     def add_key(
         self,
@@ -205,9 +196,9 @@ class PrimeSimServer:
             access_key=secrets.token_hex(16),
             signing_key=secrets.token_urlsafe(48),
             passphrase=secrets.token_urlsafe(12),
-            portfolio_ids=portfolio_ids or (_uuid(),),
-            entity_id=_uuid(),
-            svc_account_id=_uuid(),
+            portfolio_ids=portfolio_ids or (new_uuid(),),
+            entity_id=new_uuid(),
+            svc_account_id=new_uuid(),
             can_view=can_view,
             can_trade=can_trade,
         )
@@ -217,55 +208,3 @@ class PrimeSimServer:
     def rest_url(self) -> str:
         """The base URL clients use, ``/v1`` included (Prime signs the path with it)."""
         return f"http://{self.host}:{self.port}{BASE}"
-
-    def make_app(self) -> web.Application:
-        app = web.Application()
-        app.add_routes(self.rest.routes())
-        return app
-
-    async def _tick(self) -> None:
-        while True:
-            await asyncio.sleep(self.tick_interval)
-            try:
-                self.exchange.advance(self.clock())
-                self._drop_events()
-            except Exception:  # the tick loop's supervisor: log, keep the exchange alive
-                log.exception("sim prime: market step failed")
-
-    async def start(self) -> PrimeSimServer:
-        self._runner = web.AppRunner(self.make_app(), handle_signals=False, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        if self.port == 0:
-            self.port = int(self._runner.addresses[0][1])
-        if self.tick_interval > 0:
-            self._ticker = asyncio.create_task(self._tick(), name="botkit-sim-prime-tick")
-        log.info("sim prime: listening on %s", self.rest_url)
-        return self
-
-    async def stop(self) -> None:
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
-            self._ticker = None
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> PrimeSimServer:
-        return await self.start()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.stop()
-
-
-def _uuid() -> str:
-    raw = secrets.token_hex(16)
-    return f"{raw[:8]}-{raw[8:12]}-4{raw[13:16]}-a{raw[17:20]}-{raw[20:]}"

@@ -1,0 +1,130 @@
+"""Simulator adapter: a loopback HTTP server for one extra REST dialect (Exchange, Prime).
+
+Why a base: the Coinbase Exchange and Prime dialect servers differ only in their router,
+their HTTP edge and their credentials; how they own or share a
+:class:`~botkit.sim.exchange.SimExchange`, advance it, shift their clock with the fault
+plan, listen on loopback and shut down is the same, and lives here once. Each subclass
+builds ``self.dialect`` and ``self.rest`` (an edge with ``routes()``) after calling
+``super().__init__`` and says where it serves (:attr:`DialectServer.rest_url`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Protocol, Self
+
+from aiohttp import web
+
+from botkit.sim.exchange import SimExchange, SimMarketConfig
+from botkit.sim.faults import FaultPlan
+
+__all__ = ["DialectServer", "new_uuid"]
+
+log = logging.getLogger("botkit.sim")
+
+
+class _Edge(Protocol):
+    def routes(self) -> list[web.RouteDef]: ...
+
+
+class DialectServer:
+    """Lifecycle of a dialect server; see the subclasses for their arguments."""
+
+    name = "dialect"
+    """For logs and task names (``"exchange"``, ``"prime"``)."""
+    rest: _Edge
+
+    def __init__(
+        self,
+        *,
+        exchange: SimExchange | None,
+        host: str,
+        port: int,
+        seed: int,
+        market: SimMarketConfig | None,
+        clock: Callable[[], float] = time.time,
+        tick_interval: float,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.clock = clock
+        self.own_exchange = exchange is None
+        self.exchange = exchange or SimExchange(
+            market or SimMarketConfig(), seed=seed, start_time=clock()
+        )
+        self.tick_interval = tick_interval if self.own_exchange else 0.0
+        self.faults = FaultPlan()
+        self._runner: web.AppRunner | None = None
+        self._ticker: asyncio.Task[None] | None = None
+
+    def _drop_events(self) -> None:
+        """Nobody subscribes to an own exchange's events yet (no dialect WebSocket): drop them."""
+        self.exchange.drain_events()
+
+    def now(self) -> float:
+        """The server clock: true time plus the fault plan's offset."""
+        return self.clock() + self.faults.clock_offset
+
+    @property
+    def rest_url(self) -> str:
+        """The base URL clients use."""
+        return f"http://{self.host}:{self.port}"
+
+    def make_app(self) -> web.Application:
+        app = web.Application()
+        app.add_routes(self.rest.routes())
+        return app
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_interval)
+            try:
+                self.exchange.advance(self.clock())
+                self._drop_events()
+            except Exception:  # the tick loop's supervisor: log, keep the exchange alive
+                log.exception("sim %s: market step failed", self.name)
+
+    async def start(self) -> Self:
+        self._runner = web.AppRunner(self.make_app(), handle_signals=False, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        if self.port == 0:
+            self.port = int(self._runner.addresses[0][1])
+        if self.tick_interval > 0:
+            self._ticker = asyncio.create_task(self._tick(), name=f"botkit-sim-{self.name}-tick")
+        log.info("sim %s: listening on %s", self.name, self.rest_url)
+        return self
+
+    async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+
+def new_uuid() -> str:
+    """A random version-4 UUID string (profile, portfolio, entity ids)."""
+    raw = secrets.token_hex(16)
+    return f"{raw[:8]}-{raw[8:12]}-4{raw[13:16]}-a{raw[17:20]}-{raw[20:]}"
