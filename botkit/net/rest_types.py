@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from urllib.parse import urlencode
 
-__all__ = ["ApiCall", "QueryValue", "RestRequest", "RestResponse", "encode_query"]
+__all__ = ["ApiCall", "QueryValue", "RestRequest", "RestResponse", "encode_query", "retry_after"]
 
 QueryValue = str | int | bool | Iterable[str] | None
 
@@ -96,3 +97,21 @@ class RestResponse:
     @property
     def ok(self) -> bool:
         return 200 <= self.status < 300
+
+
+def retry_after(headers: Mapping[str, str], now: float) -> float | None:
+    """Seconds to wait from an HTTP ``Retry-After`` header (seconds or an HTTP date).
+
+    None when absent or unreadable. Every venue's error map reads it the same way (RFC 9110
+    §10.2.3); a venue adds its own rate-limit headers on top.
+    """
+    value = {k.lower(): v for k, v in headers.items()}.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - now)
+        except (TypeError, ValueError):
+            return None

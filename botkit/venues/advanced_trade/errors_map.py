@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from botkit.errors import (
@@ -30,6 +29,7 @@ from botkit.errors import (
     RateLimited,
     ServerError,
 )
+from botkit.net.rest_types import retry_after
 
 __all__ = [
     "HINTS",
@@ -101,16 +101,10 @@ def parse_retry_after(headers: Mapping[str, str], now: float) -> float | None:
     ``x-ratelimit-reset`` may be an epoch time or a number of seconds; values
     above 10^9 are read as epoch seconds.
     """
+    waited = retry_after(headers, now)
+    if waited is not None:
+        return waited
     lower = {k.lower(): v for k, v in headers.items()}
-    value = lower.get("retry-after")
-    if value:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            try:
-                return max(0.0, parsedate_to_datetime(value).timestamp() - now)
-            except (TypeError, ValueError):
-                pass
     reset = lower.get("x-ratelimit-reset")
     if reset:
         try:

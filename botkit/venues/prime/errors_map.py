@@ -31,7 +31,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from botkit.errors import (
@@ -48,6 +47,7 @@ from botkit.errors import (
     RateLimited,
     ServerError,
 )
+from botkit.net.rest_types import retry_after
 
 __all__ = [
     "HINTS",
@@ -124,16 +124,7 @@ def _parse(body: bytes) -> tuple[str, str, dict[str, Any]]:
 
 def parse_retry_after(headers: Mapping[str, str], now: float) -> float | None:
     """Seconds from ``Retry-After`` (seconds or an HTTP date); None when absent."""
-    value = {k.lower(): v for k, v in headers.items()}.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - now)
-        except (TypeError, ValueError):
-            return None
+    return retry_after(headers, now)
 
 
 def error_from_response(
