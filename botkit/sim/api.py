@@ -49,6 +49,7 @@ from botkit.sim.rest_util import (
     error_body,
     iso,
     levels,
+    match_path,
     query_bool,
     query_first,
     query_int,
@@ -156,20 +157,6 @@ _CANDLES: Mapping[str, Param] = {
 _TRADES: Mapping[str, Param] = {"limit": "honoured", "start": "honoured", "end": "honoured"}
 
 
-def _match(template: tuple[str, ...], segments: list[str]) -> dict[str, str] | None:
-    if len(template) != len(segments):
-        return None
-    params: dict[str, str] = {}
-    for want, got in zip(template, segments, strict=True):
-        if want.startswith("{"):
-            if not got:
-                return None
-            params[want[1:-1]] = got
-        elif want != got:
-            return None
-    return params
-
-
 class SimApi:
     """The REST routes over one exchange (``SimExchange`` or a subclass).
 
@@ -222,7 +209,7 @@ class SimApi:
         route = ""
         allowed: set[str] = set()
         for route_method, template, fn, name in _ROUTES:
-            found = _match(template, segments)
+            found = match_path(template, segments)
             if found is None:
                 continue
             if route_method == verb:

@@ -63,7 +63,7 @@ from botkit.sim.exchange_auth import (
     verify_request,
 )
 from botkit.sim.orders import parse_time
-from botkit.sim.rest_util import query_first, query_int
+from botkit.sim.rest_util import match_path, query_first, query_int
 from botkit.sim.wire import dec_str
 
 __all__ = [
@@ -161,20 +161,6 @@ def _route(method: str, template: str, auth: str) -> Callable[[_Route], _Route]:
     return register
 
 
-def _match(template: tuple[str, ...], segments: list[str]) -> dict[str, str] | None:
-    if len(template) != len(segments):
-        return None
-    params: dict[str, str] = {}
-    for want, got in zip(template, segments, strict=True):
-        if want.startswith("{"):
-            if not got:
-                return None
-            params[want[1:-1]] = got
-        elif want != got:
-            return None
-    return params
-
-
 class ExchangeDialect:
     """Exchange's REST routes over one exchange (see the module docstring).
 
@@ -234,7 +220,7 @@ class ExchangeDialect:
         found: tuple[_Route, dict[str, str], str] | None = None
         allowed: set[str] = set()
         for route_method, template, auth, fn in _ROUTES:
-            params = _match(template, segments)
+            params = match_path(template, segments)
             if params is None:
                 continue
             if route_method == verb:

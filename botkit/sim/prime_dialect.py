@@ -57,7 +57,7 @@ from botkit.sim.prime_auth import (
     error_body,
     verify_request,
 )
-from botkit.sim.rest_util import ApiResponse, query_first, query_int
+from botkit.sim.rest_util import ApiResponse, match_path, query_first, query_int
 from botkit.sim.wire import dec_str
 
 __all__ = ["BASE", "PrimeDialect", "PrimeDialectConfig", "PrimeKey", "PrimeRefusals"]
@@ -126,20 +126,6 @@ def _route(method: str, template: str) -> Callable[[_Route], _Route]:
     return register
 
 
-def _match(template: tuple[str, ...], segments: list[str]) -> dict[str, str] | None:
-    if len(template) != len(segments):
-        return None
-    params: dict[str, str] = {}
-    for want, got in zip(template, segments, strict=True):
-        if want.startswith("{"):
-            if not got:
-                return None
-            params[want[1:-1]] = got
-        elif want != got:
-            return None
-    return params
-
-
 def _s(value: Any) -> str:
     return "" if value is None else str(value)
 
@@ -205,7 +191,7 @@ class PrimeDialect:
         found: tuple[_Route, dict[str, str], bool] | None = None
         allowed: set[str] = set()
         for route_method, template, trading, fn in _ROUTES:
-            params = _match(template, segments)
+            params = match_path(template, segments)
             if params is None:
                 continue
             if route_method == verb:

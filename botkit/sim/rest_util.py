@@ -28,6 +28,7 @@ __all__ = [
     "error_body",
     "iso",
     "levels",
+    "match_path",
     "query_first",
     "query_bool",
     "query_int",
@@ -205,3 +206,22 @@ def levels(rows: list[tuple[Decimal, Decimal]]) -> list[dict[str, str]]:
 def iso(now: float) -> str:
     """RFC 3339 with microseconds and ``Z``, the timestamp form of REST bodies."""
     return datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def match_path(template: tuple[str, ...], segments: list[str]) -> dict[str, str] | None:
+    """The ``{name}`` segments of a path that fits ``template``, or None when it does not.
+
+    One matcher for every dialect's router (Advanced Trade, Exchange, Prime): a template
+    segment in braces matches any non-empty segment; the others must be equal.
+    """
+    if len(template) != len(segments):
+        return None
+    params: dict[str, str] = {}
+    for want, got in zip(template, segments, strict=True):
+        if want.startswith("{"):
+            if not got:
+                return None
+            params[want[1:-1]] = got
+        elif want != got:
+            return None
+    return params
