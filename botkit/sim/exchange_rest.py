@@ -148,6 +148,7 @@ class ExchangeSimServer(DialectServer):
     """
 
     name = "exchange"
+    rest: ExchangeSimRest
 
     def __init__(
         self,

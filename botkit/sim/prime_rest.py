@@ -147,6 +147,7 @@ class PrimeSimServer(DialectServer):
     """
 
     name = "prime"
+    rest: PrimeSimRest
 
     def __init__(
         self,
