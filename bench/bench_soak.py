@@ -130,6 +130,9 @@ class SoakResult:
     warnings: int = 0
     summary: str = ""
     returncode: int | None = None
+    log: list[str] = field(default_factory=list)
+    """Every bot log line and fault, timestamped (kept only with ``--bot-log``)."""
+    keep_log: bool = False
 
     def longest_gap(self) -> tuple[float, float]:
         """(gap, time it began) of the longest pause between two placements.
@@ -155,6 +158,8 @@ async def _read_log(stream: asyncio.StreamReader, t0: float, result: SoakResult)
     """Parse the bot's JSON log lines: placements, warnings, errors."""
     while line := await stream.readline():
         now = time.monotonic() - t0
+        if result.keep_log:
+            result.log.append(f"{now:8.2f} {line.decode(errors='replace').rstrip()}")
         try:
             doc = json.loads(line)
         except ValueError:
@@ -182,6 +187,8 @@ async def _faults(sim: SimServer, t0: float, result: SoakResult, every: float) -
         name, arm = FAULTS[i % len(FAULTS)]
         arm(sim)
         result.faults.append((time.monotonic() - t0, name))
+        if result.keep_log:
+            result.log.append(f"{time.monotonic() - t0:8.2f} FAULT {name}")
         i += 1
 
 
@@ -194,6 +201,7 @@ async def soak(
     bot_pythonpath: str | None = None,
     bot_tracemalloc: str | None = None,
     tracemalloc_every: float = 300.0,
+    keep_log: bool = False,
 ) -> SoakResult:
     """Run the simulator here and the bot as a child process for ``duration`` seconds.
 
@@ -204,7 +212,7 @@ async def soak(
     ``tracemalloc_every`` seconds (and on SIGUSR1) written there (the RSS then includes
     the tracing's own overhead: use it to locate growth, not for the slope figure).
     """
-    result = SoakResult(duration, requote)
+    result = SoakResult(duration, requote, keep_log=keep_log)
     async with SimServer(seed=seed, tick_interval=0.1) as sim:
         key = sim.add_key("ES256")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("BOTKIT_", "COINBASE_"))}
@@ -334,6 +342,9 @@ def main() -> None:
     ap.add_argument(
         "--tracemalloc-every", type=float, default=300.0, help="seconds between snapshots"
     )
+    ap.add_argument(
+        "--bot-log", metavar="FILE", help="write the bot's log lines and the faults here"
+    )
     args = ap.parse_args()
     warmup = args.warmup if args.warmup is not None else min(60.0, args.duration / 3)
     result = asyncio.run(
@@ -347,12 +358,15 @@ def main() -> None:
             if args.bot_tracemalloc
             else None,
             tracemalloc_every=args.tracemalloc_every,
+            keep_log=bool(args.bot_log),
         )
     )
     print("\n".join(report(result, warmup)))
     if args.rss_out:
         lines = [f"{t:.1f}\t{mb:.3f}\n" for t, mb in result.rss]
         Path(args.rss_out).write_text("".join(lines))
+    if args.bot_log:
+        Path(args.bot_log).write_text("".join(line + "\n" for line in result.log))
 
 
 if __name__ == "__main__":
