@@ -15,12 +15,13 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Protocol, Self
 
 from aiohttp import web
 
+from botkit.sim.events import SimEvent
 from botkit.sim.exchange import SimExchange, SimMarketConfig
 from botkit.sim.faults import FaultPlan
 
@@ -64,8 +65,17 @@ class DialectServer:
         self._ticker: asyncio.Task[None] | None = None
 
     def _drop_events(self) -> None:
-        """Nobody subscribes to an own exchange's events yet (no dialect WebSocket): drop them."""
-        self.exchange.drain_events()
+        """Drain an own exchange's events and hand them to :meth:`on_events`."""
+        events = self.exchange.drain_events()
+        if events:
+            self.on_events(events)
+
+    def on_events(self, events: Sequence[SimEvent]) -> None:
+        """One batch of engine events (this dialect's WebSocket publishes them; default: none).
+
+        On a shared exchange the owner drains the events: register this method with
+        :meth:`botkit.sim.server.SimServer.add_listener`.
+        """
 
     def now(self) -> float:
         """The server clock: true time plus the fault plan's offset."""

@@ -33,7 +33,7 @@ import logging
 import secrets
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Self
@@ -43,6 +43,7 @@ from aiohttp import web
 from botkit.auth.factory import generate_cdp_key
 from botkit.auth.keys import CdpKey, secret_to_base64, secret_to_pem
 from botkit.sim.auth import AuthConfig, AuthFailure, KeyRegistry
+from botkit.sim.events import SimEvent
 from botkit.sim.exchange import SimExchange, SimMarketConfig
 from botkit.sim.faults import FaultPlan
 from botkit.sim.ratelimit import RateLimitConfig, SimRateLimiter
@@ -128,6 +129,9 @@ class SimServer:
             on_change=self.publish,
             rate_limits=rate_limits,
         )
+        self.listeners: list[Callable[[Sequence[SimEvent]], None]] = []
+        """Also told every batch of engine events (the Exchange and Prime dialect servers'
+        WebSockets, when they share this exchange: see :meth:`add_listener`)."""
         self.cert_path: Path | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._runner: web.AppRunner | None = None
@@ -144,6 +148,17 @@ class SimServer:
         events = self.exchange.drain_events()
         if events:
             self.hub.publish(events)
+            for listener in self.listeners:
+                listener(events)
+
+    def add_listener(self, listener: Callable[[Sequence[SimEvent]], None]) -> None:
+        """Have ``listener`` told every batch of engine events this server publishes.
+
+        Why: the engine's events are drained once (by :meth:`publish`); a dialect server
+        sharing this exchange (``exchange=sim.exchange, on_change=sim.publish``) registers
+        its ``on_events`` here so its own WebSocket sees the same fills and book changes.
+        """
+        self.listeners.append(listener)
 
     def step(self, now: float | None = None) -> None:
         """Advance the market to ``now`` (default: the clock) and publish what happened."""
