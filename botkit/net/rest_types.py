@@ -102,8 +102,8 @@ class RestResponse:
 def retry_after(headers: Mapping[str, str], now: float) -> float | None:
     """Seconds to wait from an HTTP ``Retry-After`` header (seconds or an HTTP date).
 
-    None when absent or unreadable. Every venue's error map reads it the same way (RFC 9110
-    §10.2.3); a venue adds its own rate-limit headers on top.
+    None when absent or unreadable. Every venue's error map reads it the same way (RFC 9110,
+    section 10.2.3); a venue adds its own rate-limit headers on top.
     """
     value = {k.lower(): v for k, v in headers.items()}.get("retry-after")
     if not value:
