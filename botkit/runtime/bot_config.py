@@ -37,6 +37,7 @@ __all__ = [
 ]
 
 Mode = Literal["sim", "paper", "live"]
+Venue = Literal["advanced_trade", "exchange", "prime"]
 
 DEFAULT_CONFIG = """
 [bot]
@@ -72,6 +73,9 @@ class BotSection(BaseModel):
     Attributes:
         mode: ``sim`` (embedded simulator, default), ``live`` (Coinbase, needs ``--live``)
             or ``paper`` (real market data, simulated fills: see ``[paper]``).
+        venue: which Coinbase API: ``advanced_trade`` (CDP keys, default), ``exchange``
+            (Coinbase Exchange HMAC keys) or ``prime`` (Coinbase Prime HMAC keys and a
+            portfolio); the same strategy runs on each (docs/venues.md).
         products: products to subscribe; the strategy's ``product_id`` is added if missing.
         channels: market channels besides ``heartbeats``; the ``user`` channel is always on.
         data_dir: where the journal, the kill switch and the strategy state live.
@@ -85,6 +89,7 @@ class BotSection(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     mode: Mode = "sim"
+    venue: Venue = "advanced_trade"
     products: tuple[str, ...] = ("BTC-USD",)
     channels: tuple[str, ...] = ("level2", "ticker", "candles")
     data_dir: Path = Path("botkit-data")

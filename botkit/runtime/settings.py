@@ -70,22 +70,29 @@ class CoinbaseSettings(BaseModel):
 
 
 class ExchangeSettings(BaseModel):
-    """Legacy Coinbase Exchange HMAC key (CB-ACCESS-* headers)."""
+    """Coinbase Exchange: HMAC key (CB-ACCESS-* headers) and endpoints (``[bot] venue =
+    "exchange"``). A key is scoped to one profile, so no ids are needed."""
 
-    api_key: str | None = None
-    api_secret: SecretStr | None = None
-    passphrase: SecretStr = SecretStr("")
+    api_key: str | None = Field(None, description="the Exchange API key (CB-ACCESS-KEY)")
+    api_secret: SecretStr | None = Field(None, description="the base64 secret shown once")
+    passphrase: SecretStr = Field(SecretStr(""), description="the key's passphrase ('' if none)")
     rest_url: str = "https://api.exchange.coinbase.com"
+    ws_url: str = "wss://ws-feed.exchange.coinbase.com"
     decimal_timestamp: bool = False
 
 
 class PrimeSettings(BaseModel):
-    """Coinbase Prime HMAC key (X-CB-ACCESS-* headers)."""
+    """Coinbase Prime: HMAC key (X-CB-ACCESS-* headers), the ids a Prime key is scoped to,
+    and endpoints (``[bot] venue = "prime"``)."""
 
-    access_key: str | None = None
-    signing_key: SecretStr | None = None
+    access_key: str | None = Field(None, description="the Prime API key id")
+    signing_key: SecretStr | None = Field(None, description="the signing secret (raw text)")
     passphrase: SecretStr = SecretStr("")
+    portfolio_id: str = Field("", description="the portfolio orders are placed in")
+    entity_id: str = Field("", description="the entity owning the portfolio (optional)")
+    service_account_id: str = Field("", description="the key's service account id (WebSocket)")
     rest_url: str = "https://api.prime.coinbase.com/v1"
+    ws_url: str = "wss://ws-feed.prime.coinbase.com"
 
 
 class SimSettings(BaseModel):
