@@ -75,6 +75,8 @@ class Order(_S, frozen=True, kw_only=True):
     order_type: str = ""
     reject_reason: str = ""
     cancel_message: str = ""
+    retail_portfolio_id: str = ""
+    """The portfolio the order lives in (Advanced Trade sends it; other venues leave "")."""
 
 
 class OrdersPage(_S, frozen=True, kw_only=True):

@@ -539,7 +539,9 @@ class SimExchange(Amend):
 
     def open_orders_ws(self, user_id: str) -> list[dict[str, Any]]:
         """``user``-channel snapshot: non-terminal orders, oldest first."""
-        return [order_ws(o) for o in self._user_orders.get(user_id, []) if not o.terminal]
+        unit = self.ws_quote_sized_quantity
+        orders = self._user_orders.get(user_id, [])
+        return [order_ws(o, quote_sized_quantity=unit) for o in orders if not o.terminal]
 
     def transaction_summary(self, user_id: str) -> dict[str, Any]:
         """§2.9 transaction summary; volumes and fees from this user's fills."""

@@ -51,15 +51,6 @@ _ZERO = Decimal(0)
 class Matcher:
     """Simulator state and the transitions a match causes (see module docstring)."""
 
-    ws_quote_sized_quantity: QuantityUnit = "base"
-    """Unit of a quote-sized order's ``user``-channel ``cumulative_quantity``.
-
-    Undocumented by Coinbase: ``"base"`` (the default) is how every independent client
-    reads it; set ``"quote"`` on an instance to test a client against the other
-    reading (see :func:`botkit.sim.wire.order_ws`). REST fills are unaffected: their
-    ``size`` is in quote for such orders either way, as Coinbase sends it.
-    """
-
     def __init__(
         self,
         config: SimMarketConfig,
@@ -70,6 +61,8 @@ class Matcher:
         book_factory: BookFactory | None = None,
     ) -> None:
         self.config = config
+        self.ws_quote_sized_quantity: QuantityUnit = config.ws_quote_sized_quantity
+        """See :attr:`SimMarketConfig.ws_quote_sized_quantity`."""
         self._seed = seed
         self._start = start_time
         self._now = start_time

@@ -129,7 +129,8 @@ class SimMarketConfig:
     documented contract (all defaulted) that size the synthetic flow:
     ``maker_notional`` is the (min, max) quote value of one synthetic maker lot,
     ``taker_notional`` the mean quote value of one synthetic taker trade, and
-    ``maker_churn`` the per-step probability that a maker adds or pulls a lot.
+    ``maker_churn`` the per-step probability that a maker adds or pulls a lot;
+    ``ws_quote_sized_quantity`` is a fidelity switch (below).
     """
 
     products: tuple[ProductSpec, ...] = DEFAULT_PRODUCTS
@@ -146,3 +147,11 @@ class SimMarketConfig:
     maker_notional: tuple[float, float] = (2_000.0, 40_000.0)
     taker_notional: float = 1_500.0
     maker_churn: float = 0.3
+    ws_quote_sized_quantity: Literal["base", "quote"] = "base"
+    """Unit of a quote-sized order's ``user``-channel ``cumulative_quantity``.
+
+    Undocumented by Coinbase: ``"base"`` (the default) is how every independent client
+    reads it (ccxt pro, Hummingbot); ``"quote"`` tests a client against the other reading
+    (see :func:`botkit.sim.wire.order_ws`). REST fills are unaffected: their ``size`` is in
+    quote for such orders either way, as Coinbase sends it.
+    """

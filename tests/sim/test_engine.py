@@ -433,3 +433,24 @@ def test_wire_shapes() -> None:
     assert ex.preview_order("a", market("SELL", base_size="1000"), T0)["errs"] == [
         "PREVIEW_INSUFFICIENT_FUND"
     ]
+
+
+@pytest.mark.parametrize("unit", ["base", "quote"])
+def test_user_snapshot_of_a_partly_filled_quote_sized_order_uses_the_configured_unit(
+    unit: Any,
+) -> None:
+    """The ``user``-channel snapshot (open orders at subscribe) and the live updates read
+    a quote-sized order's ``cumulative_quantity`` in the same configured unit."""
+    ex = make(ws_quote_sized_quantity=unit)
+    _, asks = ex.book(BTC)
+    price, size = asks[0]
+    spend = (price * size * 3).quantize(D("0.01"))  # takes the top level, rests the rest
+    cfg = {"quote_size": str(spend), "limit_price": str(price), "post_only": False}
+    resp = ex.create_order("a", _body("BUY", {"limit_limit_gtc": cfg}), T0)
+    oid = resp["success_response"]["order_id"]
+    order = ex.get_order("a", oid)
+    assert order["status"] == "OPEN" and D(order["filled_size"]) == size
+    [snap] = [o for o in ex.open_orders_ws("a") if o["order_id"] == oid]
+    # "quote": the quote spent, fees included (cumulative + leaves = quote_size)
+    expected = size if unit == "base" else D(order["filled_value"]) + D(order["total_fees"])
+    assert D(snap["cumulative_quantity"]) == expected

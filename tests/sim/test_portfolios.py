@@ -116,6 +116,7 @@ async def test_botkit_lists_portfolios_and_reads_the_breakdown_typed(readers: Re
     oid = placed.to_dict()["success_response"]["order_id"]
     fills = (await bk.list_fills(order_ids=[oid])).fills
     assert fills and {f.retail_portfolio_id for f in fills} == {uuid}
+    assert (await bk.get_order(oid)).retail_portfolio_id == uuid
     accounts = [a async for a in bk.iter_accounts()]
     assert {a.retail_portfolio_id for a in accounts} == {uuid}
 

@@ -34,6 +34,7 @@ from botkit.net.ws import make_connector
 from botkit.orders.fills import FillTracker, rest_fill_amounts, ws_base_quantity
 from botkit.orders.positions import Positions
 from botkit.sim.server import SimServer
+from botkit.sim.wire import QuantityUnit
 from botkit.sim.ws import WsConfig
 from botkit.venues.advanced_trade.rest_client import RestClient
 from botkit.venues.advanced_trade.ws_protocol import FeedProtocol
@@ -218,14 +219,14 @@ def _filled(events: list[FeedEvent], oid: str) -> D:
 
 @pytest.mark.parametrize("unit", ["base", "quote"])
 async def test_user_channel_updates_of_a_quote_sized_buy_book_base(
-    sim: SimServer, unit: str
+    sim: SimServer, unit: QuantityUnit
 ) -> None:
     """Cumulative ``user`` updates book the base quantity; REST then adds nothing.
 
     ``unit="quote"`` is the simulator's setting for the undocumented other reading of
     ``cumulative_quantity`` (the quote spent): botkit must still book base.
     """
-    sim.exchange.ws_quote_sized_quantity = unit  # type: ignore[assignment]
+    sim.exchange.ws_quote_sized_quantity = unit  # the SimMarketConfig field, switched live
     events: list[FeedEvent] = []
     feed = await _user_feed(sim, events)
     try:
