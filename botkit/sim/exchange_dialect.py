@@ -189,6 +189,10 @@ class ExchangeDialect:
         self.exchange.add_user(key.profile_id)
         return key
 
+    def client_oid(self, order_id: str) -> str | None:
+        """The ``client_oid`` an order was placed with here (the WebSocket ``received`` says it)."""
+        return self._client_oids.get(order_id)
+
     # -- the router ------------------------------------------------------------------------
 
     def handle(

@@ -12,7 +12,9 @@ the true clock.
 ``api.exchange.coinbase.com``), either over its own :class:`~botkit.sim.exchange.SimExchange`
 (advanced by a timer) or over one it is given: pass ``exchange=sim.exchange,
 on_change=sim.publish`` to trade on the same market as a running
-:class:`botkit.sim.server.SimServer`. Not wired into ``botkit sim`` yet.
+:class:`botkit.sim.server.SimServer`. The Exchange WebSocket feed
+(:mod:`botkit.sim.exchange_ws`) is served on the same port at ``/ws``. Not wired into
+``botkit sim`` yet.
 """
 
 from __future__ import annotations
@@ -22,15 +24,17 @@ import base64
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from email.utils import formatdate
 
 from aiohttp import web
 
 from botkit.sim.dialect_server import DialectServer, new_uuid
+from botkit.sim.events import SimEvent
 from botkit.sim.exchange import SimExchange, SimMarketConfig
 from botkit.sim.exchange_auth import ExchangeKey, error_body
 from botkit.sim.exchange_dialect import ExchangeDialect, ExchangeDialectConfig
+from botkit.sim.exchange_ws import ExchangeWsConfig, ExchangeWsHub
 from botkit.sim.faults import FaultPlan, RestFault
 
 __all__ = ["ExchangeSimRest", "ExchangeSimServer"]
@@ -138,9 +142,12 @@ class ExchangeSimServer(DialectServer):
     Args:
         exchange: trade on this exchange (e.g. a running ``SimServer``'s); when None a new
             one is made from ``seed``/``market`` and advanced every ``tick_interval``.
-        on_change: called after each request (``SimServer.publish`` when sharing);
-            default: drain and drop the events (no Exchange WebSocket yet).
+        on_change: called after each request (``SimServer.publish`` when sharing: then
+            register :meth:`on_events` with ``SimServer.add_listener`` so the Exchange
+            feed sees the shared engine's events); default: drain the own exchange's
+            events to the Exchange feed.
         config: the dialect's knobs (refusals, window, duplicate policy...).
+        ws_config: the Exchange WebSocket feed's knobs (served at :attr:`ws_url`).
         host, port: where to listen (port 0 picks a free one).
         seed, market: the new exchange's seed and configuration.
         clock: the true time source.
@@ -156,6 +163,7 @@ class ExchangeSimServer(DialectServer):
         exchange: SimExchange | None = None,
         on_change: Callable[[], None] | None = None,
         config: ExchangeDialectConfig | None = None,
+        ws_config: ExchangeWsConfig | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         seed: int = 1,
@@ -180,6 +188,41 @@ class ExchangeSimServer(DialectServer):
             market_now=self.clock,
             on_change=on_change or self._drop_events,
         )
+        self.ws = ExchangeWsHub(
+            self.exchange,
+            keys=self.dialect.keys,
+            refusals=self.dialect.config.refusals,
+            window=self.dialect.config.window,
+            now=self.now,
+            client_oid=self.dialect.client_oid,
+            config=ws_config,
+        )
+        self.ws_faults = self.ws.faults
+
+    def on_events(self, events: Sequence[SimEvent]) -> None:
+        """The engine's events go to the Exchange WebSocket feed."""
+        self.ws.publish(events)
+
+    def step(self, now: float | None = None) -> None:
+        """Advance the market to ``now`` (default: the clock) and publish what happened
+        (tests that move the market by hand run with ``tick_interval=0``)."""
+        self.exchange.advance(self.clock() if now is None else now)
+        self._drop_events()
+
+    @property
+    def ws_url(self) -> str:
+        """The Exchange feed's URL (``/ws`` on the REST port; see :mod:`botkit.sim.exchange_ws`)."""
+        return f"ws://{self.host}:{self.port}/ws"
+
+    def make_app(self) -> web.Application:
+        app = web.Application()
+        app.add_routes([web.get("/ws", self.ws.handle)])  # before the REST catch-all
+        app.add_routes(self.rest.routes())
+        return app
+
+    async def stop(self) -> None:
+        await self.ws.close()
+        await super().stop()
 
     def add_key(
         self,
