@@ -38,7 +38,13 @@ PURE_BY_DOMAIN: dict[str, tuple[str, ...]] = {
         "ws_protocol.py",
     ),  # fmt: skip
     "venues/prime": ("errors_map.py", "models.py", "settings.py"),
-    "venues/exchange": ("errors_map.py", "models.py", "settings.py"),
+    "venues/exchange": (
+        "errors_map.py",
+        "models.py",
+        "settings.py",
+        "ws_messages.py",
+        "ws_protocol.py",
+    ),  # fmt: skip
     "orders": ("intents.py", "state.py", "fills.py", "positions.py", "model.py", "venue_api.py"),
     "risk": ("engine.py",),
     "strategy": ("timers.py",),
@@ -65,6 +71,7 @@ PURE_BY_DOMAIN: dict[str, tuple[str, ...]] = {
         "exchange_auth.py",
         "exchange_dialect.py",
         "exchange_shapes.py",
+        "exchange_ws_frames.py",
     ),  # fmt: skip
     "paper": (
         "book.py",
