@@ -293,6 +293,7 @@ class ExchangeWsHub:
         self.faults = faults or ExchangeWsFaults()
         self.orders = f.OrderFeed(client_oid)
         self._conns: set[_Conn] = set()
+        self._subscribed = asyncio.Event()  # set at every accepted subscribe
         start = self.config.sequence_start
         self.sequence: dict[str, int] = {pid: start for pid in exchange.product_ids()}
         self.last_trade: dict[str, TradePrint | None] = {}
@@ -307,6 +308,16 @@ class ExchangeWsHub:
     def connections(self) -> int:
         """Open connections."""
         return len(self._conns)
+
+    def subscribers(self, channel: str) -> int:
+        """Connections subscribed to ``channel`` (tests wait on it before moving the market)."""
+        return sum(1 for c in self._conns if channel in c.subs)
+
+    async def wait_subscribers(self, channel: str, n: int = 1) -> None:
+        """Until ``n`` connections subscribe ``channel`` (bound it with a timeout)."""
+        while self.subscribers(channel) < n:
+            self._subscribed.clear()
+            await self._subscribed.wait()
 
     def _next(self, pid: str) -> int:
         self.sequence[pid] += 1
@@ -449,6 +460,7 @@ class ExchangeWsHub:
         if user_id is not None and "user" in wanted:
             conn.user_id = user_id
         conn.subscribed = True
+        self._subscribed.set()
         conn.send(f.subscriptions(conn.subs))
         now = self.now()
         for channel, pids in added.items():
