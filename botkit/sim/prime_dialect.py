@@ -162,6 +162,21 @@ class PrimeDialect:
             self.exchange.add_user(pid)
         return key
 
+    @property
+    def refusals(self) -> PrimeRefusals:
+        """The configured refusals (the WebSocket feed refuses with the same texts)."""
+        return self.config.refusals
+
+    @property
+    def window(self) -> float:
+        """Seconds a signed timestamp may be off the server clock."""
+        return self.config.window
+
+    def prime_client_order_id(self, order_id: str, engine_client_order_id: str) -> str:
+        """The ``client_order_id`` the client sent for ``order_id`` (a reused id reaches the
+        engine under another one); ``engine_client_order_id`` for orders placed elsewhere."""
+        return self._client_ids.get(order_id, engine_client_order_id)
+
     # -- the router ------------------------------------------------------------------------
 
     def handle(

@@ -12,7 +12,9 @@ timestamp window and ``Date``.
 :class:`~botkit.sim.exchange.SimExchange` (advanced by a timer) or over one it is given:
 pass ``exchange=sim.exchange, on_change=sim.publish`` to trade on the same market as a
 running :class:`botkit.sim.server.SimServer` (that server then advances the market).
-Not wired into ``botkit sim`` yet.
+The Prime WebSocket feed (:mod:`botkit.sim.prime_ws`) is served on the same port at
+``/ws`` (:attr:`PrimeSimServer.ws_url`); it publishes the engine's events from
+:meth:`PrimeSimServer.on_events`.
 """
 
 from __future__ import annotations
@@ -21,16 +23,18 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from email.utils import formatdate
 
 from aiohttp import web
 
 from botkit.sim.dialect_server import DialectServer, new_uuid
+from botkit.sim.events import SimEvent
 from botkit.sim.exchange import SimExchange, SimMarketConfig
 from botkit.sim.faults import FaultPlan, RestFault
 from botkit.sim.prime_auth import PrimeKey, error_body
 from botkit.sim.prime_dialect import BASE, PrimeDialect, PrimeDialectConfig
+from botkit.sim.prime_ws import PrimeWsConfig, PrimeWsHub
 
 __all__ = ["PrimeSimRest", "PrimeSimServer"]
 
@@ -140,6 +144,7 @@ class PrimeSimServer(DialectServer):
         on_change: called after each request (``SimServer.publish`` when sharing, so its
             WebSocket subscribers see Prime's orders); default: drain and drop the events.
         config: the dialect's knobs (refusals, window, defaults).
+        ws_config: the Prime WebSocket feed's knobs (served at :attr:`ws_url`).
         host, port: where to listen (port 0 picks a free one).
         seed, market: the new exchange's seed and configuration.
         clock: the true time source.
@@ -155,6 +160,7 @@ class PrimeSimServer(DialectServer):
         exchange: SimExchange | None = None,
         on_change: Callable[[], None] | None = None,
         config: PrimeDialectConfig | None = None,
+        ws_config: PrimeWsConfig | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         seed: int = 1,
@@ -179,6 +185,33 @@ class PrimeSimServer(DialectServer):
             market_now=self.clock,
             on_change=on_change or self._drop_events,
         )
+        self.ws = PrimeWsHub(self.exchange, dialect=self.dialect, now=self.now, config=ws_config)
+        self.ws_faults = self.ws.faults
+
+    def on_events(self, events: Sequence[SimEvent]) -> None:
+        """The engine's events go to the Prime WebSocket feed."""
+        self.ws.publish(events)
+
+    def step(self, now: float | None = None) -> None:
+        """Advance the market to ``now`` (default: the clock) and publish what happened
+        (tests that move the market by hand run with ``tick_interval=0``)."""
+        self.exchange.advance(self.clock() if now is None else now)
+        self._drop_events()
+
+    @property
+    def ws_url(self) -> str:
+        """The Prime feed's URL (``/ws`` on the REST port; see :mod:`botkit.sim.prime_ws`)."""
+        return f"ws://{self.host}:{self.port}/ws"
+
+    def make_app(self) -> web.Application:
+        app = web.Application()
+        app.add_routes([web.get("/ws", self.ws.handle)])
+        app.add_routes(self.rest.routes())
+        return app
+
+    async def stop(self) -> None:
+        await self.ws.close()
+        await super().stop()
 
     def add_key(
         self,
