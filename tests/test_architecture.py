@@ -37,7 +37,13 @@ PURE_BY_DOMAIN: dict[str, tuple[str, ...]] = {
         "errors_map.py",
         "ws_protocol.py",
     ),  # fmt: skip
-    "venues/prime": ("errors_map.py", "models.py", "settings.py"),
+    "venues/prime": (
+        "errors_map.py",
+        "models.py",
+        "settings.py",
+        "ws_messages.py",
+        "ws_protocol.py",
+    ),
     "venues/exchange": (
         "errors_map.py",
         "models.py",
@@ -72,6 +78,7 @@ PURE_BY_DOMAIN: dict[str, tuple[str, ...]] = {
         "exchange_dialect.py",
         "exchange_shapes.py",
         "exchange_ws_frames.py",
+        "prime_ws_frames.py",
     ),  # fmt: skip
     "paper": (
         "book.py",
