@@ -43,6 +43,7 @@ class SqliteHwmStore:
         self._db = sqlite3.connect(path, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA cache_size=-256")  # bounded: see orders.journal.CACHE_SIZE
         self._db.execute(_SCHEMA)
 
     def load(self) -> dict[str, OrderHwm]:

@@ -40,7 +40,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from botkit.errors import ConfigError, JournalError
-from botkit.orders.journal import storage_failure
+from botkit.orders.journal import CACHE_SIZE, storage_failure
 from botkit.paper.journal_schema import (
     APPLICATION_ID,
     DUMP_ORDER,
@@ -128,6 +128,8 @@ class PaperJournal:
                 self._db = sqlite3.connect(self.path, isolation_level=None,
                                            check_same_thread=False)  # fmt: skip
             self._db.execute("PRAGMA busy_timeout=2000")
+            # bounded like the order journal's (orders.journal.CACHE_SIZE: why)
+            self._db.execute(f"PRAGMA cache_size={CACHE_SIZE}")
             self._open(durable)
         except sqlite3.DatabaseError as exc:  # OperationalError too: unopenable, locked
             self.close()
