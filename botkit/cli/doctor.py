@@ -11,6 +11,13 @@ Trade. Each problem is printed with its fix.
 (its ``health.json``: the health model's verdict, per-product feed states, crashed
 components).
 
+``botkit doctor --venue exchange|prime`` does the same for the HMAC venues: the
+credentials parse; the clock against the venue's time (Exchange ``GET /time``, Prime the
+``Date`` header); a signed read (Exchange ``GET /accounts``, Prime the portfolio) proves the
+key, passphrase and View permission. Neither venue has an endpoint that reports the Trade
+permission, so it is not checked: a view-only key is refused on the first order with a
+:class:`~botkit.errors.PermissionDenied` naming it.
+
 Exit codes: 0 healthy, 1 a check failed, 2 configuration errors (no key,
 unparseable key, HMAC key without passphrase, no health file).
 """
@@ -20,6 +27,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from botkit.auth.clock import SystemClock
 from botkit.auth.factory import make_jwt_signer, resolve_cdp_key
@@ -93,9 +101,14 @@ async def run_doctor(
     ca_file: str | Path | None = None,
     request_timeout: float = 10.0,
     max_drift: float = 5.0,
+    venue: str = "advanced_trade",
 ) -> list[Check]:
     """Run every check and return the results (never raises for a failed check)."""
     checks = [_kernel_check(), *_hmac_checks(settings)]
+    if venue != "advanced_trade":
+        return checks + await _hmac_venue_checks(
+            settings, venue, ca_file=ca_file, request_timeout=request_timeout, max_drift=max_drift
+        )
     try:
         key = resolve_cdp_key(settings)
     except ConfigError as exc:
@@ -136,6 +149,93 @@ async def run_doctor(
             checks.append(Check("clock", True, f"offset {offset:+.3f}s (limit {max_drift:g}s)"))
         checks += await _permission_checks(client)
     return checks
+
+
+FIX_HMAC_401 = {
+    "exchange": "the Exchange rejected the signature although the clock was corrected: the key, "
+    "the base64 secret or the passphrase do not match (copy all three again; the secret is "
+    "shown only when the key is created)",
+    "prime": "Prime rejected the signature although the clock was corrected: the access key, "
+    "the signing key or the passphrase do not match, or the key has no access to "
+    "BOTKIT_PRIME__PORTFOLIO_ID",
+}
+
+
+async def _hmac_venue_checks(
+    settings: BotSettings,
+    venue: str,
+    *,
+    ca_file: str | Path | None,
+    request_timeout: float,
+    max_drift: float,
+) -> list[Check]:
+    """Credentials, clock and a signed read on Coinbase Exchange or Prime."""
+    from botkit.runtime.venue import exchange_settings, prime_settings
+    from botkit.venues.exchange.rest_client import ExchangeRestClient
+    from botkit.venues.prime.rest_client import PrimeRestClient
+
+    clock = SystemClock()
+    kw: dict[str, Any] = {
+        "ca_file": ca_file,
+        "connect_timeout": request_timeout,
+        "read_timeout": request_timeout,
+        "policy": RetryPolicy(max_attempts=4).scaled(0.2),
+    }
+    client: ExchangeRestClient | PrimeRestClient
+    try:
+        if venue == "exchange":
+            ex = exchange_settings(settings)
+            client, url, what = (
+                ExchangeRestClient.from_settings(ex, clock=clock, **kw),
+                ex.rest_url,
+                ex.api_key,
+            )
+        elif venue == "prime":
+            pr = prime_settings(settings)
+            client, url = PrimeRestClient.from_settings(pr, clock=clock, **kw), pr.rest_url
+            what = f"{pr.access_key}, portfolio {pr.portfolio_id}"
+        else:
+            raise ConfigError(f"unknown venue {venue!r}; use advanced_trade, exchange or prime")
+    except ConfigError as exc:
+        return [Check("keys", False, str(exc), "see docs/venues.md", True)]
+    out = [Check("keys", True, f"{venue} key {what}")]
+    async with client:
+        try:
+            offset = await client.measure_offset()
+        except (TransportError, ConfigError) as exc:
+            return [*out, Check("reach", False, f"{url}: {exc}", "check the URL and network")]
+        except BotkitError as exc:
+            return [*out, Check("clock", False, f"time check failed: {exc}", "retry later")]
+        clock.correct(clock.time() + offset, clock.time())
+        out.append(
+            Check("clock", False, f"local clock is {-offset:+.1f}s off {venue}", FIX_CLOCK)
+            if abs(offset) > max_drift
+            else Check("clock", True, f"offset {offset:+.3f}s (limit {max_drift:g}s)")
+        )
+        try:
+            if isinstance(client, ExchangeRestClient):
+                await client.accounts()
+            else:
+                await client.portfolio()
+        except IpNotAllowed as exc:
+            out.append(Check("auth", False, f"403 {exc.message}", "add this IP to the key"))
+        except PermissionDenied as exc:
+            out.append(Check("auth", False, f"403 {exc.message}", "give the key View"))
+        except AuthError as exc:
+            out.append(Check("auth", False, f"{exc.status} {exc.message}", FIX_HMAC_401[venue]))
+        except BotkitError as exc:
+            out.append(Check("auth", False, str(exc), "retry later; --log-level INFO"))
+        else:
+            out.append(Check("auth", True, "signed read accepted (key, passphrase, View)"))
+            out.append(
+                Check(
+                    "trade permission",
+                    True,
+                    f"not checkable on {venue} without placing an order: a view-only key is "
+                    "refused on the first order with the permission named",
+                )
+            )
+    return out
 
 
 async def _permission_checks(client: RestClient) -> list[Check]:

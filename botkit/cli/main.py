@@ -8,13 +8,18 @@ how to fix it; secrets are never printed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from botkit import __version__
 from botkit.errors import BotkitError, ConfigError
+
+if TYPE_CHECKING:
+    from botkit.sim.server import SimServer
 
 __all__ = ["main"]
 
@@ -116,9 +121,15 @@ def cmd_sim(args: argparse.Namespace) -> int:
             admin_token=args.admin_token,
             rate_limits=limits,
         )
-        async with sim:
+        async with sim, contextlib.AsyncExitStack() as stack:
             key = sim.add_key(args.key_type)
             print(f"# botkit simulator (seed {args.seed}) on {sim.rest_url}")
+            dialects = ["exchange", "prime"] if args.venue == "all" else [args.venue]
+            for offset, venue in enumerate(("exchange", "prime"), start=1):
+                if venue in dialects:
+                    port = args.port + offset if args.port else 0
+                    lines = await stack.enter_async_context(_serve_dialect(sim, venue, port))
+                    print("\n".join(lines))
             if limits.enabled:
                 print(
                     f"# REST rate limits on: {limits.private_rate:g}/s per user (private), "
@@ -132,8 +143,9 @@ def cmd_sim(args: argparse.Namespace) -> int:
                 f"# admin API: {sim.ws_market_url.replace('ws', 'http', 1)}/_sim "
                 f"(header X-Sim-Admin-Token: {sim.admin_token})"
             )
-            print("# paste into .env (a local key; it is useless against Coinbase):")
-            print(sim.env_text(key), flush=True)
+            if args.venue in ("advanced_trade", "all"):
+                print("# paste into .env (a local key; it is useless against Coinbase):")
+                print(sim.env_text(key), flush=True)
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -142,6 +154,47 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
     asyncio.run(serve())
     return EXIT_OK
+
+
+@contextlib.asynccontextmanager
+async def _serve_dialect(sim: SimServer, venue: str, port: int) -> AsyncIterator[list[str]]:
+    """Serve ``venue``'s dialect on ``sim``'s market; yield the lines to print (URLs, key)."""
+    from botkit.sim.exchange_rest import ExchangeSimServer
+    from botkit.sim.prime_rest import PrimeSimServer
+
+    if venue == "exchange":
+        ex = ExchangeSimServer(
+            exchange=sim.exchange, on_change=sim.publish, host=sim.host, port=port
+        )
+        sim.add_listener(ex.on_events)
+        async with ex:
+            k = ex.add_key()
+            yield [
+                f"# Coinbase Exchange dialect on {ex.rest_url} (WebSocket {ex.ws_url})",
+                '# paste into .env with [bot] venue = "exchange" (a local key):',
+                f"BOTKIT_EXCHANGE__REST_URL={ex.rest_url}",
+                f"BOTKIT_EXCHANGE__WS_URL={ex.ws_url}",
+                f"BOTKIT_EXCHANGE__API_KEY={k.key}",
+                f"BOTKIT_EXCHANGE__API_SECRET={k.secret}",
+                f"BOTKIT_EXCHANGE__PASSPHRASE={k.passphrase}",
+            ]
+    else:
+        pr = PrimeSimServer(exchange=sim.exchange, on_change=sim.publish, host=sim.host, port=port)
+        sim.add_listener(pr.on_events)
+        async with pr:
+            p = pr.add_key()
+            yield [
+                f"# Coinbase Prime dialect on {pr.rest_url} (WebSocket {pr.ws_url})",
+                '# paste into .env with [bot] venue = "prime" (a local key):',
+                f"BOTKIT_PRIME__REST_URL={pr.rest_url}",
+                f"BOTKIT_PRIME__WS_URL={pr.ws_url}",
+                f"BOTKIT_PRIME__ACCESS_KEY={p.access_key}",
+                f"BOTKIT_PRIME__SIGNING_KEY={p.signing_key}",
+                f"BOTKIT_PRIME__PASSPHRASE={p.passphrase}",
+                f"BOTKIT_PRIME__PORTFOLIO_ID={p.portfolio_ids[0]}",
+                f"BOTKIT_PRIME__ENTITY_ID={p.entity_id}",
+                f"BOTKIT_PRIME__SERVICE_ACCOUNT_ID={p.svc_account_id}",
+            ]
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -164,7 +217,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     assert isinstance(settings, BotSettings)
     checks = asyncio.run(
         run_doctor(
-            settings, ca_file=args.ca_file, request_timeout=args.timeout, max_drift=args.max_drift
+            settings,
+            ca_file=args.ca_file,
+            request_timeout=args.timeout,
+            max_drift=args.max_drift,
+            venue=args.venue,
         )
     )
     print(render(checks))
@@ -179,14 +236,14 @@ def kill_switch_path(args: argparse.Namespace) -> Path:
     ``botkit-data`` and ``sim``), and sim and paper keep theirs in a sub-folder named after
     the mode, as the runtime does (``botkit-data/sim/kill_switch.json`` by default).
     """
-    from botkit.runtime.bot_config import load_bot_config
+    from botkit.runtime.bot_config import data_root, load_bot_config
 
     if args.path:
         return Path(args.path)
     bot = load_bot_config(Path(args.config) if args.config else None).bot
     mode = args.mode or bot.mode
     base = Path(args.data_dir) if args.data_dir else bot.data_dir
-    return (base / mode if mode in ("sim", "paper") else base) / "kill_switch.json"
+    return data_root(base, mode, bot.venue) / "kill_switch.json"
 
 
 def cmd_kill_switch(args: argparse.Namespace) -> int:
@@ -260,6 +317,13 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--key-type", choices=["ES256", "EdDSA"], default="ES256")
     sim.add_argument("--admin-token", help="token for the /_sim admin API (default: random)")
     sim.add_argument(
+        "--venue",
+        choices=["advanced_trade", "exchange", "prime", "all"],
+        default="advanced_trade",
+        help="which Coinbase API(s) to serve: the Exchange and Prime dialects trade on the same "
+        "simulated market, each on its own port (--port N: N+1 and N+2)",
+    )
+    sim.add_argument(
         "--no-rate-limits",
         action="store_true",
         help="serve without Coinbase's REST rate limits and x-ratelimit-* headers",
@@ -283,6 +347,12 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
     doctor.add_argument(
         "--max-drift", type=float, default=5.0, help="clock offset that fails the check (s)"
+    )
+    doctor.add_argument(
+        "--venue",
+        choices=["advanced_trade", "exchange", "prime"],
+        default="advanced_trade",
+        help="which Coinbase API's credentials to check (BOTKIT_EXCHANGE__* / BOTKIT_PRIME__*)",
     )
     doctor.add_argument(
         "--bot",

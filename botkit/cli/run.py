@@ -52,6 +52,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         params = config.params if args.config else {}
         config = dataclasses.replace(config, strategy=args.strategy, params=params)
     mode = args.mode or config.bot.mode
+    if args.venue:
+        config = dataclasses.replace(
+            config, bot=config.bot.model_copy(update={"venue": args.venue})
+        )
     if args.duration is not None and args.duration <= 0:
         raise ConfigError(f"--duration must be positive (got {args.duration})")
     settings = load_settings(env_file=args.env_file)
@@ -193,6 +197,11 @@ def add_run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     run.add_argument("--config", help="bot TOML ([bot], [strategy], [risk], [guard])")
     run.add_argument("--mode", choices=["sim", "live", "paper"], help="overrides [bot].mode")
+    run.add_argument(
+        "--venue",
+        choices=["advanced_trade", "exchange", "prime"],
+        help="overrides [bot].venue: which Coinbase API (docs/venues.md)",
+    )
     run.add_argument("--live", action="store_true", help="confirm live trading (real money)")
     run.add_argument("--duration", type=float, help="stop after SECONDS (default: until Ctrl-C)")
     run.add_argument("--cancel-on-exit", action="store_true", help="cancel open orders at shutdown")

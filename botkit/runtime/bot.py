@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from botkit.auth.clock import SystemClock
-from botkit.auth.factory import make_jwt_signer
 from botkit.errors import BotkitError, InsufficientFunds, JournalError, OrderRejected, StaleFeed
 from botkit.market.book import kernel_in_use
 from botkit.market.config import FeedConfig
@@ -48,21 +47,25 @@ from botkit.orders.journal import OrderJournal
 from botkit.orders.types import startup_updates
 from botkit.risk.gate import RiskGate
 from botkit.runtime.api import RunOptions, RunResult, run_blocking
-from botkit.runtime.bot_config import BotConfig
+from botkit.runtime.bot_config import BotConfig, data_root
 from botkit.runtime.dispatch import FOR_STRATEGY, CountingSink, dispatch_batch
 from botkit.runtime.event_buffer import EventBuffer
 from botkit.runtime.health import Health
 from botkit.runtime.settings import BotSettings
 from botkit.runtime.supervisor import Supervisor
 from botkit.runtime.ui import RunStats, refresh_stats
-from botkit.runtime.venue import Endpoints, open_venue
+from botkit.runtime.venue import (
+    Endpoints,
+    OrderClient,
+    feed_protocol,
+    make_order_client,
+    open_venue,
+)
 from botkit.strategy.base import Strategy
 from botkit.strategy.context import BotContext
 from botkit.strategy.loader import build_params, create_strategy, load_strategy
 from botkit.strategy.ports import MarketState
 from botkit.strategy.state import JsonState
-from botkit.venues.advanced_trade.rest_client import RestClient
-from botkit.venues.advanced_trade.ws_protocol import FeedProtocol
 
 if TYPE_CHECKING:
     from botkit.monitor.bot_view import BotView
@@ -217,7 +220,7 @@ class BotRuntime:
     def root(self) -> Path:
         """This mode's data directory: the journal, kill switch and strategy state."""
         base = self.options.data_dir or self.config.bot.data_dir
-        return base / self.mode if self.mode in ("sim", "paper") else base
+        return data_root(base, self.mode, self.config.bot.venue)
 
     def _prepare(self, root: Path) -> Path:
         """Create the data directory; in sim mode start from an empty journal.
@@ -249,12 +252,13 @@ class BotRuntime:
             tick_interval=self.options.sim_tick_interval,
             ws_config=self.options.sim_ws,
             paper_source=self.config.paper.source,
+            venue=bot.venue,
         ) as ep:
             if self.options.on_venue is not None:
                 self.options.on_venue(ep)
             http = self.http = self._http_server(ep)  # a bad [http] stops here (exit 2)
             clock = self._clock
-            signer = make_jwt_signer(ep.key, self.settings, clock=clock) if ep.key else None
+            protocol, signer = feed_protocol(ep, self.settings, clock)
             feed = MarketDataFeed(
                 FeedConfig(
                     market_url=ep.ws_market_url,
@@ -262,14 +266,17 @@ class BotRuntime:
                     products=self.products,
                     channels=self._channels(ep),
                     user=not ep.paper,  # paper: order updates come from the paper broker
+                    # Exchange's user channel is per product; Advanced Trade's: all of them
+                    user_products=self.products if ep.venue != "advanced_trade" else (),
                     ca_file=ep.ca_file,
                 ),
-                protocol=FeedProtocol,  # the venue's WebSocket protocol
+                protocol=protocol,  # the venue's WebSocket protocol
                 signer=signer,
                 on_event=self._on_event,
                 spawn=self.supervisor.spawn,  # each connection is a supervised component
             )
             balances = None
+            client: OrderClient
             if ep.paper:
                 from botkit.paper.setup import paper_client
 
@@ -277,16 +284,7 @@ class BotRuntime:
                 client = paper_client(broker, self.settings, clock, unlimited=False)
                 balances = broker.balances()
             else:
-                assert signer is not None  # sim and live always have a key
-                cb = self.settings.coinbase
-                client = RestClient(
-                    ep.rest_url,
-                    signer,
-                    clock=clock,
-                    ca_file=ep.ca_file,
-                    presign=cb.presign,
-                    presign_max_age=cb.presign_max_age,
-                )
+                client = make_order_client(ep, self.settings, clock)
             journal = OrderJournal(journal_path, on_failure=self._journal_failed)
             executor = self.executor = OrderExecutor(client, journal)
             gate = self.gate = RiskGate(
@@ -483,7 +481,7 @@ class BotRuntime:
         started: bool,
         feed: MarketDataFeed,
         executor: OrderExecutor,
-        client: RestClient,
+        client: OrderClient,
     ) -> None:
         """Stop the components, then on_stop, optional cancel-all, and close everything.
 

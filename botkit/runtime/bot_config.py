@@ -32,6 +32,7 @@ __all__ = [
     "BotConfig",
     "BotSection",
     "PaperSection",
+    "data_root",
     "load_bot_config",
     "parse_bot_config",
 ]
@@ -97,6 +98,17 @@ class BotSection(BaseModel):
     timer_resolution: float = Field(0.05, gt=0, le=1)
     ready_timeout: float = Field(15.0, gt=0)
     event_buffer: int = Field(10_000, ge=100)
+
+
+def data_root(base: Path, mode: str, venue: str = "advanced_trade") -> Path:
+    """Where one bot keeps its journal, kill switch and strategy state.
+
+    ``sim`` and ``paper`` each get a sub-folder (a rehearsal never reads a live journal);
+    a venue other than Advanced Trade adds its own (a journal's intents are resolved
+    against the venue that received them: switching venue must not adopt another's).
+    """
+    root = base / mode if mode in ("sim", "paper") else base
+    return root if venue == "advanced_trade" else root / venue
 
 
 class PaperSection(BaseModel):

@@ -6,6 +6,12 @@ That is what makes ``sim`` a faithful rehearsal of ``live``: the only difference
 address and the key. ``paper`` is a venue too: its *market data* endpoints are real
 (Coinbase's public feed, or the embedded simulator offline) while orders go to the
 in-process paper broker the runtime builds (:mod:`botkit.paper.broker`).
+
+**Which Coinbase API** is the second axis (``[bot] venue``): ``advanced_trade`` (CDP key,
+JWT), ``exchange`` (HMAC key, passphrase) or ``prime`` (HMAC key, portfolio). In ``sim``
+mode every venue is the same embedded simulator — one market, one matching engine — served
+in that venue's dialect (:mod:`botkit.sim.exchange_rest`, :mod:`botkit.sim.prime_rest`) next
+to the Advanced Trade server, with a freshly generated key of that venue's kind.
 """
 
 from __future__ import annotations
@@ -15,13 +21,38 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import ValidationError
+
+from botkit.auth.clock import SystemClock
 from botkit.auth.keys import CdpKey
 from botkit.errors import ConfigError
+from botkit.market.feed import WsTokenSource
+from botkit.market.session import SessionFactory
 from botkit.runtime.settings import BotSettings
+from botkit.sim.dialect_server import DialectServer
+from botkit.sim.exchange_rest import ExchangeSimServer
+from botkit.sim.prime_rest import PrimeSimServer
 from botkit.sim.server import SimServer
 from botkit.sim.ws import WsConfig
+from botkit.venues.advanced_trade.rest_client import RestClient
+from botkit.venues.exchange.rest_client import ExchangeRestClient
+from botkit.venues.exchange.settings import ExchangeVenueSettings
+from botkit.venues.prime.rest_client import PrimeRestClient
+from botkit.venues.prime.settings import PrimeVenueSettings
 
-__all__ = ["Endpoints", "open_venue"]
+__all__ = [
+    "VENUES",
+    "Endpoints",
+    "OrderClient",
+    "exchange_settings",
+    "feed_protocol",
+    "make_order_client",
+    "open_venue",
+    "prime_settings",
+]
+
+VENUES = ("advanced_trade", "exchange", "prime")
+"""The ``[bot] venue`` values: the three Coinbase trading APIs."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +68,9 @@ class Endpoints:
         sim: the embedded simulator in ``sim`` mode, or ``paper`` mode's offline
             market-data source (tests inspect its exchange).
         paper: orders go to the paper broker; ``rest_url`` only serves product rules.
+        venue: which Coinbase API the endpoints speak (:data:`VENUES`).
+        exchange / prime: the credentials and URLs of that venue (None on the others).
+        dialect: the simulator's Exchange or Prime server in ``sim`` mode.
     """
 
     mode: str
@@ -47,6 +81,134 @@ class Endpoints:
     ca_file: Path | None = None
     sim: SimServer | None = None
     paper: bool = False
+    venue: str = "advanced_trade"
+    exchange: ExchangeVenueSettings | None = None
+    prime: PrimeVenueSettings | None = None
+    dialect: DialectServer | None = None
+
+
+def _venue_error(section: str, exc: ValidationError) -> ConfigError:
+    """A ConfigError naming each bad ``BOTKIT_<SECTION>__<FIELD>`` (never the value)."""
+    problems = []
+    for err in exc.errors():
+        field = "__".join(str(p).upper() for p in err["loc"])
+        problems.append(f"BOTKIT_{section}__{field}: {err['msg']}")
+    return ConfigError(f"{section.lower()} credentials: " + "; ".join(problems))
+
+
+def exchange_settings(settings: BotSettings) -> ExchangeVenueSettings:
+    """The Exchange venue's settings from ``BOTKIT_EXCHANGE__*``.
+
+    Raises:
+        ConfigError: the key or secret is missing or malformed (named, never echoed).
+    """
+    ex = settings.exchange
+    if not ex.api_key or ex.api_secret is None:
+        raise ConfigError(
+            "venue exchange needs a Coinbase Exchange API key: set BOTKIT_EXCHANGE__API_KEY, "
+            "BOTKIT_EXCHANGE__API_SECRET (the base64 secret shown once when the key was "
+            "created) and BOTKIT_EXCHANGE__PASSPHRASE in .env (docs/venues.md)"
+        )
+    try:
+        return ExchangeVenueSettings(
+            api_key=ex.api_key,
+            api_secret=ex.api_secret,
+            passphrase=ex.passphrase,
+            rest_url=ex.rest_url,
+            decimal_timestamp=ex.decimal_timestamp,
+        )
+    except ValidationError as exc:
+        raise _venue_error("EXCHANGE", exc) from None
+
+
+def prime_settings(settings: BotSettings) -> PrimeVenueSettings:
+    """The Prime venue's settings from ``BOTKIT_PRIME__*``.
+
+    Raises:
+        ConfigError: a credential or the portfolio id is missing or malformed.
+    """
+    pr = settings.prime
+    missing = [
+        f"BOTKIT_PRIME__{name.upper()}"
+        for name, value in (
+            ("access_key", pr.access_key),
+            ("signing_key", pr.signing_key),
+            ("portfolio_id", pr.portfolio_id),
+        )
+        if not value
+    ]
+    if missing:
+        raise ConfigError(
+            f"venue prime needs {', '.join(missing)} (and BOTKIT_PRIME__PASSPHRASE): copy "
+            "them from the Prime UI where the API key was created; the portfolio id is in "
+            "the portfolio's URL (docs/venues.md)"
+        )
+    assert pr.access_key is not None and pr.signing_key is not None
+    try:
+        return PrimeVenueSettings(
+            access_key=pr.access_key,
+            signing_key=pr.signing_key,
+            passphrase=pr.passphrase,
+            portfolio_id=pr.portfolio_id,
+            entity_id=pr.entity_id,
+            service_account_id=pr.service_account_id,
+            rest_url=pr.rest_url,
+        )
+    except ValidationError as exc:
+        raise _venue_error("PRIME", exc) from None
+
+
+@contextlib.asynccontextmanager
+async def _dialect(sim: SimServer, venue: str) -> AsyncIterator[DialectServer | None]:
+    """The simulator's ``venue`` dialect on ``sim``'s exchange (None for Advanced Trade)."""
+    if venue == "advanced_trade":
+        yield None
+        return
+    server: DialectServer
+    if venue == "exchange":
+        server = ExchangeSimServer(exchange=sim.exchange, on_change=sim.publish, host=sim.host)
+    elif venue == "prime":
+        server = PrimeSimServer(exchange=sim.exchange, on_change=sim.publish, host=sim.host)
+    else:
+        raise ConfigError(f"unknown [bot] venue {venue!r}; use one of {', '.join(VENUES)}")
+    sim.add_listener(server.on_events)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+def _sim_endpoints(mode: str, sim: SimServer, server: DialectServer | None) -> Endpoints:
+    """``sim`` mode: the simulator with a fresh key of the venue's kind."""
+    if isinstance(server, ExchangeSimServer):
+        k = server.add_key()
+        ex = ExchangeVenueSettings(
+            api_key=k.key, api_secret=k.secret, passphrase=k.passphrase, rest_url=server.rest_url
+        )
+        ws = server.ws_url
+        return Endpoints(
+            mode, ex.rest_url, ws, ws, None, None, sim, False, "exchange", ex, None, server
+        )
+    if isinstance(server, PrimeSimServer):
+        pk = server.add_key()
+        pr = PrimeVenueSettings(
+            access_key=pk.access_key,
+            signing_key=pk.signing_key,
+            passphrase=pk.passphrase,
+            portfolio_id=pk.portfolio_ids[0],
+            entity_id=pk.entity_id,
+            service_account_id=pk.svc_account_id,
+            rest_url=server.rest_url,
+        )
+        ws = server.ws_url
+        return Endpoints(
+            mode, pr.rest_url, ws, ws, None, None, sim, False, "prime", None, pr, server
+        )
+    key = sim.add_key("ES256")
+    return Endpoints(
+        mode, sim.rest_url, sim.ws_market_url, sim.ws_user_url, key, sim.cert_path, sim
+    )
 
 
 @contextlib.asynccontextmanager
@@ -58,6 +220,7 @@ async def open_venue(
     tick_interval: float = 0.1,
     ws_config: WsConfig | None = None,
     paper_source: str = "coinbase",
+    venue: str = "advanced_trade",
 ) -> AsyncIterator[Endpoints]:
     """Yield the endpoints of ``mode`` for the life of the bot.
 
@@ -67,15 +230,28 @@ async def open_venue(
     ``paper`` takes its market data from ``paper_source``: ``coinbase`` (public market
     data; signed only when a key is configured) or ``sim`` (the embedded simulator).
 
+    ``venue`` picks the Coinbase API (:data:`VENUES`); ``paper`` mode is Advanced Trade's
+    market data for now (docs/venues.md).
+
     Raises:
-        ConfigError: an unknown mode or paper source, or ``live`` without a key.
+        ConfigError: an unknown mode, venue or paper source, or ``live`` without a key.
     """
+    if venue not in VENUES:
+        raise ConfigError(f"unknown [bot] venue {venue!r}; use one of {', '.join(VENUES)}")
     if mode == "sim":
-        async with SimServer(seed=seed, tick_interval=tick_interval, ws_config=ws_config) as sim:
-            key = sim.add_key("ES256")
-            yield Endpoints(
-                "sim", sim.rest_url, sim.ws_market_url, sim.ws_user_url, key, sim.cert_path, sim
-            )
+        async with (
+            SimServer(seed=seed, tick_interval=tick_interval, ws_config=ws_config) as sim,
+            _dialect(sim, venue) as server,
+        ):
+            yield _sim_endpoints("sim", sim, server)
+    elif mode == "live" and venue == "exchange":
+        ex = exchange_settings(settings)
+        ws = settings.exchange.ws_url
+        yield Endpoints("live", ex.rest_url, ws, ws, None, venue="exchange", exchange=ex)
+    elif mode == "live" and venue == "prime":
+        pr = prime_settings(settings)
+        ws = settings.prime.ws_url
+        yield Endpoints("live", pr.rest_url, ws, ws, None, venue="prime", prime=pr)
     elif mode == "live":
         from botkit.auth.factory import resolve_cdp_key
 
@@ -102,3 +278,80 @@ async def open_venue(
             raise ConfigError(f"unknown [paper] source {paper_source!r}; use coinbase or sim")
     else:
         raise ConfigError(f"unknown mode {mode!r}; use sim, live or paper")
+
+
+OrderClient = RestClient | ExchangeRestClient | PrimeRestClient
+"""The venues' signed REST clients: each an :class:`~botkit.orders.venue_api.OrderVenue`."""
+
+
+def make_order_client(ep: Endpoints, settings: BotSettings, clock: SystemClock) -> OrderClient:
+    """The venue's signed REST client (an :class:`~botkit.orders.venue_api.OrderVenue`).
+
+    ``clock`` is the bot's signing clock: corrected from the venue's time endpoint after a
+    timestamp error, on every venue.
+    """
+    if ep.exchange is not None:
+        return ExchangeRestClient.from_settings(ep.exchange, clock=clock, ca_file=ep.ca_file)
+    if ep.prime is not None:
+        return PrimeRestClient.from_settings(ep.prime, clock=clock, ca_file=ep.ca_file)
+    if ep.key is None:
+        raise ConfigError("no key to sign orders with: set BOTKIT_COINBASE__API_KEY")
+    from botkit.auth.factory import make_jwt_signer
+
+    cb = settings.coinbase
+    return RestClient(
+        ep.rest_url,
+        make_jwt_signer(ep.key, settings, clock=clock),
+        clock=clock,
+        ca_file=ep.ca_file,
+        presign=cb.presign,
+        presign_max_age=cb.presign_max_age,
+    )
+
+
+def feed_protocol(
+    ep: Endpoints, settings: BotSettings, clock: SystemClock
+) -> tuple[SessionFactory, WsTokenSource | None]:
+    """The venue's WebSocket protocol for the feed, and what signs its subscribes.
+
+    Advanced Trade signs with a CDP JWT (none for public market data); Exchange signs the
+    ``level2`` and ``user`` subscribes with the HMAC key, on the bot's signing clock (the
+    one the REST client corrects), so a clock correction serves both; Prime signs every
+    subscribe (``l2_data`` too) with the key and the service account id.
+    """
+    if ep.exchange is not None:
+        from botkit.auth.hmac_sign import ExchangeHmacSigner
+        from botkit.venues.exchange.ws_protocol import ExchangeWsAuth, exchange_session_factory
+
+        ex = ep.exchange
+        auth = ExchangeWsAuth(
+            ExchangeHmacSigner(
+                ex.api_key,
+                ex.api_secret.get_secret_value(),
+                ex.passphrase.get_secret_value(),
+                clock=clock,
+                decimal_timestamp=ex.decimal_timestamp,
+            )
+        )
+        return exchange_session_factory(auth=auth), auth
+    if ep.prime is not None:
+        from botkit.venues.prime.ws_protocol import PrimeWsAuth, prime_session_factory
+
+        pr = ep.prime
+        prime_auth = PrimeWsAuth(
+            pr.access_key,
+            pr.signing_key.get_secret_value(),
+            pr.passphrase.get_secret_value(),
+            pr.service_account_id,
+            clock=clock,
+        )
+        # Prime has no ticker channel: the best bid/ask of the maintained book stands in
+        factory = prime_session_factory(
+            auth=prime_auth, portfolio_id=pr.portfolio_id, derive_ticker=True
+        )
+        return factory, prime_auth
+    from botkit.auth.factory import make_jwt_signer
+    from botkit.venues.advanced_trade.ws_protocol import FeedProtocol
+
+    signer = make_jwt_signer(ep.key, settings, clock=clock) if ep.key else None
+    return FeedProtocol, signer

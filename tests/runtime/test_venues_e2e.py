@@ -1,0 +1,81 @@
+"""One strategy, three Coinbase APIs: the shipped market maker runs unchanged on each venue.
+
+In ``sim`` mode the runtime serves the simulator in the venue's dialect (Exchange's HMAC
+REST and WebSocket, Prime's portfolio-scoped REST and signed WebSocket) with a generated
+key of that kind, and wires the venue's REST client and feed protocol. The run stops on an
+outcome (orders placed and filled), and the simulated exchange — not the bot — is asked
+what happened: every order the bot placed exists there exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from botkit.orders.journal import OrderJournal
+from botkit.runtime.bot import BotRuntime, RunOptions
+from botkit.runtime.bot_config import parse_bot_config
+from botkit.runtime.health import Health
+from botkit.runtime.settings import load_settings
+from botkit.sim.ws import WsConfig
+
+
+def _config(venue: str) -> dict[str, object]:
+    return {
+        "bot": {"venue": venue, "sim_seed": 5, "channels": ["level2", "ticker"]},
+        "strategy": {
+            "name": "market_maker",
+            "params": {
+                "product_id": "BTC-USD",
+                "size": "0.001",
+                "half_spread_bps": "0",
+                "requote_seconds": 0.3,
+            },
+        },
+        "risk": {"max_order_notional": "500", "max_open_orders": 4, "max_position": "0.05"},
+    }
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("venue", ["exchange", "prime"])
+async def test_the_market_maker_trades_on_each_venue_in_sim_mode(
+    tmp_path: Path, venue: str
+) -> None:
+    def on_health(_: Health) -> None:
+        if runtime.stats.orders >= 4 and runtime.stats.fills >= 1:
+            runtime.request_stop()
+
+    options = RunOptions(
+        duration=60.0,  # only bounds a run that never trades
+        data_dir=tmp_path,
+        install_signals=False,
+        sim_tick_interval=0.05,
+        sim_ws=WsConfig(heartbeat_interval=0.2),
+        on_health=on_health,
+        cancel_on_exit=True,
+    )
+    runtime = BotRuntime(parse_bot_config(_config(venue)), load_settings(env_file=None), options)
+    async with asyncio.timeout(80):
+        result = await runtime.run()
+    assert result.error is None
+    assert result.stats.orders >= 4 and result.stats.fills >= 1
+    assert (tmp_path / "sim" / venue / "journal.sqlite").exists()  # a journal per venue
+    assert result.sim is not None
+    ex = result.sim.exchange
+    at_exchange = Counter(
+        o["client_order_id"] for u in ex.user_ids() for o in ex.list_orders(u, {})
+    )
+    assert result.journal_path is not None
+    journal = OrderJournal(result.journal_path)
+    try:
+        states = {r.client_order_id: r.state for r in journal.all()}
+    finally:
+        journal.close()
+    placed = {c for c, state in states.items() if state == "PLACED"}
+    assert len(placed) >= 4 and all(at_exchange[c] == 1 for c in placed), "missing or doubled"
+    assert all(at_exchange[c] <= 1 for c in states)  # a refusal was never sent twice
+    open_left = [o for u in ex.user_ids() for o in ex.list_orders(u, {}) if o["status"] == "OPEN"]
+    assert open_left == []  # --cancel-on-exit cancelled through the venue
