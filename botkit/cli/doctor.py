@@ -223,8 +223,9 @@ async def _hmac_venue_checks(
             out.append(Check("auth", False, f"403 {exc.message}", "give the key View"))
         except AuthError as exc:
             out.append(Check("auth", False, f"{exc.status} {exc.message}", FIX_HMAC_401[venue]))
-        except BotkitError as exc:
-            out.append(Check("auth", False, str(exc), "retry later; --log-level INFO"))
+        except BotkitError as exc:  # e.g. InvalidPassphrase: its message carries the fix
+            hint = getattr(exc, "hint", "")
+            out.append(Check("auth", False, str(exc), "" if hint else "retry later"))
         else:
             out.append(Check("auth", True, "signed read accepted (key, passphrase, View)"))
             out.append(

@@ -71,6 +71,30 @@ def cmd_keys_check(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     assert isinstance(settings, BotSettings)
+    if args.venue == "exchange":
+        from botkit.auth.hmac_sign import ExchangeHmacSigner
+        from botkit.runtime.venue import exchange_settings
+
+        ex = exchange_settings(settings)  # ConfigError names a missing or malformed value
+        from botkit.auth.clock import SystemClock
+
+        secret, passphrase = ex.api_secret.get_secret_value(), ex.passphrase.get_secret_value()
+        ExchangeHmacSigner(ex.api_key, secret, passphrase, clock=SystemClock()).sign("GET", "/")
+        print(f"key:       {ex.api_key} (Coinbase Exchange, HMAC)")
+        print(f"passphrase: {'set' if ex.passphrase.get_secret_value() else 'EMPTY'}")
+        print("status:    OK (the secret decodes and signs; 'botkit doctor --venue exchange' "
+              "tests it against the Exchange)")  # fmt: skip
+        return EXIT_OK
+    if args.venue == "prime":
+        from botkit.runtime.venue import prime_settings
+
+        pr = prime_settings(settings)
+        print(f"key:       {pr.access_key} (Coinbase Prime, HMAC)")
+        print(f"portfolio: {pr.portfolio_id}")
+        print(f"service account: {pr.service_account_id or 'MISSING (the WebSocket needs it)'}")
+        print("status:    OK (the credentials are complete; 'botkit doctor --venue prime' "
+              "tests them against Prime)")  # fmt: skip
+        return EXIT_OK if pr.service_account_id else EXIT_USAGE
     key = resolve_cdp_key(settings)
     print(f"key name:  {key.name}")
     print(f"key type:  {key.key_type}")
@@ -364,6 +388,12 @@ def _parser() -> argparse.ArgumentParser:
     keys = sub.add_parser("keys", help="inspect or create API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     check = keys_sub.add_parser("check", help="load the configured key; print its name and type")
+    check.add_argument(
+        "--venue",
+        choices=["advanced_trade", "exchange", "prime"],
+        default="advanced_trade",
+        help="whose credentials: CDP key (default), BOTKIT_EXCHANGE__* or BOTKIT_PRIME__*",
+    )
     check.set_defaults(func=cmd_keys_check)
     new = keys_sub.add_parser("new", help="generate a key for the simulator, in .env form")
     new.add_argument("--type", choices=["ES256", "EdDSA"], default="ES256")
