@@ -328,8 +328,9 @@ class RestClientBase:
             self.clock.correct(t0 + offset, t0)
             self.invalidate_presigned()  # dated by the old clock
         log.warning(
-            "clock resynchronised with %s/time: exchange is %+.3fs from the local clock",
+            "clock resynchronised with %s%s: exchange is %+.3fs from the local clock",
             self.base_url,
+            self.time_path,  # Prime: the Date header of this path's answer
             offset,
         )
         return offset
