@@ -58,6 +58,7 @@ from botkit.runtime.venue import (
     Endpoints,
     OrderClient,
     feed_protocol,
+    fetch_product_rules,
     make_order_client,
     open_venue,
 )
@@ -457,9 +458,9 @@ class BotRuntime:
 
     async def _open_paper(self, ep: Endpoints, root: Path, feed: MarketDataFeed) -> PaperBroker:
         """The paper account (resumed from ``root/paper.sqlite`` if a session is there)."""
-        from botkit.paper.setup import build_broker, fetch_rules
+        from botkit.paper.setup import build_broker
 
-        rules = await fetch_rules(ep.rest_url, self.products, ca_file=ep.ca_file)
+        rules = await fetch_product_rules(ep, self.products)
         broker = build_broker(
             self.config,
             rules,

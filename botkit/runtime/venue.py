@@ -17,9 +17,11 @@ to the Advanced Trade server, with a freshly generated key of that venue's kind.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import dataclasses
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -46,6 +48,7 @@ __all__ = [
     "OrderClient",
     "exchange_settings",
     "feed_protocol",
+    "fetch_product_rules",
     "make_order_client",
     "open_venue",
     "prime_settings",
@@ -230,8 +233,8 @@ async def open_venue(
     ``paper`` takes its market data from ``paper_source``: ``coinbase`` (public market
     data; signed only when a key is configured) or ``sim`` (the embedded simulator).
 
-    ``venue`` picks the Coinbase API (:data:`VENUES`); ``paper`` mode is Advanced Trade's
-    market data for now (docs/venues.md).
+    ``venue`` picks the Coinbase API (:data:`VENUES`); in ``paper`` mode it is whose market
+    data the paper broker fills against (Exchange's public feed needs no key, Prime's does).
 
     Raises:
         ConfigError: an unknown mode, venue or paper source, or ``live`` without a key.
@@ -259,14 +262,25 @@ async def open_venue(
         yield Endpoints(
             "live", cb.rest_url, cb.ws_market_url, cb.ws_user_url, resolve_cdp_key(settings)
         )
+    elif mode == "paper" and paper_source == "sim":
+        async with (
+            SimServer(seed=seed, tick_interval=tick_interval, ws_config=ws_config) as sim,
+            _dialect(sim, venue) as server,
+        ):
+            ep = _sim_endpoints("paper", sim, server)
+            yield dataclasses.replace(ep, key=None, ws_user_url="", paper=True)
+    elif mode == "paper" and paper_source == "coinbase" and venue == "exchange":
+        # public market data needs no key; with one, level2 is signed (the full feed)
+        signed = exchange_settings(settings) if settings.exchange.api_key else None
+        ws = settings.exchange.ws_url
+        rest = settings.exchange.rest_url.rstrip("/")
+        yield Endpoints("paper", rest, ws, "", None, paper=True, venue=venue, exchange=signed)
+    elif mode == "paper" and paper_source == "coinbase" and venue == "prime":
+        pr = prime_settings(settings)  # Prime's market data is signed: a key is needed
+        ws = settings.prime.ws_url
+        yield Endpoints("paper", pr.rest_url, ws, "", None, paper=True, venue=venue, prime=pr)
     elif mode == "paper":
-        if paper_source == "sim":
-            sim_server = SimServer(seed=seed, tick_interval=tick_interval, ws_config=ws_config)
-            async with sim_server as sim:
-                yield Endpoints(
-                    "paper", sim.rest_url, sim.ws_market_url, "", None, sim.cert_path, sim, True
-                )
-        elif paper_source == "coinbase":
+        if paper_source == "coinbase":
             cb = settings.coinbase
             key = None
             if cb.key_file or cb.api_key or settings.coinbase_api_key:
@@ -319,6 +333,10 @@ def feed_protocol(
     one the REST client corrects), so a clock correction serves both; Prime signs every
     subscribe (``l2_data`` too) with the key and the service account id.
     """
+    if ep.venue == "exchange" and ep.exchange is None:  # paper on public market data
+        from botkit.venues.exchange.ws_protocol import exchange_session_factory
+
+        return exchange_session_factory(), None
     if ep.exchange is not None:
         from botkit.auth.hmac_sign import ExchangeHmacSigner
         from botkit.venues.exchange.ws_protocol import ExchangeWsAuth, exchange_session_factory
@@ -355,3 +373,51 @@ def feed_protocol(
 
     signer = make_jwt_signer(ep.key, settings, clock=clock) if ep.key else None
     return FeedProtocol, signer
+
+
+async def fetch_product_rules(ep: Endpoints, products: Sequence[str]) -> list[dict[str, Any]]:
+    """The products' trading rules from the venue, as the paper broker reads them.
+
+    Advanced Trade's public products; Exchange's public ``/products`` (whose
+    ``quote_increment`` is the price tick; it publishes no minimum size any more, so the
+    base increment stands in); Prime's products (signed).
+
+    Raises:
+        ConfigError: a product the venue does not list.
+    """
+    if ep.venue == "advanced_trade":
+        from botkit.paper.setup import fetch_rules
+
+        return await fetch_rules(ep.rest_url, products, ca_file=ep.ca_file)
+    rules: dict[str, dict[str, Any]] = {}
+    if ep.venue == "exchange":
+        async with ExchangeRestClient(ep.rest_url, None, ca_file=ep.ca_file) as ex:
+            for p in await ex.products():
+                rules[p.id] = {
+                    "product_id": p.id,
+                    "base_currency_id": p.base_currency,
+                    "quote_currency_id": p.quote_currency,
+                    "base_increment": str(p.base_increment),
+                    "price_increment": str(p.quote_increment),
+                    "quote_increment": str(p.quote_increment),
+                    "base_min_size": str(p.base_increment),
+                    "quote_min_size": str(p.min_market_funds),
+                }
+    else:
+        assert ep.prime is not None
+        async with PrimeRestClient.from_settings(ep.prime, ca_file=ep.ca_file) as pr:
+            for q in await pr.products():
+                rules[q.id] = {
+                    "product_id": q.id,
+                    "base_increment": q.base_increment,
+                    "quote_increment": q.quote_increment,
+                    "price_increment": q.price_increment or q.quote_increment,
+                    "base_min_size": q.base_min_size or q.base_increment,
+                    "base_max_size": q.base_max_size,
+                    "quote_min_size": q.quote_min_size,
+                    "quote_max_size": q.quote_max_size,
+                }
+    missing = [p for p in products if p not in rules]
+    if missing:
+        raise ConfigError(f"unknown product(s) {', '.join(missing)} at {ep.rest_url}")
+    return [{k: v for k, v in rules[p].items() if v != ""} for p in products]

@@ -20,6 +20,7 @@ from botkit.runtime.bot import BotRuntime, RunOptions
 from botkit.runtime.bot_config import parse_bot_config
 from botkit.runtime.health import Health
 from botkit.runtime.settings import load_settings
+from botkit.sim.exchange_rest import ExchangeSimServer
 from botkit.sim.ws import WsConfig
 
 
@@ -79,3 +80,69 @@ async def test_the_market_maker_trades_on_each_venue_in_sim_mode(
     assert all(at_exchange[c] <= 1 for c in states)  # a refusal was never sent twice
     open_left = [o for u in ex.user_ids() for o in ex.list_orders(u, {}) if o["status"] == "OPEN"]
     assert open_left == []  # --cancel-on-exit cancelled through the venue
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("venue", ["exchange", "prime"])
+async def test_paper_mode_trades_on_each_venues_market_data(tmp_path: Path, venue: str) -> None:
+    """Paper on Exchange's or Prime's feed: the paper broker fills against that venue's book
+    (served in its dialect by the simulator); the data source receives no order."""
+
+    def on_health(_: Health) -> None:
+        if runtime.stats.orders >= 2:
+            runtime.request_stop()
+
+    config = _config(venue)
+    config["bot"] = {**config["bot"], "mode": "paper"}  # type: ignore[dict-item]
+    config["paper"] = {
+        "source": "sim",
+        "initial_balances": {"USD": "10000", "BTC": "0.02"},
+        "submit_latency": 0.02,
+        "cancel_latency": 0.02,
+    }
+    options = RunOptions(
+        duration=60.0,
+        data_dir=tmp_path,
+        install_signals=False,
+        sim_tick_interval=0.05,
+        sim_ws=WsConfig(heartbeat_interval=0.2),
+        on_health=on_health,
+    )
+    runtime = BotRuntime(parse_bot_config(config), load_settings(env_file=None), options)
+    async with asyncio.timeout(80):
+        result = await runtime.run()
+    assert result.error is None and result.stats.orders >= 2
+    assert runtime.paper is not None
+    assert (tmp_path / "paper" / venue / "paper.sqlite").exists()
+    assert result.sim is not None
+    ex = result.sim.exchange
+    assert all(ex.list_orders(u, {}) == [] for u in ex.user_ids())  # none at the source
+    assert runtime.feed is not None and runtime.feed.books["BTC-USD"].best_bid() is not None
+
+
+@pytest.mark.timeout(90)
+async def test_paper_on_exchanges_public_feed_needs_no_key(tmp_path: Path) -> None:
+    """``[paper] source = "coinbase"`` on Exchange: the public ``level2_batch`` feed and public
+    ``/products``, no credentials (an Exchange dialect server stands in for the real host)."""
+    async with ExchangeSimServer(tick_interval=0.05) as server:
+
+        def on_health(_: Health) -> None:
+            if runtime.stats.orders >= 2:
+                runtime.request_stop()
+
+        config = _config("exchange")
+        config["bot"] = {**config["bot"], "mode": "paper"}  # type: ignore[dict-item]
+        config["paper"] = {"source": "coinbase", "initial_balances": {"USD": "10000"}}
+        settings = load_settings(
+            env_file=None, exchange={"rest_url": server.rest_url, "ws_url": server.ws_url}
+        )
+        assert settings.exchange.api_key is None
+        options = RunOptions(
+            duration=60.0, data_dir=tmp_path, install_signals=False, on_health=on_health
+        )
+        runtime = BotRuntime(parse_bot_config(config), settings, options)
+        async with asyncio.timeout(80):
+            result = await runtime.run()
+        assert result.error is None and result.stats.orders >= 2
+        ex = server.exchange  # the data source took no order
+        assert all(ex.list_orders(u, {}) == [] for u in ex.user_ids())
