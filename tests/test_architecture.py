@@ -23,6 +23,7 @@ PURE_BY_DOMAIN: dict[str, tuple[str, ...]] = {
         "book.py",
         "book_levels.py",
         "book_view.py",
+        "candle_builder.py",
         "events.py",
         "requests.py",
         "session.py",

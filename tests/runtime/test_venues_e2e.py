@@ -146,3 +146,41 @@ async def test_paper_on_exchanges_public_feed_needs_no_key(tmp_path: Path) -> No
         assert result.error is None and result.stats.orders >= 2
         ex = server.exchange  # the data source took no order
         assert all(ex.list_orders(u, {}) == [] for u in ex.user_ids())
+
+
+SHIPPED = {
+    "ema_cross": {"product_id": "BTC-USD", "fast": 2, "slow": 3, "closed_only": False},
+    "mean_reversion": {"product_id": "BTC-USD", "window": 5, "entry_z": "0.5", "exit_z": "0.1"},
+}
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("venue", ["exchange", "prime"])
+@pytest.mark.parametrize("strategy", sorted(SHIPPED))
+async def test_the_other_shipped_strategies_trade_unchanged_on_each_venue(
+    tmp_path: Path, venue: str, strategy: str
+) -> None:
+    """Exchange builds five-minute candles from ``matches``, Prime from the book's mid; Prime's
+    ticker is the book's: the shipped candle and ticker strategies run unchanged and trade."""
+
+    def on_health(_: Health) -> None:
+        if runtime.stats.orders >= 1:
+            runtime.request_stop()
+
+    config: dict[str, object] = {
+        "bot": {"venue": venue, "sim_seed": 5, "channels": ["level2", "candles", "ticker"]},
+        "strategy": {"name": strategy, "params": SHIPPED[strategy]},
+        "risk": {"max_order_notional": "500", "max_position": "0.05"},
+    }
+    options = RunOptions(
+        duration=60.0,
+        data_dir=tmp_path,
+        install_signals=False,
+        sim_tick_interval=0.05,
+        sim_ws=WsConfig(heartbeat_interval=0.2),
+        on_health=on_health,
+    )
+    runtime = BotRuntime(parse_bot_config(config), load_settings(env_file=None), options)
+    async with asyncio.timeout(80):
+        result = await runtime.run()
+    assert result.error is None and result.stats.orders >= 1

@@ -10,8 +10,10 @@ Channels: the feed plans Advanced Trade's names; this protocol subscribes Exchan
 ``level2`` → ``level2`` (signed) when credentials are given, else ``level2_batch`` (public),
 plus ``matches`` for the same products (see "Gaps"); ``market_trades`` → ``matches``;
 ``ticker``/``ticker_batch``/``status`` → the same names; ``user`` → ``user`` (signed).
-``candles`` has no Exchange channel: it is skipped and counted
-(``stats.extra["unsupported_channel"]``). One subscribe message per channel.
+``candles`` has no Exchange channel: five-minute candles are built from ``matches``
+(:mod:`botkit.market.candle_builder`), so a strategy on candles runs unchanged. Any other
+unknown channel is skipped and counted (``stats.extra["unsupported_channel"]``). One
+subscribe message per channel.
 
 Signing: a signed subscribe carries ``key``, ``passphrase``, ``timestamp`` and ``signature``
 = base64(HMAC-SHA256(b64decode(secret), timestamp + "GET" + "/users/self/verify")), freshly
@@ -75,8 +77,10 @@ from botkit.auth.hmac_sign import ExchangeHmacSigner
 from botkit.errors import BookInvalid, FeedSubscriptionError, SequenceGap
 from botkit.market.book import L2Book
 from botkit.market.book_levels import DEFAULT_LIMITS, WireLimits
+from botkit.market.candle_builder import CandleBuilder
 from botkit.market.events import (
     BookInvalidated,
+    CandlesReceived,
     FeedErrorReceived,
     FeedEvent,
     Heartbeat,
@@ -261,6 +265,10 @@ class ExchangeFeedProtocol:
                         self.books[pid] = L2Book(pid, limits=limits)
             elif s.channel == "market_trades":
                 self._trade_pids |= set(s.product_ids)
+        self._candle_pids = {
+            p for s in self.subscriptions if s.channel == "candles" for p in s.product_ids
+        }
+        self._candles = CandleBuilder()
         tickers = {p for s in self.subscriptions if s.channel == "ticker" for p in s.product_ids}
         self._ticker_batch_only = {
             p for s in self.subscriptions if s.channel == "ticker_batch" for p in s.product_ids
@@ -270,7 +278,10 @@ class ExchangeFeedProtocol:
             level2_channel = "level2" if auth is not None else "level2_batch"
         self.level2_channel = level2_channel
         self._matches_pids = tuple(
-            dict.fromkeys(list(self._book_pids if gap_detection else ()) + sorted(self._trade_pids))
+            dict.fromkeys(
+                list(self._book_pids if gap_detection else ())
+                + sorted(self._trade_pids | self._candle_pids)
+            )
         )
         self._last_seq: dict[tuple[str, str], int] = {}
         self._last_trade: dict[str, int] = {}
@@ -314,8 +325,8 @@ class ExchangeFeedProtocol:
                     out.append(("heartbeat", self._pids))
             elif s.channel == "level2":
                 out.append((self.level2_channel, s.product_ids))
-            elif s.channel == "market_trades":
-                continue  # subscribed once below, with the books' products
+            elif s.channel in ("market_trades", "candles"):
+                continue  # both from matches, subscribed once below with the books' products
             elif s.channel in ("ticker", "ticker_batch", "status", "user"):
                 out.append((s.channel, s.product_ids))
             else:
@@ -533,7 +544,7 @@ class ExchangeFeedProtocol:
         if last is not None and not last_match and tid != last + 1:
             self._gap(pid, last + 1, tid, events)
         self._last_trade[pid] = tid
-        if pid in self._trade_pids:
+        if pid in self._trade_pids or pid in self._candle_pids:
             trade = MarketTrade(
                 trade_id=str(tid),
                 product_id=pid,
@@ -542,7 +553,10 @@ class ExchangeFeedProtocol:
                 side=frame.side.upper(),
                 time=frame.time,
             )
-            events.append(TradesReceived("snapshot" if last_match else "update", (trade,)))
+            if pid in self._trade_pids:
+                events.append(TradesReceived("snapshot" if last_match else "update", (trade,)))
+            if pid in self._candle_pids and (candle := self._candles.add(trade)) is not None:
+                events.append(CandlesReceived("update", (candle,)))
         return events
 
     def _on_heartbeat(self, frame: m.HeartbeatFrame, events: list[FeedEvent]) -> list[FeedEvent]:

@@ -25,8 +25,10 @@ read ``book.best_bid()``/``mid()``). With ``derive_ticker=True`` a ``ticker``
 subscription is served from the book instead: ``l2_data`` is subscribed for its products
 and every book change of one yields a :class:`~botkit.market.types.Ticker` whose
 ``type`` is ``"book"``, whose best bid/ask fields are the book's and whose ``price`` is
-the **mid**, not a trade price (every 24 h field None). Off by default: a strategy that
-means "last trade" should see that Prime has none.
+the **mid**, not a trade price (every 24 h field None); a ``candles`` subscription is
+served the same way: five-minute candles of the **mid** (:mod:`botkit.market.candle_builder`,
+timed by the frames' ``timestamp``, volume 0), so a strategy on candles runs unchanged. Off by
+default: a strategy that means "last trade" should see that Prime has none.
 
 Sequence rules: ``sequence_num`` is one counter **per connection**, shared by every
 channel (the docs' examples; UNCERTAIN, §6.11), so the rules are Advanced Trade's:
@@ -70,9 +72,11 @@ from botkit.clock import Clock
 from botkit.errors import BookInvalid, ConfigError, FeedSubscriptionError, SequenceGap
 from botkit.market.book import L2Book
 from botkit.market.book_levels import DEFAULT_LIMITS, WireLimits
+from botkit.market.candle_builder import CandleBuilder
 from botkit.market.events import (
     BookChanged,
     BookInvalidated,
+    CandlesReceived,
     FeedErrorReceived,
     FeedEvent,
     Heartbeat,
@@ -90,7 +94,7 @@ from botkit.market.requests import (
     Subscription,
 )
 from botkit.market.session import SessionFactory, TokenSource
-from botkit.market.types import Ticker
+from botkit.market.types import MarketTrade, Ticker
 from botkit.orders.fills import FillTracker, to_decimal
 from botkit.orders.model import UserEvent, UserOrder
 from botkit.venues.prime import ws_messages as m
@@ -109,6 +113,7 @@ log = logging.getLogger("botkit.market.feed")
 LOGGED_REFUSALS = 50
 _UNSUPPORTED = "unsupported_channel"
 _TWO = Decimal(2)
+_ZERO = Decimal(0)
 
 SignFields = Callable[[str, str, Sequence[str]], Mapping[str, str]]
 """``(channel, portfolio_id, product_ids) -> auth fields`` of one subscribe message."""
@@ -267,6 +272,7 @@ class PrimeFeedProtocol:
         self.books: dict[str, L2Book] = books if books is not None else {}
         book_pids: list[str] = []
         ticker_pids: list[str] = []
+        candle_pids: list[str] = []
         self._orders: tuple[str, ...] | None = None
         unsupported: list[str] = []
         for s in self.subscriptions:
@@ -274,6 +280,8 @@ class PrimeFeedProtocol:
                 book_pids += [p for p in s.product_ids if p not in book_pids]
             elif s.channel in ("ticker", "ticker_batch") and derive_ticker:
                 ticker_pids += [p for p in s.product_ids if p not in ticker_pids]
+            elif s.channel == "candles" and derive_ticker:
+                candle_pids += [p for p in s.product_ids if p not in candle_pids]
             elif s.channel == "user":
                 if not portfolio_id:
                     raise ConfigError(
@@ -283,9 +291,11 @@ class PrimeFeedProtocol:
                 self._orders = tuple(s.product_ids)
             elif s.channel != "heartbeats":
                 unsupported.append(s.channel)
-        book_pids += [p for p in ticker_pids if p not in book_pids]
+        book_pids += [p for p in ticker_pids + candle_pids if p not in book_pids]
         self._book_pids = tuple(book_pids)
         self._tickers = frozenset(ticker_pids)
+        self._candle_pids = frozenset(candle_pids)
+        self._candles = CandleBuilder()
         for pid in self._book_pids:
             if pid not in self.books:
                 self.books[pid] = L2Book(pid, limits=limits)
@@ -504,10 +514,17 @@ class PrimeFeedProtocol:
                 events.extend(self._gap_recovery(f"{pid} book crossed"))
                 return
             events.append(book_changed(pid, book, snapshot, frame.sequence_num))
-            if pid in self._tickers:
+            if pid in self._tickers or pid in self._candle_pids:
                 ticker = _book_ticker(pid, book)
-                if ticker is not None:
+                if ticker is not None and pid in self._tickers:
                     events.append(TickersReceived("update", (ticker,), False))
+                if ticker is not None and pid in self._candle_pids:
+                    mid = MarketTrade(
+                        trade_id="", product_id=pid, price=ticker.price, size=_ZERO, side="",
+                        time=frame.timestamp,
+                    )  # fmt: skip
+                    if (candle := self._candles.add(mid)) is not None:
+                        events.append(CandlesReceived("update", (candle,)))
 
     # -- orders --------------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from botkit.auth.hmac_sign import ExchangeHmacSigner
 from botkit.clock import ManualClock
 from botkit.market.events import (
     BookChanged,
+    CandlesReceived,
     FeedEvent,
     FillEvent,
     OrderUpdate,
@@ -64,7 +65,7 @@ def test_subscribes_map_channels_and_sign_only_level2_and_user() -> None:
         Subscription("level2", ("BTC-USD",)),
         Subscription("market_trades", ("ETH-USD",)),
         Subscription("ticker", ("BTC-USD",)),
-        Subscription("candles", ("BTC-USD",)),
+        Subscription("futures_balance_summary", ("BTC-USD",)),
         auth=auth,
     )
     msgs = [json.loads(s) for s in p.subscribe_messages(lambda: None)]
@@ -80,6 +81,21 @@ def test_subscribes_map_channels_and_sign_only_level2_and_user() -> None:
     assert "pp" not in repr(auth) and SECRET not in repr(auth)
     public = proto(Subscription("level2", ("BTC-USD",)))
     assert public.level2_channel == "level2_batch"
+
+
+def test_candles_are_built_from_matches_on_exchange() -> None:
+    p = proto(Subscription("candles", ("SOL-USD",)))
+    [sub] = [json.loads(s) for s in p.subscribe_messages(lambda: None) if "matches" in s]
+    assert sub["product_ids"] == ["SOL-USD"] and "unsupported_channel" not in p.stats.extra
+    t = "2026-12-06T01:02:03.000000Z"
+    [first] = p.receive(match("SOL-USD", 1, 5, time=t))
+    frame = json.loads(match("SOL-USD", 2, 6, time=t))
+    [second] = p.receive(json.dumps({**frame, "price": "99", "size": "2"}))
+    assert isinstance(second, CandlesReceived) and isinstance(first, CandlesReceived)
+    [c] = second.candles
+    assert (c.open, c.low, c.close) == (Decimal("100.25"), Decimal(99), Decimal(99))
+    assert c.volume == Decimal("2.5")
+    assert int(c.start) % 300 == 0
 
 
 def test_book_snapshot_update_and_a_trade_id_gap_resyncs_that_product_only() -> None:
