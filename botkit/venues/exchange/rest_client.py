@@ -51,6 +51,7 @@ from botkit.auth.jwt import PresignedTokens
 from botkit.auth.signing import RequestSigner
 from botkit.clock import Clock
 from botkit.errors import BadRequest, ConfigError, ExchangeError, InvalidPassphrase, NotFound
+from botkit.net.ratelimit import RateLimiter
 from botkit.net.rest_base import RestClientBase
 from botkit.net.rest_types import ApiCall, RestRequest, RestResponse, encode_query
 from botkit.net.retrying import CallTrace
@@ -115,6 +116,9 @@ class ExchangeRestClient(RestClientBase):
 
     def __init__(self, base_url: str, signer: RequestSigner | None, **kw: Any) -> None:
         kw.setdefault("presign", 0)  # pre-signing is for JWTs; an HMAC costs microseconds
+        # Exchange's documented limits (reference §1.B): private 15/s per profile, public
+        # 10/s per IP (bursts of 30 and 15 not used: one second's worth is the safe side)
+        kw.setdefault("limiter", RateLimiter(15.0, 10.0))
         super().__init__(base_url, signer, **kw)
 
     @classmethod

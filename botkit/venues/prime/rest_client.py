@@ -48,6 +48,7 @@ from botkit.auth.hmac_sign import PrimeHmacSigner
 from botkit.auth.signing import RequestSigner
 from botkit.clock import Clock
 from botkit.errors import BadRequest, ExchangeError, NotFound
+from botkit.net.ratelimit import RateLimiter
 from botkit.net.rest_base import RestClientBase
 from botkit.net.rest_types import ApiCall, RestRequest, RestResponse, encode_query
 from botkit.net.retrying import CallTrace
@@ -99,6 +100,9 @@ class PrimeRestClient(RestClientBase):
         self, base_url: str, signer: RequestSigner | None, *, portfolio_id: str, **kw: Any
     ) -> None:
         kw.setdefault("presign", 0)  # pre-signing is for JWTs; an HMAC is cheap
+        # Prime's documented limits (reference §2.B): 25/s per portfolio, 100/s per IP;
+        # every Prime call is signed and portfolio-scoped, so the private bucket paces
+        kw.setdefault("limiter", RateLimiter(25.0, 100.0))
         super().__init__(base_url, signer, **kw)
         self.portfolio_id = portfolio_id
 
