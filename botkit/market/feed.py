@@ -37,7 +37,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from functools import partial
 from types import TracebackType
 from typing import Any, Protocol
@@ -64,8 +64,10 @@ __all__ = [
 
 log = logging.getLogger("botkit.market.feed")
 
-FillsBackfill = Callable[[Sequence[str]], Awaitable[Sequence[Mapping[str, Any]]]]
-"""REST backfill hook: given order ids, return their §2.8 fill objects (any order)."""
+FillsBackfill = Callable[[Sequence[str]], Awaitable[Sequence[Any]]]
+"""REST backfill hook: given order ids, return their fills (any order): §2.8 mappings or
+decoded fill structs with those field names (what ``FillTracker.reconcile_rest_fills`` reads;
+each venue's client has ``backfill_fills``)."""
 
 Spawn = Callable[[str, Callable[[], Coroutine[Any, Any, None]]], None]
 """Runs a named long-lived loop: ``spawn(name, factory)``; ``factory()`` makes a fresh

@@ -286,6 +286,9 @@ class BotRuntime:
                 balances = broker.balances()
             else:
                 client = make_order_client(ep, self.settings, clock)
+                # fills of orders that finished while the user channel was down (a
+                # reconnect's snapshot lists open orders only) come from REST
+                feed.backfill = client.backfill_fills
             journal = OrderJournal(journal_path, on_failure=self._journal_failed)
             executor = self.executor = OrderExecutor(client, journal)
             gate = self.gate = RiskGate(

@@ -63,6 +63,7 @@ async def test_the_market_maker_trades_on_each_venue_in_sim_mode(
         result = await runtime.run()
     assert result.error is None
     assert result.stats.orders >= 4 and result.stats.fills >= 1
+    assert runtime.feed is not None and runtime.feed.backfill is not None  # user-gap fills
     assert (tmp_path / "sim" / venue / "journal.sqlite").exists()  # a journal per venue
     assert result.sim is not None
     ex = result.sim.exchange

@@ -15,7 +15,7 @@ placement (journal, lookup by ``client_order_id``) is the executor's job
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -353,6 +353,10 @@ class RestClient(RestClientBase):
             limit=limit,
             cursor=cursor or None,
         )
+
+    async def backfill_fills(self, order_ids: Sequence[str]) -> list[Fill]:
+        """Every fill of these orders: the feed's REST backfill after a ``user`` gap."""
+        return [f async for f in self.iter_fills(order_ids=list(order_ids))] if order_ids else []
 
     async def iter_fills(self, **filters: Any) -> AsyncIterator[Fill]:
         """Every matching fill; fills pages have no ``has_next``: an empty cursor ends (§2.8)."""
