@@ -19,7 +19,8 @@ with its twin; the reference's vectors check both.
 Refusals reuse the REST dialect's texts (:class:`~botkit.sim.prime_auth.PrimeRefusals`:
 "invalid signature", "request timestamp expired …", "invalid api key" …), sent as Prime's
 error frame ``{"type": "error", "message": …}`` (§2.C). What Prime really answers to a
-bad subscribe is UNCERTAIN (§6.11); configuring the REST refusals configures these too.
+bad subscribe is UNCERTAIN (exchange-prime-api.md, section 6.11); configuring the REST
+refusals configures these too.
 """
 
 from __future__ import annotations

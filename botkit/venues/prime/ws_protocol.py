@@ -31,7 +31,8 @@ timed by the frames' ``timestamp``, volume 0), so a strategy on candles runs unc
 default: a strategy that means "last trade" should see that Prime has none.
 
 Sequence rules: ``sequence_num`` is one counter **per connection**, shared by every
-channel (the docs' examples; UNCERTAIN, §6.11), so the rules are Advanced Trade's:
+channel (the docs' examples; UNCERTAIN, exchange-prime-api.md section 6.11), so the rules
+are Advanced Trade's:
 a number at or below the last one is a duplicate (dropped, counted); a jump means frames
 of an unknown channel were lost: every book of the connection is invalidated
 (:class:`~botkit.market.events.SequenceGapDetected`, ``BookInvalidated``) and resynced
