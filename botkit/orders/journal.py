@@ -15,6 +15,15 @@ Durability settings, and why:
   Coinbase may have, which is exactly the duplicate/loss we exist to prevent;
   one fsync (well under a millisecond on SSD, a few ms on an SD card) is small
   next to a 50–150 ms round trip to Coinbase. Configurable for benchmarks.
+* **Deferred sync** (:meth:`OrderJournal.defer_sync`, the executor's default
+  ``durability="overlap"``): the intent is committed *without* an fsync (the WAL
+  frames are in the OS page cache, which survives a killed process), the POST
+  leaves, and :meth:`OrderJournal.sync` (``fdatasync`` of the WAL, on the journal
+  thread) runs while the request is in flight; the executor waits for it before it
+  acts on the answer. Checkpoints then also run in :meth:`sync` (on a second
+  connection), so no fsync is left on the committing thread. Only a power cut
+  between the POST and the fsync can lose an intent whose order reached the
+  exchange; start-up reconciliation adopts such an order (docs/executor.md).
 * Outcome updates (PLACED/REJECTED/FAILED, attempt counts) are written with
   ``synchronous=NORMAL``: crash-safe, and made power-safe by the next intent's
   FULL commit (one WAL, synced in order). Losing one to a power cut costs only a
@@ -41,6 +50,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -110,6 +120,11 @@ grows — about 1.8 MB over the first ~5 000 orders, which the hour-long soak me
 as a slow RSS slope long after warm-up. At 256 KiB it is full after a few hundred orders
 (bench/bench_soak.py; the per-order cost did not change within noise)."""
 
+CHECKPOINT_WRITES = 400
+"""With deferred sync, :meth:`OrderJournal.sync` checkpoints the WAL once this many rows
+were written since the last checkpoint (an intent and its outcome are ~4 pages of WAL, so
+about SQLite's default of 1000 pages between checkpoints)."""
+
 
 def storage_failure(exc: BaseException) -> bool:
     """True for SQLite errors of the storage (disk full, I/O, locked, corrupt file).
@@ -154,6 +169,11 @@ class OrderJournal:
         self.path = Path(path)
         self._wall = wall
         self._synchronous = synchronous
+        self._deferred = False
+        self.writes = 0  # rows written by this connection (sqlite3 total_changes)
+        self._checkpointed = 0
+        self._wal_fd: int | None = None
+        self._ckpt: sqlite3.Connection | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -171,7 +191,66 @@ class OrderJournal:
             ) from exc
 
     def close(self) -> None:
-        self._db.close()
+        if self._ckpt is not None:
+            self._ckpt.close()
+        self._db.close()  # the last connection: checkpoints and removes the WAL
+        if self._wal_fd is not None:
+            os.close(self._wal_fd)
+            self._wal_fd = None
+
+    @property
+    def syncs(self) -> bool:
+        """True when :meth:`sync` does an fsync (``synchronous`` FULL or EXTRA)."""
+        return self._synchronous in ("FULL", "EXTRA")
+
+    def defer_sync(self) -> None:
+        """From now on every commit is crash-safe only; the owner calls :meth:`sync`.
+
+        Intents are then committed with ``synchronous=NORMAL`` (the WAL frames are
+        written to the OS, so a killed process loses nothing; a power cut may), and the
+        automatic checkpoint, which would fsync on the committing thread, is turned off:
+        :meth:`sync` checkpoints instead, on the thread that calls it.
+        """
+        with self._writing("turn off automatic checkpoints"):
+            self._db.execute("PRAGMA wal_autocheckpoint=0")
+        self._deferred = True
+
+    def sync(self) -> None:
+        """Make every commit so far power-safe: ``fdatasync`` the WAL. Blocking.
+
+        An fsync of the WAL after a commit is what ``synchronous=FULL`` does inside the
+        commit (SQLite's WAL mode syncs only the WAL at a commit). Called by the
+        executor's journal thread while the POST is in flight; calls made while one runs
+        queue behind it, so one fsync covers every intent written before it started
+        (group commit). With deferred sync it also checkpoints the WAL now and then, on
+        a second connection (a passive checkpoint never blocks the writer). A no-op
+        unless ``synchronous`` is FULL or EXTRA.
+        """
+        if not self.syncs:
+            return
+        with self._writing("make the order intents durable (fsync of the WAL)"):
+            if self._wal_fd is None:
+                try:
+                    self._wal_fd = os.open(f"{self.path}-wal", os.O_RDONLY)
+                except FileNotFoundError:  # nothing written since the last clean close
+                    return
+                # the WAL's directory entry must survive a power cut too (once)
+                dir_fd = os.open(self.path.parent, os.O_RDONLY)
+                try:
+                    os.fsync(dir_fd)
+                finally:
+                    os.close(dir_fd)
+            (getattr(os, "fdatasync", None) or os.fsync)(self._wal_fd)
+            writes = self.writes
+            if self._deferred and writes - self._checkpointed >= CHECKPOINT_WRITES:
+                if self._ckpt is None:
+                    self._ckpt = sqlite3.connect(
+                        self.path, isolation_level=None, check_same_thread=False
+                    )
+                    self._ckpt.execute("PRAGMA busy_timeout=5000")
+                    self._ckpt.execute(f"PRAGMA synchronous={self._synchronous}")
+                self._ckpt.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                self._checkpointed = writes
 
     @staticmethod
     def _row(row: tuple[Any, ...]) -> IntentRecord:
@@ -190,17 +269,27 @@ class OrderJournal:
             float(upd),
         )
 
-    def record(self, client_order_id: str, product_id: str, side: str, body: bytes) -> IntentRecord:
-        """Durably write a new PENDING intent, or return the existing row for this id."""
+    def record(
+        self, client_order_id: str, product_id: str, side: str, body: bytes, *, durable: bool = True
+    ) -> IntentRecord:
+        """Write a new PENDING intent, or return the existing row for this id.
+
+        ``durable=False`` (deferred sync) commits without the fsync: crash-safe at once,
+        power-safe after the next :meth:`sync`.
+        """
         now = self._wall()
+        level = self._synchronous
+        if not durable and level in ("FULL", "EXTRA"):
+            level = "NORMAL"
         with self._writing("record the order intent (the order was not sent)"):
-            self._sync(self._synchronous)
+            self._sync(level)
             with self._db:  # one autocommitted INSERT (fsync of the WAL with synchronous=FULL)
                 self._db.execute(
                     f"INSERT OR IGNORE INTO intents ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                     (client_order_id, product_id, side, body, sha256(body), "PENDING", None, None,
                      0, now, now),
                 )  # fmt: skip
+            self.writes = self._db.total_changes
         record = self.get(client_order_id)
         assert record is not None
         return record
@@ -225,8 +314,8 @@ class OrderJournal:
             )
         try:
             yield
-        except sqlite3.Error as exc:
-            if not storage_failure(exc):
+        except (sqlite3.Error, OSError) as exc:  # OSError: the WAL's fsync (sync())
+            if isinstance(exc, sqlite3.Error) and not storage_failure(exc):
                 raise
             err = self.failed = JournalError(
                 f"order journal {self.path}: could not {what}: {exc}. Check free disk space, "
@@ -255,6 +344,7 @@ class OrderJournal:
                     "WHERE client_order_id = ?",
                     (self._wall(), client_order_id),
                 )
+            self.writes = self._db.total_changes
 
     def adopt(
         self, client_order_id: str, product_id: str, side: str, order_id: str, *, note: str
@@ -277,12 +367,14 @@ class OrderJournal:
                      note, 0, now, now),
                 ).rowcount  # fmt: skip
                 if inserted:
+                    self.writes = self._db.total_changes
                     return True
                 revived = self._db.execute(
                     "UPDATE intents SET state = 'PLACED', order_id = ?, error = ?, "
                     "updated_at = ? WHERE client_order_id = ? AND state != 'PLACED'",
                     (order_id, note, now, client_order_id),
                 ).rowcount
+            self.writes = self._db.total_changes
         return bool(revived)
 
     def mark(
@@ -302,6 +394,7 @@ class OrderJournal:
                     "updated_at = ? WHERE client_order_id = ? AND state != 'PLACED'",
                     (str(state), order_id, error, self._wall(), client_order_id),
                 )
+            self.writes = self._db.total_changes
 
     def pending(self) -> list[IntentRecord]:
         """Unresolved intents, oldest first."""
