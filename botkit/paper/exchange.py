@@ -273,6 +273,7 @@ class PaperExchange(SimExchange):
                 self._finish(order, "CANCELLED", t, "User requested cancel")
             else:
                 self._finish(order, "EXPIRED", t, "Order expired")
+        self._settle_exits(self._now)
         self._flush_books(self._now)
 
     def on_book(self, product_id: str, now: float) -> None:
@@ -314,11 +315,13 @@ class PaperExchange(SimExchange):
                 maker = "BUY" if buy else "SELL"
                 recent.append(TradePrint(trade_id, product_id, price, size, maker, now))
             candles.record_trade(now, price, size)
-            self._last_price[product_id] = price
+            self._note_print(product_id, price)
             for lot, qty in book.allocate(price, size, maker, now):
                 self._fill_maker(self._orders[lot.order_id], lot.price, qty, trade_id, now)
-            if self._stops[product_id]:
+            if self._stops[product_id] or self._exits:
                 self._check_stops(product_id, now)
+            else:
+                self._range[product_id] = None  # no stop saw this print
         self._flush_books(self._now)
 
     @staticmethod
@@ -517,8 +520,14 @@ def _reopen(exchange: PaperExchange, order: Order) -> None:
         exchange._gtd[order.order_id] = order
     if order.status == "CANCEL_QUEUED":
         exchange._cancels[order.order_id] = order
-    if order.kind == "STOP_LIMIT" and order.trigger_status == "STOP_PENDING":
-        exchange._stops[pid][order.order_id] = order
+    if order.originating_order_id:  # an attached exit: re-sized from its entry at next check
+        exchange._exits[order.order_id] = order
+    if order.kind in ("STOP_LIMIT", "BRACKET") and order.trigger_status == "STOP_PENDING":
+        if order.kind == "STOP_LIMIT" or order.remaining > 0:
+            exchange._stops[pid][order.order_id] = order
+        if order.kind == "STOP_LIMIT" or order.remaining <= 0:
+            return  # an untriggered bracket's take-profit leg rests in the book (below)
+    if order.remaining <= 0:
         return
     assert order.limit_price is not None
     lot = Lot(order.order_id, order.side, order.limit_price, order.remaining, order.user_id)

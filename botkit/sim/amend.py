@@ -49,6 +49,7 @@ class Amend(Engine):
                     "order_id": order_id,
                 }
             )
+        self._settle_exits(now)
         self._flush_books(now)
         return {"results": results}
 

@@ -28,7 +28,7 @@ from typing import Any
 from botkit.sim.entry import check_entry
 from botkit.sim.events import SimEvent
 from botkit.sim.matcher import Matcher
-from botkit.sim.orders import Order, OrderReject, OrderRequest, parse_create
+from botkit.sim.orders import Order, OrderReject, OrderRequest, bracket_stop_limit, parse_create
 from botkit.sim.specs import ProductSpec, SimBadRequest
 from botkit.sim.wire import failure_response, success_response
 
@@ -86,7 +86,14 @@ class Engine(Matcher):
             due = [o for o in self._cancels.values() if (o.cancel_due_step or 0) <= self._steps]
             for order in due:
                 self._finish(order, "CANCELLED", t, "User requested cancel")
+            self._settle_exits(t)
             self._flush_books(t)
+
+    def _settle_exits(self, t: float) -> None:
+        """After entries were cancelled or expired: size or cancel their attached exits."""
+        if self._exits:
+            for pid in self._products:
+                self._check_stops(pid, t)
 
     # ------------------------------------------------------------ order entry
     def _validate(
@@ -101,6 +108,7 @@ class Engine(Matcher):
             self._books[spec.product_id],
             self._last_price[spec.product_id],
             self.config.fee_tier.taker_fee_rate,
+            self.config.bracket_stop_limit_offset,
         )
         if self._ledger.available(user_id, currency) < hold:
             raise OrderReject("INSUFFICIENT_FUND", "Insufficient balance in source account")
@@ -152,8 +160,18 @@ class Engine(Matcher):
             status="OPEN",
             hold_currency=currency,
             last_update_time=now,
-            trigger_status="STOP_PENDING" if request.kind == "STOP_LIMIT" else "INVALID_ORDER_TYPE",
+            trigger_status=(
+                "STOP_PENDING"
+                if request.kind in ("STOP_LIMIT", "BRACKET")
+                else "INVALID_ORDER_TYPE"
+            ),
         )
+        if request.kind == "BRACKET":
+            assert request.stop_price is not None
+            order.take_profit_price = request.limit_price
+            order.stop_limit_price = self._stop_leg_price(spec, request.side, request.stop_price)
+        if request.attached is not None:
+            order.attached_config = request.attached.config
         self._orders[order.order_id] = order
         self._user_orders[user_id].append(order)
         if request.client_order_id:
@@ -168,8 +186,62 @@ class Engine(Matcher):
         order.hold = hold
         self._open[order.order_id] = order
         self._accept(order, now)
+        if request.attached is not None:
+            self._attach_exit(order, request, spec, now)
         self._flush_books(now)
         return success_response(order)
+
+    def _stop_leg_price(self, spec: ProductSpec, side: str, trigger: Decimal) -> Decimal:
+        offset = self.config.bracket_stop_limit_offset
+        return bracket_stop_limit(side, trigger, offset, spec.price_tick)
+
+    def _attach_exit(
+        self, entry: Order, request: OrderRequest, spec: ProductSpec, now: float
+    ) -> None:
+        """Create the exit an ``attached_order_configuration`` asks for.
+
+        It is a SELL ``trigger_bracket_gtc`` with no size yet (``PENDING``, holding
+        nothing), linked both ways (``attached_order_id`` on the entry,
+        ``originating_order_id`` on the exit); :meth:`_sync_exits` sizes it by the
+        entry's fills (``SimMarketConfig.attached_exit_activation``).
+        """
+        attached = request.attached
+        assert attached is not None
+        exit_ = Order(
+            order_id=self._new_id(),
+            user_id=entry.user_id,
+            client_order_id="",
+            product_id=entry.product_id,
+            side="SELL",
+            config_key="trigger_bracket_gtc",
+            config=dict(attached.config["trigger_bracket_gtc"]),
+            kind="BRACKET",
+            time_in_force="GOOD_UNTIL_CANCELLED",
+            base_size=_ZERO,
+            quote_size=None,
+            size_in_quote=False,
+            limit_price=attached.take_profit,
+            stop_price=attached.stop_trigger,
+            stop_direction="STOP_DIRECTION_STOP_DOWN",
+            post_only=False,
+            end_time=None,
+            created_time=now,
+            seq=self._next_seq(),
+            status="PENDING",
+            hold_currency=spec.base_currency,
+            last_update_time=now,
+            trigger_status="STOP_PENDING",
+            take_profit_price=attached.take_profit,
+            stop_limit_price=self._stop_leg_price(spec, "SELL", attached.stop_trigger),
+            originating_order_id=entry.order_id,
+        )
+        entry.attached_order_id = exit_.order_id
+        self._orders[exit_.order_id] = exit_
+        self._user_orders[entry.user_id].append(exit_)
+        self._open[exit_.order_id] = exit_
+        self._exits[exit_.order_id] = exit_
+        self._emit(exit_)
+        self._check_stops(entry.product_id, now)
 
     def _accept(self, order: Order, now: float) -> None:
         """A validated, funded order reaches the matching engine (at once in the simulator).
@@ -189,8 +261,12 @@ class Engine(Matcher):
             self._stops[pid][order.order_id] = order
             if order.end_time is not None:
                 self._gtd[order.order_id] = order
+            if order.status == "OPEN":
+                order.status = self.config.stop_pending_status
             self._emit(order)
             return
+        if order.kind == "BRACKET":  # the stop leg waits for its trigger, the take-profit rests
+            self._stops[pid][order.order_id] = order
         if order.time_in_force in ("GOOD_UNTIL_CANCELLED", "GOOD_UNTIL_DATE_TIME"):
             if order.end_time is not None:
                 self._gtd[order.order_id] = order

@@ -11,7 +11,12 @@ from __future__ import annotations
 from decimal import Decimal
 
 from botkit.sim.market import MatchBook
-from botkit.sim.orders import OrderReject, OrderRequest
+from botkit.sim.orders import (
+    OrderReject,
+    OrderRequest,
+    bracket_stop_limit,
+    check_attached_prices,
+)
 from botkit.sim.specs import ProductSpec
 
 __all__ = ["check_entry"]
@@ -20,7 +25,12 @@ _ZERO = Decimal(0)
 
 
 def check_entry(
-    request: OrderRequest, spec: ProductSpec, book: MatchBook, last: Decimal, taker: Decimal
+    request: OrderRequest,
+    spec: ProductSpec,
+    book: MatchBook,
+    last: Decimal,
+    taker: Decimal,
+    bracket_offset: Decimal = Decimal("0.05"),
 ) -> tuple[str, Decimal, Decimal]:
     """Check ``request`` against the market; return ``(hold currency, hold, base size)``.
 
@@ -29,11 +39,20 @@ def check_entry(
     budget, or the walked cost of its base size plus taker fee. For a
     quote-sized market BUY the returned base size is what the budget buys now.
 
+    A BUY bracket reserves at its dearer leg, the stop leg's limit
+    (``bracket_offset`` beyond the trigger), so either leg can fill.
+
     Raises:
-        OrderReject: stop price on the wrong side of the last trade, or a
-            post-only order that would cross.
+        OrderReject: stop price on the wrong side of the last trade, a bracket
+            whose take-profit or stop trigger is on the wrong side of it, TP/SL
+            attached to a market entry on the wrong side of it, or a post-only
+            order that would cross.
     """
     side = request.side
+    if request.kind == "BRACKET":
+        _check_bracket(request, last)
+    if request.attached is not None and request.limit_price is None:
+        check_attached_prices(request.attached, last)  # a market entry: against the last trade
     if request.kind == "STOP_LIMIT":
         assert request.stop_price is not None
         up = request.stop_direction == "STOP_DIRECTION_STOP_UP"
@@ -58,6 +77,11 @@ def check_entry(
     size = request.base_size or _ZERO
     if side == "SELL":
         currency, hold = spec.base_currency, size
+    elif request.kind == "BRACKET":
+        assert request.limit_price is not None and request.stop_price is not None
+        stop_limit = bracket_stop_limit(side, request.stop_price, bracket_offset, spec.price_tick)
+        price = max(request.limit_price, stop_limit)
+        currency, hold = spec.quote_currency, size * price * (1 + taker)
     elif request.kind != "MARKET":
         assert request.limit_price is not None
         currency, hold = spec.quote_currency, size * request.limit_price * (1 + taker)
@@ -68,3 +92,26 @@ def check_entry(
         currency = spec.quote_currency
         hold = book.cost("BUY", size)[1] * (1 + taker)
     return currency, hold, size
+
+
+def _check_bracket(request: OrderRequest, last: Decimal) -> None:
+    """A bracket exits a position: a SELL bracket's take-profit above the last trade and its
+    stop trigger below it (a BUY bracket the mirror image). Otherwise one leg would act at
+    once. Reasons from Coinbase's preview enum; which one it sends for this case is **assumed**.
+    """
+    assert request.limit_price is not None and request.stop_price is not None
+    sell = request.side == "SELL"
+    if (request.limit_price <= last) if sell else (request.limit_price >= last):
+        raise OrderReject(
+            "UNKNOWN_FAILURE_REASON",
+            f"take-profit limit_price must be {'above' if sell else 'below'} the last trade "
+            f"price {last}",
+            "PREVIEW_INVALID_BRACKET_LIMIT_PRICE",
+        )
+    if (request.stop_price >= last) if sell else (request.stop_price <= last):
+        raise OrderReject(
+            "UNKNOWN_FAILURE_REASON",
+            f"stop_trigger_price must be {'below' if sell else 'above'} the last trade "
+            f"price {last}",
+            "PREVIEW_INVALID_BRACKET_STOP_TRIGGER_PRICE",
+        )

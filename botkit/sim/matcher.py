@@ -41,7 +41,7 @@ from botkit.sim.market import (
 )
 from botkit.sim.orders import Order
 from botkit.sim.specs import ProductSpec, SimMarketConfig
-from botkit.sim.wire import QuantityUnit, UserFill, order_ws
+from botkit.sim.wire import QuantityUnit, UserFill, dec_str, order_ws
 
 __all__ = ["Matcher"]
 
@@ -104,6 +104,11 @@ class Matcher:
         self._user_orders: dict[str, list[Order]] = {}
         self._open: dict[str, Order] = {}
         self._stops: dict[str, dict[str, Order]] = {pid: {} for pid in self._products}
+        #: lowest and highest print since stops were last checked, per product: a stop
+        #: triggers on any print through its price, not only on the latest one
+        self._range: dict[str, tuple[Decimal, Decimal] | None] = dict.fromkeys(self._products)
+        #: attached exits (TP/SL) whose entry may still fill, by exit order id
+        self._exits: dict[str, Order] = {}
         self._gtd: dict[str, Order] = {}
         self._cancels: dict[str, Order] = {}
         self._fills: dict[str, list[UserFill]] = {}
@@ -176,8 +181,15 @@ class Matcher:
         self._events.append(trade)
         self._recent[pid].append(trade)
         self._candles[pid].record_trade(t, price, size)
-        self._last_price[pid] = price
+        self._note_print(pid, price)
         return trade_id
+
+    def _note_print(self, pid: str, price: Decimal) -> None:
+        """A public print: the new last trade price, and the range stops are checked against."""
+        self._last_price[pid] = price
+        seen = self._range[pid]
+        self._range[pid] = (price, price) if seen is None else (min(seen[0], price),
+                                                                max(seen[1], price))  # fmt: skip
 
     def _fill_maker(
         self, maker: Order, price: Decimal, size: Decimal, trade_id: str, t: float
@@ -234,7 +246,10 @@ class Matcher:
         if order.side == "SELL":
             return order.remaining
         assert order.limit_price is not None
-        return order.remaining * order.limit_price * (1 + self.config.fee_tier.taker_fee_rate)
+        price = order.limit_price
+        if order.kind == "BRACKET" and order.trigger_status == "STOP_PENDING":
+            price = max(price, order.stop_limit_price or price)  # either leg may fill
+        return order.remaining * price * (1 + self.config.fee_tier.taker_fee_rate)
 
     def _trim_hold(self, order: Order, t: float) -> None:
         excess = order.hold - self._hold_target(order)
@@ -271,23 +286,81 @@ class Matcher:
             self._emit(order)
 
     def _check_stops(self, pid: str, t: float) -> None:
+        """Trigger every stop a print since the last check went through, then bring
+        attached exits up to their entries' fills.
+
+        Coinbase triggers on the last trade price (reference §2.3); checking the
+        low/high of the prints since the last check means a print through the stop
+        triggers it even when a later print in the same step moved back.
+        """
+        if self._exits:
+            self._sync_exits(t)
         stops = self._stops[pid]
         while stops:
             last = self._last_price[pid]
+            low, high = self._range[pid] or (last, last)
+            self._range[pid] = None
             hit = [
                 o
                 for o in stops.values()
                 if o.stop_price is not None
                 and (
-                    last >= o.stop_price
+                    high >= o.stop_price
                     if o.stop_direction == "STOP_DIRECTION_STOP_UP"
-                    else last <= o.stop_price
+                    else low <= o.stop_price
                 )
             ]
             if not hit:
-                return
+                break
             for order in hit:
-                del stops[order.order_id]
-                order.trigger_status = "STOP_TRIGGERED"
-                order.last_update_time = t
-                self._enter_book(order, t, announce=True)
+                if stops.pop(order.order_id, None) is not None and not order.terminal:
+                    self._trigger(order, t)
+        self._range[pid] = None
+
+    def _trigger(self, order: Order, t: float) -> None:
+        """A stop's trigger: a stop-limit becomes a limit at its limit price; a bracket's
+        take-profit leaves the book and the rest becomes a limit at the stop leg's price
+        (one order, so the two legs can never fill more than its size together)."""
+        order.trigger_status = "STOP_TRIGGERED"
+        order.last_update_time = t
+        if order.status == "PENDING":
+            order.status = "OPEN"
+        if order.kind == "BRACKET":
+            self._books[order.product_id].cancel(order.order_id)
+            order.limit_price = order.stop_limit_price
+        if order.remaining > 0:
+            self._enter_book(order, t, announce=True)
+
+    def _sync_exits(self, t: float) -> None:
+        """Size attached exits by their entries' fills (see ``attached_exit_activation``);
+        an entry that ended with nothing filled cancels its exit."""
+        per_fill = self.config.attached_exit_activation == "per_fill"
+        for exit_ in list(self._exits.values()):
+            if exit_.terminal:
+                del self._exits[exit_.order_id]
+                continue
+            entry = self._orders[exit_.originating_order_id]
+            if (per_fill or entry.terminal) and entry.filled_size > exit_.base_size:
+                self._grow_exit(exit_, entry.filled_size - exit_.base_size, t)
+            if entry.terminal:
+                del self._exits[exit_.order_id]
+                if exit_.base_size <= 0:
+                    self._finish(exit_, "CANCELLED", t, "Originating order ended without a fill")
+
+    def _grow_exit(self, exit_: Order, delta: Decimal, t: float) -> None:
+        """Add ``delta`` base to an attached exit: hold it, re-rest the working leg."""
+        user = exit_.user_id
+        delta = min(delta, self._ledger.available(user, exit_.hold_currency))
+        if delta <= 0:
+            return
+        self._ledger.place_hold(user, exit_.hold_currency, delta, t)
+        exit_.hold += delta
+        exit_.base_size += delta
+        exit_.config = dict(exit_.config, base_size=dec_str(exit_.base_size))
+        exit_.last_update_time = t
+        if exit_.status == "PENDING":
+            exit_.status = "OPEN"
+        if exit_.trigger_status == "STOP_PENDING":
+            self._stops[exit_.product_id][exit_.order_id] = exit_
+        self._books[exit_.product_id].cancel(exit_.order_id)
+        self._enter_book(exit_, t, announce=True)

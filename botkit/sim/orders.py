@@ -22,17 +22,20 @@ from botkit.sim.specs import ProductSpec, SimBadRequest
 
 __all__ = [
     "TERMINAL",
+    "AttachedExit",
     "Order",
     "OrderKind",
     "OrderReject",
     "OrderRequest",
+    "bracket_stop_limit",
+    "check_attached_prices",
     "check_increment",
     "parse_create",
     "parse_decimal",
     "parse_time",
 ]
 
-OrderKind = Literal["MARKET", "LIMIT", "STOP_LIMIT"]
+OrderKind = Literal["MARKET", "LIMIT", "STOP_LIMIT", "BRACKET"]
 TERMINAL = frozenset({"FILLED", "CANCELLED", "EXPIRED", "FAILED"})
 _ZERO = Decimal(0)
 
@@ -69,7 +72,19 @@ _CONFIGS: dict[str, tuple[OrderKind, str, frozenset[str]]] = {
         "GOOD_UNTIL_DATE_TIME",
         frozenset({"base_size", "limit_price", "stop_price", "stop_direction", "end_time"}),
     ),
+    "trigger_bracket_gtc": (
+        "BRACKET",
+        "GOOD_UNTIL_CANCELLED",
+        frozenset({"base_size", "limit_price", "stop_trigger_price"}),
+    ),
+    "trigger_bracket_gtd": (
+        "BRACKET",
+        "GOOD_UNTIL_DATE_TIME",
+        frozenset({"base_size", "limit_price", "stop_trigger_price", "end_time"}),
+    ),
 }
+#: entry configurations that may carry an ``attached_order_configuration`` (TP/SL)
+_ATTACHABLE = frozenset({"market_market_ioc", "limit_limit_gtc", "limit_limit_gtd"})
 
 
 class OrderReject(Exception):
@@ -111,6 +126,20 @@ class OrderRequest:
     stop_direction: str
     post_only: bool
     end_time: float | None
+    attached: AttachedExit | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AttachedExit:
+    """A take-profit/stop-loss attached to an entry (``attached_order_configuration``).
+
+    Coinbase only accepts ``trigger_bracket_gtc`` here, without a size: the exit is
+    sized by what the entry fills (reference §2.3).
+    """
+
+    config: dict[str, Any]
+    take_profit: Decimal
+    stop_trigger: Decimal
 
 
 @dataclass(slots=True)
@@ -160,6 +189,16 @@ class Order:
     activate_at: float | None = None
     #: paper broker: when a ``CANCEL_QUEUED`` order's cancel takes effect (cancel latency)
     cancel_at: float | None = None
+    #: bracket: the take-profit limit price as placed (``limit_price`` is the working price,
+    #: which becomes :attr:`stop_limit_price` when the stop leg triggers)
+    take_profit_price: Decimal | None = None
+    #: bracket: the stop leg's limit price once triggered (the setting's offset beyond the trigger)
+    stop_limit_price: Decimal | None = None
+    #: an attached exit: the entry it protects; an entry: its attached exit
+    originating_order_id: str = ""
+    attached_order_id: str = ""
+    #: an entry: the ``attached_order_configuration`` as sent (echoed on the order object)
+    attached_config: dict[str, Any] | None = None
 
     @property
     def remaining(self) -> Decimal:
@@ -249,6 +288,8 @@ def parse_create(
             return None
         return parse_decimal(value, name)
 
+    if kind == "BRACKET" and config.get("quote_size") not in (None, ""):
+        raise _too_bracket("QUOTE_SIZE_NOT_ALLOWED_FOR_BRACKET", "a bracket needs base_size")
     base_size, quote_size = dec("base_size"), dec("quote_size")
     if (base_size is None) == (quote_size is None):
         raise OrderReject(
@@ -257,7 +298,8 @@ def parse_create(
         )
     if kind == "MARKET" and side == "SELL" and quote_size is not None:
         raise OrderReject("UNSUPPORTED_ORDER_CONFIGURATION", "market SELL needs base_size")
-    limit_price, stop_price = dec("limit_price"), dec("stop_price")
+    limit_price = dec("limit_price")
+    stop_price = dec("stop_trigger_price" if kind == "BRACKET" else "stop_price")
     if kind != "MARKET":
         if limit_price is None:
             raise OrderReject("INVALID_LIMIT_PRICE", "limit_price is required")
@@ -274,6 +316,24 @@ def parse_create(
             raise OrderReject("INVALID_REQUEST", "stop_price is required")
         if not check_increment(stop_price, spec.price_tick):
             raise OrderReject("INVALID_PRICE_PRECISION", "stop_price has too many decimals")
+    if kind == "BRACKET":
+        assert limit_price is not None
+        # the stop leg sells below (buys above) the market, the take-profit the other way
+        stop_direction = "STOP_DIRECTION_STOP_DOWN" if side == "SELL" else "STOP_DIRECTION_STOP_UP"
+        if stop_price is None or stop_price <= 0:
+            raise _too_bracket(
+                "INVALID_BRACKET_STOP_TRIGGER_PRICE", "stop_trigger_price is required"
+            )
+        if not check_increment(stop_price, spec.price_tick):
+            raise _too_bracket(
+                "INVALID_STOP_TRIGGER_PRICE_PRECISION", "stop_trigger_price has too many decimals"
+            )
+        if (limit_price <= stop_price) if side == "SELL" else (limit_price >= stop_price):
+            raise _too_bracket(
+                "INVALID_BRACKET_PRICES",
+                "a SELL bracket needs limit_price (take-profit) above stop_trigger_price, "
+                "a BUY bracket below it",
+            )
     post_only = config.get("post_only", False) if "post_only" in allowed else False
     if not isinstance(post_only, bool):
         raise SimBadRequest("post_only must be a boolean")
@@ -309,6 +369,9 @@ def parse_create(
         if limit_price is not None and quote_size is None:
             _check_quote(base_size * limit_price, spec)
 
+    attached = _parse_attached(body.get("attached_order_configuration"), config_key, side, spec)
+    if attached is not None and limit_price is not None:
+        check_attached_prices(attached, limit_price)
     request = OrderRequest(
         client_order_id=client_order_id,
         product_id=spec.product_id,
@@ -324,8 +387,91 @@ def parse_create(
         stop_direction=stop_direction,
         post_only=post_only,
         end_time=end_time,
+        attached=attached,
     )
     return request, spec
+
+
+def _too_bracket(what: str, details: str) -> OrderReject:
+    """A bracket/TP-SL failure: Coinbase names these only as preview reasons (the typed
+    failure enum generated from its newer spec), so ``error`` is ``UNKNOWN_FAILURE_REASON``
+    as for the size minimums (**assumed**)."""
+    return OrderReject("UNKNOWN_FAILURE_REASON", details, f"PREVIEW_{what}")
+
+
+def bracket_stop_limit(side: str, trigger: Decimal, offset: Decimal, tick: Decimal) -> Decimal:
+    """The limit price a bracket's stop leg gets when it triggers.
+
+    Coinbase: "a stop limit order is automatically placed with a limit price 5% higher
+    for BUYS and 5% lower for SELLS" (``offset`` is that 5 %, a setting). Rounded to the
+    tick away from the market (down for a sell, up for a buy) so it is never tighter
+    than the offset (**assumed**).
+    """
+    if side == "SELL":
+        price = (trigger * (1 - offset) / tick).to_integral_value(rounding="ROUND_FLOOR") * tick
+        return max(price, tick)
+    return (trigger * (1 + offset) / tick).to_integral_value(rounding="ROUND_CEILING") * tick
+
+
+def _parse_attached(
+    raw: object, entry_key: str, side: object, spec: ProductSpec
+) -> AttachedExit | None:
+    """Validate an ``attached_order_configuration`` (TP/SL on an entry, reference §2.3)."""
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping) or len(raw) != 1 or "trigger_bracket_gtc" not in raw:
+        raise _too_bracket(
+            "INVALID_ORDER_TYPE_FOR_ATTACHED",
+            "attached_order_configuration takes exactly one trigger_bracket_gtc",
+        )
+    if entry_key not in _ATTACHABLE:
+        raise _too_bracket(
+            "ATTACHED_ORDERS_ONLY_ALLOWED_ON_MARKET_LIMIT",
+            "TP/SL can be attached to market_market_ioc and limit_limit_gtc/gtd entries only",
+        )
+    if side != "BUY":
+        raise _too_bracket(
+            "INVALID_ORDER_SIDE_FOR_ATTACHED_TPSL",
+            "the simulator attaches TP/SL to BUY entries only (a spot exit sells what was bought)",
+        )
+    cfg = raw["trigger_bracket_gtc"]
+    if not isinstance(cfg, Mapping):
+        raise SimBadRequest("attached trigger_bracket_gtc must be an object")
+    if any(cfg.get(k) not in (None, "") for k in ("base_size", "quote_size")):
+        raise _too_bracket(
+            "ATTACHED_ORDER_SIZE_MUST_BE_NIL", "an attached order is sized by the entry's fills"
+        )
+    prices: list[Decimal] = []
+    for name, what in (("limit_price", "TAKE_PROFIT"), ("stop_trigger_price", "STOP_LOSS")):
+        value = cfg.get(name)
+        if value in (None, ""):
+            raise _too_bracket(f"INVALID_ATTACHED_{what}_PRICE", f"attached {name} is required")
+        price = parse_decimal(value, f"attached {name}")
+        if price <= 0:
+            raise _too_bracket(
+                "ATTACHED_ORDER_MUST_HAVE_POSITIVE_PRICES", f"attached {name} must be positive"
+            )
+        if not check_increment(price, spec.price_tick):
+            raise _too_bracket(
+                f"INVALID_ATTACHED_{what}_PRICE_PRECISION", f"attached {name} has too many decimals"
+            )
+        prices.append(price)
+    return AttachedExit({"trigger_bracket_gtc": dict(cfg)}, prices[0], prices[1])
+
+
+def check_attached_prices(attached: AttachedExit, entry_price: Decimal) -> None:
+    """A long's take-profit above its entry price, its stop-loss below (reference price:
+    the entry's limit price; a market entry is checked against the last trade later)."""
+    if attached.take_profit <= entry_price:
+        raise _too_bracket(
+            "INVALID_ATTACHED_TAKE_PROFIT_PRICE",
+            f"take-profit {attached.take_profit} must be above the entry price {entry_price}",
+        )
+    if attached.stop_trigger >= entry_price:
+        raise _too_bracket(
+            "INVALID_ATTACHED_STOP_LOSS_PRICE",
+            f"stop-loss {attached.stop_trigger} must be below the entry price {entry_price}",
+        )
 
 
 def _check_quote(notional: Decimal, spec: ProductSpec) -> None:

@@ -147,6 +147,27 @@ class SimMarketConfig:
     maker_notional: tuple[float, float] = (2_000.0, 40_000.0)
     taker_notional: float = 1_500.0
     maker_churn: float = 0.3
+    bracket_stop_limit_offset: Decimal = Decimal("0.05")
+    """How far beyond ``stop_trigger_price`` a triggered bracket's stop leg is limited.
+
+    Coinbase's ``trigger_bracket_*`` description: "a stop limit order is automatically
+    placed with a limit price 5% higher for BUYS and 5% lower for SELLS" (reference §2.3,
+    from a typed schema of the newer spec, not the main docs page, hence a setting).
+    """
+    stop_pending_status: Literal["OPEN", "PENDING"] = "OPEN"
+    """The ``status`` an untriggered stop-limit reports (``trigger_status`` is
+    ``STOP_PENDING`` either way). Coinbase does not say; ``OPEN`` (the default) is what
+    third-party clients expect for a live stop, ``PENDING`` tests the other reading
+    (a ``PENDING`` stop is not matched by ``order_status=OPEN``)."""
+    attached_exit_activation: Literal["per_fill", "entry_done"] = "per_fill"
+    """When an exit attached to an entry (``attached_order_configuration``) goes live.
+
+    ``per_fill`` (default): with the entry's first fill, sized by what has filled and
+    growing with every later fill. ``entry_done``: only once the entry is finished
+    (filled, or cancelled/expired after a partial fill), sized by the total filled.
+    Coinbase does not document partial entry fills (reference §2.3), hence a setting.
+    Either way an entry that ends with nothing filled cancels its exit.
+    """
     ws_quote_sized_quantity: Literal["base", "quote"] = "base"
     """Unit of a quote-sized order's ``user``-channel ``cumulative_quantity``.
 

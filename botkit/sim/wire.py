@@ -36,7 +36,8 @@ ZERO_TIME = "0001-01-01T00:00:00Z"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _AVG_QUANTUM = Decimal("1e-10")
 _PCT_QUANTUM = Decimal("0.01")
-_WS_TYPES = {"MARKET": "Market", "LIMIT": "Limit", "STOP_LIMIT": "StopLimit"}
+# the user channel's spelling; "Bracket" is **assumed** (match order_type case-insensitively, §3.5)
+_WS_TYPES = {"MARKET": "Market", "LIMIT": "Limit", "STOP_LIMIT": "StopLimit", "BRACKET": "Bracket"}
 
 
 def rfc3339(ts: float | None) -> str:
@@ -148,9 +149,11 @@ def order_rest(order: Order) -> dict[str, Any]:
         "leverage": "",
         "margin_type": "UNKNOWN_MARGIN_TYPE",
         "retail_portfolio_id": order.user_id,
-        "originating_order_id": "",
-        "attached_order_id": "",
-        "attached_order_configuration": None,
+        "originating_order_id": order.originating_order_id,
+        "attached_order_id": order.attached_order_id,
+        "attached_order_configuration": (
+            None if order.attached_config is None else dict(order.attached_config)
+        ),
         "current_pending_replace": None,
         "last_update_time": rfc3339(order.last_update_time),
     }
@@ -266,6 +269,7 @@ def success_response(order: Order) -> dict[str, Any]:
             "product_id": order.product_id,
             "side": order.side,
             "client_order_id": order.client_order_id,
+            **({"attached_order_id": order.attached_order_id} if order.attached_order_id else {}),
         },
         "order_configuration": {order.config_key: dict(order.config)},
     }
