@@ -21,9 +21,10 @@ Durability settings, and why:
   leaves, and :meth:`OrderJournal.sync` (``fdatasync`` of the WAL, on the journal
   thread) runs while the request is in flight; the executor waits for it before it
   acts on the answer. Checkpoints then also run in :meth:`sync` (on a second
-  connection), so no fsync is left on the committing thread. Only a power cut
-  between the POST and the fsync can lose an intent whose order reached the
-  exchange; start-up reconciliation adopts such an order (docs/executor.md).
+  connection; the committing connection runs at ``synchronous=OFF``), so no fsync is
+  left on the committing thread. Only a power cut between the POST and the fsync can
+  lose an intent whose order reached the exchange; start-up reconciliation adopts
+  such an order (docs/executor.md).
 * Outcome updates (PLACED/REJECTED/FAILED, attempt counts) are written with
   ``synchronous=NORMAL``: crash-safe, and made power-safe by the next intent's
   FULL commit (one WAL, synced in order). Losing one to a power cut costs only a
@@ -193,6 +194,8 @@ class OrderJournal:
     def close(self) -> None:
         if self._ckpt is not None:
             self._ckpt.close()
+        if self._deferred and self.failed is None:
+            self._sync(self._synchronous)  # the close checkpoints: at the configured level
         self._db.close()  # the last connection: checkpoints and removes the WAL
         if self._wal_fd is not None:
             os.close(self._wal_fd)
@@ -206,11 +209,20 @@ class OrderJournal:
     def defer_sync(self) -> None:
         """From now on every commit is crash-safe only; the owner calls :meth:`sync`.
 
-        Intents are then committed with ``synchronous=NORMAL`` (the WAL frames are
-        written to the OS, so a killed process loses nothing; a power cut may), and the
-        automatic checkpoint, which would fsync on the committing thread, is turned off:
-        :meth:`sync` checkpoints instead, on the thread that calls it.
+        Every commit of this connection is then made with ``synchronous=OFF``: the WAL
+        frames are handed to the OS (a killed process loses nothing; a power cut may,
+        until the next :meth:`sync`), and no fsync is left on the committing thread — at
+        ``NORMAL`` SQLite would still fsync the WAL header each time the WAL restarts
+        after a checkpoint (strace: one fsync on the loop every ~200 orders). ``OFF`` is
+        safe here because this connection never checkpoints (the automatic checkpoint is
+        turned off; :meth:`sync` checkpoints on a second, ``synchronous=FULL``
+        connection, which syncs the WAL before and the database after copying) and
+        :meth:`sync` fdatasyncs the whole WAL file, header and frames. :meth:`close`
+        restores the configured level first (closing the last connection checkpoints).
+        A no-op unless ``synchronous`` is FULL or EXTRA.
         """
+        if not self.syncs:  # nothing to defer: commits never fsync, checkpoints stay automatic
+            return
         with self._writing("turn off automatic checkpoints"):
             self._db.execute("PRAGMA wal_autocheckpoint=0")
         self._deferred = True
@@ -280,7 +292,7 @@ class OrderJournal:
         now = self._wall()
         level = self._synchronous
         if not durable and level in ("FULL", "EXTRA"):
-            level = "NORMAL"
+            level = self._quiet
         with self._writing("record the order intent (the order was not sent)"):
             self._sync(level)
             with self._db:  # one autocommitted INSERT (fsync of the WAL with synchronous=FULL)
@@ -293,6 +305,11 @@ class OrderJournal:
         record = self.get(client_order_id)
         assert record is not None
         return record
+
+    @property
+    def _quiet(self) -> str:
+        """The level of a commit that must not fsync: NORMAL, or OFF with deferred sync."""
+        return "OFF" if self._deferred else "NORMAL"
 
     def _sync(self, level: str) -> None:
         self._db.execute(f"PRAGMA synchronous={level}")
@@ -337,7 +354,7 @@ class OrderJournal:
     def count_attempt(self, client_order_id: str) -> None:
         """Note one more POST attempt series (kept for diagnosis across restarts)."""
         with self._writing("count an attempt"):
-            self._sync("NORMAL")
+            self._sync(self._quiet)
             with self._db:
                 self._db.execute(
                     "UPDATE intents SET attempts = attempts + 1, updated_at = ? "
@@ -359,7 +376,7 @@ class OrderJournal:
         """
         now = self._wall()
         with self._writing("adopt an order found at the exchange"):
-            self._sync("NORMAL")
+            self._sync(self._quiet)
             with self._db:
                 inserted = self._db.execute(
                     f"INSERT OR IGNORE INTO intents ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
@@ -387,7 +404,7 @@ class OrderJournal:
     ) -> None:
         """Record an outcome. A PLACED row never goes back (a stale answer cannot undo it)."""
         with self._writing(f"record the outcome {state}"):
-            self._sync("NORMAL")
+            self._sync(self._quiet)
             with self._db:
                 self._db.execute(
                     "UPDATE intents SET state = ?, order_id = COALESCE(?, order_id), error = ?, "
