@@ -10,14 +10,30 @@ client overhead at hundreds of orders per second, far above what Coinbase admits
 the limits on every row would read ~30 orders/s. The output says so.
 
 Run:  .venv/bin/python bench/bench_orders.py [--orders 300] [--concurrency 16]
+
+``--tick-to-order ROUNDS`` measures instead tick → order through the real executor (issue
+Performance II, item 2): one ticker frame (JSON bytes) → ``FeedProtocol.receive`` →
+``BotContext.dispatch`` → the strategy's ``on_ticker`` → risk → ``OrderExecutor.place`` →
+the POST over TLS to the simulator → the answer read, echo checked, outcome journalled; the
+time until ``place()`` returns (p50/p99, µs) and this process's CPU per order. Variants, one
+order each per round, the starting variant rotating every round:
+
+* journal, ``durability="overlap"`` (the default): intent committed without fsync, the
+  fsync (``fdatasync`` of the WAL) on the journal thread while the POST is in flight;
+* journal, ``durability="before_send"``: intent fsynced on the journal thread before the POST;
+* journal disabled: the same executor over an in-memory SQLite journal, ``synchronous=OFF``
+  (the same code path, nothing written to disk, nothing fsynced);
+* the REST client alone (``submit_order_body``, no executor): for scale.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,7 +52,15 @@ from botkit.net.ratelimit import RateLimiter
 from botkit.orders.executor import OrderExecutor
 from botkit.orders.intents import OrderIntent, market_ioc
 from botkit.orders.journal import OrderJournal
+from botkit.risk.engine import RiskLimits
+from botkit.risk.gate import RiskGate
+from botkit.strategy.base import Strategy
+from botkit.strategy.context import BotContext
+from botkit.strategy.loader import create_strategy
+from botkit.strategy.ports import ExecutorSink
+from botkit.venues.advanced_trade.messages import Ticker
 from botkit.venues.advanced_trade.rest_client import RestClient
+from botkit.venues.advanced_trade.ws_protocol import FeedProtocol, Subscription
 
 SIZE = Decimal("0.0001")
 
@@ -141,7 +165,7 @@ async def bench(n: int, conc: int) -> list[tuple[str, int, float, float]]:
             )
             rows.append(("botkit RestClient.create_order", c, wall, cpu))
             wall, cpu = await run_async(n, c, lambda i, c=c: executor.place(intent(f"be{c}", i)))
-            rows.append(("botkit OrderExecutor.place (journal FULL)", c, wall, cpu))
+            rows.append(("botkit OrderExecutor.place (journal overlap)", c, wall, cpu))
             wall, cpu = await asyncio.to_thread(run_threads, n, c, sdk_place(f"sdk{c}"))
             rows.append(("SDK RESTClient (threads)", c, wall, cpu))
         await executor.close()
@@ -153,11 +177,153 @@ async def bench(n: int, conc: int) -> list[tuple[str, int, float, float]]:
     return rows
 
 
+def ticker_frame(seq: int, price: str) -> bytes:
+    ticker = {
+        "type": "ticker", "product_id": "BTC-USD", "price": price, "volume_24_h": "1234.5",
+        "low_24_h": "64000", "high_24_h": "66000", "low_52_w": "20000", "high_52_w": "74000",
+        "price_percent_chg_24_h": "1.2", "best_bid": price, "best_bid_quantity": "0.5",
+        "best_ask": str(Decimal(price) + Decimal("0.01")), "best_ask_quantity": "0.4",
+    }  # fmt: skip
+    return json.dumps(
+        {
+            "channel": "ticker", "client_id": "", "timestamp": "2024-01-01T00:00:00.000000Z",
+            "sequence_num": seq, "events": [{"type": "update", "tickers": [ticker]}],
+        }
+    ).encode()  # fmt: skip
+
+
+class Trader(Strategy):
+    """One market IOC order per ticker, sides alternating (balances never run out)."""
+
+    n = 0
+
+    async def on_ticker(self, ticker: Ticker) -> None:
+        self.n += 1
+        if self.n % 2:
+            await self.ctx.buy_market("BTC-USD", base_size=SIZE)
+        else:
+            await self.ctx.sell_market("BTC-USD", SIZE)
+
+
+class ClientSink:
+    """The REST client alone as the strategy's sink (no journal, no executor)."""
+
+    def __init__(self, client: RestClient) -> None:
+        self.client = client
+
+    async def place(self, it: OrderIntent) -> str:
+        result = await self.client.submit_order_body(it.body(), client_order_id=it.client_order_id)
+        assert result.success_response is not None
+        return result.success_response.order_id
+
+    async def cancel(self, order_id: str) -> bool:
+        return True
+
+
+TICK_VARIANTS = ("journal overlap", "journal before_send", "journal disabled", "client alone")
+
+
+async def tick_to_order(rounds: int) -> dict[str, tuple[list[float], float]]:
+    """Per variant: tick → placed latencies (µs) after warm-up, and CPU µs per order."""
+    proc, info = start_sim()
+    tmp = tempfile.TemporaryDirectory()
+    try:
+        url = info["BOTKIT_COINBASE__REST_URL"]
+        key = load_cdp_key(info["BOTKIT_COINBASE__API_KEY"], info["BOTKIT_COINBASE__API_SECRET"])
+        clock = SystemClock()
+        signer = JwtSigner(key, clock=clock, nonce=lambda: os.urandom(16).hex())
+        limits = RiskLimits(
+            max_order_notional=Decimal("1000"),
+            max_position=Decimal("1000"),
+            price_band_pct=Decimal(5),
+        )
+        sub = (Subscription("ticker", ("BTC-USD",)),)
+        clients, executors = [], []
+        paths: dict[str, tuple[BotContext, FeedProtocol]] = {}
+        for i, name in enumerate(TICK_VARIANTS):
+            client = RestClient(
+                url, signer, clock=clock, ca_file=info["cert"],
+                limiter=RateLimiter(float("inf"), float("inf")),
+            )  # fmt: skip
+            clients.append(client)
+            sink: ClientSink | ExecutorSink
+            if name == "client alone":
+                client.start_presigning()
+                sink = ClientSink(client)
+            else:
+                if name == "journal disabled":
+                    journal = OrderJournal(":memory:", synchronous="OFF")
+                else:
+                    journal = OrderJournal(Path(tmp.name) / f"{i}.sqlite")
+                executor = OrderExecutor(
+                    client,
+                    journal,
+                    durability="before_send" if name.endswith("before_send") else "overlap",
+                )
+                await executor.start()
+                executors.append(executor)
+                sink = ExecutorSink(executor)
+            ctx = BotContext(
+                name,
+                sink,
+                clock=clock,
+                risk=RiskGate(limits, None, wall=time.time),
+            )
+            create_strategy(Trader, ctx, {})
+            await ctx.start()
+            paths[name] = (ctx, FeedProtocol(f"market-{i}", sub, books={}))
+            await client.server_time()  # warm the connection
+        frames = [ticker_frame(i + 1, f"{65000 + (i % 50) * 0.5:.2f}") for i in range(rounds)]
+        times: dict[str, list[float]] = {name: [] for name in TICK_VARIANTS}
+        cpu = dict.fromkeys(TICK_VARIANTS, 0.0)
+        order = list(TICK_VARIANTS)
+        for r in range(rounds):
+            k = r % len(order)  # rotate the starting variant: load drifts hit all alike
+            for name in order[k:] + order[:k]:
+                ctx, proto = paths[name]
+                c0 = time.process_time()
+                t0 = time.perf_counter_ns()
+                for event in proto.receive(frames[r]):
+                    await ctx.dispatch(event)
+                times[name].append((time.perf_counter_ns() - t0) / 1000)
+                cpu[name] += time.process_time() - c0
+        for executor in executors:
+            await executor.close()
+        for client in clients:
+            await client.close()
+    finally:
+        tmp.cleanup()
+        proc.terminate()
+        proc.wait(timeout=10)
+    warm = max(1, rounds // 20)
+    return {name: (xs[warm:], cpu[name] / rounds * 1e6) for name, xs in times.items()}
+
+
+def print_tick_to_order(rounds: int) -> None:
+    res = asyncio.run(tick_to_order(rounds))
+    print(
+        f"tick -> order through the executor, {rounds} rounds (one order per variant per round, "
+        "rotating start), simulator over TLS in a separate process, rate limits off"
+    )
+    print(
+        f"{'variant':24} {'p50 µs':>8} {'p99 µs':>8} {'CPU µs/order':>13} {'p50 vs disabled':>16}"
+    )
+    base = statistics.median(res["journal disabled"][0])
+    for name, (xs, cpu) in res.items():
+        p50 = statistics.median(xs)
+        p99 = sorted(xs)[min(len(xs) - 1, int(0.99 * len(xs)))]
+        print(f"{name:24} {p50:>8.0f} {p99:>8.0f} {cpu:>13.0f} {p50 / base:>15.2f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--orders", type=int, default=300)
     ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--tick-to-order", type=int, default=0, metavar="ROUNDS")
     args = ap.parse_args()
+    if args.tick_to_order:
+        print_tick_to_order(args.tick_to_order)
+        return
     rows = asyncio.run(bench(args.orders, args.concurrency))
     print(f"{args.orders} market orders per row, simulator over TLS in a separate process")
     print(
