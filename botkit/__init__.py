@@ -64,6 +64,7 @@ if TYPE_CHECKING:  # the real types for mypy; at run time they load on first use
     from botkit.strategy.base import API_VERSION, NoParams, Strategy
     from botkit.strategy.protocol import Context
     from botkit.strategy.timers import TimerFired
+    from botkit.strategy.warmup import Warmup
 
 _LAZY = {
     "API_VERSION": "botkit.strategy.base",
@@ -85,6 +86,7 @@ _LAZY = {
     "Strategy": "botkit.strategy.base",
     "Ticker": "botkit.market.types",
     "TimerFired": "botkit.strategy.timers",
+    "Warmup": "botkit.strategy.warmup",
     "limit_gtc": "botkit.orders.intents",
     "limit_ioc": "botkit.orders.intents",
     "load_bot_config": "botkit.runtime.bot_config",
@@ -145,6 +147,7 @@ __all__ = [
     "Ticker",
     "TimerFired",
     "TransportError",
+    "Warmup",
     "__version__",
     "limit_gtc",
     "limit_ioc",

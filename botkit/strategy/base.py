@@ -38,6 +38,7 @@ from pydantic import BaseModel, ConfigDict
 from botkit.market.events import BookChanged, BookInvalidated, FillEvent, OrderUpdate
 from botkit.market.types import Candle, MarketTrade, Ticker
 from botkit.strategy.timers import TimerFired
+from botkit.strategy.warmup import Warmup
 
 if TYPE_CHECKING:
     from botkit.strategy.protocol import Context
@@ -79,6 +80,8 @@ class Strategy:
         Params: a pydantic model of the strategy's parameters, filled from the
             ``[strategy.params]`` table of the bot's TOML and validated before start.
         name: a short name for logs and state (default: the class name).
+        warmup: the history to replay before live events (:class:`~botkit.strategy.warmup.Warmup`;
+            None: none). Orders are refused while ``ctx.warming_up`` is true.
 
     Instance attributes:
         ctx: the safe actions (orders, positions, book, timers, state, logger).
@@ -89,6 +92,7 @@ class Strategy:
     API_VERSION: ClassVar[int] = API_VERSION
     Params: ClassVar[type[BaseModel]] = NoParams
     name: ClassVar[str] = ""
+    warmup: ClassVar[Warmup | None] = None
 
     def __init__(self, ctx: Context, params: BaseModel) -> None:
         self.ctx = ctx

@@ -137,6 +137,8 @@ class BotContext(StrategyDriver):
         # ids that may still be live; terminal ones are pruned lazily by open_orders(), so the
         # risk check costs O(open orders), not O(every order ever placed)
         self._live: dict[str, None] = {}
+        # set by the runtime while it replays warm-up history (strategy/warmup.py)
+        self.warming_up = False
         if risk is not None:
             risk.add_canceller(self.cancel_all)
 
@@ -247,6 +249,11 @@ class BotContext(StrategyDriver):
         """
         if self.guard.halted:
             raise StrategyError(f"strategy {self.name} is halted ({self.guard.halt_reason})")
+        if self.warming_up:
+            raise StrategyError(
+                f"strategy {self.name} is warming up on history: orders are refused until "
+                "live events start (check ctx.warming_up before ordering)"
+            )
         intent = OrderIntent(self._new_id(), product_id, side, config)
         coid = intent.client_order_id
         risk = self.risk

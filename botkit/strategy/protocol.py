@@ -41,6 +41,11 @@ class Context(Protocol):
         """Small key-value state that survives restarts."""
         ...
 
+    @property
+    def warming_up(self) -> bool:
+        """True while history is replayed before live events; orders are refused then."""
+        ...
+
     def now(self) -> float:
         """The current time (Unix seconds; virtual in tests and replays)."""
         ...
