@@ -24,11 +24,15 @@ import msgspec
 __all__ = [
     "OrderIntent",
     "Side",
+    "StopDirection",
+    "attached_bracket",
     "dec_str",
     "is_botkit_client_order_id",
     "limit_gtc",
     "limit_ioc",
     "market_ioc",
+    "stop_limit",
+    "trigger_bracket",
 ]
 
 Side = Literal["BUY", "SELL"]
@@ -91,6 +95,74 @@ def limit_gtc(
 def limit_ioc(base_size: Decimal, limit_price: Decimal) -> dict[str, Any]:
     """``sor_limit_ioc``: a limit order that cancels whatever does not fill at once."""
     return {"sor_limit_ioc": {"base_size": dec_str(base_size), "limit_price": dec_str(limit_price)}}
+
+
+StopDirection = Literal["STOP_DIRECTION_STOP_UP", "STOP_DIRECTION_STOP_DOWN"]
+
+
+def stop_limit(
+    base_size: Decimal,
+    limit_price: Decimal,
+    stop_price: Decimal,
+    stop_direction: StopDirection,
+    *,
+    end_time: str | None = None,
+) -> dict[str, Any]:
+    """``stop_limit_stop_limit_gtc`` (or ``_gtd`` with ``end_time``, RFC 3339).
+
+    Rests untriggered until the last trade reaches ``stop_price`` in ``stop_direction``
+    (STOP_DOWN: at or below, a long's stop-loss; STOP_UP: at or above), then works as a
+    limit at ``limit_price``.
+    """
+    if stop_direction not in ("STOP_DIRECTION_STOP_UP", "STOP_DIRECTION_STOP_DOWN"):
+        raise ValueError(
+            f"stop_direction must be STOP_DIRECTION_STOP_UP/DOWN, got {stop_direction!r}"
+        )
+    leg: dict[str, Any] = {
+        "base_size": dec_str(base_size),
+        "limit_price": dec_str(limit_price),
+        "stop_price": dec_str(stop_price),
+        "stop_direction": stop_direction,
+    }
+    if end_time is None:
+        return {"stop_limit_stop_limit_gtc": leg}
+    leg["end_time"] = end_time
+    return {"stop_limit_stop_limit_gtd": leg}
+
+
+def trigger_bracket(
+    base_size: Decimal,
+    limit_price: Decimal,
+    stop_trigger_price: Decimal,
+    *,
+    end_time: str | None = None,
+) -> dict[str, Any]:
+    """``trigger_bracket_gtc`` (or ``_gtd`` with ``end_time``): one exit order, two legs.
+
+    The take-profit rests at ``limit_price``; a print at/through ``stop_trigger_price``
+    turns the unfilled rest into a stop-limit (one-cancels-other, one size).
+    """
+    leg: dict[str, Any] = {
+        "base_size": dec_str(base_size),
+        "limit_price": dec_str(limit_price),
+        "stop_trigger_price": dec_str(stop_trigger_price),
+    }
+    if end_time is None:
+        return {"trigger_bracket_gtc": leg}
+    leg["end_time"] = end_time
+    return {"trigger_bracket_gtd": leg}
+
+
+def attached_bracket(limit_price: Decimal, stop_trigger_price: Decimal) -> dict[str, Any]:
+    """The ``attached_order_configuration`` of a BUY entry: take-profit and stop-loss
+    that Coinbase creates as a SELL bracket sized by the entry's fills (no size: it is
+    the entry's). Goes in :attr:`OrderIntent.extra` under that key."""
+    return {
+        "trigger_bracket_gtc": {
+            "limit_price": dec_str(limit_price),
+            "stop_trigger_price": dec_str(stop_trigger_price),
+        }
+    }
 
 
 @dataclass(frozen=True, slots=True)
