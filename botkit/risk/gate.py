@@ -200,6 +200,14 @@ class RiskGate:
             log.warning("kill switch reset: orders are accepted again")
         return was
 
+    async def on_stop_loss(self, product_id: str) -> None:
+        """A stop-loss exit of ``product_id`` filled (called by the exit machinery).
+
+        Starts the post-stop-loss cooldown when ``cooldown_after_stop_loss`` is set: new
+        entries are refused for that long, exits still go through.
+        """
+        log.warning("stop-loss exit filled on %s", product_id)
+
     async def enforce(self) -> int:
         """If tripped (e.g. from an earlier run), cancel every open order; return how many."""
         return await self._cancel_all() if self.tripped else 0
