@@ -227,6 +227,12 @@ class OrderExecutor(ReconcileMixin):
             self._sync_task = None
 
     @property
+    def native_exits(self) -> frozenset[str]:
+        """The exit kinds the venue takes as orders of its own (the client's, see
+        :attr:`botkit.orders.venue_api.OrderVenue.native_exits`); the rest are emulated."""
+        return self.client.native_exits
+
+    @property
     def inflight(self) -> list[asyncio.Task[PlacedOrder]]:
         """The placement tasks running now (one per client_order_id)."""
         return [task for _, task in self._inflight.values()]

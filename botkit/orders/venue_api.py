@@ -18,6 +18,11 @@ The contract, per method:
   side and a time window (Unix seconds); the executor finds an order by client id in it.
 * ``last_offset``: the last measured exchange-minus-local clock offset (seconds), which
   widens lookup windows.
+* ``native_exits``: the exit kinds (a subset of :data:`EXIT_KINDS`) the venue takes as
+  orders of its own, so they live at the exchange while the bot is down: ``"stop_limit"``
+  (``stop_limit_stop_limit_gtc``/``_gtd``), ``"bracket"`` (``trigger_bracket_gtc``/``_gtd``)
+  and ``"attached"`` (an entry's ``attached_order_configuration``). The strategy side
+  sends those natively and emulates the rest (evaluated by the running bot).
 """
 
 from __future__ import annotations
@@ -30,7 +35,10 @@ from botkit.orders.model import CancelResult, CreateOrderResult, Order, OrdersPa
 if TYPE_CHECKING:  # an interface only: the retry engine's trace type, not its code
     from botkit.net.retrying import CallTrace
 
-__all__ = ["OrderVenue"]
+__all__ = ["EXIT_KINDS", "OrderVenue"]
+
+EXIT_KINDS: frozenset[str] = frozenset({"stop_limit", "bracket", "attached"})
+"""Every exit kind a venue may take natively (see ``OrderVenue.native_exits``)."""
 
 
 class OrderVenue(Protocol):
@@ -38,6 +46,11 @@ class OrderVenue(Protocol):
 
     @property
     def last_offset(self) -> float | None: ...
+
+    @property
+    def native_exits(self) -> frozenset[str]:
+        """The exit kinds (of :data:`EXIT_KINDS`) this venue places as its own orders."""
+        ...
 
     def start_presigning(self) -> None:
         """Start preparing first-attempt signatures (a no-op where a venue has none)."""

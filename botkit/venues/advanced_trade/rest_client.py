@@ -25,6 +25,7 @@ from botkit.net.rest_base import RestClientBase
 from botkit.net.rest_types import ApiCall, RestResponse, encode_query
 from botkit.net.retrying import CallTrace
 from botkit.orders.intents import OrderIntent, Side, dec_str
+from botkit.orders.venue_api import EXIT_KINDS
 from botkit.venues.advanced_trade.errors_map import error_from_response, order_rejected
 from botkit.venues.advanced_trade.models import (
     Account,
@@ -73,6 +74,12 @@ def _json(doc: dict[str, Any]) -> bytes:
 
 class RestClient(RestClientBase):
     """Coinbase Advanced Trade REST, typed. See :class:`RestClientBase` for the arguments."""
+
+    native_exits: frozenset[str] = EXIT_KINDS
+    """Advanced Trade takes every exit kind as an order of its own (reference §2.4):
+    ``stop_limit_stop_limit_gtc/gtd``, ``trigger_bracket_gtc/gtd`` and an entry's
+    ``attached_order_configuration``. The paper broker's client is this class over the
+    in-process transport, and the simulator's engine implements all three too."""
 
     def error_from_response(
         self, status: int, body: bytes, headers: Mapping[str, str], *, now: float

@@ -114,6 +114,12 @@ class ExchangeRestClient(RestClientBase):
 
     time_path = "/time"
 
+    native_exits: frozenset[str] = frozenset({"stop_limit"})
+    """Exchange has stop orders (``stop: loss|entry`` + ``stop_price`` on a limit order,
+    GTC only; :func:`~botkit.venues.exchange.models.exchange_create_body` translates
+    ``stop_limit_stop_limit_gtc``), but no bracket and no attached exits: those are
+    emulated by the running bot."""
+
     def __init__(self, base_url: str, signer: RequestSigner | None, **kw: Any) -> None:
         kw.setdefault("presign", 0)  # pre-signing is for JWTs; an HMAC costs microseconds
         # Exchange's documented limits (reference §1.B): private 15/s per profile, public

@@ -96,6 +96,10 @@ class PrimeRestClient(RestClientBase):
     time_path = "/portfolios"
     """Any path: only the ``Date`` header of its (unsigned, so 401) answer is read."""
 
+    native_exits: frozenset[str] = frozenset()
+    """No exit is sent natively to Prime yet (its STOP_LIMIT is not translated): every
+    exit is emulated by the running bot."""
+
     def __init__(
         self, base_url: str, signer: RequestSigner | None, *, portfolio_id: str, **kw: Any
     ) -> None:
