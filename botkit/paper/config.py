@@ -3,7 +3,7 @@
 Every knob of the fill model is here with the reason it exists, so a paper
 result can be read next to the assumptions that produced it. The paper exchange
 reuses the simulator's engine, so :meth:`PaperConfig.sim_config` translates the
-shared parts (products, fees, balances, limits) into a
+shared parts (products, fees, balances, limits, the exit settings) into a
 :class:`~botkit.sim.specs.SimMarketConfig` with the synthetic market switched off.
 """
 
@@ -81,6 +81,21 @@ class PaperConfig:
     """How many recent trade ids per product are remembered to drop a print seen
     twice (a replayed batch after a reconnect must not fill anything again)."""
 
+    bracket_stop_limit_offset: Decimal = Decimal("0.05")
+    """How far beyond ``stop_trigger_price`` a triggered bracket's stop leg is limited
+    (Coinbase: 5 %, from a typed schema rather than the main docs page; see
+    :attr:`botkit.sim.specs.SimMarketConfig.bracket_stop_limit_offset`). A setting, so a
+    paper result can be re-run under the other reading of the venue."""
+
+    stop_pending_status: Literal["OPEN", "PENDING"] = "OPEN"
+    """The ``status`` an untriggered stop-limit reports (Coinbase does not say; see
+    :attr:`botkit.sim.specs.SimMarketConfig.stop_pending_status`)."""
+
+    attached_exit_activation: Literal["per_fill", "entry_done"] = "per_fill"
+    """When an exit attached to an entry goes live: with each entry fill, sized by what
+    filled (default), or once the entry is done. Coinbase does not document partial entry
+    fills (see :attr:`botkit.sim.specs.SimMarketConfig.attached_exit_activation`)."""
+
     def __post_init__(self) -> None:
         for name in ("submit_latency", "cancel_latency", "print_lag"):
             value = getattr(self, name)
@@ -93,6 +108,21 @@ class PaperConfig:
             raise ValueError(f"duplicate products in {ids}")
         if self.max_open_orders_per_product < 1 or self.trade_id_memory < 1:
             raise ValueError("max_open_orders_per_product and trade_id_memory must be >= 1")
+        offset = self.bracket_stop_limit_offset
+        if not isinstance(offset, Decimal) or not offset.is_finite() or not 0 <= offset < 1:
+            raise ValueError(
+                f"bracket_stop_limit_offset must be a Decimal fraction in [0, 1) "
+                f"(0.05 = 5 %), not {offset!r}"
+            )
+        if self.stop_pending_status not in ("OPEN", "PENDING"):
+            raise ValueError(
+                f"stop_pending_status must be 'OPEN' or 'PENDING', not {self.stop_pending_status!r}"
+            )
+        if self.attached_exit_activation not in ("per_fill", "entry_done"):
+            raise ValueError(
+                "attached_exit_activation must be 'per_fill' or 'entry_done', not "
+                f"{self.attached_exit_activation!r}"
+            )
 
     def sim_config(self) -> SimMarketConfig:
         """The simulator-engine configuration: shared rules, no synthetic market or history."""
@@ -109,6 +139,9 @@ class PaperConfig:
             duplicate_client_order_id=self.duplicate_client_order_id,
             max_open_orders_per_product=self.max_open_orders_per_product,
             maker_churn=0.0,
+            bracket_stop_limit_offset=self.bracket_stop_limit_offset,
+            stop_pending_status=self.stop_pending_status,
+            attached_exit_activation=self.attached_exit_activation,
         )
 
 
