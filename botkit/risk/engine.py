@@ -8,8 +8,16 @@ corrupt book, a bad day turning into a ruinous one) — and each refusal is a ty
 
 Order of checks, cheapest and most fundamental first::
 
-    RISK_KILL_SWITCH → RISK_BOOK_INVALID → RISK_NO_PRICE → RISK_PRICE_BAND
+    RISK_KILL_SWITCH → (entries only) RISK_MAX_DRAWDOWN → RISK_LOSING_STREAK → RISK_COOLDOWN
+    → RISK_BOOK_INVALID → RISK_NO_PRICE → RISK_PRICE_BAND
     → RISK_MAX_NOTIONAL → RISK_MAX_POSITION → RISK_MAX_OPEN_ORDERS
+
+**Protections** (Freqtrade's idea; all off by default, docs/protections.md): a cooldown
+after a stop-loss, a lock after N losing trades in a window, and a latch on the drawdown
+from the equity peak. They refuse *entries* only — an order that only reduces the
+position (opposite side, no bigger than it) always passes them, because a protection
+must never stand between the bot and closing its risk. Their state
+(:class:`ProtectionState`) is persisted by the adapter like the kill switch.
 
 Daily loss = realised PnL since 00:00 UTC (fees included) + the change of unrealised
 PnL since 00:00 UTC (marks from the book mid or ticker). Reaching ``-daily_loss_limit``
@@ -20,11 +28,13 @@ testable without files or an exchange.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+import time as _time
+from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from botkit.errors import OrderRejected
 from botkit.orders.intents import OrderIntent
@@ -34,6 +44,7 @@ __all__ = [
     "KillSwitchState",
     "MarketQuote",
     "OrderCheck",
+    "ProtectionState",
     "RiskEngine",
     "RiskLimits",
     "RiskRejected",
@@ -66,6 +77,20 @@ class RiskLimits(BaseModel):
         daily_loss_limit: a positive quote amount; losing this much in a UTC day trips
             the kill switch.
         block_on_invalid_book: refuse orders on a product whose book is invalid.
+        cooldown_after_stop_loss: seconds after a stop-loss exit fills during which new
+            entries are refused (``RISK_COOLDOWN``); exits still pass.
+        cooldown_scope: ``product`` (only the stopped-out product cools down) or ``all``.
+        max_losing_trades: this many losing trades (closed at a loss, fees included)
+            within ``losing_trades_window`` seconds lock new entries
+            (``RISK_LOSING_STREAK``).
+        losing_trades_window: the look-back window of ``max_losing_trades``, seconds.
+        losing_trades_lock: how long the lock lasts, seconds; None = until an operator
+            resets it (``botkit kill-switch reset``).
+        max_drawdown: a positive quote amount; equity (realised + unrealised PnL) this far
+            below its peak latches ``RISK_MAX_DRAWDOWN`` until an operator reset.
+        max_drawdown_pct: the same as a percentage of ``drawdown_capital`` + the peak.
+        drawdown_capital: the quote capital the percentage is taken of (required with
+            ``max_drawdown_pct``: PnL alone has no size to be a percentage of).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -77,6 +102,33 @@ class RiskLimits(BaseModel):
     price_band_pct: Decimal | None = Field(default=None, gt=0)
     daily_loss_limit: Decimal | None = Field(default=None, gt=0)
     block_on_invalid_book: bool = True
+    cooldown_after_stop_loss: float | None = Field(default=None, gt=0)
+    cooldown_scope: Literal["product", "all"] = "product"
+    max_losing_trades: int | None = Field(default=None, ge=1)
+    losing_trades_window: float = Field(default=86_400.0, gt=0)
+    losing_trades_lock: float | None = Field(default=None, gt=0)
+    max_drawdown: Decimal | None = Field(default=None, gt=0)
+    max_drawdown_pct: Decimal | None = Field(default=None, gt=0, le=100)
+    drawdown_capital: Decimal | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _pct_needs_capital(self) -> RiskLimits:
+        if self.max_drawdown_pct is not None and self.drawdown_capital is None:
+            raise ValueError(
+                "max_drawdown_pct needs drawdown_capital (the quote capital the percentage "
+                "is of); set drawdown_capital or use max_drawdown in quote currency"
+            )
+        return self
+
+    @property
+    def protections(self) -> bool:
+        """Whether any protection is configured (else the engine skips them entirely)."""
+        return (
+            self.cooldown_after_stop_loss is not None
+            or self.max_losing_trades is not None
+            or self.max_drawdown is not None
+            or self.max_drawdown_pct is not None
+        )
 
     def position_limit(self, product_id: str) -> Decimal | None:
         return self.max_position_per_product.get(product_id, self.max_position)
@@ -135,15 +187,70 @@ class KillSwitchState:
     at: float = 0.0
 
 
+ALL_PRODUCTS = "*"
+"""The key of a cooldown that covers every product (``cooldown_scope = "all"``)."""
+
+
+@dataclass(slots=True)
+class ProtectionState:
+    """Everything the protections remember, persisted by the adapter across restarts.
+
+    Attributes:
+        cooldowns: product id (or ``"*"``: every product) → Unix time the cooldown ends.
+        losses: close times of the losing trades inside the look-back window.
+        streak_until: the losing-trades lock ends at this Unix time (``inf``: until reset).
+        streak_reason: why the lock was set (shown in refusals).
+        drawdown_reason: non-empty while the drawdown latch is set (why, in words).
+        drawdown_at: when the latch was set.
+        peak: the equity peak (realised + unrealised PnL, quote); None = start from the
+            equity at the next evaluation (a fresh start or an operator reset).
+        realised: realised PnL (fees included) over the whole life of the state — with
+            the unrealised PnL of ``positions`` it is the equity the drawdown is measured on.
+        positions: product → (signed quantity, average price), so a restarted bot knows
+            which trades are open and what they have made.
+        trade_pnl: product → realised PnL (fees included) of the trade open since the
+            position last left flat.
+    """
+
+    cooldowns: dict[str, float] = field(default_factory=dict)
+    losses: list[float] = field(default_factory=list)
+    streak_until: float | None = None
+    streak_reason: str = ""
+    drawdown_reason: str = ""
+    drawdown_at: float = 0.0
+    peak: Decimal | None = None
+    realised: Decimal = _ZERO
+    positions: dict[str, tuple[Decimal, Decimal]] = field(default_factory=dict)
+    trade_pnl: dict[str, Decimal] = field(default_factory=dict)
+
+    @property
+    def drawdown_tripped(self) -> bool:
+        return bool(self.drawdown_reason)
+
+
+def _utc(t: float) -> str:
+    if math.isinf(t):
+        return "an operator reset"
+    return _time.strftime("%Y-%m-%dT%H:%M:%SZ", _time.gmtime(t))
+
+
 class RiskEngine:
-    """Pre-trade checks plus daily PnL tracking for the kill switch.
+    """Pre-trade checks plus daily PnL tracking for the kill switch, and the protections.
 
     Args:
         limits: the limits to enforce.
         kill_switch: a persisted state to start from (a tripped switch stays tripped).
+        protections: a persisted protection state to resume (cooldowns, the losing-trade
+            count and lock, the drawdown latch and peak, open positions).
     """
 
-    def __init__(self, limits: RiskLimits, *, kill_switch: KillSwitchState | None = None) -> None:
+    def __init__(
+        self,
+        limits: RiskLimits,
+        *,
+        kill_switch: KillSwitchState | None = None,
+        protections: ProtectionState | None = None,
+    ) -> None:
         self.limits = limits
         self.kill_switch = kill_switch or KillSwitchState(False)
         self.positions = Positions()
@@ -151,6 +258,14 @@ class RiskEngine:
         self._day: int | None = None
         self._realised_today = _ZERO
         self._baseline = _ZERO
+        self.protection = protections or ProtectionState()
+        for pid, (qty, avg) in self.protection.positions.items():
+            if qty:  # rebuild the position exactly: one fill of its size at its average
+                self.positions.apply_fill(pid, "BUY" if qty > 0 else "SELL", abs(qty), avg)
+        self.protection_changed = False
+        """Set when the protection state changed in a way that must be persisted now (a
+        cooldown, a lock, the latch, a closed trade, a fill); the adapter saves and clears it."""
+        self._now = 0.0  # the latest time the engine was told (the default for check)
 
     @property
     def limits(self) -> RiskLimits:
@@ -167,11 +282,22 @@ class RiskEngine:
         self._band_low = 1 - band / _HUNDRED if band is not None else _ZERO
         self._band_high = 1 + band / _HUNDRED if band is not None else _ZERO
         self._position_limits = dict(limits.max_position_per_product)
+        self.protected = limits.protections
+        self._track_trades = limits.max_losing_trades is not None
+        self._track_drawdown = (
+            limits.max_drawdown is not None or limits.max_drawdown_pct is not None
+        )
 
     # -- pre-trade ---------------------------------------------------------------------------
 
     def check(
-        self, order: OrderCheck, quote: MarketQuote, *, position: Decimal, open_orders: int
+        self,
+        order: OrderCheck,
+        quote: MarketQuote,
+        *,
+        position: Decimal,
+        open_orders: int,
+        now: float | None = None,
     ) -> None:
         """Refuse ``order`` if it breaks a limit.
 
@@ -180,6 +306,8 @@ class RiskEngine:
             quote: the product's current best bid/ask and book validity.
             position: the current signed position in the product (base units).
             open_orders: live orders already open (of the caller's scope).
+            now: Unix time, for cooldowns and locks that expire; None = the latest time
+                the engine was given (a fill, a mark or a stop-loss).
 
         Raises:
             RiskRejected: with ``reason`` naming the limit.
@@ -192,6 +320,8 @@ class RiskEngine:
                 f"kill switch tripped ({self.kill_switch.reason}); no orders until it is reset "
                 "with 'botkit kill-switch reset'",
             )
+        if self.protected:
+            self._check_protections(order, quote, position, self._now if now is None else now)
         if not quote.book_valid and lim.block_on_invalid_book:
             _refuse("RISK_BOOK_INVALID", f"{pid} book is invalid (resyncing); order refused")
         bid, ask, limit_price = quote.best_bid, quote.best_ask, order.limit_price
@@ -244,6 +374,185 @@ class RiskEngine:
             OrderCheck.from_intent(intent), quote, position=position, open_orders=open_orders
         )
 
+    # -- protections ---------------------------------------------------------------------------
+
+    @staticmethod
+    def is_reducing(order: OrderCheck, quote: MarketQuote, position: Decimal) -> bool:
+        """Whether ``order`` can only shrink the position: the opposite side and no bigger.
+
+        A flip (selling more than a long) opens new risk, so it counts as an entry. A
+        quote-sized market order is sized at the touch it would take (ask for a buy, bid
+        for a sell); with no price it cannot be shown to reduce, so it is an entry.
+        """
+        if position == 0 or (order.side == "BUY") == (position > 0):
+            return False
+        base = order.base_size
+        if base is None:
+            ref = quote.best_ask if order.side == "BUY" else quote.best_bid
+            if not ref or order.quote_size is None:
+                return False
+            base = order.quote_size / ref
+        return base <= abs(position)
+
+    def _check_protections(
+        self, order: OrderCheck, quote: MarketQuote, position: Decimal, now: float
+    ) -> None:
+        st = self.protection
+        if self.is_reducing(order, quote, position):
+            return  # a protection never stands between the bot and closing risk
+        pid = order.product_id
+        # a protection whose setting was removed no longer refuses (its state is kept)
+        if st.drawdown_reason and self._track_drawdown:
+            _refuse(
+                "RISK_MAX_DRAWDOWN",
+                f"{st.drawdown_reason}; new entries are refused until an operator resets it "
+                "with 'botkit kill-switch reset' (the peak then restarts from the equity at "
+                "that time); exits and reducing orders still go through",
+            )
+        until = st.streak_until
+        if until is not None and self._track_trades:
+            if now < until:
+                _refuse(
+                    "RISK_LOSING_STREAK",
+                    f"{st.streak_reason}; new entries are refused until {_utc(until)}"
+                    + ("" if math.isinf(until) else f" ({until - now:.0f} s)")
+                    + " or 'botkit kill-switch reset'; exits and reducing orders still go "
+                    "through",
+                )
+            st.streak_until = None  # lifted by time
+            st.streak_reason = ""
+            self.protection_changed = True
+        if st.cooldowns and self._limits.cooldown_after_stop_loss is not None:
+            for key in (pid, ALL_PRODUCTS):
+                ends = st.cooldowns.get(key)
+                if ends is None:
+                    continue
+                if now < ends:
+                    scope = "every product" if key == ALL_PRODUCTS else pid
+                    _refuse(
+                        "RISK_COOLDOWN",
+                        f"{scope} is cooling down after a stop-loss: new entries on {pid} are "
+                        f"refused until {_utc(ends)} ({ends - now:.0f} s; "
+                        f"cooldown_after_stop_loss {self._limits.cooldown_after_stop_loss} s) or "
+                        "'botkit kill-switch reset'; exits and reducing orders still go through",
+                    )
+                del st.cooldowns[key]
+                self.protection_changed = True
+
+    def on_stop_loss(self, product_id: str, *, now: float) -> bool:
+        """A stop-loss exit of ``product_id`` filled: start the cooldown, if one is set.
+
+        Returns whether a cooldown started (the adapter then persists the state).
+        """
+        self._now = now
+        seconds = self._limits.cooldown_after_stop_loss
+        if seconds is None:
+            return False
+        key = ALL_PRODUCTS if self._limits.cooldown_scope == "all" else product_id
+        ends = now + seconds
+        cooldowns = self.protection.cooldowns
+        cooldowns[key] = max(ends, cooldowns.get(key, ends))
+        self.protection_changed = True
+        return True
+
+    def equity(self) -> Decimal:
+        """Realised + unrealised PnL (quote) over the protection state's life: what the
+        drawdown is measured on. Products without a mark count no unrealised PnL."""
+        return self.protection.realised + self.positions.unrealised(self.marks)
+
+    def drawdown(self) -> Decimal:
+        """How far equity is below its peak now (quote; 0 at or above the peak)."""
+        peak = self.protection.peak
+        return _ZERO if peak is None else max(_ZERO, peak - self.equity())
+
+    def _track_fill(
+        self,
+        product_id: str,
+        side: str,
+        size: Decimal,
+        fee: Decimal,
+        before: Decimal,
+        realised: Decimal,
+        now: float,
+    ) -> None:
+        """Follow the open trade of ``product_id`` through a fill; count a losing close."""
+        st = self.protection
+        st.realised += realised
+        after = self.positions.quantity(product_id)
+        if after:
+            st.positions[product_id] = (after, self.positions.get(product_id).avg_price)
+        else:
+            st.positions.pop(product_id, None)
+        self.protection_changed = True
+        if not self._track_trades:
+            return
+        pnl = st.trade_pnl.get(product_id, _ZERO)
+        buy = side.upper() == "BUY"
+        if before == 0 or (before > 0) == buy or (after != 0 and (after > 0) == (before > 0)):
+            st.trade_pnl[product_id] = pnl + realised  # opened, added to or partly reduced
+            return
+        # closed: to flat, or flipped — then the part beyond the old position opens a new
+        # trade, which carries its share of this fill's fee
+        carried = _ZERO
+        if after:
+            carried = fee * (size - abs(before)) / size
+            st.trade_pnl[product_id] = -carried
+        else:
+            st.trade_pnl.pop(product_id, None)
+        closed = pnl + realised + carried
+        if closed >= 0:
+            return
+        window = self._limits.losing_trades_window
+        st.losses = [t for t in st.losses if t > now - window]
+        st.losses.append(now)
+        limit = self._limits.max_losing_trades
+        if limit is not None and len(st.losses) >= limit and st.streak_until is None:
+            lock = self._limits.losing_trades_lock
+            st.streak_until = math.inf if lock is None else now + lock
+            st.streak_reason = (
+                f"{len(st.losses)} losing trades within {window:.0f} s "
+                f"(max_losing_trades {limit}; the last {product_id} {closed:.2f})"
+            )
+            st.losses = []  # the count starts afresh after the lock
+
+    def _check_drawdown(self, now: float) -> None:
+        st = self.protection
+        if st.drawdown_reason:
+            return
+        equity = self.equity()
+        if st.peak is None or equity > st.peak:
+            st.peak = equity
+            return
+        drop = st.peak - equity
+        lim = self._limits
+        hit = lim.max_drawdown is not None and drop >= lim.max_drawdown
+        pct = _ZERO
+        if lim.max_drawdown_pct is not None and lim.drawdown_capital is not None:
+            pct = drop / (lim.drawdown_capital + st.peak) * _HUNDRED
+            hit = hit or pct >= lim.max_drawdown_pct
+        if hit:
+            st.drawdown_reason = (
+                f"drawdown {drop:.2f} ({pct:.2f}%) from the equity peak {st.peak:.2f} reached "
+                f"max_drawdown {lim.max_drawdown} / max_drawdown_pct {lim.max_drawdown_pct}"
+            )
+            st.drawdown_at = now
+            self.protection_changed = True
+
+    def reset_protections(self) -> bool:
+        """Clear every cooldown, the losing-trade count and lock and the drawdown latch
+        (the peak restarts from the current equity); return whether any was active."""
+        st = self.protection
+        was = bool(st.cooldowns or st.streak_until is not None or st.drawdown_reason)
+        st.cooldowns.clear()
+        st.losses.clear()
+        st.streak_until = None
+        st.streak_reason = ""
+        st.drawdown_reason = ""
+        st.drawdown_at = 0.0
+        st.peak = None
+        self.protection_changed = True
+        return was
+
     # -- PnL and the kill switch -------------------------------------------------------------
 
     def _roll(self, now: float) -> None:
@@ -269,18 +578,33 @@ class RiskEngine:
     ) -> KillSwitchState | None:
         """Account a fill; return the new kill-switch state if this fill tripped it."""
         self._roll(now)
+        self._now = now
         if product_id not in self.marks:
             self.marks[product_id] = price
             self._baseline += self.positions.get(product_id).unrealised(price)
-        self._realised_today += self.positions.apply_fill(product_id, side, size, price, fee)
+        if not self.protected:
+            self._realised_today += self.positions.apply_fill(product_id, side, size, price, fee)
+            return self._evaluate(now)
+        before = self.positions.quantity(product_id)
+        realised = self.positions.apply_fill(product_id, side, size, price, fee)
+        self._realised_today += realised
+        if self._track_trades or self._track_drawdown:
+            self._track_fill(product_id, side, size, fee, before, realised, now)
+        if self._track_drawdown:
+            self._check_drawdown(now)
         return self._evaluate(now)
 
     def on_mark(self, product_id: str, price: Decimal, *, now: float) -> KillSwitchState | None:
         """Update a product's mark price; return the new state if the loss tripped it."""
         self._roll(now)
+        self._now = now
+        if product_id not in self.marks:  # a position resumed from disk: count from here
+            self._baseline += self.positions.get(product_id).unrealised(price)
         self.marks[product_id] = price
         if self.positions.quantity(product_id) == 0:
             return None  # a flat product's mark cannot change PnL
+        if self._track_drawdown:
+            self._check_drawdown(now)
         return self._evaluate(now)
 
     def _evaluate(self, now: float) -> KillSwitchState | None:
