@@ -1,0 +1,477 @@
+"""Candle backtests: a candle dataset through the real strategy, risk gate, executor and
+paper broker, on a virtual clock.
+
+This is :class:`~botkit.backtest.runner.Backtest` for history that has no order book:
+the strategy's orders go through the same :class:`~botkit.strategy.context.BotContext`,
+:class:`~botkit.risk.gate.RiskGate`, :class:`~botkit.orders.executor.OrderExecutor`
+(signed requests, journal) into the same :class:`~botkit.paper.broker.PaperBroker`, and
+the paper exchange settles them with its own rules (increments, holds, fees, stops,
+brackets, attached exits). What replaces the recorded feed is a one-level book and four
+trade prints per candle, placed by the candle fill model
+(:mod:`botkit.backtest.candle_model`, docs/backtest.md "Candle backtests"):
+
+1. **the open** (``start + latency``): the book moves to the open ± slippage, and orders
+   the strategy sent on the previous close reach the matching engine: market orders and
+   marketable limits fill there, as takers (the paper exchange's submit latency is set to
+   ``latency`` so that no order decided on a close trades at that close);
+2. **the range**: prints at the path's four prices (open, then the high and low in the
+   model's order, then the close), each with the candle's volume and no aggressor side,
+   so a resting limit fills only if a print goes strictly *through* it
+   (:meth:`~botkit.paper.book.PaperBook.allocate`), at its own price; stops trigger at
+   touch and then meet the book at that print;
+3. **the close** (``start + granularity``): the book moves to the close (the mark of the
+   equity curve), the strategy's ``on_candle`` runs with the closed candle, its timers
+   fire, and the equity curve is sampled.
+
+Fast path: steps 1 and 2 run only while the paper exchange holds a live order (the
+common case of a strategy that is waiting is a loop over integers), and step 3 builds a
+:class:`~botkit.market.types.Candle` and calls the strategy only when it has an
+``on_candle`` hook. Equity is sampled at most ``equity_points`` times over the run, plus
+after every fill.
+
+Deterministic like the recording replay: one task, inline, seeded ids; the same dataset,
+config and code give identical fills (``tests/backtest/test_candles.py``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from botkit.backtest.candle_model import FillModel, intrabar_path, market_price
+from botkit.backtest.runner import Progress
+from botkit.clock import ManualClock
+from botkit.errors import ConfigError
+from botkit.market.book import L2Book
+from botkit.market.events import CandlesReceived, FeedEvent, OrderUpdate
+from botkit.market.types import Candle, L2Update
+from botkit.orders.executor import OrderExecutor
+from botkit.orders.journal import OrderJournal
+from botkit.paper.setup import build_broker, paper_client
+from botkit.risk.gate import RiskGate
+from botkit.runtime.bot_config import BotConfig
+from botkit.runtime.dispatch import CountingSink, dispatch_batch
+from botkit.runtime.settings import BotSettings
+from botkit.runtime.ui import RunStats
+from botkit.strategy.base import Strategy
+from botkit.strategy.context import BotContext
+from botkit.strategy.loader import build_params, create_strategy, load_strategy
+from botkit.strategy.ports import MarketState
+from botkit.strategy.state import JsonState
+
+__all__ = ["CandleBacktest", "CandleResult", "CandleSeries", "default_rules"]
+
+_DEPTH = "1000000000"  # base units at the synthetic level: the model has no depth limit
+_MIN_TICK = Decimal("0.01")
+
+
+@dataclass(frozen=True, slots=True)
+class CandleSeries:
+    """One product's candles, oldest first, in columns (cheap to slice and to pickle).
+
+    Args:
+        product_id: e.g. ``"BTC-USD"``.
+        granularity: seconds per candle (60 for Advanced Trade's ``ONE_MINUTE``).
+        start: each candle's start, Unix seconds, strictly increasing.
+        open, high, low, close, volume: prices and base volume, ``Decimal``.
+        rules: the product's rules (a Coinbase ``/market/products`` object); None uses
+            :func:`default_rules`.
+
+    Raises:
+        ConfigError: columns of different lengths, starts not increasing, or a candle
+            whose high/low do not contain its open and close.
+    """
+
+    product_id: str
+    granularity: int
+    start: Sequence[int]
+    open: Sequence[Decimal]
+    high: Sequence[Decimal]
+    low: Sequence[Decimal]
+    close: Sequence[Decimal]
+    volume: Sequence[Decimal]
+    rules: Mapping[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.start)
+        cols = (self.open, self.high, self.low, self.close, self.volume)
+        if any(len(c) != n for c in cols):
+            raise ConfigError(f"{self.product_id}: candle columns have different lengths")
+        if self.granularity <= 0:
+            raise ConfigError(f"{self.product_id}: granularity must be positive seconds")
+        for i in range(1, n):
+            if self.start[i] <= self.start[i - 1]:
+                raise ConfigError(
+                    f"{self.product_id}: candle starts must increase (index {i}: "
+                    f"{self.start[i]} after {self.start[i - 1]}); sort and de-duplicate the data"
+                )
+        for i in range(n):
+            lo, hi = self.low[i], self.high[i]
+            if not (lo <= self.open[i] <= hi and lo <= self.close[i] <= hi) or lo <= 0:
+                raise ConfigError(
+                    f"{self.product_id}: candle at {self.start[i]} is inconsistent "
+                    f"(low {lo}, high {hi}, open {self.open[i]}, close {self.close[i]})"
+                )
+
+    def __len__(self) -> int:
+        return len(self.start)
+
+    @classmethod
+    def from_candles(
+        cls,
+        candles: Iterable[Candle],
+        *,
+        granularity: int | None = None,
+        rules: Mapping[str, Any] | None = None,
+    ) -> CandleSeries:
+        """Columns from botkit :class:`~botkit.market.types.Candle` objects (one product).
+
+        ``granularity`` defaults to the smallest gap between two starts.
+
+        Raises:
+            ConfigError: no candles, several products, or an unknown granularity.
+        """
+        rows = list(candles)
+        if not rows:
+            raise ConfigError("no candles: download some first (botkit download)")
+        products = {c.product_id for c in rows}
+        if len(products) != 1:
+            raise ConfigError(f"one product per series, got {sorted(products)}")
+        starts = [int(float(c.start)) for c in rows]
+        if granularity is None:
+            gaps = [b - a for a, b in zip(starts, starts[1:], strict=False) if b > a]
+            if not gaps:
+                raise ConfigError("cannot tell the granularity of a single candle: pass it")
+            granularity = min(gaps)
+        return cls(
+            rows[0].product_id,
+            granularity,
+            starts,
+            [c.open for c in rows],
+            [c.high for c in rows],
+            [c.low for c in rows],
+            [c.close for c in rows],
+            [c.volume for c in rows],
+            rules,
+        )
+
+    def slice(self, lo: int, hi: int) -> CandleSeries:
+        """Candles ``lo`` to ``hi - 1`` (walk-forward folds)."""
+        return CandleSeries(
+            self.product_id,
+            self.granularity,
+            self.start[lo:hi],
+            self.open[lo:hi],
+            self.high[lo:hi],
+            self.low[lo:hi],
+            self.close[lo:hi],
+            self.volume[lo:hi],
+            self.rules,
+        )
+
+    def candle(self, i: int) -> Candle:
+        """Candle ``i`` as the strategy sees it."""
+        return Candle(
+            start=str(self.start[i]),
+            high=self.high[i],
+            low=self.low[i],
+            open=self.open[i],
+            close=self.close[i],
+            volume=self.volume[i],
+            product_id=self.product_id,
+        )
+
+
+def default_rules(series: CandleSeries) -> dict[str, Any]:
+    """Product rules when the dataset has none: a tick as fine as the data's prices (at
+    least 0.01), sizes in satoshi-like steps (1e-8), no practical maximum."""
+    exponent = min(
+        (int(p.as_tuple().exponent) for p in series.close[:1000]),
+        default=-2,
+    )
+    tick = min(Decimal(1).scaleb(min(exponent, 0)), _MIN_TICK)
+    return {
+        "product_id": series.product_id,
+        "base_increment": "0.00000001",
+        "quote_increment": str(tick),
+        "price_increment": str(tick),
+        "base_min_size": "0.00000001",
+        "base_max_size": "1000000",
+        "quote_min_size": "0",
+        "price": str(series.close[0]) if len(series) else "1",
+    }
+
+
+@dataclass
+class CandleResult:
+    """What a candle backtest produced (``journal_path`` feeds ``botkit report``)."""
+
+    journal_path: Path
+    stats: RunStats
+    candles: int = 0
+    wall_seconds: float = 0.0
+    replay_seconds: float = 0.0  # the candle loop alone
+    client_order_ids: list[str] = field(default_factory=list)
+
+    @property
+    def candles_per_second(self) -> float:
+        """Candles replayed per second of the loop."""
+        return self.candles / self.replay_seconds if self.replay_seconds > 0 else 0.0
+
+
+class CandleBacktest:
+    """One run of ``series`` with ``config``'s strategy, risk limits and ``[paper]`` account.
+
+    Args:
+        config: the bot config (its strategy's ``product_id`` must be the series').
+        settings: botkit settings (only JWT options matter: no network is used).
+        series: the candles.
+        out_dir: where the journals and strategy state go (emptied first).
+        model: the candle fill model.
+        latency: seconds after a candle's start at which orders sent on the previous
+            close reach the engine (the paper exchange's submit latency for the run).
+        equity_points: about how many equity samples to keep (plus one per fill).
+        progress: called every 65,536 candles.
+        strategies_dir: where shipped strategies are looked up by name.
+    """
+
+    def __init__(
+        self,
+        config: BotConfig,
+        settings: BotSettings,
+        series: CandleSeries,
+        out_dir: Path,
+        *,
+        model: FillModel | None = None,
+        latency: float = 0.05,
+        equity_points: int = 2000,
+        progress: Callable[[Progress], None] | None = None,
+        strategies_dir: Path | None = None,
+    ) -> None:
+        if len(series) == 0:
+            raise ConfigError("the candle dataset is empty: nothing to backtest")
+        if not 0 < latency < series.granularity / 8:
+            raise ConfigError(
+                f"latency must be in (0, {series.granularity / 8}) seconds for "
+                f"{series.granularity}-second candles, not {latency}"
+            )
+        self.series = series
+        self.model = model or FillModel()
+        self.latency = latency
+        self.equity_points = max(equity_points, 2)
+        self.out_dir = out_dir
+        self.progress = progress
+        self.settings = settings
+        self.strategy_cls = load_strategy(
+            config.strategy or "market_maker", strategies_dir=strategies_dir
+        )
+        build_params(self.strategy_cls, config.params)
+        wanted = [p for p in config.products() if p != series.product_id]
+        if wanted:
+            raise ConfigError(
+                f"the candle dataset holds {series.product_id} only; the config also wants "
+                f"{', '.join(wanted)} (set [bot] products and the strategy's product_id to "
+                f"{series.product_id})"
+            )
+        paper = config.paper.model_copy(update={"submit_latency": latency})
+        self.config = dataclasses.replace(config, paper=paper)
+        self.rules = dict(series.rules) if series.rules is not None else default_rules(series)
+        self.stats = RunStats(
+            mode="backtest",
+            strategy=self.strategy_cls.strategy_name(),
+            products=(series.product_id,),
+        )
+        self._pending: list[FeedEvent] = []
+        self._ids: list[str] = []
+
+    async def run(self) -> CandleResult:
+        """Run every candle; return the counts and the paper journal's path."""
+        wall0 = time.perf_counter()
+        series = self.series
+        shutil.rmtree(self.out_dir, ignore_errors=True)
+        self.out_dir.mkdir(parents=True)
+        clock = ManualClock(float(series.start[0]))
+        pid = series.product_id
+        book = L2Book(pid)
+        books = {pid: book}
+        span = float(series.start[-1] - series.start[0] + series.granularity)
+        broker = build_broker(
+            self.config,
+            [self.rules],
+            books,
+            self.out_dir / "paper.sqlite",
+            now=clock.time,
+            on_event=self._pending.append,
+            durable=False,
+            meta={
+                "mode": "backtest",
+                "strategy": self.stats.strategy,
+                "data": f"{pid} candles",
+                "granularity": series.granularity,
+                "fill_model": {
+                    "slippage_bps": str(self.model.slippage_bps),
+                    "intrabar": self.model.intrabar,
+                },
+            },
+        )
+        broker.equity_interval = max(series.granularity, span / self.equity_points)
+        client = paper_client(broker, self.settings, clock, unlimited=True)
+        journal = OrderJournal(self.out_dir / "journal.sqlite", synchronous="OFF", wall=clock.time)
+        executor = OrderExecutor(client, journal, wall=clock.time, inline_io=True)
+        ids = random.Random(self.config.paper.seed)
+        ctx = BotContext(
+            self.stats.strategy,
+            CountingSink(executor, self.stats, self._ids),
+            MarketState(books),
+            clock=clock,
+            risk=RiskGate(self.config.risk, self.out_dir / "kill_switch.json", wall=clock.time),
+            state=JsonState(self.out_dir / "state" / f"{self.stats.strategy}.json"),
+            balances=broker.balances(),
+            guard=self.config.guard,
+            guard_clock=clock,
+            monotonic=clock.time,
+            new_id=lambda: str(uuid.UUID(int=ids.getrandbits(128), version=4)),
+        )
+        strategy = create_strategy(self.strategy_cls, ctx, self.config.params)
+        await executor.start()
+        result = CandleResult(self.out_dir / "paper.sqlite", self.stats)
+        try:
+            self._set_book(book, series.open[0])
+            broker.exchange.on_book(pid, clock.time())
+            broker.flush()
+            await ctx.start()
+            await self._deliver(ctx, executor)
+            t0 = time.perf_counter()
+            wants_candles = type(strategy).on_candle is not Strategy.on_candle
+            await self._loop(ctx, executor, broker, clock, book, wants_candles)
+            result.replay_seconds = time.perf_counter() - t0
+            await ctx.stop()
+            await self._deliver(ctx, executor)
+            self._set_book(book, series.close[-1])
+            broker.exchange.on_book(pid, clock.time())
+            broker.flush()
+            broker.sample_equity(clock.time())
+        finally:
+            await executor.close()
+            await client.close()
+            broker.journal.close()
+        result.candles = len(series)
+        result.wall_seconds = time.perf_counter() - wall0
+        result.client_order_ids = list(self._ids)
+        return result
+
+    def _set_book(self, book: L2Book, price: Decimal) -> None:
+        """One level each side of ``price``, ``slippage_bps`` away (at least a tick wide)."""
+        tick = Decimal(str(self.rules.get("price_increment") or self.rules["quote_increment"]))
+        bps = self.model.slippage_bps
+        ask = market_price("BUY", price, bps, tick)
+        bid = market_price("SELL", price, bps, tick)
+        if bid >= ask:
+            bid = ask - tick
+        book.apply_snapshot(
+            [
+                L2Update(side="bid", price_level=str(bid), new_quantity=_DEPTH),
+                L2Update(side="offer", price_level=str(ask), new_quantity=_DEPTH),
+            ]
+        )
+
+    async def _loop(
+        self,
+        ctx: BotContext,
+        executor: OrderExecutor,
+        broker: Any,
+        clock: ManualClock,
+        book: L2Book,
+        wants_candles: bool,
+    ) -> None:
+        series = self.series
+        pid = series.product_id
+        g = series.granularity
+        lat = self.latency
+        step = (g - 2 * lat) / 4
+        exchange = broker.exchange
+        pending = self._pending
+        timers = ctx.timers
+        stats = self.stats
+        flush = broker.flush
+        set_book = self._set_book
+        model = self.model
+        pessimistic = model.intrabar == "pessimistic"
+        starts, opens, highs, lows = series.start, series.open, series.high, series.low
+        closes, volumes = series.close, series.volume
+        base = exchange._products[pid].base_currency
+        ledger_user = exchange.paper.user_id
+        progress = self.progress
+        wall0 = time.perf_counter()
+        interval = broker.equity_interval
+        next_sample = float(starts[0]) + interval
+        trade_id = 0
+        n = len(series)
+        for i in range(n):
+            start = float(starts[i])
+            # 1-2: the open and the range, only while an order is live at the exchange
+            if exchange._open or exchange._pending or exchange._exits:
+                o, h, lo, c = opens[i], highs[i], lows[i], closes[i]
+                position = Decimal(0)
+                if pessimistic:
+                    position = exchange._ledger.available(ledger_user, base)
+                path = intrabar_path(o, h, lo, c, intrabar=model.intrabar, position=position)
+                t = start + lat
+                clock.set(t)
+                set_book(book, o)
+                exchange.on_book(pid, t)  # activates what is due (market orders fill here)
+                flush()
+                if pending:
+                    await self._deliver(ctx, executor)
+                vol = volumes[i]
+                for k, price in enumerate(path):
+                    if k:
+                        t = start + lat + k * step
+                        clock.set(t)
+                        set_book(book, price)
+                        exchange.on_book(pid, t)
+                    trade_id += 1
+                    exchange.on_trades(pid, [(str(trade_id), price, vol, "")], t)
+                    flush()
+                    if pending:
+                        await self._deliver(ctx, executor)
+            # 3: the close
+            end = start + g
+            if wants_candles or timers or end >= next_sample:
+                clock.set(end)
+                set_book(book, closes[i])
+                exchange.on_book(pid, end)
+                if wants_candles:
+                    stats.events += 1
+                    await ctx.dispatch(CandlesReceived("update", (series.candle(i),)))
+                if pending:
+                    await self._deliver(ctx, executor)
+                if timers:
+                    await ctx.fire_timers()
+                    if pending:
+                        await self._deliver(ctx, executor)
+                flush()
+                if end >= next_sample:
+                    next_sample = end + interval
+            if progress is not None and i & 0xFFFF == 0xFFFF:
+                progress(Progress(i + 1, 0, (i + 1) / n, time.perf_counter() - wall0))
+        clock.set(float(starts[-1] + g))
+
+    async def _deliver(self, ctx: BotContext, executor: OrderExecutor) -> None:
+        """User events from the paper broker: executor first, then the strategy, in order."""
+        pending = self._pending
+        while pending:
+            batch = pending[:]
+            pending.clear()
+            for event in batch:
+                if type(event) is OrderUpdate:
+                    executor.on_order_update(event)
+            await dispatch_batch(ctx, batch, self.stats)

@@ -1,0 +1,137 @@
+"""Candle backtests through the real strategy, risk gate, executor and paper broker."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from botkit.backtest.candle_model import FillModel
+from botkit.backtest.candles import CandleBacktest, CandleSeries
+from botkit.backtest.synthetic import synthetic_series
+from botkit.errors import ConfigError
+from botkit.paper.journal import PaperJournal
+from botkit.paper.records import FillRecord
+from botkit.runtime.bot_config import BotConfig, parse_bot_config
+from botkit.runtime.settings import BotSettings
+
+D = Decimal
+T0 = 1_700_000_000
+
+
+def config(strategy: str, params: dict[str, Any], *, fees: bool = False) -> BotConfig:
+    rate = "0.004" if fees else "0"
+    return parse_bot_config(
+        {
+            "bot": {"products": ["BTC-USD"]},
+            "strategy": {"name": strategy, "params": {"product_id": "BTC-USD", **params}},
+            "risk": {
+                "max_order_notional": "1000000",
+                "max_position": "10",
+                "max_open_orders": 8,
+                "price_band_pct": "90",
+                "daily_loss_limit": "1000000",
+            },
+            "paper": {
+                "initial_balances": {"USD": "100000", "BTC": "1"},
+                "maker_fee_rate": rate,
+                "taker_fee_rate": rate,
+            },
+        }
+    )
+
+
+def series(rows: list[tuple[str, str, str, str]], volume: str = "10") -> CandleSeries:
+    """Candles from (open, high, low, close) strings, one minute apart."""
+    return CandleSeries(
+        "BTC-USD",
+        60,
+        [T0 + 60 * i for i in range(len(rows))],
+        [D(r[0]) for r in rows],
+        [D(r[1]) for r in rows],
+        [D(r[2]) for r in rows],
+        [D(r[3]) for r in rows],
+        [D(volume)] * len(rows),
+    )
+
+
+def run(cfg: BotConfig, data: CandleSeries, out: Path, **kw: Any) -> list[FillRecord]:
+    result = asyncio.run(CandleBacktest(cfg, BotSettings(), data, out, **kw).run())
+    assert result.candles == len(data)
+    with PaperJournal(result.journal_path, readonly=True) as journal:
+        return list(journal.fills())
+
+
+STRATS = "tests.backtest.candle_strategies"
+
+
+def test_limit_buy_touched_does_not_fill_traded_through_fills_at_its_price(tmp_path):
+    cfg = config(f"{STRATS}:RestingLimit", {"side": "BUY", "price": "100", "size": "0.5"})
+    touch = series([("101", "102", "100", "101"), ("101", "103", "100.00", "102")])
+    assert run(cfg, touch, tmp_path / "a") == []
+    through = touch_then = series(
+        [("101", "102", "100", "101"), ("101", "101.5", "99.99", "101"), ("95", "96", "90", "91")]
+    )
+    fills = run(cfg, through, tmp_path / "b")
+    assert [(f.side, f.price, f.size, f.liquidity) for f in fills] == [
+        ("BUY", D("100.00"), D("0.5"), "MAKER")
+    ]
+    assert T0 + 60 <= fills[0].time < T0 + 120  # in the second candle, not later
+    assert touch_then is through
+
+
+def test_limit_sell_needs_a_high_strictly_above(tmp_path):
+    cfg = config(f"{STRATS}:RestingLimit", {"side": "SELL", "price": "110", "size": "0.25"})
+    assert run(cfg, series([("105", "110", "104", "109")] * 3), tmp_path / "a") == []
+    fills = run(cfg, series([("105", "110", "104", "109"), ("109", "110.01", "108", "108")]),
+                tmp_path / "b")  # fmt: skip
+    assert [(f.side, f.price) for f in fills] == [("SELL", D("110.00"))]
+
+
+def test_gap_through_a_resting_limit_fills_at_the_limit_not_the_better_open(tmp_path):
+    cfg = config(f"{STRATS}:RestingLimit", {"side": "BUY", "price": "100", "size": "0.1"})
+    fills = run(cfg, series([("101", "102", "100.5", "101"), ("95", "96", "94", "95")]), tmp_path)
+    assert [f.price for f in fills] == [D("100.00")]
+
+
+def test_market_order_fills_at_next_open_plus_slippage(tmp_path):
+    cfg = config(f"{STRATS}:MarketOnCandle", {"at": 1, "sell_at": 2, "size": "0.1"})
+    data = series(
+        [("200", "210", "190", "205"), ("300", "310", "290", "305"), ("400", "401", "399", "400")]
+    )
+    fills = run(cfg, data, tmp_path, model=FillModel(slippage_bps=D(10)))
+    # decided on candle 1's close (205) -> candle 2's open 300 + 10 bps; sold on candle 2's
+    # close -> candle 3's open 400 - 10 bps: never at the close the decision saw
+    assert [(f.side, f.price, f.liquidity) for f in fills] == [
+        ("BUY", D("300.30"), "TAKER"),
+        ("SELL", D("399.60"), "TAKER"),
+    ]
+    assert T0 + 60 <= fills[0].time < T0 + 61
+    assert T0 + 120 <= fills[1].time < T0 + 121
+
+
+def test_same_input_gives_identical_fills(tmp_path):
+    cfg = config("ema_cross", {"size": "0.05", "fast": 4, "slow": 12}, fees=True)
+    data = synthetic_series(1500, seed=7)
+    first = run(cfg, data, tmp_path / "a")
+    second = run(cfg, data, tmp_path / "b")
+    assert len(first) > 10
+    assert first == second
+
+
+def test_a_dataset_for_another_product_is_refused_with_the_fix(tmp_path):
+    cfg = config("ema_cross", {"size": "0.05"})
+    data = synthetic_series(10, product_id="ETH-USD")
+    with pytest.raises(ConfigError, match="holds ETH-USD only"):
+        CandleBacktest(cfg, BotSettings(), data, tmp_path)
+
+
+def test_inconsistent_candles_are_refused():
+    with pytest.raises(ConfigError, match="inconsistent"):
+        series([("100", "99", "98", "99")])
+    with pytest.raises(ConfigError, match="must increase"):
+        CandleSeries("BTC-USD", 60, [2, 1], [D(1)] * 2, [D(1)] * 2, [D(1)] * 2, [D(1)] * 2,
+                     [D(1)] * 2)  # fmt: skip
