@@ -10,6 +10,12 @@
 * only :func:`reset_kill_switch` (the ``botkit kill-switch reset`` command) clears it:
   an operator decides when trading resumes, never a restart.
 
+The protections (cooldown after a stop-loss, losing-trade lock, drawdown latch; see
+docs/protections.md) keep their state in ``protections.json`` beside the kill switch,
+written the same way, whenever it changes (a cooldown or lock starts, the latch sets, a
+fill moves a tracked position). A restart resumes them; the same reset clears them. With
+every protection off (the default) the file is neither read nor written.
+
 JSON rather than SQLite: the state is three fields written a few times a year, and a
 human should be able to read it with ``cat`` during an incident.
 """
@@ -18,11 +24,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any
 
 from botkit.errors import BotkitError, ConfigError
 from botkit.orders.intents import OrderIntent
@@ -30,6 +38,7 @@ from botkit.risk.engine import (
     KillSwitchState,
     MarketQuote,
     OrderCheck,
+    ProtectionState,
     RiskEngine,
     RiskLimits,
     RiskRejected,
@@ -39,8 +48,12 @@ __all__ = [
     "DEFAULT_KILL_SWITCH_PATH",
     "RiskGate",
     "load_kill_switch",
+    "load_protections",
+    "protections_path",
     "reset_kill_switch",
+    "reset_protections",
     "save_kill_switch",
+    "save_protections",
 ]
 
 log = logging.getLogger("botkit.risk")
@@ -73,9 +86,14 @@ def load_kill_switch(path: Path) -> KillSwitchState:
 
 def save_kill_switch(path: Path, state: KillSwitchState) -> None:
     """Write the state atomically and durably (it must survive a power cut)."""
+    _write_atomic(
+        path, json.dumps({"tripped": state.tripped, "reason": state.reason, "at": state.at})
+    )
+
+
+def _write_atomic(path: Path, data: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    data = json.dumps({"tripped": state.tripped, "reason": state.reason, "at": state.at})
     with open(tmp, "w") as fh:
         fh.write(data + "\n")
         fh.flush()
@@ -89,7 +107,8 @@ def save_kill_switch(path: Path, state: KillSwitchState) -> None:
 
 
 def reset_kill_switch(path: Path) -> bool:
-    """Clear a tripped kill switch; return whether it was tripped.
+    """Clear a tripped kill switch and the protections beside it; return whether the
+    switch was tripped or a protection was active.
 
     Engines already running keep their in-memory state: reset while the bot is stopped
     (the CLI command says so).
@@ -98,6 +117,87 @@ def reset_kill_switch(path: Path) -> bool:
     save_kill_switch(path, KillSwitchState(False))
     if was:
         log.warning("kill switch at %s reset by operator", path)
+    return reset_protections(protections_path(path)) or was
+
+
+def protections_path(kill_switch_path: Path) -> Path:
+    """The protections file that belongs to a kill-switch file (same directory)."""
+    return kill_switch_path.with_name("protections.json")
+
+
+def load_protections(path: Path) -> ProtectionState:
+    """Read the persisted protection state; a missing file means a fresh state.
+
+    Raises:
+        ConfigError: the file exists but is not a protection state (truncated by hand,
+            edited wrongly): fix or delete it. Deleting forgets cooldowns, the losing-trade
+            count and lock, the drawdown latch and peak, and the open positions the
+            protections follow.
+    """
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        return ProtectionState()
+    except (OSError, ValueError) as exc:
+        raise _unreadable(path, exc) from exc
+    try:
+        peak = doc.get("peak")
+        until = doc.get("streak_until")
+        return ProtectionState(
+            cooldowns={str(k): float(v) for k, v in doc.get("cooldowns", {}).items()},
+            losses=[float(t) for t in doc.get("losses", [])],
+            streak_until=None if until is None else float(until),
+            streak_reason=str(doc.get("streak_reason", "")),
+            drawdown_reason=str(doc.get("drawdown_reason", "")),
+            drawdown_at=float(doc.get("drawdown_at", 0.0)),
+            peak=None if peak is None else Decimal(str(peak)),
+            realised=Decimal(str(doc.get("realised", "0"))),
+            positions={
+                str(k): (Decimal(str(q)), Decimal(str(a)))
+                for k, (q, a) in doc.get("positions", {}).items()
+            },
+            trade_pnl={str(k): Decimal(str(v)) for k, v in doc.get("trade_pnl", {}).items()},
+        )
+    except (AttributeError, TypeError, ValueError, InvalidOperation) as exc:
+        raise _unreadable(path, exc) from exc
+
+
+def _unreadable(path: Path, exc: Exception) -> ConfigError:
+    return ConfigError(
+        f"protections file {path} is unreadable ({exc!r}); fix it, or delete it to start the "
+        "protections afresh (cooldowns, losing-trade lock, drawdown latch and peak are lost)"
+    )
+
+
+def save_protections(path: Path, state: ProtectionState) -> None:
+    """Write the protection state atomically and durably, like the kill switch."""
+    until = state.streak_until
+    doc: dict[str, Any] = {
+        "cooldowns": state.cooldowns,
+        "losses": state.losses,
+        "streak_until": None if until is None else ("inf" if math.isinf(until) else until),
+        "streak_reason": state.streak_reason,
+        "drawdown_reason": state.drawdown_reason,
+        "drawdown_at": state.drawdown_at,
+        "peak": None if state.peak is None else str(state.peak),
+        "realised": str(state.realised),
+        "positions": {k: [str(q), str(a)] for k, (q, a) in state.positions.items()},
+        "trade_pnl": {k: str(v) for k, v in state.trade_pnl.items()},
+    }
+    _write_atomic(path, json.dumps(doc, indent=1))
+
+
+def reset_protections(path: Path) -> bool:
+    """Clear the cooldowns, the losing-trade lock and count and the drawdown latch in a
+    protections file (the peak restarts from the equity at the next start); return
+    whether any was active. Positions and realised PnL are kept: they are facts."""
+    if not path.exists():
+        return False
+    engine = RiskEngine(RiskLimits(), protections=load_protections(path))
+    was = engine.reset_protections()
+    save_protections(path, engine.protection)
+    if was:
+        log.warning("protections at %s reset by operator", path)
     return was
 
 
@@ -116,7 +216,16 @@ class RiskGate:
         state = load_kill_switch(path) if path is not None else KillSwitchState(False)
         if state.tripped:
             log.critical("kill switch is TRIPPED (%s): all orders will be refused", state.reason)
-        self.engine = RiskEngine(limits, kill_switch=state)
+        self.protections_path = (
+            protections_path(path) if path is not None and limits.protections else None
+        )
+        """Where the protection state lives (None: every protection off, or no path)."""
+        protection = (
+            load_protections(self.protections_path) if self.protections_path is not None else None
+        )
+        self.engine = RiskEngine(limits, kill_switch=state, protections=protection)
+        for line in self.protection_status().values():
+            log.warning("protection active at start: %s", line)
         self._cancellers: list[Canceller] = []
         self.paused = False
         """Set by an operator (``botkit ctl pause``): new orders are refused with
@@ -139,7 +248,13 @@ class RiskGate:
         try:
             if self.paused:
                 _paused()
-            self.engine.check_intent(intent, quote, position=position, open_orders=open_orders)
+            self.engine.check(
+                OrderCheck.from_intent(intent),
+                quote,
+                position=position,
+                open_orders=open_orders,
+                now=self._wall() if self.engine.protected else None,
+            )
         except RiskRejected as exc:
             self.refusals[exc.reason] += 1
             raise
@@ -155,7 +270,13 @@ class RiskGate:
         try:
             if self.paused:
                 _paused()
-            self.engine.check(order, quote, position=position, open_orders=open_orders)
+            engine = self.engine
+            if engine.protected:
+                engine.check(
+                    order, quote, position=position, open_orders=open_orders, now=self._wall()
+                )
+            else:
+                engine.check(order, quote, position=position, open_orders=open_orders)
         except RiskRejected as exc:
             self.refusals[exc.reason] += 1
             raise
@@ -164,11 +285,15 @@ class RiskGate:
         self, product_id: str, side: str, size: Decimal, price: Decimal, fee: Decimal
     ) -> None:
         state = self.engine.on_fill(product_id, side, size, price, fee, now=self._wall())
+        if self.engine.protection_changed:
+            self._save_protections()
         if state is not None:
             await self._tripped(state)
 
     async def on_mark(self, product_id: str, price: Decimal) -> None:
         state = self.engine.on_mark(product_id, price, now=self._wall())
+        if self.engine.protection_changed:
+            self._save_protections()
         if state is not None:
             await self._tripped(state)
 
@@ -176,7 +301,11 @@ class RiskGate:
         """:meth:`on_mark` without the coroutine, for the per-tick path: returns the new
         state when this mark tripped the switch, and the caller must then await
         :meth:`enforce_trip` (persist, cancel everything)."""
-        return self.engine.on_mark(product_id, price, now=self._wall())
+        engine = self.engine
+        state = engine.on_mark(product_id, price, now=self._wall())
+        if engine.protection_changed:  # rare: the drawdown latch set (peaks alone are not)
+            self._save_protections()
+        return state
 
     async def enforce_trip(self, state: KillSwitchState) -> None:
         """Make a trip reported by :meth:`mark` stick: persist it, cancel every open order."""
@@ -198,15 +327,58 @@ class RiskGate:
         self.engine.reset()
         if was:
             log.warning("kill switch reset: orders are accepted again")
+        return self.reset_protections() or was
+
+    def reset_protections(self) -> bool:
+        """Clear every cooldown, the losing-trade lock and the drawdown latch (the peak
+        restarts from the current equity), in memory and on disk; return whether any was
+        active. :meth:`reset` does this too."""
+        was = self.engine.reset_protections()
+        self._save_protections()
+        if was:
+            log.warning("protections reset: entries are accepted again")
         return was
+
+    def protection_status(self) -> dict[str, str]:
+        """The active protections, one line each (for a status page; empty: none active)."""
+        engine = self.engine
+        if not engine.protected:
+            return {}
+        st, now, out = engine.protection, self._wall(), {}
+        for key, ends in sorted(st.cooldowns.items()):
+            if ends > now:
+                out[f"cooldown {key}"] = f"entries refused for {ends - now:.0f} s more"
+        if st.streak_until is not None and st.streak_until > now:
+            left = (
+                "until reset" if math.isinf(st.streak_until) else f"{st.streak_until - now:.0f} s"
+            )
+            out["losing trades"] = f"{st.streak_reason}; entries refused {left}"
+        if st.drawdown_reason:
+            out["max drawdown"] = f"{st.drawdown_reason}; entries refused until reset"
+        return out
+
+    def _save_protections(self) -> None:
+        self.engine.protection_changed = False
+        if self.protections_path is not None:
+            save_protections(self.protections_path, self.engine.protection)
 
     async def on_stop_loss(self, product_id: str) -> None:
         """A stop-loss exit of ``product_id`` filled (called by the exit machinery).
 
         Starts the post-stop-loss cooldown when ``cooldown_after_stop_loss`` is set: new
-        entries are refused for that long, exits still go through.
+        entries are refused for that long (on the product, or every product with
+        ``cooldown_scope = "all"``), exits still go through. Persisted at once.
         """
-        log.warning("stop-loss exit filled on %s", product_id)
+        if self.engine.on_stop_loss(product_id, now=self._wall()):
+            self._save_protections()
+            log.warning(
+                "stop-loss exit filled on %s: cooldown of %s s for new entries (%s)",
+                product_id,
+                self.engine.limits.cooldown_after_stop_loss,
+                self.engine.limits.cooldown_scope,
+            )
+        else:
+            log.info("stop-loss exit filled on %s (no cooldown configured)", product_id)
 
     async def enforce(self) -> int:
         """If tripped (e.g. from an earlier run), cancel every open order; return how many."""
