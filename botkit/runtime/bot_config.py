@@ -228,11 +228,14 @@ def parse_bot_config(doc: dict[str, Any], *, source: str = "config") -> BotConfi
     Raises:
         ConfigError: an unknown table or key, a bad value, or no strategy name.
     """
-    unknown = sorted(set(doc) - {"bot", "strategy", "risk", "guard", "paper", "http", "notify"})
+    # [backtest] and [optimize] belong to botkit.research (validated there, by the commands
+    # that read them): allowed here so that one file describes the bot and its research
+    tables = {"bot", "strategy", "risk", "guard", "paper", "http", "notify", "backtest", "optimize"}
+    unknown = sorted(set(doc) - tables)
     if unknown:
         raise ConfigError(
             f"{source}: unknown table(s) {', '.join(unknown)} "
-            "(known: bot, strategy, risk, guard, paper, http, notify)"
+            "(known: bot, strategy, risk, guard, paper, http, notify, backtest, optimize)"
         )
     strategy = doc.get("strategy", {})
     if not isinstance(strategy, dict):
