@@ -149,7 +149,11 @@ class OrderExecutor(ReconcileMixin):
         self.journal = journal
         if self._overlap and not inline_io:
             journal.defer_sync()
-        self.orders = OrderStateMachine()
+        self.orders = OrderStateMachine(on_release=self._forget_exit)
+        # exits created from entries' attached_order_configuration (no client id of their
+        # own): exit order_id -> the entry's client_order_id, and the entry's id -> exit id
+        self.attached_exits: dict[str, str] = {}
+        self._exit_of_entry: dict[str, str] = {}
         self.lookup_margin = lookup_margin
         self.lookup_horizon = lookup_horizon
         self.lookup_limit = lookup_limit
@@ -420,7 +424,14 @@ class OrderExecutor(ReconcileMixin):
     async def _resolve(self, record: IntentRecord, *, fresh: bool) -> PlacedOrder:
         coid = record.client_order_id
         if record.state is IntentState.PLACED and record.order_id:
-            return PlacedOrder(coid, record.order_id, record.product_id, record.side, "journal")
+            return PlacedOrder(
+                coid,
+                record.order_id,
+                record.product_id,
+                record.side,
+                "journal",
+                self._exit_of_entry.get(coid, ""),
+            )
         if record.state in (IntentState.REJECTED, IntentState.FAILED):
             raise OrderRejected(
                 f"order intent {coid} already ended {record.state}: {record.error}",
@@ -437,7 +448,7 @@ class OrderExecutor(ReconcileMixin):
                 )
                 found = None
             if found is not None:
-                return await self._placed(record, found.order_id, "lookup")
+                return await self._placed(record, found.order_id, "lookup", found.attached_order_id)
         return await self._submit(record, fresh=fresh)
 
     async def _submit(self, record: IntentRecord, *, fresh: bool) -> PlacedOrder:
@@ -492,7 +503,7 @@ class OrderExecutor(ReconcileMixin):
             )
             await self._final(record, IntentState.REJECTED, str(error), track=False)
             raise error
-        return await self._placed(record, echo.order_id, "response")
+        return await self._placed(record, echo.order_id, "response", echo.attached_order_id)
 
     async def _final(
         self, record: IntentRecord, state: IntentState, error: str, *, track: bool = True
@@ -521,7 +532,7 @@ class OrderExecutor(ReconcileMixin):
             log.warning("lookup of client_order_id=%s failed: %s", coid, _why(exc))
             found = None
         if found is not None:
-            return await self._placed(record, found.order_id, "lookup")
+            return await self._placed(record, found.order_id, "lookup", found.attached_order_id)
         log.error("order outcome unknown for client_order_id=%s; intent left pending", coid)
         raise OrderOutcomeUnknown(
             f"create-order for client_order_id {coid} may or may not have been placed "
@@ -552,11 +563,13 @@ class OrderExecutor(ReconcileMixin):
                 f"({_why(exc)}); it stays pending and is resolved again later"
             ) from cause
         if found is not None:
-            return await self._placed(record, found.order_id, "lookup")
+            return await self._placed(record, found.order_id, "lookup", found.attached_order_id)
         await self._final(record, IntentState.FAILED, _why(cause))
         raise cause
 
-    async def _placed(self, record: IntentRecord, order_id: str, how: str) -> PlacedOrder:
+    async def _placed(
+        self, record: IntentRecord, order_id: str, how: str, attached: str = ""
+    ) -> PlacedOrder:
         coid = record.client_order_id
         try:
             await self._io(self.journal.mark, coid, IntentState.PLACED, order_id=order_id)
@@ -583,9 +596,11 @@ class OrderExecutor(ReconcileMixin):
             now=self._wall(),
             source=f"create:{how}",
         )
+        if attached:
+            self._link_exit(coid, attached, record.product_id, record.side)
         if how != "response":
             log.warning("client_order_id=%s resolved by %s: order %s", coid, how, order_id)
-        return PlacedOrder(coid, order_id, record.product_id, record.side, how)
+        return PlacedOrder(coid, order_id, record.product_id, record.side, how, attached)
 
     async def _lookup(self, record: IntentRecord, *, until: float | None = None) -> Order | None:
         """Find the intent's order among recent orders of its product and side (by client id).

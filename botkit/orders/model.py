@@ -41,6 +41,8 @@ class SuccessResponse(_S, frozen=True, kw_only=True):
     product_id: str = ""
     side: str = ""
     client_order_id: str = ""
+    attached_order_id: str = ""
+    """The exit Coinbase created for an ``attached_order_configuration`` (TP/SL), if any."""
 
 
 class CreateOrderResult(_S, frozen=True, kw_only=True):
@@ -77,6 +79,11 @@ class Order(_S, frozen=True, kw_only=True):
     cancel_message: str = ""
     retail_portfolio_id: str = ""
     """The portfolio the order lives in (Advanced Trade sends it; other venues leave "")."""
+    originating_order_id: str = ""
+    """On an exit created from an entry's ``attached_order_configuration``: the entry's
+    order id. Such an exit has an empty ``client_order_id``: this is how it is known."""
+    attached_order_id: str = ""
+    """On an entry placed with ``attached_order_configuration``: its exit's order id."""
 
 
 class OrdersPage(_S, frozen=True, kw_only=True):

@@ -7,6 +7,14 @@ lists the products' open and recent orders, **adopts** those with botkit's
 client_order_id format and no usable intent row (journal: PLACED with their order_id, so
 the id is never placed again; a WARNING; the report), and feeds every botkit order's
 current status and filled size to the state machine. Fills themselves are not listed.
+
+**Attached exits.** An entry placed with ``attached_order_configuration`` (TP/SL) makes
+Coinbase create a second order, the exit, with an *empty* ``client_order_id`` and
+``originating_order_id`` = the entry's order id. It is botkit's when its entry is (the
+entry's client id has botkit's format or a journal row): it is then linked to the entry
+(:attr:`ReconcileMixin.attached_exits`), tracked by order id in the state machine and
+reported in ``ReconcileReport.attached_exits``; never adopted (there is no client id to
+journal) and never counted as foreign.
 """
 
 from __future__ import annotations
@@ -15,10 +23,11 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any, ParamSpec, TypeVar
 
+from botkit.errors import BotkitError
 from botkit.orders.intents import is_botkit_client_order_id
 from botkit.orders.journal import IntentState, OrderJournal
 from botkit.orders.model import Order
-from botkit.orders.state import OrderStateMachine
+from botkit.orders.state import OrderState, OrderStateMachine
 from botkit.orders.types import ExchangeOrder, ReconcileReport, StartupReport
 from botkit.orders.venue_api import OrderVenue
 
@@ -39,6 +48,8 @@ class ReconcileMixin:
     lookup_max_pages: int
     reconcile_window: float
     startup: StartupReport
+    attached_exits: dict[str, str]
+    _exit_of_entry: dict[str, str]
     _sent: set[str]
     _wall: Callable[[], float]
 
@@ -74,9 +85,18 @@ class ReconcileMixin:
             )
         adopted: list[ExchangeOrder] = []
         open_orders: list[ExchangeOrder] = []
+        exits: list[ExchangeOrder] = []
         foreign = 0
         for order in seen.values():
             view = ExchangeOrder.of(order)
+            if not order.client_order_id and order.originating_order_id:
+                entry = await self._entry_client_id(order.originating_order_id, seen)
+                if not entry:  # "": a foreign entry's exit; None: unknown, left alone
+                    foreign += view.open and entry is not None
+                    continue
+                self._link_exit(entry, order.order_id, order.product_id, "", order=order)
+                exits.append(view)
+                continue
             if not is_botkit_client_order_id(order.client_order_id):
                 foreign += view.open
                 continue
@@ -96,7 +116,97 @@ class ReconcileMixin:
             if view.open:
                 open_orders.append(view)
         self.startup.adopted.extend(adopted)
-        return ReconcileReport(adopted, open_orders, foreign, complete)
+        if exits:
+            log.info(
+                "reconciliation: %d exit(s) attached to botkit entries (%d open), tracked by "
+                "order id",
+                len(exits),
+                sum(e.open for e in exits),
+            )
+        return ReconcileReport(adopted, open_orders, foreign, complete, exits)
+
+    def entry_of(self, exit_order_id: str) -> str | None:
+        """The client_order_id of the entry an attached exit (by its order id) belongs to.
+
+        Known from the entry's create answer (or lookup) in this run, or from
+        :meth:`reconcile` after a restart; None for any other order.
+        """
+        return self.attached_exits.get(exit_order_id)
+
+    def _link_exit(
+        self,
+        entry_coid: str,
+        exit_order_id: str,
+        product_id: str,
+        entry_side: str,
+        *,
+        order: Order | None = None,
+    ) -> None:
+        """Remember that ``exit_order_id`` is the attached exit of ``entry_coid`` and track it.
+
+        The state machine keys an order without a client id by its order id (the user
+        channel's updates for it carry only that), so the exit is tracked as such: from
+        here with PENDING (or the listed ``order``'s status), then by the user channel.
+        """
+        self.attached_exits[exit_order_id] = entry_coid
+        self._exit_of_entry[entry_coid] = exit_order_id
+        if order is not None:
+            self.orders.apply(
+                order.status,
+                order_id=exit_order_id,
+                filled_size=order.filled_size,
+                average_filled_price=order.average_filled_price or None,
+                product_id=order.product_id,
+                side=order.side,
+                now=self._wall(),
+                source="reconcile",
+            )
+        elif self.orders.by_order_id(exit_order_id) is None:
+            side = {"BUY": "SELL", "SELL": "BUY"}.get(entry_side, "")
+            self.orders.apply(
+                "PENDING",
+                order_id=exit_order_id,
+                product_id=product_id,
+                side=side,
+                now=self._wall(),
+                source="attached",
+            )
+
+    def _forget_exit(self, state: OrderState) -> None:
+        """The state machine released a finished order: drop its exit link, if any."""
+        entry = self.attached_exits.pop(state.order_id, None)
+        if entry is not None and self._exit_of_entry.get(entry) == state.order_id:
+            del self._exit_of_entry[entry]
+
+    async def _entry_client_id(self, entry_order_id: str, seen: dict[str, Order]) -> str | None:
+        """The client id of an attached exit's entry if that entry is botkit's; "" if not.
+
+        From the listing, the state machine, or (an entry older than the window) one GET.
+        botkit's: the id has botkit's format or a journal row. A failed GET logs and
+        answers None (unknown): the exit is then left alone (neither linked nor counted
+        as foreign), and reconciliation goes on.
+        """
+        entry = seen.get(entry_order_id)
+        coid = entry.client_order_id if entry is not None else ""
+        if not coid:
+            state = self.orders.by_order_id(entry_order_id)
+            if state is not None and not state.client_order_id.startswith("order:"):
+                coid = state.client_order_id
+        if not coid:
+            try:
+                coid = (await self.client.get_order(entry_order_id)).client_order_id
+            except BotkitError as exc:
+                log.warning(
+                    "reconciliation: the entry %s of an attached exit could not be read "
+                    "(%s: %s); the exit is left alone",
+                    entry_order_id,
+                    type(exc).__name__,
+                    exc,
+                )
+                return None
+        if not coid or is_botkit_client_order_id(coid):
+            return coid
+        return coid if await self._io(self.journal.get, coid) is not None else ""
 
     async def _list_into(self, seen: dict[str, Order], **filters: Any) -> bool:
         """Every order matching ``filters`` into ``seen`` (by order_id); False at the page cap."""

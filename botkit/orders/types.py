@@ -60,6 +60,10 @@ class PlacedOrder:
     product_id: str
     side: str
     resolved_by: str
+    attached_order_id: str = ""
+    """The exit Coinbase created for the intent's ``attached_order_configuration`` (TP/SL;
+    it has no client_order_id of its own); "" for none, or when ``resolved_by`` is
+    ``journal`` and this run has not seen it (see ``OrderExecutor.entry_of``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +97,8 @@ class ExchangeOrder:
     filled_size: Decimal
     average_filled_price: Decimal
     created_time: str
+    originating_order_id: str = ""
+    """For an exit created from an entry's ``attached_order_configuration``: the entry."""
 
     @property
     def open(self) -> bool:
@@ -117,6 +123,7 @@ class ExchangeOrder:
             order.filled_size,
             order.average_filled_price,
             order.created_time,
+            order.originating_order_id,
         )
 
 
@@ -149,12 +156,18 @@ class ReconcileReport:
             with their filled size; their states are in the executor's state machine.
         foreign_open: open orders of the products whose id is not botkit's (left alone).
         complete: False when a listing stopped at the page cap (a WARNING says so).
+        attached_exits: exits Coinbase created from botkit entries'
+            ``attached_order_configuration`` (empty client_order_id, ``originating_order_id``
+            the entry), open or recent: tracked by order id (``OrderExecutor.entry_of``),
+            neither adopted nor foreign, and not in ``open_orders`` (they have no client id
+            a strategy could own).
     """
 
     adopted: list[ExchangeOrder]
     open_orders: list[ExchangeOrder]
     foreign_open: int = 0
     complete: bool = True
+    attached_exits: list[ExchangeOrder] = field(default_factory=list)
 
 
 def startup_updates(startup: StartupReport, recon: ReconcileReport) -> list[OrderUpdate]:
@@ -162,5 +175,8 @@ def startup_updates(startup: StartupReport, recon: ReconcileReport) -> list[Orde
     exchange refused at the re-send (REJECTED), then orders adopted from the exchange and
     botkit's orders still open there (their status and filled size)."""
     updates = [r.to_update() for r in startup.rejected]
-    orders = {o.client_order_id: o for o in [*recon.adopted, *recon.open_orders]}
+    # only orders with a client id: the runtime makes each update's id the strategy's own
+    orders = {
+        o.client_order_id: o for o in [*recon.adopted, *recon.open_orders] if o.client_order_id
+    }
     return updates + [o.to_update() for o in orders.values()]
