@@ -246,3 +246,36 @@ def test_drawdown_latches_exactly_when_cash_plus_holdings_fall_limit_below_their
         assert engine.protection.drawdown_tripped == (tripped_at is not None)
         if equity == peak and tripped_at == i:
             pytest.fail("tripped at the peak")
+
+
+def test_the_risk_table_of_the_bot_toml_sets_them() -> None:
+    import tomllib
+
+    from botkit.errors import ConfigError
+    from botkit.runtime.bot_config import load_bot_config, parse_bot_config
+
+    assert not load_bot_config(None).risk.protections  # the built-in config: all off
+    doc = tomllib.loads(
+        """
+        [strategy]
+        name = "market_maker"
+        [risk]
+        cooldown_after_stop_loss = 900
+        cooldown_scope = "all"
+        max_losing_trades = 3
+        losing_trades_window = 7200
+        losing_trades_lock = 3600
+        max_drawdown = "150"
+        max_drawdown_pct = "5"
+        drawdown_capital = "3000"
+        """
+    )
+    risk = parse_bot_config(doc).risk
+    assert risk.protections and risk.cooldown_scope == "all" and risk.max_losing_trades == 3
+    assert risk.max_drawdown == D("150") and risk.losing_trades_lock == 3600.0
+    doc["risk"] = {"max_drawdown_pct": "5"}
+    with pytest.raises(ConfigError, match=r"\[risk\] is invalid.*drawdown_capital"):
+        parse_bot_config(doc)
+    doc["risk"] = {"cooldown_scope": "everything"}
+    with pytest.raises(ConfigError, match="cooldown_scope"):
+        parse_bot_config(doc)
