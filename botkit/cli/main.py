@@ -326,6 +326,10 @@ def _parser() -> argparse.ArgumentParser:
 
     add_report_parser(sub)
 
+    from botkit.cli.download import add_download_commands
+
+    add_download_commands(sub)
+
     jwt = sub.add_parser("jwt", help="print 'export JWT=...' for a REST call (or --ws)")
     jwt.add_argument("method", nargs="?", help="HTTP method, e.g. GET")
     jwt.add_argument("path", nargs="?", help="request path, e.g. /api/v3/brokerage/accounts")
