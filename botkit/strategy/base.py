@@ -25,7 +25,8 @@ strategy overrides only what it uses::
 Version history of :data:`API_VERSION` (a strategy declares the version it was written
 for; the loader refuses a mismatch rather than fail mid-trade on a renamed hook):
 
-* 1 — first version.
+* 1 — first version. Later additions that old strategies need not know of keep the
+  version: the optional ``on_exit`` hook and the exit calls of the context (issue 17).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from pydantic import BaseModel, ConfigDict
 
 from botkit.market.events import BookChanged, BookInvalidated, FillEvent, OrderUpdate
 from botkit.market.types import Candle, MarketTrade, Ticker
+from botkit.strategy.exits import ExitFilled, ExitTriggered
 from botkit.strategy.timers import TimerFired
 from botkit.strategy.warmup import Warmup
 
@@ -62,6 +64,7 @@ HOOKS = (
     "on_fill",
     "on_book_invalid",
     "on_timer",
+    "on_exit",
 )
 """Every hook name the runtime may call."""
 
@@ -142,6 +145,11 @@ class Strategy:
 
     def on_fill(self, fill: FillEvent) -> HookResult:
         """One of this strategy's orders filled (partly); positions are already updated."""
+        return None
+
+    def on_exit(self, event: ExitTriggered | ExitFilled) -> HookResult:
+        """An exit (``ctx.buy(..., stop_loss=)``, ``bracket``, ``stop_loss``,
+        ``trailing_stop``) triggered or filled; ``on_fill`` of its order came first."""
         return None
 
     # -- time --------------------------------------------------------------------------------

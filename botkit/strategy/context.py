@@ -26,7 +26,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from botkit.clock import Clock
 from botkit.errors import (
@@ -45,6 +45,8 @@ from botkit.risk.engine import OrderCheck
 from botkit.risk.gate import RiskGate
 from botkit.strategy.base import Strategy
 from botkit.strategy.driving import StrategyDriver
+from botkit.strategy.exit_manager import ExitManager
+from botkit.strategy.exits import ExitRecord, ExitRejected, Offset, PriceLike, ProductLimits
 from botkit.strategy.guard import GuardConfig, HookGuard
 from botkit.strategy.ports import MarketState, MarketView, OrderSink
 from botkit.strategy.protocol import KeyValueState
@@ -92,6 +94,10 @@ class BotContext(StrategyDriver):
             the last ``keep_finished``; the journal keeps the history.
         risk: the risk gate every order passes (None: no checks, e.g. unit tests).
         state: the key-value state (default: in memory).
+        exit_state: where exits are journaled so a restart resumes them (default: in
+            memory; the runtime passes a JSON file next to ``state``).
+        product_limits: each product's minimum size and ticks, which exits are checked
+            against (the runtime fills it from the venue's products).
         balances: starting balances per currency.
         guard: guard thresholds; the guard clock defaults to a monotonic clock.
         guard_clock: override the guard's clock (tests).
@@ -107,6 +113,8 @@ class BotContext(StrategyDriver):
         clock: Clock,
         risk: RiskGate | None = None,
         state: KeyValueState | None = None,
+        exit_state: KeyValueState | None = None,
+        product_limits: Mapping[str, ProductLimits] | None = None,
         balances: Mapping[str, Decimal] | None = None,
         guard: GuardConfig | None = None,
         guard_clock: Clock | None = None,
@@ -139,6 +147,16 @@ class BotContext(StrategyDriver):
         self._live: dict[str, None] = {}
         # set by the runtime while it replays warm-up history (strategy/warmup.py)
         self.warming_up = False
+        self.product_limits: dict[str, ProductLimits] = dict(product_limits or {})
+        """Per product: minimum size, base increment, price tick (exits are checked on them)."""
+        # order_id -> client_order_id given to an order the venue created for us without one
+        # (an entry's attached take-profit/stop-loss): its updates and fills are routed by it
+        self._aliases: dict[str, str] = {}
+        self.exits = ExitManager(
+            self,
+            exit_state if exit_state is not None else MemoryState(),
+            getattr(sink, "native_exits", frozenset()),
+        )
         if risk is not None:
             risk.add_canceller(self.cancel_all)
 
@@ -240,12 +258,16 @@ class BotContext(StrategyDriver):
         side: Side,
         config: dict[str, Any],
         limit: tuple[Decimal, Decimal] | None = None,
+        coid: str | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> str:
         """Risk-check, track and send one order.
 
         ``limit`` = (size, price) of a limit order, already validated Decimals: the risk
         check uses them as they are instead of parsing them back out of the body's strings
-        (the hot path); other orders are read from their configuration.
+        (the hot path); other orders are read from their configuration. ``coid``: an id
+        chosen (and journaled) by the caller, as the exits do before sending; ``extra``:
+        further top-level body fields (an entry's ``attached_order_configuration``).
         """
         if self.guard.halted:
             raise StrategyError(f"strategy {self.name} is halted ({self.guard.halt_reason})")
@@ -254,7 +276,10 @@ class BotContext(StrategyDriver):
                 f"strategy {self.name} is warming up on history: orders are refused until "
                 "live events start (check ctx.warming_up before ordering)"
             )
-        intent = OrderIntent(self._new_id(), product_id, side, config)
+        if extra is None:
+            intent = OrderIntent(coid or self._new_id(), product_id, side, config)
+        else:
+            intent = OrderIntent(coid or self._new_id(), product_id, side, config, extra)
         coid = intent.client_order_id
         risk = self.risk
         if risk is not None:
@@ -305,6 +330,101 @@ class BotContext(StrategyDriver):
             source="create",
         )
         return coid
+
+    # -- Context: exits (botkit/strategy/exit_manager.py) ------------------------------------
+
+    async def buy(
+        self,
+        product_id: str,
+        size: Decimal,
+        price: Decimal | None = None,
+        *,
+        stop_loss: PriceLike | None = None,
+        take_profit: PriceLike | None = None,
+        post_only: bool = False,
+    ) -> str:
+        return await self.exits.entry(
+            product_id, "long", size, price, stop_loss, take_profit, post_only
+        )
+
+    async def sell(
+        self,
+        product_id: str,
+        size: Decimal,
+        price: Decimal | None = None,
+        *,
+        stop_loss: PriceLike | None = None,
+        take_profit: PriceLike | None = None,
+        post_only: bool = False,
+    ) -> str:
+        return await self.exits.entry(
+            product_id, "short", size, price, stop_loss, take_profit, post_only
+        )
+
+    async def bracket(
+        self,
+        product_id: str,
+        size: Decimal,
+        *,
+        take_profit: PriceLike,
+        stop_loss: PriceLike,
+        side: Literal["long", "short"] | None = None,
+    ) -> str:
+        return await self.exits.held(
+            "bracket", product_id, size, side=side, stop=stop_loss, take_profit=take_profit
+        )
+
+    async def stop_loss(
+        self,
+        product_id: str,
+        size: Decimal,
+        stop: PriceLike,
+        *,
+        limit: Decimal | None = None,
+        side: Literal["long", "short"] | None = None,
+    ) -> str:
+        return await self.exits.held(
+            "stop_loss", product_id, size, side=side, stop=stop, limit=limit
+        )
+
+    async def trailing_stop(
+        self,
+        product_id: str,
+        size: Decimal,
+        *,
+        distance: PriceLike,
+        activation: Decimal | None = None,
+        side: Literal["long", "short"] | None = None,
+    ) -> str:
+        if not isinstance(distance, Decimal | Offset):
+            raise ExitRejected(
+                f"trailing distance must be a Decimal or an Offset, got {distance!r}",
+                reason="EXIT_BAD_DISTANCE",
+            )
+        return await self.exits.held(
+            "trailing", product_id, size, side=side, distance=distance, activation=activation
+        )
+
+    async def cancel_exit(self, exit_id: str) -> bool:
+        return await self.exits.cancel(exit_id)
+
+    async def replace_exit(
+        self,
+        exit_id: str,
+        *,
+        stop_loss: PriceLike | None = None,
+        take_profit: PriceLike | None = None,
+    ) -> str:
+        return await self.exits.replace(exit_id, stop=stop_loss, take_profit=take_profit)
+
+    def open_exits(self, product_id: str | None = None) -> list[ExitRecord]:
+        return self.exits.live(product_id)
+
+    def _alias_order(self, order_id: str, alias: str, product_id: str, side: str) -> None:
+        """Follow an order the venue created without a client_order_id (an attached exit)
+        under ``alias``: its updates and fills reach this strategy like its own orders'."""
+        self._aliases[order_id] = alias
+        self.adopt(alias, product_id=product_id, side=side)
 
     async def cancel(self, client_order_id: str) -> bool:
         order = self.orders.get(client_order_id)

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
+from decimal import Decimal
 
 from botkit.errors import StrategyError
 from botkit.market.book import L2Book
@@ -36,6 +38,8 @@ from botkit.orders.positions import Positions
 from botkit.orders.state import OrderStateMachine
 from botkit.risk.gate import RiskGate
 from botkit.strategy.base import Strategy
+from botkit.strategy.exit_manager import ExitManager
+from botkit.strategy.exits import ExitEvent
 from botkit.strategy.guard import HookGuard
 from botkit.strategy.ports import MarketState, MarketView
 from botkit.strategy.timers import TimerFired, Timers
@@ -62,6 +66,9 @@ class StrategyDriver:
     _skip: frozenset[str]  # hooks left as the base class's no-ops (see attach)
     _mine: dict[str, None]  # this strategy's client_order_ids
     now: Callable[[], float]  # BotContext.now: the wall clock
+    exits: ExitManager  # armed exits; ``exits.watch``: products evaluated on every print
+    _aliases: dict[str, str]  # order_id -> alias of an order without a client_order_id
+    warming_up: bool
     _monotonic: Callable[[], float]  # the timer clock
 
     def attach(self, strategy: Strategy) -> None:
@@ -84,9 +91,21 @@ class StrategyDriver:
         return self.strategy
 
     async def start(self) -> None:
-        """Run ``on_start``; and if the kill switch is tripped, say so up front."""
+        """Resume interrupted exits, run ``on_start``; if the kill switch is tripped, say so.
+
+        Runs after the runtime adopted the orders the exchange still has open, so a native
+        exit whose order is not among them is known to have ended while the bot was down.
+        """
         if self.risk is not None and self.risk.tripped:
             self._log.critical("kill switch is tripped: every order will be refused")
+        if self.exits.records:
+            orders = self.orders
+
+            def known(coid: str) -> bool:
+                order = orders.get(coid)
+                return order is not None and not order.terminal
+
+            await self.exits.resume(known)
         await self.guard.call("on_start", self._hooks().on_start)
 
     async def stop(self) -> None:
@@ -121,7 +140,8 @@ class StrategyDriver:
 
     async def dispatch(self, event: FeedEvent) -> None:
         """Update what the strategy can read, then call its hook(s) for ``event``."""
-        if type(event) is TradesReceived and "on_trade" in self._skip:
+        watch = self.exits.watch
+        if type(event) is TradesReceived and "on_trade" in self._skip and not watch:
             return  # the commonest event of a replay, for most strategies nothing to do
         s = self._hooks()
         call = self.guard.call
@@ -139,9 +159,15 @@ class StrategyDriver:
                     tripped = risk.mark(ticker.product_id, ticker.price)
                     if tripped is not None:
                         await risk.enforce_trip(tripped)
+                if watch and ticker.product_id in watch:
+                    await self._exit_price(ticker.product_id, ticker.price)
                 if "on_ticker" not in self._skip:
                     await call("on_ticker", s.on_ticker, ticker)
         elif isinstance(event, TradesReceived):
+            if watch:
+                for trade in event.trades:
+                    if trade.product_id in watch:
+                        await self._exit_price(trade.product_id, trade.price)
             if "on_trade" not in self._skip:
                 for trade in event.trades:
                     await call("on_trade", s.on_trade, trade)
@@ -152,6 +178,8 @@ class StrategyDriver:
         elif isinstance(event, BookInvalidated):
             await call("on_book_invalid", s.on_book_invalid, event)
         elif isinstance(event, OrderUpdate):
+            if event.client_order_id not in self._mine and event.order_id in self._aliases:
+                event = replace(event, client_order_id=self._aliases[event.order_id])
             # a released order's late update is not this strategy's news any more: ignored
             if event.client_order_id in self._mine:
                 self.orders.apply(
@@ -164,9 +192,14 @@ class StrategyDriver:
                     source="ws",
                 )
                 await call("on_order_update", s.on_order_update, event)
+                if event.client_order_id in self.exits.by_coid:
+                    exits = self.exits
+                    await self._deliver(await exits.on_order_update(event, event.client_order_id))
         elif isinstance(event, FillEvent) and (
-            event.client_order_id in self._mine or self._late_fill(event)
+            event.client_order_id in self._mine or self._aliased(event) or self._late_fill(event)
         ):
+            if event.client_order_id not in self._mine and event.order_id in self._aliases:
+                event = replace(event, client_order_id=self._aliases[event.order_id])
             self.positions.apply_fill(
                 event.product_id, event.side, event.size, event.price, event.fee
             )
@@ -175,6 +208,29 @@ class StrategyDriver:
                     event.product_id, event.side, event.size, event.price, event.fee
                 )
             await call("on_fill", s.on_fill, event)
+            if event.client_order_id in self.exits.by_coid:
+                events, stopped = self.exits.on_fill(event, event.client_order_id)
+                if stopped and self.risk is not None:  # protections: cooldown after a stop
+                    await self.risk.on_stop_loss(event.product_id)
+                await self._deliver(events)
+
+    async def _exit_price(self, product_id: str, price: Decimal) -> None:
+        """A print of a product with an armed emulated or trailing exit."""
+        if self.warming_up:
+            return  # history must not trigger live exits
+        events = await self.exits.on_price(product_id, price)
+        if events:
+            await self._deliver(events)
+
+    async def _deliver(self, events: list[ExitEvent]) -> None:
+        """Exit events to the strategy's ``on_exit`` hook, in order."""
+        if events:
+            hook = self._hooks().on_exit
+            for ev in events:
+                await self.guard.call("on_exit", hook, ev)
+
+    def _aliased(self, fill: FillEvent) -> bool:
+        return bool(self._aliases) and fill.order_id in self._aliases
 
     def _late_fill(self, fill: FillEvent) -> bool:
         """Whether ``fill`` is of an order of this strategy already released from memory.

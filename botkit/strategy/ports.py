@@ -22,7 +22,15 @@ __all__ = ["ExecutorSink", "MarketState", "MarketView", "OrderSink"]
 
 
 class OrderSink(Protocol):
-    """Where a context sends orders (the executor in production)."""
+    """Where a context sends orders (the executor in production).
+
+    ``native_exits``: the exit order kinds the venue behind it holds natively, a subset of
+    ``{"stop_limit", "bracket", "attached"}``; every other exit is emulated by the bot
+    (:mod:`botkit.strategy.exit_manager`). A sink without the attribute gets emulation only.
+    """
+
+    @property
+    def native_exits(self) -> frozenset[str]: ...
 
     async def place(self, intent: OrderIntent) -> str:
         """Place the intent exactly once; return the exchange's order id."""
@@ -53,8 +61,21 @@ class ExecutorSink:
     def __init__(self, executor: OrderExecutor) -> None:
         self._executor = executor
 
+    @property
+    def native_exits(self) -> frozenset[str]:
+        """The venue's native exit kinds, as the executor reports them for its client."""
+        return self._executor.native_exits
+
     async def place(self, intent: OrderIntent) -> str:
         return (await self._executor.place(intent)).order_id
+
+    async def attached_order_id(self, order_id: str) -> str:
+        """The id of the exit the venue attached to entry ``order_id`` ("" if none/unknown).
+
+        An attached take-profit/stop-loss has no client_order_id, so the context follows
+        it by this order id (Advanced Trade reports it on the entry's order)."""
+        order = await self._executor.client.get_order(order_id)
+        return str(getattr(order, "attached_order_id", "") or "")
 
     async def cancel(self, order_id: str) -> bool:
         results = await self._executor.client.cancel_orders([order_id])

@@ -1,0 +1,731 @@
+"""Adapter ring: a strategy's exits — placed natively or emulated, journaled, resumed.
+
+Why: an exit that lives at the exchange protects the position while the bot is down, so
+botkit places one there whenever the venue has the order type (``native_exits`` of the
+order sink: ``stop_limit``, ``bracket``, ``attached``), through the same executor as every
+order (exactly once). What the venue lacks is **emulated**: the exit is armed in this
+process and evaluated on every trade and ticker of its product; when a print triggers it,
+the working order is sent then. Both kinds, and a trailing stop's ratchet, are written to
+the exit state (a :class:`~botkit.strategy.protocol.KeyValueState`, a JSON file next to
+the strategy's state in a bot) on every change, so a restart — even after ``kill -9`` —
+resumes them: native orders are adopted by the executor's reconciliation and matched back
+to their exit by ``client_order_id``; emulated ones are re-armed.
+
+Every decision (offsets, which side, what triggers, the ratchet) is
+:mod:`botkit.strategy.exits`' (pure); this module places, cancels, journals and turns
+order updates and fills into :class:`~botkit.strategy.exits.ExitTriggered` /
+:class:`~botkit.strategy.exits.ExitFilled` for the strategy's ``on_exit`` hook.
+
+Cost: nothing is evaluated for a product without an armed emulated or trailing exit (the
+driver checks one set), and a fill costs one dict lookup.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from botkit.errors import BotkitError, OrderOutcomeUnknown
+from botkit.market.events import FillEvent, OrderUpdate
+from botkit.orders.intents import (
+    Side,
+    StopDirection,
+    attached_bracket,
+    limit_gtc,
+    market_ioc,
+    stop_limit,
+    trigger_bracket,
+)
+from botkit.strategy.exits import (
+    BRACKET_STOP_OFFSET,
+    ExitEvent,
+    ExitFilled,
+    ExitRecord,
+    ExitRejected,
+    ExitTriggered,
+    Leg,
+    PositionSide,
+    PriceLike,
+    ProductLimits,
+    Trailing,
+    check_exit,
+    evaluate,
+    resolve,
+    stop_limit_price,
+)
+from botkit.strategy.protocol import KeyValueState
+
+if TYPE_CHECKING:
+    from botkit.strategy.context import BotContext
+
+__all__ = ["ExitManager"]
+
+_KEY = "exits"
+_TERMINAL = frozenset({"FILLED", "CANCELLED", "EXPIRED", "FAILED", "REJECTED"})
+_ZERO = Decimal(0)
+
+
+class ExitManager:
+    """The exits of one strategy context.
+
+    Args:
+        ctx: the context (orders go through its ``_place``: guard, warm-up, risk, sink).
+        store: where exits are journaled (``exits`` key); resumed from it at construction.
+        native: the order kinds the venue holds natively (the sink's ``native_exits``).
+    """
+
+    def __init__(self, ctx: BotContext, store: KeyValueState, native: frozenset[str]) -> None:
+        self._ctx = ctx
+        self._store = store
+        self.native = native
+        self._log: logging.Logger = ctx.log
+        self.records: dict[str, ExitRecord] = {}
+        self.by_coid: dict[str, str] = {}
+        """client_order_id (entry or working order) -> exit id: the fill path's lookup."""
+        self.watch: set[str] = set()
+        """Products with an armed emulated or trailing exit: evaluated on every print."""
+        saved = store.get(_KEY) or {}
+        for doc in saved.values():
+            rec = ExitRecord.from_json(doc)
+            self._index(rec)
+        if self.records:
+            self._log.warning(
+                "resumed %d exit(s) from the exit state: %s",
+                len(self.records),
+                ", ".join(f"{r.kind} {r.product_id} ({_how(r)})" for r in self.records.values()),
+            )
+
+    # -- bookkeeping -------------------------------------------------------------------------
+
+    def _index(self, rec: ExitRecord) -> None:
+        self.records[rec.exit_id] = rec
+        for coid in (rec.entry_coid, rec.order_coid):
+            if coid:
+                self.by_coid[coid] = rec.exit_id
+        self._rewatch(rec.product_id)
+
+    def _rewatch(self, product_id: str) -> None:
+        if any(
+            r.product_id == product_id
+            and r.status == "armed"
+            and (not r.native or r.trailing is not None)
+            for r in self.records.values()
+        ):
+            self.watch.add(product_id)
+        else:
+            self.watch.discard(product_id)
+
+    def _save(self) -> None:
+        """Journal every live exit (done and cancelled ones leave the state)."""
+        self._store.set(_KEY, {i: r.to_json() for i, r in self.records.items() if r.live})
+
+    def _finish(self, rec: ExitRecord, status: str) -> None:
+        rec.status = status
+        self._save()
+        self._rewatch(rec.product_id)
+
+    def live(self, product_id: str | None = None) -> list[ExitRecord]:
+        """The live exits (optionally of one product), oldest first."""
+        return [
+            r
+            for r in self.records.values()
+            if r.live and (product_id is None or r.product_id == product_id)
+        ]
+
+    # -- prices and limits -------------------------------------------------------------------
+
+    def limits(self, product_id: str) -> ProductLimits | None:
+        return self._ctx.product_limits.get(product_id)
+
+    def tick(self, product_id: str) -> Decimal | None:
+        lim = self.limits(product_id)
+        return lim.price_increment if lim is not None else None
+
+    def last_price(self, product_id: str) -> Decimal:
+        """The last trade (ticker), else the book's mid: the reference of a held position."""
+        ctx = self._ctx
+        ticker = ctx.market.ticker(product_id)
+        if ticker is not None and ticker.price > 0:
+            return ticker.price
+        book = ctx.market.book(product_id)
+        if book is not None and book.valid:
+            mid = book.mid()
+            if mid is not None:
+                return mid
+        raise ExitRejected(
+            f"no last price for {product_id}: an exit of a held position is checked against "
+            "the last trade. Fix: place it after the first ticker/book of the product",
+            reason="EXIT_NO_PRICE",
+        )
+
+    def _position(self, product_id: str, side: PositionSide | None) -> PositionSide:
+        if side is not None:
+            if side not in ("long", "short"):
+                raise ExitRejected(
+                    f"side must be 'long' or 'short', got {side!r}", reason="EXIT_BAD_SIDE"
+                )
+            return side
+        qty = self._ctx.position(product_id)
+        if qty == 0:
+            raise ExitRejected(
+                f"this strategy holds no {product_id} position to exit (ctx.position is 0). "
+                "Fix: pass side='long' or side='short' for a position held from an earlier "
+                "run or outside this strategy",
+                reason="EXIT_NO_POSITION",
+            )
+        return "long" if qty > 0 else "short"
+
+    # -- creating exits ----------------------------------------------------------------------
+
+    async def entry(
+        self,
+        product_id: str,
+        position: PositionSide,
+        size: Decimal,
+        price: Decimal | None,
+        stop: PriceLike | None,
+        take_profit: PriceLike | None,
+        post_only: bool,
+    ) -> str:
+        """An entry order with exits armed by its fill; returns the entry's client_order_id."""
+        ctx = self._ctx
+        side: Side = "BUY" if position == "long" else "SELL"
+        tick = self.tick(product_id)
+        if price is not None:
+            reference = price
+        else:
+            quote = ctx.market.quote(product_id)
+            ref = quote.best_ask if position == "long" else quote.best_bid
+            reference = ref if ref is not None else self.last_price(product_id)
+        sl = resolve(stop, reference, position, "stop_loss", tick) if stop is not None else None
+        tp = (
+            resolve(take_profit, reference, position, "take_profit", tick)
+            if take_profit is not None
+            else None
+        )
+        if sl is None and tp is None:
+            raise ExitRejected(
+                "ctx.buy/ctx.sell with no stop_loss or take_profit: use buy_limit/"
+                "buy_market for a plain order",
+                reason="EXIT_EMPTY",
+            )
+        check_exit(
+            position=position,
+            reference=reference,
+            size=size,
+            stop=sl,
+            take_profit=tp,
+            limits=self.limits(product_id),
+            what="limit" if price is not None else "market",
+        )
+        config = (
+            limit_gtc(size, price, post_only=post_only)
+            if price is not None
+            else market_ioc(base_size=size)
+        )
+        attached = (
+            position == "long" and sl is not None and tp is not None and "attached" in self.native
+        )
+        exit_id = ctx._new_id()
+        coid = ctx._new_id()
+        rec = ExitRecord(
+            exit_id,
+            "entry",
+            product_id,
+            position,
+            _ZERO,
+            native=attached,
+            status="pending",
+            stop=sl,
+            stop_limit=stop_limit_price(sl, position, tick, BRACKET_STOP_OFFSET) if sl else None,
+            take_profit=tp,
+            entry_coid=coid,
+            extra={"entry_size": size},
+        )
+        self._index(rec)
+        self._save()
+        extra = None
+        if attached:
+            assert sl is not None and tp is not None
+            extra = {"attached_order_configuration": attached_bracket(tp, sl)}
+        try:
+            await ctx._place(
+                product_id, side, config, (size, price) if price is not None else None,
+                coid=coid, extra=extra,
+            )  # fmt: skip
+        except OrderOutcomeUnknown:
+            raise  # the entry may exist: its updates will arm the exits
+        except BotkitError:
+            self._finish(rec, "cancelled")
+            raise
+        if attached:
+            await self._learn_attached(rec)
+        return coid
+
+    async def _learn_attached(self, rec: ExitRecord) -> None:
+        """Find the order the venue attached to the entry (it has no client_order_id)."""
+        entry = self._ctx.orders.get(rec.entry_coid or "")
+        find = getattr(self._ctx._sink, "attached_order_id", None)
+        if entry is None or not entry.order_id or find is None:
+            return
+        try:
+            attached_id = await find(entry.order_id)
+        except BotkitError as exc:
+            self._log.warning("exit %s: attached order not found yet: %s", rec.exit_id, exc)
+            return
+        if attached_id:
+            rec.extra["attached_order_id"] = attached_id
+            rec.order_coid = f"attached:{attached_id}"
+            self.by_coid[rec.order_coid] = rec.exit_id
+            self._ctx._alias_order(attached_id, rec.order_coid, rec.product_id, rec.side)
+            self._save()
+
+    async def held(
+        self,
+        kind: str,
+        product_id: str,
+        size: Decimal,
+        *,
+        side: PositionSide | None,
+        stop: PriceLike | None = None,
+        limit: Decimal | None = None,
+        take_profit: PriceLike | None = None,
+        distance: PriceLike | None = None,
+        activation: Decimal | None = None,
+    ) -> str:
+        """An exit for a held position (``bracket``, ``stop_loss``, ``trailing``); its id."""
+        position = self._position(product_id, side)
+        last = self.last_price(product_id)
+        tick = self.tick(product_id)
+        trailing: Trailing | None = None
+        if kind == "trailing":
+            assert distance is not None
+            if isinstance(distance, Decimal) and distance <= 0:
+                raise ExitRejected(
+                    f"trailing distance {distance} must be positive", reason="EXIT_BAD_DISTANCE"
+                )
+            trailing = Trailing.start(position, distance, last, tick, activation)
+            sl = trailing.stop
+            if sl is None:  # not active yet: checked as it would be at the activation price
+                check_exit(
+                    position=position,
+                    reference=last,
+                    size=size,
+                    stop=None,
+                    take_profit=activation,
+                    limits=self.limits(product_id),
+                    what="last trade",
+                )
+        else:
+            sl = resolve(stop, last, position, "stop_loss", tick) if stop is not None else None
+        tp = (
+            resolve(take_profit, last, position, "take_profit", tick)
+            if take_profit is not None
+            else None
+        )
+        if sl is not None or tp is not None:
+            check_exit(
+                position=position,
+                reference=last,
+                size=size,
+                stop=sl,
+                take_profit=tp,
+                limits=self.limits(product_id),
+                what="last trade",
+            )
+        if (
+            limit is not None
+            and sl is not None
+            and (limit > sl if position == "long" else limit < sl)
+        ):
+            raise ExitRejected(
+                f"stop limit {limit} is on the wrong side of its stop {sl}: a triggered "
+                "stop would rest away from the market. Fix: put the limit at or beyond the "
+                "stop (lower for a long), or leave it out",
+                reason="EXIT_LIMIT_WRONG_SIDE",
+            )
+        native = {
+            "stop_loss": "stop_limit" in self.native,
+            "bracket": "bracket" in self.native,
+            "trailing": "stop_limit" in self.native,
+        }[kind]
+        rec = ExitRecord(
+            self._ctx._new_id(),
+            kind,
+            product_id,
+            position,
+            size,
+            native=native,
+            stop=sl,
+            stop_limit=(
+                limit
+                if limit is not None
+                else stop_limit_price(sl, position, tick, BRACKET_STOP_OFFSET)
+                if sl is not None
+                else None
+            ),
+            take_profit=tp,
+            trailing=trailing,
+        )
+        if native and (kind != "trailing" or sl is not None):
+            await self._place_native(rec)
+        else:
+            self._index(rec)
+            self._save()
+        return rec.exit_id
+
+    async def _place_native(self, rec: ExitRecord) -> None:
+        """Send the exchange order that holds ``rec`` (journaled before it is sent)."""
+        ctx = self._ctx
+        size = rec.remaining
+        stop = rec.trailing.stop if rec.trailing is not None else rec.stop
+        if rec.kind == "bracket":
+            assert rec.take_profit is not None and stop is not None
+            config = trigger_bracket(size, rec.take_profit, stop)
+            check = rec.take_profit
+        else:
+            assert stop is not None
+            tick = self.tick(rec.product_id)
+            if rec.trailing is not None or rec.stop_limit is None:
+                rec.stop_limit = stop_limit_price(stop, rec.position, tick, BRACKET_STOP_OFFSET)
+            direction: StopDirection = (
+                "STOP_DIRECTION_STOP_DOWN" if rec.position == "long" else "STOP_DIRECTION_STOP_UP"
+            )
+            config = stop_limit(size, rec.stop_limit, stop, direction)
+            check = stop
+        coid = ctx._new_id()
+        old = rec.order_coid
+        rec.order_coid, rec.status = coid, "armed"
+        rec.extra["placed_stop"] = stop
+        self._index(rec)
+        self._save()
+        try:
+            await ctx._place(rec.product_id, rec.side, config, (size, check), coid=coid)
+        except OrderOutcomeUnknown:
+            raise  # the executor resolves it; the record keeps its order
+        except BotkitError:
+            if old is None:
+                self.records.pop(rec.exit_id, None)
+            rec.order_coid = old
+            self._finish(rec, "cancelled")
+            raise
+
+    # -- cancel / replace --------------------------------------------------------------------
+
+    def _get(self, exit_id: str) -> ExitRecord:
+        rec = self.records.get(exit_id)
+        if rec is None:
+            raise ExitRejected(
+                f"{exit_id} is not an exit of strategy {self._ctx.name} (ids come from "
+                "ctx.bracket/stop_loss/trailing_stop, or ctx.exits())",
+                reason="EXIT_UNKNOWN",
+            )
+        return rec
+
+    async def cancel(self, exit_id: str) -> bool:
+        """Disarm an exit and cancel its working order, if any; False if it was done."""
+        rec = self._get(exit_id)
+        if not rec.live:
+            return False
+        rec.extra.pop("replace", None)
+        coid = rec.order_coid
+        if coid is not None and not coid.startswith("attached:"):
+            order = self._ctx.orders.get(coid)
+            if order is not None and not order.terminal:
+                await self._ctx.cancel(coid)
+        elif coid is not None:
+            attached = rec.extra.get("attached_order_id")
+            if attached:
+                await self._ctx._sink.cancel(str(attached))
+        self._finish(rec, "cancelled")
+        return True
+
+    async def replace(
+        self,
+        exit_id: str,
+        *,
+        stop: PriceLike | None = None,
+        take_profit: PriceLike | None = None,
+    ) -> str:
+        """New prices for an armed exit (same id). Native: the old order is cancelled and
+        the new one placed once the cancel is confirmed (it holds the same base)."""
+        rec = self._get(exit_id)
+        if rec.status != "armed" or rec.kind in ("entry", "trailing"):
+            raise ExitRejected(
+                f"exit {exit_id} ({rec.kind}, {rec.status}) cannot be replaced: only an armed "
+                "stop_loss or bracket can (cancel_exit and place a new one otherwise)",
+                reason="EXIT_NOT_REPLACEABLE",
+            )
+        last = self.last_price(rec.product_id)
+        tick = self.tick(rec.product_id)
+        sl = resolve(stop, last, rec.position, "stop_loss", tick) if stop is not None else rec.stop
+        tp = (
+            resolve(take_profit, last, rec.position, "take_profit", tick)
+            if take_profit is not None
+            else rec.take_profit
+        )
+        check_exit(
+            position=rec.position, reference=last, size=rec.remaining, stop=sl,
+            take_profit=tp, limits=self.limits(rec.product_id), what="last trade",
+        )  # fmt: skip
+        rec.stop, rec.take_profit = sl, tp
+        if sl is not None:
+            rec.stop_limit = stop_limit_price(sl, rec.position, tick, BRACKET_STOP_OFFSET)
+        if rec.native and rec.order_coid is not None:
+            rec.extra["replace"] = True
+            self._save()
+            await self._ctx.cancel(rec.order_coid)
+        else:
+            self._save()
+        return exit_id
+
+    # -- the feed side -----------------------------------------------------------------------
+
+    async def on_price(self, product_id: str, price: Decimal) -> list[ExitEvent]:
+        """A print of a watched product: move trailing stops, trigger emulated exits."""
+        events: list[ExitEvent] = []
+        for rec in list(self.records.values()):
+            if rec.product_id != product_id or rec.status != "armed":
+                continue
+            if rec.trailing is not None:
+                moved = rec.trailing.on_price(price)
+                if moved is not rec.trailing:
+                    before = rec.trailing.stop
+                    rec.trailing = moved
+                    if moved.stop != before:
+                        self._save()
+                        if rec.native:
+                            await self._reprice(rec)
+            leg = evaluate(rec, price)
+            if leg is not None:
+                events.append(await self._trigger(rec, leg, price))
+        return events
+
+    async def _reprice(self, rec: ExitRecord) -> None:
+        """A native trailing stop moved: cancel/replace its stop-limit (one at a time)."""
+        assert rec.trailing is not None
+        if rec.order_coid is None:
+            await self._place_native(rec)  # activated: its first stop
+            return
+        if rec.extra.get("replace"):
+            return  # a cancel is in flight; the new order takes the latest stop
+        tick = self.tick(rec.product_id) or Decimal(0)
+        placed = rec.extra.get("placed_stop")
+        if placed is not None and abs(rec.trailing.stop - placed) < tick:
+            return
+        order = self._ctx.orders.get(rec.order_coid)
+        if order is None or order.terminal:
+            return
+        rec.extra["replace"] = True
+        self._save()
+        await self._ctx.cancel(rec.order_coid)
+
+    async def _trigger(self, rec: ExitRecord, leg: Leg, price: Decimal) -> ExitEvent:
+        """An emulated exit triggered: send its working limit order."""
+        rec.status, rec.leg = "triggered", leg
+        if leg == "stop_loss":
+            stop = rec.trailing.stop if rec.trailing is not None else rec.stop
+            assert stop is not None
+            limit = stop_limit_price(
+                stop, rec.position, self.tick(rec.product_id), BRACKET_STOP_OFFSET
+            )
+            if rec.trailing is None and rec.stop_limit is not None:
+                limit = rec.stop_limit
+        else:
+            assert rec.take_profit is not None
+            limit = rec.take_profit
+        coid = self._ctx._new_id()
+        rec.order_coid = coid
+        self.by_coid[coid] = rec.exit_id
+        self._save()
+        self._rewatch(rec.product_id)
+        event = ExitTriggered(rec.exit_id, rec.product_id, rec.kind, leg, price, False)
+        self._log.warning(
+            "emulated exit %s (%s %s) triggered by a print at %s: %s %s at %s",
+            rec.exit_id, rec.kind, leg, price, rec.side, rec.remaining, limit,
+        )  # fmt: skip
+        try:
+            await self._ctx._place(
+                rec.product_id, rec.side, limit_gtc(rec.remaining, limit),
+                (rec.remaining, limit), coid=coid,
+            )  # fmt: skip
+        except OrderOutcomeUnknown:
+            pass  # the executor resolves it; its updates follow
+        except BotkitError as exc:
+            self._log.error("emulated exit %s: its order was refused: %s", rec.exit_id, exc)
+            rec.status, rec.order_coid = "armed", None
+            self._save()
+            self._rewatch(rec.product_id)
+        return event
+
+    # -- the order side ----------------------------------------------------------------------
+
+    async def on_order_update(self, update: OrderUpdate, coid: str) -> list[ExitEvent]:
+        """An update of an entry or exit order (``coid``, possibly an attached alias)."""
+        exit_id = self.by_coid.get(coid)
+        rec = self.records.get(exit_id) if exit_id is not None else None
+        if rec is None or not rec.live:
+            return []
+        status = update.status
+        if rec.kind == "entry" and coid == rec.entry_coid:
+            if status in _TERMINAL:
+                return await self._entry_done(rec, update.cumulative_quantity)
+            return []
+        if coid != rec.order_coid or status not in _TERMINAL:
+            return []
+        if status == "FILLED" or rec.remaining <= 0:
+            return []  # the fills close it
+        if rec.extra.pop("replace", None):
+            if rec.kind == "trailing" or rec.native:
+                await self._place_native(rec)
+            return []
+        if rec.status == "triggered" and not rec.native:
+            self._log.warning("emulated exit %s: its order ended %s; re-armed", rec.exit_id, status)
+            rec.status, rec.order_coid = "armed", None
+            self._save()
+            self._rewatch(rec.product_id)
+            return []
+        self._log.warning("exit %s: its order ended %s unfilled: exit closed", rec.exit_id, status)
+        self._finish(rec, "cancelled")
+        return []
+
+    async def _entry_done(self, rec: ExitRecord, filled: Decimal) -> list[ExitEvent]:
+        """The entry finished: arm its exits for what filled (or drop them)."""
+        if filled <= 0:
+            self._finish(rec, "cancelled")
+            return []
+        if rec.native:  # attached: the exchange sized the exit by the fills already
+            rec.size, rec.status = filled, "armed"
+            self._save()
+            return []
+        self._finish(rec, "done")
+        kind = (
+            "bracket"
+            if rec.stop is not None and rec.take_profit is not None
+            else ("stop_loss" if rec.stop is not None else "take_profit")
+        )
+        try:
+            if kind == "take_profit":
+                assert rec.take_profit is not None
+                tp_coid = await self._ctx._place(
+                    rec.product_id, rec.side, limit_gtc(filled, rec.take_profit),
+                    (filled, rec.take_profit),
+                )  # fmt: skip
+                child = ExitRecord(
+                    self._ctx._new_id(), "take_profit", rec.product_id, rec.position, filled,
+                    native=True, take_profit=rec.take_profit, order_coid=tp_coid,
+                )  # fmt: skip
+                self._index(child)
+                self._save()
+            else:
+                await self.held(
+                    kind, rec.product_id, filled, side=rec.position,
+                    stop=rec.stop, take_profit=rec.take_profit,
+                )  # fmt: skip
+        except BotkitError as exc:
+            # the market went through a level while the entry filled: emulate, it fires at once
+            self._log.error("exit of entry %s could not be placed (%s): emulated", rec.exit_id, exc)
+            child = ExitRecord(
+                self._ctx._new_id(), kind, rec.product_id, rec.position, filled, native=False,
+                stop=rec.stop, stop_limit=rec.stop_limit, take_profit=rec.take_profit,
+            )  # fmt: skip
+            self._index(child)
+            self._save()
+        return []
+
+    def on_fill(self, fill: FillEvent, coid: str) -> tuple[list[ExitEvent], bool]:
+        """A fill of an exit's order: its events, and whether a stop-loss filled."""
+        exit_id = self.by_coid.get(coid)
+        rec = self.records.get(exit_id) if exit_id is not None else None
+        if rec is None or coid != rec.order_coid:
+            return [], False
+        events: list[ExitEvent] = []
+        leg = rec.leg or self._leg_of(rec, fill.price)
+        if rec.leg is None:
+            rec.leg = leg
+            events.append(
+                ExitTriggered(rec.exit_id, rec.product_id, rec.kind, leg, fill.price, rec.native)
+            )
+        rec.filled += fill.size
+        if rec.kind == "entry":  # attached: sized by the entry's fills
+            rec.size = max(rec.size, rec.filled)
+        remaining = rec.remaining
+        events.append(
+            ExitFilled(
+                rec.exit_id, rec.product_id, rec.kind, leg, fill.side, fill.size, fill.price,
+                remaining, fill.client_order_id, rec.native,
+            )
+        )  # fmt: skip
+        first_stop = leg == "stop_loss" and rec.filled == fill.size
+        if remaining <= 0:
+            rec.extra.pop("replace", None)
+            self._finish(rec, "done")
+        else:
+            rec.status = "triggered"
+            self._save()
+            self._rewatch(rec.product_id)
+        return events, first_stop
+
+    def _leg_of(self, rec: ExitRecord, price: Decimal) -> Leg:
+        """Which leg a fill of a native exit came from (a bracket's: by its price)."""
+        tp = rec.take_profit
+        if rec.kind == "take_profit":
+            return "take_profit"
+        if tp is not None and (price >= tp if rec.position == "long" else price <= tp):
+            return "take_profit"
+        if tp is not None and rec.stop is None:
+            return "take_profit"
+        return "stop_loss"
+
+    # -- start-up ----------------------------------------------------------------------------
+
+    async def resume(self, known: Callable[[str], bool]) -> None:
+        """After a restart: a native exit whose cancel/replace was interrupted gets its new
+        order; one whose order the exchange no longer lists open is closed with a warning.
+
+        ``known(coid)``: the order is open (adopted by the start-up reconciliation).
+        """
+        for rec in list(self.records.values()):
+            if not rec.native or rec.status not in ("armed", "triggered") or rec.kind == "entry":
+                continue
+            coid = rec.order_coid
+            if coid is None or known(coid):
+                continue
+            if rec.extra.pop("replace", None) or (rec.trailing is not None and coid is None):
+                self._log.warning("exit %s: re-placing its order after a restart", rec.exit_id)
+                await self._place_native(rec)
+                continue
+            self._log.warning(
+                "exit %s (%s %s): its order %s is no longer open at the exchange (filled or "
+                "cancelled while the bot was down): check the position",
+                rec.exit_id, rec.kind, rec.product_id, coid,
+            )  # fmt: skip
+            self._finish(rec, "done")
+
+    def describe(self) -> list[dict[str, Any]]:
+        """The live exits for the status page (``emulated: needs the bot running``)."""
+        out = []
+        for r in self.live():
+            stop = r.trailing.stop if r.trailing is not None else r.stop
+            out.append(
+                {
+                    "exit_id": r.exit_id,
+                    "kind": r.kind,
+                    "product_id": r.product_id,
+                    "side": r.side,
+                    "size": str(r.remaining if r.kind != "entry" else r.extra.get("entry_size")),
+                    "stop": None if stop is None else str(stop),
+                    "take_profit": None if r.take_profit is None else str(r.take_profit),
+                    "status": r.status,
+                    "how": _how(r),
+                }
+            )
+        return out
+
+
+def _how(rec: ExitRecord) -> str:
+    if rec.native and rec.trailing is not None:
+        return "native stop, re-priced by the bot: needs the bot running to trail"
+    return "native" if rec.native else "emulated: needs the bot running"

@@ -1,0 +1,335 @@
+"""Exits end to end: BotContext -> real executor -> botkit.sim over loopback, and back.
+
+Each exit kind is placed through the strategy API, the market is moved by another user of
+the simulator, and what the exchange did comes back as the user channel would report it.
+Native exits (stop-limit, bracket) must be at the exchange; emulated ones must send
+nothing until a print triggers them; bad exits must send nothing at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from decimal import ROUND_FLOOR, Decimal
+from pathlib import Path
+
+import pytest
+
+from botkit.orders.executor import OrderExecutor
+from botkit.orders.types import startup_updates
+from botkit.risk.engine import RiskLimits
+from botkit.risk.gate import RiskGate
+from botkit.sim.server import SimServer
+from botkit.strategy.context import BotContext
+from botkit.strategy.exits import ExitFilled, ExitRejected, ExitTriggered, Offset, limits_from_rules
+from botkit.strategy.loader import create_strategy
+from botkit.strategy.ports import ExecutorSink, MarketState, OrderSink
+from botkit.strategy.state import JsonState
+from tests.strategy.conftest import book_event
+from tests.strategy.exit_helpers import (
+    PRODUCT,
+    EmulatingSink,
+    Recorder,
+    StopOnlySink,
+    UserChannel,
+    bid,
+    buy_up_to,
+    open_at_sim,
+    quiet_market,
+    sell_down_to,
+    ticker,
+    trade_print,
+)
+
+D = Decimal
+SIZE = D("0.01")
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[SimServer]:
+    async with SimServer(seed=5, market=quiet_market(), tick_interval=3600) as server:
+        server.exchange.add_user("b")
+        yield server
+
+
+def context(
+    sim: SimServer, sink: OrderSink, tmp_path: Path, **kw: object
+) -> tuple[BotContext, Recorder]:
+    from botkit.clock import ManualClock
+
+    clock = ManualClock(1_800_000_000.0)
+    ctx = BotContext(
+        "exits",
+        sink,
+        MarketState(),
+        clock=clock,
+        guard_clock=clock,
+        monotonic=clock.time,
+        exit_state=JsonState(tmp_path / "exits.json"),
+        product_limits=limits_from_rules([sim.exchange.product_wire(PRODUCT)]),
+        **kw,  # type: ignore[arg-type]
+    )
+    strategy = create_strategy(Recorder, ctx, {})
+    assert isinstance(strategy, Recorder)
+    return ctx, strategy
+
+
+async def long_position(sim: SimServer, ctx: BotContext, user: UserChannel) -> Decimal:
+    """Buy SIZE at market through the context; the fill comes back; the last trade is known."""
+    await ctx.dispatch(book_event(sim))
+    await ctx.buy_market(PRODUCT, base_size=SIZE)
+    await user.sync(ctx)
+    assert ctx.position(PRODUCT) == SIZE
+    last = sim.exchange.last_trade_price(PRODUCT)
+    await ctx.dispatch(ticker(last))
+    return last
+
+
+def kinds(strategy: Recorder) -> list[tuple[str, str, str]]:
+    return [(type(e).__name__, e.kind, e.leg) for e in strategy.exits]
+
+
+async def test_native_stop_loss_rests_at_the_exchange_and_fills_through_it(
+    sim: SimServer, executor: OrderExecutor, tmp_path: Path
+) -> None:
+    gate = RiskGate(RiskLimits(), None, wall=lambda: 0.0)
+    ctx, strategy = context(sim, ExecutorSink(executor), tmp_path, risk=gate)
+    user = UserChannel(sim.exchange)
+    last = await long_position(sim, ctx, user)
+    exit_id = await ctx.stop_loss(PRODUCT, SIZE, Offset.bps(2))
+    (rec,) = ctx.open_exits()
+    assert rec.native and rec.stop == (last * D("0.9998")).quantize(D("0.01"), ROUND_FLOOR)
+    (at_sim,) = open_at_sim(sim.exchange)
+    assert at_sim["order_type"] == "STOP_LIMIT" and at_sim["trigger_status"] == "STOP_PENDING"
+    conf = at_sim["order_configuration"]["stop_limit_stop_limit_gtc"]
+    assert (
+        D(conf["stop_price"]) == rec.stop and conf["stop_direction"] == "STOP_DIRECTION_STOP_DOWN"
+    )
+    assert at_sim["client_order_id"] == rec.order_coid
+    # a print above the stop: nothing; through it: the exchange sells
+    await ctx.dispatch(trade_print(last - 1))
+    assert strategy.exits == []
+    assert rec.stop is not None
+    bid(sim.exchange, rec.stop - 5)
+    sell_down_to(sim.exchange, rec.stop)
+    await user.sync(ctx)
+    assert kinds(strategy) == [
+        ("ExitTriggered", "stop_loss", "stop_loss"),
+        ("ExitFilled", "stop_loss", "stop_loss"),
+    ]
+    filled = strategy.exits[-1]
+    assert isinstance(filled, ExitFilled) and filled.remaining == 0 and filled.size == SIZE
+    assert filled.exit_id == exit_id and filled.native and rec.stop - 5 <= filled.price <= rec.stop
+    assert ctx.position(PRODUCT) == 0 and ctx.open_exits() == []
+    assert JsonState(tmp_path / "exits.json").get("exits") == {}  # journaled as done
+
+
+async def test_native_bracket_take_profit_fills_and_the_stop_leg_goes_with_it(
+    sim: SimServer, executor: OrderExecutor, tmp_path: Path
+) -> None:
+    ctx, strategy = context(sim, ExecutorSink(executor), tmp_path)
+    user = UserChannel(sim.exchange)
+    last = await long_position(sim, ctx, user)
+    await ctx.bracket(PRODUCT, SIZE, take_profit=Offset.ticks(200), stop_loss=Offset.pct(2))
+    (rec,) = ctx.open_exits()
+    assert rec.native and rec.take_profit == last + 2
+    (at_sim,) = open_at_sim(sim.exchange)
+    assert at_sim["order_type"] == "BRACKET"
+    conf = at_sim["order_configuration"]["trigger_bracket_gtc"]
+    assert (D(conf["limit_price"]), D(conf["stop_trigger_price"])) == (rec.take_profit, rec.stop)
+    assert rec.take_profit is not None
+    buy_up_to(sim.exchange, rec.take_profit, extra=D("5"))
+    await user.sync(ctx)
+    assert kinds(strategy) == [
+        ("ExitTriggered", "bracket", "take_profit"),
+        ("ExitFilled", "bracket", "take_profit"),
+    ]
+    assert strategy.exits[-1].price == rec.take_profit
+    assert ctx.position(PRODUCT) == 0 and open_at_sim(sim.exchange) == []
+
+
+async def test_emulated_bracket_sends_nothing_until_a_print_triggers_it(
+    sim: SimServer, executor: OrderExecutor, tmp_path: Path
+) -> None:
+    ctx, strategy = context(sim, EmulatingSink(executor), tmp_path)
+    user = UserChannel(sim.exchange)
+    last = await long_position(sim, ctx, user)
+    await ctx.bracket(PRODUCT, SIZE, take_profit=Offset.pct(1), stop_loss=Offset.bps(2))
+    (rec,) = ctx.open_exits()
+    assert not rec.native and open_at_sim(sim.exchange) == []
+    assert PRODUCT in ctx.exits.watch
+    await ctx.dispatch(trade_print(last - D("0.5")))  # above the stop
+    assert open_at_sim(sim.exchange) == [] and strategy.exits == []
+    assert rec.stop is not None
+    bid(sim.exchange, rec.stop - 5)
+    low = sell_down_to(sim.exchange, rec.stop)  # the market really goes there
+    await ctx.dispatch(trade_print(low))
+    assert kinds(strategy) == [("ExitTriggered", "bracket", "stop_loss")]
+    assert PRODUCT not in ctx.exits.watch  # nothing left to evaluate
+    await user.sync(ctx)
+    assert kinds(strategy)[-1] == ("ExitFilled", "bracket", "stop_loss")
+    assert ctx.position(PRODUCT) == 0
+    fill = strategy.exits[-1]
+    assert rec.stop - 5 <= fill.price <= rec.stop  # a limit 5 % beyond: it crossed the bids
+
+
+async def test_trailing_stop_ratchets_up_by_cancel_replace_and_fills_on_the_way_down(
+    sim: SimServer, executor: OrderExecutor, tmp_path: Path
+) -> None:
+    ctx, strategy = context(sim, ExecutorSink(executor), tmp_path)
+    user = UserChannel(sim.exchange)
+    last = await long_position(sim, ctx, user)
+    await ctx.trailing_stop(PRODUCT, SIZE, distance=D("20"))
+    (rec,) = ctx.open_exits()
+    assert rec.native and rec.trailing is not None and rec.trailing.stop == last - 20
+    first = rec.order_coid
+    high = buy_up_to(sim.exchange, last + 10)
+    await ctx.dispatch(trade_print(high))
+    assert rec.trailing.stop == high - 20
+    # one cancel in flight; the new stop is placed once the exchange confirms it
+    sim.exchange.advance(sim.now() + 5)
+    await user.sync(ctx)
+    assert rec.order_coid != first
+    (at_sim,) = open_at_sim(sim.exchange)
+    stop = D(at_sim["order_configuration"]["stop_limit_stop_limit_gtc"]["stop_price"])
+    assert stop == high - 20
+    await ctx.dispatch(trade_print(high - 5))  # a dip does not lower it
+    assert rec.trailing.stop == high - 20 and len(open_at_sim(sim.exchange)) == 1
+    bid(sim.exchange, stop - 5)
+    sell_down_to(sim.exchange, stop)
+    await user.sync(ctx)
+    assert kinds(strategy)[-1] == ("ExitFilled", "trailing", "stop_loss")
+    assert ctx.position(PRODUCT) == 0
+
+
+async def test_exchange_like_venue_emulates_the_bracket_but_rests_a_native_stop(
+    sim: SimServer, executor: OrderExecutor, tmp_path: Path
+) -> None:
+    ctx, _ = context(sim, StopOnlySink(executor), tmp_path)
+    user = UserChannel(sim.exchange)
+    await long_position(sim, ctx, user)
+    await ctx.bracket(PRODUCT, SIZE / 2, take_profit=Offset.pct(1), stop_loss=Offset.pct(1))
+    await ctx.stop_loss(PRODUCT, SIZE / 2, Offset.pct(1))
+    bracket, stop = ctx.open_exits()
+    assert not bracket.native and stop.native
+    assert [o["order_type"] for o in open_at_sim(sim.exchange)] == ["STOP_LIMIT"]
+    view = ctx.exits.describe()
+    assert view[0]["how"] == "emulated: needs the bot running" and view[1]["how"] == "native"
+
+
+async def test_bad_exits_are_refused_before_anything_is_sent(
+    sim: SimServer, executor: OrderExecutor, tmp_path: Path
+) -> None:
+    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
+    user = UserChannel(sim.exchange)
+    last = await long_position(sim, ctx, user)
+    sent = len(sim.exchange.list_orders("default", {}))
+    cases = [
+        (ctx.stop_loss(PRODUCT, SIZE, last + 100), "EXIT_STOP_WRONG_SIDE", "below"),
+        (ctx.bracket(PRODUCT, SIZE, take_profit=last - 100, stop_loss=Offset.pct(1)),
+         "EXIT_TAKE_PROFIT_WRONG_SIDE", "above"),
+        (ctx.stop_loss(PRODUCT, SIZE, last - 100, side="short"), "EXIT_STOP_WRONG_SIDE", "above"),
+        (ctx.stop_loss(PRODUCT, D("0.000000001"), Offset.pct(1)), "EXIT_SIZE_TOO_SMALL", "at least"),
+        (ctx.buy(PRODUCT, SIZE, last - 50, stop_loss=last - 40), "EXIT_STOP_WRONG_SIDE", "below"),
+        (ctx.sell(PRODUCT, SIZE, last + 50, take_profit=last + 60),
+         "EXIT_TAKE_PROFIT_WRONG_SIDE", "below"),
+        (ctx.stop_loss(PRODUCT, SIZE, last - D("0.005")), "EXIT_PRICE_PRECISION", "tick"),
+    ]  # fmt: skip
+    for call, reason, fix in cases:
+        with pytest.raises(ExitRejected) as info:
+            await call
+        assert info.value.reason == reason and fix in str(info.value), info.value
+    fresh, _ = context(sim, ExecutorSink(executor), tmp_path / "fresh")
+    await fresh.dispatch(ticker(last))
+    with pytest.raises(ExitRejected) as info:
+        await fresh.bracket(PRODUCT, SIZE, take_profit=Offset.pct(1), stop_loss=Offset.pct(1))
+    assert info.value.reason == "EXIT_NO_POSITION" and "side='long'" in str(info.value)
+    assert len(sim.exchange.list_orders("default", {})) == sent
+    assert ctx.open_exits() == []
+
+
+class BracketSink(ExecutorSink):
+    """A venue with native stop-limit and brackets but no attached TP/SL."""
+
+    @property
+    def native_exits(self) -> frozenset[str]:
+        return frozenset({"stop_limit", "bracket"})
+
+
+@pytest.mark.parametrize(
+    ("sink_cls", "expect"),
+    [(ExecutorSink, "attached"), (BracketSink, "bracket"), (EmulatingSink, "emulated")],
+)
+async def test_entry_with_exits_arms_them_sized_by_its_fill(
+    sim: SimServer, executor: OrderExecutor, tmp_path: Path, sink_cls: type, expect: str
+) -> None:
+    ctx, strategy = context(sim, sink_cls(executor), tmp_path)
+    user = UserChannel(sim.exchange)
+    await ctx.dispatch(book_event(sim))
+    last = sim.exchange.last_trade_price(PRODUCT)
+    await ctx.dispatch(ticker(last))
+    entry = await ctx.buy(PRODUCT, SIZE, stop_loss=Offset.bps(2), take_profit=Offset.pct(1))
+    (pending,) = ctx.open_exits()
+    assert pending.kind == "entry" and pending.entry_coid == entry
+    await user.sync(ctx)  # the market entry filled: its exits are armed for the fill
+    assert ctx.position(PRODUCT) == SIZE
+    (live,) = ctx.open_exits()
+    assert live.size == SIZE and live.stop is not None
+    orders = [o["order_type"] for o in open_at_sim(sim.exchange)]
+    if expect == "attached":  # the venue created the exit itself, linked to the entry
+        assert live.kind == "entry" and live.native and orders == ["BRACKET"]
+        (exit_order,) = open_at_sim(sim.exchange)
+        assert exit_order["client_order_id"] == "" and exit_order["originating_order_id"]
+    elif expect == "bracket":
+        assert live.kind == "bracket" and live.native and orders == ["BRACKET"]
+    else:
+        assert live.kind == "bracket" and not live.native and orders == []
+    bid(sim.exchange, live.stop - 5)
+    low = sell_down_to(sim.exchange, live.stop)
+    await ctx.dispatch(trade_print(low))
+    await user.sync(ctx)
+    assert [type(e) for e in strategy.exits] == [ExitTriggered, ExitFilled]
+    last_event = strategy.exits[-1]
+    assert isinstance(last_event, ExitFilled) and last_event.leg == "stop_loss"
+    assert last_event.remaining == 0
+    assert ctx.position(PRODUCT) == 0 and ctx.open_exits() == []
+
+
+async def test_restart_resumes_a_trailing_stop_and_an_emulated_exit(
+    sim: SimServer, executor: OrderExecutor, tmp_path: Path
+) -> None:
+    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
+    user = UserChannel(sim.exchange)
+    last = await long_position(sim, ctx, user)
+    trail_id = await ctx.trailing_stop(PRODUCT, SIZE / 2, distance=D("20"))
+    emu = EmulatingSink(executor)
+    ctx.exits.native = emu.native_exits  # the second exit as a venue without brackets
+    emu_id = await ctx.bracket(PRODUCT, SIZE / 2, take_profit=Offset.pct(5), stop_loss=last - 15)
+    high = buy_up_to(sim.exchange, last + 10)
+    await ctx.dispatch(trade_print(high))  # ratchet (journaled), cancel in flight
+    sim.exchange.advance(sim.now() + 5)
+    # the process dies here: the cancel is confirmed at the exchange, the new stop not sent
+    del ctx
+    ctx2, strategy2 = context(sim, ExecutorSink(executor), tmp_path)
+    recon = await executor.reconcile([PRODUCT])  # what the runtime does before on_start
+    for update in startup_updates(executor.startup, recon):
+        ctx2.adopt(update.client_order_id, product_id=update.product_id, side=update.side)
+    await ctx2.start()
+    resumed = {r.exit_id: r for r in ctx2.open_exits()}
+    assert set(resumed) == {trail_id, emu_id}
+    trail, emulated = resumed[trail_id], resumed[emu_id]
+    assert trail.trailing is not None and trail.trailing.stop == high - 20  # the ratchet held
+    assert not emulated.native and PRODUCT in ctx2.exits.watch
+    (at_sim,) = [o for o in open_at_sim(sim.exchange) if o["order_type"] == "STOP_LIMIT"]
+    assert D(at_sim["order_configuration"]["stop_limit_stop_limit_gtc"]["stop_price"]) == high - 20
+    assert at_sim["client_order_id"] == trail.order_coid
+    # the market falls through both: the native stop fills, the emulated one is sent and fills
+    await ctx2.dispatch(book_event(sim))
+    bid(sim.exchange, last - 20)
+    low = sell_down_to(sim.exchange, last - 15)
+    await ctx2.dispatch(trade_print(low))
+    await user.sync(ctx2)
+    done = {
+        (e.exit_id, e.leg) for e in strategy2.exits if isinstance(e, ExitFilled) and not e.remaining
+    }
+    assert done == {(trail_id, "stop_loss"), (emu_id, "stop_loss")}
+    assert ctx2.open_exits() == [] and open_at_sim(sim.exchange) == []
