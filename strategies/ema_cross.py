@@ -6,11 +6,12 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from botkit import Candle, OrderRejected, Strategy
+from botkit import Candle, OrderRejected, Strategy, Warmup
 
 __all__ = ["EmaCross"]
 
 CANDLE_MINUTES = 5  # the candles channel's only bucket size
+HISTORY_CANDLES = 60  # replayed at start: enough for slow <= 60 (5 h of 5-minute candles)
 
 
 class EmaCross(Strategy):
@@ -23,7 +24,13 @@ class EmaCross(Strategy):
     with one market order whenever they differ, and never while an order is in flight,
     so a burst of candles cannot stack orders. ``allow_short`` sells below the starting
     position (spot: selling inventory the account already holds).
+
+    ``warmup``: the runtime replays the last 60 closed 5-minute candles through
+    ``on_candle`` before live events (orders refused meanwhile), so with ``slow <= 60`` the
+    first live candle can already trade, instead of after ``slow`` live candles.
     """
+
+    warmup = Warmup(candles=HISTORY_CANDLES, granularity="FIVE_MINUTE")
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid")
@@ -57,13 +64,20 @@ class EmaCross(Strategy):
         updated about once a second.
         """
         n = self.params.slow
+        history = (
+            f"; the last {HISTORY_CANDLES} closed candles are replayed from history at start, "
+            "so it can trade on the first live candle"
+        )
         if self.params.closed_only:
             return (
                 f"needs {n} candles (~{n * CANDLE_MINUTES} minutes: closed {CANDLE_MINUTES}-minute "
-                f"candles) before the first order; closed_only = false samples every candle "
-                f"update instead (~{n} seconds)"
+                f"candles) before the first order{history if n <= HISTORY_CANDLES else ''}; "
+                f"closed_only = false samples every candle update instead (~{n} seconds)"
             )
-        return f"needs {n} candle updates (~{n} seconds, about one a second) before the first order"
+        return (
+            f"needs {n} candle updates (~{n} seconds, about one a second) before the first "
+            f"order{history if n <= HISTORY_CANDLES else ''}"
+        )
 
     async def on_candle(self, candle: Candle) -> None:
         if candle.product_id != self.params.product_id:
@@ -99,8 +113,8 @@ class EmaCross(Strategy):
     async def rebalance(self) -> None:
         p = self.params
         target = self.target()
-        if target is None or self.ctx.open_orders(p.product_id):
-            return
+        if target is None or self.ctx.warming_up or self.ctx.open_orders(p.product_id):
+            return  # warming up: replayed history only moves the EMAs, orders are refused
         delta = target - self.ctx.position(p.product_id)
         if delta == 0:
             return

@@ -37,6 +37,7 @@ from botkit.market.book import kernel_in_use
 from botkit.market.config import FeedConfig
 from botkit.market.events import FeedEvent, OrderUpdate, Subscribed
 from botkit.market.feed import MarketDataFeed
+from botkit.market.types import Candle
 from botkit.monitor.alert_rules import AlertRules
 from botkit.monitor.alerts import Alerter
 from botkit.monitor.reporter import HealthReporter
@@ -62,6 +63,7 @@ from botkit.runtime.venue import (
     make_order_client,
     open_venue,
 )
+from botkit.runtime.warmup import CandleHistory
 from botkit.strategy.base import Strategy
 from botkit.strategy.context import BotContext
 from botkit.strategy.loader import build_params, create_strategy, load_strategy
@@ -78,6 +80,29 @@ __all__ = ["BotRuntime", "RunOptions", "RunResult", "run_blocking"]
 
 log = logging.getLogger("botkit.runtime.bot")
 R = TypeVar("R")
+
+
+def candle_history(ep: Endpoints, settings: BotSettings) -> CandleHistory:
+    """Advanced Trade's public candles (no key): the simulator's own in sim mode (every
+    venue's sim shares its market), else the venue's, or Coinbase's for Exchange/Prime."""
+    from botkit.venues.advanced_trade.rest_client import RestClient
+
+    url, ca = ep.rest_url, ep.ca_file
+    if ep.sim is not None:
+        url, ca = ep.sim.rest_url, ep.sim.cert_path
+    elif ep.venue != "advanced_trade":
+        url, ca = settings.coinbase.rest_url, None
+
+    async def fetch(product: str, granularity: str, start: int, end: int) -> list[Candle]:
+        async with RestClient(url, None, ca_file=ca) as rest:
+            got = await rest.candles(product, start=start, end=end, granularity=granularity)
+        return [
+            Candle(start=str(c.start), high=c.high, low=c.low, open=c.open, close=c.close,
+                   volume=c.volume, product_id=product)
+            for c in got
+        ]  # fmt: skip
+
+    return fetch
 
 
 class BotRuntime:
@@ -316,6 +341,7 @@ class BotRuntime:
             )
             create_strategy(self.strategy_cls, ctx, self.config.params)
             self.feed, self.client = feed, client
+            self._history = candle_history(ep, self.settings)  # warm-up (runtime/warmup.py)
             started = False
             try:
                 await self._startup_orders(executor, ctx)
@@ -359,6 +385,8 @@ class BotRuntime:
             return False
         await ctx.start()
         self._started = True
+        if not await self._unless_stopped(self._warm_up(ctx)):
+            return True  # stopped while replaying history
         started = self.alert_rules.started(self.mode, self.stats.strategy, self.products)
         self.alerter.send_all(started)
         sd = self.options.systemd
@@ -370,6 +398,13 @@ class BotRuntime:
         await self._wait_stop()
         self._stop.set()  # --duration ended: the health file says "stopping" from here on
         return True
+
+    async def _warm_up(self, ctx: BotContext) -> None:
+        """The strategy's declared history, replayed before live events (docs/data.md)."""
+        from botkit.runtime.warmup import warm_up
+
+        warmup, now = self.strategy_cls.warmup, self._clock.time
+        await warm_up(ctx, warmup, self.products, self._history, now=now)
 
     def _http_server(self, ep: Endpoints) -> HttpServer | None:
         """The HTTP server when ``--http``, ``BOTKIT_HTTP__LISTEN`` or ``[http] listen`` asks."""
