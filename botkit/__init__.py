@@ -62,6 +62,7 @@ if TYPE_CHECKING:  # the real types for mypy; at run time they load on first use
     from botkit.runtime.ui import render_summary
     from botkit.sim.server import SimServer
     from botkit.strategy.base import API_VERSION, NoParams, Strategy
+    from botkit.strategy.exits import ExitFilled, ExitRejected, ExitTriggered, Offset
     from botkit.strategy.protocol import Context
     from botkit.strategy.timers import TimerFired
     from botkit.strategy.warmup import Warmup
@@ -75,8 +76,12 @@ _LAZY = {
     "BotRuntime": "botkit.runtime.bot",
     "Candle": "botkit.market.types",
     "Context": "botkit.strategy.protocol",
+    "ExitFilled": "botkit.strategy.exits",
+    "ExitRejected": "botkit.strategy.exits",
+    "ExitTriggered": "botkit.strategy.exits",
     "FillEvent": "botkit.market.events",
     "NoParams": "botkit.strategy.base",
+    "Offset": "botkit.strategy.exits",
     "OrderIntent": "botkit.orders.intents",
     "OrderUpdate": "botkit.market.events",
     "RunOptions": "botkit.runtime.api",
@@ -116,6 +121,9 @@ __all__ = [
     "Context",
     "ExchangeError",
     "ExchangeHmacSigner",
+    "ExitFilled",
+    "ExitRejected",
+    "ExitTriggered",
     "FeedError",
     "FillEvent",
     "InsufficientFunds",
@@ -126,6 +134,7 @@ __all__ = [
     "ManualClock",
     "NoParams",
     "NotFound",
+    "Offset",
     "OrderIntent",
     "OrderRejected",
     "OrderUpdate",

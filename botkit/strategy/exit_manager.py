@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from botkit.errors import BotkitError, OrderOutcomeUnknown
 from botkit.market.events import FillEvent, OrderUpdate
@@ -38,6 +38,7 @@ from botkit.orders.intents import (
     stop_limit,
     trigger_bracket,
 )
+from botkit.orders.state import OrderStateMachine
 from botkit.strategy.exits import (
     BRACKET_STOP_OFFSET,
     ExitEvent,
@@ -55,12 +56,44 @@ from botkit.strategy.exits import (
     resolve,
     stop_limit_price,
 )
+from botkit.strategy.ports import MarketView, OrderSink
 from botkit.strategy.protocol import KeyValueState
 
-if TYPE_CHECKING:
-    from botkit.strategy.context import BotContext
+__all__ = ["ExitHost", "ExitManager"]
 
-__all__ = ["ExitManager"]
+
+class ExitHost(Protocol):
+    """What the exits need of their context (:class:`~botkit.strategy.context.BotContext`).
+
+    A protocol rather than an import: the context owns its exit manager, and the manager
+    must not import the context back (the architecture test forbids cycles)."""
+
+    name: str
+    market: MarketView
+    orders: OrderStateMachine
+    product_limits: dict[str, ProductLimits]
+    _sink: OrderSink
+    _new_id: Callable[[], str]
+
+    @property
+    def log(self) -> logging.Logger: ...
+
+    def position(self, product_id: str) -> Decimal: ...
+
+    async def cancel(self, client_order_id: str) -> bool: ...
+
+    async def _place(
+        self,
+        product_id: str,
+        side: Side,
+        config: dict[str, Any],
+        limit: tuple[Decimal, Decimal] | None = None,
+        coid: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> str: ...
+
+    def _alias_order(self, order_id: str, alias: str, product_id: str, side: str) -> None: ...
+
 
 _KEY = "exits"
 _TERMINAL = frozenset({"FILLED", "CANCELLED", "EXPIRED", "FAILED", "REJECTED"})
@@ -76,7 +109,7 @@ class ExitManager:
         native: the order kinds the venue holds natively (the sink's ``native_exits``).
     """
 
-    def __init__(self, ctx: BotContext, store: KeyValueState, native: frozenset[str]) -> None:
+    def __init__(self, ctx: ExitHost, store: KeyValueState, native: frozenset[str]) -> None:
         self._ctx = ctx
         self._store = store
         self.native = native

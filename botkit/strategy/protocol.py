@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from botkit.market.book import L2Book
 from botkit.market.types import Ticker
 from botkit.orders.state import OrderState
+from botkit.strategy.exits import ExitRecord, PriceLike
 
 __all__ = ["Context", "KeyValueState"]
 
@@ -78,6 +79,98 @@ class Context(Protocol):
 
     async def cancel(self, client_order_id: str) -> bool:
         """Request cancellation of one of this strategy's orders."""
+        ...
+
+    # -- exits (docs/strategies.md, "Exits") -------------------------------------------------
+
+    async def buy(
+        self,
+        product_id: str,
+        size: Decimal,
+        price: Decimal | None = None,
+        *,
+        stop_loss: PriceLike | None = None,
+        take_profit: PriceLike | None = None,
+        post_only: bool = False,
+    ) -> str:
+        """A long entry (limit at ``price``, else market) whose exits are armed by its fill.
+
+        ``stop_loss``/``take_profit``: absolute prices or offsets from the entry
+        (``Offset.pct(2)``, ``Offset.bps(50)``, ``Offset.ticks(10)``). Returns the entry's
+        ``client_order_id``. Raises ``ExitRejected`` (nothing sent) for a bad exit.
+        """
+        ...
+
+    async def sell(
+        self,
+        product_id: str,
+        size: Decimal,
+        price: Decimal | None = None,
+        *,
+        stop_loss: PriceLike | None = None,
+        take_profit: PriceLike | None = None,
+        post_only: bool = False,
+    ) -> str:
+        """A short entry (the mirror of :meth:`buy`: the stop above, the take-profit below)."""
+        ...
+
+    async def bracket(
+        self,
+        product_id: str,
+        size: Decimal,
+        *,
+        take_profit: PriceLike,
+        stop_loss: PriceLike,
+        side: Literal["long", "short"] | None = None,
+    ) -> str:
+        """Take-profit and stop-loss (one-cancels-other) for a held position; the exit id.
+
+        ``side`` defaults to the sign of ``position(product_id)``; offsets are from the
+        last trade."""
+        ...
+
+    async def stop_loss(
+        self,
+        product_id: str,
+        size: Decimal,
+        stop: PriceLike,
+        *,
+        limit: Decimal | None = None,
+        side: Literal["long", "short"] | None = None,
+    ) -> str:
+        """A stop-limit exit: at ``stop`` it works as a limit at ``limit`` (default 5 %
+        beyond the stop, as Coinbase's bracket stop leg); the exit id."""
+        ...
+
+    async def trailing_stop(
+        self,
+        product_id: str,
+        size: Decimal,
+        *,
+        distance: PriceLike,
+        activation: Decimal | None = None,
+        side: Literal["long", "short"] | None = None,
+    ) -> str:
+        """A stop ``distance`` behind the best price since armed (after ``activation``, if
+        given), moved only in the position's favour; the exit id."""
+        ...
+
+    async def cancel_exit(self, exit_id: str) -> bool:
+        """Disarm an exit and cancel its order; False when it had already finished."""
+        ...
+
+    async def replace_exit(
+        self,
+        exit_id: str,
+        *,
+        stop_loss: PriceLike | None = None,
+        take_profit: PriceLike | None = None,
+    ) -> str:
+        """New prices for an armed stop-loss or bracket (same id; offsets from the last trade)."""
+        ...
+
+    def open_exits(self, product_id: str | None = None) -> list[ExitRecord]:
+        """This strategy's live exits (native or emulated)."""
         ...
 
     async def cancel_all(self, product_id: str | None = None) -> int:
