@@ -29,8 +29,8 @@ testable without files or an exchange.
 from __future__ import annotations
 
 import math
-import time as _time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal, NoReturn
 
@@ -231,7 +231,7 @@ class ProtectionState:
 def _utc(t: float) -> str:
     if math.isinf(t):
         return "an operator reset"
-    return _time.strftime("%Y-%m-%dT%H:%M:%SZ", _time.gmtime(t))
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class RiskEngine:
