@@ -155,6 +155,8 @@ def cmd_download(args: argparse.Namespace) -> int:
         raise ConfigError(f"--page must be 1..{MAX_PAGE} (buckets per request)")
     if not 0 <= args.trades <= MAX_TRADES:
         raise ConfigError(f"--trades must be 0..{MAX_TRADES} (the endpoint's window)")
+    if args.flush_every < 1:
+        raise ConfigError("--flush-every must be at least 1")
     if args.max_requests is not None and args.max_requests < 0:
         raise ConfigError("--max-requests must be 0 or more")
     products = _products(args.products)
@@ -203,6 +205,7 @@ async def _download(
             fetch,
             fmt=args.format,
             max_requests=args.max_requests,
+            flush_every=args.flush_every,
             on_progress=progress,
         )
         trades = 0
@@ -319,6 +322,12 @@ def add_download_commands(sub: Any) -> None:
     dl.add_argument("--ca-file", help="trust this CA certificate (e.g. the simulator's)")
     dl.add_argument("--page", type=int, default=300, help="buckets per request (max 350)")
     dl.add_argument("--max-requests", type=int, help="stop cleanly after N candle requests")
+    dl.add_argument(
+        "--flush-every",
+        type=int,
+        default=20,
+        help="write to disk every N pages (a crash loses at most N; default 20)",
+    )
     dl.add_argument("--refetch", action="store_true", help="ignore the coverage index")
     dl.add_argument(
         "--progress",
