@@ -30,7 +30,7 @@ knob in :class:`ExchangeDialectConfig`):
   ``client:<oid>`` lookups find the latest order with the id.
 * ``POST /orders`` answers the order with ``status: "pending"`` and nothing filled, as
   captured responses show (``create_answer="current"`` answers the booked state).
-  Afterwards: ``open`` (resting; ``active`` for an untriggered stop), ``done`` with
+  Afterwards: ``open`` (resting; ``active`` for an untriggered stop, a setting), ``done`` with
   ``done_reason`` ``filled``/``canceled``, or ``rejected``.
 * Cancel answers the id as a JSON string; a done order is 400 ``Order already done``;
   an unknown one 404 ``NotFound``. ``purge_canceled_unfilled`` makes a cancelled order
@@ -113,6 +113,9 @@ class ExchangeDialectConfig:
         create_answer: ``pending`` (captured responses) or ``current`` (booked state).
         purge_canceled_unfilled: a cancelled order with no fills answers 404 afterwards.
         default_limit: page size when ``limit`` is absent (Exchange: 100 on most lists).
+        untriggered_stop_status: the REST ``status`` of a stop order that has not
+            triggered: ``active`` (default; inferred from the ``activate`` WebSocket
+            message), ``open`` or ``pending`` (UNCERTAIN in the reference, §1.B.2).
     """
 
     window: float = 30.0
@@ -124,6 +127,7 @@ class ExchangeDialectConfig:
     create_answer: Literal["pending", "current"] = "pending"
     purge_canceled_unfilled: bool = False
     default_limit: int = 100
+    untriggered_stop_status: Literal["active", "open", "pending"] = "active"
 
 
 class _Refused(Exception):
@@ -490,7 +494,11 @@ class ExchangeDialect:
             last = self.exchange.get_order(profile, earlier[-1])
             if policy == "return_existing":
                 return self._order(profile, last)
-            if policy == "reject_open" and shapes.exchange_status(last)[0] in _OPEN_STATUSES:
+            stop_status = self.config.untriggered_stop_status
+            if (
+                policy == "reject_open"
+                and shapes.exchange_status(last, stop_status)[0] in _OPEN_STATUSES
+            ):
                 refusal = self.config.duplicate_refusal
                 raise _Refused(refusal.status, refusal.message)
         engine_coid = oid if not earlier else f"{oid}~exchange{len(earlier)}"
@@ -517,7 +525,7 @@ class ExchangeDialect:
         oid = self._client_oids.get(order_id)
         if oid is None and shapes.UUID_RE.fullmatch(str(wire.get("client_order_id") or "")):
             oid = str(wire["client_order_id"])  # placed through another dialect
-        return shapes.order(profile, wire, oid)
+        return shapes.order(profile, wire, oid, stop_status=self.config.untriggered_stop_status)
 
     def _find(self, profile: str, ref: str) -> dict[str, Any]:
         """The engine order for ``{id}`` or ``client:{oid}``; 404 ``NotFound`` if none."""

@@ -279,15 +279,20 @@ def refusal(err: Mapping[str, Any], spec: ProductSpec) -> tuple[int, str]:
     return 400, f"{preview or reason or 'REJECTED'}: {text}"
 
 
-def exchange_status(wire: Mapping[str, Any]) -> tuple[str, str]:
+def exchange_status(wire: Mapping[str, Any], stop_status: str = "active") -> tuple[str, str]:
     """(Exchange ``status``, ``done_reason``) of an engine order.
 
     A queued cancel still shows ``open`` (Exchange confirms a cancel only when done); an
-    expired GTT order is ``done``/``canceled``; an engine FAILED is ``rejected``.
+    expired GTT order is ``done``/``canceled``; an engine FAILED is ``rejected``. An
+    untriggered stop shows ``stop_status`` (``active`` by default: inferred from the
+    ``activate`` message, UNCERTAIN in the reference, hence a dialect setting).
     """
     status = str(wire["status"])
+    untriggered = wire.get("trigger_status") == "STOP_PENDING"
+    if untriggered and status in ("OPEN", "CANCEL_QUEUED", "PENDING"):
+        return stop_status, ""
     if status in ("OPEN", "CANCEL_QUEUED"):
-        return ("active" if wire.get("trigger_status") == "STOP_PENDING" else "open"), ""
+        return "open", ""
     if status in ("PENDING", "QUEUED"):
         return "pending", ""
     if status == "FILLED":
@@ -297,10 +302,12 @@ def exchange_status(wire: Mapping[str, Any]) -> tuple[str, str]:
     return "rejected", "rejected"
 
 
-def order(profile: str, wire: Mapping[str, Any], client_oid: str | None) -> dict[str, Any]:
+def order(
+    profile: str, wire: Mapping[str, Any], client_oid: str | None, *, stop_status: str = "active"
+) -> dict[str, Any]:
     """The engine's order record → Exchange's order object (reference §1.B.2)."""
     ((config_key, config),) = dict(wire["order_configuration"]).items()
-    status, done_reason = exchange_status(wire)
+    status, done_reason = exchange_status(wire, stop_status)
     out: dict[str, Any] = {
         "id": str(wire["order_id"]),
         "product_id": wire["product_id"],

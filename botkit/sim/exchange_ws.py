@@ -91,6 +91,10 @@ class ExchangeWsConfig:
         send_queue_max: frames queued per connection before it counts as a slow consumer
             and is dropped (Exchange's ``ErrSlowConsume``).
         max_inbound_bytes: the largest client message.
+        stop_activate: a stop placed untriggered announces itself with ``activate`` (the
+            reference lists the message; what else Exchange sends for a stop is
+            UNCERTAIN), and ``received`` → ``open``/``match`` → ``done`` once it triggers.
+            False: ``received`` at placement, like any order.
     """
 
     subscribe_deadline: float = 5.0
@@ -102,6 +106,7 @@ class ExchangeWsConfig:
     sequence_start: int = 10_000_000_000
     send_queue_max: int = 10_000
     max_inbound_bytes: int = 64 * 1024
+    stop_activate: bool = True
 
 
 def _bounded(n: int, what: str) -> int:
@@ -291,7 +296,9 @@ class ExchangeWsHub:
         self.now = now
         self.config = config or ExchangeWsConfig()
         self.faults = faults or ExchangeWsFaults()
-        self.orders = f.OrderFeed(client_oid)
+        self.orders = f.OrderFeed(
+            client_oid, activate=self.config.stop_activate, stop_type=self._stop_type
+        )
         self._conns: set[_Conn] = set()
         self._subscribed = asyncio.Event()  # set at every accepted subscribe
         start = self.config.sequence_start
@@ -303,6 +310,13 @@ class ExchangeWsHub:
             recent = exchange.recent_trades(pid, 1)
             self.last_trade[pid] = recent[-1] if recent else None
             self._trade_seq[pid] = start
+
+    def _stop_type(self, user_id: str, order_id: str) -> str:
+        """``loss`` (triggers at or below) or ``entry`` (at or above), from the engine."""
+        config = next(iter(self.exchange.get_order(user_id, order_id)["order_configuration"]
+                           .values()))  # fmt: skip
+        down = config.get("stop_direction") == "STOP_DIRECTION_STOP_DOWN"
+        return "loss" if down else "entry"
 
     @property
     def connections(self) -> int:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final
@@ -277,6 +277,7 @@ class _Tracked:
     opened: bool = False
     done: bool = False
     trades: set[str] = field(default_factory=set)
+    received: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,6 +303,10 @@ class OrderFeed:
 
     Args:
         client_oid: the order's ``client_oid`` as the REST dialect knows it (None if none).
+        activate: a stop placed untriggered sends ``activate`` (reference §1.C), and its
+            ``received`` only when it triggers; False: ``received`` at once, as any order.
+        stop_type: ``(user_id, order_id)`` → ``loss``/``entry`` of a stop (from the
+            engine's ``stop_direction``); None: ``loss`` for a sell, ``entry`` for a buy.
 
     The engine's ``OrderChanged`` record is cumulative; per order this keeps what was
     already said, and :meth:`on_order` says what is new, in Exchange's order:
@@ -312,8 +317,16 @@ class OrderFeed:
     that was received first). Orders refused at creation send nothing (REST said 400).
     """
 
-    def __init__(self, client_oid: Any) -> None:
+    def __init__(
+        self,
+        client_oid: Any,
+        *,
+        activate: bool = True,
+        stop_type: Callable[[str, str], str] | None = None,
+    ) -> None:
         self._client_oid = client_oid
+        self.activate = activate
+        self._stop_type = stop_type
         self._orders: dict[str, _Tracked] = {}
         self.keep_done = 10_000
         self._done: list[str] = []
@@ -327,11 +340,20 @@ class OrderFeed:
         takes a lower sequence than the order's matches, as on Exchange.
         """
         oid = str(order["order_id"])
-        if oid in self._orders or order.get("status") == "FAILED":
+        track = self._orders.get(oid)
+        if (track is not None and track.received) or order.get("status") == "FAILED":
             return []
         pid = str(order["product_id"])
         side = str(order["order_side"]).lower()
-        self._orders[oid] = _Tracked(pid, side, str(order.get("limit_price") or ""), "")
+        pending_stop = self.activate and order.get("trigger_status") == "STOP_PENDING"
+        if track is None:
+            track = _Tracked(pid, side, str(order.get("limit_price") or ""), "")
+            self._orders[oid] = track
+            if pending_stop:
+                return [UserMessage(user_id, pid, self._activate(user_id, order, now))]
+        if pending_stop:
+            return []  # still waiting for its trigger: said once (activate)
+        track.received = True
         market = str(order.get("order_type", "")).upper() == "MARKET"
         frame: dict[str, Any] = {
             "type": "received",
@@ -356,6 +378,33 @@ class OrderFeed:
         if coid:
             frame["client_oid"] = coid
         return [UserMessage(user_id, pid, frame)]
+
+    def _activate(self, user_id: str, order: Mapping[str, Any], now: float) -> dict[str, Any]:
+        """The private ``activate`` of a stop placed untriggered (reference §1.C): its
+        ``received`` (and what follows) comes when the stop triggers."""
+        oid = str(order["order_id"])
+        total = Decimal(str(order.get("cumulative_quantity") or "0")) + Decimal(
+            str(order.get("leaves_quantity") or "0")
+        )
+        frame: dict[str, Any] = {
+            "type": "activate",
+            "product_id": str(order["product_id"]),
+            "timestamp": f"{now:.6f}",
+            "user_id": user_id,
+            "profile_id": user_id,
+            "order_id": oid,
+            "stop_type": (
+                self._stop_type(user_id, oid)
+                if self._stop_type is not None
+                else ("loss" if order.get("order_side") == "SELL" else "entry")
+            ),
+            "side": str(order["order_side"]).lower(),
+            "stop_price": str(order.get("stop_price") or ""),
+            "size": dec_str(total.normalize()),
+            "funds": "0",
+            "private": True,
+        }
+        return frame
 
     def after_trades(
         self,

@@ -303,7 +303,15 @@ def exchange_create_body(at_body: bytes) -> bytes:
 
 
 def neutral_status(order: ExchangeOrder) -> str:
-    """Exchange's ``status``/``done_reason`` → botkit's (Advanced Trade) status name."""
+    """Exchange's ``status``/``done_reason`` → botkit's (Advanced Trade) status name.
+
+    A stop order not done yet is live whatever Exchange calls it while it waits for its
+    trigger (``active`` in the simulator; ``open`` or ``pending`` are the other readings,
+    the reference is UNCERTAIN): ``OPEN``, as Advanced Trade reports an untriggered
+    stop-limit, so an open-orders listing finds it.
+    """
+    if order.stop and order.status in ("pending", "received", "open", "active"):
+        return "OPEN"
     if order.status == "pending" or order.status == "received":
         return "PENDING"
     if order.status in ("open", "active"):
