@@ -279,3 +279,21 @@ def test_the_risk_table_of_the_bot_toml_sets_them() -> None:
     doc["risk"] = {"cooldown_scope": "everything"}
     with pytest.raises(ConfigError, match="cooldown_scope"):
         parse_bot_config(doc)
+
+
+@given(
+    position=st.decimals(min_value=D("-5"), max_value=D("5"), places=2),
+    side=st.sampled_from(["BUY", "SELL"]),
+    size=st.decimals(min_value=D("0.01"), max_value=D("10"), places=2),
+)
+def test_reducing_means_the_position_shrinks_without_flipping(
+    position: Decimal, side: str, size: Decimal
+) -> None:
+    after = position + size if side == "BUY" else position - size
+    shrinks = abs(after) < abs(position) and (after == 0 or (after > 0) == (position > 0))
+    assert RiskEngine.is_reducing(limit(side, str(size)), QUOTE, position) == shrinks
+    # and exactly those pass a cooldown
+    engine = RiskEngine(RiskLimits(cooldown_after_stop_loss=60))
+    engine.on_stop_loss("BTC-USD", now=T0)
+    expected = "OK" if shrinks else "RISK_COOLDOWN"
+    assert verdict(engine, limit(side, str(size)), position=str(position), now=T0) == expected
