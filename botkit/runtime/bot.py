@@ -66,6 +66,7 @@ from botkit.runtime.venue import (
 from botkit.runtime.warmup import CandleHistory
 from botkit.strategy.base import Strategy
 from botkit.strategy.context import BotContext
+from botkit.strategy.exits import ProductLimits, limits_from_rules
 from botkit.strategy.loader import build_params, create_strategy, load_strategy
 from botkit.strategy.ports import MarketState
 from botkit.strategy.state import JsonState
@@ -259,7 +260,12 @@ class BotRuntime:
         if self.mode == "sim":
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{journal_path}{suffix}").unlink(missing_ok=True)
+            self._exit_state_path(root).unlink(missing_ok=True)  # its exits were there too
         return journal_path
+
+    def _exit_state_path(self, root: Path) -> Path:
+        """The strategy's journaled exits (botkit/strategy/exit_manager.py)."""
+        return root / "state" / f"{self.stats.strategy}.exits.json"
 
     # -- the run ------------------------------------------------------------------------------
 
@@ -336,6 +342,8 @@ class BotRuntime:
                 clock=clock,
                 risk=gate,
                 state=JsonState(root / "state" / f"{self.stats.strategy}.json"),
+                exit_state=JsonState(self._exit_state_path(root)),
+                product_limits=await self._product_limits(ep),
                 balances=balances,
                 guard=self.config.guard,
             )
@@ -493,6 +501,18 @@ class BotRuntime:
         if ep.paper and "market_trades" not in channels:
             channels = (*channels, "market_trades")
         return channels
+
+    async def _product_limits(self, ep: Endpoints) -> dict[str, ProductLimits]:
+        """Each product's minimum size and ticks, which the strategy's exits are checked on.
+
+        One public products request at start-up; if it fails, exits are checked without
+        them (an ``Offset.ticks`` is then refused with its fix) rather than not starting.
+        """
+        try:
+            return limits_from_rules(await fetch_product_rules(ep, self.products))
+        except (BotkitError, OSError, ValueError) as exc:
+            log.warning("product rules unavailable (%s): exits are not checked on them", exc)
+            return {}
 
     async def _open_paper(self, ep: Endpoints, root: Path, feed: MarketDataFeed) -> PaperBroker:
         """The paper account (resumed from ``root/paper.sqlite`` if a session is there)."""
