@@ -29,7 +29,7 @@ from botkit.market.events import (
     TickersReceived,
     TradesReceived,
 )
-from botkit.monitor.snapshot import BotSnapshot, FillRow, OrderRow, WarningRow
+from botkit.monitor.snapshot import BotSnapshot, ExitRow, FillRow, OrderRow, WarningRow
 
 if TYPE_CHECKING:
     from botkit.runtime.bot import BotRuntime
@@ -227,6 +227,7 @@ class BotView:
             retries=retries,
             equity_curve=list(self.curve),
             warnings=list(self.warnings.rows),
+            exits=[ExitRow(**row) for row in ctx.exits.describe()] if ctx is not None else [],
             events={
                 "queued": len(rt.events),
                 "dropped": rt.events.dropped,

@@ -101,4 +101,9 @@ def render_status(doc: dict[str, Any]) -> str:
     )
     for pid, state in (health.get("products") or {}).items():
         lines.append(f"  {pid}: {state}")
+    for x in doc.get("exits") or []:
+        lines.append(
+            f"  exit {x.get('kind')} {x.get('product_id')} {x.get('side')} {x.get('size')} "
+            f"stop {x.get('stop')} tp {x.get('take_profit')}: {x.get('how')}"
+        )
     return "\n".join(lines)

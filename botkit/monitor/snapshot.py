@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from botkit.runtime.health import Health
 
-__all__ = ["BotControl", "BotSnapshot", "FillRow", "OrderRow", "WarningRow"]
+__all__ = ["BotControl", "BotSnapshot", "ExitRow", "FillRow", "OrderRow", "WarningRow"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +29,30 @@ class OrderRow:
     side: str
     status: str
     filled_size: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class ExitRow:
+    """A live exit of the strategy (stop-loss, take-profit, bracket, trailing stop).
+
+    ``how`` is ``native`` (the exchange holds it: it protects the position while the bot
+    is down), ``emulated: needs the bot running`` (the bot triggers it on prints), or a
+    native stop the bot re-prices (trailing: it stops trailing while the bot is down).
+    """
+
+    exit_id: str
+    kind: str
+    product_id: str
+    side: str
+    size: str
+    stop: str | None
+    take_profit: str | None
+    status: str
+    how: str
+
+    @property
+    def emulated(self) -> bool:
+        return self.how.startswith("emulated")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +117,8 @@ class BotSnapshot:
     equity_curve: Sequence[tuple[float, float]]
     warnings: Sequence[WarningRow]
     events: Mapping[str, int] = field(default_factory=dict)
+    exits: Sequence[ExitRow] = ()
+    """The strategy's live exits; an emulated one needs the bot running."""
     components: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property

@@ -86,6 +86,26 @@ def render_status_page(s: BotSnapshot, *, refresh: int = 5) -> str:
         ),
         {4},
     )
+    exits = _table(
+        ("exit", "kind", "product", "side", "size", "stop", "take-profit", "status", "how"),
+        (
+            (
+                x.exit_id[:8],
+                x.kind,
+                x.product_id,
+                x.side,
+                x.size,
+                x.stop or "",
+                x.take_profit or "",
+                x.status,
+                f"⚠ {x.how}" if x.emulated else x.how,
+            )
+            for x in s.exits
+        ),  # fmt: skip
+        {4, 5, 6},
+    )
+    if any(x.emulated for x in s.exits):
+        flags.append('<span class="badge degraded">EMULATED EXITS: need the bot running</span>')
     fills = _table(
         ("time (UTC)", "product", "side", "size", "price", "fee"),
         (
@@ -137,6 +157,7 @@ def render_status_page(s: BotSnapshot, *, refresh: int = 5) -> str:
 <h2>Market data</h2><div id="feeds">{feeds}</div>
 <h2>Positions</h2><div id="positions">{positions}</div>
 <h2>Open orders</h2>{orders}
+<h2>Exits</h2><div id="exits">{exits}</div>
 <h2>Last fills</h2>{fills}
 <h2>Risk</h2>{risk}
 <h2>Strategy parameters</h2>{params}
