@@ -24,7 +24,14 @@ Prime rules kept (and where the reference is unsure, the simulator's choice):
 * ``MARKET`` and ``LIMIT`` orders, sized by ``base_quantity`` or ``quote_value``.
   ``time_in_force`` ``GOOD_UNTIL_CANCELLED`` / ``GOOD_UNTIL_DATE_TIME`` (``expiry_time``) /
   ``IMMEDIATE_OR_CANCEL`` / ``FILL_OR_KILL``; a LIMIT without one is GTC
-  (``limit_default_tif``, UNCERTAIN). Other types (TWAP, VWAP, STOP_LIMIT, …) are refused.
+  (``limit_default_tif``, UNCERTAIN). ``STOP_LIMIT`` (``limit_price`` + ``stop_price``,
+  GTC or GTD with ``expiry_time``) is the engine's stop-limit: it triggers on the last
+  trade, as Prime's triggers on Coinbase Exchange's. Prime's body has no direction, so
+  which way a stop triggers is a setting (``stop_direction``, UNCERTAIN): ``by_side``
+  (default: a SELL stop triggers at or below, a BUY stop at or above) or
+  ``by_last_trade`` (below the last trade: at or below; above: at or above). An
+  untriggered stop shows ``untriggered_stop_status`` (``OPEN``; UNCERTAIN). Other types
+  (TWAP, VWAP, …) are refused.
 * A create the engine refuses (funds, size, price increment…) is a 400
   ``INVALID_ARGUMENT`` whose message starts with the engine's reason (Prime's texts are
   unknown). Cancel answers ``{"id"}``; an order already done is a 400, an unknown one 404.
@@ -73,7 +80,15 @@ _TIFS = {
     "IMMEDIATE_OR_CANCEL": "sor_limit_ioc",
     "FILL_OR_KILL": "limit_limit_fok",
 }
-_CONFIG_TIF = {v: k for k, v in _TIFS.items()} | {"market_market_ioc": "IMMEDIATE_OR_CANCEL"}
+_STOP_TIFS = {
+    "GOOD_UNTIL_CANCELLED": "stop_limit_stop_limit_gtc",
+    "GOOD_UNTIL_DATE_TIME": "stop_limit_stop_limit_gtd",
+}
+_CONFIG_TIF = (
+    {v: k for k, v in _TIFS.items()}
+    | {v: k for k, v in _STOP_TIFS.items()}
+    | {"market_market_ioc": "IMMEDIATE_OR_CANCEL"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +102,10 @@ class PrimeDialectConfig:
         balance_symbols: case of balance ``symbol`` values (undocumented).
         entity_name, organization_id: what ``GET /portfolios`` reports.
         venue: the ``venue`` of every fill (Prime routes to many; the simulator is one).
+        stop_direction: how a ``STOP_LIMIT`` (no direction field) triggers: ``by_side``
+            (SELL at or below ``stop_price``, BUY at or above) or ``by_last_trade`` (the
+            side of the last trade the stop is on at placement). UNCERTAIN.
+        untriggered_stop_status: the ``status`` of a stop not triggered yet (UNCERTAIN).
     """
 
     window: float = 30.0
@@ -96,6 +115,8 @@ class PrimeDialectConfig:
     entity_name: str = "botkit sim entity"
     organization_id: str = "botkit-sim-org"
     venue: str = "COINBASE_EXCHANGE"
+    stop_direction: Literal["by_side", "by_last_trade"] = "by_side"
+    untriggered_stop_status: Literal["OPEN", "PENDING"] = "OPEN"
 
 
 class _Refused(Exception):
@@ -443,9 +464,32 @@ class PrimeDialect:
                 if not body.get("expiry_time"):
                     raise SimBadRequest("expiry_time is required for GOOD_UNTIL_DATE_TIME")
                 config["end_time"] = body["expiry_time"]
+        elif kind == "STOP_LIMIT":
+            tif = body.get("time_in_force") or self.config.limit_default_tif
+            if tif not in _STOP_TIFS:
+                raise SimBadRequest(
+                    f"time_in_force of a STOP_LIMIT must be one of {sorted(_STOP_TIFS)}"
+                )
+            for name in ("limit_price", "stop_price"):
+                if body.get(name) in (None, ""):
+                    raise SimBadRequest(f"{name} is required for a STOP_LIMIT order")
+            if body.get("post_only"):
+                raise SimBadRequest("post_only is allowed only on LIMIT orders")
+            config_key = _STOP_TIFS[tif]
+            config = {
+                **size,
+                "limit_price": body["limit_price"],
+                "stop_price": body["stop_price"],
+                "stop_direction": self._stop_direction(body),
+            }
+            if tif == "GOOD_UNTIL_DATE_TIME":
+                if not body.get("expiry_time"):
+                    raise SimBadRequest("expiry_time is required for GOOD_UNTIL_DATE_TIME")
+                config["end_time"] = body["expiry_time"]
         else:
             raise SimBadRequest(
-                f"order type {kind!r} is not supported by the simulator (MARKET or LIMIT)"
+                f"order type {kind!r} is not supported by the simulator "
+                "(MARKET, LIMIT or STOP_LIMIT)"
             )
         return {
             "client_order_id": engine_coid,
@@ -453,6 +497,19 @@ class PrimeDialect:
             "side": side,
             "order_configuration": {config_key: config},
         }
+
+    def _stop_direction(self, body: Mapping[str, Any]) -> str:
+        """The engine's ``stop_direction`` for a Prime STOP_LIMIT (see ``stop_direction``)."""
+        if self.config.stop_direction == "by_side":
+            down = body.get("side") == "SELL"
+        else:
+            product = str(body.get("product_id") or "")
+            try:
+                stop = Decimal(str(body["stop_price"]))
+                down = stop < self.exchange.last_trade_price(product)
+            except (ArithmeticError, ValueError):
+                raise SimBadRequest("stop_price must be a decimal") from None
+        return "STOP_DIRECTION_STOP_DOWN" if down else "STOP_DIRECTION_STOP_UP"
 
     def _prime_status(self, pid: str, order_id: str) -> str:
         status = str(self.exchange.get_order(pid, order_id)["status"])
@@ -463,6 +520,9 @@ class PrimeDialect:
         ((config_key, config),) = dict(wire["order_configuration"]).items()
         status = str(wire["status"])
         status = _ENGINE_TO_PRIME.get(status, status)
+        if wire.get("trigger_status") == "STOP_PENDING" and status in _ACTIVE:
+            status = self.config.untriggered_stop_status
+        stop = config_key.startswith("stop_limit")
         filled = Decimal(wire["filled_size"])
         value = Decimal(wire["filled_value"])
         fees = Decimal(wire["total_fees"])
@@ -480,7 +540,9 @@ class PrimeDialect:
             "product_id": wire["product_id"],
             "side": wire["side"],
             "client_order_id": self._client_ids.get(order_id, str(wire["client_order_id"])),
-            "type": "MARKET" if config_key == "market_market_ioc" else "LIMIT",
+            "type": "MARKET"
+            if config_key == "market_market_ioc"
+            else ("STOP_LIMIT" if stop else "LIMIT"),
             "base_quantity": _s(config.get("base_size")),
             "quote_value": _s(config.get("quote_size")),
             "limit_price": _s(config.get("limit_price")),
@@ -495,7 +557,7 @@ class PrimeDialect:
             "commission": dec_str(fees),
             "exchange_fee": "0",
             "historical_pov": "",
-            "stop_price": "",
+            "stop_price": _s(config.get("stop_price")) if stop else "",
             "net_average_filled_price": dec_str(net.normalize()) if filled else "0",
             "user_context": context,
             "client_product_id": wire["product_id"],

@@ -223,6 +223,10 @@ def l2_update_event(product_id: str, changes: Iterable[BookChange]) -> dict[str,
     return {"type": "update", "product_id": product_id, "updates": updates}
 
 
+# the engine's user-channel order types → Prime's (lower case; ``stop_limit`` assumed)
+_WS_TYPES = {"Market": "market", "Limit": "limit", "StopLimit": "stop_limit"}
+
+
 def order_row(order: Mapping[str, Any], client_order_id: str) -> dict[str, Any]:
     """An engine ``user`` order dict → one Prime ``orders`` row (§2.C, §2.6).
 
@@ -254,7 +258,8 @@ def order_row(order: Mapping[str, Any], client_order_id: str) -> dict[str, Any]:
         "status": status,
         "product_id": order.get("product_id", ""),
         "side": side,
-        "order_type": str(order.get("order_type", "")).lower(),
+        "order_type": _WS_TYPES.get(str(order.get("order_type", "")), "")
+        or str(order.get("order_type", "")).lower(),
         "fee_details": {
             "client_fee": str(order.get("total_fees") or "0"),
             "financing_fee": "0",

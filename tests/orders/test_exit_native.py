@@ -4,8 +4,7 @@ The strategy side (issue 17) sends an exit as the venue's own order when the kin
 ``OrderExecutor.native_exits`` and emulates it otherwise, so the set must say what each
 venue's client really translates: Advanced Trade (and the paper broker's client, which is
 Advanced Trade's over the in-process transport) all three; Exchange stop-limit only (its
-create translates ``stop_limit_stop_limit_gtc``); Prime none yet (its ``STOP_LIMIT`` is
-not translated).
+create translates ``stop_limit_stop_limit_gtc``); Prime stop-limit (``STOP_LIMIT``).
 """
 
 from __future__ import annotations
@@ -41,7 +40,7 @@ async def test_each_venue_client_says_what_it_translates(tmp_path: Path) -> None
     clients: list[tuple[OrderVenue, frozenset[str]]] = [
         (RestClient(URL, None), EXIT_KINDS),
         (ExchangeRestClient(URL, None), frozenset({"stop_limit"})),
-        (PrimeRestClient(URL, None, portfolio_id="pf"), frozenset()),
+        (PrimeRestClient(URL, None, portfolio_id="pf"), frozenset({"stop_limit"})),
     ]
     try:
         for i, (client, want) in enumerate(clients):

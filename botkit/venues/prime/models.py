@@ -16,7 +16,9 @@ The translations:
 * :func:`neutral_order` — a Prime order → :class:`botkit.orders.model.Order` (field names
   are Advanced Trade's: ``id`` → ``order_id``, ``filled_quantity`` → ``filled_size``,
   ``commission`` (+ ``exchange_fee``) → ``total_fees``, ``type`` → ``order_type``, and an
-  Advanced Trade ``order_configuration`` rebuilt from ``type``/``time_in_force``).
+  Advanced Trade ``order_configuration`` rebuilt from ``type``/``time_in_force``; a
+  ``STOP_LIMIT`` as ``stop_limit_stop_limit_gtc/gtd`` with its side's direction, and
+  ``OPEN`` while it waits for its trigger).
 * :func:`prime_statuses` — Advanced Trade status filters → Prime's ``order_statuses``.
 """
 
@@ -64,8 +66,14 @@ CONFIG_TO_PRIME: dict[str, tuple[str, str]] = {
     "limit_limit_gtd": ("LIMIT", "GOOD_UNTIL_DATE_TIME"),
     "sor_limit_ioc": ("LIMIT", "IMMEDIATE_OR_CANCEL"),
     "limit_limit_fok": ("LIMIT", "FILL_OR_KILL"),
+    "stop_limit_stop_limit_gtc": ("STOP_LIMIT", "GOOD_UNTIL_CANCELLED"),
+    "stop_limit_stop_limit_gtd": ("STOP_LIMIT", "GOOD_UNTIL_DATE_TIME"),
 }
 _PRIME_TO_CONFIG = {v: k for k, v in CONFIG_TO_PRIME.items()}
+# Prime's STOP_LIMIT has no direction field: botkit sends only the two stops whose
+# direction follows from the side (a SELL stop-loss below the market, a BUY stop above),
+# the reading the simulator takes by default (docs/venues.md, "Exits")
+_STOP_DIRECTION_BY_SIDE = {"SELL": "STOP_DIRECTION_STOP_DOWN", "BUY": "STOP_DIRECTION_STOP_UP"}
 # Advanced Trade statuses with a different name (or none) on Prime
 _STATUS_TO_PRIME: dict[str, tuple[str, ...]] = {
     "OPEN": ("OPEN", "PENDING"),  # a PENDING Prime order is accepted, not yet working: open
@@ -177,6 +185,7 @@ class PrimeOrder(_S, frozen=True, kw_only=True):
     net_average_filled_price: str = ""
     user_context: str = ""
     post_only: bool = False
+    stop_price: str = ""
 
 
 class OrderEnvelope(_S, frozen=True, kw_only=True):
@@ -241,13 +250,17 @@ def prime_create_body(at_body: bytes) -> bytes:
 
     Fields, in the official SDK's order (its ``CreateOrderRequest``), unset ones omitted:
     ``product_id, side, client_order_id, type, base_quantity | quote_value, limit_price,
-    expiry_time, time_in_force, post_only`` (``post_only`` only when true). Serialised
-    like the SDK (``json.dumps`` defaults), so the bytes match what prime-sdk-py sends.
+    expiry_time, time_in_force, stop_price, post_only`` (``post_only`` only when true).
+    Serialised like the SDK (``json.dumps`` defaults), so the bytes match what
+    prime-sdk-py sends. A stop-limit becomes ``type: STOP_LIMIT`` with ``stop_price``
+    (GTC, or GTD with ``expiry_time``); Prime has no direction field, so only a SELL
+    stop with ``STOP_DIRECTION_STOP_DOWN`` or a BUY stop with ``_STOP_UP`` is sent.
 
     Raises:
-        OrderRejected: a configuration Prime cannot take through this client (stop-limit,
-            bracket...), an unknown extra field, or a client id over 128 characters. The
-            executor records the intent REJECTED (nothing was sent).
+        OrderRejected: a configuration Prime cannot take through this client (bracket,
+            attached TP/SL, a stop whose direction is not its side's), an unknown extra
+            field, or a client id over 128 characters. The executor records the intent
+            REJECTED (nothing was sent).
     """
     doc = json.loads(at_body)
     config_doc = doc.get("order_configuration") or {}
@@ -257,7 +270,8 @@ def prime_create_body(at_body: bytes) -> bytes:
     if key not in CONFIG_TO_PRIME:
         raise _reject(
             f"{key} is not supported on Coinbase Prime by botkit; use market_ioc, "
-            "limit_gtc, limit_gtd, limit_ioc or limit_fok"
+            "limit_gtc, limit_gtd, limit_ioc, limit_fok or stop_limit (gtc/gtd); brackets "
+            "and attached exits are emulated by the running bot on Prime"
         )
     extra = set(doc) - {"client_order_id", "product_id", "side", "order_configuration"}
     if extra:
@@ -266,6 +280,14 @@ def prime_create_body(at_body: bytes) -> bytes:
     if not coid or len(coid) > MAX_CLIENT_ORDER_ID:
         raise _reject(f"client_order_id must be 1 to {MAX_CLIENT_ORDER_ID} characters on Prime")
     kind, tif = CONFIG_TO_PRIME[key]
+    if kind == "STOP_LIMIT":
+        want = _STOP_DIRECTION_BY_SIDE.get(str(doc.get("side")))
+        if config.get("stop_direction") != want or not config.get("stop_price"):
+            raise _reject(
+                f"a {doc.get('side')} stop on Coinbase Prime must be {want} with a stop_price: "
+                "Prime's STOP_LIMIT has no direction (botkit sends sell stops below the market "
+                "and buy stops above it); emulate any other stop"
+            )
     out: dict[str, Any] = {
         "product_id": doc["product_id"],
         "side": doc["side"],
@@ -282,6 +304,8 @@ def prime_create_body(at_body: bytes) -> bytes:
         out["expiry_time"] = config["end_time"]
     if tif:
         out["time_in_force"] = tif
+    if kind == "STOP_LIMIT":
+        out["stop_price"] = config["stop_price"]
     if config.get("post_only") is True:
         out["post_only"] = True
     return json.dumps(out).encode()
@@ -294,10 +318,12 @@ def neutral_order(order: PrimeOrder) -> Order:
     pricing and separate under cost-plus; whether ``commission`` already includes it is
     not documented). ``number_of_fills`` is not reported by Prime: ``"0"``.
     """
-    config_key = _PRIME_TO_CONFIG.get((order.type, order.time_in_force if order.type == "LIMIT"
-                                       else ""), "")  # fmt: skip
+    timed = order.type in ("LIMIT", "STOP_LIMIT")
+    config_key = _PRIME_TO_CONFIG.get((order.type, order.time_in_force if timed else ""), "")
     if not config_key and order.type == "LIMIT":
         config_key = "limit_limit_gtc"
+    if not config_key and order.type == "STOP_LIMIT":
+        config_key = "stop_limit_stop_limit_gtc"
     config: dict[str, Any] = {}
     if order.base_quantity:
         config["base_size"] = order.base_quantity
@@ -309,13 +335,19 @@ def neutral_order(order: PrimeOrder) -> Order:
         config["end_time"] = order.expiry_time
     if order.type == "LIMIT" and config_key in ("limit_limit_gtc", "limit_limit_gtd"):
         config["post_only"] = order.post_only
+    status = order.status
+    if order.type == "STOP_LIMIT":
+        config["stop_price"] = order.stop_price
+        config["stop_direction"] = _STOP_DIRECTION_BY_SIDE.get(order.side, "")
+        if status == "PENDING":  # waiting for its trigger (UNCERTAIN wording): live
+            status = "OPEN"
     context = order.user_context
     return Order(
         order_id=order.id,
         product_id=order.product_id,
         side=order.side,
         client_order_id=order.client_order_id,
-        status=order.status,
+        status=status,
         order_configuration={config_key: config} if config_key else {},
         time_in_force=order.time_in_force,
         created_time=order.created_at,

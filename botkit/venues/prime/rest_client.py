@@ -96,9 +96,11 @@ class PrimeRestClient(RestClientBase):
     time_path = "/portfolios"
     """Any path: only the ``Date`` header of its (unsigned, so 401) answer is read."""
 
-    native_exits: frozenset[str] = frozenset()
-    """No exit is sent natively to Prime yet (its STOP_LIMIT is not translated): every
-    exit is emulated by the running bot."""
+    native_exits: frozenset[str] = frozenset({"stop_limit"})
+    """Prime's ``STOP_LIMIT`` (``stop_price``; it triggers on Coinbase Exchange's last
+    trade) takes a stop-limit exit (a SELL stop below the market, a BUY stop above:
+    Prime's body has no direction; :func:`~botkit.venues.prime.models.prime_create_body`
+    refuses any other); brackets and attached TP/SL are emulated by the running bot."""
 
     def __init__(
         self, base_url: str, signer: RequestSigner | None, *, portfolio_id: str, **kw: Any
