@@ -27,15 +27,24 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from botkit.errors import BotkitError
 from botkit.history.ranges import pages, warmup_window
+from botkit.history.store import DEFAULT_SOURCE, load_candles
 from botkit.market.events import CandlesReceived
 from botkit.market.types import Candle
 from botkit.strategy.context import BotContext
 from botkit.strategy.warmup import Warmup
 
-__all__ = ["CandleHistory", "WarmupReport", "fetch_warmup", "replay_warmup", "warm_up"]
+__all__ = [
+    "CandleHistory",
+    "WarmupReport",
+    "dataset_history",
+    "fetch_warmup",
+    "replay_warmup",
+    "warm_up",
+]
 
 log = logging.getLogger("botkit.runtime.warmup")
 
@@ -43,6 +52,16 @@ CandleHistory = Callable[[str, str, int, int], Awaitable[Sequence[Candle]]]
 """``(product, granularity, start, end) -> candles`` starting in ``[start, end)``, any order."""
 
 PAGE = 300  # buckets per request: what every report agrees the endpoint answers
+
+
+def dataset_history(root: Path, *, source: str = DEFAULT_SOURCE) -> CandleHistory:
+    """Warm-up candles from a downloaded dataset (``botkit download``) instead of REST:
+    what a backtest passes, so its warm-up reads the same files as its replay."""
+
+    async def fetch(product: str, granularity: str, start: int, end: int) -> list[Candle]:
+        return list(load_candles(root, product, granularity, start, end, source=source))
+
+    return fetch
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from botkit.auth.clock import SystemClock
 from botkit.auth.jwt import JwtSigner
 from botkit.errors import StrategyError
 from botkit.history.ranges import closed_end
+from botkit.history.store import series_dir, store_candles
 from botkit.market.types import Candle
 from botkit.net.ratelimit import RateLimiter
 from botkit.net.retry_policy import RetryPolicy
@@ -27,7 +28,7 @@ from botkit.orders.journal import OrderJournal
 from botkit.runtime.bot import candle_history
 from botkit.runtime.settings import BotSettings
 from botkit.runtime.venue import Endpoints
-from botkit.runtime.warmup import CandleHistory, warm_up
+from botkit.runtime.warmup import CandleHistory, dataset_history, warm_up
 from botkit.sim.server import SimServer
 from botkit.strategy.base import Strategy
 from botkit.strategy.context import BotContext
@@ -154,3 +155,19 @@ async def test_ema_cross_trades_within_seconds_of_a_sim_run(tmp_path: Path) -> N
     first = placed_lines(run.lines)[0]
     assert msgs.index(first["msg"]) > warm  # after the replay, never during it
     assert first["ts"] - ready["ts"] < 10.0  # seconds, not 100 minutes of live candles
+
+
+async def test_a_backtest_warms_up_from_a_downloaded_dataset(
+    ctx: BotContext, tmp_path: Path
+) -> None:
+    now = 1_767_225_600 + 45 * 60 + 17  # 2026-01-01 00:45:17Z: 00:44 is the last closed minute
+    rows = [(1_767_225_600 + 60 * i, "1.0", "2.0", "0.5", f"1.{i}", "3") for i in range(50)]
+    directory = series_dir(tmp_path, PRODUCT, "ONE_MINUTE")
+    store_candles(directory, "ONE_MINUTE", [((rows[0][0], rows[-1][0] + 60), rows)])
+    strategy = await started(ctx)
+    report = await warm_up(
+        ctx, Recorder.warmup, [PRODUCT], dataset_history(tmp_path), now=lambda: now
+    )
+    assert report.candles == {PRODUCT: 30}
+    assert [c.close for c in strategy.seen] == [Decimal(f"1.{i}") for i in range(15, 45)]
+    assert len(strategy.refused) == 30
