@@ -180,7 +180,7 @@ def _write_parquet(path: Path, rows: list[Row]) -> None:
     columns = list(zip(*rows, strict=True)) if rows else [()] * len(_COLUMNS)
     table = pa.table({c: list(v) for c, v in zip(_COLUMNS, columns, strict=True)}, schema=schema)
     tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp)
+    pq.write_table(table, tmp, compression="zstd")  # strings: zstd is ~3x snappy here
     os.replace(tmp, path)
 
 
