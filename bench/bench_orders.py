@@ -41,6 +41,7 @@ import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 from coinbase.rest import RESTClient
@@ -95,6 +96,14 @@ def start_sim() -> tuple[subprocess.Popen[str], dict[str, str]]:
 def intent(tag: str, i: int) -> OrderIntent:
     side = "BUY" if i % 2 == 0 else "SELL"  # alternate so balances never run out
     return OrderIntent(f"{tag}-{i}", "BTC-USD", side, market_ioc(base_size=SIZE))  # type: ignore[arg-type]
+
+
+async def _create(client: RestClient, tag: str, i: int) -> object:
+    return await client.create_order(intent(tag, i))
+
+
+async def _place(executor: OrderExecutor, tag: str, i: int) -> object:
+    return await executor.place(intent(tag, i))
 
 
 async def run_async(
@@ -160,11 +169,9 @@ async def bench(n: int, conc: int) -> list[tuple[str, int, float, float]]:
         await client.server_time()  # warm the connection pool
         sdk.get_unix_time()
         for c in (1, conc):
-            wall, cpu = await run_async(
-                n, c, lambda i, c=c: client.create_order(intent(f"bc{c}", i))
-            )
+            wall, cpu = await run_async(n, c, partial(_create, client, f"bc{c}"))
             rows.append(("botkit RestClient.create_order", c, wall, cpu))
-            wall, cpu = await run_async(n, c, lambda i, c=c: executor.place(intent(f"be{c}", i)))
+            wall, cpu = await run_async(n, c, partial(_place, executor, f"be{c}"))
             rows.append(("botkit OrderExecutor.place (journal overlap)", c, wall, cpu))
             wall, cpu = await asyncio.to_thread(run_threads, n, c, sdk_place(f"sdk{c}"))
             rows.append(("SDK RESTClient (threads)", c, wall, cpu))
@@ -210,6 +217,10 @@ class ClientSink:
 
     def __init__(self, client: RestClient) -> None:
         self.client = client
+
+    @property
+    def native_exits(self) -> frozenset[str]:
+        return self.client.native_exits
 
     async def place(self, it: OrderIntent) -> str:
         result = await self.client.submit_order_body(it.body(), client_order_id=it.client_order_id)
