@@ -320,7 +320,7 @@ def add_download_commands(sub: Any) -> None:
     dl.add_argument("--source", default="coinbase", help="folder name under history/")
     dl.add_argument("--rest-url", default=COINBASE_REST, help="Advanced Trade REST base URL")
     dl.add_argument("--ca-file", help="trust this CA certificate (e.g. the simulator's)")
-    dl.add_argument("--page", type=int, default=300, help="buckets per request (max 350)")
+    dl.add_argument("--page", type=int, default=299, help="buckets per request (max 350)")
     dl.add_argument("--max-requests", type=int, help="stop cleanly after N candle requests")
     dl.add_argument(
         "--flush-every",

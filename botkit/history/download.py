@@ -86,7 +86,7 @@ def plan_downloads(
     end: int,
     *,
     now: float,
-    page: int = 300,
+    page: int = 299,
     source: str = DEFAULT_SOURCE,
     refetch: bool = False,
 ) -> list[SeriesPlan]:

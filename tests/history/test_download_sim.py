@@ -151,9 +151,9 @@ async def test_a_hole_punched_in_a_file_is_listed_and_filled_by_the_next_run(
     run = await botkit(sim, tmp_path, "download", *WINDOW)
     assert run.returncode == 0
     assert [(p["start"], p["end"]) for p in run.pages] == [
-        (hole[0], hole[0] + 300 * 60), (hole[0] + 300 * 60, hole[0] + 600 * 60),
-        (hole[0] + 600 * 60, hole[1]),
-    ]  # only the hole, in pages of 300  # fmt: skip
+        (hole[0], hole[0] + 299 * 60), (hole[0] + 299 * 60, hole[0] + 598 * 60),
+        (hole[0] + 598 * 60, hole[1]),
+    ]  # only the hole, in pages of 299 (the default)  # fmt: skip
     assert {p.name: p.read_bytes() for p in d.iterdir()} == before  # byte for byte
     listed = await botkit(sim, tmp_path, "data", "list", "--json")
     assert json.loads(listed.stdout)["holes"] == []
