@@ -6,9 +6,12 @@ import time
 from decimal import Decimal
 from typing import Any
 
+from botkit.clock import ManualClock
 from botkit.market.events import FillEvent, OrderUpdate, TickersReceived, TradesReceived
 from botkit.market.types import MarketTrade, Ticker
 from botkit.sim.exchange import SimExchange, SimMarketConfig
+from botkit.sim.ratelimit import RateLimitConfig
+from botkit.sim.server import SimServer
 from botkit.strategy.base import Strategy
 from botkit.strategy.context import BotContext
 from botkit.strategy.exits import ExitFilled, ExitTriggered
@@ -20,11 +23,12 @@ ZERO, ONE = D(0), D(1)
 RICH = {"USD": D("10000000"), "BTC": D("100"), "ETH": D("1000")}
 
 
-def quiet_market() -> SimMarketConfig:
+def quiet_market(**kw: Any) -> SimMarketConfig:
     """A frozen market: the fair price fixed, no synthetic trades, no churn."""
-    return SimMarketConfig(
+    base: dict[str, Any] = dict(
         volatility=0.0, trade_rate=0.0, maker_churn=0.0, history_minutes=0, initial_balances=RICH
     )
+    return SimMarketConfig(**{**base, **kw})
 
 
 class EmulatingSink(ExecutorSink):
@@ -119,6 +123,26 @@ def now() -> float:
     return time.time()
 
 
+def ex_now(ex: SimExchange) -> float:
+    """The exchange's own time. Orders of the test's other users are stamped with it: a
+    later time would step the simulator's market, which re-quotes its synthetic book, and
+    the book would no longer be what the test arranged."""
+    return ex._now
+
+
+def frozen_sim(rate_limits: RateLimitConfig | None = None, **market: Any) -> SimServer:
+    """A simulator whose clock stands still (a quiet market that never re-quotes between
+    the test's moves); JWTs are checked with a wide leeway against that clock."""
+    return SimServer(
+        seed=5,
+        market=quiet_market(**market),
+        tick_interval=3600,
+        clock=ManualClock(time.time()).time,
+        leeway=300.0,
+        rate_limits=rate_limits,
+    )
+
+
 def sell_down_to(ex: SimExchange, price: Decimal, user: str = "b") -> Decimal:
     """User ``user`` sells into the bids until the last trade is at or below ``price``
     (every bid at or above it, and the first level below)."""
@@ -127,7 +151,7 @@ def sell_down_to(ex: SimExchange, price: Decimal, user: str = "b") -> Decimal:
     size += next((s for p, s in bids if p < price), D(0))
     body = {"client_order_id": "", "product_id": PRODUCT, "side": "SELL",
             "order_configuration": {"market_market_ioc": {"base_size": str(size)}}}  # fmt: skip
-    assert ex.create_order(user, body, now())["success"]
+    assert ex.create_order(user, body, ex_now(ex))["success"]
     assert ex.last_trade_price(PRODUCT) <= price
     return ex.last_trade_price(PRODUCT)
 
@@ -138,7 +162,7 @@ def buy_up_to(ex: SimExchange, price: Decimal, extra: Decimal = ZERO, user: str 
     size = sum((s for p, s in asks if p < price), D(0)) + extra
     body = {"client_order_id": "", "product_id": PRODUCT, "side": "BUY",
             "order_configuration": {"market_market_ioc": {"base_size": str(size)}}}  # fmt: skip
-    assert ex.create_order(user, body, now())["success"]
+    assert ex.create_order(user, body, ex_now(ex))["success"]
     return ex.last_trade_price(PRODUCT)
 
 
@@ -151,4 +175,4 @@ def bid(ex: SimExchange, price: Decimal, size: Decimal = ONE, user: str = "b") -
     body = {"client_order_id": "", "product_id": PRODUCT, "side": "BUY",
             "order_configuration": {"limit_limit_gtc": {"base_size": str(size),
                                                          "limit_price": str(price)}}}  # fmt: skip
-    assert ex.create_order(user, body, now())["success"]
+    assert ex.create_order(user, body, ex_now(ex))["success"]

@@ -43,8 +43,8 @@ from tests.strategy.exit_helpers import (
     UserChannel,
     bid,
     buy_up_to,
+    frozen_sim,
     open_at_sim,
-    quiet_market,
     sell_down_to,
     trade_print,
 )
@@ -55,12 +55,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 async def sim() -> AsyncIterator[SimServer]:
-    async with SimServer(
-        seed=5,
-        market=quiet_market(),
-        tick_interval=3600,
-        rate_limits=RateLimitConfig(enabled=False),
-    ) as server:
+    async with frozen_sim(RateLimitConfig(enabled=False)) as server:
         server.exchange.add_user("b")
         yield server
 

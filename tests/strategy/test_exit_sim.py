@@ -33,8 +33,8 @@ from tests.strategy.exit_helpers import (
     UserChannel,
     bid,
     buy_up_to,
+    frozen_sim,
     open_at_sim,
-    quiet_market,
     sell_down_to,
     ticker,
     trade_print,
@@ -46,7 +46,7 @@ SIZE = D("0.01")
 
 @pytest.fixture
 async def sim() -> AsyncIterator[SimServer]:
-    async with SimServer(seed=5, market=quiet_market(), tick_interval=3600) as server:
+    async with frozen_sim() as server:
         server.exchange.add_user("b")
         yield server
 
