@@ -179,18 +179,22 @@ class DeepHistory:
     ) -> list[Candle]:
         if g == _MINUTE:
             return [self._candle(*m) for m in minutes]
-        groups: dict[int, list[int]] = {}
-        for t, o, h, lo, c, v in minutes:
-            b = t - t % g
-            acc = groups.get(b)
-            if acc is None:
-                groups[b] = [o, h, lo, c, v]
-            else:
-                acc[1] = max(acc[1], h)
-                acc[2] = min(acc[2], lo)
-                acc[3] = c
-                acc[4] += v
-        return [self._candle(b, *acc) for b, acc in groups.items()]
+        if not minutes:
+            return []
+        # a made-up day has every minute from the day's start: a bucket is a slice of them
+        starts, opens, highs, lows, closes, vols = zip(*minutes, strict=True)
+        k = g // _MINUTE
+        return [
+            self._candle(
+                starts[i],
+                opens[i],
+                max(highs[i : i + k]),
+                min(lows[i : i + k]),
+                closes[min(i + k, len(minutes)) - 1],
+                sum(vols[i : i + k]),
+            )
+            for i in range(0, len(minutes), k)
+        ]
 
 
 class CandleStore:
