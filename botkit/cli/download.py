@@ -207,6 +207,7 @@ async def _download(
             max_requests=args.max_requests,
             flush_every=args.flush_every,
             on_progress=progress,
+            throttle_delay=args.throttle_delay,
         )
         trades = 0
         if args.trades:
@@ -327,6 +328,12 @@ def add_download_commands(sub: Any) -> None:
         type=int,
         default=20,
         help="write to disk every N pages (a crash loses at most N; default 20)",
+    )
+    dl.add_argument(
+        "--throttle-delay",
+        type=float,
+        default=2.0,
+        help="first wait (s, doubling, 5 times) when throttled beyond the client's retries",
     )
     dl.add_argument("--refetch", action="store_true", help="ignore the coverage index")
     dl.add_argument(

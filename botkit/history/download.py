@@ -10,12 +10,14 @@ when a series is done, so an interrupted run keeps nearly everything it fetched.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from botkit.errors import AuthError, RateLimited
 from botkit.history.ranges import (
     Interval,
     align,
@@ -116,11 +118,17 @@ async def download_candles(
     max_requests: int | None = None,
     flush_every: int = 20,
     on_progress: Progress | None = None,
+    throttle_retries: int = 5,
+    throttle_delay: float = 2.0,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> DownloadResult:
     """Fetch every planned page; stop cleanly after ``max_requests`` (the rest stays a hole).
 
-    A failing request (after the client's retries) propagates — pages fetched before it
-    are written first, so a re-run resumes right there.
+    Throttling that outlasts the client's own retries — a 429, or a 401 on these public,
+    unsigned requests, which is how Coinbase has throttled candles (reference §2.11) — is
+    waited out ``throttle_retries`` more times, ``throttle_delay`` doubling (a
+    ``throttled`` progress event each). Any other failure propagates; pages fetched
+    before it are written first, so a re-run resumes right there.
     """
     result = DownloadResult(planned=sum(len(p.pages) for p in plans), series=list(plans))
     t0 = time.perf_counter()
@@ -131,7 +139,9 @@ async def download_candles(
                 if max_requests is not None and result.requests >= max_requests:
                     result.complete = False
                     break
-                rows = await fetch(plan.product, plan.granularity, lo, hi)
+                rows = await _fetch_page(
+                    fetch, plan, lo, hi, throttle_retries, throttle_delay, sleep, on_progress
+                )
                 result.requests += 1
                 result.candles += len(rows)
                 buffer.append(((lo, hi), rows))
@@ -167,3 +177,35 @@ def _flush(
     if buffer:
         result.new_candles += store_candles(plan.directory, plan.granularity, buffer, fmt)
         buffer.clear()
+
+
+async def _fetch_page(
+    fetch: FetchCandles,
+    plan: SeriesPlan,
+    lo: int,
+    hi: int,
+    retries: int,
+    delay: float,
+    sleep: Callable[[float], Awaitable[None]],
+    on_progress: Progress | None,
+) -> Sequence[Row]:
+    for attempt in range(retries + 1):
+        try:
+            return await fetch(plan.product, plan.granularity, lo, hi)
+        except (AuthError, RateLimited) as exc:
+            if attempt == retries:
+                raise
+            wait = delay * 2**attempt
+            if on_progress is not None:
+                on_progress(
+                    {
+                        "event": "throttled",
+                        "product": plan.product,
+                        "granularity": plan.granularity,
+                        "start": lo,
+                        "wait": wait,
+                        "error": type(exc).__name__,
+                    }
+                )
+            await sleep(wait)
+    raise AssertionError("unreachable")  # pragma: no cover

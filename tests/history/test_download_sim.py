@@ -68,8 +68,9 @@ async def botkit(
     try:
         async with asyncio.timeout(60):
             while raw := await proc.stderr.readline():
-                if raw.startswith(b"{"):
-                    events.append(json.loads(raw))
+                doc = json.loads(raw) if raw.startswith(b"{") else {}
+                if "event" in doc:  # progress, not a log record
+                    events.append(doc)
                 if (
                     kill_after_pages is not None
                     and sum(e["event"] == "page" for e in events) >= kill_after_pages
@@ -209,3 +210,21 @@ async def test_bad_input_exits_2_with_the_fix(sim: SimServer, tmp_path: Path) ->
     assert run.returncode == 2
     run = await botkit(sim, tmp_path, "download", "--page", "400", "--days", "1")
     assert run.returncode == 2
+
+
+async def test_throttling_401s_are_waited_out_and_a_lasting_one_exits_1(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    # Coinbase has throttled candles with 401 on public requests (reference §2.11)
+    sim.faults.fail_next(401, 4, path="candles")
+    run = await botkit(sim, tmp_path, "download", *WINDOW, "--throttle-delay", "0.01")
+    assert run.returncode == 0
+    assert any(e["event"] == "throttled" for e in run.events)
+    root = tmp_path / "history"
+    assert list(stored(root, BTC, "ONE_MINUTE", 0, 2**40, source="sim")) == truth(
+        sim, START, END, 60
+    )
+    sim.faults.fail_next(401, 1000, path="candles")
+    run = await botkit(sim, tmp_path / "b", "download", *WINDOW, "--throttle-delay", "0.01")
+    assert run.returncode == 1
+    assert sum(e["event"] == "throttled" for e in run.events) == 5
