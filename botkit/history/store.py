@@ -379,13 +379,16 @@ class SeriesInfo:
 def list_series(root: Path) -> list[SeriesInfo]:
     """Every stored series under ``root``: range covered, holes inside it, rows, formats."""
     out: list[SeriesInfo] = []
-    for cov_path in sorted(root.glob(f"*/*/*/{COVERAGE_FILE}")):
-        directory = cov_path.parent
+    for directory in sorted(p for p in root.glob("*/*/*") if p.is_dir()):
         granularity = directory.name
         try:
             g = granularity_seconds(granularity)
         except ValueError:
             continue
+        if not (directory / COVERAGE_FILE).is_file() and not _months_on_disk(directory):
+            continue
+        # rows without an index (copied in, or a crash before the first index write) are
+        # listed too, with no covered range: a download would fetch them all again
         info = SeriesInfo(directory.parent.parent.name, directory.parent.name, granularity)
         spans = normalize(i for parts in read_coverage(directory).values() for i in parts)
         if spans:

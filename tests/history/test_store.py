@@ -84,6 +84,8 @@ def test_rows_written_without_their_coverage_entry_are_fetched_again_not_lost(
     store_candles(d, "ONE_MINUTE", [((JAN, JAN + 600), rows(JAN, 10))])
     (d / "coverage.json").unlink()  # as if the process died right after the rows
     assert read_coverage(d) == {}  # nothing is claimed, so a download plans the whole range
+    [info] = list_series(tmp_path)  # listed: rows on disk, nothing covered
+    assert (info.rows, info.buckets, info.first) == (10, 0, None)
     store_candles(d, "ONE_MINUTE", [((JAN, JAN + 600), rows(JAN, 10))])
     assert len(read_month(d, "2026-01")) == 10  # merged, not duplicated
 
