@@ -32,11 +32,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from botkit.sim.ratelimit import RateLimitConfig
 from tests.orders.driver_exit_kill9 import KINDS
 from tests.orders.driver_kill9 import client_order_ids
-from tests.orders.test_kill9_overlap import KillSim, Run, _journal, _killer
+from tests.orders.test_kill9_overlap import Handler, Hook, KillSim, Run, _journal, _killer
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -55,6 +56,25 @@ class ExitRun(Run):
             cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         return cls(proc)
+
+
+def _kind_of_body(body: dict[str, object]) -> str:
+    config = next(iter(body["order_configuration"]))  # type: ignore[call-overload]
+    if "attached_order_configuration" in body:
+        return "attached"
+    return "bracket" if str(config).startswith("trigger_bracket") else "stop_limit"
+
+
+def _killer_of(sim: KillSim, kill: Hook, kind: str) -> Hook:
+    """``kill`` at the next create-order of an exit of ``kind``; others pass (re-armed)."""
+
+    async def hook(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if _kind_of_body(json.loads(await request.read())) != kind:
+            sim.intercept = hook  # one-shot in KillSim: wait for the next create
+            return await handler(request)
+        return await kill(request, handler)
+
+    return hook
 
 
 @pytest.fixture
@@ -109,8 +129,9 @@ async def test_kill_9_with_open_brackets_and_attached_exits(
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(run.proc.wait()), moment)
                 run.kill()
-            else:
-                ksim.intercept = _killer(run, mode, victim)
+            else:  # each kind in turn: a bracket, an attached entry, a stop-limit
+                target = KINDS[sum(victims.values()) % len(KINDS)]
+                ksim.intercept = _killer_of(ksim, _killer(run, mode, victim), target)
             await run.killed()
         finally:
             ksim.intercept = None
@@ -121,6 +142,7 @@ async def test_kill_9_with_open_brackets_and_attached_exits(
             expect = "ready "
             continue
         (coid,) = victim
+        assert kind_of[coid] == KINDS[sum(victims.values()) % len(KINDS)]
         victims[kind_of[coid]] += 1
         state = _journal(journal).get(coid)
         assert state is not None and state[0] == "PENDING", (mode, state)  # written before POST
@@ -185,4 +207,4 @@ async def test_kill_9_with_open_brackets_and_attached_exits(
             assert (order["status"], order["trigger_status"]) == ("OPEN", "STOP_PENDING"), coid
             assert seen_by_bot["status"] == "OPEN", (coid, seen_by_bot)
     assert set(seen) == set(modes)
-    assert sum(victims.values()) >= 3 and len(victims) >= 2, victims  # several kinds killed
+    assert len(victims) == len(KINDS), victims  # each kind was killed in flight
