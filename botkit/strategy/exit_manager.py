@@ -574,7 +574,9 @@ class ExitManager:
         self.by_coid[coid] = rec.exit_id
         self._save()
         self._rewatch(rec.product_id)
-        event = ExitTriggered(rec.exit_id, rec.product_id, rec.kind, leg, price, False)
+        event = ExitTriggered(
+            rec.exit_id, rec.product_id, rec.kind, leg, price, False, self._level(rec, leg)
+        )
         self._log.warning(
             "emulated exit %s (%s %s) triggered by a print at %s: %s %s at %s",
             rec.exit_id, rec.kind, leg, price, rec.side, rec.remaining, limit,
@@ -679,7 +681,10 @@ class ExitManager:
         if rec.leg is None:
             rec.leg = leg
             events.append(
-                ExitTriggered(rec.exit_id, rec.product_id, rec.kind, leg, fill.price, rec.native)
+                ExitTriggered(
+                    rec.exit_id, rec.product_id, rec.kind, leg, fill.price, rec.native,
+                    self._level(rec, leg),
+                )  # fmt: skip
             )
         rec.filled += fill.size
         if rec.kind == "entry":  # attached: sized by the entry's fills
@@ -700,6 +705,12 @@ class ExitManager:
             self._save()
             self._rewatch(rec.product_id)
         return events, first_stop
+
+    @staticmethod
+    def _level(rec: ExitRecord, leg: Leg) -> Decimal | None:
+        if leg == "take_profit":
+            return rec.take_profit
+        return rec.trailing.stop if rec.trailing is not None else rec.stop
 
     def _leg_of(self, rec: ExitRecord, price: Decimal) -> Leg:
         """Which leg a fill of a native exit came from (a bracket's: by its price)."""

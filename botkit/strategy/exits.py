@@ -43,6 +43,7 @@ __all__ = [
     "check_exit",
     "evaluate",
     "exit_side",
+    "implied_tick",
     "limits_from_rules",
     "resolve",
     "stop_limit_price",
@@ -163,6 +164,14 @@ def exit_side(position: PositionSide) -> Literal["BUY", "SELL"]:
     return "SELL" if position == "long" else "BUY"
 
 
+def implied_tick(price: Decimal) -> Decimal:
+    """The grid a market price is quoted on, read from its own decimals (``65000.50`` ->
+    ``0.01``): the fallback when the product's tick is not known (a context without product
+    limits), so a computed exit price has no more decimals than the prices it came from."""
+    exponent = price.as_tuple().exponent
+    return Decimal(1).scaleb(min(int(exponent), 0)) if isinstance(exponent, int) else Decimal(1)
+
+
 def to_tick(price: Decimal, tick: Decimal | None, *, down: bool) -> Decimal:
     """``price`` on the tick grid, rounded down or up (unchanged when the tick is unknown)."""
     if tick is None:
@@ -185,17 +194,20 @@ def resolve(
         return price
     up = (leg == "take_profit") == (position == "long")
     amount = price.amount(reference, tick)
-    return to_tick(reference + amount if up else reference - amount, tick, down=not up)
+    grid = tick if tick is not None else implied_tick(reference)
+    return to_tick(reference + amount if up else reference - amount, grid, down=not up)
 
 
 def stop_limit_price(
     stop: Decimal, position: PositionSide, tick: Decimal | None, offset: Decimal
 ) -> Decimal:
     """The limit a triggered stop works at: ``offset`` (a fraction) beyond the trigger,
-    rounded to the tick away from the market (lower for a long's SELL)."""
+    rounded to the tick away from the market (lower for a long's SELL); without the
+    product's tick, to the stop's own decimals (:func:`implied_tick`)."""
+    grid = tick if tick is not None else implied_tick(stop)
     if position == "long":
-        return max(to_tick(stop * (1 - offset), tick, down=True), tick or Decimal("1e-8"))
-    return to_tick(stop * (1 + offset), tick, down=False)
+        return max(to_tick(stop * (1 - offset), grid, down=True), grid)
+    return to_tick(stop * (1 + offset), grid, down=False)
 
 
 def _off_grid(value: Decimal, step: Decimal) -> bool:
@@ -284,6 +296,8 @@ class ExitTriggered:
         leg: which leg triggered (``stop_loss`` or ``take_profit``).
         price: the print that triggered it (native: the first fill's price).
         native: whether the exchange holds the exit (else the bot emulates it).
+        level: the trigger level in force: the stop (a trailing stop's latest) or the
+            take-profit price.
     """
 
     exit_id: str
@@ -292,6 +306,7 @@ class ExitTriggered:
     leg: Leg
     price: Decimal
     native: bool
+    level: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,7 +372,9 @@ class Trailing:
         long = self.position == "long"
         if isinstance(self.distance, Decimal):
             raw = best - self.distance if long else best + self.distance
-            return to_tick(raw, self.tick, down=long)
+            return to_tick(
+                raw, self.tick if self.tick is not None else implied_tick(best), down=long
+            )
         return resolve(self.distance, best, self.position, "stop_loss", self.tick)
 
     def on_price(self, price: Decimal) -> Trailing:
