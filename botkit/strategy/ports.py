@@ -74,8 +74,7 @@ class ExecutorSink:
 
         An attached take-profit/stop-loss has no client_order_id, so the context follows
         it by this order id (Advanced Trade reports it on the entry's order)."""
-        order = await self._executor.client.get_order(order_id)
-        return str(getattr(order, "attached_order_id", "") or "")
+        return (await self._executor.client.get_order(order_id)).attached_order_id
 
     async def cancel(self, order_id: str) -> bool:
         results = await self._executor.client.cancel_orders([order_id])

@@ -16,7 +16,7 @@ import pytest
 
 from botkit.orders.executor import OrderExecutor
 from botkit.orders.types import startup_updates
-from botkit.risk.engine import RiskLimits
+from botkit.risk.engine import RiskLimits, RiskRejected
 from botkit.risk.gate import RiskGate
 from botkit.sim.server import SimServer
 from botkit.strategy.context import BotContext
@@ -91,7 +91,7 @@ def kinds(strategy: Recorder) -> list[tuple[str, str, str]]:
 async def test_native_stop_loss_rests_at_the_exchange_and_fills_through_it(
     sim: SimServer, executor: OrderExecutor, tmp_path: Path
 ) -> None:
-    gate = RiskGate(RiskLimits(), None, wall=lambda: 0.0)
+    gate = RiskGate(RiskLimits(cooldown_after_stop_loss=60), None, wall=lambda: 1_800_000_000.0)
     ctx, strategy = context(sim, ExecutorSink(executor), tmp_path, risk=gate)
     user = UserChannel(sim.exchange)
     last = await long_position(sim, ctx, user)
@@ -121,6 +121,10 @@ async def test_native_stop_loss_rests_at_the_exchange_and_fills_through_it(
     assert filled.exit_id == exit_id and filled.native and rec.stop - 5 <= filled.price <= rec.stop
     assert ctx.position(PRODUCT) == 0 and ctx.open_exits() == []
     assert JsonState(tmp_path / "exits.json").get("exits") == {}  # journaled as done
+    # the risk gate was told: the post-stop-loss cooldown refuses a new entry
+    with pytest.raises(RiskRejected) as info:
+        await ctx.buy_market(PRODUCT, base_size=SIZE)
+    assert info.value.reason == "RISK_COOLDOWN"
 
 
 async def test_native_bracket_take_profit_fills_and_the_stop_leg_goes_with_it(
