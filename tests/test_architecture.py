@@ -54,7 +54,8 @@ PURE_BY_DOMAIN: dict[str, tuple[str, ...]] = {
     ),  # fmt: skip
     "orders": ("intents.py", "state.py", "fills.py", "positions.py", "model.py", "venue_api.py"),
     "risk": ("engine.py",),
-    "strategy": ("timers.py",),
+    "strategy": ("timers.py", "warmup.py", "exits.py"),
+    "history": ("ranges.py",),
     "monitor": ("alert_rules.py",),
     "runtime": ("restart.py", "health.py", "event_buffer.py"),
     "sim": (
