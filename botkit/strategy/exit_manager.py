@@ -682,7 +682,12 @@ class ExitManager:
             rec.leg = leg
             events.append(
                 ExitTriggered(
-                    rec.exit_id, rec.product_id, rec.kind, leg, fill.price, rec.native,
+                    rec.exit_id,
+                    rec.product_id,
+                    rec.kind,
+                    leg,
+                    fill.price,
+                    rec.native,
                     self._level(rec, leg),
                 )  # fmt: skip
             )
@@ -732,7 +737,10 @@ class ExitManager:
         ``known(coid)``: the order is open (adopted by the start-up reconciliation).
         """
         for rec in list(self.records.values()):
-            if not rec.native or rec.status not in ("armed", "triggered") or rec.kind == "entry":
+            if rec.kind == "entry" and rec.live:
+                await self._resume_entry(rec, known)
+                continue
+            if not rec.native or rec.status not in ("armed", "triggered"):
                 continue
             coid = rec.order_coid
             if coid is None or known(coid):
@@ -747,6 +755,40 @@ class ExitManager:
                 rec.exit_id, rec.kind, rec.product_id, coid,
             )  # fmt: skip
             self._finish(rec, "done")
+
+    async def _resume_entry(self, rec: ExitRecord, known: Callable[[str], bool]) -> None:
+        """An entry's exits after a restart.
+
+        Attached (the venue's own exit, without a client_order_id, so reconciliation cannot
+        adopt it): looked up by its order id and followed again while it is open. Not
+        attached and still pending: the entry's own updates arm them, if the entry is still
+        open; one that finished while the bot was down is reported, not guessed at.
+        """
+        attached = str(rec.extra.get("attached_order_id") or "")
+        if attached and rec.order_coid is not None:
+            lookup = getattr(self._ctx._sink, "order", None)
+            order = None
+            if lookup is not None:
+                try:
+                    order = await lookup(attached)
+                except BotkitError as exc:
+                    self._log.warning("exit %s: attached order lookup failed: %s", rec.exit_id, exc)
+            if order is None or order.status not in _TERMINAL:
+                self._ctx._alias_order(attached, rec.order_coid, rec.product_id, rec.side)
+                return
+            self._log.warning(
+                "exit %s: the attached exit %s ended %s (filled %s) while the bot was down: "
+                "check the position", rec.exit_id, attached, order.status, order.filled_size,
+            )  # fmt: skip
+            self._finish(rec, "done")
+            return
+        if rec.status == "pending" and rec.entry_coid is not None and not known(rec.entry_coid):
+            self._log.warning(
+                "entry %s of exit %s finished while the bot was down: its exits were not "
+                "armed. Fix: arm them for the position with ctx.bracket/stop_loss(side=...)",
+                rec.entry_coid, rec.exit_id,
+            )  # fmt: skip
+            self._finish(rec, "cancelled")
 
     def describe(self) -> list[dict[str, Any]]:
         """The live exits for the status page (``emulated: needs the bot running``)."""

@@ -16,6 +16,7 @@ from botkit.market.events import BookChanged, FeedEvent, TickersReceived
 from botkit.market.types import Ticker
 from botkit.orders.executor import OrderExecutor
 from botkit.orders.intents import OrderIntent
+from botkit.orders.model import Order
 from botkit.risk.engine import MarketQuote
 
 __all__ = ["ExecutorSink", "MarketState", "MarketView", "OrderSink"]
@@ -68,6 +69,10 @@ class ExecutorSink:
 
     async def place(self, intent: OrderIntent) -> str:
         return (await self._executor.place(intent)).order_id
+
+    async def order(self, order_id: str) -> Order:
+        """One order as the venue reports it now (start-up checks of exits it cannot adopt)."""
+        return await self._executor.client.get_order(order_id)
 
     async def attached_order_id(self, order_id: str) -> str:
         """The id of the exit the venue attached to entry ``order_id`` ("" if none/unknown).

@@ -337,3 +337,33 @@ async def test_restart_resumes_a_trailing_stop_and_an_emulated_exit(
     }
     assert done == {(trail_id, "stop_loss"), (emu_id, "stop_loss")}
     assert ctx2.open_exits() == [] and open_at_sim(sim.exchange) == []
+
+
+async def test_restart_follows_an_attached_exit_again(
+    sim: SimServer, executor: OrderExecutor, tmp_path: Path
+) -> None:
+    """The exit Coinbase attached to an entry has no client_order_id, so reconciliation
+    cannot adopt it: the restarted context looks it up by the order id it journaled."""
+    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
+    user = UserChannel(sim.exchange)
+    await ctx.dispatch(book_event(sim))
+    await ctx.dispatch(ticker(sim.exchange.last_trade_price(PRODUCT)))
+    await ctx.buy(PRODUCT, SIZE, stop_loss=Offset.bps(2), take_profit=Offset.pct(1))
+    await user.sync(ctx)
+    (rec,) = ctx.open_exits()
+    assert rec.kind == "entry" and rec.extra["attached_order_id"]
+    del ctx  # the process ends
+    ctx2, strategy2 = context(sim, ExecutorSink(executor), tmp_path)
+    recon = await executor.reconcile([PRODUCT])
+    for update in startup_updates(executor.startup, recon):
+        ctx2.adopt(update.client_order_id, product_id=update.product_id, side=update.side)
+    await ctx2.start()
+    (again,) = ctx2.open_exits()
+    assert again.exit_id == rec.exit_id and again.stop is not None
+    await ctx2.dispatch(book_event(sim))
+    bid(sim.exchange, again.stop - 5)
+    sell_down_to(sim.exchange, again.stop)
+    await UserChannel(sim.exchange).sync(ctx2)  # a fresh user channel: every order's state
+    filled = [e for e in strategy2.exits if isinstance(e, ExitFilled)]
+    assert [(e.exit_id, e.leg, e.remaining) for e in filled] == [(rec.exit_id, "stop_loss", 0)]
+    assert ctx2.open_exits() == []
