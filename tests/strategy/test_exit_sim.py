@@ -365,5 +365,5 @@ async def test_restart_follows_an_attached_exit_again(
     sell_down_to(sim.exchange, again.stop)
     await UserChannel(sim.exchange).sync(ctx2)  # a fresh user channel: every order's state
     filled = [e for e in strategy2.exits if isinstance(e, ExitFilled)]
-    assert [(e.exit_id, e.leg, e.remaining) for e in filled] == [(rec.exit_id, "stop_loss", 0)]
+    assert [(e.exit_id, e.leg, e.remaining) for e in filled] == [(rec.exit_id, "stop_loss", D(0))]
     assert ctx2.open_exits() == []
