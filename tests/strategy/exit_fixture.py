@@ -28,7 +28,8 @@ class ExitOnce(Strategy):
     params: Params
 
     def on_start(self) -> None:
-        self.entry: str | None = None
+        # one position per data directory: a restarted bot resumes its exit, never re-enters
+        self.entry: str | None = "before" if self.ctx.state.get("entered") else None
         self.ctx.state.set("events", [])
 
     def log_event(self, row: list[object]) -> None:
@@ -38,6 +39,7 @@ class ExitOnce(Strategy):
         p = self.params
         if self.entry is not None or self.ctx.warming_up or ticker.product_id != p.product_id:
             return
+        self.ctx.state.set("entered", True)
         if p.kind == "entry":
             stop, tp = Offset.bps(p.stop_bps), Offset.bps(p.tp_bps)
             self.entry = await self.ctx.buy(p.product_id, p.size, stop_loss=stop, take_profit=tp)
@@ -57,6 +59,7 @@ class ExitOnce(Strategy):
             await self.ctx.trailing_stop(p.product_id, fill.size, distance=p.distance)
         (armed,) = self.ctx.open_exits(p.product_id)
         self.log_event(["armed", armed.kind, armed.stop, armed.take_profit, self.ctx.now()])
+        self.ctx.log.info("armed %s %s stop=%s", armed.kind, armed.exit_id, armed.stop)
 
     def on_exit(self, event: ExitTriggered | ExitFilled) -> None:
         if isinstance(event, ExitFilled):
@@ -64,3 +67,4 @@ class ExitOnce(Strategy):
         else:
             row = ["triggered", event.kind, event.leg, event.price, event.level]
         self.log_event([*row, self.ctx.now()])
+        self.ctx.log.info("exit event %s", " ".join(str(x) for x in row))
