@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
 
-from botkit.errors import StrategyError
+from botkit.errors import BotkitError, StrategyError
 from botkit.market.book import L2Book
 from botkit.market.events import (
     BookChanged,
@@ -193,8 +193,12 @@ class StrategyDriver:
                 )
                 await call("on_order_update", s.on_order_update, event)
                 if event.client_order_id in self.exits.by_coid:
-                    exits = self.exits
-                    await self._deliver(await exits.on_order_update(event, event.client_order_id))
+                    try:
+                        events = await self.exits.on_order_update(event, event.client_order_id)
+                    except BotkitError as exc:  # an exit's follow-up order; the feed goes on
+                        self._log.error("exit handling of %s failed: %s", event.order_id, exc)
+                        events = []
+                    await self._deliver(events)
         elif isinstance(event, FillEvent) and (
             event.client_order_id in self._mine or self._aliased(event) or self._late_fill(event)
         ):
@@ -218,7 +222,11 @@ class StrategyDriver:
         """A print of a product with an armed emulated or trailing exit."""
         if self.warming_up:
             return  # history must not trigger live exits
-        events = await self.exits.on_price(product_id, price)
+        try:
+            events = await self.exits.on_price(product_id, price)
+        except BotkitError as exc:  # a re-price or trigger order failed; the feed goes on
+            self._log.error("exit evaluation on %s at %s failed: %s", product_id, price, exc)
+            return
         if events:
             await self._deliver(events)
 

@@ -403,14 +403,20 @@ class ExitManager:
             trailing=trailing,
         )
         if native and (kind != "trailing" or sl is not None):
-            await self._place_native(rec)
+            await self._place_native(rec, initial=True)
         else:
             self._index(rec)
             self._save()
         return rec.exit_id
 
-    async def _place_native(self, rec: ExitRecord) -> None:
-        """Send the exchange order that holds ``rec`` (journaled before it is sent)."""
+    async def _place_native(self, rec: ExitRecord, *, initial: bool = False) -> None:
+        """Send the exchange order that holds ``rec`` (journaled before it is sent).
+
+        ``initial``: the strategy's own call, which gets the refusal and nothing is armed.
+        Otherwise (a trailing stop's activation or re-price, a replace, a resume) the exit
+        is already the position's protection: refused, it falls back to emulation, so the
+        bot still closes the position when a print reaches it.
+        """
         ctx = self._ctx
         size = rec.remaining
         stop = rec.trailing.stop if rec.trailing is not None else rec.stop
@@ -438,7 +444,17 @@ class ExitManager:
             await ctx._place(rec.product_id, rec.side, config, (size, check), coid=coid)
         except OrderOutcomeUnknown:
             raise  # the executor resolves it; the record keeps its order
-        except BotkitError:
+        except BotkitError as exc:
+            if not initial:
+                self._log.error(
+                    "exit %s: its new order was refused (%s): emulated from now on "
+                    "(needs the bot running)", rec.exit_id, exc,
+                )  # fmt: skip
+                rec.native, rec.order_coid, rec.status = False, None, "armed"
+                rec.extra.pop("replace", None)
+                self._save()
+                self._rewatch(rec.product_id)
+                return
             if old is None:
                 self.records.pop(rec.exit_id, None)
             rec.order_coid = old

@@ -367,3 +367,33 @@ async def test_restart_follows_an_attached_exit_again(
     filled = [e for e in strategy2.exits if isinstance(e, ExitFilled)]
     assert [(e.exit_id, e.leg, e.remaining) for e in filled] == [(rec.exit_id, "stop_loss", D(0))]
     assert ctx2.open_exits() == []
+
+
+async def test_a_trailing_stop_refused_at_re_price_falls_back_to_emulation(
+    sim: SimServer, executor: OrderExecutor, tmp_path: Path
+) -> None:
+    """The market falls through the new stop while the old one's cancel is in flight: the
+    exchange refuses the new stop (already through its price), and the exit is not lost:
+    the bot emulates it and sells on the next print."""
+    ctx, strategy = context(sim, ExecutorSink(executor), tmp_path)
+    user = UserChannel(sim.exchange)
+    last = await long_position(sim, ctx, user)
+    await ctx.trailing_stop(PRODUCT, SIZE, distance=D("20"))
+    (rec,) = ctx.open_exits()
+    high = buy_up_to(sim.exchange, last + 10)
+    await ctx.dispatch(trade_print(high))  # ratchet to high - 20; the old stop's cancel goes
+    assert rec.trailing is not None and rec.trailing.stop == high - 20
+    low = sell_down_to(sim.exchange, high - 25)  # through the new stop, above the old one
+    assert low > last - 20
+    sim.exchange.advance(sim.now() + 5)  # the cancel completes
+    await user.sync(ctx)  # -> the new stop is sent, and refused
+    assert not rec.native and rec.status == "armed" and PRODUCT in ctx.exits.watch
+    assert [o for o in open_at_sim(sim.exchange) if o["order_type"] == "STOP_LIMIT"] == []
+    await ctx.dispatch(book_event(sim))
+    await ctx.dispatch(trade_print(sim.exchange.last_trade_price(PRODUCT)))
+    await user.sync(ctx)
+    assert kinds(strategy)[-2:] == [
+        ("ExitTriggered", "trailing", "stop_loss"),
+        ("ExitFilled", "trailing", "stop_loss"),
+    ]
+    assert ctx.position(PRODUCT) == 0
