@@ -36,8 +36,12 @@ class Breakout(Strategy):
         breakout_bps: Decimal = Field(
             Decimal(0), ge=0, description="how far above the channel high a breakout is (bps)"
         )
-        take_profit_pct: Decimal = Field(Decimal("1.0"), gt=0, le=100)
-        stop_loss_pct: Decimal = Field(Decimal("0.5"), gt=0, lt=100)
+        take_profit_pct: Decimal = Field(
+            Decimal("1.0"), gt=0, le=100, description="take-profit above the entry (%)"
+        )
+        stop_loss_pct: Decimal = Field(
+            Decimal("0.5"), gt=0, lt=100, description="stop-loss below the entry (%)"
+        )
         cooldown_seconds: float = Field(60.0, ge=0, description="pause after an exit closed")
 
         @model_validator(mode="after")

@@ -456,6 +456,8 @@ class ExitRecord:
         trailing: the ratchet's state (kind ``trailing``).
         filled: base filled so far by the exit's order(s).
         entry_coid: for kind ``entry``, the entry order whose fill arms the exits.
+        extra: what only some exits need (an attached exit's order id, a pending
+            replace, the stop last placed, an entry's size).
     """
 
     exit_id: str
@@ -473,9 +475,6 @@ class ExitRecord:
     leg: Leg | None = None
     filled: Decimal = _ZERO
     entry_coid: str | None = None
-    entry_stop: PriceLike | None = None
-    entry_take_profit: PriceLike | None = None
-    replacing: Decimal | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -491,9 +490,6 @@ class ExitRecord:
         return max(self.size - self.filled, _ZERO)
 
     def to_json(self) -> dict[str, Any]:
-        def price(p: PriceLike | None) -> Any:
-            return p.to_json() if isinstance(p, Offset) else p
-
         return {
             "exit_id": self.exit_id,
             "kind": self.kind,
@@ -510,19 +506,11 @@ class ExitRecord:
             "leg": self.leg,
             "filled": self.filled,
             "entry_coid": self.entry_coid,
-            "entry_stop": price(self.entry_stop),
-            "entry_take_profit": price(self.entry_take_profit),
-            "replacing": self.replacing,
             "extra": self.extra,
         }
 
     @classmethod
     def from_json(cls, doc: dict[str, Any]) -> ExitRecord:
-        def price(p: Any) -> PriceLike | None:
-            if p is None or isinstance(p, Decimal):
-                return p
-            return Offset.from_json(p)
-
         trailing = doc.get("trailing")
         return cls(
             exit_id=doc["exit_id"],
@@ -540,9 +528,6 @@ class ExitRecord:
             leg=doc.get("leg"),
             filled=doc.get("filled") or _ZERO,
             entry_coid=doc.get("entry_coid"),
-            entry_stop=price(doc.get("entry_stop")),
-            entry_take_profit=price(doc.get("entry_take_profit")),
-            replacing=doc.get("replacing"),
             extra=dict(doc.get("extra") or {}),
         )
 
