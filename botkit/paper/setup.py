@@ -32,7 +32,14 @@ from botkit.sim.specs import FeeTier
 from botkit.venues.advanced_trade.rest_client import RestClient
 from botkit.venues.advanced_trade.ws_protocol import FeedProtocol
 
-__all__ = ["PAPER_REST_URL", "build_broker", "fetch_rules", "paper_client", "paper_config"]
+__all__ = [
+    "PAPER_REST_URL",
+    "build_broker",
+    "fetch_rules",
+    "paper_client",
+    "paper_config",
+    "venue_native_exits",
+]
 
 PAPER_REST_URL = "https://paper.botkit.invalid/api/v3/brokerage"
 """The base URL the executor signs for: the in-process transport never resolves it."""
@@ -146,7 +153,12 @@ def build_broker(
 
 
 def paper_client(
-    broker: PaperBroker, settings: BotSettings, clock: Clock, *, unlimited: bool
+    broker: PaperBroker,
+    settings: BotSettings,
+    clock: Clock,
+    *,
+    unlimited: bool,
+    venue: str = "advanced_trade",
 ) -> RestClient:
     """A REST client whose requests go to ``broker`` in-process, signed like live ones.
 
@@ -154,13 +166,18 @@ def paper_client(
     anything to, but signing keeps the executor's code path (and cost) identical to
     live. ``unlimited`` turns the 30 req/s client-side limiter off for backtests,
     whose virtual clock does not move while the limiter would wait.
+
+    ``venue``: the venue being paper-traded. The broker itself takes every exit kind
+    (it speaks Advanced Trade's wire), but the client reports that venue's own
+    ``native_exits``, so a strategy's exits are native or emulated in paper exactly as
+    they would be live there (a bracket on Exchange is emulated in both).
     """
     from botkit.auth.factory import generate_cdp_key
 
     signer = make_jwt_signer(generate_cdp_key("ES256"), settings, clock=clock)
     limiter = RateLimiter(float("inf"), float("inf")) if unlimited else None
     cb = settings.coinbase
-    return RestClient(
+    client = RestClient(
         PAPER_REST_URL,
         signer,
         transport=broker.transport,
@@ -168,3 +185,24 @@ def paper_client(
         presign=cb.presign,  # the same signing path (and cost) as live
         presign_max_age=cb.presign_max_age,
     )
+    client.native_exits = venue_native_exits(venue)
+    return client
+
+
+def venue_native_exits(venue: str) -> frozenset[str]:
+    """The exit kinds ``venue``'s own client sends natively (``[bot] venue`` names).
+
+    Raises:
+        ConfigError: an unknown venue.
+    """
+    from botkit.venues.exchange.rest_client import ExchangeRestClient
+    from botkit.venues.prime.rest_client import PrimeRestClient
+
+    by_venue = {
+        "advanced_trade": RestClient.native_exits,
+        "exchange": ExchangeRestClient.native_exits,
+        "prime": PrimeRestClient.native_exits,
+    }
+    if venue not in by_venue:
+        raise ConfigError(f"unknown venue {venue!r}: use one of {', '.join(sorted(by_venue))}")
+    return by_venue[venue]

@@ -313,7 +313,7 @@ class BotRuntime:
                 from botkit.paper.setup import paper_client
 
                 broker = self.paper = await self._open_paper(ep, root, feed)
-                client = paper_client(broker, self.settings, clock, unlimited=False)
+                client = paper_client(broker, self.settings, clock, unlimited=False, venue=ep.venue)
                 balances = broker.balances()
             else:
                 client = make_order_client(ep, self.settings, clock)

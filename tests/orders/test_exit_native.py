@@ -3,7 +3,7 @@
 The strategy side (issue 17) sends an exit as the venue's own order when the kind is in
 ``OrderExecutor.native_exits`` and emulates it otherwise, so the set must say what each
 venue's client really translates: Advanced Trade (and the paper broker's client, which is
-Advanced Trade's over the in-process transport) all three; Exchange stop-limit only (its
+Advanced Trade's over the in-process transport, trading Advanced Trade) all three; Exchange stop-limit only (its
 create translates ``stop_limit_stop_limit_gtc``); Prime stop-limit (``STOP_LIMIT``).
 """
 
@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from botkit.clock import ManualClock
+from botkit.errors import ConfigError
 from botkit.market.requests import Subscription
 from botkit.orders.executor import OrderExecutor
 from botkit.orders.fills import FillTracker
@@ -21,7 +22,7 @@ from botkit.orders.journal import OrderJournal
 from botkit.orders.venue_api import EXIT_KINDS, OrderVenue
 from botkit.paper.broker import PaperBroker
 from botkit.paper.journal import PaperJournal
-from botkit.paper.setup import paper_client
+from botkit.paper.setup import paper_client, venue_native_exits
 from botkit.runtime.settings import BotSettings
 from botkit.venues.advanced_trade.rest_client import RestClient
 from botkit.venues.advanced_trade.ws_protocol import FeedProtocol
@@ -76,7 +77,24 @@ async def test_paper_client_takes_all_three(tmp_path: Path) -> None:
     finally:
         await executor.close()
         await client.close()
-        journal.close()
+    # paper on another venue reports that venue's set: exits are native or emulated in
+    # paper exactly as they would be live there
+    for venue, want in [
+        ("advanced_trade", EXIT_KINDS),
+        ("exchange", ExchangeRestClient.native_exits),
+        ("prime", PrimeRestClient.native_exits),
+    ]:
+        client = paper_client(
+            broker, BotSettings(), ManualClock(p.now), unlimited=True, venue=venue
+        )
+        try:
+            assert client.native_exits == want, venue
+        finally:
+            await client.close()
+    assert venue_native_exits("exchange") == frozenset({"stop_limit"})
+    with pytest.raises(ConfigError, match="unknown venue 'kraken'"):
+        venue_native_exits("kraken")
+    journal.close()
 
 
 @pytest.mark.parametrize("kind", sorted(EXIT_KINDS))
