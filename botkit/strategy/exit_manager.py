@@ -330,6 +330,14 @@ class ExitManager:
     ) -> str:
         """An exit for a held position (``bracket``, ``stop_loss``, ``trailing``); its id."""
         position = self._position(product_id, side)
+        held = abs(self._ctx.position(product_id))
+        if side is None and size > held:
+            raise ExitRejected(
+                f"exit size {size} is more than the {held} {product_id} this strategy holds: "
+                "the exit would open a position the other way. Fix: exit at most the "
+                "position (ctx.position), or pass side= for a position held elsewhere",
+                reason="EXIT_SIZE_ABOVE_POSITION",
+            )
         last = self.last_price(product_id)
         tick = self.tick(product_id)
         trailing: Trailing | None = None

@@ -19,19 +19,11 @@ from botkit.orders.intents import OrderIntent
 from botkit.orders.model import Order
 from botkit.risk.engine import MarketQuote
 
-__all__ = ["ExecutorSink", "MarketState", "MarketView", "OrderSink"]
+__all__ = ["ExecutorSink", "ExitSink", "MarketState", "MarketView", "OrderSink"]
 
 
 class OrderSink(Protocol):
-    """Where a context sends orders (the executor in production).
-
-    ``native_exits``: the exit order kinds the venue behind it holds natively, a subset of
-    ``{"stop_limit", "bracket", "attached"}``; every other exit is emulated by the bot
-    (:mod:`botkit.strategy.exit_manager`). A sink without the attribute gets emulation only.
-    """
-
-    @property
-    def native_exits(self) -> frozenset[str]: ...
+    """Where a context sends orders (the executor in production)."""
 
     async def place(self, intent: OrderIntent) -> str:
         """Place the intent exactly once; return the exchange's order id."""
@@ -40,6 +32,19 @@ class OrderSink(Protocol):
     async def cancel(self, order_id: str) -> bool:
         """Request cancellation; return whether the exchange accepted the request."""
         ...
+
+
+class ExitSink(OrderSink, Protocol):
+    """An :class:`OrderSink` that says which exits the venue behind it holds natively.
+
+    ``native_exits`` is a subset of ``{"stop_limit", "bracket", "attached"}``; every other
+    exit is emulated by the bot (:mod:`botkit.strategy.exit_manager`). A plain
+    :class:`OrderSink` without it (a test's) gets emulation only. :class:`ExecutorSink`
+    reports the executor's venue.
+    """
+
+    @property
+    def native_exits(self) -> frozenset[str]: ...
 
 
 class MarketView(Protocol):

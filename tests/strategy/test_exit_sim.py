@@ -237,6 +237,7 @@ async def test_bad_exits_are_refused_before_anything_is_sent(
         (ctx.sell(PRODUCT, SIZE, last + 50, take_profit=last + 60),
          "EXIT_TAKE_PROFIT_WRONG_SIDE", "below"),
         (ctx.stop_loss(PRODUCT, SIZE, last - D("0.005")), "EXIT_PRICE_PRECISION", "tick"),
+        (ctx.stop_loss(PRODUCT, SIZE * 2, Offset.pct(1)), "EXIT_SIZE_ABOVE_POSITION", "at most"),
     ]  # fmt: skip
     for call, reason, fix in cases:
         with pytest.raises(ExitRejected) as info:
