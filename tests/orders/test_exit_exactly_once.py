@@ -18,6 +18,9 @@ records the client does not control:
 
 from __future__ import annotations
 
+import asyncio
+import random
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -211,5 +214,42 @@ async def test_the_exit_states_follow_the_exchange_by_rest(
             assert order.status == "OPEN"
             state = ex.orders.get(intent.client_order_id)
             assert state is not None and state.status is OrderStatus.OPEN
+    finally:
+        await ex.close()
+
+
+async def test_150_exits_under_30pct_random_faults_make_exactly_150_orders(
+    sim: RecordingSim, make_client: ClientFactory, journal: OrderJournal
+) -> None:
+    """Every exit kind at once, 16 in flight, a seeded 30 % of them with a random fault of
+    the matrix: one order per client id, one exit per attached entry, each linked."""
+    n, rng = 150, random.Random(20261206)
+    ex = OrderExecutor(make_client(read_timeout=0.5), journal)
+    menu = [name for name in FAULTS if name != "none"]
+    gate = asyncio.Semaphore(16)
+
+    async def one(i: int) -> PlacedOrder:
+        intent = exit_intent(KINDS[i % len(KINDS)], f"bulk-exit-{i:03d}", sim)
+        async with gate:
+            if rng.random() < 0.3:
+                _faults(sim)[rng.choice(menu)]()
+            return await _place(ex, intent)
+
+    try:
+        placed = await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(n))), 50)
+        sim.faults.clear()
+        orders = _orders(sim)
+        by_coid = Counter(str(o["client_order_id"]) for o in orders)
+        exits = [o for o in orders if o["client_order_id"] == ""]
+        assert {c for c in by_coid if c} == {f"bulk-exit-{i:03d}" for i in range(n)}
+        assert max(v for c, v in by_coid.items() if c) == 1  # no duplicate
+        attached = [p for i, p in enumerate(placed) if KINDS[i % len(KINDS)].startswith("att")]
+        assert len(exits) == len(attached) == n // 3
+        by_entry = Counter(str(o["originating_order_id"]) for o in exits)
+        assert set(by_entry) == {p.order_id for p in attached} and max(by_entry.values()) == 1
+        for p in attached:  # the placement reported its exit, and the executor linked it
+            assert p.attached_order_id and ex.entry_of(p.attached_order_id) == p.client_order_id
+        assert journal.counts() == {"PLACED": n}
+        assert len(sim.faults.history) >= 0.2 * n  # the faults really fired
     finally:
         await ex.close()
