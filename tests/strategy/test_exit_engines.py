@@ -266,3 +266,21 @@ async def test_trailing_stop_fills_alike(engines: Engines) -> None:
     fills = e.exit_fills(e.rec_sim)
     assert fills and sum(s for _, _, s in fills) == SIZE
     assert fills == e.exit_fills(e.rec_paper)
+
+
+@both
+async def test_entry_with_take_profit_and_stop_loss_fills_alike(engines: Engines) -> None:
+    """Native: the venue's attached TP/SL on both engines; emulated: armed after the fill."""
+    e = engines
+    for ctx in (e.ctx_paper, e.ctx_sim):
+        await ctx.buy(PRODUCT, SIZE, stop_loss=Offset.bps(2), take_profit=Offset.pct(1))
+        if ctx is e.ctx_paper:
+            await e.drain_paper()
+    await e.mirror()
+    assert e.ctx_sim.position(PRODUCT) == e.ctx_paper.position(PRODUCT) == 2 * SIZE
+    (a,), (b,) = e.ctx_sim.open_exits(), e.ctx_paper.open_exits()
+    assert (a.kind, a.native, a.stop) == (b.kind, b.native, b.stop) and a.stop is not None
+    await fall_through(e, a.stop)
+    fills = e.exit_fills(e.rec_sim)
+    assert fills and sum(s for _, _, s in fills) == SIZE
+    assert fills == e.exit_fills(e.rec_paper)
