@@ -398,3 +398,50 @@ async def test_a_trailing_stop_refused_at_re_price_falls_back_to_emulation(
         ("ExitFilled", "trailing", "stop_loss"),
     ]
     assert ctx.position(PRODUCT) == 0
+
+
+async def test_replace_and_cancel_exits(
+    sim: SimServer, executor: OrderExecutor, tmp_path: Path
+) -> None:
+    ctx, strategy = context(sim, ExecutorSink(executor), tmp_path)
+    user = UserChannel(sim.exchange)
+    last = await long_position(sim, ctx, user)
+    exit_id = await ctx.stop_loss(PRODUCT, SIZE, last - 20)
+    (old,) = open_at_sim(sim.exchange)
+    # native replace: the old stop is cancelled, the new one placed once that is confirmed
+    assert await ctx.replace_exit(exit_id, stop_loss=last - 10) == exit_id
+    assert sim.exchange.get_order("default", old["order_id"])["status"] == "CANCEL_QUEUED"
+    sim.exchange.advance(sim.now() + 5)
+    await user.sync(ctx)
+    (new,) = open_at_sim(sim.exchange)
+    assert new["order_id"] != old["order_id"]
+    assert D(new["order_configuration"]["stop_limit_stop_limit_gtc"]["stop_price"]) == last - 10
+    (rec,) = ctx.open_exits()
+    assert (
+        rec.exit_id == exit_id
+        and rec.stop == last - 10
+        and rec.order_coid == new["client_order_id"]
+    )
+    with pytest.raises(ExitRejected) as info:  # checked like a new exit
+        await ctx.replace_exit(exit_id, stop_loss=last + 10)
+    assert info.value.reason == "EXIT_STOP_WRONG_SIDE"
+    # cancel: the order goes, the exit is closed, and it says so only once
+    assert await ctx.cancel_exit(exit_id)
+    assert not await ctx.cancel_exit(exit_id)
+    assert sim.exchange.get_order("default", new["order_id"])["status"] in (
+        "CANCEL_QUEUED",
+        "CANCELLED",
+    )
+    sim.exchange.advance(sim.now() + 10)
+    await user.sync(ctx)
+    assert ctx.open_exits() == [] and open_at_sim(sim.exchange) == [] and strategy.exits == []
+    # emulated: nothing at the exchange either way
+    ctx.exits.native = frozenset()
+    emu = await ctx.bracket(PRODUCT, SIZE, take_profit=last + 50, stop_loss=last - 30)
+    await ctx.replace_exit(emu, take_profit=last + 40)
+    (rec,) = ctx.open_exits()
+    assert (rec.take_profit, rec.stop) == (last + 40, last - 30) and not rec.native
+    assert await ctx.cancel_exit(emu) and ctx.open_exits() == [] and PRODUCT not in ctx.exits.watch
+    with pytest.raises(ExitRejected) as info:
+        await ctx.cancel_exit("nope")
+    assert info.value.reason == "EXIT_UNKNOWN"
