@@ -141,3 +141,38 @@ def test_evaluate_triggers_on_a_print_at_or_through_and_stop_wins_a_gap() -> Non
     assert evaluate(rec, D("1")) is None  # the exchange holds it
     doc = short.to_json()
     assert ExitRecord.from_json(doc) == short
+
+
+@given(
+    st.lists(st.decimals(min_value=D("90"), max_value=D("110"), places=2), min_size=1, max_size=50),
+    st.sampled_from(["long", "short"]),
+)
+def test_an_emulated_bracket_triggers_on_the_first_print_at_or_through_a_leg(
+    path: list[Decimal], position: str
+) -> None:
+    long = position == "long"
+    stop, tp = (D("95"), D("105")) if long else (D("105"), D("95"))
+    rec = ExitRecord("x", "bracket", "BTC-USD", position, D("1"), native=False,  # type: ignore[arg-type]
+                     stop=stop, take_profit=tp)  # fmt: skip
+    fired = next((i for i, p in enumerate(path) if evaluate(rec, p) is not None), None)
+
+    def reaches(p: Decimal, level: Decimal, favour: bool) -> bool:
+        return (p >= level) if long == favour else (p <= level)
+
+    first = next(
+        (i for i, p in enumerate(path) if reaches(p, stop, False) or reaches(p, tp, True)), None
+    )
+    assert fired == first
+    if fired is not None:
+        leg = evaluate(rec, path[fired])
+        assert leg == ("stop_loss" if reaches(path[fired], stop, False) else "take_profit")
+
+
+def test_the_exit_rules_module_is_pure() -> None:
+    """No I/O, clock or randomness: the architecture test's own checker, on this module."""
+    from pathlib import Path
+
+    from tests.test_architecture import pure_problems
+
+    root = Path(__file__).resolve().parents[2]
+    assert pure_problems([root / "botkit" / "strategy" / "exits.py"]) == []
