@@ -54,11 +54,12 @@ import logging
 import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from functools import partial
 from typing import Any, Literal, ParamSpec, TypeVar
 
 from botkit.errors import BotkitError, JournalError, OrderOutcomeUnknown, OrderRejected
-from botkit.market.events import OrderUpdate
+from botkit.market.events import FillEvent, OrderUpdate
 from botkit.net.retrying import CallTrace
 from botkit.orders.intents import OrderIntent
 from botkit.orders.journal import IntentRecord, IntentState, OrderJournal, sha256
@@ -86,6 +87,7 @@ __all__ = [
 log = logging.getLogger("botkit.orders.executor")
 P = ParamSpec("P")
 R = TypeVar("R")
+E = TypeVar("E", OrderUpdate, FillEvent)
 
 
 class OrderExecutor(ReconcileMixin):
@@ -658,6 +660,23 @@ class OrderExecutor(ReconcileMixin):
             now=self._wall(),
             source="ws",
         )
+
+    def named(self, event: E) -> E:
+        """``event`` (an order update or fill) with its client_order_id filled in when the
+        exchange's message had none but this executor knows the order by its order id.
+
+        Why: some venue messages name an order by its exchange id only — on Exchange, the
+        ``done`` of a stop cancelled before it triggered (its only earlier message,
+        ``activate``, carries no ``client_oid``). The strategy follows its orders by client
+        id, so without this it would never see that order finish. An order known only by
+        its order id (an attached exit: no client id exists) is left as it is.
+        """
+        if event.client_order_id or not event.order_id:
+            return event
+        state = self.orders.by_order_id(event.order_id)
+        if state is None or state.client_order_id.startswith("order:"):
+            return event
+        return replace(event, client_order_id=state.client_order_id)
 
     async def refresh(self, client_order_id: str) -> Order:
         """Re-read an order by REST and feed its status to the state machine."""

@@ -35,7 +35,7 @@ from botkit.auth.clock import SystemClock
 from botkit.errors import BotkitError, InsufficientFunds, JournalError, OrderRejected, StaleFeed
 from botkit.market.book import kernel_in_use
 from botkit.market.config import FeedConfig
-from botkit.market.events import FeedEvent, OrderUpdate, Subscribed
+from botkit.market.events import FeedEvent, FillEvent, OrderUpdate, Subscribed
 from botkit.market.feed import MarketDataFeed
 from botkit.market.types import Candle
 from botkit.monitor.alert_rules import AlertRules
@@ -625,6 +625,9 @@ class BotRuntime:
                 self.view.on_event(event)
             if isinstance(event, OrderUpdate) and self.executor is not None:
                 self.executor.on_order_update(event)
+                event = self.executor.named(event)
+            elif isinstance(event, FillEvent) and self.executor is not None:
+                event = self.executor.named(event)
             self.events.push(event)
             self._wake.set()
             if self.paper is not None:  # after queueing: a fill it causes follows the print

@@ -166,6 +166,8 @@ async def test_user_channel_follows_the_attached_exit_to_its_fill(tmp_path: Path
             fills = [e for e in events if isinstance(e, FillEvent) and e.order_id == exit_id]
             assert sum(f.size for f in fills) == SIZE  # the exit sold what the entry bought
             assert all(f.client_order_id == "" and f.side == "SELL" for f in fills)
+            # an attached exit has no client id to give back: named() leaves it alone
+            assert all(executor.named(f).client_order_id == "" for f in fills)
             entry_fills = [e for e in events if isinstance(e, FillEvent)
                            and e.client_order_id == intent.client_order_id]  # fmt: skip
             assert sum(f.size for f in entry_fills) == SIZE

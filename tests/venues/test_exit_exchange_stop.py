@@ -296,6 +296,13 @@ async def test_cancelled_untriggered_stop_is_done_for_the_executor(tmp_path: Pat
                 10,
             )
             assert len(executor.orders) == 1 and not executor.orders.illegal
+            # the wire named the order by its exchange id only; the executor names it back
+            [done] = [
+                e for e in events if isinstance(e, OrderUpdate) and e.order_id == placed.order_id
+            ]
+            assert (done.status, done.client_order_id) == ("CANCELLED", "")
+            named = executor.named(done)
+            assert (named.status, named.client_order_id) == ("CANCELLED", intent.client_order_id)
         finally:
             await feed.stop()
             await executor.close()
