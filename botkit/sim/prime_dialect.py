@@ -189,6 +189,11 @@ class PrimeDialect:
         return self.config.refusals
 
     @property
+    def untriggered_stop_status(self) -> str:
+        """What a stop not triggered yet reports (REST and the ``orders`` channel alike)."""
+        return self.config.untriggered_stop_status
+
+    @property
     def window(self) -> float:
         """Seconds a signed timestamp may be off the server clock."""
         return self.config.window

@@ -82,6 +82,9 @@ class PrimeWsKeys(Protocol):
 
     def prime_client_order_id(self, order_id: str, engine_client_order_id: str) -> str: ...
 
+    @property
+    def untriggered_stop_status(self) -> str: ...
+
 
 @dataclass
 class PrimeWsConfig:
@@ -318,7 +321,10 @@ class PrimeWsHub:
         coid = self.dialect.prime_client_order_id(
             str(order["order_id"]), str(order.get("client_order_id", ""))
         )
-        return pf.order_row(order, coid)
+        row = pf.order_row(order, coid)
+        if order.get("trigger_status") == "STOP_PENDING" and row["status"] in ("OPEN", "PENDING"):
+            row["status"] = self.dialect.untriggered_stop_status  # as REST says it
+        return row
 
     # -- heartbeats ------------------------------------------------------------------------
 
