@@ -21,21 +21,40 @@ What it handles (everything else goes back to Python):
 * a price already in the side's cache; on a miss it calls ``book._to_tick`` (which
   also caches, and may rescale the book: then the side tables are read again).
 
+The second half of this module (``parse_l2_frame``, ``apply_raw_event``) goes one step
+further for the Advanced Trade feed: it reads a plain ``l2_data`` frame's bytes
+straight into a C array and applies it to the book without a Python object per level
+(see the comment above ``RawLevel``); tests/market/test_l2_decoder.py checks it
+against msgspec and the two loops. Heap pushes are done here too (``_heap_push``, the
+same sift as ``heapq.heappush``, so the same heaps).
+
 Pure: no I/O, no clock, no randomness (core ring).
 """
 
-from cpython.dict cimport PyDict_Contains, PyDict_GetItemWithError, PyDict_SetItem
+cimport cython
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_GET_SIZE
+from cpython.dict cimport (
+    PyDict_Contains,
+    PyDict_GetItemWithError,
+    PyDict_SetDefault,
+    PyDict_SetItem,
+)
 from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
-from cpython.object cimport PyObject
+from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_CheckExact, PyLong_FromLongLong
+from cpython.mem cimport PyMem_Free, PyMem_Realloc
+from cpython.object cimport Py_LT, PyObject, PyObject_RichCompareBool
 from cpython.unicode cimport (
     PyUnicode_1BYTE_KIND,
     PyUnicode_CheckExact,
     PyUnicode_DATA,
     PyUnicode_GET_LENGTH,
     PyUnicode_KIND,
+    PyUnicode_New,
 )
+from libc.stdint cimport int32_t, uint8_t, uint16_t, uint64_t
+from libc.string cimport memcmp, memcpy
 
-from heapq import heappop, heappush
+from heapq import heappop
 
 
 cdef extern from "Python.h":
@@ -51,10 +70,13 @@ cdef extern from "Python.h":
 
     PyTypeObject* Py_TYPE(object o)
 
+    ctypedef struct PyListObject:
+        PyObject** ob_item
+
 cdef enum:
     T_OBJECT_EX = 16
 
-KERNEL_VERSION = 5
+KERNEL_VERSION = 6
 """Bumped with any change of behaviour: book.py ignores a stale build of another version."""
 
 SOURCE_SHA256 = PYX_SHA256
@@ -244,7 +266,7 @@ def apply_levels(object book, list ups, Py_ssize_t start=0):
             table.pop(key, None)
         else:
             if not PyDict_Contains(table, key):
-                heappush(heap, key)
+                _heap_push(heap, key)
             PyDict_SetItem(table, key, qty)
         i += 1
     return _finish(book, PyList_GET_SIZE(ups))
@@ -275,3 +297,624 @@ cdef int _finish(object book, Py_ssize_t n) except -3:
     if bheap and aheap and -bheap[0] >= aheap[0]:
         return -2  # DONE_CROSSED
     return -1  # DONE
+
+
+
+cdef inline bint _lt(object a, object b) except -1:
+    """``a < b`` for the heaps' keys: two C integers when both fit, else Python's ``<``."""
+    cdef int oa = 0
+    cdef int ob = 0
+    cdef long long va
+    cdef long long vb
+    if PyLong_CheckExact(a) and PyLong_CheckExact(b):
+        va = PyLong_AsLongLongAndOverflow(a, &oa)
+        vb = PyLong_AsLongLongAndOverflow(b, &ob)
+        if oa == 0 and ob == 0:
+            return va < vb
+    return PyObject_RichCompareBool(a, b, Py_LT)
+
+
+cdef int _heap_push(list heap, object item) except -1:
+    """``heapq.heappush`` (the same sift, so the same heap) without a Python call."""
+    cdef Py_ssize_t pos
+    cdef Py_ssize_t parent
+    cdef PyObject** arr
+    cdef PyObject* tmp
+    cdef bint lt
+    heap.append(item)
+    pos = PyList_GET_SIZE(heap) - 1
+    while pos > 0:
+        parent = (pos - 1) >> 1
+        arr = (<PyListObject*>heap).ob_item
+        lt = _lt(<object>arr[pos], <object>arr[parent])
+        if pos >= PyList_GET_SIZE(heap):  # changed by a comparison (never with int keys)
+            raise RuntimeError("list changed size during iteration")
+        if not lt:
+            break
+        arr = (<PyListObject*>heap).ob_item
+        tmp = arr[pos]
+        arr[pos] = arr[parent]
+        arr[parent] = tmp
+        pos = parent
+    return 0
+
+
+# -- the level2 frame decoder: l2_data bytes straight into the book ----------------------
+#
+# Why: decoding a frame with msgspec builds a struct and three or four strings per level
+# (and a list per event) that the loop above reads once and drops; that was two thirds
+# of the CPU time per level2 frame. parse_l2_frame reads the JSON of a *plain* l2_data
+# frame into a C array of (side, price span, quantity span) without creating a Python
+# object per level; apply_raw_event applies those levels to the book in C, with the same
+# rules as apply_levels. Anything it does not recognise exactly makes parse_l2_frame
+# return None *before anything is applied*, and the caller decodes the frame with msgspec
+# as before: a frame is either handled here, with the same result, or not at all.
+# tests/market/test_l2_decoder.py compares both paths on generated frames.
+#
+# Recognised ("plain") frames: one JSON object, JSON whitespace anywhere between tokens,
+# keys channel (exactly "l2_data"), client_id, timestamp (strings), sequence_num (an
+# integer 0..10**18-1 without leading zeros), events (a list); an event has type
+# ("snapshot" or "update"), product_id and updates (a list); a level has side ("bid" or
+# "offer"), price_level, new_quantity and event_time (strings). Each key once, no other
+# key, required keys present, strings of printable ASCII without escapes (shorter than
+# 64 KiB), quantities exactly "0" or plain positive decimals (what _qty_kind calls
+# POSITIVE, judged against the book's own quantity_fast_len), nothing after the object
+# but whitespace. All of these msgspec decodes to the same L2Data.
+
+cdef struct RawLevel:
+    int32_t price  # offset of the price string in the frame
+    int32_t qty  # offset of the quantity string
+    uint16_t price_len
+    uint16_t qty_len
+    uint8_t bid
+    uint8_t remove
+
+
+@cython.no_gc
+@cython.freelist(8)
+cdef class _RawLevels:
+    """The levels of one frame: spans into ``data``, which this keeps alive."""
+
+    cdef RawLevel* items
+    cdef Py_ssize_t count
+    cdef Py_ssize_t cap
+    cdef object data
+    cdef const unsigned char* s
+
+    def __dealloc__(self):
+        PyMem_Free(self.items)
+        self.items = NULL
+
+    cdef RawLevel* push(self) except NULL:
+        cdef RawLevel* grown
+        cdef Py_ssize_t cap
+        if self.count == self.cap:
+            cap = self.cap * 2 if self.cap else 32
+            grown = <RawLevel*>PyMem_Realloc(self.items, cap * sizeof(RawLevel))
+            if grown == NULL:
+                raise MemoryError()
+            self.items = grown
+            self.cap = cap
+        self.count += 1
+        return &self.items[self.count - 1]
+
+
+@cython.no_gc
+@cython.freelist(8)
+cdef class L2RawEvent:
+    """One event of a frame read by :func:`parse_l2_frame` (its levels stay in C)."""
+
+    cdef readonly str type
+    cdef readonly str product_id
+    cdef _RawLevels levels
+    cdef Py_ssize_t start
+    cdef Py_ssize_t end
+    cdef Py_ssize_t qty_len  # the longest positive quantity of the event
+
+    def __len__(self):
+        return self.end - self.start
+
+    def levels_as_tuples(self):
+        """The levels as ``(side, price_level, new_quantity)`` strings (for tests)."""
+        cdef Py_ssize_t i
+        cdef RawLevel* lv
+        out = []
+        for i in range(self.start, self.end):
+            lv = &self.levels.items[i]
+            out.append((
+                "bid" if lv.bid else "offer",
+                _ascii(self.levels.s + lv.price, lv.price_len),
+                _ascii(self.levels.s + lv.qty, lv.qty_len),
+            ))
+        return out
+
+
+@cython.freelist(8)
+cdef class L2RawFrame:
+    """A plain ``l2_data`` frame read by :func:`parse_l2_frame`."""
+
+    cdef readonly object sequence_num
+    cdef readonly list events
+
+
+cdef str _UPDATE = "update"
+cdef str _SNAPSHOT = "snapshot"
+cdef str _last_pid = ""  # product ids repeat: one str object per product, not per frame
+
+
+cdef inline str _ascii(const unsigned char* p, Py_ssize_t n):
+    """A new str of the ASCII bytes ``p[:n]`` (checked ASCII by the parser)."""
+    cdef object out = PyUnicode_New(n, 127)
+    memcpy(PyUnicode_DATA(out), p, n)
+    return <str>out
+
+
+cdef inline Py_ssize_t _ws(const unsigned char* s, Py_ssize_t i, Py_ssize_t n) noexcept nogil:
+    while i < n and (s[i] == 32 or s[i] == 10 or s[i] == 13 or s[i] == 9):
+        i += 1
+    return i
+
+
+cdef uint64_t _ONES = 0x0101010101010101ULL
+cdef uint64_t _HIGHS = 0x8080808080808080ULL
+
+
+cdef inline Py_ssize_t _string(
+    const unsigned char* s, Py_ssize_t i, Py_ssize_t n, Py_ssize_t* length
+) noexcept nogil:
+    """A string at ``s[i]``: where its text starts (``length`` set), or -1 if not plain.
+
+    Plain: printable ASCII without a backslash, shorter than 64 KiB. Scanned 8 bytes at
+    a time until a word holds a quote or a refused byte (exact bit tests for a byte
+    < 0x20, >= 0x7f, == 0x5c or == 0x22), then byte by byte.
+    """
+    cdef Py_ssize_t j
+    cdef uint64_t x
+    cdef uint64_t q
+    cdef uint64_t b
+    cdef unsigned char c
+    if i >= n or s[i] != 34:  # '"'
+        return -1
+    j = i + 1
+    while j + 8 <= n:
+        memcpy(&x, s + j, 8)
+        q = x ^ 0x2222222222222222ULL
+        b = x ^ 0x5C5C5C5C5C5C5C5CULL
+        if (
+            ((x - 0x2020202020202020ULL) & ~x)
+            | (x + _ONES) | x
+            | ((q - _ONES) & ~q)
+            | ((b - _ONES) & ~b)
+        ) & _HIGHS:
+            break
+        j += 8
+    while j < n:
+        c = s[j]
+        if c == 34:
+            length[0] = j - i - 1
+            if length[0] > 0xFFFF:
+                return -1
+            return i + 1
+        if c < 32 or c >= 127 or c == 92:
+            return -1
+        j += 1
+    return -1
+
+
+cdef inline bint _is(const unsigned char* p, Py_ssize_t n, const char* word, Py_ssize_t k) noexcept nogil:
+    return n == k and memcmp(p, word, k) == 0
+
+
+cdef inline Py_ssize_t _after(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, bint* more, unsigned char close) noexcept nogil:
+    """After a member or an item: ``,`` (``more``, then the next token) or ``close``; -1 else."""
+    i = _ws(s, i, n)
+    if i >= n:
+        return -1
+    if s[i] == 44:  # ','
+        more[0] = True
+        return _ws(s, i + 1, n)
+    more[0] = False
+    if s[i] == close:
+        return i + 1
+    return -1
+
+
+cdef inline Py_ssize_t _key(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, Py_ssize_t* k, Py_ssize_t* klen) noexcept nogil:
+    """A key and its colon: returns where its value starts (``k``, ``klen`` set), or -1."""
+    cdef Py_ssize_t start = _string(s, i, n, klen)
+    if start < 0:
+        return -1
+    k[0] = start
+    i = _ws(s, start + klen[0] + 1, n)
+    if i >= n or s[i] != 58:  # ':'
+        return -1
+    return _ws(s, i + 1, n)
+
+
+cdef inline int _qty_raw(const unsigned char* q, Py_ssize_t n) noexcept nogil:
+    """_qty_kind on bytes, without the length bound (checked per book by the caller)."""
+    cdef Py_ssize_t i
+    cdef bint dot = False
+    cdef bint nonzero = False
+    cdef unsigned char c
+    if n == 0:
+        return OTHER
+    if n == 1 and q[0] == 48:
+        return REMOVE
+    for i in range(n):
+        c = q[i]
+        if c == 46:
+            if dot:
+                return OTHER
+            dot = True
+        elif 49 <= c <= 57:
+            nonzero = True
+        elif c != 48:
+            return OTHER
+    return POSITIVE if nonzero else OTHER
+
+
+cdef Py_ssize_t _level(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, _RawLevels out, Py_ssize_t* qmax) except -2:
+    """One level object at ``s[i]`` appended to ``out``; the index after it, or -1."""
+    cdef Py_ssize_t k, klen, v, vlen
+    cdef int seen = 0
+    cdef int bit
+    cdef bint more = True
+    cdef int kind
+    cdef RawLevel* lv
+    if i >= n or s[i] != 123:  # '{'
+        return -1
+    lv = out.push()
+    i = _ws(s, i + 1, n)
+    while more:
+        i = _key(s, i, n, &k, &klen)
+        if i < 0:
+            return -1
+        v = _string(s, i, n, &vlen)
+        if v < 0:
+            return -1
+        if _is(s + k, klen, b"side", 4):
+            bit = 1
+            if _is(s + v, vlen, b"bid", 3):
+                lv.bid = 1
+            elif _is(s + v, vlen, b"offer", 5):
+                lv.bid = 0
+            else:
+                return -1
+        elif _is(s + k, klen, b"price_level", 11):
+            bit = 2
+            lv.price = <int32_t>v
+            lv.price_len = <uint16_t>vlen
+        elif _is(s + k, klen, b"new_quantity", 12):
+            bit = 4
+            kind = _qty_raw(s + v, vlen)
+            if kind == OTHER:
+                return -1
+            lv.remove = kind == REMOVE
+            lv.qty = <int32_t>v
+            lv.qty_len = <uint16_t>vlen
+            if kind == POSITIVE and vlen > qmax[0]:
+                qmax[0] = vlen
+        elif _is(s + k, klen, b"event_time", 10):
+            bit = 8
+        else:
+            return -1
+        if seen & bit:
+            return -1  # a duplicate key
+        seen |= bit
+        i = _after(s, v + vlen + 1, n, &more, 125)  # '}'
+        if i < 0:
+            return -1
+    if seen & 7 != 7:
+        return -1
+    return i
+
+
+cdef Py_ssize_t _event(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, _RawLevels levels, list events) except -2:
+    """One event object at ``s[i]`` appended to ``events``; the index after it, or -1."""
+    global _last_pid
+    cdef Py_ssize_t k, klen, v, vlen
+    cdef int seen = 0
+    cdef int bit
+    cdef bint more = True
+    cdef bint more_levels
+    cdef L2RawEvent ev
+    cdef Py_ssize_t qmax = 0
+    if i >= n or s[i] != 123:
+        return -1
+    ev = L2RawEvent.__new__(L2RawEvent)
+    ev.levels = levels
+    i = _ws(s, i + 1, n)
+    while more:
+        i = _key(s, i, n, &k, &klen)
+        if i < 0:
+            return -1
+        if _is(s + k, klen, b"updates", 7):
+            bit = 4
+            if i >= n or s[i] != 91:  # '['
+                return -1
+            ev.start = levels.count
+            i = _ws(s, i + 1, n)
+            if i < n and s[i] == 93:  # ']'
+                i += 1
+            else:
+                more_levels = True
+                while more_levels:
+                    i = _level(s, i, n, levels, &qmax)
+                    if i < 0:
+                        return -1
+                    i = _after(s, i, n, &more_levels, 93)
+                    if i < 0:
+                        return -1
+            ev.end = levels.count
+        else:
+            v = _string(s, i, n, &vlen)
+            if v < 0:
+                return -1
+            if _is(s + k, klen, b"type", 4):
+                bit = 1
+                if _is(s + v, vlen, b"update", 6):
+                    ev.type = _UPDATE
+                elif _is(s + v, vlen, b"snapshot", 8):
+                    ev.type = _SNAPSHOT
+                else:
+                    return -1
+            elif _is(s + k, klen, b"product_id", 10):
+                bit = 2
+                if PyUnicode_GET_LENGTH(_last_pid) == vlen and memcmp(
+                    PyUnicode_DATA(_last_pid), s + v, vlen
+                ) == 0:
+                    ev.product_id = _last_pid
+                else:
+                    ev.product_id = _ascii(s + v, vlen)
+                    _last_pid = ev.product_id
+            else:
+                return -1
+            i = v + vlen + 1
+        if seen & bit:
+            return -1
+        seen |= bit
+        i = _after(s, i, n, &more, 125)
+        if i < 0:
+            return -1
+    if seen != 7:
+        return -1
+    ev.qty_len = qmax
+    events.append(ev)
+    return i
+
+
+def parse_l2_frame(object data, dict books):
+    """A plain ``l2_data`` frame read without per-level objects, or None.
+
+    Args:
+        data: the frame, ``bytes`` or a one-byte-kind ``str``.
+        books: the connection's books by product id: an event whose quantities are
+            longer than its book's quantity_fast_len makes the frame go to msgspec
+            (the exact check is in Python).
+
+    Returns:
+        An :class:`L2RawFrame`, or None for anything else (another channel, a schema
+        break, an unusual spelling of anything): the caller decodes it with msgspec.
+        Nothing is applied here.
+    """
+    cdef const unsigned char* s
+    cdef Py_ssize_t n, i, k, klen, v, vlen, j
+    cdef int seen = 0
+    cdef int bit
+    cdef bint more = True
+    cdef bint more_events
+    cdef long long seq = 0
+    cdef _RawLevels levels
+    cdef list events
+    cdef L2RawFrame frame
+    cdef L2RawEvent ev
+    if PyBytes_CheckExact(data):
+        s = <const unsigned char*>PyBytes_AS_STRING(data)
+        n = PyBytes_GET_SIZE(data)
+    elif PyUnicode_CheckExact(data) and PyUnicode_KIND(data) == PyUnicode_1BYTE_KIND:
+        s = <const unsigned char*>PyUnicode_DATA(data)  # latin-1: bytes >= 127 are refused
+        n = PyUnicode_GET_LENGTH(data)
+    else:
+        return None
+    if n >= 0x7FFFFFFF:  # offsets are 32-bit
+        return None
+    i = _ws(s, 0, n)
+    if i >= n or s[i] != 123:
+        return None
+    levels = _RawLevels.__new__(_RawLevels)
+    levels.data = data
+    levels.s = s
+    events = []
+    i = _ws(s, i + 1, n)
+    while more:
+        i = _key(s, i, n, &k, &klen)
+        if i < 0:
+            return None
+        if _is(s + k, klen, b"sequence_num", 12):
+            bit = 2
+            j = i
+            while j < n and 48 <= s[j] <= 57 and j - i < 19:
+                seq = seq * 10 + (s[j] - 48)
+                j += 1
+            if j == i or j - i > 18 or (s[i] == 48 and j - i > 1):
+                return None  # not a plain integer below 10**18: msgspec judges it
+            if j < n and (s[j] == 46 or s[j] == 101 or s[j] == 69 or 48 <= s[j] <= 57):
+                return None  # a fraction or an exponent
+            i = j
+        elif _is(s + k, klen, b"events", 6):
+            bit = 4
+            if i >= n or s[i] != 91:
+                return None
+            i = _ws(s, i + 1, n)
+            if i < n and s[i] == 93:
+                i += 1
+            else:
+                more_events = True
+                while more_events:
+                    i = _event(s, i, n, levels, events)
+                    if i < 0:
+                        return None
+                    i = _after(s, i, n, &more_events, 93)
+                    if i < 0:
+                        return None
+        else:
+            v = _string(s, i, n, &vlen)
+            if v < 0:
+                return None
+            if _is(s + k, klen, b"channel", 7):
+                bit = 1
+                if not _is(s + v, vlen, b"l2_data", 7):
+                    return None
+            elif _is(s + k, klen, b"client_id", 9):
+                bit = 8
+            elif _is(s + k, klen, b"timestamp", 9):
+                bit = 16
+            else:
+                return None
+            i = v + vlen + 1
+        if seen & bit:
+            return None
+        seen |= bit
+        i = _after(s, i, n, &more, 125)
+        if i < 0:
+            return None
+    if seen & 7 != 7 or _ws(s, i, n) != n:
+        return None
+    for ev in events:  # quantities the book's fast rule does not cover: the exact path
+        if ev.qty_len:
+            book = books.get(ev.product_id)
+            if book is not None and ev.qty_len > <Py_ssize_t>book._qty_fast:
+                return None
+    frame = L2RawFrame.__new__(L2RawFrame)
+    frame.sequence_num = PyLong_FromLongLong(seq)
+    frame.events = events
+    return frame
+
+
+cdef inline long long _fast_tick(
+    const unsigned char* p, Py_ssize_t n, long long decimals, Py_ssize_t max_frac,
+    Py_ssize_t price_digits,
+) noexcept nogil:
+    """The tick of a price ``_to_tick`` would accept at this scale, or -1 to ask it.
+
+    Only prices whose checks are all plainly passed: ASCII digits and one optional
+    point, at most 37 characters, 1 to 18 whole digits and fewer than ``max_price``
+    has (so below it), no more significant fraction digits than the scale and
+    ``max_frac``, a tick of at most 18 digits, and positive. Anything else (a price
+    that sets or changes the scale, or that ``_to_tick`` refuses) goes to ``_to_tick``.
+    """
+    cdef Py_ssize_t i = 0
+    cdef Py_ssize_t whole_len
+    cdef Py_ssize_t frac_start
+    cdef Py_ssize_t frac_end
+    cdef Py_ssize_t f
+    cdef long long tick = 0
+    if decimals < 0 or n > 37:
+        return -1
+    while i < n and 48 <= p[i] <= 57:
+        if i < 18:
+            tick = tick * 10 + (p[i] - 48)
+        i += 1
+    whole_len = i
+    if whole_len == 0 or whole_len > 18 or whole_len >= price_digits:
+        return -1
+    frac_start = frac_end = n
+    if i < n:
+        if p[i] != 46:  # '.'
+            return -1
+        frac_start = i + 1
+        i = frac_start
+        while i < n and 48 <= p[i] <= 57:
+            i += 1
+        if i != n:
+            return -1
+        while frac_end > frac_start and p[frac_end - 1] == 48:
+            frac_end -= 1
+    f = frac_end - frac_start
+    if f > decimals or f > max_frac or whole_len + decimals > 18:
+        return -1
+    for i in range(frac_start, frac_end):
+        tick = tick * 10 + (p[i] - 48)
+    for i in range(decimals - f):
+        tick *= 10
+    if tick == 0:
+        return -1  # not positive: _to_tick says so
+    return tick
+
+
+def apply_raw_event(object book, L2RawEvent ev):
+    """Apply the levels of ``ev`` to ``book`` as :func:`apply_levels` would their structs.
+
+    Every level was classified by :func:`parse_l2_frame` (side ``bid``/``offer``,
+    quantity ``"0"`` or plainly positive within the book's quantity_fast_len), so no
+    level goes back to Python; a price is converted in C when the book's scale covers
+    it (:func:`_fast_tick`), else by ``book._to_tick`` (which caches, refuses and
+    rescales, as on a cache miss in :func:`apply_levels`). Ends the batch like it and
+    returns :data:`DONE` or :data:`DONE_CROSSED`.
+
+    Raises:
+        ValueError: a price ``_to_tick`` refuses (the levels before it are applied).
+    """
+    cdef _RawLevels levels = ev.levels
+    cdef const unsigned char* s = levels.s
+    cdef RawLevel* lv
+    cdef Py_ssize_t i
+    cdef long long tick
+    cdef long long decimals
+    cdef object d
+    cdef object key
+    cdef object qty
+    cdef PyObject* have
+    cdef dict bcache = book._bid_cache
+    cdef dict acache = book._ask_cache
+    cdef dict bids = book._bids
+    cdef dict asks = book._asks
+    cdef list bheap = book._bid_heap
+    cdef list aheap = book._ask_heap
+    cdef dict table
+    cdef list heap
+    cdef tuple bounds = book._price_bounds
+    cdef Py_ssize_t max_frac = bounds[0]
+    cdef Py_ssize_t price_digits = bounds[1]
+    if bcache is None or acache is None or bids is None or asks is None:
+        raise TypeError("the book's tables are not set")
+    if bheap is None or aheap is None:
+        raise TypeError("the book's heaps are not set")
+    if ev.qty_len > <Py_ssize_t>book._qty_fast:  # parsed for another book: never here
+        raise TypeError("a quantity this book checks exactly: decode the frame with msgspec")
+    d = book._decimals
+    decimals = -1 if d is None else <long long>d
+    for i in range(ev.start, ev.end):
+        lv = &levels.items[i]
+        tick = _fast_tick(s + lv.price, lv.price_len, decimals, max_frac, price_digits)
+        if tick >= 0:
+            key = PyLong_FromLongLong(-tick if lv.bid else tick)
+        else:  # as a cache miss in apply_levels (removals are not cached)
+            price = _ascii(s + lv.price, lv.price_len)
+            if lv.bid:
+                key = -book._to_tick(price, None if lv.remove else bcache, -1)
+            else:
+                key = book._to_tick(price, None if lv.remove else acache, 1)
+            d = book._decimals
+            decimals = -1 if d is None else <long long>d
+            if book._bids is not bids or book._asks is not asks:  # rescaled: new tables
+                bcache, acache = book._bid_cache, book._ask_cache
+                bids, asks = book._bids, book._asks
+                bheap, aheap = book._bid_heap, book._ask_heap
+                if bids is None or asks is None or bheap is None or aheap is None:
+                    raise TypeError("the book's tables are not set")
+        if lv.bid:
+            table, heap = bids, bheap
+        else:
+            table, heap = asks, aheap
+        if lv.remove:
+            table.pop(key, None)
+        else:
+            qty = _ascii(s + lv.qty, lv.qty_len)
+            have = PyDict_SetDefault(table, key, qty)  # one lookup for a new level
+            if have == <PyObject*>qty:
+                _heap_push(heap, key)
+            else:
+                PyDict_SetItem(table, key, qty)
+    return _finish(book, ev.end - ev.start)

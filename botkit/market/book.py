@@ -36,6 +36,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from heapq import heapify, heappop, heappush
+from typing import TYPE_CHECKING, Any
 
 import botkit.market as core_package
 from botkit.market.book_levels import (
@@ -49,12 +50,17 @@ from botkit.market.book_levels import (
 from botkit.market.book_view import BookView, Level
 from botkit.market.types import L2Update
 
+if TYPE_CHECKING:
+    from botkit.market._l2kernel import L2RawEvent, L2RawFrame
+
 __all__ = [
     "L2Book",
     "Level",
     "LevelChange",
     "WireLevelChange",
     "WireLimits",
+    "decoder_in_use",
+    "frame_parser",
     "kernel_in_use",
     "use_kernel",
 ]
@@ -69,7 +75,7 @@ _SNAPSHOT_CACHED = 1024
 _ASK_SIDES = frozenset({"offer", "ask", "sell", "SELL"})
 
 
-_KERNEL_VERSION = 5
+_KERNEL_VERSION = 6
 """The ``botkit.market._l2kernel`` behaviour this module expects (a stale build is ignored)."""
 _KERNEL_CROSSED = -2
 """The kernel's ``DONE_CROSSED``: every level applied, and the book is crossed."""
@@ -80,7 +86,14 @@ def _plain(qty: object) -> str:
     return format(qty, "f") if isinstance(qty, Decimal) else str(qty)
 
 
+FrameParser = Callable[[bytes | str, dict[str, Any]], "L2RawFrame | None"]
+"""The kernel's ``parse_l2_frame``: a plain ``l2_data`` frame read without per-level
+objects, or None (then the caller decodes it with msgspec)."""
+
+
 def _load_kernel() -> Callable[[L2Book, list[WireLevelChange], int], int] | None:
+    global _apply_raw, frame_parser
+    frame_parser = None
     if core_package.NO_EXTENSIONS:  # BOTKIT_NO_EXTENSIONS: never load it
         return None
     try:
@@ -91,22 +104,38 @@ def _load_kernel() -> Callable[[L2Book, list[WireLevelChange], int], int] | None
         return None  # built from another version of the source: reinstall to rebuild
     _l2kernel.bind_level_type(L2Update)  # the feed's decoded levels: read by slot offset
     fn: Callable[[L2Book, list[WireLevelChange], int], int] = _l2kernel.apply_levels
+    _apply_raw = _l2kernel.apply_raw_event
+    frame_parser = _l2kernel.parse_l2_frame
     return fn
 
 
+_apply_raw: Callable[[L2Book, L2RawEvent], int] | None = None
+"""The kernel's ``apply_raw_event`` once loaded (kept by ``use_kernel(False)``: an event
+read before the switch can still be applied)."""
+frame_parser: FrameParser | None = None
+"""The kernel's frame decoder while the kernel is in use, else None (read per frame by
+the Advanced Trade feed protocol)."""
 _kernel = _load_kernel()
 
 
-def use_kernel(enabled: bool = True) -> bool:
-    """Use the compiled level loop when it is built (default), or the Python one.
+def use_kernel(enabled: bool = True, *, decoder: bool = True) -> bool:
+    """Use the compiled level loop and frame decoder when built (default), or Python.
 
-    For comparisons and tests. ``BOTKIT_NO_EXTENSIONS`` (read by ``botkit`` at import)
-    keeps the kernel from ever being loaded, and then this cannot turn it on. Returns
-    whether the kernel is now in use.
+    For comparisons and tests. ``decoder=False`` keeps the level loop but leaves every
+    frame to msgspec (the feed before the decoder existed). ``BOTKIT_NO_EXTENSIONS``
+    (read by ``botkit`` at import) keeps the kernel from ever being loaded, and then
+    this cannot turn it on. Returns whether the kernel is now in use.
     """
-    global _kernel
+    global _kernel, frame_parser
     _kernel = _load_kernel() if enabled else None
+    if _kernel is None or not decoder:
+        frame_parser = None
     return _kernel is not None
+
+
+def decoder_in_use() -> bool:
+    """True when the Advanced Trade feed reads plain level2 frames with the kernel's decoder."""
+    return frame_parser is not None
 
 
 def kernel_in_use() -> bool:
@@ -312,6 +341,39 @@ class L2Book(BookView):
         if bheap and aheap:
             return -bheap[0] >= aheap[0]
         return False
+
+    def apply_raw_updates(self, ev: L2RawEvent) -> bool:
+        """:meth:`apply_wire_updates` of an event read by the kernel's frame decoder.
+
+        Its levels never became Python objects (see ``parse_l2_frame`` in
+        ``_l2kernel.pyx``); they are applied in C with the same rules, refused with the
+        same errors, and the batch ends the same way. Returns :attr:`crossed`.
+        """
+        apply = _apply_raw
+        if apply is None:  # pragma: no cover - no such event without the kernel
+            raise RuntimeError("the compiled book kernel is not loaded")
+        try:
+            done = apply(self, ev)
+        except (AttributeError, TypeError, ValueError) as exc:
+            self._settle()
+            raise ValueError(f"bad level in {self.product_id} update: {exc}") from None
+        return done == _KERNEL_CROSSED
+
+    def apply_raw_snapshot(self, ev: L2RawEvent) -> bool:
+        """:meth:`apply_snapshot` of an event read by the kernel's frame decoder."""
+        self._bids.clear()
+        self._asks.clear()
+        self._bid_heap.clear()
+        self._ask_heap.clear()
+        self._caching = len(ev) < self._cache_limit
+        try:
+            self.apply_raw_updates(ev)
+        finally:
+            self._caching = True
+        self.valid = True
+        self.invalid_reason = ""
+        self.stale = False
+        return self.crossed
 
     def _apply_levels(self, ups: Iterable[WireLevelChange]) -> None:
         """The level loop in Python: the reference for the compiled kernel, and its fallback.

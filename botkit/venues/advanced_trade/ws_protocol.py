@@ -40,9 +40,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from botkit.errors import BookInvalid, FeedSubscriptionError, SequenceGap
+from botkit.market import book as _book_module
 from botkit.market.book import L2Book
 from botkit.market.book_levels import DEFAULT_LIMITS, WireLimits
 from botkit.market.events import (
@@ -70,6 +71,9 @@ from botkit.market.requests import (
 from botkit.orders.fills import FillTracker
 from botkit.venues.advanced_trade import messages as m
 from botkit.venues.advanced_trade.messages import encode_message
+
+if TYPE_CHECKING:
+    from botkit.market._l2kernel import L2RawFrame
 
 __all__ = [
     "BULK_FRAME_BYTES",
@@ -223,24 +227,35 @@ class FeedProtocol:
                 bulk = m.decode_l2_bulk(data)
                 if bulk is not None:
                     return self._receive_bulk(bulk)
-            frame: m.Frame
-            try:
-                frame = _decode_fast(data)
-            except Exception:  # DecodeFailed, RecursionError (deep nesting), MemoryError...
-                frame = m.decode_frame(data, fast_l2=True, limits=self.limits)  # what was it?
-            if type(frame) is _L2Data:  # the hot path: in-order level2 frames
-                seq = frame.sequence_num
-                last = self.last_seq
-                if last is not None and seq == last + 1:
-                    self.last_seq = seq
-                    self.stats.accepted += 1
-                    return self._apply_l2(frame, [])
-                events: list[FeedEvent] = []
-                if self._sequence(seq, events):
-                    self.stats.accepted += 1
-                    self._apply_l2(frame, events)
-                return events
-            return self._receive_other(frame)
+            # The compiled decoder reads a plain l2_data frame straight into C (no
+            # per-level objects); anything else, and every frame without the kernel,
+            # goes through msgspec as before (book.frame_parser is None then).
+            parse = _book_module.frame_parser
+            raw = parse(data, self.books) if parse is not None else None
+            frame: m.L2Data | L2RawFrame
+            if raw is not None:
+                frame = raw
+            else:
+                decoded: m.Frame
+                try:
+                    decoded = _decode_fast(data)
+                except Exception:  # DecodeFailed, RecursionError (deep nesting), MemoryError...
+                    decoded = m.decode_frame(data, fast_l2=True, limits=self.limits)  # what was it?
+                if type(decoded) is not _L2Data:
+                    return self._receive_other(decoded)
+                frame = decoded  # an L2Data: tested just above
+            # the hot path: level2 frames (either form), in order
+            seq = frame.sequence_num
+            last = self.last_seq
+            if last is not None and seq == last + 1:
+                self.last_seq = seq
+                self.stats.accepted += 1
+                return self._apply_l2(frame, [], raw=raw is not None)
+            events: list[FeedEvent] = []
+            if self._sequence(seq, events):
+                self.stats.accepted += 1
+                self._apply_l2(frame, events, raw=raw is not None)
+            return events
         except Exception as exc:  # a bug or an unforeseen frame: never ends the connection
             events = []
             self._refuse(f"{type(exc).__name__}: {exc}", events, resync=True)
@@ -263,7 +278,11 @@ class FeedProtocol:
                 around()
 
     def _apply_l2(
-        self, frame: m.L2Data | m.L2Bulk, events: list[FeedEvent], bulk: bool = False
+        self,
+        frame: m.L2Data | m.L2Bulk | L2RawFrame,
+        events: list[FeedEvent],
+        bulk: bool = False,
+        raw: bool = False,
     ) -> list[FeedEvent]:
         """Apply a level2 frame that passed the sequence check: the one level2 apply.
 
@@ -272,7 +291,8 @@ class FeedProtocol:
         ``BookChanged`` events of this frame are withdrawn, every book of this
         connection is invalidated and resynchronised. Events for books of other
         connections are skipped (a level2 subscription left over from a resync race);
-        updates for an invalid book wait for its snapshot.
+        updates for an invalid book wait for its snapshot. ``raw``: a frame read by
+        the compiled decoder (``book.frame_parser``), whose levels the book applies in C.
         """
         books = self.books
         for ev in frame.events:
@@ -284,16 +304,20 @@ class FeedProtocol:
                 if ev.type == "update":  # the schema admits only "update" and "snapshot"
                     if not book.valid:
                         continue  # waiting for the resync snapshot
-                    if bulk:
+                    if raw:
+                        crossed = book.apply_raw_updates(ev)  # type: ignore[arg-type]
+                    elif bulk:
                         crossed = book.apply_update_batches(ev.batches())  # type: ignore[union-attr]
                     else:
-                        crossed = book.apply_wire_updates(ev.updates)  # type: ignore[arg-type]
+                        crossed = book.apply_wire_updates(ev.updates)  # type: ignore[arg-type,union-attr]
                     snapshot = False
                 else:
-                    if bulk:
+                    if raw:
+                        crossed = book.apply_raw_snapshot(ev)  # type: ignore[arg-type]
+                    elif bulk:
                         crossed = book.apply_snapshot_batches(ev.batches())  # type: ignore[union-attr]
                     else:
-                        crossed = book.apply_snapshot(ev.updates)  # type: ignore[arg-type]
+                        crossed = book.apply_snapshot(ev.updates)  # type: ignore[arg-type,union-attr]
                     snapshot = True
             except Exception as exc:  # the book refused a level, or worse
                 self._withdraw(events)
