@@ -202,6 +202,7 @@ class BotView:
             paused=gate is not None and gate.paused,
             kill_switch=kill is not None and kill.tripped,
             kill_switch_reason=kill.reason if kill is not None else "",
+            protections=gate.protection_status() if gate is not None else {},
             positions=dict(stats.position),
             realised=stats.realised,
             unrealised=stats.unrealised,
@@ -290,8 +291,8 @@ class BotView:
 
     async def reset_kill_switch(self, who: str) -> bool:
         gate = self.runtime.gate
-        if gate is None or not gate.tripped:
+        if gate is None or not (gate.tripped or gate.protection_status()):
             return False
-        gate.reset()
+        gate.reset()  # the kill switch and the protections beside it (docs/protections.md)
         self._journal("kill-switch reset", who)
         return True

@@ -119,6 +119,9 @@ class BotSnapshot:
     events: Mapping[str, int] = field(default_factory=dict)
     exits: Sequence[ExitRow] = ()
     """The strategy's live exits; an emulated one needs the bot running."""
+    protections: Mapping[str, str] = field(default_factory=dict)
+    """Active risk protections (cooldown, losing trades, max drawdown), one line each;
+    entries are refused while one is listed (docs/protections.md)."""
     components: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property

@@ -25,11 +25,13 @@ from botkit.sim.ws import WsConfig
 Probe = Callable[[BotRuntime, str, SimServer], Awaitable[None]]
 
 
-async def run_with_http(tmp_path: Path, probe: Probe, **bot: Any) -> tuple[BotRuntime, RunResult]:
+async def run_with_http(
+    tmp_path: Path, probe: Probe, risk: dict[str, Any] | None = None, **bot: Any
+) -> tuple[BotRuntime, RunResult]:
     """Run the market maker on the sim with --http on a free port; ``probe`` drives the test."""
     config = parse_bot_config(
         {"bot": {"sim_seed": 5, **bot}, "strategy": {"name": "market_maker"},
-         "risk": {"max_order_notional": 1000}}
+         "risk": {"max_order_notional": 1000, **(risk or {})}}
     )  # fmt: skip
     healthy = asyncio.Event()
 
@@ -194,6 +196,32 @@ async def test_control_needs_the_token_and_steers_the_bot(tmp_path: Path) -> Non
     actions = [line.split('"action": "')[1].split('"')[0] for line in journal]
     assert actions == ["pause", "resume", "kill-switch trip", "kill-switch reset", "cancel-all"]
     assert all('"who": "http 127.0.0.1"' in line for line in journal)
+
+
+async def test_an_active_protection_is_shown_and_reset_by_the_operator(tmp_path: Path) -> None:
+    seen: dict[str, Any] = {}
+
+    async def probe(rt: BotRuntime, url: str, sim: SimServer) -> None:
+        assert rt.gate is not None
+        token = (tmp_path / "sim" / "control.token").read_text()
+        seen["before"] = (await asyncio.to_thread(call, url, "status", None))["protections"]
+        await rt.gate.on_stop_loss("BTC-USD")  # what a stop-loss exit's fill does
+        doc = await asyncio.to_thread(call, url, "status", None)
+        seen["during"] = doc["protections"]
+        seen["text"] = render_status(doc)
+        async with aiohttp.ClientSession() as http, http.get(url + "/") as r:
+            seen["page"] = await r.text()
+        seen["reset"] = await asyncio.to_thread(call, url, "kill-switch reset", token)
+        seen["after"] = (await asyncio.to_thread(call, url, "status", None))["protections"]
+
+    rt, result = await run_with_http(tmp_path, probe, risk={"cooldown_after_stop_loss": 600})
+    assert result.error is None
+    assert seen["before"] == {} and seen["after"] == {}
+    [(name, what)] = seen["during"].items()
+    assert name == "cooldown BTC-USD" and "entries refused for" in what
+    assert "protection cooldown BTC-USD: entries refused" in seen["text"]
+    assert "cooldown BTC-USD" in seen["page"]
+    assert seen["reset"]["changed"] is True
 
 
 def test_ctl_says_when_no_bot_listens() -> None:
