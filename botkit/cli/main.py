@@ -272,7 +272,15 @@ def kill_switch_path(args: argparse.Namespace) -> Path:
 
 def cmd_kill_switch(args: argparse.Namespace) -> int:
     """``botkit kill-switch status|reset``: read or clear the persisted kill switch."""
-    from botkit.risk.gate import load_kill_switch, reset_kill_switch
+    import time
+
+    from botkit.risk.gate import (
+        load_kill_switch,
+        load_protections,
+        protection_lines,
+        protections_path,
+        reset_kill_switch,
+    )
 
     path = kill_switch_path(args)
     if args.kill_switch_command == "status":
@@ -280,6 +288,9 @@ def cmd_kill_switch(args: argparse.Namespace) -> int:
         print(f"kill switch: {'TRIPPED' if state.tripped else 'not tripped'} ({path})")
         if state.tripped:
             print(f"reason: {state.reason}")
+        active = protection_lines(load_protections(protections_path(path)), time.time())
+        for name, what in active.items():  # docs/protections.md
+            print(f"protection {name}: {what}")
         return EXIT_OK
     was = reset_kill_switch(path)
     print(f"kill switch {'reset' if was else 'was not tripped'} ({path}); stop the bot first")

@@ -201,6 +201,23 @@ def reset_protections(path: Path) -> bool:
     return was
 
 
+def protection_lines(st: ProtectionState, now: float) -> dict[str, str]:
+    """The protections active at ``now`` in ``st``, one line each (empty: none active).
+
+    For the running bot's status and for ``botkit kill-switch status`` on a stopped one.
+    """
+    out: dict[str, str] = {}
+    for key, ends in sorted(st.cooldowns.items()):
+        if ends > now:
+            out[f"cooldown {key}"] = f"entries refused for {ends - now:.0f} s more"
+    if st.streak_until is not None and st.streak_until > now:
+        left = "until reset" if math.isinf(st.streak_until) else f"{st.streak_until - now:.0f} s"
+        out["losing trades"] = f"{st.streak_reason}; entries refused {left}"
+    if st.drawdown_reason:
+        out["max drawdown"] = f"{st.drawdown_reason}; entries refused until reset"
+    return out
+
+
 class RiskGate:
     """The risk engine plus its persisted kill switch and the cancellers to call on a trip.
 
@@ -341,21 +358,9 @@ class RiskGate:
 
     def protection_status(self) -> dict[str, str]:
         """The active protections, one line each (for a status page; empty: none active)."""
-        engine = self.engine
-        if not engine.protected:
+        if not self.engine.protected:
             return {}
-        st, now, out = engine.protection, self._wall(), {}
-        for key, ends in sorted(st.cooldowns.items()):
-            if ends > now:
-                out[f"cooldown {key}"] = f"entries refused for {ends - now:.0f} s more"
-        if st.streak_until is not None and st.streak_until > now:
-            left = (
-                "until reset" if math.isinf(st.streak_until) else f"{st.streak_until - now:.0f} s"
-            )
-            out["losing trades"] = f"{st.streak_reason}; entries refused {left}"
-        if st.drawdown_reason:
-            out["max drawdown"] = f"{st.drawdown_reason}; entries refused until reset"
-        return out
+        return protection_lines(self.engine.protection, self._wall())
 
     def _save_protections(self) -> None:
         self.engine.protection_changed = False

@@ -60,3 +60,36 @@ def test_cli_kill_switch_status_and_reset(
     assert not load_kill_switch(path).tripped
     path.write_text("{broken")
     assert main(["kill-switch", "status", "--path", str(path)]) == 2
+
+
+def test_cli_kill_switch_status_lists_active_protections(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A stopped bot's protections are visible before the operator resets them."""
+    import math
+    import time
+
+    from botkit.cli.main import main
+    from botkit.risk.engine import ProtectionState
+    from botkit.risk.gate import load_protections, protections_path, save_protections
+
+    path = tmp_path / "ks.json"
+    state = ProtectionState(
+        cooldowns={"BTC-USD": time.time() + 600, "ETH-USD": 1.0},  # one active, one over
+        streak_until=math.inf,
+        streak_reason="3 losing trades within 86400 s",
+    )
+    save_protections(protections_path(path), state)
+    assert main(["kill-switch", "status", "--path", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "protection cooldown BTC-USD: entries refused for" in out
+    assert "ETH-USD" not in out
+    assert (
+        "protection losing trades: 3 losing trades within 86400 s; entries refused until reset"
+        in out
+    )
+    assert main(["kill-switch", "reset", "--path", str(path)]) == 0
+    assert load_protections(protections_path(path)).streak_until is None
+    capsys.readouterr()
+    assert main(["kill-switch", "status", "--path", str(path)]) == 0
+    assert "protection" not in capsys.readouterr().out
