@@ -44,6 +44,9 @@ class RunStats:
     halted: bool = False
     kill_switch: bool = False
     cancelled_on_exit: int = 0
+    exits: int = 0
+    exits_emulated: int = 0
+    """Live exits the bot itself triggers (emulated): nothing protects them while it is down."""
 
     @property
     def pnl(self) -> Decimal:
@@ -53,9 +56,13 @@ class RunStats:
         """The one-line status: orders, fills, position, PnL."""
         pos = " ".join(f"{p} {q.normalize():f}" for p, q in self.position.items()) or "flat"
         flags = (" HALTED" if self.halted else "") + (" KILL-SWITCH" if self.kill_switch else "")
+        exits = ""
+        if self.exits:
+            emulated = f", {self.exits_emulated} EMULATED" if self.exits_emulated else ""
+            exits = f" | exits {self.exits}{emulated}"
         return (
             f"[{self.mode}] {self.strategy}: orders {self.orders} (open {self.open_orders}) "
-            f"fills {self.fills} | position {pos} | PnL {self.pnl:.2f}{flags}"
+            f"fills {self.fills} | position {pos}{exits} | PnL {self.pnl:.2f}{flags}"
         )
 
 
@@ -73,6 +80,15 @@ def render_summary(stats: RunStats, elapsed: float) -> str:
         f"unrealised {stats.unrealised:.2f})",
         f"  feed events:       {stats.events}",
     ]
+    if stats.exits:
+        lines.append(
+            f"  exits open at exit: {stats.exits}"
+            + (
+                f" ({stats.exits_emulated} emulated: not protected while the bot is down)"
+                if stats.exits_emulated
+                else " (native: they stay at the exchange)"
+            )
+        )
     if stats.halted:
         lines.append("  the strategy was HALTED by the guard (see the error log)")
     if stats.kill_switch:
@@ -94,3 +110,6 @@ def refresh_stats(stats: RunStats, ctx: BotContext, products: tuple[str, ...]) -
     stats.open_orders = len(ctx.open_orders())
     stats.halted = ctx.guard.halted
     stats.kill_switch = ctx.risk is not None and ctx.risk.tripped
+    rows = ctx.exits.describe()
+    stats.exits = len(rows)
+    stats.exits_emulated = sum(1 for row in rows if str(row["how"]).startswith("emulated"))

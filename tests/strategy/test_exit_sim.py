@@ -18,6 +18,7 @@ from botkit.orders.executor import OrderExecutor
 from botkit.orders.types import startup_updates
 from botkit.risk.engine import RiskLimits, RiskRejected
 from botkit.risk.gate import RiskGate
+from botkit.runtime.ui import RunStats, refresh_stats, render_summary
 from botkit.sim.server import SimServer
 from botkit.strategy.context import BotContext
 from botkit.strategy.exits import ExitFilled, ExitRejected, ExitTriggered, Offset, limits_from_rules
@@ -161,6 +162,10 @@ async def test_emulated_bracket_sends_nothing_until_a_print_triggers_it(
     (rec,) = ctx.open_exits()
     assert not rec.native and open_at_sim(sim.exchange) == []
     assert PRODUCT in ctx.exits.watch
+    stats = RunStats()  # the operator is told: nothing protects it while the bot is down
+    refresh_stats(stats, ctx, (PRODUCT,))
+    assert (stats.exits, stats.exits_emulated) == (1, 1) and "exits 1, 1 EMULATED" in stats.line()
+    assert "1 emulated: not protected while the bot is down" in render_summary(stats, 1.0)
     await ctx.dispatch(trade_print(last - D("0.5")))  # above the stop
     assert open_at_sim(sim.exchange) == [] and strategy.exits == []
     assert rec.stop is not None
