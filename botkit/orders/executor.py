@@ -41,7 +41,10 @@ The protocol (docs/executor.md has the full story, with each guarantee and its l
    (:attr:`OrderExecutor.startup` keeps the report). Start-up also starts the
    client's pool of pre-signed create-order tokens.
 7. **Reconciliation** (:meth:`OrderExecutor.reconcile`): orders at the exchange
-   with botkit's id format and no intent row are adopted into the journal.
+   with botkit's id format and no intent row are adopted into the journal. An exit the
+   venue created from an entry's ``attached_order_configuration`` has no client id: it
+   is linked to its entry instead (:attr:`OrderExecutor.attached_exits`, also filled
+   from the create answer) and tracked by order id, never adopted.
 8. **One placement per id, in its own task.** Concurrent ``place()``/``resolve()``
    calls for one id share a task that each caller awaits shielded, so cancelling
    a caller never cancels the placement (``close()`` ends what is left, bounded).
