@@ -228,6 +228,8 @@ class OrderStateMachine:
             released = self._released
             if released and (coid in released or order_id in released):
                 log.debug("order %s: %s after it was released, ignored (%s)", coid, status, source)
+                if len(self._finished) > self.keep_finished:  # time moved on: trim anyway
+                    self._trim(now or self._latest)
                 return None
             state = self.track(coid, product_id=product_id, side=side)
         if order_id:
