@@ -286,3 +286,40 @@ async def test_exit_of_a_foreign_entry_stays_foreign(sim: SimServer, tmp_path: P
     finally:
         await executor.close()
         await client.close()
+
+
+async def test_exit_links_are_released_with_their_finished_exits(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    """The links (exit -> entry) live as long as the state machine keeps the exit: a bot
+    placing attached exits for weeks does not grow them without bound."""
+    client = _client(sim)
+    executor = await _restart(client, tmp_path / "journal.sqlite")
+    executor.orders.keep_finished, executor.orders.keep_seconds = 0, 0.0
+    try:
+        exits = []
+        for _ in range(5):
+            placed = await executor.place(_attached_entry(sim, market=True))
+            exits.append(placed.attached_order_id)
+        assert set(executor.attached_exits) == set(exits)
+        for exit_id in exits:  # each exit finishes (the user channel's last word on it)
+            executor.on_order_update(
+                OrderUpdate(
+                    order_id=exit_id,
+                    client_order_id="",
+                    product_id=BTC,
+                    side="SELL",
+                    order_type="Bracket",
+                    status="FILLED",
+                    cumulative_quantity=SIZE,
+                    leaves_quantity=Decimal(0),
+                    avg_price=Decimal(1),
+                    total_fees=Decimal(0),
+                    snapshot=False,
+                )
+            )
+        assert executor.attached_exits == {} and executor.entry_of(exits[0]) is None
+        assert all(executor.orders.by_order_id(e) is None for e in exits)
+    finally:
+        await executor.close()
+        await client.close()
