@@ -54,7 +54,6 @@ from cpython.unicode cimport (
 from libc.stdint cimport int32_t, uint8_t, uint16_t, uint64_t
 from libc.string cimport memcmp, memcpy
 
-from heapq import heappop
 
 
 cdef extern from "Python.h":
@@ -286,9 +285,9 @@ cdef int _finish(object book, Py_ssize_t n) except -3:
     total = done + n
     book.updates = total
     while bheap and not PyDict_Contains(bids, bheap[0]):
-        heappop(bheap)
+        _heap_pop(bheap)
     while aheap and not PyDict_Contains(asks, aheap[0]):
-        heappop(aheap)
+        _heap_pop(aheap)
     if (done ^ total) >> 8 and (
         len(bheap) > 4 * len(bids) + 256 or len(aheap) > 4 * len(asks) + 256
     ):
@@ -314,20 +313,18 @@ cdef inline bint _lt(object a, object b) except -1:
     return PyObject_RichCompareBool(a, b, Py_LT)
 
 
-cdef int _heap_push(list heap, object item) except -1:
-    """``heapq.heappush`` (the same sift, so the same heap) without a Python call."""
-    cdef Py_ssize_t pos
+cdef int _siftdown(list heap, Py_ssize_t startpos, Py_ssize_t pos) except -1:
+    """``heapq``'s ``siftdown`` (the same swaps, so the same heap), comparing with ``_lt``."""
+    cdef Py_ssize_t size = PyList_GET_SIZE(heap)
     cdef Py_ssize_t parent
     cdef PyObject** arr
     cdef PyObject* tmp
     cdef bint lt
-    heap.append(item)
-    pos = PyList_GET_SIZE(heap) - 1
-    while pos > 0:
+    while pos > startpos:
         parent = (pos - 1) >> 1
         arr = (<PyListObject*>heap).ob_item
         lt = _lt(<object>arr[pos], <object>arr[parent])
-        if pos >= PyList_GET_SIZE(heap):  # changed by a comparison (never with int keys)
+        if size != PyList_GET_SIZE(heap):  # changed by a comparison (never with int keys)
             raise RuntimeError("list changed size during iteration")
         if not lt:
             break
@@ -337,6 +334,44 @@ cdef int _heap_push(list heap, object item) except -1:
         arr[parent] = tmp
         pos = parent
     return 0
+
+
+cdef int _heap_push(list heap, object item) except -1:
+    """``heapq.heappush`` without a Python call."""
+    heap.append(item)
+    return _siftdown(heap, 0, PyList_GET_SIZE(heap) - 1)
+
+
+cdef int _heap_pop(list heap) except -1:
+    """``heapq.heappop`` (result dropped) without a Python call: ``heapq``'s ``siftup``."""
+    cdef Py_ssize_t endpos
+    cdef Py_ssize_t pos = 0
+    cdef Py_ssize_t child
+    cdef Py_ssize_t limit
+    cdef PyObject** arr
+    cdef PyObject* tmp
+    cdef bint lt
+    last = heap.pop()
+    endpos = PyList_GET_SIZE(heap)
+    if endpos == 0:
+        return 0
+    heap[0] = last
+    limit = endpos >> 1  # the first position without a child
+    while pos < limit:
+        child = 2 * pos + 1
+        arr = (<PyListObject*>heap).ob_item
+        if child + 1 < endpos:
+            lt = _lt(<object>arr[child], <object>arr[child + 1])
+            if endpos != PyList_GET_SIZE(heap):
+                raise RuntimeError("list changed size during iteration")
+            if not lt:
+                child += 1
+            arr = (<PyListObject*>heap).ob_item
+        tmp = arr[child]
+        arr[child] = arr[pos]
+        arr[pos] = tmp
+        pos = child
+    return _siftdown(heap, 0, pos)
 
 
 # -- the level2 frame decoder: l2_data bytes straight into the book ----------------------
@@ -429,6 +464,7 @@ cdef class L2RawEvent:
         return out
 
 
+@cython.no_gc
 @cython.freelist(8)
 cdef class L2RawFrame:
     """A plain ``l2_data`` frame read by :func:`parse_l2_frame`."""
@@ -554,6 +590,62 @@ cdef inline int _qty_raw(const unsigned char* q, Py_ssize_t n) noexcept nogil:
     return POSITIVE if nonzero else OTHER
 
 
+cdef inline bint _lit(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, const char* word, Py_ssize_t k) noexcept nogil:
+    return i + k <= n and memcmp(s + i, word, k) == 0
+
+
+cdef Py_ssize_t _level_compact(
+    const unsigned char* s, Py_ssize_t i, Py_ssize_t n, _RawLevels out, Py_ssize_t* qmax
+) except -2:
+    """:func:`_level` for the layout Coinbase sends, or -1 to let ``_level`` read it.
+
+    ``{"side":"bid"|"offer","event_time":"…","price_level":"…","new_quantity":"…"}``
+    with no whitespace: the keys are compared as literals instead of being scanned.
+    On -1 nothing is left appended.
+    """
+    cdef Py_ssize_t v, vlen
+    cdef int kind
+    cdef RawLevel* lv
+    cdef int bid
+    if _lit(s, i, n, b'{"side":"bid"', 13):
+        bid = 1
+        i += 13
+    elif _lit(s, i, n, b'{"side":"offer"', 15):
+        bid = 0
+        i += 15
+    else:
+        return -1
+    if not _lit(s, i, n, b',"event_time":', 14):
+        return -1
+    v = _string(s, i + 14, n, &vlen)
+    if v < 0:
+        return -1
+    i = v + vlen + 1
+    if not _lit(s, i, n, b',"price_level":', 15):
+        return -1
+    v = _string(s, i + 15, n, &vlen)
+    if v < 0:
+        return -1
+    lv = out.push()
+    lv.bid = bid
+    lv.price = <int32_t>v
+    lv.price_len = <uint16_t>vlen
+    i = v + vlen + 1
+    if _lit(s, i, n, b',"new_quantity":', 16):
+        v = _string(s, i + 16, n, &vlen)
+        if v >= 0 and v + vlen + 1 < n and s[v + vlen + 1] == 125:  # '}'
+            kind = _qty_raw(s + v, vlen)
+            if kind != OTHER:
+                lv.remove = kind == REMOVE
+                lv.qty = <int32_t>v
+                lv.qty_len = <uint16_t>vlen
+                if kind == POSITIVE and vlen > qmax[0]:
+                    qmax[0] = vlen
+                return v + vlen + 2
+    out.count -= 1  # not this layout after all: _level reads it from the start
+    return -1
+
+
 cdef Py_ssize_t _level(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, _RawLevels out, Py_ssize_t* qmax) except -2:
     """One level object at ``s[i]`` appended to ``out``; the index after it, or -1."""
     cdef Py_ssize_t k, klen, v, vlen
@@ -620,6 +712,7 @@ cdef Py_ssize_t _event(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, _RawL
     cdef bint more_levels
     cdef L2RawEvent ev
     cdef Py_ssize_t qmax = 0
+    cdef Py_ssize_t j
     if i >= n or s[i] != 123:
         return -1
     ev = L2RawEvent.__new__(L2RawEvent)
@@ -640,7 +733,8 @@ cdef Py_ssize_t _event(const unsigned char* s, Py_ssize_t i, Py_ssize_t n, _RawL
             else:
                 more_levels = True
                 while more_levels:
-                    i = _level(s, i, n, levels, &qmax)
+                    j = _level_compact(s, i, n, levels, &qmax)
+                    i = j if j >= 0 else _level(s, i, n, levels, &qmax)
                     if i < 0:
                         return -1
                     i = _after(s, i, n, &more_levels, 93)

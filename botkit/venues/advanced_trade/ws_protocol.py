@@ -250,11 +250,11 @@ class FeedProtocol:
             if last is not None and seq == last + 1:
                 self.last_seq = seq
                 self.stats.accepted += 1
-                return self._apply_l2(frame, [], raw=raw is not None)
+                return self._apply_l2(frame, [], False, raw is not None)
             events: list[FeedEvent] = []
             if self._sequence(seq, events):
                 self.stats.accepted += 1
-                self._apply_l2(frame, events, raw=raw is not None)
+                self._apply_l2(frame, events, False, raw is not None)
             return events
         except Exception as exc:  # a bug or an unforeseen frame: never ends the connection
             events = []
