@@ -240,6 +240,10 @@ class CandleBacktest:
             close reach the engine (the paper exchange's submit latency for the run).
         equity_points: about how many equity samples to keep (plus one per fill).
         progress: called every 65,536 candles.
+        checkpoint: called ``checkpoints`` times, evenly spaced, with the step (1, 2, ...)
+            and the account's equity at that candle's close; it may raise to stop the run
+            (an optimiser pruning a trial does).
+        checkpoints: how many checkpoints (0: none).
         strategies_dir: where shipped strategies are looked up by name.
     """
 
@@ -254,6 +258,8 @@ class CandleBacktest:
         latency: float = 0.05,
         equity_points: int = 2000,
         progress: Callable[[Progress], None] | None = None,
+        checkpoint: Callable[[int, Decimal], None] | None = None,
+        checkpoints: int = 0,
         strategies_dir: Path | None = None,
     ) -> None:
         if len(series) == 0:
@@ -269,6 +275,8 @@ class CandleBacktest:
         self.equity_points = max(equity_points, 2)
         self.out_dir = out_dir
         self.progress = progress
+        self.checkpoint = checkpoint
+        self.checkpoints = checkpoints if checkpoint is not None else 0
         self.settings = settings
         self.strategy_cls = load_strategy(
             config.strategy or "market_maker", strategies_dir=strategies_dir
@@ -415,6 +423,8 @@ class CandleBacktest:
         next_sample = float(starts[0]) + interval
         trade_id = 0
         n = len(series)
+        checkpoint, every = self.checkpoint, n // self.checkpoints if self.checkpoints else 0
+        quote = self.config.paper.quote
         for i in range(n):
             start = float(starts[i])
             # 1-2: the open and the range, only while an order is live at the exchange
@@ -445,7 +455,8 @@ class CandleBacktest:
                         await self._deliver(ctx, executor)
             # 3: the close
             end = start + g
-            if wants_candles or timers or end >= next_sample:
+            due = every and (i + 1) % every == 0
+            if wants_candles or timers or end >= next_sample or due:
                 clock.set(end)
                 set_book(book, closes[i])
                 exchange.on_book(pid, end)
@@ -461,6 +472,8 @@ class CandleBacktest:
                 flush()
                 if end >= next_sample:
                     next_sample = end + interval
+                if due and checkpoint is not None:
+                    checkpoint((i + 1) // every, exchange.portfolio_value(quote)[0])
             if progress is not None and i & 0xFFFF == 0xFFFF:
                 progress(Progress(i + 1, 0, (i + 1) / n, time.perf_counter() - wall0))
         clock.set(float(starts[-1] + g))

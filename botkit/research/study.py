@@ -1,0 +1,440 @@
+"""``botkit optimize``'s driver: Optuna studies over candle backtests, with walk-forward.
+
+One driver process asks Optuna (``study.ask``) for parameter sets, runs them as trials
+on a pool (:mod:`botkit.research.pools`: this process, local processes or Ray tasks) and
+tells Optuna the results (``study.tell``). The study lives in Optuna's storage (SQLite by
+default, any SQLAlchemy URL), which is the single source of truth: the number of trials
+still to run is read from it, so a study interrupted by Ctrl-C (its in-flight trials are
+told FAILED and marked ``interrupted``) resumes where it stopped when the same command
+runs again, and two drivers — say one local, one on a Ray cluster — can work on the
+same study at once.
+
+Walk-forward (``folds = k``): the dataset is cut into k consecutive windows; in each,
+the first ``in_sample`` share is optimised (its own study, ``<name>.fold<j>of<k>``) and
+the rest scores the best parameters out of sample, next to the defaults' scores on both
+parts. Both scores are reported, so overfitting shows as a gap between them.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from botkit.backtest.candle_model import FillModel
+from botkit.backtest.candles import CandleSeries
+from botkit.errors import ConfigError
+from botkit.research.evaluate import PruneLink, TrialJob, TrialOutcome, evaluate
+from botkit.research.pools import Pool
+from botkit.research.space import OptimizeSpec, Param
+
+__all__ = [
+    "FoldResult",
+    "OptimizeResult",
+    "StudyProgress",
+    "best_feasible",
+    "folds",
+    "make_pruner",
+    "make_sampler",
+    "open_storage",
+    "optimize",
+    "run_study",
+]
+
+log = logging.getLogger("botkit.research")
+
+
+def _optuna() -> Any:
+    try:
+        import optuna
+    except ImportError:
+        raise ConfigError(
+            "botkit optimize needs Optuna: pip install 'botkit[research]' (docs/research.md)"
+        ) from None
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
+def open_storage(url: str) -> Any:
+    """Optuna storage for ``url``: a SQLAlchemy URL, or a file path taken as SQLite.
+
+    SQLite waits up to 60 s for a lock (several writers share one file).
+    """
+    optuna = _optuna()
+    if "://" not in url:
+        url = f"sqlite:///{url}"
+    kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
+    try:
+        return optuna.storages.RDBStorage(url, **kwargs)
+    except Exception as exc:  # SQLAlchemy's errors: a bad URL, a missing driver, no server
+        raise ConfigError(f"cannot open the study storage {url!r}: {exc}") from None
+
+
+def make_pruner(name: str) -> Any:
+    """``median`` (Optuna's MedianPruner after 4 complete trials) or ``none``."""
+    optuna = _optuna()
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    return optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=1)
+
+
+def _constraints(trial: Any) -> list[float]:
+    return list(trial.user_attrs.get("constraints", []))
+
+
+def make_sampler(spec: OptimizeSpec) -> Any:
+    """TPE (seeded, constraint-aware), grid (the spec's grid, seeded order) or random."""
+    optuna = _optuna()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if spec.sampler == "grid":
+            return _grid_sampler(optuna)(spec.grid(), seed=spec.seed)
+        if spec.sampler == "random":
+            return optuna.samplers.RandomSampler(seed=spec.seed)
+        return optuna.samplers.TPESampler(seed=spec.seed, constraints_func=_constraints)
+
+
+def _grid_sampler(optuna: Any) -> Any:
+    """Optuna's grid sampler without its ``study.stop()`` once the grid is done: that call
+    only works inside ``study.optimize``; the driver caps a grid study's budget at the
+    grid's size itself."""
+
+    class Grid(optuna.samplers.GridSampler):  # type: ignore[misc]
+        def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+            del study, trial, state, values
+
+    return Grid
+
+
+def _distribution(p: Param) -> Any:
+    d = _optuna().distributions
+    if p.kind == "categorical":
+        return d.CategoricalDistribution(list(p.values or p.choices))
+    assert p.low is not None and p.high is not None
+    if p.kind == "int":
+        step = int(p.step or 1)
+        return d.IntDistribution(int(p.low), int(p.high), step=step)
+    if p.kind == "log":
+        return d.FloatDistribution(p.low, p.high, log=True)
+    return d.FloatDistribution(p.low, p.high, step=p.step)
+
+
+@dataclass(frozen=True, slots=True)
+class StudyProgress:
+    """After each trial: how far the study is, and the best feasible trial so far."""
+
+    study: str
+    done: int
+    budget: int
+    outcome: TrialOutcome
+    best_value: float | None
+    best_params: dict[str, Any] | None
+
+
+def best_feasible(study: Any) -> Any | None:
+    """The complete trial with the highest value whose constraints are all met (ties: the
+    earliest), or None."""
+    optuna = _optuna()
+    best = None
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        if any(c > 0 for c in _constraints(t)) or t.value is None:
+            continue
+        if best is None or t.value > best.value:
+            best = t
+    return best
+
+
+def _counted(study: Any) -> int:
+    """Trials that count towards the budget: complete, pruned, and failed ones that were
+    not interrupted (a bad corner of the space is an answer too)."""
+    state = _optuna().trial.TrialState
+    n = 0
+    for t in study.get_trials(deepcopy=False):
+        interrupted = t.state == state.FAIL and t.user_attrs.get("interrupted")
+        if t.state in (state.COMPLETE, state.PRUNED, state.FAIL) and not interrupted:
+            n += 1
+    return n
+
+
+def run_study(
+    *,
+    spec: OptimizeSpec,
+    doc: Mapping[str, Any],
+    window: tuple[int, int],
+    pool: Pool,
+    storage: str,
+    study_name: str,
+    model: FillModel,
+    latency: float,
+    prune: bool = True,
+    on_trial: Callable[[StudyProgress], None] | None = None,
+) -> Any:
+    """Run ``study_name`` (created or resumed) on ``pool`` until it has its budget of trials.
+
+    Raises:
+        KeyboardInterrupt: after telling Optuna the in-flight trials were interrupted.
+    """
+    optuna = _optuna()
+    study = optuna.create_study(
+        study_name=study_name,
+        storage=open_storage(storage),
+        sampler=make_sampler(spec),
+        pruner=make_pruner(spec.pruner),
+        direction="maximize",
+        load_if_exists=True,
+    )
+    study.set_user_attr("objective", spec.objective)
+    budget = min(spec.trials, spec.grid_size()) if spec.sampler == "grid" else spec.trials
+    dists = {p.name: _distribution(p) for p in spec.params}
+    asked: dict[int, Any] = {}
+    done = _counted(study)
+    prune_on = prune and spec.pruner != "none"
+    base_doc = dict(doc)
+    try:
+        while True:
+            while pool.in_flight() < pool.capacity and done + len(asked) < budget:
+                trial = study.ask(dists)
+                asked[trial.number] = trial
+                link = (
+                    PruneLink(storage, study_name, trial._trial_id, spec.pruner)
+                    if prune_on
+                    else None
+                )
+                pool.submit(
+                    TrialJob(
+                        base_doc,
+                        dict(trial.params),
+                        window,
+                        spec.objective,
+                        spec.constraints,
+                        model,
+                        latency,
+                        link,
+                        number=trial.number,
+                    )
+                )
+            if not asked:
+                break
+            for outcome in pool.wait_any():
+                trial = asked.pop(outcome.number)
+                _tell(study, trial, outcome)
+                done += 1
+                if on_trial is not None:
+                    best = best_feasible(study)
+                    on_trial(
+                        StudyProgress(
+                            study_name,
+                            done,
+                            budget,
+                            outcome,
+                            None if best is None else best.value,
+                            None if best is None else dict(best.params),
+                        )
+                    )
+    except KeyboardInterrupt:
+        for trial in asked.values():
+            trial.set_user_attr("interrupted", True)
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        raise
+    return study
+
+
+def _tell(study: Any, trial: Any, outcome: TrialOutcome) -> None:
+    state = _optuna().trial.TrialState
+    trial.set_user_attr("seconds", round(outcome.seconds, 4))
+    if outcome.state == "complete":
+        trial.set_user_attr("constraints", outcome.constraints)
+        for key, value in outcome.metrics.items():
+            if value is not None and math.isfinite(value):
+                trial.set_user_attr(key, value)
+        study.tell(trial, outcome.value)
+    elif outcome.state == "pruned":
+        study.tell(trial, state=state.PRUNED)
+    else:
+        trial.set_user_attr("error", outcome.error[:500])
+        log.warning("trial %d failed: %s", trial.number, outcome.error)
+        study.tell(trial, state=state.FAIL)
+
+
+def folds(n: int, k: int, in_sample: float) -> list[tuple[tuple[int, int], tuple[int, int] | None]]:
+    """``(in-sample, out-of-sample)`` index windows: k consecutive folds, each split at
+    ``in_sample``; ``k = 0`` is the whole dataset in sample and nothing out.
+
+    Raises:
+        ConfigError: a window would hold fewer than 10 candles.
+    """
+    if k == 0:
+        return [((0, n), None)]
+    size = n // k
+    out: list[tuple[tuple[int, int], tuple[int, int] | None]] = []
+    for j in range(k):
+        lo = j * size
+        hi = n if j == k - 1 else lo + size
+        cut = lo + int((hi - lo) * in_sample)
+        if cut - lo < 10 or hi - cut < 10:
+            raise ConfigError(
+                f"{n} candles are too few for {k} folds at in_sample = {in_sample}: each part "
+                "needs at least 10 candles (fewer folds, or more data)"
+            )
+        out.append(((lo, cut), (cut, hi)))
+    return out
+
+
+@dataclass
+class FoldResult:
+    """One fold (or the whole run without walk-forward)."""
+
+    study: str
+    in_sample: tuple[int, int]
+    out_of_sample: tuple[int, int] | None
+    best_params: dict[str, Any] | None
+    best_in: TrialOutcome | None
+    best_out: TrialOutcome | None
+    default_in: TrialOutcome
+    default_out: TrialOutcome | None
+    trials: list[dict[str, Any]] = field(default_factory=list)
+    importance: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class OptimizeResult:
+    """What ``botkit optimize`` reports."""
+
+    objective: str
+    folds: list[FoldResult]
+    product_id: str
+    granularity: int
+    candles: int
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON the command prints and writes (scores in and out of sample)."""
+
+        def val(o: TrialOutcome | None) -> float | None:
+            return None if o is None else o.value
+
+        rows = [
+            {
+                "study": f.study,
+                "in_sample": list(f.in_sample),
+                "out_of_sample": None if f.out_of_sample is None else list(f.out_of_sample),
+                "best_params": f.best_params,
+                "in_sample_score": val(f.best_in),
+                "out_of_sample_score": val(f.best_out),
+                "default_in_sample_score": val(f.default_in),
+                "default_out_of_sample_score": val(f.default_out),
+                "trials": len(f.trials),
+            }
+            for f in self.folds
+        ]
+        ins = [v for f in self.folds if (v := val(f.best_in)) is not None]
+        outs = [v for f in self.folds if (v := val(f.best_out)) is not None]
+        return {
+            "objective": self.objective,
+            "product_id": self.product_id,
+            "granularity": self.granularity,
+            "candles": self.candles,
+            "folds": rows,
+            "mean_in_sample_score": sum(ins) / len(ins) if ins else None,
+            "mean_out_of_sample_score": sum(outs) / len(outs) if outs else None,
+        }
+
+
+def _trial_rows(study: Any) -> list[dict[str, Any]]:
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        rows.append(
+            {
+                "number": t.number,
+                "state": t.state.name,
+                "value": t.value,
+                "params": dict(t.params),
+                "feasible": not any(c > 0 for c in _constraints(t)),
+                "seconds": t.user_attrs.get("seconds"),
+                "max_drawdown": t.user_attrs.get("max_drawdown"),
+                "trades": t.user_attrs.get("trades"),
+            }
+        )
+    return rows
+
+
+def _importance(study: Any) -> dict[str, float]:
+    """Optuna's parameter importances (fANOVA); empty when there are too few trials."""
+    optuna = _optuna()
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if len(complete) < 2 or len({t.value for t in complete}) < 2:
+        return {}
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            imp = optuna.importance.get_param_importances(study)
+    except (RuntimeError, ValueError) as exc:
+        log.info("no parameter importance: %s", exc)
+        return {}
+    return {str(k): float(v) for k, v in imp.items()}
+
+
+def optimize(
+    *,
+    spec: OptimizeSpec,
+    doc: Mapping[str, Any],
+    series: CandleSeries,
+    pool: Pool,
+    storage: str,
+    study_name: str,
+    model: FillModel,
+    latency: float = 0.05,
+    on_trial: Callable[[StudyProgress], None] | None = None,
+    curves: bool = True,
+) -> OptimizeResult:
+    """Every fold's study, then the best and the default parameters scored in and out of
+    sample (in this process, with equity curves for the report)."""
+    _optuna()  # the extra's absence is a ConfigError before anything runs
+    windows = folds(len(series), spec.folds, spec.in_sample)
+    results: list[FoldResult] = []
+    defaults: dict[str, Any] = {}
+    for j, (ins, outs) in enumerate(windows):
+        name = study_name if spec.folds == 0 else f"{study_name}.fold{j + 1}of{spec.folds}"
+        study = run_study(
+            spec=spec,
+            doc=doc,
+            window=ins,
+            pool=pool,
+            storage=storage,
+            study_name=name,
+            model=model,
+            latency=latency,
+            on_trial=on_trial,
+        )
+        best = best_feasible(study)
+        best_params = None if best is None else dict(best.params)
+
+        def run(params: dict[str, Any], window: tuple[int, int]) -> TrialOutcome:
+            job = TrialJob(dict(doc), params, window, spec.objective, spec.constraints, model,
+                           latency, None, curve=curves)  # fmt: skip
+            return evaluate(job, series)
+
+        best_in = run(best_params, ins) if best_params is not None else None
+        best_out = run(best_params, outs) if best_params is not None and outs else None
+        default_in = run(defaults, ins)
+        default_out = run(defaults, outs) if outs else None
+        results.append(
+            FoldResult(
+                name,
+                ins,
+                outs,
+                best_params,
+                best_in,
+                best_out,
+                default_in,
+                default_out,
+                _trial_rows(study),
+                _importance(study),
+            )  # fmt: skip
+        )
+    return OptimizeResult(spec.objective, results, series.product_id, series.granularity,
+                          len(series))  # fmt: skip
