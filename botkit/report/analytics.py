@@ -262,7 +262,8 @@ def max_drawdown_span(points: Sequence[tuple[float, float]]) -> DrawdownSpan | N
 
 
 def calmar(points: Sequence[tuple[float, float]]) -> float | None:
-    """Annualised compound return / max drawdown (None without a drawdown or a span)."""
+    """Annualised compound return / max drawdown (None without a drawdown or a span, or
+    when annualising overflows a float: a few minutes' gain compounded over a year)."""
     if len(points) < 2:
         return None
     (t0, v0), (t1, v1) = points[0], points[-1]
@@ -270,8 +271,10 @@ def calmar(points: Sequence[tuple[float, float]]) -> float | None:
     if dd is None or dd.depth <= 0 or t1 <= t0 or v0 <= 0 or v1 <= 0:
         return None
     years = (t1 - t0) / YEAR
-    annual: float = (v1 / v0) ** (1.0 / years) - 1.0
-    return annual / dd.depth
+    exponent = math.log(v1 / v0) / years
+    if exponent > 700:  # a short session's gain compounded over a year: not a number
+        return None
+    return math.expm1(exponent) / dd.depth
 
 
 def exposure(trips: Sequence[RoundTrip], start: float, end: float) -> float | None:

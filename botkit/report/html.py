@@ -17,15 +17,26 @@ from html import escape
 from pathlib import Path
 
 from botkit import __version__
+from botkit.report.analytics import Analytics, analyse
 from botkit.report.metrics import Report, drawdown_series
 from botkit.report.svg import Chart, Marker, Series, render_chart
 
-__all__ = ["MAX_TABLE_ROWS", "charts", "render_html", "render_svg", "summary_rows", "write_html"]
+__all__ = [
+    "CSS",
+    "MAX_TABLE_ROWS",
+    "analytics_rows",
+    "charts",
+    "render_html",
+    "render_svg",
+    "summary_rows",
+    "table",
+    "write_html",
+]
 
 MAX_TABLE_ROWS = 2000  # per table; the rest stays in the journal (first and last halves shown)
 EQUITY_COLOUR, DRAWDOWN_COLOUR, PRICE_COLOUR = "#0969da", "#cf222e", "#6e7781"
 
-_CSS = """
+CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#1f2328;
 max-width:1000px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
@@ -130,6 +141,47 @@ def charts(r: Report) -> list[Chart]:
     return out
 
 
+def analytics(r: Report) -> Analytics:
+    """The per-trade analytics of a report (:mod:`botkit.report.analytics`)."""
+    curve = [(p.t, float(p.equity)) for p in r.equity]
+    return analyse(r.fills, curve, start=r.start_time, end=r.end_time)
+
+
+def _ratio(v: float | None, fmt: str = ".2f") -> str:
+    return "–" if v is None else format(v, fmt)
+
+
+def analytics_rows(a: Analytics) -> list[tuple[str, str]]:
+    """(label, value) pairs of the "Trades" table."""
+    dur = a.max_drawdown_duration
+    return [
+        ("round trips", f"{a.closed_trades} closed, {len(a.trades) - a.closed_trades} open"),
+        ("win rate", _ratio(a.win_rate, ".1%")),
+        ("profit factor", _ratio(a.profit_factor)),
+        (f"Sharpe (per {a.period:,.0f} s, annualised)", _ratio(a.sharpe)),
+        ("Sortino", _ratio(a.sortino)),
+        ("Calmar", _ratio(a.calmar)),
+        ("exposure", _ratio(a.exposure, ".1%")),
+        ("max drawdown", _ratio(a.max_drawdown, ".2%")),
+        ("max drawdown duration", "–" if dur is None else f"{dur:,.0f} s"),
+    ]
+
+
+def _trades_table(a: Analytics) -> str:
+    head = ["entry", "exit", "product", "direction", "size", "entry price", "exit price",
+            "PnL", "fees", "fills"]  # fmt: skip
+    rows = [[_t(t.entry_time), _t(t.exit_time) if t.closed else "open", t.product_id,
+             t.direction, str(t.size), f"{t.entry_price:.8g}",
+             "" if t.exit_price is None else f"{t.exit_price:.8g}", f"{t.pnl:.2f}",
+             f"{t.fees:.2f}", str(t.fills)] for t in a.trades]  # fmt: skip
+    return _table(head, rows, {2, 3})
+
+
+def table(head: Sequence[str], rows: Sequence[Sequence[str]], left: set[int]) -> str:
+    """An HTML table in the report's style (``left``: the left-aligned columns)."""
+    return _table(head, rows, left)
+
+
 def _table(head: Sequence[str], rows: Sequence[Sequence[str]], left: set[int]) -> str:
     """An HTML table; rows beyond MAX_TABLE_ROWS are elided in the middle."""
     cls = [' class="l"' if i in left else "" for i in range(len(head))]
@@ -192,7 +244,7 @@ def render_html(r: Report) -> str:
     parts = [
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>botkit report: {escape(r.strategy)}</title><style>{_CSS}</style></head><body>",
+        f"<title>botkit report: {escape(r.strategy)}</title><style>{CSS}</style></head><body>",
         f"<h1>{escape(mode.capitalize())} session report: {escape(r.strategy)}</h1>",
         f'<p class="sub">{escape(sub)}</p>',
     ]
@@ -200,6 +252,11 @@ def render_html(r: Report) -> str:
     stats = "".join(f"<tr><td>{escape(k)}</td><td>{escape(v)}</td></tr>"
                     for k, v in summary_rows(r))  # fmt: skip
     parts.append(f'<h2>Summary</h2><table class="stats">{stats}</table>')
+    a = analytics(r)
+    rows = "".join(f"<tr><td>{escape(k)}</td><td>{escape(v)}</td></tr>"
+                   for k, v in analytics_rows(a))  # fmt: skip
+    parts.append(f'<h2>Trades</h2><table class="stats">{rows}</table>')
+    parts.append(_trades_table(a) if a.trades else "<p>No round trips.</p>")
     parts.append("<h2>Charts</h2>")
     parts += [render_chart(c) for c in charts(r)] or ['<p class="note">Nothing to chart.</p>']
     parts.append(f"<h2>Orders ({r.n_orders})</h2>")
