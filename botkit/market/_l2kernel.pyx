@@ -299,6 +299,27 @@ cdef int _finish(object book, Py_ssize_t n) except -3:
 
 
 
+cdef extern from *:
+    """
+    /* An int of one CPython digit (|value| < 2**30): its value, read in place.
+       3.12+: the unstable API for exactly this; 3.11: the digit itself. */
+    static inline int botkit_compact_int(PyObject* o, long long* out) {
+    #if PY_VERSION_HEX >= 0x030C0000
+        if (!PyUnstable_Long_IsCompact((PyLongObject*)o)) return 0;
+        *out = (long long)PyUnstable_Long_CompactValue((PyLongObject*)o);
+        return 1;
+    #else
+        Py_ssize_t size = Py_SIZE(o);
+        if (size == 0) { *out = 0; return 1; }
+        if (size == 1) { *out = (long long)((PyLongObject*)o)->ob_digit[0]; return 1; }
+        if (size == -1) { *out = -(long long)((PyLongObject*)o)->ob_digit[0]; return 1; }
+        return 0;
+    #endif
+    }
+    """
+    bint botkit_compact_int(PyObject* o, long long* out) noexcept nogil
+
+
 cdef inline bint _lt(object a, object b) except -1:
     """``a < b`` for the heaps' keys: two C integers when both fit, else Python's ``<``."""
     cdef int oa = 0
@@ -306,6 +327,8 @@ cdef inline bint _lt(object a, object b) except -1:
     cdef long long va
     cdef long long vb
     if PyLong_CheckExact(a) and PyLong_CheckExact(b):
+        if botkit_compact_int(<PyObject*>a, &va) and botkit_compact_int(<PyObject*>b, &vb):
+            return va < vb  # most ticks: one digit each
         va = PyLong_AsLongLongAndOverflow(a, &oa)
         vb = PyLong_AsLongLongAndOverflow(b, &ob)
         if oa == 0 and ob == 0:

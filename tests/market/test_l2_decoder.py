@@ -437,7 +437,7 @@ def test_the_same_under_any_limits(seed: int, limits: WireLimits) -> None:
 
 def test_a_long_valid_stream_with_rescales_and_crossings_is_the_same() -> None:
     """Churn on a few prices (stale heap entries, compactions), finer prices from the
-    middle on (rescales), now and then a bid above the asks (a crossed book)."""
+    middle on (rescales, big ticks), now and then a bid above the asks (crossed)."""
     r = random.Random(11)
     stream: list[str | bytes] = []
     bids = ["99", "99.5", "98", "97.5", "96", "95.5"]
@@ -446,6 +446,9 @@ def test_a_long_valid_stream_with_rescales_and_crossings_is_the_same() -> None:
         if i == 750:
             bids += ["99.25", "98.125", "97.0625"]
             asks += ["101.75", "102.375"]
+        if i == 1100:  # ticks beyond one CPython digit (2**30) next to small ones
+            bids += ["99.123456789", "0.000000001"]
+            asks += ["101.000000003"]
         kind = "snapshot" if i % 211 == 0 else "update"
         ups = []
         for _ in range(r.randrange(1, 20)):
