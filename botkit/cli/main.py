@@ -341,6 +341,10 @@ def _parser() -> argparse.ArgumentParser:
 
     add_download_commands(sub)
 
+    from botkit.cli.optimize import add_optimize_command
+
+    add_optimize_command(sub)
+
     jwt = sub.add_parser("jwt", help="print 'export JWT=...' for a REST call (or --ws)")
     jwt.add_argument("method", nargs="?", help="HTTP method, e.g. GET")
     jwt.add_argument("path", nargs="?", help="request path, e.g. /api/v3/brokerage/accounts")

@@ -72,6 +72,10 @@ def progress_bar(stream: TextIO) -> Callable[[Progress], None]:
 
 def cmd_backtest(args: argparse.Namespace) -> int:
     """``botkit backtest``: replay a recording through a strategy; write a journal (+report)."""
+    from botkit.cli.optimize import cmd_backtest_candles, is_candle_dataset
+
+    if is_candle_dataset(args.data):  # candles (docs/research.md), not a recording
+        return cmd_backtest_candles(args)
     import asyncio
 
     from botkit.backtest.runner import Backtest
@@ -130,7 +134,14 @@ def add_paper_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     rec.set_defaults(func=cmd_record)
 
     bt = sub.add_parser("backtest", help="replay a recording through a strategy (paper fills)")
-    bt.add_argument("--data", required=True, help="a recording made by `botkit record`")
+    bt.add_argument(
+        "--data",
+        required=True,
+        help="a recording made by `botkit record`, or candles: a `botkit download` folder, "
+        "PRODUCT/GRANULARITY (e.g. BTC-USD/ONE_HOUR) or synthetic:N (docs/research.md)",
+    )
+    bt.add_argument("--start", help="candles: first one (UTC date/time or Unix seconds)")
+    bt.add_argument("--end", help="candles: end, exclusive")
     bt.add_argument("--strategy", help="name, path/file.py:Class or package.module:Class")
     bt.add_argument("--config", help="bot TOML ([strategy], [risk], [paper], ...)")
     bt.add_argument("--out", help="output folder (default: <data_dir>/backtest; emptied first)")

@@ -31,11 +31,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Literal
 
+from botkit.backtest.candle_model import FillModel
 from botkit.errors import ConfigError
 
-__all__ = ["OBJECTIVES", "Constraints", "OptimizeSpec", "Param", "parse_optimize"]
+__all__ = ["OBJECTIVES", "Constraints", "OptimizeSpec", "Param", "parse_backtest", "parse_optimize"]
 
 OBJECTIVES = ("pnl", "sharpe", "sortino", "calmar")
 SAMPLERS = ("tpe", "grid", "random")
@@ -235,3 +237,33 @@ def parse_optimize(doc: Mapping[str, Any], *, source: str = "config") -> Optimiz
     if sampler == "grid":
         spec.grid()  # a continuous parameter without points is an error now, not mid-run
     return spec
+
+
+def parse_backtest(doc: Mapping[str, Any]) -> tuple[FillModel, float]:
+    """The ``[backtest]`` table: the candle fill model and the order latency.
+
+    Keys: ``slippage_bps`` (default 5), ``intrabar`` (``ohlc`` or ``pessimistic``),
+    ``latency`` (seconds after a candle's open at which orders sent on the previous close
+    reach the matching engine; default 0.05).
+
+    Raises:
+        ConfigError: an unknown key or a bad value.
+    """
+    raw = doc.get("backtest") or {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError("[backtest] must be a table")
+    unknown = set(raw) - {"slippage_bps", "intrabar", "latency"}
+    if unknown:
+        raise ConfigError(
+            f"[backtest] has unknown key(s) {sorted(unknown)} "
+            "(known: slippage_bps, intrabar, latency)"
+        )
+    try:
+        model = FillModel(
+            slippage_bps=Decimal(str(raw.get("slippage_bps", 5))),
+            intrabar=raw.get("intrabar", "ohlc"),
+        )
+        latency = float(raw.get("latency", 0.05))
+    except (ValueError, ArithmeticError) as exc:
+        raise ConfigError(f"[backtest]: {exc}") from None
+    return model, latency

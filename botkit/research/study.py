@@ -96,6 +96,8 @@ def make_sampler(spec: OptimizeSpec) -> Any:
             return _grid_sampler(optuna)(spec.grid(), seed=spec.seed)
         if spec.sampler == "random":
             return optuna.samplers.RandomSampler(seed=spec.seed)
+        if hasattr(optuna.trial.Trial, "set_constraint"):  # Optuna >= 5: on the trial
+            return optuna.samplers.TPESampler(seed=spec.seed)
         return optuna.samplers.TPESampler(seed=spec.seed, constraints_func=_constraints)
 
 
@@ -249,6 +251,8 @@ def _tell(study: Any, trial: Any, outcome: TrialOutcome) -> None:
     trial.set_user_attr("seconds", round(outcome.seconds, 4))
     if outcome.state == "complete":
         trial.set_user_attr("constraints", outcome.constraints)
+        if outcome.constraints and hasattr(trial, "set_constraint"):
+            trial.set_constraint(outcome.constraints)  # TPE avoids infeasible regions
         for key, value in outcome.metrics.items():
             if value is not None and math.isfinite(value):
                 trial.set_user_attr(key, value)
