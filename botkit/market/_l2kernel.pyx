@@ -43,6 +43,7 @@ from cpython.list cimport PyList_GET_ITEM, PyList_GET_SIZE
 from cpython.long cimport PyLong_AsLongLongAndOverflow, PyLong_CheckExact, PyLong_FromLongLong
 from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from cpython.object cimport Py_LT, PyObject, PyObject_RichCompareBool
+from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.unicode cimport (
     PyUnicode_1BYTE_KIND,
     PyUnicode_CheckExact,
@@ -140,6 +141,75 @@ cdef inline object _slot(object obj, Py_ssize_t offset, str name):
     return <object>value
 
 
+# The book's own slots, read the same way (see bind_book_type).
+cdef enum:
+    B_BIDS, B_ASKS, B_BID_HEAP, B_ASK_HEAP, B_BID_CACHE, B_ASK_CACHE, B_PRICE_BOUNDS,
+    B_QTY_FAST, B_DECIMALS, B_UPDATES, B_COUNT
+
+_BOOK_SLOTS = (
+    "_bids", "_asks", "_bid_heap", "_ask_heap", "_bid_cache", "_ask_cache",
+    "_price_bounds", "_qty_fast", "_decimals", "updates",
+)
+cdef PyTypeObject* _book_type = NULL
+cdef object _book_ref = None
+cdef Py_ssize_t _book_off[B_COUNT]
+
+
+def bind_book_type(object cls):
+    """Read the slots of books of exactly ``cls`` by offset; returns whether it could.
+
+    As :func:`bind_level_type`, for the ~15 book attributes a batch reads (and
+    ``updates``, which it writes): each is ``cls``'s own member descriptor of an
+    object slot. Books of any other type (a subclass) go through ``getattr``.
+    """
+    global _book_type, _book_ref
+    cdef Py_ssize_t offsets[B_COUNT]
+    cdef PyMemberDef* member
+    if not isinstance(cls, type) or len(_BOOK_SLOTS) != B_COUNT:
+        return False
+    basic = cls.__basicsize__
+    for i, name in enumerate(_BOOK_SLOTS):
+        descr = cls.__dict__.get(name)
+        if type(descr) is not _MEMBER_DESCRIPTOR or descr.__objclass__ is not cls:
+            return False
+        member = (<PyMemberDescrObject*><PyObject*>descr).d_member
+        if member == NULL or member.type != T_OBJECT_EX:
+            return False
+        if member.offset < <Py_ssize_t>sizeof(PyObject) or (
+            member.offset + <Py_ssize_t>sizeof(PyObject*) > basic
+        ):
+            return False
+        offsets[i] = member.offset
+    _book_type = NULL  # never a half-updated binding
+    for i in range(B_COUNT):
+        _book_off[i] = offsets[i]
+    _book_ref = cls
+    _book_type = <PyTypeObject*><PyObject*>cls
+    return True
+
+
+cdef inline object _bget(object book, int k):
+    """``getattr(book, _BOOK_SLOTS[k])``, by offset for the bound book type."""
+    if Py_TYPE(book) == _book_type:
+        return _slot(book, _book_off[k], _BOOK_SLOTS[k])
+    return getattr(book, _BOOK_SLOTS[k])
+
+
+cdef inline int _bset(object book, int k, object value) except -1:
+    """``setattr(book, _BOOK_SLOTS[k], value)``, by offset for the bound book type."""
+    cdef PyObject** where
+    cdef PyObject* old
+    if Py_TYPE(book) != _book_type:
+        setattr(book, _BOOK_SLOTS[k], value)
+        return 0
+    where = <PyObject**>((<char*><PyObject*>book) + _book_off[k])
+    old = where[0]
+    Py_INCREF(value)
+    where[0] = <PyObject*>value
+    Py_XDECREF(old)
+    return 0
+
+
 cdef int REMOVE = 0
 cdef int POSITIVE = 1
 cdef int OTHER = 2
@@ -206,17 +276,17 @@ def apply_levels(object book, list ups, Py_ssize_t start=0):
     cdef Py_ssize_t off_side = _off_side
     cdef Py_ssize_t off_price = _off_price
     cdef Py_ssize_t off_qty = _off_qty
-    cdef dict bcache = book._bid_cache
-    cdef dict acache = book._ask_cache
-    cdef dict bids = book._bids
-    cdef dict asks = book._asks
-    cdef list bheap = book._bid_heap
-    cdef list aheap = book._ask_heap
+    cdef dict bcache = _bget(book, B_BID_CACHE)
+    cdef dict acache = _bget(book, B_ASK_CACHE)
+    cdef dict bids = _bget(book, B_BIDS)
+    cdef dict asks = _bget(book, B_ASKS)
+    cdef list bheap = _bget(book, B_BID_HEAP)
+    cdef list aheap = _bget(book, B_ASK_HEAP)
     cdef dict cache
     cdef dict table
     cdef list heap
     cdef object key
-    cdef Py_ssize_t fast = book._qty_fast  # WireLimits.quantity_fast_len (book.py)
+    cdef Py_ssize_t fast = _bget(book, B_QTY_FAST)  # WireLimits.quantity_fast_len (book.py)
     if start < 0:
         raise ValueError(f"start must be >= 0, got {start}")
     if bcache is None or acache is None or bids is None or asks is None:
@@ -273,17 +343,17 @@ def apply_levels(object book, list ups, Py_ssize_t start=0):
 
 cdef int _finish(object book, Py_ssize_t n) except -3:
     """The end of a batch, as in ``L2Book.apply_wire_updates`` (the same rules)."""
-    cdef dict bids = book._bids
-    cdef dict asks = book._asks
-    cdef list bheap = book._bid_heap
-    cdef list aheap = book._ask_heap
+    cdef dict bids = _bget(book, B_BIDS)
+    cdef dict asks = _bget(book, B_ASKS)
+    cdef list bheap = _bget(book, B_BID_HEAP)
+    cdef list aheap = _bget(book, B_ASK_HEAP)
     cdef Py_ssize_t done
     cdef Py_ssize_t total
     if bids is None or asks is None or bheap is None or aheap is None:
         raise TypeError("the book's tables are not set")
-    done = book.updates
+    done = _bget(book, B_UPDATES)
     total = done + n
-    book.updates = total
+    _bset(book, B_UPDATES, total)
     while bheap and not PyDict_Contains(bids, bheap[0]):
         _heap_pop(bheap)
     while aheap and not PyDict_Contains(asks, aheap[0]):
@@ -292,7 +362,7 @@ cdef int _finish(object book, Py_ssize_t n) except -3:
         len(bheap) > 4 * len(bids) + 256 or len(aheap) > 4 * len(asks) + 256
     ):
         book._settle()
-        bheap, aheap = book._bid_heap, book._ask_heap
+        bheap, aheap = _bget(book, B_BID_HEAP), _bget(book, B_ASK_HEAP)
     if bheap and aheap and -bheap[0] >= aheap[0]:
         return -2  # DONE_CROSSED
     return -1  # DONE
@@ -983,24 +1053,22 @@ def apply_raw_event(object book, L2RawEvent ev):
     cdef object key
     cdef object qty
     cdef PyObject* have
-    cdef dict bcache = book._bid_cache
-    cdef dict acache = book._ask_cache
-    cdef dict bids = book._bids
-    cdef dict asks = book._asks
-    cdef list bheap = book._bid_heap
-    cdef list aheap = book._ask_heap
+    cdef dict bids = _bget(book, B_BIDS)
+    cdef dict asks = _bget(book, B_ASKS)
+    cdef list bheap = _bget(book, B_BID_HEAP)
+    cdef list aheap = _bget(book, B_ASK_HEAP)
     cdef dict table
     cdef list heap
-    cdef tuple bounds = book._price_bounds
+    cdef tuple bounds = _bget(book, B_PRICE_BOUNDS)
     cdef Py_ssize_t max_frac = bounds[0]
     cdef Py_ssize_t price_digits = bounds[1]
-    if bcache is None or acache is None or bids is None or asks is None:
+    if bids is None or asks is None:
         raise TypeError("the book's tables are not set")
     if bheap is None or aheap is None:
         raise TypeError("the book's heaps are not set")
-    if ev.qty_len > <Py_ssize_t>book._qty_fast:  # parsed for another book: never here
+    if ev.qty_len > <Py_ssize_t>_bget(book, B_QTY_FAST):  # parsed for another book: never
         raise TypeError("a quantity this book checks exactly: decode the frame with msgspec")
-    d = book._decimals
+    d = _bget(book, B_DECIMALS)
     decimals = -1 if d is None else <long long>d
     for i in range(ev.start, ev.end):
         lv = &levels.items[i]
@@ -1010,15 +1078,16 @@ def apply_raw_event(object book, L2RawEvent ev):
         else:  # as a cache miss in apply_levels (removals are not cached)
             price = _ascii(s + lv.price, lv.price_len)
             if lv.bid:
-                key = -book._to_tick(price, None if lv.remove else bcache, -1)
+                cache = None if lv.remove else _bget(book, B_BID_CACHE)
+                key = -book._to_tick(price, cache, -1)
             else:
-                key = book._to_tick(price, None if lv.remove else acache, 1)
-            d = book._decimals
+                cache = None if lv.remove else _bget(book, B_ASK_CACHE)
+                key = book._to_tick(price, cache, 1)
+            d = _bget(book, B_DECIMALS)
             decimals = -1 if d is None else <long long>d
-            if book._bids is not bids or book._asks is not asks:  # rescaled: new tables
-                bcache, acache = book._bid_cache, book._ask_cache
-                bids, asks = book._bids, book._asks
-                bheap, aheap = book._bid_heap, book._ask_heap
+            if _bget(book, B_BIDS) is not bids or _bget(book, B_ASKS) is not asks:  # rescaled
+                bids, asks = _bget(book, B_BIDS), _bget(book, B_ASKS)
+                bheap, aheap = _bget(book, B_BID_HEAP), _bget(book, B_ASK_HEAP)
                 if bids is None or asks is None or bheap is None or aheap is None:
                     raise TypeError("the book's tables are not set")
         if lv.bid:

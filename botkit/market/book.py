@@ -103,6 +103,8 @@ def _load_kernel() -> Callable[[L2Book, list[WireLevelChange], int], int] | None
     if getattr(_l2kernel, "KERNEL_VERSION", None) != _KERNEL_VERSION:
         return None  # built from another version of the source: reinstall to rebuild
     _l2kernel.bind_level_type(L2Update)  # the feed's decoded levels: read by slot offset
+    if "L2Book" in globals():  # at import, bound below once the class exists
+        _l2kernel.bind_book_type(L2Book)
     fn: Callable[[L2Book, list[WireLevelChange], int], int] = _l2kernel.apply_levels
     _apply_raw = _l2kernel.apply_raw_event
     frame_parser = _l2kernel.parse_l2_frame
@@ -521,3 +523,14 @@ class L2Book(BookView):
         return (
             f"L2Book({self.product_id!r}, bids={len(self._bids)}, asks={len(self._asks)}, {state})"
         )
+
+
+def _bind_book_type() -> None:
+    """Let the kernel read ``L2Book``'s slots by offset (it falls back to getattr)."""
+    if _kernel is not None:
+        from botkit.market import _l2kernel
+
+        _l2kernel.bind_book_type(L2Book)
+
+
+_bind_book_type()

@@ -510,3 +510,40 @@ def test_use_kernel_switches_the_decoder() -> None:
     with mode("python"):
         assert not book_module.kernel_in_use() and not book_module.decoder_in_use()
     assert book_module.decoder_in_use()
+
+
+class SubBook(L2Book):
+    """A subclass: the kernel reads its slots through getattr, not by offset."""
+
+    __slots__ = ()
+
+
+def test_a_book_subclass_is_read_through_getattr_with_the_same_result() -> None:
+    stream = stream_of(random.Random(5), 200, 0.02, 0.01)
+    plain = new_protocol(DEFAULT_LIMITS)
+    sub = FeedProtocol(
+        "market-0",
+        [Subscription("level2", PIDS)],
+        books={pid: SubBook(pid) for pid in PIDS},
+    )
+    sub.connection_opened()
+    for data in stream:
+        assert norm(plain.receive(data)) == norm(sub.receive(data))
+        assert protocol_state(plain) == protocol_state(sub)
+    assert any(b.updates for b in sub.books.values())
+
+
+def test_bind_book_type_takes_only_a_class_with_those_slots() -> None:
+    from botkit.market import _l2kernel
+
+    class NoSlots:
+        _bids: dict[int, str] = {}
+
+    class Half:
+        __slots__ = ("_asks", "_bids")
+
+    assert not _l2kernel.bind_book_type(NoSlots)
+    assert not _l2kernel.bind_book_type(Half)
+    assert not _l2kernel.bind_book_type(SubBook)  # its slots are L2Book's own
+    assert not _l2kernel.bind_book_type(object())  # type: ignore[arg-type]
+    assert _l2kernel.bind_book_type(L2Book)
