@@ -19,8 +19,17 @@
    with a BTC-USD-sized snapshot (30 000 padded levels, ~3 MB frame). VmHWM/VmRSS from /proc.
 3. **Start to first subscribe**: process spawn → first subscription acknowledged (log line),
    and ``BotRuntime.run()`` start → the same event.
+4. **A live bot** (``python -m botkit run --mode live --live``, as a user runs it) against a
+   ``botkit sim`` in another process (``bench/live_bot.py``), so the simulator is not in the
+   measured process: spawn → first subscribe acknowledged and peak RSS, with the 50-level
+   book and the BTC-USD-sized snapshot, ``--spawns`` times each (p50, min, max). Target
+   (issue 19): spawn → first subscribe <= 0.5 s, peak RSS <= 64 MB with the big book.
+   ``--bot-pythonpath DIR`` adds the same children run from another botkit tree (e.g. the
+   previous commit: ``git archive HEAD~3 | tar -x -C DIR`` plus the compiled kernel copied
+   in), ``--loop NAME`` this checkout with ``[bot] loop = NAME``; all are interleaved spawn
+   by spawn, so they share the machine's state.
 
-Run:  .venv/bin/python bench/bench_runtime.py [--ticks 20000]
+Run:  .venv/bin/python bench/bench_runtime.py [--ticks 20000] [--parts latency,sim,live]
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ from decimal import Decimal
 from typing import Any
 
 from coinbase import jwt_generator
+from live_bot import LiveRun, SimProcess, run_live_bot
 
 from botkit.auth.clock import SystemClock
 from botkit.auth.factory import generate_cdp_key
@@ -350,11 +360,81 @@ def run_child(seconds: float, variant: str) -> dict[str, float]:
     }
 
 
+START_TARGET, RSS_TARGET = 0.5, 64.0
+
+
+def live_rows(args: argparse.Namespace) -> None:
+    """Item 4 of the module docstring: live children, interleaved spawn by spawn."""
+    bots: list[tuple[str, str | None, str | None]] = [("this checkout", None, None)]
+    bots += [(f"tree {p}", p, None) for p in args.bot_pythonpath]
+    bots += [(f"this checkout, loop={n}", None, f'[bot]\nloop = "{n}"\n') for n in args.loop]
+    books = (("50-level", False), ("30 000-level", True))
+    runs: dict[tuple[str, str], list[LiveRun]] = {(b[0], k[0]): [] for b in bots for k in books}
+    with SimProcess() as sim:
+        for _ in range(args.spawns):
+            for label, path, config in bots:
+                for book, big in books:
+                    run = run_live_bot(
+                        sim, args.live_seconds, big=big, pythonpath=path, config=config
+                    )
+                    runs[(label, book)].append(run)
+    print(
+        f"live bot (botkit run --mode live, botkit sim in another process), {args.spawns} "
+        f"spawns each, {args.live_seconds:g} s per run, interleaved:"
+    )
+    for (label, book), xs in runs.items():
+        starts = [x.first_subscribe for x in xs]
+        peaks = [x.peak_mb for x in xs]
+        print(
+            f"  {label:34s} {book:12s} book: spawn -> first subscribe p50 "
+            f"{statistics.median(starts):.3f} s ({min(starts):.3f}-{max(starts):.3f}), "
+            f"peak RSS p50 {statistics.median(peaks):.1f} MB ({min(peaks):.1f}-{max(peaks):.1f})"
+        )
+    small = runs[(bots[0][0], books[0][0])]
+    big = runs[(bots[0][0], books[1][0])]
+    start = statistics.median(x.first_subscribe for x in small + big)
+    peak = statistics.median(x.peak_mb for x in big)
+    print(
+        f"  targets (this checkout): spawn -> first subscribe <= {START_TARGET} s: "
+        f"{'met' if start <= START_TARGET else 'NOT met'} ({start:.3f} s, both books); "
+        f"peak RSS <= {RSS_TARGET:.0f} MB with the big book: "
+        f"{'met' if peak <= RSS_TARGET else 'NOT met'} ({peak:.1f} MB)"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--ticks", type=int, default=20_000)
     ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument(
+        "--parts", default="latency,sim,live", help="any of latency, sim, live (comma-separated)"
+    )
+    ap.add_argument("--spawns", type=int, default=5, help="live children per row")
+    ap.add_argument("--live-seconds", type=float, default=5.0, help="--duration of a live child")
+    ap.add_argument(
+        "--bot-pythonpath", action="append", default=[], help="another botkit tree (live rows)"
+    )
+    ap.add_argument(
+        "--loop", action="append", default=[], help="this checkout with [bot] loop = NAME"
+    )
     args = ap.parse_args()
+    parts = set(args.parts.split(","))
+    if "latency" in parts:
+        latency_rows(args)
+    if "sim" in parts:
+        for variant in ("small", "big", "big+http"):
+            m = run_child(args.seconds, variant)
+            print(
+                f"botkit run (sim, {variant} book, {args.seconds:.0f} s): peak RSS "
+                f"{m['hwm_mb']:.1f} MB, RSS at exit {m['rss_mb']:.1f} MB, first subscribe "
+                f"{m['first_subscribe_runtime']:.3f} s after run() / "
+                f"{m['first_subscribe_process']:.3f} s after spawn, orders {m['orders']:.0f}"
+            )
+    if "live" in parts:
+        live_rows(args)
+
+
+def latency_rows(args: argparse.Namespace) -> None:
     lat = tick_to_order(args.ticks)
     sdk50 = lat["sdk_p50"]
     print(f"tick-to-order ({args.ticks} ticks; one raw ES256 signature here: "
@@ -371,14 +451,6 @@ def main() -> None:
         print(f"  {label:42s} p50 {p50:6.1f} us  p99 {p99:6.1f} us{ratio}")
     cost = lat["monitored_p50"] / lat["unmonitored_p50"] - 1
     print(f"  monitoring's cost on tick-to-order p50: {cost * 100:+.1f} % (goal: within 5 %)")
-    for variant in ("small", "big", "big+http"):
-        m = run_child(args.seconds, variant)
-        print(
-            f"botkit run (sim, {variant} book, {args.seconds:.0f} s): peak RSS {m['hwm_mb']:.1f} MB, "
-            f"RSS at exit {m['rss_mb']:.1f} MB, first subscribe {m['first_subscribe_runtime']:.3f} s "
-            f"after run() / {m['first_subscribe_process']:.3f} s after spawn, "
-            f"orders {m['orders']:.0f}"
-        )
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import importlib
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botkit.auth.clock import SystemClock
 from botkit.errors import BotkitError
@@ -22,9 +22,11 @@ from botkit.monitor.systemd import SdNotifier
 from botkit.runtime.health import Health
 from botkit.runtime.restart import RestartPolicy
 from botkit.runtime.ui import RunStats, StatusHandler
-from botkit.runtime.venue import Endpoints
-from botkit.sim.server import SimServer
-from botkit.sim.ws import WsConfig
+
+if TYPE_CHECKING:  # types only: a live bot never loads the simulator (see test_startup_imports)
+    from botkit.runtime.venue import Endpoints
+    from botkit.sim.server import SimServer
+    from botkit.sim.ws import WsConfig
 
 __all__ = ["RunOptions", "RunResult", "run_blocking"]
 

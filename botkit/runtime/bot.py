@@ -63,7 +63,6 @@ from botkit.runtime.venue import (
     make_order_client,
     open_venue,
 )
-from botkit.runtime.warmup import CandleHistory
 from botkit.strategy.base import Strategy
 from botkit.strategy.context import BotContext
 from botkit.strategy.exits import ProductLimits, limits_from_rules
@@ -76,6 +75,7 @@ if TYPE_CHECKING:
     from botkit.monitor.http import HttpServer
     from botkit.monitor.metrics import BotMetrics
     from botkit.paper.broker import PaperBroker
+    from botkit.runtime.warmup import CandleHistory  # the module loads when a strategy warms up
 
 __all__ = ["BotRuntime", "RunOptions", "RunResult", "run_blocking"]
 

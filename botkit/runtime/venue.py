@@ -21,8 +21,9 @@ import dataclasses
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
+import msgspec
 from pydantic import ValidationError
 
 from botkit.auth.clock import SystemClock
@@ -31,16 +32,17 @@ from botkit.errors import ConfigError
 from botkit.market.feed import WsTokenSource
 from botkit.market.session import SessionFactory
 from botkit.runtime.settings import BotSettings
-from botkit.sim.dialect_server import DialectServer
-from botkit.sim.exchange_rest import ExchangeSimServer
-from botkit.sim.prime_rest import PrimeSimServer
-from botkit.sim.server import SimServer
-from botkit.sim.ws import WsConfig
 from botkit.venues.advanced_trade.rest_client import RestClient
-from botkit.venues.exchange.rest_client import ExchangeRestClient
-from botkit.venues.exchange.settings import ExchangeVenueSettings
-from botkit.venues.prime.rest_client import PrimeRestClient
-from botkit.venues.prime.settings import PrimeVenueSettings
+
+if TYPE_CHECKING:  # loaded where used: a live bot imports neither the simulator (its aiohttp
+    # server side, matching engine, candle history) nor the venues it does not trade on
+    from botkit.sim.dialect_server import DialectServer
+    from botkit.sim.server import SimServer
+    from botkit.sim.ws import WsConfig
+    from botkit.venues.exchange.rest_client import ExchangeRestClient
+    from botkit.venues.exchange.settings import ExchangeVenueSettings
+    from botkit.venues.prime.rest_client import PrimeRestClient
+    from botkit.venues.prime.settings import PrimeVenueSettings
 
 __all__ = [
     "VENUES",
@@ -88,6 +90,10 @@ class Endpoints:
     exchange: ExchangeVenueSettings | None = None
     prime: PrimeVenueSettings | None = None
     dialect: DialectServer | None = None
+
+
+OrderClient: TypeAlias = "RestClient | ExchangeRestClient | PrimeRestClient"
+"""The venues' signed REST clients: each an :class:`~botkit.orders.venue_api.OrderVenue`."""
 
 
 def _venue_error(section: str, exc: ValidationError) -> ConfigError:
@@ -146,6 +152,8 @@ def prime_settings(settings: BotSettings) -> PrimeVenueSettings:
             "them from the Prime UI where the API key was created; the portfolio id is in "
             "the portfolio's URL (docs/venues.md)"
         )
+    from botkit.venues.prime.settings import PrimeVenueSettings
+
     assert pr.access_key is not None and pr.signing_key is not None
     try:
         return PrimeVenueSettings(
@@ -167,6 +175,9 @@ async def _dialect(sim: SimServer, venue: str) -> AsyncIterator[DialectServer | 
     if venue == "advanced_trade":
         yield None
         return
+    from botkit.sim.exchange_rest import ExchangeSimServer
+    from botkit.sim.prime_rest import PrimeSimServer
+
     server: DialectServer
     if venue == "exchange":
         server = ExchangeSimServer(exchange=sim.exchange, on_change=sim.publish, host=sim.host)
@@ -184,6 +195,11 @@ async def _dialect(sim: SimServer, venue: str) -> AsyncIterator[DialectServer | 
 
 def _sim_endpoints(mode: str, sim: SimServer, server: DialectServer | None) -> Endpoints:
     """``sim`` mode: the simulator with a fresh key of the venue's kind."""
+    from botkit.sim.exchange_rest import ExchangeSimServer
+    from botkit.sim.prime_rest import PrimeSimServer
+    from botkit.venues.exchange.settings import ExchangeVenueSettings
+    from botkit.venues.prime.settings import PrimeVenueSettings
+
     if isinstance(server, ExchangeSimServer):
         k = server.add_key()
         ex = ExchangeVenueSettings(
@@ -241,6 +257,8 @@ async def open_venue(
     """
     if venue not in VENUES:
         raise ConfigError(f"unknown [bot] venue {venue!r}; use one of {', '.join(VENUES)}")
+    if mode == "sim" or (mode == "paper" and paper_source == "sim"):
+        from botkit.sim.server import SimServer
     if mode == "sim":
         async with (
             SimServer(seed=seed, tick_interval=tick_interval, ws_config=ws_config) as sim,
@@ -294,10 +312,6 @@ async def open_venue(
         raise ConfigError(f"unknown mode {mode!r}; use sim, live or paper")
 
 
-OrderClient = RestClient | ExchangeRestClient | PrimeRestClient
-"""The venues' signed REST clients: each an :class:`~botkit.orders.venue_api.OrderVenue`."""
-
-
 def make_order_client(ep: Endpoints, settings: BotSettings, clock: SystemClock) -> OrderClient:
     """The venue's signed REST client (an :class:`~botkit.orders.venue_api.OrderVenue`).
 
@@ -305,8 +319,12 @@ def make_order_client(ep: Endpoints, settings: BotSettings, clock: SystemClock) 
     timestamp error, on every venue.
     """
     if ep.exchange is not None:
+        from botkit.venues.exchange.rest_client import ExchangeRestClient
+
         return ExchangeRestClient.from_settings(ep.exchange, clock=clock, ca_file=ep.ca_file)
     if ep.prime is not None:
+        from botkit.venues.prime.rest_client import PrimeRestClient
+
         return PrimeRestClient.from_settings(ep.prime, clock=clock, ca_file=ep.ca_file)
     if ep.key is None:
         raise ConfigError("no key to sign orders with: set BOTKIT_COINBASE__API_KEY")
@@ -385,12 +403,18 @@ async def fetch_product_rules(ep: Endpoints, products: Sequence[str]) -> list[di
     Raises:
         ConfigError: a product the venue does not list.
     """
-    if ep.venue == "advanced_trade":
-        from botkit.paper.setup import fetch_rules
-
-        return await fetch_rules(ep.rest_url, products, ca_file=ep.ca_file)
+    if ep.venue == "advanced_trade":  # as botkit.paper.setup.fetch_rules, which a live bot
+        # does not import (it would load the paper broker and exchange with it)
+        async with RestClient(ep.rest_url, None, ca_file=ep.ca_file) as client:
+            found = {p.product_id: p for p in await client.products(products)}
+        unknown = [p for p in products if p not in found]
+        if unknown:
+            raise ConfigError(f"unknown product(s) {', '.join(unknown)} at {ep.rest_url}")
+        return [msgspec.to_builtins(found[p]) for p in products]
     rules: dict[str, dict[str, Any]] = {}
     if ep.venue == "exchange":
+        from botkit.venues.exchange.rest_client import ExchangeRestClient
+
         async with ExchangeRestClient(ep.rest_url, None, ca_file=ep.ca_file) as ex:
             for p in await ex.products():
                 rules[p.id] = {
@@ -404,6 +428,8 @@ async def fetch_product_rules(ep: Endpoints, products: Sequence[str]) -> list[di
                     "quote_min_size": str(p.min_market_funds),
                 }
     else:
+        from botkit.venues.prime.rest_client import PrimeRestClient
+
         assert ep.prime is not None
         async with PrimeRestClient.from_settings(ep.prime, ca_file=ep.ca_file) as pr:
             for q in await pr.products():

@@ -1,0 +1,151 @@
+"""A live-mode ``botkit run`` child against a ``botkit sim`` in another process (for bench/).
+
+Shared by ``bench_runtime.py`` (spawn → first subscribe) and ``bench_memory.py`` (peak RSS).
+Why another process: in ``--mode sim`` the simulator (matching engine, candle history, its
+aiohttp server) lives in the bot's own process, so its figures are an upper bound; a bot on
+Coinbase runs ``--mode live``, which is what these children run, exactly as a user does
+(``python -m botkit --env-file .env run --mode live --live``), pointed at the simulator by
+the ``.env`` lines ``botkit sim`` prints. The user channel is on (the key is there).
+
+* **Spawn → first subscribe**: ``time.time()`` just before the child is spawned → the ``ts``
+  of the bot's "first subscription acknowledged" log line (interpreter start, imports,
+  config, venue, connect, subscribe).
+* **Peak RSS**: the child's ``ru_maxrss`` from ``os.wait4`` (the kernel's high-water mark
+  of the whole process life, as VmHWM), so nothing in the child is instrumented.
+* **The BTC-USD-sized book**: the simulator's admin API arms ``oversize_snapshot`` (30 000
+  padded levels, a ~3 MB frame) before each big run; it pads the next level2 snapshot.
+
+``pythonpath`` runs the bot from another botkit tree (e.g. ``git archive`` of an older
+commit with the compiled kernel copied in), so old and new can be interleaved in one run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+__all__ = ["LiveRun", "SimProcess", "run_live_bot"]
+
+PAD_LEVELS = 30_000
+
+
+class SimProcess:
+    """``python -m botkit sim`` (plain HTTP, no rate limits) for the lifetime of a ``with``."""
+
+    def __init__(self) -> None:
+        self.token = "bench-" + os.urandom(6).hex()
+        self.env_text = ""
+        self.admin_url = ""
+        self._proc: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> SimProcess:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BOTKIT_")}
+        cmd = [sys.executable, "-m", "botkit", "sim", "--port", "0", "--no-rate-limits"]
+        self._proc = proc = subprocess.Popen(
+            [*cmd, "--admin-token", self.token],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=env,
+        )
+        assert proc.stdout is not None
+        lines: list[str] = []
+        while not any(x.startswith("BOTKIT_COINBASE__API_SECRET") for x in lines):
+            line = proc.stdout.readline()
+            if not line:
+                raise RuntimeError("botkit sim exited before printing its .env lines")
+            lines.append(line.strip())
+            if line.startswith("# admin API: "):
+                self.admin_url = line.split()[3]
+        self.env_text = "\n".join(x for x in lines if x.startswith("BOTKIT_")) + "\n"
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._proc is not None:
+            self._proc.send_signal(signal.SIGINT)
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+
+    def arm_big_snapshot(self) -> None:
+        """Pad the next level2 snapshot to a BTC-USD-sized book (the admin API)."""
+        body = json.dumps({"action": "oversize_snapshot", "pad_levels": PAD_LEVELS}).encode()
+        req = urllib.request.Request(
+            self.admin_url + "/ws_faults",
+            data=body,
+            headers={"X-Sim-Admin-Token": self.token, "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            resp.read()
+
+
+@dataclass(frozen=True)
+class LiveRun:
+    """One live child: peak RSS (MB) and spawn → first subscribe acknowledged (s)."""
+
+    peak_mb: float
+    first_subscribe: float
+
+
+def run_live_bot(
+    sim: SimProcess,
+    seconds: float,
+    *,
+    big: bool,
+    pythonpath: str | None = None,
+    config: str | None = None,
+) -> LiveRun:
+    """Run ``botkit run --mode live --live --duration seconds`` against ``sim`` once.
+
+    ``config`` is the text of a bot TOML (e.g. ``[bot]\\nloop = "uvloop"``), None for none.
+    """
+    if big:
+        sim.arm_big_snapshot()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "sim.env").write_text(sim.env_text)
+        cmd = [sys.executable, "-m", "botkit", "--env-file", str(folder / "sim.env"), "run"]
+        cmd += ["--mode", "live", "--live", "--duration", str(seconds)]
+        cmd += ["--data-dir", str(folder / "data")]
+        if config is not None:
+            (folder / "bot.toml").write_text(config)
+            cmd += ["--config", str(folder / "bot.toml")]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BOTKIT_")}
+        env.pop("PYTHONPATH", None)
+        if pythonpath:
+            env["PYTHONPATH"] = pythonpath
+        with open(folder / "stderr", "w+") as err:
+            t0 = time.time()
+            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=folder)
+            killer = threading.Timer(seconds + 60, proc.kill)
+            killer.start()
+            try:
+                _, status, usage = os.wait4(proc.pid, 0)
+            finally:
+                killer.cancel()
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            err.seek(0)
+            log = err.read()
+    if proc.returncode != 0:
+        raise RuntimeError(f"live bot failed ({proc.returncode}): {log[-3000:]}")
+    sub = next(
+        json.loads(x)["ts"] for x in log.splitlines() if "first subscription acknowledged" in x
+    )
+    return LiveRun(peak_mb=usage.ru_maxrss / 1024, first_subscribe=sub - t0)
