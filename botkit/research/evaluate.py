@@ -128,7 +128,7 @@ class _Pruned(Exception):
 def _reporter(link: PruneLink, initial: list[Decimal]) -> Any:
     import optuna
 
-    from botkit.research.study import make_pruner, open_storage
+    from botkit.research.storage import make_pruner, open_storage
 
     study = optuna.load_study(
         study_name=link.study_name,
