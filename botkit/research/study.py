@@ -218,9 +218,8 @@ def _tell(study: Any, trial: Any, outcome: TrialOutcome) -> None:
         trial.set_user_attr("constraints", outcome.constraints)
         if outcome.constraints and hasattr(trial, "set_constraint"):
             trial.set_constraint(outcome.constraints)  # TPE avoids infeasible regions
-        for key, value in outcome.metrics.items():
-            if value is not None and math.isfinite(value):
-                trial.set_user_attr(key, value)
+        metrics = {k: v for k, v in outcome.metrics.items() if v is not None and math.isfinite(v)}
+        trial.set_user_attr("metrics", metrics)  # one write: each attribute is a transaction
         study.tell(trial, outcome.value)
     elif outcome.state == "pruned":
         study.tell(trial, state=state.PRUNED)
@@ -324,8 +323,8 @@ def _trial_rows(study: Any) -> list[dict[str, Any]]:
                 "params": dict(t.params),
                 "feasible": not any(c > 0 for c in _constraints(t)),
                 "seconds": t.user_attrs.get("seconds"),
-                "max_drawdown": t.user_attrs.get("max_drawdown"),
-                "trades": t.user_attrs.get("trades"),
+                "max_drawdown": t.user_attrs.get("metrics", {}).get("max_drawdown"),
+                "trades": t.user_attrs.get("metrics", {}).get("trades"),
             }
         )
     return rows
