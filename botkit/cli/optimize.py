@@ -160,6 +160,15 @@ def cmd_optimize(args: argparse.Namespace) -> int:
                                   / "optimize" / "studies.sqlite3")  # fmt: skip
     if "://" not in storage:
         Path(storage).parent.mkdir(parents=True, exist_ok=True)
+    # pruning has the workers write checkpoints to the storage: a SQLite file on this
+    # machine is not there for the workers of a remote cluster
+    prune = not (args.ray and args.ray != "local" and "://" not in storage)
+    if not prune and spec.pruner != "none":
+        print(
+            "botkit: pruning is off: Ray workers on other machines cannot reach a SQLite "
+            "file; give --storage an RDB URL (postgresql://...) to prune on a cluster",
+            file=sys.stderr,
+        )
     pool: Pool
     if args.ray:
         init = {"num_cpus": args.ray_cpus} if args.ray_cpus else None
@@ -182,6 +191,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
             latency=latency,
             on_trial=progress,
             curves=bool(args.report),
+            prune=prune,
         )
     except KeyboardInterrupt:
         if tty:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 import shutil
 import tempfile
 import time
@@ -35,6 +36,8 @@ from botkit.runtime.settings import BotSettings
 __all__ = ["PruneLink", "TrialJob", "TrialOutcome", "evaluate", "score"]
 
 CHECKPOINTS = 4
+
+log = logging.getLogger("botkit.research")
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +167,12 @@ def evaluate(job: TrialJob, series: CandleSeries) -> TrialOutcome:
     try:
         config = parse_bot_config(doc, source="optimize trial")
         window = series.slice(*job.window)
-        checkpoint = _reporter(job.prune, initial) if job.prune is not None else None
+        checkpoint = None
+        if job.prune is not None:
+            try:
+                checkpoint = _reporter(job.prune, initial)
+            except Exception as exc:  # the storage is out of this worker's reach: no pruning
+                log.warning("trial %d runs unpruned: %s", job.number, exc)
         bt = CandleBacktest(
             config,
             BotSettings(),

@@ -358,6 +358,7 @@ def optimize(
     latency: float = 0.05,
     on_trial: Callable[[StudyProgress], None] | None = None,
     curves: bool = True,
+    prune: bool = True,
 ) -> OptimizeResult:
     """Every fold's study, then the best and the default parameters scored in and out of
     sample (in this process, with equity curves for the report)."""
@@ -376,6 +377,7 @@ def optimize(
             study_name=name,
             model=model,
             latency=latency,
+            prune=prune,
             on_trial=on_trial,
         )
         best = best_feasible(study)
