@@ -8,7 +8,7 @@ the strategy's orders go through the same :class:`~botkit.strategy.context.BotCo
 the paper exchange settles them with its own rules (increments, holds, fees, stops,
 brackets, attached exits). What replaces the recorded feed is a one-level book and four
 trade prints per candle, placed by the candle fill model
-(:mod:`botkit.backtest.candle_model`, docs/backtest.md "Candle backtests"):
+(:mod:`botkit.backtest.candle_model`, docs/research.md "Candle backtests"):
 
 1. **the open** (``start + latency``): the book moves to the open ± slippage, and orders
    the strategy sent on the previous close reach the matching engine: market orders and

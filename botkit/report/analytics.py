@@ -1,4 +1,4 @@
-"""Per-trade analytics of a backtest or paper session (pure; docs/report.md "Trades").
+"""Per-trade analytics of a backtest or paper session (pure; docs/research.md "Analytics").
 
 From the fills and the equity curve a report already holds:
 

@@ -216,8 +216,9 @@ def _tell(study: Any, trial: Any, outcome: TrialOutcome) -> None:
     trial.set_user_attr("seconds", round(outcome.seconds, 4))
     if outcome.state == "complete":
         trial.set_user_attr("constraints", outcome.constraints)
-        if outcome.constraints and hasattr(trial, "set_constraint"):
-            trial.set_constraint(outcome.constraints)  # TPE avoids infeasible regions
+        if hasattr(trial, "set_constraint"):  # Optuna >= 5: TPE avoids infeasible regions
+            for i, value in enumerate(outcome.constraints):
+                trial.set_constraint(f"c{i}", value)
         metrics = {k: v for k, v in outcome.metrics.items() if v is not None and math.isfinite(v)}
         trial.set_user_attr("metrics", metrics)  # one write: each attribute is a transaction
         study.tell(trial, outcome.value)
