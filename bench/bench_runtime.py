@@ -390,10 +390,9 @@ def live_rows(args: argparse.Namespace) -> None:
             f"{statistics.median(starts):.3f} s ({min(starts):.3f}-{max(starts):.3f}), "
             f"peak RSS p50 {statistics.median(peaks):.1f} MB ({min(peaks):.1f}-{max(peaks):.1f})"
         )
-    small = runs[(bots[0][0], books[0][0])]
-    big = runs[(bots[0][0], books[1][0])]
-    start = statistics.median(x.first_subscribe for x in small + big)
-    peak = statistics.median(x.peak_mb for x in big)
+    ours = runs[(bots[0][0], books[0][0])] + runs[(bots[0][0], books[1][0])]
+    start = statistics.median(x.first_subscribe for x in ours)
+    peak = statistics.median(x.peak_mb for x in runs[(bots[0][0], books[1][0])])
     print(
         f"  targets (this checkout): spawn -> first subscribe <= {START_TARGET} s: "
         f"{'met' if start <= START_TARGET else 'NOT met'} ({start:.3f} s, both books); "

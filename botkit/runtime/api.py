@@ -9,7 +9,6 @@ none of them needs to read to configure one (it re-exports these names for conve
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from botkit.auth.clock import SystemClock
-from botkit.errors import BotkitError
+from botkit.errors import BotkitError, ConfigError
 from botkit.monitor.systemd import SdNotifier
 from botkit.runtime.health import Health
 from botkit.runtime.restart import RestartPolicy
@@ -28,7 +27,7 @@ if TYPE_CHECKING:  # types only: a live bot never loads the simulator (see test_
     from botkit.sim.server import SimServer
     from botkit.sim.ws import WsConfig
 
-__all__ = ["RunOptions", "RunResult", "run_blocking"]
+__all__ = ["LOOPS", "RunOptions", "RunResult", "loop_factory", "run_blocking"]
 
 
 @dataclass
@@ -91,10 +90,49 @@ class RunResult:
     restarted, no market data at start (the CLI exits 1)."""
 
 
-def run_blocking(main: Callable[[], Coroutine[Any, Any, RunResult]]) -> RunResult:
-    """Run ``main()`` on uvloop when it is installed (optional), else on asyncio's loop."""
-    factory: Callable[[], asyncio.AbstractEventLoop] | None = None
-    with contextlib.suppress(ImportError):  # optional, not a dependency (imported by name,
-        factory = importlib.import_module("uvloop").new_event_loop  # so no stubs needed)
-    with asyncio.Runner(loop_factory=factory) as runner:
+LOOPS = ("asyncio", "uvloop")
+"""The event loops a bot can run on (``[bot] loop``)."""
+
+
+def loop_factory(loop: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The ``asyncio.Runner`` loop factory of ``loop`` (None: asyncio's own loop).
+
+    uvloop is opt-in, never picked because it happens to be installed: it is measured
+    against asyncio's loop in bench/bench_runtime.py and kept only where it helps.
+
+    Raises:
+        ConfigError: an unknown loop, or ``uvloop`` without uvloop installed.
+    """
+    if loop == "asyncio":
+        return None
+    if loop != "uvloop":
+        raise ConfigError(f"unknown event loop {loop!r}; use one of {', '.join(LOOPS)}")
+    try:  # optional, not a dependency (imported by name, so no stubs needed)
+        module = importlib.import_module("uvloop")
+    except ImportError:
+        raise ConfigError(
+            '[bot] loop = "uvloop" but uvloop is not installed: '
+            "pip install 'botkit[uvloop]', or use the default loop = \"asyncio\""
+        ) from None
+    factory: Callable[[], asyncio.AbstractEventLoop] = module.new_event_loop
+    return factory
+
+
+def run_blocking(
+    main: Callable[[], Coroutine[Any, Any, RunResult]], *, loop: str | None = None
+) -> RunResult:
+    """Run ``main()`` to completion on a new event loop.
+
+    ``loop`` names it (:data:`LOOPS`); when None it is ``[bot] loop`` of the runtime whose
+    ``run`` is ``main`` (``run_blocking(runtime.run)``), else asyncio's.
+
+    Raises:
+        ConfigError: the loop cannot be made (see :func:`loop_factory`).
+    """
+    if loop is None:
+        from botkit.runtime.bot import BotRuntime  # here: bot imports this module
+
+        owner = getattr(main, "__self__", None)
+        loop = owner.config.bot.loop if isinstance(owner, BotRuntime) else "asyncio"
+    with asyncio.Runner(loop_factory=loop_factory(loop)) as runner:
         return runner.run(main())

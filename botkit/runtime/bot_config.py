@@ -13,6 +13,7 @@ what ``botkit run`` (and ``make run``) show on a fresh machine.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from botkit.errors import ConfigError
 from botkit.risk.engine import RiskLimits
@@ -85,6 +86,9 @@ class BotSection(BaseModel):
         ready_timeout: how long to wait for the first book before giving up.
         event_buffer: feed events queued for the strategy beyond which market data
             coalesces or is dropped (orders and fills never are; docs/headless.md).
+        loop: the event loop: ``asyncio`` (the default) or ``uvloop`` (opt-in, needs
+            ``pip install 'botkit[uvloop]'``; checked here, so a missing one stops the bot
+            with its fix before anything connects).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -98,6 +102,18 @@ class BotSection(BaseModel):
     timer_resolution: float = Field(0.05, gt=0, le=1)
     ready_timeout: float = Field(15.0, gt=0)
     event_buffer: int = Field(10_000, ge=100)
+    loop: Literal["asyncio", "uvloop"] = "asyncio"
+
+    @field_validator("loop")
+    @classmethod
+    def _loop_installed(cls, value: str) -> str:
+        """Found without importing it: a bot on asyncio's loop never loads uvloop."""
+        if value == "uvloop" and importlib.util.find_spec("uvloop") is None:
+            raise ValueError(
+                "uvloop is not installed: pip install 'botkit[uvloop]', "
+                'or set loop = "asyncio" (the default)'
+            )
+        return value
 
 
 def data_root(base: Path, mode: str, venue: str = "advanced_trade") -> Path:
