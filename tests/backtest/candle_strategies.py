@@ -67,3 +67,32 @@ class CountCandles(Strategy):
 
     def on_candle(self, candle: Candle) -> None:
         self.n += 1
+
+
+class BracketAfterEntry(Strategy):
+    """Buys at market on the first close; once filled, protects it with a native bracket."""
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+        product_id: str = "BTC-USD"
+        size: Decimal = Decimal("0.1")
+        take_profit: Decimal = Decimal(110)
+        stop_loss: Decimal = Decimal(90)
+
+    params: Params
+
+    def on_start(self) -> None:
+        self.seen = 0
+        self.protected = False
+
+    async def on_candle(self, candle: Candle) -> None:
+        self.seen += 1
+        p = self.params
+        if self.seen == 1:
+            await self.ctx.buy_market(p.product_id, base_size=p.size)
+        elif not self.protected and self.ctx.position(p.product_id) > 0:
+            self.protected = True
+            await self.ctx.bracket(
+                p.product_id, p.size, take_profit=p.take_profit, stop_loss=p.stop_loss
+            )

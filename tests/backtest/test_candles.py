@@ -135,3 +135,31 @@ def test_inconsistent_candles_are_refused():
     with pytest.raises(ConfigError, match="must increase"):
         CandleSeries("BTC-USD", 60, [2, 1], [D(1)] * 2, [D(1)] * 2, [D(1)] * 2, [D(1)] * 2,
                      [D(1)] * 2)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("intrabar", "expected"),
+    [
+        # up candle, ohlc: open -> high (through the take-profit) first: sold at 110, maker
+        ("ohlc", ("SELL", D("110.00"), "MAKER")),
+        # pessimistic while long: the low first -> the print at 89 triggers the stop (90) and
+        # its limit meets the book at the price the candle reached: 89 - 2 bps = 88.98, taker
+        ("pessimistic", ("SELL", D("88.98"), "TAKER")),
+    ],
+)
+def test_a_bracket_inside_one_candle_fills_by_the_intrabar_order(tmp_path, intrabar, expected):
+    cfg = config(f"{STRATS}:BracketAfterEntry",
+                 {"size": "0.1", "take_profit": "110", "stop_loss": "90"})  # fmt: skip
+    data = series(
+        [
+            ("100", "101", "99", "100"),  # close 1: buy at market
+            ("100", "101", "99", "100.5"),  # filled at this open; protected at this close
+            ("100", "100.5", "99.5", "100"),  # the bracket rests
+            ("100", "111", "89", "105"),  # both legs inside: which one is the intrabar order's
+            ("105", "106", "104", "105"),
+        ]
+    )
+    fills = run(cfg, data, tmp_path, model=FillModel(slippage_bps=D(2), intrabar=intrabar))
+    assert fills[0].side == "BUY" and fills[0].price == D("100.02")
+    assert [(f.side, f.price, f.liquidity) for f in fills[1:]] == [expected]
+    assert T0 + 180 <= fills[1].time < T0 + 240  # inside the fourth candle
