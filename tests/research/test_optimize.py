@@ -3,23 +3,23 @@ and on a real local Ray instance; walk-forward reports both scores; a study resu
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import optuna
 import pytest
 
-from botkit.backtest.candle_model import FillModel
 from botkit.backtest.synthetic import synthetic_series
 from botkit.cli.main import main
-from botkit.research.pools import InProcessPool, LocalPool, Pool, RayPool
-from botkit.research.space import parse_optimize
-from botkit.research.study import optimize
+from botkit.research.pools import RayPool
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,38 +64,67 @@ def bot_toml(tmp_path: Path) -> Path:
     return path
 
 
-def _doc() -> dict[str, Any]:
-    import tomllib
-
-    return tomllib.loads(BOT_TOML)
-
-
-SERIES = synthetic_series(480, seed=3)
-
-
-def _best(pool: Pool, storage: Path) -> list[dict[str, Any] | None]:
-    doc = _doc()
-    try:
-        result = optimize(spec=parse_optimize(doc), doc=doc, series=SERIES, pool=pool,
-                          storage=str(storage), study_name="same", model=FillModel(),
-                          curves=False)  # fmt: skip
-    finally:
-        pool.close()
-    summary = result.summary()
+def _best_via_cli(bot_toml: Path, storage: Path, *extra: str) -> list[dict[str, Any] | None]:
+    args = ["optimize", "--config", str(bot_toml), "--data", "synthetic:480:3", "--storage",
+            str(storage), "--study", "same", "--quiet", *extra]  # fmt: skip
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(args) == 0
+    summary = json.loads(out.getvalue())
     for fold in summary["folds"]:
         assert fold["trials"] == 4  # the whole 2 x 2 grid, once
     return [f["best_params"] for f in summary["folds"]]
 
 
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[None]:
+    """A real Ray instance on this machine (2 CPUs, no dashboard), shut down after."""
+    import ray
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
 @pytest.mark.timeout(240)
-def test_grid_gives_the_same_best_params_in_process_on_two_processes_and_on_ray(tmp_path):
-    one = _best(InProcessPool(SERIES), tmp_path / "one.db")
-    two = _best(LocalPool(SERIES, 2), tmp_path / "two.db")
-    ray_pool = RayPool(SERIES, "local", init={"num_cpus": 2})
-    assert ray_pool.capacity == 2
-    on_ray = _best(ray_pool, tmp_path / "ray.db")
+def test_grid_gives_the_same_best_params_with_jobs_1_jobs_2_and_on_ray(
+    bot_toml, tmp_path, local_ray
+):
+    one = _best_via_cli(bot_toml, tmp_path / "one.db", "--jobs", "1")
+    two = _best_via_cli(bot_toml, tmp_path / "two.db", "--jobs", "2")
+    on_ray = _best_via_cli(bot_toml, tmp_path / "ray.db", "--ray", "local")
     assert one[0] is not None and one[1] is not None
     assert one == two == on_ray
+
+
+@pytest.mark.timeout(240)
+def test_a_study_started_locally_is_finished_on_ray(bot_toml, tmp_path, local_ray):
+    db = tmp_path / "mixed.db"
+    args = ["optimize", "--config", str(bot_toml), "--data", "synthetic:300:3", "--storage",
+            str(db), "--study", "mixed", "--sampler", "random", "--folds", "0", "--quiet"]  # fmt: skip
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main([*args, "--trials", "2", "--jobs", "1"]) == 0
+        local = [(t.number, t.params) for t in _counted(db, "mixed")]
+        assert main([*args, "--trials", "5", "--ray", "local"]) == 0
+    trials = _counted(db, "mixed")
+    assert len(trials) == 5 and [(t.number, t.params) for t in trials[:2]] == local
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+
+
+def test_ray_pool_puts_the_dataset_once_and_runs_trials_as_tasks(local_ray):
+    import ray
+
+    series = synthetic_series(200, seed=1)
+    pool = RayPool(series, "local")
+    try:
+        assert pool.capacity == 2
+        ref = pool._ref
+        assert ray.get(ref).close == series.close  # the object store holds the dataset
+    finally:
+        pool.close()
+    assert ray.is_initialized()  # a pool does not shut down an instance it did not start
 
 
 def test_walk_forward_reports_in_and_out_of_sample_scores_and_an_html_report(
