@@ -127,19 +127,31 @@ def _progress(stream: IO[str], tty: bool) -> Any:
                 f"\r\x1b[K[{'#' * done}{'.' * (width - done)}] {p.study} {p.done}/{p.budget}"
                 f" best {best}"
             )
-        else:
-            value = "" if o.value is None else f" {o.value:.6g}"
-            stream.write(
-                f"botkit: {p.study} trial {o.number} {o.state}{value} ({o.seconds:.2f} s); "
-                f"{p.done}/{p.budget} done, best {best}\n"
-            )
+        else:  # one JSON line per trial, for a log collector or a script
+            line = {
+                "event": "trial",
+                "study": p.study,
+                "trial": o.number,
+                "state": o.state,
+                "value": o.value,
+                "seconds": round(o.seconds, 4),
+                "done": p.done,
+                "budget": p.budget,
+                "best_value": p.best_value,
+                "best_params": p.best_params,
+            }
+            stream.write(json.dumps(line, default=str) + "\n")
         stream.flush()
 
     return show
 
 
 def cmd_optimize(args: argparse.Namespace) -> int:
-    """``botkit optimize``: run (or resume) the study; print the summary as JSON."""
+    """``botkit optimize``: run (or resume) the study; print the summary as JSON.
+
+    Progress goes to stderr: a bar with the best score so far on a terminal, one JSON
+    line per finished trial otherwise.
+    """
     from botkit.research.pools import InProcessPool, LocalPool, Pool, RayPool
     from botkit.research.space import parse_backtest, parse_optimize
     from botkit.research.study import optimize

@@ -179,7 +179,8 @@ def test_ctrl_c_keeps_the_study_and_the_same_command_finishes_it(bot_toml, tmp_p
     try:
         assert proc.stderr is not None
         for line in proc.stderr:  # wait for the first finished trial, then interrupt
-            if "trial 0 complete" in line:
+            if line.startswith("{") and json.loads(line)["state"] == "complete":
+                assert json.loads(line)["budget"] == 5
                 break
         else:
             pytest.fail(f"no trial finished: {proc.wait(30)}")
