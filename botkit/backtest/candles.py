@@ -99,8 +99,12 @@ class CandleSeries:
     close: Sequence[Decimal]
     volume: Sequence[Decimal]
     rules: Mapping[str, Any] | None = None
+    checked: bool = field(default=False, compare=False, repr=False)
+    """Already validated (a slice of a validated series): skips the O(n) checks."""
 
     def __post_init__(self) -> None:
+        if self.checked:
+            return
         n = len(self.start)
         cols = (self.open, self.high, self.low, self.close, self.volume)
         if any(len(c) != n for c in cols):
@@ -175,6 +179,7 @@ class CandleSeries:
             self.close[lo:hi],
             self.volume[lo:hi],
             self.rules,
+            checked=True,
         )
 
     def candle(self, i: int) -> Candle:
