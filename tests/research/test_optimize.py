@@ -20,6 +20,7 @@ import pytest
 from botkit.backtest.synthetic import synthetic_series
 from botkit.cli.main import main
 from botkit.research.pools import RayPool
+from tests.report.test_html import _Balanced
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -145,6 +146,10 @@ def test_walk_forward_reports_in_and_out_of_sample_scores_and_an_html_report(
     html = report.read_text()
     assert "In sample vs out of sample" in html and "Parameter importance" in html
     assert html.count("<svg") >= 2  # best vs default equity per fold
+    parser = _Balanced()
+    parser.feed(html)
+    assert parser.errors == [] and parser.stack == []
+    assert "http" not in html  # self-contained: no link to load anything from
 
 
 def _counted(storage: Path, name: str) -> list[optuna.trial.FrozenTrial]:
