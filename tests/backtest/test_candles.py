@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from botkit.backtest.candle_model import FillModel
+from botkit.backtest.candle_model import FillModel, limit_fills, market_price
 from botkit.backtest.candles import CandleBacktest, CandleSeries
 from botkit.backtest.synthetic import synthetic_series
 from botkit.errors import ConfigError
@@ -163,3 +165,45 @@ def test_a_bracket_inside_one_candle_fills_by_the_intrabar_order(tmp_path, intra
     assert fills[0].side == "BUY" and fills[0].price == D("100.02")
     assert [(f.side, f.price, f.liquidity) for f in fills[1:]] == [expected]
     assert T0 + 180 <= fills[1].time < T0 + 240  # inside the fourth candle
+
+
+candle_rows = st.lists(
+    st.tuples(st.integers(90, 110), st.integers(0, 5), st.integers(0, 5), st.integers(90, 110)),
+    min_size=2,
+    max_size=6,
+)
+
+
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(candle_rows, st.integers(88, 112), st.sampled_from(["BUY", "SELL"]))
+def test_the_engine_fills_a_resting_limit_exactly_where_the_model_says(tmp_path, rows, limit, side):
+    """The paper exchange driven by the candles agrees with the model: a limit marketable
+    when it arrives (at the first open) fills there as a taker at the book's price (the
+    open, 5 bps worse); otherwise the first candle that trades through it fills it, at
+    the limit, and none other does."""
+    data = series([(str(o), str(max(o, c) + up), str(min(o, c) - down), str(c))
+                   for o, up, down, c in rows])  # fmt: skip
+    out = tmp_path / f"h{len(list(tmp_path.iterdir()))}"
+    cfg = config(f"{STRATS}:RestingLimit", {"side": side, "price": str(limit), "size": "0.1"})
+    fills = run(cfg, data, out)
+    tick, bps = D("0.01"), FillModel().slippage_bps
+    ask, bid = (
+        market_price("BUY", data.open[0], bps, tick),
+        market_price("SELL", data.open[0], bps, tick),
+    )
+    if (side == "BUY" and limit >= ask) or (side == "SELL" and limit <= bid):
+        book = ask if side == "BUY" else bid
+        assert [(f.side, f.price, f.liquidity) for f in fills] == [(side, book, "TAKER")]
+        return
+    expected = next(
+        (i for i in range(len(data))
+         if limit_fills(side, D(limit), data.high[i], data.low[i])),
+        None,
+    )  # fmt: skip
+    if expected is None:
+        assert fills == []
+    else:
+        assert [(f.side, f.price) for f in fills] == [(side, D(limit))]
+        assert T0 + 60 * expected <= fills[0].time < T0 + 60 * (expected + 1)
