@@ -876,9 +876,11 @@ def parse_l2_frame(object data, dict books):
 
     Args:
         data: the frame, ``bytes`` or a one-byte-kind ``str``.
-        books: the connection's books by product id: an event whose quantities are
-            longer than its book's quantity_fast_len makes the frame go to msgspec
-            (the exact check is in Python).
+        books: the connection's books by product id. The frame goes to msgspec when
+            an event's book is not exactly an ``L2Book`` (the type bound by
+            :func:`bind_book_type`: a subclass may override how it applies levels)
+            or has quantities longer than its book's quantity_fast_len (the exact
+            check is in Python).
 
     Returns:
         An :class:`L2RawFrame`, or None for anything else (another channel, a schema
@@ -968,11 +970,14 @@ def parse_l2_frame(object data, dict books):
             return None
     if seen & 7 != 7 or _ws(s, i, n) != n:
         return None
-    for ev in events:  # quantities the book's fast rule does not cover: the exact path
-        if ev.qty_len:
-            book = books.get(ev.product_id)
-            if book is not None and ev.qty_len > <Py_ssize_t>book._qty_fast:
-                return None
+    for ev in events:
+        book = books.get(ev.product_id)
+        if book is None:
+            continue  # not this connection's: the protocol skips it
+        if Py_TYPE(book) != _book_type:
+            return None  # a subclass of L2Book may apply levels its own way: msgspec
+        if ev.qty_len > <Py_ssize_t>_bget(book, B_QTY_FAST):
+            return None  # a quantity the book's fast rule does not cover: the exact path
     frame = L2RawFrame.__new__(L2RawFrame)
     frame.sequence_num = PyLong_FromLongLong(seq)
     frame.events = events

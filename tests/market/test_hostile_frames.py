@@ -313,11 +313,6 @@ class ExplodingBook(L2Book):
             raise RuntimeError("boom inside the book")
         return super().apply_wire_updates(ups)
 
-    def apply_raw_updates(self, ev: Any) -> bool:  # frames read by the compiled decoder
-        if self.valid:
-            raise RuntimeError("boom inside the book")
-        return super().apply_raw_updates(ev)
-
 
 def test_any_exception_while_applying_is_a_malformed_frame() -> None:
     books: dict[str, L2Book] = {PID: ExplodingBook(PID)}
