@@ -422,6 +422,7 @@ class CandleBacktest:
         closes, volumes = series.close, series.volume
         base = exchange._products[pid].base_currency
         ledger_user = exchange.paper.user_id
+        start_base = Decimal(self.config.paper.initial_balances.get(base, 0))
         progress = self.progress
         wall0 = time.perf_counter()
         interval = broker.equity_interval
@@ -436,8 +437,11 @@ class CandleBacktest:
             if exchange._open or exchange._pending or exchange._exits:
                 o, h, lo, c = opens[i], highs[i], lows[i], closes[i]
                 position = Decimal(0)
-                if pessimistic:
-                    position = exchange._ledger.available(ledger_user, base)
+                if pessimistic:  # the base held (orders' holds too) beyond the start's
+                    position = -start_base
+                    for bal in exchange._ledger.balances(ledger_user):
+                        if bal.currency == base:
+                            position += bal.available + bal.hold
                 path = intrabar_path(o, h, lo, c, intrabar=model.intrabar, position=position)
                 t = start + lat
                 clock.set(t)

@@ -24,7 +24,9 @@ D = Decimal
 T0 = 1_700_000_000
 
 
-def config(strategy: str, params: dict[str, Any], *, fees: bool = False) -> BotConfig:
+def config(
+    strategy: str, params: dict[str, Any], *, fees: bool = False, btc: str = "1"
+) -> BotConfig:
     rate = "0.004" if fees else "0"
     return parse_bot_config(
         {
@@ -38,7 +40,7 @@ def config(strategy: str, params: dict[str, Any], *, fees: bool = False) -> BotC
                 "daily_loss_limit": "1000000",
             },
             "paper": {
-                "initial_balances": {"USD": "100000", "BTC": "1"},
+                "initial_balances": {"USD": "100000", "BTC": btc},
                 "maker_fee_rate": rate,
                 "taker_fee_rate": rate,
             },
@@ -139,6 +141,7 @@ def test_inconsistent_candles_are_refused():
                      [D(1)] * 2)  # fmt: skip
 
 
+@pytest.mark.parametrize("btc", ["0", "1"])  # the position, not the account, decides
 @pytest.mark.parametrize(
     ("intrabar", "expected"),
     [
@@ -149,9 +152,9 @@ def test_inconsistent_candles_are_refused():
         ("pessimistic", ("SELL", D("88.98"), "TAKER")),
     ],
 )
-def test_a_bracket_inside_one_candle_fills_by_the_intrabar_order(tmp_path, intrabar, expected):
+def test_a_bracket_inside_one_candle_fills_by_the_intrabar_order(tmp_path, intrabar, expected, btc):
     cfg = config(f"{STRATS}:BracketAfterEntry",
-                 {"size": "0.1", "take_profit": "110", "stop_loss": "90"})  # fmt: skip
+                 {"size": "0.1", "take_profit": "110", "stop_loss": "90"}, btc=btc)  # fmt: skip
     data = series(
         [
             ("100", "101", "99", "100"),  # close 1: buy at market
