@@ -6,6 +6,8 @@ risk gate, executor, paper broker):
 
 * ``idle``: a strategy with no ``on_candle`` and no orders (the fast path: the loop only
   samples equity);
+* ``hold``: buys at the first open and holds (one order, then the fast path with a
+  position: the equity curve moves with the price);
 * ``hook``: a strategy whose ``on_candle`` counts candles (one Candle object and one hook
   call per candle, the book moved to every close);
 * ``ema_cross``: the shipped EMA crossover trading (market orders through the executor).
@@ -129,6 +131,7 @@ def main() -> None:
     print("candle backtest speed:")
     big = synthetic_series(args.speed_candles, seed=2)
     candle_speed("idle", f"{STRATS}:Idle", {}, big)
+    candle_speed("hold", f"{STRATS}:BuyAndHold", {"product_id": "BTC-USD"}, big)
     candle_speed("hook", f"{STRATS}:CountCandles", {}, big.slice(0, 100_000))
     ema = {"product_id": "BTC-USD", "size": "0.01", "allow_short": False}
     candle_speed("ema_cross", "ema_cross", ema, big.slice(0, 50_000))

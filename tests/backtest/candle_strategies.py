@@ -96,3 +96,18 @@ class BracketAfterEntry(Strategy):
             await self.ctx.bracket(
                 p.product_id, p.size, take_profit=p.take_profit, stop_loss=p.stop_loss
             )
+
+
+class BuyAndHold(Strategy):
+    """Buys once at the first open and holds (no per-candle hook: the fast path)."""
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+        product_id: str = "BTC-USD"
+        size: Decimal = Decimal("0.1")
+
+    params: Params
+
+    async def on_start(self) -> None:
+        await self.ctx.buy_market(self.params.product_id, base_size=self.params.size)
