@@ -17,10 +17,13 @@ parts. Both scores are reported, so overfitting shows as a gap between them.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import signal
+import threading
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -165,8 +168,9 @@ def run_study(
     try:
         while True:
             while pool.in_flight() < pool.capacity and done + len(asked) < budget:
-                trial = study.ask(dists)
-                asked[trial.number] = trial
+                with _storage_writes():
+                    trial = study.ask(dists)
+                    asked[trial.number] = trial
                 link = (
                     PruneLink(storage, study_name, trial._trial_id, spec.pruner)
                     if prune_on
@@ -188,9 +192,10 @@ def run_study(
             if not asked:
                 break
             for outcome in pool.wait_any():
-                trial = asked.pop(outcome.number)
-                _tell(study, trial, outcome)
-                done += 1
+                with _storage_writes():
+                    trial = asked.pop(outcome.number)
+                    _tell(study, trial, outcome)
+                    done += 1
                 if on_trial is not None:
                     best = best_feasible(study)
                     on_trial(
@@ -204,11 +209,34 @@ def run_study(
                         )
                     )
     except KeyboardInterrupt:
-        for trial in asked.values():
-            trial.set_user_attr("interrupted", True)
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        with _storage_writes():  # a second Ctrl-C must not leave a trial RUNNING
+            for trial in asked.values():
+                trial.set_user_attr("interrupted", True)
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
         raise
     return study
+
+
+@contextlib.contextmanager
+def _storage_writes() -> Iterator[None]:
+    """Hold Ctrl-C while the driver writes to the storage, then raise it.
+
+    An interrupt inside ``ask`` or ``tell`` would leave a trial RUNNING (created, never
+    told) or half-told; held for the few milliseconds of a write, it lands between
+    writes, where the driver records the in-flight trials as interrupted. Only the main
+    thread receives signals; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: got.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if got:
+            raise KeyboardInterrupt
 
 
 def _tell(study: Any, trial: Any, outcome: TrialOutcome) -> None:
