@@ -27,7 +27,8 @@
    ``--bot-pythonpath DIR`` adds the same children run from another botkit tree (e.g. the
    previous commit: ``git archive HEAD~3 | tar -x -C DIR`` plus the compiled kernel copied
    in), ``--loop NAME`` this checkout with ``[bot] loop = NAME``; all are interleaved spawn
-   by spawn, so they share the machine's state.
+   by spawn, so they share the machine's state. Bytecode is cached, as for an installed
+   botkit (``--no-bytecode-cache``: every module compiled at every start).
 
 Run:  .venv/bin/python bench/bench_runtime.py [--ticks 20000] [--parts latency,sim,live]
 """
@@ -369,18 +370,27 @@ def live_rows(args: argparse.Namespace) -> None:
     bots += [(f"tree {p}", p, None) for p in args.bot_pythonpath]
     bots += [(f"this checkout, loop={n}", None, f'[bot]\nloop = "{n}"\n') for n in args.loop]
     books = (("50-level", False), ("30 000-level", True))
+    bytecode = not args.no_bytecode_cache
     runs: dict[tuple[str, str], list[LiveRun]] = {(b[0], k[0]): [] for b in bots for k in books}
     with SimProcess() as sim:
+        for _, path, config in bots:  # one spawn per tree first (not counted): bytecode cache
+            run_live_bot(sim, 1.0, big=False, pythonpath=path, config=config, bytecode=bytecode)
         for _ in range(args.spawns):
             for label, path, config in bots:
                 for book, big in books:
                     run = run_live_bot(
-                        sim, args.live_seconds, big=big, pythonpath=path, config=config
+                        sim,
+                        args.live_seconds,
+                        big=big,
+                        pythonpath=path,
+                        config=config,
+                        bytecode=bytecode,
                     )
                     runs[(label, book)].append(run)
     print(
         f"live bot (botkit run --mode live, botkit sim in another process), {args.spawns} "
-        f"spawns each, {args.live_seconds:g} s per run, interleaved:"
+        f"spawns each, {args.live_seconds:g} s per run, interleaved, "
+        + ("bytecode cached (as installed):" if bytecode else "NO bytecode cache:")
     )
     for (label, book), xs in runs.items():
         starts = [x.first_subscribe for x in xs]
@@ -415,6 +425,11 @@ def main() -> None:
     )
     ap.add_argument(
         "--loop", action="append", default=[], help="this checkout with [bot] loop = NAME"
+    )
+    ap.add_argument(
+        "--no-bytecode-cache",
+        action="store_true",
+        help="live children compile every module at every start (PYTHONDONTWRITEBYTECODE=1)",
     )
     args = ap.parse_args()
     parts = set(args.parts.split(","))

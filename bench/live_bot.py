@@ -15,6 +15,12 @@ the ``.env`` lines ``botkit sim`` prints. The user channel is on (the key is the
 * **The BTC-USD-sized book**: the simulator's admin API arms ``oversize_snapshot`` (30 000
   padded levels, a ~3 MB frame) before each big run; it pads the next level2 snapshot.
 
+**Bytecode**: as an installed botkit runs (pip compiles it at install), the children read
+cached bytecode: ``PYTHONDONTWRITEBYTECODE`` (set in some shells and CI images) is dropped
+and the cache goes to ``PYTHONPYCACHEPREFIX`` under the temp dir, out of the source tree;
+:func:`run_live_bot` callers make one spawn per tree first, not counted, which fills it.
+``bytecode=False`` measures the other case (every module compiled at every start).
+
 ``pythonpath`` runs the bot from another botkit tree (e.g. ``git archive`` of an older
 commit with the compiled kernel copied in), so old and new can be interleaved in one run.
 """
@@ -37,6 +43,7 @@ from types import TracebackType
 __all__ = ["LiveRun", "SimProcess", "run_live_bot"]
 
 PAD_LEVELS = 30_000
+PYCACHE = str(Path(tempfile.gettempdir()) / "botkit-bench-pycache")
 
 
 class SimProcess:
@@ -47,6 +54,16 @@ class SimProcess:
         self.env_text = ""
         self.admin_url = ""
         self._proc: subprocess.Popen[str] | None = None
+        self._log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - its stderr, shown if it dies
+
+    def check(self) -> None:
+        """Raise with the simulator's stderr if it is not running any more."""
+        assert self._proc is not None
+        if self._proc.poll() is not None:
+            self._log.seek(0)
+            raise RuntimeError(
+                f"botkit sim exited ({self._proc.returncode}): {self._log.read()[-3000:]}"
+            )
 
     def __enter__(self) -> SimProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("BOTKIT_")}
@@ -54,9 +71,10 @@ class SimProcess:
         self._proc = proc = subprocess.Popen(
             [*cmd, "--admin-token", self.token],
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=self._log,
             text=True,
             env=env,
+            start_new_session=True,  # a signal to the bench's process group is not for it
         )
         assert proc.stdout is not None
         lines: list[str] = []
@@ -83,6 +101,7 @@ class SimProcess:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
+        self._log.close()
 
     def arm_big_snapshot(self) -> None:
         """Pad the next level2 snapshot to a BTC-USD-sized book (the admin API)."""
@@ -111,6 +130,7 @@ def run_live_bot(
     big: bool,
     pythonpath: str | None = None,
     config: str | None = None,
+    bytecode: bool = True,
 ) -> LiveRun:
     """Run ``botkit run --mode live --live --duration seconds`` against ``sim`` once.
 
@@ -129,6 +149,11 @@ def run_live_bot(
             cmd += ["--config", str(folder / "bot.toml")]
         env = {k: v for k, v in os.environ.items() if not k.startswith("BOTKIT_")}
         env.pop("PYTHONPATH", None)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        if bytecode:
+            env["PYTHONPYCACHEPREFIX"] = PYCACHE
+        else:
+            env["PYTHONDONTWRITEBYTECODE"] = "1"
         if pythonpath:
             env["PYTHONPATH"] = pythonpath
         with open(folder / "stderr", "w+") as err:
@@ -143,6 +168,7 @@ def run_live_bot(
             proc.returncode = os.waitstatus_to_exitcode(status)
             err.seek(0)
             log = err.read()
+    sim.check()
     if proc.returncode != 0:
         raise RuntimeError(f"live bot failed ({proc.returncode}): {log[-3000:]}")
     sub = next(
