@@ -14,8 +14,8 @@ risk gate, executor, paper broker):
 
 Trials per minute: the same study (ema_cross over ``--candles`` candles, random sampler with a
 fixed seed, no pruning, ``--trials`` trials) on each pool. Pool start-up (spawning workers,
-``ray.init``) is timed apart and each pool runs two warm-up trials first, so the rate is
-the steady state; Ray's per-trial overhead is its time per trial over the local pool's with
+``ray.init``) is timed apart and each pool first runs two warm-up trials per worker (each
+worker process imports botkit on its first trial), so the rate is the steady state; Ray's per-trial overhead is its time per trial over the local pool's with
 the same number of workers.
 
 Run:  .venv/bin/python bench/bench_research.py [--trials 24] [--candles 3000] [--skip-ray]
@@ -104,7 +104,9 @@ def timed_study(label: str, make: Any, series: CandleSeries, trials: int) -> flo
         kw: dict[str, Any] = dict(doc=doc, window=(0, len(series)), pool=pool,
                                   storage=storage, model=FillModel(), latency=0.05)  # fmt: skip
         try:
-            run_study(spec=dataclasses.replace(spec, trials=2), study_name="warm", **kw)
+            # every worker process imports botkit and runs one trial before the clock starts
+            warm = 2 * pool.capacity
+            run_study(spec=dataclasses.replace(spec, trials=warm), study_name="warm", **kw)
             startup = time.perf_counter() - t0
             t1 = time.perf_counter()
             run_study(spec=dataclasses.replace(spec, trials=trials), study_name="timed", **kw)
@@ -114,7 +116,7 @@ def timed_study(label: str, make: Any, series: CandleSeries, trials: int) -> flo
     rate = trials / elapsed * 60
     print(
         f"  {label:<22} {trials} trials in {elapsed:6.2f} s = {rate:7.1f} trials/min "
-        f"({elapsed / trials * 1000:6.0f} ms/trial; start-up + 2 warm-up trials {startup:.1f} s)"
+        f"({elapsed / trials * 1000:6.0f} ms/trial; start-up + warm-up {startup:.1f} s)"
     )
     return elapsed / trials
 
