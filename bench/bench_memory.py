@@ -1,6 +1,7 @@
 """Resident memory of ``botkit run`` in sim mode with a BTC-USD-sized book (issue 6, item 10).
 
-Run:  .venv/bin/python bench/bench_memory.py [--seconds 10] [--repeats 3] [--phases]
+Run:  .venv/bin/python bench/bench_memory.py [--seconds 10] [--repeats 3] [--phases] [--live]
+                                            [--bot-pythonpath DIR]
 
 Each run is a fresh ``python -c`` child doing what ``bench/bench_runtime.py`` does for its
 RSS figure: ``BotRuntime.run()`` in sim mode (the simulator in the same process, the
@@ -9,6 +10,12 @@ with the simulator's 50-level book ("small") and once with its level2 snapshot p
 30 000 levels by ``ws_faults.oversize_snapshot(30_000)`` ("big", a ~3 MB frame). It
 prints VmHWM (peak) and VmRSS at exit from ``/proc/self/status``, per run and the median.
 Target: peak <= 80 MB with the big book.
+
+``--live`` adds the figure of issue 19 (target: peak <= 64 MB with the big book): ``botkit
+run --mode live`` against ``botkit sim`` in another process (bench/live_bot.py), so the
+simulator is not in the measured process, peak RSS from ``wait4`` (the user channel is on).
+``--bot-pythonpath DIR`` runs every child from another botkit tree as well, interleaved
+run by run (e.g. the previous commit, ``git archive`` + its compiled kernel).
 
 ``--phases`` adds one instrumented big run showing where the memory goes: RSS after the
 imports, when the big frame reaches the feed, after the feed has applied it, at exit; and
@@ -23,10 +30,15 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from live_bot import SimProcess, run_live_bot  # noqa: E402
 
 __all__ = ["main"]
 
 TARGET_MB = 80.0
+LIVE_TARGET_MB = 64.0  # issue 19 item 6
 
 CHILD = r"""
 import sys
@@ -99,9 +111,14 @@ print("RESULT", hwm, rss, flush=True)
 """
 
 
-def run_child(seconds: float, variant: str, phases: bool = False) -> tuple[float, float, list[str]]:
+def run_child(
+    seconds: float, variant: str, phases: bool = False, pythonpath: str | None = None
+) -> tuple[float, float, list[str]]:
     """(peak MB, exit MB, phase lines) of one ``botkit run`` child."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOTKIT_")}
+    env.pop("PYTHONPATH", None)
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
     with tempfile.TemporaryDirectory() as data:
         out = subprocess.run(
             [sys.executable, "-c", CHILD, str(seconds), variant, data, "1" if phases else "0"],
@@ -124,26 +141,64 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--phases", action="store_true", help="one instrumented big run")
+    ap.add_argument("--live", action="store_true", help="also live children (issue 19)")
+    ap.add_argument("--bot-pythonpath", default=None, help="also run from this botkit tree")
     args = ap.parse_args()
+    trees: list[str | None] = [None] + ([args.bot_pythonpath] if args.bot_pythonpath else [])
     print(f"botkit run, sim mode, {args.seconds:.0f} s per run, Python {sys.version.split()[0]}")
     medians: dict[str, tuple[float, float]] = {}
     for variant, label in (("small", "50-level book"), ("big", "30 000-level snapshot")):
-        runs = [run_child(args.seconds, variant)[:2] for _ in range(args.repeats)]
-        peak = statistics.median(r[0] for r in runs)
-        end = statistics.median(r[1] for r in runs)
-        medians[variant] = (peak, end)
-        each = ", ".join(f"{p:.1f}/{e:.1f}" for p, e in runs)
-        print(
-            f"  {variant:5} ({label:21}): peak {peak:5.1f} MB, at exit {end:5.1f} MB "
-            f"(median of {args.repeats}; peak/exit per run: {each})"
-        )
+        runs: dict[str | None, list[tuple[float, float]]] = {t: [] for t in trees}
+        for _ in range(args.repeats):
+            for tree in trees:
+                runs[tree].append(run_child(args.seconds, variant, pythonpath=tree)[:2])
+        for tree, xs in runs.items():
+            peak = statistics.median(r[0] for r in xs)
+            end = statistics.median(r[1] for r in xs)
+            if tree is None:
+                medians[variant] = (peak, end)
+            each = ", ".join(f"{p:.1f}/{e:.1f}" for p, e in xs)
+            print(
+                f"  {variant:5} ({label:21}){'' if tree is None else ' tree ' + tree}: peak "
+                f"{peak:5.1f} MB, at exit {end:5.1f} MB (median of {args.repeats}; "
+                f"peak/exit per run: {each})"
+            )
     peak = medians["big"][0]
     verdict = "met" if peak <= TARGET_MB else "NOT met"
     print(f"target: peak <= {TARGET_MB:.0f} MB with the big book: {verdict} ({peak:.1f} MB)")
+    if args.live:
+        live(args.seconds, args.repeats, trees)
     if args.phases:
         print("\nphases of one big run:")
         for line in run_child(args.seconds, "big", phases=True)[2]:
             print("  " + line)
+
+
+def live(seconds: float, repeats: int, trees: list[str | None]) -> None:
+    """Peak RSS of live children (bench/live_bot.py), interleaved tree by tree."""
+    print(f"botkit run, live mode against botkit sim in another process, {seconds:.0f} s per run")
+    peaks: dict[tuple[str | None, bool], list[float]] = {
+        (t, b): [] for t in trees for b in (False, True)
+    }
+    with SimProcess() as sim:
+        for tree in trees:  # bytecode cache, as installed (not counted)
+            run_live_bot(sim, 1.0, big=False, pythonpath=tree)
+        for _ in range(repeats):
+            for tree in trees:
+                for big in (False, True):
+                    run = run_live_bot(sim, seconds, big=big, pythonpath=tree)
+                    peaks[(tree, big)].append(run.peak_mb)
+    for (tree, big), xs in peaks.items():
+        print(
+            f"  {'big' if big else 'small':5} ({'30 000-level snapshot' if big else '50-level book':21})"
+            f"{'' if tree is None else ' tree ' + tree}: peak {statistics.median(xs):5.1f} MB "
+            f"(median of {repeats}: {', '.join(f'{x:.1f}' for x in xs)})"
+        )
+    peak = statistics.median(peaks[(None, True)])
+    verdict = "met" if peak <= LIVE_TARGET_MB else "NOT met"
+    print(
+        f"target: live peak <= {LIVE_TARGET_MB:.0f} MB with the big book: {verdict} ({peak:.1f} MB)"
+    )
 
 
 if __name__ == "__main__":
