@@ -468,7 +468,8 @@ class CandleBacktest:
             if wants_candles or timers or end >= next_sample or due:
                 clock.set(end)
                 set_book(book, closes[i])
-                exchange.on_book(pid, end)
+                if exchange._open or exchange._pending:  # queue caps, due cancels
+                    exchange.on_book(pid, end)
                 if wants_candles:
                     stats.events += 1
                     await ctx.dispatch(CandlesReceived("update", (series.candle(i),)))
@@ -478,7 +479,8 @@ class CandleBacktest:
                     await ctx.fire_timers()
                     if pending:
                         await self._deliver(ctx, executor)
-                flush()
+                if end >= next_sample:
+                    flush()  # orders sent above were flushed by the broker's transport
                 if end >= next_sample:
                     next_sample = end + interval
                 if due and checkpoint is not None:
