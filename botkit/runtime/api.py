@@ -129,10 +129,8 @@ def run_blocking(
     Raises:
         ConfigError: the loop cannot be made (see :func:`loop_factory`).
     """
-    if loop is None:
-        from botkit.runtime.bot import BotRuntime  # here: bot imports this module
-
-        owner = getattr(main, "__self__", None)
-        loop = owner.config.bot.loop if isinstance(owner, BotRuntime) else "asyncio"
+    if loop is None:  # the runtime's [bot] loop (read by name: bot.py imports this module)
+        config = getattr(getattr(main, "__self__", None), "config", None)
+        loop = str(getattr(getattr(config, "bot", None), "loop", "asyncio"))
     with asyncio.Runner(loop_factory=loop_factory(loop)) as runner:
         return runner.run(main())

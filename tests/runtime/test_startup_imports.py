@@ -93,6 +93,50 @@ async def test_a_live_run_loads_no_simulator_server_paper_or_report_code(tmp_pat
     assert not any(loaded.values()), {p: ms for p, ms in loaded.items() if ms}
 
 
+SERVER_SIDE = (
+    "botkit.sim.server",
+    "botkit.sim.rest",
+    "botkit.sim.ws",
+    "botkit.sim.tls",
+    "botkit.sim.exchange_rest",
+    "botkit.sim.prime_rest",
+    "aiohttp.web",
+    "jwt",
+    "uvloop",
+    "botkit.report.html",
+    "botkit.backtest",
+    "botkit.research",
+)
+
+
+async def test_a_paper_run_uses_the_engine_but_not_the_simulators_server_side(
+    tmp_path: Path,
+) -> None:
+    """Paper mode fills on the simulator's matching engine (``botkit.sim.exchange``...);
+    importing one of its modules must not load the package's server side with it."""
+    async with SimServer(tick_interval=0.05, ws_config=WsConfig(heartbeat_interval=0.2)) as sim:
+        env_file = tmp_path / "sim.env"
+        env_file.write_text(sim.env_text(sim.add_key("ES256")))
+        code, out, err = await _child(
+            "--env-file",
+            str(env_file),
+            "run",
+            "--mode",
+            "paper",
+            "--duration",
+            "1.5",
+            "--data-dir",
+            str(tmp_path / "data"),
+            cwd=tmp_path,
+        )
+    assert code == 0, err[-3000:]
+    assert "first subscription acknowledged" in err
+    modules = json.loads(next(x for x in out.splitlines() if x.startswith("MODULES "))[8:])
+    assert "botkit.paper.broker" in modules and "botkit.sim.exchange" in modules
+    loaded = {p: _loaded(modules, p) for p in SERVER_SIDE}
+    assert not any(loaded.values()), {p: ms for p, ms in loaded.items() if ms}
+
+
 async def test_importing_botkit_and_its_runtime_names_loads_no_simulator(tmp_path: Path) -> None:
     code = (
         "import json, sys, botkit\n"
