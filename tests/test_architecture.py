@@ -56,6 +56,9 @@ PURE_BY_DOMAIN: dict[str, tuple[str, ...]] = {
     "risk": ("engine.py",),
     "strategy": ("timers.py", "warmup.py", "exits.py"),
     "history": ("ranges.py",),
+    "backtest": ("candle_model.py",),
+    "report": ("analytics.py",),
+    "research": ("space.py",),
     "monitor": ("alert_rules.py",),
     "runtime": ("restart.py", "health.py", "event_buffer.py"),
     "sim": (
