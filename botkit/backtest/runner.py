@@ -20,17 +20,15 @@ checks.
 from __future__ import annotations
 
 import logging
-import queue
 import random
 import shutil
-import threading
 import time
 import uuid
 import zlib
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import msgspec
 
@@ -76,19 +74,17 @@ _decode_record = msgspec.json.Decoder(Record).decode
 
 
 _READ = 1 << 18  # compressed bytes per read: ~4 MB of recording text per inflate call
-_END = object()  # the prefetch queue's end marker
 
 
 def _gunzip_blocks(path: Path, chunk: int) -> Generator[tuple[bytes, int], None, None]:
     """Yield ``(decompressed block, compressed bytes read so far)`` of a gzip file.
 
     Inflates with :mod:`zlib` directly, at most ``chunk`` bytes of output per block: no
-    :class:`gzip.GzipFile` layers (8 KiB reads, Python calls per piece), and pieces large
-    enough that a prefetching thread gives the GIL back rarely (zlib releases it while
-    inflating). Members are read one after another (the recorder appends one per
-    session; zero padding between them is skipped, as ``gzip`` does); zlib checks each
-    member's CRC. A file that ends inside a member yields what is complete and logs a
-    warning (a recorder killed mid-write).
+    :class:`gzip.GzipFile` layers (8 KiB reads, Python calls per piece). Members are
+    read one after another (the recorder appends one per session; zero padding between
+    them is skipped, as ``gzip`` does); zlib checks each member's CRC. A file that ends
+    inside a member yields what is complete and logs a warning (a recorder killed
+    mid-write).
 
     Raises:
         OSError: the file cannot be read.
@@ -120,63 +116,13 @@ def _gunzip_blocks(path: Path, chunk: int) -> Generator[tuple[bytes, int], None,
                 yield block, raw.tell()
 
 
-def _prefetched(
-    blocks: Generator[tuple[bytes, int], None, None], depth: int = 4
-) -> Generator[tuple[bytes, int], None, None]:
-    """``blocks``, produced by a thread up to ``depth`` blocks ahead of the consumer.
-
-    Inflating is a fifth of a trivial replay's time and zlib runs it without the GIL,
-    so on a second core it overlaps the record loop instead of adding to it. The
-    order of blocks is unchanged (one producer, one FIFO), so replays stay exact; an
-    exception in the thread is raised here, where the block would have been; closing
-    this generator early stops the thread before returning.
-    """
-    q: queue.Queue[object] = queue.Queue(depth)
-    stop = threading.Event()
-
-    def put(item: object) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in blocks:
-                if not put(item):
-                    return
-            put(_END)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
-            put(exc)
-        finally:
-            blocks.close()
-
-    worker = threading.Thread(target=produce, name="botkit-replay-reader", daemon=True)
-    worker.start()
-    try:
-        while True:
-            item = q.get()
-            if item is _END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield cast("tuple[bytes, int]", item)
-    finally:
-        stop.set()
-        worker.join()
-
-
-def read_records(
-    path: Path, *, chunk: int = 1 << 22, prefetch: bool = False
-) -> Generator[tuple[Record, int], None, None]:
+def read_records(path: Path, *, chunk: int = 1 << 22) -> Generator[tuple[Record, int], None, None]:
     """Yield ``(record, compressed bytes read so far)`` for a gzip JSON-lines recording.
 
     Decompresses in blocks of ``chunk`` bytes and splits lines itself: ``readline`` on
-    a gzip file costs more than decoding the record. ``prefetch``: inflate in a thread
-    ahead of the caller (:func:`_prefetched`; the same records in the same order).
+    a gzip file costs more than decoding the record. (Inflating in a thread ahead of
+    the loop was tried: zlib runs without the GIL, but on a loaded 2-core machine the
+    replay got no faster, and parallel research runs leave no core free anyway.)
 
     Raises:
         ConfigError: the file is missing, not gzip, or has a line that is not a record.
@@ -186,8 +132,6 @@ def read_records(
     decode = _decode_record
     n = 0
     blocks = _gunzip_blocks(path, chunk)
-    if prefetch:
-        blocks = _prefetched(blocks)
     try:
         tail = b""
         for block, pos in blocks:
@@ -397,7 +341,7 @@ class Backtest:
         timers = ctx.timers
         conn, proto = "", None
         frames = n = 0
-        for n, (rec, pos) in enumerate(read_records(self.recording.path, prefetch=True), 1):  # noqa: B007
+        for n, (rec, pos) in enumerate(read_records(self.recording.path), 1):  # noqa: B007
             kind = rec.kind
             if kind == "meta":
                 continue

@@ -1,14 +1,13 @@
-"""Reading a recording for a replay: the zlib block reader, with and without the prefetch thread.
+"""Reading a recording for a replay: the zlib block reader.
 
 The reference is :func:`botkit.market.recorder.read_recording` (``gzip.open`` + ``json``):
-whatever the block size and whether a thread inflates ahead, a replay must see exactly
-the records that reader sees, in the same order.
+whatever the block size, a replay must see exactly the records that reader sees, in the
+same order, including across appended gzip members.
 """
 
 from __future__ import annotations
 
 import gzip
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +47,7 @@ def two_sessions(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def test_every_block_size_and_the_thread_give_the_reference_records(two_sessions: Path) -> None:
+def test_every_block_size_gives_the_reference_records(two_sessions: Path) -> None:
     ref = [(r["t"], r["kind"], r["conn"]) for r in read_recording(two_sessions)]
     assert len(ref) == 2 * 3 + 3000 + 500 + 2
     base = as_dicts(two_sessions)
@@ -57,21 +56,20 @@ def test_every_block_size_and_the_thread_give_the_reference_records(two_sessions
         r["data"] for r in read_recording(two_sessions) if r["kind"] == "frame"
     ]
     for chunk in (7, 1000, 1 << 22):
-        for prefetch in (False, True):
-            assert as_dicts(two_sessions, chunk=chunk, prefetch=prefetch) == base, (chunk, prefetch)
+        assert as_dicts(two_sessions, chunk=chunk) == base, chunk
 
 
 @settings(max_examples=25, deadline=None)
-@given(cut=st.floats(min_value=0.05, max_value=0.99), prefetch=st.booleans())
+@given(cut=st.floats(min_value=0.05, max_value=0.99))
 def test_a_cut_off_file_gives_its_complete_records(
-    two_sessions: Path, tmp_path_factory: pytest.TempPathFactory, cut: float, prefetch: bool
+    two_sessions: Path, tmp_path_factory: pytest.TempPathFactory, cut: float
 ) -> None:
     """A recorder killed mid-write: the complete records are a prefix of the whole file's."""
     data = two_sessions.read_bytes()
     path = tmp_path_factory.mktemp("cut") / "cut.jsonl.gz"
     path.write_bytes(data[: max(30, int(len(data) * cut))])
     whole = as_dicts(two_sessions)
-    got = as_dicts(path, chunk=4096, prefetch=prefetch)
+    got = as_dicts(path, chunk=4096)
     assert got == whole[: len(got)]
     assert len(got) < len(whole)
 
@@ -79,25 +77,16 @@ def test_a_cut_off_file_gives_its_complete_records(
 def test_zero_padding_between_members_is_skipped(two_sessions: Path, tmp_path: Path) -> None:
     padded = tmp_path / "padded.jsonl.gz"
     padded.write_bytes(two_sessions.read_bytes() + b"\0" * 100)
-    assert as_dicts(padded, prefetch=True) == as_dicts(two_sessions)
+    assert as_dicts(padded) == as_dicts(two_sessions)
 
 
-@pytest.mark.parametrize("prefetch", [False, True])
-def test_not_gzip_or_corrupt_is_a_config_error(tmp_path: Path, prefetch: bool) -> None:
+def test_not_gzip_or_corrupt_is_a_config_error(tmp_path: Path) -> None:
     junk = tmp_path / "junk.jsonl.gz"
     junk.write_bytes(b"not gzip at all")
     with pytest.raises(ConfigError, match="not a readable gzip"):
-        list(read_records(junk, prefetch=prefetch))
+        list(read_records(junk))
     good = gzip.compress(b'{"v":1,"t":1.0,"kind":"connected"}\n' * 1000)
     corrupt = tmp_path / "corrupt.jsonl.gz"
     corrupt.write_bytes(good[:-8] + bytes(b ^ 0xFF for b in good[-8:]))  # CRC and size wrong
     with pytest.raises(ConfigError, match="not a readable gzip"):
-        list(read_records(corrupt, prefetch=prefetch))
-
-
-def test_closing_a_prefetching_reader_early_stops_its_thread(two_sessions: Path) -> None:
-    it = read_records(two_sessions, chunk=64, prefetch=True)
-    next(it)
-    assert any(t.name == "botkit-replay-reader" for t in threading.enumerate())
-    it.close()  # e.g. Recording.open stops after the meta records
-    assert not any(t.name == "botkit-replay-reader" for t in threading.enumerate())
+        list(read_records(corrupt))
