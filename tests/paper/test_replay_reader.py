@@ -90,3 +90,15 @@ def test_not_gzip_or_corrupt_is_a_config_error(tmp_path: Path) -> None:
     corrupt.write_bytes(good[:-8] + bytes(b ^ 0xFF for b in good[-8:]))  # CRC and size wrong
     with pytest.raises(ConfigError, match="not a readable gzip"):
         list(read_records(corrupt))
+
+
+def test_a_line_that_is_not_a_record_is_named_by_its_number(tmp_path: Path) -> None:
+    good = '{"v":1,"t":1.0,"conn":"market-0","kind":"connected"}\n'
+    path = tmp_path / "bad.jsonl.gz"
+    # blank lines are skipped, but counted in the line numbers
+    path.write_bytes(gzip.compress((good * 500 + "\n" + good * 99 + "{oops\n" + good).encode()))
+    for chunk in (100, 1 << 22):  # the bad line in a later block, or in the only one
+        with pytest.raises(ConfigError, match="line 601 is not a botkit record"):
+            list(read_records(path, chunk=chunk))
+    path.write_bytes(gzip.compress((good * 3 + "\n\n" + good).encode()))
+    assert len(list(read_records(path, chunk=50))) == 4
