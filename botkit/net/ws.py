@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 import aiohttp
 
 from botkit.errors import ConnectionLost
+from botkit.net.transport import ssl_context
 
 if TYPE_CHECKING:
     from websockets.asyncio.client import ClientConnection
@@ -76,8 +77,7 @@ def tls_context(ca_file: Path | None = None) -> ssl.SSLContext:
     Unlike the official SDK (a bare ``ssl.SSLContext()``, i.e. no verification, §5.3),
     botkit never turns verification off; trust the simulator's certificate instead.
     """
-    ctx = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
-    return ctx
+    return ssl_context(ca_file)
 
 
 # -- aiohttp -----------------------------------------------------------------------------------
