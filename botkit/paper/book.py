@@ -228,6 +228,8 @@ class PaperBook(LevelWalker):
     # ------------------------------------------------------ market data inputs
     def on_book(self, now: float) -> None:
         """The real book changed: forget stale consumption, cap queues, join waiting orders."""
+        if not self._lots and not self._used:
+            return  # the hot path of a replay: nothing of ours at any level
         l2 = self.live()
         if l2 is None:
             return
