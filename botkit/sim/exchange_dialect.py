@@ -115,7 +115,7 @@ class ExchangeDialectConfig:
         default_limit: page size when ``limit`` is absent (Exchange: 100 on most lists).
         untriggered_stop_status: the REST ``status`` of a stop order that has not
             triggered: ``active`` (default; inferred from the ``activate`` WebSocket
-            message), ``open`` or ``pending`` (UNCERTAIN in the reference, §1.B.2).
+            message), ``open`` or ``pending`` (UNCERTAIN in exchange-prime-api.md, section 1.B.2).
     """
 
     window: float = 30.0
