@@ -303,8 +303,9 @@ class OrderFeed:
 
     Args:
         client_oid: the order's ``client_oid`` as the REST dialect knows it (None if none).
-        activate: a stop placed untriggered sends ``activate`` (exchange-prime-api.md section 1.C), and its
-            ``received`` only when it triggers; False: ``received`` at once, as any order.
+        activate: a stop placed untriggered sends ``activate`` (exchange-prime-api.md
+            section 1.C), and its ``received`` only when it triggers; False: ``received``
+            at once, as any order.
         stop_type: ``(user_id, order_id)`` → ``loss``/``entry`` of a stop (from the
             engine's ``stop_direction``); None: ``loss`` for a sell, ``entry`` for a buy.
 
@@ -380,8 +381,8 @@ class OrderFeed:
         return [UserMessage(user_id, pid, frame)]
 
     def _activate(self, user_id: str, order: Mapping[str, Any], now: float) -> dict[str, Any]:
-        """The private ``activate`` of a stop placed untriggered (exchange-prime-api.md section 1.C): its
-        ``received`` (and what follows) comes when the stop triggers."""
+        """The private ``activate`` of a stop placed untriggered (exchange-prime-api.md
+        section 1.C): its ``received`` (and what follows) comes when the stop triggers."""
         oid = str(order["order_id"])
         total = Decimal(str(order.get("cumulative_quantity") or "0")) + Decimal(
             str(order.get("leaves_quantity") or "0")
