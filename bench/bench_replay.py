@@ -229,7 +229,7 @@ def stages(data: Path, rounds: int, full_cpu: float, records: int) -> None:
     rest = full_cpu - feed
     print("where a trivial replay's CPU time goes (best of the rounds; us per record):")
     for label, sec in (
-        ("read: inflate + split + record decode", read),
+        ("read: inflate + record decode (msgspec)", read),
         ("FeedProtocol.receive (decode, sequence, book)", feed - read),
         ("paper exchange + journal + dispatch + loop", rest),
         ("full trivial replay", full_cpu),
