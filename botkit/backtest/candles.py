@@ -23,11 +23,25 @@ trade prints per candle, placed by the candle fill model
    equity curve), the strategy's ``on_candle`` runs with the closed candle, its timers
    fire, and the equity curve is sampled.
 
-Fast path: steps 1 and 2 run only while the paper exchange holds a live order (the
-common case of a strategy that is waiting is a loop over integers), and step 3 builds a
-:class:`~botkit.market.types.Candle` and calls the strategy only when it has an
-``on_candle`` hook. Equity is sampled at most ``equity_points`` times over the run, plus
-after every fill.
+Fast path (``fast_path=True``, the default), none of which changes a fill or the equity
+(``tests/backtest/test_candle_fast_path.py`` compares it with ``fast_path=False`` on random
+candles and random orders):
+
+* steps 1 and 2 run only while the paper exchange holds a live order
+  (:meth:`~botkit.paper.exchange.PaperExchange.has_live_orders`); for a quiet candle
+  the exchange is only told the close as its last trade price
+  (:meth:`~botkit.paper.exchange.PaperExchange.quiet_print`), which a stop placed on
+  that close is checked against;
+* the book is *placed* at the close only when something reads it (the exchange meeting
+  an order or valuing the account, the risk gate's quote): each close only notes the
+  price. A strategy that takes the book object itself (``ctx.book``) may keep it, so
+  from then on every close places it at once;
+* step 3 is skipped for a strategy with no ``on_candle`` hook and no timers (the common
+  case of a strategy that is waiting is a loop over integers); a plain (sync)
+  ``on_candle`` is called in the loop as the hook guard would call it (its errors go to
+  the guard), without a coroutine per candle.
+
+Equity is sampled at most ``equity_points`` times over the run, plus after every fill.
 
 Deterministic like the recording replay: one task, inline, seeded ids; the same dataset,
 config and code give identical fills (``tests/backtest/test_candles.py``).
@@ -36,11 +50,12 @@ config and code give identical fills (``tests/backtest/test_candles.py``).
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import random
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -49,13 +64,15 @@ from typing import Any
 from botkit.backtest.candle_model import FillModel, intrabar_path, market_price
 from botkit.backtest.runner import Progress
 from botkit.clock import ManualClock
-from botkit.errors import ConfigError
+from botkit.errors import ConfigError, JournalError
 from botkit.market.book import L2Book
 from botkit.market.events import CandlesReceived, FeedEvent, OrderUpdate
 from botkit.market.types import Candle, L2Update
 from botkit.orders.executor import OrderExecutor
 from botkit.orders.journal import OrderJournal
+from botkit.paper.exchange import PaperExchange
 from botkit.paper.setup import build_broker, paper_client
+from botkit.risk.engine import MarketQuote
 from botkit.risk.gate import RiskGate
 from botkit.runtime.bot_config import BotConfig
 from botkit.runtime.dispatch import CountingSink, dispatch_batch
@@ -71,6 +88,85 @@ __all__ = ["CandleBacktest", "CandleResult", "CandleSeries", "default_rules"]
 
 _DEPTH = "1000000000"  # base units at the synthetic level: the model has no depth limit
 _MIN_TICK = Decimal("0.01")
+
+
+def _reraise(exc: BaseException) -> None:
+    """Hands a sync hook's exception to the guard (which counts, logs and may halt)."""
+    raise exc
+
+
+def _given(awaitable: Any) -> Any:
+    """Hands a sync hook's returned awaitable to the guard (which awaits it, timed out)."""
+    return awaitable
+
+
+class _LazyBooks(Mapping[str, L2Book]):
+    """The run's one book as the paper exchange reads it: moved to the candle's price
+    only when something reads it.
+
+    Placing the one-level book costs a few microseconds (two taker prices, a snapshot);
+    between two orders nothing reads it, so each close only notes the price
+    (:attr:`due`) and the first read — the exchange valuing the account or meeting an
+    order, the risk gate's quote, the strategy's ``ctx.book`` — places it. A read sees
+    exactly the book an eager move would have left.
+    """
+
+    __slots__ = ("_book", "_pid", "_place", "due", "eager")
+
+    def __init__(self, pid: str, book: L2Book, place: Callable[[L2Book, Decimal], None]) -> None:
+        self._pid = pid
+        self._book = book
+        self._place = place
+        self.due: Decimal | None = None
+        self.eager = False
+        """Move at once (the strategy holds the book object, or the fast path is off)."""
+
+    def move(self, price: Decimal) -> None:
+        """The book is now at ``price`` (placed now if eager, else on the next read)."""
+        if self.eager:
+            self.due = None
+            self._place(self._book, price)
+        else:
+            self.due = price
+
+    def settle(self) -> None:
+        """Place the book at the price it is due at, if it has not been yet."""
+        price = self.due
+        if price is not None:
+            self.due = None
+            self._place(self._book, price)
+
+    def __getitem__(self, key: str) -> L2Book:
+        if key != self._pid:
+            raise KeyError(key)
+        if self.due is not None:
+            self.settle()
+        return self._book
+
+    def __iter__(self) -> Iterator[str]:
+        return iter((self._pid,))
+
+    def __len__(self) -> int:
+        return 1
+
+
+class _CandleMarket(MarketState):
+    """What the strategy reads: quotes from the lazily moved book (settled first); once
+    it has taken the book object itself (it may keep it and read it later), every
+    close moves the book at once."""
+
+    def __init__(self, books: _LazyBooks) -> None:
+        super().__init__(books)
+        self._lazy = books
+
+    def book(self, product_id: str) -> L2Book | None:
+        self._lazy.eager = True
+        self._lazy.settle()
+        return super().book(product_id)
+
+    def quote(self, product_id: str) -> MarketQuote:
+        self._lazy.settle()
+        return super().quote(product_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +321,9 @@ class CandleResult:
     wall_seconds: float = 0.0
     replay_seconds: float = 0.0  # the candle loop alone
     client_order_ids: list[str] = field(default_factory=list)
+    strategy: Strategy | None = None
+    """The strategy instance after the run (its state; ``strategy.ctx.guard`` counts its
+    hook errors)."""
 
     @property
     def candles_per_second(self) -> float:
@@ -250,6 +349,9 @@ class CandleBacktest:
             (an optimiser pruning a trial does).
         checkpoints: how many checkpoints (0: none).
         strategies_dir: where shipped strategies are looked up by name.
+        fast_path: skip what cannot change a fill (see the module docstring); False runs
+            every step of every candle and moves the book at once (the reference the
+            differential test compares the fast path with: same fills, same equity).
     """
 
     def __init__(
@@ -266,6 +368,7 @@ class CandleBacktest:
         checkpoint: Callable[[int, Decimal], None] | None = None,
         checkpoints: int = 0,
         strategies_dir: Path | None = None,
+        fast_path: bool = True,
     ) -> None:
         if len(series) == 0:
             raise ConfigError("the candle dataset is empty: nothing to backtest")
@@ -302,6 +405,11 @@ class CandleBacktest:
             strategy=self.strategy_cls.strategy_name(),
             products=(series.product_id,),
         )
+        self.fast_path = fast_path
+        self._tick = Decimal(
+            str(self.rules.get("price_increment") or self.rules["quote_increment"])
+        )
+        self._levels: dict[Decimal, list[L2Update]] = {}
         self._pending: list[FeedEvent] = []
         self._ids: list[str] = []
 
@@ -314,7 +422,8 @@ class CandleBacktest:
         clock = ManualClock(float(series.start[0]))
         pid = series.product_id
         book = L2Book(pid)
-        books = {pid: book}
+        books = _LazyBooks(pid, book, self._set_book)
+        books.eager = not self.fast_path
         span = float(series.start[-1] - series.start[0] + series.granularity)
         broker = build_broker(
             self.config,
@@ -343,7 +452,7 @@ class CandleBacktest:
         ctx = BotContext(
             self.stats.strategy,
             CountingSink(executor, self.stats, self._ids),
-            MarketState(books),
+            _CandleMarket(books),
             clock=clock,
             risk=RiskGate(self.config.risk, self.out_dir / "kill_switch.json", wall=clock.time),
             state=JsonState(self.out_dir / "state" / f"{self.stats.strategy}.json"),
@@ -357,18 +466,20 @@ class CandleBacktest:
         await executor.start()
         result = CandleResult(self.out_dir / "paper.sqlite", self.stats)
         try:
-            self._set_book(book, series.open[0])
+            books.move(series.open[0])
             broker.exchange.on_book(pid, clock.time())
             broker.flush()
             await ctx.start()
             await self._deliver(ctx, executor)
             t0 = time.perf_counter()
-            wants_candles = type(strategy).on_candle is not Strategy.on_candle
-            await self._loop(ctx, executor, broker, clock, book, wants_candles)
+            hook = (
+                strategy.on_candle if type(strategy).on_candle is not Strategy.on_candle else None
+            )
+            await self._loop(ctx, executor, broker, clock, books, hook)
             result.replay_seconds = time.perf_counter() - t0
             await ctx.stop()
             await self._deliver(ctx, executor)
-            self._set_book(book, series.close[-1])
+            books.move(series.close[-1])
             broker.exchange.on_book(pid, clock.time())
             broker.flush()
             broker.sample_equity(clock.time())
@@ -379,22 +490,27 @@ class CandleBacktest:
         result.candles = len(series)
         result.wall_seconds = time.perf_counter() - wall0
         result.client_order_ids = list(self._ids)
+        result.strategy = strategy
         return result
 
     def _set_book(self, book: L2Book, price: Decimal) -> None:
         """One level each side of ``price``, ``slippage_bps`` away (at least a tick wide)."""
-        tick = Decimal(str(self.rules.get("price_increment") or self.rules["quote_increment"]))
-        bps = self.model.slippage_bps
-        ask = market_price("BUY", price, bps, tick)
-        bid = market_price("SELL", price, bps, tick)
-        if bid >= ask:
-            bid = ask - tick
-        book.apply_snapshot(
-            [
+        levels = self._levels.get(price)
+        if levels is None:
+            tick = self._tick
+            bps = self.model.slippage_bps
+            ask = market_price("BUY", price, bps, tick)
+            bid = market_price("SELL", price, bps, tick)
+            if bid >= ask:
+                bid = ask - tick
+            levels = [
                 L2Update(side="bid", price_level=str(bid), new_quantity=_DEPTH),
                 L2Update(side="offer", price_level=str(ask), new_quantity=_DEPTH),
             ]
-        )
+            if len(self._levels) >= 4096:  # a bounded memo: prices recur around the path
+                self._levels.clear()
+            self._levels[price] = levels
+        book.apply_snapshot(levels)
 
     async def _loop(
         self,
@@ -402,49 +518,55 @@ class CandleBacktest:
         executor: OrderExecutor,
         broker: Any,
         clock: ManualClock,
-        book: L2Book,
-        wants_candles: bool,
+        books: _LazyBooks,
+        hook: Callable[[Candle], Any] | None,
     ) -> None:
         series = self.series
         pid = series.product_id
         g = series.granularity
         lat = self.latency
         step = (g - 2 * lat) / 4
-        exchange = broker.exchange
+        exchange: PaperExchange = broker.exchange
         pending = self._pending
         timers = ctx.timers
         stats = self.stats
         flush = broker.flush
+        book = books._book
         set_book = self._set_book
         model = self.model
         pessimistic = model.intrabar == "pessimistic"
         starts, opens, highs, lows = series.start, series.open, series.high, series.low
         closes, volumes = series.close, series.volume
-        base = exchange._products[pid].base_currency
-        ledger_user = exchange.paper.user_id
+        base = exchange.product(pid).base_currency
         start_base = Decimal(self.config.paper.initial_balances.get(base, 0))
         progress = self.progress
         wall0 = time.perf_counter()
         interval = broker.equity_interval
         next_sample = float(starts[0]) + interval
-        trade_id = 0
         n = len(series)
         checkpoint, every = self.checkpoint, n // self.checkpoints if self.checkpoints else 0
+        cp_at = every - 1 if every else -1  # the index of the next checkpoint's candle
         quote = self.config.paper.quote
+        full = not self.fast_path  # the reference: every step of every candle, eagerly
+        live = exchange.has_live_orders
+        working = exchange.has_working_orders
+        guard = ctx.guard
+        busy = hook is not None or full
+        # a plain function is called in this loop, a coroutine function by the guard
+        direct = hook is not None and not full and not inspect.iscoroutinefunction(hook)
         for i in range(n):
             start = float(starts[i])
             # 1-2: the open and the range, only while an order is live at the exchange
-            if exchange._open or exchange._pending or exchange._exits:
+            quiet = not (full or live())
+            if not quiet:
                 o, h, lo, c = opens[i], highs[i], lows[i], closes[i]
                 position = Decimal(0)
                 if pessimistic:  # the base held (orders' holds too) beyond the start's
-                    position = -start_base
-                    for bal in exchange._ledger.balances(ledger_user):
-                        if bal.currency == base:
-                            position += bal.available + bal.hold
+                    position = exchange.holding(base) - start_base
                 path = intrabar_path(o, h, lo, c, intrabar=model.intrabar, position=position)
                 t = start + lat
                 clock.set(t)
+                books.due = None
                 set_book(book, o)
                 exchange.on_book(pid, t)  # activates what is due (market orders fill here)
                 flush()
@@ -455,39 +577,75 @@ class CandleBacktest:
                     if k:
                         t = start + lat + k * step
                         clock.set(t)
+                        books.due = None
                         set_book(book, price)
                         exchange.on_book(pid, t)
-                    trade_id += 1
-                    exchange.on_trades(pid, [(str(trade_id), price, vol, "")], t)
+                    # a print's id is its place in the run: the same with the fast path off
+                    exchange.on_trades(pid, [(str(4 * i + k + 1), price, vol, "")], t)
                     flush()
                     if pending:
                         await self._deliver(ctx, executor)
             # 3: the close
             end = start + g
-            due = every and (i + 1) % every == 0
-            if wants_candles or timers or end >= next_sample or due:
-                clock.set(end)
-                set_book(book, closes[i])
-                if exchange._open or exchange._pending:  # queue caps, due cancels
-                    exchange.on_book(pid, end)
-                if wants_candles:
-                    stats.events += 1
-                    await ctx.dispatch(CandlesReceived("update", (series.candle(i),)))
+            due = i == cp_at
+            if due:
+                cp_at += every
+            elif not (busy or timers or end >= next_sample):
+                if progress is not None and i & 0xFFFF == 0xFFFF:
+                    progress(Progress(i + 1, 0, (i + 1) / n, time.perf_counter() - wall0))
+                continue  # nothing reads the close: an idle strategy's whole candle
+            clock.set(end)
+            if quiet:  # the last price and time the skipped prints would have left
+                exchange.quiet_print(pid, closes[i], end)
+            if books.eager:
+                books.move(closes[i])
+            else:
+                books.due = closes[i]  # placed when something reads it
+            if full or working():  # queue caps, due cancels
+                exchange.on_book(pid, end)
+            if hook is not None:
+                stats.events += 1
+                candle = Candle(
+                    start=str(starts[i]),
+                    high=highs[i],
+                    low=lows[i],
+                    open=opens[i],
+                    close=closes[i],
+                    volume=volumes[i],
+                    product_id=pid,
+                )
+                if direct:  # a sync hook, called as the guard would (no coroutine per candle)
+                    if not guard.halted:
+                        try:
+                            returned = hook(candle)
+                        except JournalError:  # the guard's rule: not the strategy's fault
+                            pass
+                        except Exception as exc:  # counted, logged, maybe halting: the guard's
+                            await guard.call("on_candle", _reraise, exc)
+                        else:
+                            if returned is not None and inspect.isawaitable(returned):
+                                await guard.call("on_candle", _given, returned)
+                elif full:
+                    await ctx.dispatch(CandlesReceived("update", (candle,)))
+                else:
+                    await guard.call("on_candle", hook, candle)
+            if pending:
+                await self._deliver(ctx, executor)
+            if timers:
+                await ctx.fire_timers()
                 if pending:
                     await self._deliver(ctx, executor)
-                if timers:
-                    await ctx.fire_timers()
-                    if pending:
-                        await self._deliver(ctx, executor)
-                if end >= next_sample:
-                    flush()  # orders sent above were flushed by the broker's transport
-                if end >= next_sample:
-                    next_sample = end + interval
-                if due and checkpoint is not None:
-                    checkpoint((i + 1) // every, exchange.portfolio_value(quote)[0])
+            if end >= next_sample:
+                flush()  # orders sent above were flushed by the broker's transport
+                next_sample = end + interval
+            if due and checkpoint is not None:
+                checkpoint((i + 1) // every, exchange.portfolio_value(quote)[0])
             if progress is not None and i & 0xFFFF == 0xFFFF:
                 progress(Progress(i + 1, 0, (i + 1) / n, time.perf_counter() - wall0))
-        clock.set(float(starts[-1] + g))
+        end = float(starts[-1] + g)
+        clock.set(end)
+        if not exchange.has_live_orders():  # the last close may have been skipped
+            exchange.quiet_print(pid, closes[-1], end)
 
     async def _deliver(self, ctx: BotContext, executor: OrderExecutor) -> None:
         """User events from the paper broker: executor first, then the strategy, in order."""

@@ -239,7 +239,61 @@ class PaperExchange(SimExchange):
         self._pending.pop(order.order_id, None)
         super()._finish(order, status, t, reason)
 
+    # ------------------------------------------------------------ read views
+    # What a driver of the exchange (the candle backtest) reads between market events,
+    # so that it need not know the engine's registries.
+
+    def has_live_orders(self) -> bool:
+        """Whether any order can still change: open (resting, stops, brackets, queued
+        cancels), pending (in submit latency) or an attached exit waiting for its entry.
+
+        While this is False, market events cannot fill, trigger or expire anything: a
+        driver may skip them (only the book and the last price move, see :meth:`mark`).
+        """
+        return bool(self._open or self._pending or self._exits)
+
+    def has_working_orders(self) -> bool:
+        """Whether an order is open or pending: what a book update acts on (activations,
+        queue caps, cancels and expiries that fall due)."""
+        return bool(self._open or self._pending)
+
+    def product(self, product_id: str) -> ProductSpec:
+        """The configured product's rules (currencies, increments).
+
+        Raises:
+            KeyError: the product is not configured.
+        """
+        return self._products[product_id]
+
+    def holding(self, currency: str) -> Decimal:
+        """The paper user's total of ``currency`` (available plus on hold), zero if none."""
+        for bal in self._ledger.balances(self.paper.user_id):
+            if bal.currency == currency:
+                return bal.available + bal.hold
+        return _ZERO
+
     # ---------------------------------------------------------------- inputs
+    def quiet_print(self, product_id: str, price: Decimal, now: float) -> None:
+        """The market's last trade was at ``price`` by ``now``, and no order could have
+        met it: what :meth:`on_trades` would leave behind for prints while no order is
+        live (the last trade price that stop orders are checked against, the engine's
+        time), without the prints. A candle backtest skipping a quiet candle's prints
+        calls this at the close.
+
+        Not kept: the simulator's own candle and tape views, which a paper session's
+        strategy does not read.
+
+        Raises:
+            ValueError: an order is live (its fills would be skipped: feed the prints).
+        """
+        if self.has_live_orders():
+            raise ValueError(
+                f"{product_id}: orders are live, so prints may fill them: call on_trades"
+            )
+        self._now = max(self._now, now)
+        self._last_price[product_id] = price
+        self._range[product_id] = None  # as on_trades leaves it with no stop to check
+
     def advance(self, now: float) -> None:
         """Apply everything due by ``now`` in time order: activations, cancels, expiries.
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import random
 from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict
 
 from botkit import Candle, Strategy
+from botkit.errors import BotkitError
 
 
 class RestingLimit(Strategy):
@@ -111,3 +113,80 @@ class BuyAndHold(Strategy):
 
     async def on_start(self) -> None:
         await self.ctx.buy_market(self.params.product_id, base_size=self.params.size)
+
+
+class RandomOrders(Strategy):
+    """Places, cancels and protects orders at random (seeded): the differential test's
+    strategy. Refusals (funds, risk, bad exits) are part of its behaviour; it keeps them."""
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+        product_id: str = "BTC-USD"
+        seed: int = 0
+        rate: float = 0.5
+        read_book: bool = False
+
+    params: Params
+
+    def on_start(self) -> None:
+        self.rng = random.Random(self.params.seed)
+        self.placed: list[str] = []
+        self.seen: list[tuple[float, str]] = []
+        # the book object itself, kept: the run must move it at every close from now on
+        self.book = self.ctx.book(self.params.product_id) if self.params.read_book else None
+
+    async def on_candle(self, candle: Candle) -> None:
+        p, rng, ctx = self.params, self.rng, self.ctx
+        pid = p.product_id
+        if self.book is not None and rng.random() < 0.5:
+            self.seen.append((ctx.now(), str(self.book.mid())))
+        if rng.random() > p.rate:
+            return
+        size = Decimal(rng.choice(["0.01", "0.05", "0.2"]))
+        away = Decimal(rng.randint(-30, 30)) / 10  # percent from the close
+        price = (candle.close * (1 + away / 100)).quantize(Decimal("0.01"))
+        action = rng.choice(["limit", "limit", "market", "cancel", "bracket", "stop"])
+        try:
+            if action == "limit":
+                side = rng.choice(["BUY", "SELL"])
+                place = ctx.buy_limit if side == "BUY" else ctx.sell_limit
+                self.placed.append(await place(pid, size, price))
+            elif action == "market":
+                if rng.random() < 0.5:
+                    self.placed.append(await ctx.buy_market(pid, base_size=size))
+                else:
+                    self.placed.append(await ctx.sell_market(pid, size))
+            elif action == "cancel" and self.placed:
+                await ctx.cancel(self.placed[rng.randrange(len(self.placed))])
+            elif action == "bracket" and ctx.position(pid) >= size:
+                up, down = candle.close * Decimal("1.01"), candle.close * Decimal("0.99")
+                await ctx.bracket(pid, size, take_profit=up.quantize(Decimal("0.01")),
+                                  stop_loss=down.quantize(Decimal("0.01")))  # fmt: skip
+            elif action == "stop" and ctx.position(pid) >= size:
+                await ctx.stop_loss(pid, size, (candle.low * Decimal("0.995")).quantize(
+                    Decimal("0.01")))  # fmt: skip
+        except BotkitError as exc:
+            self.seen.append((ctx.now(), type(exc).__name__))
+
+
+class FailingHook(Strategy):
+    """A sync ``on_candle`` that raises on every ``every``-th candle (the guard counts it)."""
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+        product_id: str = "BTC-USD"
+        every: int = 3
+
+    params: Params
+
+    def on_start(self) -> None:
+        self.n = 0
+        self.closes: list[tuple[float, Decimal]] = []
+
+    def on_candle(self, candle: Candle) -> None:
+        self.n += 1
+        self.closes.append((self.ctx.now(), candle.close))
+        if self.n % self.params.every == 0:
+            raise ValueError(f"candle {self.n}")
