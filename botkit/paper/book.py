@@ -268,35 +268,45 @@ class PaperBook(LevelWalker):
         Filled sizes are already taken off the orders; fully filled ones leave
         the book. The total never exceeds ``size``.
         """
-        if not self._lots:
+        lots = self._lots
+        if not lots:
             return []  # the hot path of a replay: no resting order of ours here
-        budget = size
-        out: list[tuple[QueuedOrder, Decimal]] = []
-
-        def through(lot: QueuedOrder) -> bool:
-            return lot.price > price if lot.side == "BUY" else lot.price < price
-
-        better = sorted(
-            (lot for lot in self._lots.values() if through(lot)),
-            key=lambda o: (o.side != maker_side, -o.price if o.side == "BUY" else o.price, o.seq),
-        )
-        for lot in better:
-            if not budget:
-                break
-            take = min(lot.size, budget)
-            budget -= take
-            out.append((lot, take))
-            lot.size -= take
+        # one pass each, no sort, for the common print away from all our orders; a lot
+        # is through the print or at its price, never both, and sizes do not matter here
+        better = [
+            lot
+            for lot in lots.values()
+            if (lot.price > price if lot.side == "BUY" else lot.price < price)
+        ]
         at = [
             lot
-            for lot in self._lots.values()
+            for lot in lots.values()
             if lot.side == maker_side and lot.price == price and lot.queue_ahead is not None
         ]
+        if not better and not at:
+            return []
+        budget = size
+        out: list[tuple[QueuedOrder, Decimal]] = []
+        if better:
+            better.sort(
+                key=lambda o: (
+                    o.side != maker_side,
+                    -o.price if o.side == "BUY" else o.price,
+                    o.seq,
+                )
+            )
+            for lot in better:
+                if not budget:
+                    break
+                take = min(lot.size, budget)
+                budget -= take
+                out.append((lot, take))
+                lot.size -= take
         if at:
             budget = self._at_price(sorted(at, key=lambda o: o.seq), size, budget, now, out)
         for lot, _ in out:
             if not lot.size:
-                self._lots.pop(lot.order_id, None)
+                lots.pop(lot.order_id, None)
         return out
 
     def _at_price(
