@@ -118,6 +118,8 @@ def exchange_settings(settings: BotSettings) -> ExchangeVenueSettings:
             "BOTKIT_EXCHANGE__API_SECRET (the base64 secret shown once when the key was "
             "created) and BOTKIT_EXCHANGE__PASSPHRASE in .env (docs/venues.md)"
         )
+    from botkit.venues.exchange.settings import ExchangeVenueSettings
+
     try:
         return ExchangeVenueSettings(
             api_key=ex.api_key,
