@@ -352,6 +352,9 @@ class CandleBacktest:
         fast_path: skip what cannot change a fill (see the module docstring); False runs
             every step of every candle and moves the book at once (the reference the
             differential test compares the fast path with: same fills, same equity).
+        strategy_cls: the config's strategy class, already loaded (an optimiser's worker
+            runs one strategy for many trials; finding it by name scans the installed
+            packages' entry points, ~10 ms).
     """
 
     def __init__(
@@ -369,6 +372,7 @@ class CandleBacktest:
         checkpoints: int = 0,
         strategies_dir: Path | None = None,
         fast_path: bool = True,
+        strategy_cls: type[Strategy] | None = None,
     ) -> None:
         if len(series) == 0:
             raise ConfigError("the candle dataset is empty: nothing to backtest")
@@ -386,7 +390,7 @@ class CandleBacktest:
         self.checkpoint = checkpoint
         self.checkpoints = checkpoints if checkpoint is not None else 0
         self.settings = settings
-        self.strategy_cls = load_strategy(
+        self.strategy_cls = strategy_cls or load_strategy(
             config.strategy or "market_maker", strategies_dir=strategies_dir
         )
         build_params(self.strategy_cls, config.params)

@@ -32,6 +32,8 @@ from botkit.report.analytics import Analytics, analyse
 from botkit.research.space import Constraints
 from botkit.runtime.bot_config import parse_bot_config
 from botkit.runtime.settings import BotSettings
+from botkit.strategy.base import Strategy
+from botkit.strategy.loader import load_strategy
 
 __all__ = ["PruneLink", "TrialJob", "TrialOutcome", "evaluate", "score"]
 
@@ -150,6 +152,10 @@ def _reporter(link: PruneLink, initial: list[Decimal]) -> Any:
     return report
 
 
+_STRATEGIES: dict[str, type[Strategy]] = {}
+"""Strategy classes by name, loaded once per process (a worker runs many trials)."""
+
+
 def evaluate(job: TrialJob, series: CandleSeries) -> TrialOutcome:
     """Backtest ``job``'s window of ``series`` with its parameters; score it.
 
@@ -173,6 +179,10 @@ def evaluate(job: TrialJob, series: CandleSeries) -> TrialOutcome:
                 checkpoint = _reporter(job.prune, initial)
             except Exception as exc:  # the storage is out of this worker's reach: no pruning
                 log.warning("trial %d runs unpruned: %s", job.number, exc)
+        name = config.strategy or "market_maker"
+        cls = _STRATEGIES.get(name)
+        if cls is None:
+            cls = _STRATEGIES[name] = load_strategy(name)
         bt = CandleBacktest(
             config,
             BotSettings(),
@@ -183,6 +193,7 @@ def evaluate(job: TrialJob, series: CandleSeries) -> TrialOutcome:
             equity_points=1000,
             checkpoint=checkpoint,
             checkpoints=CHECKPOINTS if checkpoint is not None else 0,
+            strategy_cls=cls,
         )
         result = asyncio.run(bt.run())
         with PaperJournal(result.journal_path, readonly=True) as journal:

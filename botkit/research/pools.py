@@ -27,7 +27,14 @@ class Pool(Protocol):
     """What the driver needs from an executor of trials."""
 
     capacity: int
-    """How many trials may be in flight at once."""
+    """How many trials run at once."""
+
+    ahead: int
+    """Trials queued beyond :attr:`capacity`: a worker that finishes starts its next trial
+    at once instead of idling while the driver tells Optuna the result and asks for the
+    next parameters (tens of milliseconds on SQLite, serial in the driver). 0 asks only
+    when a worker is free (``--jobs 1``: strictly one trial after the other, so TPE sees
+    every result before its next ask)."""
 
     def submit(self, job: TrialJob) -> None:
         """Start a trial."""
@@ -50,6 +57,7 @@ class InProcessPool:
     """``--jobs 1``: trials run one at a time in the driver's process."""
 
     capacity = 1
+    ahead = 0  # the driver is the worker: nothing to overlap
 
     def __init__(self, series: CandleSeries) -> None:
         self.series = series
@@ -90,6 +98,7 @@ class LocalPool:
         if jobs < 1:
             raise ConfigError(f"--jobs must be >= 1, not {jobs}")
         self.capacity = jobs
+        self.ahead = 1  # one trial queued: the next free worker starts it at once
         self._pool = ProcessPoolExecutor(
             max_workers=jobs,
             mp_context=multiprocessing.get_context("spawn"),
@@ -168,6 +177,7 @@ class RayPool:
                 ) from None
         cpus = int(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
         self.capacity = capacity or max(cpus, 1)
+        self.ahead = 1  # one task queued: Ray starts it on the next free CPU
         self._ref = ray.put(series)
         self._task = ray.remote(num_cpus=1)(_ray_evaluate)
         self._pending: list[Any] = []

@@ -51,8 +51,16 @@ __all__ = [
 log = logging.getLogger("botkit.research")
 
 
+def _attr(trial: Any, key: str, default: Any = None) -> Any:
+    """A trial's ``seconds``, ``constraints`` or ``metrics``: in its one ``result`` user
+    attribute (each attribute is a storage transaction), or on its own as studies begun
+    before that stored them."""
+    attrs = trial.user_attrs
+    return attrs.get("result", attrs).get(key, default)
+
+
 def _constraints(trial: Any) -> list[float]:
-    return list(trial.user_attrs.get("constraints", []))
+    return list(_attr(trial, "constraints", []))
 
 
 def make_sampler(spec: OptimizeSpec) -> Any:
@@ -165,9 +173,11 @@ def run_study(
     done = _counted(study)
     prune_on = prune and spec.pruner != "none"
     base_doc = dict(doc)
+    limit = pool.capacity + pool.ahead
     try:
         while True:
-            while pool.in_flight() < pool.capacity and done + len(asked) < budget:
+            # ask ahead: the next trials wait queued at the pool while the running ones run
+            while pool.in_flight() < limit and done + len(asked) < budget:
                 with _storage_writes():
                     trial = study.ask(dists)
                     asked[trial.number] = trial
@@ -240,20 +250,26 @@ def _storage_writes() -> Iterator[None]:
 
 
 def _tell(study: Any, trial: Any, outcome: TrialOutcome) -> None:
+    """Record ``outcome`` on ``trial``: one user attribute for what the report reads (each
+    attribute is a transaction of the driver's, between a worker's result and its next
+    trial), the constraints for TPE, then the state."""
     state = _optuna().trial.TrialState
-    trial.set_user_attr("seconds", round(outcome.seconds, 4))
+    seconds = round(outcome.seconds, 4)
     if outcome.state == "complete":
-        trial.set_user_attr("constraints", outcome.constraints)
+        metrics = {k: v for k, v in outcome.metrics.items() if v is not None and math.isfinite(v)}
+        trial.set_user_attr(
+            "result",
+            {"seconds": seconds, "constraints": outcome.constraints, "metrics": metrics},
+        )
         if hasattr(trial, "set_constraint"):  # Optuna >= 5: TPE avoids infeasible regions
             for i, value in enumerate(outcome.constraints):
                 trial.set_constraint(f"c{i}", value)
-        metrics = {k: v for k, v in outcome.metrics.items() if v is not None and math.isfinite(v)}
-        trial.set_user_attr("metrics", metrics)  # one write: each attribute is a transaction
         study.tell(trial, outcome.value)
     elif outcome.state == "pruned":
+        trial.set_user_attr("result", {"seconds": seconds})
         study.tell(trial, state=state.PRUNED)
     else:
-        trial.set_user_attr("error", outcome.error[:500])
+        trial.set_user_attr("result", {"seconds": seconds, "error": outcome.error[:500]})
         log.warning("trial %d failed: %s", trial.number, outcome.error)
         study.tell(trial, state=state.FAIL)
 
@@ -351,9 +367,9 @@ def _trial_rows(study: Any) -> list[dict[str, Any]]:
                 "value": t.value,
                 "params": dict(t.params),
                 "feasible": not any(c > 0 for c in _constraints(t)),
-                "seconds": t.user_attrs.get("seconds"),
-                "max_drawdown": t.user_attrs.get("metrics", {}).get("max_drawdown"),
-                "trades": t.user_attrs.get("metrics", {}).get("trades"),
+                "seconds": _attr(t, "seconds"),
+                "max_drawdown": _attr(t, "metrics", {}).get("max_drawdown"),
+                "trades": _attr(t, "metrics", {}).get("trades"),
             }
         )
     return rows
