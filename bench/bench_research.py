@@ -12,13 +12,21 @@ risk gate, executor, paper broker):
   call per candle, the book moved to every close);
 * ``ema_cross``: the shipped EMA crossover trading (market orders through the executor).
 
-Trials per minute: the same study (ema_cross over ``--candles`` candles, random sampler with a
-fixed seed, no pruning, ``--trials`` trials) on each pool. Pool start-up (spawning workers,
-``ray.init``) is timed apart and each pool first runs two warm-up trials per worker (each
-worker process imports botkit on its first trial), so the rate is the steady state; Ray's per-trial overhead is its time per trial over the local pool's with
-the same number of workers.
+Each candle row runs ``--rounds`` times, interleaved with the others (round-robin, one
+process), and prints the median and the range.
 
-Run:  .venv/bin/python bench/bench_research.py [--trials 24] [--candles 3000] [--skip-ray]
+Trials per minute: the same study (ema_cross over ``--candles`` candles, random sampler with a
+fixed seed, no pruning, ``--trials`` trials, a fresh SQLite storage each time) on each pool.
+Every pool is started once and warmed (two trials per worker: each worker process imports
+botkit on its first trial), then the pools take turns for ``--rounds`` rounds, the order
+rotating each round, so that a load spike on the shared box hits every pool alike. The
+speed-up and Ray's per-trial overhead (its time per trial over the 2 local processes') are
+computed within each round; their median and range are printed. ``2 local, ask when free``
+is the same warm pool with the driver's look-ahead off (``pool.ahead = 0``: the next trial
+is asked only once a worker is free, as before the look-ahead).
+
+Run:  .venv/bin/python bench/bench_research.py [--trials 24] [--candles 3000] [--rounds 3]
+      [--skip-ray] [--skip-candles] [--skip-trials]
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import asyncio
 import dataclasses
 import logging
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -79,46 +88,116 @@ slow = { type = "int", low = 20, high = 80 }
 STRATS = "tests.backtest.candle_strategies"
 
 
-def candle_speed(name: str, strategy: str, params: dict[str, Any], series: CandleSeries) -> None:
+def _config(strategy: str, params: dict[str, Any]) -> Any:
     doc = tomllib.loads(BOT)
     doc.pop("optimize")
     doc["strategy"] = {"name": strategy, "params": params}
-    config = parse_bot_config(doc)
+    return parse_bot_config(doc)
+
+
+def candle_run(strategy: str, params: dict[str, Any], series: CandleSeries) -> tuple[float, int]:
+    """Candles per second of the loop, and the orders placed."""
     with tempfile.TemporaryDirectory() as tmp:
-        bt = CandleBacktest(config, BotSettings(), series, Path(tmp) / "bt")
+        bt = CandleBacktest(_config(strategy, params), BotSettings(), series, Path(tmp) / "bt")
         result = asyncio.run(bt.run())
-    print(
-        f"  {name:<10} {result.candles:>9,} candles  loop {result.replay_seconds:6.2f} s  "
-        f"{result.candles_per_second:>11,.0f} candles/s  (wall with set-up "
-        f"{result.wall_seconds:.2f} s, {result.stats.orders} orders)"
-    )
+    return result.candles_per_second, result.stats.orders
 
 
-def timed_study(label: str, make: Any, series: CandleSeries, trials: int) -> float:
+def _spread(values: list[float], fmt: str) -> str:
+    return f"median {format(statistics.median(values), fmt)} (range {format(min(values), fmt)}" \
+        f"-{format(max(values), fmt)}, n={len(values)})"  # fmt: skip
+
+
+def candle_speeds(big: CandleSeries, rounds: int) -> None:
+    ema = {"product_id": "BTC-USD", "size": "0.01", "allow_short": False}
+    rows = [
+        ("idle", f"{STRATS}:Idle", {}, big),
+        ("hold", f"{STRATS}:BuyAndHold", {"product_id": "BTC-USD"}, big),
+        ("hook", f"{STRATS}:CountCandles", {}, big),
+        ("ema_cross", "ema_cross", ema, big.slice(0, min(len(big), 50_000))),
+    ]
+    got: dict[str, list[float]] = {name: [] for name, *_ in rows}
+    orders: dict[str, int] = {}
+    for r in range(rounds):
+        for name, strategy, params, series in rows[r % len(rows) :] + rows[: r % len(rows)]:
+            rate, orders[name] = candle_run(strategy, params, series)
+            got[name].append(rate)
+    for name, _, _, series in rows:
+        print(f"  {name:<10} {len(series):>9,} candles  candles/s "
+              f"{_spread(got[name], ',.0f')}  ({orders[name]} orders)")  # fmt: skip
+
+
+class _Timed:
+    """One warm pool and the seconds per trial it took in each round."""
+
+    def __init__(self, label: str, pool: Pool, ahead: int | None = None) -> None:
+        self.label = label
+        self.pool = pool
+        self.ahead = ahead
+        self.per_trial: list[float] = []
+
+
+def _study(pool: Pool, series: CandleSeries, trials: int, tmp: Path, name: str) -> float:
     doc = tomllib.loads(BOT)
-    spec = parse_optimize(doc)
+    spec = dataclasses.replace(parse_optimize(doc), trials=trials)
     t0 = time.perf_counter()
-    pool: Pool = make()
-    with tempfile.TemporaryDirectory() as tmp:
-        storage = str(Path(tmp) / "bench.db")
-        kw: dict[str, Any] = dict(doc=doc, window=(0, len(series)), pool=pool,
-                                  storage=storage, model=FillModel(), latency=0.05)  # fmt: skip
+    run_study(spec=spec, doc=doc, window=(0, len(series)), pool=pool, model=FillModel(),
+              latency=0.05, storage=str(tmp / f"{name}.db"), study_name=name)  # fmt: skip
+    return time.perf_counter() - t0
+
+
+def trials_per_minute(series: CandleSeries, trials: int, rounds: int, ray: bool) -> None:
+    timed: list[_Timed] = []
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
         try:
-            # every worker process imports botkit and runs one trial before the clock starts
-            warm = 2 * pool.capacity
-            run_study(spec=dataclasses.replace(spec, trials=warm), study_name="warm", **kw)
-            startup = time.perf_counter() - t0
-            t1 = time.perf_counter()
-            run_study(spec=dataclasses.replace(spec, trials=trials), study_name="timed", **kw)
-            elapsed = time.perf_counter() - t1
+            makers: list[tuple[str, Any]] = [
+                ("1 worker (in-process)", lambda: InProcessPool(series)),
+                ("2 local processes", lambda: LocalPool(series, 2)),
+            ]
+            if ray:
+                makers.append(("Ray, local, 2 CPUs",
+                               lambda: RayPool(series, "local", init={"num_cpus": 2})))  # fmt: skip
+            for label, make in makers:
+                t0 = time.perf_counter()
+                pool = make()
+                _study(pool, series, 2 * pool.capacity, tmp, f"warm{len(timed)}")
+                print(f"  {label}: start-up + warm-up {time.perf_counter() - t0:.1f} s")
+                timed.append(_Timed(label, pool))
+                if isinstance(pool, LocalPool):
+                    timed.append(_Timed("2 local, ask when free", pool, ahead=0))
+            for r in range(rounds):
+                k = r % len(timed)
+                for t in timed[k:] + timed[:k]:
+                    saved = getattr(t.pool, "ahead", None)  # (None: a tree before it)
+                    if t.ahead is not None:
+                        t.pool.ahead = t.ahead
+                    try:
+                        elapsed = _study(t.pool, series, trials, tmp, f"r{r}-{len(t.per_trial)}"
+                                         f"-{t.label[:1]}{t.ahead}")  # fmt: skip
+                    finally:
+                        if saved is not None:
+                            t.pool.ahead = saved
+                    t.per_trial.append(elapsed / trials)
         finally:
-            pool.close()
-    rate = trials / elapsed * 60
-    print(
-        f"  {label:<22} {trials} trials in {elapsed:6.2f} s = {rate:7.1f} trials/min "
-        f"({elapsed / trials * 1000:6.0f} ms/trial; start-up + warm-up {startup:.1f} s)"
-    )
-    return elapsed / trials
+            for t in timed:
+                if t.ahead is None:
+                    t.pool.close()
+    for t in timed:
+        rates = [60 / s for s in t.per_trial]
+        print(f"  {t.label:<24} trials/min {_spread(rates, '.1f')}; "
+              f"ms/trial {_spread([s * 1000 for s in t.per_trial], '.0f')}")  # fmt: skip
+    by = {t.label: t.per_trial for t in timed}
+    one, two = by["1 worker (in-process)"], by["2 local processes"]
+    print(f"  speed-up with 2 local processes: "
+          f"{_spread([a / b for a, b in zip(one, two, strict=True)], '.2f')} (goal >= 1.7x)")  # fmt: skip
+    free = by["2 local, ask when free"]
+    print(f"  speed-up, 2 local, ask when free: "
+          f"{_spread([a / b for a, b in zip(one, free, strict=True)], '.2f')}")  # fmt: skip
+    if ray:
+        over = [(a / b - 1) * 100 for a, b in zip(by["Ray, local, 2 CPUs"], two, strict=True)]
+        print(f"  Ray per-trial overhead over 2 local processes, %: {_spread(over, '+.1f')}"
+              " (goal <= 10 %)")  # fmt: skip
 
 
 def main() -> None:
@@ -126,31 +205,23 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=24)
     ap.add_argument("--candles", type=int, default=3000, help="candles per trial")
     ap.add_argument("--speed-candles", type=int, default=1_000_000)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--skip-ray", action="store_true")
+    ap.add_argument("--skip-candles", action="store_true")
+    ap.add_argument("--skip-trials", action="store_true")
     args = ap.parse_args()
     logging.disable(logging.WARNING)
-    print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
-    print("candle backtest speed:")
-    big = synthetic_series(args.speed_candles, seed=2)
-    candle_speed("idle", f"{STRATS}:Idle", {}, big)
-    candle_speed("hold", f"{STRATS}:BuyAndHold", {"product_id": "BTC-USD"}, big)
-    candle_speed("hook", f"{STRATS}:CountCandles", {}, big.slice(0, 100_000))
-    ema = {"product_id": "BTC-USD", "size": "0.01", "allow_short": False}
-    candle_speed("ema_cross", "ema_cross", ema, big.slice(0, 50_000))
-    series = synthetic_series(args.candles, seed=5)
-    print(f"trials per minute (ema_cross, {args.candles:,} candles per trial):")
-    one = timed_study("1 worker (in-process)", lambda: InProcessPool(series), series, args.trials)
-    two = timed_study("2 local processes", lambda: LocalPool(series, 2), series, args.trials)
-    print(f"  speed-up with 2 local processes: {one / two:.2f}x (goal >= 1.7x on 2 cores)")
-    if not args.skip_ray:
-        ray = timed_study(
-            "Ray, local, 2 CPUs",
-            lambda: RayPool(series, "local", init={"num_cpus": 2}),
-            series,
-            args.trials,
-        )
-        print(f"  Ray per-trial overhead over 2 local processes: {(ray / two - 1) * 100:+.1f} %"
-              " (goal <= 10 %)")  # fmt: skip
+    load = os.getloadavg()
+    print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
+          f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (a shared box: see the ranges)")  # fmt: skip
+    if not args.skip_candles:
+        print(f"candle backtest speed ({args.rounds} rounds, interleaved):")
+        candle_speeds(synthetic_series(args.speed_candles, seed=2), args.rounds)
+    if not args.skip_trials:
+        print(f"trials per minute (ema_cross, {args.candles:,} candles per trial, "
+              f"{args.trials} trials, {args.rounds} rounds):")  # fmt: skip
+        trials_per_minute(synthetic_series(args.candles, seed=5), args.trials, args.rounds,
+                          not args.skip_ray)  # fmt: skip
 
 
 if __name__ == "__main__":

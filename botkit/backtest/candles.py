@@ -605,7 +605,7 @@ class CandleBacktest:
                 books.move(closes[i])
             else:
                 books.due = closes[i]  # placed when something reads it
-            if full or working():  # queue caps, due cancels
+            if full or (not quiet and working()):  # queue caps, due cancels
                 exchange.on_book(pid, end)
             if hook is not None:
                 stats.events += 1
