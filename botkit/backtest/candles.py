@@ -28,10 +28,12 @@ Fast path (``fast_path=True``, the default), none of which changes a fill or the
 candles and random orders):
 
 * steps 1 and 2 run only while the paper exchange holds a live order
-  (:meth:`~botkit.paper.exchange.PaperExchange.has_live_orders`); for a quiet candle
+  (:meth:`~botkit.paper.exchange.PaperExchange.has_live_orders`); of a quiet candle
   the exchange is only told the close as its last trade price
   (:meth:`~botkit.paper.exchange.PaperExchange.quiet_print`), which a stop placed on
-  that close is checked against;
+  that close is checked against — and only when the strategy next sends an order;
+* nothing is looked at during an idle stretch (no hook, no timers, no order): the
+  exchange and the timers change only when botkit code runs;
 * the book is *placed* at the close only when something reads it (the exchange meeting
   an order or valuing the account, the risk gate's quote): each close only notes the
   price. A strategy that takes the book object itself (``ctx.book``) may keep it, so
@@ -69,7 +71,9 @@ from botkit.market.book import L2Book
 from botkit.market.events import CandlesReceived, FeedEvent, OrderUpdate
 from botkit.market.types import Candle, L2Update
 from botkit.orders.executor import OrderExecutor
+from botkit.orders.intents import OrderIntent
 from botkit.orders.journal import OrderJournal
+from botkit.orders.model import Order
 from botkit.paper.exchange import PaperExchange
 from botkit.paper.setup import build_broker, paper_client
 from botkit.risk.engine import MarketQuote
@@ -111,7 +115,7 @@ class _LazyBooks(Mapping[str, L2Book]):
     exactly the book an eager move would have left.
     """
 
-    __slots__ = ("_book", "_pid", "_place", "due", "eager")
+    __slots__ = ("_book", "_pid", "_place", "due", "eager", "quiet")
 
     def __init__(self, pid: str, book: L2Book, place: Callable[[L2Book, Decimal], None]) -> None:
         self._pid = pid
@@ -120,6 +124,9 @@ class _LazyBooks(Mapping[str, L2Book]):
         self.due: Decimal | None = None
         self.eager = False
         """Move at once (the strategy holds the book object, or the fast path is off)."""
+        self.quiet = -1
+        """The latest quiet candle whose close the exchange has not been told yet (-1:
+        none; see :class:`_CandleSink`)."""
 
     def move(self, price: Decimal) -> None:
         """The book is now at ``price`` (placed now if eager, else on the next read)."""
@@ -148,6 +155,34 @@ class _LazyBooks(Mapping[str, L2Book]):
 
     def __len__(self) -> int:
         return 1
+
+
+class _CandleSink(CountingSink):
+    """The strategy's orders, after the exchange has caught up with the quiet candles
+    (:meth:`~botkit.paper.exchange.PaperExchange.quiet_print` of the latest one): the
+    last trade price is only read by an order, so it is only brought up to date then."""
+
+    def __init__(
+        self, executor: OrderExecutor, stats: RunStats, ids: list[str], catch_up: Callable[[], None]
+    ) -> None:
+        super().__init__(executor, stats, ids)
+        self._catch_up = catch_up
+
+    async def place(self, intent: OrderIntent) -> str:
+        self._catch_up()
+        return await super().place(intent)
+
+    async def cancel(self, order_id: str) -> bool:
+        self._catch_up()
+        return await super().cancel(order_id)
+
+    async def order(self, order_id: str) -> Order:
+        self._catch_up()
+        return await super().order(order_id)
+
+    async def attached_order_id(self, order_id: str) -> str:
+        self._catch_up()
+        return await super().attached_order_id(order_id)
 
 
 class _CandleMarket(MarketState):
@@ -453,9 +488,17 @@ class CandleBacktest:
         journal = OrderJournal(self.out_dir / "journal.sqlite", synchronous="OFF", wall=clock.time)
         executor = OrderExecutor(client, journal, wall=clock.time, inline_io=True)
         ids = random.Random(self.config.paper.seed)
+        g = series.granularity
+
+        def catch_up() -> None:
+            i = books.quiet
+            if i >= 0:
+                books.quiet = -1
+                broker.exchange.quiet_print(pid, series.close[i], float(series.start[i] + g))
+
         ctx = BotContext(
             self.stats.strategy,
-            CountingSink(executor, self.stats, self._ids),
+            _CandleSink(executor, self.stats, self._ids, catch_up),
             _CandleMarket(books),
             clock=clock,
             risk=RiskGate(self.config.risk, self.out_dir / "kill_switch.json", wall=clock.time),
@@ -556,12 +599,17 @@ class CandleBacktest:
         working = exchange.has_working_orders
         guard = ctx.guard
         busy = hook is not None or full
+        # the exchange's and the timers' state change only when botkit code runs (steps
+        # 1-2, the close): an idle stretch looks at them once
+        touched, quiet, has_timers = True, True, False
         # a plain function is called in this loop, a coroutine function by the guard
         direct = hook is not None and not full and not inspect.iscoroutinefunction(hook)
         for i in range(n):
             start = float(starts[i])
             # 1-2: the open and the range, only while an order is live at the exchange
-            quiet = not (full or live())
+            if touched:  # else nothing ran since the last look: nothing can have changed
+                quiet = not (full or live())
+                has_timers = bool(timers)
             if not quiet:
                 o, h, lo, c = opens[i], highs[i], lows[i], closes[i]
                 position = Decimal(0)
@@ -594,13 +642,15 @@ class CandleBacktest:
             due = i == cp_at
             if due:
                 cp_at += every
-            elif not (busy or timers or end >= next_sample):
+            elif not (busy or has_timers or end >= next_sample):
                 if progress is not None and i & 0xFFFF == 0xFFFF:
                     progress(Progress(i + 1, 0, (i + 1) / n, time.perf_counter() - wall0))
+                touched = not quiet  # the prints above may have changed the exchange
                 continue  # nothing reads the close: an idle strategy's whole candle
+            touched = True
             clock.set(end)
-            if quiet:  # the last price and time the skipped prints would have left
-                exchange.quiet_print(pid, closes[i], end)
+            if quiet:  # the exchange learns this close as its last price before an order
+                books.quiet = i
             if books.eager:
                 books.move(closes[i])
             else:
@@ -648,7 +698,8 @@ class CandleBacktest:
                 progress(Progress(i + 1, 0, (i + 1) / n, time.perf_counter() - wall0))
         end = float(starts[-1] + g)
         clock.set(end)
-        if not exchange.has_live_orders():  # the last close may have been skipped
+        books.quiet = -1  # superseded by the last close:
+        if not exchange.has_live_orders():  # (the last candles may have been skipped)
             exchange.quiet_print(pid, closes[-1], end)
 
     async def _deliver(self, ctx: BotContext, executor: OrderExecutor) -> None:
