@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from decimal import Decimal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -190,3 +191,35 @@ class FailingHook(Strategy):
         self.closes.append((self.ctx.now(), candle.close))
         if self.n % self.params.every == 0:
             raise ValueError(f"candle {self.n}")
+
+
+class TimedOrders(Strategy):
+    """No ``on_candle``: a timer every ``every`` seconds, started on the first fill's
+    arrival or at start, places a random market order (the idle fast path with timers)."""
+
+    class Params(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+        product_id: str = "BTC-USD"
+        seed: int = 0
+        every: float = 300.0
+
+    params: Params
+
+    async def on_start(self) -> None:
+        self.rng = random.Random(self.params.seed)
+        self.fired: list[float] = []
+        self.ctx.set_timer("trade", self.params.every)
+
+    async def on_timer(self, timer: Any) -> None:
+        ctx, pid = self.ctx, self.params.product_id
+        self.fired.append(ctx.now())
+        try:
+            if self.rng.random() < 0.5:
+                await ctx.buy_market(pid, base_size=Decimal("0.01"))
+            elif ctx.position(pid) > 0:
+                await ctx.sell_market(pid, Decimal("0.01"))
+        except BotkitError:
+            pass
+        if len(self.fired) == 3:  # a second timer, set from a timer: the loop must see it
+            ctx.set_timer("late", self.params.every * 2, repeat=False)

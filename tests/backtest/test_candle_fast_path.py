@@ -129,3 +129,14 @@ def test_a_sync_hook_that_raises_is_counted_by_the_guard_as_through_dispatch(tmp
         assert "ValueError('candle 4')" in str(guard.errors[0].error)
     assert fast.strategy.closes == full.strategy.closes  # type: ignore[union-attr]
     assert len(fast.strategy.closes) == 10  # type: ignore[union-attr]
+
+
+def test_a_strategy_trading_from_timers_fills_identically(tmp_path):
+    """No hook: the fast path visits a close only for timers, equity samples and orders."""
+    data = _series([(10_000 + 53 * (i % 9), 40, 40, 10_000 + 47 * (i % 11)) for i in range(90)])
+    fast, a = _run("TimedOrders", {"seed": 4}, data, tmp_path / "a", True)
+    full, b = _run("TimedOrders", {"seed": 4}, data, tmp_path / "b", False)
+    _compare(a, b)
+    assert len(a["fills"]) >= 5
+    assert fast.strategy.fired == full.strategy.fired  # type: ignore[union-attr]
+    assert len(fast.strategy.fired) >= 17  # type: ignore[union-attr]
