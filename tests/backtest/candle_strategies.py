@@ -194,7 +194,7 @@ class FailingHook(Strategy):
 
 
 class TimedOrders(Strategy):
-    """No ``on_candle``: a timer every ``every`` seconds, started on the first fill's
+X
     arrival or at start, places a random market order (the idle fast path with timers)."""
 
     class Params(BaseModel):
