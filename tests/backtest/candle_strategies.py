@@ -194,8 +194,8 @@ class FailingHook(Strategy):
 
 
 class TimedOrders(Strategy):
-X
-    arrival or at start, places a random market order (the idle fast path with timers)."""
+    """No ``on_candle``: a timer every ``every`` seconds, set at start, places a random
+    market order (the idle fast path with timers)."""
 
     class Params(BaseModel):
         model_config = ConfigDict(extra="forbid")
