@@ -357,6 +357,7 @@ class SimServer:
             self._ticker = None
         await self.hub.close()
         if self._runner is not None:
+            _abort_connections(self._runner)
             await self._runner.cleanup()
             self._runner = None
         if self._tmp is not None:
@@ -373,3 +374,21 @@ class SimServer:
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
+
+
+def _abort_connections(runner: web.AppRunner) -> None:
+    """Drop every open client connection at once when the simulator stops.
+
+    A TLS connection closed politely waits for the peer's close_notify (asyncio's SSL
+    shutdown, up to 30 s); a simulator that stops and whose event loop then ends left that
+    socket open (a ResourceWarning when it was collected, e.g. after a client that already
+    hung up). Stopping is the end of the exchange: nothing more is owed to its clients.
+    """
+    server = runner.server
+    if server is None:
+        return
+    for handler in list(server.connections):
+        transport = handler.transport
+        if transport is not None:
+            transport.abort()
+

@@ -137,8 +137,10 @@ async def test_a_failing_history_endpoint_is_retried_then_the_bot_starts_without
     report = await warm_up(
         ctx, Recorder.warmup, [PRODUCT], history_of(sim), now=time.time, sleep=sleep
     )
-    assert report.candles == {PRODUCT: 30} and waits == [1.0, 2.0, 1.0]
-    assert len(strategy.seen) == 30
+    assert waits == [1.0, 2.0, 1.0]
+    # 30, or 29 when the simulator's first minute (made-up history up to its start, live
+    # trades after) had no trade on a loaded machine: Coinbase omits empty buckets too
+    assert report.candles[PRODUCT] in (29, 30) and len(strategy.seen) == report.candles[PRODUCT]
 
 
 async def test_ema_cross_trades_within_seconds_of_a_sim_run(tmp_path: Path) -> None:
