@@ -36,6 +36,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
 from botkit.net.retry_policy import RetryPolicy
@@ -81,7 +82,7 @@ max_order_notional = "200"
 max_position = "0.01"
 max_open_orders = 4
 price_band_pct = "2"
-daily_loss_limit = "1000"
+daily_loss_limit = "{daily_loss_limit}"
 """
 
 
@@ -202,6 +203,7 @@ async def soak(
     bot_tracemalloc: str | None = None,
     tracemalloc_every: float = 300.0,
     keep_log: bool = False,
+    daily_loss_limit: str = "1000",
 ) -> SoakResult:
     """Run the simulator here and the bot as a child process for ``duration`` seconds.
 
@@ -211,6 +213,9 @@ async def soak(
     ``bench/soak_tracemalloc.py``: ``tracemalloc`` on, a heap snapshot every
     ``tracemalloc_every`` seconds (and on SIGUSR1) written there (the RSS then includes
     the tracing's own overhead: use it to locate growth, not for the slope figure).
+    ``daily_loss_limit`` (quote): the market maker loses in the simulated market, and an
+    hour's losses can reach 1 000, trip the kill switch and leave the bot idle; a memory
+    soak sets it out of reach.
     """
     result = SoakResult(duration, requote, keep_log=keep_log)
     async with SimServer(seed=seed, tick_interval=0.1) as sim:
@@ -228,7 +233,7 @@ async def soak(
             env["PYTHONPATH"] = bot_pythonpath
         with tempfile.TemporaryDirectory(prefix="botkit-soak-") as tmp:
             config = Path(tmp) / "soak.toml"
-            config.write_text(CONFIG.format(requote=requote))
+            config.write_text(CONFIG.format(requote=requote, daily_loss_limit=daily_loss_limit))
             entry = ["-m", "botkit"]
             if bot_tracemalloc:
                 wrapper = Path(__file__).with_name("soak_tracemalloc.py")
@@ -345,7 +350,15 @@ def main() -> None:
     ap.add_argument(
         "--bot-log", metavar="FILE", help="write the bot's log lines and the faults here"
     )
+    ap.add_argument(
+        "--daily-loss-limit",
+        default="1000",
+        help="the bot's [risk] daily_loss_limit (quote); a memory soak sets it out of reach, "
+        "since a tripped kill switch leaves the bot idle",
+    )
     args = ap.parse_args()
+    if Decimal(args.daily_loss_limit) <= 0:
+        ap.error("--daily-loss-limit must be a positive amount of quote currency")
     warmup = args.warmup if args.warmup is not None else min(60.0, args.duration / 3)
     result = asyncio.run(
         soak(
@@ -359,6 +372,7 @@ def main() -> None:
             else None,
             tracemalloc_every=args.tracemalloc_every,
             keep_log=bool(args.bot_log),
+            daily_loss_limit=args.daily_loss_limit,
         )
     )
     print("\n".join(report(result, warmup)))
