@@ -18,6 +18,7 @@ from botkit.backtest.candle_model import FillModel
 from botkit.backtest.candles import CandleBacktest, CandleResult, CandleSeries
 from botkit.paper.journal import PaperJournal
 from botkit.runtime.settings import BotSettings
+from botkit.strategy.context import BotContext
 from tests.backtest.test_candles import STRATS, T0, config
 
 D = Decimal
@@ -123,7 +124,9 @@ def test_a_sync_hook_that_raises_is_counted_by_the_guard_as_through_dispatch(tmp
     full, _ = _run("FailingHook", params, data, tmp_path / "full", False)
     for result in (fast, full):
         assert result.strategy is not None
-        guard = result.strategy.ctx.guard
+        ctx = result.strategy.ctx
+        assert isinstance(ctx, BotContext)
+        guard = ctx.guard
         assert guard.error_count == 2 and not guard.halted
         assert [e.event for e in guard.errors] == ["on_candle", "on_candle"]
         assert "ValueError('candle 4')" in str(guard.errors[0].error)

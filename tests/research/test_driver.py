@@ -48,7 +48,9 @@ def test_trials_stored_before_the_result_attribute_are_still_read(tmp_path):
     """Studies begun by an earlier botkit stored seconds, metrics and constraints as three
     attributes: the trials table and the best feasible trial still read them."""
     study = optuna.create_study(direction="maximize", storage=f"sqlite:///{tmp_path}/old.db")
-    dist = {"fast": optuna.distributions.IntDistribution(3, 9)}
+    dist: dict[str, optuna.distributions.BaseDistribution] = {
+        "fast": optuna.distributions.IntDistribution(3, 9)
+    }
     for number, (value, violation) in enumerate([(2.0, 0.5), (1.0, 0.0)]):
         study.add_trial(
             optuna.trial.create_trial(
