@@ -40,8 +40,8 @@ candles and random orders):
   from then on every close places it at once;
 * step 3 is skipped for a strategy with no ``on_candle`` hook and no timers (the common
   case of a strategy that is waiting is a loop over integers); a plain (sync)
-  ``on_candle`` is called in the loop as the hook guard would call it (its errors go to
-  the guard), without a coroutine per candle.
+  ``on_candle`` is called through ``HookGuard.call_plain`` (the guard's rules: errors
+  counted, slow calls reported), without a coroutine per candle.
 
 Equity is sampled at most ``equity_points`` times over the run, plus after every fill.
 
@@ -66,7 +66,7 @@ from typing import Any
 from botkit.backtest.candle_model import FillModel, intrabar_path, market_price
 from botkit.backtest.runner import Progress
 from botkit.clock import ManualClock
-from botkit.errors import ConfigError, JournalError
+from botkit.errors import ConfigError
 from botkit.market.book import L2Book
 from botkit.market.events import CandlesReceived, FeedEvent, OrderUpdate
 from botkit.market.types import Candle, L2Update
@@ -92,16 +92,6 @@ __all__ = ["CandleBacktest", "CandleResult", "CandleSeries", "default_rules"]
 
 _DEPTH = "1000000000"  # base units at the synthetic level: the model has no depth limit
 _MIN_TICK = Decimal("0.01")
-
-
-def _reraise(exc: BaseException) -> None:
-    """Hands a sync hook's exception to the guard (which counts, logs and may halt)."""
-    raise exc
-
-
-def _given(awaitable: Any) -> Any:
-    """Hands a sync hook's returned awaitable to the guard (which awaits it, timed out)."""
-    return awaitable
 
 
 class _LazyBooks(Mapping[str, L2Book]):
@@ -668,17 +658,10 @@ class CandleBacktest:
                     volume=volumes[i],
                     product_id=pid,
                 )
-                if direct:  # a sync hook, called as the guard would (no coroutine per candle)
-                    if not guard.halted:
-                        try:
-                            returned = hook(candle)
-                        except JournalError:  # the guard's rule: not the strategy's fault
-                            pass
-                        except Exception as exc:  # counted, logged, maybe halting: the guard's
-                            await guard.call("on_candle", _reraise, exc)
-                        else:
-                            if returned is not None and inspect.isawaitable(returned):
-                                await guard.call("on_candle", _given, returned)
+                if direct:  # a sync hook, guarded without a coroutine per candle
+                    finish = guard.call_plain("on_candle", hook, candle)
+                    if finish is not None:
+                        await finish
                 elif full:
                     await ctx.dispatch(CandlesReceived("update", (candle,)))
                 else:

@@ -22,7 +22,7 @@ import inspect
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,6 +140,39 @@ class HookGuard:
             if elapsed > self.config.slow_hook_seconds:
                 self._timed(event, elapsed)
 
+    def call_plain(
+        self, event: str, hook: Callable[..., Any], *args: Any
+    ) -> Coroutine[Any, Any, bool] | None:
+        """:meth:`call` for a hook expected to be a plain function, without a coroutine of
+        its own when it completes (the candle backtest calls one per candle).
+
+        Returns None when the hook completed (or the guard is halted, or the journal
+        failed: :meth:`call`'s rules); otherwise a coroutine that finishes the guard's work
+        — the error to count and perhaps halt on, or the awaitable the hook returned, to
+        await with the hook timeout. The caller awaits it.
+        """
+        if self.halted:
+            return None
+        now = self._clock.time
+        start = now()
+        try:
+            result = hook(*args)
+        except JournalError:
+            return None
+        except Exception as exc:
+            return self._failed_call(event, exc)
+        finally:
+            elapsed = now() - start
+            if elapsed > self.config.slow_hook_seconds:
+                self._timed(event, elapsed)
+        if result is not None and inspect.isawaitable(result):
+            return self.call(event, _returned, result)
+        return None
+
+    async def _failed_call(self, event: str, exc: Exception) -> bool:
+        await self._failed(event, exc)
+        return False
+
     def _timed(self, event: str, elapsed: float) -> None:
         if elapsed > self.config.slow_hook_seconds:  # (checked by the caller too: hot path)
             self.slow.append((event, elapsed))
@@ -186,3 +219,8 @@ class HookGuard:
         log.critical("strategy %s HALTED: %s; cancelling its orders", self.strategy, reason)
         if self._on_halt is not None:
             await self._on_halt()
+
+
+def _returned(awaitable: Any) -> Any:
+    """What a plain-called hook returned, handed to :meth:`HookGuard.call` to await."""
+    return awaitable
