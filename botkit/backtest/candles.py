@@ -68,7 +68,7 @@ from botkit.backtest.runner import Progress
 from botkit.clock import ManualClock
 from botkit.errors import ConfigError
 from botkit.market.book import L2Book
-from botkit.market.events import CandlesReceived, FeedEvent, OrderUpdate
+from botkit.market.events import CandlesReceived, FeedEvent, FillEvent, OrderUpdate
 from botkit.market.types import Candle, L2Update
 from botkit.orders.executor import OrderExecutor
 from botkit.orders.intents import OrderIntent
@@ -474,7 +474,9 @@ class CandleBacktest:
             },
         )
         broker.equity_interval = max(series.granularity, span / self.equity_points)
-        client = paper_client(broker, self.settings, clock, unlimited=True)
+        client = paper_client(
+            broker, self.settings, clock, unlimited=True, venue=self.config.bot.venue
+        )
         journal = OrderJournal(self.out_dir / "journal.sqlite", synchronous="OFF", wall=clock.time)
         executor = OrderExecutor(client, journal, wall=clock.time, inline_io=True)
         ids = random.Random(self.config.paper.seed)
@@ -586,6 +588,8 @@ class CandleBacktest:
         quote = self.config.paper.quote
         full = not self.fast_path  # the reference: every step of every candle, eagerly
         live = exchange.has_live_orders
+        watch = ctx.exits.watch
+        on_print = ctx.on_print
         working = exchange.has_working_orders
         guard = ctx.guard
         busy = hook is not None or full
@@ -598,7 +602,8 @@ class CandleBacktest:
             start = float(starts[i])
             # 1-2: the open and the range, only while an order is live at the exchange
             if touched:  # else nothing ran since the last look: nothing can have changed
-                quiet = not (full or live())
+                # ... or while an exit evaluated here (emulated, trailing) watches the product
+                quiet = not (full or live() or pid in watch)
                 has_timers = bool(timers)
             if not quiet:
                 o, h, lo, c = opens[i], highs[i], lows[i], closes[i]
@@ -627,6 +632,11 @@ class CandleBacktest:
                     flush()
                     if pending:
                         await self._deliver(ctx, executor)
+                    if pid in watch:  # emulated/trailing exits see the print, the hooks not
+                        await on_print(pid, price)
+                        flush()
+                        if pending:
+                            await self._deliver(ctx, executor)
             # 3: the close
             end = start + g
             due = i == cp_at
@@ -691,7 +701,11 @@ class CandleBacktest:
         while pending:
             batch = pending[:]
             pending.clear()
-            for event in batch:
-                if type(event) is OrderUpdate:
+            for i, event in enumerate(batch):
+                cls = type(event)
+                if cls is OrderUpdate:
                     executor.on_order_update(event)
+                    batch[i] = executor.named(event)
+                elif cls is FillEvent:  # as the runtime: a client id back on id-only messages
+                    batch[i] = executor.named(event)
             await dispatch_batch(ctx, batch, self.stats)

@@ -35,7 +35,13 @@ import msgspec
 from botkit.clock import ManualClock
 from botkit.errors import ConfigError
 from botkit.market.book import L2Book
-from botkit.market.events import BookChanged, FeedEvent, OrderUpdate, TradesReceived
+from botkit.market.events import (
+    BookChanged,
+    FeedEvent,
+    FillEvent,
+    OrderUpdate,
+    TradesReceived,
+)
 from botkit.market.requests import Subscription
 from botkit.orders.executor import OrderExecutor
 from botkit.orders.journal import OrderJournal
@@ -304,7 +310,9 @@ class Backtest:
             durable=False,
             meta={"mode": "backtest", "strategy": self.stats.strategy, "data": rec_info.path.name},
         )
-        client = paper_client(broker, self.settings, clock, unlimited=True)
+        client = paper_client(
+            broker, self.settings, clock, unlimited=True, venue=self.config.bot.venue
+        )
         journal = OrderJournal(self.out_dir / "journal.sqlite", synchronous="OFF", wall=clock.time)
         executor = OrderExecutor(client, journal, wall=clock.time, inline_io=True)
         ids = random.Random(seed)
@@ -422,8 +430,12 @@ class Backtest:
         while pending:
             batch = pending[:]
             pending.clear()
-            for event in batch:
-                if type(event) is OrderUpdate:
+            for i, event in enumerate(batch):
+                cls = type(event)
+                if cls is OrderUpdate:
                     executor.on_order_update(event)
+                    batch[i] = executor.named(event)
+                elif cls is FillEvent:  # as the runtime: a client id back on id-only messages
+                    batch[i] = executor.named(event)
             if started:
                 await dispatch_batch(ctx, batch, self.stats)

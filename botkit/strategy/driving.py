@@ -218,6 +218,13 @@ class StrategyDriver:
                     await self.risk.on_stop_loss(event.product_id)
                 await self._deliver(events)
 
+    async def on_print(self, product_id: str, price: Decimal) -> None:
+        """A print the strategy is not shown (a candle backtest's intrabar path, which its
+        hooks never see): only the exits watching ``product_id`` are evaluated, so stops
+        trail and emulated exits trigger on it as they would on the venue's trades."""
+        if product_id in self.exits.watch:
+            await self._exit_price(product_id, price)
+
     async def _exit_price(self, product_id: str, price: Decimal) -> None:
         """A print of a product with an armed emulated or trailing exit."""
         if self.warming_up:

@@ -99,6 +99,8 @@ class BracketAfterEntry(Strategy):
             await self.ctx.bracket(
                 p.product_id, p.size, take_profit=p.take_profit, stop_loss=p.stop_loss
             )
+            (armed,) = self.ctx.open_exits(p.product_id)
+            self.ctx.state.set("native", armed.native)  # as the venue's paper/live bots decide
 
 
 class BuyAndHold(Strategy):

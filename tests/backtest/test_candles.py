@@ -19,18 +19,24 @@ from botkit.paper.journal import PaperJournal
 from botkit.paper.records import FillRecord
 from botkit.runtime.bot_config import BotConfig, parse_bot_config
 from botkit.runtime.settings import BotSettings
+from botkit.strategy.state import JsonState
 
 D = Decimal
 T0 = 1_700_000_000
 
 
 def config(
-    strategy: str, params: dict[str, Any], *, fees: bool = False, btc: str = "1"
+    strategy: str,
+    params: dict[str, Any],
+    *,
+    fees: bool = False,
+    btc: str = "1",
+    venue: str = "advanced_trade",
 ) -> BotConfig:
     rate = "0.004" if fees else "0"
     return parse_bot_config(
         {
-            "bot": {"products": ["BTC-USD"]},
+            "bot": {"products": ["BTC-USD"], "venue": venue},
             "strategy": {"name": strategy, "params": {"product_id": "BTC-USD", **params}},
             "risk": {
                 "max_order_notional": "1000000",
@@ -168,6 +174,27 @@ def test_a_bracket_inside_one_candle_fills_by_the_intrabar_order(tmp_path, intra
     assert fills[0].side == "BUY" and fills[0].price == D("100.02")
     assert [(f.side, f.price, f.liquidity) for f in fills[1:]] == [expected]
     assert T0 + 180 <= fills[1].time < T0 + 240  # inside the fourth candle
+
+
+@pytest.mark.parametrize(("venue", "native"), [("advanced_trade", True), ("exchange", False)])
+def test_a_candle_backtest_takes_its_native_exits_from_the_configured_venue(
+    tmp_path, venue, native
+):
+    """Exchange holds stop-limits but no brackets: there the bracket is emulated, as a
+    paper or live Exchange bot would do it, and still protects the position (the exits
+    evaluated by the bot see the candle's intrabar prints)."""
+    cfg = config(f"{STRATS}:BracketAfterEntry",
+                 {"size": "0.1", "take_profit": "110", "stop_loss": "90"}, venue=venue)  # fmt: skip
+    data = series([("100", "101", "99", "100"), ("100", "101", "99", "100.5"),
+                   ("100", "100.5", "99.5", "100"), ("100", "111", "99", "105"),
+                   ("105", "106", "104", "105"), ("105", "112", "104", "111")])  # fmt: skip
+    fills = run(cfg, data, tmp_path)
+    state = JsonState(tmp_path / "state" / "BracketAfterEntry.json")
+    assert state.get("native") is native
+    # the take-profit, natively or not: the emulated one triggers on the intrabar print at
+    # 111 (the hooks never see it) and its limit at 110 rests until the market returns
+    assert [(f.side, f.price) for f in fills[1:]] == [("SELL", D(110))]
+    assert fills[1].time < T0 + 240 if native else fills[1].time >= T0 + 300
 
 
 candle_rows = st.lists(

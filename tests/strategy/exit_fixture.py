@@ -58,7 +58,9 @@ class ExitOnce(Strategy):
         else:
             await self.ctx.trailing_stop(p.product_id, fill.size, distance=p.distance)
         (armed,) = self.ctx.open_exits(p.product_id)
-        self.log_event(["armed", armed.kind, armed.stop, armed.take_profit, self.ctx.now()])
+        self.log_event(
+            ["armed", armed.kind, armed.stop, armed.take_profit, self.ctx.now(), armed.native]
+        )
         self.ctx.log.info("armed %s %s stop=%s", armed.kind, armed.exit_id, armed.stop)
 
     def on_exit(self, event: ExitTriggered | ExitFilled) -> None:

@@ -42,9 +42,9 @@ def btc_prints() -> list[tuple[float, Decimal]]:
     return out
 
 
-async def run(out: Path, kind: str) -> list[list[Any]]:
+async def run(out: Path, kind: str, venue: str = "advanced_trade") -> list[list[Any]]:
     config = parse_bot_config({
-        "bot": {"products": ["BTC-USD"]},
+        "bot": {"products": ["BTC-USD"], "venue": venue},
         "strategy": {"name": "tests.strategy.exit_fixture:ExitOnce", "params": {"kind": kind}},
         "risk": {"max_order_notional": "500", "max_open_orders": 4},
         "paper": {"initial_balances": {"USD": "10000", "BTC": "0"}, "submit_latency": 0.05},
@@ -76,3 +76,16 @@ async def test_each_exit_fires_on_the_recorded_prints_and_replays_identically(
     else:
         assert all(D(e[3]) == D(level) for e in filled)  # the take-profit's own price
         assert any(p >= D(level) for p in before)
+
+
+@pytest.mark.parametrize(("venue", "native"), [("advanced_trade", True), ("exchange", False)])
+async def test_a_backtest_takes_its_native_exits_from_the_configured_venue(
+    tmp_path: Path, venue: str, native: bool
+) -> None:
+    """A bracket is native on Advanced Trade and emulated on Exchange (stop-limit only):
+    the backtest must decide as that venue's live and paper bots do, or its fills would
+    describe orders the venue cannot hold."""
+    events = await run(tmp_path, "bracket", venue)
+    (armed,) = [e for e in events if e[0] == "armed"]
+    assert armed[1] == "bracket" and armed[-1] is native
+    assert [e for e in events if e[0] == "triggered"]  # and it still exits
