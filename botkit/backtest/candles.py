@@ -702,10 +702,9 @@ class CandleBacktest:
             batch = pending[:]
             pending.clear()
             for i, event in enumerate(batch):
-                cls = type(event)
-                if cls is OrderUpdate:
+                if type(event) is OrderUpdate:
                     executor.on_order_update(event)
                     batch[i] = executor.named(event)
-                elif cls is FillEvent:  # as the runtime: a client id back on id-only messages
+                elif type(event) is FillEvent:  # the runtime's rule: id-only messages named
                     batch[i] = executor.named(event)
             await dispatch_batch(ctx, batch, self.stats)
