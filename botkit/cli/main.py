@@ -187,10 +187,7 @@ async def _serve_dialect(sim: SimServer, venue: str, port: int) -> AsyncIterator
     from botkit.sim.prime_rest import PrimeSimServer
 
     if venue == "exchange":
-        ex = ExchangeSimServer(
-            exchange=sim.exchange, on_change=sim.publish, host=sim.host, port=port
-        )
-        sim.add_listener(ex.on_events)
+        ex = ExchangeSimServer.sharing(sim, port=port)
         async with ex:
             k = ex.add_key()
             yield [
@@ -203,8 +200,7 @@ async def _serve_dialect(sim: SimServer, venue: str, port: int) -> AsyncIterator
                 f"BOTKIT_EXCHANGE__PASSPHRASE={k.passphrase}",
             ]
     else:
-        pr = PrimeSimServer(exchange=sim.exchange, on_change=sim.publish, host=sim.host, port=port)
-        sim.add_listener(pr.on_events)
+        pr = PrimeSimServer.sharing(sim, port=port)
         async with pr:
             p = pr.add_key()
             yield [

@@ -182,12 +182,11 @@ async def _dialect(sim: SimServer, venue: str) -> AsyncIterator[DialectServer | 
 
     server: DialectServer
     if venue == "exchange":
-        server = ExchangeSimServer(exchange=sim.exchange, on_change=sim.publish, host=sim.host)
+        server = ExchangeSimServer.sharing(sim)
     elif venue == "prime":
-        server = PrimeSimServer(exchange=sim.exchange, on_change=sim.publish, host=sim.host)
+        server = PrimeSimServer.sharing(sim)
     else:
         raise ConfigError(f"unknown [bot] venue {venue!r}; use one of {', '.join(VENUES)}")
-    sim.add_listener(server.on_events)
     await server.start()
     try:
         yield server

@@ -17,13 +17,16 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from aiohttp import web
 
 from botkit.sim.events import SimEvent
 from botkit.sim.exchange import SimExchange, SimMarketConfig
 from botkit.sim.faults import FaultPlan
+
+if TYPE_CHECKING:
+    from botkit.sim.server import SimServer
 
 __all__ = ["DialectServer", "new_uuid"]
 
@@ -63,6 +66,18 @@ class DialectServer:
         self.faults = FaultPlan()
         self._runner: web.AppRunner | None = None
         self._ticker: asyncio.Task[None] | None = None
+
+    @classmethod
+    def sharing(cls, sim: SimServer, **kwargs: Any) -> Self:
+        """This dialect on ``sim``'s market, as ``botkit run --venue`` and ``botkit sim
+        --venue`` serve it: the same exchange (orders placed here trade with ``sim``'s),
+        ``sim`` publishing after each request here, and this dialect's WebSocket fed from
+        ``sim``'s engine events. ``kwargs``: the subclass's other arguments (``port``...)."""
+        server = cls(
+            **{"exchange": sim.exchange, "on_change": sim.publish, "host": sim.host, **kwargs}
+        )
+        sim.add_listener(server.on_events)
+        return server
 
     def _drop_events(self) -> None:
         """Drain an own exchange's events and hand them to :meth:`on_events`."""

@@ -10,11 +10,9 @@ the true clock.
 
 :class:`ExchangeSimServer` serves it on loopback at the root (as
 ``api.exchange.coinbase.com``), either over its own :class:`~botkit.sim.exchange.SimExchange`
-(advanced by a timer) or over one it is given: pass ``exchange=sim.exchange,
-on_change=sim.publish`` to trade on the same market as a running
-:class:`botkit.sim.server.SimServer`. The Exchange WebSocket feed
-(:mod:`botkit.sim.exchange_ws`) is served on the same port at ``/ws``. Not wired into
-``botkit sim`` yet.
+(advanced by a timer) or over one it is given: ``ExchangeSimServer.sharing(sim)`` trades on
+the same market as a running :class:`botkit.sim.server.SimServer`. The Exchange WebSocket
+feed (:mod:`botkit.sim.exchange_ws`) is served on the same port at ``/ws``.
 """
 
 from __future__ import annotations

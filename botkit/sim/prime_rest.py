@@ -10,8 +10,8 @@ timestamp window and ``Date``.
 
 :class:`PrimeSimServer` serves it on loopback under ``/v1``, either over its own
 :class:`~botkit.sim.exchange.SimExchange` (advanced by a timer) or over one it is given:
-pass ``exchange=sim.exchange, on_change=sim.publish`` to trade on the same market as a
-running :class:`botkit.sim.server.SimServer` (that server then advances the market).
+``PrimeSimServer.sharing(sim)`` trades on the same market as a running
+:class:`botkit.sim.server.SimServer` (that server then advances the market).
 The Prime WebSocket feed (:mod:`botkit.sim.prime_ws`) is served on the same port at
 ``/ws`` (:attr:`PrimeSimServer.ws_url`); it publishes the engine's events from
 :meth:`PrimeSimServer.on_events`.

@@ -155,8 +155,9 @@ class SimServer:
         """Have ``listener`` told every batch of engine events this server publishes.
 
         Why: the engine's events are drained once (by :meth:`publish`); a dialect server
-        sharing this exchange (``exchange=sim.exchange, on_change=sim.publish``) registers
-        its ``on_events`` here so its own WebSocket sees the same fills and book changes.
+        sharing this exchange (:meth:`~botkit.sim.dialect_server.DialectServer.sharing`)
+        registers its ``on_events`` here so its own WebSocket sees the same fills and book
+        changes.
         """
         self.listeners.append(listener)
 
@@ -391,4 +392,3 @@ def _abort_connections(runner: web.AppRunner) -> None:
         transport = handler.transport
         if transport is not None:
             transport.abort()
-

@@ -354,7 +354,7 @@ async def test_prime_dialect_trades_on_the_advanced_trade_market() -> None:
     frozen = time.time()  # the market stands still (the SDK signs with the real clock)
     async with (
         SimServer(seed=32, tick_interval=0, clock=lambda: frozen) as at,
-        PrimeSimServer(exchange=at.exchange, on_change=at.publish, clock=lambda: frozen) as prime,
+        PrimeSimServer.sharing(at, clock=lambda: frozen) as prime,
     ):
         key = prime.add_key()
         pid = key.portfolio_ids[0]

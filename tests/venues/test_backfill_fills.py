@@ -40,13 +40,13 @@ async def _client(sim: SimServer, venue: str) -> tuple[Any, Any, str]:
         signer = make_jwt_signer(key, load_settings(env_file=None), clock=SystemClock())
         return RestClient(sim.rest_url, signer, limiter=unlimited), None, "default"
     if venue == "exchange":
-        ex = await ExchangeSimServer(exchange=sim.exchange, on_change=sim.publish).start()
+        ex = await ExchangeSimServer.sharing(sim).start()
         k = ex.add_key()
         settings = ExchangeVenueSettings(
             api_key=k.key, api_secret=k.secret, passphrase=k.passphrase, rest_url=ex.rest_url
         )
         return ExchangeRestClient.from_settings(settings, limiter=unlimited), ex, k.profile_id
-    pr = await PrimeSimServer(exchange=sim.exchange, on_change=sim.publish).start()
+    pr = await PrimeSimServer.sharing(sim).start()
     p = pr.add_key()
     psettings = PrimeVenueSettings(
         access_key=p.access_key,
