@@ -64,11 +64,11 @@ from pathlib import Path
 from typing import Any
 
 from botkit.backtest.candle_model import FillModel, intrabar_path, market_price
-from botkit.backtest.runner import Progress
+from botkit.backtest.runner import Progress, deliver
 from botkit.clock import ManualClock
 from botkit.errors import ConfigError
 from botkit.market.book import L2Book
-from botkit.market.events import CandlesReceived, FeedEvent, FillEvent, OrderUpdate
+from botkit.market.events import CandlesReceived, FeedEvent
 from botkit.market.types import Candle, L2Update
 from botkit.orders.executor import OrderExecutor
 from botkit.orders.intents import OrderIntent
@@ -79,7 +79,7 @@ from botkit.paper.setup import build_broker, paper_client
 from botkit.risk.engine import MarketQuote
 from botkit.risk.gate import RiskGate
 from botkit.runtime.bot_config import BotConfig
-from botkit.runtime.dispatch import CountingSink, dispatch_batch
+from botkit.runtime.dispatch import CountingSink
 from botkit.runtime.settings import BotSettings
 from botkit.runtime.ui import RunStats
 from botkit.strategy.base import Strategy
@@ -696,15 +696,4 @@ class CandleBacktest:
             exchange.quiet_print(pid, closes[-1], end)
 
     async def _deliver(self, ctx: BotContext, executor: OrderExecutor) -> None:
-        """User events from the paper broker: executor first, then the strategy, in order."""
-        pending = self._pending
-        while pending:
-            batch = pending[:]
-            pending.clear()
-            for i, event in enumerate(batch):
-                if type(event) is OrderUpdate:
-                    executor.on_order_update(event)
-                    batch[i] = executor.named(event)
-                elif type(event) is FillEvent:  # the runtime's rule: id-only messages named
-                    batch[i] = executor.named(event)
-            await dispatch_batch(ctx, batch, self.stats)
+        await deliver(self._pending, ctx, executor, self.stats)

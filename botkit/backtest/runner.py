@@ -58,7 +58,7 @@ from botkit.strategy.ports import MarketState
 from botkit.strategy.state import JsonState
 from botkit.venues.advanced_trade.ws_protocol import FeedProtocol
 
-__all__ = ["Backtest", "BacktestResult", "Progress", "Recording", "read_records"]
+__all__ = ["Backtest", "BacktestResult", "Progress", "Recording", "deliver", "read_records"]
 
 log = logging.getLogger("botkit.backtest.runner")
 
@@ -422,19 +422,30 @@ class Backtest:
             await ctx.stop()
 
     async def _deliver(self, ctx: BotContext, executor: OrderExecutor, started: bool) -> None:
-        """User events from the paper broker: executor first, then the strategy, in order.
+        await deliver(self._pending, ctx, executor, self.stats, to_strategy=started)
 
-        Delivering can place orders, which can produce more events: loop until quiet.
-        """
-        pending = self._pending
-        while pending:
-            batch = pending[:]
-            pending.clear()
-            for i, event in enumerate(batch):
-                if type(event) is OrderUpdate:
-                    executor.on_order_update(event)
-                    batch[i] = executor.named(event)
-                elif type(event) is FillEvent:  # the runtime's rule: id-only messages named
-                    batch[i] = executor.named(event)
-            if started:
-                await dispatch_batch(ctx, batch, self.stats)
+
+async def deliver(
+    pending: list[FeedEvent],
+    ctx: BotContext,
+    executor: OrderExecutor,
+    stats: RunStats,
+    *,
+    to_strategy: bool = True,
+) -> None:
+    """A backtest's user events from the paper broker: the executor first, then the
+    strategy (unless it has not started), in order — as the runtime delivers them.
+
+    Delivering can place orders, which can produce more events: loop until quiet.
+    """
+    while pending:
+        batch = pending[:]
+        pending.clear()
+        for i, event in enumerate(batch):
+            if type(event) is OrderUpdate:
+                executor.on_order_update(event)
+                batch[i] = executor.named(event)
+            elif type(event) is FillEvent:  # the runtime's rule: id-only messages named
+                batch[i] = executor.named(event)
+        if to_strategy:
+            await dispatch_batch(ctx, batch, stats)
