@@ -12,7 +12,6 @@ order, does not adopt it (no client id to journal), and survives the entry's GET
 from __future__ import annotations
 
 import asyncio
-import random
 import secrets
 import uuid
 from collections.abc import AsyncIterator
@@ -24,9 +23,7 @@ import pytest
 
 from botkit.auth.clock import SystemClock
 from botkit.auth.jwt import JwtSigner
-from botkit.market.config import FeedConfig
-from botkit.market.events import FeedEvent, FillEvent, OrderUpdate
-from botkit.market.feed import MarketDataFeed
+from botkit.market.events import FillEvent, OrderUpdate
 from botkit.net.ratelimit import RateLimiter
 from botkit.net.retry_policy import RetryPolicy
 from botkit.net.ws import make_connector
@@ -40,6 +37,7 @@ from botkit.sim.server import SimServer
 from botkit.sim.ws import WsConfig
 from botkit.venues.advanced_trade.rest_client import RestClient
 from botkit.venues.advanced_trade.ws_protocol import FeedProtocol
+from tests.executor_feed import executor_feed
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -117,66 +115,49 @@ async def test_user_channel_follows_the_attached_exit_to_its_fill(tmp_path: Path
         signer = _signer(sim)
         client = _client(sim, signer)
         executor = OrderExecutor(client, OrderJournal(tmp_path / "journal.sqlite"))
-        events: list[FeedEvent] = []
-
-        def on_event(event: FeedEvent) -> None:
-            if isinstance(event, OrderUpdate):
-                executor.on_order_update(event)
-            events.append(event)
-
-        feed = MarketDataFeed(
-            FeedConfig(
+        await executor.start()
+        try:
+            async with executor_feed(
+                executor,
                 market_url=sim.ws_market_url,
                 user_url=sim.ws_user_url,
-                products=(BTC,),
-                user=True,
-                stale_after=2.0,
-                backoff_initial=0.01,
-                backoff_max=0.05,
-            ),
-            protocol=FeedProtocol,
-            connector=make_connector("aiohttp"),
-            on_event=on_event,
-            rng=random.Random(1),
-            signer=signer,
-        )
-        await executor.start()
-        await feed.start()
-        try:
-            await feed.wait_ready(10)
-            intent = _attached_entry(sim, market=True, away="0.0002")  # SL inside the book
-            placed = await executor.place(intent)
-            exit_id = placed.attached_order_id
-            assert exit_id and executor.entry_of(exit_id) == intent.client_order_id
+                protocol=FeedProtocol,
+                signer=signer,
+                connector=make_connector("aiohttp"),
+            ) as (feed, events):
+                await feed.wait_ready(10)
+                intent = _attached_entry(sim, market=True, away="0.0002")  # SL inside the book
+                placed = await executor.place(intent)
+                exit_id = placed.attached_order_id
+                assert exit_id and executor.entry_of(exit_id) == intent.client_order_id
 
-            def status(order_id: str) -> OrderStatus | None:
-                state = executor.orders.by_order_id(order_id)
-                return None if state is None else state.status
+                def status(order_id: str) -> OrderStatus | None:
+                    state = executor.orders.by_order_id(order_id)
+                    return None if state is None else state.status
 
-            await feed.wait_for(lambda: status(exit_id) is OrderStatus.OPEN, 10)
-            exit_state = executor.orders.by_order_id(exit_id)
-            assert exit_state is not None
-            assert (exit_state.side, exit_state.product_id) == ("SELL", BTC)
+                await feed.wait_for(lambda: status(exit_id) is OrderStatus.OPEN, 10)
+                exit_state = executor.orders.by_order_id(exit_id)
+                assert exit_state is not None
+                assert (exit_state.side, exit_state.product_id) == ("SELL", BTC)
 
-            sl = Decimal(intent.extra["attached_order_configuration"]["trigger_bracket_gtc"][
-                "stop_trigger_price"])  # fmt: skip
-            _sell_down_through(sim, sl)
-            await feed.wait_for(lambda: status(exit_id) is OrderStatus.FILLED, 10)
+                sl = Decimal(intent.extra["attached_order_configuration"]["trigger_bracket_gtc"][
+                    "stop_trigger_price"])  # fmt: skip
+                _sell_down_through(sim, sl)
+                await feed.wait_for(lambda: status(exit_id) is OrderStatus.FILLED, 10)
 
-            fills = [e for e in events if isinstance(e, FillEvent) and e.order_id == exit_id]
-            assert sum(f.size for f in fills) == SIZE  # the exit sold what the entry bought
-            assert all(f.client_order_id == "" and f.side == "SELL" for f in fills)
-            # an attached exit has no client id to give back: named() leaves it alone
-            assert all(executor.named(f).client_order_id == "" for f in fills)
-            entry_fills = [e for e in events if isinstance(e, FillEvent)
-                           and e.client_order_id == intent.client_order_id]  # fmt: skip
-            assert sum(f.size for f in entry_fills) == SIZE
-            # one state per order: the exit is not tracked twice (by order id and as a link)
-            keyed = [s for s in executor.orders.states() if s.order_id == exit_id]
-            assert len(keyed) == 1
-            assert not executor.orders.illegal
+                fills = [e for e in events if isinstance(e, FillEvent) and e.order_id == exit_id]
+                assert sum(f.size for f in fills) == SIZE  # the exit sold what the entry bought
+                assert all(f.client_order_id == "" and f.side == "SELL" for f in fills)
+                # an attached exit has no client id to give back: named() leaves it alone
+                assert all(executor.named(f).client_order_id == "" for f in fills)
+                entry_fills = [e for e in events if isinstance(e, FillEvent)
+                               and e.client_order_id == intent.client_order_id]  # fmt: skip
+                assert sum(f.size for f in entry_fills) == SIZE
+                # one state per order: the exit is not tracked twice (by order id and as a link)
+                keyed = [s for s in executor.orders.states() if s.order_id == exit_id]
+                assert len(keyed) == 1
+                assert not executor.orders.illegal
         finally:
-            await feed.stop()
             await executor.close()
             await client.close()
 

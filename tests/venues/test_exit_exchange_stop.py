@@ -28,9 +28,7 @@ from pydantic import SecretStr
 from botkit.auth.clock import SystemClock
 from botkit.auth.hmac_sign import ExchangeHmacSigner
 from botkit.errors import OrderRejected
-from botkit.market.config import FeedConfig
-from botkit.market.events import FeedEvent, FillEvent, OrderUpdate, UserSnapshotDone
-from botkit.market.feed import MarketDataFeed
+from botkit.market.events import FillEvent, OrderUpdate, UserSnapshotDone
 from botkit.net.ratelimit import RateLimiter
 from botkit.net.retry_policy import RetryPolicy
 from botkit.orders.executor import OrderExecutor
@@ -46,6 +44,7 @@ from botkit.sim.exchange_ws_frames import OrderFeed
 from botkit.venues.exchange.rest_client import ExchangeRestClient
 from botkit.venues.exchange.settings import ExchangeVenueSettings
 from botkit.venues.exchange.ws_protocol import ExchangeWsAuth, exchange_session_factory
+from tests.executor_feed import executor_feed
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -172,72 +171,59 @@ async def test_stop_triggers_and_the_user_channel_reports_it_with_its_client_oid
             ExchangeHmacSigner(key.key, key.secret, key.passphrase, clock=SystemClock())
         )
         executor = OrderExecutor(client, OrderJournal(tmp_path / "j.sqlite"))
-        events: list[FeedEvent] = []
-
-        def on_event(event: FeedEvent) -> None:
-            if isinstance(event, OrderUpdate):
-                executor.on_order_update(event)
-            events.append(event)
-
-        feed = MarketDataFeed(
-            FeedConfig(
+        try:
+            async with executor_feed(
+                executor,
                 market_url=sim.ws_url,
                 user_url=sim.ws_url,
-                products=(BTC,),
+                protocol=exchange_session_factory(auth=auth),
+                signer=auth,
                 channels=(),
-                user=True,
                 user_products=(BTC,),
-                stale_after=2.0,
-                backoff_initial=0.01,
-                backoff_max=0.05,
-            ),
-            protocol=exchange_session_factory(auth=auth),
-            signer=auth,
-            on_event=on_event,
-            rng=random.Random(1),
-        )
-        await feed.start()
-        try:
-            await feed.wait_for(lambda: any(isinstance(e, UserSnapshotDone) for e in events), 10)
-            intent = _stop_loss(venue, str(uuid.uuid4()))
-            placed = await executor.place(intent)
-            venue.step()
-            await feed.sync(10)  # every frame about the untriggered stop is in
+            ) as (feed, events):
+                await feed.wait_for(
+                    lambda: any(isinstance(e, UserSnapshotDone) for e in events), 10
+                )
+                intent = _stop_loss(venue, str(uuid.uuid4()))
+                placed = await executor.place(intent)
+                venue.step()
+                await feed.sync(10)  # every frame about the untriggered stop is in
 
-            def updates() -> list[OrderUpdate]:
-                return [
-                    e
-                    for e in events
-                    if isinstance(e, OrderUpdate) and e.order_id == placed.order_id
+                def updates() -> list[OrderUpdate]:
+                    return [
+                        e
+                        for e in events
+                        if isinstance(e, OrderUpdate) and e.order_id == placed.order_id
+                    ]
+
+                if activate:  # activate is not an order update: nothing until the trigger
+                    assert updates() == []
+                else:
+                    assert [u.client_order_id for u in updates()] == [intent.client_order_id]
+                proto = feed.conns[0].protocol
+                assert proto.stats.malformed == 0
+
+                stop = Decimal(
+                    intent.order_configuration["stop_limit_stop_limit_gtc"]["stop_price"]
+                )
+                venue.sell_through(stop)
+                await feed.wait_for(lambda: any(u.status == "FILLED" for u in updates()), 10)
+                assert all(u.client_order_id == intent.client_order_id for u in updates())
+                fills = [
+                    e for e in events if isinstance(e, FillEvent) and e.order_id == placed.order_id
                 ]
-
-            if activate:  # activate is not an order update: nothing until the trigger
-                assert updates() == []
-            else:
-                assert [u.client_order_id for u in updates()] == [intent.client_order_id]
-            proto = feed.conns[0].protocol
-            assert proto.stats.malformed == 0
-
-            stop = Decimal(intent.order_configuration["stop_limit_stop_limit_gtc"]["stop_price"])
-            venue.sell_through(stop)
-            await feed.wait_for(lambda: any(u.status == "FILLED" for u in updates()), 10)
-            assert all(u.client_order_id == intent.client_order_id for u in updates())
-            fills = [
-                e for e in events if isinstance(e, FillEvent) and e.order_id == placed.order_id
-            ]
-            assert sum(f.size for f in fills) == SIZE
-            assert {f.client_order_id for f in fills} == {intent.client_order_id}
-            truth = sim.exchange.list_fills(key.profile_id, {"order_ids": [placed.order_id]})
-            assert sum(f.fee for f in fills) == sum(Decimal(t["commission"]) for t in truth)
-            assert all(Decimal(t["price"]) <= stop for t in truth)  # sold at/after the trigger
-            state = executor.orders.get(intent.client_order_id)
-            assert state is not None and state.status is OrderStatus.FILLED
-            assert not executor.orders.illegal
-            assert len(executor.orders) == 1  # no second entry keyed by order id
-            order = await client.get_order(placed.order_id)
-            assert (order.status, order.filled_size) == ("FILLED", SIZE)
+                assert sum(f.size for f in fills) == SIZE
+                assert {f.client_order_id for f in fills} == {intent.client_order_id}
+                truth = sim.exchange.list_fills(key.profile_id, {"order_ids": [placed.order_id]})
+                assert sum(f.fee for f in fills) == sum(Decimal(t["commission"]) for t in truth)
+                assert all(Decimal(t["price"]) <= stop for t in truth)  # sold at/after the trigger
+                state = executor.orders.get(intent.client_order_id)
+                assert state is not None and state.status is OrderStatus.FILLED
+                assert not executor.orders.illegal
+                assert len(executor.orders) == 1  # no second entry keyed by order id
+                order = await client.get_order(placed.order_id)
+                assert (order.status, order.filled_size) == ("FILLED", SIZE)
         finally:
-            await feed.stop()
             await executor.close()
             await client.close()
 
@@ -255,56 +241,46 @@ async def test_cancelled_untriggered_stop_is_done_for_the_executor(tmp_path: Pat
             ExchangeHmacSigner(key.key, key.secret, key.passphrase, clock=SystemClock())
         )
         executor = OrderExecutor(client, OrderJournal(tmp_path / "j.sqlite"))
-        events: list[FeedEvent] = []
-
-        def on_event(event: FeedEvent) -> None:
-            if isinstance(event, OrderUpdate):
-                executor.on_order_update(event)
-            events.append(event)
-
-        feed = MarketDataFeed(
-            FeedConfig(
+        try:
+            async with executor_feed(
+                executor,
                 market_url=sim.ws_url,
                 user_url=sim.ws_url,
-                products=(BTC,),
+                protocol=exchange_session_factory(auth=auth),
+                signer=auth,
                 channels=(),
-                user=True,
                 user_products=(BTC,),
-                stale_after=2.0,
-                backoff_initial=0.01,
-                backoff_max=0.05,
-            ),
-            protocol=exchange_session_factory(auth=auth),
-            signer=auth,
-            on_event=on_event,
-            rng=random.Random(1),
-        )
-        await feed.start()
-        try:
-            await feed.wait_for(lambda: any(isinstance(e, UserSnapshotDone) for e in events), 10)
-            intent = _stop_loss(venue, str(uuid.uuid4()), below="0.01")
-            placed = await executor.place(intent)
-            [result] = await client.cancel_orders([placed.order_id])
-            assert result.success
-            venue.step()
-            state_of = executor.orders.get
-            await feed.wait_for(
-                lambda: (
-                    (s := state_of(intent.client_order_id)) is not None
-                    and s.status is OrderStatus.CANCELLED
-                ),
-                10,
-            )
-            assert len(executor.orders) == 1 and not executor.orders.illegal
-            # the wire named the order by its exchange id only; the executor names it back
-            [done] = [
-                e for e in events if isinstance(e, OrderUpdate) and e.order_id == placed.order_id
-            ]
-            assert (done.status, done.client_order_id) == ("CANCELLED", "")
-            named = executor.named(done)
-            assert (named.status, named.client_order_id) == ("CANCELLED", intent.client_order_id)
+            ) as (feed, events):
+                await feed.wait_for(
+                    lambda: any(isinstance(e, UserSnapshotDone) for e in events), 10
+                )
+                intent = _stop_loss(venue, str(uuid.uuid4()), below="0.01")
+                placed = await executor.place(intent)
+                [result] = await client.cancel_orders([placed.order_id])
+                assert result.success
+                venue.step()
+                state_of = executor.orders.get
+                await feed.wait_for(
+                    lambda: (
+                        (s := state_of(intent.client_order_id)) is not None
+                        and s.status is OrderStatus.CANCELLED
+                    ),
+                    10,
+                )
+                assert len(executor.orders) == 1 and not executor.orders.illegal
+                # the wire named the order by its exchange id only; the executor names it back
+                [done] = [
+                    e
+                    for e in events
+                    if isinstance(e, OrderUpdate) and e.order_id == placed.order_id
+                ]
+                assert (done.status, done.client_order_id) == ("CANCELLED", "")
+                named = executor.named(done)
+                assert (named.status, named.client_order_id) == (
+                    "CANCELLED",
+                    intent.client_order_id,
+                )
         finally:
-            await feed.stop()
             await executor.close()
             await client.close()
 

@@ -39,9 +39,7 @@ from pydantic import SecretStr
 
 from botkit.auth.clock import SystemClock
 from botkit.errors import OrderRejected
-from botkit.market.config import FeedConfig
-from botkit.market.events import FeedEvent, FillEvent, OrderUpdate, UserSnapshotDone
-from botkit.market.feed import MarketDataFeed
+from botkit.market.events import FillEvent, OrderUpdate, UserSnapshotDone
 from botkit.net.ratelimit import RateLimiter
 from botkit.net.retry_policy import RetryPolicy
 from botkit.orders.executor import OrderExecutor
@@ -56,6 +54,7 @@ from botkit.venues.prime.models import PrimeOrder, neutral_order, prime_create_b
 from botkit.venues.prime.rest_client import PrimeRestClient
 from botkit.venues.prime.settings import PrimeVenueSettings
 from botkit.venues.prime.ws_protocol import PrimeWsAuth, prime_session_factory
+from tests.executor_feed import executor_feed
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -420,61 +419,48 @@ async def test_orders_channel_follows_the_stop_to_its_fill(
     )  # fmt: skip
     client = _client(p)
     executor = OrderExecutor(client, OrderJournal(tmp_path / "j.sqlite"))
-    events: list[FeedEvent] = []
-
-    def on_event(event: FeedEvent) -> None:
-        if isinstance(event, OrderUpdate):
-            executor.on_order_update(event)
-        events.append(event)
-
-    feed = MarketDataFeed(
-        FeedConfig(
+    try:
+        async with executor_feed(
+            executor,
             market_url=sim.ws_url,
             user_url=sim.ws_url,
-            products=(BTC,),
+            protocol=prime_session_factory(auth=auth, portfolio_id=p.pid),
+            signer=auth,
             channels=(),
-            user=True,
             user_products=(BTC,),
-            stale_after=2.0,
-            backoff_initial=0.01,
-            backoff_max=0.05,
-        ),
-        protocol=prime_session_factory(auth=auth, portfolio_id=p.pid),
-        signer=auth,
-        on_event=on_event,
-        rng=random.Random(1),
-    )
-    await feed.start()
-    try:
-        await feed.wait_for(lambda: any(isinstance(e, UserSnapshotDone) for e in events), 10)
-        stop, limit = _stop_prices(p)
-        intent = OrderIntent(
-            str(uuid.uuid4()),
-            BTC,
-            "SELL",
-            stop_limit(SIZE, limit, stop, "STOP_DIRECTION_STOP_DOWN"),
-        )
-        placed = await executor.place(intent)
+        ) as (feed, events):
+            await feed.wait_for(lambda: any(isinstance(e, UserSnapshotDone) for e in events), 10)
+            stop, limit = _stop_prices(p)
+            intent = OrderIntent(
+                str(uuid.uuid4()),
+                BTC,
+                "SELL",
+                stop_limit(SIZE, limit, stop, "STOP_DIRECTION_STOP_DOWN"),
+            )
+            placed = await executor.place(intent)
 
-        def updates() -> list[OrderUpdate]:
-            return [
-                e for e in events if isinstance(e, OrderUpdate) and e.order_id == placed.order_id
+            def updates() -> list[OrderUpdate]:
+                return [
+                    e
+                    for e in events
+                    if isinstance(e, OrderUpdate) and e.order_id == placed.order_id
+                ]
+
+            await feed.wait_for(lambda: bool(updates()), 10)
+            first = updates()[0]
+            assert first.client_order_id == intent.client_order_id
+            assert first.status == sim.dialect.config.untriggered_stop_status
+            assert first.order_type == "STOP_LIMIT"
+            p.sell_through(stop)
+            await feed.wait_for(lambda: any(u.status == "FILLED" for u in updates()), 10)
+            fills = [
+                e for e in events if isinstance(e, FillEvent) and e.order_id == placed.order_id
             ]
-
-        await feed.wait_for(lambda: bool(updates()), 10)
-        first = updates()[0]
-        assert first.client_order_id == intent.client_order_id
-        assert first.status == sim.dialect.config.untriggered_stop_status
-        assert first.order_type == "STOP_LIMIT"
-        p.sell_through(stop)
-        await feed.wait_for(lambda: any(u.status == "FILLED" for u in updates()), 10)
-        fills = [e for e in events if isinstance(e, FillEvent) and e.order_id == placed.order_id]
-        assert sum(f.size for f in fills) == SIZE
-        assert {f.client_order_id for f in fills} == {intent.client_order_id}
-        state = executor.orders.get(intent.client_order_id)
-        assert state is not None and state.status is OrderStatus.FILLED
-        assert not executor.orders.illegal
+            assert sum(f.size for f in fills) == SIZE
+            assert {f.client_order_id for f in fills} == {intent.client_order_id}
+            state = executor.orders.get(intent.client_order_id)
+            assert state is not None and state.status is OrderStatus.FILLED
+            assert not executor.orders.illegal
     finally:
-        await feed.stop()
         await executor.close()
         await client.close()
