@@ -21,11 +21,8 @@ attached exit linked to its entry by order id).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
 import random
-import sqlite3
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -37,7 +34,16 @@ from aiohttp import web
 from botkit.sim.ratelimit import RateLimitConfig
 from tests.orders.driver_exit_kill9 import KINDS
 from tests.orders.driver_kill9 import client_order_ids
-from tests.orders.test_kill9_overlap import Handler, Hook, KillSim, Run, _journal, _killer
+from tests.orders.test_kill9_overlap import (
+    Handler,
+    Hook,
+    KillSim,
+    Run,
+    _journal,
+    _killer,
+    driver_env,
+    kill_rounds,
+)
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -93,69 +99,31 @@ def _orders(sim: KillSim) -> list[dict[str, object]]:
 async def test_kill_9_with_open_brackets_and_attached_exits(
     ksim: KillSim, tmp_path: Path, durability: str
 ) -> None:
-    key = ksim.add_key("EdDSA")
     journal = tmp_path / "exits.sqlite"
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("BOTKIT_", "COINBASE_"))},
-        "BOTKIT_COINBASE__REST_URL": ksim.rest_url,
-        "BOTKIT_COINBASE__API_KEY": key.name,
-        "BOTKIT_COINBASE__API_SECRET": ksim.secret_of(key),
-        "DRIVER_JOURNAL": str(journal),
-        "DRIVER_N": str(N),
-        "DRIVER_SEED": str(SEED),
-        "DRIVER_DURABILITY": durability,
-        "PYTHONPATH": str(ROOT),
-    }
+    env = driver_env(ksim, journal, durability, N, SEED)
     ids = client_order_ids(SEED, N)
     kind_of = {coid: KINDS[i % len(KINDS)] for i, coid in enumerate(ids)}
-    rng = random.Random(SEED)
-    modes = ["before_post", "after_post", "lost_row", "random"] * 2
-    if durability == "before_send":  # the row is fsynced before the POST: a power cut keeps it
-        modes = [m for m in modes if m != "lost_row"]
-    rng.shuffle(modes)
-    expect: str | None = None
-    seen: Counter[str] = Counter()
     victims: Counter[str] = Counter()  # the kinds killed in flight
-    for n, mode in enumerate(modes):
-        run = await ExitRun.spawn(env)
-        try:
-            ready = await asyncio.wait_for(run.until("ready "), 30)
-            if expect is not None:
-                assert ready.startswith(expect), (ready, expect)
-            await asyncio.wait_for(run.until(f"placed {(n + 1) * (N - 6) // len(modes)} "), 30)
-            victim: list[str] = []
-            if mode == "random":
-                moment = rng.uniform(0.0, 0.01)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(run.proc.wait()), moment)
-                run.kill()
-            else:  # each kind in turn: a bracket, an attached entry, a stop-limit
-                target = KINDS[sum(victims.values()) % len(KINDS)]
-                ksim.intercept = _killer_of(ksim, _killer(run, mode, victim), target)
-            await run.killed()
-        finally:
-            ksim.intercept = None
-            run.kill()
-            await run.proc.wait()
-        seen[mode] += 1
-        if mode == "random":
-            expect = "ready "
-            continue
-        (coid,) = victim
+
+    def arm(run: Run, mode: str, victim: list[str]) -> Hook:
+        """Each kind in turn: a bracket, an attached entry, a stop-limit."""
+        target = KINDS[sum(victims.values()) % len(KINDS)]
+        return _killer_of(ksim, _killer(run, mode, victim), target)
+
+    def on_victim(coid: str) -> None:
         assert kind_of[coid] == KINDS[sum(victims.values()) % len(KINDS)]
         victims[kind_of[coid]] += 1
-        state = _journal(journal).get(coid)
-        assert state is not None and state[0] == "PENDING", (mode, state)  # written before POST
-        mine = [o for o in _orders(ksim) if o["client_order_id"] == coid]
-        assert len(mine) == (0 if mode == "before_post" else 1), (mode, mine)
-        if mode == "before_post":
-            expect = "ready resolved=1 by=response adopted=0"
-        elif mode == "after_post":
-            expect = "ready resolved=1 by=lookup adopted=0"
-        else:
-            with sqlite3.connect(journal) as db:
-                db.execute("DELETE FROM intents WHERE client_order_id = ?", (coid,))
-            expect = "ready resolved=0 by=- adopted=1"
+
+    expect, _ = await kill_rounds(
+        ksim,
+        journal,
+        durability,
+        random.Random(SEED),
+        spawn=lambda: ExitRun.spawn(env),
+        placed_by=lambda n, rounds: (n + 1) * (N - 6) // rounds,
+        arm=arm,
+        on_victim=on_victim,
+    )
 
     final = await ExitRun.spawn(env)
     try:
@@ -206,5 +174,4 @@ async def test_kill_9_with_open_brackets_and_attached_exits(
         else:  # the bracket and the stop-limit are still at the exchange, still tracked
             assert (order["status"], order["trigger_status"]) == ("OPEN", "STOP_PENDING"), coid
             assert seen_by_bot["status"] == "OPEN", (coid, seen_by_bot)
-    assert set(seen) == set(modes)
     assert len(victims) == len(KINDS), victims  # each kind was killed in flight

@@ -29,7 +29,6 @@ import os
 import random
 import sqlite3
 import sys
-from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -145,58 +144,71 @@ def _at_exchange(sim: KillSim) -> dict[str, list[str]]:
     return out
 
 
-@pytest.mark.parametrize("durability", ["overlap", "before_send"])
-async def test_kill_9_at_every_step_then_restart(
-    ksim: KillSim, tmp_path: Path, durability: str
-) -> None:
+def driver_env(ksim: KillSim, journal: Path, durability: str, n: int, seed: int) -> dict[str, str]:
+    """The driver's environment: a fresh key of ``ksim``, its journal and its intents."""
     key = ksim.add_key("EdDSA")
-    journal = tmp_path / "kill9.sqlite"
-    env = {
+    return {
         **{k: v for k, v in os.environ.items() if not k.startswith(("BOTKIT_", "COINBASE_"))},
         "BOTKIT_COINBASE__REST_URL": ksim.rest_url,
         "BOTKIT_COINBASE__API_KEY": key.name,
         "BOTKIT_COINBASE__API_SECRET": ksim.secret_of(key),
         "DRIVER_JOURNAL": str(journal),
-        "DRIVER_N": str(N),
-        "DRIVER_SEED": str(SEED),
+        "DRIVER_N": str(n),
+        "DRIVER_SEED": str(seed),
         "DRIVER_DURABILITY": durability,
         "PYTHONPATH": str(ROOT),
     }
-    ids = client_order_ids(SEED, N)
-    rng = random.Random(SEED)
+
+
+async def kill_rounds(
+    ksim: KillSim,
+    journal: Path,
+    durability: str,
+    rng: random.Random,
+    *,
+    spawn: Callable[[], Awaitable[Run]],
+    placed_by: Callable[[int, int], int],
+    arm: Callable[[Run, str, list[str]], Hook],
+    on_victim: Callable[[str], None] = lambda coid: None,
+) -> tuple[str | None, list[str]]:
+    """Kill a driver once per round, each round in one mode (shuffled with ``rng``), then
+    check what the kill left: the victim's row PENDING (written before the POST) and 0 or
+    1 order at the exchange. Return what the next start-up must report, and the modes.
+
+    ``placed_by(round, rounds)``: the placement count after which a round arms its kill;
+    ``arm(run, mode, victim)``: the simulator hook that kills at the next create-order.
+    """
     modes = ["before_post", "after_post", "lost_row", "random"] * 2
     if durability == "before_send":  # the row is fsynced before the POST: a power cut keeps it
         modes = [m for m in modes if m != "lost_row"]
     rng.shuffle(modes)
     expect: str | None = None  # what the next start-up must report
-    seen: dict[str, int] = Counter()
     for n, mode in enumerate(modes):
-        run = await Run.spawn(env)
+        run = await spawn()
         try:
             ready = await asyncio.wait_for(run.until("ready "), 30)
             if expect is not None:
                 assert ready.startswith(expect), (ready, expect)
             # arm the kill after a few placements of this run (spread over the intents)
-            await asyncio.wait_for(run.until(f"placed {(n + 1) * (N - 10) // len(modes)} "), 30)
+            await asyncio.wait_for(run.until(f"placed {placed_by(n, len(modes))} "), 30)
             victim: list[str] = []
-
             if mode == "random":
                 moment = rng.uniform(0.0, 0.01)
                 with contextlib.suppress(TimeoutError):  # a random moment while it places
                     await asyncio.wait_for(asyncio.shield(run.proc.wait()), moment)
                 run.kill()
             else:
-                ksim.intercept = _killer(run, mode, victim)
+                ksim.intercept = arm(run, mode, victim)
             await run.killed()
         finally:
             ksim.intercept = None
             run.kill()
             await run.proc.wait()
-        seen[mode] += 1
         if mode == "random":
-            expect = "ready "  # anything may be pending; the invariants below decide
+            expect = "ready "  # anything may be pending; the final invariants decide
             continue
         (coid,) = victim
+        on_victim(coid)
         state = _journal(journal).get(coid)
         assert state is not None and state[0] == "PENDING", (mode, state)  # written before POST
         orders = _at_exchange(ksim).get(coid, [])
@@ -209,6 +221,25 @@ async def test_kill_9_at_every_step_then_restart(
             with sqlite3.connect(journal) as db:
                 db.execute("DELETE FROM intents WHERE client_order_id = ?", (coid,))
             expect = "ready resolved=0 by=- adopted=1"
+    return expect, modes
+
+
+@pytest.mark.parametrize("durability", ["overlap", "before_send"])
+async def test_kill_9_at_every_step_then_restart(
+    ksim: KillSim, tmp_path: Path, durability: str
+) -> None:
+    journal = tmp_path / "kill9.sqlite"
+    env = driver_env(ksim, journal, durability, N, SEED)
+    ids = client_order_ids(SEED, N)
+    expect, modes = await kill_rounds(
+        ksim,
+        journal,
+        durability,
+        random.Random(SEED),
+        spawn=lambda: Run.spawn(env),
+        placed_by=lambda n, rounds: (n + 1) * (N - 10) // rounds,
+        arm=_killer,
+    )
 
     final = await Run.spawn(env)
     try:
@@ -225,4 +256,3 @@ async def test_kill_9_at_every_step_then_restart(
     assert max(len(orders) for orders in exchange.values()) == 1  # no duplicate
     rows = _journal(journal)
     assert rows == {coid: ("PLACED", exchange[coid][0]) for coid in ids}
-    assert set(seen) == set(modes)
