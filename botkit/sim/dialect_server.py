@@ -1,11 +1,11 @@
 """Simulator adapter: a loopback HTTP server for one extra REST dialect (Exchange, Prime).
 
 Why a base: the Coinbase Exchange and Prime dialect servers differ only in their router,
-their HTTP edge and their credentials; how they own or share a
+their HTTP edge, their WebSocket feed and their credentials; how they own or share a
 :class:`~botkit.sim.exchange.SimExchange`, advance it, shift their clock with the fault
-plan, listen on loopback and shut down is the same, and lives here once. Each subclass
-builds ``self.dialect`` and ``self.rest`` (an edge with ``routes()``) after calling
-``super().__init__`` and says where it serves (:attr:`DialectServer.rest_url`).
+plan, serve REST and the feed (``/ws``) on loopback and shut down is the same, and lives
+here once. Each subclass builds ``self.dialect``, ``self.rest`` (an edge with ``routes()``)
+and ``self.ws`` (the feed) after calling ``super().__init__``.
 """
 
 from __future__ import annotations
@@ -37,12 +37,23 @@ class _Edge(Protocol):
     def routes(self) -> list[web.RouteDef]: ...
 
 
+class _Hub(Protocol):
+    """The dialect's WebSocket feed, served at ``/ws`` on the REST port."""
+
+    def publish(self, events: Sequence[SimEvent]) -> None: ...
+
+    async def handle(self, request: web.Request) -> web.WebSocketResponse: ...
+
+    async def close(self) -> None: ...
+
+
 class DialectServer:
     """Lifecycle of a dialect server; see the subclasses for their arguments."""
 
     name = "dialect"
     """For logs and task names (``"exchange"``, ``"prime"``)."""
     rest: _Edge
+    ws: _Hub
 
     def __init__(
         self,
@@ -86,11 +97,23 @@ class DialectServer:
             self.on_events(events)
 
     def on_events(self, events: Sequence[SimEvent]) -> None:
-        """One batch of engine events (this dialect's WebSocket publishes them; default: none).
+        """One batch of engine events: this dialect's WebSocket feed publishes them.
 
         On a shared exchange the owner drains the events: register this method with
-        :meth:`botkit.sim.server.SimServer.add_listener`.
+        :meth:`botkit.sim.server.SimServer.add_listener` (:meth:`sharing` does).
         """
+        self.ws.publish(events)
+
+    def step(self, now: float | None = None) -> None:
+        """Advance the market to ``now`` (default: the clock) and publish what happened
+        (tests that move the market by hand run with ``tick_interval=0``)."""
+        self.exchange.advance(self.clock() if now is None else now)
+        self._drop_events()
+
+    @property
+    def ws_url(self) -> str:
+        """The dialect's WebSocket feed: ``/ws`` on the REST port."""
+        return f"ws://{self.host}:{self.port}/ws"
 
     def now(self) -> float:
         """The server clock: true time plus the fault plan's offset."""
@@ -103,6 +126,7 @@ class DialectServer:
 
     def make_app(self) -> web.Application:
         app = web.Application()
+        app.add_routes([web.get("/ws", self.ws.handle)])  # before the REST catch-all
         app.add_routes(self.rest.routes())
         return app
 
@@ -128,6 +152,7 @@ class DialectServer:
         return self
 
     async def stop(self) -> None:
+        await self.ws.close()
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -23,13 +23,12 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from email.utils import formatdate
 
 from aiohttp import web
 
 from botkit.sim.dialect_server import DialectServer, new_uuid
-from botkit.sim.events import SimEvent
 from botkit.sim.exchange import SimExchange, SimMarketConfig
 from botkit.sim.faults import FaultPlan, RestFault
 from botkit.sim.prime_auth import PrimeKey, error_body
@@ -187,31 +186,6 @@ class PrimeSimServer(DialectServer):
         )
         self.ws = PrimeWsHub(self.exchange, dialect=self.dialect, now=self.now, config=ws_config)
         self.ws_faults = self.ws.faults
-
-    def on_events(self, events: Sequence[SimEvent]) -> None:
-        """The engine's events go to the Prime WebSocket feed."""
-        self.ws.publish(events)
-
-    def step(self, now: float | None = None) -> None:
-        """Advance the market to ``now`` (default: the clock) and publish what happened
-        (tests that move the market by hand run with ``tick_interval=0``)."""
-        self.exchange.advance(self.clock() if now is None else now)
-        self._drop_events()
-
-    @property
-    def ws_url(self) -> str:
-        """The Prime feed's URL (``/ws`` on the REST port; see :mod:`botkit.sim.prime_ws`)."""
-        return f"ws://{self.host}:{self.port}/ws"
-
-    def make_app(self) -> web.Application:
-        app = web.Application()
-        app.add_routes([web.get("/ws", self.ws.handle)])
-        app.add_routes(self.rest.routes())
-        return app
-
-    async def stop(self) -> None:
-        await self.ws.close()
-        await super().stop()
 
     def add_key(
         self,
