@@ -53,10 +53,8 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import random
 import shutil
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -64,7 +62,7 @@ from pathlib import Path
 from typing import Any
 
 from botkit.backtest.candle_model import FillModel, intrabar_path, market_price
-from botkit.backtest.runner import Progress, deliver
+from botkit.backtest.runner import Progress, deliver, wire
 from botkit.clock import ManualClock
 from botkit.errors import ConfigError
 from botkit.market.book import L2Book
@@ -72,12 +70,10 @@ from botkit.market.events import CandlesReceived, FeedEvent
 from botkit.market.types import Candle, L2Update
 from botkit.orders.executor import OrderExecutor
 from botkit.orders.intents import OrderIntent
-from botkit.orders.journal import OrderJournal
 from botkit.orders.model import Order
 from botkit.paper.exchange import PaperExchange
-from botkit.paper.setup import build_broker, paper_client
+from botkit.paper.setup import build_broker
 from botkit.risk.engine import MarketQuote
-from botkit.risk.gate import RiskGate
 from botkit.runtime.bot_config import BotConfig
 from botkit.runtime.dispatch import CountingSink
 from botkit.runtime.settings import BotSettings
@@ -86,7 +82,6 @@ from botkit.strategy.base import Strategy
 from botkit.strategy.context import BotContext
 from botkit.strategy.loader import build_params, create_strategy, load_strategy
 from botkit.strategy.ports import MarketState
-from botkit.strategy.state import JsonState
 
 __all__ = ["CandleBacktest", "CandleResult", "CandleSeries", "default_rules"]
 
@@ -474,12 +469,6 @@ class CandleBacktest:
             },
         )
         broker.equity_interval = max(series.granularity, span / self.equity_points)
-        client = paper_client(
-            broker, self.settings, clock, unlimited=True, venue=self.config.bot.venue
-        )
-        journal = OrderJournal(self.out_dir / "journal.sqlite", synchronous="OFF", wall=clock.time)
-        executor = OrderExecutor(client, journal, wall=clock.time, inline_io=True)
-        ids = random.Random(self.config.paper.seed)
         g = series.granularity
 
         def catch_up() -> None:
@@ -488,18 +477,15 @@ class CandleBacktest:
                 books.quiet = -1
                 broker.exchange.quiet_print(pid, series.close[i], float(series.start[i] + g))
 
-        ctx = BotContext(
+        client, executor, ctx = wire(
+            self.config,
+            self.settings,
+            broker,
+            clock,
+            self.out_dir,
             self.stats.strategy,
-            _CandleSink(executor, self.stats, self._ids, catch_up),
+            lambda executor: _CandleSink(executor, self.stats, self._ids, catch_up),
             _CandleMarket(books),
-            clock=clock,
-            risk=RiskGate(self.config.risk, self.out_dir / "kill_switch.json", wall=clock.time),
-            state=JsonState(self.out_dir / "state" / f"{self.stats.strategy}.json"),
-            balances=broker.balances(),
-            guard=self.config.guard,
-            guard_clock=clock,
-            monotonic=clock.time,
-            new_id=lambda: str(uuid.UUID(int=ids.getrandbits(128), version=4)),
         )
         strategy = create_strategy(self.strategy_cls, ctx, self.config.params)
         await executor.start()

@@ -54,8 +54,9 @@ from botkit.runtime.settings import BotSettings
 from botkit.runtime.ui import RunStats
 from botkit.strategy.context import BotContext
 from botkit.strategy.loader import build_params, create_strategy, load_strategy
-from botkit.strategy.ports import MarketState
+from botkit.strategy.ports import MarketState, MarketView, OrderSink
 from botkit.strategy.state import JsonState
+from botkit.venues.advanced_trade.rest_client import RestClient
 from botkit.venues.advanced_trade.ws_protocol import FeedProtocol
 
 __all__ = ["Backtest", "BacktestResult", "Progress", "Recording", "deliver", "read_records"]
@@ -299,7 +300,6 @@ class Backtest:
         self.out_dir.mkdir(parents=True)
         clock = ManualClock(rec_info.start)
         books: dict[str, L2Book] = {}
-        seed = self.config.paper.seed
         broker = build_broker(
             self.config,
             rec_info.rules,
@@ -310,24 +310,15 @@ class Backtest:
             durable=False,
             meta={"mode": "backtest", "strategy": self.stats.strategy, "data": rec_info.path.name},
         )
-        client = paper_client(
-            broker, self.settings, clock, unlimited=True, venue=self.config.bot.venue
-        )
-        journal = OrderJournal(self.out_dir / "journal.sqlite", synchronous="OFF", wall=clock.time)
-        executor = OrderExecutor(client, journal, wall=clock.time, inline_io=True)
-        ids = random.Random(seed)
-        ctx = BotContext(
+        client, executor, ctx = wire(
+            self.config,
+            self.settings,
+            broker,
+            clock,
+            self.out_dir,
             self.stats.strategy,
-            CountingSink(executor, self.stats, self._ids),
+            lambda executor: CountingSink(executor, self.stats, self._ids),
             MarketState(books),
-            clock=clock,
-            risk=RiskGate(self.config.risk, self.out_dir / "kill_switch.json", wall=clock.time),
-            state=JsonState(self.out_dir / "state" / f"{self.stats.strategy}.json"),
-            balances=broker.balances(),
-            guard=self.config.guard,
-            guard_clock=clock,
-            monotonic=clock.time,  # timers on the recording's time too: replays stay exact
-            new_id=lambda: str(uuid.UUID(int=ids.getrandbits(128), version=4)),
         )
         create_strategy(self.strategy_cls, ctx, self.config.params)
         await executor.start()
@@ -423,6 +414,43 @@ class Backtest:
 
     async def _deliver(self, ctx: BotContext, executor: OrderExecutor, started: bool) -> None:
         await deliver(self._pending, ctx, executor, self.stats, to_strategy=started)
+
+
+def wire(
+    config: BotConfig,
+    settings: BotSettings,
+    broker: PaperBroker,
+    clock: ManualClock,
+    out_dir: Path,
+    strategy: str,
+    sink: Callable[[OrderExecutor], OrderSink],
+    market: MarketView,
+) -> tuple[RestClient, OrderExecutor, BotContext]:
+    """A backtest's order path and strategy context, the same for recordings and candles.
+
+    The paper client reports ``[bot] venue``'s native exits (as in paper and live), the
+    intent journal is not fsynced and runs inline (a backtest is re-run, not recovered),
+    timers run on the data's time (``monotonic`` too: replays stay exact) and order ids
+    come from ``[paper] seed``, so the same data, config and code give the same journals.
+    """
+    client = paper_client(broker, settings, clock, unlimited=True, venue=config.bot.venue)
+    journal = OrderJournal(out_dir / "journal.sqlite", synchronous="OFF", wall=clock.time)
+    executor = OrderExecutor(client, journal, wall=clock.time, inline_io=True)
+    ids = random.Random(config.paper.seed)
+    ctx = BotContext(
+        strategy,
+        sink(executor),
+        market,
+        clock=clock,
+        risk=RiskGate(config.risk, out_dir / "kill_switch.json", wall=clock.time),
+        state=JsonState(out_dir / "state" / f"{strategy}.json"),
+        balances=broker.balances(),
+        guard=config.guard,
+        guard_clock=clock,
+        monotonic=clock.time,
+        new_id=lambda: str(uuid.UUID(int=ids.getrandbits(128), version=4)),
+    )
+    return client, executor, ctx
 
 
 async def deliver(
