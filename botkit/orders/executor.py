@@ -190,6 +190,18 @@ class OrderExecutor(ReconcileMixin):
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._io_pool, lambda: fn(*args, **kwargs))
 
+    async def prune_journal(self, older_than: float) -> int:
+        """Forget the journal's finished intents last updated ``older_than`` seconds ago or
+        earlier (:meth:`OrderJournal.prune`); returns how many. Step by step, letting
+        orders through between steps: a backlog of millions never stalls placement."""
+        before = self._wall() - older_than
+        total, after = 0, 0
+        while after is not None:
+            deleted, after = await self._io(self.journal.prune, before, after_rowid=after)
+            total += deleted
+            await asyncio.sleep(0)
+        return total
+
     def _durable(self) -> asyncio.Future[None] | None:
         """A future done once every journal write made so far is fsynced (overlap mode).
 

@@ -413,6 +413,43 @@ class OrderJournal:
                 )
             self.writes = self._db.total_changes
 
+    def prune(
+        self, before: float, *, after_rowid: int = 0, batch: int = 200
+    ) -> tuple[int, int | None]:
+        """Delete finished intents (PLACED, REJECTED, FAILED) last updated before ``before``.
+
+        Why: the journal gains a row per order and a bot placing a few orders a minute for
+        months would fill a Raspberry Pi's card; a finished intent is needed only while its
+        client_order_id could come back (a retry, a restart's resolution: minutes to days).
+        An order still resting at the exchange whose row was deleted is adopted again at
+        the next start (:meth:`adopt`), as any botkit-format order without a row is.
+
+        One short step, so a large backlog never holds the journal for long: scans up to
+        ``batch`` rows in insertion order from ``after_rowid`` and returns how many it
+        deleted and where to go on from — None once it reached a row created at or after
+        ``before`` (everything later is newer) or the end. PENDING rows are never deleted.
+        """
+        with self._writing("forget old finished intents"):
+            rows = self._db.execute(
+                "SELECT rowid, state, created_at, updated_at FROM intents WHERE rowid > ? "
+                "ORDER BY rowid LIMIT ?",
+                (after_rowid, batch),
+            ).fetchall()
+            old: list[int] = []
+            resume: int | None = rows[-1][0] if len(rows) == batch else None
+            for rowid, state, created_at, updated_at in rows:
+                if created_at >= before:
+                    resume = None
+                    break
+                if state != "PENDING" and updated_at < before:
+                    old.append(rowid)
+            if old:
+                self._sync(self._quiet)  # losing a deletion to a power cut costs nothing
+                with self._db:
+                    self._db.executemany("DELETE FROM intents WHERE rowid = ?", [(r,) for r in old])
+                self.writes = self._db.total_changes
+        return len(old), resume
+
     def pending(self) -> list[IntentRecord]:
         """Unresolved intents, oldest first."""
         with self._writing("read the pending intents"):
