@@ -196,11 +196,13 @@ class OrderExecutor(ReconcileMixin):
         orders through between steps: a backlog of millions never stalls placement."""
         before = self._wall() - older_than
         total, after = 0, 0
-        while after is not None:
-            deleted, after = await self._io(self.journal.prune, before, after_rowid=after)
+        while True:
+            deleted, resume = await self._io(self.journal.prune, before, after_rowid=after)
             total += deleted
+            if resume is None:
+                return total
+            after = resume
             await asyncio.sleep(0)
-        return total
 
     def _durable(self) -> asyncio.Future[None] | None:
         """A future done once every journal write made so far is fsynced (overlap mode).
