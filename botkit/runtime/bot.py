@@ -80,6 +80,8 @@ if TYPE_CHECKING:
 __all__ = ["BotRuntime", "RunOptions", "RunResult", "run_blocking"]
 
 log = logging.getLogger("botkit.runtime.bot")
+RETENTION_INTERVAL = 6 * 3600.0
+"""Seconds between two passes of the order journal's retention (``journal_retention_days``)."""
 R = TypeVar("R")
 
 
@@ -403,6 +405,9 @@ class BotRuntime:
             verdict = lambda: self.assess_health().verdict  # noqa: E731 - fresh, never cached
             sup.spawn("systemd", lambda: watchdog_loop(sd, verdict, self._sd_status))
         sup.spawn("driver", lambda: self._drive(ctx))
+        days = self.config.bot.journal_retention_days
+        if days > 0 and self.executor is not None:
+            sup.spawn("journal-retention", lambda: self._forget_old_intents(days))
         await self._wait_stop()
         self._stop.set()  # --duration ended: the health file says "stopping" from here on
         return True
@@ -653,6 +658,21 @@ class BotRuntime:
             if self.paper is not None:
                 self.paper.advance()  # latency and expiries come due in a quiet market too
             await ctx.fire_timers()
+
+    async def _forget_old_intents(self, days: float) -> None:
+        """Keep the order journal bounded: finished intents older than ``days`` leave it
+        now and every 6 hours (``[bot] journal_retention_days``; docs/headless.md)."""
+        executor = self.executor
+        assert executor is not None
+        while True:
+            forgotten = await executor.prune_journal(days * 86_400)
+            if forgotten:
+                log.info(
+                    "order journal: forgot %d finished intent(s) older than %g day(s)",
+                    forgotten,
+                    days,
+                )
+            await asyncio.sleep(RETENTION_INTERVAL)
 
     async def _status_loop(self) -> None:
         status = self.options.status

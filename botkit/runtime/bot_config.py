@@ -89,6 +89,9 @@ class BotSection(BaseModel):
         loop: the event loop: ``asyncio`` (the default) or ``uvloop`` (opt-in, needs
             ``pip install 'botkit[uvloop]'``; checked here, so a missing one stops the bot
             with its fix before anything connects).
+        journal_retention_days: finished order intents older than this leave the order
+            journal (at start, then every 6 hours), so a bot that trades for months keeps
+            a bounded file; ``0`` keeps every one (docs/headless.md).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -103,6 +106,7 @@ class BotSection(BaseModel):
     ready_timeout: float = Field(15.0, gt=0)
     event_buffer: int = Field(10_000, ge=100)
     loop: Literal["asyncio", "uvloop"] = "asyncio"
+    journal_retention_days: float = Field(30.0, ge=0)
 
     @field_validator("loop")
     @classmethod

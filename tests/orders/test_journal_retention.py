@@ -1,0 +1,148 @@
+"""The order journal's retention: finished intents older than the cutoff leave it, in short
+steps; PENDING rows and recent ones never do; a running bot prunes at start
+(``[bot] journal_retention_days``)."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from botkit.orders.journal import IntentState, OrderJournal
+from botkit.runtime.bot_config import data_root
+from botkit.sim.server import SimServer
+from tests.runtime.test_exit_kill9_run import Bot
+
+DAY = 86_400.0
+NOW = 1_800_000_000.0
+
+
+class Wall:
+    """The journal's clock, set by the test (rows get the times it says)."""
+
+    def __init__(self, t: float) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def write(journal: OrderJournal, wall: Wall, coid: str, state: str, created: float,
+          updated: float) -> None:  # fmt: skip
+    wall.t = created
+    journal.record(coid, "BTC-USD", "BUY", b"{}")
+    if state != "PENDING":
+        wall.t = updated
+        journal.mark(coid, IntentState(state), order_id=f"o-{coid}" if state == "PLACED" else None)
+
+
+def prune_all(journal: OrderJournal, before: float, batch: int) -> tuple[int, int]:
+    """Run prune steps to the end; (deleted, steps)."""
+    total, after, steps = 0, 0, 0
+    while True:
+        deleted, resume = journal.prune(before, after_rowid=after, batch=batch)
+        total, steps = total + deleted, steps + 1
+        if resume is None:
+            return total, steps
+        after = resume
+
+
+def test_only_old_finished_intents_leave(tmp_path: Path) -> None:
+    wall = Wall(NOW)
+    journal = OrderJournal(tmp_path / "j.sqlite", wall=wall)
+    old = NOW - 40 * DAY
+    write(journal, wall, "placed-old", "PLACED", old, old + 60)
+    write(journal, wall, "rejected-old", "REJECTED", old, old + 1)
+    write(journal, wall, "failed-old", "FAILED", old, old + 1)
+    write(journal, wall, "pending-old", "PENDING", old, old)
+    write(journal, wall, "placed-old-touched", "PLACED", old, NOW - DAY)  # resolved lately
+    write(journal, wall, "placed-new", "PLACED", NOW - DAY, NOW - DAY)
+    assert prune_all(journal, NOW - 30 * DAY, batch=2)[0] == 3
+    left = {r.client_order_id for r in journal.all()}
+    assert left == {"pending-old", "placed-old-touched", "placed-new"}
+    assert prune_all(journal, NOW - 30 * DAY, batch=2)[0] == 0  # nothing more, and no error
+    journal.close()
+
+
+def test_a_step_stops_at_the_first_row_newer_than_the_cutoff(tmp_path: Path) -> None:
+    """A backlog is walked in steps of ``batch`` rows; once a row created after the cutoff
+    is reached, the rest (newer) is not read: a daily pass over a large journal is short."""
+    wall = Wall(NOW)
+    journal = OrderJournal(tmp_path / "j.sqlite", wall=wall)
+    for i in range(10):
+        write(journal, wall, f"old-{i}", "PLACED", NOW - 40 * DAY + i, NOW - 40 * DAY + i)
+    for i in range(50):
+        write(journal, wall, f"new-{i}", "PLACED", NOW - DAY + i, NOW - DAY + i)
+    deleted, steps = prune_all(journal, NOW - 30 * DAY, batch=4)
+    assert deleted == 10
+    assert steps == 3  # 4 + 4 + (2 old, then the first new row ends it), not 60 / 4
+    journal.close()
+
+
+rows = st.lists(
+    st.tuples(
+        st.sampled_from(["PENDING", "PLACED", "REJECTED", "FAILED"]),
+        st.floats(0, 60),  # created, days before NOW (rows are written oldest first)
+        st.floats(0, 60),  # updated, days after created (capped at NOW)
+    ),
+    max_size=40,
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rows, st.floats(1, 50), st.integers(1, 7))
+def test_prune_deletes_exactly_the_finished_rows_updated_before_the_cutoff(
+    tmp_path: Path, spec: list[tuple[str, float, float]], keep_days: float, batch: int
+) -> None:
+    path = tmp_path / f"j{len(list(tmp_path.iterdir()))}.sqlite"
+    wall = Wall(NOW)
+    journal = OrderJournal(path, wall=wall, synchronous="OFF")
+    created = sorted((NOW - c * DAY for _, c, _ in spec))  # insertion order = time order
+    expect = set()
+    before = NOW - keep_days * DAY
+    for i, ((state, _, later), t) in enumerate(zip(spec, created, strict=True)):
+        updated = min(NOW, t + later * DAY)
+        write(journal, wall, f"c{i}", state, t, updated)
+        if not (state != "PENDING" and updated < before):
+            expect.add(f"c{i}")
+    prune_all(journal, before, batch)
+    assert {r.client_order_id for r in journal.all()} == expect
+    journal.close()
+
+
+async def test_a_running_bot_forgets_old_intents_at_start(tmp_path: Path) -> None:
+    """A live bot (against the simulator, as the soak runs it) with
+    ``journal_retention_days = 2``: the 9-day-old finished intent leaves at start, the
+    hour-old one stays, and the bot trades on."""
+    async with SimServer(seed=5, tick_interval=0.05) as sim:
+        env_file = tmp_path / "sim.env"
+        env_file.write_text(sim.env_text(sim.add_key("ES256")))
+        config = tmp_path / "bot.toml"
+        config.write_text(
+            '[bot]\nmode = "live"\njournal_retention_days = 2\n\n'
+            '[strategy]\nname = "market_maker"\n'
+        )
+        data = tmp_path / "data"
+        path = data_root(data, "live") / "journal.sqlite"
+        now = time.time()
+        wall = Wall(now)
+        journal = OrderJournal(path, wall=wall)
+        write(journal, wall, "ancient", "PLACED", now - 9 * DAY, now - 9 * DAY)
+        write(journal, wall, "recent", "PLACED", now - 3600, now - 3600)
+        journal.close()
+        bot = await Bot.start(env_file, config, data)
+        try:
+            line = await bot.until("order journal: forgot")
+            await bot.until("placed ")  # and it trades on
+        finally:
+            assert await bot.stop(signal.SIGTERM) == 0, "\n".join(bot.log[-30:])
+    assert "forgot 1 finished intent(s) older than 2 day(s)" in line
+    with sqlite3.connect(path) as db:
+        ids = {r[0] for r in db.execute("SELECT client_order_id FROM intents")}
+    assert "ancient" not in ids and "recent" in ids
