@@ -20,10 +20,16 @@ order each per round, the starting variant rotating every round:
 
 * journal, ``durability="overlap"`` (the default): intent committed without fsync, the
   fsync (``fdatasync`` of the WAL) on the journal thread while the POST is in flight;
+* journal, ``overlap``, signed inline: the same with ``presign=0`` (the ES256 signature made
+  on the path instead of taken from the pool of pre-signed tokens);
 * journal, ``durability="before_send"``: intent fsynced on the journal thread before the POST;
 * journal disabled: the same executor over an in-memory SQLite journal, ``synchronous=OFF``
   (the same code path, nothing written to disk, nothing fsynced);
 * the REST client alone (``submit_order_body``, no executor): for scale.
+
+``--summary FILE`` appends the summary rows (bench/_summary.py): p50 and p99 of the default
+path (pre-signed) and of inline signing, and the journal's cost (``overlap`` p50 ÷ the
+journal-disabled p50, target ≤ 1.3×).
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from decimal import Decimal
 from functools import partial
 from pathlib import Path
 
+from _summary import Row, command_line, emit
 from coinbase.rest import RESTClient
 
 from botkit.auth.clock import SystemClock
@@ -231,7 +238,13 @@ class ClientSink:
         return True
 
 
-TICK_VARIANTS = ("journal overlap", "journal before_send", "journal disabled", "client alone")
+TICK_VARIANTS = (
+    "journal overlap",
+    "journal overlap, inline",
+    "journal before_send",
+    "journal disabled",
+    "client alone",
+)
 
 
 async def tick_to_order(rounds: int) -> dict[str, tuple[list[float], float]]:
@@ -255,6 +268,7 @@ async def tick_to_order(rounds: int) -> dict[str, tuple[list[float], float]]:
             client = RestClient(
                 url, signer, clock=clock, ca_file=info["cert"],
                 limiter=RateLimiter(float("inf"), float("inf")),
+                presign=0 if name.endswith("inline") else 4,
             )  # fmt: skip
             clients.append(client)
             sink: ClientSink | ExecutorSink
@@ -310,7 +324,11 @@ async def tick_to_order(rounds: int) -> dict[str, tuple[list[float], float]]:
     return {name: (xs[warm:], cpu[name] / rounds * 1e6) for name, xs in times.items()}
 
 
-def print_tick_to_order(rounds: int) -> None:
+JOURNAL_X = 1.3
+SIM = "botkit sim --tls --no-rate-limits in a separate process, over loopback TLS"
+
+
+def print_tick_to_order(rounds: int, summary: str | None) -> None:
     res = asyncio.run(tick_to_order(rounds))
     print(
         f"tick -> order through the executor, {rounds} rounds (one order per variant per round, "
@@ -324,6 +342,38 @@ def print_tick_to_order(rounds: int) -> None:
         p50 = statistics.median(xs)
         p99 = sorted(xs)[min(len(xs) - 1, int(0.99 * len(xs)))]
         print(f"{name:24} {p50:>8.0f} {p99:>8.0f} {cpu:>13.0f} {p50 / base:>15.2f}x")
+    cmd = command_line()
+    rows = []
+    for name, label in (("journal overlap", "pre-signed"), ("journal overlap, inline", "inline")):
+        xs, cpu = res[name]
+        p50 = statistics.median(xs)
+        p99 = sorted(xs)[min(len(xs) - 1, int(0.99 * len(xs)))]
+        rows.append(
+            Row(
+                f"orders.tick_to_order_{'presigned' if label == 'pre-signed' else 'inline'}",
+                f"tick → order placed through the real executor and journal, {label} "
+                "(p50/p99, reported)",
+                f"p50 {p50:.0f} µs, p99 {p99:.0f} µs, CPU {cpu:.0f} µs/order",
+                None,
+                cmd,
+                SIM,
+                "the round trip to the simulator included",
+            )
+        )
+    ratio = statistics.median(res["journal overlap"][0]) / base
+    rows.append(
+        Row(
+            "orders.journal_ratio",
+            f"tick → order through the real executor ≤ {JOURNAL_X:g}× the same path with the "
+            "journal disabled (p50)",
+            f"{ratio:.2f}× (overlap {statistics.median(res['journal overlap'][0]):.0f} µs vs "
+            f"{base:.0f} µs in-memory synchronous=OFF)",
+            ratio <= JOURNAL_X,
+            cmd,
+            "the same executor over an in-memory synchronous=OFF journal, same run",
+        )
+    )
+    emit(rows, summary)
 
 
 def main() -> None:
@@ -331,9 +381,10 @@ def main() -> None:
     ap.add_argument("--orders", type=int, default=300)
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--tick-to-order", type=int, default=0, metavar="ROUNDS")
+    ap.add_argument("--summary", metavar="FILE", help="append the summary rows (JSON lines)")
     args = ap.parse_args()
     if args.tick_to_order:
-        print_tick_to_order(args.tick_to_order)
+        print_tick_to_order(args.tick_to_order, args.summary)
         return
     rows = asyncio.run(bench(args.orders, args.concurrency))
     print(f"{args.orders} market orders per row, simulator over TLS in a separate process")
