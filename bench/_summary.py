@@ -9,13 +9,15 @@ was measured against in the same run: a figure nobody can re-run is not a figure
 
 from __future__ import annotations
 
+import argparse
 import json
 import shlex
 import sys
 from dataclasses import asdict, dataclass
+from importlib import metadata
 from pathlib import Path
 
-__all__ = ["Row", "command_line", "emit"]
+__all__ = ["Row", "add_summary_argument", "command_line", "emit", "version"]
 
 
 @dataclass(frozen=True)
@@ -63,3 +65,21 @@ def emit(rows: list[Row], path: str | Path | None) -> None:
     with open(path, "a", encoding="utf-8") as fh:
         for row in rows:
             fh.write(json.dumps(asdict(row), ensure_ascii=False) + "\n")
+
+
+def add_summary_argument(ap: argparse.ArgumentParser) -> None:
+    """The ``--summary FILE`` option every benchmark script takes, worded once."""
+    ap.add_argument(
+        "--summary",
+        metavar="FILE",
+        help="append this run's summary rows to FILE as JSON lines (bench/regenerate.py)",
+    )
+
+
+def version(distribution: str) -> str:
+    """The installed version of ``distribution`` (``"?"`` if missing), for the competitor cell:
+    a ratio against "the SDK" means little without saying which release."""
+    try:
+        return metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return "?"

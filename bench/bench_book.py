@@ -10,21 +10,30 @@ after every frame, at 1 000 and 20 000 levels per side (prices in ticks of 0.01)
   ends of the depth window, so half the updates touch the *far* end of the book.
 
 All variants use the same int-tick price cache and keep wire-string quantities, so only
-the ordered structure differs.
+the ordered structure differs. For each stream the variants are interleaved round by round
+(``--rounds``, the first variant rotating), the median of the rounds is printed.
+
+Run:  .venv/bin/python bench/bench_book.py [--rounds 3] [--updates 200000] [--summary FILE]
 """
 
 from __future__ import annotations
 
+import argparse
 import random
 import statistics
+import sys
 import time
 from bisect import bisect_left, insort
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from botkit.market import book as book_module
 from botkit.market.book import L2Book
 from botkit.venues.advanced_trade.messages import L2Update
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _summary import Row, add_summary_argument, command_line, emit, version  # noqa: E402
 
 PID = "BTC-USD"
 
@@ -63,12 +72,25 @@ class BisectTickBook:
 
 
 def timed(fn: Callable[[], object], n: int = 3) -> float:
+    """Median seconds of ``n`` runs of ``fn`` back to back (bench_feed.py uses it too)."""
     samples = []
     for _ in range(n):
         t0 = time.perf_counter()
         fn()
         samples.append(time.perf_counter() - t0)
     return statistics.median(samples)
+
+
+def interleaved(fns: list[tuple[str, Callable[[], object]]], rounds: int = 3) -> dict[str, float]:
+    """Median seconds of each variant over ``rounds`` interleaved rounds (each round runs
+    every variant once, the first one rotating), so load on a shared box hits them alike."""
+    samples: dict[str, list[float]] = {name: [] for name, _ in fns}
+    for r in range(rounds):
+        for name, fn in fns[r % len(fns) :] + fns[: r % len(fns)]:
+            t0 = time.perf_counter()
+            fn()
+            samples[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(xs) for name, xs in samples.items()}
 
 
 # -- the book alone ---------------------------------------------------------------------------
@@ -114,7 +136,7 @@ def snapshot(levels: int) -> list[L2Update]:
     return ups
 
 
-def book_alone() -> list[tuple[str, int, str, float, float]]:
+def book_alone(rounds: int = 3, updates: int = 200_000) -> list[tuple[str, int, str, float, float]]:
     """(stream, levels/side, book, seconds, updates/s): apply 10 updates, read the best."""
     try:
         from sortedcontainers import SortedDict  # type: ignore[import-untyped]
@@ -124,7 +146,7 @@ def book_alone() -> list[tuple[str, int, str, float, float]]:
     rows: list[tuple[str, int, str, float, float]] = []
     for churn in (False, True):
         for levels in (1_000, 20_000):
-            frames = walk(levels, 200_000, churn)
+            frames = walk(levels, updates, churn)
             snap = snapshot(levels)
             n = sum(len(x) for x in frames)
 
@@ -182,20 +204,52 @@ def book_alone() -> list[tuple[str, int, str, float, float]]:
                 variants.insert(1, ("botkit heap, Python", heap_book_python))
             if SortedDict is not None:
                 variants.append(("SortedDict", sorted_dict))
-            for name, fn in variants:
-                dt = timed(fn)
+            for name, dt in interleaved(variants, rounds).items():
                 rows.append((stream, levels, name, dt, n / dt))
     return rows
 
 
-def main() -> None:
-    print("the book alone: 200k updates in frames of 10, best bid/ask read per frame, median of 3")
+def summary_row(rows: list[tuple[str, int, str, float, float]], rounds: int) -> Row:
+    """botkit's book (the default build) against ``SortedDict`` at 20 000 levels per side."""
+    rate = {(stream, levels, name): ups for stream, levels, name, _, ups in rows}
+    ours = "botkit heap, kernel" if book_module.kernel_in_use() else "botkit heap"
+    parts = []
+    for stream in ("BTC-like", "churn"):
+        b = rate[(stream, 20_000, ours)]
+        ref = rate.get((stream, 20_000, "SortedDict"))
+        vs = f" = {b / ref:.2f}× SortedDict ({ref / 1e6:.2f} M)" if ref else ""
+        parts.append(f"{stream}: {b / 1e6:.2f} M updates/s{vs}")
+    return Row(
+        key="book.alone_vs_sorteddict",
+        target="the L2 book alone, 20 000 levels per side, vs SortedDict (feed; no target)",
+        measured="; ".join(parts) + f" (median of {rounds} interleaved rounds, {ours})",
+        met=None,
+        command=command_line(),
+        competitor=f"sortedcontainers {version('sortedcontainers')} SortedDict (same int-tick "
+        "cache, same quantity check); a bisect sorted list",
+        note="ratio reported",
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``argv`` None: the defaults (bench_feed.py prints this table after its own)."""
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds per stream")
+    ap.add_argument("--updates", type=int, default=200_000, help="level updates per stream")
+    add_summary_argument(ap)
+    args = ap.parse_args([] if argv is None else argv)
+    print(
+        f"the book alone: {args.updates // 1000}k updates in frames of 10, best bid/ask read per "
+        f"frame, median of {args.rounds}"
+    )
     print(
         f"{'stream':9} {'levels/side':>11} {'book':12} {'seconds':>8} {'updates/s':>12} {'µs/upd':>7}"
     )
-    for stream, levels, name, dt, ups in book_alone():
+    rows = book_alone(args.rounds, args.updates)
+    for stream, levels, name, dt, ups in rows:
         print(f"{stream:9} {levels:11,} {name:12} {dt:8.3f} {ups:12,.0f} {1e6 / ups:7.2f}")
+    emit([summary_row(rows, args.rounds)], args.summary)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

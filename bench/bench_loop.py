@@ -1,6 +1,7 @@
 """asyncio's event loop vs uvloop on botkit's two loop-bound paths (issue 19 item 6).
 
 Run:  .venv/bin/python bench/bench_loop.py [--rounds 5] [--ticks 1000] [--steps 5000]
+          [--summary FILE]
 
 ``[bot] loop = "uvloop"`` is opt-in; it becomes the default only if it helps on both paths.
 Both variants run in this process, one ``asyncio.Runner`` each, interleaved round by round
@@ -19,6 +20,9 @@ run in separate processes on loopback, on asyncio's loop in every round.
    The server times it, send → request handler (both in its process, one clock), then
    sends the next tick 1 ms after answering. The executor's journal is not on this path
    (bench_orders.py measures it); everything that waits on the loop is.
+
+``--summary FILE``: the summary row of docs/benchmarks.md (met while the shipped default
+agrees with the verdict: asyncio's loop unless uvloop helps on both paths).
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ from botkit.venues.advanced_trade.ws_protocol import FeedProtocol
 
 sys.path.insert(0, str(Path(__file__).parent))
 import bench_feed  # noqa: E402
+from _summary import Row, add_summary_argument, command_line, emit, version  # noqa: E402
 from bench_runtime import Bidder, frame, pct  # noqa: E402
 
 LOOPS = ("asyncio", "uvloop")
@@ -197,6 +202,7 @@ def main() -> None:
     ap.add_argument("--ticks", type=int, default=1000, help="tick -> order round trips per run")
     ap.add_argument("--steps", type=int, default=5000, help="bench_feed stream: market steps")
     ap.add_argument("--levels", type=int, default=2500, help="bench_feed stream: levels per side")
+    add_summary_argument(ap)
     args = ap.parse_args()
     path = Path(f"/tmp/botkit-bench-l2-{args.steps}-{args.levels}.jsonl.gz")
     if not path.exists():
@@ -255,6 +261,29 @@ def main() -> None:
     print(f"   uvloop vs asyncio p50 (median of per-round ratios): {statistics.median(r50):.3f}x")
     helps = statistics.median(ratio) > 1 and statistics.median(r50) > 1
     print(f"verdict: uvloop {'helps' if helps else 'does NOT help'} on both paths")
+    feed_x, tick_x = statistics.median(ratio), statistics.median(r50)
+    emit(
+        [
+            Row(
+                key="loop.uvloop",
+                target="uvloop kept only if it helps feed and tick → order (Performance II)",
+                measured=f"uvloop's speed-up over asyncio: feed CPU {feed_x:.3f}×, wall "
+                f"{statistics.median(ratio_w):.3f}×; tick → order p50 {tick_x:.3f}× "
+                f"(> 1: uvloop faster; medians of per-round ratios, {args.rounds} interleaved "
+                "rounds)",
+                # the shipped default is asyncio's loop, uvloop opt-in: right while it does not
+                # help on both paths
+                met=not helps,
+                command=command_line(),
+                competitor=f"uvloop {version('uvloop')} against asyncio's own loop, same code "
+                "and servers",
+                note="opt-in only, as decided"
+                if not helps
+                else "helps on both in this run: make it the default (or re-run)",
+            )
+        ],
+        args.summary,
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Resident memory of ``botkit run`` in sim mode with a BTC-USD-sized book (issue 6, item 10).
 
 Run:  .venv/bin/python bench/bench_memory.py [--seconds 10] [--repeats 3] [--phases] [--live]
-                                            [--bot-pythonpath DIR]
+                                            [--bot-pythonpath DIR] [--summary FILE]
 
 Each run is a fresh ``python -c`` child doing what ``bench/bench_runtime.py`` does for its
 RSS figure: ``BotRuntime.run()`` in sim mode (the simulator in the same process, the
@@ -20,6 +20,9 @@ run by run (e.g. the previous commit, ``git archive`` + its compiled kernel).
 ``--phases`` adds one instrumented big run showing where the memory goes: RSS after the
 imports, when the big frame reaches the feed, after the feed has applied it, at exit; and
 at exit glibc's heap (mallinfo2) and CPython's object arenas.
+
+``--summary FILE``: the summary rows of docs/benchmarks.md (sim-mode peak; with ``--live``
+the live peak), this checkout's figures only.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _summary import Row, add_summary_argument, command_line, emit  # noqa: E402
 from live_bot import SimProcess, run_live_bot  # noqa: E402
 
 __all__ = ["main"]
@@ -143,6 +147,7 @@ def main() -> None:
     ap.add_argument("--phases", action="store_true", help="one instrumented big run")
     ap.add_argument("--live", action="store_true", help="also live children (issue 19)")
     ap.add_argument("--bot-pythonpath", default=None, help="also run from this botkit tree")
+    add_summary_argument(ap)
     args = ap.parse_args()
     trees: list[str | None] = [None] + ([args.bot_pythonpath] if args.bot_pythonpath else [])
     print(f"botkit run, sim mode, {args.seconds:.0f} s per run, Python {sys.version.split()[0]}")
@@ -166,16 +171,43 @@ def main() -> None:
     peak = medians["big"][0]
     verdict = "met" if peak <= TARGET_MB else "NOT met"
     print(f"target: peak <= {TARGET_MB:.0f} MB with the big book: {verdict} ({peak:.1f} MB)")
+    rows = [
+        Row(
+            key="memory.sim_peak_rss",
+            target=f"RSS ≤ {TARGET_MB:.0f} MB with a BTC-USD book (runtime, sim mode: the "
+            "simulator in the same process)",
+            measured=f"{peak:.1f} MB peak with the 30 000-level snapshot, "
+            f"{medians['small'][0]:.1f} MB with the 50-level book (medians of {args.repeats} "
+            f"runs of {args.seconds:g} s)",
+            met=peak <= TARGET_MB,
+            command=command_line(),
+            competitor="-",
+        )
+    ]
     if args.live:
-        live(args.seconds, args.repeats, trees)
+        small, big = live(args.seconds, args.repeats, trees)
+        rows.append(
+            Row(
+                key="memory.live_peak_rss",
+                target=f"live bot: peak RSS ≤ {LIVE_TARGET_MB:.0f} MB, BTC-USD-sized book + "
+                "user channel (Performance II)",
+                measured=f"{big:.1f} MB with the 30 000-level snapshot, {small:.1f} MB with "
+                f"the 50-level book (medians of {args.repeats} runs of {args.seconds:g} s)",
+                met=big <= LIVE_TARGET_MB,
+                command=command_line(),
+                competitor="-",
+            )
+        )
     if args.phases:
         print("\nphases of one big run:")
         for line in run_child(args.seconds, "big", phases=True)[2]:
             print("  " + line)
+    emit(rows, args.summary)
 
 
-def live(seconds: float, repeats: int, trees: list[str | None]) -> None:
-    """Peak RSS of live children (bench/live_bot.py), interleaved tree by tree."""
+def live(seconds: float, repeats: int, trees: list[str | None]) -> tuple[float, float]:
+    """Peak RSS of live children (bench/live_bot.py), interleaved tree by tree; returns this
+    checkout's medians (50-level book, 30 000-level snapshot)."""
     print(f"botkit run, live mode against botkit sim in another process, {seconds:.0f} s per run")
     peaks: dict[tuple[str | None, bool], list[float]] = {
         (t, b): [] for t in trees for b in (False, True)
@@ -199,6 +231,7 @@ def live(seconds: float, repeats: int, trees: list[str | None]) -> None:
     print(
         f"target: live peak <= {LIVE_TARGET_MB:.0f} MB with the big book: {verdict} ({peak:.1f} MB)"
     )
+    return statistics.median(peaks[(None, False)]), peak
 
 
 if __name__ == "__main__":

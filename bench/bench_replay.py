@@ -1,7 +1,7 @@
 """Benchmark: backtest replay throughput through the full bot path, vs the SDK's parsing alone.
 
 Run:  .venv/bin/python bench/bench_replay.py [--steps 15000] [--levels 2500] [--repeats 3]
-          [--stages] [--profile] [--trees DIR[,DIR...]]
+          [--stages] [--profile] [--trees DIR[,DIR...]] [--summary FILE]
 
 1. Writes a recording in ``botkit record``'s format (cached; the path is printed) from
    the simulator's pure exchange: a BTC-USD level2 snapshot with ``--levels`` levels per
@@ -34,6 +34,10 @@ trivial replay (top functions by own time).
 ``--trees A,B``: the same rounds with each botkit tree in a child process
 (``PYTHONPATH=<tree>``; a tree needs its compiled ``botkit/market/_l2kernel*.so``),
 interleaved round by round, for a before/after on a loaded machine.
+
+``--summary FILE``: the summary rows of docs/benchmarks.md (the trivial strategy's level
+updates per second of wall time against the targets of issues "paper trading and replay"
+and Performance II), from the default mode only (not ``--trees``).
 """
 
 from __future__ import annotations
@@ -63,6 +67,9 @@ from botkit.sim import ws_frames as f
 from botkit.sim.events import BookChange, TradePrint
 from botkit.sim.exchange import SimExchange, SimMarketConfig
 from botkit.strategy import NoParams, Strategy
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _summary import Row, add_summary_argument, command_line, emit, version  # noqa: E402
 
 PID = "BTC-USD"
 T0 = 1_767_268_800.0
@@ -300,6 +307,7 @@ def main() -> None:
     ap.add_argument("--profile", action="store_true", help="cProfile one trivial replay")
     ap.add_argument("--trees", help="comma-separated botkit trees to compare (child processes)")
     ap.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    add_summary_argument(ap)
     args = ap.parse_args()
     if args.child is not None:
         child(args.child)
@@ -349,6 +357,33 @@ def main() -> None:
         f"{len(frames) / s:,.0f} frames/s, {updates / s:,.0f} level updates/s"
     )
     print(f"python {sys.version.split()[0]}")
+    b, c = statistics.median(runs["Idle"]), statistics.median(cpus["Idle"])
+    measured = (
+        f"{updates / b / 1000:,.0f} k level updates/s wall ({updates / c / 1000:,.0f} k per CPU "
+        f"second), {s / b:.2f}× the SDK's parse-only rate ({updates / s / 1000:,.0f} k/s); "
+        f"median of {args.repeats} interleaved rounds, {updates:,} updates"
+    )
+    competitor = (
+        f"official coinbase-advanced-py {version('coinbase-advanced-py')} "
+        "WebsocketResponse(json.loads(frame)), parse only (no book, no strategy)"
+    )
+    emit(
+        [
+            Row(
+                key=f"replay.trivial_{key}",
+                target=f"replay ≥ {label} level updates/s, trivial strategy ({issue})",
+                measured=measured,
+                met=updates / b >= goal,
+                command=command_line(),
+                competitor=competitor,
+            )
+            for key, label, goal, issue in (
+                ("300k", "300 k", 300_000, "paper/replay"),
+                ("1m", "1 M", 1_000_000, "Performance II"),
+            )
+        ],
+        args.summary,
+    )
     if args.stages:
         stages(data, args.repeats, min(cpus["Idle"]), records)
     if args.profile:

@@ -26,7 +26,10 @@ is the same warm pool with the driver's look-ahead off (``pool.ahead = 0``: the 
 is asked only once a worker is free, as before the look-ahead).
 
 Run:  .venv/bin/python bench/bench_research.py [--trials 24] [--candles 3000] [--rounds 3]
-      [--skip-ray] [--skip-candles] [--skip-trials]
+      [--skip-ray] [--skip-candles] [--skip-trials] [--summary FILE]
+
+``--summary FILE``: the summary rows of docs/benchmarks.md (candles/s with a no-op hook >=
+500 k; 2 local workers >= 1.7x one; Ray's per-trial overhead <= 10 %), for the parts run.
 """
 
 from __future__ import annotations
@@ -54,6 +57,13 @@ from botkit.research.space import parse_optimize  # noqa: E402
 from botkit.research.study import run_study  # noqa: E402
 from botkit.runtime.bot_config import parse_bot_config  # noqa: E402
 from botkit.runtime.settings import BotSettings  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _summary import Row, add_summary_argument, command_line, emit, version  # noqa: E402
+
+CANDLES_GOAL = 500_000  # candles/s, a strategy with a no-op on_candle (history/research)
+SPEEDUP_GOAL = 1.7  # 2 local workers over one, trials per minute
+RAY_GOAL = 10.0  # Ray's per-trial overhead over 2 local processes, %
 
 BOT = """
 [bot]
@@ -108,7 +118,8 @@ def _spread(values: list[float], fmt: str) -> str:
         f"-{format(max(values), fmt)}, n={len(values)})"  # fmt: skip
 
 
-def candle_speeds(big: CandleSeries, rounds: int) -> None:
+def candle_speeds(big: CandleSeries, rounds: int) -> dict[str, list[float]]:
+    """Print the candle rows; return candles/s per row and round."""
     ema = {"product_id": "BTC-USD", "size": "0.01", "allow_short": False}
     rows = [
         ("idle", f"{STRATS}:Idle", {}, big),
@@ -125,6 +136,7 @@ def candle_speeds(big: CandleSeries, rounds: int) -> None:
     for name, _, _, series in rows:
         print(f"  {name:<10} {len(series):>9,} candles  candles/s "
               f"{_spread(got[name], ',.0f')}  ({orders[name]} orders)")  # fmt: skip
+    return got
 
 
 class _Timed:
@@ -146,7 +158,11 @@ def _study(pool: Pool, series: CandleSeries, trials: int, tmp: Path, name: str) 
     return time.perf_counter() - t0
 
 
-def trials_per_minute(series: CandleSeries, trials: int, rounds: int, ray: bool) -> None:
+def trials_per_minute(
+    series: CandleSeries, trials: int, rounds: int, ray: bool
+) -> dict[str, list[float]]:
+    """Print the pools' rows; return the per-round speed-up of 2 local processes over one
+    (``"speedup"``) and, with Ray, Ray's per-trial overhead over them in % (``"ray"``)."""
     timed: list[_Timed] = []
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
@@ -189,8 +205,9 @@ def trials_per_minute(series: CandleSeries, trials: int, rounds: int, ray: bool)
               f"ms/trial {_spread([s * 1000 for s in t.per_trial], '.0f')}")  # fmt: skip
     by = {t.label: t.per_trial for t in timed}
     one, two = by["1 worker (in-process)"], by["2 local processes"]
+    speedup = [a / b for a, b in zip(one, two, strict=True)]
     print(f"  speed-up with 2 local processes: "
-          f"{_spread([a / b for a, b in zip(one, two, strict=True)], '.2f')} (goal >= 1.7x)")  # fmt: skip
+          f"{_spread(speedup, '.2f')} (goal >= 1.7x)")  # fmt: skip
     free = by["2 local, ask when free"]
     print(f"  speed-up, 2 local, ask when free: "
           f"{_spread([a / b for a, b in zip(one, free, strict=True)], '.2f')}")  # fmt: skip
@@ -198,6 +215,8 @@ def trials_per_minute(series: CandleSeries, trials: int, rounds: int, ray: bool)
         over = [(a / b - 1) * 100 for a, b in zip(by["Ray, local, 2 CPUs"], two, strict=True)]
         print(f"  Ray per-trial overhead over 2 local processes, %: {_spread(over, '+.1f')}"
               " (goal <= 10 %)")  # fmt: skip
+        return {"speedup": speedup, "ray": over}
+    return {"speedup": speedup}
 
 
 def main() -> None:
@@ -209,19 +228,75 @@ def main() -> None:
     ap.add_argument("--skip-ray", action="store_true")
     ap.add_argument("--skip-candles", action="store_true")
     ap.add_argument("--skip-trials", action="store_true")
+    add_summary_argument(ap)
     args = ap.parse_args()
     logging.disable(logging.WARNING)
     load = os.getloadavg()
     print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
           f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} (a shared box: see the ranges)")  # fmt: skip
+    rows: list[Row] = []
     if not args.skip_candles:
         print(f"candle backtest speed ({args.rounds} rounds, interleaved):")
-        candle_speeds(synthetic_series(args.speed_candles, seed=2), args.rounds)
+        got = candle_speeds(synthetic_series(args.speed_candles, seed=2), args.rounds)
+        rows.append(candle_row(got, args.speed_candles, args.rounds))
     if not args.skip_trials:
         print(f"trials per minute (ema_cross, {args.candles:,} candles per trial, "
               f"{args.trials} trials, {args.rounds} rounds):")  # fmt: skip
-        trials_per_minute(synthetic_series(args.candles, seed=5), args.trials, args.rounds,
-                          not args.skip_ray)  # fmt: skip
+        ratios = trials_per_minute(synthetic_series(args.candles, seed=5), args.trials,
+                                   args.rounds, not args.skip_ray)  # fmt: skip
+        rows += trial_rows(ratios, args.trials, args.candles)
+    emit(rows, args.summary)
+
+
+def _m_range(values: list[float], fmt: str, unit: str = "") -> str:
+    """``median (range lo–hi)`` for a summary cell."""
+    med, lo, hi = (format(v, fmt) for v in (statistics.median(values), min(values), max(values)))
+    return f"{med}{unit} median (range {lo}–{hi}{unit})"
+
+
+def candle_row(got: dict[str, list[float]], candles: int, rounds: int) -> Row:
+    hook, idle = got["hook"], got["idle"]
+    return Row(
+        key="research.candles_per_s",
+        target=f"candle backtest ≥ {CANDLES_GOAL // 1000} k candles/s, trivial strategy "
+        "(history/research)",
+        measured=f"{_m_range([x / 1000 for x in hook], ',.0f', ' k/s')} with a no-op on_candle; "
+        f"{_m_range([x / 1e6 for x in idle], '.1f', ' M/s')} without a hook "
+        f"({candles:,} candles, {rounds} interleaved rounds)",
+        met=statistics.median(hook) >= CANDLES_GOAL,
+        command=command_line(),
+        competitor="-",
+    )
+
+
+def trial_rows(ratios: dict[str, list[float]], trials: int, candles: int) -> list[Row]:
+    study = f"ema_cross, {trials} trials of {candles:,} candles, rounds rotating the pools"
+    rows = [
+        Row(
+            key="research.two_workers",
+            target=f"optimize: 2 local workers ≥ {SPEEDUP_GOAL:g}× one (history/research)",
+            measured=f"{_m_range(ratios['speedup'], '.2f', '×')} ({study})",
+            met=statistics.median(ratios["speedup"]) >= SPEEDUP_GOAL,
+            command=command_line(),
+            competitor="1 worker in-process, the same study in the same rounds",
+            note="on the median of the rounds",
+        )
+    ]
+    if "ray" in ratios:
+        rows.append(
+            Row(
+                key="research.ray_overhead",
+                target=f"optimize on Ray: per-trial overhead ≤ {RAY_GOAL:g} % over local "
+                "processes (history/research)",
+                measured=f"{_m_range(ratios['ray'], '+.1f', ' %')} ({study})",
+                met=statistics.median(ratios["ray"]) <= RAY_GOAL,
+                command=command_line(),
+                competitor=f"2 local processes (LocalPool), the same study in the same rounds; "
+                f"Ray {version('ray')} local, 2 CPUs",
+                note="on the median of the rounds",
+            )
+        )
+    return rows
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Benchmark: how fast the simulator's synthetic market runs, in simulated seconds per real second.
 
 Run:  .venv/bin/python bench/bench_sim_market.py [--minutes 10] [--repeats 5] [--budget 4.0]
+          [--summary FILE]
 
 Ten simulated minutes of the default market (two products, ~3 prints a second each) must
 take well under real time: a sim run of a few minutes is what backtests, the paper mode and
@@ -16,8 +17,12 @@ import argparse
 import statistics
 import sys
 import time
+from pathlib import Path
 
 from botkit.sim.exchange import SimExchange, SimMarketConfig
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _summary import Row, add_summary_argument, command_line, emit  # noqa: E402
 
 T0 = 1_800_000_000.0
 
@@ -36,6 +41,7 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--budget", type=float, default=4.0, help="seconds, median over repeats")
+    add_summary_argument(ap)
     args = ap.parse_args()
     runs = [one_run(args.minutes, seed=2 + i) for i in range(args.repeats)]
     times = [t for t, _ in runs]
@@ -45,6 +51,21 @@ def main() -> None:
         f"min {min(times):.3f} s, max {max(times):.3f} s over {args.repeats} runs; "
         f"{statistics.median(n for _, n in runs):.0f} events per run; "
         f"{args.minutes * 60 / median:.0f}x real time"
+    )
+    emit(
+        [
+            Row(
+                key="sim.market_speed",
+                target=f"{args.minutes:g} simulated minutes of the default market ≤ "
+                f"{args.budget:g} s (sim; was a timed unit test)",
+                measured=f"{median:.3f} s median of {args.repeats} (range {min(times):.3f}–"
+                f"{max(times):.3f} s), {args.minutes * 60 / median:.0f}× real time",
+                met=median <= args.budget,
+                command=command_line(),
+                competitor="-",
+            )
+        ],
+        args.summary,
     )
     if median > args.budget:
         print(f"over budget: median {median:.3f} s > --budget {args.budget} s", file=sys.stderr)

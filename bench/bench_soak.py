@@ -22,6 +22,8 @@ slow order, WebSocket closes and sequence gaps, and the exchange's clock jumping
 back and forward again: the clock corrections that used to stall the strategy timers).
 Placements are read from the bot's JSON log lines (``placed ... client_order_id=...``)
 as they arrive, timed on this process's monotonic clock.
+
+``--summary FILE``: the two summary rows of docs/benchmarks.md (longest gap, RSS slope).
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ from pathlib import Path
 
 from botkit.net.retry_policy import RetryPolicy
 from botkit.sim.server import SimServer
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _summary import Row, add_summary_argument, command_line, emit  # noqa: E402
 
 __all__ = ["FAULTS", "SoakResult", "main", "soak"]
 
@@ -329,6 +334,47 @@ def report(r: SoakResult, warmup: float) -> list[str]:
     return lines
 
 
+def _span(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
+
+
+def summary_rows(r: SoakResult, warmup: float) -> list[Row]:
+    """The summary table's rows: the longest gap against its goal, the RSS slope against 1 MB/h."""
+    goal_gap = r.requote + retry_budget()
+    gap, _ = r.longest_gap()
+    minutes = (r.placed[-1] - r.placed[0]) / 60 if len(r.placed) > 1 else 0.0
+    rate = f"{len(r.placed) / minutes:.0f}" if minutes else "0"
+    run = f"{_span(r.duration)}, {len(r.faults)} faults, {rate} orders/min"
+    rows = [
+        Row(
+            key="soak.longest_gap",
+            target="soak: no stall > requote + retry budget (unattended)",
+            measured=f"longest gap {gap:.1f} s (goal {goal_gap:.1f} s) over {run}",
+            met=len(r.placed) >= 2 and gap <= goal_gap,
+            command=command_line(),
+            competitor="-",
+        )
+    ]
+    after = [(t, mb) for t, mb in r.rss if t >= warmup]
+    if after:
+        slope = slope_per_hour(after)
+        halves = [after[: len(after) // 2], after[len(after) // 2 :]]
+        rows.append(
+            Row(
+                key="soak.rss_slope",
+                target=f"soak: RSS slope ≤ {RSS_GOAL_MB_PER_HOUR:g} MB/hour after warm-up "
+                "(unattended)",
+                measured=f"{slope:+.2f} MB/h after the {_span(warmup)} warm-up (halves "
+                + ", ".join(f"{slope_per_hour(h):+.2f}" for h in halves)
+                + f"); {after[0][1]:.1f} → {r.rss[-1][1]:.1f} MB; {run}",
+                met=slope <= RSS_GOAL_MB_PER_HOUR,
+                command=command_line(),
+                competitor="-",
+            )
+        )
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--duration", type=float, default=180.0, help="seconds (default 180)")
@@ -356,6 +402,7 @@ def main() -> None:
         help="the bot's [risk] daily_loss_limit (quote); a memory soak sets it out of reach, "
         "since a tripped kill switch leaves the bot idle",
     )
+    add_summary_argument(ap)
     args = ap.parse_args()
     if Decimal(args.daily_loss_limit) <= 0:
         ap.error("--daily-loss-limit must be a positive amount of quote currency")
@@ -376,6 +423,7 @@ def main() -> None:
         )
     )
     print("\n".join(report(result, warmup)))
+    emit(summary_rows(result, warmup), args.summary)
     if args.rss_out:
         lines = [f"{t:.1f}\t{mb:.3f}\n" for t, mb in result.rss]
         Path(args.rss_out).write_text("".join(lines))

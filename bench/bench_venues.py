@@ -38,7 +38,10 @@ implemented), and botkit's client limiter is unlimited: this measures client ove
 above what the venues admit (Exchange 15 requests/s per profile, Prime 25/s per portfolio).
 Plain HTTP on loopback (the reference clients would use TLS live; so would botkit).
 
-Run:  .venv/bin/python bench/bench_venues.py [--rounds 400] [--inproc 3000]
+Run:  .venv/bin/python bench/bench_venues.py [--rounds 400] [--inproc 3000] [--summary FILE]
+
+``--summary FILE``: one row per venue for docs/benchmarks.md (no target: the ratios
+reference p50 ÷ botkit p50, client alone and through the executor, loopback and no socket).
 """
 
 from __future__ import annotations
@@ -77,6 +80,9 @@ from botkit.venues.exchange.settings import ExchangeVenueSettings
 from botkit.venues.prime.models import prime_create_body
 from botkit.venues.prime.rest_client import PrimeRestClient
 from botkit.venues.prime.settings import PrimeVenueSettings
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _summary import Row, add_summary_argument, command_line, emit, version  # noqa: E402
 
 SIZE = Decimal("0.0001")
 CENT = Decimal("0.01")
@@ -485,6 +491,57 @@ def report(title: str, rows: dict[str, tuple[list[float], float]]) -> None:
         print(f"  {name:54} {p50[name]:>9.0f} {pct(xs, 0.99):>9.0f} {cpu:>13.0f}{ratio}")
 
 
+Results = dict[str, tuple[list[float], float]]
+
+
+def summary_rows(loop: Results, inproc: Results | None, rounds: int, n: int) -> list[Row]:
+    """One row per venue: the reference client's p50 ÷ botkit's, for botkit's client alone
+    and through the executor, over loopback and (``inproc``) without a socket."""
+    out = []
+    for venue, ref, competitor in (
+        (
+            "exchange",
+            "exchange: ccxt",
+            f"ccxt {version('ccxt')} async_support.coinbaseexchange.create_order",
+        ),
+        (
+            "prime",
+            "prime: prime-sdk-py",
+            f"prime-sdk-py {version('prime-sdk-py')} OrdersService.create_order (sync "
+            "requests, called directly)",
+        ),
+    ):
+
+        def ratios(rows: Results, venue: str = venue, ref: str = ref) -> tuple[float, float]:
+            p50 = {name: statistics.median(xs) for name, (xs, _) in rows.items()}
+            theirs = next(v for k, v in p50.items() if k.startswith(ref))
+            alone = next(v for k, v in p50.items() if k.startswith(venue) and "no executor" in k)
+            execu = next(v for k, v in p50.items() if k.startswith(venue) and "Executor" in k)
+            return theirs / alone, theirs / execu
+
+        a, e = ratios(loop)
+        text = f"client alone {a:.2f}× the reference's p50 over loopback ({rounds} rotating rounds)"
+        if inproc is not None:
+            a2, e2 = ratios(inproc)
+            text += f", {a2:.2f}× without the socket ({n} orders each)"
+        text += f"; through the executor's journal {e:.2f}×"
+        if inproc is not None:
+            text += f" ({e2:.2f}× without the socket)"
+        out.append(
+            Row(
+                key=f"venues.{venue}_vs_reference",
+                target=f"{'Exchange' if venue == 'exchange' else 'Prime'}: tick → signed order "
+                "vs the venue's reference client (venues; no target)",
+                measured=text + " (> 1: botkit faster)",
+                met=None,
+                command=command_line(),
+                competitor=competitor,
+                note="ratio reported",
+            )
+        )
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument(
@@ -493,6 +550,7 @@ def main() -> None:
     ap.add_argument("--warm", type=int, default=20, help="loopback rounds left out of the figures")
     ap.add_argument("--inproc", type=int, default=3000, help="orders per variant without a socket")
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    add_summary_argument(ap)
     args = ap.parse_args()
     if args.serve:
         asyncio.run(serve())
@@ -511,13 +569,15 @@ def main() -> None:
             "directly:",
             rows,
         )
+        inproc = None
         if args.inproc:
-            rows = asyncio.run(no_socket(info, args.inproc))
+            inproc = asyncio.run(no_socket(info, args.inproc))
             report(
                 f"no socket (the simulator's answers, canned), {args.inproc} orders per variant "
                 "in blocks of 200, alternated; the first 10 % left out:",
-                rows,
+                inproc,
             )
+        emit(summary_rows(rows, inproc, args.rounds, args.inproc), args.summary)
     finally:
         if proc.stdin is not None:
             proc.stdin.close()
