@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint
+.PHONY: run test lint bench
 
 $(STAMP): pyproject.toml setup.py botkit/market/_l2kernel.pyx
 	$(PY) -m venv $(VENV)
@@ -27,3 +27,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check botkit tests bench examples
 	$(BIN)/mypy
 	$(BIN)/mypy tests
+
+# `make bench` re-runs the benchmarks (~20 min, every script but the hour-long soak) and rewrites
+# the summary table of docs/benchmarks.md; BENCH_ARGS="--only sign,replay", "--with-soak",
+# "--quick" (check the pipeline, nothing written) or "--dry-run" pass through.
+BENCH_ARGS ?=
+bench: $(STAMP)
+	$(BIN)/python bench/regenerate.py $(BENCH_ARGS)
