@@ -8,12 +8,13 @@ Runs the benchmark scripts of ``bench/`` one after another, each as its own proc
 (``.venv/bin/python bench/<script>.py <arguments> --summary FILE``), collects the rows they
 append to FILE (``bench/_summary.py``: one JSON line per target, naming the command and the
 competitor measured in the same run) and rewrites **only** the table between the markers
-``<!-- summary:begin -->`` and ``<!-- summary:end -->`` of docs/benchmarks.md, with a line
-saying on which machine, at which load, Python and git head it ran.
+``<!-- summary:begin -->`` and ``<!-- summary:end -->`` of docs/benchmarks.md. Above the
+table, one line per run that still has rows in it: when (the "measured on" cell of its
+rows), which scripts, on which CPU, at which load average, Python and git head.
 
-* A row is replaced by the row of the same key from this run, dated today. Rows of scripts
-  not run this time (``--only``, a script that failed or does not take ``--summary`` yet)
-  keep their text and their date. A script that ran but did not report a row it reported
+* A row is replaced by the row of the same key from this run, dated with this run. Rows of
+  scripts not run this time (``--only``, a script that failed or does not take ``--summary``
+  yet) keep their text and their date, and their run's line stays. A script that ran but did not report a row it reported
   before (a skipped part, a renamed key) leaves that row as it was, with a warning:
   ``--drop KEY`` removes it.
 * A new key goes after the last row of the same script (at the end for a new script).
@@ -24,8 +25,8 @@ saying on which machine, at which load, Python and git head it ran.
 
 The full run (every script but the soak) takes ~20 minutes on the project's 2-core box;
 the arguments are chosen for that (see ``SCRIPTS``). Run it on a quiet machine: the figures
-are noisy when other work shares the cores (the load average at the start is in the line
-above the table).
+are noisy when other work shares the cores (the load average at the start is in the run's
+line above the table).
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ __all__ = [
     "TableRow",
     "merge",
     "parse_table",
+    "parse_runs",
     "render_table",
     "rewrite",
     "table_row",
@@ -210,9 +212,12 @@ def _split_cells(line: str) -> list[str]:
     return [c.strip().replace("\\|", "|") for c in cells]
 
 
-def render_table(rows: Sequence[TableRow], machine: str) -> str:
-    """The text between the markers: the machine line, a blank line, the table."""
-    lines = [machine, "", HEADER]
+def render_table(rows: Sequence[TableRow], runs: Sequence[tuple[str, str]]) -> str:
+    """The text between the markers: the runs (``(date, what)``, as ``- date: what``) that
+    rows are dated with, a blank line, the table."""
+    lines = ['Runs (a row\'s "measured on" names its run):', ""]
+    lines += [f"- {date}: {' '.join(what.split())}" for date, what in runs]
+    lines += ["", HEADER]
     for r in rows:
         command = f"`{r.command}`" if r.command and r.command != "-" else "-"
         cells = [
@@ -278,6 +283,17 @@ def parse_table(doc: str) -> list[TableRow]:
     return rows
 
 
+def parse_runs(doc: str) -> list[tuple[str, str]]:
+    """The run lines above the table, as ``(date, what)`` (``- date: what``)."""
+    start, end = _block(doc)
+    runs = []
+    for line in doc[start:end].splitlines():
+        if line.startswith("- ") and ": " in line:
+            date, what = line[2:].split(": ", 1)
+            runs.append((date.strip(), what.strip()))
+    return runs
+
+
 def merge(
     old: Sequence[TableRow],
     new: Sequence[TableRow],
@@ -323,14 +339,21 @@ def rewrite(
     doc: str,
     new: Sequence[TableRow],
     ran: Iterable[str],
-    machine: str,
+    run: tuple[str, str],
     drop: Iterable[str] = (),
 ) -> tuple[str, list[str]]:
     """``doc`` with its generated table rebuilt from its old rows and ``new`` (see
-    :func:`merge`); everything outside the markers is left byte for byte."""
+    :func:`merge`), ``run`` (``(date, what)``, the date of ``new``'s rows) first in the list
+    of runs, and only the runs some row is still dated with; everything outside the markers
+    is left byte for byte."""
     start, end = _block(doc)
     rows, warnings = merge(parse_table(doc), new, ran, drop)
-    return doc[:start] + "\n" + render_table(rows, machine) + "\n" + doc[end:], warnings
+    dates = {r.date for r in rows}
+    runs = [run] if run[0] in dates else []
+    # (a run in the same minute as an earlier one keeps the earlier's line too: some of the
+    # rows dated that minute may be the earlier run's)
+    runs += [(d, w) for d, w in parse_runs(doc) if d in dates and (d, w) != run]
+    return doc[:start] + "\n" + render_table(rows, runs) + "\n" + doc[end:], warnings
 
 
 # -- running the scripts ----------------------------------------------------------------------
@@ -356,7 +379,8 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def machine_line(ran: Sequence[str], load: tuple[float, float, float], when: datetime) -> str:
+def machine_line(ran: Sequence[str], load: tuple[float, float, float]) -> str:
+    """What a run line says after its date: the scripts, the machine, its load, the code."""
     head = _git("rev-parse", "--short", "HEAD") or "unknown"
     dirty = _git("status", "--porcelain", "--", "botkit", "bench", "setup.py", "pyproject.toml")
     python = subprocess.run(
@@ -366,8 +390,7 @@ def machine_line(ran: Sequence[str], load: tuple[float, float, float], when: dat
         check=False,
     ).stdout.strip()
     return (
-        f"Last regenerated {when:%Y-%m-%d %H:%M} UTC by `.venv/bin/python bench/regenerate.py` "
-        f"(ran: {', '.join(ran) if ran else 'nothing'}; the other rows keep their date) on "
+        f"`bench/regenerate.py` ran {', '.join(ran) if ran else 'nothing'} on "
         f"{_cpu_model()}, {os.cpu_count()} cores, load average at the start "
         f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, Python {python or '?'}, git {head}"
         + (" with uncommitted changes in botkit/ or bench/" if dirty else "")
@@ -467,7 +490,7 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     outcomes = [run_script(s, args.quick, logs) for s in chosen]
-    date = when.strftime("%Y-%m-%d")
+    date = f"{when:%Y-%m-%d %H:%M} UTC"
     new: list[TableRow] = []
     ran: list[str] = []
     for o in outcomes:
@@ -476,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
             new += [table_row(r, date) for r in o.rows]
         status = f"{len(o.rows)} rows" + (f"; {o.problem}" if o.problem else "")
         print(f"   {o.script}: {o.seconds:.0f} s, {status}")
-    text, warnings = rewrite(doc, new, ran, machine_line(ran, load, when), args.drop)
+    text, warnings = rewrite(doc, new, ran, (date, machine_line(ran, load)), args.drop)
     for w in warnings:
         print(f"warning: {w}")
     if args.dry_run or (args.quick and not args.write_quick):

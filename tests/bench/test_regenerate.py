@@ -31,7 +31,8 @@ def _load() -> Any:
 rg = _load()
 Row = sys.modules["_summary"].Row
 
-MACHINE = "Last regenerated somewhere."
+RUNS = [("2026-12-01", "an earlier run on some machine.")]
+THIS_RUN = ("2026-12-06 07:40 UTC", "this run, on this machine.")
 
 
 def trow(key: str, script: str, measured: str = "old figure", date: str = "2026-12-01") -> Any:
@@ -51,7 +52,7 @@ def doc_with(
     before: str = "# Benchmarks\n\nintro\n\n",
     after: str = "\n\n## Details\n\nkept | as | is\n",
 ) -> str:
-    return f"{before}{rg.BEGIN}\n{rg.render_table(rows, MACHINE)}\n{rg.END}{after}"
+    return f"{before}{rg.BEGIN}\n{rg.render_table(rows, RUNS)}\n{rg.END}{after}"
 
 
 OLD = [
@@ -89,7 +90,7 @@ def test_new_rows_replace_theirs_in_place_and_others_keep_text_and_date() -> Non
                 ".venv/bin/python bench/bench_a.py --n 9",
                 "official SDK 1.8.4",
             ),
-            "2026-12-06",
+            THIS_RUN[0],
         ),
         rg.table_row(
             Row(
@@ -101,7 +102,7 @@ def test_new_rows_replace_theirs_in_place_and_others_keep_text_and_date() -> Non
                 "-",
                 "imports",
             ),
-            "2026-12-06",
+            THIS_RUN[0],
         ),
     ]
     before, after = (
@@ -109,17 +110,30 @@ def test_new_rows_replace_theirs_in_place_and_others_keep_text_and_date() -> Non
         "\n\n## Rest\n\n| other | table |\n|---|---|\n| x | y |\n",
     )
     doc = doc_with(OLD, before, after)
-    text, warnings = rg.rewrite(doc, new, {"bench_a", "bench_c"}, "machine line of this run")
+    text, warnings = rg.rewrite(doc, new, {"bench_a", "bench_c"}, THIS_RUN)
     rows = rg.parse_table(text)
     assert [r.key for r in rows] == ["a.one", "b.one", "a.two", "c.one"]
-    assert rows[0].measured == "3.64× (p50 42 µs vs 153 µs)" and rows[0].date == "2026-12-06"
+    assert rows[0].measured == "3.64× (p50 42 µs vs 153 µs)" and rows[0].date == THIS_RUN[0]
     assert rows[0].competitor == "official SDK 1.8.4" and rows[0].met == "yes"
     assert rows[3].met == "**no**: imports"
     assert rows[1] == OLD[1]  # bench_b did not run: its row as it was, with its date
     assert rows[2] == OLD[2]  # bench_a ran but did not report a.two: kept, and said so
     assert len(warnings) == 1 and "a.two" in warnings[0] and "--drop a.two" in warnings[0]
-    assert text.startswith(before + rg.BEGIN + "\nmachine line of this run\n")
+    assert text.startswith(before + rg.BEGIN + "\n")
+    assert rg.parse_runs(text) == [THIS_RUN, *RUNS]  # both runs still date rows
     assert text.endswith(rg.END + after)  # outside the markers, byte for byte
+
+
+def test_a_run_line_goes_when_no_row_is_dated_with_it_any_more() -> None:
+    new = [
+        rg.TableRow(r.key, r.target, "new", r.met, r.command, r.competitor, THIS_RUN[0])
+        for r in OLD
+    ]
+    text, _ = rg.rewrite(doc_with(OLD), new, {"bench_a", "bench_b", "bench_c"}, THIS_RUN)
+    assert rg.parse_runs(text) == [THIS_RUN]
+    assert "an earlier run" not in text
+    text, _ = rg.rewrite(doc_with(OLD), [], set(), THIS_RUN)  # nothing ran: no line for it
+    assert rg.parse_runs(text) == RUNS
 
 
 def test_a_new_key_goes_after_its_scripts_last_row_or_at_the_end() -> None:
@@ -178,7 +192,7 @@ def test_met_cell_wording() -> None:
 )
 def test_missing_or_broken_markers_are_a_clear_error(doc: str, message: str) -> None:
     with pytest.raises(rg.MarkersMissing, match=message.replace("(", r"\(")):
-        rg.rewrite(doc, [], set(), MACHINE)
+        rg.rewrite(doc, [], set(), THIS_RUN)
 
 
 def test_a_row_without_a_key_or_a_duplicate_key_is_refused() -> None:
