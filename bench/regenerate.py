@@ -428,18 +428,23 @@ def run_script(script: Script, quick: bool, logs: Path) -> Outcome:
             code = None
     seconds = time.monotonic() - t0
     rows: list[Row] = []
+    bad: list[str] = []
     if summary.exists():
         for line in summary.read_text(encoding="utf-8").splitlines():
             if line.strip():
-                rows.append(Row(**json.loads(line)))
+                try:
+                    rows.append(Row(**json.loads(line)))
+                except (TypeError, ValueError) as exc:
+                    bad.append(f"unreadable summary line ({exc}): {line[:100]}")
     text = log.read_text(encoding="utf-8", errors="replace")
-    problem = ""
+    problem = "; ".join(bad)
     if code is None:
         problem = f"timed out after {timeout:.0f} s"
     elif "unrecognized arguments: --summary" in text:
         problem = "does not take --summary yet: its rows are kept as they were"
     elif code != 0:
-        problem = f"exit status {code} (last lines: {' / '.join(text.strip().splitlines()[-3:])})"
+        last = " / ".join(text.strip().splitlines()[-3:])
+        problem = f"exit status {code} (last lines: {last})" + (f"; {problem}" if problem else "")
     if not rows and not problem:
         problem = "reported no rows"
     return Outcome(script.name, rows, code, seconds, problem)
