@@ -66,9 +66,12 @@ cdef extern from "Python.h":
         PyMemberDef* d_member
 
     ctypedef struct PyTypeObject:
-        pass
+        Py_ssize_t tp_basicsize
+        Py_ssize_t tp_itemsize
+        void* tp_alloc
 
     PyTypeObject* Py_TYPE(object o)
+    object PyType_GenericAlloc(PyTypeObject* t, Py_ssize_t n)
 
     ctypedef struct PyListObject:
         PyObject** ob_item
@@ -76,7 +79,7 @@ cdef extern from "Python.h":
 cdef enum:
     T_OBJECT_EX = 16
 
-KERNEL_VERSION = 6
+KERNEL_VERSION = 7
 """Bumped with any change of behaviour: book.py ignores a stale build of another version."""
 
 SOURCE_SHA256 = PYX_SHA256
@@ -1109,3 +1112,75 @@ def apply_raw_event(object book, L2RawEvent ev):
             else:
                 PyDict_SetItem(table, key, qty)
     return _finish(book, ev.end - ev.start)
+
+
+# -- the feed's per-frame event, built in C ----------------------------------------------
+
+_EVENT_SLOTS = ("product_id", "book", "snapshot", "sequence_num")
+cdef PyTypeObject* _event_type = NULL
+cdef object _event_ref = None
+cdef Py_ssize_t _event_off[4]
+
+
+def bind_event_type(object cls):
+    """Let :func:`book_changed` build instances of ``cls``; returns whether it could.
+
+    ``cls`` is ``botkit.market.events.BookChanged``: a frozen dataclass with slots whose
+    four fields (``_EVENT_SLOTS``) must be ``cls``'s own member descriptors of object
+    slots, inside the instance, with the generic allocator and no variable part (what
+    ``object.__new__(cls)`` uses). Anything else is refused (False).
+    """
+    global _event_type, _event_ref
+    cdef Py_ssize_t offsets[4]
+    cdef PyMemberDef* member
+    cdef PyTypeObject* t
+    if not isinstance(cls, type):
+        return False
+    t = <PyTypeObject*><PyObject*>cls
+    if t.tp_itemsize != 0 or t.tp_alloc != <void*>PyType_GenericAlloc:
+        return False
+    if cls.__new__ is not object.__new__:
+        return False
+    basic = cls.__basicsize__
+    for i, name in enumerate(_EVENT_SLOTS):
+        descr = cls.__dict__.get(name)
+        if type(descr) is not _MEMBER_DESCRIPTOR or descr.__objclass__ is not cls:
+            return False
+        member = (<PyMemberDescrObject*><PyObject*>descr).d_member
+        if member == NULL or member.type != T_OBJECT_EX:
+            return False
+        if member.offset < <Py_ssize_t>sizeof(PyObject) or (
+            member.offset + <Py_ssize_t>sizeof(PyObject*) > basic
+        ):
+            return False
+        offsets[i] = member.offset
+    _event_type = NULL  # never a half-updated binding
+    for i in range(4):
+        _event_off[i] = offsets[i]
+    _event_ref = cls
+    _event_type = t
+    return True
+
+
+cdef inline void _put(object obj, Py_ssize_t offset, object value):
+    cdef PyObject** where = <PyObject**>((<char*><PyObject*>obj) + offset)
+    Py_INCREF(value)
+    where[0] = <PyObject*>value  # a fresh instance: the slot was NULL
+
+
+def book_changed(object product_id, object book, object snapshot, object sequence_num):
+    """``BookChanged(product_id, book, snapshot, sequence_num)`` without its ``__init__``.
+
+    The feed builds one per level2 frame. The dataclass's ``__init__`` sets each field
+    through ``object.__setattr__`` (~0.5 us), ``events.book_changed`` through the slot
+    descriptors (~0.35 us); this allocates as ``object.__new__`` does and writes the four
+    slots directly (~0.05 us). The result is an ordinary, equal ``BookChanged``.
+    """
+    if _event_type == NULL:
+        raise RuntimeError("bind_event_type(BookChanged) was not called")
+    ev = PyType_GenericAlloc(_event_type, 0)
+    _put(ev, _event_off[0], product_id)
+    _put(ev, _event_off[1], book)
+    _put(ev, _event_off[2], snapshot)
+    _put(ev, _event_off[3], sequence_num)
+    return ev

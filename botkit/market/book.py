@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from heapq import heapify, heappop, heappush
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import botkit.market as core_package
 from botkit.market.book_levels import (
@@ -59,6 +59,7 @@ __all__ = [
     "LevelChange",
     "WireLevelChange",
     "WireLimits",
+    "compiled_event_constructor",
     "decoder_in_use",
     "frame_parser",
     "kernel_in_use",
@@ -75,7 +76,9 @@ _SNAPSHOT_CACHED = 1024
 _ASK_SIDES = frozenset({"offer", "ask", "sell", "SELL"})
 
 
-_KERNEL_VERSION = 6
+_E = TypeVar("_E")
+
+_KERNEL_VERSION = 7
 """The ``botkit.market._l2kernel`` behaviour this module expects (a stale build is ignored)."""
 _KERNEL_CROSSED = -2
 """The kernel's ``DONE_CROSSED``: every level applied, and the book is crossed."""
@@ -133,6 +136,29 @@ def use_kernel(enabled: bool = True, *, decoder: bool = True) -> bool:
     if _kernel is None or not decoder:
         frame_parser = None
     return _kernel is not None
+
+
+def compiled_event_constructor(cls: type[_E]) -> Callable[[str, L2Book, bool, int], _E] | None:
+    """The kernel's constructor of ``cls`` (``events.BookChanged``), or None.
+
+    A feed protocol builds one ``BookChanged`` per level2 frame; the kernel's
+    ``book_changed`` writes its four slots in C (~0.05 us instead of ~0.35 us through
+    the slot descriptors). None when the kernel is not built, is stale, is disabled by
+    ``BOTKIT_NO_EXTENSIONS``, or cannot bind ``cls`` (not a plain slots class with
+    those four fields): the caller keeps ``events.book_changed`` then.
+    """
+    if core_package.NO_EXTENSIONS:
+        return None
+    try:
+        from botkit.market import _l2kernel
+    except ImportError:
+        return None
+    if getattr(_l2kernel, "KERNEL_VERSION", None) != _KERNEL_VERSION:
+        return None
+    if not _l2kernel.bind_event_type(cls):
+        return None
+    make: Callable[[str, L2Book, bool, int], _E] = _l2kernel.book_changed
+    return make
 
 
 def decoder_in_use() -> bool:

@@ -101,7 +101,7 @@ LOGGED_REFUSALS = 50
 """Refused frames logged one by one per connection; after that, every 100th."""
 _decode_fast = m.decode_fast
 _L2Data = m.L2Data
-_book_changed = book_changed
+_book_changed = _book_module.compiled_event_constructor(BookChanged) or book_changed
 
 
 class FeedProtocol:
