@@ -1,7 +1,7 @@
 """Benchmark: socket -> decode -> L2 book throughput, botkit vs the official SDK and cryptofeed.
 
 Run:  .venv/bin/python bench/bench_feed.py [--steps 15000] [--levels 2500] [--repeats 5]
-                                          [--cryptofeed-python PATH]
+                                          [--cryptofeed-python PATH] [--summary FILE]
 
 1. Records a level2 stream from botkit.sim (BTC-USD, ``--levels`` synthetic levels per
    side, ``--steps`` market steps of 0.1 s) to a gzip JSON-lines file (cached; the path
@@ -34,6 +34,10 @@ Run:  .venv/bin/python bench/bench_feed.py [--steps 15000] [--levels 2500] [--re
    per-round ratios), with the issue-19 targets checked: >= 3x the SDK's best idiom,
    >= 150k messages/s and >= 1.5M level updates/s.
 
+   ``--summary FILE`` appends the summary rows (bench/_summary.py) for these targets: the
+   worse SDK ratio (the headline), each SDK idiom's ratio, messages/s and level updates/s,
+   each naming its competitor and the load average around the socket rounds.
+
    In memory (no socket): botkit's whole per-frame path (``FeedProtocol.receive``) vs
    cryptofeed's ``message_handler``; decode+book variants that justify botkit's choices
    (msgspec vs ``json.loads``, wire-string vs ``Decimal`` quantities, int ticks vs
@@ -56,7 +60,7 @@ import sys
 import time
 from bisect import bisect_left, insort
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -75,6 +79,7 @@ from botkit.venues.advanced_trade.messages import L2Data, L2Message, L2Update, d
 from botkit.venues.advanced_trade.ws_protocol import FeedProtocol, Subscription
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _summary import Row, add_summary_argument, command_line, emit, version  # noqa: E402
 from bench_book import BisectTickBook, timed  # noqa: E402
 from bench_book import main as bench_book_main  # noqa: E402
 
@@ -433,6 +438,127 @@ def in_memory(frames: list[str]) -> dict[str, float]:
     }
 
 
+# -- summary rows (bench/regenerate.py) -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Stream:
+    frames: int
+    timed_frames: int  # the update frames (the snapshot is outside the timed span)
+    level_updates: int
+    snapshot_levels: int
+    steps: int
+    levels: int
+
+    @property
+    def standard(self) -> bool:
+        """The stream issue 19's targets name (``--steps 15000 --levels 2500``)."""
+        return self.steps == 15000 and self.levels == 2500
+
+    def describe(self) -> str:
+        return (
+            f"{'the standard stream' if self.standard else 'a NON-standard stream'}: {self.timed_frames:,} "
+            f"update frames, {self.level_updates:,} level updates, after a "
+            f"{self.snapshot_levels:,}-level snapshot"
+        )
+
+
+def summary_rows(
+    ratios: dict[str, float],
+    cpus: dict[str, float],
+    base_name: str,
+    stream: Stream,
+    rounds: int,
+    load: tuple[float, float],
+    in_memory_msgs: float,
+) -> list[Row]:
+    """The issue-19 item-4 targets (and the older feed targets measured by the same rounds)."""
+    sdk = (
+        f"official coinbase-advanced-py {version('coinbase-advanced-py')} WSClient "
+        f"(websockets {version('websockets')})"
+    )
+    best, typed = ratios[SDK_BEST], ratios[SDK_TYPED]
+    worse = min(best, typed)
+    cpu = cpus[base_name]
+    msgs, levels = stream.timed_frames / cpu, stream.level_updates / cpu
+    how = (
+        f"client thread CPU time, median of {rounds} interleaved rounds (ratios: median of the "
+        f"per-round ratios); {stream.describe()}; aiohttp {version('aiohttp')}"
+    )
+    note = f"load average {load[0]:.2f} before the socket rounds, {load[1]:.2f} after"
+    cmd = command_line()
+
+    def sdk_rate(name: str) -> str:
+        return (
+            f"{stream.timed_frames / cpus[name] / 1e3:.1f} k msgs/s, "
+            f"{stream.level_updates / cpus[name] / 1e6:.2f} M level updates/s"
+        )
+
+    both = (
+        f"{sdk}, both idioms in the same rounds: json.loads + Decimal dict book (its best: "
+        f"{sdk_rate(SDK_BEST)}) and WebsocketResponse objects + dict book ({sdk_rate(SDK_TYPED)})"
+    )
+    return [
+        Row(
+            key="feed.vs_sdk_worse",
+            target="feed ≥ 3× the official SDK, the worse of its two idioms (Performance II, headline)",
+            measured=f"{worse:.2f}× (best idiom {best:.2f}×, WebsocketResponse {typed:.2f}×); {how}",
+            met=worse >= 3,
+            command=cmd,
+            competitor=both,
+            note=note,
+        ),
+        Row(
+            key="feed.vs_sdk_best",
+            target="feed ≥ 3× the SDK's best idiom, WSClient + json.loads + Decimal dict book "
+            "(Performance II)",
+            measured=f"{best:.2f}×; {how}",
+            met=best >= 3,
+            command=cmd,
+            competitor=f"{sdk} + json.loads + Decimal dict book ({sdk_rate(SDK_BEST)})",
+            note=note,
+        ),
+        Row(
+            key="feed.vs_sdk_path",
+            target="feed ≥ 3× the SDK path, WSClient + WebsocketResponse + dict book (feed)",
+            measured=f"{typed:.2f}×; {how}",
+            met=typed >= 3,
+            command=cmd,
+            competitor=f"{sdk} + WebsocketResponse(json.loads) + dict book ({sdk_rate(SDK_TYPED)})",
+            note=note,
+        ),
+        Row(
+            key="feed.msgs_per_s",
+            target="feed ≥ 150 k messages/s on the standard stream (Performance II)",
+            measured=f"{msgs / 1e3:.1f} k/s over loopback ({1e6 / msgs:.2f} µs CPU per frame); "
+            f"{in_memory_msgs / 1e3:.0f} k/s in memory (FeedProtocol.receive + callback, no "
+            f"socket); {how}",
+            met=msgs >= 150_000 if stream.standard else None,
+            command=cmd,
+            competitor=both,
+            note=note,
+        ),
+        Row(
+            key="feed.level_updates_1_5m",
+            target="feed ≥ 1.5 M level updates/s on the standard stream (Performance II)",
+            measured=f"{levels / 1e6:.2f} M/s over loopback; {how}",
+            met=levels >= 1_500_000 if stream.standard else None,
+            command=cmd,
+            competitor=both,
+            note=note,
+        ),
+        Row(
+            key="feed.level_updates_400k",
+            target="feed ≥ 400 k level updates/s (feed)",
+            measured=f"{levels / 1e6:.2f} M/s over loopback; {how}",
+            met=levels >= 400_000,
+            command=cmd,
+            competitor=both,
+            note=note,
+        ),
+    ]
+
+
 # -- main -----------------------------------------------------------------------------------
 
 
@@ -448,6 +574,7 @@ def main() -> None:
         help="python of a venv with cryptofeed (default: $BOTKIT_CRYPTOFEED_PYTHON or "
         "/work/venv-cryptofeed/bin/python when present)",
     )
+    add_summary_argument(ap)
     args = ap.parse_args()
     path = args.file or Path(f"/tmp/botkit-bench-l2-{args.steps}-{args.levels}.jsonl.gz")
     if not path.exists():
@@ -516,12 +643,14 @@ def main() -> None:
 
         variants.append(("cryptofeed Coinbase feed (own venv, subprocess)", cryptofeed_socket))
     samples: dict[str, list[Timing]] = {name: [] for name, _ in variants}
+    load_before = os.getloadavg()[0]
     try:
         for _ in range(args.repeats):  # interleaved rounds: noise hits every variant alike
             for name, make in variants:
                 samples[name].append(make())
     finally:
         server.kill()
+    load_after = os.getloadavg()[0]
 
     base_name = variants[0][0]
     base = samples[base_name]
@@ -534,6 +663,7 @@ def main() -> None:
         f"{'wall vs botkit':>15} {'CPU vs botkit':>14}"
     )
     ratios: dict[str, float] = {}
+    cpus: dict[str, float] = {}
     cpu_base = statistics.median(x[1] for x in base)
     for name, xs in samples.items():
         wall = statistics.median(x[0] for x in xs)
@@ -541,6 +671,7 @@ def main() -> None:
         rw = statistics.median(x[0] / b[0] for x, b in zip(xs, base, strict=True))
         rc = statistics.median(x[1] / b[1] for x, b in zip(xs, base, strict=True))
         ratios[name] = rc
+        cpus[name] = cpu
         print(
             f"{name:60} {wall:7.3f} {cpu:7.3f} {timed_frames / cpu:11,.0f} {ups / cpu:13,.0f} "
             f"{rw:14.2f}x {rc:13.2f}x"
@@ -600,6 +731,13 @@ def main() -> None:
     for name, dt in mem.items():
         print(f"{name:58} {dt:8.3f} {total / dt:12,.0f} {n_frames / dt:10,.0f} {dt / mbase:8.2f}x")
     print()
+    if args.summary:
+        stream = Stream(len(frames), timed_frames, ups, snap, args.steps, args.levels)
+        emit(
+            summary_rows(ratios, cpus, base_name, stream, args.repeats, (load_before, load_after),
+                         n_frames / proto_s),
+            args.summary,
+        )  # fmt: skip
     bench_book_main()
 
 
