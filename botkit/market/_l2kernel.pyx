@@ -1184,3 +1184,30 @@ def book_changed(object product_id, object book, object snapshot, object sequenc
     _put(ev, _event_off[2], snapshot)
     _put(ev, _event_off[3], sequence_num)
     return ev
+
+
+def apply_raw_frame(object proto, L2RawFrame frame):
+    """``proto._apply_l2(frame, [], False, True)`` for an in-sequence raw frame, its common case in C.
+
+    ``proto`` is Advanced Trade's ``FeedProtocol``. A frame of one ``update`` event for a
+    valid book of the connection (nearly every level2 frame) is applied here with the
+    same calls as ``_apply_l2`` (``book.apply_raw_updates``; a refusal or a crossed book
+    goes to the protocol's ``_l2_refused`` / ``_l2_crossed``, which ``_apply_l2`` also
+    uses) and its ``BookChanged`` built in C; anything else is ``proto._apply_l2``'s.
+    This saves ~0.3 us of interpreted glue per frame.
+    """
+    cdef list evs = frame.events
+    cdef L2RawEvent ev
+    if len(evs) == 1 and _event_type != NULL:
+        ev = evs[0]
+        if ev.type == _UPDATE:
+            book = (<dict?>proto.books).get(ev.product_id)
+            if book is not None and book.valid:
+                try:
+                    crossed = book.apply_raw_updates(ev)
+                except Exception as exc:
+                    return proto._l2_refused([], ev.product_id, exc)
+                if crossed:
+                    return proto._l2_crossed([], ev.product_id)
+                return [book_changed(ev.product_id, book, False, frame.sequence_num)]
+    return proto._apply_l2(frame, [], False, True)

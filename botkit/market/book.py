@@ -95,7 +95,7 @@ objects, or None (then the caller decodes it with msgspec)."""
 
 
 def _load_kernel() -> Callable[[L2Book, list[WireLevelChange], int], int] | None:
-    global _apply_raw, frame_parser
+    global _apply_raw, apply_raw_frame, frame_parser
     frame_parser = None
     if core_package.NO_EXTENSIONS:  # BOTKIT_NO_EXTENSIONS: never load it
         return None
@@ -110,6 +110,7 @@ def _load_kernel() -> Callable[[L2Book, list[WireLevelChange], int], int] | None
         _l2kernel.bind_book_type(L2Book)
     fn: Callable[[L2Book, list[WireLevelChange], int], int] = _l2kernel.apply_levels
     _apply_raw = _l2kernel.apply_raw_event
+    apply_raw_frame = _l2kernel.apply_raw_frame
     frame_parser = _l2kernel.parse_l2_frame
     return fn
 
@@ -117,6 +118,10 @@ def _load_kernel() -> Callable[[L2Book, list[WireLevelChange], int], int] | None
 _apply_raw: Callable[[L2Book, L2RawEvent], int] | None = None
 """The kernel's ``apply_raw_event`` once loaded (kept by ``use_kernel(False)``: an event
 read before the switch can still be applied)."""
+apply_raw_frame: Callable[[Any, L2RawFrame], list[Any]] | None = None
+"""The kernel's ``apply_raw_frame`` once loaded: Advanced Trade's ``FeedProtocol._apply_l2``
+for an in-sequence frame of ``frame_parser``, its common case compiled (kept by
+``use_kernel(False)``, as ``_apply_raw``)."""
 frame_parser: FrameParser | None = None
 """The kernel's frame decoder while the kernel is in use, else None (read per frame by
 the Advanced Trade feed protocol)."""

@@ -10,19 +10,23 @@ from __future__ import annotations
 import dataclasses
 import gc
 import importlib.util
+import json
 import os
 import subprocess
 import sys
 import weakref
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
 import botkit.market as core_package
 from botkit.market import book as book_module
-from botkit.market.book import L2Book
+from botkit.market.book import L2Book, WireLimits
 from botkit.market.events import BookChanged, book_changed
+from botkit.market.requests import Subscription
 from botkit.venues.advanced_trade import ws_protocol
+from botkit.venues.advanced_trade.ws_protocol import FeedProtocol
 
 KERNEL_BUILT = (
     importlib.util.find_spec("botkit.market._l2kernel") is not None
@@ -139,3 +143,78 @@ def test_no_constructor_without_the_kernel() -> None:
         [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60
     )
     assert out.stdout.split() == ["None", "botkit.market.events", "False"], out.stderr
+
+
+# -- the compiled common case of FeedProtocol._apply_l2 (apply_raw_frame) -----------------
+
+
+def frame(seq: int, kind: str, pid: str, levels: list[tuple[str, str, str]]) -> bytes:
+    ups = [{"side": s, "event_time": "", "price_level": p, "new_quantity": q} for s, p, q in levels]
+    env = {
+        "channel": "l2_data",
+        "client_id": "",
+        "timestamp": "",
+        "sequence_num": seq,
+        "events": [{"type": kind, "product_id": pid, "updates": ups}],
+    }
+    return json.dumps(env, separators=(",", ":")).encode()
+
+
+def outcome(p: FeedProtocol, data: bytes) -> tuple[Any, ...]:
+    """The events (books by product id, errors by type and text) and the protocol's state."""
+    events = []
+    for ev in p.receive(data):
+        fields = []
+        for fld in dataclasses.fields(ev):
+            v = getattr(ev, fld.name)
+            if isinstance(v, L2Book):
+                v = ("book", v.product_id, v.valid, v.best_bid(), v.best_ask())
+            elif isinstance(v, BaseException):
+                v = (type(v).__name__, str(v))
+            fields.append((fld.name, v))
+        events.append((type(ev).__name__, *fields))
+    books = {
+        pid: (b.valid, b.invalid_reason, sorted(b._bids.items()), sorted(b._asks.items()))
+        for pid, b in p.books.items()
+    }
+    return events, dataclasses.astuple(p.stats), p.last_seq, p.take_requests(), books
+
+
+STREAM = [
+    frame(1, "snapshot", "BTC-USD", [("bid", "99", "1"), ("offer", "101", "2")]),
+    frame(2, "update", "BTC-USD", [("bid", "99.5", "3"), ("offer", "101", "0")]),
+    frame(3, "update", "ETH-USD", [("bid", "5", "1")]),  # not this connection's product
+    frame(4, "update", "BTC-USD", [("bid", "98", "1"), ("bid", "150", "1")]),  # above the cap
+    frame(5, "update", "BTC-USD", [("bid", "98", "2")]),  # the book is invalid: waits
+    frame(6, "snapshot", "BTC-USD", [("bid", "99", "1"), ("offer", "101", "2")]),
+    frame(7, "update", "BTC-USD", [("bid", "99", "0"), ("bid", "98", "4")]),
+    frame(8, "update", "BTC-USD", [("bid", "102", "1")]),  # crosses the ask
+    frame(9, "update", "BTC-USD", [("bid", "97", "1")]),
+]
+
+
+def test_compiled_apply_refuses_crosses_and_skips_exactly_like_apply_l2() -> None:
+    """Every branch of apply_raw_frame against the msgspec route, which runs _apply_l2."""
+    protos = []
+    for _ in range(2):
+        p = FeedProtocol(
+            "market-0", [Subscription("level2", ("BTC-USD",))], limits=WireLimits(max_price=120)
+        )
+        p.connection_opened()
+        protos.append(p)
+    assert book_module.apply_raw_frame is not None
+    expected = [["BookChanged"], ["BookChanged"], [], ["BookInvalidated"], []]
+    expected += [["BookChanged"], ["BookChanged"], ["BookInvalidated"], []]
+    try:
+        for data, names in zip(STREAM, expected, strict=True):
+            book_module.use_kernel(True, decoder=True)
+            assert book_module.frame_parser is not None
+            assert book_module.frame_parser(data, protos[0].books) is not None  # the raw route
+            compiled = outcome(protos[0], data)
+            assert [e[0] for e in compiled[0]] == names, data
+            book_module.use_kernel(True, decoder=False)
+            assert outcome(protos[1], data) == compiled, data
+    finally:
+        book_module.use_kernel(True)
+    names = [e[0] for e in outcome(protos[0], frame(10, "update", "BTC-USD", []))[0]]
+    assert names == []  # after the crossing the book waits for its resync snapshot

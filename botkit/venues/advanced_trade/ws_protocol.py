@@ -250,6 +250,9 @@ class FeedProtocol:
             if last is not None and seq == last + 1:
                 self.last_seq = seq
                 self.stats.accepted += 1
+                apply = _book_module.apply_raw_frame  # _apply_l2, its common case compiled
+                if raw is not None and apply is not None:
+                    return apply(self, raw)
                 return self._apply_l2(frame, [], False, raw is not None)
             events: list[FeedEvent] = []
             if self._sequence(seq, events):
@@ -320,14 +323,22 @@ class FeedProtocol:
                         crossed = book.apply_snapshot(ev.updates)  # type: ignore[arg-type,union-attr]
                     snapshot = True
             except Exception as exc:  # the book refused a level, or worse
-                self._withdraw(events)
-                self._refuse(f"{pid}: {exc}", events, resync=True, product=pid)
-                return events
+                return self._l2_refused(events, pid, exc)
             if crossed:
-                self._withdraw(events)
-                events.extend(self._gap_recovery(f"{pid} book crossed"))
-                return events
+                return self._l2_crossed(events, pid)
             events.append(_book_changed(pid, book, snapshot, frame.sequence_num))
+        return events
+
+    def _l2_refused(self, events: list[FeedEvent], pid: str, exc: Exception) -> list[FeedEvent]:
+        """A level2 frame's event failed: withdraw the frame's events, refuse it, resync."""
+        self._withdraw(events)
+        self._refuse(f"{pid}: {exc}", events, resync=True, product=pid)
+        return events
+
+    def _l2_crossed(self, events: list[FeedEvent], pid: str) -> list[FeedEvent]:
+        """A level2 frame left ``pid``'s book crossed: withdraw its events, recover."""
+        self._withdraw(events)
+        events.extend(self._gap_recovery(f"{pid} book crossed"))
         return events
 
     @staticmethod
