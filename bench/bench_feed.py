@@ -59,7 +59,7 @@ import subprocess
 import sys
 import time
 from bisect import bisect_left, insort
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
@@ -70,11 +70,12 @@ from aiohttp import web
 from botkit.market import book as book_module
 from botkit.market.book import L2Book
 from botkit.market.config import FeedConfig
-from botkit.market.events import BookChanged
+from botkit.market.events import BookChanged, book_changed
 from botkit.market.feed import MarketDataFeed
 from botkit.sim import ws_frames as f
 from botkit.sim.events import BookChange
 from botkit.sim.exchange import SimExchange, SimMarketConfig
+from botkit.venues.advanced_trade import ws_protocol
 from botkit.venues.advanced_trade.messages import L2Data, L2Message, L2Update, decode_frame
 from botkit.venues.advanced_trade.ws_protocol import FeedProtocol, Subscription
 
@@ -293,6 +294,22 @@ def run_cryptofeed(python: str, *args: str) -> dict[str, Any]:
         raise RuntimeError(f"cryptofeed runner failed: {out.stderr[-2000:]}")
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
+
+
+@contextlib.contextmanager
+def kernel_mode(enabled: bool, decoder: bool) -> Iterator[None]:
+    """The kernel's level loop and decoder on or off; off, also the Python ``BookChanged``
+    constructor, so that the "Python level loop" rows are what a build without the
+    extension runs (``BOTKIT_NO_EXTENSIONS=1``), not the kernel's event constructor."""
+    book_module.use_kernel(enabled, decoder=decoder)
+    compiled = ws_protocol._book_changed
+    if not enabled:
+        ws_protocol._book_changed = book_changed
+    try:
+        yield
+    finally:
+        ws_protocol._book_changed = compiled
+        book_module.use_kernel(True)
 
 
 # -- in-memory decode + book variants -------------------------------------------------------
@@ -615,11 +632,8 @@ def main() -> None:
     )
 
     def with_kernel(enabled: bool, decoder: bool) -> Timing:
-        book_module.use_kernel(enabled, decoder=decoder)
-        try:
+        with kernel_mode(enabled, decoder):
             return asyncio.run(run_botkit(url, last_seq, "aiohttp"))
-        finally:
-            book_module.use_kernel(True)
 
     variants: list[tuple[str, Callable[[], Timing]]] = [
         ("botkit feed, aiohttp connector", lambda: asyncio.run(run_botkit(url, last_seq, "aiohttp"))),
@@ -715,11 +729,8 @@ def main() -> None:
             ("the same, msgspec decode + compiled level loop", True),
             ("the same, Python level loop (no extension)", False),
         ]:
-            book_module.use_kernel(enabled, decoder=False)
-            try:
+            with kernel_mode(enabled, False):
                 rows.append((label, protocol_path(frames)))
-            finally:
-                book_module.use_kernel(True)
     if cf_python is not None:
         cf_mem = run_cryptofeed(cf_python, "--file", str(path), "--repeats", "3")
         rows.append(("cryptofeed Coinbase.message_handler (json, Decimal, order_book)", cf_mem["seconds"]))  # fmt: skip
