@@ -15,7 +15,6 @@ key order kept) rather than :mod:`json`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -165,9 +164,12 @@ def attached_bracket(limit_price: Decimal, stop_trigger_price: Decimal) -> dict[
     }
 
 
-@dataclass(frozen=True, slots=True)
-class OrderIntent:
+class OrderIntent(msgspec.Struct, frozen=True):
     """A decision to place one order.
+
+    A frozen msgspec Struct (one per order on the tick -> order path; a frozen
+    dataclass's construction cost about four times as much). ``extra`` defaults to a
+    new empty dict per intent, as ``field(default_factory=dict)`` did.
 
     Attributes:
         client_order_id: the idempotency key (§2.5): the same id on every
@@ -182,7 +184,7 @@ class OrderIntent:
     product_id: str
     side: Side
     order_configuration: dict[str, Any]
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = {}
 
     def __post_init__(self) -> None:
         if not self.client_order_id:

@@ -27,9 +27,10 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
+
+import msgspec
 
 __all__ = [
     "TERMINAL",
@@ -87,9 +88,15 @@ def normalise_status(status: str, filled_size: Decimal | None) -> OrderStatus | 
     return mapped
 
 
-@dataclass(frozen=True, slots=True)
-class OrderState:
-    """What botkit knows about one order."""
+class OrderState(msgspec.Struct, frozen=True):
+    """What botkit knows about one order.
+
+    A frozen msgspec Struct rather than a frozen dataclass: one is built at every state
+    change of every order (twice per order on the tick -> order path: tracked, then
+    placed, in the strategy's context and again in the executor), and a frozen
+    dataclass's ``__init__`` costs ~1.6 µs against ~0.3 µs. Fields, order, defaults,
+    equality, hashing and immutability are the same.
+    """
 
     client_order_id: str
     order_id: str = ""
@@ -105,9 +112,8 @@ class OrderState:
         return self.status in TERMINAL
 
 
-@dataclass(frozen=True, slots=True)
-class Transition:
-    """The result of one :meth:`OrderStateMachine.apply` call."""
+class Transition(msgspec.Struct, frozen=True):
+    """The result of one :meth:`OrderStateMachine.apply` call (a Struct: see OrderState)."""
 
     client_order_id: str
     old: OrderStatus

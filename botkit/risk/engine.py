@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal, NoReturn
 
+import msgspec
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from botkit.errors import OrderRejected
@@ -143,9 +144,11 @@ class MarketQuote:
     book_valid: bool = True
 
 
-@dataclass(frozen=True, slots=True)
-class OrderCheck:
-    """The risk-relevant content of an order intent."""
+class OrderCheck(msgspec.Struct, frozen=True):
+    """The risk-relevant content of an order intent.
+
+    A frozen msgspec Struct: one is built for every order on the tick -> order path, at
+    a fifth of a frozen dataclass's construction cost."""
 
     product_id: str
     side: str
