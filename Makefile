@@ -28,7 +28,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/mypy tests
 
-# `make bench` re-runs the benchmarks (~20 min, every script but the hour-long soak) and rewrites
+# `make bench` re-runs the benchmarks (~15 min, every script but the hour-long soak) and rewrites
 # the summary table of docs/benchmarks.md; BENCH_ARGS="--only sign,replay", "--with-soak",
 # "--quick" (check the pipeline, nothing written) or "--dry-run" pass through.
 BENCH_ARGS ?=

@@ -23,10 +23,11 @@ rows), which scripts, on which CPU, at which load average, Python and git head.
 * ``--with-soak``: also the hour-long soak (``bench_soak.py``); otherwise its rows are
   carried over.
 
-The full run (every script but the soak) takes ~20 minutes on the project's 2-core box;
-the arguments are chosen for that (see ``SCRIPTS``). Run it on a quiet machine: the figures
-are noisy when other work shares the cores (the load average at the start is in the run's
-line above the table).
+The full run (every script but the soak) takes ~15 minutes on the project's 2-core box
+(``SCRIPTS`` gives each script's arguments and minutes, measured on 2026-12-06 at load 1-4,
+bench_orders and bench_runtime estimated; the budget is 25). Run it on a quiet machine: the
+figures are noisy when other work shares the cores (the load average at the start is in the
+run's line above the table).
 """
 
 from __future__ import annotations
@@ -83,37 +84,37 @@ class Script:
     name: str
     full: str
     quick: str
-    minutes: float  # expected wall time of the full arguments on the 2-core box
+    minutes: float  # wall time of the full arguments on the 2-core box
     timeout: float = 1800.0  # seconds, full run (quick: 300)
 
 
 SCRIPTS: tuple[Script, ...] = (
-    Script("bench_sign", "--n 1000 --repeats 15", "--n 30 --repeats 2", 0.3),
-    Script("bench_book", "--rounds 3", "--rounds 1 --updates 5000", 1.0),
+    Script("bench_sign", "--n 1000 --repeats 15", "--n 30 --repeats 2", 0.2),
+    Script("bench_book", "--rounds 3", "--rounds 1 --updates 5000", 0.3),
     Script(
         "bench_feed",
         "--steps 15000 --levels 2500 --repeats 7",
         "--steps 300 --levels 200 --repeats 1",
-        4.0,
+        1.5,  # + 0.3 to record the stream the first time (cached in /tmp)
     ),
-    Script("bench_orders", "--tick-to-order 1000", "--tick-to-order 40", 1.5),
+    Script("bench_orders", "--tick-to-order 1000", "--tick-to-order 40", 1.0),  # estimated
     Script(
         "bench_runtime",
         "--ticks 20000 --seconds 10 --spawns 7 --live-seconds 4",
         "--ticks 200 --seconds 2 --spawns 1 --live-seconds 1",
-        3.0,
+        4.0,  # estimated
     ),
-    Script("bench_memory", "--seconds 8 --repeats 3 --live", "--seconds 2 --repeats 1 --live", 1.5),
-    Script("bench_loop", "--rounds 7", "--rounds 1 --ticks 100 --steps 300 --levels 200", 1.5),
-    Script("bench_replay", "--repeats 5", "--steps 500 --levels 200 --repeats 1", 1.0),
+    Script("bench_memory", "--seconds 8 --repeats 3 --live", "--seconds 2 --repeats 1 --live", 2.0),
+    Script("bench_loop", "--rounds 7", "--rounds 1 --ticks 100 --steps 300 --levels 200", 0.7),
+    Script("bench_replay", "--repeats 7", "--steps 500 --levels 200 --repeats 1", 0.7),
     Script(
         "bench_research",
-        "--rounds 3",
+        "--rounds 5",
         "--trials 4 --candles 300 --speed-candles 20000 --rounds 1 --skip-ray",
-        5.0,
+        3.0,
     ),
-    Script("bench_venues", "--rounds 400 --inproc 3000", "--rounds 20 --warm 5 --inproc 200", 0.5),
-    Script("bench_sim_market", "", "--minutes 0.5 --repeats 1", 0.3),
+    Script("bench_venues", "--rounds 1000 --inproc 3000", "--rounds 20 --warm 5 --inproc 200", 0.6),
+    Script("bench_sim_market", "", "--minutes 0.5 --repeats 1", 0.2),
     # the loss limit out of reach: a tripped kill switch leaves the bot idle for the rest of
     # the hour (docs/benchmarks.md, Soak, 2026-12-06)
     Script(
