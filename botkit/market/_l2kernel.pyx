@@ -1038,7 +1038,7 @@ cdef inline long long _fast_tick(
     return tick
 
 
-def apply_raw_event(object book, L2RawEvent ev):
+cpdef int apply_raw_event(object book, L2RawEvent ev) except -3:
     """Apply the levels of ``ev`` to ``book`` as :func:`apply_levels` would their structs.
 
     Every level was classified by :func:`parse_l2_frame` (side ``bid``/``offer``,
@@ -1186,6 +1186,24 @@ def book_changed(object product_id, object book, object snapshot, object sequenc
     return ev
 
 
+cdef bint _apply_raw_updates(object book, L2RawEvent ev) except -1:
+    """``L2Book.apply_raw_updates(book, ev)`` for a book of exactly the bound type, in C.
+
+    The same rules as that method (the reference, kept in book.py): the levels applied
+    by :func:`apply_raw_event`; if it raises AttributeError, TypeError or ValueError, the
+    book settles its heaps and ValueError("bad level in <product> update: ...") is raised
+    instead; True when the book is left crossed. The differential tests compare the two
+    routes' events, errors included (tests/market/test_book_changed_kernel.py).
+    """
+    cdef int done
+    try:
+        done = apply_raw_event(book, ev)
+    except (AttributeError, TypeError, ValueError) as exc:
+        book._settle()
+        raise ValueError(f"bad level in {book.product_id} update: {exc}") from None
+    return done == -2  # DONE_CROSSED
+
+
 def apply_raw_frame(object proto, L2RawFrame frame):
     """``proto._apply_l2(frame, [], False, True)`` for an in-sequence raw frame, its common case in C.
 
@@ -1204,7 +1222,10 @@ def apply_raw_frame(object proto, L2RawFrame frame):
             book = (<dict?>proto.books).get(ev.product_id)
             if book is not None and book.valid:
                 try:
-                    crossed = book.apply_raw_updates(ev)
+                    if Py_TYPE(book) == _book_type:
+                        crossed = _apply_raw_updates(book, ev)
+                    else:  # a subclass may override it (parse_l2_frame declines those anyway)
+                        crossed = book.apply_raw_updates(ev)
                 except Exception as exc:
                     return proto._l2_refused([], ev.product_id, exc)
                 if crossed:
