@@ -153,6 +153,7 @@ class ExchangeSimServer(DialectServer):
 
     name = "exchange"
     rest: ExchangeSimRest
+    ws: ExchangeWsHub
 
     def __init__(
         self,

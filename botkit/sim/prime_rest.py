@@ -152,6 +152,7 @@ class PrimeSimServer(DialectServer):
 
     name = "prime"
     rest: PrimeSimRest
+    ws: PrimeWsHub
 
     def __init__(
         self,
