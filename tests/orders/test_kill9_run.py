@@ -125,6 +125,7 @@ async def _drain(proc: asyncio.subprocess.Process, log: list[str]) -> None:
         log.append(line)
 
 
+@pytest.mark.timeout(180)  # eleven real bot processes, ~4 s each: the 60 s default is too tight
 async def test_botkit_run_killed_at_random_moments_loses_and_duplicates_nothing(
     sim_process: tuple[Path, str], tmp_path: Path
 ) -> None:
