@@ -238,8 +238,9 @@ class FeedSubscriptionError(FeedError):
 
 
 class JournalError(BotkitError):
-    """A journal (order intents, or the paper account) could not be written: disk full,
-    I/O error, permissions, or a database held by another process past the busy timeout.
+    """A journal (order intents, the fill ledger, or the paper account) could not be written:
+    disk full, I/O error, permissions, or a database held by another process past the busy
+    timeout.
 
     The write that failed did not happen (each is one transaction), so the journal is
     consistent up to the last one that did. An order whose intent could not be journalled

@@ -198,6 +198,11 @@ class FillEvent:
     cumulative_quantity: Decimal
     source: Literal["ws", "rest"] = "ws"
     trade_ids: tuple[str, ...] = field(default=())
+    cumulative_value: Decimal = Decimal(0)
+    """The order's filled value (quote) after this fill; 0 when the source does not say."""
+    cumulative_fees: Decimal = Decimal(0)
+    """The order's fees after this fill; with the two cumulative figures the fill ledger
+    records exactly what a position has counted of the order (botkit.orders.ledger)."""
 
 
 @dataclass(frozen=True, slots=True)

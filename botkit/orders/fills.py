@@ -10,9 +10,10 @@ average price, fees), never individual fills, and replays it after every reconne
     fee   = fees_now - fees_prev
 
 An update at or below the HWM produces no fill, which makes replays harmless. HWMs go
-through an injected :class:`HwmStore` (SQLite in :mod:`botkit.market.hwm_store`), so dedup
-survives restarts. After a reconnect the feed asks REST for the fills of the orders
-that were open (:meth:`FillTracker.open_order_ids`) and feeds them to
+through an injected :class:`HwmStore`; a restarted bot starts it from the marks its
+positions counted (:mod:`botkit.orders.ledger`), so dedup survives restarts. After a
+reconnect the feed asks REST for the fills of the orders that were open
+(:meth:`FillTracker.open_order_ids`) and feeds them to
 :meth:`FillTracker.reconcile_rest_fills`, which applies the same HWM rule: fills that
 happened while disconnected are reported exactly once, whichever path sees them first.
 
@@ -189,10 +190,16 @@ class HwmStore(Protocol):
 
 
 class MemoryHwmStore:
-    """An in-memory :class:`HwmStore`: dedup within one process only."""
+    """An in-memory :class:`HwmStore`: dedup within one process only.
 
-    def __init__(self) -> None:
-        self.rows: dict[str, OrderHwm] = {}
+    Args:
+        rows: marks to start from — a restarted bot's counted marks
+            (:meth:`botkit.orders.ledger.FillLedger.seed`), so replays of fills its
+            positions already include are not reported again.
+    """
+
+    def __init__(self, rows: Mapping[str, OrderHwm] | None = None) -> None:
+        self.rows: dict[str, OrderHwm] = dict(rows or {})
 
     def load(self) -> dict[str, OrderHwm]:
         return dict(self.rows)
@@ -260,6 +267,33 @@ class FillTracker:
                 self._released_set.discard(self._released[0])
             self._released.append(oid)
             self._released_set.add(oid)
+
+    def expect(
+        self, order_id: str, client_order_id: str, product_id: str, side: str, status: str
+    ) -> None:
+        """Know an order the exchange listed at start-up, before its fills are read back.
+
+        A restarted bot's marks say what its positions counted; an order that filled while
+        it was down may have no mark (none of its fills was counted) or a stale status.
+        With the order known here, :meth:`reconcile_rest_fills` attributes its REST fills
+        to ``client_order_id`` (REST fills carry none) and reports only the part above
+        the mark; a final ``status`` stops later backfills asking about it.
+        """
+        prev = self.hwms.get(order_id)
+        if prev is None:
+            if order_id in self._released_set:
+                return
+            cur = OrderHwm(
+                order_id, client_order_id, product_id, side, status, _ZERO, _ZERO, _ZERO
+            )
+        elif status in TERMINAL_STATUSES and not prev.terminal:
+            cur = replace(prev, status=status)
+        else:
+            return
+        self.hwms[order_id] = cur
+        self.store.save(cur)
+        if cur.terminal:
+            self._finished.append(order_id)  # released with the next finished order
 
     def open_order_ids(self) -> list[str]:
         """Orders not known to be terminal: those whose fills a REST backfill must check."""
@@ -366,6 +400,8 @@ class FillTracker:
                 cumulative_quantity=qty,
                 source=source,
                 trade_ids=trade_ids,
+                cumulative_value=value,
+                cumulative_fees=fees,
             )
             cur = replace(
                 base, status=status, cumulative_quantity=qty, value=value, total_fees=fees

@@ -94,6 +94,13 @@ class Positions:
         self._balances[quote] = self._balances.get(quote, _ZERO) - signed * price - fee
         return realised
 
+    def restore(self, product_id: str, position: Position) -> None:
+        """Start ``product_id`` from a persisted position (a restart; see
+        :mod:`botkit.orders.ledger`). Balances are not moved: they are read afresh."""
+        self._positions[product_id] = Position(
+            position.quantity, position.avg_price, position.realised
+        )
+
     def get(self, product_id: str) -> Position:
         """The product's position (a zero position when never traded)."""
         return self._positions.get(product_id) or Position()

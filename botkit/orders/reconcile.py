@@ -85,6 +85,7 @@ class ReconcileMixin:
             )
         adopted: list[ExchangeOrder] = []
         open_orders: list[ExchangeOrder] = []
+        listed: list[ExchangeOrder] = []
         exits: list[ExchangeOrder] = []
         foreign = 0
         for order in seen.values():
@@ -100,6 +101,7 @@ class ReconcileMixin:
             if not is_botkit_client_order_id(order.client_order_id):
                 foreign += view.open
                 continue
+            listed.append(view)
             if await self._adopt(view):
                 adopted.append(view)
             self.orders.apply(
@@ -123,7 +125,7 @@ class ReconcileMixin:
                 len(exits),
                 sum(e.open for e in exits),
             )
-        return ReconcileReport(adopted, open_orders, foreign, complete, exits)
+        return ReconcileReport(adopted, open_orders, foreign, complete, exits, listed)
 
     def entry_of(self, exit_order_id: str) -> str | None:
         """The client_order_id of the entry an attached exit (by its order id) belongs to.

@@ -161,6 +161,8 @@ class ReconcileReport:
             the entry), open or recent: tracked by order id (``OrderExecutor.entry_of``),
             neither adopted nor foreign, and not in ``open_orders`` (they have no client id
             a strategy could own).
+        listed: every order with botkit's client id the listings returned, open or
+            finished (the runtime reads back fills its positions have not counted).
     """
 
     adopted: list[ExchangeOrder]
@@ -168,6 +170,7 @@ class ReconcileReport:
     foreign_open: int = 0
     complete: bool = True
     attached_exits: list[ExchangeOrder] = field(default_factory=list)
+    listed: list[ExchangeOrder] = field(default_factory=list)
 
 
 def startup_updates(startup: StartupReport, recon: ReconcileReport) -> list[OrderUpdate]:

@@ -29,6 +29,7 @@ testable without files or an exchange.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -39,7 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from botkit.errors import OrderRejected
 from botkit.orders.intents import OrderIntent
-from botkit.orders.positions import Positions
+from botkit.orders.positions import Position, Positions
 
 __all__ = [
     "KillSwitchState",
@@ -564,6 +565,31 @@ class RiskEngine:
             self._day = day
             self._realised_today = _ZERO
             self._baseline = self.positions.unrealised(self.marks)
+
+    def today(self) -> tuple[int, Decimal] | None:
+        """The UTC day number being counted and the PnL realised in it (None before the
+        first fill or mark): persisted with every counted fill (botkit.orders.ledger)."""
+        return None if self._day is None else (self._day, self._realised_today)
+
+    def restore(
+        self, positions: Mapping[str, Position], today: tuple[int, Decimal] | None
+    ) -> None:
+        """Resume from a restarted bot's fill ledger: its positions (they replace any the
+        protection state carried: the ledger counts every fill exactly once), and the PnL
+        realised earlier in the same UTC day, so a restart never resets the daily loss.
+
+        Unrealised PnL is counted from the first mark after the restart (the marks before
+        it are not known). Call before the first fill or mark.
+        """
+        self.positions = Positions()
+        for pid, pos in positions.items():
+            self.positions.restore(pid, pos)
+        self.protection.positions = {
+            pid: (pos.quantity, pos.avg_price) for pid, pos in positions.items() if pos.quantity
+        }
+        if today is not None:
+            self._day, self._realised_today = today
+            self._baseline = _ZERO
 
     def daily_pnl(self) -> Decimal:
         """Realised + change in unrealised PnL since the start of the current UTC day."""

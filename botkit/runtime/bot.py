@@ -43,8 +43,11 @@ from botkit.monitor.alerts import Alerter
 from botkit.monitor.reporter import HealthReporter
 from botkit.monitor.systemd import watchdog_loop
 from botkit.orders.executor import OrderExecutor
+from botkit.orders.fills import MemoryHwmStore
 from botkit.orders.intents import OrderIntent
 from botkit.orders.journal import OrderJournal
+from botkit.orders.ledger import FILE_NAME as LEDGER_FILE
+from botkit.orders.ledger import FillLedger
 from botkit.orders.types import startup_updates
 from botkit.risk.gate import RiskGate
 from botkit.runtime.api import RunOptions, RunResult, run_blocking
@@ -52,6 +55,7 @@ from botkit.runtime.bot_config import BotConfig, data_root
 from botkit.runtime.dispatch import FOR_STRATEGY, CountingSink, dispatch_batch
 from botkit.runtime.event_buffer import EventBuffer
 from botkit.runtime.health import Health
+from botkit.runtime.resume import read_back_fills, resume_positions
 from botkit.runtime.settings import BotSettings
 from botkit.runtime.supervisor import Supervisor
 from botkit.runtime.ui import RunStats, refresh_stats
@@ -150,6 +154,8 @@ class BotRuntime:
         self.client: Any = None
         """The REST client (Coinbase's, the simulator's, or the paper broker's)."""
         self.gate: RiskGate | None = None
+        self.ledger: FillLedger | None = None
+        """Positions and the fills they counted, on disk (botkit/orders/ledger.py)."""
         self.view: BotView | None = None
         """Counters, snapshots and controls for the HTTP server (None when it is off)."""
         self.metrics: BotMetrics | None = None
@@ -255,13 +261,15 @@ class BotRuntime:
         """Create the data directory; in sim mode start from an empty journal.
 
         The embedded exchange starts empty every run, so a journal left from an earlier
-        run would make ``executor.start()`` re-place old intents on a new exchange.
+        run would make ``executor.start()`` re-place old intents on a new exchange, and
+        the fill ledger would resume positions the new exchange never filled.
         """
         root.mkdir(parents=True, exist_ok=True)
         journal_path = root / "journal.sqlite"
         if self.mode == "sim":
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{journal_path}{suffix}").unlink(missing_ok=True)
+                Path(f"{root / LEDGER_FILE}{suffix}").unlink(missing_ok=True)  # its positions
             self._exit_state_path(root).unlink(missing_ok=True)  # its exits were there too
         return journal_path
 
@@ -293,6 +301,8 @@ class BotRuntime:
             http = self.http = self._http_server(ep)  # a bad [http] stops here (exit 2)
             clock = self._clock
             protocol, signer = feed_protocol(ep, self.settings, clock)
+            # positions and what they counted, resumed (docs/strategies.md, restarts)
+            ledger = self.ledger = FillLedger(root / LEDGER_FILE)
             feed = MarketDataFeed(
                 FeedConfig(
                     market_url=ep.ws_market_url,
@@ -308,6 +318,8 @@ class BotRuntime:
                 signer=signer,
                 on_event=self._on_event,
                 spawn=self.supervisor.spawn,  # each connection is a supervised component
+                # a replay reports only what the positions have not counted
+                hwm_store=MemoryHwmStore(ledger.seed()),
             )
             balances = None
             client: OrderClient
@@ -348,7 +360,9 @@ class BotRuntime:
                 product_limits=await self._product_limits(ep),
                 balances=balances,
                 guard=self.config.guard,
+                ledger=ledger,
             )
+            resume_positions(ctx, gate, ledger)
             create_strategy(self.strategy_cls, ctx, self.config.params)
             self.feed, self.client = feed, client
             self._history = candle_history(ep, self.settings)  # warm-up (runtime/warmup.py)
@@ -469,6 +483,14 @@ class BotRuntime:
         for update in startup_updates(executor.startup, recon):
             ctx.adopt(update.client_order_id, product_id=update.product_id, side=update.side)
             self.events.push(update)
+        feed, ledger = self.feed, self.ledger
+        if feed is not None and feed.fills is not None and feed.backfill is not None:
+            assert ledger is not None
+            missed = await read_back_fills(recon, ledger, feed.fills, feed.backfill)
+            for event in missed:
+                if isinstance(event, OrderUpdate):
+                    ctx.adopt(event.client_order_id, product_id=event.product_id, side=event.side)
+                self.events.push(event)
         refused, adopted = len(executor.startup.rejected), len(recon.adopted)
         if refused or adopted:
             log.warning("start-up: %d pending intent(s) refused by the exchange, %d order(s) "
@@ -563,6 +585,8 @@ class BotRuntime:
                 self.stats.cancelled_on_exit = n
                 log.info("cancelled %d open order(s) on exit", n)
         await self._step("feed stop", feed.stop(), 5.0)
+        if self.ledger is not None:
+            self.ledger.close()  # every counted fill is committed already
         await self._step("journal close", executor.close(), 10.0)  # every outcome written
         await self._step("REST client close", client.close(), 5.0)
         error = str(self._fatal) if self._fatal is not None else None
@@ -666,6 +690,9 @@ class BotRuntime:
         assert executor is not None
         while True:
             forgotten = await executor.prune_journal(days * 86_400)
+            if self.ledger is not None:  # finished orders' marks; never within reconcile's
+                # reach (a listed order without its mark would be counted again)
+                self.ledger.prune(max(days * 86_400, 2 * executor.reconcile_window))
             if forgotten:
                 log.info(
                     "order journal: forgot %d finished intent(s) older than %g day(s)",

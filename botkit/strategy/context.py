@@ -48,7 +48,7 @@ from botkit.strategy.driving import StrategyDriver
 from botkit.strategy.exit_manager import ExitManager
 from botkit.strategy.exits import ExitRecord, ExitRejected, Offset, PriceLike, ProductLimits
 from botkit.strategy.guard import GuardConfig, HookGuard
-from botkit.strategy.ports import MarketState, MarketView, OrderSink
+from botkit.strategy.ports import MarketState, MarketView, OrderSink, PositionLedger
 from botkit.strategy.protocol import KeyValueState
 from botkit.strategy.state import MemoryState
 from botkit.strategy.timers import Timers
@@ -92,6 +92,9 @@ class BotContext(StrategyDriver):
             (:class:`~botkit.orders.state.OrderStateMachine`): an order leaves
             once it is older than ``keep_seconds`` (on the wall clock) and not among
             the last ``keep_finished``; the journal keeps the history.
+        ledger: records every counted fill with the position it made, so a restarted bot
+            resumes its positions (the runtime's :class:`~botkit.orders.ledger.FillLedger`;
+            None: positions live in memory only, e.g. a backtest).
         risk: the risk gate every order passes (None: no checks, e.g. unit tests).
         state: the key-value state (default: in memory).
         exit_state: where exits are journaled so a restart resumes them (default: in
@@ -122,6 +125,7 @@ class BotContext(StrategyDriver):
         monotonic: Callable[[], float] = time.monotonic,
         keep_finished: int = 1000,
         keep_seconds: float = 300.0,
+        ledger: PositionLedger | None = None,
     ) -> None:
         self.name = name
         self._sink = sink
@@ -136,6 +140,7 @@ class BotContext(StrategyDriver):
             keep_finished=keep_finished, keep_seconds=keep_seconds, on_release=self._released
         )
         self.positions = Positions(balances)
+        self.ledger = ledger
         self.timers = Timers()
         self.guard = HookGuard(name, guard, clock=guard_clock, on_halt=self._on_halt)
         self.strategy: Strategy | None = None

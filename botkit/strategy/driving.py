@@ -34,6 +34,7 @@ from botkit.market.events import (
     TickersReceived,
     TradesReceived,
 )
+from botkit.orders.fills import TERMINAL_STATUSES
 from botkit.orders.positions import Positions
 from botkit.orders.state import OrderStateMachine
 from botkit.risk.gate import RiskGate
@@ -41,7 +42,7 @@ from botkit.strategy.base import Strategy
 from botkit.strategy.exit_manager import ExitManager
 from botkit.strategy.exits import ExitEvent
 from botkit.strategy.guard import HookGuard
-from botkit.strategy.ports import MarketState, MarketView
+from botkit.strategy.ports import MarketState, MarketView, PositionLedger
 from botkit.strategy.timers import TimerFired, Timers
 
 __all__ = ["StrategyDriver"]
@@ -59,6 +60,7 @@ class StrategyDriver:
     risk: RiskGate | None
     orders: OrderStateMachine
     positions: Positions
+    ledger: PositionLedger | None  # records counted fills for a restart (runtime only)
     timers: Timers
     guard: HookGuard
     strategy: Strategy | None
@@ -191,6 +193,12 @@ class StrategyDriver:
                     now=self.now(),
                     source="ws",
                 )
+                if (
+                    self.ledger is not None
+                    and event.cumulative_quantity
+                    and event.status in TERMINAL_STATUSES
+                ):
+                    self.ledger.finished(event.order_id, event.status)
                 await call("on_order_update", s.on_order_update, event)
                 if event.client_order_id in self.exits.by_coid:
                     try:
@@ -211,6 +219,8 @@ class StrategyDriver:
                 await self.risk.on_fill(
                     event.product_id, event.side, event.size, event.price, event.fee
                 )
+            if self.ledger is not None:
+                self._count(event)
             await call("on_fill", s.on_fill, event)
             if event.client_order_id in self.exits.by_coid:
                 events, stopped = self.exits.on_fill(event, event.client_order_id)
@@ -243,6 +253,19 @@ class StrategyDriver:
             hook = self._hooks().on_exit
             for ev in events:
                 await self.guard.call("on_exit", hook, ev)
+
+    def _count(self, fill: FillEvent) -> None:
+        """Record the fill as counted, with the position and today's PnL it made (one
+        transaction: a crash before it leaves the fill to be reported again)."""
+        assert self.ledger is not None
+        order = self.orders.get(fill.client_order_id)
+        status = order.status if order is not None and order.status in TERMINAL_STATUSES else ""
+        self.ledger.count(
+            fill,
+            self.positions.get(fill.product_id),
+            status=status,
+            today=self.risk.engine.today() if self.risk is not None else None,
+        )
 
     def _aliased(self, fill: FillEvent) -> bool:
         return bool(self._aliases) and fill.order_id in self._aliases

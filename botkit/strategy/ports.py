@@ -9,17 +9,26 @@ same adapters.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Protocol
 
 from botkit.market.book import L2Book
-from botkit.market.events import BookChanged, FeedEvent, TickersReceived
+from botkit.market.events import BookChanged, FeedEvent, FillEvent, TickersReceived
 from botkit.market.types import Ticker
 from botkit.orders.executor import OrderExecutor
 from botkit.orders.intents import OrderIntent
 from botkit.orders.model import Order
+from botkit.orders.positions import Position
 from botkit.risk.engine import MarketQuote
 
-__all__ = ["ExecutorSink", "ExitSink", "MarketState", "MarketView", "OrderSink"]
+__all__ = [
+    "ExecutorSink",
+    "ExitSink",
+    "MarketState",
+    "MarketView",
+    "OrderSink",
+    "PositionLedger",
+]
 
 
 class OrderSink(Protocol):
@@ -45,6 +54,26 @@ class ExitSink(OrderSink, Protocol):
 
     @property
     def native_exits(self) -> frozenset[str]: ...
+
+
+class PositionLedger(Protocol):
+    """Where a context records what its positions have counted, so a restart resumes
+    them (:class:`botkit.orders.ledger.FillLedger` in the runtime; none in backtests)."""
+
+    def count(
+        self,
+        fill: FillEvent,
+        position: Position,
+        *,
+        status: str = "",
+        today: tuple[int, Decimal] | None = None,
+    ) -> None:
+        """``position`` now includes ``fill``; ``today``: the risk engine's day and PnL."""
+        ...
+
+    def finished(self, order_id: str, status: str) -> None:
+        """An order reached a final status (only orders with counted fills matter)."""
+        ...
 
 
 class MarketView(Protocol):

@@ -7,7 +7,9 @@ import secrets
 from decimal import Decimal
 
 from botkit.market.events import FeedEvent, FillEvent, OrderUpdate, UserSnapshotDone
-from botkit.market.hwm_store import SqliteHwmStore
+from botkit.orders.fills import MemoryHwmStore
+from botkit.orders.ledger import FillLedger
+from botkit.orders.positions import Positions
 
 from .conftest import signer_for
 
@@ -55,8 +57,7 @@ async def test_fills_dedup_reconnect_restart_and_backfill(market, make_feed, tmp
         asked.append(list(order_ids))
         return sim.exchange.list_fills(USER, {"order_ids": list(order_ids)})
 
-    store = SqliteHwmStore(tmp_path / "hwm.sqlite")
-    assert store.journal_mode == "wal"
+    store = MemoryHwmStore()
     events: list[FeedEvent] = []
     feed = await make_feed(
         sim,
@@ -94,13 +95,22 @@ async def test_fills_dedup_reconnect_restart_and_backfill(market, make_feed, tmp
     await feed.sync(10)
     assert filled(events, oid) == qty
     await feed.stop()
+    # the runtime's context counts the fill in its position: the ledger records the mark
+    positions = Positions()
+    positions.apply_fill("BTC-USD", fill.side, fill.size, fill.price, fill.fee)
+    ledger = FillLedger(tmp_path / "fills.sqlite")
+    ledger.count(fill, positions.get("BTC-USD"))
+    ledger.close()
 
     # 3. while the bot is down, our own SELL fills the rest; restart with the same store
     before = Decimal(sim.exchange.get_order(USER, oid)["filled_size"])
     limit(sim, "SELL", ask, Decimal("0.1"), market.t)  # our BUY is alone at the best bid
     assert sim.exchange.get_order(USER, oid)["status"] == "FILLED"
-    store2 = SqliteHwmStore(tmp_path / "hwm.sqlite")
-    assert store2.load()[oid].cumulative_quantity == qty
+    ledger2 = FillLedger(tmp_path / "fills.sqlite")
+    seed = ledger2.seed()
+    assert seed[oid].cumulative_quantity == qty and seed[oid].value == value
+    assert ledger2.positions()["BTC-USD"].quantity == qty
+    store2 = MemoryHwmStore(seed)
     events2: list[FeedEvent] = []
     feed2 = await make_feed(
         sim,
@@ -119,5 +129,4 @@ async def test_fills_dedup_reconnect_restart_and_backfill(market, make_feed, tmp
     assert filled(events, oid) + filled(events2, oid) == total
     # a second backfill (e.g. after another reconnect) reports nothing new
     assert feed2.fills is not None and feed2.fills.reconcile_rest_fills(await backfill([oid])) == []
-    store.close()
-    store2.close()
+    ledger2.close()

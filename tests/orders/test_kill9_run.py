@@ -7,7 +7,9 @@ market maker re-quoting every 0.3 s. Ten runs are killed at seeded random moment
 trade; a final run stops cleanly. Then: every order at the exchange has its intent in the
 journal with the same order id (no lost order), no id has two orders (no duplicate), no
 intent is left PENDING, and no run ever exited by itself (a restart that failed start-up
-would have).
+would have). Two more runs with the kill switch tripped stop the trading; then the fill
+ledger's position and every order's counted mark equal what the exchange filled: no fill
+lost or counted twice by any kill (docs/strategies.md, "Positions across restarts").
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import sqlite3
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 
 import aiohttp
@@ -28,6 +31,7 @@ import pytest
 
 from botkit.auth.clock import SystemClock
 from botkit.auth.factory import make_jwt_signer, resolve_cdp_key
+from botkit.orders.ledger import FillLedger
 from botkit.runtime.settings import load_settings
 from botkit.venues.advanced_trade.rest_client import RestClient
 
@@ -162,6 +166,14 @@ async def test_botkit_run_killed_at_random_moments_loses_and_duplicates_nothing(
     final = await _bot(env_file, config, data, "--duration", "2")
     await asyncio.wait_for(_drain(final, log), 40)
     assert await final.wait() == 0, "\n".join(log[-60:])
+    # Stop trading for the position check: with the kill switch tripped, a run cancels every
+    # open order at start and places none; a second one then reads back any fill made
+    # meanwhile. After it nothing can fill, so the ledger must equal the exchange.
+    (data / "kill_switch.json").write_text('{"tripped": true, "reason": "test", "at": 0}')
+    for duration in ("3", "2"):
+        quiet = await _bot(env_file, config, data, "--duration", duration)
+        await asyncio.wait_for(_drain(quiet, log), 40)
+        assert await quiet.wait() == 0, "\n".join(log[-60:])
 
     with sqlite3.connect(data / "journal.sqlite") as db:
         rows = db.execute("SELECT client_order_id, state, order_id FROM intents").fetchall()
@@ -188,3 +200,19 @@ async def test_botkit_run_killed_at_random_moments_loses_and_duplicates_nothing(
     placed = {coid for coid, (state, _) in journal.items() if state == "PLACED"}
     assert placed == at_exchange  # nothing journalled as placed that the exchange lacks
     assert states["PLACED"] >= KILLS  # it really traded across the restarts
+
+    # positions survived every kill: the ledger holds what the exchange filled, once
+    assert not [o for o in orders if o.status == "OPEN"]
+    truth = sum(
+        (o.filled_size if o.side == "BUY" else -o.filled_size for o in orders), Decimal(0)
+    )
+    ledger = FillLedger(data / "fills.sqlite")
+    try:
+        held = ledger.positions().get("BTC-USD")
+        for order in orders:  # every order's counted mark is its filled size
+            mark = ledger.mark(order.order_id)
+            assert (mark.cumulative_quantity if mark else 0) == order.filled_size, order
+    finally:
+        ledger.close()
+    assert (held.quantity if held else 0) == truth
+    assert any(o.filled_size for o in orders)  # fills happened, across the kills

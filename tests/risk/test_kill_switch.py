@@ -93,3 +93,30 @@ def test_cli_kill_switch_status_lists_active_protections(
     capsys.readouterr()
     assert main(["kill-switch", "status", "--path", str(path)]) == 0
     assert "protection" not in capsys.readouterr().out
+
+
+async def test_a_restart_keeps_the_days_realised_loss_and_a_new_day_clears_it() -> None:
+    """The loss realised before a restart still counts toward the daily limit (the fill
+    ledger carries it: botkit.orders.ledger); a crash-looping bot gets no fresh limit."""
+    day = 20_000
+    t = [day * DAY + 3_600.0]
+    limits = RiskLimits(daily_loss_limit=D("5"))
+    first = RiskGate(limits, None, wall=lambda: t[0])
+    await first.on_fill("BTC-USD", "BUY", D("1"), D("100"), D("0"))
+    await first.on_fill("BTC-USD", "SELL", D("1"), D("96"), D("0"))  # -4 realised
+    today = first.engine.today()
+    assert today == (day, D("-4")) and not first.tripped
+    positions = {"BTC-USD": first.engine.positions.get("BTC-USD")}
+
+    restarted = RiskGate(limits, None, wall=lambda: t[0])
+    restarted.engine.restore(positions, today)
+    await restarted.on_fill("BTC-USD", "BUY", D("1"), D("100"), D("0"))
+    await restarted.on_fill("BTC-USD", "SELL", D("1"), D("98"), D("0"))  # -2 more: -6 today
+    assert restarted.tripped and "daily loss 6.00" in restarted.engine.kill_switch.reason
+
+    t[0] = (day + 1) * DAY + 60.0  # a restart the next UTC day starts the count afresh
+    tomorrow = RiskGate(limits, None, wall=lambda: t[0])
+    tomorrow.engine.restore(positions, today)
+    await tomorrow.on_fill("BTC-USD", "BUY", D("1"), D("100"), D("0"))
+    await tomorrow.on_fill("BTC-USD", "SELL", D("1"), D("98"), D("0"))
+    assert not tomorrow.tripped and tomorrow.engine.daily_pnl() == D("-2")

@@ -1,0 +1,163 @@
+"""A restarted live bot resumes its position, counts what filled while it was down, once.
+
+A real ``BotRuntime`` in live mode against the simulator over 127.0.0.1, three runs on one
+data directory:
+
+1. the strategy buys through the best ask for more than it holds: part fills at once, the
+   rest rests alone at the new best bid. Stopped (no cancel on exit).
+2. while the bot is down, the same account sells into that bid (an order that is not
+   botkit's): the resting rest fills. On restart the strategy starts from the first run's
+   position, then gets the missed fill (read back from REST) and its position is the
+   exchange's; ``max_position``, set to exactly that, refuses one more buy.
+3. a plain restart: the position is resumed and nothing is reported twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from botkit.orders.ledger import FillLedger
+from botkit.runtime.api import RunOptions
+from botkit.runtime.bot import BotRuntime
+from botkit.runtime.bot_config import parse_bot_config
+from botkit.runtime.health import Health
+from botkit.runtime.settings import load_settings
+from botkit.sim.server import SimServer
+from botkit.sim.ws import WsConfig
+
+REST = Decimal("0.001")
+STRATEGY = '''
+from decimal import Decimal
+from botkit import FillEvent, OrderRejected, Strategy
+
+
+class Opener(Strategy):
+    """Opens once (a buy through the best ask, part of it resting); later runs only watch."""
+
+    start_position = None  # set by on_start
+    refused = ""
+
+    async def on_start(self) -> None:
+        self.start_position = self.ctx.position("BTC-USD")
+        self.fills: list[FillEvent] = []
+        if self.start_position == 0:
+            book = self.ctx.book("BTC-USD")
+            price, qty = book.best_ask()
+            await self.ctx.buy_limit("BTC-USD", qty + Decimal("0.001"), price)
+
+    async def on_fill(self, fill: FillEvent) -> None:
+        self.fills.append(fill)
+        if self.start_position:  # a later run: one more buy must be refused
+            try:
+                await self.ctx.buy_limit("BTC-USD", Decimal("0.001"), fill.price)
+            except OrderRejected as exc:
+                self.refused = exc.reason
+'''
+
+
+def _config(strategy: Path, max_position: Decimal) -> dict[str, Any]:
+    return {
+        "bot": {"mode": "live", "products": ["BTC-USD"], "channels": ["level2"]},
+        "strategy": {"name": f"{strategy}:Opener"},
+        "risk": {"max_order_notional": "10000000", "max_position": str(max_position)},
+    }
+
+
+async def _run(
+    config: dict[str, Any], env: Path, data: Path, done: Any
+) -> tuple[BotRuntime, Any]:
+    def on_health(_: Health) -> None:
+        if runtime.ctx is not None and runtime.ctx.strategy is not None and done(runtime):
+            runtime.request_stop()
+
+    options = RunOptions(
+        mode="live", duration=40.0, data_dir=data, install_signals=False, on_health=on_health
+    )
+    runtime = BotRuntime(parse_bot_config(config), load_settings(env_file=env), options)
+    async with asyncio.timeout(50):
+        result = await runtime.run()
+    assert result.error is None, result.error
+    assert runtime.ctx is not None
+    return runtime, runtime.ctx.strategy
+
+
+def _position(runtime: BotRuntime) -> Decimal:
+    assert runtime.ctx is not None
+    return runtime.ctx.position("BTC-USD")
+
+
+@pytest.mark.timeout(150)
+async def test_a_restarted_bot_resumes_its_position_and_counts_fills_made_while_down(
+    tmp_path: Path,
+) -> None:
+    strategy = tmp_path / "opener.py"
+    strategy.write_text(STRATEGY)
+    data = tmp_path / "data"
+    async with SimServer(
+        seed=5, tick_interval=0, ws_config=WsConfig(heartbeat_interval=0.2)
+    ) as sim:
+        env = tmp_path / "sim.env"
+        env.write_text(sim.env_text(sim.add_key("ES256")))
+        ex = sim.exchange
+
+        # 1. open: part fills now, the rest rests
+        first, _ = await _run(
+            _config(strategy, Decimal(100)), env, data, lambda rt: _position(rt) > 0
+        )
+        (order,) = [o for o in ex.list_orders("default", {}) if o["status"] == "OPEN"]
+        filled = Decimal(order["filled_size"])
+        assert filled > 0 and _position(first) == filled
+        price = Decimal(order["order_configuration"]["limit_limit_gtc"]["limit_price"])
+
+        # 2. while down: the account sells into the bid until the bot's rest has filled
+        for _ in range(20):
+            if ex.get_order("default", order["order_id"])["status"] == "FILLED":
+                break
+            top, _ask = ex.best_bid_ask("BTC-USD")
+            assert top is not None and top[0] >= price, (top, price)
+            bid, bid_qty = top
+            body = {
+                "client_order_id": secrets.token_hex(8),  # not botkit's id format
+                "product_id": "BTC-USD",
+                "side": "SELL",
+                "order_configuration": {"limit_limit_gtc": {
+                    "base_size": format(bid_qty, "f"), "limit_price": format(bid, "f"),
+                }},
+            }  # fmt: skip
+            assert ex.create_order("default", body, sim.clock())["success"]
+            sim.publish()
+        assert ex.get_order("default", order["order_id"])["status"] == "FILLED"
+        total = filled + REST
+
+        second, opener = await _run(
+            _config(strategy, total), env, data, lambda rt: bool(rt.ctx.strategy.refused)
+        )
+        assert opener.start_position == filled  # resumed, not zero
+        (missed,) = opener.fills
+        assert missed.order_id == order["order_id"] and missed.size == REST
+        assert missed.source == "rest"
+        assert _position(second) == total
+        assert opener.refused == "RISK_MAX_POSITION"  # the limit counts the carried position
+        assert second.gate is not None
+        assert second.gate.engine.positions.quantity("BTC-USD") == total
+
+        # 3. a plain restart: resumed, nothing reported twice
+        third, watcher = await _run(
+            _config(strategy, total), env, data, lambda rt: rt.ctx.strategy.start_position
+        )
+        assert watcher.start_position == total and watcher.fills == []
+        assert _position(third) == total
+
+    ledger = FillLedger(data / "fills.sqlite")  # live: the data directory itself
+    try:
+        mark = ledger.mark(order["order_id"])
+        assert mark is not None and mark.terminal and mark.cumulative_quantity == total
+        assert ledger.positions()["BTC-USD"].quantity == total
+    finally:
+        ledger.close()
