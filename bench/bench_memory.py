@@ -13,7 +13,7 @@ Target: peak <= 80 MB with the big book.
 
 ``--live`` adds the figure of issue 19 (target: peak <= 64 MB with the big book): ``botkit
 run --mode live`` against ``botkit sim`` in another process (bench/live_bot.py), so the
-simulator is not in the measured process, peak RSS from ``wait4`` (the user channel is on).
+simulator is not in the measured process, peak RSS its VmHWM (the user channel is on).
 ``--bot-pythonpath DIR`` runs every child from another botkit tree as well, interleaved
 run by run (e.g. the previous commit, ``git archive`` + its compiled kernel).
 

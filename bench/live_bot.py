@@ -10,8 +10,12 @@ the ``.env`` lines ``botkit sim`` prints. The user channel is on (the key is the
 * **Spawn → first subscribe**: ``time.time()`` just before the child is spawned → the ``ts``
   of the bot's "first subscription acknowledged" log line (interpreter start, imports,
   config, venue, connect, subscribe).
-* **Peak RSS**: the child's ``ru_maxrss`` from ``os.wait4`` (the kernel's high-water mark
-  of the whole process life, as VmHWM), so nothing in the child is instrumented.
+* **Peak RSS**: the child's ``VmHWM`` (the kernel's high-water mark of its memory), read
+  from ``/proc/<pid>/status`` every 10 ms until it exits (monotonic, so the last read is
+  the peak up to the last ~10 ms of shutdown), so nothing in the child is instrumented.
+  Not ``ru_maxrss`` from ``wait4``: Linux carries the parent's high-water mark into a
+  child spawned with ``vfork``/``fork`` + ``exec``, so a child of a large bench process
+  reported the *bench's* peak (130 MB for every run once ``bench_runtime.py`` had grown).
 * **The BTC-USD-sized book**: the simulator's admin API arms ``oversize_snapshot`` (30 000
   padded levels, a ~3 MB frame) before each big run; it pads the next level2 snapshot.
 
@@ -161,9 +165,15 @@ def run_live_bot(
             proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=env, cwd=folder)
             killer = threading.Timer(seconds + 60, proc.kill)
             killer.start()
+            peak = [0.0]
+            exited = threading.Event()
+            poller = threading.Thread(target=_poll_hwm, args=(proc.pid, peak, exited))
+            poller.start()
             try:
-                _, status, usage = os.wait4(proc.pid, 0)
+                _, status, _usage = os.wait4(proc.pid, 0)
             finally:
+                exited.set()
+                poller.join()
                 killer.cancel()
             proc.returncode = os.waitstatus_to_exitcode(status)
             err.seek(0)
@@ -174,4 +184,19 @@ def run_live_bot(
     sub = next(
         json.loads(x)["ts"] for x in log.splitlines() if "first subscription acknowledged" in x
     )
-    return LiveRun(peak_mb=usage.ru_maxrss / 1024, first_subscribe=sub - t0)
+    return LiveRun(peak_mb=peak[0], first_subscribe=sub - t0)
+
+
+def _poll_hwm(pid: int, peak: list[float], exited: threading.Event) -> None:
+    """Keep ``peak[0]`` at the child's VmHWM (MB) until it exits."""
+    path = f"/proc/{pid}/status"
+    while not exited.is_set():
+        try:
+            with open(path) as fh:
+                for line in fh:
+                    if line.startswith("VmHWM:"):
+                        peak[0] = max(peak[0], int(line.split()[1]) / 1024)
+                        break
+        except OSError:
+            return
+        exited.wait(0.01)
