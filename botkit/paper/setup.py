@@ -99,8 +99,13 @@ def build_broker(
     durable: bool,
     meta: Mapping[str, Any],
     on_failure: Callable[[JournalError], None] | None = None,
+    fills: FillTracker | None = None,
 ) -> PaperBroker:
     """Open (or resume) the paper account whose journal is ``journal_path``.
+
+    ``fills`` decodes the broker's user frames into fills: the runtime passes one seeded
+    from its fill ledger, so the snapshot of a resumed session's open orders reports only
+    what the resumed positions lack (a fresh tracker when None: a backtest).
 
     The journal's ``meta`` is written on a fresh session; on resume the products must
     match, because resting orders on a product no longer subscribed would never fill.
@@ -129,7 +134,9 @@ def build_broker(
             on_event=on_event,
             # the broker speaks the venue's user channel in-process: its own frames are
             # decoded by the venue's protocol into fills, like a live bot's
-            user_session=FeedProtocol("paper-user", [Subscription("user")], fills=FillTracker()),
+            user_session=FeedProtocol(
+                "paper-user", [Subscription("user")], fills=fills or FillTracker()
+            ),
             quote=section.quote,
             equity_interval=section.equity_interval,
         )

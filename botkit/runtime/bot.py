@@ -43,7 +43,7 @@ from botkit.monitor.alerts import Alerter
 from botkit.monitor.reporter import HealthReporter
 from botkit.monitor.systemd import watchdog_loop
 from botkit.orders.executor import OrderExecutor
-from botkit.orders.fills import MemoryHwmStore
+from botkit.orders.fills import FillTracker, MemoryHwmStore
 from botkit.orders.intents import OrderIntent
 from botkit.orders.journal import OrderJournal
 from botkit.orders.ledger import FILE_NAME as LEDGER_FILE
@@ -55,7 +55,7 @@ from botkit.runtime.bot_config import BotConfig, data_root
 from botkit.runtime.dispatch import FOR_STRATEGY, CountingSink, dispatch_batch
 from botkit.runtime.event_buffer import EventBuffer
 from botkit.runtime.health import Health
-from botkit.runtime.resume import read_back_fills, resume_positions
+from botkit.runtime.resume import Backfill, read_back_fills, resume_positions
 from botkit.runtime.settings import BotSettings
 from botkit.runtime.supervisor import Supervisor
 from botkit.runtime.ui import RunStats, refresh_stats
@@ -156,6 +156,8 @@ class BotRuntime:
         self.gate: RiskGate | None = None
         self.ledger: FillLedger | None = None
         """Positions and the fills they counted, on disk (botkit/orders/ledger.py)."""
+        self._read_back: tuple[FillTracker, Backfill] | None = None
+        """The fill tracker and REST fills call that count fills missed while down."""
         self.view: BotView | None = None
         """Counters, snapshots and controls for the HTTP server (None when it is off)."""
         self.metrics: BotMetrics | None = None
@@ -326,14 +328,18 @@ class BotRuntime:
             if ep.paper:
                 from botkit.paper.setup import paper_client
 
-                broker = self.paper = await self._open_paper(ep, root, feed)
+                tracker = FillTracker(MemoryHwmStore(ledger.seed()))
+                broker = self.paper = await self._open_paper(ep, root, feed, tracker)
                 client = paper_client(broker, self.settings, clock, unlimited=False, venue=ep.venue)
                 balances = broker.balances()
+                self._read_back = (tracker, client.backfill_fills)
             else:
                 client = make_order_client(ep, self.settings, clock)
                 # fills of orders that finished while the user channel was down (a
                 # reconnect's snapshot lists open orders only) come from REST
                 feed.backfill = client.backfill_fills
+                assert feed.fills is not None
+                self._read_back = (feed.fills, client.backfill_fills)
             journal = OrderJournal(journal_path, on_failure=self._journal_failed)
             executor = self.executor = OrderExecutor(client, journal)
             gate = self.gate = RiskGate(
@@ -483,10 +489,9 @@ class BotRuntime:
         for update in startup_updates(executor.startup, recon):
             ctx.adopt(update.client_order_id, product_id=update.product_id, side=update.side)
             self.events.push(update)
-        feed, ledger = self.feed, self.ledger
-        if feed is not None and feed.fills is not None and feed.backfill is not None:
-            assert ledger is not None
-            missed = await read_back_fills(recon, ledger, feed.fills, feed.backfill)
+        if self._read_back is not None and self.ledger is not None:
+            tracker, backfill = self._read_back
+            missed = await read_back_fills(recon, self.ledger, tracker, backfill)
             for event in missed:
                 if isinstance(event, OrderUpdate):
                     ctx.adopt(event.client_order_id, product_id=event.product_id, side=event.side)
@@ -541,7 +546,9 @@ class BotRuntime:
             log.warning("product rules unavailable (%s): exits are not checked on them", exc)
             return {}
 
-    async def _open_paper(self, ep: Endpoints, root: Path, feed: MarketDataFeed) -> PaperBroker:
+    async def _open_paper(
+        self, ep: Endpoints, root: Path, feed: MarketDataFeed, fills: FillTracker
+    ) -> PaperBroker:
         """The paper account (resumed from ``root/paper.sqlite`` if a session is there)."""
         from botkit.paper.setup import build_broker
 
@@ -556,6 +563,7 @@ class BotRuntime:
             durable=True,
             meta={"mode": "paper", "strategy": self.stats.strategy, "source": ep.ws_market_url},
             on_failure=self._journal_failed,
+            fills=fills,
         )
         if broker.resumed:
             log.info("paper account resumed from %s", root / "paper.sqlite")

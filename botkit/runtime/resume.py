@@ -32,7 +32,7 @@ from botkit.orders.types import ReconcileReport
 from botkit.risk.gate import RiskGate
 from botkit.strategy.context import BotContext
 
-__all__ = ["read_back_fills", "resume_positions"]
+__all__ = ["Backfill", "read_back_fills", "resume_positions"]
 
 log = logging.getLogger("botkit.runtime.bot")
 _ZERO = Decimal(0)

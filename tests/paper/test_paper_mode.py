@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from botkit.market.book import L2Book
+from botkit.orders.ledger import FillLedger
 from botkit.paper.journal import PaperJournal
 from botkit.paper.setup import build_broker
 from botkit.runtime.bot import BotRuntime, RunOptions
@@ -94,11 +95,11 @@ async def test_paper_mode_trades_against_the_paper_broker_not_the_exchange(
     assert Decimal(9000) < equity[-1].equity < Decimal(12000)
 
 
-async def _spawn(data_dir: Path, cfg: Path) -> asyncio.subprocess.Process:
+async def _spawn(data_dir: Path, cfg: Path, duration: str = "60") -> asyncio.subprocess.Process:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BOTKIT_", "COINBASE_"))}
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "botkit", "--env-file", str(data_dir / "none.env"), "run",
-        "--config", str(cfg), "--data-dir", str(data_dir), "--duration", "60",
+        "--config", str(cfg), "--data-dir", str(data_dir), "--duration", duration,
         cwd=ROOT, env={**env, "PYTHONPATH": str(ROOT)},
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
@@ -163,3 +164,61 @@ def _rules() -> dict[str, str]:
         "base_min_size": "0.00000001", "base_max_size": "3400", "quote_min_size": "1",
         "quote_max_size": "150000000", "base_currency_id": "BTC", "quote_currency_id": "USD",
     }  # fmt: skip
+
+
+async def test_a_paper_bot_killed_mid_session_resumes_its_position_exactly(
+    tmp_path: Path,
+) -> None:
+    """Positions across a ``kill -9`` in paper mode (docs/strategies.md, "Positions across
+    restarts"): the restarted bot resumes them from the fill ledger, and the resumed
+    session's snapshot of open orders (through a tracker seeded with the counted marks) and
+    the REST read-back report only what they lack. A second run with the kill switch
+    tripped trades nothing (its open orders are cancelled before the feed starts), so the
+    ledger must then hold exactly the paper journal's fills."""
+    cfg = tmp_path / "bot.toml"
+    cfg.write_text(
+        '[bot]\nmode = "paper"\nsim_seed = 3\n'
+        '[strategy]\nname = "market_maker"\n'
+        '[strategy.params]\nproduct_id = "BTC-USD"\nsize = "0.001"\nhalf_spread_bps = "0"\n'
+        "requote_seconds = 0.5\n"
+        '[risk]\nmax_order_notional = "500"\nmax_open_orders = 4\nmax_position = "0.05"\n'
+        '[paper]\nsource = "sim"\ninitial_balances = { USD = "10000", BTC = "0.02" }\n'
+    )
+    proc = await _spawn(tmp_path, cfg)
+    try:
+        await asyncio.wait_for(_until_fills(proc, 3), timeout=50)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+    (tmp_path / "paper" / "kill_switch.json").write_text(
+        '{"tripped": true, "reason": "test", "at": 0}'
+    )
+    quiet = await _spawn(tmp_path, cfg, duration="3")
+    try:
+        _, err = await asyncio.wait_for(quiet.communicate(), timeout=40)
+    finally:
+        if quiet.returncode is None:
+            quiet.kill()
+            await quiet.wait()
+    assert quiet.returncode == 0, err[-3000:]
+    with PaperJournal(tmp_path / "paper" / "paper.sqlite", readonly=True) as journal:
+        fills = journal.fills()
+    truth = sum((f.size if f.side == "BUY" else -f.size for f in fills), Decimal(0))
+    ledger = FillLedger(tmp_path / "paper" / "fills.sqlite")
+    try:
+        held = ledger.positions()["BTC-USD"].quantity
+        for order_id in {f.order_id for f in fills}:
+            mark = ledger.mark(order_id)
+            size = sum((f.size for f in fills if f.order_id == order_id), Decimal(0))
+            assert mark is not None and mark.cumulative_quantity == size, order_id
+    finally:
+        ledger.close()
+    assert len(fills) >= 3 and held == truth, (held, truth, err[-2000:])
+    resumed = [
+        json.loads(x)["msg"] for x in err.decode().splitlines() if "positions resumed" in x
+    ]
+    if truth:  # the restarted bot started from the position, not from zero
+        assert resumed, err[-2000:]
+        assert Decimal(resumed[0].rsplit("BTC-USD ", 1)[1].split(",")[0]) != 0
+    else:
+        assert not resumed  # flat: nothing to resume
