@@ -287,10 +287,32 @@ def cmd_kill_switch(args: argparse.Namespace) -> int:
         active = protection_lines(load_protections(protections_path(path)), time.time())
         for name, what in active.items():  # docs/protections.md
             print(f"protection {name}: {what}")
+        _print_positions(path.parent, time.time())
         return EXIT_OK
     was = reset_kill_switch(path)
     print(f"kill switch {'reset' if was else 'was not tripped'} ({path}); stop the bot first")
     return EXIT_OK
+
+
+def _print_positions(folder: Path, now: float) -> None:
+    """What the bot holds and has realised today, from its fill ledger (a stopped bot's
+    too: what a restart resumes; docs/strategies.md, "Positions across restarts")."""
+    from botkit.orders.ledger import FILE_NAME, FillLedger
+
+    ledger_path = folder / FILE_NAME
+    if not ledger_path.exists():
+        return
+
+    ledger = FillLedger(ledger_path)
+    try:
+        positions, today = ledger.positions(), ledger.today()
+    finally:
+        ledger.close()
+    for pid, pos in sorted(positions.items()):
+        if pos.quantity:
+            print(f"position {pid}: {pos.quantity} at {pos.avg_price} average ({ledger_path})")
+    if today is not None and today[0] == int(now // 86_400):
+        print(f"realised PnL today (UTC): {today[1]}")
 
 
 def cmd_ctl(args: argparse.Namespace) -> int:

@@ -120,3 +120,33 @@ async def test_a_restart_keeps_the_days_realised_loss_and_a_new_day_clears_it() 
     await tomorrow.on_fill("BTC-USD", "BUY", D("1"), D("100"), D("0"))
     await tomorrow.on_fill("BTC-USD", "SELL", D("1"), D("98"), D("0"))
     assert not tomorrow.tripped and tomorrow.engine.daily_pnl() == D("-2")
+
+
+def test_cli_kill_switch_status_shows_what_the_bot_holds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A stopped bot's positions and today's realised PnL, read from its fill ledger: what
+    a restart will resume (docs/strategies.md, "Positions across restarts")."""
+    import time
+
+    from botkit.cli.main import main
+    from botkit.market.events import FillEvent
+    from botkit.orders.ledger import FillLedger
+    from botkit.orders.positions import Position
+
+    path = tmp_path / "kill_switch.json"
+    assert main(["kill-switch", "status", "--path", str(path)]) == 0
+    assert "position" not in capsys.readouterr().out  # no ledger yet: nothing to show
+    fill = FillEvent("o:1", "o", "c", "BTC-USD", "BUY", D("0.5"), D("100"), D("0.1"), D("0.5"))
+    ledger = FillLedger(tmp_path / "fills.sqlite")
+    ledger.count(fill, Position(D("0.5"), D("100"), D("-0.1")),
+                 today=(int(time.time() // DAY), D("-0.1")))  # fmt: skip
+    ledger.count(
+        FillEvent("e:1", "e", "d", "ETH-USD", "BUY", D("1"), D("10"), D("0"), D("1")),
+        Position(D(0), D(0), D("2")),  # flat: not listed
+    )
+    ledger.close()
+    assert main(["kill-switch", "status", "--path", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "position BTC-USD: 0.5 at 100 average" in out and "ETH-USD" not in out
+    assert "realised PnL today (UTC): -0.1" in out
