@@ -269,23 +269,33 @@ class FillTracker:
             self._released_set.add(oid)
 
     def expect(
-        self, order_id: str, client_order_id: str, product_id: str, side: str, status: str
+        self,
+        order_id: str,
+        client_order_id: str,
+        product_id: str,
+        side: str,
+        status: str,
+        counted: OrderHwm | None = None,
     ) -> None:
         """Know an order the exchange listed at start-up, before its fills are read back.
 
         A restarted bot's marks say what its positions counted; an order that filled while
-        it was down may have no mark (none of its fills was counted) or a stale status.
-        With the order known here, :meth:`reconcile_rest_fills` attributes its REST fills
-        to ``client_order_id`` (REST fills carry none) and reports only the part above
-        the mark; a final ``status`` stops later backfills asking about it.
+        it was down may have a mark the tracker was not seeded with (``counted``: it then
+        starts from it, never from zero), none (nothing of it was counted) or a stale
+        status. With the order known here, :meth:`reconcile_rest_fills` attributes its REST
+        fills to ``client_order_id`` (REST fills carry none) and reports only the part
+        above the mark; a final ``status`` stops later backfills asking about it.
         """
         prev = self.hwms.get(order_id)
         if prev is None:
             if order_id in self._released_set:
                 return
-            cur = OrderHwm(
-                order_id, client_order_id, product_id, side, status, _ZERO, _ZERO, _ZERO
-            )
+            if counted is not None:
+                cur = replace(counted, client_order_id=client_order_id, status=status)
+            else:
+                cur = OrderHwm(
+                    order_id, client_order_id, product_id, side, status, _ZERO, _ZERO, _ZERO
+                )
         elif status in TERMINAL_STATUSES and not prev.terminal:
             cur = replace(prev, status=status)
         else:

@@ -11,7 +11,9 @@ So the ledger keeps, in **one SQLite transaction per counted fill**:
 * the strategy's position in the product (signed quantity, average price, realised PnL);
 * the order's **counted high-water mark** — its cumulative filled quantity, value and
   fees *as far as the position includes them* (not as far as the feed has decoded them:
-  a fill still queued for the strategy is not counted yet);
+  a fill still queued for the strategy is not counted yet). An order gets its mark (at
+  zero) with its first update, so a restarted bot knows every order that was working
+  when it stopped, however old, and asks the exchange about each one;
 * the risk engine's UTC day and the PnL it realised that day, so a restart does not hand
   a losing bot a fresh daily loss limit.
 
@@ -32,7 +34,7 @@ Schema::
 
     position(product_id PK, quantity, avg_price, realised)   Decimals as text
     counted(order_id PK, client_order_id, product_id, side, status,
-            quantity, value, fees, updated_at)               one row per order with a fill
+            quantity, value, fees, updated_at)               one row per order
     today(id = 0, day, realised)                              the risk engine's UTC day
 """
 
@@ -109,6 +111,8 @@ class FillLedger:
                 self._db.execute(ddl)
         except sqlite3.Error as exc:
             raise _broken(path, exc) from exc
+        self._working = {m.order_id for m in self.unfinished()}
+        """Orders with an unfinished mark (saves a write per update of a known order)."""
 
     # -- reading (start-up) ------------------------------------------------------------------
 
@@ -136,6 +140,15 @@ class FillLedger:
         )
         return {r[0]: _hwm(r) for r in rows}
 
+    def unfinished(self) -> list[OrderHwm]:
+        """Every order whose mark is not finished: working when the bot last saw it."""
+        rows = self._query(
+            "SELECT order_id, client_order_id, product_id, side, status, quantity, value, "
+            f"fees FROM counted WHERE status NOT IN {_IN_TERMINAL}",
+            _TERMINAL,
+        )
+        return [_hwm(r) for r in rows]
+
     def mark(self, order_id: str) -> OrderHwm | None:
         """The order's counted mark (None: no fill of it was ever counted)."""
         rows = self._query(
@@ -158,7 +171,8 @@ class FillLedger:
         """Record that ``position`` now includes ``fill`` (and ``today``'s realised PnL).
 
         The order's mark moves to the fill's cumulative quantity, value and fees; an order
-        already marked finished keeps that status (``status`` sets it otherwise).
+        already marked finished keeps that status. ``status``: the order's final status when
+        this fill completes what it filled (the caller checks), else "".
         """
         now = self._wall()
         with self._transaction():
@@ -187,17 +201,41 @@ class FillLedger:
                 self._db.execute(
                     "INSERT OR REPLACE INTO today VALUES (0, ?, ?)", (today[0], str(today[1]))
                 )
+        if status in TERMINAL_STATUSES:
+            self._working.discard(fill.order_id)
+        else:
+            self._working.add(fill.order_id)
 
-    def finished(self, order_id: str, status: str) -> None:
-        """An order with counted fills reached a final status: its mark stops being asked
-        about (REST backfills) and becomes prunable. No row (never filled): nothing."""
+    def opened(
+        self, order_id: str, client_order_id: str, product_id: str, side: str, status: str
+    ) -> None:
+        """A working order of the strategy: give it a mark at zero unless it has one, so a
+        restart asks about it even when it filled and finished while the bot was down."""
+        if order_id in self._working or not order_id:
+            return
+        with self._transaction():
+            self._db.execute(
+                "INSERT OR IGNORE INTO counted VALUES (?, ?, ?, ?, ?, '0', '0', '0', ?)",
+                (order_id, client_order_id, product_id, side, status, self._wall()),
+            )
+        self._working.add(order_id)
+
+    def finished(self, order_id: str, status: str, filled: Decimal) -> None:
+        """An order reached a final status having filled ``filled`` in all: its mark stops
+        being asked about and becomes prunable — once it has counted all of that. A mark
+        still short of it stays unfinished (the fill is on its way; if the bot dies first,
+        the restart asks about the order again). No mark: nothing."""
         if status not in TERMINAL_STATUSES:
+            return
+        mark = self.mark(order_id)
+        if mark is None or mark.terminal or mark.cumulative_quantity < filled:
             return
         with self._transaction():
             self._db.execute(
                 "UPDATE counted SET status = ?, updated_at = ? WHERE order_id = ?",
                 (status, self._wall(), order_id),
             )
+        self._working.discard(order_id)
 
     def prune(self, older_than: float) -> int:
         """Forget finished orders' marks not updated for ``older_than`` seconds; return how

@@ -491,10 +491,17 @@ class BotRuntime:
             self.events.push(update)
         if self._read_back is not None and self.ledger is not None:
             tracker, backfill = self._read_back
-            missed = await read_back_fills(recon, self.ledger, tracker, backfill)
+            aliases = ctx.exits.attached_aliases()
+            missed = await read_back_fills(
+                recon, self.ledger, tracker, backfill, executor.client.get_order, aliases
+            )
             for event in missed:
                 if isinstance(event, OrderUpdate):
-                    ctx.adopt(event.client_order_id, product_id=event.product_id, side=event.side)
+                    pid, side = event.product_id, event.side
+                    if event.order_id in aliases:  # an entry's attached exit
+                        ctx._alias_order(event.order_id, event.client_order_id, pid, side)
+                    else:
+                        ctx.adopt(event.client_order_id, product_id=pid, side=side)
                 self.events.push(event)
         refused, adopted = len(executor.startup.rejected), len(recon.adopted)
         if refused or adopted:

@@ -5,39 +5,45 @@ Two steps at start-up, both before the strategy's ``on_start``:
 1. :func:`resume_positions` — the strategy context and the risk engine start from the
    fill ledger's positions (and the risk engine from the PnL it realised earlier in the
    same UTC day), not from zero.
-2. :func:`read_back_fills` — orders can fill while the bot is down. Reconciliation lists
-   botkit's open and recent orders with their cumulative filled size; each one filled
-   beyond the mark the ledger counted has its fills read back from REST and reported
-   through the fill tracker, which applies the same high-water-mark rule as a live
-   replay: only the uncounted part becomes a fill. The strategy gets the order's update
-   and then the fill, as it would have live.
+2. :func:`read_back_fills` — orders can fill while the bot is down. Every order the
+   bot had working when it stopped has an unfinished mark in the ledger (an order gets
+   one with its first update), however old; with the orders reconciliation lists, each
+   is asked about, and each one filled beyond its counted mark has its fills read back
+   from REST through the fill tracker, which applies the same high-water-mark rule as a
+   live replay: only the uncounted part becomes a fill. The strategy gets the order's
+   update and then the fill, as it would have live.
 
-Orders finished while down that are older than the reconciliation window (default an
-hour) are not listed; those with a counted mark are still asked about by the feed's own
-backfill after the ``user`` snapshot (an unfinished mark), those without one are missed —
-docs/strategies.md says so.
+What is not covered: an order placed so close to the stop that it had no update yet (no
+mark) *and* created longer than the reconciliation window (default an hour) before the
+restart — in practice none, since the window covers the stop.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
+from botkit.errors import NotFound
 from botkit.market.events import FillEvent, OrderUpdate
-from botkit.orders.fills import TERMINAL_STATUSES, FillTracker
+from botkit.orders.fills import TERMINAL_STATUSES, FillTracker, OrderHwm
 from botkit.orders.ledger import FillLedger
-from botkit.orders.types import ReconcileReport
+from botkit.orders.model import Order
+from botkit.orders.types import ExchangeOrder, ReconcileReport
 from botkit.risk.gate import RiskGate
 from botkit.strategy.context import BotContext
 
-__all__ = ["Backfill", "read_back_fills", "resume_positions"]
+__all__ = ["Backfill", "Lookup", "read_back_fills", "resume_positions"]
 
 log = logging.getLogger("botkit.runtime.bot")
 _ZERO = Decimal(0)
 
 Backfill = Callable[[Sequence[str]], Awaitable[Sequence[Any]]]
+"""A venue client's ``backfill_fills``: REST fills of the given order ids."""
+Lookup = Callable[[str], Awaitable[Order]]
+"""A venue client's ``get_order``: one order by id (``NotFound`` when the venue has none)."""
 
 
 def resume_positions(ctx: BotContext, gate: RiskGate | None, ledger: FillLedger) -> None:
@@ -58,44 +64,90 @@ def resume_positions(ctx: BotContext, gate: RiskGate | None, ledger: FillLedger)
 
 
 async def read_back_fills(
-    recon: ReconcileReport, ledger: FillLedger, tracker: FillTracker, backfill: Backfill
+    recon: ReconcileReport,
+    ledger: FillLedger,
+    tracker: FillTracker,
+    backfill: Backfill,
+    lookup: Lookup,
+    aliases: Mapping[str, str] | None = None,
 ) -> list[OrderUpdate | FillEvent]:
-    """The fills of botkit's listed orders that the ledger has not counted, read from REST.
+    """Order updates and fills that happened while the bot was down, for the strategy.
 
-    Returns, per order with such fills, its current order update and then the fill (in
-    the order the strategy must get them). A finished order whose counted mark was still
-    open is marked finished. REST trouble raises (a ``BotkitError``): the bot does not
-    start without knowing what it holds; nothing was changed, a restart tries again.
+    The orders asked about: botkit's orders reconciliation listed (open, or created within
+    its window), the entries' attached exits it listed (under their exit's alias,
+    ``aliases``: order id → alias), and every order whose mark is unfinished — working
+    when the bot stopped, however old — looked up by id (``lookup``). Each one filled
+    beyond its counted mark has its fills read back from REST (``backfill``) through the
+    tracker, which reports only the uncounted part. Returned per order: its update (unless
+    it is open and listed: the start-up updates have it), then its fill. A mark whose order
+    ended is marked finished once it has counted everything.
+
+    REST trouble raises (a ``BotkitError``): the bot does not start without knowing what it
+    holds; nothing was counted, a restart tries again.
     """
-    missed = []
+    aliases = aliases or {}
+    asked: dict[str, tuple[ExchangeOrder, bool]] = {}  # order id -> (order, update pushed)
     for order in recon.listed:
-        mark = ledger.mark(order.order_id)
-        counted = mark.cumulative_quantity if mark is not None else _ZERO
-        if order.filled_size > counted:
-            missed.append(order)
-        elif mark is not None and not mark.terminal and order.status in TERMINAL_STATUSES:
-            ledger.finished(order.order_id, order.status)
-            tracker.expect(
-                order.order_id, order.client_order_id, order.product_id, order.side, order.status
-            )
-    if not missed:
-        return []
-    rows = await backfill([o.order_id for o in missed])
-    for o in missed:  # known to the tracker, still unfinished until its fills are in
-        status = "" if o.status in TERMINAL_STATUSES else o.status
-        tracker.expect(o.order_id, o.client_order_id, o.product_id, o.side, status)
-    fills = {f.order_id: f for f in tracker.reconcile_rest_fills(rows)}
-    out: list[OrderUpdate | FillEvent] = []
-    for o in missed:
-        fill = fills.get(o.order_id)
-        if fill is None:
-            continue  # REST does not list them yet: the feed's backfills keep asking
-        if not o.open:  # an open order's update is among the start-up updates already
-            out.append(o.to_update())
-            if fill.cumulative_quantity >= o.filled_size:  # all in: stop asking
+        asked[order.order_id] = (order, order.open)
+    for order in recon.attached_exits:
+        alias = aliases.get(order.order_id)
+        if alias:
+            asked[order.order_id] = (replace(order, client_order_id=alias), False)
+    for working in ledger.unfinished():
+        if working.order_id in asked:
+            continue
+        try:
+            found = await lookup(working.order_id)
+        except NotFound:
+            if working.cumulative_quantity == 0:  # gone without a fill: nothing to count
+                ledger.finished(working.order_id, "CANCELLED", _ZERO)
                 tracker.expect(
-                    o.order_id, o.client_order_id, o.product_id, o.side, o.status
+                    working.order_id, working.client_order_id, working.product_id,
+                    working.side, "CANCELLED",
+                )  # fmt: skip
+            else:
+                log.warning(
+                    "start-up: order %s (client_order_id=%s) is unknown to the exchange; "
+                    "its counted fills (%s) stay",
+                    working.order_id, working.client_order_id, working.cumulative_quantity,
+                )  # fmt: skip
+            continue
+        view = replace(ExchangeOrder.of(found), client_order_id=working.client_order_id)
+        asked[working.order_id] = (view, False)
+
+    out: list[OrderUpdate | FillEvent] = []
+    missed: list[tuple[ExchangeOrder, bool, OrderHwm | None]] = []
+    for order_id, (o, pushed) in asked.items():
+        mark = ledger.mark(order_id)
+        if o.filled_size > (mark.cumulative_quantity if mark is not None else _ZERO):
+            missed.append((o, pushed, mark))
+        elif mark is not None and not mark.terminal:
+            if not o.open:
+                ledger.finished(order_id, o.status, o.filled_size)
+                tracker.expect(
+                    order_id, o.client_order_id, o.product_id, o.side, o.status, mark
                 )
+            if not pushed:  # the strategy's again: its updates and fills reach it
+                out.append(o.to_update())
+    if not missed:
+        return out
+    rows = await backfill([o.order_id for o, _, _ in missed])
+    for o, _, mark in missed:  # known to the tracker, unfinished until its fills are in
+        status = "" if o.status in TERMINAL_STATUSES else o.status
+        tracker.expect(o.order_id, o.client_order_id, o.product_id, o.side, status, mark)
+    fills = {f.order_id: f for f in tracker.reconcile_rest_fills(rows)}
+    for o, pushed, _ in missed:
+        if not pushed:
+            out.append(o.to_update())
+        fill = fills.get(o.order_id)
+        if fill is None:  # REST does not list them yet: the feed's backfills keep asking
+            log.warning(
+                "start-up: order %s filled %s while the bot was down, but REST lists no "
+                "fill of it yet: counted when it does", o.order_id, o.filled_size,
+            )  # fmt: skip
+            continue
+        if not o.open and fill.cumulative_quantity >= o.filled_size:  # all in: stop asking
+            tracker.expect(o.order_id, o.client_order_id, o.product_id, o.side, o.status)
         out.append(fill)
         log.warning(
             "start-up: order %s (client_order_id=%s) filled %s %s %s while the bot was "

@@ -193,12 +193,18 @@ class StrategyDriver:
                     now=self.now(),
                     source="ws",
                 )
-                if (
-                    self.ledger is not None
-                    and event.cumulative_quantity
-                    and event.status in TERMINAL_STATUSES
-                ):
-                    self.ledger.finished(event.order_id, event.status)
+                ledger = self.ledger
+                if ledger is not None:  # what a restart must ask the exchange about
+                    if event.status in TERMINAL_STATUSES:
+                        ledger.finished(event.order_id, event.status, event.cumulative_quantity)
+                    else:
+                        ledger.opened(
+                            event.order_id,
+                            event.client_order_id,
+                            event.product_id,
+                            event.side,
+                            event.status,
+                        )
                 await call("on_order_update", s.on_order_update, event)
                 if event.client_order_id in self.exits.by_coid:
                     try:
@@ -259,7 +265,13 @@ class StrategyDriver:
         transaction: a crash before it leaves the fill to be reported again)."""
         assert self.ledger is not None
         order = self.orders.get(fill.client_order_id)
-        status = order.status if order is not None and order.status in TERMINAL_STATUSES else ""
+        status = ""
+        if (
+            order is not None
+            and order.status in TERMINAL_STATUSES
+            and fill.cumulative_quantity >= order.filled_size  # its last fill: all counted
+        ):
+            status = order.status
         self.ledger.count(
             fill,
             self.positions.get(fill.product_id),

@@ -754,6 +754,16 @@ class ExitManager:
 
     # -- start-up ----------------------------------------------------------------------------
 
+    def attached_aliases(self) -> dict[str, str]:
+        """Order id → alias of every live entry's attached exit the venue created (they
+        have no client_order_id; the alias routes their updates and fills here)."""
+        out: dict[str, str] = {}
+        for rec in self.records.values():
+            attached = str(rec.extra.get("attached_order_id") or "")
+            if attached and rec.order_coid is not None:
+                out[attached] = rec.order_coid
+        return out
+
     async def resume(self, known: Callable[[str], bool]) -> None:
         """After a restart: a native exit whose cancel/replace was interrupted gets its new
         order; one whose order the exchange no longer lists open is closed with a warning.

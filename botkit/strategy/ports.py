@@ -71,8 +71,14 @@ class PositionLedger(Protocol):
         """``position`` now includes ``fill``; ``today``: the risk engine's day and PnL."""
         ...
 
-    def finished(self, order_id: str, status: str) -> None:
-        """An order reached a final status (only orders with counted fills matter)."""
+    def opened(
+        self, order_id: str, client_order_id: str, product_id: str, side: str, status: str
+    ) -> None:
+        """A working order of the strategy (a restart asks the exchange about it)."""
+        ...
+
+    def finished(self, order_id: str, status: str, filled: Decimal) -> None:
+        """An order reached a final status having filled ``filled`` in all."""
         ...
 
 

@@ -71,8 +71,8 @@ def test_a_finished_mark_keeps_its_status_and_seeds_are_bounded(tmp_path: Path) 
         clock[0] = float(i)
         ledger.count(_fill(f"f{i}", "1", "100"), Position(D(i + 1), D("100")), status="FILLED")
     ledger.count(_fill("open", "1", "100"), Position(D(6), D("100")))
-    ledger.finished("never-filled", "CANCELLED")  # no row: nothing to do
-    ledger.finished("open", "OPEN")  # not a final status: ignored
+    ledger.finished("never-filled", "CANCELLED", D(0))  # no row: nothing to do
+    ledger.finished("open", "OPEN", D(1))  # not a final status: ignored
     # a later fill of a finished order (a late update) does not reopen it
     ledger.count(_fill("f0", "2", "200"), Position(D(7), D("100")), status="")
     f0 = ledger.mark("f0")
@@ -89,6 +89,34 @@ def test_a_finished_mark_keeps_its_status_and_seeds_are_bounded(tmp_path: Path) 
     assert ledger.prune(older_than=1.0) == 2  # f0, f4; the unfinished mark stays
     assert ledger.mark("open") is not None
     assert ledger.positions()["BTC-USD"].quantity == 7  # positions are never pruned
+    ledger.close()
+
+
+def test_working_orders_get_a_mark_and_finish_only_once_everything_is_counted(
+    tmp_path: Path,
+) -> None:
+    """An order's first update gives it a mark at zero (a restart asks about it however old
+    it is); its final status sticks only once the mark has counted all it filled — the
+    update of a filled order arrives before its last fill is counted."""
+    ledger = FillLedger(tmp_path / "fills.sqlite")
+    ledger.opened("o1", "c-o1", "BTC-USD", "BUY", "OPEN")
+    ledger.opened("o1", "c-o1", "BTC-USD", "BUY", "OPEN")  # again: nothing changes
+    ledger.opened("o2", "c-o2", "BTC-USD", "SELL", "OPEN")
+    assert {m.order_id for m in ledger.unfinished()} == {"o1", "o2"}
+    mark = ledger.mark("o1")
+    assert mark is not None and mark.cumulative_quantity == 0 and mark.side == "BUY"
+
+    ledger.count(_fill("o1", "0.4", "40"), Position(D("0.4"), D(100)))
+    ledger.finished("o1", "FILLED", D(1))  # 1 filled, 0.4 counted: not finished yet
+    assert {m.order_id for m in ledger.unfinished()} == {"o1", "o2"}
+    ledger.count(_fill("o1", "1", "100"), Position(D(1), D(100)), status="FILLED")
+    ledger.finished("o2", "CANCELLED", D(0))  # cancelled unfilled: nothing left to count
+    assert ledger.unfinished() == []
+    again = FillLedger(tmp_path / "fills.sqlite")  # the cache of working orders is rebuilt
+    assert again.unfinished() == [] and again.seed()["o1"].terminal
+    again.opened("o3", "c-o3", "BTC-USD", "BUY", "OPEN")
+    assert [m.order_id for m in again.unfinished()] == ["o3"]
+    again.close()
     ledger.close()
 
 

@@ -161,3 +161,83 @@ async def test_a_restarted_bot_resumes_its_position_and_counts_fills_made_while_
         assert ledger.positions()["BTC-USD"].quantity == total
     finally:
         ledger.close()
+
+
+def _limit(sim: SimServer, side: str, price: Decimal, size: Decimal, coid: str) -> str:
+    body = {
+        "client_order_id": coid,
+        "product_id": "BTC-USD",
+        "side": side,
+        "order_configuration": {
+            "limit_limit_gtc": {"base_size": format(size, "f"), "limit_price": format(price, "f")}
+        },
+    }
+    resp = sim.exchange.create_order("default", body, sim.clock())
+    sim.publish()
+    assert resp["success"], resp
+    return str(resp["success_response"]["order_id"])
+
+
+async def test_an_order_working_at_the_stop_is_asked_about_however_old(tmp_path: Path) -> None:
+    """An order the bot had working when it stopped has a mark (at zero) in the ledger. Not
+    listed by reconciliation (created before its window), it is looked up by id; its fills
+    made while the bot was down come back once. A mark whose order the exchange does not
+    know, and that counted nothing, is closed."""
+    import uuid
+
+    from botkit.auth.clock import SystemClock
+    from botkit.auth.factory import make_jwt_signer, resolve_cdp_key
+    from botkit.market.events import FillEvent, OrderUpdate
+    from botkit.orders.fills import FillTracker, MemoryHwmStore
+    from botkit.orders.positions import Positions
+    from botkit.orders.types import ReconcileReport
+    from botkit.runtime.resume import read_back_fills
+    from botkit.venues.advanced_trade.rest_client import RestClient
+
+    async with SimServer(seed=5, tick_interval=0) as sim:
+        env = tmp_path / "sim.env"
+        env.write_text(sim.env_text(sim.add_key("ES256")))
+        settings = load_settings(env_file=env)
+        clock = SystemClock()
+        client = RestClient(
+            settings.coinbase.rest_url,
+            make_jwt_signer(resolve_cdp_key(settings), settings, clock=clock),
+            clock=clock,
+        )
+        try:
+            top = sim.exchange.best_bid_ask("BTC-USD")[1]
+            assert top is not None
+            price, qty = top
+            coid = str(uuid.uuid4())
+            oid = _limit(sim, "BUY", price, qty + REST, coid)  # part fills, REST rests
+            ledger = FillLedger(tmp_path / "fills.sqlite")
+            ledger.opened(oid, coid, "BTC-USD", "BUY", "OPEN")  # the bot saw it open
+            ledger.opened("no-such-order", str(uuid.uuid4()), "BTC-USD", "SELL", "OPEN")
+            _limit(sim, "SELL", price, REST, "not-botkit")  # the rest fills: bot is down
+            assert sim.exchange.get_order("default", oid)["status"] == "FILLED"
+
+            tracker = FillTracker(MemoryHwmStore(ledger.seed()))
+            nothing_listed = ReconcileReport([], [])  # as if created before the window
+            events = await read_back_fills(
+                nothing_listed, ledger, tracker, client.backfill_fills, client.get_order
+            )
+            update, fill = events
+            assert isinstance(update, OrderUpdate) and update.status == "FILLED"
+            assert update.client_order_id == coid
+            assert isinstance(fill, FillEvent) and fill.source == "rest"
+            assert fill.client_order_id == coid and fill.size == qty + REST
+            assert [m.order_id for m in ledger.unfinished()] == [oid]  # the unknown one closed
+            assert tracker.open_order_ids() == []  # finished: later backfills do not ask
+
+            # the context counts it (the runtime's driver): asked again, nothing comes back
+            positions = Positions()
+            positions.apply_fill("BTC-USD", "BUY", fill.size, fill.price, fill.fee)
+            ledger.count(fill, positions.get("BTC-USD"), status="FILLED")
+            tracker2 = FillTracker(MemoryHwmStore(ledger.seed()))
+            again = await read_back_fills(
+                nothing_listed, ledger, tracker2, client.backfill_fills, client.get_order
+            )
+            assert again == [] and ledger.unfinished() == []
+            ledger.close()
+        finally:
+            await client.close()
