@@ -115,6 +115,7 @@ SCRIPTS: tuple[Script, ...] = (
     ),
     Script("bench_venues", "--rounds 1000 --inproc 3000", "--rounds 20 --warm 5 --inproc 200", 0.6),
     Script("bench_sim_market", "", "--minutes 0.5 --repeats 1", 0.2),
+    Script("bench_ledger", "--orders 2000 --rounds 5", "--orders 50 --rounds 1", 0.2),
     # the loss limit out of reach: a tripped kill switch leaves the bot idle for the rest of
     # the hour (docs/benchmarks.md, Soak, 2026-12-06)
     Script(
