@@ -95,6 +95,17 @@ async def test_paper_mode_trades_against_the_paper_broker_not_the_exchange(
     assert Decimal(9000) < equity[-1].equity < Decimal(12000)
 
 
+MAKER_TOML = (
+    '[bot]\nmode = "paper"\nsim_seed = 3\n'
+    '[strategy]\nname = "market_maker"\n'
+    '[strategy.params]\nproduct_id = "BTC-USD"\nsize = "0.001"\nhalf_spread_bps = "0"\n'
+    "requote_seconds = 0.5\n"
+    '[risk]\nmax_order_notional = "500"\nmax_open_orders = 4\nmax_position = "0.05"\n'
+    '[paper]\nsource = "sim"\ninitial_balances = { USD = "10000", BTC = "0.02" }\n'
+)
+"""The shipped market maker quoting at the touch in paper mode: it fills within seconds."""
+
+
 async def _spawn(data_dir: Path, cfg: Path, duration: str = "60") -> asyncio.subprocess.Process:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BOTKIT_", "COINBASE_"))}
     return await asyncio.create_subprocess_exec(
@@ -122,14 +133,7 @@ async def _until_fills(proc: asyncio.subprocess.Process, n: int) -> int:
 
 async def test_paper_session_killed_with_sigkill_resumes_its_balances(tmp_path: Path) -> None:
     cfg = tmp_path / "bot.toml"
-    cfg.write_text(
-        '[bot]\nmode = "paper"\nsim_seed = 3\n'
-        '[strategy]\nname = "market_maker"\n'
-        '[strategy.params]\nproduct_id = "BTC-USD"\nsize = "0.001"\nhalf_spread_bps = "0"\n'
-        "requote_seconds = 0.5\n"
-        '[risk]\nmax_order_notional = "500"\nmax_open_orders = 4\nmax_position = "0.05"\n'
-        '[paper]\nsource = "sim"\ninitial_balances = { USD = "10000", BTC = "0.02" }\n'
-    )
+    cfg.write_text(MAKER_TOML)
     proc = await _spawn(tmp_path, cfg)
     try:
         await asyncio.wait_for(_until_fills(proc, 2), timeout=50)
@@ -176,14 +180,7 @@ async def test_a_paper_bot_killed_mid_session_resumes_its_position_exactly(
     tripped trades nothing (its open orders are cancelled before the feed starts), so the
     ledger must then hold exactly the paper journal's fills."""
     cfg = tmp_path / "bot.toml"
-    cfg.write_text(
-        '[bot]\nmode = "paper"\nsim_seed = 3\n'
-        '[strategy]\nname = "market_maker"\n'
-        '[strategy.params]\nproduct_id = "BTC-USD"\nsize = "0.001"\nhalf_spread_bps = "0"\n'
-        "requote_seconds = 0.5\n"
-        '[risk]\nmax_order_notional = "500"\nmax_open_orders = 4\nmax_position = "0.05"\n'
-        '[paper]\nsource = "sim"\ninitial_balances = { USD = "10000", BTC = "0.02" }\n'
-    )
+    cfg.write_text(MAKER_TOML)
     proc = await _spawn(tmp_path, cfg)
     try:
         await asyncio.wait_for(_until_fills(proc, 3), timeout=50)
@@ -214,9 +211,7 @@ async def test_a_paper_bot_killed_mid_session_resumes_its_position_exactly(
     finally:
         ledger.close()
     assert len(fills) >= 3 and held == truth, (held, truth, err[-2000:])
-    resumed = [
-        json.loads(x)["msg"] for x in err.decode().splitlines() if "positions resumed" in x
-    ]
+    resumed = [json.loads(x)["msg"] for x in err.decode().splitlines() if "positions resumed" in x]
     if truth:  # the restarted bot started from the position, not from zero
         assert resumed, err[-2000:]
         assert Decimal(resumed[0].rsplit("BTC-USD ", 1)[1].split(",")[0]) != 0
