@@ -85,6 +85,9 @@ __all__ = ["BotRuntime", "RunOptions", "RunResult", "run_blocking"]
 
 log = logging.getLogger("botkit.runtime.bot")
 RETENTION_INTERVAL = 6 * 3600.0
+LEDGER_KEEP = 86_400.0
+"""Seconds a finished order's mark stays in the fill ledger (at least twice the
+reconciliation window)."""
 """Seconds between two passes of the order journal's retention (``journal_retention_days``)."""
 R = TypeVar("R")
 
@@ -426,7 +429,7 @@ class BotRuntime:
             sup.spawn("systemd", lambda: watchdog_loop(sd, verdict, self._sd_status))
         sup.spawn("driver", lambda: self._drive(ctx))
         days = self.config.bot.journal_retention_days
-        if days > 0 and self.executor is not None:
+        if self.executor is not None:
             sup.spawn("journal-retention", lambda: self._forget_old_intents(days))
         await self._wait_stop()
         self._stop.set()  # --duration ended: the health file says "stopping" from here on
@@ -699,15 +702,20 @@ class BotRuntime:
             await ctx.fire_timers()
 
     async def _forget_old_intents(self, days: float) -> None:
-        """Keep the order journal bounded: finished intents older than ``days`` leave it
-        now and every 6 hours (``[bot] journal_retention_days``; docs/headless.md)."""
+        """Keep the order journal and the fill ledger bounded, now and every 6 hours.
+
+        Journal: finished intents older than ``days`` (``[bot] journal_retention_days``;
+        0 keeps every one; docs/headless.md). Ledger: finished orders' marks older than a
+        day — they are not history (the journal is), only what a restart compares the
+        orders reconciliation lists with, so they are kept well beyond its window.
+        """
         executor = self.executor
         assert executor is not None
         while True:
-            forgotten = await executor.prune_journal(days * 86_400)
-            if self.ledger is not None:  # finished orders' marks; never within reconcile's
-                # reach (a listed order without its mark would be counted again)
-                self.ledger.prune(max(days * 86_400, 2 * executor.reconcile_window))
+            forgotten = await executor.prune_journal(days * 86_400) if days > 0 else 0
+            if self.ledger is not None:  # never within reconcile's reach: a listed order
+                # without its mark would be counted again
+                self.ledger.prune(max(LEDGER_KEEP, 2 * executor.reconcile_window))
             if forgotten:
                 log.info(
                     "order journal: forgot %d finished intent(s) older than %g day(s)",

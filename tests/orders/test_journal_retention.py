@@ -7,12 +7,14 @@ from __future__ import annotations
 import signal
 import sqlite3
 import time
+from decimal import Decimal
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from botkit.orders.journal import IntentState, OrderJournal
+from botkit.orders.ledger import FillLedger
 from botkit.runtime.bot_config import data_root
 from botkit.sim.server import SimServer
 from tests.runtime.test_exit_kill9_run import Bot
@@ -136,6 +138,12 @@ async def test_a_running_bot_forgets_old_intents_at_start(tmp_path: Path) -> Non
         write(journal, wall, "ancient", "PLACED", now - 9 * DAY, now - 9 * DAY)
         write(journal, wall, "recent", "PLACED", now - 3600, now - 3600)
         journal.close()
+        # the fill ledger: finished marks leave after a day, whatever the journal keeps
+        for name, age in (("ancient-mark", 1.5 * DAY), ("recent-mark", 3600.0)):
+            ledger = FillLedger(path.with_name("fills.sqlite"), wall=Wall(now - age))
+            ledger.opened(name, name, "BTC-USD", "BUY", "OPEN")
+            ledger.finished(name, "CANCELLED", Decimal(0))
+            ledger.close()
         bot = await Bot.start(env_file, config, data)
         try:
             line = await bot.until("order journal: forgot")
@@ -146,3 +154,8 @@ async def test_a_running_bot_forgets_old_intents_at_start(tmp_path: Path) -> Non
     with sqlite3.connect(path) as db:
         ids = {r[0] for r in db.execute("SELECT client_order_id FROM intents")}
     assert "ancient" not in ids and "recent" in ids
+    ledger = FillLedger(path.with_name("fills.sqlite"))
+    try:
+        assert ledger.mark("ancient-mark") is None and ledger.mark("recent-mark") is not None
+    finally:
+        ledger.close()
