@@ -89,7 +89,10 @@ async def test_paper_mode_trades_against_the_paper_broker_not_the_exchange(
         placed = {o.client_order_id for o in journal.orders()}
         equity = journal.equity()
         meta = journal.meta()
-    assert set(result.client_order_ids) >= placed and len(placed) == result.stats.orders
+    assert set(result.client_order_ids) >= placed
+    # acknowledged ⊆ journalled: a placement in flight when the stop came (the market maker
+    # sends a bid and an ask per requote) is in the paper journal but was not acknowledged
+    assert result.stats.orders <= len(placed) <= result.stats.orders + 2
     assert meta["mode"] == "paper" and meta["products"] == ["BTC-USD"]
     assert len(equity) >= 5 and all(p.quote == "USD" for p in equity)
     assert Decimal(9000) < equity[-1].equity < Decimal(12000)

@@ -143,3 +143,67 @@ async def test_kill_9_with_a_trailing_stop_then_restart_resumes_and_trails_it(
     assert [o["status"] for o in stops(sim)].count("FILLED") == 1
     assert not [o for o in stops(sim) if o["status"] == "OPEN"]
     assert JsonState(state_file).get("exits") == {}
+
+
+ATTACHED = """
+[bot]
+mode = "live"
+products = ["BTC-USD"]
+
+[strategy]
+name = "tests.strategy.exit_fixture:ExitOnce"
+
+[strategy.params]
+kind = "entry"
+stop_bps = "5"
+tp_bps = "50"
+"""
+
+
+async def test_an_attached_stop_filled_while_the_bot_was_down_is_counted_at_restart(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    """An entry with Coinbase's attached take-profit/stop-loss: the stop order the venue
+    created (no client_order_id) fills while the bot is down. The restart reads its fill
+    back under the exit's alias: the position is flat again, as at the exchange
+    (docs/strategies.md, "Positions across restarts")."""
+    from botkit.orders.ledger import FillLedger
+
+    env_file = tmp_path / "sim.env"
+    env_file.write_text(sim.env_text(sim.add_key("ES256")))
+    config = tmp_path / "bot.toml"
+    config.write_text(ATTACHED)
+    data = tmp_path / "data"
+
+    first = await Bot.start(env_file, config, data)
+    try:
+        await first.until("fill BUY")  # the entry filled (counted, or read back later)
+    finally:
+        assert await first.stop(signal.SIGKILL) == -9
+    ex = sim.exchange
+    (exit_order,) = [o for o in ex.list_orders("default", {}) if o.get("originating_order_id")]
+    assert exit_order["status"] == "OPEN" and not exit_order["client_order_id"]
+
+    # the market falls through the stop while the bot is down; a bid takes the stop leg
+    stop = D(exit_order["order_configuration"]["trigger_bracket_gtc"]["stop_trigger_price"])
+    bid(ex, stop - 1, D("0.01"))  # the quiet book is thin: a print through the stop
+    sell_down_to(ex, stop)
+    bid(ex, (stop * D("0.99")).quantize(D("0.01")), D("0.05"))  # takes the stop leg
+    done = ex.get_order("default", exit_order["order_id"])
+    assert done["status"] == "FILLED", done
+
+    second = await Bot.start(env_file, config, data)
+    try:
+        line = await second.until(f"order {exit_order['order_id']} (client_order_id=")
+        await second.until("fill SELL")  # the strategy got it: counted before the stop
+    finally:
+        assert await second.stop(signal.SIGTERM) == 0, "\n".join(second.log[-40:])
+    assert "filled SELL" in line and "while the bot was down: counted now" in line
+    ledger = FillLedger(data / "fills.sqlite")
+    try:
+        assert ledger.positions()["BTC-USD"].quantity == 0  # flat, as at the exchange
+        mark = ledger.mark(exit_order["order_id"])
+        assert mark is not None and mark.terminal
+        assert mark.cumulative_quantity == D(done["filled_size"])
+    finally:
+        ledger.close()
