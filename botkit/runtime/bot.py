@@ -85,10 +85,10 @@ __all__ = ["BotRuntime", "RunOptions", "RunResult", "run_blocking"]
 
 log = logging.getLogger("botkit.runtime.bot")
 RETENTION_INTERVAL = 6 * 3600.0
+"""Seconds between two passes of the order journal's retention (``journal_retention_days``)."""
 LEDGER_KEEP = 86_400.0
 """Seconds a finished order's mark stays in the fill ledger (at least twice the
 reconciliation window)."""
-"""Seconds between two passes of the order journal's retention (``journal_retention_days``)."""
 R = TypeVar("R")
 
 
@@ -308,6 +308,7 @@ class BotRuntime:
             protocol, signer = feed_protocol(ep, self.settings, clock)
             # positions and what they counted, resumed (docs/strategies.md, restarts)
             ledger = self.ledger = FillLedger(root / LEDGER_FILE)
+            counted = ledger.seed()  # the marks a fill tracker starts from
             feed = MarketDataFeed(
                 FeedConfig(
                     market_url=ep.ws_market_url,
@@ -324,14 +325,14 @@ class BotRuntime:
                 on_event=self._on_event,
                 spawn=self.supervisor.spawn,  # each connection is a supervised component
                 # a replay reports only what the positions have not counted
-                hwm_store=MemoryHwmStore(ledger.seed()),
+                hwm_store=MemoryHwmStore(counted),
             )
             balances = None
             client: OrderClient
             if ep.paper:
                 from botkit.paper.setup import paper_client
 
-                tracker = FillTracker(MemoryHwmStore(ledger.seed()))
+                tracker = FillTracker(MemoryHwmStore(counted))
                 broker = self.paper = await self._open_paper(ep, root, feed, tracker)
                 client = paper_client(broker, self.settings, clock, unlimited=False, venue=ep.venue)
                 balances = broker.balances()
