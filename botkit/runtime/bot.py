@@ -504,7 +504,7 @@ class BotRuntime:
                 if isinstance(event, OrderUpdate):
                     pid, side = event.product_id, event.side
                     if event.order_id in aliases:  # an entry's attached exit
-                        ctx._alias_order(event.order_id, event.client_order_id, pid, side)
+                        ctx.alias_order(event.order_id, event.client_order_id, pid, side)
                     else:
                         ctx.adopt(event.client_order_id, product_id=pid, side=side)
                 self.events.push(event)

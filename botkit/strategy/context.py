@@ -425,9 +425,14 @@ class BotContext(StrategyDriver):
     def open_exits(self, product_id: str | None = None) -> list[ExitRecord]:
         return self.exits.live(product_id)
 
-    def _alias_order(self, order_id: str, alias: str, product_id: str, side: str) -> None:
+    def alias_order(self, order_id: str, alias: str, product_id: str, side: str) -> None:
         """Follow an order the venue created without a client_order_id (an attached exit)
-        under ``alias``: its updates and fills reach this strategy like its own orders'."""
+        under ``alias``: its updates and fills reach this strategy like its own orders'.
+
+        Called by the exit manager (from the entry's create answer, or its journal at a
+        restart) and by the runtime (fills of such an exit read back at start-up), as
+        :meth:`adopt` is for orders with botkit's id.
+        """
         self._aliases[order_id] = alias
         self.adopt(alias, product_id=product_id, side=side)
 

@@ -92,7 +92,7 @@ class ExitHost(Protocol):
         extra: dict[str, Any] | None = None,
     ) -> str: ...
 
-    def _alias_order(self, order_id: str, alias: str, product_id: str, side: str) -> None: ...
+    def alias_order(self, order_id: str, alias: str, product_id: str, side: str) -> None: ...
 
 
 _KEY = "exits"
@@ -312,7 +312,7 @@ class ExitManager:
             rec.extra["attached_order_id"] = attached_id
             rec.order_coid = f"attached:{attached_id}"
             self.by_coid[rec.order_coid] = rec.exit_id
-            self._ctx._alias_order(attached_id, rec.order_coid, rec.product_id, rec.side)
+            self._ctx.alias_order(attached_id, rec.order_coid, rec.product_id, rec.side)
             self._save()
 
     async def held(
@@ -808,7 +808,7 @@ class ExitManager:
                 except BotkitError as exc:
                     self._log.warning("exit %s: attached order lookup failed: %s", rec.exit_id, exc)
             if order is None or order.status not in _TERMINAL:
-                self._ctx._alias_order(attached, rec.order_coid, rec.product_id, rec.side)
+                self._ctx.alias_order(attached, rec.order_coid, rec.product_id, rec.side)
                 return
             self._log.warning(
                 "exit %s: the attached exit %s ended %s (filled %s) while the bot was down: "
