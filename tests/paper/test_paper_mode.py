@@ -220,3 +220,61 @@ async def test_a_paper_bot_killed_mid_session_resumes_its_position_exactly(
         assert Decimal(resumed[0].rsplit("BTC-USD ", 1)[1].split(",")[0]) != 0
     else:
         assert not resumed  # flat: nothing to resume
+
+
+PARTIAL_TOML = (
+    '[bot]\nmode = "paper"\nsim_seed = 3\n'
+    f'[strategy]\nname = "{Path(__file__).parent / "partial_bid.py"}:PartialBid"\n'
+    '[risk]\nmax_order_notional = "50000"\nmax_open_orders = 4\nmax_position = "1"\n'
+    '[paper]\nsource = "sim"\ninitial_balances = { USD = "100000", BTC = "0.02" }\n'
+)
+"""One 0.5 BTC bid inside the spread: prints fill it a piece at a time (seconds apart)."""
+
+
+async def test_a_partly_filled_order_open_at_a_kill_is_counted_once_after_the_restart(
+    tmp_path: Path,
+) -> None:
+    """The paper bot is killed while its one order is open and partly filled. At the
+    restart the paper broker resumes that order (its cumulative fill) and the feed's fill
+    tracker replays it: seeded with the ledger's counted mark, it reports nothing the
+    position already holds. The restarted run (kill switch tripped: nothing new is
+    placed; the resting order may fill on) must end with the ledger equal to the paper
+    journal's fills — the partial fill counted twice if the resumed order were counted
+    again."""
+    cfg = tmp_path / "bot.toml"
+    cfg.write_text(PARTIAL_TOML)
+    proc = await _spawn(tmp_path, cfg)
+    try:
+        await asyncio.wait_for(_until_fills(proc, 2), timeout=50)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+    with PaperJournal(tmp_path / "paper" / "paper.sqlite", readonly=True) as journal:
+        (order,) = journal.orders()
+        partial = sum((f.size for f in journal.fills()), Decimal(0))
+    assert order.status == "OPEN" and 0 < partial < Decimal("0.5"), (order, partial)
+
+    (tmp_path / "paper" / "kill_switch.json").write_text(
+        '{"tripped": true, "reason": "test", "at": 0}'
+    )
+    quiet = await _spawn(tmp_path, cfg, duration="3")
+    try:
+        _, err = await asyncio.wait_for(quiet.communicate(), timeout=40)
+    finally:
+        if quiet.returncode is None:
+            quiet.kill()
+            await quiet.wait()
+    assert quiet.returncode == 0, err[-3000:]
+    with PaperJournal(tmp_path / "paper" / "paper.sqlite", readonly=True) as journal:
+        fills = journal.fills()
+        (order,) = journal.orders()
+    truth = sum((f.size for f in fills), Decimal(0))
+    assert truth >= partial  # (the order may have filled on during the second run)
+    ledger = FillLedger(tmp_path / "paper" / "fills.sqlite")
+    try:
+        held = ledger.positions()["BTC-USD"].quantity
+        mark = ledger.mark(order.order_id)
+    finally:
+        ledger.close()
+    assert held == truth, (held, truth, err[-2000:])
+    assert mark is not None and mark.cumulative_quantity == truth
