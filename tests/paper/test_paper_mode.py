@@ -134,6 +134,37 @@ async def _until_fills(proc: asyncio.subprocess.Process, n: int) -> int:
     return fills
 
 
+async def _killed_after_fills(data_dir: Path, toml: str, n: int) -> Path:
+    """Run a paper bot with config ``toml`` until it logged ``n`` fills, then SIGKILL it.
+    Returns the config file (for the next run)."""
+    cfg = data_dir / "bot.toml"
+    cfg.write_text(toml)
+    proc = await _spawn(data_dir, cfg)
+    try:
+        await asyncio.wait_for(_until_fills(proc, n), timeout=50)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+    return cfg
+
+
+async def _quiet_run(data_dir: Path, cfg: Path) -> bytes:
+    """A 3 s run of the same bot with its kill switch tripped (nothing new is placed);
+    exit 0 asserted. Returns its log (stderr)."""
+    (data_dir / "paper" / "kill_switch.json").write_text(
+        '{"tripped": true, "reason": "test", "at": 0}'
+    )
+    quiet = await _spawn(data_dir, cfg, duration="3")
+    try:
+        _, err = await asyncio.wait_for(quiet.communicate(), timeout=40)
+    finally:
+        if quiet.returncode is None:
+            quiet.kill()
+            await quiet.wait()
+    assert quiet.returncode == 0, err[-3000:]
+    return err
+
+
 async def test_paper_session_killed_with_sigkill_resumes_its_balances(tmp_path: Path) -> None:
     cfg = tmp_path / "bot.toml"
     cfg.write_text(MAKER_TOML)
@@ -182,25 +213,8 @@ async def test_a_paper_bot_killed_mid_session_resumes_its_position_exactly(
     the REST read-back report only what they lack. A second run with the kill switch
     tripped trades nothing (its open orders are cancelled before the feed starts), so the
     ledger must then hold exactly the paper journal's fills."""
-    cfg = tmp_path / "bot.toml"
-    cfg.write_text(MAKER_TOML)
-    proc = await _spawn(tmp_path, cfg)
-    try:
-        await asyncio.wait_for(_until_fills(proc, 3), timeout=50)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        await proc.wait()
-    (tmp_path / "paper" / "kill_switch.json").write_text(
-        '{"tripped": true, "reason": "test", "at": 0}'
-    )
-    quiet = await _spawn(tmp_path, cfg, duration="3")
-    try:
-        _, err = await asyncio.wait_for(quiet.communicate(), timeout=40)
-    finally:
-        if quiet.returncode is None:
-            quiet.kill()
-            await quiet.wait()
-    assert quiet.returncode == 0, err[-3000:]
+    cfg = await _killed_after_fills(tmp_path, MAKER_TOML, 3)
+    err = await _quiet_run(tmp_path, cfg)
     with PaperJournal(tmp_path / "paper" / "paper.sqlite", readonly=True) as journal:
         fills = journal.fills()
     truth = sum((f.size if f.side == "BUY" else -f.size for f in fills), Decimal(0))
@@ -241,30 +255,12 @@ async def test_a_partly_filled_order_open_at_a_kill_is_counted_once_after_the_re
     placed; the resting order may fill on) must end with the ledger equal to the paper
     journal's fills — the partial fill counted twice if the resumed order were counted
     again."""
-    cfg = tmp_path / "bot.toml"
-    cfg.write_text(PARTIAL_TOML)
-    proc = await _spawn(tmp_path, cfg)
-    try:
-        await asyncio.wait_for(_until_fills(proc, 2), timeout=50)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        await proc.wait()
+    cfg = await _killed_after_fills(tmp_path, PARTIAL_TOML, 2)
     with PaperJournal(tmp_path / "paper" / "paper.sqlite", readonly=True) as journal:
         (order,) = journal.orders()
         partial = sum((f.size for f in journal.fills()), Decimal(0))
     assert order.status == "OPEN" and 0 < partial < Decimal("0.5"), (order, partial)
-
-    (tmp_path / "paper" / "kill_switch.json").write_text(
-        '{"tripped": true, "reason": "test", "at": 0}'
-    )
-    quiet = await _spawn(tmp_path, cfg, duration="3")
-    try:
-        _, err = await asyncio.wait_for(quiet.communicate(), timeout=40)
-    finally:
-        if quiet.returncode is None:
-            quiet.kill()
-            await quiet.wait()
-    assert quiet.returncode == 0, err[-3000:]
+    err = await _quiet_run(tmp_path, cfg)
     with PaperJournal(tmp_path / "paper" / "paper.sqlite", readonly=True) as journal:
         fills = journal.fills()
         (order,) = journal.orders()
