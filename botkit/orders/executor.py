@@ -2,24 +2,22 @@
 
 The protocol (docs/executor.md has the full story, with each guarantee and its limits):
 
-1. **Journal first.** The intent (``client_order_id`` + exact body) is in the
-   journal before the first POST. With ``durability="overlap"`` (the default) it is
-   written to the journal's write-ahead file (one ``pwrite`` to the OS, no fsync: a
-   killed process loses nothing; the SQLite row follows with the outcome, in one
-   commit), the POST leaves at once, and the fsync that makes the intent power-safe
-   runs on the journal thread while the request is in flight; the answer is acted on
-   (the outcome journalled, the caller told, an error raised) only once it is done.
-   One fsync covers every intent written before it started (group commit).
-   ``durability="before_send"`` commits the row and waits for its fsync before the
-   POST (the old way, ~0.4 ms per order on an SSD). Why overlap keeps exactly-once:
-   the id exists before anything, and every attempt of an intent carries it; a
-   retry needs no fsync first, because a repeat of the id is deduplicated by the
-   exchange, not by the journal. A killed process (kill -9) leaves the intent in the
-   write-ahead file, a PENDING row at the next start (:meth:`OrderJournal.recover`),
-   resolved then. Only a power cut after the POST and before the fsync can lose the
-   intent of an order the exchange has: :meth:`OrderExecutor.reconcile` at start-up
-   adopts it (botkit's id format, no intent row), so it is neither lost nor placed
-   again.
+1. **Journal first.** The intent (``client_order_id`` + exact body) is committed
+   to SQLite before the first POST. With ``durability="overlap"`` (the default) that
+   commit is written to the OS without an fsync (a killed process loses nothing),
+   the POST leaves at once, and the fsync that makes it power-safe runs on the
+   journal thread while the request is in flight; the answer is acted on (the
+   outcome journalled, the caller told, an error raised) only once it is done. One
+   fsync covers every intent written before it started (group commit).
+   ``durability="before_send"`` waits for the fsync before the POST (the old way,
+   ~0.4 ms per order on an SSD). Why overlap keeps exactly-once: the id exists
+   before anything, and every attempt of an intent carries it; a retry needs no
+   fsync first, because a repeat of the id is deduplicated by the exchange, not by
+   the journal. A killed process (kill -9) leaves the row PENDING (resolved at the
+   next start). Only a power cut after the POST and before the fsync can lose the
+   row of an order the exchange has: :meth:`OrderExecutor.reconcile` at start-up
+   adopts it (botkit's id format, no intent row), so it is neither lost nor
+   placed again.
 2. **Retry with the same id.** The REST client re-signs and retries per the
    retry table; every create-order attempt carries the same body, so Coinbase's
    ``client_order_id`` idempotency (reference §2.5) turns a repeat into "here
@@ -55,7 +53,6 @@ The protocol (docs/executor.md has the full story, with each guarantee and its l
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine
@@ -121,12 +118,11 @@ class OrderExecutor(ReconcileMixin):
             than the write, and a replay must not depend on thread timing. Placements
             then also run in the caller's task (nothing yields, so nothing can share or
             interrupt one, and a replay's ordering stays the order of calls).
-        durability: ``"overlap"`` (default): the intent is written ahead without an
-            fsync before the POST, and fsynced while the request is in flight (see the
-            module docstring, point 1). Journal calls then run on the event loop (a
-            write without fsync goes to the OS page cache: ~1 µs for the write-ahead
-            record, tens of µs for a commit, cheaper than the thread hop); only the
-            fsyncs and checkpoints use the journal thread.
+        durability: ``"overlap"`` (default): the intent is committed without an fsync
+            before the POST, and fsynced while the request is in flight (see the module
+            docstring, point 1). Journal calls then run on the event loop (a commit
+            without fsync is a write to the OS page cache, tens of µs, cheaper than
+            the thread hop); only the fsync and checkpoints use the journal thread.
             ``"before_send"``: the intent is fsynced (``synchronous=FULL``) on the
             journal thread before the POST leaves, as before.
     """
@@ -233,7 +229,7 @@ class OrderExecutor(ReconcileMixin):
             while self._sync_waiters:
                 target = self.journal.writes  # read on the loop: the writes are made here
                 try:
-                    due = await loop.run_in_executor(self._io_pool, self.journal.sync_intents)
+                    await loop.run_in_executor(self._io_pool, self.journal.sync)
                 except BaseException as exc:  # JournalError (reported by the journal)
                     waiters, self._sync_waiters = self._sync_waiters, []
                     for _, waiter in waiters:
@@ -250,12 +246,6 @@ class OrderExecutor(ReconcileMixin):
                     elif not waiter.done():
                         waiter.set_result(None)
                 self._sync_waiters = left
-                if due:  # the rows' fsync, after the waiters were released; rows first for
-                    # the intents still in flight, so the write-ahead file can start again. A
-                    # failure is reported by the journal, which refuses every later call
-                    with contextlib.suppress(JournalError):
-                        self.journal.flush()
-                        await loop.run_in_executor(self._io_pool, self.journal.sync_wal)
         finally:
             self._sync_task = None
 
@@ -319,13 +309,9 @@ class OrderExecutor(ReconcileMixin):
             # order finds a pre-signed token (docs/executor.md, "Pre-signed tokens")
             self.client.start_presigning()
             report = self.startup = StartupReport(adopted=self.startup.adopted)
-            # intents a killed run wrote ahead and never committed become PENDING rows
-            await self._io(self.journal.recover)
             if self._overlap and not self._inline_io and self.journal.syncs:
-                # a killed run's last rows may be in the OS only: make them power-safe
-                await asyncio.get_running_loop().run_in_executor(
-                    self._io_pool, self.journal.sync_wal
-                )
+                # a killed run's last intents may be in the OS only: make them power-safe
+                await asyncio.get_running_loop().run_in_executor(self._io_pool, self.journal.sync)
             pending = await self._io(self.journal.pending)
             if pending:
                 log.warning("resolving %d pending order intent(s) from the journal", len(pending))
@@ -430,10 +416,14 @@ class OrderExecutor(ReconcileMixin):
 
     async def _place(self, intent: OrderIntent, body: bytes, _coid: str = "") -> PlacedOrder:
         coid = intent.client_order_id
-        if self._overlap:  # on the loop: an append to the write-ahead file (its row follows)
-            record = self.journal.write_ahead(coid, intent.product_id, intent.side, body)
-        else:
-            record = await self._io(self.journal.record, coid, intent.product_id, intent.side, body)
+        record = await self._io(
+            self.journal.record,
+            coid,
+            intent.product_id,
+            intent.side,
+            body,
+            durable=not self._overlap,
+        )
         if record.body_sha256 != sha256(body):
             raise OrderRejected(
                 f"client_order_id {coid} was already used for a different order",

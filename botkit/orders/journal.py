@@ -1,10 +1,9 @@
 """Adapter ring: the durable order-intent journal (SQLite, WAL) behind exactly-once placement.
 
-An intent is written **before** the first POST of a create-order (its row, or with
-deferred sync its write-ahead record, which :meth:`OrderJournal.recover` makes a row
-at the next start). After a crash (even ``kill -9``, even a power cut) every row still
-``PENDING`` is an order whose outcome botkit does not know; the executor resolves each
-one by ``client_order_id`` at start-up before accepting anything new.
+An intent row is committed **before** the first POST of a create-order. After
+a crash (even ``kill -9``, even a power cut) every row still ``PENDING`` is an
+order whose outcome botkit does not know; the executor resolves each one by
+``client_order_id`` at start-up before accepting anything new.
 
 Durability settings, and why:
 
@@ -26,15 +25,6 @@ Durability settings, and why:
   left on the committing thread. Only a power cut between the POST and the fsync can
   lose an intent whose order reached the exchange; start-up reconciliation adopts
   such an order (docs/executor.md).
-* **Write-ahead intents** (deferred sync only, :meth:`OrderJournal.write_ahead`): the
-  intent of a POST about to leave goes to a small file first
-  (:mod:`botkit.orders.intent_log`, one ``pwrite``, ~1 µs instead of a ~25–50 µs SQLite
-  commit on the tick → order path); its row is inserted with its outcome (:meth:`mark`:
-  one commit per order), :meth:`sync_intents` makes the intent power-safe and
-  :meth:`sync_wal` the rows, when due. Every other method commits the written-ahead rows
-  first (:meth:`flush`), and :meth:`recover` (the executor's start) turns what a killed
-  run left in the file into PENDING rows — so a killed process still leaves the intent
-  PENDING.
 * Outcome updates (PLACED/REJECTED/FAILED, attempt counts) are written with
   ``synchronous=NORMAL``: crash-safe, and made power-safe by the next intent's
   FULL commit (one WAL, synced in order). Losing one to a power cut costs only a
@@ -61,7 +51,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import logging
 import os
 import sqlite3
 import time
@@ -72,11 +61,8 @@ from pathlib import Path
 from typing import Any
 
 from botkit.errors import ConfigError, JournalError
-from botkit.orders.intent_log import IntentLog, LoggedIntent
 
 __all__ = ["IntentRecord", "IntentState", "OrderJournal", "storage_failure"]
-
-log = logging.getLogger("botkit.orders.journal")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS intents (
@@ -135,15 +121,6 @@ grows — about 1.8 MB over the first ~5 000 orders, which the hour-long soak me
 as a slow RSS slope long after warm-up. At 256 KiB it is full after a few hundred orders
 (bench/bench_soak.py; the per-order cost did not change within noise)."""
 
-WAL_SYNC_EVERY = 64
-"""With write-ahead intents, :meth:`OrderJournal.sync_intents` fsyncs only the write-ahead
-file (what makes an intent power-safe) until it holds this many records, or a write that
-must not be lost to a power cut (a REJECTED/FAILED outcome, an adoption, an attempt count)
-was made: then :meth:`OrderJournal.sync_wal` fsyncs the WAL too, after which the file starts
-again. One fsync per order instead of two (with both every time, bench/bench_runtime.py
-measured the whole place() p50 769 → 1133 µs); a PLACED outcome lost to a power cut costs a
-lookup at the next start, as before."""
-
 CHECKPOINT_WRITES = 400
 """With deferred sync, :meth:`OrderJournal.sync` checkpoints the WAL once this many rows
 were written since the last checkpoint (an intent and its outcome are ~4 pages of WAL, so
@@ -199,13 +176,6 @@ class OrderJournal:
         self._checkpointed = 0
         self._wal_fd: int | None = None
         self._ckpt: sqlite3.Connection | None = None
-        # write-ahead intents (deferred sync): the file, the intents whose row is not
-        # committed yet, and how many records were ever appended (part of ``writes``)
-        self._log = IntentLog(f"{self.path}-intents")
-        self._ahead: dict[str, IntentRecord] = {}
-        self._logged = 0
-        self.wal_sync_every = WAL_SYNC_EVERY
-        self._wal_due = False  # a write was made that the next sync must make power-safe
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -223,8 +193,6 @@ class OrderJournal:
             ) from exc
 
     def close(self) -> None:
-        if self.failed is None:
-            self.flush()
         if self._ckpt is not None:
             self._ckpt.close()
         if self._deferred and self.failed is None:
@@ -233,123 +201,6 @@ class OrderJournal:
         if self._wal_fd is not None:
             os.close(self._wal_fd)
             self._wal_fd = None
-        if self.failed is None and self._log.opened:  # every row is in the database file now
-            self._log.close()
-            self._log.path.unlink(missing_ok=True)
-        self._log.close()
-
-    def _count(self) -> None:
-        """``writes``: rows changed by this connection plus write-ahead records, so that a
-        sync target read before a write is reached only by a sync that covers it."""
-        self.writes = self._db.total_changes + self._logged
-
-    def recover(self) -> int:
-        """Turn the intents a stopped run left in the write-ahead file into PENDING rows.
-
-        An intent there whose row exists keeps its row (INSERT OR IGNORE). The rows are
-        committed at the configured level (an fsync with FULL) before the file is
-        emptied. Call once, by the journal's owner, before pending intents are read (the
-        executor's :meth:`~botkit.orders.executor.OrderExecutor.start` does). Returns how
-        many rows it added. A torn last record (a power cut during its write; its fsync,
-        and so the use of its answer, never happened) is dropped with a warning.
-        """
-        with self._writing("read the write-ahead intents"):
-            records, torn = self._log.read()
-        if torn:
-            log.warning(
-                "order journal %s: dropped a torn last write-ahead record (written during a "
-                "power cut; its order, if any, is adopted by reconciliation)",
-                self._log.path,
-            )
-        if not records and not torn:
-            if self._deferred:  # created now, so the first order does not pay for it
-                with self._writing("create the write-ahead intent file"):
-                    self._log.open()
-            return 0
-        with self._writing("recover the write-ahead intents"):
-            self._sync(self._synchronous)
-            before = self._db.total_changes  # (executemany's rowcount is not a sum here)
-            with self._db:
-                self._db.executemany(
-                    f"INSERT OR IGNORE INTO intents ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    [(r.client_order_id, r.product_id, r.side, r.body, sha256(r.body),
-                      "PENDING", None, None, 0, r.created_at, r.created_at) for r in records],
-                )  # fmt: skip
-            added = self._db.total_changes - before
-            self._count()
-            self._log.clear()
-            if self._deferred:
-                self._log.open()
-        if added:
-            log.warning(
-                "order journal %s: %d order intent(s) recovered from the write-ahead file "
-                "(a run stopped while placing them)",
-                self.path,
-                added,
-            )
-        return added
-
-    def write_ahead(
-        self, client_order_id: str, product_id: str, side: str, body: bytes
-    ) -> IntentRecord:
-        """The intent of a POST about to leave, crash-safe on return (deferred sync).
-
-        A new intent is written to the write-ahead file (the OS has it: a killed process
-        cannot lose it) and returned as PENDING; its row follows with its outcome
-        (:meth:`mark`), or as PENDING at :meth:`flush`. An id with a row (or already
-        written ahead) returns that record, as :meth:`record` does. Without deferred sync
-        it is :meth:`record` without the fsync.
-        """
-        if not self._deferred:
-            return self.record(client_order_id, product_id, side, body, durable=False)
-        known = self._ahead.get(client_order_id)
-        if known is not None:
-            return known
-        existing = self._select(client_order_id)  # (no flush: a row would go before its POST)
-        if existing is not None:
-            return existing
-        now = self._wall()
-        with self._writing("record the order intent (the order was not sent)"):
-            self._log.append(LoggedIntent(client_order_id, product_id, side, bytes(body), now))
-        record = IntentRecord(
-            client_order_id, product_id, side, bytes(body), sha256(body), IntentState.PENDING,
-            None, None, 0, now, now,
-        )  # fmt: skip
-        self._ahead[client_order_id] = record
-        self._logged += 1
-        self.writes += 1
-        return record
-
-    @property
-    def ahead(self) -> bool:
-        """True while written-ahead intents wait for :meth:`flush`."""
-        return bool(self._ahead)
-
-    def flush(self) -> None:
-        """Commit the written-ahead intents still without a row, as PENDING (one
-        transaction, no fsync).
-
-        Every other method but :meth:`mark` calls it first, so the table is complete
-        whenever it is read or changed; the executor calls it before :meth:`sync_wal`, so
-        the write-ahead file can start again.
-        """
-        if not self._ahead:
-            return
-        rows = [
-            (r.client_order_id, r.product_id, r.side, r.body, r.body_sha256, "PENDING",
-             None, None, 0, r.created_at, r.updated_at)
-            for r in self._ahead.values()
-        ]  # fmt: skip
-        with self._writing("record the order intents written ahead (the POST left)"):
-            self._sync(self._quiet)
-            with self._db:
-                self._db.executemany(
-                    f"INSERT OR IGNORE INTO intents ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    rows,
-                )
-            self._ahead.clear()
-            self._log.committed(len(rows))
-            self._count()
 
     @property
     def syncs(self) -> bool:
@@ -378,44 +229,19 @@ class OrderJournal:
         self._deferred = True
 
     def sync(self) -> None:
-        """Make every intent so far power-safe (and, when due, every row). Blocking.
+        """Make every commit so far power-safe: ``fdatasync`` the WAL. Blocking.
 
-        :meth:`sync_intents`, then :meth:`sync_wal` when it says the WAL is due (the
-        executor flushes on the loop between the two).
-        """
-        if self.sync_intents():
-            self.sync_wal()
-
-    def sync_intents(self) -> bool:
-        """Make every intent so far power-safe; blocking. True when :meth:`sync_wal` is
-        due too (False: it is not, or the WAL was synced here).
-
-        With write-ahead intents (deferred sync) that is the write-ahead file's
-        ``fdatasync``; the WAL is due every :data:`WAL_SYNC_EVERY` records, or after a
-        write a power cut must not lose. Without, it is the WAL's (what
-        ``synchronous=FULL`` does inside a commit). Called by the executor's journal
-        thread while the POST is in flight; calls made while one runs queue behind it, so
-        one fsync covers every intent written before it started (group commit). A no-op
+        An fsync of the WAL after a commit is what ``synchronous=FULL`` does inside the
+        commit (SQLite's WAL mode syncs only the WAL at a commit). Called by the
+        executor's journal thread while the POST is in flight; calls made while one runs
+        queue behind it, so one fsync covers every intent written before it started
+        (group commit). With deferred sync it also checkpoints the WAL now and then, on
+        a second connection (a passive checkpoint never blocks the writer). A no-op
         unless ``synchronous`` is FULL or EXTRA.
         """
         if not self.syncs:
-            return False
-        with self._writing("make the order intents durable (fsync)"):
-            records = self._log.sync()  # the write-ahead intents: they may have no row yet
-        if not self._deferred:
-            self.sync_wal()
-            return False
-        # the intents are power-safe in the file; the WAL can wait until due
-        return self._wal_due or records >= self.wal_sync_every
-
-    def sync_wal(self) -> None:
-        """``fdatasync`` the WAL (every row so far is power-safe), then start the
-        write-ahead file again if every record it held had its row; with deferred sync,
-        checkpoint the WAL now and then on a second connection (a passive checkpoint never
-        blocks the writer). Blocking: the journal thread's, off the order's path."""
-        with self._writing("make the journal's rows durable (fsync of the WAL)"):
-            mark = self._log.mark()  # rows committed before it are in the WAL: synced below
-            self._wal_due = False  # (before the fsync: a write made after it sets it again)
+            return
+        with self._writing("make the order intents durable (fsync of the WAL)"):
             if self._wal_fd is None:
                 try:
                     self._wal_fd = os.open(f"{self.path}-wal", os.O_RDONLY)
@@ -428,8 +254,6 @@ class OrderJournal:
                 finally:
                     os.close(dir_fd)
             (getattr(os, "fdatasync", None) or os.fsync)(self._wal_fd)
-            # rows committed before the file's sync are power-safe now: their records can go
-            self._log.truncate_if_settled(mark)
             writes = self.writes
             if self._deferred and writes - self._checkpointed >= CHECKPOINT_WRITES:
                 if self._ckpt is None:
@@ -466,7 +290,6 @@ class OrderJournal:
         ``durable=False`` (deferred sync) commits without the fsync: crash-safe at once,
         power-safe after the next :meth:`sync`.
         """
-        self.flush()
         now = self._wall()
         level = self._synchronous
         if not durable and level in ("FULL", "EXTRA"):
@@ -480,7 +303,7 @@ class OrderJournal:
                     (client_order_id, product_id, side, body, digest, "PENDING", None, None,
                      0, now, now),
                 ).rowcount  # fmt: skip
-            self._count()
+            self.writes = self._db.total_changes
         if inserted == 1:  # the row is what was just written: no need to read it back
             return IntentRecord(
                 client_order_id, product_id, side, bytes(body), digest, IntentState.PENDING,
@@ -533,10 +356,6 @@ class OrderJournal:
             raise err from exc
 
     def get(self, client_order_id: str) -> IntentRecord | None:
-        self.flush()
-        return self._select(client_order_id)
-
-    def _select(self, client_order_id: str) -> IntentRecord | None:
         with self._writing("read an intent"):
             row = self._db.execute(
                 f"SELECT {_COLUMNS} FROM intents WHERE client_order_id = ?", (client_order_id,)
@@ -545,7 +364,6 @@ class OrderJournal:
 
     def count_attempt(self, client_order_id: str) -> None:
         """Note one more POST attempt series (kept for diagnosis across restarts)."""
-        self.flush()
         with self._writing("count an attempt"):
             self._sync(self._quiet)
             with self._db:
@@ -554,8 +372,7 @@ class OrderJournal:
                     "WHERE client_order_id = ?",
                     (self._wall(), client_order_id),
                 )
-            self._count()
-            self._wal_due = True
+            self.writes = self._db.total_changes
 
     def adopt(
         self, client_order_id: str, product_id: str, side: str, order_id: str, *, note: str
@@ -568,7 +385,6 @@ class OrderJournal:
         A REJECTED/FAILED row for an order the exchange does have becomes PLACED (``note``
         says why, in ``error``). A PLACED row is left as it is.
         """
-        self.flush()
         now = self._wall()
         with self._writing("adopt an order found at the exchange"):
             self._sync(self._quiet)
@@ -579,16 +395,14 @@ class OrderJournal:
                      note, 0, now, now),
                 ).rowcount  # fmt: skip
                 if inserted:
-                    self._count()
-                    self._wal_due = True
+                    self.writes = self._db.total_changes
                     return True
                 revived = self._db.execute(
                     "UPDATE intents SET state = 'PLACED', order_id = ?, error = ?, "
                     "updated_at = ? WHERE client_order_id = ? AND state != 'PLACED'",
                     (order_id, note, now, client_order_id),
                 ).rowcount
-            self._count()
-            self._wal_due = True
+            self.writes = self._db.total_changes
         return bool(revived)
 
     def mark(
@@ -599,38 +413,16 @@ class OrderJournal:
         order_id: str | None = None,
         error: str | None = None,
     ) -> None:
-        """Record an outcome. A PLACED row never goes back (a stale answer cannot undo it).
-
-        A written-ahead intent without its row gets it now, in its final state: one
-        commit per order instead of two.
-        """
-        ahead = self._ahead.pop(client_order_id, None)
-        if ahead is None:
-            self.flush()
+        """Record an outcome. A PLACED row never goes back (a stale answer cannot undo it)."""
         with self._writing(f"record the outcome {state}"):
             self._sync(self._quiet)
             with self._db:
-                inserted = 0
-                if ahead is not None:
-                    inserted = self._db.execute(
-                        f"INSERT OR IGNORE INTO intents ({_COLUMNS}) "
-                        "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                        (client_order_id, ahead.product_id, ahead.side, ahead.body,
-                         ahead.body_sha256, str(state), order_id, error, 0, ahead.created_at,
-                         self._wall()),
-                    ).rowcount  # fmt: skip
-                if not inserted:
-                    self._db.execute(
-                        "UPDATE intents SET state = ?, order_id = COALESCE(?, order_id), "
-                        "error = ?, updated_at = ? WHERE client_order_id = ? "
-                        "AND state != 'PLACED'",
-                        (str(state), order_id, error, self._wall(), client_order_id),
-                    )
-            if ahead is not None:  # (after the commit: a sync's mark must not run ahead of it)
-                self._log.committed(1)
-            self._count()
-            if state is not IntentState.PLACED:  # lost, it could be re-POSTed at a restart
-                self._wal_due = True
+                self._db.execute(
+                    "UPDATE intents SET state = ?, order_id = COALESCE(?, order_id), error = ?, "
+                    "updated_at = ? WHERE client_order_id = ? AND state != 'PLACED'",
+                    (str(state), order_id, error, self._wall(), client_order_id),
+                )
+            self.writes = self._db.total_changes
 
     def prune(
         self, before: float, *, after_rowid: int = 0, batch: int = 200
@@ -648,7 +440,6 @@ class OrderJournal:
         deleted and where to go on from — None once it reached a row created at or after
         ``before`` (everything later is newer) or the end. PENDING rows are never deleted.
         """
-        self.flush()
         with self._writing("forget old finished intents"):
             rows = self._db.execute(
                 "SELECT rowid, state, created_at, updated_at FROM intents WHERE rowid > ? "
@@ -667,12 +458,11 @@ class OrderJournal:
                 self._sync(self._quiet)  # losing a deletion to a power cut costs nothing
                 with self._db:
                     self._db.executemany("DELETE FROM intents WHERE rowid = ?", [(r,) for r in old])
-                self._count()
+                self.writes = self._db.total_changes
         return len(old), resume
 
     def pending(self) -> list[IntentRecord]:
         """Unresolved intents, oldest first."""
-        self.flush()
         with self._writing("read the pending intents"):
             rows = self._db.execute(
                 f"SELECT {_COLUMNS} FROM intents WHERE state = 'PENDING' ORDER BY created_at"

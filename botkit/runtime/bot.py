@@ -272,9 +272,8 @@ class BotRuntime:
         root.mkdir(parents=True, exist_ok=True)
         journal_path = root / "journal.sqlite"
         if self.mode == "sim":
-            for suffix in ("", "-wal", "-shm", "-intents"):  # -intents: its write-ahead file
-                Path(f"{journal_path}{suffix}").unlink(missing_ok=True)
             for suffix in ("", "-wal", "-shm"):
+                Path(f"{journal_path}{suffix}").unlink(missing_ok=True)
                 Path(f"{root / LEDGER_FILE}{suffix}").unlink(missing_ok=True)  # its positions
             self._exit_state_path(root).unlink(missing_ok=True)  # its exits were there too
         return journal_path

@@ -5,14 +5,12 @@ from __future__ import annotations
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
 
 import pytest
 from aiohttp import web
 
 from botkit.errors import AuthError, OrderOutcomeUnknown, OrderRejected
 from botkit.orders.executor import OrderExecutor
-from botkit.orders.intent_log import IntentLog
 from botkit.orders.intents import OrderIntent, market_ioc
 from botkit.orders.journal import IntentState, OrderJournal
 from botkit.orders.state import OrderStatus
@@ -32,20 +30,9 @@ def _orders(sim: RecordingSim, coid: str) -> list[dict[str, object]]:
     return [o for o in sim.exchange.list_orders("default", {}) if o["client_order_id"] == coid]
 
 
-@pytest.mark.parametrize(
-    ("durability", "before_post"),
-    [("overlap", "WRITTEN AHEAD"), ("before_send", "PENDING")],
-)
 async def test_intent_is_durable_before_the_first_post(
-    sim: RecordingSim,
-    make_client: ClientFactory,
-    journal: OrderJournal,
-    journal_path: Path,
-    durability: Literal["overlap", "before_send"],
-    before_post: str,
+    sim: RecordingSim, make_client: ClientFactory, journal: OrderJournal, journal_path: Path
 ) -> None:
-    """What a restart would find when the POST arrives: the committed row (before_send),
-    or the write-ahead record that becomes a PENDING row at the start (overlap)."""
     seen_states: list[str] = []
 
     def peek(request: web.Request) -> None:
@@ -54,18 +41,12 @@ async def test_intent_is_durable_before_the_first_post(
                 row = other.execute(
                     "SELECT state FROM intents WHERE client_order_id='d-1'"
                 ).fetchone()
-            ahead = IntentLog(f"{journal_path}-intents").read()[0]
-            if row:
-                seen_states.append(row[0])
-            elif [r.client_order_id for r in ahead] == ["d-1"]:
-                seen_states.append("WRITTEN AHEAD")
-            else:
-                seen_states.append("MISSING")
+            seen_states.append(row[0] if row else "MISSING")
 
     sim.on_request = peek
-    ex = OrderExecutor(make_client(), journal, durability=durability)
+    ex = OrderExecutor(make_client(), journal)
     placed = await ex.place(_intent("d-1"))
-    assert seen_states == [before_post]
+    assert seen_states == ["PENDING"]
     assert placed.resolved_by == "response" and len(_orders(sim, "d-1")) == 1
     rec = journal.get("d-1")
     assert rec is not None and rec.state is IntentState.PLACED and rec.order_id == placed.order_id

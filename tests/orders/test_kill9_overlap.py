@@ -10,9 +10,9 @@ orders with botkit's id format and no intent row). The kills, round by round (se
   POST (the row is PENDING, the exchange has nothing). The restart re-POSTs it.
 * ``after_post``: the simulator places the order, then the client is killed before the
   answer: a kill between the POST and the fsync/outcome. The restart finds it by lookup.
-* ``lost_row`` (overlap only): as ``after_post``, then the PENDING row and the write-ahead
-  file are emptied of it — what a power cut does to an intent whose fsync had not finished
-  (a kill -9 cannot: the intent was written to the OS before the POST). The restart adopts the order at reconciliation.
+* ``lost_row`` (overlap only): as ``after_post``, then the PENDING row is deleted — what a
+  power cut does to an intent whose fsync had not finished (a kill -9 cannot: the row was
+  written to the OS before the POST). The restart adopts the order at reconciliation.
 * ``random``: killed at a seeded random moment while it places.
 
 The kill moments are found from the requests the simulator receives and from the client's
@@ -36,7 +36,6 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from botkit.orders.intent_log import IntentLog
 from botkit.sim.ratelimit import RateLimitConfig
 from tests.orders.conftest import RecordingSim
 from tests.orders.driver_kill9 import client_order_ids
@@ -133,19 +132,9 @@ def _killer(run: Run, mode: str, victim: list[str]) -> Hook:
 
 
 def _journal(path: Path) -> dict[str, tuple[str, str | None]]:
-    """The journal as a restart sees it: the rows, and the intents of the write-ahead file
-    (PENDING) whose row the killed run had not committed yet."""
     with sqlite3.connect(path) as db:
         rows = db.execute("SELECT client_order_id, state, order_id FROM intents").fetchall()
-    out: dict[str, tuple[str, str | None]] = {coid: (state, oid) for coid, state, oid in rows}
-    for logged in IntentLog(f"{path}-intents").read()[0]:
-        out.setdefault(logged.client_order_id, ("PENDING", None))
-    return out
-
-
-def _lose_write_ahead(journal: Path) -> None:
-    """What a power cut does to the journal's write-ahead records: they are gone."""
-    Path(f"{journal}-intents").write_bytes(b"")
+    return {coid: (state, order_id) for coid, state, order_id in rows}
 
 
 def _at_exchange(sim: KillSim) -> dict[str, list[str]]:
@@ -231,7 +220,6 @@ async def kill_rounds(
         else:  # the un-fsynced row lost to a power cut: adopted, never placed again
             with sqlite3.connect(journal) as db:
                 db.execute("DELETE FROM intents WHERE client_order_id = ?", (coid,))
-            _lose_write_ahead(journal)  # not fsynced either: the power cut loses it too
             expect = "ready resolved=0 by=- adopted=1"
     return expect, modes
 
