@@ -223,6 +223,18 @@ class OrderExecutor(ReconcileMixin):
             self._sync_task = loop.create_task(self._sync_loop(), name="botkit-journal-sync")
         return waiter
 
+    async def _sync_all(self) -> None:
+        """Wait until every journal write so far is power-safe (one fsync of the WAL, shared
+        with the placements in flight in overlap mode). A no-op for a non-syncing journal."""
+        if self._inline_io or not self.journal.syncs:
+            return
+        if self._overlap:
+            durable = self._durable()
+            if durable is not None:
+                await durable
+        else:
+            await asyncio.get_running_loop().run_in_executor(self._io_pool, self.journal.sync)
+
     async def _sync_loop(self) -> None:
         loop = asyncio.get_running_loop()
         try:
@@ -527,9 +539,15 @@ class OrderExecutor(ReconcileMixin):
     async def _final(
         self, record: IntentRecord, state: IntentState, error: str, *, track: bool = True
     ) -> None:
-        """Record a REJECTED/FAILED outcome: the exchange has no order for this intent."""
+        """Record a REJECTED/FAILED outcome: the exchange has no order for this intent.
+
+        Made power-safe before the caller hears of it: lost to a power cut, the row would
+        be PENDING again and the next start would re-POST the intent — into a market that
+        may now accept it (a post-only that would have crossed, funds that came back).
+        """
         coid = record.client_order_id
         await self._io(self.journal.mark, coid, state, error=error)
+        await self._sync_all()
         self._sent.discard(coid)
         if track:
             self.orders.apply(str(state), client_order_id=coid, source="create")

@@ -27,8 +27,11 @@ Durability settings, and why:
   such an order (docs/executor.md).
 * Outcome updates (PLACED/REJECTED/FAILED, attempt counts) are written with
   ``synchronous=NORMAL``: crash-safe, and made power-safe by the next intent's
-  FULL commit (one WAL, synced in order). Losing one to a power cut costs only a
-  lookup at the next start, because the row is then still PENDING.
+  FULL commit (one WAL, synced in order). Losing a PLACED one to a power cut costs
+  only a lookup at the next start, because the row is then still PENDING. A
+  REJECTED/FAILED one is not left to chance: the executor fsyncs the WAL
+  (:meth:`sync`) before it tells the caller, since a PENDING row would be re-POSTed
+  at the next start into a market that may now accept it.
 
 Schema (``intents``)::
 

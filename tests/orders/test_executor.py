@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from aiohttp import web
@@ -133,6 +135,43 @@ async def test_reused_id_with_other_order_is_detected(
     assert journal.get("r-1").state is IntentState.REJECTED  # type: ignore[union-attr]
     with pytest.raises(OrderRejected, match="different order"):
         await ex.place(OrderIntent("r-1", "BTC-USD", "BUY", market_ioc(quote_size=Decimal(11))))
+    await ex.close()
+
+
+@pytest.mark.parametrize("durability", ["overlap", "before_send"])
+async def test_a_rejection_is_power_safe_before_the_caller_hears_of_it(
+    sim: RecordingSim,
+    make_client: ClientFactory,
+    journal: OrderJournal,
+    journal_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    durability: Literal["overlap", "before_send"],
+) -> None:
+    """An outcome is written without an fsync; a REJECTED one lost to a power cut would
+    leave the intent PENDING, re-POSTed at the next start. So the WAL is fsynced after the
+    REJECTED row is written and before ``place()`` raises: the fsyncs of the WAL are
+    recorded (the real ones run) with the journal's write count at each."""
+    ex = OrderExecutor(make_client(), journal, durability=durability)
+    await ex.start()
+    wal = os.open(f"{journal_path}-wal", os.O_RDONLY)
+    wal_stat = os.fstat(wal)
+    os.close(wal)
+    synced_at: list[int] = []
+    real = os.fdatasync
+
+    def recording(fd: int) -> None:
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) == (wal_stat.st_dev, wal_stat.st_ino):
+            synced_at.append(journal.writes)
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", recording)
+    big = OrderIntent("r-pw", "BTC-USD", "SELL", market_ioc(base_size=Decimal(10**6)))
+    with pytest.raises(OrderRejected):
+        await ex.place(big)
+    written = journal.writes  # the intent and its REJECTED outcome
+    assert synced_at and max(synced_at) == written, (synced_at, written)
+    assert journal.get("r-pw").state is IntentState.REJECTED  # type: ignore[union-attr]
     await ex.close()
 
 
