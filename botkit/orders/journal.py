@@ -459,7 +459,8 @@ class OrderJournal:
                     old.append(rowid)
             if old:
                 self._sync(self._quiet)  # losing a deletion to a power cut costs nothing
-                with self._db:
+                with self._db:  # one commit for the step (the connection autocommits)
+                    self._db.execute("BEGIN")
                     self._db.executemany("DELETE FROM intents WHERE rowid = ?", [(r,) for r in old])
                 self.writes = self._db.total_changes
         return len(old), resume

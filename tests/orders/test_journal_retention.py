@@ -70,6 +70,23 @@ def test_only_old_finished_intents_leave(tmp_path: Path) -> None:
     journal.close()
 
 
+def test_a_step_deletes_its_rows_in_one_commit(tmp_path: Path) -> None:
+    """The journal's connection autocommits each statement: a step's deletions must be one
+    transaction, or a step of 200 rows is 200 commits (200+ WAL frames written, on a
+    Raspberry Pi's SD card) instead of a few pages."""
+    wall = Wall(NOW)
+    journal = OrderJournal(tmp_path / "j.sqlite", wall=wall, synchronous="NORMAL")
+    old = NOW - 40 * DAY
+    for i in range(200):
+        write(journal, wall, f"old-{i:03d}", "PLACED", old, old + 1)
+    with sqlite3.connect(tmp_path / "j.sqlite") as other:
+        other.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the WAL starts empty
+        assert journal.prune(NOW - 30 * DAY, batch=200)[0] == 200
+        _, frames, _ = other.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    assert 0 < frames < 50, frames
+    journal.close()
+
+
 def test_a_step_stops_at_the_first_row_newer_than_the_cutoff(tmp_path: Path) -> None:
     """A backlog is walked in steps of ``batch`` rows; once a row created after the cutoff
     is reached, the rest (newer) is not read: a daily pass over a large journal is short."""
