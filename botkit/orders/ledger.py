@@ -12,8 +12,9 @@ So the ledger keeps, in **one SQLite transaction per counted fill**:
 * the order's **counted high-water mark** — its cumulative filled quantity, value and
   fees *as far as the position includes them* (not as far as the feed has decoded them:
   a fill still queued for the strategy is not counted yet). An order gets its mark (at
-  zero) with its first update, so a restarted bot knows every order that was working
-  when it stopped, however old, and asks the exchange about each one;
+  zero) when the exchange answers its placement (or with its first update, if that comes
+  first), so a restarted bot knows every order that was working when it stopped, however
+  old, and asks the exchange about each one;
 * the risk engine's UTC day and the PnL it realised that day, so a restart does not hand
   a losing bot a fresh daily loss limit.
 
@@ -98,9 +99,16 @@ class FillLedger:
             the file; the bot stops rather than trade without knowing its position).
     """
 
-    def __init__(self, path: Path, *, wall: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        wall: Callable[[], float] = time.time,
+        on_failure: Callable[[JournalError], None] | None = None,
+    ) -> None:
         self.path = path
         self._wall = wall
+        self.on_failure = on_failure
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
@@ -261,7 +269,7 @@ class FillLedger:
         try:
             return self._db.execute(sql, args).fetchall()
         except sqlite3.Error as exc:
-            raise _broken(self.path, exc) from exc
+            raise self._failed(exc) from exc
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -274,7 +282,16 @@ class FillLedger:
                 raise
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
-            raise _broken(self.path, exc) from exc
+            raise self._failed(exc) from exc
+
+    def _failed(self, exc: sqlite3.Error) -> JournalError:
+        """The error to raise, reported first to ``on_failure`` (the runtime stops on it):
+        a write made inside a strategy's hook (an order's mark, at placement) would
+        otherwise end in the hook guard, which leaves journal failures to their reporter."""
+        err = _broken(self.path, exc)
+        if self.on_failure is not None:
+            self.on_failure(err)
+        return err
 
 
 def _hwm(row: tuple[str, ...]) -> OrderHwm:

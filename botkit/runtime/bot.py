@@ -307,7 +307,7 @@ class BotRuntime:
             clock = self._clock
             protocol, signer = feed_protocol(ep, self.settings, clock)
             # positions and what they counted, resumed (docs/strategies.md, restarts)
-            ledger = self.ledger = FillLedger(root / LEDGER_FILE)
+            ledger = self.ledger = FillLedger(root / LEDGER_FILE, on_failure=self._journal_failed)
             counted = ledger.seed()  # the marks a fill tracker starts from
             feed = MarketDataFeed(
                 FeedConfig(

@@ -7,15 +7,16 @@ Two steps at start-up, both before the strategy's ``on_start``:
    same UTC day), not from zero.
 2. :func:`read_back_fills` — orders can fill while the bot is down. Every order the
    bot had working when it stopped has an unfinished mark in the ledger (an order gets
-   one with its first update), however old; with the orders reconciliation lists, each
-   is asked about, and each one filled beyond its counted mark has its fills read back
-   from REST through the fill tracker, which applies the same high-water-mark rule as a
-   live replay: only the uncounted part becomes a fill. The strategy gets the order's
-   update and then the fill, as it would have live.
+   one when the exchange answers its placement, or with its first update), however old;
+   with the orders reconciliation lists, each is asked about, and each one filled beyond
+   its counted mark has its fills read back from REST through the fill tracker, which
+   applies the same high-water-mark rule as a live replay: only the uncounted part
+   becomes a fill. The strategy gets the order's update and then the fill, as it would
+   have live.
 
-What is not covered: an order placed so close to the stop that it had no update yet (no
-mark) *and* created longer than the reconciliation window (default an hour) before the
-restart — in practice none, since the window covers the stop.
+What is not covered: an order whose POST was in flight at the stop (no answer and no
+update yet: no mark) *and* created longer than the reconciliation window (default an hour)
+before the restart — in practice none, since the window covers the stop.
 """
 
 from __future__ import annotations

@@ -334,6 +334,11 @@ class BotContext(StrategyDriver):
             now=self.now(),
             source="create",
         )
+        if self.ledger is not None and pending:
+            # its mark now, not at its first update: a bot that dies before that update
+            # still asks about the order at the restart, however long it was down (an
+            # update that came first wrote the mark already; the ledger skips a repeat)
+            self.ledger.opened(order_id, coid, product_id, side, "OPEN")
         return coid
 
     # -- Context: exits (botkit/strategy/exit_manager.py) ------------------------------------
