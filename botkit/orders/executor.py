@@ -294,7 +294,11 @@ class OrderExecutor(ReconcileMixin):
                 del self._inflight[coid]
         if self._sync_task is not None:  # an fsync on the journal thread: let it end
             await asyncio.wait([self._sync_task], timeout=self.close_timeout)
-        await self._io(self.journal.close)
+        if self._inline_io:
+            self.journal.close()
+        else:  # on the journal thread, after an fsync still running there (a stalled disk):
+            # closing on the loop meanwhile would pull the connection from under it
+            await asyncio.get_running_loop().run_in_executor(self._io_pool, self.journal.close)
         self._io_pool.shutdown(wait=True)
 
     # -- start-up ----------------------------------------------------------------------------
