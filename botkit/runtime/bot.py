@@ -52,6 +52,7 @@ from botkit.orders.types import startup_updates
 from botkit.risk.gate import RiskGate
 from botkit.runtime.api import RunOptions, RunResult, run_blocking
 from botkit.runtime.bot_config import BotConfig, data_root
+from botkit.runtime.data_lock import DataDirLock
 from botkit.runtime.dispatch import FOR_STRATEGY, CountingSink, dispatch_batch
 from botkit.runtime.event_buffer import EventBuffer
 from botkit.runtime.health import Health
@@ -285,7 +286,18 @@ class BotRuntime:
     # -- the run ------------------------------------------------------------------------------
 
     async def run(self) -> RunResult:
-        """Run until stopped; return the result. Raises ConfigError / BotkitError on failure."""
+        """Run until stopped; return the result. Raises ConfigError / BotkitError on failure.
+
+        The mode's data directory is held for the whole run (:mod:`botkit.runtime.data_lock`):
+        a second bot on it fails here (exit 2), before it touches anything.
+        """
+        lock = DataDirLock(self.root)
+        try:
+            return await self._run()
+        finally:
+            lock.release()
+
+    async def _run(self) -> RunResult:
         self._t0 = time.perf_counter()
         self._loop = asyncio.get_running_loop()
         self.stats.started = time.time()

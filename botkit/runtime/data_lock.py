@@ -1,0 +1,57 @@
+"""Adapter ring: one running bot per data directory (an exclusive ``flock`` on ``run.lock``).
+
+Why: a second ``botkit run`` on the same ``--data-dir`` (a manual start beside the systemd
+service, two units with one path) would share the order journal and the fill ledger with the
+first: each would resolve the other's pending intents at its start, count positions into the
+same rows, and in sim mode delete the running bot's journal. The lock is taken before
+anything in the directory is touched and released when the run ends — or when the process
+dies, however (the kernel drops a dead process's locks: a ``kill -9`` leaves nothing stale).
+The directory is the mode's (and venue's) own, so a sim bot and a live bot beside it do not
+collide.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+from botkit.errors import ConfigError
+
+__all__ = ["DataDirLock", "LOCK_FILE"]
+
+LOCK_FILE = "run.lock"
+
+
+class DataDirLock:
+    """The held lock of one data directory; :meth:`release` it when the run ends."""
+
+    def __init__(self, root: Path) -> None:
+        """Take the lock of ``root`` (created if missing) or raise.
+
+        Raises:
+            ConfigError: another running process holds it (its pid, from the file, is in
+                the message).
+        """
+        root.mkdir(parents=True, exist_ok=True)
+        self.path = root / LOCK_FILE
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise ConfigError(
+                f"the data directory {root} is in use by another running bot (pid {holder}): "
+                "two bots on one order journal and fill ledger would resolve and count each "
+                "other's orders. Stop the other one first, or give this one its own --data-dir"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        """Let another run have the directory (idempotent)."""
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = None
