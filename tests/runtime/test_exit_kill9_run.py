@@ -30,7 +30,7 @@ from tests.strategy.exit_helpers import bid, buy_up_to, quiet_market, sell_down_
 
 D = Decimal
 ROOT = Path(__file__).resolve().parents[2]
-CONFIG = """
+BOT = """
 [bot]
 mode = "live"
 products = ["BTC-USD"]
@@ -39,9 +39,9 @@ products = ["BTC-USD"]
 name = "tests.strategy.exit_fixture:ExitOnce"
 
 [strategy.params]
-kind = "trailing"
-distance = "20"
 """
+"""A live bot running the exit fixture; each test adds its ``[strategy.params]``."""
+CONFIG = BOT + 'kind = "trailing"\ndistance = "20"\n'
 
 
 @pytest.fixture
@@ -102,14 +102,19 @@ def stop_price(order: dict[str, Any]) -> Decimal:
     return D(order["order_configuration"]["stop_limit_stop_limit_gtc"]["stop_price"])
 
 
-async def test_kill_9_with_a_trailing_stop_then_restart_resumes_and_trails_it(
-    sim: SimServer, tmp_path: Path
-) -> None:
+def _files(sim: SimServer, tmp_path: Path, toml: str) -> tuple[Path, Path, Path]:
+    """The bot's env file (a fresh key of ``sim``), its config and its data directory."""
     env_file = tmp_path / "sim.env"
     env_file.write_text(sim.env_text(sim.add_key("ES256")))
     config = tmp_path / "bot.toml"
-    config.write_text(CONFIG)
-    data = tmp_path / "data"
+    config.write_text(toml)
+    return env_file, config, tmp_path / "data"
+
+
+async def test_kill_9_with_a_trailing_stop_then_restart_resumes_and_trails_it(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    env_file, config, data = _files(sim, tmp_path, CONFIG)
 
     first = await Bot.start(env_file, config, data)
     try:
@@ -145,19 +150,7 @@ async def test_kill_9_with_a_trailing_stop_then_restart_resumes_and_trails_it(
     assert JsonState(state_file).get("exits") == {}
 
 
-ATTACHED = """
-[bot]
-mode = "live"
-products = ["BTC-USD"]
-
-[strategy]
-name = "tests.strategy.exit_fixture:ExitOnce"
-
-[strategy.params]
-kind = "entry"
-stop_bps = "5"
-tp_bps = "50"
-"""
+ATTACHED = BOT + 'kind = "entry"\nstop_bps = "5"\ntp_bps = "50"\n'
 
 
 async def test_an_attached_stop_filled_while_the_bot_was_down_is_counted_at_restart(
@@ -169,11 +162,7 @@ async def test_an_attached_stop_filled_while_the_bot_was_down_is_counted_at_rest
     (docs/strategies.md, "Positions across restarts")."""
     from botkit.orders.ledger import FillLedger
 
-    env_file = tmp_path / "sim.env"
-    env_file.write_text(sim.env_text(sim.add_key("ES256")))
-    config = tmp_path / "bot.toml"
-    config.write_text(ATTACHED)
-    data = tmp_path / "data"
+    env_file, config, data = _files(sim, tmp_path, ATTACHED)
 
     first = await Bot.start(env_file, config, data)
     try:
