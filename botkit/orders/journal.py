@@ -32,6 +32,15 @@ Durability settings, and why:
   REJECTED/FAILED one is not left to chance: the executor fsyncs the WAL
   (:meth:`sync`) before it tells the caller, since a PENDING row would be re-POSTed
   at the next start into a market that may now accept it.
+* **Small pages, one index** (new journals; :data:`PAGE_SIZE`): a commit writes every page
+  it changed to the WAL whole. With SQLite's default 4 KiB pages and a partial index
+  of the PENDING rows, an intent and its outcome wrote ~21.5 KiB of WAL (table page,
+  primary-key index page, pending-index page, twice); with 1 KiB pages and no pending
+  index, ~4.4 KiB — a fifth of the writes to wear an SD card and to fsync, and the
+  INSERT on the tick → order path ~30 % cheaper (docs/benchmarks.md). The pending index
+  served one query, the start-up scan for PENDING rows, which reads a pruned table once.
+  A journal made by an older botkit keeps its page size (SQLite cannot change it in WAL
+  mode without a rewrite) and loses the index at its next open.
 
 Schema (``intents``)::
 
@@ -81,7 +90,7 @@ CREATE TABLE IF NOT EXISTS intents (
     created_at      REAL NOT NULL,
     updated_at      REAL NOT NULL
 );
-CREATE INDEX IF NOT EXISTS intents_pending ON intents(state) WHERE state = 'PENDING';
+DROP INDEX IF EXISTS intents_pending;
 """
 _COLUMNS = (
     "client_order_id, product_id, side, body, body_sha256, state, order_id, error, attempts, "
@@ -115,6 +124,11 @@ class IntentRecord:
     updated_at: float
 
 
+PAGE_SIZE = 1024
+"""Page size of a new journal, in bytes (SQLite's default is 4096). A row is ~300 bytes
+(the order body dominates), so three fit a page; each commit writes only the pages it
+changed, so smaller pages mean proportionally fewer bytes per order (module docstring)."""
+
 CACHE_SIZE = -256
 """SQLite page cache of the journal, in KiB (negative: KiB, SQLite's convention).
 
@@ -126,8 +140,8 @@ as a slow RSS slope long after warm-up. At 256 KiB it is full after a few hundre
 
 CHECKPOINT_WRITES = 400
 """With deferred sync, :meth:`OrderJournal.sync` checkpoints the WAL once this many rows
-were written since the last checkpoint (an intent and its outcome are ~4 pages of WAL, so
-about SQLite's default of 1000 pages between checkpoints)."""
+were written since the last checkpoint (an intent and its outcome are ~4 pages of WAL:
+~0.9 MB of WAL between checkpoints with 1 KiB pages, ~3.5 MB in an older 4 KiB journal)."""
 
 
 def storage_failure(exc: BaseException) -> bool:
@@ -182,6 +196,7 @@ class OrderJournal:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.execute(f"PRAGMA page_size={PAGE_SIZE}")  # a new file only: set before WAL
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={synchronous}")
             self._db.execute("PRAGMA busy_timeout=5000")
