@@ -25,6 +25,10 @@ beyond their mark while the bot was down (docs/strategies.md, "Positions across
 restarts"). Nothing is counted twice and nothing is lost, whichever moment a ``kill -9``
 picks — tests/orders/test_kill9_run.py checks the final position against the exchange.
 
+Pages of 1 KiB in a new ledger (:data:`~botkit.orders.journal.PAGE_SIZE`): a filled
+order's three commits write ~6.4 KiB of WAL instead of ~24.8 KiB with SQLite's default
+4 KiB pages, and cost ~20 % less on the event loop (bench/bench_ledger.py).
+
 Durability: WAL with ``synchronous=NORMAL``. A commit is an append to the WAL in the OS
 page cache: it survives a killed process. A power cut may roll back the last commits —
 marks and positions together, so the fills are reported again by the exchange and
@@ -51,7 +55,7 @@ from pathlib import Path
 from botkit.errors import JournalError
 from botkit.market.events import FillEvent
 from botkit.orders.fills import TERMINAL_STATUSES, OrderHwm
-from botkit.orders.journal import CACHE_SIZE
+from botkit.orders.journal import CACHE_SIZE, PAGE_SIZE
 from botkit.orders.positions import Position
 
 __all__ = ["FILE_NAME", "FillLedger"]
@@ -112,6 +116,7 @@ class FillLedger:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db.execute(f"PRAGMA page_size={PAGE_SIZE}")  # a new file only (the journal's why)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(f"PRAGMA cache_size={CACHE_SIZE}")
