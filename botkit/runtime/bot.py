@@ -509,8 +509,9 @@ class BotRuntime:
             tracker, backfill = self._read_back
             aliases = ctx.exits.attached_aliases()
             missed = await read_back_fills(
-                recon, self.ledger, tracker, backfill, executor.client.get_order, aliases
-            )
+                recon, self.ledger, tracker, backfill, executor.client.get_order, aliases,
+                resolved=resolved,
+            )  # fmt: skip
             for event in missed:
                 if isinstance(event, OrderUpdate):
                     pid, side = event.product_id, event.side

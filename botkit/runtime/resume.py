@@ -14,9 +14,10 @@ Two steps at start-up, both before the strategy's ``on_start``:
    becomes a fill. The strategy gets the order's update and then the fill, as it would
    have live.
 
-What is not covered: an order whose POST was in flight at the stop (no answer and no
-update yet: no mark) *and* created longer than the reconciliation window (default an hour)
-before the restart — in practice none, since the window covers the stop.
+   An order whose POST was in flight at the stop has no mark (no answer, no update); its
+   intent was still PENDING in the order journal, which the executor resolves first at
+   start-up. Each one the exchange has (``resolved``) is asked about too, so a bot down
+   longer than the reconciliation window (a power cut overnight) still counts its fills.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from botkit.market.events import FillEvent, OrderUpdate
 from botkit.orders.fills import TERMINAL_STATUSES, FillTracker, OrderHwm
 from botkit.orders.ledger import FillLedger
 from botkit.orders.model import Order
-from botkit.orders.types import ExchangeOrder, ReconcileReport
+from botkit.orders.types import ExchangeOrder, PlacedOrder, ReconcileReport
 from botkit.risk.gate import RiskGate
 from botkit.strategy.context import BotContext
 
@@ -71,13 +72,16 @@ async def read_back_fills(
     backfill: Backfill,
     lookup: Lookup,
     aliases: Mapping[str, str] | None = None,
+    resolved: Sequence[PlacedOrder] = (),
 ) -> list[OrderUpdate | FillEvent]:
     """Order updates and fills that happened while the bot was down, for the strategy.
 
     The orders asked about: botkit's orders reconciliation listed (open, or created within
     its window), the entries' attached exits it listed (under their exit's alias,
     ``aliases``: order id → alias), and every order whose mark is unfinished — working
-    when the bot stopped, however old — looked up by id (``lookup``). Each one filled
+    when the bot stopped, however old — and every pending intent the executor resolved at
+    this start as placed (``resolved``: its POST was in flight at the stop, so it may have
+    no mark) are looked up by id (``lookup``). Each one filled
     beyond its counted mark has its fills read back from REST (``backfill``) through the
     tracker, which reports only the uncounted part. Returned per order: its update (unless
     it is open and listed: the start-up updates have it), then its fill. A mark whose order
@@ -115,6 +119,20 @@ async def read_back_fills(
             continue
         view = replace(ExchangeOrder.of(found), client_order_id=working.client_order_id)
         asked[working.order_id] = (view, False)
+    for placed in resolved:
+        if placed.order_id in asked or ledger.mark(placed.order_id) is not None:
+            continue  # listed, or marked (then asked above if it was unfinished)
+        try:
+            found = await lookup(placed.order_id)
+        except NotFound:  # the exchange answered it by client id moments ago: a lag
+            log.warning(
+                "start-up: order %s (client_order_id=%s), placed before the stop, is not "
+                "found by id yet; the feed's backfills count its fills",
+                placed.order_id, placed.client_order_id,
+            )  # fmt: skip
+            continue
+        view = replace(ExchangeOrder.of(found), client_order_id=placed.client_order_id)
+        asked[placed.order_id] = (view, False)
 
     out: list[OrderUpdate | FillEvent] = []
     missed: list[tuple[ExchangeOrder, bool, OrderHwm | None]] = []

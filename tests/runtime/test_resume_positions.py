@@ -16,20 +16,29 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import uuid
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from botkit.auth.clock import SystemClock
+from botkit.auth.factory import make_jwt_signer, resolve_cdp_key
+from botkit.market.events import FillEvent, OrderUpdate
+from botkit.orders.fills import FillTracker, MemoryHwmStore
 from botkit.orders.ledger import FillLedger
+from botkit.orders.positions import Positions
+from botkit.orders.types import PlacedOrder, ReconcileReport
 from botkit.runtime.api import RunOptions
 from botkit.runtime.bot import BotRuntime
 from botkit.runtime.bot_config import parse_bot_config
 from botkit.runtime.health import Health
+from botkit.runtime.resume import read_back_fills
 from botkit.runtime.settings import load_settings
 from botkit.sim.server import SimServer
 from botkit.sim.ws import WsConfig
+from botkit.venues.advanced_trade.rest_client import RestClient
 
 REST = Decimal("0.001")
 STRATEGY = '''
@@ -178,32 +187,23 @@ def _limit(sim: SimServer, side: str, price: Decimal, size: Decimal, coid: str) 
     return str(resp["success_response"]["order_id"])
 
 
+def _client(sim: SimServer, tmp_path: Path) -> RestClient:
+    """A REST client of the simulator, as the bot's (an ES256 key of its own)."""
+    env = tmp_path / "sim.env"
+    env.write_text(sim.env_text(sim.add_key("ES256")))
+    settings = load_settings(env_file=env)
+    clock = SystemClock()
+    signer = make_jwt_signer(resolve_cdp_key(settings), settings, clock=clock)
+    return RestClient(settings.coinbase.rest_url, signer, clock=clock)
+
+
 async def test_an_order_working_at_the_stop_is_asked_about_however_old(tmp_path: Path) -> None:
     """An order the bot had working when it stopped has a mark (at zero) in the ledger. Not
     listed by reconciliation (created before its window), it is looked up by id; its fills
     made while the bot was down come back once. A mark whose order the exchange does not
     know, and that counted nothing, is closed."""
-    import uuid
-
-    from botkit.auth.clock import SystemClock
-    from botkit.auth.factory import make_jwt_signer, resolve_cdp_key
-    from botkit.market.events import FillEvent, OrderUpdate
-    from botkit.orders.fills import FillTracker, MemoryHwmStore
-    from botkit.orders.positions import Positions
-    from botkit.orders.types import ReconcileReport
-    from botkit.runtime.resume import read_back_fills
-    from botkit.venues.advanced_trade.rest_client import RestClient
-
     async with SimServer(seed=5, tick_interval=0) as sim:
-        env = tmp_path / "sim.env"
-        env.write_text(sim.env_text(sim.add_key("ES256")))
-        settings = load_settings(env_file=env)
-        clock = SystemClock()
-        client = RestClient(
-            settings.coinbase.rest_url,
-            make_jwt_signer(resolve_cdp_key(settings), settings, clock=clock),
-            clock=clock,
-        )
+        client = _client(sim, tmp_path)
         try:
             top = sim.exchange.best_bid_ask("BTC-USD")[1]
             assert top is not None
@@ -238,6 +238,51 @@ async def test_an_order_working_at_the_stop_is_asked_about_however_old(tmp_path:
                 nothing_listed, ledger, tracker2, client.backfill_fills, client.get_order
             )
             assert again == [] and ledger.unfinished() == []
+            ledger.close()
+        finally:
+            await client.close()
+
+
+async def test_an_order_posted_as_the_bot_stopped_is_asked_about_however_old(
+    tmp_path: Path,
+) -> None:
+    """The POST was in flight at the stop: no answer, no update, so no mark. Its intent was
+    PENDING in the order journal, and the executor resolved it as placed at this start.
+    Down longer than the reconciliation window (not listed), the order is still asked
+    about, and what it filled meanwhile is counted once."""
+    async with SimServer(seed=5, tick_interval=0) as sim:
+        client = _client(sim, tmp_path)
+        try:
+            top = sim.exchange.best_bid_ask("BTC-USD")[1]
+            assert top is not None
+            price, qty = top
+            coid = str(uuid.uuid4())
+            oid = _limit(sim, "BUY", price, qty + REST, coid)  # part fills, REST rests
+            _limit(sim, "SELL", price, REST, "not-botkit")  # the rest fills: bot is down
+            ledger = FillLedger(tmp_path / "fills.sqlite")  # no mark: never answered
+            tracker = FillTracker(MemoryHwmStore(ledger.seed()))
+            resolved = [PlacedOrder(coid, oid, "BTC-USD", "BUY", "lookup")]
+            nothing_listed = ReconcileReport([], [])
+            events = await read_back_fills(
+                nothing_listed, ledger, tracker, client.backfill_fills, client.get_order,
+                resolved=resolved,
+            )  # fmt: skip
+            update, fill = events
+            assert isinstance(update, OrderUpdate) and update.status == "FILLED"
+            assert update.client_order_id == coid
+            assert isinstance(fill, FillEvent) and fill.source == "rest"
+            assert fill.client_order_id == coid and fill.size == qty + REST
+
+            # counted by the context (the runtime's driver): a second start finds its mark
+            positions = Positions()
+            positions.apply_fill("BTC-USD", "BUY", fill.size, fill.price, fill.fee)
+            ledger.count(fill, positions.get("BTC-USD"), status="FILLED")
+            tracker2 = FillTracker(MemoryHwmStore(ledger.seed()))
+            again = await read_back_fills(
+                nothing_listed, ledger, tracker2, client.backfill_fills, client.get_order,
+                resolved=resolved,
+            )  # fmt: skip
+            assert again == []
             ledger.close()
         finally:
             await client.close()
