@@ -179,6 +179,14 @@ class OrderExecutor(ReconcileMixin):
         self._synced = 0
         self._sync_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._sync_task: asyncio.Task[None] | None = None
+        self.on_placed: Callable[[PlacedOrder], None] | None = None
+        """Called with every order the exchange has (an answer, a lookup, a re-sent intent
+        resolved at start-up) *before* its intent is journalled PLACED. The runtime gives
+        the order its fill-ledger mark here: while the intent is PENDING, the next start
+        resolves it again, so an order is never PLACED in the journal without a mark —
+        even one whose POST was in flight at a stop and that filled and ended while the
+        bot was down longer than the reconciliation window. If it raises ``JournalError``,
+        the intent stays PENDING (logged; the ledger's reporter stops the bot)."""
 
     async def _io(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run a blocking journal call on the journal's own thread (fsync stays off the loop).
@@ -612,11 +620,14 @@ class OrderExecutor(ReconcileMixin):
         self, record: IntentRecord, order_id: str, how: str, attached: str = ""
     ) -> PlacedOrder:
         coid = record.client_order_id
+        placed = PlacedOrder(coid, order_id, record.product_id, record.side, how, attached)
         try:
+            if self.on_placed is not None:
+                self.on_placed(placed)
             await self._io(self.journal.mark, coid, IntentState.PLACED, order_id=order_id)
         except JournalError as exc:  # the order *is* placed: say so; the runtime stops on it
             log.error(
-                "client_order_id=%s placed as %s but not journalled (%s); it stays pending "
+                "client_order_id=%s placed as %s but not recorded (%s); it stays pending "
                 "and is resolved with the exchange at the next start",
                 coid,
                 order_id,
@@ -641,7 +652,7 @@ class OrderExecutor(ReconcileMixin):
             self._link_exit(coid, attached, record.product_id, record.side)
         if how != "response":
             log.warning("client_order_id=%s resolved by %s: order %s", coid, how, order_id)
-        return PlacedOrder(coid, order_id, record.product_id, record.side, how, attached)
+        return placed
 
     async def _lookup(self, record: IntentRecord, *, until: float | None = None) -> Order | None:
         """Find the intent's order among recent orders of its product and side (by client id).

@@ -28,6 +28,7 @@ import logging
 import signal
 import time
 from collections.abc import Awaitable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -56,7 +57,7 @@ from botkit.runtime.data_lock import DataDirLock
 from botkit.runtime.dispatch import FOR_STRATEGY, CountingSink, dispatch_batch
 from botkit.runtime.event_buffer import EventBuffer
 from botkit.runtime.health import Health
-from botkit.runtime.resume import Backfill, read_back_fills, resume_positions
+from botkit.runtime.resume import Backfill, mark_placed, read_back_fills, resume_positions
 from botkit.runtime.settings import BotSettings
 from botkit.runtime.supervisor import Supervisor
 from botkit.runtime.ui import RunStats, refresh_stats
@@ -358,6 +359,8 @@ class BotRuntime:
                 self._read_back = (feed.fills, client.backfill_fills)
             journal = OrderJournal(journal_path, on_failure=self._journal_failed)
             executor = self.executor = OrderExecutor(client, journal)
+            # every order the exchange has gets its mark before its intent is PLACED
+            executor.on_placed = partial(mark_placed, ledger)
             gate = self.gate = RiskGate(
                 self.config.risk, root / "kill_switch.json", wall=clock.time
             )
@@ -498,7 +501,12 @@ class BotRuntime:
         orders the exchange has that the journal did not know (adopted), become the
         strategy's orders and arrive as order updates right after its ``on_start``.
         """
-        resolved = await executor.start()  # pending intents first, then anything new
+        try:
+            resolved = await executor.start()  # pending intents first, then anything new
+        finally:  # also when a later intent's outcome stays unknown (start-up stops then)
+            for placed in executor.startup.placed:  # an entry posted as the bot stopped:
+                if placed.attached_order_id:  # its exit state learns the venue's TP/SL
+                    ctx.exits.entry_resolved(placed.client_order_id, placed.attached_order_id)
         if resolved:
             log.warning("resolved %d pending intent(s) from the journal", len(resolved))
         recon = await executor.reconcile(self.products)
@@ -509,9 +517,8 @@ class BotRuntime:
             tracker, backfill = self._read_back
             aliases = ctx.exits.attached_aliases()
             missed = await read_back_fills(
-                recon, self.ledger, tracker, backfill, executor.client.get_order, aliases,
-                resolved=resolved,
-            )  # fmt: skip
+                recon, self.ledger, tracker, backfill, executor.client.get_order, aliases
+            )
             for event in missed:
                 if isinstance(event, OrderUpdate):
                     pid, side = event.product_id, event.side

@@ -14,10 +14,11 @@ Two steps at start-up, both before the strategy's ``on_start``:
    becomes a fill. The strategy gets the order's update and then the fill, as it would
    have live.
 
-   An order whose POST was in flight at the stop has no mark (no answer, no update); its
-   intent was still PENDING in the order journal, which the executor resolves first at
-   start-up. Each one the exchange has (``resolved``) is asked about too, so a bot down
-   longer than the reconciliation window (a power cut overnight) still counts its fills.
+   An order whose POST was in flight at the stop (no answer, no update) has its intent
+   still PENDING in the order journal; the executor resolves it first at start-up, and
+   gives each one the exchange has its mark *before* journalling it PLACED
+   (``OrderExecutor.on_placed``), so it is asked about like any other, however long the
+   bot was down (a power cut overnight).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from botkit.orders.types import ExchangeOrder, PlacedOrder, ReconcileReport
 from botkit.risk.gate import RiskGate
 from botkit.strategy.context import BotContext
 
-__all__ = ["Backfill", "Lookup", "read_back_fills", "resume_positions"]
+__all__ = ["Backfill", "Lookup", "mark_placed", "read_back_fills", "resume_positions"]
 
 log = logging.getLogger("botkit.runtime.bot")
 _ZERO = Decimal(0)
@@ -46,6 +47,13 @@ Backfill = Callable[[Sequence[str]], Awaitable[Sequence[Any]]]
 """A venue client's ``backfill_fills``: REST fills of the given order ids."""
 Lookup = Callable[[str], Awaitable[Order]]
 """A venue client's ``get_order``: one order by id (``NotFound`` when the venue has none)."""
+
+
+def mark_placed(ledger: FillLedger, placed: PlacedOrder) -> None:
+    """The executor's ``on_placed`` in a bot: the order's mark at zero (unless it has one),
+    written before its intent is journalled PLACED, so every order the exchange has is
+    asked about at a restart, however long the bot was down."""
+    ledger.opened(placed.order_id, placed.client_order_id, placed.product_id, placed.side, "OPEN")
 
 
 def resume_positions(ctx: BotContext, gate: RiskGate | None, ledger: FillLedger) -> None:
@@ -72,16 +80,13 @@ async def read_back_fills(
     backfill: Backfill,
     lookup: Lookup,
     aliases: Mapping[str, str] | None = None,
-    resolved: Sequence[PlacedOrder] = (),
 ) -> list[OrderUpdate | FillEvent]:
     """Order updates and fills that happened while the bot was down, for the strategy.
 
     The orders asked about: botkit's orders reconciliation listed (open, or created within
     its window), the entries' attached exits it listed (under their exit's alias,
     ``aliases``: order id → alias), and every order whose mark is unfinished — working
-    when the bot stopped, however old — and every pending intent the executor resolved at
-    this start as placed (``resolved``: its POST was in flight at the stop, so it may have
-    no mark) are looked up by id (``lookup``). Each one filled
+    when the bot stopped, however old — looked up by id (``lookup``). Each one filled
     beyond its counted mark has its fills read back from REST (``backfill``) through the
     tracker, which reports only the uncounted part. Returned per order: its update (unless
     it is open and listed: the start-up updates have it), then its fill. A mark whose order
@@ -119,20 +124,6 @@ async def read_back_fills(
             continue
         view = replace(ExchangeOrder.of(found), client_order_id=working.client_order_id)
         asked[working.order_id] = (view, False)
-    for placed in resolved:
-        if placed.order_id in asked or ledger.mark(placed.order_id) is not None:
-            continue  # listed, or marked (then asked above if it was unfinished)
-        try:
-            found = await lookup(placed.order_id)
-        except NotFound:  # the exchange answered it by client id moments ago: a lag
-            log.warning(
-                "start-up: order %s (client_order_id=%s), placed before the stop, is not "
-                "found by id yet; the feed's backfills count its fills",
-                placed.order_id, placed.client_order_id,
-            )  # fmt: skip
-            continue
-        view = replace(ExchangeOrder.of(found), client_order_id=placed.client_order_id)
-        asked[placed.order_id] = (view, False)
 
     out: list[OrderUpdate | FillEvent] = []
     missed: list[tuple[ExchangeOrder, bool, OrderHwm | None]] = []

@@ -336,8 +336,9 @@ class BotContext(StrategyDriver):
         )
         if self.ledger is not None and pending:
             # its mark now, not at its first update: a bot that dies before that update
-            # still asks about the order at the restart, however long it was down (an
-            # update that came first wrote the mark already; the ledger skips a repeat)
+            # still asks about the order at the restart, however long it was down. In a
+            # bot the executor's on_placed wrote it already (before the intent was PLACED);
+            # an update that came first did too: the ledger skips a repeat
             self.ledger.opened(order_id, coid, product_id, side, "OPEN")
         return coid
 

@@ -309,11 +309,25 @@ class ExitManager:
             self._log.warning("exit %s: attached order not found yet: %s", rec.exit_id, exc)
             return
         if attached_id:
-            rec.extra["attached_order_id"] = attached_id
-            rec.order_coid = f"attached:{attached_id}"
-            self.by_coid[rec.order_coid] = rec.exit_id
-            self._ctx.alias_order(attached_id, rec.order_coid, rec.product_id, rec.side)
-            self._save()
+            self._attach(rec, attached_id)
+
+    def _attach(self, rec: ExitRecord, attached_id: str) -> None:
+        rec.extra["attached_order_id"] = attached_id
+        rec.order_coid = f"attached:{attached_id}"
+        self.by_coid[rec.order_coid] = rec.exit_id
+        self._ctx.alias_order(attached_id, rec.order_coid, rec.product_id, rec.side)
+        self._save()
+
+    def entry_resolved(self, entry_coid: str, attached_id: str) -> None:
+        """At start-up: an entry whose POST was in flight at the stop was resolved as placed,
+        and the venue attached ``attached_id`` to it. Its exit record learns that id now
+        (as :meth:`_learn_attached` does after an answer), so the restart follows the
+        attached exit and reads back its fills like the entry's."""
+        rec = self.records.get(self.by_coid.get(entry_coid, ""))
+        if rec is None or rec.kind != "entry" or not rec.live or not attached_id:
+            return
+        if rec.extra.get("attached_order_id") != attached_id:
+            self._attach(rec, attached_id)
 
     async def held(
         self,

@@ -15,6 +15,7 @@ data directory:
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import uuid
 from decimal import Decimal
@@ -25,8 +26,11 @@ import pytest
 
 from botkit.auth.clock import SystemClock
 from botkit.auth.factory import make_jwt_signer, resolve_cdp_key
+from botkit.errors import JournalError
 from botkit.market.events import FillEvent, OrderUpdate
+from botkit.orders.executor import OrderExecutor
 from botkit.orders.fills import FillTracker, MemoryHwmStore
+from botkit.orders.journal import IntentState, OrderJournal
 from botkit.orders.ledger import FillLedger
 from botkit.orders.positions import Positions
 from botkit.orders.types import PlacedOrder, ReconcileReport
@@ -34,7 +38,7 @@ from botkit.runtime.api import RunOptions
 from botkit.runtime.bot import BotRuntime
 from botkit.runtime.bot_config import parse_bot_config
 from botkit.runtime.health import Health
-from botkit.runtime.resume import read_back_fills
+from botkit.runtime.resume import mark_placed, read_back_fills
 from botkit.runtime.settings import load_settings
 from botkit.sim.server import SimServer
 from botkit.sim.ws import WsConfig
@@ -172,8 +176,8 @@ async def test_a_restarted_bot_resumes_its_position_and_counts_fills_made_while_
         ledger.close()
 
 
-def _limit(sim: SimServer, side: str, price: Decimal, size: Decimal, coid: str) -> str:
-    body = {
+def _limit_body(side: str, price: Decimal, size: Decimal, coid: str) -> dict[str, Any]:
+    return {
         "client_order_id": coid,
         "product_id": "BTC-USD",
         "side": side,
@@ -181,6 +185,10 @@ def _limit(sim: SimServer, side: str, price: Decimal, size: Decimal, coid: str) 
             "limit_limit_gtc": {"base_size": format(size, "f"), "limit_price": format(price, "f")}
         },
     }
+
+
+def _limit(sim: SimServer, side: str, price: Decimal, size: Decimal, coid: str) -> str:
+    body = _limit_body(side, price, size, coid)
     resp = sim.exchange.create_order("default", body, sim.clock())
     sim.publish()
     assert resp["success"], resp
@@ -246,10 +254,12 @@ async def test_an_order_working_at_the_stop_is_asked_about_however_old(tmp_path:
 async def test_an_order_posted_as_the_bot_stopped_is_asked_about_however_old(
     tmp_path: Path,
 ) -> None:
-    """The POST was in flight at the stop: no answer, no update, so no mark. Its intent was
-    PENDING in the order journal, and the executor resolved it as placed at this start.
-    Down longer than the reconciliation window (not listed), the order is still asked
-    about, and what it filled meanwhile is counted once."""
+    """The POST was in flight at the stop: no answer, no update, so no mark, and its intent
+    is PENDING in the order journal. The executor resolves it at start-up and, through
+    ``on_placed`` (the runtime's wiring), gives it a mark *before* journalling it PLACED;
+    down longer than the reconciliation window (nothing listed), the order is still asked
+    about and what it filled meanwhile is counted once. A start that fails after the
+    resolution (here: the read-back is never run) finds the mark at the next one."""
     async with SimServer(seed=5, tick_interval=0) as sim:
         client = _client(sim, tmp_path)
         try:
@@ -257,32 +267,67 @@ async def test_an_order_posted_as_the_bot_stopped_is_asked_about_however_old(
             assert top is not None
             price, qty = top
             coid = str(uuid.uuid4())
-            oid = _limit(sim, "BUY", price, qty + REST, coid)  # part fills, REST rests
+            body = _limit_body("BUY", price, qty + REST, coid)
+            journal = OrderJournal(tmp_path / "journal.sqlite")
+            journal.record(coid, "BTC-USD", "BUY", json.dumps(body).encode())  # then killed
+            oid = _limit(sim, "BUY", price, qty + REST, coid)  # it reached the exchange
             _limit(sim, "SELL", price, REST, "not-botkit")  # the rest fills: bot is down
-            ledger = FillLedger(tmp_path / "fills.sqlite")  # no mark: never answered
+
+            ledger = FillLedger(tmp_path / "fills.sqlite")
+            executor = OrderExecutor(client, journal)
+            seen: list[tuple[str, IntentState | None]] = []
+
+            def on_placed(placed: PlacedOrder) -> None:  # what the runtime wires
+                row = journal.get(placed.client_order_id)
+                seen.append((placed.order_id, row.state if row else None))
+                mark_placed(ledger, placed)
+
+            executor.on_placed = on_placed
+            assert [p.order_id for p in await executor.start()] == [oid]
+            assert seen == [(oid, IntentState.PENDING)]  # marked before it was PLACED
+            row = journal.get(coid)
+            assert row is not None and row.state is IntentState.PLACED
+            ledger.close()  # the start dies here: nothing read back, nothing counted
+
+            ledger = FillLedger(tmp_path / "fills.sqlite")  # the next start
             tracker = FillTracker(MemoryHwmStore(ledger.seed()))
-            resolved = [PlacedOrder(coid, oid, "BTC-USD", "BUY", "lookup")]
-            nothing_listed = ReconcileReport([], [])
+            nothing_listed = ReconcileReport([], [])  # created before the window
             events = await read_back_fills(
-                nothing_listed, ledger, tracker, client.backfill_fills, client.get_order,
-                resolved=resolved,
-            )  # fmt: skip
+                nothing_listed, ledger, tracker, client.backfill_fills, client.get_order
+            )
             update, fill = events
             assert isinstance(update, OrderUpdate) and update.status == "FILLED"
             assert update.client_order_id == coid
             assert isinstance(fill, FillEvent) and fill.source == "rest"
             assert fill.client_order_id == coid and fill.size == qty + REST
-
-            # counted by the context (the runtime's driver): a second start finds its mark
-            positions = Positions()
-            positions.apply_fill("BTC-USD", "BUY", fill.size, fill.price, fill.fee)
-            ledger.count(fill, positions.get("BTC-USD"), status="FILLED")
-            tracker2 = FillTracker(MemoryHwmStore(ledger.seed()))
-            again = await read_back_fills(
-                nothing_listed, ledger, tracker2, client.backfill_fills, client.get_order,
-                resolved=resolved,
-            )  # fmt: skip
-            assert again == []
             ledger.close()
+            await executor.close()
+        finally:
+            await client.close()
+
+
+async def test_an_order_whose_mark_fails_stays_pending(tmp_path: Path) -> None:
+    """``on_placed`` raising ``JournalError`` (the ledger's disk failed): the intent is not
+    journalled PLACED, so the next start resolves it, and marks it, again."""
+    async with SimServer(seed=5, tick_interval=0) as sim:
+        client = _client(sim, tmp_path)
+        try:
+            top = sim.exchange.best_bid_ask("BTC-USD")[0]
+            assert top is not None
+            coid = str(uuid.uuid4())
+            body = _limit_body("BUY", top[0] - 100, REST, coid)
+            journal = OrderJournal(tmp_path / "journal.sqlite")
+            journal.record(coid, "BTC-USD", "BUY", json.dumps(body).encode())
+            oid = _limit(sim, "BUY", top[0] - 100, REST, coid)
+            executor = OrderExecutor(client, journal)
+
+            def broken(placed: PlacedOrder) -> None:
+                raise JournalError("fill ledger: disk full (test)")
+
+            executor.on_placed = broken
+            assert [p.order_id for p in await executor.start()] == [oid]
+            row = journal.get(coid)
+            assert row is not None and row.state is IntentState.PENDING
+            await executor.close()
         finally:
             await client.close()

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from botkit.orders.executor import OrderExecutor
+from botkit.orders.intents import OrderIntent
 from botkit.orders.types import startup_updates
 from botkit.risk.engine import RiskLimits, RiskRejected
 from botkit.risk.gate import RiskGate
@@ -372,6 +373,54 @@ async def test_restart_follows_an_attached_exit_again(
     await UserChannel(sim.exchange).sync(ctx2)  # a fresh user channel: every order's state
     filled = [e for e in strategy2.exits if isinstance(e, ExitFilled)]
     assert [(e.exit_id, e.leg, e.remaining) for e in filled] == [(rec.exit_id, "stop_loss", D(0))]
+    assert ctx2.open_exits() == []
+
+
+async def test_restart_follows_the_attached_exit_of_an_entry_resolved_at_start_up(
+    sim: SimServer, executor: OrderExecutor, tmp_path: Path
+) -> None:
+    """The bot died while the entry's POST was in flight: the exit state has the entry,
+    pending, without the attached exit's id (the answer never came). The restart's
+    executor resolves the intent and learns the attached id; the exit manager takes it
+    (``entry_resolved``, as the runtime does) and follows the exit, instead of closing the
+    record as an entry that finished with its exits unarmed."""
+    exits_file = tmp_path / "exits.json"
+
+    class DiesDuringPost(ExecutorSink):  # the exit state as the POST leaves
+        saved = ""
+
+        async def place(self, intent: OrderIntent) -> str:
+            self.saved = exits_file.read_text()
+            return await super().place(intent)
+
+    sink = DiesDuringPost(executor)
+    ctx, _ = context(sim, sink, tmp_path)
+    await ctx.dispatch(book_event(sim))
+    await ctx.dispatch(ticker(sim.exchange.last_trade_price(PRODUCT)))
+    await ctx.buy(PRODUCT, SIZE, stop_loss=Offset.bps(2), take_profit=Offset.pct(1))
+    (rec,) = ctx.open_exits()
+    attached = str(rec.extra["attached_order_id"])
+    assert attached and rec.entry_coid is not None
+    del ctx  # the process ends; what reached the disk is the state before the answer
+    exits_file.write_text(sink.saved)
+
+    ctx2, strategy2 = context(sim, ExecutorSink(executor), tmp_path)
+    (pending,) = ctx2.open_exits()
+    assert pending.status == "pending" and "attached_order_id" not in pending.extra
+    ctx2.exits.entry_resolved(rec.entry_coid, attached)  # the executor's resolution
+    assert ctx2.exits.attached_aliases() == {attached: f"attached:{attached}"}
+    recon = await executor.reconcile([PRODUCT])
+    for update in startup_updates(executor.startup, recon):
+        ctx2.adopt(update.client_order_id, product_id=update.product_id, side=update.side)
+    await ctx2.start()
+    (again,) = ctx2.open_exits()
+    assert again.exit_id == rec.exit_id and again.stop is not None
+    await ctx2.dispatch(book_event(sim))
+    bid(sim.exchange, again.stop - 5)
+    sell_down_to(sim.exchange, again.stop)
+    await UserChannel(sim.exchange).sync(ctx2)
+    filled = [e for e in strategy2.exits if isinstance(e, ExitFilled)]
+    assert [(e.exit_id, e.leg) for e in filled] == [(rec.exit_id, "stop_loss")]
     assert ctx2.open_exits() == []
 
 
