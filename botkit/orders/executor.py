@@ -183,10 +183,12 @@ class OrderExecutor(ReconcileMixin):
         """Called with every order the exchange has (an answer, a lookup, a re-sent intent
         resolved at start-up) *before* its intent is journalled PLACED. The runtime gives
         the order its fill-ledger mark here: while the intent is PENDING, the next start
-        resolves it again, so an order is never PLACED in the journal without a mark —
-        even one whose POST was in flight at a stop and that filled and ended while the
-        bot was down longer than the reconciliation window. If it raises ``JournalError``,
-        the intent stays PENDING (logged; the ledger's reporter stops the bot)."""
+        resolves it again, so after a crash no order is PLACED in the journal without a
+        mark — even one whose POST was in flight at a stop and that filled and ended while
+        the bot was down longer than the reconciliation window. (A power cut can still
+        roll back the ledger's last commits: docs/strategies.md, "Limits".) Adopted orders
+        get the same call. If it raises ``JournalError``, the intent stays PENDING (logged;
+        the ledger's reporter stops the bot)."""
 
     async def _io(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run a blocking journal call on the journal's own thread (fsync stays off the loop).

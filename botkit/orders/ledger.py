@@ -227,11 +227,12 @@ class FillLedger:
         if order_id in self._working or not order_id:
             return
         with self._transaction():
-            self._db.execute(
+            added = self._db.execute(
                 "INSERT OR IGNORE INTO counted VALUES (?, ?, ?, ?, ?, '0', '0', '0', ?)",
                 (order_id, client_order_id, product_id, side, status, self._wall()),
-            )
-        self._working.add(order_id)
+            ).rowcount
+        if added:  # else a finished mark (an unfinished one is in _working already)
+            self._working.add(order_id)
 
     def finished(self, order_id: str, status: str, filled: Decimal) -> None:
         """An order reached a final status having filled ``filled`` in all: its mark stops

@@ -23,12 +23,12 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any, ParamSpec, TypeVar
 
-from botkit.errors import BotkitError
+from botkit.errors import BotkitError, JournalError
 from botkit.orders.intents import is_botkit_client_order_id
 from botkit.orders.journal import IntentState, OrderJournal
 from botkit.orders.model import Order
 from botkit.orders.state import OrderState, OrderStateMachine
-from botkit.orders.types import ExchangeOrder, ReconcileReport, StartupReport
+from botkit.orders.types import ExchangeOrder, PlacedOrder, ReconcileReport, StartupReport
 from botkit.orders.venue_api import OrderVenue
 
 __all__ = ["ReconcileMixin"]
@@ -52,6 +52,7 @@ class ReconcileMixin:
     _exit_of_entry: dict[str, str]
     _sent: set[str]
     _wall: Callable[[], float]
+    on_placed: Callable[[PlacedOrder], None] | None
 
     async def _io(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         raise NotImplementedError  # the executor's: journal calls on the journal thread
@@ -252,6 +253,14 @@ class ReconcileMixin:
             return False
         was = "no intent row" if record is None else f"intent {record.state}"
         note = f"adopted at reconciliation ({was}): order {view.order_id} {view.status}"
+        if self.on_placed is not None:  # its fill-ledger mark first, as for a placed order
+            try:
+                self.on_placed(
+                    PlacedOrder(coid, view.order_id, view.product_id, view.side, "adopted")
+                )
+            except JournalError as exc:  # reported by the ledger: the bot stops
+                log.error("order %s not adopted: its mark failed (%s)", view.order_id, exc)
+                return False
         if not await self._io(
             self.journal.adopt, coid, view.product_id, view.side, view.order_id, note=note
         ):

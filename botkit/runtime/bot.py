@@ -624,9 +624,11 @@ class BotRuntime:
                 self.stats.cancelled_on_exit = n
                 log.info("cancelled %d open order(s) on exit", n)
         await self._step("feed stop", feed.stop(), 5.0)
+        # the executor first: a placement answered while it waits for it gets its ledger
+        # mark (on_placed), so the ledger must still be open
+        await self._step("journal close", executor.close(), 10.0)  # every outcome written
         if self.ledger is not None:
             self.ledger.close()  # every counted fill is committed already
-        await self._step("journal close", executor.close(), 10.0)  # every outcome written
         await self._step("REST client close", client.close(), 5.0)
         error = str(self._fatal) if self._fatal is not None else None
         self.alerter.send_all(self.alert_rules.stopped("error" if error else "stopped", error))

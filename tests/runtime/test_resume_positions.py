@@ -331,3 +331,203 @@ async def test_an_order_whose_mark_fails_stays_pending(tmp_path: Path) -> None:
             await executor.close()
         finally:
             await client.close()
+
+
+WATCHER = '''
+from botkit import FillEvent, Strategy
+
+
+class Watcher(Strategy):
+    """Places nothing; records the fills it is told about."""
+
+    async def on_start(self) -> None:
+        self.fills: list[FillEvent] = []
+
+    async def on_fill(self, fill: FillEvent) -> None:
+        self.fills.append(fill)
+'''
+
+
+@pytest.mark.timeout(120)
+async def test_a_bot_killed_during_a_post_counts_the_order_however_long_it_was_down(
+    tmp_path: Path,
+) -> None:
+    """The runtime's wiring, end to end: a live bot's data directory as a kill during a
+    POST leaves it (the intent PENDING in the journal, no mark in the fill ledger), the
+    order at the exchange, created two hours ago (outside the reconciliation window: not
+    listed) and filled since. The restarted bot resolves the intent, marks the order
+    before journalling it PLACED, reads its fills back and holds the exchange's position.
+    """
+    strategy = tmp_path / "watcher.py"
+    strategy.write_text(WATCHER)
+    data = tmp_path / "data"
+    config = {
+        "bot": {"mode": "live", "products": ["BTC-USD"], "channels": ["level2"]},
+        "strategy": {"name": f"{strategy}:Watcher"},
+        "risk": {"max_order_notional": "10000000", "max_position": "100"},
+    }
+    async with SimServer(
+        seed=5, tick_interval=0, ws_config=WsConfig(heartbeat_interval=0.2)
+    ) as sim:
+        env = tmp_path / "sim.env"
+        env.write_text(sim.env_text(sim.add_key("ES256")))
+        ex = sim.exchange
+        top = ex.best_bid_ask("BTC-USD")[1]
+        assert top is not None
+        price, qty = top
+        coid = str(uuid.uuid4())
+        body = _limit_body("BUY", price, qty + REST, coid)
+        two_hours_ago = sim.clock() - 7200
+        journal = OrderJournal(data / "journal.sqlite", wall=lambda: two_hours_ago)
+        journal.record(coid, "BTC-USD", "BUY", json.dumps(body).encode())  # then killed
+        journal.close()
+        resp = ex.create_order("default", body, two_hours_ago)  # the POST reached it
+        assert resp["success"], resp
+        oid = str(resp["success_response"]["order_id"])
+        _limit(sim, "SELL", price, REST, "not-botkit")  # the rest fills: the bot is down
+        assert ex.get_order("default", oid)["status"] == "FILLED"
+        truth = qty + REST
+
+        options = RunOptions(mode="live", duration=15.0, data_dir=data, install_signals=False)
+
+        def on_health(_: Health) -> None:
+            if runtime.ctx is not None and runtime.ctx.position("BTC-USD") == truth:
+                runtime.request_stop()
+
+        options.on_health = on_health
+        runtime = BotRuntime(parse_bot_config(config), load_settings(env_file=env), options)
+        async with asyncio.timeout(60):
+            result = await runtime.run()
+        assert result.error is None, result.error
+        assert runtime.ctx is not None and runtime.ctx.position("BTC-USD") == truth
+        watcher: Any = runtime.ctx.strategy  # the Watcher above, loaded from its file
+        assert [(f.order_id, f.source, f.size) for f in watcher.fills] == [(oid, "rest", truth)]
+        ledger = FillLedger(data / "fills.sqlite")
+        try:
+            mark = ledger.mark(oid)
+            assert mark is not None and mark.cumulative_quantity == truth
+        finally:
+            ledger.close()
+
+
+SLOW_BUYER = '''
+import asyncio
+from decimal import Decimal
+from botkit import Strategy
+
+
+class SlowBuyer(Strategy):
+    """Bids once, far below the market, from a task of its own (the POST is slow)."""
+
+    async def on_start(self) -> None:
+        bid = self.ctx.book("BTC-USD").best_bid()[0]
+        self.task = asyncio.ensure_future(
+            self.ctx.buy_limit("BTC-USD", Decimal("0.001"), bid - Decimal(500))
+        )
+'''
+
+
+@pytest.mark.timeout(120)
+async def test_a_stop_during_a_slow_post_marks_the_order_and_exits_cleanly(
+    tmp_path: Path,
+) -> None:
+    """The stop comes while a POST is in flight: the executor waits for its answer at
+    close, and the answer's ledger mark (``on_placed``) must find the ledger still open —
+    a closed one made the stop a fatal error (exit 1, an alert telling the operator to
+    delete the ledger) and left the order without its mark."""
+    strategy = tmp_path / "slow.py"
+    strategy.write_text(SLOW_BUYER)
+    data = tmp_path / "data"
+    config = {
+        "bot": {"mode": "live", "products": ["BTC-USD"], "channels": ["level2"]},
+        "strategy": {"name": f"{strategy}:SlowBuyer"},
+        "risk": {"max_order_notional": "10000000", "max_position": "100"},
+    }
+    async with SimServer(
+        seed=5, tick_interval=0, ws_config=WsConfig(heartbeat_interval=0.2)
+    ) as sim:
+        env = tmp_path / "sim.env"
+        env.write_text(sim.env_text(sim.add_key("ES256")))
+        slow = sim.faults.delay_next(3.0, path=r"/orders$", method="POST")
+
+        def on_health(_: Health) -> None:
+            if slow.fired:  # the POST is at the exchange, its answer held back
+                runtime.request_stop()
+
+        options = RunOptions(
+            mode="live", duration=30.0, data_dir=data, install_signals=False,
+            on_health=on_health,
+        )  # fmt: skip
+        runtime = BotRuntime(parse_bot_config(config), load_settings(env_file=env), options)
+        async with asyncio.timeout(60):
+            result = await runtime.run()
+        assert slow.fired == 1
+        assert result.error is None, result.error
+        (order,) = sim.exchange.list_orders("default", {})
+        ledger = FillLedger(data / "fills.sqlite")
+        try:
+            assert ledger.mark(order["order_id"]) is not None
+        finally:
+            ledger.close()
+
+
+async def test_an_adopted_order_gets_its_mark_before_it_is_journalled(tmp_path: Path) -> None:
+    """An order in botkit's id format with no journal row (a lost journal) is adopted at
+    reconciliation; like a placed one, it gets its ledger mark (``on_placed``) first."""
+    async with SimServer(seed=5, tick_interval=0) as sim:
+        client = _client(sim, tmp_path)
+        try:
+            top = sim.exchange.best_bid_ask("BTC-USD")[0]
+            assert top is not None
+            coid = str(uuid.uuid4())
+            oid = _limit(sim, "BUY", top[0] - 100, REST, coid)  # rests; no journal row
+            journal = OrderJournal(tmp_path / "journal.sqlite")
+            ledger = FillLedger(tmp_path / "fills.sqlite")
+            executor = OrderExecutor(client, journal)
+            seen: list[tuple[str, str, IntentState | None]] = []
+
+            def on_placed(placed: PlacedOrder) -> None:
+                row = journal.get(placed.client_order_id)
+                seen.append((placed.order_id, placed.resolved_by, row.state if row else None))
+                mark_placed(ledger, placed)
+
+            executor.on_placed = on_placed
+            await executor.start()
+            recon = await executor.reconcile(["BTC-USD"])
+            assert [o.order_id for o in recon.adopted] == [oid]
+            assert seen == [(oid, "adopted", None)]
+            mark = ledger.mark(oid)
+            assert mark is not None and not mark.terminal and mark.client_order_id == coid
+            ledger.close()
+            await executor.close()
+        finally:
+            await client.close()
+
+
+async def test_an_attached_exit_not_listed_is_asked_about_by_its_alias(tmp_path: Path) -> None:
+    """The exit the venue attached to an entry has no client id and may have no mark yet
+    (it gets one with its first update); reconciliation lists it only inside its window.
+    Known to the exit state (``aliases``), it is looked up by id and its fills made while
+    the bot was down are read back under its alias."""
+    async with SimServer(seed=5, tick_interval=0) as sim:
+        client = _client(sim, tmp_path)
+        try:
+            top = sim.exchange.best_bid_ask("BTC-USD")[1]
+            assert top is not None
+            price, qty = top
+            oid = _limit(sim, "BUY", price, qty + REST, str(uuid.uuid4()))  # stands in
+            _limit(sim, "SELL", price, REST, "not-botkit")  # for the exit: it filled
+            ledger = FillLedger(tmp_path / "fills.sqlite")
+            tracker = FillTracker(MemoryHwmStore(ledger.seed()))
+            alias = f"attached:{oid}"
+            events = await read_back_fills(
+                ReconcileReport([], []), ledger, tracker, client.backfill_fills,
+                client.get_order, {oid: alias},
+            )  # fmt: skip
+            update, fill = events
+            assert isinstance(update, OrderUpdate) and update.client_order_id == alias
+            assert isinstance(fill, FillEvent) and fill.client_order_id == alias
+            assert fill.size == qty + REST and fill.source == "rest"
+            ledger.close()
+        finally:
+            await client.close()
