@@ -67,6 +67,15 @@ class WireLimits:
         return min(len(str(self.max_quantity)) - 1, self.max_fraction_digits + 1)
 
     @property
+    def price_fast_len(self) -> int:
+        """:attr:`quantity_fast_len` for prices (bounded by ``max_price`` instead).
+
+        Used by the ``market_trades`` value check to accept a plain, positive price
+        string this short without an exact check (see ``messages.check_values``).
+        """
+        return min(len(str(self.max_price)) - 1, self.max_fraction_digits + 1)
+
+    @property
     def quantity_max_len(self) -> int:
         """Longest quantity string the exact check looks at (longer: refused unread)."""
         return len(str(self.max_quantity)) + self.max_fraction_digits + 1

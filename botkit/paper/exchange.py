@@ -349,6 +349,16 @@ class PaperExchange(SimExchange):
         book = self._paper_books.get(product_id)
         if book is None:
             return
+        if not len(book) and not self._stops[product_id] and not self._exits:
+            self._quiet_trades(product_id, trades, now)
+        else:
+            self._trades(book, product_id, trades, now)
+        self._flush_books(self._now)
+
+    def _trades(
+        self, book: PaperBook, product_id: str, trades: Iterable[Trade], now: float
+    ) -> None:
+        """:meth:`on_trades` for prints that may fill, trigger or bring exits up to date."""
         seen, order = self._seen_trades[product_id]
         memory = self.paper.trade_id_memory
         recent = self._recent[product_id]
@@ -376,14 +386,52 @@ class PaperExchange(SimExchange):
                 self._check_stops(product_id, now)
             else:
                 self._range[product_id] = None  # no stop saw this print
-        self._flush_books(self._now)
+
+    def _quiet_trades(self, product_id: str, trades: Iterable[Trade], now: float) -> None:
+        """:meth:`_trades` while the product has no resting order, no stop and no exit
+        waits anywhere: what every print still changes, and nothing else.
+
+        Why: most prints of a replay reach none of the bot's orders, and for those the
+        general loop's share-out (:meth:`PaperBook.allocate`, empty), stop check (none)
+        and low/high range (cleared again at once) are pure cost. Nothing in this loop
+        can place an order, so the condition, checked once by the caller, holds for the
+        whole batch. What stays, in the same order: the trade-id dedupe, the tape, the
+        minute candles, the last trade price and the cleared range (the state
+        :meth:`_trades` leaves after each print). A differential test runs both loops.
+        """
+        seen, order = self._seen_trades[product_id]
+        memory = self.paper.trade_id_memory
+        recent = self._recent[product_id]
+        record = self._candles[product_id].record_trade
+        last_price, price_range = self._last_price, self._range
+        taker_view = self.paper.trade_side != "maker"
+        for raw_id, price, size, side in self._in_order(trades):
+            trade_id = str(raw_id)
+            if trade_id in seen or price <= 0 or size <= 0:
+                continue
+            seen.add(trade_id)
+            order.append(trade_id)
+            if len(order) > memory:
+                seen.discard(order.popleft())
+            upper = str(side).upper()
+            if upper == "BUY" or upper == "SELL":
+                maker: Side = "BUY" if (upper == "BUY") != taker_view else "SELL"
+                recent.append(TradePrint(trade_id, product_id, price, size, maker, now))
+            record(now, price, size)
+            last_price[product_id] = price
+            price_range[product_id] = None
 
     @staticmethod
     def _in_order(trades: Iterable[Trade]) -> list[Trade]:
+        """The prints by numeric trade id (a stable sort) when every id is one and they
+        are not in order already; else as given. No generators: called per batch."""
         rows = list(trades)
-        if len(rows) > 1 and all(str(row[0]).isdigit() for row in rows):
+        if len(rows) > 1:
+            for row in rows:
+                if not str(row[0]).isdigit():
+                    return rows
             ids = [int(row[0]) for row in rows]
-            if any(a > b for a, b in zip(ids, ids[1:], strict=False)):
+            if ids != sorted(ids):
                 rows.sort(key=lambda row: int(row[0]))
         return rows
 

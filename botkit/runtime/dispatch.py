@@ -142,4 +142,6 @@ async def dispatch_batch(ctx: BotContext, batch: Sequence[FeedEvent], stats: Run
                 event.price,
                 event.client_order_id,
             )
-        await ctx.dispatch(event)
+        rest = ctx.dispatch_now(event)  # no coroutine for an event that calls no hook
+        if rest is not None:
+            await rest

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
+import msgspec
+
 __all__ = ["BookChange", "OrderChanged", "SimEvent", "TradePrint"]
 
 
@@ -36,9 +38,15 @@ class BookChange:
     time: float
 
 
-@dataclass(frozen=True, slots=True)
-class TradePrint:
-    """A public trade. ``side`` is the **maker's** side, as Coinbase reports it."""
+class TradePrint(msgspec.Struct, frozen=True, gc=False):
+    """A public trade. ``side`` is the **maker's** side, as Coinbase reports it.
+
+    A frozen ``msgspec`` Struct, not a frozen dataclass like its neighbours: the paper
+    exchange puts every real print of a replay on its tape, and a frozen dataclass costs
+    ~1 us to build (``object.__setattr__`` per field) against ~0.07 us. Same fields,
+    order, positional construction, equality, hashing and immutability; ``gc=False``
+    since its fields (strings, Decimals, a float) cannot form a reference cycle.
+    """
 
     trade_id: str
     product_id: str

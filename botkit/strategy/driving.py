@@ -18,9 +18,10 @@ the event it is handling.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from decimal import Decimal
+from typing import Any
 
 from botkit.errors import BotkitError, StrategyError
 from botkit.market.book import L2Book
@@ -37,6 +38,7 @@ from botkit.market.events import (
 from botkit.orders.fills import TERMINAL_STATUSES
 from botkit.orders.positions import Positions
 from botkit.orders.state import OrderStateMachine
+from botkit.risk.engine import KillSwitchState
 from botkit.risk.gate import RiskGate
 from botkit.strategy.base import Strategy
 from botkit.strategy.exit_manager import ExitManager
@@ -142,9 +144,39 @@ class StrategyDriver:
 
     async def dispatch(self, event: FeedEvent) -> None:
         """Update what the strategy can read, then call its hook(s) for ``event``."""
+        rest = self.dispatch_now(event)
+        if rest is not None:
+            await rest
+
+    def dispatch_now(self, event: FeedEvent) -> Coroutine[Any, Any, None] | None:
+        """:meth:`dispatch`, done here and now when it needs no await: what is left to
+        await (None when nothing is), which the caller must await before the next event.
+
+        Why: a replay dispatches every book update and print, and for a strategy without
+        the hook (``_skip``) and with no exit watching prints, a book update only updates
+        the market view and marks the risk engine at the mid, and a print does nothing;
+        two nested coroutines per event cost more than that work. Such events are done
+        at once (a mark that trips the kill switch leaves ``enforce_trip`` to await);
+        any other event is left whole to the coroutine, with nothing done yet.
+        """
+        if type(event) is BookChanged:
+            if "on_book" not in self._skip:
+                return self._dispatch(event)
+            market = self.market
+            if isinstance(market, MarketState):
+                market.apply(event)
+            tripped = self._mark(event.product_id, event.book)
+            if tripped is not None:
+                assert self.risk is not None  # only a risk gate trips
+                return self.risk.enforce_trip(tripped)
+            return None
+        if type(event) is TradesReceived and "on_trade" in self._skip and not self.exits.watch:
+            return None  # the commonest event of a replay, for most strategies nothing to do
+        return self._dispatch(event)
+
+    async def _dispatch(self, event: FeedEvent) -> None:
+        """:meth:`dispatch` for events that may call a hook (see :meth:`dispatch_now`)."""
         watch = self.exits.watch
-        if type(event) is TradesReceived and "on_trade" in self._skip and not watch:
-            return  # the commonest event of a replay, for most strategies nothing to do
         s = self._hooks()
         call = self.guard.call
         market = self.market
@@ -297,10 +329,17 @@ class StrategyDriver:
         return True
 
     async def _mark_book(self, product_id: str, book: L2Book) -> None:
+        tripped = self._mark(product_id, book)
+        if tripped is not None:
+            assert self.risk is not None  # only a risk gate trips
+            await self.risk.enforce_trip(tripped)
+
+    def _mark(self, product_id: str, book: L2Book) -> KillSwitchState | None:
+        """Mark the risk engine at the book's mid (when valid and two-sided); the new
+        kill-switch state when that tripped it, to be enforced by the caller."""
         risk = self.risk
         if risk is not None and book.valid:
             mid = book.mid()
             if mid is not None:
-                tripped = risk.mark(product_id, mid)  # no coroutine per book event
-                if tripped is not None:
-                    await risk.enforce_trip(tripped)
+                return risk.mark(product_id, mid)  # no coroutine per book event
+        return None

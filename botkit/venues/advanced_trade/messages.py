@@ -376,6 +376,9 @@ def _bad_number(value: Decimal | None, kind: int, price: bool, limits: WireLimit
     return None
 
 
+_DIGITS = frozenset("0123456789")
+
+
 def check_values(frame: Envelope | L2Data, limits: WireLimits = DEFAULT_LIMITS) -> str | None:
     """Why ``frame`` carries a number Coinbase never sends, or None when all are sane.
 
@@ -393,9 +396,32 @@ def check_values(frame: Envelope | L2Data, limits: WireLimits = DEFAULT_LIMITS) 
                     if why is not None:
                         return f"{t.product_id[:20]}: ticker {name} {why}"
     elif isinstance(frame, MarketTradesMessage):
+        price_len, size_len = limits.price_fast_len, limits.quantity_fast_len
         for trev in frame.events:
             for tr in trev.trades:
-                for name, value, price in (("price", tr.price, True), ("size", tr.size, False)):
+                # The common case in a few string tests instead of two _bad_number
+                # calls (a replay checks every print). str() of a Decimal starts with a
+                # digit exactly when it is finite and unsigned (not NaN, sNaN, Infinity,
+                # "-..."), and has no "E" exactly when it is plain, which needs an
+                # exponent <= 0 with -exponent digits after the point. A plain string of
+                # at most price_len (size_len) characters is below 10**len <= the bound
+                # and has fewer than len fraction digits; non-zero, it is positive. Any
+                # other value is judged by _bad_number (the same outcome as before; a
+                # differential test holds the two to it).
+                p, s = tr.price, tr.size
+                ptext, stext = str(p), str(s)
+                if (
+                    len(ptext) <= price_len
+                    and len(stext) <= size_len
+                    and ptext[0] in _DIGITS
+                    and stext[0] in _DIGITS
+                    and "E" not in ptext
+                    and "E" not in stext
+                    and p
+                    and s
+                ):
+                    continue
+                for name, value, price in (("price", p, True), ("size", s, False)):
                     why = _bad_number(value, _POSITIVE, price, limits)
                     if why is not None:
                         return f"{tr.product_id[:20]}: trade {name} {why}"

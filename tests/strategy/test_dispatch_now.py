@@ -1,0 +1,258 @@
+"""``dispatch_now``: events that call no hook are dispatched without a coroutine, as before.
+
+A replay dispatches every book update and print. For a strategy without ``on_book`` /
+``on_trade`` (and no exit watching prints) :meth:`StrategyDriver.dispatch_now` does the
+work at once: the market view and the risk mark at the mid for a book update, nothing
+for a print; a mark that trips the kill switch returns ``enforce_trip`` to await. These
+tests hold it to ``dispatch`` as it was (kept here, verbatim for these events) over random
+batches of book updates (valid, invalid, one-sided, crossing the loss limit), prints and
+tickers, for strategies with and without the hooks. (A print watched by an exit takes the
+coroutine: tests/strategy/test_exit_sim.py fails if ``dispatch_now`` ignores the watch.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from botkit.clock import ManualClock
+from botkit.market.book import L2Book
+from botkit.market.events import BookChanged, FeedEvent, TickersReceived, TradesReceived
+from botkit.market.types import MarketTrade, Ticker
+from botkit.risk.engine import RiskLimits
+from botkit.risk.gate import RiskGate
+from botkit.runtime.dispatch import dispatch_batch
+from botkit.runtime.ui import RunStats
+from botkit.strategy.base import Strategy
+from botkit.strategy.context import BotContext
+from botkit.strategy.loader import create_strategy
+from botkit.strategy.ports import MarketState
+from botkit.venues.advanced_trade.messages import L2Level
+from tests.strategy.test_hot_path import _Sent
+
+D = Decimal
+PIDS = ("BTC-USD", "ETH-USD")
+
+
+class Hookless(Strategy):
+    """No hooks: every book update and print takes ``dispatch_now``'s shortcut."""
+
+
+class Seen(Strategy):
+    """Records what its hooks see (the mid it reads, as a strategy would)."""
+
+    def __init__(self, ctx: Any, params: Any) -> None:
+        super().__init__(ctx, params)
+        self.log: list[tuple[str, object]] = []
+
+    async def on_book(self, event: BookChanged) -> None:
+        self.log.append(("book", (event.product_id, event.book.mid())))
+
+    async def on_trade(self, trade: MarketTrade) -> None:
+        self.log.append(("trade", (trade.trade_id, trade.price)))
+
+
+class OnlyTrades(Seen):
+    on_book = Strategy.on_book  # type: ignore[assignment]  # the base's no-op: skipped
+
+
+class OnlyBooks(Seen):
+    on_trade = Strategy.on_trade  # type: ignore[assignment]
+
+
+async def reference_dispatch(ctx: BotContext, event: FeedEvent) -> None:
+    """``BotContext.dispatch`` before ``dispatch_now`` (eb4209f), verbatim for the events
+    generated here (book updates, prints, tickers) but for reading the context's fields."""
+    watch = ctx.exits.watch
+    if type(event) is TradesReceived and "on_trade" in ctx._skip and not watch:
+        return
+    s = ctx._hooks()
+    call = ctx.guard.call
+    market = ctx.market
+    if isinstance(market, MarketState):
+        market.apply(event)
+    if isinstance(event, BookChanged):
+        risk = ctx.risk  # _mark_book, as it was
+        book = event.book
+        if risk is not None and book.valid:
+            mid = book.mid()
+            if mid is not None:
+                tripped = risk.mark(event.product_id, mid)
+                if tripped is not None:
+                    await risk.enforce_trip(tripped)
+        if "on_book" not in ctx._skip:
+            await call("on_book", s.on_book, event)
+    elif isinstance(event, TickersReceived):
+        risk = ctx.risk
+        for ticker in event.tickers:
+            if risk is not None:
+                tripped = risk.mark(ticker.product_id, ticker.price)
+                if tripped is not None:
+                    await risk.enforce_trip(tripped)
+            if watch and ticker.product_id in watch:
+                await ctx._exit_price(ticker.product_id, ticker.price)
+            if "on_ticker" not in ctx._skip:
+                await call("on_ticker", s.on_ticker, ticker)
+    elif isinstance(event, TradesReceived):
+        if watch:
+            for trade in event.trades:
+                if trade.product_id in watch:
+                    await ctx._exit_price(trade.product_id, trade.price)
+        if "on_trade" not in ctx._skip:
+            for trade in event.trades:
+                await call("on_trade", s.on_trade, trade)
+    else:
+        raise AssertionError(f"not generated here: {event!r}")
+
+
+async def reference_dispatch_batch(
+    ctx: BotContext, batch: Sequence[FeedEvent], stats: RunStats
+) -> None:
+    """``dispatch_batch`` before ``dispatch_now`` (eb4209f), calling the old ``dispatch``."""
+    last_book = (
+        {e.product_id: i for i, e in enumerate(batch) if type(e) is BookChanged}
+        if len(batch) > 1
+        else None
+    )
+    for i, event in enumerate(batch):
+        if (
+            last_book is not None
+            and type(event) is BookChanged
+            and last_book[event.product_id] != i
+        ):
+            continue
+        stats.events += 1
+        await reference_dispatch(ctx, event)
+
+
+def make_book(pid: str, bid: int | None, ask: int | None, valid: bool) -> L2Book:
+    book = L2Book(pid)
+    levels = []
+    if bid is not None:
+        levels.append(L2Level(side="bid", price_level=str(bid), new_quantity=D(1)))
+    if ask is not None:
+        levels.append(L2Level(side="offer", price_level=str(ask), new_quantity=D(1)))
+    book.apply_snapshot(levels)
+    if not valid:
+        book.invalidate("test: invalid")
+    return book
+
+
+BOOK = st.builds(
+    lambda pid, bid, spread, one_sided, valid: ("book", pid, bid, spread, one_sided, valid),
+    st.sampled_from(PIDS),
+    st.integers(80, 110),
+    st.integers(1, 3),
+    st.sampled_from([None, "bid", "ask"]),
+    st.booleans(),
+)
+TRADE = st.builds(
+    lambda pid, price: ("trade", pid, price), st.sampled_from(PIDS), st.integers(80, 110)
+)
+TICK = st.builds(lambda price: ("ticker", "BTC-USD", price), st.integers(80, 110))
+BATCHES = st.lists(st.lists(st.one_of(BOOK, TRADE, TICK), min_size=1, max_size=4), max_size=12)
+
+
+def build(spec: tuple[Any, ...], n: int) -> FeedEvent:
+    kind, pid = spec[0], spec[1]
+    if kind == "book":
+        _, _, bid, spread, one_sided, valid = spec
+        book = make_book(
+            pid, None if one_sided == "bid" else bid, None if one_sided == "ask" else bid + spread,
+            valid,
+        )  # fmt: skip
+        return BookChanged(pid, book, False, n)
+    if kind == "trade":
+        trade = MarketTrade(
+            trade_id=str(n), product_id=pid, price=D(spec[2]), size=D(1), side="BUY"
+        )
+        return TradesReceived("update", (trade,))
+    ticker = Ticker(product_id=pid, price=D(spec[2]), best_bid=D(spec[2]))
+    return TickersReceived("update", (ticker,), False)
+
+
+async def session(
+    cls: type[Strategy], clock: ManualClock | None = None
+) -> tuple[BotContext, Strategy, RiskGate, _Sent]:
+    """A context holding 1 BTC bought at 100 and an open order, a 5 USD daily loss limit."""
+    clock = clock or ManualClock(1_790_000_000.0)
+    gate = RiskGate(RiskLimits(daily_loss_limit=D("5")), None, wall=clock.time)
+    sink = _Sent()
+    ctx = BotContext("s", sink, MarketState(), clock=clock, risk=gate)
+    strategy = create_strategy(cls, ctx, {})
+    await ctx.buy_limit("BTC-USD", D(1), D(99))
+    await gate.on_fill("BTC-USD", "BUY", D(1), D(100), D(0))
+    return ctx, strategy, gate, sink
+
+
+def observed(
+    ctx: BotContext, strategy: Strategy, gate: RiskGate, sink: _Sent, stats: RunStats
+) -> tuple[object, ...]:
+    market = ctx.market
+    assert isinstance(market, MarketState)
+    engine = gate.engine
+    return (
+        {pid: id(book) for pid, book in market.books.items()},
+        dict(market.tickers),
+        dict(engine.marks),
+        engine._now,
+        engine._day,
+        engine.kill_switch,
+        gate.tripped,
+        list(sink.cancelled),
+        list(getattr(strategy, "log", [])),
+        stats.events,
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    cls=st.sampled_from([Hookless, Seen, OnlyTrades, OnlyBooks]),
+    batches=BATCHES,
+    step=st.sampled_from([0.5, 3600.0, 86_400.0]),
+)
+def test_dispatch_now_leaves_what_the_coroutine_path_left(
+    cls: type[Strategy], batches: list[list[tuple[Any, ...]]], step: float
+) -> None:
+    asyncio.run(_compare(cls, batches, step))
+
+
+async def _compare(cls: type[Strategy], batches: list[list[tuple[Any, ...]]], step: float) -> None:
+    new_clock, old_clock = ManualClock(1_790_000_000.0), ManualClock(1_790_000_000.0)
+    new, old = await session(cls, new_clock), await session(cls, old_clock)
+    new_stats, old_stats = RunStats(), RunStats()
+    n = 0
+    for specs in batches:
+        events = []
+        for spec in specs:
+            n += 1
+            events.append(build(spec, n))
+        # the same event objects: the market view is compared by book identity
+        await dispatch_batch(new[0], events, new_stats)
+        await reference_dispatch_batch(old[0], events, old_stats)
+        assert observed(*new, new_stats) == observed(*old, old_stats), specs
+        new_clock.advance(step)  # marks are stamped with the time (day roll)
+        old_clock.advance(step)
+
+
+async def test_a_hookless_book_mark_that_trips_still_enforces_the_kill_switch() -> None:
+    """The trip found by the sync mark is awaited before the next event of the batch."""
+    ctx, strategy, gate, sink = await session(Hookless)
+    calm = BookChanged("BTC-USD", make_book("BTC-USD", 100, 101, True), False, 1)
+    crash = BookChanged("BTC-USD", make_book("BTC-USD", 90, 91, True), False, 2)
+    other = BookChanged("ETH-USD", make_book("ETH-USD", 10, 11, True), False, 3)
+    stats = RunStats()
+    await dispatch_batch(ctx, [calm], stats)
+    assert not gate.tripped and sink.cancelled == []
+    assert ctx.dispatch_now(calm) is None  # nothing left to await: done at once
+    await dispatch_batch(ctx, [crash, other], stats)
+    assert gate.tripped and sink.cancelled == ["o-1"]  # enforced: every open order cancelled
+    market = ctx.market
+    assert isinstance(market, MarketState)
+    assert market.books["ETH-USD"] is other.book and gate.engine.marks["ETH-USD"] == D("10.5")
+    assert stats.events == 3
