@@ -124,17 +124,6 @@ async def read_back_fills(
             continue
         view = replace(ExchangeOrder.of(found), client_order_id=working.client_order_id)
         asked[working.order_id] = (view, False)
-    for order_id, alias in aliases.items():  # attached exits not listed, however old
-        if order_id in asked:
-            continue
-        mark = ledger.mark(order_id)
-        if mark is not None and mark.terminal:
-            continue  # counted everything it filled
-        try:
-            found = await lookup(order_id)
-        except NotFound:
-            continue
-        asked[order_id] = (replace(ExchangeOrder.of(found), client_order_id=alias), False)
 
     out: list[OrderUpdate | FillEvent] = []
     missed: list[tuple[ExchangeOrder, bool, OrderHwm | None]] = []

@@ -56,7 +56,7 @@ from botkit.strategy.exits import (
     resolve,
     stop_limit_price,
 )
-from botkit.strategy.ports import MarketView, OrderSink
+from botkit.strategy.ports import MarketView, OrderSink, PositionLedger
 from botkit.strategy.protocol import KeyValueState
 
 __all__ = ["ExitHost", "ExitManager"]
@@ -74,6 +74,7 @@ class ExitHost(Protocol):
     product_limits: dict[str, ProductLimits]
     _sink: OrderSink
     _new_id: Callable[[], str]
+    ledger: PositionLedger | None
 
     @property
     def log(self) -> logging.Logger: ...
@@ -317,6 +318,11 @@ class ExitManager:
         self.by_coid[rec.order_coid] = rec.exit_id
         self._ctx.alias_order(attached_id, rec.order_coid, rec.product_id, rec.side)
         self._save()
+        ledger = self._ctx.ledger
+        if ledger is not None:  # its fill-ledger mark under its alias, as any working order's:
+            # a restart asks about it by id however long the bot was down (an order without
+            # a mark is not: no mark also means a pruned one, whose fills were all counted)
+            ledger.opened(attached_id, rec.order_coid, rec.product_id, rec.side, "OPEN")
 
     def entry_resolved(self, entry_coid: str, attached_id: str) -> None:
         """At start-up: an entry whose POST was in flight at the stop was resolved as placed,
@@ -740,6 +746,9 @@ class ExitManager:
             )
         )  # fmt: skip
         first_stop = leg == "stop_loss" and rec.filled == fill.size
+        if not rec.live:  # its order ended first (the final update before the last fill):
+            self._save()  # reported, counted, not reopened (a live record names its order
+            return events, first_stop  # to every later start)
         if remaining <= 0:
             rec.extra.pop("replace", None)
             self._finish(rec, "done")

@@ -502,32 +502,3 @@ async def test_an_adopted_order_gets_its_mark_before_it_is_journalled(tmp_path: 
             await executor.close()
         finally:
             await client.close()
-
-
-async def test_an_attached_exit_not_listed_is_asked_about_by_its_alias(tmp_path: Path) -> None:
-    """The exit the venue attached to an entry has no client id and may have no mark yet
-    (it gets one with its first update); reconciliation lists it only inside its window.
-    Known to the exit state (``aliases``), it is looked up by id and its fills made while
-    the bot was down are read back under its alias."""
-    async with SimServer(seed=5, tick_interval=0) as sim:
-        client = _client(sim, tmp_path)
-        try:
-            top = sim.exchange.best_bid_ask("BTC-USD")[1]
-            assert top is not None
-            price, qty = top
-            oid = _limit(sim, "BUY", price, qty + REST, str(uuid.uuid4()))  # stands in
-            _limit(sim, "SELL", price, REST, "not-botkit")  # for the exit: it filled
-            ledger = FillLedger(tmp_path / "fills.sqlite")
-            tracker = FillTracker(MemoryHwmStore(ledger.seed()))
-            alias = f"attached:{oid}"
-            events = await read_back_fills(
-                ReconcileReport([], []), ledger, tracker, client.backfill_fills,
-                client.get_order, {oid: alias},
-            )  # fmt: skip
-            update, fill = events
-            assert isinstance(update, OrderUpdate) and update.client_order_id == alias
-            assert isinstance(fill, FillEvent) and fill.client_order_id == alias
-            assert fill.size == qty + REST and fill.source == "rest"
-            ledger.close()
-        finally:
-            await client.close()

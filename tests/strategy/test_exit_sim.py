@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from botkit.market.events import FillEvent, OrderUpdate
 from botkit.orders.executor import OrderExecutor
 from botkit.orders.intents import OrderIntent
+from botkit.orders.ledger import FillLedger
 from botkit.orders.types import startup_updates
 from botkit.risk.engine import RiskLimits, RiskRejected
 from botkit.risk.gate import RiskGate
@@ -404,11 +406,14 @@ async def test_restart_follows_the_attached_exit_of_an_entry_resolved_at_start_u
     del ctx  # the process ends; what reached the disk is the state before the answer
     exits_file.write_text(sink.saved)
 
-    ctx2, strategy2 = context(sim, ExecutorSink(executor), tmp_path)
+    ledger = FillLedger(tmp_path / "fills.sqlite")  # the restart's (no mark of the exit)
+    ctx2, strategy2 = context(sim, ExecutorSink(executor), tmp_path, ledger=ledger)
     (pending,) = ctx2.open_exits()
     assert pending.status == "pending" and "attached_order_id" not in pending.extra
     ctx2.exits.entry_resolved(rec.entry_coid, attached)  # the executor's resolution
     assert ctx2.exits.attached_aliases() == {attached: f"attached:{attached}"}
+    mark = ledger.mark(attached)  # asked about at any later restart, however old
+    assert mark is not None and mark.client_order_id == f"attached:{attached}"
     recon = await executor.reconcile([PRODUCT])
     for update in startup_updates(executor.startup, recon):
         ctx2.adopt(update.client_order_id, product_id=update.product_id, side=update.side)
@@ -422,6 +427,59 @@ async def test_restart_follows_the_attached_exit_of_an_entry_resolved_at_start_u
     filled = [e for e in strategy2.exits if isinstance(e, ExitFilled)]
     assert [(e.exit_id, e.leg) for e in filled] == [(rec.exit_id, "stop_loss")]
     assert ctx2.open_exits() == []
+    ledger.close()
+
+
+async def test_an_attached_exit_gets_its_fill_ledger_mark_when_learned(
+    sim: SimServer, executor: OrderExecutor, tmp_path: Path
+) -> None:
+    """The venue's exit for an entry (no client id) gets a mark under its alias as soon as
+    its id is known, like any working order: a restart asks about it by id however long
+    the bot was down. (No mark must mean "pruned, all counted": never "never marked".)"""
+    ledger = FillLedger(tmp_path / "fills.sqlite")
+    ctx, _ = context(sim, ExecutorSink(executor), tmp_path, ledger=ledger)
+    await ctx.dispatch(book_event(sim))
+    await ctx.dispatch(ticker(sim.exchange.last_trade_price(PRODUCT)))
+    await ctx.buy(PRODUCT, SIZE, stop_loss=Offset.bps(2), take_profit=Offset.pct(1))
+    (rec,) = ctx.open_exits()
+    attached = str(rec.extra["attached_order_id"])
+    mark = ledger.mark(attached)
+    assert mark is not None and not mark.terminal
+    assert (mark.client_order_id, mark.side) == (f"attached:{attached}", "SELL")
+    ledger.close()
+
+
+async def test_a_fill_after_its_exit_ended_does_not_reopen_it(
+    sim: SimServer, executor: OrderExecutor, tmp_path: Path
+) -> None:
+    """An attached exit partly filled and then cancelled, reported update first and fill
+    second (as the fill tracker and the start-up read-back deliver them): the CANCELLED
+    update ends the record; the late fill is reported to the strategy but must not make
+    the record live again (a live record names its dead order to every later start)."""
+    ctx, strategy = context(sim, ExecutorSink(executor), tmp_path)
+    user = UserChannel(sim.exchange)
+    await ctx.dispatch(book_event(sim))
+    await ctx.dispatch(ticker(sim.exchange.last_trade_price(PRODUCT)))
+    await ctx.buy(PRODUCT, SIZE, stop_loss=Offset.bps(2), take_profit=Offset.pct(1))
+    await user.sync(ctx)
+    (rec,) = ctx.open_exits()
+    attached = str(rec.extra["attached_order_id"])
+    half = SIZE / 2
+    await ctx.dispatch(OrderUpdate(
+        order_id=attached, client_order_id="", product_id=PRODUCT, side="SELL",
+        order_type="BRACKET", status="CANCELLED", cumulative_quantity=half,
+        leaves_quantity=D(0), avg_price=D(100), total_fees=D(0), snapshot=False,
+    ))  # fmt: skip
+    assert not rec.live
+    await ctx.dispatch(FillEvent(
+        fill_id=f"{attached}:{half}", order_id=attached, client_order_id="",
+        product_id=PRODUCT, side="SELL", size=half, price=D(100), fee=D(0),
+        cumulative_quantity=half,
+    ))  # fmt: skip
+    assert not rec.live and ctx.open_exits() == []
+    assert [e.size for e in strategy.exits if isinstance(e, ExitFilled)] == [half]
+    restarted, _ = context(sim, ExecutorSink(executor), tmp_path)  # from the saved state
+    assert restarted.open_exits() == [] and restarted.exits.attached_aliases() == {}
 
 
 async def test_a_trailing_stop_refused_at_re_price_falls_back_to_emulation(
