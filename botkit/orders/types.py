@@ -51,8 +51,9 @@ class PlacedOrder:
 
     Attributes:
         resolved_by: ``response`` (the create-order answer), ``lookup`` (found
-            by client_order_id after an unknown outcome) or ``journal`` (already
-            placed in an earlier call or run).
+            by client_order_id after an unknown outcome), ``journal`` (already
+            placed in an earlier call or run) or ``adopted`` (found at reconciliation
+            without a usable intent; only ever seen by ``OrderExecutor.on_placed``).
     """
 
     client_order_id: str
