@@ -136,6 +136,11 @@ class ReconcileMixin:
         """
         return self.attached_exits.get(exit_order_id)
 
+    def exit_of(self, entry_client_order_id: str) -> str:
+        """The order id of the exit the venue attached to an entry, "" if not known here
+        (the entry's create answer or lookup carried it, or :meth:`reconcile` linked it)."""
+        return self._exit_of_entry.get(entry_client_order_id, "")
+
     def _link_exit(
         self,
         entry_coid: str,

@@ -313,16 +313,19 @@ class ExitManager:
             self._attach(rec, attached_id)
 
     def _attach(self, rec: ExitRecord, attached_id: str) -> None:
-        rec.extra["attached_order_id"] = attached_id
-        rec.order_coid = f"attached:{attached_id}"
-        self.by_coid[rec.order_coid] = rec.exit_id
-        self._ctx.alias_order(attached_id, rec.order_coid, rec.product_id, rec.side)
-        self._save()
+        alias = f"attached:{attached_id}"
         ledger = self._ctx.ledger
         if ledger is not None:  # its fill-ledger mark under its alias, as any working order's:
             # a restart asks about it by id however long the bot was down (an order without
-            # a mark is not: no mark also means a pruned one, whose fills were all counted)
-            ledger.opened(attached_id, rec.order_coid, rec.product_id, rec.side, "OPEN")
+            # a mark is not: no mark also means a pruned one, whose fills were all counted).
+            # First: if it fails, the exit state does not claim the id, and the id is
+            # learned again with the entry's end (_entry_done)
+            ledger.opened(attached_id, alias, rec.product_id, rec.side, "OPEN")
+        rec.extra["attached_order_id"] = attached_id
+        rec.order_coid = alias
+        self.by_coid[rec.order_coid] = rec.exit_id
+        self._ctx.alias_order(attached_id, rec.order_coid, rec.product_id, rec.side)
+        self._save()
 
     def entry_resolved(self, entry_coid: str, attached_id: str) -> None:
         """At start-up: an entry whose POST was in flight at the stop was resolved as placed,
@@ -678,6 +681,8 @@ class ExitManager:
         if rec.native:  # attached: the exchange sized the exit by the fills already
             rec.size, rec.status = filled, "armed"
             self._save()
+            if not rec.extra.get("attached_order_id"):  # not learned at placement: again now
+                await self._learn_attached(rec)
             return []
         self._finish(rec, "done")
         kind = (

@@ -118,7 +118,12 @@ class ExecutorSink:
         """The id of the exit the venue attached to entry ``order_id`` ("" if none/unknown).
 
         An attached take-profit/stop-loss has no client_order_id, so the context follows
-        it by this order id (Advanced Trade reports it on the entry's order)."""
+        it by this order id (Advanced Trade reports it on the entry's order). Known to
+        the executor when the create answer carried it: then no request is made."""
+        state = self._executor.orders.by_order_id(order_id)
+        known = self._executor.exit_of(state.client_order_id) if state is not None else ""
+        if known:
+            return known
         return (await self._executor.client.get_order(order_id)).attached_order_id
 
     async def cancel(self, order_id: str) -> bool:

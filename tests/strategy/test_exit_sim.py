@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from botkit.errors import BotkitError
 from botkit.market.events import FillEvent, OrderUpdate
 from botkit.orders.executor import OrderExecutor
 from botkit.orders.intents import OrderIntent
@@ -446,6 +447,53 @@ async def test_an_attached_exit_gets_its_fill_ledger_mark_when_learned(
     mark = ledger.mark(attached)
     assert mark is not None and not mark.terminal
     assert (mark.client_order_id, mark.side) == (f"attached:{attached}", "SELL")
+    ledger.close()
+
+
+async def test_the_attached_exit_is_learned_from_the_answer_without_a_request(
+    sim: SimServer, executor: OrderExecutor, tmp_path: Path
+) -> None:
+    """The entry's create answer carried the attached exit's id (the executor linked it):
+    the exit is followed even while the venue's order lookup fails (before, one failed
+    GET left the exit unfollowed and its fills uncounted for good)."""
+    broken = sim.faults.fail_next(500, 50, path=r"/orders/historical/[^/]+$", method="GET")
+    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
+    await ctx.dispatch(book_event(sim))
+    await ctx.dispatch(ticker(sim.exchange.last_trade_price(PRODUCT)))
+    await ctx.buy(PRODUCT, SIZE, stop_loss=Offset.bps(2), take_profit=Offset.pct(1))
+    (rec,) = ctx.open_exits()
+    assert rec.extra.get("attached_order_id")
+    assert broken.fired == 0  # no lookup was needed
+
+
+async def test_an_attached_exit_not_learned_at_placement_is_learned_when_the_entry_ends(
+    sim: SimServer, executor: OrderExecutor, tmp_path: Path
+) -> None:
+    """If the id could not be learned when the entry was placed (the lookup failed), the
+    entry's final update tries again, so the exit is followed and marked."""
+
+    class LookupFailsOnce(ExecutorSink):
+        failed = False
+
+        async def attached_order_id(self, order_id: str) -> str:
+            if not self.failed:
+                self.failed = True
+                raise BotkitError("venue unreachable (test)")
+            return await super().attached_order_id(order_id)
+
+    ledger = FillLedger(tmp_path / "fills.sqlite")
+    ctx, _ = context(sim, LookupFailsOnce(executor), tmp_path, ledger=ledger)
+    user = UserChannel(sim.exchange)
+    await ctx.dispatch(book_event(sim))
+    await ctx.dispatch(ticker(sim.exchange.last_trade_price(PRODUCT)))
+    await ctx.buy(PRODUCT, SIZE, stop_loss=Offset.bps(2), take_profit=Offset.pct(1))
+    (rec,) = ctx.open_exits()
+    assert "attached_order_id" not in rec.extra  # the first try failed
+    await user.sync(ctx)  # the entry's updates: it filled
+    attached = str(rec.extra.get("attached_order_id") or "")
+    assert attached and rec.status == "armed"
+    mark = ledger.mark(attached)
+    assert mark is not None and mark.client_order_id == f"attached:{attached}"
     ledger.close()
 
 
