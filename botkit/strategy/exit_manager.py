@@ -62,11 +62,6 @@ from botkit.strategy.protocol import KeyValueState
 __all__ = ["ExitHost", "ExitManager"]
 
 
-_WORKING_FILLED = "working_filled"
-"""``ExitRecord.extra`` key: the cumulative quantity of the working order counted so far
-(a text Decimal), so fills and the order's final update never count the same part twice."""
-
-
 class ExitHost(Protocol):
     """What the exits need of their context (:class:`~botkit.strategy.context.BotContext`).
 
@@ -471,10 +466,9 @@ class ExitManager:
             config = stop_limit(size, rec.stop_limit, stop, direction)
             check = stop
         coid = ctx._new_id()
-        old, old_filled = rec.order_coid, rec.extra.get(_WORKING_FILLED, "0")
+        old = rec.order_coid
         rec.order_coid, rec.status = coid, "armed"
         rec.extra["placed_stop"] = stop
-        rec.extra[_WORKING_FILLED] = "0"
         self._index(rec)
         self._save()
         try:
@@ -495,7 +489,6 @@ class ExitManager:
             if old is None:
                 self.records.pop(rec.exit_id, None)
             rec.order_coid = old
-            rec.extra[_WORKING_FILLED] = old_filled
             self._finish(rec, "cancelled")
             raise
 
@@ -625,7 +618,6 @@ class ExitManager:
             limit = rec.take_profit
         coid = self._ctx._new_id()
         rec.order_coid = coid
-        rec.extra[_WORKING_FILLED] = "0"
         self.by_coid[coid] = rec.exit_id
         self._save()
         self._rewatch(rec.product_id)
@@ -667,49 +659,19 @@ class ExitManager:
             return []
         if status == "FILLED" or rec.remaining <= 0:
             return []  # the fills close it
-        events = self._count_late_fills(rec, update)
-        if rec.remaining <= 0:
-            rec.extra.pop("replace", None)
-            self._finish(rec, "done")
-            return events
         if rec.extra.pop("replace", None):
             if rec.kind == "trailing" or rec.native:
                 await self._place_native(rec)
-            return events
+            return []
         if rec.status == "triggered" and not rec.native:
-            self._log.warning("emulated exit %s: its order ended %s; re-armed for %s",
-                              rec.exit_id, status, rec.remaining)  # fmt: skip
+            self._log.warning("emulated exit %s: its order ended %s; re-armed", rec.exit_id, status)
             rec.status, rec.order_coid = "armed", None
             self._save()
             self._rewatch(rec.product_id)
-            return events
-        self._log.warning("exit %s: its order ended %s, %s filled: exit closed",
-                          rec.exit_id, status, update.cumulative_quantity)  # fmt: skip
-        self._finish(rec, "cancelled")
-        return events
-
-    def _count_late_fills(self, rec: ExitRecord, update: OrderUpdate) -> list[ExitEvent]:
-        """The working order ended (cancelled, expired) after filling more than its fills
-        brought so far: the fill tracker reports the update before those fills. Count them
-        now, so a re-armed or replaced exit is sized by what is left (re-arming for the
-        full size sold more than the position); the fills, when they come, are recognised
-        by their cumulative quantity and not counted again (:meth:`on_fill`)."""
-        applied = Decimal(str(rec.extra.get(_WORKING_FILLED, "0")))
-        late = update.cumulative_quantity - applied
-        if late <= 0:
             return []
-        rec.filled += late
-        rec.extra[_WORKING_FILLED] = str(update.cumulative_quantity)
-        self._save()
-        price = update.avg_price
-        leg = rec.leg or self._leg_of(rec, price)
-        rec.leg = leg
-        return [
-            ExitFilled(
-                rec.exit_id, rec.product_id, rec.kind, leg, rec.side, late, price,
-                rec.remaining, rec.order_coid or "", rec.native,
-            )
-        ]  # fmt: skip
+        self._log.warning("exit %s: its order ended %s unfilled: exit closed", rec.exit_id, status)
+        self._finish(rec, "cancelled")
+        return []
 
     async def _entry_done(self, rec: ExitRecord, filled: Decimal) -> list[ExitEvent]:
         """The entry finished: arm its exits for what filled (or drop them)."""
@@ -763,10 +725,6 @@ class ExitManager:
         rec = self.records.get(exit_id) if exit_id is not None else None
         if rec is None or coid != rec.order_coid:
             return [], False
-        applied = Decimal(str(rec.extra.get(_WORKING_FILLED, "0")))
-        if fill.cumulative_quantity <= applied:
-            return [], False  # counted from the order's final update already
-        rec.extra[_WORKING_FILLED] = str(fill.cumulative_quantity)
         events: list[ExitEvent] = []
         leg = rec.leg or self._leg_of(rec, fill.price)
         if rec.leg is None:

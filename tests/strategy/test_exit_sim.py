@@ -8,7 +8,6 @@ nothing until a print triggers them; bad exits must send nothing at all.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
@@ -496,46 +495,6 @@ async def test_an_attached_exit_not_learned_at_placement_is_learned_when_the_ent
     mark = ledger.mark(attached)
     assert mark is not None and mark.client_order_id == f"attached:{attached}"
     ledger.close()
-
-
-async def test_an_emulated_exit_cancelled_part_filled_is_re_armed_for_what_is_left(
-    sim: SimServer, executor: OrderExecutor, tmp_path: Path
-) -> None:
-    """An emulated stop triggered; its working order filled half and was cancelled, and the
-    fill tracker reports the CANCELLED update before the fill. The exit is re-armed for the
-    half that is left (not the whole size: the next trigger would sell more than the
-    position), the half is reported once, and the late fill is not counted again."""
-    ctx, strategy = context(sim, EmulatingSink(executor), tmp_path)
-    user = UserChannel(sim.exchange)
-    await long_position(sim, ctx, user)
-    await ctx.stop_loss(PRODUCT, SIZE, Offset.bps(2))
-    (rec,) = ctx.open_exits()
-    assert not rec.native and rec.stop is not None
-    await ctx.dispatch(trade_print(rec.stop - 1))  # triggers: its limit sell is sent
-    assert rec.status == "triggered" and rec.order_coid is not None
-    coid = rec.order_coid
-    order = ctx.orders.get(coid)
-    assert order is not None
-    half = SIZE / 2
-    await ctx.dispatch(OrderUpdate(
-        order_id=order.order_id, client_order_id=coid, product_id=PRODUCT, side="SELL",
-        order_type="LIMIT", status="CANCELLED", cumulative_quantity=half,
-        leaves_quantity=D(0), avg_price=rec.stop, total_fees=D(0), snapshot=False,
-    ))  # fmt: skip
-    assert rec.status == "armed" and rec.remaining == half
-    await ctx.dispatch(FillEvent(
-        fill_id=f"{order.order_id}:{half}", order_id=order.order_id, client_order_id=coid,
-        product_id=PRODUCT, side="SELL", size=half, price=rec.stop, fee=D(0),
-        cumulative_quantity=half,
-    ))  # fmt: skip
-    assert ctx.position(PRODUCT) == half == rec.remaining
-    assert [e.size for e in strategy.exits if isinstance(e, ExitFilled)] == [half]
-    await ctx.dispatch(trade_print(rec.stop - 1))  # triggers again: sells what is left
-    assert rec.status == "triggered" and rec.order_coid not in (None, coid)
-    intent = executor.journal.get(str(rec.order_coid))
-    assert intent is not None
-    body = json.loads(intent.body)
-    assert D(body["order_configuration"]["limit_limit_gtc"]["base_size"]) == half
 
 
 async def test_a_fill_after_its_exit_ended_does_not_reopen_it(
