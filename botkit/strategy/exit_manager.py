@@ -39,6 +39,7 @@ from botkit.orders.intents import (
     trigger_bracket,
 )
 from botkit.orders.state import OrderStateMachine
+from botkit.strategy import exit_fills
 from botkit.strategy.exits import (
     BRACKET_STOP_OFFSET,
     ExitEvent,
@@ -449,7 +450,7 @@ class ExitManager:
         bot still closes the position when a print reaches it.
         """
         ctx = self._ctx
-        size = rec.remaining
+        size = self._left(rec)
         stop = rec.trailing.stop if rec.trailing is not None else rec.stop
         if rec.kind == "bracket":
             assert rec.take_profit is not None and stop is not None
@@ -469,6 +470,7 @@ class ExitManager:
         old = rec.order_coid
         rec.order_coid, rec.status = coid, "armed"
         rec.extra["placed_stop"] = stop
+        exit_fills.begin(rec.extra, coid)
         self._index(rec)
         self._save()
         try:
@@ -618,6 +620,7 @@ class ExitManager:
             limit = rec.take_profit
         coid = self._ctx._new_id()
         rec.order_coid = coid
+        exit_fills.begin(rec.extra, coid)
         self.by_coid[coid] = rec.exit_id
         self._save()
         self._rewatch(rec.product_id)
@@ -626,12 +629,12 @@ class ExitManager:
         )
         self._log.warning(
             "emulated exit %s (%s %s) triggered by a print at %s: %s %s at %s",
-            rec.exit_id, rec.kind, leg, price, rec.side, rec.remaining, limit,
+            rec.exit_id, rec.kind, leg, price, rec.side, self._left(rec), limit,
         )  # fmt: skip
         try:
             await self._ctx._place(
-                rec.product_id, rec.side, limit_gtc(rec.remaining, limit),
-                (rec.remaining, limit), coid=coid,
+                rec.product_id, rec.side, limit_gtc(self._left(rec), limit),
+                (self._left(rec), limit), coid=coid,
             )  # fmt: skip
         except OrderOutcomeUnknown:
             pass  # the executor resolves it; its updates follow
@@ -659,6 +662,10 @@ class ExitManager:
             return []
         if status == "FILLED" or rec.remaining <= 0:
             return []  # the fills close it
+        if exit_fills.ended(rec.extra, coid, update.cumulative_quantity):
+            self._save()  # it filled more than its fills brought yet: they follow
+        if self._left(rec) <= 0:
+            return []  # its late fills close it
         if rec.extra.pop("replace", None):
             if rec.kind == "trailing" or rec.native:
                 await self._place_native(rec)
@@ -723,24 +730,20 @@ class ExitManager:
         """A fill of an exit's order: its events, and whether a stop-loss filled."""
         exit_id = self.by_coid.get(coid)
         rec = self.records.get(exit_id) if exit_id is not None else None
-        if rec is None or coid != rec.order_coid:
-            return [], False
+        if rec is None or (coid != rec.order_coid and not exit_fills.owes(rec.extra, coid)):
+            return [], False  # not its order (an ended one's late fills still are)
+        if not exit_fills.accepts(rec.extra, coid, fill.cumulative_quantity):
+            return [], False  # counted already
         events: list[ExitEvent] = []
         leg = rec.leg or self._leg_of(rec, fill.price)
         if rec.leg is None:
             rec.leg = leg
-            events.append(
-                ExitTriggered(
-                    rec.exit_id,
-                    rec.product_id,
-                    rec.kind,
-                    leg,
-                    fill.price,
-                    rec.native,
-                    self._level(rec, leg),
-                )  # fmt: skip
-            )
+            events.append(ExitTriggered(
+                rec.exit_id, rec.product_id, rec.kind, leg, fill.price, rec.native,
+                self._level(rec, leg),
+            ))  # fmt: skip
         rec.filled += fill.size
+        exit_fills.counted(rec.extra, coid, fill.cumulative_quantity)
         if rec.kind == "entry":  # attached: sized by the entry's fills
             rec.size = max(rec.size, rec.filled)
         remaining = rec.remaining
@@ -757,11 +760,17 @@ class ExitManager:
         if remaining <= 0:
             rec.extra.pop("replace", None)
             self._finish(rec, "done")
-        else:
+        elif coid == rec.order_coid:
             rec.status = "triggered"
             self._save()
             self._rewatch(rec.product_id)
+        else:  # a late fill of an ended order: the exit keeps its state (re-armed, replaced)
+            self._save()
         return events, first_stop
+
+    def _left(self, rec: ExitRecord) -> Decimal:
+        """What the exit still has to close once the late fills of its ended orders came."""
+        return rec.remaining - exit_fills.outstanding(rec.extra)
 
     @staticmethod
     def _level(rec: ExitRecord, leg: Leg) -> Decimal | None:

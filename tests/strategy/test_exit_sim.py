@@ -8,9 +8,11 @@ nothing until a print triggers them; bad exits must send nothing at all.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,7 +59,8 @@ async def sim() -> AsyncIterator[SimServer]:
 
 
 def context(
-    sim: SimServer, sink: OrderSink, tmp_path: Path, **kw: object
+    sim: SimServer, sink: OrderSink, tmp_path: Path, cls: type[Recorder] | None = None,
+    **kw: object,
 ) -> tuple[BotContext, Recorder]:
     from botkit.clock import ManualClock
 
@@ -73,7 +76,7 @@ def context(
         product_limits=limits_from_rules([sim.exchange.product_wire(PRODUCT)]),
         **kw,  # type: ignore[arg-type]
     )
-    strategy = create_strategy(Recorder, ctx, {})
+    strategy = create_strategy(cls or Recorder, ctx, {})
     assert isinstance(strategy, Recorder)
     return ctx, strategy
 
@@ -495,6 +498,87 @@ async def test_an_attached_exit_not_learned_at_placement_is_learned_when_the_ent
     mark = ledger.mark(attached)
     assert mark is not None and mark.client_order_id == f"attached:{attached}"
     ledger.close()
+
+
+class PositionAtExit(Recorder):
+    """Records the position it reads in each ``on_exit`` (ExitFilled promises it counts)."""
+
+    def __init__(self, ctx: Any, params: Any) -> None:
+        super().__init__(ctx, params)
+        self.positions: list[Decimal] = []
+
+    def on_exit(self, event: ExitTriggered | ExitFilled) -> None:
+        super().on_exit(event)
+        if isinstance(event, ExitFilled):
+            self.positions.append(self.ctx.position(PRODUCT))
+
+
+async def _part_fill_then_end(ctx: BotContext, coid: str, status: str, at: Decimal) -> None:
+    """The working order ``coid`` filled half and ended ``status``, reported as the fill
+    tracker does: the final update first, then the fill."""
+    order = ctx.orders.get(coid)
+    assert order is not None
+    half = SIZE / 2
+    await ctx.dispatch(OrderUpdate(
+        order_id=order.order_id, client_order_id=coid, product_id=PRODUCT, side="SELL",
+        order_type="LIMIT", status=status, cumulative_quantity=half,
+        leaves_quantity=D(0), avg_price=at, total_fees=D(0), snapshot=False,
+    ))  # fmt: skip
+    await ctx.dispatch(FillEvent(
+        fill_id=f"{order.order_id}:{half}", order_id=order.order_id, client_order_id=coid,
+        product_id=PRODUCT, side="SELL", size=half, price=at, fee=D(0),
+        cumulative_quantity=half,
+    ))  # fmt: skip
+
+
+async def test_an_emulated_exit_cancelled_part_filled_is_re_armed_for_what_is_left(
+    sim: SimServer, executor: OrderExecutor, tmp_path: Path
+) -> None:
+    """An emulated stop triggered; its working order filled half and was cancelled (update
+    before fill). The exit is re-armed for the half that is left — not the whole size (the
+    next trigger sold more than the position) — and the late fill is counted once, through
+    the fill path: ExitFilled after the position includes it."""
+    ctx, recorder = context(sim, EmulatingSink(executor), tmp_path, PositionAtExit)
+    assert isinstance(recorder, PositionAtExit)
+    user = UserChannel(sim.exchange)
+    await long_position(sim, ctx, user)
+    await ctx.stop_loss(PRODUCT, SIZE, Offset.bps(2))
+    (rec,) = ctx.open_exits()
+    assert not rec.native and rec.stop is not None
+    await ctx.dispatch(trade_print(rec.stop - 1))  # triggers: its limit sell is sent
+    coid = rec.order_coid
+    assert rec.status == "triggered" and coid is not None
+    await _part_fill_then_end(ctx, coid, "CANCELLED", rec.stop)
+    half = SIZE / 2
+    assert rec.status == "armed" and rec.remaining == half == ctx.position(PRODUCT)
+    assert [e.size for e in recorder.exits if isinstance(e, ExitFilled)] == [half]
+    assert recorder.positions == [half]  # the position counted the fill first
+    await ctx.dispatch(trade_print(rec.stop - 1))  # triggers again: sells what is left
+    assert rec.status == "triggered" and rec.order_coid not in (None, coid)
+    intent = executor.journal.get(str(rec.order_coid))
+    assert intent is not None
+    body = json.loads(intent.body)
+    assert D(body["order_configuration"]["limit_limit_gtc"]["base_size"]) == half
+
+
+async def test_a_native_stop_expired_part_filled_keeps_its_trigger_and_cooldown(
+    sim: SimServer, executor: OrderExecutor, tmp_path: Path
+) -> None:
+    """A native stop-limit filled half and expired (update before fill): the late fill is
+    the exit's, so the strategy still gets ExitTriggered and ExitFilled, and the risk
+    gate's post-stop-loss cooldown starts; nothing more is re-placed than is held."""
+    gate = RiskGate(RiskLimits(cooldown_after_stop_loss=600), None, wall=lambda: 1_800_000_000.0)
+    ctx, strategy = context(sim, ExecutorSink(executor), tmp_path, risk=gate)
+    user = UserChannel(sim.exchange)
+    await long_position(sim, ctx, user)
+    await ctx.stop_loss(PRODUCT, SIZE, Offset.bps(2))
+    (rec,) = ctx.open_exits()
+    assert rec.native and rec.order_coid is not None and rec.stop is not None
+    await _part_fill_then_end(ctx, rec.order_coid, "EXPIRED", rec.stop)
+    half = SIZE / 2
+    assert [type(e).__name__ for e in strategy.exits] == ["ExitTriggered", "ExitFilled"]
+    assert ctx.position(PRODUCT) == half and rec.filled == half
+    assert PRODUCT in gate.engine.protection.cooldowns
 
 
 async def test_a_fill_after_its_exit_ended_does_not_reopen_it(
