@@ -25,7 +25,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["accepts", "begin", "counted", "ended", "outstanding", "owes"]
+__all__ = ["accepts", "begin", "counted", "ended", "outstanding", "owed_orders", "owes"]
 
 _APPLIED = "applied"
 _DUE = "due"
@@ -46,6 +46,12 @@ def begin(extra: dict[str, Any], coid: str) -> None:
     for old in [c for c in applied if c not in due]:
         del applied[old]
     applied[coid] = "0"
+
+
+def owed_orders(extra: dict[str, Any]) -> list[str]:
+    """The ended orders whose late fills are still to come (the exit must route them)."""
+    due = extra.get(_DUE)
+    return list(due) if isinstance(due, dict) else []
 
 
 def owes(extra: dict[str, Any], coid: str) -> bool:

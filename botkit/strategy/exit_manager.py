@@ -136,7 +136,8 @@ class ExitManager:
 
     def _index(self, rec: ExitRecord) -> None:
         self.records[rec.exit_id] = rec
-        for coid in (rec.entry_coid, rec.order_coid):
+        # ended orders that still owe late fills too: after a restart those fills come back
+        for coid in (rec.entry_coid, rec.order_coid, *exit_fills.owed_orders(rec.extra)):
             if coid:
                 self.by_coid[coid] = rec.exit_id
         self._rewatch(rec.product_id)

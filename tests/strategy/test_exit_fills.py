@@ -74,4 +74,6 @@ def test_each_fill_counts_once_whenever_the_final_update_comes(
             xf.counted(extra, "w", D(cum))
         for repeat in cums[: i + 1]:  # replays of earlier fills count nothing
             assert not xf.accepts(extra, "w", D(repeat))
+    if update_after >= len(cums):  # the usual order live: every fill, then the update
+        assert xf.ended(extra, "w", final) == 0
     assert counted == final and xf.outstanding(extra) == 0

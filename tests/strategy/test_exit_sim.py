@@ -513,22 +513,30 @@ class PositionAtExit(Recorder):
             self.positions.append(self.ctx.position(PRODUCT))
 
 
+def _final_and_fill(
+    order_id: str, coid: str, status: str, cum: Decimal, at: Decimal
+) -> tuple[OrderUpdate, FillEvent]:
+    """An order's final update at ``cum`` and the fill of ``cum`` (its first fill), in the
+    order the fill tracker reports them: the update first."""
+    update = OrderUpdate(
+        order_id=order_id, client_order_id=coid, product_id=PRODUCT, side="SELL",
+        order_type="LIMIT", status=status, cumulative_quantity=cum,
+        leaves_quantity=D(0), avg_price=at, total_fees=D(0), snapshot=False,
+    )  # fmt: skip
+    fill = FillEvent(
+        fill_id=f"{order_id}:{cum}", order_id=order_id, client_order_id=coid,
+        product_id=PRODUCT, side="SELL", size=cum, price=at, fee=D(0), cumulative_quantity=cum,
+    )  # fmt: skip
+    return update, fill
+
+
 async def _part_fill_then_end(ctx: BotContext, coid: str, status: str, at: Decimal) -> None:
     """The working order ``coid`` filled half and ended ``status``, reported as the fill
     tracker does: the final update first, then the fill."""
     order = ctx.orders.get(coid)
     assert order is not None
-    half = SIZE / 2
-    await ctx.dispatch(OrderUpdate(
-        order_id=order.order_id, client_order_id=coid, product_id=PRODUCT, side="SELL",
-        order_type="LIMIT", status=status, cumulative_quantity=half,
-        leaves_quantity=D(0), avg_price=at, total_fees=D(0), snapshot=False,
-    ))  # fmt: skip
-    await ctx.dispatch(FillEvent(
-        fill_id=f"{order.order_id}:{half}", order_id=order.order_id, client_order_id=coid,
-        product_id=PRODUCT, side="SELL", size=half, price=at, fee=D(0),
-        cumulative_quantity=half,
-    ))  # fmt: skip
+    for event in _final_and_fill(order.order_id, coid, status, SIZE / 2, at):
+        await ctx.dispatch(event)
 
 
 async def test_an_emulated_exit_cancelled_part_filled_is_re_armed_for_what_is_left(
@@ -561,12 +569,53 @@ async def test_an_emulated_exit_cancelled_part_filled_is_re_armed_for_what_is_le
     assert D(body["order_configuration"]["limit_limit_gtc"]["base_size"]) == half
 
 
+async def test_a_restart_between_the_final_update_and_the_late_fill_keeps_it_the_exits(
+    sim: SimServer, executor: OrderExecutor, tmp_path: Path
+) -> None:
+    """The bot dies after the CANCELLED update of a part-filled working order and before
+    its fill: the restarted exit still owns that order (its late fill, read back at
+    start-up, is the exit's), and once the rest is sold the exit is done, not stuck."""
+    ctx, _ = context(sim, EmulatingSink(executor), tmp_path)
+    user = UserChannel(sim.exchange)
+    await long_position(sim, ctx, user)
+    await ctx.stop_loss(PRODUCT, SIZE, Offset.bps(2))
+    (rec,) = ctx.open_exits()
+    assert rec.stop is not None
+    await ctx.dispatch(trade_print(rec.stop - 1))
+    first = rec.order_coid
+    assert first is not None
+    order = ctx.orders.get(first)
+    assert order is not None
+    half = SIZE / 2
+    update, fill = _final_and_fill(order.order_id, first, "CANCELLED", half, rec.stop)
+    await ctx.dispatch(update)  # ... and the process dies before the fill
+    ctx2, strategy2 = context(sim, EmulatingSink(executor), tmp_path)
+    await ctx2.start()
+    (again,) = ctx2.open_exits()
+    assert again.stop is not None
+    ctx2.adopt(first, product_id=PRODUCT, side="SELL")  # the start-up read-back, as the runtime
+    await ctx2.dispatch(update)
+    await ctx2.dispatch(fill)
+    assert again.filled == half and again.status == "armed"
+    await ctx2.dispatch(book_event(sim))
+    await ctx2.dispatch(trade_print(again.stop - 1))  # sells the rest
+    second = again.order_coid
+    assert second is not None and second != first
+    order2 = ctx2.orders.get(second)
+    assert order2 is not None
+    for event in _final_and_fill(order2.order_id, second, "FILLED", half, again.stop):
+        await ctx2.dispatch(event)
+    assert ctx2.open_exits() == [] and again.status == "done"
+    assert [e.size for e in strategy2.exits if isinstance(e, ExitFilled)] == [half, half]
+
+
 async def test_a_native_stop_expired_part_filled_keeps_its_trigger_and_cooldown(
     sim: SimServer, executor: OrderExecutor, tmp_path: Path
 ) -> None:
     """A native stop-limit filled half and expired (update before fill): the late fill is
     the exit's, so the strategy still gets ExitTriggered and ExitFilled, and the risk
-    gate's post-stop-loss cooldown starts; nothing more is re-placed than is held."""
+    gate's post-stop-loss cooldown starts (a guard: counting the late part at the update
+    lost both)."""
     gate = RiskGate(RiskLimits(cooldown_after_stop_loss=600), None, wall=lambda: 1_800_000_000.0)
     ctx, strategy = context(sim, ExecutorSink(executor), tmp_path, risk=gate)
     user = UserChannel(sim.exchange)
