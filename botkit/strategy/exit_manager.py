@@ -677,7 +677,9 @@ class ExitManager:
             self._save()
             self._rewatch(rec.product_id)
             return []
-        self._log.warning("exit %s: its order ended %s unfilled: exit closed", rec.exit_id, status)
+        self._log.warning("exit %s: its order ended %s (%s filled): exit closed; the rest of "
+                          "the position has no exit from it", rec.exit_id, status,
+                          update.cumulative_quantity)  # fmt: skip
         self._finish(rec, "cancelled")
         return []
 
