@@ -334,12 +334,8 @@ class BotContext(StrategyDriver):
             now=self.now(),
             source="create",
         )
-        if self.ledger is not None and pending:
-            # its mark now, not at its first update: a bot that dies before that update
-            # still asks about the order at the restart, however long it was down. In a
-            # bot the executor's on_placed wrote it already (before the intent was PLACED);
-            # an update that came first did too: the ledger skips a repeat
-            self.ledger.opened(order_id, coid, product_id, side, "OPEN")
+        # its fill-ledger mark was written by the executor's on_placed (the runtime wires
+        # it), before the intent was journalled PLACED: runtime/resume.py, mark_placed
         return coid
 
     # -- Context: exits (botkit/strategy/exit_manager.py) ------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import resource
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from botkit.errors import JournalError
 from botkit.orders.executor import OrderExecutor
 from botkit.orders.journal import OrderJournal
 from botkit.orders.ledger import FillLedger
+from botkit.runtime.resume import mark_placed
 from botkit.strategy.base import Strategy
 from botkit.strategy.context import BotContext
 from botkit.strategy.loader import create_strategy
@@ -35,6 +37,7 @@ async def test_a_placed_order_has_its_mark_before_any_update(tmp_path: Path) -> 
     ledger = FillLedger(tmp_path / "fills.sqlite")
     paper = _paper()
     executor = OrderExecutor(paper.client, OrderJournal(tmp_path / "journal.sqlite"))
+    executor.on_placed = partial(mark_placed, ledger)  # as the runtime wires it
     ctx = BotContext("still", ExecutorSink(executor), clock=SystemClock(), ledger=ledger)
     create_strategy(Still, ctx, {})
     await ctx.start()
