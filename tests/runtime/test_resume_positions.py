@@ -195,6 +195,17 @@ def _limit(sim: SimServer, side: str, price: Decimal, size: Decimal, coid: str) 
     return str(resp["success_response"]["order_id"])
 
 
+def _live_config(tmp_path: Path, source: str, cls: str) -> dict[str, Any]:
+    """A live bot's config running strategy ``cls`` from ``source`` (written to a file)."""
+    strategy = tmp_path / f"{cls.lower()}.py"
+    strategy.write_text(source)
+    return {
+        "bot": {"mode": "live", "products": ["BTC-USD"], "channels": ["level2"]},
+        "strategy": {"name": f"{strategy}:{cls}"},
+        "risk": {"max_order_notional": "10000000", "max_position": "100"},
+    }
+
+
 def _client(sim: SimServer, tmp_path: Path) -> RestClient:
     """A REST client of the simulator, as the bot's (an ES256 key of its own)."""
     env = tmp_path / "sim.env"
@@ -358,14 +369,8 @@ async def test_a_bot_killed_during_a_post_counts_the_order_however_long_it_was_d
     listed) and filled since. The restarted bot resolves the intent, marks the order
     before journalling it PLACED, reads its fills back and holds the exchange's position.
     """
-    strategy = tmp_path / "watcher.py"
-    strategy.write_text(WATCHER)
+    config = _live_config(tmp_path, WATCHER, "Watcher")
     data = tmp_path / "data"
-    config = {
-        "bot": {"mode": "live", "products": ["BTC-USD"], "channels": ["level2"]},
-        "strategy": {"name": f"{strategy}:Watcher"},
-        "risk": {"max_order_notional": "10000000", "max_position": "100"},
-    }
     async with SimServer(
         seed=5, tick_interval=0, ws_config=WsConfig(heartbeat_interval=0.2)
     ) as sim:
@@ -435,14 +440,8 @@ async def test_a_stop_during_a_slow_post_marks_the_order_and_exits_cleanly(
     close, and the answer's ledger mark (``on_placed``) must find the ledger still open —
     a closed one made the stop a fatal error (exit 1, an alert telling the operator to
     delete the ledger) and left the order without its mark."""
-    strategy = tmp_path / "slow.py"
-    strategy.write_text(SLOW_BUYER)
+    config = _live_config(tmp_path, SLOW_BUYER, "SlowBuyer")
     data = tmp_path / "data"
-    config = {
-        "bot": {"mode": "live", "products": ["BTC-USD"], "channels": ["level2"]},
-        "strategy": {"name": f"{strategy}:SlowBuyer"},
-        "risk": {"max_order_notional": "10000000", "max_position": "100"},
-    }
     async with SimServer(
         seed=5, tick_interval=0, ws_config=WsConfig(heartbeat_interval=0.2)
     ) as sim:

@@ -352,6 +352,25 @@ async def test_restart_resumes_a_trailing_stop_and_an_emulated_exit(
     assert ctx2.open_exits() == [] and open_at_sim(sim.exchange) == []
 
 
+async def _restarted_and_stopped_out(
+    sim: SimServer, executor: OrderExecutor, ctx2: BotContext, strategy2: Recorder, exit_id: str
+) -> list[ExitFilled]:
+    """Start ``ctx2`` as the runtime does after a restart (reconciliation's updates adopted),
+    check it resumed exit ``exit_id`` (an attached bracket), sell down through its stop and
+    deliver every order's state: the exit fills it reported."""
+    recon = await executor.reconcile([PRODUCT])
+    for update in startup_updates(executor.startup, recon):
+        ctx2.adopt(update.client_order_id, product_id=update.product_id, side=update.side)
+    await ctx2.start()
+    (again,) = ctx2.open_exits()
+    assert again.exit_id == exit_id and again.stop is not None
+    await ctx2.dispatch(book_event(sim))
+    bid(sim.exchange, again.stop - 5)
+    sell_down_to(sim.exchange, again.stop)
+    await UserChannel(sim.exchange).sync(ctx2)  # a fresh user channel: every order's state
+    return [e for e in strategy2.exits if isinstance(e, ExitFilled)]
+
+
 async def test_restart_follows_an_attached_exit_again(
     sim: SimServer, executor: OrderExecutor, tmp_path: Path
 ) -> None:
@@ -367,17 +386,7 @@ async def test_restart_follows_an_attached_exit_again(
     assert rec.kind == "entry" and rec.extra["attached_order_id"]
     del ctx  # the process ends
     ctx2, strategy2 = context(sim, ExecutorSink(executor), tmp_path)
-    recon = await executor.reconcile([PRODUCT])
-    for update in startup_updates(executor.startup, recon):
-        ctx2.adopt(update.client_order_id, product_id=update.product_id, side=update.side)
-    await ctx2.start()
-    (again,) = ctx2.open_exits()
-    assert again.exit_id == rec.exit_id and again.stop is not None
-    await ctx2.dispatch(book_event(sim))
-    bid(sim.exchange, again.stop - 5)
-    sell_down_to(sim.exchange, again.stop)
-    await UserChannel(sim.exchange).sync(ctx2)  # a fresh user channel: every order's state
-    filled = [e for e in strategy2.exits if isinstance(e, ExitFilled)]
+    filled = await _restarted_and_stopped_out(sim, executor, ctx2, strategy2, rec.exit_id)
     assert [(e.exit_id, e.leg, e.remaining) for e in filled] == [(rec.exit_id, "stop_loss", D(0))]
     assert ctx2.open_exits() == []
 
@@ -418,17 +427,7 @@ async def test_restart_follows_the_attached_exit_of_an_entry_resolved_at_start_u
     assert ctx2.exits.attached_aliases() == {attached: f"attached:{attached}"}
     mark = ledger.mark(attached)  # asked about at any later restart, however old
     assert mark is not None and mark.client_order_id == f"attached:{attached}"
-    recon = await executor.reconcile([PRODUCT])
-    for update in startup_updates(executor.startup, recon):
-        ctx2.adopt(update.client_order_id, product_id=update.product_id, side=update.side)
-    await ctx2.start()
-    (again,) = ctx2.open_exits()
-    assert again.exit_id == rec.exit_id and again.stop is not None
-    await ctx2.dispatch(book_event(sim))
-    bid(sim.exchange, again.stop - 5)
-    sell_down_to(sim.exchange, again.stop)
-    await UserChannel(sim.exchange).sync(ctx2)
-    filled = [e for e in strategy2.exits if isinstance(e, ExitFilled)]
+    filled = await _restarted_and_stopped_out(sim, executor, ctx2, strategy2, rec.exit_id)
     assert [(e.exit_id, e.leg) for e in filled] == [(rec.exit_id, "stop_loss")]
     assert ctx2.open_exits() == []
     ledger.close()
