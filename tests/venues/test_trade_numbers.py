@@ -1,11 +1,14 @@
-"""Advanced Trade ``market_trades`` numbers: the value check's fast path against the old check.
+"""Advanced Trade ``market_trades`` and ticker numbers: the value check's fast paths
+against the old check.
 
 ``check_values`` accepts a trade whose price and size print as short plain positive
 decimals from a few string tests, and hands every other trade to ``_bad_number`` as
-before. A replay checks every print, so this is a hot path; these tests hold it to the
-old per-number check (kept here as the reference) for any Decimal the decoder can make,
-under the default and under arbitrary (also tiny) :class:`WireLimits`, and through the
-decoder for wire strings and JSON numbers.
+before; a ticker's eleven numbers take the same test one by one (a signed field may
+start with "-", a positive one must be non-zero). A replay checks every print, and every
+ticker sits on the tick -> order path, so these are hot paths; these tests hold them to
+the old per-number check (kept here as the reference) for any Decimal the decoder can
+make, under the default and under arbitrary (also tiny) :class:`WireLimits`, and through
+the decoder for wire strings and JSON numbers.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from botkit.market.book_levels import DEFAULT_LIMITS, WireLimits
-from botkit.market.types import MarketTrade
+from botkit.market.types import MarketTrade, Ticker
 from botkit.venues.advanced_trade import messages as m
 
 
@@ -134,3 +137,83 @@ def test_price_fast_len_is_within_every_bound() -> None:
             n = limits.price_fast_len
             assert n <= digits + 1
             assert n == 0 or 10**n <= max_price
+
+
+def ticker_reference(frame: m.TickerMessage, limits: WireLimits) -> str | None:
+    """The ticker branch of ``check_values`` before its fast path (f3530e1)."""
+    for tev in frame.events:
+        for t in tev.tickers:
+            for name, kind, price in m._TICKER_FIELDS:
+                why = m._bad_number(getattr(t, name), kind, price, limits)
+                if why is not None:
+                    return f"{t.product_id[:20]}: ticker {name} {why}"
+    return None
+
+
+TICKER_NUMBERS = [name for name, _, _ in m._TICKER_FIELDS]
+
+
+def ticker_frame(values: list[dict[str, Decimal | None]]) -> m.TickerMessage:
+    tickers = [Ticker(product_id="BTC-USD", **fields) for fields in values]  # type: ignore[arg-type]
+    return m.TickerMessage(sequence_num=1, events=[m.TickerEvent(type="update", tickers=tickers)])
+
+
+FIELD_VALUE = st.one_of(st.none(), VALUES)
+TICKER_VALUES = st.fixed_dictionaries({name: FIELD_VALUE for name in TICKER_NUMBERS}).filter(
+    lambda d: d["price"] is not None
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(values=st.lists(TICKER_VALUES, min_size=1, max_size=3), limits=LIMITS)
+@example(values=[{"price": Decimal("65000.5")}], limits=DEFAULT_LIMITS)
+@example(values=[{"price": Decimal("1"), "price_percent_chg_24_h": Decimal("-1.25")}],
+         limits=DEFAULT_LIMITS)  # fmt: skip
+@example(values=[{"price": Decimal("1"), "price_percent_chg_24_h": Decimal("-0")}],
+         limits=DEFAULT_LIMITS)  # fmt: skip
+@example(values=[{"price": Decimal("1"), "price_percent_chg_24_h": Decimal("-Infinity")}],
+         limits=DEFAULT_LIMITS)  # fmt: skip
+@example(values=[{"price": Decimal("1"), "volume_24_h": Decimal("-0")}], limits=DEFAULT_LIMITS)
+@example(values=[{"price": Decimal("1"), "volume_24_h": Decimal("0")}], limits=DEFAULT_LIMITS)
+@example(values=[{"price": Decimal("0")}], limits=DEFAULT_LIMITS)
+@example(values=[{"price": Decimal("1"), "best_bid": Decimal("0")}], limits=DEFAULT_LIMITS)
+@example(values=[{"price": Decimal("1" * 16)}], limits=DEFAULT_LIMITS)
+@example(values=[{"price": Decimal("1"), "volume_24_h": Decimal("1" * 19)}], limits=DEFAULT_LIMITS)
+@example(values=[{"price": Decimal("1"), "price_percent_chg_24_h": Decimal("-" + "1" * 16)}],
+         limits=DEFAULT_LIMITS)  # fmt: skip
+@example(values=[{"price": Decimal("1"), "best_ask_quantity": Decimal("0.12")}],
+         limits=WireLimits(max_fraction_digits=1))  # fmt: skip
+@example(values=[{"price": Decimal("1E+3")}], limits=DEFAULT_LIMITS)
+@example(values=[{"price": Decimal("1"), "low_24_h": Decimal("1E-7")}], limits=DEFAULT_LIMITS)
+def test_ticker_check_says_what_the_old_check_said(
+    values: list[dict[str, Decimal | None]], limits: WireLimits
+) -> None:
+    frame = ticker_frame(values)
+    assert m.check_values(frame, limits) == ticker_reference(frame, limits)
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    field=st.sampled_from(TICKER_NUMBERS),
+    value=st.one_of(WIRE, st.integers(-(10**20), 10**20), st.floats()),
+)
+def test_decoded_tickers_are_judged_as_before(field: str, value: object) -> None:
+    """Through the decoder: any one ticker number as a wire string or a JSON number."""
+    ticker: dict[str, object] = {"type": "ticker", "product_id": "BTC-USD", "price": "65000.5"}
+    ticker[field] = value
+    doc = {
+        "channel": "ticker", "client_id": "", "timestamp": "2024-01-01T00:00:00Z",
+        "sequence_num": 3, "events": [{"type": "update", "tickers": [ticker]}],
+    }  # fmt: skip
+    data = json.dumps(doc)
+    try:
+        typed = msgspec.json.decode(data, type=m.TickerMessage)
+    except msgspec.MsgspecError:
+        assert isinstance(m.decode_frame(data, fast_l2=True), m.Malformed)
+        return
+    expected = ticker_reference(typed, DEFAULT_LIMITS)
+    got = m.decode_frame(data, fast_l2=True)
+    if expected is None:
+        assert got == typed
+    else:
+        assert got == m.Malformed(problem=expected, sequence_num=3, channel="ticker")

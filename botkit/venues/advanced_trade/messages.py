@@ -389,10 +389,30 @@ def check_values(frame: Envelope | L2Data, limits: WireLimits = DEFAULT_LIMITS) 
     empty (unset) or a plain decimal. Level2 strings are the book's to check.
     """
     if isinstance(frame, TickerMessage | TickerBatchMessage):
+        lens = (limits.quantity_fast_len, limits.price_fast_len)  # indexed by `price`
         for tev in frame.events:
             for t in tev.tickers:
                 for name, kind, price in _TICKER_FIELDS:
-                    why = _bad_number(getattr(t, name), kind, price, limits)
+                    # The trades' fast path below, per field (eleven per ticker, on the
+                    # tick -> order path): a plain string of digits no longer than the
+                    # bound's fast length passes every check; a signed field may also
+                    # start with "-"; a positive one must be non-zero. Any other value
+                    # (None included) is judged by _bad_number, with the same outcome
+                    # (tests/venues/test_trade_numbers.py holds the two to it).
+                    value = getattr(t, name)
+                    if value is None:
+                        continue
+                    text = str(value)
+                    if kind == _SIGNED and text[0] == "-":
+                        text = text[1:]
+                    if (
+                        len(text) <= lens[price]
+                        and text[0] in _DIGITS
+                        and "E" not in text
+                        and (value or kind != _POSITIVE)
+                    ):
+                        continue
+                    why = _bad_number(value, kind, price, limits)
                     if why is not None:
                         return f"{t.product_id[:20]}: ticker {name} {why}"
     elif isinstance(frame, MarketTradesMessage):
