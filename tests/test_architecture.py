@@ -52,7 +52,10 @@ PURE_BY_DOMAIN: dict[str, tuple[str, ...]] = {
         "ws_messages.py",
         "ws_protocol.py",
     ),  # fmt: skip
-    "orders": ("intents.py", "state.py", "fills.py", "positions.py", "model.py", "venue_api.py"),
+    "orders": (
+        "intents.py", "state.py", "fills.py", "positions.py", "model.py", "venue_api.py",
+        "coid_filter.py",
+    ),  # fmt: skip
     "risk": ("engine.py",),
     "strategy": ("timers.py", "warmup.py", "exits.py"),
     "history": ("ranges.py",),

@@ -93,6 +93,12 @@ R = TypeVar("R")
 E = TypeVar("E", OrderUpdate, FillEvent)
 
 
+def _retrieved(future: asyncio.Future[None]) -> None:
+    """Mark a future's exception as seen (asyncio logs one nobody retrieved)."""
+    if not future.cancelled():
+        future.exception()
+
+
 class OrderExecutor(ReconcileMixin):
     """Places orders exactly once.
 
@@ -152,8 +158,13 @@ class OrderExecutor(ReconcileMixin):
         # in a commit then: the fsync runs on the journal thread, in _durable)
         self._loop_io = inline_io or self._overlap
         self.journal = journal
+        # overlap: a new intent goes to the journal's append-only log before the POST and
+        # gets its row once answered (module docstring, point 1); False when the journal
+        # does not fsync or lives in memory
+        self._logging = False
         if self._overlap and not inline_io:
             journal.defer_sync()
+            self._logging = journal.start_log()
         self.orders = OrderStateMachine(on_release=self._forget_exit)
         # exits created from entries' attached_order_configuration (no client id of their
         # own): exit order_id -> the entry's client_order_id, and the entry's id -> exit id
@@ -442,6 +453,14 @@ class OrderExecutor(ReconcileMixin):
 
     async def _place(self, intent: OrderIntent, body: bytes, _coid: str = "") -> PlacedOrder:
         coid = intent.client_order_id
+        if self._logging and self.journal.can_log(coid):
+            # the intent log: one append (crash-safe) instead of an insert before the POST;
+            # the row is written once the POST is answered (_submit), or here at the latest
+            record = self.journal.log_intent(coid, intent.product_id, intent.side, body)
+            try:
+                return await self._resolve(record, fresh=coid not in self._sent)
+            finally:
+                self.journal.absorb(coid)
         record = await self._io(
             self.journal.record,
             coid,
@@ -511,6 +530,12 @@ class OrderExecutor(ReconcileMixin):
                     record.body, client_order_id=coid, trace=trace
                 )
             finally:
+                try:
+                    self.journal.absorb(coid)  # a logged intent's row, before any outcome
+                except BaseException:
+                    if durable is not None:  # this error is the news; the fsync's is not
+                        durable.add_done_callback(_retrieved)
+                    raise
                 if durable is not None:  # the intent is power-safe before the answer is used
                     await durable
         except JournalError:

@@ -41,6 +41,20 @@ Durability settings, and why:
   served one query, the start-up scan for PENDING rows, which reads a pruned table once.
   A journal made by an older botkit keeps its page size (SQLite cannot change it in WAL
   mode without a rewrite) and loses the index at its next open.
+* **The intent log** (:meth:`OrderJournal.start_log`, used by the overlap executor for an
+  id the journal surely lacks): a new intent is written to ``<journal>-intents``
+  (:mod:`botkit.orders.intent_log`, one ``pwrite()``, a few µs) before the POST instead of
+  being inserted here (45-70 µs on a cold tick); :meth:`OrderJournal.absorb` inserts its
+  row once the POST is answered, :meth:`sync` fdatasyncs the log, and an open after a
+  crash merges what the log holds and the table lacks (as PENDING: resolved with the
+  exchange at start-up, as any intent written before its POST). With the log in use the
+  WAL is fsynced only for commits that need it (a row written the SQLite way, a
+  REJECTED/FAILED outcome, an adoption), before the log lets records go, every
+  :data:`CHECKPOINT_WRITES` rows and at least every :data:`WAL_MAX_AGE` seconds: a row
+  whose record the log still holds, or a PLACED outcome (a lookup at the next start),
+  can wait. Each logged row keeps its ``log_seq``; ``meta.merged_below`` says which log
+  records are settled, so a stale record can never bring back a row that was pruned
+  (:meth:`prune`).
 
 Schema (``intents``)::
 
@@ -56,6 +70,7 @@ Schema (``intents``)::
                                        beyond a first fresh one (an unknown outcome, a
                                        re-submission): > 0 forces a lookup before FAILED
     created_at      REAL               local Unix time the intent was written
+    log_seq         INTEGER            its record in the intent log (NULL: never logged)
     updated_at      REAL               local Unix time of the last change
 """
 
@@ -63,8 +78,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
+import secrets
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -73,8 +91,12 @@ from pathlib import Path
 from typing import Any
 
 from botkit.errors import ConfigError, JournalError
+from botkit.orders.coid_filter import CoidFilter
+from botkit.orders.intent_log import HALF_BYTES, IntentLog, LoggedIntent
 
 __all__ = ["IntentRecord", "IntentState", "OrderJournal", "storage_failure"]
+
+log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS intents (
@@ -88,9 +110,11 @@ CREATE TABLE IF NOT EXISTS intents (
     error           TEXT,
     attempts        INTEGER NOT NULL DEFAULT 0,
     created_at      REAL NOT NULL,
-    updated_at      REAL NOT NULL
+    updated_at      REAL NOT NULL,
+    log_seq         INTEGER
 );
 DROP INDEX IF EXISTS intents_pending;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 _COLUMNS = (
     "client_order_id, product_id, side, body, body_sha256, state, order_id, error, attempts, "
@@ -137,6 +161,20 @@ cache buys nothing, while SQLite's default (2 MB) fills one page at a time as th
 grows — about 1.8 MB over the first ~5 000 orders, which the hour-long soak measured
 as a slow RSS slope long after warm-up. At 256 KiB it is full after a few hundred orders
 (bench/bench_soak.py; the per-order cost did not change within noise)."""
+
+SWITCH_AT = HALF_BYTES // 2
+""":meth:`OrderJournal.sync` switches the intent log's halves once the active one holds
+this many bytes (~700 intents), copying the records still needed (module
+:mod:`~botkit.orders.intent_log`); the other half is then free to be written over."""
+
+_LOG_ROOM = 16 * 1024  # bytes an intent may take in the log's active half (bodies ~300)
+
+WAL_MAX_AGE = 2.0
+"""With the intent log in use, seconds a commit may wait for its WAL fsync at most while
+syncs run (one per order placed; an idle bot's last rows wait for its next order or its
+close, their records still in the log). A power cut then rolls back at most this much of
+finished orders' rows: each comes back from the log, PENDING, and is resolved by lookup
+at the next start."""
 
 CHECKPOINT_WRITES = 400
 """With deferred sync, :meth:`OrderJournal.sync` checkpoints the WAL once this many rows
@@ -189,10 +227,28 @@ class OrderJournal:
         self._synchronous = synchronous
         self._level = synchronous  # the connection's current PRAGMA synchronous
         self._deferred = False
-        self.writes = 0  # rows written by this connection (sqlite3 total_changes)
+        self._changes = 0  # rows written by this connection (sqlite3 total_changes)
         self._checkpointed = 0
         self._wal_fd: int | None = None
         self._ckpt: sqlite3.Connection | None = None
+        # the intent log (start_log): records appended, those fdatasynced, and the ones
+        # whose row is not written yet; the lock orders appends against emptying the log
+        self._log: IntentLog | None = None
+        self._log_lock = threading.Lock()
+        self._filter: CoidFilter | None = None
+        self._unmerged: dict[str, LoggedIntent] = {}
+        self._next_seq: int | None = None  # read from the table when first needed
+        self._appends = 0
+        self._log_synced = 0
+        # absorbed records whose row's commit (the _changes value after it) no WAL fsync
+        # has covered yet: copied too when the log switches halves
+        self._undurable: dict[str, tuple[LoggedIntent, int]] = {}
+        # with the log in use the WAL is fsynced only when a commit needs it (sync()):
+        # _changes at the last commit that must be power-safe, and at the last WAL fsync
+        # (-1: the first sync covers whatever a killed run left in the OS)
+        self._wal_wanted = 0
+        self._wal_synced = -1
+        self._wal_synced_at = time.monotonic()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -202,6 +258,24 @@ class OrderJournal:
             self._db.execute("PRAGMA busy_timeout=5000")
             self._db.execute(f"PRAGMA cache_size={CACHE_SIZE}")
             self._db.executescript(_SCHEMA)
+            columns = {r[1] for r in self._db.execute("PRAGMA table_info(intents)")}
+            if "log_seq" not in columns:  # a journal made by an older botkit
+                self._db.execute("ALTER TABLE intents ADD COLUMN log_seq INTEGER")
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'journal_id'").fetchone()
+            if row is None:  # binds the intent log to this database (intent_log's salt)
+                row = (secrets.randbits(32),)
+                self._db.execute("INSERT INTO meta (key, value) VALUES ('journal_id', ?)", row)
+            self._salt = int(row[0])
+            if self.log_path.exists():
+                try:
+                    logfile = IntentLog(self.log_path, self._salt)
+                except BlockingIOError:  # open in another process: its log, not ours
+                    log.warning("%s is in use by another process; not merged", self.log_path)
+                else:
+                    try:
+                        self._merge(logfile)
+                    finally:
+                        logfile.close()
         except (OSError, sqlite3.Error) as exc:
             if isinstance(exc, sqlite3.Error) and not storage_failure(exc):
                 raise
@@ -211,14 +285,204 @@ class OrderJournal:
             ) from exc
 
     def close(self) -> None:
-        if self._ckpt is not None:
-            self._ckpt.close()
+        """Close; logged intents still without a row get one (PENDING) first, and the
+        intent log is emptied once the close made every row power-safe. After a failure
+        the log is left as it is (the next open merges it)."""
+        logfile = self._log
+        for coid in list(self._unmerged):
+            if self.failed is None:
+                with contextlib.suppress(JournalError):  # reported; the log keeps it
+                    self.absorb(coid)
+        try:
+            settled = False
+            if logfile is not None and self.failed is None and not self._unmerged:
+                # every row power-safe first (another connection to the database would
+                # keep the close below from checkpointing), then the log lets them go
+                with contextlib.suppress(JournalError), self._writing("close the journal"):
+                    self._sync_wal()
+                    logfile.reset()
+                    settled = True
+            if logfile is not None and not settled:  # whatever it holds, for the merge
+                with contextlib.suppress(OSError):
+                    logfile.sync()
+        finally:
+            if logfile is not None:
+                logfile.close()
+                self._log = None
+            if self._ckpt is not None:
+                self._ckpt.close()
+                self._ckpt = None
         if self._deferred and self.failed is None:
             self._sync(self._synchronous)  # the close checkpoints: at the configured level
         self._db.close()  # the last connection: checkpoints and removes the WAL
         if self._wal_fd is not None:
             os.close(self._wal_fd)
             self._wal_fd = None
+
+    @property
+    def log_path(self) -> Path:
+        """The intent log beside the database (:mod:`botkit.orders.intent_log`)."""
+        return Path(f"{self.path}-intents")
+
+    @property
+    def writes(self) -> int:
+        """Writes made by this journal so far (rows changed + intents logged): what a
+        :meth:`sync` started after reading it makes power-safe."""
+        return self._changes + self._appends
+
+    def _merge(self, logfile: IntentLog) -> None:
+        """Give every unsettled record of the intent log (just opened) its row (PENDING),
+        mark them settled, then zero the log. Raises OSError/sqlite3.Error."""
+        records = logfile.recovered
+        low = self._merged_below()
+        settled = max([low, *(r.seq + 1 for r in records)])
+        merged = 0
+        with self._db:  # one transaction, committed at the configured level
+            self._db.execute("BEGIN")
+            for r in records:
+                if r.seq >= low:
+                    merged += self._db.execute(
+                        f"INSERT OR IGNORE INTO intents ({_COLUMNS}, log_seq) "
+                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                        (r.client_order_id, r.product_id, r.side, r.body, sha256(r.body),
+                         "PENDING", None, None, 0, r.created_at, r.created_at, r.seq),
+                    ).rowcount  # fmt: skip
+            self._set_merged_below(settled)
+        self._changes = self._db.total_changes
+        if logfile.dirty:  # zeros, durably: nothing it held (read or not) comes back
+            if self._deferred:  # the commit above did not fsync (start_log after a skip)
+                self._sync_wal()
+            logfile.reset()
+        if merged:
+            log.warning(
+                "%s: %d order intent(s) logged before their POST by a run that did not close "
+                "the journal were recovered; they are resolved with the exchange at start-up",
+                logfile.path,
+                merged,
+            )
+
+    def _merged_below(self) -> int:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'merged_below'").fetchone()
+        return 0 if row is None else int(row[0])
+
+    def _set_merged_below(self, value: int) -> None:
+        self._db.execute(
+            "INSERT INTO meta (key, value) VALUES ('merged_below', ?) ON CONFLICT(key) "
+            "DO UPDATE SET value = MAX(value, excluded.value)",
+            (value,),
+        )
+
+    def _seq(self) -> int:
+        """The next log sequence number: above every one ever used or settled."""
+        if self._next_seq is None:
+            top = self._db.execute("SELECT MAX(log_seq) FROM intents").fetchone()[0]
+            self._next_seq = max(self._merged_below(), -1 if top is None else int(top) + 1)
+        return self._next_seq
+
+    def start_log(self) -> bool:
+        """Take new intents through the intent log from now on (the overlap executor).
+
+        Builds the filter of the ids the table holds (one scan) and creates the log
+        file. False, and nothing changes, for a journal that does not fsync or lives in
+        memory: its inserts are cheap, or durability is not asked for.
+
+        Raises:
+            JournalError: the log file cannot be created.
+        """
+        if not self.syncs or str(self.path) == ":memory:":
+            return False
+        if self._log is not None:
+            return True
+        with self._writing("create the intent log"):
+            self._seq()
+            try:
+                logfile = IntentLog(self.log_path, self._salt)
+            except BlockingIOError:
+                raise OSError(
+                    f"{self.log_path} is in use by another process (is another bot running "
+                    "on this data directory?)"
+                ) from None
+            try:
+                if logfile.dirty:  # the open could not merge it (its lock was held then)
+                    self._merge(logfile)
+                    self._next_seq = None
+                    self._seq()
+            except BaseException:
+                logfile.close()
+                raise
+            self._log = logfile
+            rows = self._db.execute("SELECT COUNT(*) FROM intents").fetchone()[0]
+            known = CoidFilter(int(rows))
+            for (coid,) in self._db.execute("SELECT client_order_id FROM intents"):
+                known.add(str(coid))
+        self._filter = known
+        return True
+
+    def can_log(self, client_order_id: str) -> bool:
+        """True when a new intent with this id may go through the intent log: the journal
+        certainly holds no intent with this id (the filter never saw it) and the log's
+        active half has room (a sync stalled for long: the SQLite path meanwhile)."""
+        known, logfile = self._filter, self._log
+        return (
+            known is not None
+            and logfile is not None
+            and logfile.room > _LOG_ROOM
+            and client_order_id not in known
+        )
+
+    def log_intent(
+        self, client_order_id: str, product_id: str, side: str, body: bytes
+    ) -> IntentRecord:
+        """Append a new PENDING intent to the intent log (crash-safe once this returns;
+        power-safe after the next :meth:`sync`); its row is written by :meth:`absorb`.
+
+        Only for an id :meth:`can_log` accepted (the caller checks; a log record
+        for an id the table holds would be ignored at the merge, not compared).
+        """
+        logfile = self._log
+        assert logfile is not None and self._filter is not None, "start_log() first"
+        now = self._wall()
+        with self._writing("log the order intent (the order was not sent)"):
+            rec = LoggedIntent(self._seq(), client_order_id, product_id, side, body, now)
+            with self._log_lock:
+                logfile.append(rec)
+                self._unmerged[client_order_id] = rec
+            self._next_seq = rec.seq + 1
+            self._appends += 1
+        self._filter.add(client_order_id)
+        return IntentRecord(
+            client_order_id, product_id, side, bytes(body), sha256(body), IntentState.PENDING,
+            None, None, 0, now, now,
+        )  # fmt: skip
+
+    def absorb(self, client_order_id: str) -> None:
+        """Write the row of a logged intent (a no-op for any other id, and once the journal
+        failed). Called once its POST is answered, before any outcome is recorded;
+        idempotent."""
+        rec = self._unmerged.get(client_order_id)
+        if rec is None or self.failed is not None:  # failed: the log keeps it for the merge
+            return
+        with self._writing("record the order intent"):
+            self._sync(self._quiet)
+            with self._db:
+                inserted = self._db.execute(
+                    f"INSERT OR IGNORE INTO intents ({_COLUMNS}, log_seq) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (rec.client_order_id, rec.product_id, rec.side, rec.body, sha256(rec.body),
+                     "PENDING", None, None, 0, rec.created_at, rec.created_at, rec.seq),
+                ).rowcount  # fmt: skip
+            changes = self._db.total_changes
+        with self._log_lock:  # moved as one: a switch copies it from one or the other
+            self._changes = changes
+            self._unmerged.pop(client_order_id, None)  # (close() may race a late absorb)
+            self._undurable[client_order_id] = (rec, changes)
+        if not inserted:  # only another process writing this journal can do that
+            log.error(
+                "client_order_id=%s was logged as new but the journal %s already had it; "
+                "the journal's row is kept",
+                client_order_id,
+                self.path,
+            )
 
     @property
     def syncs(self) -> bool:
@@ -250,38 +514,70 @@ class OrderJournal:
         """Make every commit so far power-safe: ``fdatasync`` the WAL. Blocking.
 
         An fsync of the WAL after a commit is what ``synchronous=FULL`` does inside the
-        commit (SQLite's WAL mode syncs only the WAL at a commit). Called by the
-        executor's journal thread while the POST is in flight; calls made while one runs
-        queue behind it, so one fsync covers every intent written before it started
-        (group commit). With deferred sync it also checkpoints the WAL now and then, on
+        commit (SQLite's WAL mode syncs only the WAL at a commit). The intent log's new
+        records are fdatasynced first, and the WAL only when a commit needs it (module
+        docstring); past :data:`SWITCH_AT` the log switches halves.
+        Called by the executor's journal thread while the POST is in flight; calls made
+        while one runs queue behind it, so one fsync covers every intent written before it
+        started (group commit). With deferred sync it also checkpoints the WAL now and then, on
         a second connection (a passive checkpoint never blocks the writer). A no-op
         unless ``synchronous`` is FULL or EXTRA.
         """
         if not self.syncs:
             return
+        if self.failed is not None and self._log is not None:  # logged intents, power-safe
+            with contextlib.suppress(OSError):  # for the merge at the next start
+                self._log.sync()
         with self._writing("make the order intents durable (fsync of the WAL)"):
-            if self._wal_fd is None:
-                try:
-                    self._wal_fd = os.open(f"{self.path}-wal", os.O_RDONLY)
-                except FileNotFoundError:  # nothing written since the last clean close
-                    return
-                # the WAL's directory entry must survive a power cut too (once)
-                dir_fd = os.open(self.path.parent, os.O_RDONLY)
-                try:
-                    os.fsync(dir_fd)
-                finally:
-                    os.close(dir_fd)
-            (getattr(os, "fdatasync", None) or os.fsync)(self._wal_fd)
-            writes = self.writes
-            if self._deferred and writes - self._checkpointed >= CHECKPOINT_WRITES:
-                if self._ckpt is None:
-                    self._ckpt = sqlite3.connect(
-                        self.path, isolation_level=None, check_same_thread=False
-                    )
-                    self._ckpt.execute("PRAGMA busy_timeout=5000")
-                    self._ckpt.execute(f"PRAGMA synchronous={self._synchronous}")
-                self._ckpt.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                self._checkpointed = writes
+            changes = self._changes  # every commit counted here is covered by the fsync below
+            logfile, appends = self._log, self._appends
+            if logfile is not None and appends > self._log_synced:
+                logfile.sync()
+                self._log_synced = appends
+            switch = logfile is not None and logfile.size > SWITCH_AT
+            now = time.monotonic()
+            if (
+                logfile is None  # every intent is a row: the WAL, always
+                or switch  # the rows of the records the old half holds
+                or self._wal_wanted > self._wal_synced  # a slow-path intent, a final outcome
+                or changes - self._checkpointed >= CHECKPOINT_WRITES  # (checkpoints there)
+                or now - self._wal_synced_at > WAL_MAX_AGE
+            ):
+                self._sync_wal()
+                self._wal_synced, self._wal_synced_at = changes, now
+                with self._log_lock:
+                    self._undurable = {c: v for c, v in self._undurable.items() if v[1] > changes}
+            if switch:
+                assert logfile is not None
+                with self._log_lock:  # no append meanwhile
+                    keep = [*self._unmerged.values(), *(r for r, _ in self._undurable.values())]
+                    logfile.switch(keep)
+                logfile.sync()  # the copies, before a later switch writes over the originals
+
+    def _sync_wal(self) -> None:
+        """The WAL half of :meth:`sync` (inside its ``_writing``)."""
+        if self._wal_fd is None:
+            try:
+                self._wal_fd = os.open(f"{self.path}-wal", os.O_RDONLY)
+            except FileNotFoundError:  # nothing written since the last clean close
+                return
+            # the WAL's directory entry must survive a power cut too (once)
+            dir_fd = os.open(self.path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        (getattr(os, "fdatasync", None) or os.fsync)(self._wal_fd)
+        writes = self._changes
+        if self._deferred and writes - self._checkpointed >= CHECKPOINT_WRITES:
+            if self._ckpt is None:
+                self._ckpt = sqlite3.connect(
+                    self.path, isolation_level=None, check_same_thread=False
+                )
+                self._ckpt.execute("PRAGMA busy_timeout=5000")
+                self._ckpt.execute(f"PRAGMA synchronous={self._synchronous}")
+            self._ckpt.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            self._checkpointed = writes
 
     @staticmethod
     def _row(row: tuple[Any, ...]) -> IntentRecord:
@@ -321,7 +617,9 @@ class OrderJournal:
                     (client_order_id, product_id, side, body, digest, "PENDING", None, None,
                      0, now, now),
                 ).rowcount  # fmt: skip
-            self.writes = self._db.total_changes
+            self._changes = self._wal_wanted = self._db.total_changes
+        if self._filter is not None:
+            self._filter.add(client_order_id)
         if inserted == 1:  # the row is what was just written: no need to read it back
             return IntentRecord(
                 client_order_id, product_id, side, bytes(body), digest, IntentState.PENDING,
@@ -390,7 +688,7 @@ class OrderJournal:
                     "WHERE client_order_id = ?",
                     (self._wall(), client_order_id),
                 )
-            self.writes = self._db.total_changes
+            self._changes = self._db.total_changes
 
     def adopt(
         self, client_order_id: str, product_id: str, side: str, order_id: str, *, note: str
@@ -404,6 +702,8 @@ class OrderJournal:
         says why, in ``error``). A PLACED row is left as it is.
         """
         now = self._wall()
+        if self._filter is not None:
+            self._filter.add(client_order_id)
         with self._writing("adopt an order found at the exchange"):
             self._sync(self._quiet)
             with self._db:
@@ -413,14 +713,14 @@ class OrderJournal:
                      note, 0, now, now),
                 ).rowcount  # fmt: skip
                 if inserted:
-                    self.writes = self._db.total_changes
+                    self._changes = self._wal_wanted = self._db.total_changes
                     return True
                 revived = self._db.execute(
                     "UPDATE intents SET state = 'PLACED', order_id = ?, error = ?, "
                     "updated_at = ? WHERE client_order_id = ? AND state != 'PLACED'",
                     (order_id, note, now, client_order_id),
                 ).rowcount
-            self.writes = self._db.total_changes
+            self._changes = self._wal_wanted = self._db.total_changes
         return bool(revived)
 
     def mark(
@@ -440,7 +740,9 @@ class OrderJournal:
                     "updated_at = ? WHERE client_order_id = ? AND state != 'PLACED'",
                     (str(state), order_id, error, self._wall(), client_order_id),
                 )
-            self.writes = self._db.total_changes
+            self._changes = self._db.total_changes
+            if state is not IntentState.PLACED:  # lost, the intent would be re-POSTed
+                self._wal_wanted = self._changes
 
     def prune(
         self, before: float, *, after_rowid: int = 0, batch: int = 200
@@ -457,27 +759,39 @@ class OrderJournal:
         ``batch`` rows in insertion order from ``after_rowid`` and returns how many it
         deleted and where to go on from — None once it reached a row created at or after
         ``before`` (everything later is newer) or the end. PENDING rows are never deleted.
+
+        A row that came through the intent log is deleted only with its record settled:
+        ``meta.merged_below`` is raised past it in the same transaction (never past a
+        record still waiting for its row), so a log that still holds the record (not
+        emptied yet, or its emptying lost to a power cut) cannot bring the row back.
         """
         with self._writing("forget old finished intents"):
             rows = self._db.execute(
-                "SELECT rowid, state, created_at, updated_at FROM intents WHERE rowid > ? "
-                "ORDER BY rowid LIMIT ?",
+                "SELECT rowid, state, created_at, updated_at, log_seq FROM intents "
+                "WHERE rowid > ? ORDER BY rowid LIMIT ?",
                 (after_rowid, batch),
             ).fetchall()
+            unmerged = [r.seq for r in list(self._unmerged.values())]
+            settled = min(unmerged) if unmerged else self._seq()
             old: list[int] = []
             resume: int | None = rows[-1][0] if len(rows) == batch else None
-            for rowid, state, created_at, updated_at in rows:
+            for rowid, state, created_at, updated_at, log_seq in rows:
                 if created_at >= before:
                     resume = None
                     break
-                if state != "PENDING" and updated_at < before:
+                if (
+                    state != "PENDING"
+                    and updated_at < before
+                    and (log_seq is None or log_seq < settled)
+                ):
                     old.append(rowid)
             if old:
                 self._sync(self._quiet)  # losing a deletion to a power cut costs nothing
                 with self._db:  # one commit for the step (the connection autocommits)
                     self._db.execute("BEGIN")
+                    self._set_merged_below(settled)
                     self._db.executemany("DELETE FROM intents WHERE rowid = ?", [(r,) for r in old])
-                self.writes = self._db.total_changes
+                self._changes = self._db.total_changes
         return len(old), resume
 
     def pending(self) -> list[IntentRecord]:

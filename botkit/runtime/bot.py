@@ -277,6 +277,7 @@ class BotRuntime:
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{journal_path}{suffix}").unlink(missing_ok=True)
                 Path(f"{root / LEDGER_FILE}{suffix}").unlink(missing_ok=True)  # its positions
+            Path(f"{journal_path}-intents").unlink(missing_ok=True)  # its intent log
             self._exit_state_path(root).unlink(missing_ok=True)  # its exits were there too
         return journal_path
 

@@ -27,7 +27,6 @@ import contextlib
 import json
 import os
 import random
-import sqlite3
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -39,6 +38,7 @@ from aiohttp import web
 from botkit.sim.ratelimit import RateLimitConfig
 from tests.orders.conftest import RecordingSim
 from tests.orders.driver_kill9 import client_order_ids
+from tests.orders.journal_disk import intent_states, lose_intent
 
 ROOT = Path(__file__).resolve().parents[2]
 N = 60
@@ -132,9 +132,8 @@ def _killer(run: Run, mode: str, victim: list[str]) -> Hook:
 
 
 def _journal(path: Path) -> dict[str, tuple[str, str | None]]:
-    with sqlite3.connect(path) as db:
-        rows = db.execute("SELECT client_order_id, state, order_id FROM intents").fetchall()
-    return {coid: (state, order_id) for coid, state, order_id in rows}
+    """The intents as the next open sees them (the table and the intent log)."""
+    return intent_states(path)
 
 
 def _at_exchange(sim: KillSim) -> dict[str, list[str]]:
@@ -217,9 +216,8 @@ async def kill_rounds(
             expect = "ready resolved=1 by=response adopted=0"  # re-POSTed, same id
         elif mode == "after_post":
             expect = "ready resolved=1 by=lookup adopted=0"  # found at the exchange
-        else:  # the un-fsynced row lost to a power cut: adopted, never placed again
-            with sqlite3.connect(journal) as db:
-                db.execute("DELETE FROM intents WHERE client_order_id = ?", (coid,))
+        else:  # the un-fsynced row (or log record) lost to a power cut: adopted, never
+            lose_intent(journal, coid)  # placed again
             expect = "ready resolved=0 by=- adopted=1"
     return expect, modes
 

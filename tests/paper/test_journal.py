@@ -222,7 +222,7 @@ def test_a_file_that_is_not_a_journal_is_refused(tmp_path: Path) -> None:
     executor = tmp_path / "journal.sqlite"  # the executor's intent journal: a real mix-up
     OrderJournal(executor).close()
     with pytest.raises(ConfigError, match=r"journal\.sqlite is not a botkit paper journal "
-                                          r"\(an SQLite database with tables intents\)"):  # fmt: skip
+                                          r"\(an SQLite database with tables intents, meta\)"):  # fmt: skip
         PaperJournal(executor, readonly=True)
     with pytest.raises(ConfigError, match="no such journal file"):
         PaperJournal(tmp_path / "missing.sqlite", readonly=True)
