@@ -117,8 +117,8 @@ def _records(data: bytes, salt: int) -> list[LoggedIntent]:
 
 class IntentLog:
     """The log file of one journal (``<journal>-intents``), locked (``flock``) by the one
-    process that may write it. Not thread-safe: the journal serialises :meth:`append` and
-    :meth:`switch` (its lock); :meth:`sync` may run beside them.
+    process that may write it. Not thread-safe: the journal serialises :meth:`append`,
+    :meth:`switch` and :meth:`reset` (its lock); :meth:`sync` may run beside them.
 
     ``salt``: the journal's id (:func:`encode_record`). Opening reads what the file holds
     (:attr:`recovered`); a new file is created at

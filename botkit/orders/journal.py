@@ -1,7 +1,9 @@
 """Adapter ring: the durable order-intent journal (SQLite, WAL) behind exactly-once placement.
 
-An intent row is committed **before** the first POST of a create-order. After
-a crash (even ``kill -9``, even a power cut) every row still ``PENDING`` is an
+An intent is made durable **before** the first POST of a create-order: its row, or
+(a new id, the overlap executor) its record in the intent log, which becomes its row
+once the POST is answered. After a crash (even ``kill -9``, even a power cut) every
+row still ``PENDING`` (and every record the table lacks, merged at the next open) is an
 order whose outcome botkit does not know; the executor resolves each one by
 ``client_order_id`` at start-up before accepting anything new.
 
@@ -80,7 +82,6 @@ import contextlib
 import hashlib
 import logging
 import os
-import secrets
 import sqlite3
 import threading
 import time
@@ -263,7 +264,7 @@ class OrderJournal:
                 self._db.execute("ALTER TABLE intents ADD COLUMN log_seq INTEGER")
             row = self._db.execute("SELECT value FROM meta WHERE key = 'journal_id'").fetchone()
             if row is None:  # binds the intent log to this database (intent_log's salt)
-                row = (secrets.randbits(32),)
+                row = (int.from_bytes(os.urandom(4), "little"),)
                 self._db.execute("INSERT INTO meta (key, value) VALUES ('journal_id', ?)", row)
             self._salt = int(row[0])
             if self.log_path.exists():
@@ -300,7 +301,8 @@ class OrderJournal:
                 # keep the close below from checkpointing), then the log lets them go
                 with contextlib.suppress(JournalError), self._writing("close the journal"):
                     self._sync_wal()
-                    logfile.reset()
+                    with self._log_lock:
+                        logfile.reset()
                     settled = True
             if logfile is not None and not settled:  # whatever it holds, for the merge
                 with contextlib.suppress(OSError):
@@ -312,8 +314,9 @@ class OrderJournal:
             if self._ckpt is not None:
                 self._ckpt.close()
                 self._ckpt = None
-        if self._deferred and self.failed is None:
-            self._sync(self._synchronous)  # the close checkpoints: at the configured level
+        if self._deferred:  # the close checkpoints: at the configured level (fsynced), also
+            with contextlib.suppress(sqlite3.Error):  # after a failure (a log-side one
+                self._sync(self._synchronous)  # leaves the database fine, its WAL deleted)
         self._db.close()  # the last connection: checkpoints and removes the WAL
         if self._wal_fd is not None:
             os.close(self._wal_fd)
@@ -350,8 +353,7 @@ class OrderJournal:
             self._set_merged_below(settled)
         self._changes = self._db.total_changes
         if logfile.dirty:  # zeros, durably: nothing it held (read or not) comes back
-            if self._deferred:  # the commit above did not fsync (start_log after a skip)
-                self._sync_wal()
+            self._sync_wal()  # the rows power-safe first (a NORMAL/OFF or deferred commit)
             logfile.reset()
         if merged:
             log.warning(
@@ -394,7 +396,6 @@ class OrderJournal:
         if self._log is not None:
             return True
         with self._writing("create the intent log"):
-            self._seq()
             try:
                 logfile = IntentLog(self.log_path, self._salt)
             except BlockingIOError:
@@ -405,8 +406,8 @@ class OrderJournal:
             try:
                 if logfile.dirty:  # the open could not merge it (its lock was held then)
                     self._merge(logfile)
-                    self._next_seq = None
-                    self._seq()
+                self._next_seq = None  # read again under the lock (another owner may have
+                self._seq()  # merged or pruned since)
             except BaseException:
                 logfile.close()
                 raise
@@ -772,7 +773,11 @@ class OrderJournal:
                 (after_rowid, batch),
             ).fetchall()
             unmerged = [r.seq for r in list(self._unmerged.values())]
-            settled = min(unmerged) if unmerged else self._seq()
+            owner = self._log is not None or not self.log_path.exists()
+            if not owner:  # another process may be logging: only what is settled already
+                settled = self._merged_below()
+            else:
+                settled = min(unmerged) if unmerged else self._seq()
             old: list[int] = []
             resume: int | None = rows[-1][0] if len(rows) == batch else None
             for rowid, state, created_at, updated_at, log_seq in rows:
@@ -789,7 +794,8 @@ class OrderJournal:
                 self._sync(self._quiet)  # losing a deletion to a power cut costs nothing
                 with self._db:  # one commit for the step (the connection autocommits)
                     self._db.execute("BEGIN")
-                    self._set_merged_below(settled)
+                    if owner:
+                        self._set_merged_below(settled)
                     self._db.executemany("DELETE FROM intents WHERE rowid = ?", [(r,) for r in old])
                 self._changes = self._db.total_changes
         return len(old), resume
