@@ -62,9 +62,14 @@ class CoidFilter:
         h = hash(coid) & _MASK64
         step = (h >> 32) | 1
         bits, mask = f.bits, f.mask
-        for i in range(4):
-            pos = (h + i * step) & mask
-            bits[pos >> 3] |= 1 << (pos & 7)
+        pos = h & mask  # the 4 probes h + i*step, written out (on the tick -> order path)
+        bits[pos >> 3] |= 1 << (pos & 7)
+        pos = (h + step) & mask
+        bits[pos >> 3] |= 1 << (pos & 7)
+        pos = (h + 2 * step) & mask
+        bits[pos >> 3] |= 1 << (pos & 7)
+        pos = (h + 3 * step) & mask
+        bits[pos >> 3] |= 1 << (pos & 7)
 
     def __contains__(self, coid: object) -> bool:
         """True when ``coid`` may have been added; False only when it certainly was not."""

@@ -134,7 +134,8 @@ class IntentState(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class IntentRecord:
-    """One journal row."""
+    """One journal row (or, from :meth:`OrderJournal.log_intent`, what its row will be:
+    ``body_sha256`` is then "" until the row is written)."""
 
     client_order_id: str
     product_id: str
@@ -442,17 +443,25 @@ class OrderJournal:
         """
         logfile = self._log
         assert logfile is not None and self._filter is not None, "start_log() first"
+        # no _writing() here: its generator costs more than the write (tick -> order path)
+        what = "log the order intent (the order was not sent)"
+        if self.failed is not None:
+            raise self._refused(what)
         now = self._wall()
-        with self._writing("log the order intent (the order was not sent)"):
-            rec = LoggedIntent(self._seq(), client_order_id, product_id, side, body, now)
+        rec = LoggedIntent(self._seq(), client_order_id, product_id, side, body, now)
+        try:
             with self._log_lock:
                 logfile.append(rec)
                 self._unmerged[client_order_id] = rec
-            self._next_seq = rec.seq + 1
-            self._appends += 1
+        except OSError as exc:
+            raise self._failure(what, exc) from exc
+        self._next_seq = rec.seq + 1
+        self._appends += 1
         self._filter.add(client_order_id)
+        # body_sha256 "": the digest detects a reused id against an existing row, which a
+        # logged id cannot have; its row gets the digest (absorb). ~8 µs on a cold tick.
         return IntentRecord(
-            client_order_id, product_id, side, bytes(body), sha256(body), IntentState.PENDING,
+            client_order_id, product_id, side, bytes(body), "", IntentState.PENDING,
             None, None, 0, now, now,
         )  # fmt: skip
 
@@ -652,25 +661,32 @@ class OrderJournal:
         lost the write before.
         """
         if self.failed is not None:
-            raise JournalError(
-                f"order journal {self.path}: not used after an earlier failure "
-                f"({self.failed}); could not {what}",
-                path=str(self.path),
-            )
+            raise self._refused(what)
         try:
             yield
         except (sqlite3.Error, OSError) as exc:  # OSError: the WAL's fsync (sync())
             if isinstance(exc, sqlite3.Error) and not storage_failure(exc):
                 raise
-            err = self.failed = JournalError(
-                f"order journal {self.path}: could not {what}: {exc}. Check free disk space, "
-                "permissions, and that no other process holds the database; restart botkit "
-                "afterwards (pending intents are resolved with the exchange first)",
-                path=str(self.path),
-            )
-            if self.on_failure is not None:
-                self.on_failure(err)
-            raise err from exc
+            raise self._failure(what, exc) from exc
+
+    def _refused(self, what: str) -> JournalError:
+        return JournalError(
+            f"order journal {self.path}: not used after an earlier failure "
+            f"({self.failed}); could not {what}",
+            path=str(self.path),
+        )
+
+    def _failure(self, what: str, exc: BaseException) -> JournalError:
+        """The journal's first failure: recorded, reported, returned to be raised."""
+        err = self.failed = JournalError(
+            f"order journal {self.path}: could not {what}: {exc}. Check free disk space, "
+            "permissions, and that no other process holds the database; restart botkit "
+            "afterwards (pending intents are resolved with the exchange first)",
+            path=str(self.path),
+        )
+        if self.on_failure is not None:
+            self.on_failure(err)
+        return err
 
     def get(self, client_order_id: str) -> IntentRecord | None:
         with self._writing("read an intent"):
