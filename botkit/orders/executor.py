@@ -3,8 +3,10 @@
 The protocol (docs/executor.md has the full story, with each guarantee and its limits):
 
 1. **Journal first.** The intent (``client_order_id`` + exact body) is committed
-   to SQLite before the first POST. With ``durability="overlap"`` (the default) that
-   commit is written to the OS without an fsync (a killed process loses nothing),
+   to SQLite before the first POST — or, a new id with ``overlap``, written to the
+   journal's intent log, its row inserted once the POST is answered (docs/executor.md,
+   "The intent log"). With ``durability="overlap"`` (the default) that
+   write goes to the OS without an fsync (a killed process loses nothing),
    the POST leaves at once, and the fsync that makes it power-safe runs on the
    journal thread while the request is in flight; the answer is acted on (the
    outcome journalled, the caller told, an error raised) only once it is done. One
@@ -158,9 +160,9 @@ class OrderExecutor(ReconcileMixin):
         # in a commit then: the fsync runs on the journal thread, in _durable)
         self._loop_io = inline_io or self._overlap
         self.journal = journal
-        # overlap: a new intent goes to the journal's append-only log before the POST and
-        # gets its row once answered (module docstring, point 1); False when the journal
-        # does not fsync or lives in memory
+        # overlap: a new intent goes to the journal's intent log before the POST and gets
+        # its row once answered (module docstring, point 1); False when the journal does
+        # not fsync or lives in memory
         self._logging = False
         if self._overlap and not inline_io:
             journal.defer_sync()
@@ -454,7 +456,7 @@ class OrderExecutor(ReconcileMixin):
     async def _place(self, intent: OrderIntent, body: bytes, _coid: str = "") -> PlacedOrder:
         coid = intent.client_order_id
         if self._logging and self.journal.can_log(coid):
-            # the intent log: one append (crash-safe) instead of an insert before the POST;
+            # the intent log: one write (crash-safe) instead of an insert before the POST;
             # the row is written once the POST is answered (_submit), or here at the latest
             record = self.journal.log_intent(coid, intent.product_id, intent.side, body)
             try:
