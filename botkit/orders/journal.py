@@ -345,12 +345,7 @@ class OrderJournal:
             self._db.execute("BEGIN")
             for r in records:
                 if r.seq >= low:
-                    merged += self._db.execute(
-                        f"INSERT OR IGNORE INTO intents ({_COLUMNS}, log_seq) "
-                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                        (r.client_order_id, r.product_id, r.side, r.body, sha256(r.body),
-                         "PENDING", None, None, 0, r.created_at, r.created_at, r.seq),
-                    ).rowcount  # fmt: skip
+                    merged += self._insert_logged(r)
             self._set_merged_below(settled)
         self._changes = self._db.total_changes
         if logfile.dirty:  # zeros, durably: nothing it held (read or not) comes back
@@ -363,6 +358,18 @@ class OrderJournal:
                 logfile.path,
                 merged,
             )
+
+    def _insert_logged(self, rec: LoggedIntent) -> int:
+        """The PENDING row of a logged intent, unless its id has one (inside a transaction
+        of the caller's); 1 if written."""
+        return int(
+            self._db.execute(
+                f"INSERT OR IGNORE INTO intents ({_COLUMNS}, log_seq) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (rec.client_order_id, rec.product_id, rec.side, rec.body, sha256(rec.body),
+                 "PENDING", None, None, 0, rec.created_at, rec.created_at, rec.seq),
+            ).rowcount
+        )  # fmt: skip
 
     def _merged_below(self) -> int:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'merged_below'").fetchone()
@@ -475,12 +482,7 @@ class OrderJournal:
         with self._writing("record the order intent"):
             self._sync(self._quiet)
             with self._db:
-                inserted = self._db.execute(
-                    f"INSERT OR IGNORE INTO intents ({_COLUMNS}, log_seq) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (rec.client_order_id, rec.product_id, rec.side, rec.body, sha256(rec.body),
-                     "PENDING", None, None, 0, rec.created_at, rec.created_at, rec.seq),
-                ).rowcount  # fmt: skip
+                inserted = self._insert_logged(rec)
             changes = self._db.total_changes
         with self._log_lock:  # moved as one: a switch copies it from one or the other
             self._changes = changes

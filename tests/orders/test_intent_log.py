@@ -531,6 +531,20 @@ def test_close_makes_the_rows_power_safe_before_the_log_lets_them_go(
     journal.sync()
     journal.log_intent("a", "BTC-USD", "BUY", body("a"))
     journal.absorb("a")  # a row the WAL has not been fsynced for (the log holds "a")
+    order = record_wal_then_log_zeroed(monkeypatch)
+    other = sqlite3.connect(path)
+    try:
+        assert other.execute("SELECT COUNT(*) FROM intents").fetchone() == (1,)
+        journal.close()
+    finally:
+        other.close()
+    assert order[:2] == ["wal", "log zeroed"], order
+    assert read_log(journal.log_path, salt_of(journal.path)) == []
+
+
+def record_wal_then_log_zeroed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the WAL's fdatasyncs ("wal") and the log's fsyncs ("log zeroed": only its
+    zeroing fsyncs it; records are fdatasynced), in order; the real ones run."""
     order: list[str] = []
     real_fdatasync, real_fsync = os.fdatasync, os.fsync
 
@@ -546,14 +560,7 @@ def test_close_makes_the_rows_power_safe_before_the_log_lets_them_go(
 
     monkeypatch.setattr(os, "fdatasync", fdatasync)
     monkeypatch.setattr(os, "fsync", fsync)
-    other = sqlite3.connect(path)
-    try:
-        assert other.execute("SELECT COUNT(*) FROM intents").fetchone() == (1,)
-        journal.close()
-    finally:
-        other.close()
-    assert order[:2] == ["wal", "log zeroed"], order
-    assert read_log(journal.log_path, salt_of(journal.path)) == []
+    return order
 
 
 def test_a_failed_journal_still_makes_the_log_power_safe(
@@ -710,21 +717,7 @@ def test_the_merge_makes_rows_power_safe_before_it_zeroes_the_log(
 ) -> None:
     path = tmp_path / "journal.sqlite"
     run_child(path, "log:a")
-    order: list[str] = []
-    real_fdatasync, real_fsync = os.fdatasync, os.fsync
-
-    def fdatasync(fd: int) -> None:
-        if not os.readlink(f"/proc/self/fd/{fd}").endswith("-intents"):
-            order.append("wal")
-        real_fdatasync(fd)
-
-    def fsync(fd: int) -> None:
-        if os.readlink(f"/proc/self/fd/{fd}").endswith("-intents"):
-            order.append("log zeroed")
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fdatasync", fdatasync)
-    monkeypatch.setattr(os, "fsync", fsync)
+    order = record_wal_then_log_zeroed(monkeypatch)
     journal = OrderJournal(path, synchronous="NORMAL")  # its commits do not fsync the WAL
     try:
         assert order[:2] == ["wal", "log zeroed"], order

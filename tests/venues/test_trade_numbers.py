@@ -14,7 +14,9 @@ the decoder for wire strings and JSON numbers.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 import msgspec
 from hypothesis import example, given, settings
@@ -111,22 +113,30 @@ def test_trade_check_says_what_the_old_check_said(
 def test_decoded_trades_are_judged_as_before(price: object, size: object) -> None:
     """Through the decoder: wire strings and JSON numbers, as msgspec turns them into Decimal."""
     trade = {"trade_id": "1", "product_id": "BTC-USD", "price": price, "size": size, "side": "BUY"}
+    judged_as_before("market_trades", "trades", trade, m.MarketTradesMessage, reference)
+
+
+def judged_as_before(
+    channel: str, key: str, item: dict[str, object], kind: type[Any], old: Callable[..., str | None]
+) -> None:
+    """``decode_frame`` of a one-item frame says what the old check (``old``) said of the
+    frame msgspec decodes: the frame itself when sane, else Malformed with the old reason."""
     doc = {
-        "channel": "market_trades", "client_id": "", "timestamp": "2024-01-01T00:00:00Z",
-        "sequence_num": 3, "events": [{"type": "update", "trades": [trade]}],
+        "channel": channel, "client_id": "", "timestamp": "2024-01-01T00:00:00Z",
+        "sequence_num": 3, "events": [{"type": "update", key: [item]}],
     }  # fmt: skip
     data = json.dumps(doc)  # floats: nan and inf become NaN/Infinity, which JSON refuses
     try:
-        typed = msgspec.json.decode(data, type=m.MarketTradesMessage)
+        typed = msgspec.json.decode(data, type=kind)
     except msgspec.MsgspecError:
         assert isinstance(m.decode_frame(data, fast_l2=True), m.Malformed)
         return
-    expected = reference(typed, DEFAULT_LIMITS)
+    expected = old(typed, DEFAULT_LIMITS)
     got = m.decode_frame(data, fast_l2=True)
     if expected is None:
         assert got == typed
     else:
-        assert got == m.Malformed(problem=expected, sequence_num=3, channel="market_trades")
+        assert got == m.Malformed(problem=expected, sequence_num=3, channel=channel)
 
 
 def test_price_fast_len_is_within_every_bound() -> None:
@@ -201,19 +211,4 @@ def test_decoded_tickers_are_judged_as_before(field: str, value: object) -> None
     """Through the decoder: any one ticker number as a wire string or a JSON number."""
     ticker: dict[str, object] = {"type": "ticker", "product_id": "BTC-USD", "price": "65000.5"}
     ticker[field] = value
-    doc = {
-        "channel": "ticker", "client_id": "", "timestamp": "2024-01-01T00:00:00Z",
-        "sequence_num": 3, "events": [{"type": "update", "tickers": [ticker]}],
-    }  # fmt: skip
-    data = json.dumps(doc)
-    try:
-        typed = msgspec.json.decode(data, type=m.TickerMessage)
-    except msgspec.MsgspecError:
-        assert isinstance(m.decode_frame(data, fast_l2=True), m.Malformed)
-        return
-    expected = ticker_reference(typed, DEFAULT_LIMITS)
-    got = m.decode_frame(data, fast_l2=True)
-    if expected is None:
-        assert got == typed
-    else:
-        assert got == m.Malformed(problem=expected, sequence_num=3, channel="ticker")
+    judged_as_before("ticker", "tickers", ticker, m.TickerMessage, ticker_reference)
