@@ -44,11 +44,13 @@ class Transport(Protocol):
 def ssl_context(ca_file: str | Path | None = None) -> ssl.SSLContext:
     """A verifying TLS context: system CAs, or only ``ca_file`` (e.g. the simulator's cert).
 
-    The system-CA context is built once per process and shared: each costs ~37 ms and
-    ~0.8 MB (loading the system store), and a live bot needs one for the feed, the order
-    client and the product-rules client. A context is safe to share; nothing in botkit
-    changes it after creation. A ``ca_file`` context is built each time, so a certificate
-    regenerated at the same path (a restarted ``botkit sim --tls``) is read again.
+    The system-CA context is built once per process and shared: each costs 17–37 ms and
+    ~0.75 MB (loading the system store). A context is safe to share; nothing in botkit
+    changes it after creation. Connections through aiohttp (the REST transport, the default
+    WebSocket connector) do not use it: aiohttp builds the same verifying context when it
+    is imported, and ``ssl=True`` uses that one, so a live bot loads the store once. A
+    ``ca_file`` context is built each time, so a certificate regenerated at the same path
+    (a restarted ``botkit sim --tls``) is read again.
     """
     if ca_file is not None:
         path = Path(ca_file)
@@ -92,7 +94,9 @@ class AiohttpTransport:
             sock_read=read_timeout,
         )
         self._read_timeout = read_timeout
-        self._ssl = ssl_context(ca_file)
+        # no CA file: True, aiohttp's own verifying context (``ssl.create_default_context()``,
+        # built when aiohttp is imported), instead of a second copy of the system store
+        self._ssl: ssl.SSLContext | bool = ssl_context(ca_file) if ca_file is not None else True
         self._max_connections = max_connections
         self._user_agent = user_agent
         self._session: aiohttp.ClientSession | None = None

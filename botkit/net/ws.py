@@ -64,7 +64,10 @@ class WsConnector(Protocol):
     async def connect(
         self, url: str, *, max_size: int, ssl_ctx: ssl.SSLContext | None
     ) -> WsConnection:
-        """Open a WebSocket to ``url`` accepting messages up to ``max_size`` bytes."""
+        """Open a WebSocket to ``url`` accepting messages up to ``max_size`` bytes.
+
+        ``ssl_ctx`` None: verify against the system's CAs (see :func:`tls_context`).
+        """
         ...
 
     async def aclose(self) -> None:
@@ -72,13 +75,15 @@ class WsConnector(Protocol):
         ...
 
 
-def tls_context(ca_file: Path | None = None) -> ssl.SSLContext:
-    """A verifying TLS context (certificate and hostname), optionally trusting ``ca_file``.
+def tls_context(ca_file: Path | None = None) -> ssl.SSLContext | None:
+    """A verifying TLS context (certificate and hostname) trusting only ``ca_file``, or
+    None: the system's CAs, verified (a connector uses its library's default verifying
+    context: aiohttp's is built at its import, so no second copy of the system store).
 
     Unlike the official SDK (a bare ``ssl.SSLContext()``, i.e. no verification, §5.3),
     botkit never turns verification off; trust the simulator's certificate instead.
     """
-    return ssl_context(ca_file)
+    return ssl_context(ca_file) if ca_file is not None else None
 
 
 # -- aiohttp -----------------------------------------------------------------------------------
@@ -258,7 +263,7 @@ class WebsocketsConnector:
             ws = await connect(
                 url,
                 max_size=max_size,
-                ssl=ssl_ctx if url.startswith("wss") else None,
+                ssl=(ssl_ctx or ssl_context()) if url.startswith("wss") else None,
                 ping_interval=self.ping_interval,
                 ping_timeout=self.ping_interval,
                 compression=None,

@@ -5,7 +5,9 @@ guards the lazy imports that buy them, without timing anything: a real ``botkit 
 live`` child against the simulator (in this process, reached over 127.0.0.1 as Coinbase
 would be), which prints its ``sys.modules`` once the run is over. The simulator, aiohttp's
 server side, the paper broker, report/backtest/research code, the HTTP server's monitor
-modules and uvloop (asyncio's loop is the default) must not be among them.
+modules and uvloop (asyncio's loop is the default) must not be among them. Nor does it
+load the system's CA store a second time (aiohttp's verifying context, built at its
+import, serves the REST client and the feed).
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ import json, sys
 from botkit.cli.main import main
 code = main(sys.argv[1:])
 print("MODULES " + json.dumps(sorted(sys.modules)), flush=True)
+from botkit.net.transport import _system_context
+print("CA_STORES_OF_BOTKIT", _system_context.cache_info().currsize, flush=True)
 sys.exit(code)
 """
 
@@ -91,6 +95,7 @@ async def test_a_live_run_loads_no_simulator_server_paper_or_report_code(tmp_pat
     assert "botkit.runtime.bot" in modules and "aiohttp" in modules  # the listing is real
     loaded = {p: _loaded(modules, p) for p in FORBIDDEN}
     assert not any(loaded.values()), {p: ms for p, ms in loaded.items() if ms}
+    assert "CA_STORES_OF_BOTKIT 0" in out  # aiohttp's own context: one copy of the store
 
 
 SERVER_SIDE = (
