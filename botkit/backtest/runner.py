@@ -27,6 +27,7 @@ import uuid
 import zlib
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -140,11 +141,10 @@ def read_records(path: Path, *, chunk: int = 1 << 22) -> Generator[tuple[Record,
     if not path.is_file():
         raise ConfigError(f"recording {path} does not exist (make one with `botkit record`)")
     decode_lines = _record_decoder.decode_lines
-    lines_before = 0  # physical lines in earlier blocks (for error messages)
     blocks = _gunzip_blocks(path, chunk)
     try:
         tail = b""
-        for block, pos in blocks:
+        for k, (block, pos) in enumerate(blocks):
             buf = tail + block if tail else block
             end = buf.rfind(b"\n") + 1
             tail = buf[end:]
@@ -154,8 +154,10 @@ def read_records(path: Path, *, chunk: int = 1 << 22) -> Generator[tuple[Record,
             try:
                 records = decode_lines(whole)
             except msgspec.DecodeError:
-                raise _bad_line(path, bytes(whole), lines_before) from None
-            lines_before += buf.count(b"\n", 0, end)
+                # the lines before this block are counted only now (a tail holds none):
+                # counting every block as it passed cost ~4 % of a replay
+                before = sum(b.count(b"\n") for b, _ in islice(_gunzip_blocks(path, chunk), k))
+                raise _bad_line(path, bytes(whole), before) from None
             for rec in records:
                 yield rec, pos
         if tail.strip():
