@@ -99,6 +99,8 @@ class OrderOutcomeUnknown(TransportError):
 
     The intent stays unresolved in the journal; no new order is accepted for it, and it is
     resolved again at the next start-up (or by the user channel) before anything else happens.
+    An exit's order is asked about again on the product's next prints instead (the exit
+    keeps it meanwhile, never a second one: docs/strategies.md).
     """
 
 

@@ -325,6 +325,12 @@ class BotContext(StrategyDriver):
             coid,
             order_id,
         )
+        self._accepted(coid, order_id)
+        return coid
+
+    def _accepted(self, coid: str, order_id: str) -> None:
+        """The exchange has order ``order_id`` for ``coid``: OPEN, unless the user channel
+        already told more (a fill, an end)."""
         current = self.orders.get(coid)
         pending = current is None or current.status is OrderStatus.PENDING
         self.orders.apply(
@@ -336,7 +342,45 @@ class BotContext(StrategyDriver):
         )
         # its fill-ledger mark was written by the executor's on_placed (the runtime wires
         # it), before the intent was journalled PLACED: runtime/resume.py, mark_placed
-        return coid
+
+    async def _resolve(self, coid: str) -> str:
+        """Settle one of this strategy's orders whose create-order ended unknown: the
+        sink looks it up, or re-sends it with the same id (the exchange deduplicates it);
+        its order id.
+
+        The exits use it: an exit whose order may or may not exist must not wait for the
+        next start to find out (the position is unprotected meanwhile), nor be doubled.
+
+        Raises:
+            OrderOutcomeUnknown: still unknown (the order stays PENDING); also when the
+                sink cannot resolve (a test's).
+            OrderRejected: no such order, and none will be: refused at the re-send, or
+                ended REJECTED/FAILED before, or never sent (no intent was journalled).
+                The order is marked REJECTED.
+            BotkitError: another definite failure (marked FAILED).
+        """
+        resolve = getattr(self._sink, "resolve", None)
+        if resolve is None:
+            raise OrderOutcomeUnknown(f"the order sink cannot resolve client_order_id {coid}")
+        try:
+            order_id = str(await resolve(coid))
+        except KeyError:
+            exc: BotkitError = OrderRejected(
+                f"client_order_id {coid} has no intent in the journal: it was never sent",
+                reason="NEVER_SENT",
+            )
+            if self.orders.get(coid) is not None:
+                self.orders.apply("REJECTED", client_order_id=coid, now=self.now(), source="create")
+            raise exc from None
+        except OrderOutcomeUnknown:
+            raise
+        except BotkitError as exc:
+            status = "REJECTED" if isinstance(exc, OrderRejected) else "FAILED"
+            self.orders.apply(status, client_order_id=coid, now=self.now(), source="create")
+            raise
+        self._log.info("order client_order_id=%s resolved: order_id=%s", coid, order_id)
+        self._accepted(coid, order_id)
+        return order_id
 
     # -- Context: exits (botkit/strategy/exit_manager.py) ------------------------------------
 

@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
-from botkit.errors import BotkitError, OrderOutcomeUnknown
+from botkit.errors import BotkitError, OrderOutcomeUnknown, OrderRejected
 from botkit.market.events import FillEvent, OrderUpdate
 from botkit.orders.intents import (
     Side,
@@ -75,6 +76,7 @@ class ExitHost(Protocol):
     product_limits: dict[str, ProductLimits]
     _sink: OrderSink
     _new_id: Callable[[], str]
+    _monotonic: Callable[[], float]
     ledger: PositionLedger | None
 
     @property
@@ -96,10 +98,31 @@ class ExitHost(Protocol):
 
     def alias_order(self, order_id: str, alias: str, product_id: str, side: str) -> None: ...
 
+    async def _resolve(self, coid: str) -> str: ...
+
 
 _KEY = "exits"
 _TERMINAL = frozenset({"FILLED", "CANCELLED", "EXPIRED", "FAILED", "REJECTED"})
+_REFUSED = frozenset({"REJECTED", "FAILED"})
+"""An order that never rested: the exchange (or the executor) refused it."""
 _ZERO = Decimal(0)
+RETRY_FIRST = 1.0
+"""Seconds before an exit first asks again about an order whose outcome is unknown, or
+re-sends a cancel that failed; doubled after each failure up to :data:`RETRY_MAX`."""
+RETRY_MAX = 30.0
+_SENDING = "sending"
+"""``extra`` key: the working order journaled in the exit but perhaps not yet in the
+order journal (set before the send, cleared once the executor has it). A restart that
+finds it, and no intent for it, knows the order was never sent."""
+
+
+@dataclass(slots=True)
+class _Retry:
+    """When to try again (the context's monotonic clock), and the current back-off."""
+
+    exit_id: str
+    next_at: float
+    delay: float
 
 
 class ExitManager:
@@ -120,7 +143,14 @@ class ExitManager:
         self.by_coid: dict[str, str] = {}
         """client_order_id (entry or working order) -> exit id: the fill path's lookup."""
         self.watch: set[str] = set()
-        """Products with an armed emulated or trailing exit: evaluated on every print."""
+        """Products with an armed emulated or trailing exit, an exit whose order's outcome
+        is unknown or whose re-price waits for a cancel: evaluated on every print."""
+        self._unsure: dict[str, _Retry] = {}
+        """Working orders (client_order_id) whose create-order ended unknown: settled on
+        the product's prints (:meth:`_settle`), never doubled by a second exit."""
+        self._cancel_retry: dict[str, _Retry] = {}
+        """Exits (by id) whose re-price cancel failed: re-sent on the product's prints."""
+        self._cancelling: set[str] = set()
         saved = store.get(_KEY) or {}
         for doc in saved.values():
             rec = ExitRecord.from_json(doc)
@@ -143,15 +173,15 @@ class ExitManager:
         self._rewatch(rec.product_id)
 
     def _rewatch(self, product_id: str) -> None:
-        if any(
-            r.product_id == product_id
-            and r.status == "armed"
-            and (not r.native or r.trailing is not None)
-            for r in self.records.values()
-        ):
+        if any(r.product_id == product_id and self._needs_prints(r) for r in self.records.values()):
             self.watch.add(product_id)
         else:
             self.watch.discard(product_id)
+
+    def _needs_prints(self, r: ExitRecord) -> bool:
+        if r.status == "armed" and (not r.native or r.trailing is not None or "replace" in r.extra):
+            return True
+        return r.live and r.order_coid is not None and r.order_coid in self._unsure
 
     def _save(self) -> None:
         """Journal every live exit (done and cancelled ones leave the state)."""
@@ -473,27 +503,146 @@ class ExitManager:
         rec.extra["placed_stop"] = stop
         exit_fills.begin(rec.extra, coid)
         self._index(rec)
-        self._save()
         try:
-            await ctx._place(rec.product_id, rec.side, config, (size, check), coid=coid)
+            await self._send(rec, coid, config, (size, check))
         except OrderOutcomeUnknown:
-            raise  # the executor resolves it; the record keeps its order
+            self._unsure_about(rec, coid)  # it keeps its order: never a second exit
+            if initial:
+                raise
         except BotkitError as exc:
             if not initial:
-                self._log.error(
-                    "exit %s: its new order was refused (%s): emulated from now on "
-                    "(needs the bot running)", rec.exit_id, exc,
-                )  # fmt: skip
-                rec.native, rec.order_coid, rec.status = False, None, "armed"
-                rec.extra.pop("replace", None)
-                self._save()
-                self._rewatch(rec.product_id)
+                self._refused(rec, str(exc))
                 return
             if old is None:
                 self.records.pop(rec.exit_id, None)
             rec.order_coid = old
             self._finish(rec, "cancelled")
             raise
+
+    async def _send(
+        self, rec: ExitRecord, coid: str, config: dict[str, Any], limit: tuple[Decimal, Decimal]
+    ) -> None:
+        """Send ``rec``'s working order ``coid``, journaled in the exit state first.
+
+        The exit is saved with the order marked as being sent (:data:`_SENDING`), and the
+        mark is cleared once the executor has the intent: a restart that finds the mark and
+        no intent knows the order never left, and places it (:meth:`resume`).
+
+        Raises: what :meth:`BotContext._place` raises.
+        """
+        rec.extra[_SENDING] = coid
+        self._save()
+        try:
+            await self._ctx._place(rec.product_id, rec.side, config, limit, coid=coid)
+        finally:
+            if rec.extra.get(_SENDING) == coid:
+                del rec.extra[_SENDING]
+                self._save()
+
+    def _unsure_about(self, rec: ExitRecord, coid: str) -> None:
+        """``coid``'s create-order ended unknown: it may rest at the exchange. The exit
+        keeps it (a second exit could close the position twice) and asks again on the
+        product's next prints (:meth:`_settle`) instead of waiting for a restart."""
+        self._log.warning(
+            "exit %s: its order %s may or may not exist (no answer): asked again on the next "
+            "prints of %s", rec.exit_id, coid, rec.product_id,
+        )  # fmt: skip
+        self._unsure[coid] = _Retry(rec.exit_id, self._ctx._monotonic() + RETRY_FIRST, RETRY_FIRST)
+        self._rewatch(rec.product_id)
+
+    def _refused(self, rec: ExitRecord, why: str) -> None:
+        """``rec``'s working order will never exist (refused, now or at a restart's
+        re-send). The position still needs the exit: a native one is emulated from now on,
+        an emulated one is armed again; either closes the position on the next print that
+        reaches it."""
+        self._unsure.pop(rec.order_coid or "", None)
+        if rec.native:
+            self._log.error(
+                "exit %s: its order was refused (%s): emulated from now on (needs the bot "
+                "running)", rec.exit_id, why,
+            )  # fmt: skip
+        else:
+            self._log.error("emulated exit %s: its order was refused (%s): armed again",
+                            rec.exit_id, why)  # fmt: skip
+        rec.native, rec.order_coid, rec.status = False, None, "armed"
+        rec.extra.pop("replace", None)
+        self._cancel_retry.pop(rec.exit_id, None)
+        self._save()
+        self._rewatch(rec.product_id)
+
+    async def _settle(self, product_id: str) -> None:
+        """Ask again what became of the product's exit orders whose outcome is unknown
+        (those due: back-off from :data:`RETRY_FIRST` to :data:`RETRY_MAX` seconds).
+
+        Found or accepted at the re-send (same id: the exchange deduplicates) → the exit
+        holds with it; refused → :meth:`_refused`; still unknown → later again.
+        """
+        for coid, retry in list(self._unsure.items()):
+            rec = self.records.get(retry.exit_id)
+            if rec is None or not rec.live or rec.order_coid != coid:
+                del self._unsure[coid]
+                continue
+            if rec.product_id != product_id or self._ctx._monotonic() < retry.next_at:
+                continue
+            try:
+                await self._ctx._resolve(coid)
+            except OrderOutcomeUnknown:
+                retry.delay = min(retry.delay * 2, RETRY_MAX)
+                retry.next_at = self._ctx._monotonic() + retry.delay
+                continue
+            except BotkitError as exc:
+                if self._unsure.pop(coid, None) is not None and rec.order_coid == coid:
+                    self._refused(rec, str(exc))
+                continue
+            if self._unsure.pop(coid, None) is not None:
+                self._log.warning("exit %s: its order %s exists after all", rec.exit_id, coid)
+        self._rewatch(product_id)
+
+    async def _cancel_for_replace(self, rec: ExitRecord) -> None:
+        """Cancel ``rec``'s order for a re-price: its new order follows the CANCELLED
+        update (the ``replace`` mark, saved before). A cancel that fails (an error, or
+        not accepted) is sent again on the product's next prints, backing off, and at a
+        restart: never a re-price stuck behind one lost cancel.
+
+        Raises: what :meth:`BotContext.cancel` raises (after registering the retry).
+        """
+        coid = rec.order_coid
+        assert coid is not None
+        self._cancelling.add(coid)
+        try:
+            accepted = await self._ctx.cancel(coid)
+        except BotkitError:
+            self._cancel_failed(rec)
+            raise
+        finally:
+            self._cancelling.discard(coid)
+        if accepted:
+            self._cancel_retry.pop(rec.exit_id, None)
+        else:
+            self._cancel_failed(rec)
+
+    def _cancel_failed(self, rec: ExitRecord) -> None:
+        retry = self._cancel_retry.get(rec.exit_id)
+        delay = RETRY_FIRST if retry is None else min(retry.delay * 2, RETRY_MAX)
+        self._cancel_retry[rec.exit_id] = _Retry(rec.exit_id, self._ctx._monotonic() + delay, delay)
+        self._log.warning(
+            "exit %s: the cancel of its order for a re-price failed: sent again in %.0f s",
+            rec.exit_id, delay,
+        )  # fmt: skip
+        self._rewatch(rec.product_id)
+
+    async def _retry_cancel(self, rec: ExitRecord) -> None:
+        """Re-send a re-price's failed cancel once it is due (see :meth:`_cancel_for_replace`)."""
+        retry = self._cancel_retry.get(rec.exit_id)
+        coid = rec.order_coid
+        if retry is None or coid is None or coid in self._cancelling:
+            return
+        order = self._ctx.orders.get(coid)
+        if order is None or order.terminal:
+            self._cancel_retry.pop(rec.exit_id, None)  # it ended: its update re-places
+            return
+        if self._ctx._monotonic() >= retry.next_at:
+            await self._cancel_for_replace(rec)
 
     # -- cancel / replace --------------------------------------------------------------------
 
@@ -559,7 +708,7 @@ class ExitManager:
         if rec.native and rec.order_coid is not None:
             rec.extra["replace"] = True
             self._save()
-            await self._ctx.cancel(rec.order_coid)
+            await self._cancel_for_replace(rec)
         else:
             self._save()
         return exit_id
@@ -567,11 +716,16 @@ class ExitManager:
     # -- the feed side -----------------------------------------------------------------------
 
     async def on_price(self, product_id: str, price: Decimal) -> list[ExitEvent]:
-        """A print of a watched product: move trailing stops, trigger emulated exits."""
+        """A print of a watched product: settle exit orders of unknown outcome, re-send
+        failed re-price cancels, move trailing stops, trigger emulated exits."""
+        if self._unsure:
+            await self._settle(product_id)
         events: list[ExitEvent] = []
         for rec in list(self.records.values()):
             if rec.product_id != product_id or rec.status != "armed":
                 continue
+            if rec.native and rec.exit_id in self._cancel_retry:
+                await self._retry_cancel(rec)
             if rec.trailing is not None:
                 moved = rec.trailing.on_price(price)
                 if moved is not rec.trailing:
@@ -603,7 +757,7 @@ class ExitManager:
             return
         rec.extra["replace"] = True
         self._save()
-        await self._ctx.cancel(rec.order_coid)
+        await self._cancel_for_replace(rec)
 
     async def _trigger(self, rec: ExitRecord, leg: Leg, price: Decimal) -> ExitEvent:
         """An emulated exit triggered: send its working limit order."""
@@ -623,7 +777,6 @@ class ExitManager:
         rec.order_coid = coid
         exit_fills.begin(rec.extra, coid)
         self.by_coid[coid] = rec.exit_id
-        self._save()
         self._rewatch(rec.product_id)
         event = ExitTriggered(
             rec.exit_id, rec.product_id, rec.kind, leg, price, False, self._level(rec, leg)
@@ -633,17 +786,11 @@ class ExitManager:
             rec.exit_id, rec.kind, leg, price, rec.side, self._left(rec), limit,
         )  # fmt: skip
         try:
-            await self._ctx._place(
-                rec.product_id, rec.side, limit_gtc(self._left(rec), limit),
-                (self._left(rec), limit), coid=coid,
-            )  # fmt: skip
+            await self._send(rec, coid, limit_gtc(self._left(rec), limit), (self._left(rec), limit))
         except OrderOutcomeUnknown:
-            pass  # the executor resolves it; its updates follow
+            self._unsure_about(rec, coid)
         except BotkitError as exc:
-            self._log.error("emulated exit %s: its order was refused: %s", rec.exit_id, exc)
-            rec.status, rec.order_coid = "armed", None
-            self._save()
-            self._rewatch(rec.product_id)
+            self._refused(rec, str(exc))
         return event
 
     # -- the order side ----------------------------------------------------------------------
@@ -654,6 +801,8 @@ class ExitManager:
         rec = self.records.get(exit_id) if exit_id is not None else None
         if rec is None or not rec.live:
             return []
+        if self._unsure.pop(coid, None) is not None:  # now it is known what became of it
+            self._rewatch(rec.product_id)
         status = update.status
         if rec.kind == "entry" and coid == rec.entry_coid:
             if status in _TERMINAL:
@@ -668,6 +817,7 @@ class ExitManager:
         if self._left(rec) <= 0:
             return []  # its late fills close it
         if rec.extra.pop("replace", None):
+            self._cancel_retry.pop(rec.exit_id, None)
             if rec.kind == "trailing" or rec.native:
                 await self._place_native(rec)
             return []
@@ -676,6 +826,9 @@ class ExitManager:
             rec.status, rec.order_coid = "armed", None
             self._save()
             self._rewatch(rec.product_id)
+            return []
+        if status in _REFUSED:  # it never rested (e.g. refused at a restart's re-send)
+            self._refused(rec, f"its order ended {status}")
             return []
         self._log.warning("exit %s: its order ended %s (%s filled): exit closed; the rest of "
                           "the position has no exit from it", rec.exit_id, status,
@@ -694,7 +847,9 @@ class ExitManager:
             if not rec.extra.get("attached_order_id"):  # not learned at placement: again now
                 await self._learn_attached(rec)
             return []
-        self._finish(rec, "done")
+        # done, but saved only with its child exit (every path below saves): one write
+        # takes the entry out and puts its exit in, so no crash can lose both
+        rec.status = "done"
         kind = (
             "bracket"
             if rec.stop is not None and rec.take_profit is not None
@@ -702,22 +857,14 @@ class ExitManager:
         )
         try:
             if kind == "take_profit":
-                assert rec.take_profit is not None
-                tp_coid = await self._ctx._place(
-                    rec.product_id, rec.side, limit_gtc(filled, rec.take_profit),
-                    (filled, rec.take_profit),
-                )  # fmt: skip
-                child = ExitRecord(
-                    self._ctx._new_id(), "take_profit", rec.product_id, rec.position, filled,
-                    native=True, take_profit=rec.take_profit, order_coid=tp_coid,
-                )  # fmt: skip
-                self._index(child)
-                self._save()
+                await self._take_profit_of(rec, filled)
             else:
                 await self.held(
                     kind, rec.product_id, filled, side=rec.position,
                     stop=rec.stop, take_profit=rec.take_profit,
                 )  # fmt: skip
+        except OrderOutcomeUnknown:
+            pass  # its order may rest: the exit keeps it and asks again, never a second one
         except BotkitError as exc:
             # the market went through a level while the entry filled: emulate, it fires at once
             self._log.error("exit of entry %s could not be placed (%s): emulated", rec.exit_id, exc)
@@ -728,6 +875,25 @@ class ExitManager:
             self._index(child)
             self._save()
         return []
+
+    async def _take_profit_of(self, entry: ExitRecord, filled: Decimal) -> None:
+        """An entry's lone take-profit: a resting limit order for what filled, journaled as
+        its exit before it is sent. Refused: emulated; unknown: kept, asked again."""
+        tp = entry.take_profit
+        assert tp is not None
+        coid = self._ctx._new_id()
+        child = ExitRecord(
+            self._ctx._new_id(), "take_profit", entry.product_id, entry.position, filled,
+            native=True, take_profit=tp, order_coid=coid,
+        )  # fmt: skip
+        exit_fills.begin(child.extra, coid)
+        self._index(child)
+        try:
+            await self._send(child, coid, limit_gtc(filled, tp), (filled, tp))
+        except OrderOutcomeUnknown:
+            self._unsure_about(child, coid)
+        except BotkitError as exc:
+            self._refused(child, str(exc))
 
     def on_fill(self, fill: FillEvent, coid: str) -> tuple[list[ExitEvent], bool]:
         """A fill of an exit's order: its events, and whether a stop-loss filled."""
@@ -811,24 +977,69 @@ class ExitManager:
         ``known(coid)``: the order is open (adopted by the start-up reconciliation).
         """
         for rec in list(self.records.values()):
-            if rec.kind == "entry" and rec.live:
-                await self._resume_entry(rec, known)
-                continue
-            if not rec.native or rec.status not in ("armed", "triggered"):
-                continue
-            coid = rec.order_coid
-            if coid is None or known(coid):
-                continue
-            if rec.extra.pop("replace", None) or (rec.trailing is not None and coid is None):
-                self._log.warning("exit %s: re-placing its order after a restart", rec.exit_id)
-                await self._place_native(rec)
-                continue
+            try:
+                await self._resume_one(rec, known)
+            except BotkitError as exc:  # a routine failure must not stop the start
+                self._log.error("exit %s: resuming it failed (%s): retried on the next "
+                                "prints", rec.exit_id, exc)  # fmt: skip
+
+    async def _resume_one(self, rec: ExitRecord, known: Callable[[str], bool]) -> None:
+        if rec.kind == "entry" and rec.live:
+            await self._resume_entry(rec, known)
+            return
+        if not rec.native or rec.status not in ("armed", "triggered"):
+            return
+        coid = rec.order_coid
+        if coid is not None and known(coid):
+            if "replace" in rec.extra:  # the crash came before its re-price's cancel went
+                self._log.warning("exit %s: completing its interrupted re-price", rec.exit_id)
+                await self._cancel_for_replace(rec)
+            return
+        if rec.extra.pop("replace", None) or coid is None:
+            self._log.warning("exit %s: re-placing its order after a restart", rec.exit_id)
+            await self._place_native(rec)
+            return
+        fate = await self._fate(coid, sending=rec.extra.get(_SENDING) == coid)
+        if fate == "never sent":
+            self._log.warning("exit %s: its order was never sent: placing it now", rec.exit_id)
+            rec.extra.pop(_SENDING, None)
+            await self._place_native(rec)
+        elif fate.startswith("refused"):
+            self._refused(rec, fate)
+        elif fate == "unknown":
+            self._unsure_about(rec, coid)
+        else:
             self._log.warning(
                 "exit %s (%s %s): its order %s is no longer open at the exchange (filled or "
                 "cancelled while the bot was down): check the position",
                 rec.exit_id, rec.kind, rec.product_id, coid,
             )  # fmt: skip
             self._finish(rec, "done")
+
+    async def _fate(self, coid: str, *, sending: bool) -> str:
+        """What the order journal says of an exit's order the exchange does not list as
+        open: ``ended`` (placed, then filled or cancelled while the bot was down, or the
+        journal cannot tell), ``never sent`` (no intent, and the exit marked it as being
+        sent: the crash came before the executor had it), ``refused: ...`` or ``unknown``.
+
+        Asks the sink without touching the order's state (a placed order found here is
+        not open). An intent pruned from the journal long ago reads as ``ended``: only
+        the sending mark, cleared right after every send, makes a missing intent mean
+        "never sent"."""
+        resolve = getattr(self._ctx._sink, "resolve", None)
+        if resolve is None:
+            return "ended"
+        try:
+            await resolve(coid)
+        except KeyError:
+            return "never sent" if sending else "ended"
+        except OrderOutcomeUnknown:
+            return "unknown"
+        except OrderRejected as exc:
+            return f"refused: {exc}"
+        except BotkitError as exc:
+            return f"refused: {exc}"
+        return "ended"
 
     async def _resume_entry(self, rec: ExitRecord, known: Callable[[str], bool]) -> None:
         """An entry's exits after a restart.

@@ -1,0 +1,344 @@
+"""An exit's working order whose create-order ends unknown, is refused at a restart's
+re-send, never left before a crash, or whose re-price cancel fails: the position keeps
+exactly one exit, and it protects (against the simulator, over real sockets).
+
+Found by an independent review (2026-12-07): an unknown outcome used to arm a second,
+emulated exit beside the native one (the position sold twice), or leave an emulated exit
+"triggered" with nothing at the exchange until the next start; a refusal at a restart's
+re-send closed the exit; one failed cancel froze a trailing stop for good.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from botkit.auth.clock import SystemClock
+from botkit.auth.jwt import JwtSigner
+from botkit.clock import ManualClock
+from botkit.net.ratelimit import RateLimiter
+from botkit.net.retry_policy import RetryPolicy
+from botkit.orders.executor import OrderExecutor
+from botkit.orders.journal import OrderJournal
+from botkit.orders.types import startup_updates
+from botkit.sim.server import SimServer
+from botkit.strategy.context import BotContext
+from botkit.strategy.exit_manager import RETRY_FIRST
+from botkit.strategy.ports import ExecutorSink
+from botkit.strategy.state import JsonState
+from botkit.venues.advanced_trade.rest_client import RestClient
+from tests.strategy.conftest import book_event
+from tests.strategy.exit_helpers import (
+    PRODUCT,
+    EmulatingSink,
+    UserChannel,
+    bid,
+    buy_up_to,
+    frozen_sim,
+    open_at_sim,
+    sell_down_to,
+    ticker,
+    trade_print,
+)
+from tests.strategy.test_exit_sim import SIZE, context, long_position
+
+D = Decimal
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[SimServer]:
+    async with frozen_sim() as server:
+        server.exchange.add_user("b")
+        yield server
+
+
+class Bot:
+    """One run of the bot's order side: an executor on the journal at ``path`` (a second
+    Bot on the same path is the restart)."""
+
+    def __init__(self, sim: SimServer, path: Path) -> None:
+        clock = SystemClock()
+        signer = JwtSigner(sim.add_key("ES256"), clock=clock, nonce=secrets.token_hex)
+        self.client = RestClient(
+            sim.rest_url,
+            signer,
+            clock=clock,
+            policy=RetryPolicy().scaled(0.001),
+            rng=random.Random(3),
+            limiter=RateLimiter(float("inf"), float("inf")),
+            read_timeout=2.0,
+        )
+        self.executor = OrderExecutor(self.client, OrderJournal(path))
+
+    async def close(self) -> None:
+        await self.executor.close()
+        await self.client.close()
+
+
+@pytest.fixture
+async def bots(sim: SimServer, tmp_path: Path) -> AsyncIterator[list[Bot]]:
+    made: list[Bot] = []
+    yield made
+    for bot in made:
+        await bot.close()
+
+
+def start_bot(sim: SimServer, tmp_path: Path, bots: list[Bot]) -> OrderExecutor:
+    bot = Bot(sim, tmp_path / "journal.sqlite")
+    bots.append(bot)
+    return bot.executor
+
+
+def clock_of(ctx: BotContext) -> ManualClock:
+    clock = ctx._clock
+    assert isinstance(clock, ManualClock)
+    return clock
+
+
+async def restart(
+    sim: SimServer, tmp_path: Path, bots: list[Bot]
+) -> tuple[BotContext, OrderExecutor]:
+    """A new executor and context on the same journals, started as ``botkit run`` does:
+    pending intents resolved, open orders adopted, the exits resumed, then the updates."""
+    executor = start_bot(sim, tmp_path, bots)
+    await executor.start()
+    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
+    recon = await executor.reconcile([PRODUCT])
+    updates = startup_updates(executor.startup, recon)
+    for u in updates:
+        ctx.adopt(u.client_order_id, product_id=u.product_id, side=u.side)
+    await ctx.start()
+    for u in updates:
+        await ctx.dispatch(u)
+    return ctx, executor
+
+
+def orders_of(sim: SimServer, coid: str) -> list[dict[str, Any]]:
+    """Every order of the bot's user at the simulator with this client id, in any state."""
+    return [o for o in sim.exchange.list_orders("default", {}) if o["client_order_id"] == coid]
+
+
+def stops_at_sim(sim: SimServer) -> list[Decimal]:
+    return [
+        D(o["order_configuration"]["stop_limit_stop_limit_gtc"]["stop_price"])
+        for o in open_at_sim(sim.exchange)
+        if o["order_type"] == "STOP_LIMIT"
+    ]
+
+
+async def test_an_emulated_exit_whose_order_ended_unknown_is_sent_on_the_next_prints(
+    sim: SimServer, tmp_path: Path, bots: list[Bot]
+) -> None:
+    executor = start_bot(sim, tmp_path, bots)
+    ctx, _ = context(sim, EmulatingSink(executor), tmp_path)
+    user = UserChannel(sim.exchange)
+    last = await long_position(sim, ctx, user)
+    await ctx.stop_loss(PRODUCT, SIZE, last - 10)
+    sim.faults.fail_next(503, count=20, path=r"/orders$", method="POST")  # never processed
+    await ctx.dispatch(trade_print(last - 10))  # triggers: its order ends unknown
+    sim.faults.clear()
+    (rec,) = ctx.open_exits()
+    assert rec.status == "triggered" and rec.order_coid is not None
+    assert open_at_sim(sim.exchange) == [] and PRODUCT in ctx.exits.watch
+    await ctx.dispatch(trade_print(last - 11, n=2))  # not due yet: nothing sent
+    assert open_at_sim(sim.exchange) == []
+    coid = rec.order_coid
+    clock_of(ctx).advance(RETRY_FIRST)
+    await ctx.dispatch(trade_print(last - 12, n=3))  # due: looked up, re-sent with its id
+    (order,) = orders_of(sim, coid)  # one order (its limit sold into the book at once)
+    assert order["side"] == "SELL" and PRODUCT not in ctx.exits.watch
+    await user.sync(ctx)
+    assert ctx.position(PRODUCT) == 0 and ctx.open_exits() == []
+
+
+async def test_an_entrys_native_stop_of_unknown_outcome_gets_no_second_exit(
+    sim: SimServer, tmp_path: Path, bots: list[Bot]
+) -> None:
+    executor = start_bot(sim, tmp_path, bots)
+    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
+    user = UserChannel(sim.exchange)
+    await ctx.dispatch(book_event(sim))
+    last = sim.exchange.last_trade_price(PRODUCT)
+    await ctx.dispatch(ticker(last))
+    _, asks = sim.exchange.book(PRODUCT)
+    await ctx.buy(PRODUCT, SIZE, price=asks[0][0], stop_loss=last - 10)  # fills at once
+    sim.faults.fail_after_accept(500, count=8)  # the stop is placed, every answer lost
+    sim.faults.fail_next(503, count=40, path=r"/orders/historical/batch$", method="GET")
+    await user.sync(ctx)  # the entry filled: its stop is sent, outcome unknown
+    sim.faults.clear()
+    (rec,) = ctx.open_exits()  # one exit, native, keeping the order that may exist
+    assert rec.native and rec.status == "armed" and stops_at_sim(sim) == [last - 10]
+    clock_of(ctx).advance(RETRY_FIRST)
+    await ctx.dispatch(trade_print(last, n=5))  # due: found by lookup, not placed again
+    assert stops_at_sim(sim) == [last - 10] and PRODUCT not in ctx.exits.watch
+    await ctx.dispatch(book_event(sim))
+    bid(sim.exchange, last - 20, D("1"))
+    low = sell_down_to(sim.exchange, last - 10)  # through the stop: it fills
+    await user.sync(ctx)
+    await ctx.dispatch(trade_print(low, n=7))
+    await user.sync(ctx)
+    assert ctx.position(PRODUCT) == 0 and ctx.open_exits() == []
+
+
+async def test_an_entrys_take_profit_of_unknown_outcome_is_journaled_and_kept(
+    sim: SimServer, tmp_path: Path, bots: list[Bot]
+) -> None:
+    executor = start_bot(sim, tmp_path, bots)
+    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
+    user = UserChannel(sim.exchange)
+    await ctx.dispatch(book_event(sim))
+    last = sim.exchange.last_trade_price(PRODUCT)
+    await ctx.dispatch(ticker(last))
+    _, asks = sim.exchange.book(PRODUCT)
+    await ctx.buy(PRODUCT, SIZE, price=asks[0][0], take_profit=last + 50)
+    sim.faults.fail_after_accept(500, count=8)
+    sim.faults.fail_next(503, count=40, path=r"/orders/historical/batch$", method="GET")
+    await user.sync(ctx)
+    sim.faults.clear()
+    (rec,) = ctx.open_exits()  # the take-profit is an exit, with the order that may rest
+    assert rec.kind == "take_profit" and rec.native and rec.order_coid is not None
+    (order,) = open_at_sim(sim.exchange)
+    assert order["client_order_id"] == rec.order_coid
+    clock_of(ctx).advance(RETRY_FIRST)
+    await ctx.dispatch(trade_print(last + 1, n=5))
+    assert len(open_at_sim(sim.exchange)) == 1 and ctx.open_exits() == [rec]
+
+
+async def test_a_re_placed_stop_refused_at_the_restart_is_emulated_not_dropped(
+    sim: SimServer, tmp_path: Path, bots: list[Bot]
+) -> None:
+    executor = start_bot(sim, tmp_path, bots)
+    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
+    user = UserChannel(sim.exchange)
+    last = await long_position(sim, ctx, user)
+    await ctx.trailing_stop(PRODUCT, SIZE, distance=D("20"))
+    high = buy_up_to(sim.exchange, last + 10)
+    await ctx.dispatch(trade_print(high))  # ratchet: the old stop's cancel is sent
+    sim.exchange.advance(sim.now() + 5)
+    sim.faults.fail_next(503, count=20, path=r"/orders$", method="POST")
+    await user.sync(ctx)  # CANCELLED -> the new stop's POST: never processed
+    sim.faults.clear()
+    assert open_at_sim(sim.exchange) == []
+    await bots.pop().close()  # the bot stops; the market falls through the new stop
+    bid(sim.exchange, high - 40)
+    low = sell_down_to(sim.exchange, high - 25)
+    ctx2, executor2 = await restart(sim, tmp_path, bots)
+    assert len(executor2.startup.rejected) == 1  # the re-send: stop above the last trade
+    (rec,) = ctx2.open_exits()  # kept, emulated: closes the position on the next print
+    assert not rec.native and rec.status == "armed" and PRODUCT in ctx2.exits.watch
+    await ctx2.dispatch(book_event(sim))
+    await ctx2.dispatch(trade_print(low - 1, n=9))  # through the stop: its order is sent
+    assert rec.status == "triggered" and rec.order_coid is not None
+    coid = rec.order_coid
+    await UserChannel(sim.exchange).sync(ctx2)  # (this context has no fill ledger: its
+    (order,) = orders_of(sim, coid)  # position starts at 0)
+    assert order["status"] == "FILLED" and ctx2.open_exits() == []
+
+
+async def test_a_failed_re_price_cancel_is_sent_again_and_the_stop_trails(
+    sim: SimServer, tmp_path: Path, bots: list[Bot]
+) -> None:
+    executor = start_bot(sim, tmp_path, bots)
+    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
+    user = UserChannel(sim.exchange)
+    last = await long_position(sim, ctx, user)
+    await ctx.trailing_stop(PRODUCT, SIZE, distance=D("20"))
+    (rec,) = ctx.open_exits()
+    assert rec.trailing is not None
+    first = stops_at_sim(sim)
+    sim.faults.fail_next(503, count=10, path=r"batch_cancel")
+    high = buy_up_to(sim.exchange, last + 10)
+    await ctx.dispatch(trade_print(high))  # ratchet; its cancel fails (logged)
+    sim.faults.clear()
+    assert stops_at_sim(sim) == first and rec.extra.get("replace")
+    clock_of(ctx).advance(RETRY_FIRST)
+    await ctx.dispatch(trade_print(high, n=2))  # due: the cancel is sent again
+    sim.exchange.advance(sim.now() + 5)
+    await user.sync(ctx)  # CANCELLED -> the new stop at the latest level
+    assert stops_at_sim(sim) == [rec.trailing.stop] and "replace" not in rec.extra
+    p = buy_up_to(sim.exchange, last + 25)
+    await ctx.dispatch(trade_print(p, n=3))  # and it trails on
+    sim.exchange.advance(sim.now() + 10)
+    await user.sync(ctx)
+    assert stops_at_sim(sim) == [rec.trailing.stop] == [p - 20]
+
+
+async def test_a_restart_completes_a_re_price_whose_cancel_never_went(
+    sim: SimServer, tmp_path: Path, bots: list[Bot]
+) -> None:
+    executor = start_bot(sim, tmp_path, bots)
+    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
+    user = UserChannel(sim.exchange)
+    last = await long_position(sim, ctx, user)
+    await ctx.trailing_stop(PRODUCT, SIZE, distance=D("20"))
+    first = stops_at_sim(sim)
+    sim.faults.fail_next(503, count=10, path=r"batch_cancel")
+    high = buy_up_to(sim.exchange, last + 10)
+    await ctx.dispatch(trade_print(high))  # the cancel fails; then the bot stops
+    sim.faults.clear()
+    await bots.pop().close()
+    ctx2, _ = await restart(sim, tmp_path, bots)
+    (rec,) = ctx2.open_exits()
+    assert rec.trailing is not None and stops_at_sim(sim) == first
+    clock_of(ctx2).advance(RETRY_FIRST)  # at start its order id was not known yet
+    await ctx2.dispatch(trade_print(high, n=2))
+    sim.exchange.advance(sim.now() + 5)
+    await UserChannel(sim.exchange).sync(ctx2)
+    assert stops_at_sim(sim) == [rec.trailing.stop] == [high - 20]
+
+
+async def test_a_stop_that_never_left_before_a_crash_is_placed_at_the_restart(
+    sim: SimServer, tmp_path: Path, bots: list[Bot]
+) -> None:
+    """The exit state as a kill leaves it between the exit's save and the executor's
+    intent: a new order id marked as being sent, no intent for it, nothing at the
+    exchange (the old stop was cancelled for the re-price)."""
+    executor = start_bot(sim, tmp_path, bots)
+    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
+    user = UserChannel(sim.exchange)
+    last = await long_position(sim, ctx, user)
+    await ctx.stop_loss(PRODUCT, SIZE, last - 10)
+    (rec,) = ctx.open_exits()
+    assert rec.order_coid is not None
+    await ctx.cancel(rec.order_coid)
+    await bots.pop().close()
+    state = JsonState(tmp_path / "exits.json")
+    saved = state.get("exits")
+    doc = saved[rec.exit_id]
+    unsent = "00000000-0000-4000-8000-00000000beef"
+    doc["order_coid"], doc["extra"]["sending"] = unsent, unsent
+    state.set("exits", saved)
+    ctx2, _ = await restart(sim, tmp_path, bots)
+    (again,) = ctx2.open_exits()
+    assert again.native and again.order_coid not in (None, unsent)
+    assert stops_at_sim(sim) == [last - 10]
+    await user.sync(ctx2)
+    assert ctx2.open_exits() == [again]
+
+
+async def test_without_the_sending_mark_a_missing_order_still_closes_its_exit(
+    sim: SimServer, tmp_path: Path, bots: list[Bot]
+) -> None:
+    """No mark: the intent may have been pruned long ago, so nothing is re-placed (a
+    stop re-placed for a position that is gone could open one the other way)."""
+    executor = start_bot(sim, tmp_path, bots)
+    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
+    user = UserChannel(sim.exchange)
+    last = await long_position(sim, ctx, user)
+    await ctx.stop_loss(PRODUCT, SIZE, last - 10)
+    (rec,) = ctx.open_exits()
+    assert rec.order_coid is not None
+    await ctx.cancel(rec.order_coid)
+    await bots.pop().close()
+    state = JsonState(tmp_path / "exits.json")
+    saved = state.get("exits")
+    saved[rec.exit_id]["order_coid"] = "00000000-0000-4000-8000-00000000beef"
+    state.set("exits", saved)
+    ctx2, _ = await restart(sim, tmp_path, bots)
+    assert ctx2.open_exits() == [] and stops_at_sim(sim) == []
