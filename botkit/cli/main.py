@@ -289,8 +289,23 @@ def cmd_kill_switch(args: argparse.Namespace) -> int:
             print(f"protection {name}: {what}")
         _print_positions(path.parent, time.time())
         return EXIT_OK
-    was = reset_kill_switch(path)
-    print(f"kill switch {'reset' if was else 'was not tripped'} ({path}); stop the bot first")
+    from botkit.runtime.data_lock import DataDirLock
+
+    if not path.parent.is_dir():
+        print(f"kill switch was not tripped ({path}: no such data directory)")
+        return EXIT_OK
+    try:  # a running bot keeps its own state in memory and writes it back: it must be stopped
+        lock = DataDirLock(path.parent)
+    except ConfigError as exc:
+        raise ConfigError(
+            f"{exc}. A running bot's kill switch is reset through it: botkit ctl kill-switch "
+            "reset (its --http server), or stop it and run this again"
+        ) from None
+    try:
+        was = reset_kill_switch(path)
+    finally:
+        lock.release()
+    print(f"kill switch {'reset' if was else 'was not tripped'} ({path})")
     return EXIT_OK
 
 
@@ -337,7 +352,11 @@ def cmd_ctl(args: argparse.Namespace) -> int:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="botkit", description="Trading bots on Coinbase, asyncio.")
     p.add_argument("--version", action="version", version=f"botkit {__version__}")
-    p.add_argument("--env-file", default=".env", help="dotenv file to read (default: .env)")
+    p.add_argument(
+        "--env-file",
+        default=None,
+        help="dotenv file to read (default: ./.env when it exists; a file named here must)",
+    )
     p.add_argument(
         "--log-level", help="DEBUG, INFO, WARNING or ERROR (default: INFO for run, else WARNING)"
     )
@@ -492,6 +511,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
     if func is None:
         parser.print_help()
+        return EXIT_USAGE
+    if args.env_file is None:
+        args.env_file = ".env"  # optional: keys may come from the environment instead
+    elif not Path(args.env_file).is_file():  # named: a typo must not read as "no keys"
+        print(
+            f"botkit: error: --env-file {args.env_file} does not exist. Fix: correct the "
+            "path, or leave --env-file out (./.env is read when present)",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     try:
         return func(args)

@@ -62,6 +62,31 @@ def test_cli_kill_switch_status_and_reset(
     assert main(["kill-switch", "status", "--path", str(path)]) == 2
 
 
+def test_cli_kill_switch_reset_refuses_while_a_bot_runs_on_the_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A running bot holds its state in memory (and writes it back): resetting its file
+    beside it said "reset" while the bot stayed tripped. Refused, naming the way that works."""
+    from botkit.cli.main import main
+    from botkit.risk.engine import KillSwitchState
+    from botkit.risk.gate import save_kill_switch
+    from botkit.runtime.data_lock import DataDirLock
+
+    path = tmp_path / "ks.json"
+    save_kill_switch(path, KillSwitchState(True, "tripped by hand", 1.0))
+    running = DataDirLock(tmp_path)  # what botkit run holds for its whole run
+    try:
+        assert main(["kill-switch", "reset", "--path", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert "in use by another running bot" in err and "botkit ctl kill-switch reset" in err
+        assert load_kill_switch(path).tripped
+    finally:
+        running.release()
+    assert main(["kill-switch", "reset", "--path", str(path)]) == 0
+    assert capsys.readouterr().out.startswith("kill switch reset")
+    assert not load_kill_switch(path).tripped
+
+
 def test_cli_kill_switch_status_lists_active_protections(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
