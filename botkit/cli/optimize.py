@@ -10,11 +10,15 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from botkit.errors import ConfigError
+
+if TYPE_CHECKING:
+    from botkit.research.space import Param
 
 __all__ = [
     "add_optimize_command",
@@ -146,6 +150,15 @@ def _progress(stream: IO[str], tty: bool) -> Any:
     return show
 
 
+def _check_searched_params(doc: dict[str, Any], params: Sequence[Param], source: str) -> None:
+    """A misspelt ``[optimize.params]`` name is a config error now, not a failed trial
+    each (a study of 60 trials x 3 folds that scores nothing, and stores them as done)."""
+    from botkit.strategy.loader import check_param_names, load_strategy
+
+    name = str(doc.get("strategy", {}).get("name") or "market_maker")
+    check_param_names(load_strategy(name), (p.name for p in params), f"{source}: [optimize.params]")
+
+
 def cmd_optimize(args: argparse.Namespace) -> int:
     """``botkit optimize``: run (or resume) the study; print the summary as JSON.
 
@@ -164,6 +177,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     if overrides:
         doc = {**doc, "optimize": {**doc["optimize"], **overrides}}
         spec = parse_optimize(doc, source=source)
+    _check_searched_params(doc, spec.params, source)
     model, latency = parse_backtest(doc)
     series = _load(args, doc)
     strategy = str(doc.get("strategy", {}).get("name", "strategy")).replace(":", "_")

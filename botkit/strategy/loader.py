@@ -35,7 +35,7 @@ import importlib.util
 import inspect
 import sys
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -259,6 +259,21 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
 
 
+def check_param_names(cls: type[Strategy], names: Iterable[str], where: str) -> None:
+    """Refuse parameter names ``cls.Params`` does not have (unless it allows extras).
+
+    Raises:
+        ConfigError: ``where``: the unknown names and the known ones.
+    """
+    model = cls.Params
+    if model.model_config.get("extra") == "allow":
+        return
+    unknown = sorted(set(names) - _field_keys(model))
+    if unknown:
+        known = ", ".join(sorted(model.model_fields)) or "none"
+        raise ConfigError(f"{where}: unknown parameter(s) {', '.join(unknown)} (known: {known})")
+
+
 def build_params(cls: type[Strategy], raw: Mapping[str, Any] | None) -> BaseModel:
     """Validate a ``[strategy.params]`` table against ``cls.Params``.
 
@@ -271,13 +286,7 @@ def build_params(cls: type[Strategy], raw: Mapping[str, Any] | None) -> BaseMode
     model = cls.Params
     data = dict(raw or {})
     where = f"strategy {cls.strategy_name()} parameters"
-    if model.model_config.get("extra") != "allow":
-        unknown = sorted(set(data) - _field_keys(model))
-        if unknown:
-            known = ", ".join(sorted(model.model_fields)) or "none"
-            raise ConfigError(
-                f"{where}: unknown parameter(s) {', '.join(unknown)} (known: {known})"
-            )
+    check_param_names(cls, data, where)
     try:
         return model.model_validate(data)
     except ValidationError as exc:

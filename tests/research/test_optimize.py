@@ -152,6 +152,18 @@ def test_walk_forward_reports_in_and_out_of_sample_scores_and_an_html_report(
     assert "http" not in html  # self-contained: no link to load anything from
 
 
+def test_a_misspelt_searched_parameter_is_refused_before_any_trial(tmp_path, capsys):
+    path = tmp_path / "typo.toml"
+    path.write_text(BOT_TOML.replace("fast = { type", "fsat = { type"))
+    storage = tmp_path / "s.db"
+    code = main(["optimize", "--config", str(path), "--data", "synthetic:300:3",
+                 "--storage", str(storage), "--quiet"])  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "[optimize.params]: unknown parameter(s) fsat (known:" in err and "fast" in err
+    assert not storage.exists()  # no study, no trial stored as done
+
+
 def _counted(storage: Path, name: str) -> list[optuna.trial.FrozenTrial]:
     study = optuna.load_study(study_name=name, storage=f"sqlite:///{storage}")
     return study.get_trials()
