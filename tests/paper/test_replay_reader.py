@@ -74,6 +74,26 @@ def test_a_cut_off_file_gives_its_complete_records(
     assert len(got) < len(whole)
 
 
+def test_a_recorder_killed_without_closing_leaves_its_last_second_replayable(
+    tmp_path: Path,
+) -> None:
+    """Nothing closes the recorder (as after kill -9): the file on disk already holds
+    every frame up to the last flush, at most FLUSH_EVERY seconds of receive time back."""
+    from botkit.market.recorder import FLUSH_EVERY, Recorder
+
+    path = tmp_path / "killed.jsonl.gz"
+    rec = Recorder(path, clock=lambda: 0.0)
+    frames = [(i * 0.1, f'{{"channel":"heartbeats","n":{i}}}') for i in range(50)]
+    for t, data in frames:
+        rec.frame("market-0", t, data)
+    on_disk = [r.data for r, _ in read_records(path)]  # a cut-off member, as a kill leaves it
+    last_t = frames[-1][0]
+    expected = [d for t, d in frames if t <= last_t - FLUSH_EVERY]
+    assert on_disk[: len(expected)] == expected and len(on_disk) < len(frames)
+    rec.close()
+    assert [r.data for r, _ in read_records(path)] == [d for _, d in frames]
+
+
 def test_zero_padding_between_members_is_skipped(two_sessions: Path, tmp_path: Path) -> None:
     padded = tmp_path / "padded.jsonl.gz"
     padded.write_bytes(two_sessions.read_bytes() + b"\0" * 100)
