@@ -234,12 +234,19 @@ def _model(model: type[BaseModel], raw: Any, table: str, source: str) -> Any:
     try:
         return model.model_validate(raw)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}"
-            + ("" if _SECRETISH.search(str(e["loc"])) else f" (got {e.get('input')!r})")
-            for e in exc.errors()
-        )
+        problems = "; ".join(_problem(model, e) for e in exc.errors())
         raise ConfigError(f"{source}: [{table}] is invalid: {problems}") from exc
+
+
+def _problem(model: type[BaseModel], e: Any) -> str:
+    """One validation error as the config's words: a misspelt key says which keys exist."""
+    where = ".".join(str(p) for p in e["loc"]) or "(root)"
+    if e["type"] == "extra_forbidden" and len(e["loc"]) == 1:
+        known = ", ".join(sorted(model.model_fields))
+        return f"unknown key {where} (known: {known})"
+    if _SECRETISH.search(str(e["loc"])):
+        return f"{where}: {e['msg']}"
+    return f"{where}: {e['msg']} (got {e.get('input')!r})"
 
 
 def parse_bot_config(doc: dict[str, Any], *, source: str = "config") -> BotConfig:

@@ -76,6 +76,20 @@ def test_an_unknown_loop_is_a_config_error_naming_the_choices() -> None:
         loop_factory("trio")
 
 
+@pytest.mark.parametrize(
+    ("table", "typo", "known"),
+    [("bot", "product", "products"), ("risk", "max_postion", "max_position"),
+     ("paper", "intial_balances", "initial_balances")],
+)  # fmt: skip
+def test_a_misspelt_key_of_a_table_names_the_keys_it_has(
+    table: str, typo: str, known: str
+) -> None:
+    doc = {table: {typo: 1}, "strategy": {"name": "market_maker"}}
+    with pytest.raises(ConfigError, match=rf"\[{table}\] is invalid: unknown key {typo} ") as err:
+        parse_bot_config(doc)
+    assert "(known: " in str(err.value) and known in str(err.value)
+
+
 def test_uvloop_asked_for_but_not_installed_is_a_config_error_with_its_fix() -> None:
     """In a child where ``import uvloop`` fails, as on a machine without it."""
     code = (
