@@ -323,11 +323,16 @@ def _print_positions(folder: Path, now: float) -> None:
         positions, today = ledger.positions(), ledger.today()
     finally:
         ledger.close()
+    from botkit.monitor.ctl import plain
+
     for pid, pos in sorted(positions.items()):
         if pos.quantity:
-            print(f"position {pid}: {pos.quantity} at {pos.avg_price} average ({ledger_path})")
+            print(
+                f"position {pid}: {plain(pos.quantity)} at {plain(pos.avg_price)} average "
+                f"({ledger_path})"
+            )
     if today is not None and today[0] == int(now // 86_400):
-        print(f"realised PnL today (UTC): {today[1]}")
+        print(f"realised PnL today (UTC): {plain(today[1])}")
 
 
 def cmd_ctl(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,18 @@ def call(
         ) from None
 
 
+def plain(value: object) -> str:
+    """A decimal amount as an operator reads it: ``0`` not ``0E-8``, ``-1.037542`` not
+    ``-1.0375420000`` (exact: only zeros are dropped); anything else as ``str``."""
+    try:
+        d = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return str(value)
+    if not d.is_finite():
+        return str(value)
+    return "0" if d.is_zero() else format(d.normalize(), "f")
+
+
 def render_status(doc: dict[str, Any]) -> str:
     """A few lines for a terminal from ``/api/status``."""
     health = doc.get("health", {})
@@ -93,9 +106,9 @@ def render_status(doc: dict[str, Any]) -> str:
         + (" KILL-SWITCH" if doc.get("kill_switch") else "")
     ]
     lines += [f"  - {r}" for r in health.get("reasons", [])]
-    pos = ", ".join(f"{p} {q}" for p, q in (doc.get("positions") or {}).items()) or "flat"
+    pos = ", ".join(f"{p} {plain(q)}" for p, q in (doc.get("positions") or {}).items()) or "flat"
     lines.append(
-        f"  position {pos} | PnL {doc.get('pnl')} | orders {doc.get('orders_placed')} "
+        f"  position {pos} | PnL {plain(doc.get('pnl'))} | orders {doc.get('orders_placed')} "
         f"(rejected {doc.get('orders_rejected')}) | open {len(doc.get('open_orders') or [])} "
         f"| fills {doc.get('fills_total')}"
     )

@@ -259,3 +259,11 @@ def test_a_bad_secret_setting_is_not_echoed() -> None:
     with pytest.raises(ConfigError) as err:
         parse({"strategy": {"name": "x"}, "http": {"token": 12345678901}})
     assert "12345678901" not in str(err.value)
+
+
+def test_status_lines_print_amounts_plainly() -> None:
+    """``Decimal`` as JSON keeps its exponent and trailing zeros (``0E-8``, ``-1.0375420000``):
+    the operator's status line prints them as the run's own summary does."""
+    doc = {"positions": {"BTC-USD": "0E-8", "ETH-USD": "0.50000"}, "pnl": "-1.0375420000"}
+    text = render_status(doc)
+    assert "position BTC-USD 0, ETH-USD 0.5 | PnL -1.037542 |" in text
