@@ -62,12 +62,19 @@ def load_dataset(
     try:
         seconds = granularity_seconds(granularity)
     except ValueError as exc:
-        raise ConfigError(f"--data {spec!r}: {exc}") from None
+        raise ConfigError(
+            f"--data {spec!r}: {exc}. Fix: name a series folder of botkit download "
+            "(history/SOURCE/PRODUCT/GRANULARITY), PRODUCT/GRANULARITY or synthetic:N"
+        ) from None
+    if start is not None and end is not None and end <= start:
+        raise ConfigError(f"--end is not after --start: no candles in [{start}, {end})")
     rows = list(iter_rows(root, product, granularity, start or 0, end or 2**62, source=source))
     if not rows:
+        from_sim = "" if source == DEFAULT_SOURCE else f" --source {source}"
         raise ConfigError(
             f"no {product} {granularity} candles in {path}: fetch them with "
-            f"'botkit download --products {product} --granularity {granularity} --days 30'"
+            f"'botkit download{from_sim} --products {product} --granularity {granularity} "
+            "--days 30'"
         )
     return CandleSeries(
         product,

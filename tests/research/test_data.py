@@ -41,6 +41,10 @@ def test_missing_history_says_how_to_download_it(tmp_path):
         load_dataset("ETH-USD/ONE_WEEK", data_dir=tmp_path)
     with pytest.raises(ConfigError, match="synthetic:N"):
         load_dataset("nonsense", data_dir=tmp_path)
+    with pytest.raises(ConfigError, match="download --source sim --products ETH-USD"):
+        load_dataset("sim/ETH-USD/ONE_MINUTE", data_dir=tmp_path)  # the simulator's folder
+    with pytest.raises(ConfigError, match="--end is not after --start"):
+        load_dataset("ETH-USD/ONE_MINUTE", data_dir=tmp_path, start=200, end=100)
 
 
 def test_synthetic_is_the_same_every_time():
