@@ -135,8 +135,15 @@ def check_api_version(cls: type[Strategy]) -> None:
     """Refuse a strategy written for another plugin API version."""
     version = getattr(cls, "API_VERSION", None)
     if version != API_VERSION:
+        module = sys.modules.get(cls.__module__)
+        origin = getattr(module, "__file__", None)
+        where = (  # a strategy file's module has a made-up name: the file is what the user wrote
+            Path(origin).name
+            if origin and cls.__module__.startswith("botkit_strategy_")
+            else cls.__module__
+        )
         raise ConfigError(
-            f"strategy {cls.__module__}:{cls.__qualname__} declares API_VERSION={version!r}, "
+            f"strategy {where}:{cls.__qualname__} declares API_VERSION={version!r}, "
             f"but this botkit implements API_VERSION={API_VERSION}; update the strategy "
             "(docs/strategies.md lists the changes) or install a matching botkit"
         )

@@ -90,7 +90,9 @@ def test_bad_api_version(tmp_path: Path) -> None:
             API_VERSION = 99
         """,
     )
-    with pytest.raises(ConfigError, match=rf"API_VERSION=99.*API_VERSION={API_VERSION}"):
+    with pytest.raises(
+        ConfigError, match=rf"strategy old.py:Old declares API_VERSION=99.*API_VERSION={API_VERSION}"
+    ):  # the file the user wrote, not the module name botkit made up for it
         load_strategy(f"{path}:Old")
 
 
