@@ -352,12 +352,15 @@ def describe(
     name: str, cls: type[Strategy], source: str, *, ref: str | None = None
 ) -> StrategyInfo:
     """A :class:`StrategyInfo` for ``cls``: docstring summary and parameters with defaults."""
-    doc = inspect.getdoc(cls) or ""
-    summary = doc.strip().splitlines()[0] if doc.strip() else ""
+    doc = (inspect.getdoc(cls) or "").strip()
+    summary = " ".join(doc.split("\n\n", 1)[0].split())  # the first paragraph, one line
     params = []
     for field_name, info in cls.Params.model_fields.items():
         default = "required" if info.is_required() else repr(info.get_default())
-        annotation = getattr(info.annotation, "__name__", str(info.annotation))
+        kind = info.annotation
+        annotation = (  # Literal['ticker', 'book'] shows its values; a class its name
+            kind.__name__ if isinstance(kind, type) else str(kind).replace("typing.", "")
+        )
         params.append(ParamInfo(field_name, annotation, default, info.description or ""))
     ref = ref or f"{cls.__module__}:{cls.__qualname__}"
     return StrategyInfo(name, ref, summary, tuple(params), source)

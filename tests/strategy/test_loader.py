@@ -176,3 +176,13 @@ def test_list_strategies(tmp_path: Path) -> None:
     assert params["lookback"].default == "20" and params["lookback"].type == "int"
     assert params["size"].default == "Decimal('0.01')"
     assert params["product_id"].default == "required"
+
+
+def test_a_summary_is_the_docstrings_first_paragraph_and_literals_show_their_values() -> None:
+    from botkit.strategy.loader import describe
+
+    breakout, mean_reversion = load_strategy("breakout"), load_strategy("mean_reversion")
+    summary = describe("breakout", breakout, "shipped").summary
+    assert "\n" not in summary and summary.endswith(".")  # a wrapped first line, whole
+    source = {p.name: p for p in describe("mr", mean_reversion, "shipped").params}["source"]
+    assert source.type == "Literal['ticker', 'book']"
