@@ -354,6 +354,7 @@ class BotContext(StrategyDriver):
         Raises:
             OrderOutcomeUnknown: still unknown (the order stays PENDING); also when the
                 sink cannot resolve (a test's).
+            JournalError: the order journal failed (the order stays PENDING).
             OrderRejected: no such order, and none will be: refused at the re-send, or
                 ended REJECTED/FAILED before, or never sent (no intent was journalled).
                 The order is marked REJECTED.
@@ -372,8 +373,8 @@ class BotContext(StrategyDriver):
             if self.orders.get(coid) is not None:
                 self.orders.apply("REJECTED", client_order_id=coid, now=self.now(), source="create")
             raise exc from None
-        except OrderOutcomeUnknown:
-            raise
+        except (OrderOutcomeUnknown, JournalError):
+            raise  # may rest: it stays PENDING (a broken journal stops the bot anyway)
         except BotkitError as exc:
             status = "REJECTED" if isinstance(exc, OrderRejected) else "FAILED"
             self.orders.apply(status, client_order_id=coid, now=self.now(), source="create")

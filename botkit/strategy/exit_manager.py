@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Protocol
 
-from botkit.errors import BotkitError, OrderOutcomeUnknown, OrderRejected
+from botkit.errors import BotkitError, JournalError, OrderOutcomeUnknown, OrderRejected
 from botkit.market.events import FillEvent, OrderUpdate
 from botkit.orders.intents import (
     Side,
@@ -100,6 +100,10 @@ class ExitHost(Protocol):
 
     async def _resolve(self, coid: str) -> str: ...
 
+
+_MAYBE_PLACED = (OrderOutcomeUnknown, JournalError)
+"""What a placement raises when its order may rest at the exchange: never a refusal (a
+broken journal stops the bot, but nothing may send a second exit before it stops)."""
 
 _KEY = "exits"
 _TERMINAL = frozenset({"FILLED", "CANCELLED", "EXPIRED", "FAILED", "REJECTED"})
@@ -321,7 +325,7 @@ class ExitManager:
                 product_id, side, config, (size, price) if price is not None else None,
                 coid=coid, extra=extra,
             )  # fmt: skip
-        except OrderOutcomeUnknown:
+        except _MAYBE_PLACED:
             raise  # the entry may exist: its updates will arm the exits
         except BotkitError:
             self._finish(rec, "cancelled")
@@ -505,7 +509,7 @@ class ExitManager:
         self._index(rec)
         try:
             await self._send(rec, coid, config, (size, check))
-        except OrderOutcomeUnknown:
+        except _MAYBE_PLACED:
             self._unsure_about(rec, coid)  # it keeps its order: never a second exit
             if initial:
                 raise
@@ -586,7 +590,7 @@ class ExitManager:
                 continue
             try:
                 await self._ctx._resolve(coid)
-            except OrderOutcomeUnknown:
+            except _MAYBE_PLACED:
                 retry.delay = min(retry.delay * 2, RETRY_MAX)
                 retry.next_at = self._ctx._monotonic() + retry.delay
                 continue
@@ -661,8 +665,18 @@ class ExitManager:
         rec = self._get(exit_id)
         if not rec.live:
             return False
-        rec.extra.pop("replace", None)
         coid = rec.order_coid
+        if coid is not None and coid in self._unsure:
+            # it may rest, without an order id yet: find out first (else the exit would end
+            # and its order, placed after all, rest untracked). Still unknown: not cancelled
+            try:
+                await self._ctx._resolve(coid)
+            except _MAYBE_PLACED:
+                raise
+            except BotkitError:
+                pass  # refused: nothing rests
+            self._unsure.pop(coid, None)
+        rec.extra.pop("replace", None)
         if coid is not None and not coid.startswith("attached:"):
             order = self._ctx.orders.get(coid)
             if order is not None and not order.terminal:
@@ -725,7 +739,10 @@ class ExitManager:
             if rec.product_id != product_id or rec.status != "armed":
                 continue
             if rec.native and rec.exit_id in self._cancel_retry:
-                await self._retry_cancel(rec)
+                try:
+                    await self._retry_cancel(rec)
+                except BotkitError as exc:  # sent again later; the other exits still see this
+                    self._log.warning("exit %s: re-sent cancel failed: %s", rec.exit_id, exc)
             if rec.trailing is not None:
                 moved = rec.trailing.on_price(price)
                 if moved is not rec.trailing:
@@ -787,7 +804,7 @@ class ExitManager:
         )  # fmt: skip
         try:
             await self._send(rec, coid, limit_gtc(self._left(rec), limit), (self._left(rec), limit))
-        except OrderOutcomeUnknown:
+        except _MAYBE_PLACED:
             self._unsure_about(rec, coid)
         except BotkitError as exc:
             self._refused(rec, str(exc))
@@ -863,7 +880,7 @@ class ExitManager:
                     kind, rec.product_id, filled, side=rec.position,
                     stop=rec.stop, take_profit=rec.take_profit,
                 )  # fmt: skip
-        except OrderOutcomeUnknown:
+        except _MAYBE_PLACED:
             pass  # its order may rest: the exit keeps it and asks again, never a second one
         except BotkitError as exc:
             # the market went through a level while the entry filled: emulate, it fires at once
@@ -890,7 +907,7 @@ class ExitManager:
         self._index(child)
         try:
             await self._send(child, coid, limit_gtc(filled, tp), (filled, tp))
-        except OrderOutcomeUnknown:
+        except _MAYBE_PLACED:
             self._unsure_about(child, coid)
         except BotkitError as exc:
             self._refused(child, str(exc))
@@ -987,34 +1004,50 @@ class ExitManager:
         if rec.kind == "entry" and rec.live:
             await self._resume_entry(rec, known)
             return
-        if not rec.native or rec.status not in ("armed", "triggered"):
+        if rec.status not in ("armed", "triggered"):
             return
         coid = rec.order_coid
         if coid is not None and known(coid):
-            if "replace" in rec.extra:  # the crash came before its re-price's cancel went
+            self._sent(rec)  # it reached the exchange
+            if rec.native and "replace" in rec.extra:  # the crash came before its cancel went
                 self._log.warning("exit %s: completing its interrupted re-price", rec.exit_id)
                 await self._cancel_for_replace(rec)
             return
-        if rec.extra.pop("replace", None) or coid is None:
+        if rec.native and (
+            rec.extra.pop("replace", None)
+            or (coid is None and rec.trailing is not None and rec.trailing.stop is not None)
+        ):  # its old order ended while the bot was down, or an activation's order never went
             self._log.warning("exit %s: re-placing its order after a restart", rec.exit_id)
             await self._place_native(rec)
             return
+        if coid is None:
+            return  # armed and watched (emulated), or a trailing stop not active yet
         fate = await self._fate(coid, sending=rec.extra.get(_SENDING) == coid)
-        if fate == "never sent":
+        if fate != "never sent":
+            self._sent(rec)  # the executor had it: the mark must not outlive its intent
+        if fate == "never sent" and rec.native:
             self._log.warning("exit %s: its order was never sent: placing it now", rec.exit_id)
             rec.extra.pop(_SENDING, None)
             await self._place_native(rec)
-        elif fate.startswith("refused"):
-            self._refused(rec, fate)
+        elif fate == "never sent" or fate.startswith("refused"):
+            self._refused(rec, fate)  # native: emulated from now on; emulated: armed again
         elif fate == "unknown":
             self._unsure_about(rec, coid)
-        else:
+        elif rec.native:
             self._log.warning(
                 "exit %s (%s %s): its order %s is no longer open at the exchange (filled or "
                 "cancelled while the bot was down): check the position",
                 rec.exit_id, rec.kind, rec.product_id, coid,
             )  # fmt: skip
             self._finish(rec, "done")
+        # an emulated exit's order that ended while the bot was down: its fills, read back
+        # at the start, settle the exit
+
+    def _sent(self, rec: ExitRecord) -> None:
+        """The executor has ``rec``'s order: drop the being-sent mark (see :meth:`_send`).
+        Left behind, it would read as "never sent" once the intent is pruned."""
+        if rec.extra.pop(_SENDING, None) is not None:
+            self._save()
 
     async def _fate(self, coid: str, *, sending: bool) -> str:
         """What the order journal says of an exit's order the exchange does not list as
@@ -1033,7 +1066,7 @@ class ExitManager:
             await resolve(coid)
         except KeyError:
             return "never sent" if sending else "ended"
-        except OrderOutcomeUnknown:
+        except _MAYBE_PLACED:
             return "unknown"
         except OrderRejected as exc:
             return f"refused: {exc}"

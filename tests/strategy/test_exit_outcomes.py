@@ -22,6 +22,7 @@ import pytest
 from botkit.auth.clock import SystemClock
 from botkit.auth.jwt import JwtSigner
 from botkit.clock import ManualClock
+from botkit.errors import OrderOutcomeUnknown
 from botkit.net.ratelimit import RateLimiter
 from botkit.net.retry_policy import RetryPolicy
 from botkit.orders.executor import OrderExecutor
@@ -37,6 +38,7 @@ from tests.strategy.conftest import book_event
 from tests.strategy.exit_helpers import (
     PRODUCT,
     EmulatingSink,
+    StopOnlySink,
     UserChannel,
     bid,
     buy_up_to,
@@ -342,3 +344,115 @@ async def test_without_the_sending_mark_a_missing_order_still_closes_its_exit(
     state.set("exits", saved)
     ctx2, _ = await restart(sim, tmp_path, bots)
     assert ctx2.open_exits() == [] and stops_at_sim(sim) == []
+
+
+def crash_state(tmp_path: Path, exit_id: str, **fields: Any) -> str:
+    """Rewrite one exit in the exit state as a kill leaves it between the exit's save and
+    the executor's intent: a new order id, marked as being sent; returns the id."""
+    state = JsonState(tmp_path / "exits.json")
+    saved = state.get("exits")
+    doc = saved[exit_id]
+    unsent = "00000000-0000-4000-8000-00000000beef"
+    doc.update(fields, order_coid=unsent)
+    doc["extra"]["sending"] = unsent
+    state.set("exits", saved)
+    return unsent
+
+
+async def test_an_emulated_exit_whose_order_never_left_is_armed_again_at_the_restart(
+    sim: SimServer, tmp_path: Path, bots: list[Bot]
+) -> None:
+    executor = start_bot(sim, tmp_path, bots)
+    ctx, _ = context(sim, EmulatingSink(executor), tmp_path)
+    user = UserChannel(sim.exchange)
+    last = await long_position(sim, ctx, user)
+    await ctx.stop_loss(PRODUCT, SIZE, last - 10)
+    (rec,) = ctx.open_exits()
+    await bots.pop().close()
+    crash_state(tmp_path, rec.exit_id, status="triggered", leg="stop_loss")
+    ctx2, _ = await restart(sim, tmp_path, bots)
+    (again,) = ctx2.open_exits()
+    assert again.status == "armed" and again.order_coid is None and PRODUCT in ctx2.exits.watch
+    await ctx2.dispatch(trade_print(last - 15, n=10))  # through the stop: sent now
+    assert again.status == "triggered" and again.order_coid is not None
+    assert len(orders_of(sim, again.order_coid)) == 1
+
+
+async def test_the_sending_mark_goes_once_the_order_is_known_at_the_restart(
+    sim: SimServer, tmp_path: Path, bots: list[Bot]
+) -> None:
+    """Left behind, the mark would read as "never sent" once the stop's intent is pruned
+    (weeks later), and re-create an exit for a position that may be gone."""
+    executor = start_bot(sim, tmp_path, bots)
+    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
+    user = UserChannel(sim.exchange)
+    last = await long_position(sim, ctx, user)
+    await ctx.stop_loss(PRODUCT, SIZE, last - 10)
+    (rec,) = ctx.open_exits()
+    await bots.pop().close()
+    state = JsonState(tmp_path / "exits.json")
+    saved = state.get("exits")
+    saved[rec.exit_id]["extra"]["sending"] = rec.order_coid  # killed inside its POST
+    state.set("exits", saved)
+    ctx2, _ = await restart(sim, tmp_path, bots)  # adopted: open at the exchange
+    assert [r.order_coid for r in ctx2.open_exits()] == [rec.order_coid]
+    assert "sending" not in JsonState(tmp_path / "exits.json").get("exits")[rec.exit_id]["extra"]
+
+
+async def test_a_native_trailing_stop_not_active_yet_survives_a_restart(
+    sim: SimServer, tmp_path: Path, bots: list[Bot]
+) -> None:
+    executor = start_bot(sim, tmp_path, bots)
+    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
+    user = UserChannel(sim.exchange)
+    last = await long_position(sim, ctx, user)
+    await ctx.trailing_stop(PRODUCT, SIZE, distance=D("20"), activation=last + 10)
+    (rec,) = ctx.open_exits()
+    assert rec.native and rec.order_coid is None
+    await bots.pop().close()
+    ctx2, _ = await restart(sim, tmp_path, bots)  # nothing to place yet: it starts
+    (again,) = ctx2.open_exits()
+    assert again.order_coid is None and stops_at_sim(sim) == []
+    high = buy_up_to(sim.exchange, last + 25)
+    assert high >= last + 10
+    await ctx2.dispatch(trade_print(high, n=4))  # activated: its first stop
+    assert stops_at_sim(sim) == [high - 20]
+
+
+async def test_cancelling_an_exit_whose_order_is_unsure_finds_it_and_cancels_it(
+    sim: SimServer, tmp_path: Path, bots: list[Bot]
+) -> None:
+    executor = start_bot(sim, tmp_path, bots)
+    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
+    user = UserChannel(sim.exchange)
+    last = await long_position(sim, ctx, user)
+    sim.faults.fail_after_accept(500, count=8)  # placed, every answer lost
+    sim.faults.fail_next(503, count=40, path=r"/orders/historical/batch$", method="GET")
+    with pytest.raises(OrderOutcomeUnknown):
+        await ctx.stop_loss(PRODUCT, SIZE, last - 10)
+    sim.faults.clear()
+    (rec,) = ctx.open_exits()  # the exit keeps the order that may rest
+    assert stops_at_sim(sim) == [last - 10]
+    assert await ctx.cancel_exit(rec.exit_id) is True  # found first, then cancelled
+    sim.exchange.advance(sim.now() + 5)
+    await user.sync(ctx)
+    assert stops_at_sim(sim) == [] and ctx.open_exits() == []
+
+
+async def test_a_failing_cancel_retry_does_not_hide_a_print_from_the_other_exits(
+    sim: SimServer, tmp_path: Path, bots: list[Bot]
+) -> None:
+    executor = start_bot(sim, tmp_path, bots)
+    ctx, _ = context(sim, StopOnlySink(executor), tmp_path)  # native stops, emulated brackets
+    user = UserChannel(sim.exchange)
+    last = await long_position(sim, ctx, user)
+    await ctx.trailing_stop(PRODUCT, SIZE / 2, distance=D("20"))
+    bracket = await ctx.bracket(PRODUCT, SIZE / 2, take_profit=last + 20, stop_loss=last - 40)
+    sim.faults.fail_next(503, count=100, path=r"batch_cancel")  # every cancel fails for now
+    high = buy_up_to(sim.exchange, last + 10)
+    await ctx.dispatch(trade_print(high))  # the trailing stop's re-price: cancel fails
+    clock_of(ctx).advance(RETRY_FIRST)
+    top = buy_up_to(sim.exchange, last + 25)
+    await ctx.dispatch(trade_print(top, n=2))  # the retry fails again; through the bracket's TP
+    sim.faults.clear()
+    assert ctx.exits.records[bracket].status == "triggered"
