@@ -91,11 +91,11 @@ def test_bad_config_exits_2_with_clear_message(
     assert needle in out.stderr and out.stderr.startswith("botkit: error:")
 
 
-def test_a_named_env_file_that_does_not_exist_is_an_error_not_no_keys(tmp_path: Path) -> None:
+def test_a_named_env_file_that_does_not_exist_is_named_beside_no_keys(tmp_path: Path) -> None:
     out = run(["--env-file", "nonexist.env", "keys", "check"], {}, tmp_path)
-    assert out.returncode == 2
-    assert "--env-file nonexist.env does not exist" in out.stderr
-    assert "no Coinbase CDP key" not in out.stderr
+    assert out.returncode == 2  # no keys: as before (a missing file reads as nothing)
+    assert "--env-file nonexist.env does not exist" in out.stderr  # but a typo shows
+    assert "no Coinbase CDP key" in out.stderr
 
 
 def test_run_exits_zero(tmp_path: Path) -> None:

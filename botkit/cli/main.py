@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
@@ -360,7 +361,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--env-file",
         default=None,
-        help="dotenv file to read (default: ./.env when it exists; a file named here must)",
+        help="dotenv file to read (default: ./.env when it exists)",
     )
     p.add_argument(
         "--log-level", help="DEBUG, INFO, WARNING or ERROR (default: INFO for run, else WARNING)"
@@ -519,13 +520,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     if args.env_file is None:
         args.env_file = ".env"  # optional: keys may come from the environment instead
-    elif not Path(args.env_file).is_file():  # named: a typo must not read as "no keys"
+    elif not Path(args.env_file).is_file():  # named: a typo must not read as "no keys" alone
         print(
-            f"botkit: error: --env-file {args.env_file} does not exist. Fix: correct the "
-            "path, or leave --env-file out (./.env is read when present)",
+            f"botkit: note: --env-file {args.env_file} does not exist: nothing is read from "
+            f"it (the environment only; --env-file {os.devnull} says so without this note)",
             file=sys.stderr,
         )
-        return EXIT_USAGE
     try:
         return func(args)
     except ConfigError as exc:
