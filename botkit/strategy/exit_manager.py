@@ -185,7 +185,10 @@ class ExitManager:
     def _needs_prints(self, r: ExitRecord) -> bool:
         if r.status == "armed" and (not r.native or r.trailing is not None or "replace" in r.extra):
             return True
-        return r.live and r.order_coid is not None and r.order_coid in self._unsure
+        return r.live and (
+            (r.order_coid is not None and r.order_coid in self._unsure)
+            or r.exit_id in self._cancel_retry
+        )
 
     def _save(self) -> None:
         """Journal every live exit (done and cancelled ones leave the state)."""
@@ -491,8 +494,11 @@ class ExitManager:
             assert rec.take_profit is not None and stop is not None
             config = trigger_bracket(size, rec.take_profit, stop)
             check = rec.take_profit
+        elif stop is None:  # a lone take-profit (an entry's): a resting limit order
+            assert rec.take_profit is not None
+            config = limit_gtc(size, rec.take_profit)
+            check = rec.take_profit
         else:
-            assert stop is not None
             tick = self.tick(rec.product_id)
             if rec.trailing is not None or rec.stop_limit is None:
                 rec.stop_limit = stop_limit_price(stop, rec.position, tick, BRACKET_STOP_OFFSET)
@@ -538,10 +544,12 @@ class ExitManager:
         self._save()
         try:
             await self._ctx._place(rec.product_id, rec.side, config, limit, coid=coid)
-        finally:
-            if rec.extra.get(_SENDING) == coid:
-                del rec.extra[_SENDING]
-                self._save()
+        except _MAYBE_PLACED:
+            raise  # the mark stays: a broken journal may not have the intent (resume asks)
+        except BaseException:
+            self._sent(rec)
+            raise
+        self._sent(rec)
 
     def _unsure_about(self, rec: ExitRecord, coid: str) -> None:
         """``coid``'s create-order ended unknown: it may rest at the exchange. The exit
@@ -666,21 +674,29 @@ class ExitManager:
         if not rec.live:
             return False
         coid = rec.order_coid
-        if coid is not None and coid in self._unsure:
-            # it may rest, without an order id yet: find out first (else the exit would end
-            # and its order, placed after all, rest untracked). Still unknown: not cancelled
-            try:
-                await self._ctx._resolve(coid)
-            except _MAYBE_PLACED:
-                raise
-            except BotkitError:
-                pass  # refused: nothing rests
-            self._unsure.pop(coid, None)
-        rec.extra.pop("replace", None)
         if coid is not None and not coid.startswith("attached:"):
             order = self._ctx.orders.get(coid)
             if order is not None and not order.terminal:
-                await self._ctx.cancel(coid)
+                if coid in self._unsure or not order.order_id:
+                    # its outcome is unknown, or it was adopted at a start and its update
+                    # has not come yet: its order id first (the journal's, or a lookup),
+                    # else the exit would end and its order rest untracked. Unknown: raised
+                    try:
+                        await self._ctx._resolve(coid)
+                    except _MAYBE_PLACED:
+                        raise
+                    except BotkitError:
+                        pass  # refused: nothing rests
+                    self._unsure.pop(coid, None)
+                order = self._ctx.orders.get(coid)
+                if order is not None and not order.terminal and not await self._ctx.cancel(coid):
+                    raise ExitRejected(
+                        f"exit {exit_id}: the cancel of its order {coid} was not accepted "
+                        "(the exchange refused it, or it just ended): the exit stays; try "
+                        "again (an order that ended ends the exit with its update)",
+                        reason="EXIT_CANCEL_REFUSED",
+                    )
+            rec.extra.pop("replace", None)
         elif coid is not None:
             attached = rec.extra.get("attached_order_id")
             if attached:
@@ -701,7 +717,8 @@ class ExitManager:
         if rec.status != "armed" or rec.kind in ("entry", "trailing"):
             raise ExitRejected(
                 f"exit {exit_id} ({rec.kind}, {rec.status}) cannot be replaced: only an armed "
-                "stop_loss or bracket can (cancel_exit and place a new one otherwise)",
+                "stop_loss, take_profit or bracket can (cancel_exit and place a new one "
+                "otherwise)",
                 reason="EXIT_NOT_REPLACEABLE",
             )
         last = self.last_price(rec.product_id)
@@ -736,13 +753,15 @@ class ExitManager:
             await self._settle(product_id)
         events: list[ExitEvent] = []
         for rec in list(self.records.values()):
-            if rec.product_id != product_id or rec.status != "armed":
+            if rec.product_id != product_id or not rec.live:
                 continue
             if rec.native and rec.exit_id in self._cancel_retry:
                 try:
                     await self._retry_cancel(rec)
                 except BotkitError as exc:  # sent again later; the other exits still see this
                     self._log.warning("exit %s: re-sent cancel failed: %s", rec.exit_id, exc)
+            if rec.status != "armed":
+                continue
             if rec.trailing is not None:
                 moved = rec.trailing.on_price(price)
                 if moved is not rec.trailing:
@@ -751,7 +770,10 @@ class ExitManager:
                     if moved.stop != before:
                         self._save()
                         if rec.native:
-                            await self._reprice(rec)
+                            try:
+                                await self._reprice(rec)
+                            except BotkitError as exc:  # retried on the next prints
+                                self._log.warning("exit %s: re-price failed: %s", rec.exit_id, exc)
             leg = evaluate(rec, price)
             if leg is not None:
                 events.append(await self._trigger(rec, leg, price))
@@ -999,6 +1021,11 @@ class ExitManager:
             except BotkitError as exc:  # a routine failure must not stop the start
                 self._log.error("exit %s: resuming it failed (%s): retried on the next "
                                 "prints", rec.exit_id, exc)  # fmt: skip
+            except Exception:  # a bug in one exit must not keep every start from running
+                self._log.exception(
+                    "exit %s (%s %s): resuming it failed: it is left as saved; check it "
+                    "(ctx.open_exits) and the position", rec.exit_id, rec.kind, rec.product_id,
+                )  # fmt: skip
 
     async def _resume_one(self, rec: ExitRecord, known: Callable[[str], bool]) -> None:
         if rec.kind == "entry" and rec.live:
@@ -1033,15 +1060,13 @@ class ExitManager:
             self._refused(rec, fate)  # native: emulated from now on; emulated: armed again
         elif fate == "unknown":
             self._unsure_about(rec, coid)
-        elif rec.native:
+        else:  # placed, and neither open nor read back with fills: it ended while down
             self._log.warning(
                 "exit %s (%s %s): its order %s is no longer open at the exchange (filled or "
-                "cancelled while the bot was down): check the position",
+                "cancelled while the bot was down): exit closed; check the position",
                 rec.exit_id, rec.kind, rec.product_id, coid,
             )  # fmt: skip
             self._finish(rec, "done")
-        # an emulated exit's order that ended while the bot was down: its fills, read back
-        # at the start, settle the exit
 
     def _sent(self, rec: ExitRecord) -> None:
         """The executor has ``rec``'s order: drop the being-sent mark (see :meth:`_send`).

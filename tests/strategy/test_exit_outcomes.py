@@ -456,3 +456,120 @@ async def test_a_failing_cancel_retry_does_not_hide_a_print_from_the_other_exits
     await ctx.dispatch(trade_print(top, n=2))  # the retry fails again; through the bracket's TP
     sim.faults.clear()
     assert ctx.exits.records[bracket].status == "triggered"
+
+
+async def take_profit_entry(sim: SimServer, ctx: BotContext, user: UserChannel) -> Decimal:
+    """A limit buy that fills at once with a lone take-profit: its exit is a resting limit."""
+    await ctx.dispatch(book_event(sim))
+    last = sim.exchange.last_trade_price(PRODUCT)
+    await ctx.dispatch(ticker(last))
+    _, asks = sim.exchange.book(PRODUCT)
+    await ctx.buy(PRODUCT, SIZE, price=asks[0][0], take_profit=last + 50)
+    await user.sync(ctx)
+    return last
+
+
+def take_profits_at_sim(sim: SimServer) -> list[Decimal]:
+    return [
+        D(o["order_configuration"]["limit_limit_gtc"]["limit_price"])
+        for o in open_at_sim(sim.exchange)
+        if o["order_type"] == "LIMIT" and o["side"] == "SELL"
+    ]
+
+
+async def test_an_entrys_take_profit_that_never_left_is_placed_at_the_restart(
+    sim: SimServer, tmp_path: Path, bots: list[Bot]
+) -> None:
+    executor = start_bot(sim, tmp_path, bots)
+    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
+    last = await take_profit_entry(sim, ctx, UserChannel(sim.exchange))
+    (rec,) = ctx.open_exits()
+    assert rec.kind == "take_profit" and rec.order_coid is not None
+    await ctx.cancel(rec.order_coid)  # nothing rests: as if it never went
+    await bots.pop().close()
+    unsent = crash_state(tmp_path, rec.exit_id)
+    ctx2, _ = await restart(sim, tmp_path, bots)  # (it crashed every start: no stop to place)
+    (again,) = ctx2.open_exits()
+    assert again.native and again.order_coid not in (None, unsent)
+    assert take_profits_at_sim(sim) == [last + 50]
+
+
+async def test_a_take_profit_can_be_replaced(
+    sim: SimServer, tmp_path: Path, bots: list[Bot]
+) -> None:
+    executor = start_bot(sim, tmp_path, bots)
+    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
+    user = UserChannel(sim.exchange)
+    last = await take_profit_entry(sim, ctx, user)
+    (rec,) = ctx.open_exits()
+    await ctx.replace_exit(rec.exit_id, take_profit=last + 60)
+    sim.exchange.advance(sim.now() + 5)
+    await user.sync(ctx)  # CANCELLED -> the new take-profit (it crashed the dispatch)
+    assert take_profits_at_sim(sim) == [last + 60] and ctx.open_exits() == [rec]
+
+
+async def test_cancelling_an_exit_before_its_adopted_orders_update_still_cancels_it(
+    sim: SimServer, tmp_path: Path, bots: list[Bot]
+) -> None:
+    """What a strategy cleaning up its exits in on_start does: its adopted orders' updates
+    come after on_start, so their order ids are not known yet."""
+    executor = start_bot(sim, tmp_path, bots)
+    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
+    user = UserChannel(sim.exchange)
+    last = await long_position(sim, ctx, user)
+    await ctx.stop_loss(PRODUCT, SIZE, last - 10)
+    await bots.pop().close()
+    executor2 = start_bot(sim, tmp_path, bots)
+    await executor2.start()
+    ctx2, _ = context(sim, ExecutorSink(executor2), tmp_path)
+    updates = startup_updates(executor2.startup, await executor2.reconcile([PRODUCT]))
+    for u in updates:
+        ctx2.adopt(u.client_order_id, product_id=u.product_id, side=u.side)
+    await ctx2.start()
+    (again,) = ctx2.open_exits()
+    assert await ctx2.cancel_exit(again.exit_id) is True  # (on_start)
+    for u in updates:
+        await ctx2.dispatch(u)
+    sim.exchange.advance(sim.now() + 5)
+    await UserChannel(sim.exchange).sync(ctx2)
+    assert stops_at_sim(sim) == [] and ctx2.open_exits() == []
+
+
+async def test_a_failing_first_re_price_cancel_hides_nothing_from_the_other_exits(
+    sim: SimServer, tmp_path: Path, bots: list[Bot]
+) -> None:
+    executor = start_bot(sim, tmp_path, bots)
+    ctx, strategy = context(sim, StopOnlySink(executor), tmp_path)
+    user = UserChannel(sim.exchange)
+    last = await long_position(sim, ctx, user)
+    await ctx.trailing_stop(PRODUCT, SIZE / 2, distance=D("20"))  # first: its cancel fails
+    bracket = await ctx.bracket(PRODUCT, SIZE / 2, take_profit=last + 20, stop_loss=last - 40)
+    sim.faults.fail_next(503, count=100, path=r"batch_cancel")
+    top = buy_up_to(sim.exchange, last + 25)
+    await ctx.dispatch(trade_print(top))  # the ratchet's cancel fails; through the TP too
+    sim.faults.clear()
+    assert ctx.exits.records[bracket].status == "triggered"
+    assert ("ExitTriggered", "bracket", "take_profit") in [
+        (type(e).__name__, e.kind, e.leg) for e in strategy.exits
+    ]
+
+
+async def test_an_emulated_exits_order_that_ended_while_down_closes_the_exit(
+    sim: SimServer, tmp_path: Path, bots: list[Bot]
+) -> None:
+    """Neither open nor read back with fills (cancelled from another tool while the bot
+    was down): closed with a warning, as a native exit's is — not left 'triggered' with
+    nothing watching it."""
+    executor = start_bot(sim, tmp_path, bots)
+    ctx, _ = context(sim, EmulatingSink(executor), tmp_path)
+    user = UserChannel(sim.exchange)
+    last = await long_position(sim, ctx, user)
+    eid = await ctx.bracket(PRODUCT, SIZE, take_profit=last + 500, stop_loss=last - 500)
+    await ctx.dispatch(trade_print(last + 500))  # the take-profit's limit sell rests
+    rec = ctx.exits.records[eid]
+    assert rec.status == "triggered" and rec.order_coid is not None
+    await ctx.cancel(rec.order_coid)
+    sim.exchange.advance(sim.now() + 5)  # cancelled at the exchange; the bot saw nothing
+    await bots.pop().close()
+    ctx2, _ = await restart(sim, tmp_path, bots)
+    assert ctx2.open_exits() == [] and open_at_sim(sim.exchange) == []
