@@ -156,7 +156,10 @@ class Context(Protocol):
         ...
 
     async def cancel_exit(self, exit_id: str) -> bool:
-        """Disarm an exit and cancel its order; False when it had already finished."""
+        """Disarm an exit and cancel its order; False when it had already finished.
+
+        A cancel the exchange does not accept leaves the exit cancelling: it ends with its
+        order. Raises ``OrderOutcomeUnknown`` when its order's fate still cannot be told."""
         ...
 
     async def replace_exit(
@@ -166,7 +169,8 @@ class Context(Protocol):
         stop_loss: PriceLike | None = None,
         take_profit: PriceLike | None = None,
     ) -> str:
-        """New prices for an armed stop-loss or bracket (same id; offsets from the last trade)."""
+        """New prices for an armed stop-loss, take-profit or bracket, for the legs it has
+        (same id; offsets from the last trade)."""
         ...
 
     def open_exits(self, product_id: str | None = None) -> list[ExitRecord]:

@@ -30,7 +30,8 @@ from botkit.orders.journal import OrderJournal
 from botkit.orders.types import startup_updates
 from botkit.sim.server import SimServer
 from botkit.strategy.context import BotContext
-from botkit.strategy.exit_manager import RETRY_FIRST
+from botkit.strategy.exit_recovery import RETRY_FIRST
+from botkit.strategy.exits import ExitRejected
 from botkit.strategy.ports import ExecutorSink
 from botkit.strategy.state import JsonState
 from botkit.venues.advanced_trade.rest_client import RestClient
@@ -573,3 +574,75 @@ async def test_an_emulated_exits_order_that_ended_while_down_closes_the_exit(
     await bots.pop().close()
     ctx2, _ = await restart(sim, tmp_path, bots)
     assert ctx2.open_exits() == [] and open_at_sim(sim.exchange) == []
+
+
+async def test_cancelling_an_exit_during_its_re_price_places_nothing_new(
+    sim: SimServer, tmp_path: Path, bots: list[Bot]
+) -> None:
+    """The re-price's cancel is queued, so cancel_exit's own is a duplicate the exchange
+    refuses: the exit still ends, and the CANCELLED update re-places nothing."""
+    executor = start_bot(sim, tmp_path, bots)
+    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
+    user = UserChannel(sim.exchange)
+    last = await long_position(sim, ctx, user)
+    exit_id = await ctx.stop_loss(PRODUCT, SIZE, last - 20)
+    await ctx.replace_exit(exit_id, stop_loss=last - 10)  # its cancel is queued
+    assert await ctx.cancel_exit(exit_id) is True  # no EXIT_CANCEL_REFUSED, no raise
+    sim.exchange.advance(sim.now() + 5)
+    await user.sync(ctx)  # CANCELLED
+    assert ctx.open_exits() == [] and stops_at_sim(sim) == []
+
+
+async def test_cancel_all_then_cancel_exit_ends_the_exits_native_and_emulated(
+    sim: SimServer, tmp_path: Path, bots: list[Bot]
+) -> None:
+    executor = start_bot(sim, tmp_path, bots)
+    ctx, _ = context(sim, StopOnlySink(executor), tmp_path)  # native stops, emulated brackets
+    user = UserChannel(sim.exchange)
+    last = await long_position(sim, ctx, user)
+    stop = await ctx.stop_loss(PRODUCT, SIZE / 2, last - 20)
+    bracket = await ctx.bracket(PRODUCT, SIZE / 2, take_profit=last + 500, stop_loss=last - 500)
+    await ctx.dispatch(trade_print(last + 500))  # the bracket's take-profit sell rests
+    assert ctx.exits.records[bracket].status == "triggered"
+    assert await ctx.cancel_all(PRODUCT) == 2
+    for exit_id in (stop, bracket):  # the clean-up docs/strategies.md describes
+        assert await ctx.cancel_exit(exit_id) is True
+    sim.exchange.advance(sim.now() + 5)
+    await user.sync(ctx)
+    await ctx.dispatch(trade_print(last + 501, n=2))  # the bracket is not re-armed: no order
+    assert ctx.open_exits() == [] and open_at_sim(sim.exchange) == []
+
+
+async def test_a_lone_take_profit_has_no_stop_to_replace(
+    sim: SimServer, tmp_path: Path, bots: list[Bot]
+) -> None:
+    executor = start_bot(sim, tmp_path, bots)
+    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
+    last = await take_profit_entry(sim, ctx, UserChannel(sim.exchange))
+    (rec,) = ctx.open_exits()
+    with pytest.raises(ExitRejected) as info:  # it became a stop, and the TP was gone
+        await ctx.replace_exit(rec.exit_id, stop_loss=last - 10)
+    assert info.value.reason == "EXIT_NOT_REPLACEABLE" and take_profits_at_sim(sim) == [last + 50]
+
+
+async def test_an_exit_order_refused_when_settled_is_armed_again(
+    sim: SimServer, tmp_path: Path, bots: list[Bot]
+) -> None:
+    executor = start_bot(sim, tmp_path, bots)
+    ctx, _ = context(sim, EmulatingSink(executor), tmp_path)
+    user = UserChannel(sim.exchange)
+    last = await long_position(sim, ctx, user)
+    await ctx.stop_loss(PRODUCT, SIZE, last - 10)
+    sim.faults.fail_next(503, count=20, path=r"/orders$", method="POST")  # never processed
+    await ctx.dispatch(trade_print(last - 10))  # unknown
+    sim.faults.clear()
+    (rec,) = ctx.open_exits()
+    first = rec.order_coid
+    sim.faults.fail_next(400, count=5, path=r"/orders$", method="POST")  # the re-send: refused
+    clock_of(ctx).advance(RETRY_FIRST)
+    await ctx.dispatch(trade_print(last - 11, n=2))  # settled: not found, re-sent, refused
+    sim.faults.clear()
+    assert rec.status == "armed" and rec.order_coid is None and PRODUCT in ctx.exits.watch
+    assert first is not None and orders_of(sim, first) == []
+    await ctx.dispatch(trade_print(last - 12, n=3))  # armed again: the next print sends it
+    assert rec.status == "triggered" and len(orders_of(sim, rec.order_coid or "")) == 1
