@@ -31,7 +31,7 @@ from typing import Any, Protocol
 
 from botkit.errors import BotkitError, JournalError, OrderOutcomeUnknown, OrderRejected
 from botkit.orders.intents import Side
-from botkit.orders.state import OrderStateMachine
+from botkit.orders.state import OrderStateMachine, OrderStatus
 from botkit.strategy.exits import ExitRecord, ProductLimits
 from botkit.strategy.ports import MarketView, OrderSink, PositionLedger
 
@@ -226,6 +226,10 @@ class ExitRecovery:
         """
         coid = rec.order_coid
         assert coid is not None
+        order = self._ctx.orders.get(coid)
+        if order is not None and order.status is OrderStatus.CANCEL_QUEUED:
+            self._cancel_retry.pop(rec.exit_id, None)
+            return  # a cancel is queued already (a second would be refused as a duplicate)
         self._cancelling.add(coid)
         try:
             accepted = await self._ctx.cancel(coid)
@@ -256,8 +260,8 @@ class ExitRecovery:
         if retry is None or coid is None or coid in self._cancelling:
             return
         order = self._ctx.orders.get(coid)
-        if order is None or order.terminal:
-            self._cancel_retry.pop(rec.exit_id, None)  # it ended: its update re-places
+        if order is None or order.terminal or order.status is OrderStatus.CANCEL_QUEUED:
+            self._cancel_retry.pop(rec.exit_id, None)  # it ended, or its cancel went
             return
         if self._ctx._monotonic() >= retry.next_at:
             await self._cancel_for_replace(rec)
