@@ -485,13 +485,17 @@ class ExitManager(ExitRecovery):
         return rec
 
     async def cancel(self, exit_id: str) -> bool:
-        """Disarm an exit and cancel its working order, if any; False if it was done."""
+        """Disarm an exit and cancel its working order, if any; False if it was done.
+
+        Nothing changes until the cancel is settled: a call that raises leaves the exit as
+        it was (its re-price, its retries). A cancel already queued counts; one the
+        exchange does not accept leaves the exit cancelling: it ends with its order, and
+        the cancel is sent again on the next prints and at a restart.
+        """
         rec = self._get(exit_id)
         if not rec.live:
             return False
         coid = rec.order_coid
-        rec.extra.pop("replace", None)  # the strategy's cancel wins over a re-price
-        self._cancel_retry.pop(rec.exit_id, None)
         if coid is not None and not coid.startswith("attached:"):
             order = self._ctx.orders.get(coid)
             if order is not None and not order.terminal and order.status is not _QUEUED:
@@ -511,16 +515,21 @@ class ExitManager(ExitRecovery):
                     accepted = await self._ctx.cancel(coid)
                     order = self._ctx.orders.get(coid)
                     if not accepted and order is not None and not order.terminal:
-                        # not accepted (its id unknown yet, or refused): the exit ends with its
-                        # order, and the cancel is sent again on the next prints meanwhile
+                        rec.extra.pop("replace", None)  # the strategy's cancel wins
                         rec.extra["cancel"] = True
                         self._save()
-                        self._cancel_failed(rec)
+                        self._cancel_failed(rec)  # (it registers the retry and watches)
                         return True
         elif coid is not None:
             attached = rec.extra.get("attached_order_id")
-            if attached:
-                await self._ctx._sink.cancel(str(attached))
+            if attached and not await self._ctx._sink.cancel(str(attached)):
+                raise ExitRejected(
+                    f"exit {exit_id}: the venue did not accept the cancel of its attached "
+                    f"order {attached}: the exit stays; try again",
+                    reason="EXIT_CANCEL_REFUSED",
+                )
+        rec.extra.pop("replace", None)
+        self._cancel_retry.pop(rec.exit_id, None)
         self._finish(rec, "cancelled")
         return True
 
@@ -534,9 +543,10 @@ class ExitManager(ExitRecovery):
         """New prices for an armed exit (same id). Native: the old order is cancelled and
         the new one placed once the cancel is confirmed (it holds the same base)."""
         rec = self._get(exit_id)
-        if rec.status != "armed" or rec.kind in ("entry", "trailing"):
+        if rec.status != "armed" or rec.kind in ("entry", "trailing") or "cancel" in rec.extra:
+            status = "cancelling" if "cancel" in rec.extra else rec.status
             raise ExitRejected(
-                f"exit {exit_id} ({rec.kind}, {rec.status}) cannot be replaced: only an armed "
+                f"exit {exit_id} ({rec.kind}, {status}) cannot be replaced: only an armed "
                 "stop_loss, take_profit or bracket can (cancel_exit and place a new one "
                 "otherwise)",
                 reason="EXIT_NOT_REPLACEABLE",
@@ -677,7 +687,15 @@ class ExitManager(ExitRecovery):
             if status in TERMINAL:
                 return await self._entry_done(rec, update.cumulative_quantity)
             return []
-        if coid != rec.order_coid or status not in TERMINAL:
+        if coid != rec.order_coid:
+            return []
+        if status not in TERMINAL:
+            if (
+                ("cancel" in rec.extra or "replace" in rec.extra)
+                and rec.exit_id not in self._cancel_retry
+                and self._fell_back(coid)
+            ):
+                self._cancel_failed(rec)  # its accepted cancel did not happen: send it again
             return []
         if status == "FILLED" or rec.remaining <= 0:
             return []  # the fills close it
@@ -845,7 +863,7 @@ class ExitManager(ExitRecovery):
                     "size": str(r.remaining if r.kind != "entry" else r.extra.get("entry_size")),
                     "stop": None if stop is None else str(stop),
                     "take_profit": None if r.take_profit is None else str(r.take_profit),
-                    "status": r.status,
+                    "status": "cancelling" if "cancel" in r.extra else r.status,
                     "how": _how(r),
                 }
             )

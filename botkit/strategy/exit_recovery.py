@@ -84,6 +84,7 @@ RETRY_FIRST = 1.0
 """Seconds before an exit first asks again about an order whose outcome is unknown, or
 re-sends a cancel that failed; doubled after each failure up to :data:`RETRY_MAX`."""
 RETRY_MAX = 30.0
+_QUEUED = OrderStatus.CANCEL_QUEUED
 _SENDING = "sending"
 """``extra`` key: the working order journaled in the exit but perhaps not yet in the
 order journal (set before the send, cleared once the executor has it). A restart that
@@ -229,19 +230,27 @@ class ExitRecovery:
         order = self._ctx.orders.get(coid)
         if order is not None and order.status is OrderStatus.CANCEL_QUEUED:
             self._cancel_retry.pop(rec.exit_id, None)
+            self._rewatch(rec.product_id)
             return  # a cancel is queued already (a second would be refused as a duplicate)
         self._cancelling.add(coid)
         try:
             accepted = await self._ctx.cancel(coid)
-        except BotkitError:
+        except (BotkitError, asyncio.CancelledError):  # (a hook timeout: sent again too)
             self._cancel_failed(rec)
             raise
         finally:
             self._cancelling.discard(coid)
         if accepted:
             self._cancel_retry.pop(rec.exit_id, None)
+            self._rewatch(rec.product_id)
         else:
             self._cancel_failed(rec)
+
+    def _fell_back(self, coid: str) -> bool:
+        """``coid`` is live again and not cancel-queued, though a cancel of it was accepted
+        and no retry is pending (the state machine allows CANCEL_QUEUED → OPEN)."""
+        order = self._ctx.orders.get(coid)
+        return order is not None and not order.terminal and order.status is not _QUEUED
 
     def _cancel_failed(self, rec: ExitRecord) -> None:
         retry = self._cancel_retry.get(rec.exit_id)
@@ -262,6 +271,7 @@ class ExitRecovery:
         order = self._ctx.orders.get(coid)
         if order is None or order.terminal or order.status is OrderStatus.CANCEL_QUEUED:
             self._cancel_retry.pop(rec.exit_id, None)  # it ended, or its cancel went
+            self._rewatch(rec.product_id)
             return
         if self._ctx._monotonic() >= retry.next_at:
             await self._cancel_for_replace(rec)
@@ -307,6 +317,11 @@ class ExitRecovery:
             if coid is not None and known(coid):
                 await self._cancel_for_replace(rec)  # again; the exit ends with its order
             else:
+                self._log.warning(
+                    "exit %s (%s %s): being cancelled, its order %s is no longer open "
+                    "(cancelled, or filled while the bot was down): exit closed; check the "
+                    "position", rec.exit_id, rec.kind, rec.product_id, coid,
+                )  # fmt: skip
                 self._finish(rec, "cancelled")
             return
         if coid is not None and known(coid):

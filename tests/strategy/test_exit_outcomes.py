@@ -10,6 +10,7 @@ re-send closed the exit; one failed cancel froze a trailing stop for good.
 
 from __future__ import annotations
 
+import asyncio
 import random
 import secrets
 from collections.abc import AsyncIterator
@@ -22,7 +23,7 @@ import pytest
 from botkit.auth.clock import SystemClock
 from botkit.auth.jwt import JwtSigner
 from botkit.clock import ManualClock
-from botkit.errors import OrderOutcomeUnknown
+from botkit.errors import BotkitError, OrderOutcomeUnknown
 from botkit.net.ratelimit import RateLimiter
 from botkit.net.retry_policy import RetryPolicy
 from botkit.orders.executor import OrderExecutor
@@ -646,3 +647,47 @@ async def test_an_exit_order_refused_when_settled_is_armed_again(
     assert first is not None and orders_of(sim, first) == []
     await ctx.dispatch(trade_print(last - 12, n=3))  # armed again: the next print sends it
     assert rec.status == "triggered" and len(orders_of(sim, rec.order_coid or "")) == 1
+
+
+async def test_a_cancel_exit_that_fails_leaves_the_exits_re_price_to_finish(
+    sim: SimServer, tmp_path: Path, bots: list[Bot]
+) -> None:
+    """Nothing changes until a cancel is settled: cancel_exit raising (the exchange down)
+    must not drop the pending re-price (the new stop recorded, the old one resting)."""
+    executor = start_bot(sim, tmp_path, bots)
+    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
+    user = UserChannel(sim.exchange)
+    last = await long_position(sim, ctx, user)
+    exit_id = await ctx.stop_loss(PRODUCT, SIZE, last - 20)
+    sim.faults.fail_next(503, count=100, path=r"batch_cancel")
+    with pytest.raises(BotkitError):
+        await ctx.replace_exit(exit_id, stop_loss=last - 10)  # recorded; its cancel fails
+    with pytest.raises(BotkitError):
+        await ctx.cancel_exit(exit_id)  # fails too: the exit stays as it was
+    sim.faults.clear()
+    clock_of(ctx).advance(RETRY_FIRST * 4)
+    await ctx.dispatch(trade_print(last, n=2))  # the re-price's cancel, sent again
+    sim.exchange.advance(sim.now() + 5)
+    await user.sync(ctx)
+    assert stops_at_sim(sim) == [last - 10] and [r.exit_id for r in ctx.open_exits()] == [exit_id]
+
+
+async def test_a_re_price_cancel_cut_short_by_a_timeout_is_sent_again(
+    sim: SimServer, tmp_path: Path, bots: list[Bot]
+) -> None:
+    """A hook timeout cancels replace_exit inside its cancel request: the cancel is
+    retried on the next prints (the trailing stop was frozen until a restart)."""
+    executor = start_bot(sim, tmp_path, bots)
+    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
+    user = UserChannel(sim.exchange)
+    last = await long_position(sim, ctx, user)
+    exit_id = await ctx.stop_loss(PRODUCT, SIZE, last - 20)
+    sim.faults.delay_next(0.5, count=1, path=r"batch_cancel")  # no answer in time
+    with pytest.raises(TimeoutError):  # the guard's hook timeout, as a strategy sees it
+        await asyncio.wait_for(ctx.replace_exit(exit_id, stop_loss=last - 10), 0.1)
+    sim.faults.clear()
+    clock_of(ctx).advance(RETRY_FIRST)
+    await ctx.dispatch(trade_print(last, n=2))  # sent again
+    sim.exchange.advance(sim.now() + 5)
+    await user.sync(ctx)
+    assert stops_at_sim(sim) == [last - 10]
