@@ -35,11 +35,11 @@ async def sim() -> AsyncIterator[SimServer]:
         yield server
 
 
-@pytest.fixture
-async def executor(sim: SimServer, tmp_path: Path) -> AsyncIterator[OrderExecutor]:
+def sim_client(sim: SimServer) -> RestClient:
+    """A REST client of the simulator with a key of its own, fast retries, no rate cap."""
     clock = SystemClock()
     signer = JwtSigner(sim.add_key("ES256"), clock=clock, nonce=secrets.token_hex)
-    client = RestClient(
+    return RestClient(
         sim.rest_url,
         signer,
         clock=clock,
@@ -48,6 +48,11 @@ async def executor(sim: SimServer, tmp_path: Path) -> AsyncIterator[OrderExecuto
         limiter=RateLimiter(float("inf"), float("inf")),
         read_timeout=2.0,
     )
+
+
+@pytest.fixture
+async def executor(sim: SimServer, tmp_path: Path) -> AsyncIterator[OrderExecutor]:
+    client = sim_client(sim)
     ex = OrderExecutor(client, OrderJournal(tmp_path / "journal.sqlite"))
     yield ex
     await ex.close()

@@ -11,8 +11,6 @@ re-send closed the exit; one failed cancel froze a trailing stop for good.
 from __future__ import annotations
 
 import asyncio
-import random
-import secrets
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -20,12 +18,8 @@ from typing import Any
 
 import pytest
 
-from botkit.auth.clock import SystemClock
-from botkit.auth.jwt import JwtSigner
 from botkit.clock import ManualClock
 from botkit.errors import BotkitError, OrderOutcomeUnknown
-from botkit.net.ratelimit import RateLimiter
-from botkit.net.retry_policy import RetryPolicy
 from botkit.orders.executor import OrderExecutor
 from botkit.orders.journal import OrderJournal
 from botkit.orders.types import startup_updates
@@ -35,31 +29,24 @@ from botkit.strategy.exit_recovery import RETRY_FIRST
 from botkit.strategy.exits import ExitRejected
 from botkit.strategy.ports import ExecutorSink
 from botkit.strategy.state import JsonState
-from botkit.venues.advanced_trade.rest_client import RestClient
-from tests.strategy.conftest import book_event
+from tests.strategy.conftest import book_event, sim_client
 from tests.strategy.exit_helpers import (
     PRODUCT,
     EmulatingSink,
+    Recorder,
     StopOnlySink,
     UserChannel,
     bid,
     buy_up_to,
-    frozen_sim,
     open_at_sim,
     sell_down_to,
     ticker,
     trade_print,
 )
 from tests.strategy.test_exit_sim import SIZE, context, long_position
+from tests.strategy.test_exit_sim import sim as sim  # noqa: F401 - the frozen market fixture
 
 D = Decimal
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[SimServer]:
-    async with frozen_sim() as server:
-        server.exchange.add_user("b")
-        yield server
 
 
 class Bot:
@@ -67,17 +54,7 @@ class Bot:
     Bot on the same path is the restart)."""
 
     def __init__(self, sim: SimServer, path: Path) -> None:
-        clock = SystemClock()
-        signer = JwtSigner(sim.add_key("ES256"), clock=clock, nonce=secrets.token_hex)
-        self.client = RestClient(
-            sim.rest_url,
-            signer,
-            clock=clock,
-            policy=RetryPolicy().scaled(0.001),
-            rng=random.Random(3),
-            limiter=RateLimiter(float("inf"), float("inf")),
-            read_timeout=2.0,
-        )
+        self.client = sim_client(sim)
         self.executor = OrderExecutor(self.client, OrderJournal(path))
 
     async def close(self) -> None:
@@ -97,6 +74,22 @@ def start_bot(sim: SimServer, tmp_path: Path, bots: list[Bot]) -> OrderExecutor:
     bot = Bot(sim, tmp_path / "journal.sqlite")
     bots.append(bot)
     return bot.executor
+
+
+def a_bot(
+    sim: SimServer, tmp_path: Path, bots: list[Bot], sink: type[ExecutorSink] = ExecutorSink
+) -> tuple[BotContext, Recorder, UserChannel]:
+    """A strategy context over a new executor (``sink``: what the venue holds natively)."""
+    ctx, strategy = context(sim, sink(start_bot(sim, tmp_path, bots)), tmp_path)
+    return ctx, strategy, UserChannel(sim.exchange)
+
+
+async def holding(
+    sim: SimServer, tmp_path: Path, bots: list[Bot], sink: type[ExecutorSink] = ExecutorSink
+) -> tuple[BotContext, Recorder, UserChannel, Decimal]:
+    """A bot holding SIZE BTC (bought at market, the fill back), as most tests start."""
+    ctx, strategy, user = a_bot(sim, tmp_path, bots, sink)
+    return ctx, strategy, user, await long_position(sim, ctx, user)
 
 
 def clock_of(ctx: BotContext) -> ManualClock:
@@ -139,10 +132,7 @@ def stops_at_sim(sim: SimServer) -> list[Decimal]:
 async def test_an_emulated_exit_whose_order_ended_unknown_is_sent_on_the_next_prints(
     sim: SimServer, tmp_path: Path, bots: list[Bot]
 ) -> None:
-    executor = start_bot(sim, tmp_path, bots)
-    ctx, _ = context(sim, EmulatingSink(executor), tmp_path)
-    user = UserChannel(sim.exchange)
-    last = await long_position(sim, ctx, user)
+    ctx, _, user, last = await holding(sim, tmp_path, bots, EmulatingSink)
     await ctx.stop_loss(PRODUCT, SIZE, last - 10)
     sim.faults.fail_next(503, count=20, path=r"/orders$", method="POST")  # never processed
     await ctx.dispatch(trade_print(last - 10))  # triggers: its order ends unknown
@@ -161,17 +151,30 @@ async def test_an_emulated_exit_whose_order_ended_unknown_is_sent_on_the_next_pr
     assert ctx.position(PRODUCT) == 0 and ctx.open_exits() == []
 
 
-async def test_an_entrys_native_stop_of_unknown_outcome_gets_no_second_exit(
-    sim: SimServer, tmp_path: Path, bots: list[Bot]
-) -> None:
-    executor = start_bot(sim, tmp_path, bots)
-    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
-    user = UserChannel(sim.exchange)
+async def marketable_entry(
+    sim: SimServer, ctx: BotContext, *, stop_below: int = 0, take_above: int = 0
+) -> Decimal:
+    """A limit buy at the ask (it fills at once) with a stop-loss ``stop_below`` under the
+    last trade and/or a take-profit ``take_above`` over it; the last trade."""
     await ctx.dispatch(book_event(sim))
     last = sim.exchange.last_trade_price(PRODUCT)
     await ctx.dispatch(ticker(last))
     _, asks = sim.exchange.book(PRODUCT)
-    await ctx.buy(PRODUCT, SIZE, price=asks[0][0], stop_loss=last - 10)  # fills at once
+    await ctx.buy(
+        PRODUCT,
+        SIZE,
+        price=asks[0][0],
+        stop_loss=last - stop_below if stop_below else None,
+        take_profit=last + take_above if take_above else None,
+    )
+    return last
+
+
+async def test_an_entrys_native_stop_of_unknown_outcome_gets_no_second_exit(
+    sim: SimServer, tmp_path: Path, bots: list[Bot]
+) -> None:
+    ctx, _, user = a_bot(sim, tmp_path, bots)
+    last = await marketable_entry(sim, ctx, stop_below=10)
     sim.faults.fail_after_accept(500, count=8)  # the stop is placed, every answer lost
     sim.faults.fail_next(503, count=40, path=r"/orders/historical/batch$", method="GET")
     await user.sync(ctx)  # the entry filled: its stop is sent, outcome unknown
@@ -193,14 +196,8 @@ async def test_an_entrys_native_stop_of_unknown_outcome_gets_no_second_exit(
 async def test_an_entrys_take_profit_of_unknown_outcome_is_journaled_and_kept(
     sim: SimServer, tmp_path: Path, bots: list[Bot]
 ) -> None:
-    executor = start_bot(sim, tmp_path, bots)
-    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
-    user = UserChannel(sim.exchange)
-    await ctx.dispatch(book_event(sim))
-    last = sim.exchange.last_trade_price(PRODUCT)
-    await ctx.dispatch(ticker(last))
-    _, asks = sim.exchange.book(PRODUCT)
-    await ctx.buy(PRODUCT, SIZE, price=asks[0][0], take_profit=last + 50)
+    ctx, _, user = a_bot(sim, tmp_path, bots)
+    last = await marketable_entry(sim, ctx, take_above=50)
     sim.faults.fail_after_accept(500, count=8)
     sim.faults.fail_next(503, count=40, path=r"/orders/historical/batch$", method="GET")
     await user.sync(ctx)
@@ -217,10 +214,7 @@ async def test_an_entrys_take_profit_of_unknown_outcome_is_journaled_and_kept(
 async def test_a_re_placed_stop_refused_at_the_restart_is_emulated_not_dropped(
     sim: SimServer, tmp_path: Path, bots: list[Bot]
 ) -> None:
-    executor = start_bot(sim, tmp_path, bots)
-    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
-    user = UserChannel(sim.exchange)
-    last = await long_position(sim, ctx, user)
+    ctx, _, user, last = await holding(sim, tmp_path, bots)
     await ctx.trailing_stop(PRODUCT, SIZE, distance=D("20"))
     high = buy_up_to(sim.exchange, last + 10)
     await ctx.dispatch(trade_print(high))  # ratchet: the old stop's cancel is sent
@@ -248,10 +242,7 @@ async def test_a_re_placed_stop_refused_at_the_restart_is_emulated_not_dropped(
 async def test_a_failed_re_price_cancel_is_sent_again_and_the_stop_trails(
     sim: SimServer, tmp_path: Path, bots: list[Bot]
 ) -> None:
-    executor = start_bot(sim, tmp_path, bots)
-    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
-    user = UserChannel(sim.exchange)
-    last = await long_position(sim, ctx, user)
+    ctx, _, user, last = await holding(sim, tmp_path, bots)
     await ctx.trailing_stop(PRODUCT, SIZE, distance=D("20"))
     (rec,) = ctx.open_exits()
     assert rec.trailing is not None
@@ -276,10 +267,7 @@ async def test_a_failed_re_price_cancel_is_sent_again_and_the_stop_trails(
 async def test_a_restart_completes_a_re_price_whose_cancel_never_went(
     sim: SimServer, tmp_path: Path, bots: list[Bot]
 ) -> None:
-    executor = start_bot(sim, tmp_path, bots)
-    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
-    user = UserChannel(sim.exchange)
-    last = await long_position(sim, ctx, user)
+    ctx, _, user, last = await holding(sim, tmp_path, bots)
     await ctx.trailing_stop(PRODUCT, SIZE, distance=D("20"))
     first = stops_at_sim(sim)
     sim.faults.fail_next(503, count=10, path=r"batch_cancel")
@@ -303,21 +291,13 @@ async def test_a_stop_that_never_left_before_a_crash_is_placed_at_the_restart(
     """The exit state as a kill leaves it between the exit's save and the executor's
     intent: a new order id marked as being sent, no intent for it, nothing at the
     exchange (the old stop was cancelled for the re-price)."""
-    executor = start_bot(sim, tmp_path, bots)
-    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
-    user = UserChannel(sim.exchange)
-    last = await long_position(sim, ctx, user)
+    ctx, _, user, last = await holding(sim, tmp_path, bots)
     await ctx.stop_loss(PRODUCT, SIZE, last - 10)
     (rec,) = ctx.open_exits()
     assert rec.order_coid is not None
     await ctx.cancel(rec.order_coid)
     await bots.pop().close()
-    state = JsonState(tmp_path / "exits.json")
-    saved = state.get("exits")
-    doc = saved[rec.exit_id]
-    unsent = "00000000-0000-4000-8000-00000000beef"
-    doc["order_coid"], doc["extra"]["sending"] = unsent, unsent
-    state.set("exits", saved)
+    unsent = crash_state(tmp_path, rec.exit_id)
     ctx2, _ = await restart(sim, tmp_path, bots)
     (again,) = ctx2.open_exits()
     assert again.native and again.order_coid not in (None, unsent)
@@ -364,10 +344,7 @@ def crash_state(tmp_path: Path, exit_id: str, **fields: Any) -> str:
 async def test_an_emulated_exit_whose_order_never_left_is_armed_again_at_the_restart(
     sim: SimServer, tmp_path: Path, bots: list[Bot]
 ) -> None:
-    executor = start_bot(sim, tmp_path, bots)
-    ctx, _ = context(sim, EmulatingSink(executor), tmp_path)
-    user = UserChannel(sim.exchange)
-    last = await long_position(sim, ctx, user)
+    ctx, _, user, last = await holding(sim, tmp_path, bots, EmulatingSink)
     await ctx.stop_loss(PRODUCT, SIZE, last - 10)
     (rec,) = ctx.open_exits()
     await bots.pop().close()
@@ -385,10 +362,7 @@ async def test_the_sending_mark_goes_once_the_order_is_known_at_the_restart(
 ) -> None:
     """Left behind, the mark would read as "never sent" once the stop's intent is pruned
     (weeks later), and re-create an exit for a position that may be gone."""
-    executor = start_bot(sim, tmp_path, bots)
-    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
-    user = UserChannel(sim.exchange)
-    last = await long_position(sim, ctx, user)
+    ctx, _, user, last = await holding(sim, tmp_path, bots)
     await ctx.stop_loss(PRODUCT, SIZE, last - 10)
     (rec,) = ctx.open_exits()
     await bots.pop().close()
@@ -404,10 +378,7 @@ async def test_the_sending_mark_goes_once_the_order_is_known_at_the_restart(
 async def test_a_native_trailing_stop_not_active_yet_survives_a_restart(
     sim: SimServer, tmp_path: Path, bots: list[Bot]
 ) -> None:
-    executor = start_bot(sim, tmp_path, bots)
-    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
-    user = UserChannel(sim.exchange)
-    last = await long_position(sim, ctx, user)
+    ctx, _, user, last = await holding(sim, tmp_path, bots)
     await ctx.trailing_stop(PRODUCT, SIZE, distance=D("20"), activation=last + 10)
     (rec,) = ctx.open_exits()
     assert rec.native and rec.order_coid is None
@@ -424,10 +395,7 @@ async def test_a_native_trailing_stop_not_active_yet_survives_a_restart(
 async def test_cancelling_an_exit_whose_order_is_unsure_finds_it_and_cancels_it(
     sim: SimServer, tmp_path: Path, bots: list[Bot]
 ) -> None:
-    executor = start_bot(sim, tmp_path, bots)
-    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
-    user = UserChannel(sim.exchange)
-    last = await long_position(sim, ctx, user)
+    ctx, _, user, last = await holding(sim, tmp_path, bots)
     sim.faults.fail_after_accept(500, count=8)  # placed, every answer lost
     sim.faults.fail_next(503, count=40, path=r"/orders/historical/batch$", method="GET")
     with pytest.raises(OrderOutcomeUnknown):
@@ -444,10 +412,8 @@ async def test_cancelling_an_exit_whose_order_is_unsure_finds_it_and_cancels_it(
 async def test_a_failing_cancel_retry_does_not_hide_a_print_from_the_other_exits(
     sim: SimServer, tmp_path: Path, bots: list[Bot]
 ) -> None:
-    executor = start_bot(sim, tmp_path, bots)
-    ctx, _ = context(sim, StopOnlySink(executor), tmp_path)  # native stops, emulated brackets
-    user = UserChannel(sim.exchange)
-    last = await long_position(sim, ctx, user)
+    # native stops, emulated brackets
+    ctx, _, user, last = await holding(sim, tmp_path, bots, StopOnlySink)
     await ctx.trailing_stop(PRODUCT, SIZE / 2, distance=D("20"))
     bracket = await ctx.bracket(PRODUCT, SIZE / 2, take_profit=last + 20, stop_loss=last - 40)
     sim.faults.fail_next(503, count=100, path=r"batch_cancel")  # every cancel fails for now
@@ -462,11 +428,7 @@ async def test_a_failing_cancel_retry_does_not_hide_a_print_from_the_other_exits
 
 async def take_profit_entry(sim: SimServer, ctx: BotContext, user: UserChannel) -> Decimal:
     """A limit buy that fills at once with a lone take-profit: its exit is a resting limit."""
-    await ctx.dispatch(book_event(sim))
-    last = sim.exchange.last_trade_price(PRODUCT)
-    await ctx.dispatch(ticker(last))
-    _, asks = sim.exchange.book(PRODUCT)
-    await ctx.buy(PRODUCT, SIZE, price=asks[0][0], take_profit=last + 50)
+    last = await marketable_entry(sim, ctx, take_above=50)
     await user.sync(ctx)
     return last
 
@@ -482,9 +444,8 @@ def take_profits_at_sim(sim: SimServer) -> list[Decimal]:
 async def test_an_entrys_take_profit_that_never_left_is_placed_at_the_restart(
     sim: SimServer, tmp_path: Path, bots: list[Bot]
 ) -> None:
-    executor = start_bot(sim, tmp_path, bots)
-    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
-    last = await take_profit_entry(sim, ctx, UserChannel(sim.exchange))
+    ctx, _, user = a_bot(sim, tmp_path, bots)
+    last = await take_profit_entry(sim, ctx, user)
     (rec,) = ctx.open_exits()
     assert rec.kind == "take_profit" and rec.order_coid is not None
     await ctx.cancel(rec.order_coid)  # nothing rests: as if it never went
@@ -499,9 +460,7 @@ async def test_an_entrys_take_profit_that_never_left_is_placed_at_the_restart(
 async def test_a_take_profit_can_be_replaced(
     sim: SimServer, tmp_path: Path, bots: list[Bot]
 ) -> None:
-    executor = start_bot(sim, tmp_path, bots)
-    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
-    user = UserChannel(sim.exchange)
+    ctx, _, user = a_bot(sim, tmp_path, bots)
     last = await take_profit_entry(sim, ctx, user)
     (rec,) = ctx.open_exits()
     await ctx.replace_exit(rec.exit_id, take_profit=last + 60)
@@ -515,10 +474,7 @@ async def test_cancelling_an_exit_before_its_adopted_orders_update_still_cancels
 ) -> None:
     """What a strategy cleaning up its exits in on_start does: its adopted orders' updates
     come after on_start, so their order ids are not known yet."""
-    executor = start_bot(sim, tmp_path, bots)
-    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
-    user = UserChannel(sim.exchange)
-    last = await long_position(sim, ctx, user)
+    ctx, _, user, last = await holding(sim, tmp_path, bots)
     await ctx.stop_loss(PRODUCT, SIZE, last - 10)
     await bots.pop().close()
     executor2 = start_bot(sim, tmp_path, bots)
@@ -540,10 +496,7 @@ async def test_cancelling_an_exit_before_its_adopted_orders_update_still_cancels
 async def test_a_failing_first_re_price_cancel_hides_nothing_from_the_other_exits(
     sim: SimServer, tmp_path: Path, bots: list[Bot]
 ) -> None:
-    executor = start_bot(sim, tmp_path, bots)
-    ctx, strategy = context(sim, StopOnlySink(executor), tmp_path)
-    user = UserChannel(sim.exchange)
-    last = await long_position(sim, ctx, user)
+    ctx, strategy, user, last = await holding(sim, tmp_path, bots, StopOnlySink)
     await ctx.trailing_stop(PRODUCT, SIZE / 2, distance=D("20"))  # first: its cancel fails
     bracket = await ctx.bracket(PRODUCT, SIZE / 2, take_profit=last + 20, stop_loss=last - 40)
     sim.faults.fail_next(503, count=100, path=r"batch_cancel")
@@ -562,10 +515,7 @@ async def test_an_emulated_exits_order_that_ended_while_down_closes_the_exit(
     """Neither open nor read back with fills (cancelled from another tool while the bot
     was down): closed with a warning, as a native exit's is — not left 'triggered' with
     nothing watching it."""
-    executor = start_bot(sim, tmp_path, bots)
-    ctx, _ = context(sim, EmulatingSink(executor), tmp_path)
-    user = UserChannel(sim.exchange)
-    last = await long_position(sim, ctx, user)
+    ctx, _, user, last = await holding(sim, tmp_path, bots, EmulatingSink)
     eid = await ctx.bracket(PRODUCT, SIZE, take_profit=last + 500, stop_loss=last - 500)
     await ctx.dispatch(trade_print(last + 500))  # the take-profit's limit sell rests
     rec = ctx.exits.records[eid]
@@ -582,10 +532,7 @@ async def test_cancelling_an_exit_during_its_re_price_places_nothing_new(
 ) -> None:
     """The re-price's cancel is queued, so cancel_exit's own is a duplicate the exchange
     refuses: the exit still ends, and the CANCELLED update re-places nothing."""
-    executor = start_bot(sim, tmp_path, bots)
-    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
-    user = UserChannel(sim.exchange)
-    last = await long_position(sim, ctx, user)
+    ctx, _, user, last = await holding(sim, tmp_path, bots)
     exit_id = await ctx.stop_loss(PRODUCT, SIZE, last - 20)
     await ctx.replace_exit(exit_id, stop_loss=last - 10)  # its cancel is queued
     assert await ctx.cancel_exit(exit_id) is True  # no EXIT_CANCEL_REFUSED, no raise
@@ -597,10 +544,8 @@ async def test_cancelling_an_exit_during_its_re_price_places_nothing_new(
 async def test_cancel_all_then_cancel_exit_ends_the_exits_native_and_emulated(
     sim: SimServer, tmp_path: Path, bots: list[Bot]
 ) -> None:
-    executor = start_bot(sim, tmp_path, bots)
-    ctx, _ = context(sim, StopOnlySink(executor), tmp_path)  # native stops, emulated brackets
-    user = UserChannel(sim.exchange)
-    last = await long_position(sim, ctx, user)
+    # native stops, emulated brackets
+    ctx, _, user, last = await holding(sim, tmp_path, bots, StopOnlySink)
     stop = await ctx.stop_loss(PRODUCT, SIZE / 2, last - 20)
     bracket = await ctx.bracket(PRODUCT, SIZE / 2, take_profit=last + 500, stop_loss=last - 500)
     await ctx.dispatch(trade_print(last + 500))  # the bracket's take-profit sell rests
@@ -617,9 +562,8 @@ async def test_cancel_all_then_cancel_exit_ends_the_exits_native_and_emulated(
 async def test_a_lone_take_profit_has_no_stop_to_replace(
     sim: SimServer, tmp_path: Path, bots: list[Bot]
 ) -> None:
-    executor = start_bot(sim, tmp_path, bots)
-    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
-    last = await take_profit_entry(sim, ctx, UserChannel(sim.exchange))
+    ctx, _, user = a_bot(sim, tmp_path, bots)
+    last = await take_profit_entry(sim, ctx, user)
     (rec,) = ctx.open_exits()
     with pytest.raises(ExitRejected) as info:  # it became a stop, and the TP was gone
         await ctx.replace_exit(rec.exit_id, stop_loss=last - 10)
@@ -629,10 +573,7 @@ async def test_a_lone_take_profit_has_no_stop_to_replace(
 async def test_an_exit_order_refused_when_settled_is_armed_again(
     sim: SimServer, tmp_path: Path, bots: list[Bot]
 ) -> None:
-    executor = start_bot(sim, tmp_path, bots)
-    ctx, _ = context(sim, EmulatingSink(executor), tmp_path)
-    user = UserChannel(sim.exchange)
-    last = await long_position(sim, ctx, user)
+    ctx, _, user, last = await holding(sim, tmp_path, bots, EmulatingSink)
     await ctx.stop_loss(PRODUCT, SIZE, last - 10)
     sim.faults.fail_next(503, count=20, path=r"/orders$", method="POST")  # never processed
     await ctx.dispatch(trade_print(last - 10))  # unknown
@@ -654,10 +595,7 @@ async def test_a_cancel_exit_that_fails_leaves_the_exits_re_price_to_finish(
 ) -> None:
     """Nothing changes until a cancel is settled: cancel_exit raising (the exchange down)
     must not drop the pending re-price (the new stop recorded, the old one resting)."""
-    executor = start_bot(sim, tmp_path, bots)
-    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
-    user = UserChannel(sim.exchange)
-    last = await long_position(sim, ctx, user)
+    ctx, _, user, last = await holding(sim, tmp_path, bots)
     exit_id = await ctx.stop_loss(PRODUCT, SIZE, last - 20)
     sim.faults.fail_next(503, count=100, path=r"batch_cancel")
     with pytest.raises(BotkitError):
@@ -677,10 +615,7 @@ async def test_a_re_price_cancel_cut_short_by_a_timeout_is_sent_again(
 ) -> None:
     """A hook timeout cancels replace_exit inside its cancel request: the cancel is
     retried on the next prints (the trailing stop was frozen until a restart)."""
-    executor = start_bot(sim, tmp_path, bots)
-    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
-    user = UserChannel(sim.exchange)
-    last = await long_position(sim, ctx, user)
+    ctx, _, user, last = await holding(sim, tmp_path, bots)
     exit_id = await ctx.stop_loss(PRODUCT, SIZE, last - 20)
     sim.faults.delay_next(0.5, count=1, path=r"batch_cancel")  # no answer in time
     with pytest.raises(TimeoutError):  # the guard's hook timeout, as a strategy sees it
