@@ -17,7 +17,7 @@ from __future__ import annotations
 import ssl
 from collections import deque
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, overload
 
 import aiohttp
 
@@ -73,6 +73,18 @@ class WsConnector(Protocol):
     async def aclose(self) -> None:
         """Release shared resources."""
         ...
+
+
+@overload
+def tls_context(ca_file: Path) -> ssl.SSLContext: ...
+
+
+@overload
+def tls_context(ca_file: None = None) -> None: ...
+
+
+@overload
+def tls_context(ca_file: Path | None) -> ssl.SSLContext | None: ...
 
 
 def tls_context(ca_file: Path | None = None) -> ssl.SSLContext | None:
