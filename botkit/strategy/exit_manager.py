@@ -41,6 +41,7 @@ from botkit.orders.state import OrderStatus
 from botkit.strategy import exit_fills
 from botkit.strategy.exit_recovery import (
     MAYBE_PLACED,
+    SENDING,
     TERMINAL,
     ExitHost,
     ExitRecovery,
@@ -682,6 +683,8 @@ class ExitManager(ExitRecovery):
             return []
         if self._unsure.pop(coid, None) is not None:  # now it is known what became of it
             self._rewatch(rec.product_id)
+        if rec.extra.get(SENDING) == coid:  # the exchange has it: the mark has done its job
+            self._sent(rec)
         status = update.status
         if rec.kind == "entry" and coid == rec.entry_coid:
             if status in TERMINAL:

@@ -35,7 +35,15 @@ from botkit.orders.state import OrderStateMachine, OrderStatus
 from botkit.strategy.exits import ExitRecord, ProductLimits
 from botkit.strategy.ports import MarketView, OrderSink, PositionLedger
 
-__all__ = ["MAYBE_PLACED", "RETRY_FIRST", "RETRY_MAX", "TERMINAL", "ExitHost", "ExitRecovery"]
+__all__ = [
+    "MAYBE_PLACED",
+    "RETRY_FIRST",
+    "RETRY_MAX",
+    "SENDING",
+    "TERMINAL",
+    "ExitHost",
+    "ExitRecovery",
+]
 
 
 class ExitHost(Protocol):
@@ -85,7 +93,7 @@ RETRY_FIRST = 1.0
 re-sends a cancel that failed; doubled after each failure up to :data:`RETRY_MAX`."""
 RETRY_MAX = 30.0
 _QUEUED = OrderStatus.CANCEL_QUEUED
-_SENDING = "sending"
+SENDING = "sending"
 """``extra`` key: the working order journaled in the exit but perhaps not yet in the
 order journal (set before the send, cleared once the executor has it). A restart that
 finds it, and no intent for it, knows the order was never sent."""
@@ -138,13 +146,13 @@ class ExitRecovery:
     ) -> None:
         """Send ``rec``'s working order ``coid``, journaled in the exit state first.
 
-        The exit is saved with the order marked as being sent (:data:`_SENDING`), and the
+        The exit is saved with the order marked as being sent (:data:`SENDING`), and the
         mark is cleared once the executor has the intent: a restart that finds the mark and
         no intent knows the order never left, and places it (:meth:`resume`).
 
         Raises: what :meth:`BotContext._place` raises.
         """
-        rec.extra[_SENDING] = coid
+        rec.extra[SENDING] = coid
         self._save()
         try:
             await self._ctx._place(rec.product_id, rec.side, config, limit, coid=coid)
@@ -185,6 +193,7 @@ class ExitRecovery:
                             rec.exit_id, why)  # fmt: skip
         rec.native, rec.order_coid, rec.status = False, None, "armed"
         rec.extra.pop("replace", None)
+        rec.extra.pop(SENDING, None)
         self._cancel_retry.pop(rec.exit_id, None)
         self._save()
         self._rewatch(rec.product_id)
@@ -215,6 +224,7 @@ class ExitRecovery:
                 continue
             if self._unsure.pop(coid, None) is not None:
                 self._log.warning("exit %s: its order %s exists after all", rec.exit_id, coid)
+                self._sent(rec)
         self._rewatch(product_id)
 
     async def _cancel_for_replace(self, rec: ExitRecord) -> None:
@@ -339,12 +349,12 @@ class ExitRecovery:
             return
         if coid is None:
             return  # armed and watched (emulated), or a trailing stop not active yet
-        fate = await self._fate(coid, sending=rec.extra.get(_SENDING) == coid)
+        fate = await self._fate(coid, sending=rec.extra.get(SENDING) == coid)
         if fate != "never sent":
             self._sent(rec)  # the executor had it: the mark must not outlive its intent
         if fate == "never sent" and rec.native:
             self._log.warning("exit %s: its order was never sent: placing it now", rec.exit_id)
-            rec.extra.pop(_SENDING, None)
+            rec.extra.pop(SENDING, None)
             await self._place_native(rec)
         elif fate == "never sent" or fate.startswith("refused"):
             self._refused(rec, fate)  # native: emulated from now on; emulated: armed again
@@ -361,7 +371,7 @@ class ExitRecovery:
     def _sent(self, rec: ExitRecord) -> None:
         """The executor has ``rec``'s order: drop the being-sent mark (see :meth:`_send`).
         Left behind, it would read as "never sent" once the intent is pruned."""
-        if rec.extra.pop(_SENDING, None) is not None:
+        if rec.extra.pop(SENDING, None) is not None:
             self._save()
 
     async def _fate(self, coid: str, *, sending: bool) -> str:

@@ -147,6 +147,8 @@ async def test_an_emulated_exit_whose_order_ended_unknown_is_sent_on_the_next_pr
     await ctx.dispatch(trade_print(last - 12, n=3))  # due: looked up, re-sent with its id
     (order,) = orders_of(sim, coid)  # one order (its limit sold into the book at once)
     assert order["side"] == "SELL" and PRODUCT not in ctx.exits.watch
+    saved = JsonState(tmp_path / "exits.json").get("exits")[rec.exit_id]
+    assert "sending" not in saved["extra"]  # settled: no restart may read it as "never sent"
     await user.sync(ctx)
     assert ctx.position(PRODUCT) == 0 and ctx.open_exits() == []
 
