@@ -96,6 +96,8 @@ def test_a_named_env_file_that_does_not_exist_is_named_beside_no_keys(tmp_path: 
     assert out.returncode == 2  # no keys: as before (a missing file reads as nothing)
     assert "--env-file nonexist.env does not exist" in out.stderr  # but a typo shows
     assert "no Coinbase CDP key" in out.stderr
+    quiet = run(["--env-file", os.devnull, "keys", "check"], {}, tmp_path)
+    assert quiet.returncode == 2 and "does not exist" not in quiet.stderr  # "read nothing"
 
 
 def test_run_exits_zero(tmp_path: Path) -> None:

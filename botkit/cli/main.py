@@ -254,8 +254,10 @@ def kill_switch_path(args: argparse.Namespace) -> Path:
 
     ``--path`` wins; otherwise the data directory and mode are found exactly as ``run``
     finds them (``--data-dir`` / ``--mode``, else the ``--config`` TOML's ``[bot]``, else
-    ``botkit-data`` and ``sim``), and sim and paper keep theirs in a sub-folder named after
-    the mode, as the runtime does (``botkit-data/sim/kill_switch.json`` by default).
+    ``botkit-data`` and ``sim``; ``--venue`` as ``run --venue``), and sim and paper keep
+    theirs in a sub-folder named after the mode, as the runtime does
+    (``botkit-data/sim/kill_switch.json`` by default; another venue's bot in a sub-folder
+    named after the venue).
     """
     from botkit.runtime.bot_config import data_root, load_bot_config
 
@@ -264,7 +266,7 @@ def kill_switch_path(args: argparse.Namespace) -> Path:
     bot = load_bot_config(Path(args.config) if args.config else None).bot
     mode = args.mode or bot.mode
     base = Path(args.data_dir) if args.data_dir else bot.data_dir
-    return data_root(base, mode, bot.venue) / "kill_switch.json"
+    return data_root(base, mode, args.venue or bot.venue) / "kill_switch.json"
 
 
 def cmd_kill_switch(args: argparse.Namespace) -> int:
@@ -496,7 +498,12 @@ def _parser() -> argparse.ArgumentParser:
             "--mode", choices=["sim", "live", "paper"], help="the bot's mode (default: as run)"
         )
         cmd.add_argument("--data-dir", help="the bot's data directory (default: as run)")
-        cmd.add_argument("--path", help="the state file itself (overrides the three above)")
+        cmd.add_argument(
+            "--venue",
+            choices=["advanced_trade", "exchange", "prime"],
+            help="the venue the bot runs on, as given to run --venue (default: as run)",
+        )
+        cmd.add_argument("--path", help="the state file itself (overrides the four above)")
         cmd.set_defaults(func=cmd_kill_switch)
     return p
 
@@ -520,7 +527,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     if args.env_file is None:
         args.env_file = ".env"  # optional: keys may come from the environment instead
-    elif not Path(args.env_file).is_file():  # named: a typo must not read as "no keys" alone
+    elif not Path(args.env_file).exists():  # named: a typo must not read as "no keys" alone
         print(
             f"botkit: note: --env-file {args.env_file} does not exist: nothing is read from "
             f"it (the environment only; --env-file {os.devnull} says so without this note)",

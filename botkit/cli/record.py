@@ -30,7 +30,7 @@ from botkit.auth.factory import make_jwt_signer
 from botkit.errors import ConfigError
 from botkit.market.config import FeedConfig
 from botkit.market.feed import MarketDataFeed
-from botkit.market.recorder import Recorder
+from botkit.market.recorder import FLUSH_EVERY, Recorder
 from botkit.paper.setup import fetch_rules
 from botkit.runtime.settings import BotSettings
 from botkit.venues.advanced_trade.ws_protocol import FeedProtocol
@@ -142,7 +142,10 @@ async def record_session(
         async with feed:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(options.duration):
-                    await stop.wait()
+                    while not stop.is_set():  # a quiet feed's last frames reach the file too
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(stop.wait(), FLUSH_EVERY)
+                        recorder.flush()
         frames = recorder.frames  # the feed closed the recorder on stop
     return RecordResult(options.out, frames, time.monotonic() - t0, options.out.stat().st_size)
 

@@ -12,9 +12,10 @@ Format (one JSON object per line, gzip-compressed; see docs/feed.md)::
     {"v":1,"t":1767268800.0,"conn":"","kind":"meta","meta":"products","data":[{...}]}
 
 Writes go through gzip's buffer, flushed to the file (a zlib sync flush: no fsync) at
-least every :data:`FLUSH_EVERY` seconds of receive time, so a recorder killed at any
-moment leaves a file whose complete records replay, losing about a second at most (it
-lost everything since the last 32 KiB of compressed output: ~15 s of a BTC-USD session);
+least every :data:`FLUSH_EVERY` seconds of receive time, and by ``botkit record`` every
+second while the feed is quiet, so a recorder killed at any moment leaves a file whose
+complete records replay, losing about a second at most (it lost everything since the
+last 32 KiB of compressed output: ~15 s of a BTC-USD session);
 :meth:`Recorder.close` writes the rest (the feed closes its recorder on stop).
 """
 
@@ -62,7 +63,7 @@ class Recorder:
             rec = {"v": 1, "t": t, "conn": conn, "kind": "frame", "data": data}
         self._out.write(json.dumps(rec, separators=(",", ":")) + "\n")
         self.frames += 1
-        if t - self._flushed_at >= FLUSH_EVERY:
+        if not 0 <= t - self._flushed_at < FLUSH_EVERY:  # (a wall clock stepped back too)
             self.flush()
             self._flushed_at = t
 

@@ -91,9 +91,12 @@ def plain(value: object) -> str:
         d = Decimal(str(value))
     except (InvalidOperation, ValueError):
         return str(value)
-    if not d.is_finite():
+    if not d.is_finite() or abs(d.adjusted()) > 40:  # not an amount: as it came
         return str(value)
-    return "0" if d.is_zero() else format(d.normalize(), "f")
+    if d.is_zero():
+        return "0"
+    text = format(d, "f")  # exact (no rounding to a context's precision)
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def render_status(doc: dict[str, Any]) -> str:

@@ -70,10 +70,14 @@ def load_dataset(
         raise ConfigError(f"--end is not after --start: no candles in [{start}, {end})")
     rows = list(iter_rows(root, product, granularity, start or 0, end or 2**62, source=source))
     if not rows:
-        from_sim = "" if source == DEFAULT_SOURCE else f" --source {source}"
+        where = ""
+        if root.parent != Path("botkit-data"):  # download writes DATA_DIR/history/...
+            where += f" --data-dir {root.parent}"
+        if source != DEFAULT_SOURCE:  # --source only names the folder: the URL says where from
+            where += f" --source {source} --rest-url <{source}'s REST URL>"
         raise ConfigError(
             f"no {product} {granularity} candles in {path}: fetch them with "
-            f"'botkit download{from_sim} --products {product} --granularity {granularity} "
+            f"'botkit download{where} --products {product} --granularity {granularity} "
             "--days 30'"
         )
     return CandleSeries(

@@ -33,6 +33,7 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
+import re
 import sys
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -42,7 +43,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import AliasChoices, BaseModel, ValidationError
 
 from botkit.errors import ConfigError
 from botkit.strategy.base import API_VERSION, Strategy
@@ -277,7 +278,7 @@ def check_param_names(cls: type[Strategy], names: Iterable[str], where: str) -> 
         return
     unknown = sorted(set(names) - _field_keys(model))
     if unknown:
-        known = ", ".join(sorted(model.model_fields)) or "none"
+        known = ", ".join(sorted(_field_keys(model))) or "none"
         raise ConfigError(f"{where}: unknown parameter(s) {', '.join(unknown)} (known: {known})")
 
 
@@ -319,8 +320,20 @@ def create_strategy(
 
 
 def _field_keys(model: type[BaseModel]) -> set[str]:
-    keys = set(model.model_fields)
-    keys |= {f.alias for f in model.model_fields.values() if f.alias}
+    """The keys pydantic fills a field from: its alias (or its name when it has none, or
+    the model populates by name), and the names of its ``validation_alias``."""
+    by_name = bool(model.model_config.get("populate_by_name"))
+    keys: set[str] = set()
+    for name, field in model.model_fields.items():
+        if field.alias:
+            keys.add(field.alias)
+        if not field.alias or by_name:
+            keys.add(name)
+        choices = field.validation_alias
+        if isinstance(choices, str):
+            keys.add(choices)
+        elif isinstance(choices, AliasChoices):
+            keys |= {c for c in choices.choices if isinstance(c, str)}
     return keys
 
 
@@ -353,7 +366,7 @@ def describe(
 ) -> StrategyInfo:
     """A :class:`StrategyInfo` for ``cls``: docstring summary and parameters with defaults."""
     doc = (inspect.getdoc(cls) or "").strip()
-    summary = " ".join(doc.split("\n\n", 1)[0].split())  # the first paragraph, one line
+    summary = " ".join(re.split(r"\n\s*\n", doc, maxsplit=1)[0].split())  # first paragraph
     params = []
     for field_name, info in cls.Params.model_fields.items():
         default = "required" if info.is_required() else repr(info.get_default())

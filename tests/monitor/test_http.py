@@ -267,3 +267,8 @@ def test_status_lines_print_amounts_plainly() -> None:
     doc = {"positions": {"BTC-USD": "0E-8", "ETH-USD": "0.50000"}, "pnl": "-1.0375420000"}
     text = render_status(doc)
     assert "position BTC-USD 0, ETH-USD 0.5 | PnL -1.037542 |" in text
+    from botkit.monitor.ctl import plain
+
+    long = "12345678901234567890.123456789012"  # beyond a Decimal context's 28 digits
+    assert plain(long + "000") == long and plain("1E+50000000") == "1E+50000000"
+    assert plain("abc") == "abc" and plain(None) == "None" and plain("100") == "100"

@@ -92,6 +92,12 @@ def test_a_recorder_killed_without_closing_leaves_its_last_second_replayable(
     assert on_disk[: len(expected)] == expected and len(on_disk) < len(frames)
     rec.close()
     assert [r.data for r, _ in read_records(path)] == [d for _, d in frames]
+    # the wall clock stepped back (NTP): the next frame is flushed, not held for the gap
+    stepped = Recorder(tmp_path / "stepped.jsonl.gz", clock=lambda: 0.0)
+    for t in (100.0, 70.0):
+        stepped.frame("market-0", t, f'{{"t":{t}}}')
+    assert len(list(read_records(tmp_path / "stepped.jsonl.gz"))) == 2
+    stepped.close()
 
 
 def test_zero_padding_between_members_is_skipped(two_sessions: Path, tmp_path: Path) -> None:

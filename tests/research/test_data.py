@@ -34,15 +34,18 @@ def test_a_downloaded_series_by_folder_and_by_product_granularity(tmp_path):
     assert list(cut.start) == [1_767_229_200, 1_767_232_800]
 
 
-def test_missing_history_says_how_to_download_it(tmp_path):
+def test_missing_history_says_how_to_download_it(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the default data directory, botkit-data, in here
     with pytest.raises(ConfigError, match="botkit download --products ETH-USD --granularity"):
-        load_dataset("ETH-USD/ONE_MINUTE", data_dir=tmp_path)
+        load_dataset("ETH-USD/ONE_MINUTE")
     with pytest.raises(ConfigError, match="unknown granularity"):
         load_dataset("ETH-USD/ONE_WEEK", data_dir=tmp_path)
     with pytest.raises(ConfigError, match="synthetic:N"):
         load_dataset("nonsense", data_dir=tmp_path)
-    with pytest.raises(ConfigError, match="download --source sim --products ETH-USD"):
+    with pytest.raises(ConfigError, match="--source sim --rest-url <sim's REST URL> --prod"):
         load_dataset("sim/ETH-USD/ONE_MINUTE", data_dir=tmp_path)  # the simulator's folder
+    with pytest.raises(ConfigError, match=f"download --data-dir {tmp_path} --products"):
+        load_dataset("ETH-USD/ONE_MINUTE", data_dir=tmp_path)  # not botkit-data: named
     with pytest.raises(ConfigError, match="--end is not after --start"):
         load_dataset("ETH-USD/ONE_MINUTE", data_dir=tmp_path, start=200, end=100)
 

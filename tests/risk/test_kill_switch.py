@@ -85,6 +85,20 @@ def test_cli_kill_switch_reset_refuses_while_a_bot_runs_on_the_directory(
     assert main(["kill-switch", "reset", "--path", str(path)]) == 0
     assert capsys.readouterr().out.startswith("kill switch reset")
     assert not load_kill_switch(path).tripped
+    # a bot of another venue (run --venue exchange) keeps its state in a folder of its own
+    from botkit.runtime.bot_config import data_root
+
+    root = data_root(tmp_path / "data", "live", "exchange")
+    save_kill_switch(root / "kill_switch.json", KillSwitchState(True, "by hand", 1.0))
+    exchange_bot = DataDirLock(root)
+    try:
+        args = ["--mode", "live", "--data-dir", str(tmp_path / "data"), "--venue", "exchange"]
+        assert main(["kill-switch", "reset", *args]) == 2
+        assert "in use by another running bot" in capsys.readouterr().err
+    finally:
+        exchange_bot.release()
+    assert main(["kill-switch", "reset", *args]) == 0
+    assert not load_kill_switch(root / "kill_switch.json").tripped
 
 
 def test_cli_kill_switch_status_lists_active_protections(

@@ -91,7 +91,8 @@ def test_bad_api_version(tmp_path: Path) -> None:
         """,
     )
     with pytest.raises(
-        ConfigError, match=rf"strategy old.py:Old declares API_VERSION=99.*API_VERSION={API_VERSION}"
+        ConfigError,
+        match=rf"strategy old.py:Old declares API_VERSION=99.*API_VERSION={API_VERSION}",
     ):  # the file the user wrote, not the module name botkit made up for it
         load_strategy(f"{path}:Old")
 
@@ -186,3 +187,22 @@ def test_a_summary_is_the_docstrings_first_paragraph_and_literals_show_their_val
     assert "\n" not in summary and summary.endswith(".")  # a wrapped first line, whole
     source = {p.name: p for p in describe("mr", mean_reversion, "shipped").params}["source"]
     assert source.type == "Literal['ticker', 'book']"
+
+
+def test_a_paragraph_break_of_spaces_ends_the_summary_and_aliases_are_the_known_keys() -> None:
+    from pydantic import BaseModel, Field
+
+    from botkit.strategy.base import Strategy
+    from botkit.strategy.loader import check_param_names, describe
+
+    class Aliased(Strategy):
+        class Params(BaseModel):
+            fast_window: int = Field(5, alias="fast")
+
+    # a blank line of spaces deeper than the margin survives inspect.getdoc
+    Aliased.__doc__ = "First line,\n    still the first paragraph.\n        \n    The body."
+
+    assert describe("a", Aliased, "x").summary == "First line, still the first paragraph."
+    check_param_names(Aliased, ["fast"], "here")  # what pydantic fills the field from
+    with pytest.raises(ConfigError, match=r"unknown parameter\(s\) fast_window \(known: fast\)"):
+        check_param_names(Aliased, ["fast_window"], "here")  # silently ignored by pydantic
