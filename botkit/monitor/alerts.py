@@ -86,7 +86,7 @@ def _fragments(url: str) -> set[str]:
     if not sep:
         rest = url
     pieces = {url, rest} | set(re.split(r"[/:@?&=#,;\s]+", rest))
-    public = {scheme.lower()}
+    public = {scheme.lower()} if sep else set()  # no scheme: all of it may be a secret
     if sep and scheme.lower() in _HOST_SCHEMES:  # its host and port are shown anyway
         with contextlib.suppress(ValueError):
             parts = urlsplit(url)
@@ -181,7 +181,8 @@ def _targets(urls: Sequence[str | SecretStr]) -> list[_Target]:
     for i, url in enumerate(revealed):
         if not isinstance(url, str) or not url.strip():
             raise ConfigError(
-                f"[notify] urls[{i}] is empty: remove it, or give an apprise URL "
+                f"[notify] urls[{i}] (the TOML's or BOTKIT_NOTIFY__URLS) is empty: remove "
+                "it, or give an apprise URL "
                 "(forms in docs/alerts.md)"
             )
         service = apprise.Apprise(asset=asset)
@@ -191,7 +192,8 @@ def _targets(urls: Sequence[str | SecretStr]) -> list[_Target]:
             shown = sep and _SCHEME.fullmatch(scheme) and len(scheme) <= 12
             what = f"its scheme '{scheme}://' " if shown else "its scheme "
             raise ConfigError(
-                f"[notify] urls[{i}] is not a usable apprise URL: check {what}and the "
+                f"[notify] urls[{i}] (the TOML's or BOTKIT_NOTIFY__URLS) is not a usable "
+                f"apprise URL: check {what}and the "
                 "parts its service requires (forms in docs/alerts.md; 'apprise -vv --dry-run "
                 "URL' explains). The URL is not shown because it may hold a token."
             )

@@ -369,3 +369,17 @@ def test_bad_urls_are_a_config_error_naming_the_index(
 )
 def test_redact_url(url: str, shown: str) -> None:
     assert redact_url(url) == shown
+
+
+def test_a_url_without_a_scheme_is_scrubbed_whole_from_apprises_own_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An ntfy topic (or a typo) with no ``scheme://`` is all secret: apprise logs
+    "Unsupported URL: <it>" before botkit refuses it (it was logged verbatim)."""
+    caplog.set_level(logging.DEBUG, logger="apprise")
+    with pytest.raises(
+        ConfigError, match=r"urls\[0\] \(the TOML.s or BOTKIT_NOTIFY__URLS\) is not a usable"
+    ):
+        Alerter([f"my-bot-{CANARY}"])
+    assert any(r.name == "apprise" for r in caplog.records)  # it did log the URL's error
+    assert CANARY not in caplog.text
