@@ -9,8 +9,13 @@ corrupt book, a bad day turning into a ruinous one) — and each refusal is a ty
 Order of checks, cheapest and most fundamental first::
 
     RISK_KILL_SWITCH → (entries only) RISK_MAX_DRAWDOWN → RISK_LOSING_STREAK → RISK_COOLDOWN
-    → RISK_BOOK_INVALID → RISK_NO_PRICE → RISK_PRICE_BAND
+    → RISK_BOOK_INVALID → RISK_NO_PRICE → RISK_PRICE_BAND (not an exit's reducing order)
     → RISK_MAX_NOTIONAL → RISK_MAX_POSITION → RISK_MAX_OPEN_ORDERS
+
+An exit's own order that only reduces the position (:attr:`OrderCheck.exit`) is not held
+to the price band: an emulated stop's limit lies 5 % through its trigger so that it fills,
+and a band narrower than that refused every trigger (the position never closed); in a
+gap, refusing the exit would leave the position without it. Every other check applies.
 
 **Protections** (Freqtrade's idea; all off by default, docs/protections.md): a cooldown
 after a stop-loss, a lock after N losing trades in a window, and a latch on the drawdown
@@ -156,6 +161,9 @@ class OrderCheck(msgspec.Struct, frozen=True):
     base_size: Decimal | None
     quote_size: Decimal | None
     limit_price: Decimal | None
+    exit: bool = False
+    """Sent by an exit (stop-loss, take-profit, bracket, trailing stop): see
+    :meth:`RiskEngine.check`'s price band."""
 
     @classmethod
     def from_intent(cls, intent: OrderIntent) -> OrderCheck:
@@ -334,7 +342,12 @@ class RiskEngine:
         band = lim.price_band_pct
         if ref is None and (limit_price is None or band is not None):
             _refuse("RISK_NO_PRICE", f"no best bid/ask for {pid}: cannot check the order")
-        if band is not None and limit_price is not None:
+        if (
+            band is not None
+            and limit_price is not None
+            and not (order.exit and self.is_reducing(order, quote, position))
+        ):  # an exit's limit is through the market on purpose (a stop's 5 %), and refusing
+            # it when the market gapped would leave the position without its exit
             low = (bid or ask or _ZERO) * self._band_low
             high = (ask or bid or _ZERO) * self._band_high
             if not low <= limit_price <= high:
@@ -571,9 +584,7 @@ class RiskEngine:
         first fill or mark): persisted with every counted fill (botkit.orders.ledger)."""
         return None if self._day is None else (self._day, self._realised_today)
 
-    def restore(
-        self, positions: Mapping[str, Position], today: tuple[int, Decimal] | None
-    ) -> None:
+    def restore(self, positions: Mapping[str, Position], today: tuple[int, Decimal] | None) -> None:
         """Resume from a restarted bot's fill ledger: its positions (they replace any the
         protection state carried: the ledger counts every fill exactly once), and the PnL
         realised earlier in the same UTC day, so a restart never resets the daily loss.

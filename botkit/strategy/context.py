@@ -265,6 +265,7 @@ class BotContext(StrategyDriver):
         limit: tuple[Decimal, Decimal] | None = None,
         coid: str | None = None,
         extra: dict[str, Any] | None = None,
+        exit_order: bool = False,
     ) -> str:
         """Risk-check, track and send one order.
 
@@ -272,7 +273,9 @@ class BotContext(StrategyDriver):
         check uses them as they are instead of parsing them back out of the body's strings
         (the hot path); other orders are read from their configuration. ``coid``: an id
         chosen (and journaled) by the caller, as the exits do before sending; ``extra``:
-        further top-level body fields (an entry's ``attached_order_configuration``).
+        further top-level body fields (an entry's ``attached_order_configuration``);
+        ``exit_order``: sent by an exit (the risk engine's price band spares its order when
+        it only reduces the position: :class:`~botkit.risk.engine.OrderCheck`).
         """
         if self.guard.halted:
             raise StrategyError(f"strategy {self.name} is halted ({self.guard.halt_reason})")
@@ -289,7 +292,7 @@ class BotContext(StrategyDriver):
         risk = self.risk
         if risk is not None:
             order = (
-                OrderCheck(product_id, side, limit[0], None, limit[1])
+                OrderCheck(product_id, side, limit[0], None, limit[1], exit_order)
                 if limit is not None
                 else OrderCheck.from_intent(intent)
             )

@@ -76,6 +76,7 @@ class ExitHost(Protocol):
         limit: tuple[Decimal, Decimal] | None = None,
         coid: str | None = None,
         extra: dict[str, Any] | None = None,
+        exit_order: bool = False,
     ) -> str: ...
 
     def alias_order(self, order_id: str, alias: str, product_id: str, side: str) -> None: ...
@@ -155,7 +156,9 @@ class ExitRecovery:
         rec.extra[SENDING] = coid
         self._save()
         try:
-            await self._ctx._place(rec.product_id, rec.side, config, limit, coid=coid)
+            await self._ctx._place(
+                rec.product_id, rec.side, config, limit, coid=coid, exit_order=True
+            )
         except MAYBE_PLACED:
             raise  # the mark stays: a broken journal may not have the intent (resume asks)
         except asyncio.CancelledError:  # the caller gave up (a hook timeout): the placement

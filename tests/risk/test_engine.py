@@ -110,6 +110,18 @@ def test_price_band_around_bid_and_ask(price: Decimal) -> None:
         assert refused(engine, order) == "RISK_PRICE_BAND"
 
 
+def test_an_exits_reducing_order_is_not_held_to_the_price_band() -> None:
+    """An emulated stop's limit lies 5 % through its trigger so that it fills: a 2 % band
+    refused every one (the position never closed). Only an exit's order that reduces."""
+    engine = RiskEngine(RiskLimits(price_band_pct=D("2"), max_position=D("10")))
+    deep = OrderCheck("BTC-USD", "SELL", D("1"), None, D("95"), True)  # a stop's limit
+    engine.check(deep, QUOTE, position=D("1"), open_orders=0)  # closes a long: passes
+    assert refused(engine, deep, position=D("0.5")) == "RISK_PRICE_BAND"  # would flip short
+    assert refused(engine, deep, position=D("-1")) == "RISK_PRICE_BAND"  # adds to a short
+    plain = OrderCheck("BTC-USD", "SELL", D("1"), None, D("95"))  # not an exit's
+    assert refused(engine, plain, position=D("1")) == "RISK_PRICE_BAND"
+
+
 def test_no_price_and_invalid_book() -> None:
     engine = RiskEngine(RiskLimits(price_band_pct=D("5")))
     assert refused(engine, limit("BUY", "1", "100"), MarketQuote()) == "RISK_NO_PRICE"

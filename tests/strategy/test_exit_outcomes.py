@@ -11,6 +11,7 @@ re-send closed the exit; one failed cancel froze a trailing stop for good.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -23,6 +24,8 @@ from botkit.errors import BotkitError, OrderOutcomeUnknown
 from botkit.orders.executor import OrderExecutor
 from botkit.orders.journal import OrderJournal
 from botkit.orders.types import startup_updates
+from botkit.risk.engine import RiskLimits
+from botkit.risk.gate import RiskGate
 from botkit.sim.server import SimServer
 from botkit.strategy.context import BotContext
 from botkit.strategy.exit_recovery import RETRY_FIRST
@@ -628,3 +631,24 @@ async def test_a_re_price_cancel_cut_short_by_a_timeout_is_sent_again(
     sim.exchange.advance(sim.now() + 5)
     await user.sync(ctx)
     assert stops_at_sim(sim) == [last - 10]
+
+
+async def test_an_emulated_stop_closes_the_position_under_a_narrow_price_band(
+    sim: SimServer, tmp_path: Path, bots: list[Bot]
+) -> None:
+    """Its limit is 5 % through the trigger; the shipped example's band is 2 %: every
+    trigger was refused (and armed again), and the position never closed."""
+    gate = RiskGate(
+        RiskLimits(price_band_pct=D("2"), max_order_notional=D("100000")), None, wall=time.time
+    )
+    executor = start_bot(sim, tmp_path, bots)
+    ctx, _ = context(sim, EmulatingSink(executor), tmp_path, risk=gate)
+    user = UserChannel(sim.exchange)
+    last = await long_position(sim, ctx, user)
+    await ctx.stop_loss(PRODUCT, SIZE, last - 10)
+    await ctx.dispatch(book_event(sim))
+    await ctx.dispatch(trade_print(last - 10))  # triggers: a sell limit 5 % below
+    (rec,) = ctx.open_exits()
+    assert rec.status == "triggered" and gate.refusals["RISK_PRICE_BAND"] == 0
+    await user.sync(ctx)
+    assert ctx.position(PRODUCT) == 0 and ctx.open_exits() == []
