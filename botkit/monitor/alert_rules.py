@@ -35,6 +35,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+from botkit.risk.engine import RESET_HOW
 from botkit.runtime.health import FeedState, Health
 
 __all__ = ["Alert", "AlertLevel", "AlertRules"]
@@ -192,18 +193,26 @@ class AlertRules:
             )
         ]
 
-    def stopped(self, reason: str, error: str | None) -> list[Alert]:
-        """The bot stopped: ``reason`` (signal, duration, ...) and the run's error, if any."""
+    def stopped(self, reason: str, error: str | None, *, exit_code: int = 1) -> list[Alert]:
+        """The bot stopped: ``reason`` (a signal, the end of ``--duration``, ...) and the
+        run's error, if any, with the exit code it leaves with (2: bad configuration or
+        credentials, which a service manager with ``RestartPreventExitStatus=2`` does not
+        restart; 1: restarted)."""
         if error is None:
             return [Alert("stopped", "info", "stopped", f"The bot stopped: {reason}.")]
+        then = (
+            "It exits 2 (bad configuration or credentials): not restarted; fix it and "
+            "start the bot again."
+            if exit_code == 2
+            else "It exits 1: a service manager with Restart=on-failure restarts it; "
+            "check the log if it keeps stopping."
+        )
         return [
             Alert(
                 "stopped",
                 "failure",
                 "stopped on an error",
-                f"The bot stopped: {reason}.\nError: {error}\n"
-                "It exits 1: a service manager with Restart=on-failure restarts it; "
-                "check the log if it keeps stopping.",
+                f"The bot stopped: {reason}.\nError: {error}\n{then}",
             )
         ]
 
@@ -322,7 +331,7 @@ class AlertRules:
                 "failure",
                 "kill switch tripped",
                 f"The kill switch tripped: {reason}.\n"
-                "No new orders until a human resets it: 'botkit kill-switch reset'.",
+                f"No new orders until a human resets it: {RESET_HOW}.",
             ),
             now,
         )

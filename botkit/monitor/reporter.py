@@ -134,6 +134,7 @@ class HealthReporter:
                 journal_ok=not isinstance(rt.error, JournalError),
                 strategy_halted=ctx is not None and ctx.guard.halted,
                 kill_switch=rt.gate is not None and rt.gate.tripped,
+                kill_switch_reason=rt.gate.engine.kill_switch.reason if rt.gate else "",
                 last_order_rtt=sink.last_rtt if sink is not None else None,
                 components={n: c.state for n, c in rt.supervisor.components.items()},
             )

@@ -48,6 +48,7 @@ from botkit.orders.intents import OrderIntent
 from botkit.orders.positions import Position, Positions
 
 __all__ = [
+    "RESET_HOW",
     "KillSwitchState",
     "MarketQuote",
     "OrderCheck",
@@ -56,6 +57,12 @@ __all__ = [
     "RiskLimits",
     "RiskRejected",
 ]
+
+RESET_HOW = (
+    "'botkit ctl kill-switch reset' on the running bot, 'botkit kill-switch reset' once it "
+    "is stopped"
+)
+"""How an operator resets the kill switch and protections (every message that asks for it)."""
 
 _ZERO = Decimal(0)
 _HUNDRED = Decimal(100)
@@ -329,8 +336,8 @@ class RiskEngine:
         if self.kill_switch.tripped:
             _refuse(
                 "RISK_KILL_SWITCH",
-                f"kill switch tripped ({self.kill_switch.reason}); no orders until it is reset "
-                "with 'botkit kill-switch reset'",
+                f"kill switch tripped ({self.kill_switch.reason}); no orders until it is reset: "
+                f"{RESET_HOW}",
             )
         if self.protected:
             self._check_protections(order, quote, position, self._now if now is None else now)
@@ -423,8 +430,8 @@ class RiskEngine:
             _refuse(
                 "RISK_MAX_DRAWDOWN",
                 f"{st.drawdown_reason}; new entries are refused until an operator resets it "
-                "with 'botkit kill-switch reset' (the peak then restarts from the equity at "
-                "that time); exits and reducing orders still go through",
+                f"({RESET_HOW}; the peak then restarts from the equity at that time); exits "
+                "and reducing orders still go through",
             )
         until = st.streak_until
         if until is not None and self._track_trades:
@@ -433,8 +440,7 @@ class RiskEngine:
                     "RISK_LOSING_STREAK",
                     f"{st.streak_reason}; new entries are refused until {_utc(until)}"
                     + ("" if math.isinf(until) else f" ({until - now:.0f} s)")
-                    + " or 'botkit kill-switch reset'; exits and reducing orders still go "
-                    "through",
+                    + f" or a reset ({RESET_HOW}); exits and reducing orders still go through",
                 )
             st.streak_until = None  # lifted by time
             st.streak_reason = ""
@@ -451,7 +457,7 @@ class RiskEngine:
                         f"{scope} is cooling down after a stop-loss: new entries on {pid} are "
                         f"refused until {_utc(ends)} ({ends - now:.0f} s; "
                         f"cooldown_after_stop_loss {self._limits.cooldown_after_stop_loss} s) or "
-                        "'botkit kill-switch reset'; exits and reducing orders still go through",
+                        f"a reset ({RESET_HOW}); exits and reducing orders still go through",
                     )
                 del st.cooldowns[key]
                 self.protection_changed = True

@@ -33,7 +33,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from botkit.auth.clock import SystemClock
-from botkit.errors import BotkitError, InsufficientFunds, JournalError, OrderRejected, StaleFeed
+from botkit.errors import (
+    BotkitError,
+    ConfigError,
+    InsufficientFunds,
+    JournalError,
+    OrderRejected,
+    StaleFeed,
+)
 from botkit.market.book import kernel_in_use
 from botkit.market.config import FeedConfig
 from botkit.market.events import FeedEvent, FillEvent, OrderUpdate, Subscribed
@@ -151,6 +158,8 @@ class BotRuntime:
         self._t0 = 0.0
         self._ids: list[str] = []
         self._fatal: BotkitError | None = None
+        self._failed: Exception | None = None  # what ended a run that raised (the alert's why)
+        self._stop_reason = ""  # what asked for the stop, for the stopped alert
         self._loop: asyncio.AbstractEventLoop | None = None
         self.supervisor = Supervisor(self._fatal_error, policy=self.options.restart_policy)
         """Runs every long-lived task; an embedding app may ``spawn`` its own under it."""
@@ -225,6 +234,7 @@ class BotRuntime:
 
     def request_stop(self) -> None:
         """Ask for a graceful shutdown (signal handlers and embedding apps call this)."""
+        self._stop_reason = self._stop_reason or "asked to stop (a signal or the embedding app)"
         self._stop.set()
 
     def _journal_failed(self, exc: JournalError) -> None:
@@ -398,6 +408,9 @@ class BotRuntime:
                 await gate.enforce()
                 with self._signals():
                     started = await self._run_components(feed, ctx, http)
+            except Exception as exc:  # a start that failed (401, a port in use...): the
+                self._failed = exc  # stopped alert says so, as for a fatal component error
+                raise
             finally:
                 await self._shutdown(ctx, started, feed, executor, client)
         self.refresh_stats()
@@ -449,6 +462,8 @@ class BotRuntime:
         if self.executor is not None:
             sup.spawn("journal-retention", lambda: self._forget_old_intents(days))
         await self._wait_stop()
+        if not self._stop.is_set():
+            self._stop_reason = f"--duration {self.options.duration:g} s ended"
         self._stop.set()  # --duration ended: the health file says "stopping" from here on
         return True
 
@@ -471,7 +486,9 @@ class BotRuntime:
 
         secret = env.token or toml.token
         token = control_token(secret.get_secret_value() if secret else None, listen, self.root)
-        view = self.view = BotView(self, venue="botkit.sim" if ep.sim is not None else self.mode)
+        # the venue as the operator knows it, and where it is (status page, ctl status)
+        where = "the embedded simulator" if ep.sim is not None else ep.rest_url
+        view = self.view = BotView(self, venue=f"{ep.venue} ({where})")
         metrics = self.metrics = BotMetrics(view.snapshot)
         return HttpServer(
             listen,
@@ -631,8 +648,13 @@ class BotRuntime:
         if self.ledger is not None:
             self.ledger.close()  # every counted fill is committed already
         await self._step("REST client close", client.close(), 5.0)
-        error = str(self._fatal) if self._fatal is not None else None
-        self.alerter.send_all(self.alert_rules.stopped("error" if error else "stopped", error))
+        cause = self._fatal if self._fatal is not None else self._failed
+        if cause is None:
+            alert = self.alert_rules.stopped(self._stop_reason or "stopped", None)
+        else:  # a config error at start exits 2 (no restart), any other failure 1
+            code = 2 if isinstance(cause, ConfigError) else 1
+            alert = self.alert_rules.stopped("error", str(cause), exit_code=code)
+        self.alerter.send_all(alert)
         await self.alerter.flush(within=5.0)
         if self.paper is not None:
             with contextlib.suppress(JournalError):  # already reported: stopping for it

@@ -28,6 +28,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from botkit.risk.engine import RESET_HOW
+
 __all__ = [
     "FeedState",
     "Health",
@@ -82,6 +84,7 @@ class HealthInputs:
         journal_ok: False once a journal write failed.
         strategy_halted: the strategy guard halted the strategy.
         kill_switch: the risk engine's kill switch is tripped.
+        kill_switch_reason: why it tripped (named in the reason, hence in the alert).
         last_order_rtt: seconds of the last create-order round trip, if any.
         components: each supervised component's state (``running``, ``restarting``,
             ``stopped``, ``failed``).
@@ -95,6 +98,7 @@ class HealthInputs:
     journal_ok: bool = True
     strategy_halted: bool = False
     kill_switch: bool = False
+    kill_switch_reason: str = ""
     last_order_rtt: float | None = None
     components: Mapping[str, str] = field(default_factory=dict)
 
@@ -147,7 +151,8 @@ def assess(inputs: HealthInputs, limits: HealthThresholds | None = None) -> Heal
     if inputs.strategy_halted:
         degraded.append("strategy halted by its guard after repeated errors")
     if inputs.kill_switch:
-        degraded.append("kill switch tripped: no new orders until 'botkit kill-switch reset'")
+        why = f" ({inputs.kill_switch_reason})" if inputs.kill_switch_reason else ""
+        degraded.append(f"kill switch tripped{why}: no new orders until a reset ({RESET_HOW})")
     off = inputs.clock_offset
     if off is not None and abs(off) > lim.max_clock_offset:
         degraded.append(f"host clock off by {off:+.1f} s (corrected for signing; fix NTP)")

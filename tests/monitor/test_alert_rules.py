@@ -128,9 +128,10 @@ def test_kill_switch_trip_dedupes_with_health_and_clears() -> None:
 
 def test_kill_switch_seen_only_by_health_alerts_too() -> None:
     rules = AlertRules()
-    (alert,) = rules.on_health(health(kill_switch=True), now=0)
+    (alert,) = rules.on_health(health(kill_switch=True, kill_switch_reason="qa test"), now=0)
     assert alert.key == "kill-switch"
-    assert "kill switch tripped" in alert.body
+    assert "kill switch tripped (qa test)" in alert.body  # its reason, as the docs promise
+    assert "botkit ctl kill-switch reset" in alert.body  # what works on a running bot
 
 
 def test_halted_strategy_and_clock() -> None:

@@ -9,8 +9,10 @@ import socket
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 
+from botkit.errors import ConfigError
 from botkit.monitor.systemd import SdNotifier
 from botkit.runtime.bot import BotRuntime, RunOptions
 from botkit.runtime.bot_config import parse_bot_config
@@ -61,6 +63,45 @@ async def test_start_and_stop_alerts_reach_a_local_apprise_receiver(tmp_path: Pa
     assert "started" in titles[0].lower() and "stopped" in titles[1].lower()
     assert all(t.startswith("botkit MarketMaker") for t in titles)
     assert rt.alerter.sent == 2 and rt.alerter.failed == 0
+    assert "The bot stopped: asked to stop" in posts[1]["message"] and posts[1]["type"] == "info"
+
+
+async def test_a_start_that_fails_sends_a_failure_alert_with_its_error_and_exit_code(
+    tmp_path: Path,
+) -> None:
+    """It said "The bot stopped: stopped." (info) for every start that failed: a bad key's
+    401, a port in use. A config error exits 2 (not restarted), and the alert says so."""
+    posts: list[dict[str, Any]] = []
+
+    async def receive(request: web.Request) -> web.Response:
+        posts.append(json.loads(await request.read()))
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/alerts", receive)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = runner.addresses[0][1]
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    try:
+        rt = _runtime(
+            tmp_path,
+            {"notify": {"urls": [f"json://127.0.0.1:{port}/alerts"]}},
+            duration=30.0,
+            http=f"127.0.0.1:{busy.getsockname()[1]}",  # in use: the start fails (exit 2)
+        )
+        async with asyncio.timeout(40):
+            with pytest.raises(ConfigError):
+                await rt.run()
+    finally:
+        busy.close()
+        await runner.cleanup()
+    (stopped,) = [p for p in posts if "stopped" in p["title"].lower()]
+    assert stopped["type"] == "failure" and "in use" in stopped["message"]
+    assert "exits 2" in stopped["message"] and "stopped: stopped" not in stopped["message"]
 
 
 async def test_systemd_gets_ready_watchdog_and_stopping_in_order(tmp_path: Path) -> None:
