@@ -130,18 +130,18 @@ async def dispatch_batch(ctx: BotContext, batch: Sequence[FeedEvent], stats: Run
         ):
             continue
         stats.events += 1
-        if type(event) is FillEvent and (
-            ctx.orders.get(event.client_order_id) or ctx.orders.released(event.client_order_id)
-        ):
-            stats.fills += 1
-            log.info(
-                "fill %s %s %s @ %s client_order_id=%s",
-                event.side,
-                event.size,
-                event.product_id,
-                event.price,
-                event.client_order_id,
-            )
+        if type(event) is FillEvent:
+            coid = ctx.fill_key(event)  # an attached exit's fill: its alias
+            if coid and (ctx.orders.get(coid) or ctx.orders.released(coid)):
+                stats.fills += 1
+                log.info(
+                    "fill %s %s %s @ %s client_order_id=%s",
+                    event.side,
+                    event.size,
+                    event.product_id,
+                    event.price,
+                    coid,
+                )
         rest = ctx.dispatch_now(event)  # no coroutine for an event that calls no hook
         if rest is not None:
             await rest

@@ -314,6 +314,14 @@ class StrategyDriver:
     def _aliased(self, fill: FillEvent) -> bool:
         return bool(self._aliases) and fill.order_id in self._aliases
 
+    def fill_key(self, fill: FillEvent) -> str:
+        """The client_order_id this strategy knows ``fill``'s order by: its own, or the
+        alias of an order the venue made without one (an entry's attached exit)."""
+        coid = fill.client_order_id
+        if coid and coid in self._mine:
+            return coid
+        return self._aliases.get(fill.order_id, coid) if self._aliases else coid
+
     def _late_fill(self, fill: FillEvent) -> bool:
         """Whether ``fill`` is of an order of this strategy already released from memory.
 

@@ -256,3 +256,24 @@ async def test_a_hookless_book_mark_that_trips_still_enforces_the_kill_switch() 
     assert isinstance(market, MarketState)
     assert market.books["ETH-USD"] is other.book and gate.engine.marks["ETH-USD"] == D("10.5")
     assert stats.events == 3
+
+
+async def test_an_attached_exits_fill_is_counted_and_logged_under_its_alias(
+    caplog: Any,
+) -> None:
+    """The venue's attached exit has no client_order_id: its fill went uncounted in the
+    run's stats and had no 'fill ... client_order_id=' line (the operator's jq recipe)."""
+    import logging
+
+    from botkit.market.events import FillEvent
+
+    ctx, _, _, _ = await session(Hookless)
+    ctx.alias_order("venue-oid-7", "attached:entry-1", "BTC-USD", "SELL")
+    fill = FillEvent(
+        "f-1", "venue-oid-7", "", "BTC-USD", "SELL", D("0.5"), D("99"), D("0"), D("0.5")
+    )
+    stats = RunStats()
+    with caplog.at_level(logging.INFO, logger="botkit.runtime.bot"):
+        await dispatch_batch(ctx, [fill], stats)
+    assert stats.fills == 1
+    assert "client_order_id=attached:entry-1" in caplog.text
