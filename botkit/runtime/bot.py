@@ -34,11 +34,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from botkit.auth.clock import SystemClock
 from botkit.errors import (
+    AuthError,
     BotkitError,
     ConfigError,
     InsufficientFunds,
     JournalError,
     OrderRejected,
+    PermissionDenied,
     StaleFeed,
 )
 from botkit.market.book import kernel_in_use
@@ -410,6 +412,15 @@ class BotRuntime:
                     started = await self._run_components(feed, ctx, http)
             except Exception as exc:  # a start that failed (401, a port in use...): the
                 self._failed = exc  # stopped alert says so, as for a fatal component error
+                if not self._started and isinstance(exc, AuthError | PermissionDenied):
+                    # credentials the venue refuses at start are bad input: exit 2, which a
+                    # service manager does not restart (a restart loop against the venue
+                    # with a wrong key helps nobody)
+                    self._failed = ConfigError(
+                        f"the venue refused the credentials at start: {exc}. Fix the key, "
+                        "secret or passphrase (botkit doctor checks them), then start again"
+                    )
+                    raise self._failed from exc
                 raise
             finally:
                 await self._shutdown(ctx, started, feed, executor, client)

@@ -1,0 +1,35 @@
+"""A start that fails on the venue's word: credentials it refuses are bad input (exit 2,
+which the shipped systemd unit does not restart: ``RestartPreventExitStatus=2``), named so.
+
+A real ``botkit run --mode live`` child against the simulator, which does not know the key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+from botkit.auth.factory import generate_cdp_key
+from botkit.sim.server import SimServer
+from botkit.sim.ws import WsConfig
+
+
+async def test_a_key_the_venue_refuses_at_start_exits_2_naming_the_fix(tmp_path: Path) -> None:
+    async with SimServer(tick_interval=0.05, ws_config=WsConfig(heartbeat_interval=0.2)) as sim:
+        unknown = generate_cdp_key("ES256")  # never registered with the simulator: 401
+        env_file = tmp_path / "sim.env"
+        env_file.write_text(sim.env_text(unknown))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BOTKIT_")}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "botkit", "--env-file", str(env_file), "run", "--mode",
+            "live", "--live", "--duration", "20", "--data-dir", str(tmp_path / "data"),
+            cwd=tmp_path, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    text = err.decode()
+    assert proc.returncode == 2, text[-2000:]
+    assert "refused the credentials at start" in text and "botkit doctor" in text
+    assert sim.secret_of(unknown).splitlines()[1] not in text + out.decode()  # no secret
