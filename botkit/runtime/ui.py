@@ -35,6 +35,8 @@ class RunStats:
     first_subscribe: float | None = None
     orders: int = 0
     rejected: int = 0
+    risk_refused: int = 0
+    """Orders the risk gate refused before sending (``rejected``: the venue's refusals)."""
     fills: int = 0
     events: int = 0
     position: dict[str, Decimal] = field(default_factory=dict)
@@ -71,7 +73,8 @@ def render_summary(stats: RunStats, elapsed: float) -> str:
     pos = ", ".join(f"{p} {q.normalize():f}" for p, q in stats.position.items()) or "flat"
     lines = [
         f"botkit run summary ({stats.mode}, strategy {stats.strategy}, {elapsed:.1f} s)",
-        f"  orders placed:     {stats.orders} (refused or rejected: {stats.rejected})",
+        f"  orders placed:     {stats.orders} (refused by the venue: {stats.rejected}, "
+        f"by the risk gate: {stats.risk_refused})",
         f"  fills:             {stats.fills}",
         f"  open at exit:      {stats.open_orders}"
         + (f" (cancelled on exit: {stats.cancelled_on_exit})" if stats.cancelled_on_exit else ""),
@@ -110,6 +113,7 @@ def refresh_stats(stats: RunStats, ctx: BotContext, products: tuple[str, ...]) -
     stats.open_orders = len(ctx.open_orders())
     stats.halted = ctx.guard.halted
     stats.kill_switch = ctx.risk is not None and ctx.risk.tripped
+    stats.risk_refused = sum(ctx.risk.refusals.values()) if ctx.risk is not None else 0
     rows = ctx.exits.describe()
     stats.exits = len(rows)
     stats.exits_emulated = sum(1 for row in rows if str(row["how"]).startswith("emulated"))

@@ -277,3 +277,19 @@ async def test_an_attached_exits_fill_is_counted_and_logged_under_its_alias(
         await dispatch_batch(ctx, [fill], stats)
     assert stats.fills == 1
     assert "client_order_id=attached:entry-1" in caplog.text
+
+
+async def test_the_run_summary_counts_the_risk_gates_refusals_too() -> None:
+    """'refused or rejected: 3' left out the orders the risk gate refused (9 in a QA run)."""
+    import pytest
+
+    from botkit.risk.engine import RiskRejected
+    from botkit.runtime.ui import refresh_stats, render_summary
+
+    ctx, _, gate, _ = await session(Hookless)
+    await gate.trip("by hand")
+    with pytest.raises(RiskRejected):
+        await ctx.buy_limit("BTC-USD", D(1), D(99))
+    stats = RunStats(rejected=2)
+    refresh_stats(stats, ctx, ("BTC-USD",))
+    assert "(refused by the venue: 2, by the risk gate: 1)" in render_summary(stats, 1.0)
