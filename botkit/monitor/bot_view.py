@@ -161,6 +161,7 @@ class BotView:
     def snapshot(self) -> BotSnapshot:
         rt = self.runtime
         health = rt.assess_health()  # fresh: /readyz must not lag the loop's second
+        rt.refresh_stats()  # positions and PnL as of now, like the fill count beside them
         stats = rt.stats
         ctx = rt.ctx
         gate = rt.gate

@@ -549,14 +549,23 @@ class RiskEngine:
         drop = st.peak - equity
         lim = self._limits
         hit = lim.max_drawdown is not None and drop >= lim.max_drawdown
-        pct = _ZERO
+        pct: Decimal | None = None
         if lim.max_drawdown_pct is not None and lim.drawdown_capital is not None:
             pct = drop / (lim.drawdown_capital + st.peak) * _HUNDRED
             hit = hit or pct >= lim.max_drawdown_pct
         if hit:
+            limits = [  # only the limits that are set (not "max_drawdown_pct None")
+                f"{name} {value}"
+                for name, value in (
+                    ("max_drawdown", lim.max_drawdown),
+                    ("max_drawdown_pct", lim.max_drawdown_pct),
+                )
+                if value is not None
+            ]
+            share = f" ({pct:.2f}%)" if pct is not None else ""
             st.drawdown_reason = (
-                f"drawdown {drop:.2f} ({pct:.2f}%) from the equity peak {st.peak:.2f} reached "
-                f"max_drawdown {lim.max_drawdown} / max_drawdown_pct {lim.max_drawdown_pct}"
+                f"drawdown {drop:.2f}{share} from the equity peak {st.peak:.2f} reached "
+                + " / ".join(limits)
             )
             st.drawdown_at = now
             self.protection_changed = True

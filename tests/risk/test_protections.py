@@ -160,6 +160,7 @@ def test_drawdown_from_the_peak_latches_until_reset_and_lets_exits_through() -> 
     assert verdict(engine, limit("BUY", "1"), position="1", now=T0 + 3) == "RISK_MAX_DRAWDOWN"
     text = message(engine, limit("BUY", "1"), position="1", now=T0 + 3)
     assert "drawdown 5.00" in text and "peak 10.00" in text and "kill-switch reset" in text
+    assert "reached max_drawdown 5;" in text and "None" not in text and "(0.00%)" not in text
     assert verdict(engine, limit("SELL", "1"), position="1", now=T0 + 3) == "OK"
     engine.on_mark(pid, D("200"), now=T0 + 4)  # a recovery does not lift the latch
     assert verdict(engine, limit("BUY", "1"), position="1", now=T0 + 5) == "RISK_MAX_DRAWDOWN"
