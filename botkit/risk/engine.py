@@ -9,13 +9,14 @@ corrupt book, a bad day turning into a ruinous one) — and each refusal is a ty
 Order of checks, cheapest and most fundamental first::
 
     RISK_KILL_SWITCH → (entries only) RISK_MAX_DRAWDOWN → RISK_LOSING_STREAK → RISK_COOLDOWN
-    → RISK_BOOK_INVALID → RISK_NO_PRICE → RISK_PRICE_BAND (not an exit's reducing order)
+    → RISK_BOOK_INVALID → RISK_NO_PRICE → RISK_PRICE_BAND (an exit's order: 5 % wider)
     → RISK_MAX_NOTIONAL → RISK_MAX_POSITION → RISK_MAX_OPEN_ORDERS
 
-An exit's own order that only reduces the position (:attr:`OrderCheck.exit`) is not held
-to the price band: an emulated stop's limit lies 5 % through its trigger so that it fills,
-and a band narrower than that refused every trigger (the position never closed); in a
-gap, refusing the exit would leave the position without it. Every other check applies.
+An exit's own order (:attr:`OrderCheck.exit`) gets :data:`EXIT_BAND_SLACK` more room in
+the price band on both sides: an emulated stop's limit lies 5 % through its trigger so
+that it fills, and a band narrower than that refused every trigger (the position never
+closed). The room is bounded, so a fat-fingered stop limit is still refused. Every other
+check applies.
 
 **Protections** (Freqtrade's idea; all off by default, docs/protections.md): a cooldown
 after a stop-loss, a lock after N losing trades in a window, and a latch on the drawdown
@@ -48,6 +49,7 @@ from botkit.orders.intents import OrderIntent
 from botkit.orders.positions import Position, Positions
 
 __all__ = [
+    "EXIT_BAND_SLACK",
     "RESET_HOW",
     "KillSwitchState",
     "MarketQuote",
@@ -65,6 +67,10 @@ RESET_HOW = (
 """How an operator resets the kill switch and protections (every message that asks for it)."""
 
 _ZERO = Decimal(0)
+EXIT_BAND_SLACK = Decimal("0.05")
+"""The price band's extra room for an exit's order: the exits' ``BRACKET_STOP_OFFSET`` (a
+triggered stop's limit lies that far through its trigger; a test keeps the two equal)."""
+_EXIT_LOW, _EXIT_HIGH = 1 - EXIT_BAND_SLACK, 1 + EXIT_BAND_SLACK
 _HUNDRED = Decimal(100)
 _DAY = 86_400
 
@@ -169,8 +175,8 @@ class OrderCheck(msgspec.Struct, frozen=True):
     quote_size: Decimal | None
     limit_price: Decimal | None
     exit: bool = False
-    """Sent by an exit (stop-loss, take-profit, bracket, trailing stop): see
-    :meth:`RiskEngine.check`'s price band."""
+    """Sent by an exit (stop-loss, take-profit, bracket, trailing stop): the price band
+    gives it :data:`EXIT_BAND_SLACK` more room."""
 
     @classmethod
     def from_intent(cls, intent: OrderIntent) -> OrderCheck:
@@ -349,19 +355,17 @@ class RiskEngine:
         band = lim.price_band_pct
         if ref is None and (limit_price is None or band is not None):
             _refuse("RISK_NO_PRICE", f"no best bid/ask for {pid}: cannot check the order")
-        if (
-            band is not None
-            and limit_price is not None
-            and not (order.exit and self.is_reducing(order, quote, position))
-        ):  # an exit's limit is through the market on purpose (a stop's 5 %), and refusing
-            # it when the market gapped would leave the position without its exit
+        if band is not None and limit_price is not None:
             low = (bid or ask or _ZERO) * self._band_low
             high = (ask or bid or _ZERO) * self._band_high
+            if order.exit:  # its limit lies through the market on purpose (a stop's 5 %)
+                low, high = low * _EXIT_LOW, high * _EXIT_HIGH
             if not low <= limit_price <= high:
                 _refuse(
                     "RISK_PRICE_BAND",
                     f"{pid} limit price {limit_price} outside the {band}% band "
-                    f"[{low:.8f}, {high:.8f}] around bid {bid} / ask {ask}",
+                    + ("(+5 % for an exit) " if order.exit else "")
+                    + f"[{low:.8f}, {high:.8f}] around bid {bid} / ask {ask}",
                 )
         price = limit_price or ref or _ZERO
         if order.base_size is not None:

@@ -34,13 +34,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from botkit.auth.clock import SystemClock
 from botkit.errors import (
-    AuthError,
     BotkitError,
     ConfigError,
     InsufficientFunds,
     JournalError,
     OrderRejected,
-    PermissionDenied,
     StaleFeed,
 )
 from botkit.market.book import kernel_in_use
@@ -162,6 +160,7 @@ class BotRuntime:
         self._fatal: BotkitError | None = None
         self._failed: Exception | None = None  # what ended a run that raised (the alert's why)
         self._stop_reason = ""  # what asked for the stop, for the stopped alert
+        self._stopped_alert = False  # sent (once, by the shutdown or by run())
         self._loop: asyncio.AbstractEventLoop | None = None
         self.supervisor = Supervisor(self._fatal_error, policy=self.options.restart_policy)
         """Runs every long-lived task; an embedding app may ``spawn`` its own under it."""
@@ -308,6 +307,13 @@ class BotRuntime:
         lock = DataDirLock(self.root)
         try:
             return await self._run()
+        except Exception as exc:
+            if not self._stopped_alert:  # it failed before the shutdown could say so
+                self._stopped_alert = True
+                code = 2 if isinstance(exc, ConfigError) else 1
+                self.alerter.send_all(self.alert_rules.stopped("error", str(exc), exit_code=code))
+                await self.alerter.flush(within=5.0)
+            raise
         finally:
             lock.release()
 
@@ -412,15 +418,6 @@ class BotRuntime:
                     started = await self._run_components(feed, ctx, http)
             except Exception as exc:  # a start that failed (401, a port in use...): the
                 self._failed = exc  # stopped alert says so, as for a fatal component error
-                if not self._started and isinstance(exc, AuthError | PermissionDenied):
-                    # credentials the venue refuses at start are bad input: exit 2, which a
-                    # service manager does not restart (a restart loop against the venue
-                    # with a wrong key helps nobody)
-                    self._failed = ConfigError(
-                        f"the venue refused the credentials at start: {exc}. Fix the key, "
-                        "secret or passphrase (botkit doctor checks them), then start again"
-                    )
-                    raise self._failed from exc
                 raise
             finally:
                 await self._shutdown(ctx, started, feed, executor, client)
@@ -473,8 +470,6 @@ class BotRuntime:
         if self.executor is not None:
             sup.spawn("journal-retention", lambda: self._forget_old_intents(days))
         await self._wait_stop()
-        if not self._stop.is_set():
-            self._stop_reason = f"--duration {self.options.duration:g} s ended"
         self._stop.set()  # --duration ended: the health file says "stopping" from here on
         return True
 
@@ -568,9 +563,13 @@ class BotRuntime:
 
     async def _wait_stop(self) -> None:
         """Until :meth:`request_stop`, a fatal error, or the end of ``--duration``."""
-        with contextlib.suppress(TimeoutError):
+        try:
             async with asyncio.timeout(self._deadline()):
                 await self._stop.wait()
+        except TimeoutError:
+            self._stop_reason = self._stop_reason or (
+                f"--duration {self.options.duration:g} s ended"
+            )
 
     async def _unless_stopped(self, step: Awaitable[None]) -> bool:
         """Await ``step`` unless a stop comes first (then cancel it); True when it finished."""
@@ -665,6 +664,7 @@ class BotRuntime:
         else:  # a config error at start exits 2 (no restart), any other failure 1
             code = 2 if isinstance(cause, ConfigError) else 1
             alert = self.alert_rules.stopped("error", str(cause), exit_code=code)
+        self._stopped_alert = True
         self.alerter.send_all(alert)
         await self.alerter.flush(within=5.0)
         if self.paper is not None:

@@ -36,7 +36,8 @@ class RunStats:
     orders: int = 0
     rejected: int = 0
     risk_refused: int = 0
-    """Orders the risk gate refused before sending (``rejected``: the venue's refusals)."""
+    """Orders the risk gate refused before sending (``rejected``: those that failed at
+    the venue: refused, or their outcome unknown)."""
     fills: int = 0
     events: int = 0
     position: dict[str, Decimal] = field(default_factory=dict)
@@ -73,8 +74,8 @@ def render_summary(stats: RunStats, elapsed: float) -> str:
     pos = ", ".join(f"{p} {q.normalize():f}" for p, q in stats.position.items()) or "flat"
     lines = [
         f"botkit run summary ({stats.mode}, strategy {stats.strategy}, {elapsed:.1f} s)",
-        f"  orders placed:     {stats.orders} (refused by the venue: {stats.rejected}, "
-        f"by the risk gate: {stats.risk_refused})",
+        f"  orders placed:     {stats.orders} (failed or refused by the venue: "
+        f"{stats.rejected}, refused by the risk gate: {stats.risk_refused})",
         f"  fills:             {stats.fills}",
         f"  open at exit:      {stats.open_orders}"
         + (f" (cancelled on exit: {stats.cancelled_on_exit})" if stats.cancelled_on_exit else ""),

@@ -139,3 +139,37 @@ async def test_systemd_gets_ready_watchdog_and_stopping_in_order(tmp_path: Path)
              else "STOPPING" if "STOPPING=1" in m else "STATUS" for m in got]  # fmt: skip
     assert kinds[-1] == "STOPPING" and kinds.count("WATCHDOG") >= 3
     assert kinds.index("WATCHDOG") > 0  # never before READY
+
+
+async def test_a_failure_before_the_run_starts_its_components_still_sends_the_alert(
+    tmp_path: Path,
+) -> None:
+    """A bad ``--http`` value fails the run before the shutdown path exists: the stopped
+    alert still goes out, as a failure naming the error."""
+    posts: list[dict[str, Any]] = []
+
+    async def receive(request: web.Request) -> web.Response:
+        posts.append(json.loads(await request.read()))
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/alerts", receive)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = runner.addresses[0][1]
+    try:
+        rt = _runtime(
+            tmp_path,
+            {"notify": {"urls": [f"json://127.0.0.1:{port}/alerts"]}},
+            duration=10.0,
+            http="no-port-here",
+        )
+        async with asyncio.timeout(30):
+            with pytest.raises(ConfigError) as info:
+                await rt.run()
+    finally:
+        await runner.cleanup()
+    (stopped,) = posts
+    assert stopped["type"] == "failure" and str(info.value) in stopped["message"]
+    assert "exits 2" in stopped["message"]
