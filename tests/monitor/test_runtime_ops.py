@@ -27,36 +27,51 @@ def _runtime(tmp_path: Path, doc: dict[str, Any], **kw: Any) -> BotRuntime:
     return BotRuntime(config, load_settings(env_file=None), options)
 
 
-async def test_start_and_stop_alerts_reach_a_local_apprise_receiver(tmp_path: Path) -> None:
-    posts: list[dict[str, Any]] = []
-    started = asyncio.Event()
+class AlertReceiver:
+    """A local apprise ``json://`` receiver: what it was sent, in order."""
 
-    async def receive(request: web.Request) -> web.Response:
-        posts.append(json.loads(await request.read()))
-        if "started" in posts[-1].get("title", "").lower():
-            started.set()
+    def __init__(self) -> None:
+        self.posts: list[dict[str, Any]] = []
+        self.started = asyncio.Event()  # a "started" alert arrived
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def notify(self) -> dict[str, Any]:
+        return {"notify": {"urls": [f"json://127.0.0.1:{self.port}/alerts"]}}
+
+    async def _receive(self, request: web.Request) -> web.Response:
+        self.posts.append(json.loads(await request.read()))
+        if "started" in self.posts[-1].get("title", "").lower():
+            self.started.set()
         return web.Response(text="ok")
 
-    app = web.Application()
-    app.router.add_post("/alerts", receive)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        rt = _runtime(tmp_path, {"notify": {"urls": [f"json://127.0.0.1:{port}/alerts"]}},
-                      duration=30.0)  # fmt: skip
+    async def __aenter__(self) -> AlertReceiver:
+        app = web.Application()
+        app.router.add_post("/alerts", self._receive)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
+        self.port = self._runner.addresses[0][1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._runner is not None
+        await self._runner.cleanup()
+
+
+async def test_start_and_stop_alerts_reach_a_local_apprise_receiver(tmp_path: Path) -> None:
+    async with AlertReceiver() as alerts:
+        rt = _runtime(tmp_path, alerts.notify, duration=30.0)
 
         async def stop_after_start() -> None:
-            await started.wait()
+            await alerts.started.wait()
             rt.request_stop()
 
         rt.options.on_venue = lambda ep: rt.supervisor.spawn("t", stop_after_start, forever=False)
         async with asyncio.timeout(40):
             result = await rt.run()
-    finally:
-        await runner.cleanup()
+    posts = alerts.posts
     assert result.error is None
     titles = [p["title"] for p in posts]
     assert len(titles) == 2, titles
@@ -71,34 +86,23 @@ async def test_a_start_that_fails_sends_a_failure_alert_with_its_error_and_exit_
 ) -> None:
     """It said "The bot stopped: stopped." (info) for every start that failed: a bad key's
     401, a port in use. A config error exits 2 (not restarted), and the alert says so."""
-    posts: list[dict[str, Any]] = []
-
-    async def receive(request: web.Request) -> web.Response:
-        posts.append(json.loads(await request.read()))
-        return web.Response(text="ok")
-
-    app = web.Application()
-    app.router.add_post("/alerts", receive)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    port = runner.addresses[0][1]
     busy = socket.socket()
     busy.bind(("127.0.0.1", 0))
     busy.listen()
     try:
-        rt = _runtime(
-            tmp_path,
-            {"notify": {"urls": [f"json://127.0.0.1:{port}/alerts"]}},
-            duration=30.0,
-            http=f"127.0.0.1:{busy.getsockname()[1]}",  # in use: the start fails (exit 2)
-        )
-        async with asyncio.timeout(40):
-            with pytest.raises(ConfigError):
-                await rt.run()
+        async with AlertReceiver() as alerts:
+            rt = _runtime(
+                tmp_path,
+                alerts.notify,
+                duration=30.0,
+                http=f"127.0.0.1:{busy.getsockname()[1]}",  # in use: the start fails (exit 2)
+            )
+            async with asyncio.timeout(40):
+                with pytest.raises(ConfigError):
+                    await rt.run()
     finally:
         busy.close()
-        await runner.cleanup()
+    posts = alerts.posts
     (stopped,) = [p for p in posts if "stopped" in p["title"].lower()]
     assert stopped["type"] == "failure" and "in use" in stopped["message"]
     assert "exits 2" in stopped["message"] and "stopped: stopped" not in stopped["message"]
@@ -146,30 +150,12 @@ async def test_a_failure_before_the_run_starts_its_components_still_sends_the_al
 ) -> None:
     """A bad ``--http`` value fails the run before the shutdown path exists: the stopped
     alert still goes out, as a failure naming the error."""
-    posts: list[dict[str, Any]] = []
-
-    async def receive(request: web.Request) -> web.Response:
-        posts.append(json.loads(await request.read()))
-        return web.Response(text="ok")
-
-    app = web.Application()
-    app.router.add_post("/alerts", receive)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    port = runner.addresses[0][1]
-    try:
-        rt = _runtime(
-            tmp_path,
-            {"notify": {"urls": [f"json://127.0.0.1:{port}/alerts"]}},
-            duration=10.0,
-            http="no-port-here",
-        )
+    async with AlertReceiver() as alerts:
+        rt = _runtime(tmp_path, alerts.notify, duration=10.0, http="no-port-here")
         async with asyncio.timeout(30):
             with pytest.raises(ConfigError) as info:
                 await rt.run()
-    finally:
-        await runner.cleanup()
+    posts = alerts.posts
     (stopped,) = posts
     assert stopped["type"] == "failure" and str(info.value) in stopped["message"]
     assert "exits 2" in stopped["message"]
