@@ -292,4 +292,6 @@ async def test_the_run_summary_counts_the_risk_gates_refusals_too() -> None:
         await ctx.buy_limit("BTC-USD", D(1), D(99))
     stats = RunStats(rejected=2)
     refresh_stats(stats, ctx, ("BTC-USD",))
-    assert "(refused by the venue: 2, by the risk gate: 1)" in render_summary(stats, 1.0)
+    assert "(failed or refused by the venue: 2, refused by the risk gate: 1)" in render_summary(
+        stats, 1.0
+    )
