@@ -9,14 +9,16 @@ corrupt book, a bad day turning into a ruinous one) — and each refusal is a ty
 Order of checks, cheapest and most fundamental first::
 
     RISK_KILL_SWITCH → (entries only) RISK_MAX_DRAWDOWN → RISK_LOSING_STREAK → RISK_COOLDOWN
-    → RISK_BOOK_INVALID → RISK_NO_PRICE → RISK_PRICE_BAND (an exit's order: 5 % wider)
+    → RISK_BOOK_INVALID → RISK_NO_PRICE → RISK_PRICE_BAND (not an exit's order)
     → RISK_MAX_NOTIONAL → RISK_MAX_POSITION → RISK_MAX_OPEN_ORDERS
 
-An exit's own order (:attr:`OrderCheck.exit`) gets :data:`EXIT_BAND_SLACK` more room in
-the price band on both sides: an emulated stop's limit lies 5 % through its trigger so
-that it fills, and a band narrower than that refused every trigger (the position never
-closed). The room is bounded, so a fat-fingered stop limit is still refused. Every other
-check applies.
+An exit's own order (:attr:`OrderCheck.exit`) is not held to the price band. Its prices
+are checked when the exit is armed (:func:`botkit.strategy.exits.check_exit`: each level
+on its side of the last trade; a stop's limit no further than ``EXIT_LIMIT_MAX`` through
+its stop), and they sit away from the market on purpose: a native stop or take-profit
+rests there, an emulated stop's limit lies 5 % through its trigger so that it fills. Held
+to the band, a 2 % band refused every emulated trigger (the position never closed) and a
+10 % stop outright. Every other check applies.
 
 **Protections** (Freqtrade's idea; all off by default, docs/protections.md): a cooldown
 after a stop-loss, a lock after N losing trades in a window, and a latch on the drawdown
@@ -49,7 +51,6 @@ from botkit.orders.intents import OrderIntent
 from botkit.orders.positions import Position, Positions
 
 __all__ = [
-    "EXIT_BAND_SLACK",
     "RESET_HOW",
     "KillSwitchState",
     "MarketQuote",
@@ -67,10 +68,6 @@ RESET_HOW = (
 """How an operator resets the kill switch and protections (every message that asks for it)."""
 
 _ZERO = Decimal(0)
-EXIT_BAND_SLACK = Decimal("0.05")
-"""The price band's extra room for an exit's order: the exits' ``BRACKET_STOP_OFFSET`` (a
-triggered stop's limit lies that far through its trigger; a test keeps the two equal)."""
-_EXIT_LOW, _EXIT_HIGH = 1 - EXIT_BAND_SLACK, 1 + EXIT_BAND_SLACK
 _HUNDRED = Decimal(100)
 _DAY = 86_400
 
@@ -175,8 +172,8 @@ class OrderCheck(msgspec.Struct, frozen=True):
     quote_size: Decimal | None
     limit_price: Decimal | None
     exit: bool = False
-    """Sent by an exit (stop-loss, take-profit, bracket, trailing stop): the price band
-    gives it :data:`EXIT_BAND_SLACK` more room."""
+    """Sent by an exit (stop-loss, take-profit, bracket, trailing stop): checked when the
+    exit was armed, so not held to the price band (see the module docstring)."""
 
     @classmethod
     def from_intent(cls, intent: OrderIntent) -> OrderCheck:
@@ -355,17 +352,14 @@ class RiskEngine:
         band = lim.price_band_pct
         if ref is None and (limit_price is None or band is not None):
             _refuse("RISK_NO_PRICE", f"no best bid/ask for {pid}: cannot check the order")
-        if band is not None and limit_price is not None:
+        if band is not None and limit_price is not None and not order.exit:
             low = (bid or ask or _ZERO) * self._band_low
             high = (ask or bid or _ZERO) * self._band_high
-            if order.exit:  # its limit lies through the market on purpose (a stop's 5 %)
-                low, high = low * _EXIT_LOW, high * _EXIT_HIGH
             if not low <= limit_price <= high:
                 _refuse(
                     "RISK_PRICE_BAND",
                     f"{pid} limit price {limit_price} outside the {band}% band "
-                    + ("(+5 % for an exit) " if order.exit else "")
-                    + f"[{low:.8f}, {high:.8f}] around bid {bid} / ask {ask}",
+                    f"[{low:.8f}, {high:.8f}] around bid {bid} / ask {ask}",
                 )
         price = limit_price or ref or _ZERO
         if order.base_size is not None:

@@ -274,8 +274,8 @@ class BotContext(StrategyDriver):
         (the hot path); other orders are read from their configuration. ``coid``: an id
         chosen (and journaled) by the caller, as the exits do before sending; ``extra``:
         further top-level body fields (an entry's ``attached_order_configuration``);
-        ``exit_order``: sent by an exit (the risk engine's price band spares its order when
-        it only reduces the position: :class:`~botkit.risk.engine.OrderCheck`).
+        ``exit_order``: sent by an exit (its prices were checked when it was armed: the
+        risk engine's price band does not apply, :class:`~botkit.risk.engine.OrderCheck`).
         """
         if self.guard.halted:
             raise StrategyError(f"strategy {self.name} is halted ({self.guard.halt_reason})")

@@ -74,6 +74,9 @@ _REFUSED = frozenset({"REJECTED", "FAILED"})
 _QUEUED = OrderStatus.CANCEL_QUEUED
 """An order whose cancel the exchange accepted: its CANCELLED update follows."""
 _ZERO = Decimal(0)
+EXIT_LIMIT_MAX = Decimal("0.25")
+"""How far through its stop a strategy's own stop limit may lie (a fraction of the stop).
+A fat-finger guard: an exit's orders are not held to the risk engine's price band."""
 
 
 class ExitManager(ExitRecovery):
@@ -392,6 +395,13 @@ class ExitManager(ExitRecovery):
                 "stop would rest away from the market. Fix: put the limit at or beyond the "
                 "stop (lower for a long), or leave it out",
                 reason="EXIT_LIMIT_WRONG_SIDE",
+            )
+        if limit is not None and sl is not None and abs(limit - sl) > sl * EXIT_LIMIT_MAX:
+            raise ExitRejected(  # the risk engine's price band does not check exits' orders
+                f"stop limit {limit} is more than {EXIT_LIMIT_MAX:.0%} through its stop {sl}: "
+                "a typo? A triggered stop would sell (buy) that far from it. Fix: a limit "
+                f"within {EXIT_LIMIT_MAX:.0%} of the stop, or leave it out (5 %)",
+                reason="EXIT_LIMIT_TOO_FAR",
             )
         native = {
             "stop_loss": "stop_limit" in self.native,

@@ -159,3 +159,13 @@ async def test_a_failure_before_the_run_starts_its_components_still_sends_the_al
     (stopped,) = posts
     assert stopped["type"] == "failure" and str(info.value) in stopped["message"]
     assert "exits 2" in stopped["message"]
+
+
+async def test_the_stopped_alert_names_the_end_of_duration(tmp_path: Path) -> None:
+    async with AlertReceiver() as alerts:
+        rt = _runtime(tmp_path, alerts.notify, duration=1.0)
+        async with asyncio.timeout(30):
+            result = await rt.run()
+    assert result.error is None
+    (stopped,) = [p for p in alerts.posts if "stopped" in p["title"].lower()]
+    assert "The bot stopped: --duration 1 s ended." in stopped["message"]

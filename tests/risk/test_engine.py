@@ -110,26 +110,18 @@ def test_price_band_around_bid_and_ask(price: Decimal) -> None:
         assert refused(engine, order) == "RISK_PRICE_BAND"
 
 
-def test_an_exits_order_gets_the_stop_offset_of_room_in_the_price_band() -> None:
-    """An emulated stop's limit lies 5 % through its trigger so that it fills: a 2 % band
-    refused every one (the position never closed). The room is bounded: a fat-fingered
-    limit is still refused, and it does not depend on the strategy's own position (an
-    exit of a position held elsewhere, ``side=``)."""
+def test_an_exits_order_is_not_held_to_the_price_band() -> None:
+    """An exit's prices are checked when it is armed; at trigger time the band would only
+    stand between the position and its exit (a 2 % band refused every emulated stop, whose
+    limit lies 5 % through its trigger, and a native stop 10 % away outright)."""
     engine = RiskEngine(RiskLimits(price_band_pct=D("2"), max_position=D("10")))
-    deep = OrderCheck("BTC-USD", "SELL", D("1"), None, D("95"), True)  # a stop's limit
-    engine.check(deep, QUOTE, position=D("1"), open_orders=0)  # [93.1, ...]: passes
-    engine.check(deep, QUOTE, position=D("0"), open_orders=0)  # held elsewhere: the same
-    fat = OrderCheck("BTC-USD", "SELL", D("1"), None, D("10"), True)  # a digit short
-    assert refused(engine, fat, position=D("1")) == "RISK_PRICE_BAND"
-    plain = OrderCheck("BTC-USD", "SELL", D("1"), None, D("95"))  # not an exit's
+    deep = OrderCheck("BTC-USD", "SELL", D("1"), None, D("90"), True)
+    engine.check(deep, QUOTE, position=D("1"), open_orders=0)
+    engine.check(deep, QUOTE, position=D("0"), open_orders=0)  # a position held elsewhere
+    plain = OrderCheck("BTC-USD", "SELL", D("1"), None, D("90"))  # not an exit's
     assert refused(engine, plain, position=D("1")) == "RISK_PRICE_BAND"
-
-
-def test_the_exit_room_is_the_exits_stop_offset() -> None:
-    from botkit.risk.engine import EXIT_BAND_SLACK
-    from botkit.strategy.exits import BRACKET_STOP_OFFSET
-
-    assert EXIT_BAND_SLACK == BRACKET_STOP_OFFSET
+    big = OrderCheck("BTC-USD", "SELL", D("20"), None, D("90"), True)  # the rest still apply
+    assert refused(engine, big, position=D("1")) == "RISK_MAX_POSITION"
 
 
 def test_no_price_and_invalid_book() -> None:

@@ -652,3 +652,23 @@ async def test_an_emulated_stop_closes_the_position_under_a_narrow_price_band(
     assert rec.status == "triggered" and gate.refusals["RISK_PRICE_BAND"] == 0
     await user.sync(ctx)
     assert ctx.position(PRODUCT) == 0 and ctx.open_exits() == []
+
+
+async def test_under_a_narrow_price_band_a_native_stop_far_away_is_armed_and_a_typo_refused(
+    sim: SimServer, tmp_path: Path, bots: list[Bot]
+) -> None:
+    """A stop 10 % away is a normal exit (the band refused it); a stop limit a digit short
+    is a typo the band used to catch for emulated stops only: refused when armed."""
+    gate = RiskGate(
+        RiskLimits(price_band_pct=D("2"), max_order_notional=D("100000")), None, wall=time.time
+    )
+    executor = start_bot(sim, tmp_path, bots)
+    ctx, _ = context(sim, ExecutorSink(executor), tmp_path, risk=gate)
+    last = await long_position(sim, ctx, UserChannel(sim.exchange))
+    await ctx.dispatch(book_event(sim))
+    far = (last * D("0.9")).quantize(D("0.01"))
+    await ctx.stop_loss(PRODUCT, SIZE, far)
+    assert stops_at_sim(sim) == [far] and gate.refusals["RISK_PRICE_BAND"] == 0
+    with pytest.raises(ExitRejected) as info:
+        await ctx.stop_loss(PRODUCT, SIZE, last - 10, limit=(last - 10) / 10)
+    assert info.value.reason == "EXIT_LIMIT_TOO_FAR" and stops_at_sim(sim) == [far]
