@@ -102,6 +102,7 @@ class ExitManager(ExitRecovery):
         self._unsure = {}  # (the annotations and their meaning: ExitRecovery's)
         self._cancel_retry = {}
         self._cancelling = set()
+        self._rearm_after = {}
         saved = store.get(_KEY) or {}
         for doc in saved.values():
             rec = ExitRecord.from_json(doc)
@@ -143,6 +144,7 @@ class ExitManager(ExitRecovery):
 
     def _finish(self, rec: ExitRecord, status: str) -> None:
         rec.status = status
+        self._rearm_after.pop(rec.exit_id, None)
         self._save()
         self._rewatch(rec.product_id)
 
@@ -626,7 +628,7 @@ class ExitManager(ExitRecovery):
                             except BotkitError as exc:  # retried on the next prints
                                 self._log.warning("exit %s: re-price failed: %s", rec.exit_id, exc)
             leg = evaluate(rec, price)
-            if leg is not None:
+            if leg is not None and not (self._rearm_after and self._trigger_waits(rec.exit_id)):
                 events.append(await self._trigger(rec, leg, price))
         return events
 

@@ -11,6 +11,9 @@ The rules, each pinned by tests/strategy/test_exit_outcomes.py:
   re-sent with its id; the exchange deduplicates it), backing off 1 → 30 s;
 * an order that will never rest (refused now, or at a restart's re-send) turns a native
   exit into an emulated one, or arms an emulated one again: the position keeps its exit;
+  an emulated exit whose triggered order was refused waits before it triggers again
+  (1 → 30 s), so a refusal that repeats (funds held by another order, a venue in
+  cancel-only) costs one request and one log line per back-off, not one per print;
 * a re-price's cancel that fails is sent again on the next prints and at a restart;
 * every order is journaled in the exit state, marked as being sent, before the executor
   has it: a restart that finds the mark and no intent places it (it never left).
@@ -126,6 +129,9 @@ class ExitRecovery:
     _cancel_retry: dict[str, _Retry]
     """Exits (by id) whose cancel failed: re-sent on the product's prints."""
     _cancelling: set[str]
+    _rearm_after: dict[str, _Retry]
+    """Emulated exits (by id) whose triggered order was refused: not triggered again
+    before ``next_at``; the delay doubles while refusals follow each other."""
 
     # provided by ExitManager
     def _save(self) -> None:
@@ -180,11 +186,13 @@ class ExitRecovery:
         self._unsure[coid] = _Retry(rec.exit_id, self._ctx._monotonic() + RETRY_FIRST, RETRY_FIRST)
         self._rewatch(rec.product_id)
 
-    def _refused(self, rec: ExitRecord, why: str) -> None:
+    def _refused(self, rec: ExitRecord, why: str, *, back_off: bool = True) -> None:
         """``rec``'s working order will never exist (refused, now or at a restart's
         re-send). The position still needs the exit: a native one is emulated from now on,
         an emulated one is armed again; either closes the position on the next print that
-        reaches it."""
+        reaches it — for an emulated one refused in this run, once its back-off
+        (:meth:`_back_off_trigger`) is over. ``back_off=False``: what a restart found
+        (the refusal, or an order that never left, belongs to the run before)."""
         self._unsure.pop(rec.order_coid or "", None)
         if rec.native:
             self._log.error(
@@ -192,14 +200,38 @@ class ExitRecovery:
                 "running)", rec.exit_id, why,
             )  # fmt: skip
         else:
-            self._log.error("emulated exit %s: its order was refused (%s): armed again",
-                            rec.exit_id, why)  # fmt: skip
+            if back_off:
+                delay = self._back_off_trigger(rec.exit_id)
+                self._log.error(
+                    "emulated exit %s: its order was refused (%s): armed again, triggered "
+                    "again in %.0f s or later", rec.exit_id, why, delay,
+                )  # fmt: skip
+            else:
+                self._log.error("emulated exit %s: its order was refused (%s): armed again",
+                                rec.exit_id, why)  # fmt: skip
         rec.native, rec.order_coid, rec.status = False, None, "armed"
         rec.extra.pop("replace", None)
         rec.extra.pop(SENDING, None)
         self._cancel_retry.pop(rec.exit_id, None)
         self._save()
         self._rewatch(rec.product_id)
+
+    def _back_off_trigger(self, exit_id: str) -> float:
+        """An emulated exit's triggered order was refused: its next trigger waits
+        :data:`RETRY_FIRST` seconds, doubled up to :data:`RETRY_MAX` while refusals follow
+        within twice that of each other (a refusal after a quiet spell starts over).
+        Returns the wait."""
+        now = self._ctx._monotonic()
+        last = self._rearm_after.get(exit_id)
+        recent = last is not None and now - last.next_at < 2 * RETRY_MAX
+        delay = min(last.delay * 2, RETRY_MAX) if last is not None and recent else RETRY_FIRST
+        self._rearm_after[exit_id] = _Retry(exit_id, now + delay, delay)
+        return delay
+
+    def _trigger_waits(self, exit_id: str) -> bool:
+        """True while an emulated exit backs off after a refused trigger."""
+        wait = self._rearm_after.get(exit_id)
+        return wait is not None and self._ctx._monotonic() < wait.next_at
 
     async def _settle(self, product_id: str) -> None:
         """Ask again what became of the product's exit orders whose outcome is unknown
@@ -360,7 +392,7 @@ class ExitRecovery:
             rec.extra.pop(SENDING, None)
             await self._place_native(rec)
         elif fate == "never sent" or fate.startswith("refused"):
-            self._refused(rec, fate)  # native: emulated from now on; emulated: armed again
+            self._refused(rec, fate, back_off=False)  # native: emulated; emulated: armed again
         elif fate == "unknown":
             self._unsure_about(rec, coid)
         else:  # placed, and neither open nor read back with fills: it ended while down

@@ -591,8 +591,45 @@ async def test_an_exit_order_refused_when_settled_is_armed_again(
     sim.faults.clear()
     assert rec.status == "armed" and rec.order_coid is None and PRODUCT in ctx.exits.watch
     assert first is not None and orders_of(sim, first) == []
-    await ctx.dispatch(trade_print(last - 12, n=3))  # armed again: the next print sends it
+    clock_of(ctx).advance(RETRY_FIRST)  # armed again: the next print after its back-off sends it
+    await ctx.dispatch(trade_print(last - 12, n=3))
     assert rec.status == "triggered" and len(orders_of(sim, rec.order_coid or "")) == 1
+
+
+async def test_a_refused_trigger_backs_off_instead_of_sending_on_every_print(
+    sim: SimServer, tmp_path: Path, bots: list[Bot]
+) -> None:
+    """An emulated stop whose order the exchange refuses is armed again; it used to be
+    sent again on the very next print, so a refusal that repeats cost one request and one
+    ERROR line per print (dozens a second on BTC-USD). It waits 1, 2, 4 ... 30 s instead,
+    and once the exchange takes it, the position closes."""
+    ctx, _, user, last = await holding(sim, tmp_path, bots, EmulatingSink)
+    await ctx.stop_loss(PRODUCT, SIZE, last - 10)
+    refusals = sim.faults.fail_next(400, count=100, path=r"/orders$", method="POST")
+    clock = clock_of(ctx)
+    (rec,) = ctx.open_exits()
+
+    async def prints(k: int) -> None:
+        for i in range(k):
+            await ctx.dispatch(trade_print(last - 10 - i, n=i + 2))
+
+    await prints(10)  # triggered, refused: armed again, and the other nine prints wait
+    assert refusals.fired == 1 and rec.status == "armed"
+    clock.advance(RETRY_FIRST)
+    await prints(10)  # one more try, refused: now 2 s
+    assert refusals.fired == 2
+    clock.advance(RETRY_FIRST)
+    await prints(5)
+    assert refusals.fired == 2 and rec.status == "armed"
+    clock.advance(RETRY_FIRST)
+    await prints(5)
+    assert refusals.fired == 3  # then 4 s
+    sim.faults.clear()
+    clock.advance(4 * RETRY_FIRST)
+    await prints(3)  # taken: one order, and the position closes
+    assert rec.status == "triggered" and len(orders_of(sim, rec.order_coid or "")) == 1
+    await user.sync(ctx)
+    assert ctx.position(PRODUCT) == 0 and ctx.open_exits() == []
 
 
 async def test_a_cancel_exit_that_fails_leaves_the_exits_re_price_to_finish(
