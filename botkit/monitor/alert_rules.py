@@ -26,19 +26,28 @@ What alerts (keys in brackets; see ``docs/alerts.md``):
 * ``order_failures`` orders failing within ``order_failure_window`` seconds
   [``orders-failing``] — not one alert per rejection;
 * the daily summary [``daily-summary``], due once a day at ``summary_hour`` UTC.
+
+Across restarts (:class:`StopMemory`, kept in the data directory by the runtime): a bot a
+service manager restarts after each failure would send a "stopped on an error" alert
+every ~10 s for as long as the failure lasts (revoked credentials, a venue down) — and,
+for a bot that fails a while after it started, a "started" alert each time too. The same
+error within ``repeat_after`` of its last alert is held back and counted; the next one
+that goes out (an hour on, another error, or the start that follows) says how many were.
 """
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 from botkit.risk.engine import RESET_HOW
 from botkit.runtime.health import FeedState, Health
 
-__all__ = ["Alert", "AlertLevel", "AlertRules"]
+__all__ = ["Alert", "AlertLevel", "AlertRules", "StopMemory", "after_restart", "error_signature"]
 
 AlertLevel = Literal["info", "warning", "failure"]
 """``info``: for the record (start, stop, recovery, summary); ``warning``: something is
@@ -414,3 +423,113 @@ def _duration(seconds: float) -> str:
     if seconds < 7200:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+# -- across restarts ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StopMemory:
+    """The failure stops of one bot's data directory, kept across its restarts.
+
+    Attributes:
+        signature: the error that stopped it (:func:`error_signature`).
+        error: its text at the last stop (for the messages).
+        first: wall time (Unix seconds) of the first stop with this error in a row.
+        sent: wall time its alert last went out.
+        stops: stops with this error since ``first``.
+        held: alerts (stops and starts) held back since ``sent``.
+        start_told: a "started" alert went out since ``sent`` (the next ones are held).
+    """
+
+    signature: str
+    error: str
+    first: float
+    sent: float
+    stops: int = 1
+    held: int = 0
+    start_told: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "signature": self.signature, "error": self.error, "first": self.first,
+            "sent": self.sent, "stops": self.stops, "held": self.held,
+            "start_told": self.start_told,
+        }  # fmt: skip
+
+    @classmethod
+    def from_json(cls, doc: Any) -> StopMemory | None:
+        """The memory a file holds; None for anything else (a damaged file forgets)."""
+        try:
+            return cls(
+                str(doc["signature"]), str(doc["error"]), float(doc["first"]),
+                float(doc["sent"]), int(doc["stops"]), int(doc["held"]),
+                bool(doc["start_told"]),
+            )  # fmt: skip
+        except (TypeError, KeyError, ValueError, AttributeError):
+            return None
+
+
+_NUMBERS = re.compile(r"\d+(\.\d+)?")
+
+
+def error_signature(error: str) -> str:
+    """What makes two stops "the same error": its text with numbers blanked (a request id,
+    a timestamp or a count differs between restarts; the failure does not)."""
+    return _NUMBERS.sub("#", error)[:500]
+
+
+def after_restart(
+    alerts: list[Alert],
+    error: str | None,
+    memory: StopMemory | None,
+    *,
+    wall: float,
+    repeat_after: float,
+) -> tuple[list[Alert], StopMemory | None]:
+    """Gate a ``started`` or ``stopped`` alert by what the runs before this one sent.
+
+    ``alerts``: what :meth:`AlertRules.started` or :meth:`AlertRules.stopped` returned;
+    ``error``: the stop's error (None for a start, or a stop without an error); ``wall``:
+    Unix seconds now. Returns the alerts to send and the memory to keep (None: forget).
+
+    * a stop without an error forgets (the next failure alerts at once);
+    * a stop with the error of the memory, less than ``repeat_after`` after its last alert,
+      is held back (counted); otherwise it goes out, naming the stops held since;
+    * a start after a failure goes out once (saying it is running again, and how many
+      stops were held), and later starts are held while the failure keeps coming back
+      within ``repeat_after``: a bot that fails minutes after each start sends about one
+      pair an hour, not one per restart.
+    """
+    if not alerts:
+        return alerts, memory
+    alert = alerts[0]
+    recent = memory is not None and 0 <= wall - memory.sent < repeat_after
+    if alert.key == "started":
+        if memory is None or not recent:
+            return alerts, None  # no failure lately: a start like any other
+        if memory.start_told:
+            return [], replace(memory, held=memory.held + 1)
+        body = alert.body + (
+            f"\nIt had stopped on an error {memory.stops} time(s) since "
+            f"{_utc(memory.first)}; the last: {memory.error}"
+        )
+        return [replace(alert, body=body)], replace(memory, start_told=True)
+    if error is None:
+        return alerts, None
+    sig, text = error_signature(error), error[:500]
+    if memory is None or memory.signature != sig:
+        return alerts, StopMemory(sig, text, wall, wall)
+    again = replace(memory, error=text, stops=memory.stops + 1)
+    if recent:
+        return [], replace(again, held=again.held + 1)
+    if memory.held:
+        alert = replace(alert, body=alert.body + (
+            f"\nThe same error stopped it {again.stops} times since {_utc(memory.first)}; "
+            f"{memory.held} alert(s) held back (one per {_duration(repeat_after)})."
+        ))  # fmt: skip
+    return [alert], replace(again, sent=wall, held=0, start_told=False)
+
+
+def _utc(wall: float) -> str:
+    return datetime.fromtimestamp(wall, UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -20,28 +20,35 @@ through apprise, without ever slowing down or crashing the bot.
   redacted form (:func:`redact_url`: ``tgram://***``, ``json://host:port/***``), and
   every fragment of a configured URL is scrubbed from the records of apprise's and
   urllib3's loggers (which, at DEBUG, print request URLs that hold tokens).
+
+:func:`load_stop_memory` / :func:`save_stop_memory` keep the rules' memory of failure
+stops (:class:`~botkit.monitor.alert_rules.StopMemory`) in a file of the data directory,
+so the runs a service manager restarts do not each send the same alert.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import os
 import re
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from pydantic import SecretStr
 
 from botkit.errors import ConfigError
-from botkit.monitor.alert_rules import Alert, AlertLevel
+from botkit.monitor.alert_rules import Alert, AlertLevel, StopMemory
 
-__all__ = ["Alerter", "redact_url"]
+__all__ = ["STOP_MEMORY_FILE", "Alerter", "load_stop_memory", "redact_url", "save_stop_memory"]
 
 log = logging.getLogger("botkit.alerts")
 T = TypeVar("T")
@@ -468,3 +475,30 @@ class Alerter:
             target.name,
             why,
         )
+
+
+STOP_MEMORY_FILE = "restart-alerts.json"
+"""In the mode's data directory: the failure stops whose alerts the next runs gate."""
+
+
+def load_stop_memory(path: Path) -> StopMemory | None:
+    """The memory the runs before left at ``path``; None when there is none or it cannot
+    be read (forgetting costs at most one more alert)."""
+    try:
+        return StopMemory.from_json(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return None
+
+
+def save_stop_memory(path: Path, memory: StopMemory | None) -> None:
+    """Keep ``memory`` at ``path`` (None: remove it). A failure is a log line: the alert
+    itself matters more than its memory."""
+    try:
+        if memory is None:
+            path.unlink(missing_ok=True)
+            return
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(memory.to_json()))
+        os.replace(tmp, path)
+    except OSError as exc:
+        log.warning("alerts: cannot keep %s: %s", path, exc)

@@ -46,8 +46,8 @@ from botkit.market.config import FeedConfig
 from botkit.market.events import FeedEvent, FillEvent, OrderUpdate, Subscribed
 from botkit.market.feed import MarketDataFeed
 from botkit.market.types import Candle
-from botkit.monitor.alert_rules import AlertRules
-from botkit.monitor.alerts import Alerter
+from botkit.monitor.alert_rules import Alert, AlertRules, after_restart
+from botkit.monitor.alerts import STOP_MEMORY_FILE, Alerter, load_stop_memory, save_stop_memory
 from botkit.monitor.reporter import HealthReporter
 from botkit.monitor.systemd import watchdog_loop
 from botkit.orders.executor import OrderExecutor
@@ -311,7 +311,10 @@ class BotRuntime:
             if not self._stopped_alert:  # it failed before the shutdown could say so
                 self._stopped_alert = True
                 code = 2 if isinstance(exc, ConfigError) else 1
-                self.alerter.send_all(self.alert_rules.stopped("error", str(exc), exit_code=code))
+                alerts = self.alert_rules.stopped("error", str(exc), exit_code=code)
+                if code == 1:  # restarted by a service manager: maybe again and again
+                    alerts = self._across_restarts(alerts, str(exc))
+                self.alerter.send_all(alerts)
                 await self.alerter.flush(within=5.0)
             raise
         finally:
@@ -459,7 +462,7 @@ class BotRuntime:
         if not await self._unless_stopped(self._warm_up(ctx)):
             return True  # stopped while replaying history
         started = self.alert_rules.started(self.mode, self.stats.strategy, self.products)
-        self.alerter.send_all(started)
+        self.alerter.send_all(self._across_restarts(started, None))
         sd = self.options.systemd
         if sd is not None and sd.enabled:  # systemd arms the watchdog at READY=1: start after
             sd.ready(self._sd_status())
@@ -660,10 +663,14 @@ class BotRuntime:
         await self._step("REST client close", client.close(), 5.0)
         cause = self._fatal if self._fatal is not None else self._failed
         if cause is None:
-            alert = self.alert_rules.stopped(self._stop_reason or "stopped", None)
+            alert = self._across_restarts(
+                self.alert_rules.stopped(self._stop_reason or "stopped", None), None
+            )
         else:  # a config error at start exits 2 (no restart), any other failure 1
             code = 2 if isinstance(cause, ConfigError) else 1
             alert = self.alert_rules.stopped("error", str(cause), exit_code=code)
+            if code == 1:  # restarted by a service manager: maybe again and again
+                alert = self._across_restarts(alert, str(cause))
         self._stopped_alert = True
         self.alerter.send_all(alert)
         await self.alerter.flush(within=5.0)
@@ -671,6 +678,23 @@ class BotRuntime:
             with contextlib.suppress(JournalError):  # already reported: stopping for it
                 self.paper.sample_equity(self._clock.time())
             self.paper.journal.close()
+
+    def _across_restarts(self, alerts: list[Alert], error: str | None) -> list[Alert]:
+        """A start or stop alert, gated by the runs before this one (a bot restarted
+        after each failure says so once an hour, not at every restart: see
+        :func:`~botkit.monitor.alert_rules.after_restart`); only with alerts on."""
+        if not self.alerter.enabled:
+            return alerts
+        path = self.root / STOP_MEMORY_FILE
+        alerts, memory = after_restart(
+            alerts,
+            error,
+            load_stop_memory(path),
+            wall=self._clock.time(),
+            repeat_after=self.alert_rules.repeat_after,
+        )
+        save_stop_memory(path, memory)
+        return alerts
 
     async def _step(self, what: str, step: Awaitable[R], within: float) -> R | None:
         """One shutdown step: its result, or None when it failed or timed out (logged)."""

@@ -10,7 +10,13 @@ from collections.abc import Mapping
 
 import pytest
 
-from botkit.monitor.alert_rules import Alert, AlertRules
+from botkit.monitor.alert_rules import (
+    Alert,
+    AlertRules,
+    StopMemory,
+    after_restart,
+    error_signature,
+)
 from botkit.runtime.health import FeedState, Health, HealthInputs, assess
 
 
@@ -206,3 +212,92 @@ def test_start_stop_and_summary() -> None:
 def test_bad_thresholds_are_refused(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         AlertRules(**kwargs)  # type: ignore[arg-type]
+
+
+# -- across restarts (after_restart, StopMemory) ------------------------------------------------
+
+HOUR = 3600.0
+T0 = 1_800_000_000.0
+
+
+def _stop(rules: AlertRules, error: str | None) -> list[Alert]:
+    return rules.stopped("error" if error else "asked to stop", error)
+
+
+def _start(rules: AlertRules) -> list[Alert]:
+    return rules.started("live", "MarketMaker", ["BTC-USD"])
+
+
+def _gate(
+    alerts: list[Alert], error: str | None, memory: StopMemory | None, wall: float
+) -> tuple[list[Alert], StopMemory | None]:
+    return after_restart(alerts, error, memory, wall=wall, repeat_after=HOUR)
+
+
+def test_a_bot_failing_at_every_start_alerts_once_an_hour_then_says_it_runs_again() -> None:
+    """Revoked credentials under Restart=on-failure: a stop every ~15 s sent one alert each
+    (240 an hour). Now the first goes out, the next hour's are held and counted."""
+    rules = AlertRules()
+    mem: StopMemory | None = None
+    sent: list[Alert] = []
+    for i in range(240):  # an hour of restarts, the request id differing each time
+        error = f"HTTP 401 request {1000 + i}: unauthorized"
+        out, mem = _gate(_stop(rules, error), error, mem, T0 + 15 * i)
+        sent += out
+    assert len(sent) == 1 and sent[0].level == "failure"
+    assert mem is not None and mem.stops == 240 and mem.held == 239
+    error = "HTTP 401 request 9: unauthorized"
+    out, mem = _gate(_stop(rules, error), error, mem, T0 + HOUR + 15)
+    (reminder,) = out
+    assert (
+        "stopped it 241 times since" in reminder.body and "239 alert(s) held back" in reminder.body
+    )
+    assert mem is not None and mem.held == 0
+    out, mem = _gate(_start(rules), None, mem, T0 + HOUR + 30)  # the key was fixed
+    (started,) = out
+    assert "had stopped on an error 241 time(s)" in started.body
+    assert "HTTP 401 request 9: unauthorized" in started.body
+    out, mem = _gate(_stop(rules, None), None, mem, T0 + 2 * HOUR)  # a clean stop forgets
+    assert len(out) == 1 and mem is None
+
+
+def test_a_bot_crashing_minutes_after_each_start_sends_one_pair_an_hour() -> None:
+    rules = AlertRules()
+    mem: StopMemory | None = None
+    sent: list[str] = []
+    t = T0
+    for _ in range(15):  # start, run 5 minutes, crash, restart 10 s later: 75 minutes
+        out, mem = _gate(_start(rules), None, mem, t)
+        sent += [a.key for a in out]
+        t += 300
+        crash = "component driver failed"
+        out, mem = _gate(_stop(rules, crash), crash, mem, t)
+        sent += [a.key for a in out]
+        t += 10
+    # the first start, the first crash, "running again", the crash an hour on, its start
+    assert sent == ["started", "stopped", "started", "stopped", "started"]
+
+
+def test_another_error_alerts_at_once_and_the_numbers_in_an_error_do_not() -> None:
+    rules = AlertRules()
+    out, mem = _gate(_stop(rules, "feed down after 3.5 s"), "feed down after 3.5 s", None, T0)
+    assert len(out) == 1
+    out, mem = _gate(_stop(rules, "feed down after 12 s"), "feed down after 12 s", mem, T0 + 20)
+    assert out == []  # the same failure
+    journal = "journal cannot be written"
+    out, mem = _gate(_stop(rules, journal), journal, mem, T0 + 40)
+    assert len(out) == 1 and mem is not None and mem.stops == 1  # a new failure, told at once
+    assert error_signature("a 401 at 12:03:04.5") == error_signature("a 401 at 13:00:59")
+
+
+def test_a_clock_stepped_back_and_a_damaged_memory_alert_rather_than_stay_quiet() -> None:
+    rules = AlertRules()
+    out, mem = _gate(_stop(rules, "boom"), "boom", None, T0)
+    out, mem = _gate(_stop(rules, "boom"), "boom", mem, T0 - 100)  # wall clock stepped back
+    assert len(out) == 1
+    assert mem is not None and StopMemory.from_json(mem.to_json()) == mem
+    for bad in (None, [], {"signature": "x"}, {"signature": "x", "error": "x", "first": "soon",
+                "sent": 0, "stops": 1, "held": 0, "start_told": False}):  # fmt: skip
+        assert StopMemory.from_json(bad) is None
+    out, mem = _gate(_start(rules), None, None, T0)  # no memory: a start like any other
+    assert len(out) == 1 and "had stopped" not in out[0].body and mem is None

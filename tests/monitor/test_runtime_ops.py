@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from botkit.errors import ConfigError
+from botkit.errors import BotkitError, ConfigError
 from botkit.monitor.systemd import SdNotifier
 from botkit.runtime.bot import BotRuntime, RunOptions
 from botkit.runtime.bot_config import parse_bot_config
@@ -169,3 +169,34 @@ async def test_the_stopped_alert_names_the_end_of_duration(tmp_path: Path) -> No
     assert result.error is None
     (stopped,) = [p for p in alerts.posts if "stopped" in p["title"].lower()]
     assert "The bot stopped: --duration 1 s ended." in stopped["message"]
+
+
+async def test_a_bot_restarted_after_each_failure_sends_its_alert_once(tmp_path: Path) -> None:
+    """Under Restart=on-failure a bot that fails at every start (revoked keys, a venue
+    down) sent "stopped on an error" at every restart. The second run's is held back
+    (restart-alerts.json in the data directory), and the start that works says how many
+    stops came before."""
+    async with AlertReceiver() as alerts:
+        for _ in range(2):  # no market data within 1 ms: exit 1, restarted
+            rt = _runtime(
+                tmp_path, {**alerts.notify, "bot": {"sim_seed": 2, "ready_timeout": 0.001}}
+            )
+            async with asyncio.timeout(30):
+                with pytest.raises(BotkitError, match="no market data within"):
+                    await rt.run()
+        assert [p["type"] for p in alerts.posts] == ["failure"]
+        memory = json.loads((tmp_path / "sim" / "restart-alerts.json").read_text())
+        assert memory["stops"] == 2 and memory["held"] == 1
+        rt = _runtime(tmp_path, alerts.notify, duration=30.0)
+
+        async def stop_after_start() -> None:
+            await alerts.started.wait()
+            rt.request_stop()
+
+        rt.options.on_venue = lambda ep: rt.supervisor.spawn("t", stop_after_start, forever=False)
+        async with asyncio.timeout(40):
+            assert (await rt.run()).error is None
+    started, stopped = alerts.posts[1:]
+    assert "had stopped on an error 2 time(s)" in started["message"]
+    assert "no market data within" in started["message"] and stopped["type"] == "info"
+    assert not (tmp_path / "sim" / "restart-alerts.json").exists()  # a clean stop forgets
