@@ -296,8 +296,9 @@ def test_a_clock_stepped_back_and_a_damaged_memory_alert_rather_than_stay_quiet(
     out, mem = _gate(_stop(rules, "boom"), "boom", mem, T0 - 100)  # wall clock stepped back
     assert len(out) == 1
     assert mem is not None and StopMemory.from_json(mem.to_json()) == mem
-    for bad in (None, [], {"signature": "x"}, {"signature": "x", "error": "x", "first": "soon",
-                "sent": 0, "stops": 1, "held": 0, "start_told": False}):  # fmt: skip
+    damaged: list[object] = [None, [], {"signature": "x"}, {"signature": "x", "error": "x",
+        "first": "soon", "sent": 0, "stops": 1, "held": 0, "start_told": False}]  # fmt: skip
+    for bad in damaged:
         assert StopMemory.from_json(bad) is None
     out, mem = _gate(_start(rules), None, None, T0)  # no memory: a start like any other
     assert len(out) == 1 and "had stopped" not in out[0].body and mem is None
