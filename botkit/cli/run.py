@@ -204,7 +204,9 @@ def add_run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     run.add_argument("--live", action="store_true", help="confirm live trading (real money)")
     run.add_argument("--duration", type=float, help="stop after SECONDS (default: until Ctrl-C)")
-    run.add_argument("--cancel-on-exit", action="store_true", help="cancel open orders at shutdown")
+    run.add_argument(
+        "--cancel-on-exit", action="store_true", help="cancel open orders at shutdown (not exits'"
+    )
     run.add_argument(
         "--http",
         metavar="HOST:PORT",

@@ -11,7 +11,7 @@ or ``botkit run --http ADDR``. It runs under the bot's supervisor (a crash resta
 ``GET /``                               the status page (HTML, auto-refresh)
 ``GET /api/status``                     the same as JSON
 ``POST /api/pause`` ``/api/resume``     no new orders / orders again
-``POST /api/cancel-all``                cancel the strategy's open orders
+``POST /api/cancel-all``                cancel the strategy's open orders (not exits')
 ``POST /api/kill-switch/trip``          trip the kill switch (``{"reason": ...}``)
 ``POST /api/kill-switch/reset``         reset it
 ======================================  =============================================

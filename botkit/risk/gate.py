@@ -6,7 +6,8 @@
   ``fsync``, ``rename``, ``fsync`` of the directory), so a tripped switch survives a
   crash, a ``kill -9`` or a power cut, and a restarted bot still refuses to trade;
 * tripping cancels every open order through the registered cancellers (each strategy
-  context registers its own), so a losing day cannot get worse through resting orders;
+  context registers its own), so a losing day cannot get worse through resting orders —
+  but exits' orders, which only close positions (see :mod:`botkit.risk.engine`);
 * only :func:`reset_kill_switch` (the ``botkit kill-switch reset`` command) clears it:
   an operator decides when trading resumes, never a restart.
 
@@ -285,7 +286,7 @@ class RiskGate:
         tick-to-order path; the limits applied are the same.
         """
         try:
-            if self.paused:
+            if self.paused and not order.exit:  # an armed exit still closes the position
                 _paused()
             engine = self.engine
             if engine.protected:

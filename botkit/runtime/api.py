@@ -37,7 +37,8 @@ class RunOptions:
     Attributes:
         mode: overrides ``[bot].mode``.
         duration: stop after this many seconds (None: until SIGINT/SIGTERM).
-        cancel_on_exit: cancel the strategy's open orders at shutdown.
+        cancel_on_exit: cancel the strategy's open orders at shutdown (not its exits':
+            they protect positions while the bot is down).
         data_dir: overrides ``[bot].data_dir``.
         strategies_dir: where shipped strategies are looked up by name.
         status: the TTY status-line handler (None: no status line).

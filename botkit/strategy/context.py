@@ -277,7 +277,7 @@ class BotContext(StrategyDriver):
         ``exit_order``: sent by an exit (its prices were checked when it was armed: the
         risk engine's price band does not apply, :class:`~botkit.risk.engine.OrderCheck`).
         """
-        if self.guard.halted:
+        if self.guard.halted and not exit_order:  # an exit still closes the position
             raise StrategyError(f"strategy {self.name} is halted ({self.guard.halt_reason})")
         if self.warming_up:
             raise StrategyError(
@@ -503,8 +503,11 @@ class BotContext(StrategyDriver):
         return ok
 
     async def cancel_all(self, product_id: str | None = None) -> int:
+        """Cancel this strategy's open orders but its exits' (see the protocol)."""
         count = 0
         for order in self.open_orders(product_id):
+            if self.exits.holds(order.client_order_id):
+                continue  # it protects a position: cancel_exit ends it, nothing else
             try:
                 count += await self.cancel(order.client_order_id)
             except BotkitError as exc:  # keep cancelling the others
@@ -526,4 +529,8 @@ class BotContext(StrategyDriver):
 
     async def _on_halt(self) -> None:
         cancelled = await self.cancel_all()
-        self._log.critical("strategy %s halted; %d open order(s) cancelled", self.name, cancelled)
+        kept = len(self.exits.live())
+        self._log.critical(
+            "strategy %s halted; %d open order(s) cancelled%s", self.name, cancelled,
+            f"; its {kept} exit(s) still protect their positions" if kept else "",
+        )  # fmt: skip

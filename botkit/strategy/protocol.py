@@ -178,7 +178,10 @@ class Context(Protocol):
         ...
 
     async def cancel_all(self, product_id: str | None = None) -> int:
-        """Cancel every open order of this strategy (optionally of one product)."""
+        """Cancel every open order of this strategy (optionally of one product) but its
+        exits' orders (stop-loss, take-profit, trailing, attached): they protect a
+        position, and only :meth:`cancel_exit` ends one. The runtime's uses (a halt, the
+        kill switch, ``--cancel-on-exit``, ``botkit ctl cancel-all``) keep them too."""
         ...
 
     def open_orders(self, product_id: str | None = None) -> list[OrderState]:

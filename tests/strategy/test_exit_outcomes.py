@@ -546,16 +546,22 @@ async def test_cancelling_an_exit_during_its_re_price_places_nothing_new(
     assert ctx.open_exits() == [] and stops_at_sim(sim) == []
 
 
-async def test_cancel_all_then_cancel_exit_ends_the_exits_native_and_emulated(
+async def test_cancel_all_leaves_the_exits_and_cancel_exit_ends_them(
     sim: SimServer, tmp_path: Path, bots: list[Bot]
 ) -> None:
+    """cancel_all (a strategy's, a halt's, the kill switch's, --cancel-on-exit's) used to
+    cancel the exits' orders too: a native stop ended, the position left without one."""
     # native stops, emulated brackets
     ctx, _, user, last = await holding(sim, tmp_path, bots, StopOnlySink)
     stop = await ctx.stop_loss(PRODUCT, SIZE / 2, last - 20)
     bracket = await ctx.bracket(PRODUCT, SIZE / 2, take_profit=last + 500, stop_loss=last - 500)
     await ctx.dispatch(trade_print(last + 500))  # the bracket's take-profit sell rests
     assert ctx.exits.records[bracket].status == "triggered"
-    assert await ctx.cancel_all(PRODUCT) == 2
+    await ctx.buy_limit(PRODUCT, SIZE, last - 1000)  # an entry: what cancel_all is for
+    assert await ctx.cancel_all(PRODUCT) == 1
+    sim.exchange.advance(sim.now() + 5)
+    await user.sync(ctx)
+    assert len(open_at_sim(sim.exchange)) == 2 and len(ctx.open_exits()) == 2
     for exit_id in (stop, bracket):  # the clean-up docs/strategies.md describes
         assert await ctx.cancel_exit(exit_id) is True
     sim.exchange.advance(sim.now() + 5)
@@ -709,3 +715,37 @@ async def test_under_a_narrow_price_band_a_native_stop_far_away_is_armed_and_a_t
     with pytest.raises(ExitRejected) as info:
         await ctx.stop_loss(PRODUCT, SIZE, last - 10, limit=(last - 10) / 10)
     assert info.value.reason == "EXIT_LIMIT_TOO_FAR" and stops_at_sim(sim) == [far]
+
+
+@pytest.mark.parametrize("stop", ["kill switch", "halt", "pause"])
+async def test_a_kill_switch_halt_or_pause_keeps_the_exits_protecting_the_position(
+    sim: SimServer, tmp_path: Path, bots: list[Bot], stop: str
+) -> None:
+    """The moments a position most needs its stop: a tripped kill switch and a halted
+    strategy cancelled every open order, the native stop with them, and refused the
+    emulated exit's order when it triggered (a pause refused it too). Now only the entry
+    goes; the native stop rests, and the emulated stop's order is sent."""
+    gate = RiskGate(RiskLimits(max_order_notional=D("100000")), None, wall=time.time)
+    executor = start_bot(sim, tmp_path, bots)
+    ctx, _ = context(sim, StopOnlySink(executor), tmp_path, risk=gate)
+    user = UserChannel(sim.exchange)
+    last = await long_position(sim, ctx, user)
+    native = await ctx.stop_loss(PRODUCT, SIZE / 2, last - 20)
+    emulated = await ctx.bracket(PRODUCT, SIZE / 2, take_profit=last + 500, stop_loss=last - 30)
+    entry = await ctx.buy_limit(PRODUCT, SIZE, last - 1000)
+    if stop == "kill switch":
+        await gate.trip("daily loss limit")
+    elif stop == "halt":
+        await ctx.guard.halt("3 errors within 300 s")
+    else:
+        gate.paused = True
+        await ctx.cancel_all()  # what an operator's ctl cancel-all does
+    with pytest.raises(BotkitError):  # no new risk
+        await ctx.buy_limit(PRODUCT, SIZE, last - 1000)
+    sim.exchange.advance(sim.now() + 5)
+    await user.sync(ctx)
+    assert ctx.orders.get(entry).status.value == "CANCELLED"  # type: ignore[union-attr]
+    assert stops_at_sim(sim) == [last - 20] and ctx.exits.records[native].live
+    await ctx.dispatch(trade_print(last - 30))  # the emulated stop triggers: its order goes
+    rec = ctx.exits.records[emulated]
+    assert rec.status == "triggered" and len(orders_of(sim, rec.order_coid or "")) == 1
