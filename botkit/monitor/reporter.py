@@ -133,6 +133,7 @@ class HealthReporter:
                 clock_offset=getattr(rt.client, "last_offset", None),
                 journal_ok=not isinstance(rt.error, JournalError),
                 strategy_halted=ctx is not None and ctx.guard.halted,
+                hook_running=ctx.guard.running() if ctx is not None else None,
                 kill_switch=rt.gate is not None and rt.gate.tripped,
                 kill_switch_reason=rt.gate.engine.kill_switch.reason if rt.gate else "",
                 last_order_rtt=sink.last_rtt if sink is not None else None,

@@ -15,7 +15,8 @@ The verdict:
   down; the user channel is down; a component is restarting; the strategy was halted
   by its guard or the kill switch tripped (trading stopped until a human acts); the
   host clock is far off (botkit corrects its signing clock, but logs and candles
-  drift); the last order took too long to be acknowledged.
+  drift); the last order took too long to be acknowledged; a strategy hook has been
+  running for more than 5 s (every other event waits for it).
 * ``ready`` — none of the above.
 
 Every reason is a short sentence naming the part and what is wrong, so an operator
@@ -65,10 +66,13 @@ class HealthThresholds:
     Attributes:
         max_clock_offset: seconds between the host clock and the exchange's.
         max_order_rtt: seconds from sending a create-order to its acknowledgement.
+        max_hook_seconds: seconds a strategy hook may run before every event waiting
+            behind it (the emulated exits' triggers too) makes the bot degraded.
     """
 
     max_clock_offset: float = 5.0
     max_order_rtt: float = 5.0
+    max_hook_seconds: float = 5.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -83,6 +87,7 @@ class HealthInputs:
         clock_offset: exchange minus host clock in seconds, None before it is measured.
         journal_ok: False once a journal write failed.
         strategy_halted: the strategy guard halted the strategy.
+        hook_running: the strategy hook being awaited and for how many seconds, if any.
         kill_switch: the risk engine's kill switch is tripped.
         kill_switch_reason: why it tripped (named in the reason, hence in the alert).
         last_order_rtt: seconds of the last create-order round trip, if any.
@@ -97,6 +102,7 @@ class HealthInputs:
     clock_offset: float | None = None
     journal_ok: bool = True
     strategy_halted: bool = False
+    hook_running: tuple[str, float] | None = None
     kill_switch: bool = False
     kill_switch_reason: str = ""
     last_order_rtt: float | None = None
@@ -150,6 +156,12 @@ def assess(inputs: HealthInputs, limits: HealthThresholds | None = None) -> Heal
         degraded.append("user channel down: order updates arrive late (by REST)")
     if inputs.strategy_halted:
         degraded.append("strategy halted by its guard after repeated errors")
+    hook = inputs.hook_running
+    if hook is not None and hook[1] > lim.max_hook_seconds:
+        degraded.append(
+            f"strategy hook {hook[0]} running for {hook[1]:.0f} s: every other event waits "
+            "for it ([guard] hook_timeout cancels it)"
+        )
     if inputs.kill_switch:
         why = f" ({inputs.kill_switch_reason})" if inputs.kill_switch_reason else ""
         degraded.append(f"kill switch tripped{why}: no new orders until a reset ({RESET_HOW})")

@@ -9,8 +9,11 @@ log with context, keep going. botkit adds two things:
   leaving its quotes in the book while it is broken is how money is lost;
 * **a stopwatch**: every hook is timed with an injected clock; one slower than
   ``slow_hook_seconds`` is logged with its duration, so a strategy that starves the event
-  loop is named rather than guessed at. Async hooks may also get a hard ``hook_timeout``
-  (a timeout counts as an error); a sync hook cannot be interrupted, only reported.
+  loop is named rather than guessed at. Async hooks have a hard ``hook_timeout`` (60 s
+  unless set; a timeout counts as an error): events are dispatched one at a time, so a
+  hook that never returns froze every later event — the emulated exits' triggers with
+  them — while the bot looked healthy. A sync hook cannot be interrupted, only reported;
+  a hook still running is visible to the health model (:meth:`HookGuard.running`).
 
 ``asyncio.CancelledError`` (shutdown) and other ``BaseException``s are never swallowed.
 """
@@ -43,7 +46,9 @@ class GuardConfig(BaseModel):
         max_errors: exceptions tolerated within the window before the strategy is halted.
         window_seconds: the sliding window for ``max_errors``.
         slow_hook_seconds: a hook running longer than this is logged as slow.
-        hook_timeout: hard limit for async hooks (None: none); a timeout is an error.
+        hook_timeout: hard limit for async hooks, seconds (None: none); a timeout is an
+            error. 60 s by default: above an order's whole retry budget in most outages,
+            and a bound on how long a stuck hook can hold every other event back.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -51,7 +56,7 @@ class GuardConfig(BaseModel):
     max_errors: int = Field(default=5, ge=1)
     window_seconds: float = Field(default=300.0, gt=0)
     slow_hook_seconds: float = Field(default=0.05, gt=0)
-    hook_timeout: float | None = Field(default=None, gt=0)
+    hook_timeout: float | None = Field(default=60.0, gt=0)
 
 
 class MonotonicClock:
@@ -110,6 +115,13 @@ class HookGuard:
         """Every slow call since start (``slow`` keeps only the latest)."""
         self.halted = False
         self.halt_reason = ""
+        self._running: tuple[str, float] | None = None
+        """The hook being awaited (event, start on the guard's clock), None between."""
+
+    def running(self) -> tuple[str, float] | None:
+        """The hook the strategy is in (its event) and for how many seconds, or None."""
+        run = self._running
+        return None if run is None else (run[0], self._clock.time() - run[1])
 
     async def call(self, event: str, hook: Callable[..., Any], *args: Any) -> bool:
         """Call ``hook(*args)`` (sync or async); return True if it completed without error.
@@ -120,6 +132,9 @@ class HookGuard:
             return False
         now = self._clock.time
         start = now()
+        mine = self._running is None
+        if mine:
+            self._running = (event, start)
         try:
             result = hook(*args)
             if result is not None and inspect.isawaitable(result):
@@ -127,8 +142,14 @@ class HookGuard:
                 if timeout is None:
                     await result
                 else:
-                    async with asyncio.timeout(timeout):
-                        await result
+                    limit = asyncio.timeout(timeout)
+                    try:
+                        async with limit:
+                            await result
+                    except TimeoutError:
+                        if not limit.expired():
+                            raise  # the hook's own (its HTTP client's, say): as it is
+                        raise _timed_out(event, timeout) from None
             return True
         except JournalError:  # not the strategy's fault: reported by the journal, and the
             return False  # runtime is stopping (not counted towards max_errors)
@@ -136,6 +157,8 @@ class HookGuard:
             await self._failed(event, exc)
             return False
         finally:
+            if mine:
+                self._running = None
             elapsed = now() - start
             if elapsed > self.config.slow_hook_seconds:
                 self._timed(event, elapsed)
@@ -219,6 +242,14 @@ class HookGuard:
         log.critical("strategy %s HALTED: %s; cancelling its orders", self.strategy, reason)
         if self._on_halt is not None:
             await self._on_halt()
+
+
+def _timed_out(event: str, seconds: float) -> TimeoutError:
+    return TimeoutError(
+        f"{event} did not finish within {seconds:g} s ([guard] hook_timeout) and was "
+        "cancelled: events are dispatched one at a time, so every other event, the emulated "
+        "exits' triggers too, waited for it"
+    )
 
 
 def _returned(awaitable: Any) -> Any:

@@ -12,6 +12,7 @@ import pytest
 from botkit.clock import ManualClock
 from botkit.errors import StrategyError
 from botkit.market.events import TickersReceived, TradesReceived
+from botkit.runtime.health import HealthInputs, assess
 from botkit.sim.server import SimServer
 from botkit.strategy.guard import GuardConfig, HookGuard
 from botkit.strategy.loader import create_strategy
@@ -148,3 +149,44 @@ async def test_a_long_run_of_slow_and_failing_hooks_keeps_bounded_records(
 def test_keep_records_must_be_positive() -> None:
     with pytest.raises(ValueError, match="keep_records"):
         HookGuard("x", keep_records=0)
+
+
+async def test_a_stuck_hook_is_cancelled_by_the_default_timeout_and_named_while_it_runs() -> None:
+    """hook_timeout was off by default: a hook awaiting for ever froze every later event
+    (the emulated exits' triggers too) while the health said ready. 60 s now, and the
+    guard says which hook runs and for how long (the health model's input)."""
+    clock = ManualClock()
+    guard = HookGuard("stuck", GuardConfig(), clock=clock)
+    assert guard.config.hook_timeout == 60.0 and guard.running() is None
+    started = asyncio.Event()
+
+    async def stuck() -> None:
+        started.set()
+        await asyncio.Event().wait()
+
+    call = asyncio.ensure_future(guard.call("on_ticker", stuck))
+    await started.wait()
+    clock.advance(12.0)
+    assert guard.running() == ("on_ticker", 12.0)
+    health = assess(HealthInputs(started=True, hook_running=guard.running()))
+    assert health.verdict == "degraded"
+    assert "strategy hook on_ticker running for 12 s" in health.reasons[0]
+    call.cancel()  # the real 60 s is not waited for here; a short one below
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    assert guard.running() is None
+
+
+async def test_the_guards_timeout_says_what_it_is_and_a_hooks_own_timeout_passes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    guard = HookGuard("stuck", GuardConfig(hook_timeout=0.01), clock=ManualClock())
+    assert not await guard.call("on_ticker", asyncio.Event().wait)
+    message = str(guard.errors[0].error.__cause__)
+    assert "on_ticker did not finish within 0.01 s ([guard] hook_timeout)" in message
+
+    async def own_timeout() -> None:
+        raise TimeoutError("GET https://example.invalid timed out")
+
+    assert not await guard.call("on_timer", own_timeout)
+    assert str(guard.errors[1].error.__cause__) == "GET https://example.invalid timed out"
