@@ -126,6 +126,13 @@ class OrderExecutor(ReconcileMixin):
             than the write, and a replay must not depend on thread timing. Placements
             then also run in the caller's task (nothing yields, so nothing can share or
             interrupt one, and a replay's ordering stays the order of calls).
+        resend_max_age: seconds after its creation past which a pending intent that the
+            lookup does not find is **not** sent again (FAILED, ``STALE_INTENT``): its
+            price is that old, and the strategy, which has moved on, decides afresh. A
+            quote left pending by a crash went out minutes later at its old price, every
+            such quote at once (found by a venue QA pass). None: always re-sent. Should
+            the order exist after all, :meth:`reconcile` adopts it (botkit's id format,
+            an intent that ended FAILED).
         durability: ``"overlap"`` (default): the intent is committed without an fsync
             before the POST, and fsynced while the request is in flight (see the module
             docstring, point 1). Journal calls then run on the event loop (a commit
@@ -149,6 +156,7 @@ class OrderExecutor(ReconcileMixin):
         wall: Callable[[], float] = time.time,
         inline_io: bool = False,
         durability: Literal["overlap", "before_send"] = "overlap",
+        resend_max_age: float | None = 60.0,
     ) -> None:
         if durability not in ("overlap", "before_send"):
             raise ValueError('durability must be "overlap" or "before_send"')
@@ -178,6 +186,7 @@ class OrderExecutor(ReconcileMixin):
         self.lookup_max_pages = lookup_max_pages
         self.reconcile_window = reconcile_window
         self.close_timeout = close_timeout
+        self.resend_max_age = resend_max_age
         self._wall = wall
         self._io_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="botkit-journal")
         self._started = False
@@ -506,8 +515,15 @@ class OrderExecutor(ReconcileMixin):
         if not fresh:  # it may already be at the exchange: look before re-posting
             try:
                 found = await self._lookup(record, until=record.updated_at + self.lookup_horizon)
-            except BotkitError as exc:  # re-POSTing is safe anyway: the id deduplicates
-                log.warning(
+            except BotkitError as exc:
+                if not getattr(self.client, "create_deduplicates", True):
+                    # Exchange, Prime: a second POST of an order that exists is a second order
+                    raise OrderOutcomeUnknown(
+                        f"lookup of client_order_id {coid} failed ({_why(exc)}); this venue "
+                        "does not deduplicate client ids, so it is not sent again before a "
+                        "lookup answers; it stays pending"
+                    ) from exc
+                log.warning(  # Advanced Trade: a repeat of the id returns the order it has
                     "lookup of client_order_id=%s failed (%s); re-sending it with the same id",
                     coid,
                     _why(exc),
@@ -515,6 +531,15 @@ class OrderExecutor(ReconcileMixin):
                 found = None
             if found is not None:
                 return await self._placed(record, found.order_id, "lookup", found.attached_order_id)
+            age = self._wall() - record.created_at
+            if self.resend_max_age is not None and age > self.resend_max_age:
+                why = (
+                    f"not found at the venue and {age:.0f} s old (> {self.resend_max_age:g} s): "
+                    "not sent again at a price that old"
+                )
+                log.warning("pending intent client_order_id=%s %s", coid, why)
+                await self._final(record, IntentState.FAILED, f"STALE_INTENT: {why}")
+                raise OrderRejected(f"client_order_id {coid} {why}", reason="STALE_INTENT")
         return await self._submit(record, fresh=fresh)
 
     async def _submit(self, record: IntentRecord, *, fresh: bool) -> PlacedOrder:

@@ -56,6 +56,13 @@ class OrderVenue(Protocol):
         """Start preparing first-attempt signatures (a no-op where a venue has none)."""
         ...
 
+    @property
+    def create_deduplicates(self) -> bool:
+        """Whether a repeat of a create-order's client id returns the order it made
+        (Advanced Trade) rather than a second order (Exchange; Prime once the first is no
+        longer active). Where it does not, nothing is sent again before a lookup answers."""
+        ...
+
     async def submit_order_body(
         self, body: bytes, *, client_order_id: str, trace: CallTrace | None = None
     ) -> CreateOrderResult: ...

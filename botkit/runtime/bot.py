@@ -380,7 +380,9 @@ class BotRuntime:
                 assert feed.fills is not None
                 self._read_back = (feed.fills, client.backfill_fills)
             journal = OrderJournal(journal_path, on_failure=self._journal_failed)
-            executor = self.executor = OrderExecutor(client, journal)
+            executor = self.executor = OrderExecutor(
+                client, journal, resend_max_age=self.config.bot.resend_max_age or None
+            )
             # every order the exchange has gets its mark before its intent is PLACED
             executor.on_placed = partial(mark_placed, ledger)
             gate = self.gate = RiskGate(

@@ -92,6 +92,9 @@ class BotSection(BaseModel):
         journal_retention_days: finished order intents older than this leave the order
             journal (at start, then every 6 hours), so a bot that trades for months keeps
             a bounded file; ``0`` keeps every one (docs/headless.md).
+        resend_max_age: seconds after which an order left pending by a crash or an
+            unknown outcome, and not found at the venue, is not sent again at the next
+            start (its price is that old); ``0``: always sent again (docs/executor.md).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -107,6 +110,7 @@ class BotSection(BaseModel):
     event_buffer: int = Field(10_000, ge=100)
     loop: Literal["asyncio", "uvloop"] = "asyncio"
     journal_retention_days: float = Field(30.0, ge=0)
+    resend_max_age: float = Field(60.0, ge=0)
 
     @field_validator("loop")
     @classmethod

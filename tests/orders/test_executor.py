@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
@@ -214,4 +215,35 @@ async def test_retry_logs_carry_client_order_id(
     await ex.place(_intent("log-1"))
     assert "retry POST /orders after attempt 1: server_error (ServerError HTTP 503" in caplog.text
     assert "client_order_id=log-1" in caplog.text
+    await ex.close()
+
+
+async def test_a_pending_intent_older_than_resend_max_age_is_not_sent_again(
+    sim: RecordingSim, make_client: ClientFactory, journal_path: Path
+) -> None:
+    """A quote a crash left pending went out at the next start whatever its age — minutes
+    later, at its old price, every such quote at once. Not found and older than
+    resend_max_age: FAILED (STALE_INTENT), nothing sent; found: adopted as before."""
+    journal = OrderJournal(journal_path)
+    for coid in ("old-lost", "old-there"):
+        intent = _intent(coid)
+        journal.record(coid, intent.product_id, intent.side, intent.body())
+    journal.close()
+    await make_client().create_order(_intent("old-there"))  # what the dead process sent
+    later = time.time() + 120  # the restart, two minutes on
+    ex = OrderExecutor(make_client(), OrderJournal(journal_path), wall=lambda: later)
+    placed = await ex.start()
+    assert [(p.client_order_id, p.resolved_by) for p in placed] == [("old-there", "lookup")]
+    [stale] = ex.startup.rejected
+    assert (stale.client_order_id, stale.reason) == ("old-lost", "STALE_INTENT")
+    assert _orders(sim, "old-lost") == [] and len(_orders(sim, "old-there")) == 1
+    rec = ex.journal.get("old-lost")
+    assert rec is not None and rec.state is IntentState.FAILED and "120 s old" in (rec.error or "")
+    await ex.close()
+    young = OrderJournal(journal_path)  # within the age: re-sent, as before
+    young.record("young", "BTC-USD", "BUY", _intent("young").body())
+    young.close()
+    ex = OrderExecutor(make_client(), OrderJournal(journal_path), wall=lambda: time.time() + 30)
+    [p] = await ex.start()
+    assert (p.client_order_id, p.resolved_by) == ("young", "response")
     await ex.close()

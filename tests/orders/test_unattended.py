@@ -188,7 +188,10 @@ async def test_lookup_before_a_resend_ends_at_the_intents_horizon(
             seen.append(request.query_string)
 
     sim.on_request = note
-    ex = OrderExecutor(make_client(), OrderJournal(journal_path), lookup_limit=2)
+    # re-sent although an hour old: the lookup's window is the point here, not the age
+    ex = OrderExecutor(
+        make_client(), OrderJournal(journal_path), lookup_limit=2, resend_max_age=None
+    )
     [placed] = await ex.start()
     assert placed.resolved_by == "response" and len(_orders(sim, "hz-1")) == 1
     assert len(seen) == 1 and "end_date=" in seen[0]  # one empty page, not three full ones

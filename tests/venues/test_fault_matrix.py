@@ -442,3 +442,26 @@ async def test_delay_beyond_the_read_timeout_is_unknown_then_resolved_once(
     assert order["order_id"] == placed.order_id and order["status"] == "FILLED"
     assert journal.counts() == {"PLACED": 1}
     await executor.close()
+
+
+async def test_a_lookup_that_fails_at_resolution_sends_nothing_again(
+    venue: Venue, journal: OrderJournal, coid: str
+) -> None:
+    """The order was accepted but its answer lost, and at the resolution (the next start)
+    the lookup fails too. The executor re-sent it anyway ("the id deduplicates"), true on
+    Advanced Trade only: on these venues that was a second order. It stays unknown."""
+    client = venue.client()
+    executor = OrderExecutor(client, journal)
+    faults = venue.server.faults
+    faults.drop_after_accept(path=venue.create, method="POST")
+    faults.fail_next(503, count=100, path=venue.lookup, method="GET")
+    with pytest.raises(OrderOutcomeUnknown):
+        await executor.place(_market(coid))
+    with pytest.raises(OrderOutcomeUnknown, match="does not deduplicate"):
+        await executor.resolve(coid)
+    assert len(venue.requests("POST", venue.create)) == 1  # never a second POST
+    assert len(venue.orders_with(coid)) == 1 and journal.counts() == {"PENDING": 1}
+    faults.clear()
+    placed = await executor.resolve(coid)  # a lookup that answers: found, nothing sent
+    assert placed.resolved_by == "lookup" and len(venue.requests("POST", venue.create)) == 1
+    await executor.close()

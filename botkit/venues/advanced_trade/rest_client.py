@@ -81,6 +81,10 @@ class RestClient(RestClientBase):
     ``attached_order_configuration``. The paper broker's client is this class over the
     in-process transport, and the simulator's engine implements all three too."""
 
+    create_deduplicates: bool = True
+    """A repeat of a create-order's ``client_order_id`` returns the order it made
+    (reference §2.5): re-sending after a failed lookup is safe."""
+
     def error_from_response(
         self, status: int, body: bytes, headers: Mapping[str, str], *, now: float
     ) -> ExchangeError:

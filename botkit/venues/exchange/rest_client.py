@@ -120,6 +120,10 @@ class ExchangeRestClient(RestClientBase):
     ``stop_limit_stop_limit_gtc``), but no bracket and no attached exits: those are
     emulated by the running bot."""
 
+    create_deduplicates: bool = False
+    """``client_oid`` is not deduplicated (reference §1.B.1): nothing is sent again
+    before a lookup answers."""
+
     def __init__(self, base_url: str, signer: RequestSigner | None, **kw: Any) -> None:
         kw.setdefault("presign", 0)  # pre-signing is for JWTs; an HMAC costs microseconds
         # Exchange's documented limits (reference §1.B): private 15/s per profile, public

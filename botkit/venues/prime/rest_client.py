@@ -102,6 +102,10 @@ class PrimeRestClient(RestClientBase):
     Prime's body has no direction; :func:`~botkit.venues.prime.models.prime_create_body`
     refuses any other); brackets and attached TP/SL are emulated by the running bot."""
 
+    create_deduplicates: bool = False
+    """A duplicate ``client_order_id`` is refused only while the first order is
+    active: nothing is sent again before a lookup answers."""
+
     def __init__(
         self, base_url: str, signer: RequestSigner | None, *, portfolio_id: str, **kw: Any
     ) -> None:
