@@ -545,6 +545,10 @@ class BotRuntime:
         if self._read_back is not None and self.ledger is not None:
             tracker, backfill = self._read_back
             aliases = ctx.exits.attached_aliases()
+            for order in recon.attached_exits:  # of entries the exit state does not know
+                # (a lost or fresh data directory adopted the entry, and counts its fills):
+                # its exit's fills count too, or the position shows what the exit sold
+                aliases.setdefault(order.order_id, f"attached:{order.order_id}")
             missed = await read_back_fills(
                 recon, self.ledger, tracker, backfill, executor.client.get_order, aliases
             )

@@ -30,6 +30,7 @@ from botkit.errors import JournalError
 from botkit.market.events import FillEvent, OrderUpdate
 from botkit.orders.executor import OrderExecutor
 from botkit.orders.fills import FillTracker, MemoryHwmStore
+from botkit.orders.intents import attached_bracket
 from botkit.orders.journal import IntentState, OrderJournal
 from botkit.orders.ledger import FillLedger
 from botkit.orders.positions import Positions
@@ -45,6 +46,7 @@ from botkit.sim.ws import WsConfig
 from botkit.venues.advanced_trade.rest_client import RestClient
 
 REST = Decimal("0.001")
+ONE = Decimal(1)
 STRATEGY = '''
 from decimal import Decimal
 from botkit import FillEvent, OrderRejected, Strategy
@@ -501,3 +503,62 @@ async def test_an_adopted_order_gets_its_mark_before_it_is_journalled(tmp_path: 
             await executor.close()
         finally:
             await client.close()
+
+
+WATCHER = '''
+from botkit import FillEvent, Strategy
+
+
+class Watcher(Strategy):
+    """Orders nothing: records the fills it is told of."""
+
+    fills: list[FillEvent] = []
+
+    async def on_start(self) -> None:
+        self.fills = []
+
+    async def on_fill(self, fill: FillEvent) -> None:
+        self.fills.append(fill)
+'''
+
+
+@pytest.mark.timeout(120)
+async def test_a_fresh_data_dir_counts_an_adopted_entrys_attached_exit_too(
+    tmp_path: Path,
+) -> None:
+    """A bot on a fresh (or lost) data directory adopts botkit's orders of the last hour
+    and counts their fills: it counted an entry's buy but not the sell of the exit Coinbase
+    attached to it, and held a position the account did not (found by an exits QA pass)."""
+    async with SimServer(
+        seed=5, tick_interval=0, ws_config=WsConfig(heartbeat_interval=0.2)
+    ) as sim:
+        env = tmp_path / "sim.env"
+        env.write_text(sim.env_text(sim.add_key("ES256")))
+        ex = sim.exchange
+        last = ex.last_trade_price("BTC-USD")
+        tp = ex.book("BTC-USD")[1][1][0]  # the second ask level: above the entry's fill
+        entry = {  # an earlier bot's entry (its data directory is gone): filled at once
+            "client_order_id": str(uuid.uuid4()),
+            "product_id": "BTC-USD",
+            "side": "BUY",
+            "order_configuration": {"market_market_ioc": {"base_size": "0.001"}},
+            "attached_order_configuration": attached_bracket(tp, (last * 9 / 10).quantize(ONE)),
+        }
+        assert ex.create_order("default", entry, sim.clock())["success"]
+        sim.publish()
+        ex.add_user("b")  # another account buys through the take-profit: the exit sells
+        _, asks = ex.book("BTC-USD")
+        size = sum((s for p, s in asks if p <= tp), Decimal(0))
+        buy = {"client_order_id": "", "product_id": "BTC-USD", "side": "BUY",
+               "order_configuration": {"market_market_ioc": {"base_size": str(size)}}}  # fmt: skip
+        assert ex.create_order("b", buy, sim.clock())["success"]
+        sim.publish()
+        statuses = sorted(o["status"] for o in ex.list_orders("default", {}))
+        assert statuses == ["FILLED", "FILLED"]  # the entry and its exit: the account is flat
+
+        config = _live_config(tmp_path, WATCHER, "Watcher")
+        runtime, watcher = await _run(
+            config, env, tmp_path / "fresh", lambda rt: len(rt.ctx.strategy.fills) >= 2
+        )
+        assert sorted(f.side for f in watcher.fills) == ["BUY", "SELL"]
+        assert _position(runtime) == 0
