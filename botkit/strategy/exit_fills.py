@@ -25,7 +25,16 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["accepts", "begin", "counted", "ended", "outstanding", "owed_orders", "owes"]
+__all__ = [
+    "accepts",
+    "applied",
+    "begin",
+    "counted",
+    "ended",
+    "outstanding",
+    "owed_orders",
+    "owes",
+]
 
 _APPLIED = "applied"
 _DUE = "due"
@@ -57,6 +66,12 @@ def owed_orders(extra: dict[str, Any]) -> list[str]:
 def owes(extra: dict[str, Any], coid: str) -> bool:
     """Whether ``coid`` ended with late fills still to come (they are the exit's)."""
     return coid in _map(extra, _DUE)
+
+
+def applied(extra: dict[str, Any], coid: str) -> Decimal | None:
+    """What ``coid``'s fills brought into the exit so far (None: an unknown order)."""
+    seen = _map(extra, _APPLIED).get(coid)
+    return None if seen is None else Decimal(seen)
 
 
 def accepts(extra: dict[str, Any], coid: str, cumulative: Decimal) -> bool:

@@ -16,6 +16,7 @@ from botkit.market.book import L2Book
 from botkit.market.events import BookChanged, FeedEvent, FillEvent, TickersReceived
 from botkit.market.types import Ticker
 from botkit.orders.executor import OrderExecutor
+from botkit.orders.fills import OrderHwm
 from botkit.orders.intents import OrderIntent
 from botkit.orders.model import Order
 from botkit.orders.positions import Position
@@ -75,6 +76,10 @@ class PositionLedger(Protocol):
         self, order_id: str, client_order_id: str, product_id: str, side: str, status: str
     ) -> None:
         """A working order of the strategy (a restart asks the exchange about it)."""
+        ...
+
+    def mark(self, order_id: str) -> OrderHwm | None:
+        """What was counted of the order so far (None: nothing was)."""
         ...
 
     def finished(self, order_id: str, status: str, filled: Decimal) -> None:

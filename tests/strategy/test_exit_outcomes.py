@@ -21,8 +21,10 @@ import pytest
 
 from botkit.clock import ManualClock
 from botkit.errors import BotkitError, OrderOutcomeUnknown
+from botkit.market.events import FillEvent
 from botkit.orders.executor import OrderExecutor
 from botkit.orders.journal import OrderJournal
+from botkit.orders.ledger import FillLedger
 from botkit.orders.types import startup_updates
 from botkit.risk.engine import RiskLimits
 from botkit.risk.gate import RiskGate
@@ -749,3 +751,54 @@ async def test_a_kill_switch_halt_or_pause_keeps_the_exits_protecting_the_positi
     await ctx.dispatch(trade_print(last - 30))  # the emulated stop triggers: its order goes
     rec = ctx.exits.records[emulated]
     assert rec.status == "triggered" and len(orders_of(sim, rec.order_coid or "")) == 1
+
+
+async def test_an_exit_fill_counted_just_before_a_kill_closes_the_exit_at_the_restart(
+    sim: SimServer, tmp_path: Path, bots: list[Bot]
+) -> None:
+    """A run killed between the fill ledger's commit of an exit's fill and the exit
+    state's save: the restart's FILLED update found the exit "triggered", waiting for
+    fills that were counted already and never come again — it stayed open for the whole
+    run (a strategy waiting for open_exits() to empty stayed idle). Found by an exits QA
+    pass; the kill is played by counting the fill as the driver does first, then dropping
+    that context."""
+    ledger = FillLedger(tmp_path / "fills.sqlite")
+    executor = start_bot(sim, tmp_path, bots)
+    ctx, _ = context(sim, EmulatingSink(executor), tmp_path, ledger=ledger)
+    user = UserChannel(sim.exchange)
+    last = await long_position(sim, ctx, user)
+    exit_id = await ctx.stop_loss(PRODUCT, SIZE, last - 10)
+    await ctx.dispatch(trade_print(last - 10))  # triggered: its sell limit crosses, fills
+    rec = ctx.exits.records[exit_id]
+    coid = rec.order_coid or ""
+    (order,) = orders_of(sim, coid)
+    assert order["status"] == "FILLED"
+    fill = FillEvent(
+        fill_id=f"{order['order_id']}:{SIZE}", order_id=order["order_id"], client_order_id=coid,
+        product_id=PRODUCT, side="SELL", size=SIZE, price=D(order["average_filled_price"]),
+        fee=D(order["total_fees"]), cumulative_quantity=SIZE,
+    )  # fmt: skip
+    ctx.positions.apply_fill(PRODUCT, "SELL", SIZE, fill.price, fill.fee)
+    ledger.count(fill, ctx.positions.get(PRODUCT))  # committed; then the kill
+    ledger.close()
+    await bots.pop().close()
+
+    ledger = FillLedger(tmp_path / "fills.sqlite")  # the restart, on the same files, as
+    executor = start_bot(sim, tmp_path, bots)  # botkit run does it: the order is adopted
+    await executor.start()  # before on_start, its FILLED update comes after
+    again, _ = context(sim, EmulatingSink(executor), tmp_path, ledger=ledger)
+    for pid, position in ledger.positions().items():
+        again.positions.restore(pid, position)
+    recon = await executor.reconcile([PRODUCT])
+    # the start-up read-back's update of an order whose ledger mark is not finished
+    updates = [o.to_update() for o in recon.listed if o.client_order_id == coid]
+    for u in updates:
+        again.adopt(u.client_order_id, product_id=u.product_id, side=u.side)
+    assert again.position(PRODUCT) == 0 and [r.exit_id for r in again.open_exits()] == [exit_id]
+    await again.start()
+    assert updates and updates[0].status == "FILLED"
+    for u in updates:
+        await again.dispatch(u)
+    assert again.open_exits() == [] and again.exits.records[exit_id].status == "done"
+    assert len(orders_of(sim, coid)) == 1 and again.position(PRODUCT) == 0
+    ledger.close()
