@@ -39,6 +39,7 @@ from botkit.errors import (
     IpNotAllowed,
     JournalError,
     NotFound,
+    OrderOutcomeUnknown,
     OrderRejected,
     PermissionDenied,
     RateLimited,
@@ -53,16 +54,26 @@ from botkit.runtime.settings import BotSettings, load_settings
 
 if TYPE_CHECKING:  # the real types for mypy; at run time they load on first use (below)
     from botkit.backtest.runner import Backtest, BacktestResult
-    from botkit.market.events import BookChanged, FillEvent, OrderUpdate
-    from botkit.market.types import Candle, Ticker
+    from botkit.market.book import L2Book
+    from botkit.market.events import BookChanged, BookInvalidated, FillEvent, OrderUpdate
+    from botkit.market.types import Candle, MarketTrade, Ticker
     from botkit.orders.intents import OrderIntent, Side, limit_gtc, limit_ioc, market_ioc
+    from botkit.orders.state import OrderState, OrderStatus
+    from botkit.risk.engine import RiskRejected
     from botkit.runtime.api import RunOptions, RunResult, run_blocking
     from botkit.runtime.bot import BotRuntime
     from botkit.runtime.bot_config import BotConfig, load_bot_config, parse_bot_config
     from botkit.runtime.ui import render_summary
     from botkit.sim.server import SimServer
     from botkit.strategy.base import API_VERSION, NoParams, Strategy
-    from botkit.strategy.exits import ExitFilled, ExitRejected, ExitTriggered, Offset
+    from botkit.strategy.exits import (
+        ExitFilled,
+        ExitRecord,
+        ExitRejected,
+        ExitTriggered,
+        Offset,
+        PriceLike,
+    )
     from botkit.strategy.protocol import Context
     from botkit.strategy.timers import TimerFired
     from botkit.strategy.warmup import Warmup
@@ -72,6 +83,14 @@ _LAZY = {
     "Backtest": "botkit.backtest.runner",
     "BacktestResult": "botkit.backtest.runner",
     "BookChanged": "botkit.market.events",
+    "BookInvalidated": "botkit.market.events",
+    "ExitRecord": "botkit.strategy.exits",
+    "L2Book": "botkit.market.book",
+    "MarketTrade": "botkit.market.types",
+    "OrderState": "botkit.orders.state",
+    "OrderStatus": "botkit.orders.state",
+    "PriceLike": "botkit.strategy.exits",
+    "RiskRejected": "botkit.risk.engine",
     "BotConfig": "botkit.runtime.bot_config",
     "BotRuntime": "botkit.runtime.bot",
     "Candle": "botkit.market.types",
@@ -108,6 +127,7 @@ __all__ = [
     "BacktestResult",
     "BadRequest",
     "BookChanged",
+    "BookInvalidated",
     "BotConfig",
     "BotRuntime",
     "BotSettings",
@@ -122,6 +142,7 @@ __all__ = [
     "ExchangeError",
     "ExchangeHmacSigner",
     "ExitFilled",
+    "ExitRecord",
     "ExitRejected",
     "ExitTriggered",
     "FeedError",
@@ -131,18 +152,25 @@ __all__ = [
     "IpNotAllowed",
     "JournalError",
     "JwtSigner",
+    "L2Book",
     "ManualClock",
+    "MarketTrade",
     "NoParams",
     "NotFound",
     "Offset",
     "OrderIntent",
+    "OrderOutcomeUnknown",
     "OrderRejected",
+    "OrderState",
+    "OrderStatus",
     "OrderUpdate",
     "PermissionDenied",
+    "PriceLike",
     "PrimeHmacSigner",
     "RateLimited",
     "RequestSigner",
     "RequestTimeout",
+    "RiskRejected",
     "RunOptions",
     "RunResult",
     "SequenceGap",

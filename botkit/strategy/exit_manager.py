@@ -499,7 +499,7 @@ class ExitManager(ExitRecovery):
         if rec is None:
             raise ExitRejected(
                 f"{exit_id} is not an exit of strategy {self._ctx.name} (ids come from "
-                "ctx.bracket/stop_loss/trailing_stop, or ctx.exits())",
+                "ctx.bracket/stop_loss/trailing_stop, or ctx.open_exits())",
                 reason="EXIT_UNKNOWN",
             )
         return rec
@@ -750,37 +750,6 @@ class ExitManager(ExitRecovery):
                           update.cumulative_quantity)  # fmt: skip
         self._finish(rec, "cancelled")
         return []
-
-    def _counted_before(self, rec: ExitRecord, coid: str, update: OrderUpdate) -> bool:
-        """The exit's order FILLED, and the fill ledger already counted all of it though
-        the exit did not: a run killed between the ledger's commit of a fill and the exit
-        state's save. Those fills will not come again (they are counted), so the exit
-        takes them now and closes if they close it; it stayed "triggered" for a whole run
-        (found by an exits QA pass). Returns whether the exit is done."""
-        ledger = self._ctx.ledger
-        if ledger is None or not update.order_id:
-            return False
-        mark = ledger.mark(update.order_id)
-        final = update.cumulative_quantity
-        if mark is None or mark.cumulative_quantity < final:
-            return False  # its fills are still to come (the usual order: update, then fills)
-        if not exit_fills.accepts(rec.extra, coid, final):
-            return False  # the exit has them all
-        before = exit_fills.applied(rec.extra, coid)
-        if before is None:
-            return False  # an older record: it cannot tell what it had
-        rec.filled += final - before
-        exit_fills.counted(rec.extra, coid, final)
-        self._log.warning(
-            "exit %s: its order %s filled %s, %s of it counted before the last stop but "
-            "not by the exit: taken now", rec.exit_id, coid, final, final - before,
-        )  # fmt: skip
-        if rec.remaining <= 0:
-            rec.extra.pop("replace", None)
-            self._finish(rec, "done")
-            return True
-        self._save()
-        return False
 
     async def _entry_done(self, rec: ExitRecord, filled: Decimal) -> list[ExitEvent]:
         """The entry finished: arm its exits for what filled (or drop them)."""

@@ -16,7 +16,9 @@ The rules, each pinned by tests/strategy/test_exit_outcomes.py:
   cancel-only) costs one request and one log line per back-off, not one per print;
 * a re-price's cancel that fails is sent again on the next prints and at a restart;
 * every order is journaled in the exit state, marked as being sent, before the executor
-  has it: a restart that finds the mark and no intent places it (it never left).
+  has it: a restart that finds the mark and no intent places it (it never left);
+* fills the fill ledger counted before a kill but the exit state never saw are taken
+  when the order's FILLED update comes (:meth:`ExitRecovery._counted_before`).
 
 :class:`ExitRecovery` is a mixin of :class:`~botkit.strategy.exit_manager.ExitManager`
 (as :class:`~botkit.strategy.driving.StrategyDriver` is of the context): it owns no state;
@@ -33,8 +35,10 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from botkit.errors import BotkitError, JournalError, OrderOutcomeUnknown, OrderRejected
+from botkit.market.events import OrderUpdate
 from botkit.orders.intents import Side
 from botkit.orders.state import OrderStateMachine, OrderStatus
+from botkit.strategy import exit_fills
 from botkit.strategy.exits import ExitRecord, ProductLimits
 from botkit.strategy.ports import MarketView, OrderSink, PositionLedger
 
@@ -322,6 +326,37 @@ class ExitRecovery:
             await self._cancel_for_replace(rec)
 
     # -- start-up ----------------------------------------------------------------------------
+
+    def _counted_before(self, rec: ExitRecord, coid: str, update: OrderUpdate) -> bool:
+        """The exit's order FILLED, and the fill ledger already counted all of it though
+        the exit did not: a run killed between the ledger's commit of a fill and the exit
+        state's save. Those fills will not come again (they are counted), so the exit
+        takes them now and closes if they close it; it stayed "triggered" for a whole run
+        (found by an exits QA pass). Returns whether the exit is done."""
+        ledger = self._ctx.ledger
+        if ledger is None or not update.order_id:
+            return False
+        mark = ledger.mark(update.order_id)
+        final = update.cumulative_quantity
+        if mark is None or mark.cumulative_quantity < final:
+            return False  # its fills are still to come (the usual order: update, then fills)
+        if not exit_fills.accepts(rec.extra, coid, final):
+            return False  # the exit has them all
+        before = exit_fills.applied(rec.extra, coid)
+        if before is None:
+            return False  # an older record: it cannot tell what it had
+        rec.filled += final - before
+        exit_fills.counted(rec.extra, coid, final)
+        self._log.warning(
+            "exit %s: its order %s filled %s, %s of it counted before the last stop but "
+            "not by the exit: taken now", rec.exit_id, coid, final, final - before,
+        )  # fmt: skip
+        if rec.remaining <= 0:
+            rec.extra.pop("replace", None)
+            self._finish(rec, "done")
+            return True
+        self._save()
+        return False
 
     def attached_aliases(self) -> dict[str, str]:
         """Order id → alias of every live entry's attached exit the venue created (they

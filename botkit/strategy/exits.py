@@ -192,6 +192,12 @@ def resolve(
     """
     if isinstance(price, Decimal):
         return price
+    if not isinstance(price, Offset):  # a float's error was "'float' object has no attribute"
+        raise TypeError(
+            f"{leg} must be a Decimal price or an Offset (Offset.pct(2), Offset.ticks(10), "
+            f"Offset.abs(Decimal('50'))), got {type(price).__name__} {price!r}: money must "
+            "be Decimal (Decimal('60000'), not 60000.0)"
+        )
     up = (leg == "take_profit") == (position == "long")
     amount = price.amount(reference, tick)
     grid = tick if tick is not None else implied_tick(reference)

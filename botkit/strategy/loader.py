@@ -29,10 +29,12 @@ it trades, not halfway through.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import importlib
 import importlib.util
 import inspect
+import logging
 import re
 import sys
 import tomllib
@@ -46,8 +48,10 @@ from typing import Any
 from pydantic import AliasChoices, BaseModel, ValidationError
 
 from botkit.errors import ConfigError
-from botkit.strategy.base import API_VERSION, Strategy
+from botkit.strategy.base import API_VERSION, HOOKS, Strategy
 from botkit.strategy.context import BotContext
+
+log = logging.getLogger("botkit.strategy")
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -56,6 +60,7 @@ __all__ = [
     "StrategyInfo",
     "build_params",
     "check_api_version",
+    "check_shape",
     "create_strategy",
     "default_strategies_dir",
     "describe",
@@ -129,7 +134,29 @@ def load_strategy(spec: str, *, strategies_dir: Path | None = None) -> type[Stra
     else:
         cls = _by_name(spec, strategy_search_path(strategies_dir))
     check_api_version(cls)
+    check_shape(cls)
     return cls
+
+
+def check_shape(cls: type[Strategy]) -> None:
+    """Refuse a ``Params`` that is not a pydantic model (it crashed the CLI with a raw
+    traceback), and warn of ``on_*`` methods botkit never calls (a misspelt hook, say
+    ``on_tick``, was silently never called)."""
+    params = getattr(cls, "Params", None)
+    if not (isinstance(params, type) and issubclass(params, BaseModel)):
+        raise ConfigError(
+            f"strategy {cls.__qualname__}: Params must be a pydantic model "
+            "(from pydantic import BaseModel; class Params(BaseModel): ...), "
+            f"got {params!r}"
+        )
+    for name in sorted(vars(cls)):
+        if name.startswith("on_") and name not in HOOKS and callable(getattr(cls, name)):
+            close = difflib.get_close_matches(name, HOOKS, n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            log.warning(
+                "strategy %s defines %s, which botkit never calls (hooks: %s)%s",
+                cls.__qualname__, name, ", ".join(HOOKS), hint,
+            )  # fmt: skip
 
 
 def check_api_version(cls: type[Strategy]) -> None:

@@ -176,3 +176,11 @@ def test_the_exit_rules_module_is_pure() -> None:
 
     root = Path(__file__).resolve().parents[2]
     assert pure_problems([root / "botkit" / "strategy" / "exits.py"]) == []
+
+
+def test_a_float_exit_price_says_money_is_decimal() -> None:
+    """It raised AttributeError: 'float' object has no attribute 'amount'."""
+    from botkit.strategy.exits import resolve
+
+    with pytest.raises(TypeError, match=r"stop_loss must be a Decimal price or an Offset"):
+        resolve(60000.0, Decimal("65000"), "long", "stop_loss", Decimal("0.01"))  # type: ignore[arg-type]

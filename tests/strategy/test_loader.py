@@ -206,3 +206,46 @@ def test_a_paragraph_break_of_spaces_ends_the_summary_and_aliases_are_the_known_
     check_param_names(Aliased, ["fast"], "here")  # what pydantic fills the field from
     with pytest.raises(ConfigError, match=r"unknown parameter\(s\) fast_window \(known: fast\)"):
         check_param_names(Aliased, ["fast_window"], "here")  # silently ignored by pydantic
+
+
+def test_params_that_are_not_a_pydantic_model_are_a_config_error(tmp_path: Path) -> None:
+    """It crashed the CLI with AttributeError: ... has no attribute 'model_config'."""
+    path = _write(
+        tmp_path / "plain.py",
+        """
+        from botkit import Strategy
+
+        class Plain(Strategy):
+            class Params:
+                size = 1
+        """,
+    )
+    with pytest.raises(ConfigError, match="Params must be a pydantic model"):
+        load_strategy(f"{path}:Plain")
+
+
+def test_a_misspelt_hook_is_named_with_the_one_meant(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """on_tick was silently never called."""
+    path = _write(
+        tmp_path / "typo.py",
+        """
+        from botkit import Strategy
+
+        class Typo(Strategy):
+            async def on_tick(self, ticker):
+                pass
+
+            async def on_fills(self, fill):
+                pass
+
+            def on_ticker(self, ticker):
+                pass
+        """,
+    )
+    load_strategy(f"{path}:Typo")
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("on_tick, which botkit never calls" in m and "on_ticker?" in m for m in messages)
+    assert any("on_fills" in m and "did you mean on_fill?" in m for m in messages)
+    assert not any("defines on_ticker," in m for m in messages)
