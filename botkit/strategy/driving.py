@@ -110,7 +110,15 @@ class StrategyDriver:
                 return order is not None and not order.terminal
 
             await self.exits.resume(known)
-        await self.guard.call("on_start", self._hooks().on_start)
+        if not await self.guard.call("on_start", self._hooks().on_start) and self.guard.errors:
+            last = self.guard.errors[-1]
+            if last.event == "on_start":  # not a journal failure (the runtime stops for it)
+                raise StrategyError(
+                    f"strategy {self.guard.strategy}: on_start raised "
+                    f"{last.error.__cause__!r}: the bot does not run a strategy that could "
+                    "not start (its state may be half made); the traceback is logged "
+                    "above: fix it and start again"
+                ) from last.error
 
     async def stop(self) -> None:
         """Run ``on_stop`` (even after a halt, so state can be saved)."""

@@ -34,3 +34,27 @@ async def test_a_key_the_venue_refuses_at_start_exits_1_naming_it(tmp_path: Path
     assert proc.returncode == 1, text[-2000:]
     assert "401" in text
     assert sim.secret_of(unknown).splitlines()[1] not in text + out.decode()  # no secret
+
+
+async def test_a_strategy_whose_on_start_raises_stops_the_bot_with_exit_1(tmp_path: Path) -> None:
+    """It was logged once and ignored: the bot said ready and ran a strategy that never
+    initialised, exit 0 at the end. Now the run stops (exit 1) naming the error."""
+    strategy = tmp_path / "broken.py"
+    strategy.write_text(
+        "from botkit import Strategy\n\n\n"
+        "class Broken(Strategy):\n"
+        "    async def on_start(self) -> None:\n"
+        "        raise RuntimeError('cannot load my model')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOTKIT_")}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "botkit", "run", "--strategy", f"{strategy}:Broken",
+        "--duration", "20", "--data-dir", str(tmp_path / "data"),
+        cwd=tmp_path, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    text = err.decode()
+    assert proc.returncode == 1, text[-2000:]
+    assert "on_start raised RuntimeError('cannot load my model')" in text
+    assert "does not run a strategy that could not start" in text
