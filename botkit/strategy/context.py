@@ -284,6 +284,8 @@ class BotContext(StrategyDriver):
                 f"strategy {self.name} is warming up on history: orders are refused until "
                 "live events start (check ctx.warming_up before ordering)"
             )
+        if limit is not None:
+            self._check_amounts(product_id, limit[0], limit[1])
         if extra is None:
             intent = OrderIntent(coid or self._new_id(), product_id, side, config)
         else:
@@ -330,6 +332,38 @@ class BotContext(StrategyDriver):
         )
         self._accepted(coid, order_id)
         return coid
+
+    def _check_amounts(self, product_id: str, size: Decimal, price: Decimal) -> None:
+        """Refuse, before anything is sent, a limit order the venue would refuse for its
+        numbers: a size or price not positive (a negative size went out, refused as "below
+        1E-8"), off the product's increments, or below its minimum size. Same error and
+        reason as the venue's answer (``OrderRejected``), with the fix."""
+        if size <= 0 or price <= 0:
+            raise OrderRejected(
+                f"{product_id} limit order: size {size} and price {price} must be positive",
+                reason="INVALID_ORDER_AMOUNT",
+            )
+        lim = self.product_limits.get(product_id)
+        if lim is None:
+            return
+        if size % lim.base_increment:
+            raise OrderRejected(
+                f"{product_id} size {size} is not a multiple of its base_increment "
+                f"{lim.base_increment}: round it down, e.g. "
+                f"size.quantize(Decimal('{lim.base_increment}'), ROUND_DOWN)",
+                reason="INVALID_SIZE_PRECISION",
+            )
+        if price % lim.price_increment:
+            raise OrderRejected(
+                f"{product_id} price {price} is not a multiple of its price increment "
+                f"{lim.price_increment}: round it to the tick",
+                reason="INVALID_PRICE_PRECISION",
+            )
+        if size < lim.base_min_size:
+            raise OrderRejected(
+                f"{product_id} size {size} is below its minimum {lim.base_min_size}",
+                reason="INVALID_SIZE_TOO_SMALL",
+            )
 
     def _accepted(self, coid: str, order_id: str) -> None:
         """The exchange has order ``order_id`` for ``coid``: OPEN, unless the user channel

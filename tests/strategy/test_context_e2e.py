@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from botkit.clock import ManualClock
+from botkit.errors import OrderRejected
 from botkit.market.events import FillEvent, TickersReceived
 from botkit.orders.executor import OrderExecutor
 from botkit.orders.state import OrderState, OrderStatus
@@ -17,6 +18,7 @@ from botkit.risk.engine import RiskLimits, RiskRejected
 from botkit.risk.gate import RiskGate, reset_kill_switch
 from botkit.sim.server import SimServer
 from botkit.strategy.context import BotContext
+from botkit.strategy.exits import limits_from_rules
 from botkit.strategy.loader import create_strategy, load_strategy
 from botkit.strategy.state import JsonState
 from botkit.venues.advanced_trade.messages import Ticker
@@ -133,3 +135,31 @@ async def test_kill_switch_trips_on_loss_cancels_at_the_simulator_and_survives_r
     await ctx3.dispatch(book_event(sim))
     coid = await strategy3.quote()
     assert order_of(ctx3, coid).status is OrderStatus.OPEN
+
+
+async def test_amounts_the_venue_would_refuse_are_refused_before_anything_is_sent(
+    sim: SimServer, make_context: ContextFactory
+) -> None:
+    """A negative size went to the venue (refused as "below 1E-8"), sizes and prices off
+    the product's increments too: a request each, and a message that did not say why."""
+    ctx = make_context(product_limits=limits_from_rules([sim.exchange.product_wire(PRODUCT)]))
+    create_strategy(Quoter, ctx, {"size": "0.001", "offset_pct": "1"})
+    await ctx.start()
+    await ctx.dispatch(book_event(sim))
+    bid = sim.exchange.best_bid_ask(PRODUCT)[0]
+    assert bid is not None
+    price = bid[0] - 100
+    cases = [
+        (D("-0.001"), price, "INVALID_ORDER_AMOUNT"),
+        (D("0.0000000001"), price, "INVALID_SIZE_PRECISION"),
+        (D("0.001"), price + D("0.001"), "INVALID_PRICE_PRECISION"),
+    ]
+    for size, px, reason in cases:
+        with pytest.raises(OrderRejected) as info:
+            await ctx.buy_limit(PRODUCT, size, px)
+        assert info.value.reason == reason, info.value
+    with pytest.raises(ValueError, match="must be positive"):
+        await ctx.sell_market(PRODUCT, D("-0.001"))
+    assert sim.exchange.list_orders("default", {}) == []  # nothing reached the venue
+    await ctx.buy_limit(PRODUCT, D("0.001"), price)  # on the grid: placed
+    assert len(sim.exchange.list_orders("default", {})) == 1
