@@ -258,6 +258,35 @@ class PaperBook(LevelWalker):
                 lot.credit_time = now
                 lot.queue_ahead = level
 
+    def crossed(self) -> list[tuple[QueuedOrder, Decimal]]:
+        """Fills from the book alone, for a venue with no public trade tape (Prime):
+        a resting buy fills when the real best ask reaches its price (a seller offers
+        at or below it, and would have traded with it), a sell when the best bid does;
+        at most the size at that best level, shared oldest first. Taken off the orders
+        as :meth:`allocate` does. Without it a resting order on such a venue never
+        filled (found by a venue QA pass)."""
+        lots = self._lots
+        l2 = self.live() if lots else None
+        if l2 is None:
+            return []
+        bid, ask = l2.best_bid(), l2.best_ask()
+        budget = {"BUY": ask[1] if ask else _ZERO, "SELL": bid[1] if bid else _ZERO}
+        out: list[tuple[QueuedOrder, Decimal]] = []
+        for lot in sorted(lots.values(), key=lambda o: o.seq):
+            top = ask if lot.side == "BUY" else bid
+            if top is None or (top[0] > lot.price if lot.side == "BUY" else top[0] < lot.price):
+                continue
+            take = min(lot.size, budget[lot.side])
+            if take <= 0:
+                continue
+            budget[lot.side] -= take
+            lot.size -= take
+            out.append((lot, take))
+        for lot, _ in out:
+            if not lot.size:
+                lots.pop(lot.order_id, None)
+        return out
+
     def allocate(
         self, price: Decimal, size: Decimal, maker_side: Side | None, now: float
     ) -> list[tuple[QueuedOrder, Decimal]]:

@@ -67,6 +67,11 @@ class PaperConfig:
     *before* the print: without this, the queue ahead would be reduced twice
     (once by the cap, once by the print) and orders would fill too early."""
 
+    fills_from_book: bool = False
+    """Resting orders also fill when the real book's opposite best reaches their price
+    (:meth:`~botkit.paper.book.PaperBook.crossed`): for a venue with no public trade tape
+    (Prime), where no print ever comes to fill them."""
+
     max_open_orders_per_product: int = 500
     """Coinbase's open-order limit per product (§2.4); beyond it orders fail."""
 

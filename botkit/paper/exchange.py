@@ -104,6 +104,7 @@ class PaperExchange(SimExchange):
         self._seen_trades = {pid: (set[str](), deque[str]()) for pid in self._products}
         self._dirty: dict[str, None] = {}
         self._fills_reported = 0
+        self._book_fills = 0  # fills_from_book: the id of the last (book-N)
         self._version = -1  # the ledger version last reported
         self._balances_reported: dict[str, tuple[Decimal, Decimal]] = {}
         self.add_user(config.user_id)
@@ -337,6 +338,15 @@ class PaperExchange(SimExchange):
             return
         self.advance(now)
         book.on_book(now)
+        if self.paper.fills_from_book and len(book):
+            fills = book.crossed()
+            for lot, qty in fills:
+                self._book_fills += 1
+                self._fill_maker(
+                    self._orders[lot.order_id], lot.price, qty, f"book-{self._book_fills}", now
+                )
+            if fills:
+                self._flush_books(self._now)
 
     def on_trades(self, product_id: str, trades: Iterable[Trade], now: float) -> None:
         """Real trade prints (``market_trades`` *updates* only): fill resting orders.

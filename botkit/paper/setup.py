@@ -64,8 +64,11 @@ async def fetch_rules(
     return [msgspec.to_builtins(found[p]) for p in products]
 
 
-def paper_config(section: PaperSection, rules: Sequence[Mapping[str, Any]]) -> PaperConfig:
-    """The exchange's configuration from ``[paper]`` and the products' rules.
+def paper_config(
+    section: PaperSection, rules: Sequence[Mapping[str, Any]], venue: str = "advanced_trade"
+) -> PaperConfig:
+    """The exchange's configuration from ``[paper]``, the products' rules and the venue
+    (``fills_from_book`` unset: on for Prime, which has no public trade tape).
 
     Raises:
         ConfigError: a product's rules are unusable (missing increments).
@@ -85,6 +88,9 @@ def paper_config(section: PaperSection, rules: Sequence[Mapping[str, Any]]) -> P
         submit_latency=section.submit_latency,
         cancel_latency=section.cancel_latency,
         trade_side=section.trade_side,
+        fills_from_book=(
+            section.fills_from_book if section.fills_from_book is not None else venue == "prime"
+        ),
     )
 
 
@@ -125,7 +131,10 @@ def build_broker(
         )
     try:  # a failure from here on must not leave the journal (and its lock) open
         exchange = PaperExchange(
-            paper_config(section, rules), books, seed=section.seed, start_time=now()
+            paper_config(section, rules, config.bot.venue),
+            books,
+            seed=section.seed,
+            start_time=now(),
         )
         broker = PaperBroker(
             exchange,

@@ -153,6 +153,9 @@ class PaperSection(BaseModel):
             maker's side; this is not verified (reference §3), hence a setting.
         equity_interval: seconds of market time between equity-curve samples.
         seed: seeds the paper exchange's order ids (same seed, same ids).
+        fills_from_book: resting orders also fill when the real book's opposite best
+            reaches their price. Unset: on for Prime (no public trade tape: no print
+            would ever fill them), off elsewhere (prints and queue position decide).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -167,6 +170,7 @@ class PaperSection(BaseModel):
     trade_side: Literal["maker", "taker"] = "maker"
     equity_interval: float = Field(1.0, gt=0)
     seed: int = 1
+    fills_from_book: bool | None = None
 
 
 class HttpSection(BaseModel):

@@ -411,3 +411,33 @@ def test_edit_reprices_to_the_back_of_the_new_queue() -> None:
     assert p.ex.edit_order("paper", body, p.now)["success"]
     assert p.queue(oid) == D("5")  # a size decrease keeps its place
     assert p.balance("USD")[1] == D("0.5") * 98 * D("1.006")
+
+
+def test_with_fills_from_book_the_book_reaching_a_resting_order_fills_it() -> None:
+    """A venue with no trade tape (Prime): no print ever came, so a resting order never
+    filled (100 orders, 0 fills in a QA run). fills_from_book (on for Prime) fills it
+    when the real opposite best reaches its price, at most that level's size."""
+    p = Paper(fills_from_book=True)
+    buy = _oid(p.limit("BUY", "1", "99"))
+    sell = _oid(p.limit("SELL", "2", "101"))
+    p.level("offer", "99.5", "4")  # the ask comes down, not to our price yet
+    assert p.fills() == []
+    p.level("offer", "99", "0.25")  # a seller offers at our price: 0.25 of it trades
+    (fill,) = p.fills()
+    assert (fill["price"], fill["size"], fill["liquidity_indicator"]) == ("99", "0.25", "MAKER")
+    p.snapshot({"101.5": "5"}, {"102": "1"})  # the market jumps through the sell
+    p.level("bid", "101.5", "5")
+    assert p.order(sell)["status"] == "FILLED" and D(p.order(sell)["filled_size"]) == 2
+    assert p.order(buy)["status"] == "OPEN" and D(p.order(buy)["filled_size"]) == D("0.25")
+
+
+def test_fills_from_book_is_on_for_prime_unless_set() -> None:
+    from botkit.paper.setup import paper_config
+    from botkit.runtime.bot_config import PaperSection
+
+    rules = [{"product_id": BTC, "base_increment": "0.00000001", "quote_increment": "0.01",
+              "base_min_size": "0.00000001", "price_increment": "0.01",
+              "base_currency_id": "BTC", "quote_currency_id": "USD"}]  # fmt: skip
+    assert paper_config(PaperSection(), rules, "prime").fills_from_book
+    assert not paper_config(PaperSection(), rules, "advanced_trade").fills_from_book
+    assert not paper_config(PaperSection(fills_from_book=False), rules, "prime").fills_from_book
