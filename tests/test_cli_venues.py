@@ -97,6 +97,18 @@ async def test_sim_serves_every_dialect_and_doctor_passes_on_each(tmp_path: Path
         env["BOTKIT_EXCHANGE__PASSPHRASE"] = "wrong"
         out = await asyncio.to_thread(run, ["doctor", "--venue", "exchange"], env, tmp_path)
         assert out.returncode == 1 and "passphrase does not match" in out.stdout
+        # what `botkit run` refuses, doctor does not call healthy (it did)
+        no_account = {k: v for k, v in env.items() if k != "BOTKIT_PRIME__SERVICE_ACCOUNT_ID"}
+        out = await asyncio.to_thread(run, ["doctor", "--venue", "prime"], no_account, tmp_path)
+        assert out.returncode == 1 and "BOTKIT_PRIME__SERVICE_ACCOUNT_ID is not set" in out.stdout
+        wrong_portfolio = {
+            **env,
+            "BOTKIT_PRIME__PORTFOLIO_ID": "11111111-1111-1111-1111-111111111111",
+        }
+        out = await asyncio.to_thread(
+            run, ["doctor", "--venue", "prime"], wrong_portfolio, tmp_path
+        )
+        assert out.returncode == 1 and "set BOTKIT_PRIME__PORTFOLIO_ID" in out.stdout, out.stdout
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

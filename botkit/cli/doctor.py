@@ -199,6 +199,13 @@ async def _hmac_venue_checks(
     except ConfigError as exc:
         return [Check("keys", False, str(exc), "see docs/venues.md", True)]
     out = [Check("keys", True, f"{venue} key {what}")]
+    if venue == "prime" and not pr.service_account_id.strip():  # run refuses it (exit 2)
+        out.append(Check(
+            "service account", False,
+            "BOTKIT_PRIME__SERVICE_ACCOUNT_ID is not set: the Prime WebSocket signs every "
+            "subscribe with it, so `botkit run` refuses to start",
+            "set it to the key's service account id (shown in the Prime UI next to the key)",
+        ))  # fmt: skip
     async with client:
         try:
             offset = await client.measure_offset()
@@ -220,7 +227,12 @@ async def _hmac_venue_checks(
         except IpNotAllowed as exc:
             out.append(Check("auth", False, f"403 {exc.message}", "add this IP to the key"))
         except PermissionDenied as exc:
-            out.append(Check("auth", False, f"403 {exc.message}", "give the key View"))
+            fix = (
+                "set BOTKIT_PRIME__PORTFOLIO_ID to one of the key's portfolios"
+                if venue == "prime" and "portfolio" in exc.message.lower()
+                else "give the key View"
+            )
+            out.append(Check("auth", False, f"403 {exc.message}", fix))
         except AuthError as exc:
             out.append(Check("auth", False, f"{exc.status} {exc.message}", FIX_HMAC_401[venue]))
         except BotkitError as exc:  # e.g. InvalidPassphrase: its message carries the fix

@@ -21,14 +21,31 @@ from botkit.errors import ConfigError
 __all__ = ["SKELETON", "add_run_commands", "cmd_new_strategy", "cmd_run", "cmd_strategies"]
 
 
+_VENUE_NAMES = {
+    "advanced_trade": "Coinbase Advanced Trade",
+    "exchange": "Coinbase Exchange",
+    "prime": "Coinbase Prime",
+}
+
+
 def _describe_plan(runtime: object) -> str:
     from botkit.runtime.bot import BotRuntime
 
     assert isinstance(runtime, BotRuntime)
     cfg = runtime.config
     limits = cfg.risk.model_dump(exclude_defaults=False)
+    venue = cfg.bot.venue
+    settings = runtime.settings
+    url = (
+        settings.exchange.rest_url
+        if venue == "exchange"
+        else settings.prime.rest_url
+        if venue == "prime"
+        else settings.coinbase.rest_url
+    )
     lines = [
         f"mode:      {runtime.mode}",
+        f"venue:     {_VENUE_NAMES.get(venue, venue)} ({url})",
         f"products:  {', '.join(runtime.products)}",
         f"strategy:  {runtime.stats.strategy} ({cfg.strategy})",
         f"params:    {cfg.params or '(defaults)'}",
