@@ -717,7 +717,7 @@ class ExitManager(ExitRecovery):
                 and rec.exit_id not in self._cancel_retry
                 and self._fell_back(coid)
             ):
-                self._cancel_failed(rec)  # its accepted cancel did not happen: send it again
+                self._cancel_failed(rec, fell_back=True)  # its accepted cancel: send it again
             return []
         if status == "FILLED" and self._counted_before(rec, coid, update):
             return []  # closed: its fills were counted by the run before

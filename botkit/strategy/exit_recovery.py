@@ -301,14 +301,25 @@ class ExitRecovery:
         order = self._ctx.orders.get(coid)
         return order is not None and not order.terminal and order.status is not _QUEUED
 
-    def _cancel_failed(self, rec: ExitRecord) -> None:
+    def _cancel_failed(self, rec: ExitRecord, *, fell_back: bool = False) -> None:
+        """Send the cancel again on the prints after a back-off. ``fell_back``: the order
+        showed OPEN after its cancel was accepted — usually an update older than the
+        cancel, arriving late (the CANCELLED one follows): logged at INFO only, and the
+        re-send, if the order is still open by then, says so at WARNING."""
         retry = self._cancel_retry.get(rec.exit_id)
         delay = RETRY_FIRST if retry is None else min(retry.delay * 2, RETRY_MAX)
         self._cancel_retry[rec.exit_id] = _Retry(rec.exit_id, self._ctx._monotonic() + delay, delay)
-        self._log.warning(
-            "exit %s: the cancel of its order for a re-price failed: sent again in %.0f s",
-            rec.exit_id, delay,
-        )  # fmt: skip
+        if fell_back:
+            self._log.info(
+                "exit %s: its order shows OPEN after its cancel was accepted (a late update?): "
+                "the cancel is sent again in %.0f s unless the order ends first",
+                rec.exit_id, delay,
+            )  # fmt: skip
+        else:
+            self._log.warning(
+                "exit %s: the cancel of its order for a re-price failed: sent again in %.0f s",
+                rec.exit_id, delay,
+            )  # fmt: skip
         self._rewatch(rec.product_id)
 
     async def _retry_cancel(self, rec: ExitRecord) -> None:
@@ -323,6 +334,7 @@ class ExitRecovery:
             self._rewatch(rec.product_id)
             return
         if self._ctx._monotonic() >= retry.next_at:
+            self._log.warning("exit %s: sending the cancel of %s again", rec.exit_id, coid)
             await self._cancel_for_replace(rec)
 
     # -- start-up ----------------------------------------------------------------------------

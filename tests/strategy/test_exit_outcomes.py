@@ -11,6 +11,7 @@ re-send closed the exit; one failed cancel froze a trailing stop for good.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -21,7 +22,7 @@ import pytest
 
 from botkit.clock import ManualClock
 from botkit.errors import BotkitError, OrderOutcomeUnknown
-from botkit.market.events import FillEvent
+from botkit.market.events import FillEvent, OrderUpdate
 from botkit.orders.executor import OrderExecutor
 from botkit.orders.journal import OrderJournal
 from botkit.orders.ledger import FillLedger
@@ -802,3 +803,35 @@ async def test_an_exit_fill_counted_just_before_a_kill_closes_the_exit_at_the_re
     assert again.open_exits() == [] and again.exits.records[exit_id].status == "done"
     assert len(orders_of(sim, coid)) == 1 and again.position(PRODUCT) == 0
     ledger.close()
+
+
+async def test_a_late_open_update_after_an_accepted_cancel_is_no_warning(
+    sim: SimServer, tmp_path: Path, bots: list[Bot], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A trailing stop's re-price: its cancel is accepted, then an OPEN update older than
+    the cancel arrives. It logged "the cancel ... failed: sent again in 1 s" at WARNING
+    right after "accepted=True" (35 times in one QA run); nothing had failed. INFO now;
+    the CANCELLED update that follows ends it, and nothing is sent again."""
+    ctx, _, user, last = await holding(sim, tmp_path, bots)
+    exit_id = await ctx.stop_loss(PRODUCT, SIZE, last - 20)
+    (old,) = ctx.open_exits()
+    old_coid = old.order_coid or ""
+    state = ctx.orders.get(old_coid)
+    assert state is not None
+    await ctx.replace_exit(exit_id, stop_loss=last - 10)  # its cancel is accepted
+    caplog.clear()
+    caplog.set_level(logging.INFO)
+    late = OrderUpdate(
+        order_id=state.order_id, client_order_id=old_coid, product_id=PRODUCT, side="SELL",
+        order_type="STOP_LIMIT", status="OPEN", cumulative_quantity=D(0), leaves_quantity=SIZE,
+        avg_price=D(0), total_fees=D(0), snapshot=False,
+    )  # fmt: skip
+    await ctx.dispatch(late)
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    assert any("shows OPEN after its cancel was accepted" in r.getMessage() for r in caplog.records)
+    sim.exchange.advance(sim.now() + 5)
+    await user.sync(ctx)  # CANCELLED, then the new stop
+    clock_of(ctx).advance(RETRY_FIRST)
+    await ctx.dispatch(trade_print(last, n=2))
+    assert stops_at_sim(sim) == [last - 10]
+    assert not any("sending the cancel" in r.getMessage() for r in caplog.records)
