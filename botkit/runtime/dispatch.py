@@ -134,12 +134,12 @@ async def dispatch_batch(ctx: BotContext, batch: Sequence[FeedEvent], stats: Run
             coid = ctx.fill_key(event)  # an attached exit's fill: its alias
             if coid and (ctx.orders.get(coid) or ctx.orders.released(coid)):
                 stats.fills += 1
-                log.info(
+                log.info(  # plain numbers: Exchange's normalised 6.5E+4 read as a typo
                     "fill %s %s %s @ %s client_order_id=%s",
                     event.side,
-                    event.size,
+                    f"{event.size:f}",
                     event.product_id,
-                    event.price,
+                    f"{event.price:f}",
                     coid,
                 )
         rest = ctx.dispatch_now(event)  # no coroutine for an event that calls no hook

@@ -73,6 +73,15 @@ class ExitRejected(OrderRejected):
     """
 
 
+def _amount(value: float | Decimal) -> Decimal:
+    """An offset's size: a float as written (``str``), so 0.1 is Decimal('0.1')."""
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+        return Decimal(value)
+    raise TypeError(f"an Offset takes a number, got {type(value).__name__} {value!r}")
+
+
 @dataclass(frozen=True, slots=True)
 class Offset:
     """A distance from a reference price: ticks, basis points or percent.
@@ -89,24 +98,25 @@ class Offset:
     def __post_init__(self) -> None:
         if not isinstance(self.value, Decimal) or not self.value.is_finite() or self.value <= 0:
             raise ValueError(
-                f"an Offset needs a positive finite Decimal, got {self.value!r} "
-                "(write Offset.pct(Decimal('2')), not a float or a sign)"
+                f"an Offset needs a positive finite number, got {self.value!r} "
+                "(e.g. Offset.pct(2), Offset.bps(50), Offset.ticks(10))"
             )
 
     @classmethod
     def ticks(cls, n: int | Decimal) -> Offset:
         """``n`` price ticks (the product's ``price_increment``)."""
-        return cls("ticks", Decimal(n))
+        return cls("ticks", _amount(n))
 
     @classmethod
-    def bps(cls, n: int | Decimal) -> Offset:
+    def bps(cls, n: float | Decimal) -> Offset:
         """``n`` basis points of the reference price (1 bp = 0.01 %)."""
-        return cls("bps", Decimal(n))
+        return cls("bps", _amount(n))
 
     @classmethod
-    def pct(cls, x: int | Decimal) -> Offset:
-        """``x`` percent of the reference price."""
-        return cls("pct", Decimal(x))
+    def pct(cls, x: float | Decimal) -> Offset:
+        """``x`` percent of the reference price (``Offset.pct(0.5)`` is half a percent:
+        a float is read as written, 0.1 as Decimal('0.1'), not its binary value)."""
+        return cls("pct", _amount(x))
 
     def amount(self, reference: Decimal, tick: Decimal | None) -> Decimal:
         """The distance in quote units from ``reference``."""
@@ -458,7 +468,8 @@ class ExitRecord:
             ``triggered`` (its order works), ``done`` or ``cancelled``.
         order_coid: the client_order_id of the order working the exit (native: from the
             start; emulated: once triggered).
-        stop / stop_limit / take_profit: trigger, its limit, and the take-profit price.
+        stop / stop_limit / take_profit: trigger, its limit, and the take-profit price
+            (a trailing exit's current stop is ``trailing.stop``; ``stop`` is its first).
         trailing: the ratchet's state (kind ``trailing``).
         filled: base filled so far by the exit's order(s).
         entry_coid: for kind ``entry``, the entry order whose fill arms the exits.

@@ -184,3 +184,12 @@ def test_a_float_exit_price_says_money_is_decimal() -> None:
 
     with pytest.raises(TypeError, match=r"stop_loss must be a Decimal price or an Offset"):
         resolve(60000.0, Decimal("65000"), "long", "stop_loss", Decimal("0.01"))  # type: ignore[arg-type]
+
+
+def test_an_offset_reads_a_float_as_written() -> None:
+    """Offset.pct(0.1) was Decimal(0.1), 0.1000000000000000055511...: the docs write floats."""
+    from botkit.strategy.exits import Offset
+
+    assert Offset.pct(0.1).value == Decimal("0.1") and Offset.bps(2.5).value == Decimal("2.5")
+    with pytest.raises(ValueError, match="positive finite number"):
+        Offset.pct(-1)
