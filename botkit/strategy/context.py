@@ -284,6 +284,13 @@ class BotContext(StrategyDriver):
                 f"strategy {self.name} is warming up on history: orders are refused until "
                 "live events start (check ctx.warming_up before ordering)"
             )
+        if self.product_limits and product_id not in self.product_limits:
+            raise OrderRejected(  # the risk check said only "no best bid/ask for ETH-USD"
+                f"{product_id} is not one of this bot's products "
+                f"({', '.join(sorted(self.product_limits))}): add it to [bot] products "
+                "(its book, ticker and rules come with it), or check the product id",
+                reason="PRODUCT_NOT_TRADED",
+            )
         if limit is not None:
             self._check_amounts(product_id, limit[0], limit[1])
         if extra is None:

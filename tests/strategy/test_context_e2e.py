@@ -161,5 +161,8 @@ async def test_amounts_the_venue_would_refuse_are_refused_before_anything_is_sen
     with pytest.raises(ValueError, match="must be positive"):
         await ctx.sell_market(PRODUCT, D("-0.001"))
     assert sim.exchange.list_orders("default", {}) == []  # nothing reached the venue
+    with pytest.raises(OrderRejected, match="not one of this bot's products") as info:
+        await ctx.buy_limit("ETH-USD", D("0.01"), D("1000"))  # said: no best bid/ask
+    assert info.value.reason == "PRODUCT_NOT_TRADED"
     await ctx.buy_limit(PRODUCT, D("0.001"), price)  # on the grid: placed
     assert len(sim.exchange.list_orders("default", {})) == 1
