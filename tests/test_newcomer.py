@@ -462,3 +462,15 @@ def test_every_cited_coinbase_section_is_in_the_notes() -> None:
             cited.setdefault(m[2], set()).add(src.name)
     missing = {n: sorted(where) for n, where in cited.items() if n not in sections}
     assert not missing, missing
+
+
+def test_new_strategy_refuses_a_shipped_name_unless_forced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A skeleton named market_maker hid the shipped one from `botkit strategies` and
+    --strategy market_maker, while plain `botkit run` still ran the shipped one."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["new-strategy", "market_maker"]) == 2
+    assert "is the name of a shipped strategy" in capsys.readouterr().err
+    assert not (tmp_path / "strategies" / "market_maker.py").exists()
+    assert main(["new-strategy", "market_maker", "--force"]) == 0  # on purpose

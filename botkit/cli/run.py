@@ -191,8 +191,17 @@ def cmd_new_strategy(args: argparse.Namespace) -> int:
     name = args.name
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or keyword.iskeyword(name):
         raise ConfigError(f"strategy name must be a snake_case identifier (got {name!r})")
+    from botkit.strategy.loader import default_strategies_dir
+
     folder = Path(args.dir)
     path = folder / f"{name}.py"
+    shipped = default_strategies_dir() / f"{name}.py"
+    if shipped.is_file() and shipped.resolve() != path.resolve() and not args.force:
+        raise ConfigError(  # it hid the shipped one from `botkit strategies` and --strategy
+            f"{name} is the name of a shipped strategy: a file of that name in {folder} "
+            f"would hide it (botkit strategies, --strategy {name}); choose another name, "
+            f"e.g. my_{name} (or --force to replace it on purpose)"
+        )
     if path.exists() and not args.force:
         raise ConfigError(f"{path} exists; choose another name or pass --force")
     cls = "".join(part.capitalize() for part in name.split("_"))
@@ -222,7 +231,9 @@ def add_run_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     run.add_argument("--live", action="store_true", help="confirm live trading (real money)")
     run.add_argument("--duration", type=float, help="stop after SECONDS (default: until Ctrl-C)")
     run.add_argument(
-        "--cancel-on-exit", action="store_true", help="cancel open orders at shutdown (not exits'"
+        "--cancel-on-exit",
+        action="store_true",
+        help="cancel open orders at shutdown (not exits': they protect positions)",
     )
     run.add_argument(
         "--http",
