@@ -8,10 +8,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test lint bench
 
-$(STAMP): pyproject.toml setup.py botkit/market/_l2kernel.pyx
+# editable_mode=compat: a plain path entry (.pth), which mypy follows; the default import
+# hook left `mypy --strict my_strategy.py` unable to find botkit (docs/strategies.md)
+$(STAMP): pyproject.toml setup.py botkit/market/_l2kernel.pyx Makefile
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q -e ".[dev]" --config-settings editable_mode=compat
 	touch $(STAMP)
 
 # `make run` trades against the embedded simulator for 30 s, prints a summary and exits 0
