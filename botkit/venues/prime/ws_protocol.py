@@ -295,6 +295,8 @@ class PrimeFeedProtocol:
         book_pids += [p for p in ticker_pids + candle_pids if p not in book_pids]
         self._book_pids = tuple(book_pids)
         self._tickers = frozenset(ticker_pids)
+        self._top: dict[str, tuple[Decimal | None, Decimal | None]] = {}
+        """The best bid and ask of each product's last derived ticker."""
         self._candle_pids = frozenset(candle_pids)
         self._candles = CandleBuilder()
         for pid in self._book_pids:
@@ -319,6 +321,7 @@ class PrimeFeedProtocol:
         self.last_seq = None
         self._heartbeat_counter = None
         self.requests.clear()
+        self._top.clear()  # the snapshot's ticker goes out whatever it says
         return self._invalidate_all("reconnected: waiting for a new snapshot")
 
     def connection_lost(self, reason: str) -> list[FeedEvent]:
@@ -518,7 +521,13 @@ class PrimeFeedProtocol:
             if pid in self._tickers or pid in self._candle_pids:
                 ticker = _book_ticker(pid, book)
                 if ticker is not None and pid in self._tickers:
-                    events.append(TickersReceived("update", (ticker,), False))
+                    # only when the top moved: one per book change (3x Advanced Trade's
+                    # rate, deep levels included) made ticker-counting strategies trade
+                    # more on Prime than on the other venues
+                    top = (ticker.best_bid, ticker.best_ask)
+                    if self._top.get(pid) != top:
+                        self._top[pid] = top
+                        events.append(TickersReceived("update", (ticker,), False))
                 if ticker is not None and pid in self._candle_pids:
                     mid = MarketTrade(
                         trade_id="", product_id=pid, price=ticker.price, size=_ZERO, side="",

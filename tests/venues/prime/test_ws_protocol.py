@@ -232,6 +232,15 @@ def test_derived_ticker_is_the_top_of_the_book() -> None:
     assert (t.type, t.price, t.best_bid, t.best_ask) == (
         "book", Decimal("100.25"), Decimal("100.00"), Decimal("100.50"))  # fmt: skip
 
+    def tickers(frame: str) -> list[Decimal | None]:
+        return [t.best_bid for e in p.receive(frame) if isinstance(e, TickersReceived)
+                for t in e.tickers]  # fmt: skip
+
+    # a change below the top is no ticker (one per book change made ticker-counting
+    # strategies trade 3x as often on Prime as elsewhere); the top moving is one
+    assert tickers(l2(1, "update", "BTC-USD", lvl("bid", "99", "7"))) == []
+    assert tickers(l2(2, "update", "BTC-USD", lvl("bid", "100.25", "1"))) == [Decimal("100.25")]
+
 
 def test_error_frames_carry_a_hint_and_no_secret() -> None:
     p = proto()
