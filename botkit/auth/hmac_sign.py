@@ -114,6 +114,12 @@ class PrimeHmacSigner:
     """
 
     def __init__(self, access_key: str, signing_key: str, passphrase: str, *, clock: Clock) -> None:
+        if "-----BEGIN" in signing_key:  # it passed `keys check` and failed at the venue (401)
+            raise ConfigError(
+                "the Coinbase Prime signing key is a PEM private key: that is an Advanced "
+                "Trade (CDP) key; Prime's signing key is the secret string shown once with "
+                "the Prime API key (BOTKIT_PRIME__SIGNING_KEY)"
+            )
         self.access_key = access_key
         self._key = signing_key.strip().encode()
         self._passphrase = passphrase

@@ -102,3 +102,22 @@ def test_exchange_secret_must_be_base64() -> None:
     with pytest.raises(ConfigError, match="not base64") as info:
         ExchangeHmacSigner("k", "-----BEGIN EC PRIVATE KEY-----", "", clock=ManualClock(T))
     assert "BEGIN" not in str(info.value)
+
+
+def test_a_pem_key_given_as_the_prime_signing_key_is_refused_before_any_request() -> None:
+    """It passed `botkit keys check --venue prime` and failed only at the venue (401)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    pem = (
+        ec.generate_private_key(ec.SECP256R1())
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
+    with pytest.raises(ConfigError, match="Advanced Trade \\(CDP\\) key") as info:
+        PrimeHmacSigner("access", pem, "pass", clock=ManualClock())
+    assert pem not in str(info.value)
