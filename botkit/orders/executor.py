@@ -127,7 +127,9 @@ class OrderExecutor(ReconcileMixin):
             then also run in the caller's task (nothing yields, so nothing can share or
             interrupt one, and a replay's ordering stays the order of calls).
         resend_max_age: seconds after its creation past which a pending intent that the
-            lookup does not find is **not** sent again (FAILED, ``STALE_INTENT``): its
+            lookup of :meth:`start` answered "not found" is **not** sent again (FAILED,
+            ``STALE_INTENT``); a failed lookup, or a resolution during the run (an exit
+            settling its order keeps its id), never counts as not found. Its
             price is that old, and the strategy, which has moved on, decides afresh. A
             quote left pending by a crash went out minutes later at its old price, every
             such quote at once (found by a venue QA pass). None: always re-sent. Should
@@ -367,7 +369,7 @@ class OrderExecutor(ReconcileMixin):
             for record in pending:
                 coid = record.client_order_id
                 try:
-                    report.placed.append(await self._shared(coid, None, self._resolve_id))
+                    report.placed.append(await self._shared(coid, None, self._resolve_at_start))
                 except OrderOutcomeUnknown as exc:
                     report.unknown.append(coid)
                     first_unknown = first_unknown or exc
@@ -496,7 +498,19 @@ class OrderExecutor(ReconcileMixin):
             raise KeyError(coid)
         return await self._resolve(record, fresh=False)
 
-    async def _resolve(self, record: IntentRecord, *, fresh: bool) -> PlacedOrder:
+    async def _resolve_at_start(self, coid: str) -> PlacedOrder:
+        """:meth:`_resolve_id` for :meth:`start`: a pending intent that the lookup answered
+        "not found" and older than :attr:`resend_max_age` is not sent again. Only here: in
+        a run, an exit settling its own order must keep its id (a second id could sell
+        twice), and what a run asks again about is seconds old."""
+        record = await self._io(self.journal.get, coid)
+        if record is None:
+            raise KeyError(coid)
+        return await self._resolve(record, fresh=False, at_start=True)
+
+    async def _resolve(
+        self, record: IntentRecord, *, fresh: bool, at_start: bool = False
+    ) -> PlacedOrder:
         coid = record.client_order_id
         if record.state is IntentState.PLACED and record.order_id:
             return PlacedOrder(
@@ -513,10 +527,12 @@ class OrderExecutor(ReconcileMixin):
                 reason=(record.error or str(record.state)).split(":", 1)[0],
             )
         if not fresh:  # it may already be at the exchange: look before re-posting
+            looked = True
             try:
                 found = await self._lookup(record, until=record.updated_at + self.lookup_horizon)
             except BotkitError as exc:
-                if not getattr(self.client, "create_deduplicates", True):
+                looked = False
+                if not getattr(self.client, "create_deduplicates", False):
                     # Exchange, Prime: a second POST of an order that exists is a second order
                     raise OrderOutcomeUnknown(
                         f"lookup of client_order_id {coid} failed ({_why(exc)}); this venue "
@@ -532,7 +548,12 @@ class OrderExecutor(ReconcileMixin):
             if found is not None:
                 return await self._placed(record, found.order_id, "lookup", found.attached_order_id)
             age = self._wall() - record.created_at
-            if self.resend_max_age is not None and age > self.resend_max_age:
+            if (
+                at_start
+                and looked
+                and self.resend_max_age is not None
+                and age > self.resend_max_age
+            ):
                 why = (
                     f"not found at the venue and {age:.0f} s old (> {self.resend_max_age:g} s): "
                     "not sent again at a price that old"

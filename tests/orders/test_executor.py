@@ -247,3 +247,32 @@ async def test_a_pending_intent_older_than_resend_max_age_is_not_sent_again(
     [p] = await ex.start()
     assert (p.client_order_id, p.resolved_by) == ("young", "response")
     await ex.close()
+
+
+async def test_a_stale_intent_is_only_dropped_at_start_and_only_after_a_lookup_answered(
+    sim: RecordingSim, make_client: ClientFactory, journal_path: Path
+) -> None:
+    """A review found the age rule applied in the run (an exit settling its order 60 s on
+    got STALE_INTENT, was re-armed and sold a second time under a new id) and after a
+    lookup that *failed* (nothing had been looked at). Neither is "not found"."""
+    clock = [time.time()]
+    ex = OrderExecutor(make_client(), OrderJournal(journal_path), wall=lambda: clock[0])
+    await ex.start()  # a run in progress: its own resolve() is not start-up's
+    intent = _intent("st-run")  # left pending in this run (its answer lost, say)
+    ex.journal.record(intent.client_order_id, intent.product_id, intent.side, intent.body())
+    clock[0] += 120
+    placed = await ex.resolve("st-run")  # in the run: re-sent with its id, whatever its age
+    assert placed.resolved_by == "response" and len(_orders(sim, "st-run")) == 1
+    await ex.close()
+
+    journal = OrderJournal(journal_path)
+    intent = _intent("st-down")
+    journal.record(intent.client_order_id, intent.product_id, intent.side, intent.body())
+    journal.close()
+    sim.faults.fail_next(503, count=50, path=r"/orders/historical/batch", method="GET")
+    later = time.time() + 120
+    ex = OrderExecutor(make_client(), OrderJournal(journal_path), wall=lambda: later)
+    [p] = await ex.start()  # the lookup failed: Advanced Trade re-sends with the same id
+    assert (p.client_order_id, p.resolved_by) == ("st-down", "response")
+    assert ex.startup.rejected == []
+    await ex.close()
