@@ -547,8 +547,14 @@ class BotRuntime:
             aliases = ctx.exits.attached_aliases()
             for order in recon.attached_exits:  # of entries the exit state does not know
                 # (a lost or fresh data directory adopted the entry, and counts its fills):
-                # its exit's fills count too, or the position shows what the exit sold
-                aliases.setdefault(order.order_id, f"attached:{order.order_id}")
+                # its exit's fills count too, now and later in the run, or the position
+                # shows what the exit sold
+                if order.order_id in aliases:
+                    continue
+                alias = aliases[order.order_id] = f"attached:{order.order_id}"
+                ctx.alias_order(order.order_id, alias, order.product_id, order.side)
+                if self.ledger.mark(order.order_id) is None:  # a restart asks about it
+                    self.ledger.opened(order.order_id, alias, order.product_id, order.side, "OPEN")
             missed = await read_back_fills(
                 recon, self.ledger, tracker, backfill, executor.client.get_order, aliases
             )

@@ -547,10 +547,12 @@ class BotContext(StrategyDriver):
         """Cancel this strategy's open orders but its exits' (see the protocol)."""
         count = 0
         for order in self.open_orders(product_id):
-            if self.exits.holds(order.client_order_id):
-                continue  # it protects a position: cancel_exit ends it, nothing else
+            coid = order.client_order_id
+            if self.exits.holds(coid) or coid.startswith("attached:"):
+                continue  # it protects a position (an attached one may be unknown to the
+                # exit state: a lost data directory): cancel_exit or cancel by id ends it
             try:
-                count += await self.cancel(order.client_order_id)
+                count += await self.cancel(coid)
             except BotkitError as exc:  # keep cancelling the others
                 self._log.error("cancel of %s failed: %s", order.client_order_id, exc)
         return count

@@ -84,9 +84,7 @@ def _config(strategy: Path, max_position: Decimal) -> dict[str, Any]:
     }
 
 
-async def _run(
-    config: dict[str, Any], env: Path, data: Path, done: Any
-) -> tuple[BotRuntime, Any]:
+async def _run(config: dict[str, Any], env: Path, data: Path, done: Any) -> tuple[BotRuntime, Any]:
     def on_health(_: Health) -> None:
         if runtime.ctx is not None and runtime.ctx.strategy is not None and done(runtime):
             runtime.request_stop()
@@ -561,4 +559,105 @@ async def test_a_fresh_data_dir_counts_an_adopted_entrys_attached_exit_too(
             config, env, tmp_path / "fresh", lambda rt: len(rt.ctx.strategy.fills) >= 2
         )
         assert sorted(f.side for f in watcher.fills) == ["BUY", "SELL"]
+        assert _position(runtime) == 0
+
+
+CANCELLER = '''
+from botkit import FillEvent, Strategy
+
+
+class Canceller(Strategy):
+    """Records its fills; with ``cancel``, a cancel-all once two came (a halt's, say)."""
+
+    fills: list[FillEvent] = []
+    cancelled = -1
+    cancel = True
+
+    async def on_start(self) -> None:
+        self.fills = []
+
+    async def on_fill(self, fill: FillEvent) -> None:
+        self.fills.append(fill)
+        if self.cancel and len(self.fills) >= 2 and self.cancelled < 0:
+            self.cancelled = await self.ctx.cancel_all()
+'''
+
+
+def _adopted_entry(sim: SimServer) -> Decimal:
+    """An earlier bot's entry with TP/SL (its data directory gone): bought 0.002 at once;
+    returns the take-profit's price (the second ask level)."""
+    ex = sim.exchange
+    last = ex.last_trade_price("BTC-USD")
+    tp = ex.book("BTC-USD")[1][1][0]
+    entry = {
+        "client_order_id": str(uuid.uuid4()), "product_id": "BTC-USD", "side": "BUY",
+        "order_configuration": {"market_market_ioc": {"base_size": "0.002"}},
+        "attached_order_configuration": attached_bracket(tp, (last * 9 / 10).quantize(ONE)),
+    }  # fmt: skip
+    assert ex.create_order("default", entry, sim.clock())["success"]
+    sim.publish()
+    ex.add_user("b")
+    return tp
+
+
+def _buy_through(sim: SimServer, tp: Decimal, of_ours: Decimal) -> None:
+    """Another account buys every ask up to ``tp`` but ``0.002 - of_ours`` of ours."""
+    _, asks = sim.exchange.book("BTC-USD")
+    size = sum((q for p, q in asks if p <= tp), Decimal(0)) - (Decimal("0.002") - of_ours)
+    body = {"client_order_id": "", "product_id": "BTC-USD", "side": "BUY",
+            "order_configuration": {"market_market_ioc": {"base_size": str(size)}}}  # fmt: skip
+    assert sim.exchange.create_order("b", body, sim.clock())["success"]
+    sim.publish()
+
+
+@pytest.mark.timeout(120)
+async def test_an_adopted_entrys_attached_exit_is_kept_by_cancel_all(tmp_path: Path) -> None:
+    """Unknown to the exit state (a lost data directory), it was cancelled by a cancel-all
+    (a halt, the kill switch, --cancel-on-exit): the position lost its TP/SL. Found by a
+    review."""
+    async with SimServer(
+        seed=5, tick_interval=0, ws_config=WsConfig(heartbeat_interval=0.2)
+    ) as sim:
+        env = tmp_path / "sim.env"
+        env.write_text(sim.env_text(sim.add_key("ES256")))
+        tp = _adopted_entry(sim)
+        _buy_through(sim, tp, Decimal("0.001"))  # half the take-profit fills while down
+        (attached,) = [o for o in sim.exchange.list_orders("default", {}) if o["status"] == "OPEN"]
+        config = _live_config(tmp_path, CANCELLER, "Canceller")
+        _, strategy = await _run(
+            config, env, tmp_path / "fresh", lambda rt: rt.ctx.strategy.cancelled >= 0
+        )
+        assert strategy.cancelled == 0
+        assert sim.exchange.get_order("default", attached["order_id"])["status"] == "OPEN"
+
+
+@pytest.mark.timeout(120)
+async def test_an_adopted_entrys_attached_exit_filling_in_the_run_is_counted(
+    tmp_path: Path,
+) -> None:
+    """Untouched while the bot was down, it had no alias: its fill in the run carried no
+    client id of the bot's and was dropped, the position stayed long. Found by a review."""
+    async with SimServer(
+        seed=5, tick_interval=0, ws_config=WsConfig(heartbeat_interval=0.2)
+    ) as sim:
+        env = tmp_path / "sim.env"
+        env.write_text(sim.env_text(sim.add_key("ES256")))
+        tp = _adopted_entry(sim)
+        sent: list[bool] = []
+
+        def done(rt: BotRuntime) -> bool:
+            if _position(rt) > 0 and not sent:
+                sent.append(True)
+                _buy_through(sim, tp, Decimal("0.002"))  # the take-profit fills now
+            return len(rt.ctx.strategy.fills) >= 2  # type: ignore[union-attr]
+
+        config = _live_config(
+            tmp_path, CANCELLER.replace("cancel = True", "cancel = False"), "Canceller"
+        )
+        runtime, strategy = await _run(config, env, tmp_path / "fresh", done)
+        assert sorted(o["status"] for o in sim.exchange.list_orders("default", {})) == [
+            "FILLED",
+            "FILLED",
+        ]
+        assert sorted(f.side for f in strategy.fills) == ["BUY", "SELL"]
         assert _position(runtime) == 0
