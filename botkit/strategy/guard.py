@@ -46,7 +46,8 @@ class GuardConfig(BaseModel):
         max_errors: exceptions tolerated within the window before the strategy is halted.
         window_seconds: the sliding window for ``max_errors``.
         slow_hook_seconds: a hook running longer than this is logged as slow.
-        hook_timeout: hard limit for async hooks, seconds (None: none); a timeout is an
+        hook_timeout: hard limit for async hooks but ``on_start``/``on_stop`` (they run
+            once: loading a model may take minutes), seconds (None: none); a timeout is an
             error. 60 s by default: above an order's whole retry budget in most outages,
             and a bound on how long a stuck hook can hold every other event back.
     """
@@ -138,7 +139,8 @@ class HookGuard:
         try:
             result = hook(*args)
             if result is not None and inspect.isawaitable(result):
-                timeout = self.config.hook_timeout
+                # on_start may load data for minutes; on_stop is bounded by the shutdown
+                timeout = None if event in _LIFECYCLE else self.config.hook_timeout
                 if timeout is None:
                     await result
                 else:
@@ -242,6 +244,10 @@ class HookGuard:
         log.critical("strategy %s HALTED: %s; cancelling its orders", self.strategy, reason)
         if self._on_halt is not None:
             await self._on_halt()
+
+
+_LIFECYCLE = frozenset({"on_start", "on_stop"})
+"""Hooks the hook timeout does not apply to (they run once)."""
 
 
 def _timed_out(event: str, seconds: float) -> TimeoutError:

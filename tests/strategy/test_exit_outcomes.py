@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from botkit.clock import ManualClock
-from botkit.errors import BotkitError, OrderOutcomeUnknown
+from botkit.errors import BotkitError, OrderOutcomeUnknown, StrategyError
 from botkit.market.events import FillEvent, OrderUpdate
 from botkit.orders.executor import OrderExecutor
 from botkit.orders.journal import OrderJournal
@@ -835,3 +835,35 @@ async def test_a_late_open_update_after_an_accepted_cancel_is_no_warning(
     await ctx.dispatch(trade_print(last, n=2))
     assert stops_at_sim(sim) == [last - 10]
     assert not any("sending the cancel" in r.getMessage() for r in caplog.records)
+
+
+class BrokenStart(Recorder):
+    def on_start(self) -> None:
+        raise RuntimeError("cannot load my model")
+
+
+async def test_on_start_raising_with_live_exits_halts_and_keeps_the_exits_running(
+    sim: SimServer, tmp_path: Path, bots: list[Bot]
+) -> None:
+    """on_start raising stops the bot, but not while exits protect positions: stopped,
+    nothing would watch an emulated exit's prices for as long as the restarts fail (every
+    exit on Exchange and Prime). Halted instead; the exit still triggers. Found by a
+    review."""
+    ctx, _, user, last = await holding(sim, tmp_path, bots, EmulatingSink)
+    exit_id = await ctx.stop_loss(PRODUCT, SIZE, last - 10)
+    await bots.pop().close()  # the restart, with a strategy that cannot start
+    again, _ = context(sim, EmulatingSink(start_bot(sim, tmp_path, bots)), tmp_path, BrokenStart)
+    await again.start()  # no raise: halted
+    assert again.guard.halted and [r.exit_id for r in again.open_exits()] == [exit_id]
+    await again.dispatch(book_event(sim))
+    await again.dispatch(trade_print(last - 10))  # the emulated stop still triggers
+    rec = again.exits.records[exit_id]
+    assert rec.status == "triggered" and len(orders_of(sim, rec.order_coid or "")) == 1
+
+
+async def test_on_start_raising_without_exits_stops_the_run(
+    sim: SimServer, tmp_path: Path, bots: list[Bot]
+) -> None:
+    ctx, _ = context(sim, EmulatingSink(start_bot(sim, tmp_path, bots)), tmp_path, BrokenStart)
+    with pytest.raises(StrategyError, match="does not run a strategy that could not start"):
+        await ctx.start()

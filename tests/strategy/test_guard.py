@@ -190,3 +190,15 @@ async def test_the_guards_timeout_says_what_it_is_and_a_hooks_own_timeout_passes
 
     assert not await guard.call("on_timer", own_timeout)
     assert str(guard.errors[1].error.__cause__) == "GET https://example.invalid timed out"
+
+
+async def test_on_start_and_on_stop_are_not_cut_by_the_hook_timeout() -> None:
+    """They run once (loading a model may take minutes); the 60 s default stopped a bot
+    whose on_start was merely slow. Found by a review."""
+    guard = HookGuard("slow", GuardConfig(hook_timeout=0.01), clock=ManualClock())
+
+    async def slow() -> None:
+        await asyncio.sleep(0.05)  # the hook's own work, longer than the timeout
+
+    assert await guard.call("on_start", slow) and await guard.call("on_stop", slow)
+    assert not await guard.call("on_ticker", slow) and guard.error_count == 1
