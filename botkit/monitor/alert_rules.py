@@ -470,13 +470,19 @@ class StopMemory:
             return None
 
 
-_NUMBERS = re.compile(r"\d+(\.\d+)?")
+_VARYING = re.compile(
+    r"\((?:request|trace)[ _]id [^)]*\)"  # "(request id 3f2a...)", as ExchangeError says it
+    r"|\b[0-9a-fA-F]+(?:-[0-9a-fA-F]+){2,}\b"  # uuids and the like
+    r"|\b(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{8,}\b"  # long hex tokens with a digit
+    r"|\d+(?:\.\d+)?"  # numbers
+)
 
 
 def error_signature(error: str) -> str:
-    """What makes two stops "the same error": its text with numbers blanked (a request id,
-    a timestamp or a count differs between restarts; the failure does not)."""
-    return _NUMBERS.sub("#", error)[:500]
+    """What makes two stops "the same error": its text with what differs between
+    restarts blanked — request and trace ids, uuids, hex tokens, numbers (timestamps,
+    counts) — since the failure does not."""
+    return _VARYING.sub("#", error)[:500]
 
 
 def after_restart(

@@ -288,6 +288,11 @@ def test_another_error_alerts_at_once_and_the_numbers_in_an_error_do_not() -> No
     out, mem = _gate(_stop(rules, journal), journal, mem, T0 + 40)
     assert len(out) == 1 and mem is not None and mem.stops == 1  # a new failure, told at once
     assert error_signature("a 401 at 12:03:04.5") == error_signature("a 401 at 13:00:59")
+    # the motivating case: a revoked key's 401 names a request id (letters too)
+    one = "HTTP 401: Unauthorized (request id 3f2a9c1e-77b0-4c1d-9a55-0f2e5b8c1d2e). fix it"
+    two = "HTTP 401: Unauthorized (request id 9b1c0d2e-11aa-4bbb-8ccc-123456789abc). fix it"
+    assert error_signature(one) == error_signature(two)
+    assert error_signature("journal cannot be written") != error_signature("feed down")
 
 
 def test_a_clock_stepped_back_and_a_damaged_memory_alert_rather_than_stay_quiet() -> None:
