@@ -441,3 +441,17 @@ def test_fills_from_book_is_on_for_prime_unless_set() -> None:
     assert paper_config(PaperSection(), rules, "prime").fills_from_book
     assert not paper_config(PaperSection(), rules, "advanced_trade").fills_from_book
     assert not paper_config(PaperSection(fills_from_book=False), rules, "prime").fills_from_book
+
+
+def test_fills_from_book_take_an_unchanged_level_once() -> None:
+    """Each book update gave the resting order the whole best level again: a level that
+    only ever showed 0.25 filled a 1.0 order over four unrelated updates. Found by a
+    review; a new size at the level is new liquidity."""
+    p = Paper(fills_from_book=True)
+    buy = _oid(p.limit("BUY", "1", "99"))
+    p.level("offer", "99", "0.25")
+    for price in ("90", "91", "92"):  # far from the ask: it does not change
+        p.level("bid", price, "1")
+    assert D(p.order(buy)["filled_size"]) == D("0.25")
+    p.level("offer", "99", "0.5")  # the level changed: 0.5 more is offered at our price
+    assert D(p.order(buy)["filled_size"]) == D("0.75")
