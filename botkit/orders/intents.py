@@ -73,7 +73,7 @@ def market_ioc(
     if (quote_size is None) == (base_size is None):
         raise ValueError("a market order needs exactly one of quote_size or base_size")
     amount = quote_size if quote_size is not None else base_size
-    if isinstance(amount, Decimal) and not amount > 0:  # a negative size went to the venue
+    if isinstance(amount, Decimal) and not (amount.is_finite() and amount > 0):  # (-1: sent)
         raise ValueError(f"a market order's size must be positive, got {amount}")
     if quote_size is not None:
         return {"market_market_ioc": {"quote_size": dec_str(quote_size)}}

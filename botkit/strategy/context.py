@@ -25,7 +25,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from botkit.clock import Clock
@@ -46,7 +46,14 @@ from botkit.risk.gate import RiskGate
 from botkit.strategy.base import Strategy
 from botkit.strategy.driving import StrategyDriver
 from botkit.strategy.exit_manager import ExitManager
-from botkit.strategy.exits import ExitRecord, ExitRejected, Offset, PriceLike, ProductLimits
+from botkit.strategy.exits import (
+    ExitRecord,
+    ExitRejected,
+    Offset,
+    PriceLike,
+    ProductLimits,
+    off_grid,
+)
 from botkit.strategy.guard import GuardConfig, HookGuard
 from botkit.strategy.ports import MarketState, MarketView, OrderSink, PositionLedger
 from botkit.strategy.protocol import KeyValueState
@@ -345,7 +352,7 @@ class BotContext(StrategyDriver):
         numbers: a size or price not positive (a negative size went out, refused as "below
         1E-8"), off the product's increments, or below its minimum size. Same error and
         reason as the venue's answer (``OrderRejected``), with the fix."""
-        if size <= 0 or price <= 0:
+        if not (size.is_finite() and price.is_finite()) or size <= 0 or price <= 0:
             raise OrderRejected(
                 f"{product_id} limit order: size {size} and price {price} must be positive",
                 reason="INVALID_ORDER_AMOUNT",
@@ -353,14 +360,20 @@ class BotContext(StrategyDriver):
         lim = self.product_limits.get(product_id)
         if lim is None:
             return
-        if size % lim.base_increment:
+        try:
+            off_size, off_price = off_grid(size, lim.base_increment), off_grid(
+                price, lim.price_increment
+            )
+        except InvalidOperation:  # too many digits for the grid: not a size the venue takes
+            off_size, off_price = True, False
+        if off_size:
             raise OrderRejected(
                 f"{product_id} size {size} is not a multiple of its base_increment "
                 f"{lim.base_increment}: round it down, e.g. "
                 f"size.quantize(Decimal('{lim.base_increment}'), ROUND_DOWN)",
                 reason="INVALID_SIZE_PRECISION",
             )
-        if price % lim.price_increment:
+        if off_price:
             raise OrderRejected(
                 f"{product_id} price {price} is not a multiple of its price increment "
                 f"{lim.price_increment}: round it to the tick",

@@ -222,8 +222,10 @@ class ExitRecovery:
 
     def _back_off_trigger(self, exit_id: str) -> float:
         """An emulated exit's triggered order was refused: its next trigger waits
-        :data:`RETRY_FIRST` seconds, doubled up to :data:`RETRY_MAX` while refusals follow
-        within twice that of each other (a refusal after a quiet spell starts over).
+        :data:`RETRY_FIRST` seconds, doubled up to :data:`RETRY_MAX` while each refusal
+        comes within 2 × :data:`RETRY_MAX` of the last wait's end (a refusal after a quiet
+        spell starts over). An accepted order does not reset it: an exit whose orders
+        are accepted and then rejected keeps backing off.
         Returns the wait."""
         now = self._ctx._monotonic()
         last = self._rearm_after.get(exit_id)

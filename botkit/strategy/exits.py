@@ -36,6 +36,7 @@ __all__ = [
     "ExitTriggered",
     "Leg",
     "Offset",
+    "off_grid",
     "PositionSide",
     "PriceLike",
     "ProductLimits",
@@ -226,7 +227,10 @@ def stop_limit_price(
     return to_tick(stop * (1 + offset), grid, down=False)
 
 
-def _off_grid(value: Decimal, step: Decimal) -> bool:
+def off_grid(value: Decimal, step: Decimal) -> bool:
+    """Whether ``value`` is not a multiple of ``step`` (never, for a step that is not
+    positive: a product's rule of "0" means no grid). Raises ``InvalidOperation`` for a
+    value too long for the step's precision."""
     return step > 0 and (value % step) != 0
 
 
@@ -284,14 +288,14 @@ def check_exit(
             f"size the position (and its exit) at least {limits.base_min_size}",
             reason="EXIT_SIZE_TOO_SMALL",
         )
-    if size is not None and _off_grid(size, limits.base_increment):
+    if size is not None and off_grid(size, limits.base_increment):
         raise ExitRejected(
             f"exit size {size} is not a multiple of the base increment "
             f"{limits.base_increment}. Fix: round it down to the increment",
             reason="EXIT_SIZE_PRECISION",
         )
     for name, value in (("stop_loss", stop), ("take_profit", take_profit)):
-        if value is not None and _off_grid(value, limits.price_increment):
+        if value is not None and off_grid(value, limits.price_increment):
             raise ExitRejected(
                 f"{name} {value} is not on the price tick {limits.price_increment}. Fix: "
                 "round it to the tick, or give an Offset (rounded for you)",

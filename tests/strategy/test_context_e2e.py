@@ -160,6 +160,11 @@ async def test_amounts_the_venue_would_refuse_are_refused_before_anything_is_sen
         assert info.value.reason == reason, info.value
     with pytest.raises(ValueError, match="must be positive"):
         await ctx.sell_market(PRODUCT, D("-0.001"))
+    with pytest.raises(OrderRejected) as info:  # InvalidOperation escaped: found by a review
+        await ctx.buy_limit(PRODUCT, D("1E+40") + D("0.1"), price)
+    assert info.value.reason == "INVALID_SIZE_PRECISION"
+    with pytest.raises(ValueError, match="not a finite decimal"):
+        await ctx.buy_limit(PRODUCT, D("NaN"), price)
     assert sim.exchange.list_orders("default", {}) == []  # nothing reached the venue
     with pytest.raises(OrderRejected, match="not one of this bot's products") as info:
         await ctx.buy_limit("ETH-USD", D("0.01"), D("1000"))  # said: no best bid/ask
