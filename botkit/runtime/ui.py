@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from botkit.orders.state import OrderStatus
 from botkit.runtime.logs import JsonFormatter, StatusHandler, configure_logging
 from botkit.strategy.context import BotContext
 
@@ -44,6 +45,9 @@ class RunStats:
     realised: Decimal = Decimal(0)
     unrealised: Decimal = Decimal(0)
     open_orders: int = 0
+    open_unknown: int = 0
+    """Of ``open_orders``, those whose create-order outcome is unknown (PENDING): they may
+    not exist at the venue; the next start resolves them."""
     halted: bool = False
     kill_switch: bool = False
     cancelled_on_exit: int = 0
@@ -78,6 +82,11 @@ def render_summary(stats: RunStats, elapsed: float) -> str:
         f"{stats.rejected}, refused by the risk gate: {stats.risk_refused})",
         f"  fills:             {stats.fills}",
         f"  open at exit:      {stats.open_orders}"
+        + (
+            f" ({stats.open_unknown} of unknown outcome: resolved at the next start)"
+            if stats.open_unknown
+            else ""
+        )
         + (f" (cancelled on exit: {stats.cancelled_on_exit})" if stats.cancelled_on_exit else ""),
         f"  position:          {pos}",
         f"  PnL (incl. fees):  {stats.pnl:.2f} (realised {stats.realised:.2f}, "
@@ -111,7 +120,9 @@ def refresh_stats(stats: RunStats, ctx: BotContext, products: tuple[str, ...]) -
     stats.position = {p: ctx.position(p) for p in held}
     stats.realised = sum((ctx.positions.get(p).realised for p in held), Decimal(0))
     stats.unrealised = ctx.positions.unrealised(marks)
-    stats.open_orders = len(ctx.open_orders())
+    live = ctx.open_orders()
+    stats.open_orders = len(live)
+    stats.open_unknown = sum(1 for o in live if o.status is OrderStatus.PENDING and not o.order_id)
     stats.halted = ctx.guard.halted
     stats.kill_switch = ctx.risk is not None and ctx.risk.tripped
     stats.risk_refused = sum(ctx.risk.refusals.values()) if ctx.risk is not None else 0

@@ -295,3 +295,17 @@ async def test_the_run_summary_counts_the_risk_gates_refusals_too() -> None:
     assert "(failed or refused by the venue: 2, refused by the risk gate: 1)" in render_summary(
         stats, 1.0
     )
+
+
+async def test_the_run_summary_says_which_open_orders_are_of_unknown_outcome() -> None:
+    """'open at exit: 4' while the venue listed none (a QA run on Prime under faults): the
+    four were intents whose create-order outcome was unknown, kept pending."""
+    from botkit.runtime.ui import refresh_stats, render_summary
+
+    ctx, _, _, _ = await session(Hookless)
+    ctx.adopt("unknown-1", product_id="BTC-USD", side="BUY")  # PENDING, no order id yet
+    stats = RunStats()
+    refresh_stats(stats, ctx, ("BTC-USD",))
+    assert "open at exit:      1 (1 of unknown outcome: resolved at the next start)" in (
+        render_summary(stats, 1.0)
+    )
