@@ -60,15 +60,20 @@ class AlertReceiver:
         await self._runner.cleanup()
 
 
+def _stop_once_started(rt: BotRuntime, alerts: AlertReceiver) -> None:
+    """Stop ``rt`` as soon as its "started" alert has reached the receiver."""
+
+    async def stop_after_start() -> None:
+        await alerts.started.wait()
+        rt.request_stop()
+
+    rt.options.on_venue = lambda ep: rt.supervisor.spawn("t", stop_after_start, forever=False)
+
+
 async def test_start_and_stop_alerts_reach_a_local_apprise_receiver(tmp_path: Path) -> None:
     async with AlertReceiver() as alerts:
         rt = _runtime(tmp_path, alerts.notify, duration=30.0)
-
-        async def stop_after_start() -> None:
-            await alerts.started.wait()
-            rt.request_stop()
-
-        rt.options.on_venue = lambda ep: rt.supervisor.spawn("t", stop_after_start, forever=False)
+        _stop_once_started(rt, alerts)
         async with asyncio.timeout(40):
             result = await rt.run()
     posts = alerts.posts
@@ -188,12 +193,7 @@ async def test_a_bot_restarted_after_each_failure_sends_its_alert_once(tmp_path:
         memory = json.loads((tmp_path / "sim" / "restart-alerts.json").read_text())
         assert memory["stops"] == 2 and memory["held"] == 1
         rt = _runtime(tmp_path, alerts.notify, duration=30.0)
-
-        async def stop_after_start() -> None:
-            await alerts.started.wait()
-            rt.request_stop()
-
-        rt.options.on_venue = lambda ep: rt.supervisor.spawn("t", stop_after_start, forever=False)
+        _stop_once_started(rt, alerts)
         async with asyncio.timeout(40):
             assert (await rt.run()).error is None
     started, stopped = alerts.posts[1:]

@@ -503,23 +503,6 @@ async def test_an_adopted_order_gets_its_mark_before_it_is_journalled(tmp_path: 
             await client.close()
 
 
-WATCHER = '''
-from botkit import FillEvent, Strategy
-
-
-class Watcher(Strategy):
-    """Orders nothing: records the fills it is told of."""
-
-    fills: list[FillEvent] = []
-
-    async def on_start(self) -> None:
-        self.fills = []
-
-    async def on_fill(self, fill: FillEvent) -> None:
-        self.fills.append(fill)
-'''
-
-
 @pytest.mark.timeout(120)
 async def test_a_fresh_data_dir_counts_an_adopted_entrys_attached_exit_too(
     tmp_path: Path,

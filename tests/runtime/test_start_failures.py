@@ -17,23 +17,30 @@ from botkit.sim.server import SimServer
 from botkit.sim.ws import WsConfig
 
 
+async def _botkit(tmp_path: Path, *args: str) -> tuple[int | None, str, str]:
+    """``python -m botkit ARGS --duration 20 --data-dir tmp/data`` in ``tmp_path`` without
+    the caller's BOTKIT_ settings: exit code, stdout, stderr."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOTKIT_")}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "botkit", *args, "--duration", "20",
+        "--data-dir", str(tmp_path / "data"), cwd=tmp_path, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    return proc.returncode, out.decode(), err.decode()
+
+
 async def test_a_key_the_venue_refuses_at_start_exits_1_naming_it(tmp_path: Path) -> None:
     async with SimServer(tick_interval=0.05, ws_config=WsConfig(heartbeat_interval=0.2)) as sim:
         unknown = generate_cdp_key("ES256")  # never registered with the simulator: 401
         env_file = tmp_path / "sim.env"
         env_file.write_text(sim.env_text(unknown))
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BOTKIT_")}
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "botkit", "--env-file", str(env_file), "run", "--mode",
-            "live", "--live", "--duration", "20", "--data-dir", str(tmp_path / "data"),
-            cwd=tmp_path, env=env,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
-    text = err.decode()
-    assert proc.returncode == 1, text[-2000:]
+        code, out, text = await _botkit(
+            tmp_path, "--env-file", str(env_file), "run", "--mode", "live", "--live"
+        )
+    assert code == 1, text[-2000:]
     assert "401" in text
-    assert sim.secret_of(unknown).splitlines()[1] not in text + out.decode()  # no secret
+    assert sim.secret_of(unknown).splitlines()[1] not in text + out  # no secret
 
 
 async def test_a_strategy_whose_on_start_raises_stops_the_bot_with_exit_1(tmp_path: Path) -> None:
@@ -46,15 +53,7 @@ async def test_a_strategy_whose_on_start_raises_stops_the_bot_with_exit_1(tmp_pa
         "    async def on_start(self) -> None:\n"
         "        raise RuntimeError('cannot load my model')\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOTKIT_")}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "botkit", "run", "--strategy", f"{strategy}:Broken",
-        "--duration", "20", "--data-dir", str(tmp_path / "data"),
-        cwd=tmp_path, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    _, err = await asyncio.wait_for(proc.communicate(), timeout=60)
-    text = err.decode()
-    assert proc.returncode == 1, text[-2000:]
+    code, _, text = await _botkit(tmp_path, "run", "--strategy", f"{strategy}:Broken")
+    assert code == 1, text[-2000:]
     assert "on_start raised RuntimeError('cannot load my model')" in text
     assert "does not run a strategy that could not start" in text

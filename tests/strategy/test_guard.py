@@ -151,13 +151,8 @@ def test_keep_records_must_be_positive() -> None:
         HookGuard("x", keep_records=0)
 
 
-async def test_a_stuck_hook_is_cancelled_by_the_default_timeout_and_named_while_it_runs() -> None:
-    """hook_timeout was off by default: a hook awaiting for ever froze every later event
-    (the emulated exits' triggers too) while the health said ready. 60 s now, and the
-    guard says which hook runs and for how long (the health model's input)."""
-    clock = ManualClock()
-    guard = HookGuard("stuck", GuardConfig(), clock=clock)
-    assert guard.config.hook_timeout == 60.0 and guard.running() is None
+async def _stuck_in(guard: HookGuard) -> asyncio.Future[bool]:
+    """A guard call of an on_ticker that never returns, once the hook is running."""
     started = asyncio.Event()
 
     async def stuck() -> None:
@@ -166,6 +161,17 @@ async def test_a_stuck_hook_is_cancelled_by_the_default_timeout_and_named_while_
 
     call = asyncio.ensure_future(guard.call("on_ticker", stuck))
     await started.wait()
+    return call
+
+
+async def test_a_stuck_hook_is_cancelled_by_the_default_timeout_and_named_while_it_runs() -> None:
+    """hook_timeout was off by default: a hook awaiting for ever froze every later event
+    (the emulated exits' triggers too) while the health said ready. 60 s now, and the
+    guard says which hook runs and for how long (the health model's input)."""
+    clock = ManualClock()
+    guard = HookGuard("stuck", GuardConfig(), clock=clock)
+    assert guard.config.hook_timeout == 60.0 and guard.running() is None
+    call = await _stuck_in(guard)
     clock.advance(12.0)
     assert guard.running() == ("on_ticker", 12.0)
     health = assess(HealthInputs(started=True, hook_running=guard.running()))
@@ -217,14 +223,7 @@ async def test_one_timer_serves_every_hook_and_a_shutdown_cancel_is_not_a_timeou
         assert await guard.call("on_ticker", quick)
         assert not await guard.call("on_ticker", asyncio.Event().wait)  # cut at 20 ms
     assert guard.error_count == 3
-    started = asyncio.Event()
-
-    async def stuck() -> None:
-        started.set()
-        await asyncio.Event().wait()
-
-    call = asyncio.ensure_future(guard.call("on_ticker", stuck))
-    await started.wait()
+    call = await _stuck_in(guard)
     call.cancel()  # the shutdown, before the hook's deadline
     with pytest.raises(asyncio.CancelledError):
         await call
