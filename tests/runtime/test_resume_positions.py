@@ -513,28 +513,10 @@ async def test_a_fresh_data_dir_counts_an_adopted_entrys_attached_exit_too(
     async with SimServer(
         seed=5, tick_interval=0, ws_config=WsConfig(heartbeat_interval=0.2)
     ) as sim:
-        env = tmp_path / "sim.env"
-        env.write_text(sim.env_text(sim.add_key("ES256")))
-        ex = sim.exchange
-        last = ex.last_trade_price("BTC-USD")
-        tp = ex.book("BTC-USD")[1][1][0]  # the second ask level: above the entry's fill
-        entry = {  # an earlier bot's entry (its data directory is gone): filled at once
-            "client_order_id": str(uuid.uuid4()),
-            "product_id": "BTC-USD",
-            "side": "BUY",
-            "order_configuration": {"market_market_ioc": {"base_size": "0.001"}},
-            "attached_order_configuration": attached_bracket(tp, (last * 9 / 10).quantize(ONE)),
-        }
-        assert ex.create_order("default", entry, sim.clock())["success"]
-        sim.publish()
-        ex.add_user("b")  # another account buys through the take-profit: the exit sells
-        _, asks = ex.book("BTC-USD")
-        size = sum((s for p, s in asks if p <= tp), Decimal(0))
-        buy = {"client_order_id": "", "product_id": "BTC-USD", "side": "BUY",
-               "order_configuration": {"market_market_ioc": {"base_size": str(size)}}}  # fmt: skip
-        assert ex.create_order("b", buy, sim.clock())["success"]
-        sim.publish()
-        statuses = sorted(o["status"] for o in ex.list_orders("default", {}))
+        env = _env_of(sim, tmp_path)
+        tp = _adopted_entry(sim)
+        _buy_through(sim, tp, Decimal("0.002"))  # the whole take-profit fills while down
+        statuses = sorted(o["status"] for o in sim.exchange.list_orders("default", {}))
         assert statuses == ["FILLED", "FILLED"]  # the entry and its exit: the account is flat
 
         config = _live_config(tmp_path, WATCHER, "Watcher")
@@ -543,6 +525,13 @@ async def test_a_fresh_data_dir_counts_an_adopted_entrys_attached_exit_too(
         )
         assert sorted(f.side for f in watcher.fills) == ["BUY", "SELL"]
         assert _position(runtime) == 0
+
+
+def _env_of(sim: SimServer, tmp_path: Path) -> Path:
+    """A ``.env`` with a fresh key of the simulator's, as ``botkit sim`` prints it."""
+    env = tmp_path / "sim.env"
+    env.write_text(sim.env_text(sim.add_key("ES256")))
+    return env
 
 
 CANCELLER = '''
@@ -601,8 +590,7 @@ async def test_an_adopted_entrys_attached_exit_is_kept_by_cancel_all(tmp_path: P
     async with SimServer(
         seed=5, tick_interval=0, ws_config=WsConfig(heartbeat_interval=0.2)
     ) as sim:
-        env = tmp_path / "sim.env"
-        env.write_text(sim.env_text(sim.add_key("ES256")))
+        env = _env_of(sim, tmp_path)
         tp = _adopted_entry(sim)
         _buy_through(sim, tp, Decimal("0.001"))  # half the take-profit fills while down
         (attached,) = [o for o in sim.exchange.list_orders("default", {}) if o["status"] == "OPEN"]
@@ -623,8 +611,7 @@ async def test_an_adopted_entrys_attached_exit_filling_in_the_run_is_counted(
     async with SimServer(
         seed=5, tick_interval=0, ws_config=WsConfig(heartbeat_interval=0.2)
     ) as sim:
-        env = tmp_path / "sim.env"
-        env.write_text(sim.env_text(sim.add_key("ES256")))
+        env = _env_of(sim, tmp_path)
         tp = _adopted_entry(sim)
         sent: list[bool] = []
 
