@@ -20,13 +20,14 @@ rests there, an emulated stop's limit lies 5 % through its trigger so that it fi
 to the band, a 2 % band refused every emulated trigger (the position never closed) and a
 10 % stop outright. Every other check applies.
 
-**A tripped kill switch** refuses every order but an armed exit's, and the adapter's
-cancel-all leaves exits' orders resting: the switch stops new risk; it must not strip a
-losing position of its stop-loss (it used to cancel the native stop and refuse the
-emulated one's order, on exactly the bad day it trips on). An exit is sized to what it
-protects when armed; one made with ``side=`` protects a position held elsewhere (zero
-here), so "only if it reduces the position" would still refuse it: every exit goes, and
-the other checks apply to it as on any day.
+**A tripped kill switch** refuses every order but an exit's that only reduces the
+position, and the adapter's cancel-all leaves exits' orders resting: the switch stops new
+risk; it must not strip a losing position of its stop-loss (it used to cancel the native
+stop and refuse the emulated one's order, on exactly the bad day it trips on). "Only
+reduces": an exit armed for a position since closed another way would open the other side
+(a review found a stop flipping a flat strategy short during a trip), so it is refused like
+any order, and so is an exit made with ``side=`` for a position this strategy does not
+hold (it cannot be shown to reduce anything).
 
 **Protections** (Freqtrade's idea; all off by default, docs/protections.md): a cooldown
 after a stop-loss, a lock after N losing trades in a window, and a latch on the drawdown
@@ -210,8 +211,8 @@ def _dec(conf: dict[str, Any], key: str) -> Decimal | None:
 
 @dataclass(frozen=True, slots=True)
 class KillSwitchState:
-    """The kill switch: once ``tripped``, every order (but an armed exit's) is refused
-    until a reset."""
+    """The kill switch: once ``tripped``, every order (but an exit's that only reduces the
+    position) is refused until a reset."""
 
     tripped: bool
     reason: str = ""
@@ -345,7 +346,9 @@ class RiskEngine:
         """
         lim = self._limits
         pid = order.product_id
-        if self.kill_switch.tripped and not order.exit:  # an armed exit still goes out
+        if self.kill_switch.tripped and not (
+            order.exit and self.is_reducing(order, quote, position)
+        ):  # an exit's order that only closes risk still goes out; nothing else
             _refuse(
                 "RISK_KILL_SWITCH",
                 f"kill switch tripped ({self.kill_switch.reason}); no orders until it is reset: "

@@ -169,13 +169,15 @@ def test_daily_loss_counts_realised_unrealised_and_fees_and_resets_at_utc_midnig
     assert engine.on_mark("ETH-USD", D("1"), now=t + DAY + 4) is None  # trips once
 
 
-def test_a_tripped_kill_switch_lets_only_an_armed_exits_order_through() -> None:
+def test_a_tripped_kill_switch_lets_only_an_exit_that_reduces_through() -> None:
     """It refused every order, the stop-loss's too: the day it trips is the day a losing
-    position most needs its exit. Every exit goes (one with side= protects a position held
-    elsewhere: zero here); nothing else does."""
+    position most needs its exit. Letting every exit through (as a first fix did) let a
+    stop armed for a position since closed sell the strategy short: only an exit's order
+    that reduces the position goes."""
     engine = RiskEngine(RiskLimits())
     engine.trip("daily loss 51.00", now=0.0)
     exit_sell = OrderCheck("BTC-USD", "SELL", D("0.5"), None, D("95"), True)
     engine.check(exit_sell, QUOTE, position=D("1"), open_orders=0)  # closes part of a long
-    engine.check(exit_sell, QUOTE, position=D("0"), open_orders=0)  # side=: held elsewhere
+    assert refused(engine, exit_sell, position=D("0.2")) == "RISK_KILL_SWITCH"  # a flip
+    assert refused(engine, exit_sell) == "RISK_KILL_SWITCH"  # flat (closed another way)
     assert refused(engine, limit("SELL", "0.5", "95"), position=D("1")) == "RISK_KILL_SWITCH"
