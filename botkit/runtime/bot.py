@@ -459,8 +459,11 @@ class BotRuntime:
         if not await self._unless_stopped(self._wait_ready(feed)):
             self._stop.set()
             return False
-        await ctx.start()
+        # on_start has no hook timeout (it may load data for minutes): a stop still ends it
+        started_ok = await self._unless_stopped(ctx.start())
         self._started = True
+        if not started_ok:
+            return True  # stopped during on_start
         if not await self._unless_stopped(self._warm_up(ctx)):
             return True  # stopped while replaying history
         started = self.alert_rules.started(self.mode, self.stats.strategy, self.products)

@@ -57,3 +57,33 @@ async def test_a_strategy_whose_on_start_raises_stops_the_bot_with_exit_1(tmp_pa
     assert code == 1, text[-2000:]
     assert "on_start raised RuntimeError('cannot load my model')" in text
     assert "does not run a strategy that could not start" in text
+
+
+async def test_a_hung_on_start_still_ends_at_the_duration_and_shows_in_health(
+    tmp_path: Path,
+) -> None:
+    """on_start has no hook timeout (it may load data for minutes); a review found that a
+    hung one then kept the bot from stopping at all (--duration, SIGTERM). The stop ends it,
+    and meanwhile the health names the hook."""
+    from botkit.runtime.api import RunOptions
+    from botkit.runtime.bot import BotRuntime
+    from botkit.runtime.bot_config import parse_bot_config
+    from botkit.runtime.health import Health
+    from botkit.runtime.settings import load_settings
+
+    strategy = tmp_path / "hang.py"
+    strategy.write_text(
+        "import asyncio\nfrom botkit import Strategy\n\n\n"
+        "class Hang(Strategy):\n"
+        "    async def on_start(self) -> None:\n"
+        "        await asyncio.Event().wait()\n"
+    )
+    seen: list[Health] = []
+    config = parse_bot_config({"bot": {"sim_seed": 2}, "strategy": {"name": f"{strategy}:Hang"}})
+    options = RunOptions(data_dir=tmp_path, install_signals=False, duration=6.5,
+                         on_health=seen.append)  # fmt: skip
+    runtime = BotRuntime(config, load_settings(env_file=None), options)
+    async with asyncio.timeout(40):
+        result = await runtime.run()
+    assert result.error is None
+    assert any("strategy hook on_start running for" in r for h in seen for r in h.reasons)
