@@ -295,8 +295,8 @@ class PrimeFeedProtocol:
         book_pids += [p for p in ticker_pids + candle_pids if p not in book_pids]
         self._book_pids = tuple(book_pids)
         self._tickers = frozenset(ticker_pids)
-        self._top: dict[str, tuple[Decimal | None, Decimal | None]] = {}
-        """The best bid and ask of each product's last derived ticker."""
+        self._top: dict[str, tuple[Decimal | None, ...]] = {}
+        """The top of book (prices and sizes) of each product's last derived ticker."""
         self._candle_pids = frozenset(candle_pids)
         self._candles = CandleBuilder()
         for pid in self._book_pids:
@@ -321,13 +321,13 @@ class PrimeFeedProtocol:
         self.last_seq = None
         self._heartbeat_counter = None
         self.requests.clear()
-        self._top.clear()  # the snapshot's ticker goes out whatever it says
         return self._invalidate_all("reconnected: waiting for a new snapshot")
 
     def connection_lost(self, reason: str) -> list[FeedEvent]:
         return self._invalidate_all(f"connection lost: {reason}")
 
     def _invalidate_all(self, reason: str) -> list[FeedEvent]:
+        self._top.clear()  # the next snapshot's ticker goes out whatever it says
         out: list[FeedEvent] = []
         for pid in self._book_pids:
             book = self.books[pid]
@@ -511,21 +511,26 @@ class PrimeFeedProtocol:
                     crossed = book.apply_wire_updates(ev.updates)
             except Exception as exc:  # the book refused a level (side, price, quantity)
                 _withdraw(events)
+                self._top.clear()  # a withdrawn ticker's top must not hold the next one back
                 self._refuse(f"{pid}: {exc}", events, resync=True, product=pid)
                 return
             if crossed:
                 _withdraw(events)
+                self._top.clear()
                 events.extend(self._gap_recovery(f"{pid} book crossed"))
                 return
             events.append(book_changed(pid, book, snapshot, frame.sequence_num))
             if pid in self._tickers or pid in self._candle_pids:
                 ticker = _book_ticker(pid, book)
                 if ticker is not None and pid in self._tickers:
-                    # only when the top moved: one per book change (3x Advanced Trade's
-                    # rate, deep levels included) made ticker-counting strategies trade
-                    # more on Prime than on the other venues
-                    top = (ticker.best_bid, ticker.best_ask)
-                    if self._top.get(pid) != top:
+                    # only when the top changed (price or size): one per book change
+                    # (3x Advanced Trade's rate, deep levels included) made ticker-counting
+                    # strategies trade more on Prime; always after a snapshot
+                    top = (
+                        ticker.best_bid, ticker.best_bid_quantity,
+                        ticker.best_ask, ticker.best_ask_quantity,
+                    )  # fmt: skip
+                    if snapshot or self._top.get(pid) != top:
                         self._top[pid] = top
                         events.append(TickersReceived("update", (ticker,), False))
                 if ticker is not None and pid in self._candle_pids:
@@ -558,7 +563,8 @@ class PrimeFeedProtocol:
 
 
 def _withdraw(events: list[FeedEvent]) -> None:
-    """Drop this frame's ``BookChanged``/derived ticker events (the last ones)."""
+    """Drop this frame's ``BookChanged``/derived ticker events (the last ones); the
+    callers clear the tops those tickers recorded."""
     while events and type(events[-1]) in (BookChanged, TickersReceived):
         events.pop()
 

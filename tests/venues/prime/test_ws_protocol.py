@@ -240,6 +240,12 @@ def test_derived_ticker_is_the_top_of_the_book() -> None:
     # strategies trade 3x as often on Prime as elsewhere); the top moving is one
     assert tickers(l2(1, "update", "BTC-USD", lvl("bid", "99", "7"))) == []
     assert tickers(l2(2, "update", "BTC-USD", lvl("bid", "100.25", "1"))) == [Decimal("100.25")]
+    # a size change at the top is one (its quantities were stale); a resync's snapshot
+    # always is, even with the top unchanged (a review: ctx.ticker stayed stale after it)
+    assert tickers(l2(3, "update", "BTC-USD", lvl("bid", "100.25", "2"))) == [Decimal("100.25")]
+    p.receive(l2(4, "update", "BTC-USD", lvl("bid", "101", "1")))  # crosses: resync
+    assert not p.books["BTC-USD"].valid
+    assert tickers(snap(5)) == [Decimal("100.00")]
 
 
 def test_error_frames_carry_a_hint_and_no_secret() -> None:
