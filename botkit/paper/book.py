@@ -90,6 +90,8 @@ class PaperBook(LevelWalker):
         self._seq = 0
         # (maker side, price) -> (real size when we took from it, size we took)
         self._used: dict[tuple[Side, Decimal], tuple[Decimal, Decimal]] = {}
+        self._book_taken: dict[tuple[Side, Decimal], Decimal] = {}
+        """``crossed``: what our resting orders took from a real level, until it leaves."""
 
     # ------------------------------------------------------------- the L2 book
     def live(self) -> L2Book | None:
@@ -228,13 +230,17 @@ class PaperBook(LevelWalker):
     # ------------------------------------------------------ market data inputs
     def on_book(self, now: float) -> None:
         """The real book changed: forget stale consumption, cap queues, join waiting orders."""
-        if not self._lots and not self._used:
+        if not self._lots and not self._used and not self._book_taken:
             return  # the hot path of a replay: nothing of ours at any level
         l2 = self.live()
         if l2 is None:
             return
         used = self._used
         size_at = l2.size_at
+        taken_at = self._book_taken
+        if taken_at:  # a level that left the book: what comes back there is new
+            for key in [k for k in taken_at if not size_at(k[0], k[1])]:
+                del taken_at[key]
         if used:
             for (side, price), (seen, _taken) in list(used.items()):
                 if size_at(side, price) != seen:
@@ -264,19 +270,21 @@ class PaperBook(LevelWalker):
         at or below it, and would have traded with it), a sell when the best bid does;
         at most the size at that best level, shared oldest first. Taken off the orders
         as :meth:`allocate` does. Without it a resting order on such a venue never
-        filled (found by a venue QA pass). What we take from a level is remembered as
-        our taker orders' is (``_used``), until the level changes: an unchanged level
-        is not taken twice (a review found a 0.25 level filling a 1.0 order over four
-        unrelated updates)."""
+        filled (found by a venue QA pass). What we take from a level is remembered for as
+        long as the level exists (``_book_taken``): only the size beyond it can fill us
+        again. Reviews found a 0.25 level filling a 1.0 order over unrelated updates,
+        then over a size flickering 0.25 → 0.26 → 0.25."""
         lots = self._lots
         l2 = self.live() if lots else None
         if l2 is None:
             return []
         tops = {"BUY": l2.best_ask(), "SELL": l2.best_bid()}  # the level a resting side meets
         budget: dict[str, Decimal] = {}
+        taken_at = self._book_taken
         for side, top in tops.items():
             if top is not None:
-                budget[side] = self._effective(opposite(side), top[0], top[1])  # type: ignore[arg-type]
+                key = (opposite(side), top[0])  # type: ignore[arg-type]
+                budget[side] = max(top[1] - taken_at.get(key, _ZERO), _ZERO)
         out: list[tuple[QueuedOrder, Decimal]] = []
         for lot in sorted(lots.values(), key=lambda o: o.seq):
             top = tops[lot.side]
@@ -289,9 +297,7 @@ class PaperBook(LevelWalker):
             lot.size -= take
             out.append((lot, take))
             key = (opposite(lot.side), top[0])
-            before = self._used.get(key)
-            taken = before[1] if before is not None and before[0] == top[1] else _ZERO
-            self._used[key] = (top[1], taken + take)
+            taken_at[key] = taken_at.get(key, _ZERO) + take
         for lot, _ in out:
             if not lot.size:
                 lots.pop(lot.order_id, None)

@@ -453,5 +453,11 @@ def test_fills_from_book_take_an_unchanged_level_once() -> None:
     for price in ("90", "91", "92"):  # far from the ask: it does not change
         p.level("bid", price, "1")
     assert D(p.order(buy)["filled_size"]) == D("0.25")
-    p.level("offer", "99", "0.5")  # the level changed: 0.5 more is offered at our price
-    assert D(p.order(buy)["filled_size"]) == D("0.75")
+    for size in ("0.26", "0.25", "0.26"):  # a size flickering: only what is beyond our take
+        p.level("offer", "99", size)
+    assert D(p.order(buy)["filled_size"]) == D("0.26")
+    p.level("offer", "99", "0.5")  # grown: the size beyond what we took fills us
+    assert D(p.order(buy)["filled_size"]) == D("0.5")
+    p.level("offer", "99", "0")  # the level leaves the book; what comes back there is new
+    p.level("offer", "99", "0.2")
+    assert D(p.order(buy)["filled_size"]) == D("0.7")
