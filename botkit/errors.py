@@ -136,7 +136,8 @@ class ExchangeError(BotkitError):
         # a refusal answered 200 (Advanced Trade's success: false) is not an HTTP error: its
         # reason says it ("HTTP 200: PREVIEW_..." read as if the request had failed)
         shown = self.status if self.status >= 300 else 0
-        code = "" if self.message.startswith(self.code) else self.code  # said once (Prime)
+        said = self.message.split(":", 1)[0].strip()
+        code = "" if said == self.code else self.code  # said once (Prime repeats it)
         parts = [f"HTTP {shown}" if shown else "", code, self.message]
         text = ": ".join(p for p in parts if p)
         if self.request_id:

@@ -133,6 +133,7 @@ class HealthReporter:
                 clock_offset=getattr(rt.client, "last_offset", None),
                 journal_ok=not isinstance(rt.error, JournalError),
                 strategy_halted=ctx is not None and ctx.guard.halted,
+                halt_reason=ctx.guard.halt_reason if ctx is not None else "",
                 hook_running=ctx.guard.running() if ctx is not None else None,
                 kill_switch=rt.gate is not None and rt.gate.tripped,
                 kill_switch_reason=rt.gate.engine.kill_switch.reason if rt.gate else "",

@@ -87,6 +87,7 @@ class HealthInputs:
         clock_offset: exchange minus host clock in seconds, None before it is measured.
         journal_ok: False once a journal write failed.
         strategy_halted: the strategy guard halted the strategy.
+        halt_reason: why (named in the reason, hence in the alert).
         hook_running: the strategy hook being awaited and for how many seconds, if any.
         kill_switch: the risk engine's kill switch is tripped.
         kill_switch_reason: why it tripped (named in the reason, hence in the alert).
@@ -102,6 +103,7 @@ class HealthInputs:
     clock_offset: float | None = None
     journal_ok: bool = True
     strategy_halted: bool = False
+    halt_reason: str = ""
     hook_running: tuple[str, float] | None = None
     kill_switch: bool = False
     kill_switch_reason: str = ""
@@ -155,7 +157,7 @@ def assess(inputs: HealthInputs, limits: HealthThresholds | None = None) -> Heal
     if inputs.user_channel == "down":
         degraded.append("user channel down: order updates arrive late (by REST)")
     if inputs.strategy_halted:
-        degraded.append("strategy halted by its guard after repeated errors")
+        degraded.append(f"strategy halted: {inputs.halt_reason or 'after repeated errors'}")
     hook = inputs.hook_running
     if hook is not None and hook[1] > lim.max_hook_seconds:
         degraded.append(

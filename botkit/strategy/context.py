@@ -79,6 +79,14 @@ def new_client_order_id() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+def _off(value: Decimal, step: Decimal) -> bool:
+    """:func:`off_grid`, a value too long for the grid's precision counting as off it."""
+    try:
+        return off_grid(value, step)
+    except InvalidOperation:
+        return True
+
+
 class BotContext(StrategyDriver):
     """The concrete context, and the strategy's driver.
 
@@ -360,12 +368,7 @@ class BotContext(StrategyDriver):
         lim = self.product_limits.get(product_id)
         if lim is None:
             return
-        try:
-            off_size, off_price = off_grid(size, lim.base_increment), off_grid(
-                price, lim.price_increment
-            )
-        except InvalidOperation:  # too many digits for the grid: not a size the venue takes
-            off_size, off_price = True, False
+        off_size, off_price = _off(size, lim.base_increment), _off(price, lim.price_increment)
         if off_size:
             raise OrderRejected(
                 f"{product_id} size {size} is not a multiple of its base_increment "

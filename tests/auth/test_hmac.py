@@ -121,3 +121,14 @@ def test_a_pem_key_given_as_the_prime_signing_key_is_refused_before_any_request(
     with pytest.raises(ConfigError, match="Advanced Trade \\(CDP\\) key") as info:
         PrimeHmacSigner("access", pem, "pass", clock=ManualClock())
     assert pem not in str(info.value)
+
+
+def test_an_error_says_its_code_once_but_keeps_a_different_one() -> None:
+    from botkit.errors import ExchangeError
+
+    same = ExchangeError("INVALID_LIMIT_PRICE_POST_ONLY: would cross", status=400,
+                         code="INVALID_LIMIT_PRICE_POST_ONLY")  # fmt: skip
+    assert str(same) == "HTTP 400: INVALID_LIMIT_PRICE_POST_ONLY: would cross"
+    longer = ExchangeError("INVALID_LIMIT_PRICE_POST_ONLY: would cross", status=400,
+                           code="INVALID_LIMIT_PRICE")  # fmt: skip
+    assert str(longer).startswith("HTTP 400: INVALID_LIMIT_PRICE: INVALID_LIMIT_PRICE_POST_ONLY")

@@ -88,3 +88,16 @@ def test_thresholds_are_configurable() -> None:
         assess(facts, HealthThresholds(max_clock_offset=1.0, max_order_rtt=1.0)).verdict
         == "degraded"
     )
+
+
+def test_a_halt_names_its_reason() -> None:
+    """A strategy halted because its on_start raised read "after repeated errors"."""
+    h = assess(
+        HealthInputs(
+            started=True,
+            products={"BTC-USD": "live"},
+            strategy_halted=True,
+            halt_reason="on_start raised RuntimeError('no model')",
+        )
+    )
+    assert h.reasons == ("strategy halted: on_start raised RuntimeError('no model')",)

@@ -163,6 +163,9 @@ async def test_amounts_the_venue_would_refuse_are_refused_before_anything_is_sen
     with pytest.raises(OrderRejected) as info:  # InvalidOperation escaped: found by a review
         await ctx.buy_limit(PRODUCT, D("1E+40") + D("0.1"), price)
     assert info.value.reason == "INVALID_SIZE_PRECISION"
+    with pytest.raises(OrderRejected) as info:  # the price is too long, not the size
+        await ctx.buy_limit(PRODUCT, D("0.001"), D("1E+40") + D("0.001"))
+    assert info.value.reason == "INVALID_PRICE_PRECISION"
     with pytest.raises(ValueError, match="not a finite decimal"):
         await ctx.buy_limit(PRODUCT, D("NaN"), price)
     assert sim.exchange.list_orders("default", {}) == []  # nothing reached the venue
