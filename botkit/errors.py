@@ -268,7 +268,8 @@ class StrategyError(BotkitError):
     """A strategy hook raised. Logged with the traceback; the bot keeps running, and a
     strategy that keeps failing is halted with its orders cancelled (not its exits').
     ``on_start`` raising stops the bot (exit 1): a strategy that could not start is not
-    run half made."""
+    run half made — unless exits protect positions: then it is halted and the bot runs
+    for them."""
 
 
 class ComponentFailed(BotkitError):

@@ -363,13 +363,14 @@ class OrderExecutor(ReconcileMixin):
                 # a killed run's last intents may be in the OS only: make them power-safe
                 await asyncio.get_running_loop().run_in_executor(self._io_pool, self.journal.sync)
             pending = await self._io(self.journal.pending)
+            at_start = partial(self._resolve_id, at_start=True)
             if pending:
                 log.warning("resolving %d pending order intent(s) from the journal", len(pending))
             first_unknown: OrderOutcomeUnknown | None = None
             for record in pending:
                 coid = record.client_order_id
                 try:
-                    report.placed.append(await self._shared(coid, None, self._resolve_at_start))
+                    report.placed.append(await self._shared(coid, None, at_start))
                 except OrderOutcomeUnknown as exc:
                     report.unknown.append(coid)
                     first_unknown = first_unknown or exc
@@ -492,21 +493,15 @@ class OrderExecutor(ReconcileMixin):
         fresh = record.attempts == 0 and coid not in self._sent
         return await self._resolve(record, fresh=fresh)
 
-    async def _resolve_id(self, coid: str) -> PlacedOrder:
-        record = await self._io(self.journal.get, coid)
-        if record is None:
-            raise KeyError(coid)
-        return await self._resolve(record, fresh=False)
-
-    async def _resolve_at_start(self, coid: str) -> PlacedOrder:
-        """:meth:`_resolve_id` for :meth:`start`: a pending intent that the lookup answered
-        "not found" and older than :attr:`resend_max_age` is not sent again. Only here: in
+    async def _resolve_id(self, coid: str, *, at_start: bool = False) -> PlacedOrder:
+        """Resolve a journalled intent. ``at_start`` (:meth:`start` only): one the lookup
+        answered "not found" and older than :attr:`resend_max_age` is not sent again; in
         a run, an exit settling its own order must keep its id (a second id could sell
         twice), and what a run asks again about is seconds old."""
         record = await self._io(self.journal.get, coid)
         if record is None:
             raise KeyError(coid)
-        return await self._resolve(record, fresh=False, at_start=True)
+        return await self._resolve(record, fresh=False, at_start=at_start)
 
     async def _resolve(
         self, record: IntentRecord, *, fresh: bool, at_start: bool = False

@@ -161,8 +161,7 @@ def assess(inputs: HealthInputs, limits: HealthThresholds | None = None) -> Heal
     hook = inputs.hook_running
     if hook is not None and hook[1] > lim.max_hook_seconds:
         degraded.append(
-            f"strategy hook {hook[0]} running for {hook[1]:.0f} s: every other event waits "
-            "for it"
+            f"strategy hook {hook[0]} running for {hook[1]:.0f} s: every other event waits for it"
         )
     if inputs.kill_switch:
         why = f" ({inputs.kill_switch_reason})" if inputs.kill_switch_reason else ""

@@ -134,9 +134,7 @@ async def read_back_fills(
         elif mark is not None and not mark.terminal:
             if not o.open:
                 ledger.finished(order_id, o.status, o.filled_size)
-                tracker.expect(
-                    order_id, o.client_order_id, o.product_id, o.side, o.status, mark
-                )
+                tracker.expect(order_id, o.client_order_id, o.product_id, o.side, o.status, mark)
             if not pushed:  # the strategy's again: its updates and fills reach it
                 out.append(o.to_update())
     if not missed:

@@ -25,7 +25,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Literal
 
 from botkit.clock import Clock
@@ -77,14 +77,6 @@ def new_client_order_id() -> str:
     raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
     h = raw.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-def _off(value: Decimal, step: Decimal) -> bool:
-    """:func:`off_grid`, a value too long for the grid's precision counting as off it."""
-    try:
-        return off_grid(value, step)
-    except InvalidOperation:
-        return True
 
 
 class BotContext(StrategyDriver):
@@ -368,15 +360,14 @@ class BotContext(StrategyDriver):
         lim = self.product_limits.get(product_id)
         if lim is None:
             return
-        off_size, off_price = _off(size, lim.base_increment), _off(price, lim.price_increment)
-        if off_size:
+        if off_grid(size, lim.base_increment):
             raise OrderRejected(
                 f"{product_id} size {size} is not a multiple of its base_increment "
                 f"{lim.base_increment}: round it down, e.g. "
                 f"size.quantize(Decimal('{lim.base_increment}'), ROUND_DOWN)",
                 reason="INVALID_SIZE_PRECISION",
             )
-        if off_price:
+        if off_grid(price, lim.price_increment):
             raise OrderRejected(
                 f"{product_id} price {price} is not a multiple of its price increment "
                 f"{lim.price_increment}: round it to the tick",
@@ -564,9 +555,8 @@ class BotContext(StrategyDriver):
         count = 0
         for order in self.open_orders(product_id):
             coid = order.client_order_id
-            if self.exits.holds(coid) or coid.startswith("attached:"):
-                continue  # it protects a position (an attached one may be unknown to the
-                # exit state: a lost data directory): cancel_exit or cancel by id ends it
+            if self.exits.holds(coid):
+                continue  # it protects a position: cancel_exit (or cancel by id) ends it
             try:
                 count += await self.cancel(coid)
             except BotkitError as exc:  # keep cancelling the others

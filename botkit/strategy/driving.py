@@ -110,23 +110,26 @@ class StrategyDriver:
                 return order is not None and not order.terminal
 
             await self.exits.resume(known)
-        if not await self.guard.call("on_start", self._hooks().on_start) and self.guard.errors:
-            last = self.guard.errors[-1]
-            live = self.exits.live()
-            if last.event == "on_start" and live:  # they need the bot running: it runs for them
-                await self.guard.halt(f"on_start raised {last.error.__cause__!r}")
-                self._log.critical(
-                    "strategy %s: on_start raised %r: the strategy is halted, and the bot "
-                    "keeps running for its %d exit(s), which protect positions; fix the "
-                    "strategy and restart", self.guard.strategy, last.error.__cause__, len(live),
-                )  # fmt: skip
-            elif last.event == "on_start":  # not a journal failure (the runtime stops for it)
-                raise StrategyError(
-                    f"strategy {self.guard.strategy}: on_start raised "
-                    f"{last.error.__cause__!r}: the bot does not run a strategy that could "
-                    "not start (its state may be half made); the traceback is logged "
-                    "above: fix it and start again"
-                ) from last.error
+        guard = self.guard
+        if await guard.call("on_start", self._hooks().on_start) or not guard.errors:
+            return
+        last = guard.errors[-1]
+        if last.event != "on_start":
+            return  # a journal failure: the runtime stops for it
+        cause, live = last.error.__cause__, self.exits.live()
+        if live:  # they need the bot running: it runs for them
+            await guard.halt(f"on_start raised {cause!r}")
+            self._log.critical(
+                "strategy %s: on_start raised %r: the strategy is halted, and the bot keeps "
+                "running for its %d exit(s), which protect positions; fix the strategy and "
+                "restart", guard.strategy, cause, len(live),
+            )  # fmt: skip
+            return
+        raise StrategyError(
+            f"strategy {guard.strategy}: on_start raised {cause!r}: the bot does not run a "
+            "strategy that could not start (its state may be half made); the traceback is "
+            "logged above: fix it and start again"
+        ) from last.error
 
     async def stop(self) -> None:
         """Run ``on_stop`` (even after a halt, so state can be saved)."""

@@ -149,11 +149,11 @@ class ExitManager(ExitRecovery):
         self._rewatch(rec.product_id)
 
     def holds(self, coid: str) -> bool:
-        """Whether ``coid`` is the working order of a live exit (an attached one's alias
-        too): what a cancel-all leaves alone."""
-        exit_id = self.by_coid.get(coid)
-        rec = self.records.get(exit_id) if exit_id is not None else None
-        return rec is not None and rec.live and rec.order_coid == coid
+        """Whether ``coid`` protects a position (a cancel-all leaves it): a live exit's
+        working order, or any exit Coinbase attached to an entry (``attached:``)."""
+        rec = self.records.get(self.by_coid.get(coid, ""))  # exit ids are never ""
+        attached = coid.startswith("attached:")
+        return attached or (rec is not None and rec.live and rec.order_coid == coid)
 
     def live(self, product_id: str | None = None) -> list[ExitRecord]:
         """The live exits (optionally of one product), oldest first."""

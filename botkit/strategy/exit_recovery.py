@@ -204,15 +204,9 @@ class ExitRecovery:
                 "running)", rec.exit_id, why,
             )  # fmt: skip
         else:
-            if back_off:
-                delay = self._back_off_trigger(rec.exit_id)
-                self._log.error(
-                    "emulated exit %s: its order was refused (%s): armed again, triggered "
-                    "again in %.0f s or later", rec.exit_id, why, delay,
-                )  # fmt: skip
-            else:
-                self._log.error("emulated exit %s: its order was refused (%s): armed again",
-                                rec.exit_id, why)  # fmt: skip
+            wait = f" in {self._back_off_trigger(rec.exit_id):.0f} s" if back_off else ""
+            self._log.error("emulated exit %s: its order was refused (%s): armed again%s",
+                            rec.exit_id, why, wait)  # fmt: skip
         rec.native, rec.order_coid, rec.status = False, None, "armed"
         rec.extra.pop("replace", None)
         rec.extra.pop(SENDING, None)
@@ -354,11 +348,9 @@ class ExitRecovery:
         final = update.cumulative_quantity
         if mark is None or mark.cumulative_quantity < final:
             return False  # its fills are still to come (the usual order: update, then fills)
-        if not exit_fills.accepts(rec.extra, coid, final):
-            return False  # the exit has them all
         before = exit_fills.applied(rec.extra, coid)
-        if before is None:
-            return False  # an older record: it cannot tell what it had
+        if before is None or before >= final:
+            return False  # an older record (it cannot tell what it had), or it has them all
         rec.filled += final - before
         exit_fills.counted(rec.extra, coid, final)
         self._log.warning(

@@ -22,7 +22,7 @@ Money is ``Decimal``; nothing here reads a clock or draws a random number.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 from typing import Any, Literal
 
 from botkit.errors import OrderRejected
@@ -229,9 +229,12 @@ def stop_limit_price(
 
 def off_grid(value: Decimal, step: Decimal) -> bool:
     """Whether ``value`` is not a multiple of ``step`` (never, for a step that is not
-    positive: a product's rule of "0" means no grid). Raises ``InvalidOperation`` for a
-    value too long for the step's precision."""
-    return step > 0 and (value % step) != 0
+    positive: a product's rule of "0" means no grid); a value too long for the step's
+    precision is off it (``%`` raised InvalidOperation out of the order and exit checks)."""
+    try:
+        return step > 0 and (value % step) != 0
+    except InvalidOperation:
+        return True
 
 
 def check_exit(

@@ -117,13 +117,13 @@ class HookGuard:
         self.halted = False
         self.halt_reason = ""
         self._running: tuple[str, float] | None = None
-        # the hook timeout's state (see _armed): the task awaiting a hook and its deadline
-        # (the loop's clock), one timer for them all, and the task a timeout cancelled
+        """The hook being awaited (event, start on the guard's clock), None between."""
+        # the hook timeout's state (see _check_deadline): the task awaiting a hook and its
+        # deadline (the loop's clock), one timer for them all, the task a timeout cancelled
         self._waiter: asyncio.Task[Any] | None = None
         self._deadline = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._expired: asyncio.Task[Any] | None = None
-        """The hook being awaited (event, start on the guard's clock), None between."""
 
     def running(self) -> tuple[str, float] | None:
         """The hook the strategy is in (its event) and for how many seconds, or None."""
