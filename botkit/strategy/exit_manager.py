@@ -59,7 +59,12 @@ from botkit.strategy.exits import (
     ProductLimits,
     Trailing,
     check_exit,
+    describe_exit,
     evaluate,
+    how_kept,
+    leg_of_fill,
+    level_of,
+    position_left,
     resolve,
     stop_limit_price,
 )
@@ -106,13 +111,13 @@ class ExitManager(ExitRecovery):
         saved = store.get(_KEY) or {}
         for doc in saved.values():
             rec = ExitRecord.from_json(doc)
+            if ctx.ledger is None:  # positions not restored: a resumed exit is not sized by them
+                rec.extra.pop("counted", None)
             self._index(rec)
         if self.records:
-            self._log.warning(
-                "resumed %d exit(s) from the exit state: %s",
-                len(self.records),
-                ", ".join(f"{r.kind} {r.product_id} ({_how(r)})" for r in self.records.values()),
-            )
+            rows = [f"{r.kind} {r.product_id} ({how_kept(r)})" for r in self.records.values()]
+            what = ", ".join(rows)
+            self._log.warning("resumed %d exit(s) from the exit state: %s", len(rows), what)
 
     # -- bookkeeping -------------------------------------------------------------------------
 
@@ -345,8 +350,10 @@ class ExitManager(ExitRecovery):
         take_profit: PriceLike | None = None,
         distance: PriceLike | None = None,
         activation: Decimal | None = None,
+        counted: bool = False,
     ) -> str:
-        """An exit for a held position (``bracket``, ``stop_loss``, ``trailing``); its id."""
+        """An exit for a held position (``bracket``, ``stop_loss``, ``trailing``); its id.
+        ``counted``: of the strategy's own position (an entry's fill) though ``side`` is given."""
         position = self._position(product_id, side)
         held = abs(self._ctx.position(product_id))
         if side is None and size > held:
@@ -434,6 +441,7 @@ class ExitManager(ExitRecovery):
             ),
             take_profit=tp,
             trailing=trailing,
+            extra={"counted": True} if counted or side is None else {},
         )
         if native and (kind != "trailing" or sl is not None):
             await self._place_native(rec, initial=True)
@@ -635,7 +643,11 @@ class ExitManager(ExitRecovery):
                             except BotkitError as exc:  # retried on the next prints
                                 self._log.warning("exit %s: re-price failed: %s", rec.exit_id, exc)
             leg = evaluate(rec, price)
-            if leg is not None and not (self._rearm_after and self._trigger_waits(rec.exit_id)):
+            if (
+                leg is not None
+                and not (self._rearm_after and self._trigger_waits(rec.exit_id))
+                and self._fit_to_position(rec, price)
+            ):
                 events.append(await self._trigger(rec, leg, price))
         return events
 
@@ -658,6 +670,32 @@ class ExitManager(ExitRecovery):
         self._save()
         await self._cancel_for_replace(rec)
 
+    def _fit_to_position(self, rec: ExitRecord, price: Decimal) -> bool:
+        """Size a triggering exit to what the strategy holds less its other triggered exits'
+        orders (:func:`position_left`); False: nothing left, closed unsent. Only ``counted``
+        exits (no ``side=``, or an entry's) with known positions (this run's, the ledger's)."""
+        if not rec.extra.get("counted"):
+            return True
+        working = sum(
+            (self._left(r) for r in self.records.values() if r is not rec and not r.native
+             and r.status == "triggered" and (r.product_id, r.position) == (rec.product_id,
+             rec.position)), _ZERO,
+        )  # fmt: skip
+        left = self._left(rec)
+        can = position_left(rec.position, self._ctx.position(rec.product_id), working)
+        if can >= left:
+            return True
+        self._log.warning(
+            "emulated exit %s (%s %s) triggered by a print at %s, but the strategy holds only "
+            "%s of the %s it was armed for (closed another way): %s", rec.exit_id, rec.kind,
+            rec.product_id, price, can, left, f"it closes {can}" if can > 0 else "closed, unsent",
+        )  # fmt: skip
+        if can <= 0:
+            self._finish(rec, "done")
+            return False
+        rec.size -= left - can
+        return True
+
     async def _trigger(self, rec: ExitRecord, leg: Leg, price: Decimal) -> ExitEvent:
         """An emulated exit triggered: send its working limit order."""
         rec.status, rec.leg = "triggered", leg
@@ -678,7 +716,7 @@ class ExitManager(ExitRecovery):
         self.by_coid[coid] = rec.exit_id
         self._rewatch(rec.product_id)
         event = ExitTriggered(
-            rec.exit_id, rec.product_id, rec.kind, leg, price, False, self._level(rec, leg)
+            rec.exit_id, rec.product_id, rec.kind, leg, price, False, level_of(rec, leg)
         )
         self._log.warning(
             "emulated exit %s (%s %s) triggered by a print at %s: %s %s at %s",
@@ -776,7 +814,7 @@ class ExitManager(ExitRecovery):
             else:
                 await self.held(
                     kind, rec.product_id, filled, side=rec.position,
-                    stop=rec.stop, take_profit=rec.take_profit,
+                    stop=rec.stop, take_profit=rec.take_profit, counted=True,
                 )  # fmt: skip
         except MAYBE_PLACED:
             pass  # its order may rest: the exit keeps it and asks again, never a second one
@@ -786,6 +824,7 @@ class ExitManager(ExitRecovery):
             child = ExitRecord(
                 self._ctx._new_id(), kind, rec.product_id, rec.position, filled, native=False,
                 stop=rec.stop, stop_limit=rec.stop_limit, take_profit=rec.take_profit,
+                extra={"counted": True},
             )  # fmt: skip
             self._index(child)
             self._save()
@@ -799,7 +838,7 @@ class ExitManager(ExitRecovery):
         coid = self._ctx._new_id()
         child = ExitRecord(
             self._ctx._new_id(), "take_profit", entry.product_id, entry.position, filled,
-            native=True, take_profit=tp, order_coid=coid,
+            native=True, take_profit=tp, order_coid=coid, extra={"counted": True},
         )  # fmt: skip
         exit_fills.begin(child.extra, coid)
         self._index(child)
@@ -819,12 +858,12 @@ class ExitManager(ExitRecovery):
         if not exit_fills.accepts(rec.extra, coid, fill.cumulative_quantity):
             return [], False  # counted already
         events: list[ExitEvent] = []
-        leg = rec.leg or self._leg_of(rec, fill.price)
+        leg = rec.leg or leg_of_fill(rec, fill.price)
         if rec.leg is None:
             rec.leg = leg
             events.append(ExitTriggered(
                 rec.exit_id, rec.product_id, rec.kind, leg, fill.price, rec.native,
-                self._level(rec, leg),
+                level_of(rec, leg),
             ))  # fmt: skip
         rec.filled += fill.size
         exit_fills.counted(rec.extra, coid, fill.cumulative_quantity)
@@ -856,45 +895,6 @@ class ExitManager(ExitRecovery):
         """What the exit still has to close once the late fills of its ended orders came."""
         return rec.remaining - exit_fills.outstanding(rec.extra)
 
-    @staticmethod
-    def _level(rec: ExitRecord, leg: Leg) -> Decimal | None:
-        if leg == "take_profit":
-            return rec.take_profit
-        return rec.trailing.stop if rec.trailing is not None else rec.stop
-
-    def _leg_of(self, rec: ExitRecord, price: Decimal) -> Leg:
-        """Which leg a fill of a native exit came from (a bracket's: by its price)."""
-        tp = rec.take_profit
-        if rec.kind == "take_profit":
-            return "take_profit"
-        if tp is not None and (price >= tp if rec.position == "long" else price <= tp):
-            return "take_profit"
-        if tp is not None and rec.stop is None:
-            return "take_profit"
-        return "stop_loss"
-
     def describe(self) -> list[dict[str, Any]]:
         """The live exits for the status page (``emulated: needs the bot running``)."""
-        out = []
-        for r in self.live():
-            stop = r.trailing.stop if r.trailing is not None else r.stop
-            out.append(
-                {
-                    "exit_id": r.exit_id,
-                    "kind": r.kind,
-                    "product_id": r.product_id,
-                    "side": r.side,
-                    "size": str(r.remaining if r.kind != "entry" else r.extra.get("entry_size")),
-                    "stop": None if stop is None else str(stop),
-                    "take_profit": None if r.take_profit is None else str(r.take_profit),
-                    "status": "cancelling" if "cancel" in r.extra else r.status,
-                    "how": _how(r),
-                }
-            )
-        return out
-
-
-def _how(rec: ExitRecord) -> str:
-    if rec.native and rec.trailing is not None:
-        return "native stop, re-priced by the bot: needs the bot running to trail"
-    return "native" if rec.native else "emulated: needs the bot running"
+        return [describe_exit(r) for r in self.live()]

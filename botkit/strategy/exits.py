@@ -42,7 +42,12 @@ __all__ = [
     "ProductLimits",
     "Trailing",
     "check_exit",
+    "describe_exit",
     "evaluate",
+    "how_kept",
+    "leg_of_fill",
+    "level_of",
+    "position_left",
     "exit_side",
     "implied_tick",
     "limits_from_rules",
@@ -556,6 +561,18 @@ class ExitRecord:
         )
 
 
+def position_left(position: PositionSide, held: Decimal, working: Decimal) -> Decimal:
+    """What an exit of a ``position`` may still close of the strategy's signed position
+    ``held``, once ``working`` (what other exits' triggered orders will close) is taken.
+
+    Why: an exit is sized when it is armed; by the time it triggers the position may have
+    been closed another way (a market sell, a second exit). Sent at its armed size, it would
+    sell coins the strategy does not hold (the account's other coins, or a short).
+    """
+    own = held if position == "long" else -held
+    return max(own - working, _ZERO)
+
+
 def evaluate(record: ExitRecord, price: Decimal) -> Leg | None:
     """Which leg of an armed, emulated exit a print at ``price`` triggers (None: none).
 
@@ -576,3 +593,45 @@ def evaluate(record: ExitRecord, price: Decimal) -> Leg | None:
     if tp is not None and (price >= tp if long else price <= tp):
         return "take_profit"
     return None
+
+
+def level_of(rec: ExitRecord, leg: Leg) -> Decimal | None:
+    """The price of ``rec``'s ``leg`` (a trailing stop's current stop)."""
+    if leg == "take_profit":
+        return rec.take_profit
+    return rec.trailing.stop if rec.trailing is not None else rec.stop
+
+
+def leg_of_fill(rec: ExitRecord, price: Decimal) -> Leg:
+    """Which leg a fill of a native exit came from (a bracket's: by its price)."""
+    tp = rec.take_profit
+    if rec.kind == "take_profit":
+        return "take_profit"
+    if tp is not None and (price >= tp if rec.position == "long" else price <= tp):
+        return "take_profit"
+    if tp is not None and rec.stop is None:
+        return "take_profit"
+    return "stop_loss"
+
+
+def how_kept(rec: ExitRecord) -> str:
+    """Where the exit lives, as the operator must know it (a restart, the bot down)."""
+    if rec.native and rec.trailing is not None:
+        return "native stop, re-priced by the bot: needs the bot running to trail"
+    return "native" if rec.native else "emulated: needs the bot running"
+
+
+def describe_exit(r: ExitRecord) -> dict[str, Any]:
+    """One live exit as the status page and the run summary show it."""
+    stop = r.trailing.stop if r.trailing is not None else r.stop
+    return {
+        "exit_id": r.exit_id,
+        "kind": r.kind,
+        "product_id": r.product_id,
+        "side": r.side,
+        "size": str(r.remaining if r.kind != "entry" else r.extra.get("entry_size")),
+        "stop": None if stop is None else str(stop),
+        "take_profit": None if r.take_profit is None else str(r.take_profit),
+        "status": "cancelling" if "cancel" in r.extra else r.status,
+        "how": how_kept(r),
+    }

@@ -737,3 +737,75 @@ async def test_replace_and_cancel_exits(
     with pytest.raises(ExitRejected) as info:
         await ctx.cancel_exit("nope")
     assert info.value.reason == "EXIT_UNKNOWN"
+
+
+def sold_by_bot(ex: Any) -> Decimal:
+    """Base the bot's user sold at the simulator (every SELL order's fills)."""
+    orders = ex.list_orders("default", {})
+    return sum((D(o["filled_size"] or 0) for o in orders if o["side"] == "SELL"), D(0))
+
+
+async def test_a_triggered_exit_sells_no_more_than_the_strategy_still_holds(
+    sim: SimServer, executor: OrderExecutor, tmp_path: Path
+) -> None:
+    """Two stops armed for the whole position, half of it sold another way: when the stops
+    trigger, the first sells the half left and the second nothing (they sold 2.5x the
+    position before: the account's other coins)."""
+    ctx, strategy = context(sim, EmulatingSink(executor), tmp_path)
+    user = UserChannel(sim.exchange)
+    await long_position(sim, ctx, user)
+    await ctx.stop_loss(PRODUCT, SIZE, Offset.bps(2))
+    await ctx.stop_loss(PRODUCT, SIZE, Offset.bps(2))
+    await ctx.sell_market(PRODUCT, SIZE / 2)  # half closed by the strategy itself
+    await user.sync(ctx)
+    assert ctx.position(PRODUCT) == SIZE / 2 and sold_by_bot(sim.exchange) == SIZE / 2
+    first, second = ctx.open_exits()
+    assert first.stop is not None
+    bid(sim.exchange, first.stop - 5)
+    await ctx.dispatch(trade_print(sell_down_to(sim.exchange, first.stop)))
+    await user.sync(ctx)
+    assert sold_by_bot(sim.exchange) == SIZE  # the half held, once
+    assert ctx.position(PRODUCT) == 0 and ctx.open_exits() == []
+    assert kinds(strategy) == [
+        ("ExitTriggered", "stop_loss", "stop_loss"),
+        ("ExitFilled", "stop_loss", "stop_loss"),
+    ]
+    assert first.size == SIZE / 2 and first.status == "done"
+    assert second.status == "done" and second.order_coid is None  # closed, nothing sent
+
+
+async def test_an_exit_of_a_position_closed_another_way_sends_nothing(
+    sim: SimServer, executor: OrderExecutor, tmp_path: Path
+) -> None:
+    ctx, strategy = context(sim, EmulatingSink(executor), tmp_path)
+    user = UserChannel(sim.exchange)
+    await long_position(sim, ctx, user)
+    await ctx.bracket(PRODUCT, SIZE, take_profit=Offset.pct(1), stop_loss=Offset.bps(2))
+    await ctx.sell_market(PRODUCT, SIZE)  # flat, the bracket left armed
+    await user.sync(ctx)
+    (rec,) = ctx.open_exits()
+    assert rec.stop is not None and ctx.position(PRODUCT) == 0
+    bid(sim.exchange, rec.stop - 5)
+    await ctx.dispatch(trade_print(sell_down_to(sim.exchange, rec.stop)))
+    await user.sync(ctx)
+    assert sold_by_bot(sim.exchange) == SIZE and ctx.position(PRODUCT) == 0
+    assert ctx.open_exits() == [] and strategy.exits == [] and rec.order_coid is None
+
+
+async def test_an_exit_made_with_side_guards_coins_the_strategy_does_not_count(
+    sim: SimServer, executor: OrderExecutor, tmp_path: Path
+) -> None:
+    """side=: a position held from an earlier run or elsewhere (the strategy counts 0): its
+    exit is not sized by the strategy's count, it sells what it was armed for."""
+    ctx, strategy = context(sim, EmulatingSink(executor), tmp_path)
+    user = UserChannel(sim.exchange)
+    await ctx.dispatch(book_event(sim))
+    await ctx.dispatch(ticker(sim.exchange.last_trade_price(PRODUCT)))
+    await ctx.stop_loss(PRODUCT, SIZE, Offset.bps(2), side="long")
+    (rec,) = ctx.open_exits()
+    assert rec.stop is not None and ctx.position(PRODUCT) == 0
+    bid(sim.exchange, rec.stop - 5)
+    await ctx.dispatch(trade_print(sell_down_to(sim.exchange, rec.stop)))
+    await user.sync(ctx)
+    assert sold_by_bot(sim.exchange) == SIZE and ctx.open_exits() == []
+    assert kinds(strategy)[-1] == ("ExitFilled", "stop_loss", "stop_loss")
