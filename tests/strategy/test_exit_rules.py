@@ -16,6 +16,7 @@ from botkit.strategy.exits import (
     Trailing,
     check_exit,
     evaluate,
+    position_left,
     resolve,
     stop_limit_price,
 )
@@ -193,3 +194,20 @@ def test_an_offset_reads_a_float_as_written() -> None:
     assert Offset.pct(0.1).value == Decimal("0.1") and Offset.bps(2.5).value == Decimal("2.5")
     with pytest.raises(ValueError, match="positive finite number"):
         Offset.pct(-1)
+
+
+@pytest.mark.parametrize(
+    ("position", "held", "working", "left"),
+    [
+        ("long", D("1"), D("0"), D("1")),
+        ("long", D("1"), D("0.4"), D("0.6")),  # another exit's order will sell 0.4
+        ("long", D("0.5"), D("1"), D("0")),  # never below zero
+        ("long", D("-1"), D("0"), D("0")),  # short now: a long's exit has nothing to sell
+        ("short", D("-2"), D("0.5"), D("1.5")),
+        ("short", D("1"), D("0"), D("0")),
+    ],
+)
+def test_position_left_is_what_an_exit_may_still_close(
+    position: str, held: Decimal, working: Decimal, left: Decimal
+) -> None:
+    assert position_left(position, held, working) == left  # type: ignore[arg-type]
