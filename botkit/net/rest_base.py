@@ -256,6 +256,7 @@ class RestClientBase:
             client_order_id=call.client_order_id,
             trace=trace,
             on_retry=self._count_retry,
+            answers=call.answers,
         )
         async for attempt in ctl.retrying(self._sleep):
             with attempt:

@@ -55,6 +55,9 @@ class ApiCall:
             (timeout, reset, 5xx). Create-order is idempotent only because it
             always carries the same ``client_order_id`` (reference §2.5).
         client_order_id: logged with every retry of a create-order.
+        answers: errors that are an answer of this call, not its failure (a cancel's
+            "already done" after a retry whose first attempt was lost: the first one
+            cancelled it); raised as ever, not logged as giving up.
     """
 
     method: str
@@ -64,6 +67,7 @@ class ApiCall:
     private: bool = True
     idempotent: bool = True
     client_order_id: str | None = None
+    answers: tuple[type[Exception], ...] = ()
 
     def url(self, base: str) -> str:
         """The full URL under ``base`` (query included; the JWT ``uri`` strips it)."""

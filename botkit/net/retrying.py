@@ -57,6 +57,7 @@ class RetryController:
         client_order_id: logged with every retry of a create-order.
         trace: collects the attempt errors.
         on_retry: called with the cause (the error's class name) before each retry.
+        answers: errors that answer the call (:attr:`ApiCall.answers`): no "giving up" line.
     """
 
     def __init__(
@@ -70,7 +71,9 @@ class RetryController:
         client_order_id: str | None = None,
         trace: CallTrace | None = None,
         on_retry: Callable[[str], None] | None = None,
+        answers: tuple[type[Exception], ...] = (),
     ) -> None:
+        self.answers = answers
         self.on_retry = on_retry
         self.label = label
         self.policy = policy
@@ -135,7 +138,9 @@ class RetryController:
         )
 
     def _give_up(self, error: BaseException, attempts: int) -> None:
-        if attempts > 1 or self.decision.reason != "fatal":
+        if (attempts > 1 or self.decision.reason != "fatal") and not isinstance(
+            error, self.answers
+        ):
             log.warning(
                 "giving up %s after %d attempt(s): %s%s",
                 self.label,

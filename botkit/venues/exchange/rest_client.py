@@ -381,7 +381,9 @@ class ExchangeRestClient(RestClientBase):
         out: list[CancelResult] = []
         for order_id in order_ids:
             try:
-                response = await self.call(ApiCall("DELETE", f"/orders/{order_id}"))
+                response = await self.call(
+                    ApiCall("DELETE", f"/orders/{order_id}", answers=(NotFound, BadRequest))
+                )
             except NotFound:
                 out.append(CancelResult(success=False, failure_reason="UNKNOWN_CANCEL_ORDER",
                                         order_id=order_id))  # fmt: skip

@@ -313,7 +313,9 @@ class PrimeRestClient(RestClientBase):
         """
         out: list[CancelResult] = []
         for order_id in order_ids:
-            call = ApiCall("POST", f"{self._pf}/orders/{order_id}/cancel")
+            call = ApiCall(
+                "POST", f"{self._pf}/orders/{order_id}/cancel", answers=(NotFound, BadRequest)
+            )
             try:
                 answer = self.decode(await self.call(call), CancelAnswer)
             except NotFound:

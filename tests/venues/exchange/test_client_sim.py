@@ -8,6 +8,7 @@ is checked against the exchange's own records.
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
@@ -287,3 +288,32 @@ async def test_bad_passphrase_and_ip_allow_list_are_typed_and_not_retried(
         await make_client(fenced).accounts()
     assert blocked.value.status == 403 and "allow-list" in blocked.value.hint
     assert ex.rest.requests - before == 1
+
+
+async def test_a_cancel_whose_answer_was_lost_is_not_logged_as_given_up(
+    ex: ExchangeSimServer,
+    make_client: Factory,
+    journal: OrderJournal,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The first DELETE cancels, its answer is lost (a 502), the retry hears "Order already done":
+    that is the answer (the order is cancelled), not a failure to give up on at WARNING
+    (a QA run read "giving up DELETE ... 400" as a cancel that failed)."""
+    key = ex.add_key()
+    client = make_client(key)
+    executor = OrderExecutor(client, journal)
+    intent = OrderIntent(
+        "7a0d3c1e-8f9b-4c2a-9d1e-0a1b2c3d4e5f",
+        "BTC-USD",
+        "BUY",
+        limit_gtc(Decimal("0.002"), Decimal("1000.00"), post_only=True),
+    )
+    placed = await executor.place(intent)
+    ex.faults.fail_after_accept(502, path=r"^/orders/", method="DELETE")  # cancelled, then 502
+    with caplog.at_level(logging.WARNING, logger="botkit"):
+        [result] = await client.cancel_orders([placed.order_id])
+    assert (await client.get_order(placed.order_id)).status == "CANCELLED"
+    assert not result.success and result.failure_reason == "INVALID_CANCEL_REQUEST"
+    assert "retry DELETE" in caplog.text  # the lost answer is still said
+    assert "giving up" not in caplog.text
+    await executor.close()
