@@ -108,7 +108,7 @@ def cmd_backtest_candles(args: argparse.Namespace) -> int:
         f"botkit: {result.candles:,} {series.product_id} candles of {series.granularity} s in "
         f"{result.wall_seconds:.2f} s ({result.candles_per_second:,.0f} candles/s in the loop)"
     )
-    print(f"botkit: {stats.orders} orders, {stats.fills} fills, {stats.rejected} refused")
+    print(f"botkit: {stats.orders} orders placed, {stats.fills} fills, {stats.rejected} refused")
     print(f"botkit: journal {result.journal_path}")
     if args.report:
         from botkit.report import build_report, write_html

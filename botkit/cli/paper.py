@@ -104,7 +104,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         f"botkit: replayed {result.records:,} records ({result.market_seconds:,.0f} s of market) "
         f"in {wall:.2f} s: {result.level_updates / wall:,.0f} level updates/s"
     )
-    print(f"botkit: {stats.orders} orders, {stats.fills} fills, {stats.rejected} refused")
+    print(f"botkit: {stats.orders} orders placed, {stats.fills} fills, {stats.rejected} refused")
     print(f"botkit: journal {result.journal_path}")
     if args.report:
         from botkit.report import build_report, write_html

@@ -9,7 +9,7 @@ at" timestamp), so a report can be diffed like the journal it came from.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -18,6 +18,7 @@ from pathlib import Path
 
 from botkit import __version__
 from botkit.report.analytics import Analytics, analyse
+from botkit.report.metrics import SIZED_TYPES as SIZED
 from botkit.report.metrics import Report, drawdown_series
 from botkit.report.svg import Chart, Marker, Series, render_chart
 
@@ -74,6 +75,16 @@ def summary_rows(r: Report) -> list[tuple[str, str]]:
     span = None if r.start_time is None or r.end_time is None else r.end_time - r.start_time
     fr = r.size_fill_ratio
     ofr = r.order_fill_ratio
+    # exits' orders (a bracket the exchange attached to an entry, a stop-limit): in the
+    # orders row, named, but not in the fill ratios (a stop that never triggered is not
+    # an order that failed to fill); a backtest's "orders placed" line counts neither
+    exits = Counter(o.order_type.lower() for o in r.orders if o.order_type.upper() not in SIZED)
+    exit_text = (
+        f"; {sum(exits.values())} exit orders: " + ", ".join(f"{k} {v}" for k, v in exits.items())
+        if exits
+        else ""
+    )
+    which = "limit and market orders" if exits else "orders"
     return [
         ("final equity", _d(r.final_equity) + q),
         ("initial equity", _d(r.initial_equity) + q),
@@ -84,7 +95,10 @@ def summary_rows(r: Report) -> list[tuple[str, str]]:
             "orders",
             f"{r.n_orders}"
             + (
-                " (" + ", ".join(f"{k.lower()} {v}" for k, v in r.orders_by_status.items()) + ")"
+                " ("
+                + ", ".join(f"{k.lower()} {v}" for k, v in r.orders_by_status.items())
+                + exit_text
+                + ")"
                 if r.orders_by_status
                 else ""
             ),
@@ -93,12 +107,13 @@ def summary_rows(r: Report) -> list[tuple[str, str]]:
         (
             "fill ratio (size)",
             f"{_d(None if fr is None else fr * 100, 1, '%')} "
-            f"({r.filled_size} of {r.ordered_size} base ordered)",
+            f"({r.filled_size} of {r.ordered_size} base ordered"
+            + (f" by {which})" if exits else ")"),
         ),  # fmt: skip
         (
             "fill ratio (orders)",
             f"{_d(None if ofr is None else ofr * 100, 1, '%')} "
-            f"({r.orders_with_fill} of {r.orders_considered} orders had a fill)",
+            f"({r.orders_with_fill} of {r.orders_considered} {which} had a fill)",
         ),  # fmt: skip
         ("time in market", "–" if r.time_in_market is None else f"{r.time_in_market:.1%}"),
         ("maker / taker fills", f"{r.maker.fills} / {r.taker.fills}"),

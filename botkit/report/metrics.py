@@ -21,6 +21,7 @@ __all__ = [
     "Drawdown",
     "LiquidityStats",
     "Report",
+    "SIZED_TYPES",
     "build_report",
     "compute",
     "drawdown_series",
@@ -28,7 +29,7 @@ __all__ = [
     "time_in_market",
 ]
 
-_SIZED_TYPES = ("LIMIT", "MARKET")  # the orders the fill ratio is about
+SIZED_TYPES = ("LIMIT", "MARKET")  # the orders the fill ratio is about
 _HUNDRED = Decimal(100)
 
 
@@ -220,7 +221,7 @@ def compute(
     if not fills:
         notes.append("No fills in this session: no trade happened, so PnL comes from marks only.")
 
-    considered = [o for o in orders if o.order_type.upper() in _SIZED_TYPES
+    considered = [o for o in orders if o.order_type.upper() in SIZED_TYPES
                   and o.status.upper() != "FAILED"]  # fmt: skip
     sized = [o for o in considered if o.base_size > 0]
     ordered = sum((o.base_size for o in sized), Decimal(0))

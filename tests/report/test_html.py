@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from botkit.paper.journal import PaperJournal
-from botkit.paper.records import EquityPoint, FillRecord
+from botkit.paper.records import EquityPoint, FillRecord, StateDelta
 from botkit.report import build_report, render_html, write_html
 from botkit.report.html import MAX_TABLE_ROWS
 from botkit.report.metrics import compute
 from botkit.report.svg import MAX_POINTS, downsample, nice_ticks
-from tests.report.sessions import write_session
+from tests.report.sessions import T0, order, write_session
 
 VOID = {"meta", "br", "img", "hr", "input", "link", "area", "base", "col", "source", "wbr"}
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
@@ -169,3 +169,18 @@ def test_nice_ticks() -> None:
     assert nice_ticks(0.0, 10.0) == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
     assert nice_ticks(987.3, 1032.1) == [990.0, 1000.0, 1010.0, 1020.0, 1030.0]
     assert nice_ticks(5.0, 5.0) == [5.0]
+
+
+def test_exit_orders_are_named_in_the_orders_row_and_left_out_of_the_fill_ratios(
+    tmp_path: Path,
+) -> None:
+    """A bracket the exchange attached to an entry is an order of the journal but not one
+    the strategy placed (a backtest said "75 orders", its report "150" with no word why)."""
+    path = write_session(tmp_path / "s.sqlite")
+    with PaperJournal(path) as j:
+        stop = order("x1", "SELL", "BRACKET", "OPEN", "1", "0", price="80", created=90)
+        j.save(StateDelta([stop], [], []), T0 + 90)
+    page = render_html(build_report(path))
+    assert "cancelled 1, failed 1, filled 2, open 2; 1 exit orders: bracket 1" in page
+    assert "(4 of 6 base ordered by limit and market orders)" in page
+    assert "(3 of 4 limit and market orders had a fill)" in page
