@@ -61,6 +61,7 @@ def resume_positions(ctx: BotContext, gate: RiskGate | None, ledger: FillLedger)
     positions = ledger.positions()
     for product_id, position in positions.items():
         ctx.positions.restore(product_id, position)
+    ctx.positions_resumed = True
     today = ledger.today()
     if gate is not None and (positions or today is not None):  # a new ledger changes nothing
         gate.engine.restore(positions, today)

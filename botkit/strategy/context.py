@@ -148,6 +148,9 @@ class BotContext(StrategyDriver):
         )
         self.positions = Positions(balances)
         self.ledger = ledger
+        self.positions_resumed = False
+        """Set once the positions were restored from the ledger (``resume_positions``): a
+        resumed exit is sized by the position only then (it would see zero before)."""
         self.timers = Timers()
         self.guard = HookGuard(name, guard, clock=guard_clock, on_halt=self._on_halt)
         self.strategy: Strategy | None = None

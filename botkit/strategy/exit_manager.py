@@ -108,11 +108,11 @@ class ExitManager(ExitRecovery):
         self._cancel_retry = {}
         self._cancelling = set()
         self._rearm_after = {}
+        self._resumed: set[str] = set()
         saved = store.get(_KEY) or {}
         for doc in saved.values():
             rec = ExitRecord.from_json(doc)
-            if ctx.ledger is None:  # positions not restored: a resumed exit is not sized by them
-                rec.extra.pop("counted", None)
+            self._resumed.add(rec.exit_id)  # sized only once positions are restored too
             self._index(rec)
         if self.records:
             rows = [f"{r.kind} {r.product_id} ({how_kept(r)})" for r in self.records.values()]
@@ -671,26 +671,26 @@ class ExitManager(ExitRecovery):
         await self._cancel_for_replace(rec)
 
     def _fit_to_position(self, rec: ExitRecord, price: Decimal) -> bool:
-        """Size a triggering exit to what the strategy holds less its other triggered exits'
-        orders (:func:`position_left`); False: nothing left, closed unsent. Only ``counted``
-        exits (no ``side=``, or an entry's) with known positions (this run's, the ledger's)."""
-        if not rec.extra.get("counted"):
+        """Size a triggering exit to the strategy's position (:func:`position_left`); False:
+        none left (or less than the product's minimum size), closed unsent. Only ``counted``
+        exits (no ``side=``, or an entry's) whose position is known: this run's, a ledger's."""
+        if not rec.extra.get("counted") or (
+            rec.exit_id in self._resumed and not self._ctx.positions_resumed
+        ):
             return True
-        working = sum(
-            (self._left(r) for r in self.records.values() if r is not rec and not r.native
-             and r.status == "triggered" and (r.product_id, r.position) == (rec.product_id,
-             rec.position)), _ZERO,
-        )  # fmt: skip
         left = self._left(rec)
-        can = position_left(rec.position, self._ctx.position(rec.product_id), working)
+        can = position_left(rec.position, self._ctx.position(rec.product_id))
         if can >= left:
             return True
+        rules = self.limits(rec.product_id)
+        dust = rules is not None and can < rules.base_min_size
         self._log.warning(
             "emulated exit %s (%s %s) triggered by a print at %s, but the strategy holds only "
             "%s of the %s it was armed for (closed another way): %s", rec.exit_id, rec.kind,
-            rec.product_id, price, can, left, f"it closes {can}" if can > 0 else "closed, unsent",
+            rec.product_id, price, can, left, "closed, nothing sent" if can <= 0 or dust
+            else f"it closes {can}",
         )  # fmt: skip
-        if can <= 0:
+        if can <= 0 or dust:
             self._finish(rec, "done")
             return False
         rec.size -= left - can

@@ -67,6 +67,7 @@ class ExitHost(Protocol):
     _new_id: Callable[[], str]
     _monotonic: Callable[[], float]
     ledger: PositionLedger | None
+    positions_resumed: bool
 
     @property
     def log(self) -> logging.Logger: ...

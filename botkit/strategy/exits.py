@@ -561,16 +561,17 @@ class ExitRecord:
         )
 
 
-def position_left(position: PositionSide, held: Decimal, working: Decimal) -> Decimal:
+def position_left(position: PositionSide, held: Decimal) -> Decimal:
     """What an exit of a ``position`` may still close of the strategy's signed position
-    ``held``, once ``working`` (what other exits' triggered orders will close) is taken.
+    ``held`` (zero when it is flat or the other way).
 
     Why: an exit is sized when it is armed; by the time it triggers the position may have
-    been closed another way (a market sell, a second exit). Sent at its armed size, it would
-    sell coins the strategy does not hold (the account's other coins, or a short).
+    been closed another way (a market sell, another exit that filled). Sent at its armed
+    size, it would sell coins the strategy does not hold (the account's other coins, or a
+    short). Other exits' orders still working are not taken off: one that rests unfilled
+    (a gap through its limit) would leave the position with no exit that sells it.
     """
-    own = held if position == "long" else -held
-    return max(own - working, _ZERO)
+    return max(held if position == "long" else -held, _ZERO)
 
 
 def evaluate(record: ExitRecord, price: Decimal) -> Leg | None:

@@ -197,17 +197,17 @@ def test_an_offset_reads_a_float_as_written() -> None:
 
 
 @pytest.mark.parametrize(
-    ("position", "held", "working", "left"),
+    ("position", "held", "left"),
     [
-        ("long", D("1"), D("0"), D("1")),
-        ("long", D("1"), D("0.4"), D("0.6")),  # another exit's order will sell 0.4
-        ("long", D("0.5"), D("1"), D("0")),  # never below zero
-        ("long", D("-1"), D("0"), D("0")),  # short now: a long's exit has nothing to sell
-        ("short", D("-2"), D("0.5"), D("1.5")),
-        ("short", D("1"), D("0"), D("0")),
+        ("long", D("1"), D("1")),
+        ("long", D("0.4"), D("0.4")),
+        ("long", D("0"), D("0")),
+        ("long", D("-1"), D("0")),  # short now: a long's exit has nothing to sell
+        ("short", D("-2"), D("2")),
+        ("short", D("1"), D("0")),
     ],
 )
 def test_position_left_is_what_an_exit_may_still_close(
-    position: str, held: Decimal, working: Decimal, left: Decimal
+    position: str, held: Decimal, left: Decimal
 ) -> None:
-    assert position_left(position, held, working) == left  # type: ignore[arg-type]
+    assert position_left(position, held) == left  # type: ignore[arg-type]

@@ -24,6 +24,7 @@ from botkit.orders.ledger import FillLedger
 from botkit.orders.types import startup_updates
 from botkit.risk.engine import RiskLimits, RiskRejected
 from botkit.risk.gate import RiskGate
+from botkit.runtime.resume import resume_positions
 from botkit.runtime.ui import RunStats, refresh_stats, render_summary
 from botkit.sim.server import SimServer
 from botkit.strategy.context import BotContext
@@ -748,30 +749,106 @@ def sold_by_bot(ex: Any) -> Decimal:
 async def test_a_triggered_exit_sells_no_more_than_the_strategy_still_holds(
     sim: SimServer, executor: OrderExecutor, tmp_path: Path
 ) -> None:
-    """Two stops armed for the whole position, half of it sold another way: when the stops
-    trigger, the first sells the half left and the second nothing (they sold 2.5x the
-    position before: the account's other coins)."""
+    """Two stops armed for the whole position, half of it then sold by the strategy: the
+    first stop sells the half left, the second (deeper) one, once it triggers, nothing (they
+    sold 2.5x the position before: the account's other coins)."""
     ctx, strategy = context(sim, EmulatingSink(executor), tmp_path)
     user = UserChannel(sim.exchange)
     await long_position(sim, ctx, user)
     await ctx.stop_loss(PRODUCT, SIZE, Offset.bps(2))
-    await ctx.stop_loss(PRODUCT, SIZE, Offset.bps(2))
+    await ctx.stop_loss(PRODUCT, SIZE, Offset.pct(2))
     await ctx.sell_market(PRODUCT, SIZE / 2)  # half closed by the strategy itself
     await user.sync(ctx)
     assert ctx.position(PRODUCT) == SIZE / 2 and sold_by_bot(sim.exchange) == SIZE / 2
     first, second = ctx.open_exits()
-    assert first.stop is not None
+    assert first.stop is not None and second.stop is not None
     bid(sim.exchange, first.stop - 5)
     await ctx.dispatch(trade_print(sell_down_to(sim.exchange, first.stop)))
     await user.sync(ctx)
     assert sold_by_bot(sim.exchange) == SIZE  # the half held, once
-    assert ctx.position(PRODUCT) == 0 and ctx.open_exits() == []
-    assert kinds(strategy) == [
+    assert ctx.position(PRODUCT) == 0 and first.size == SIZE / 2 and first.status == "done"
+    assert second.live  # not reached yet
+    bid(sim.exchange, second.stop - 5)
+    await ctx.dispatch(trade_print(sell_down_to(sim.exchange, second.stop), n=2))
+    await user.sync(ctx)
+    assert sold_by_bot(sim.exchange) == SIZE and ctx.position(PRODUCT) == 0
+    assert second.status == "done" and second.order_coid is None  # closed, nothing sent
+    assert ctx.open_exits() == [] and kinds(strategy) == [
         ("ExitTriggered", "stop_loss", "stop_loss"),
         ("ExitFilled", "stop_loss", "stop_loss"),
     ]
-    assert first.size == SIZE / 2 and first.status == "done"
-    assert second.status == "done" and second.order_coid is None  # closed, nothing sent
+
+
+async def test_a_deeper_stop_still_sells_when_a_tight_stop_s_order_rests_unfilled(
+    sim: SimServer, executor: OrderExecutor, tmp_path: Path
+) -> None:
+    """A tight stop (its limit at its stop) and a deeper "disaster" stop, the market gapping
+    through both on one print: the tight stop's limit rests above the market, and the deeper
+    stop still sells (a first version counted the resting order as sure to sell and closed
+    the deeper stop unsent: the position held with nothing that would close it)."""
+    ctx, _ = context(sim, EmulatingSink(executor), tmp_path)
+    user = UserChannel(sim.exchange)
+    last = await long_position(sim, ctx, user)
+    tight_stop = (last * D("0.999")).quantize(D("0.01"))
+    await ctx.stop_loss(PRODUCT, SIZE, tight_stop, limit=tight_stop)
+    await ctx.stop_loss(PRODUCT, SIZE, Offset.pct(2))
+    tight, disaster = ctx.open_exits()
+    assert disaster.stop is not None
+    bid(sim.exchange, disaster.stop - 50)
+    low = sell_down_to(sim.exchange, disaster.stop - 10)  # a gap: no bid left above the stops
+    bid(sim.exchange, low - 5)
+    await ctx.dispatch(trade_print(low))
+    await user.sync(ctx)
+    assert ctx.position(PRODUCT) == 0 and disaster.status == "done"
+    assert tight.status == "triggered"  # its limit rests above the market
+
+
+@pytest.mark.parametrize("side_first", [True, False])
+async def test_a_side_exit_and_a_counted_exit_each_sell_their_lot(
+    sim: SimServer, executor: OrderExecutor, tmp_path: Path, side_first: bool
+) -> None:
+    """A side= stop for coins held from an earlier run and a stop for this run's position,
+    triggered by one print: each sells its lot, whichever was armed first (a first version
+    took the side= exit's order off the counted position: the lot bought here lost its
+    stop when the side= exit had been armed first)."""
+    ctx, _ = context(sim, EmulatingSink(executor), tmp_path)
+    user = UserChannel(sim.exchange)
+    await long_position(sim, ctx, user)
+    for side in ("long", None) if side_first else (None, "long"):
+        await ctx.stop_loss(PRODUCT, SIZE, Offset.bps(2), side=side)
+    first, _ = ctx.open_exits()
+    assert first.stop is not None
+    bid(sim.exchange, first.stop - 5)
+    await ctx.dispatch(trade_print(sell_down_to(sim.exchange, first.stop)))
+    await user.sync(ctx)
+    assert sold_by_bot(sim.exchange) == 2 * SIZE and ctx.open_exits() == []
+
+
+@pytest.mark.parametrize("restored", [False, True])
+async def test_a_resumed_exit_is_sized_once_positions_are_restored(
+    sim: SimServer, executor: OrderExecutor, tmp_path: Path, restored: bool
+) -> None:
+    """A resumed exit of the counted position: in a context whose positions were not
+    restored (no ledger, as an embedder may run one) it sells what it was armed for (it
+    would see zero); once the ledger's positions are (flat here: as if the position was
+    closed while the bot was down) it is closed unsent."""
+    ctx, _ = context(sim, EmulatingSink(executor), tmp_path)
+    user = UserChannel(sim.exchange)
+    await long_position(sim, ctx, user)
+    exit_id = await ctx.stop_loss(PRODUCT, SIZE, Offset.bps(2))
+    del ctx
+    again, _ = context(sim, EmulatingSink(executor), tmp_path)
+    if restored:
+        resume_positions(again, None, FillLedger(tmp_path / "fills.sqlite"))  # a flat ledger
+    (rec,) = again.open_exits()
+    assert rec.exit_id == exit_id and rec.stop is not None
+    await again.start()
+    await again.dispatch(book_event(sim))
+    bid(sim.exchange, rec.stop - 5)
+    await again.dispatch(trade_print(sell_down_to(sim.exchange, rec.stop)))
+    await user.sync(again)
+    assert sold_by_bot(sim.exchange) == (0 if restored else SIZE)
+    assert rec.status == "done" and (rec.order_coid is None) == restored
 
 
 async def test_an_exit_of_a_position_closed_another_way_sends_nothing(
