@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
 from typing import Any
@@ -886,3 +887,24 @@ async def test_an_exit_made_with_side_guards_coins_the_strategy_does_not_count(
     await user.sync(ctx)
     assert sold_by_bot(sim.exchange) == SIZE and ctx.open_exits() == []
     assert kinds(strategy)[-1] == ("ExitFilled", "stop_loss", "stop_loss")
+
+
+async def test_an_exit_of_a_position_below_the_minimum_size_is_closed_unsent(
+    sim: SimServer, executor: OrderExecutor, tmp_path: Path
+) -> None:
+    """What is left is below the product's minimum: the venue would refuse the order and the
+    exit would be re-armed and refused again, an ERROR line every 30 s, for ever."""
+    ctx, _ = context(sim, EmulatingSink(executor), tmp_path)
+    user = UserChannel(sim.exchange)
+    await long_position(sim, ctx, user)
+    minimum = D("0.001")  # Coinbase's BTC-USD minimum is one increment: a product with more
+    ctx.product_limits[PRODUCT] = replace(ctx.product_limits[PRODUCT], base_min_size=minimum)
+    await ctx.stop_loss(PRODUCT, SIZE, Offset.bps(2))
+    await ctx.sell_market(PRODUCT, SIZE - minimum / 2)
+    await user.sync(ctx)
+    assert 0 < ctx.position(PRODUCT) < minimum
+    (rec,) = ctx.open_exits()
+    assert rec.stop is not None
+    bid(sim.exchange, rec.stop - 5)
+    await ctx.dispatch(trade_print(sell_down_to(sim.exchange, rec.stop)))
+    assert rec.status == "done" and rec.order_coid is None and ctx.open_exits() == []
