@@ -21,6 +21,9 @@ run by run (e.g. the previous commit, ``git archive`` + its compiled kernel).
 imports, when the big frame reaches the feed, after the feed has applied it, at exit; and
 at exit glibc's heap (mallinfo2) and CPython's object arenas.
 
+``--imports``: one fresh interpreter importing what a live bot imports, step by step, and
+the RSS each step adds (the floor under the live figure, before any data).
+
 ``--summary FILE``: the summary rows of docs/benchmarks.md (sim-mode peak; with ``--live``
 the live peak), this checkout's figures only.
 """
@@ -146,6 +149,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--phases", action="store_true", help="one instrumented big run")
     ap.add_argument("--live", action="store_true", help="also live children (issue 19)")
+    ap.add_argument("--imports", action="store_true", help="RSS added by each import step")
     ap.add_argument("--bot-pythonpath", default=None, help="also run from this botkit tree")
     add_summary_argument(ap)
     args = ap.parse_args()
@@ -198,11 +202,53 @@ def main() -> None:
                 competitor="-",
             )
         )
+    if args.imports:
+        import_floor()
     if args.phases:
         print("\nphases of one big run:")
         for line in run_child(args.seconds, "big", phases=True)[2]:
             print("  " + line)
     emit(rows, args.summary)
+
+
+IMPORTS = r"""
+import importlib, sys
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) / 1024
+prev = rss()
+print(f"interpreter {prev:.1f}")
+for step in sys.argv[1:]:
+    for mod in step.split("+"):
+        importlib.import_module(mod)
+    now = rss()
+    print(f"{step} {now - prev:.1f} {now:.1f}")
+    prev = now
+"""
+IMPORT_STEPS = (  # in the order a live bot meets them; each step: what it adds on top
+    ("asyncio", "asyncio and ssl (ssl ~6 of it: the system libssl, libcrypto)"),
+    ("importlib.metadata", "importlib.metadata (pydantic's plugin loader imports it)"),
+    ("pydantic+pydantic_settings", "pydantic, pydantic-core, pydantic-settings"),
+    ("cryptography.hazmat.primitives.asymmetric.ec+cryptography.hazmat.primitives.serialization",
+     "cryptography (its own OpenSSL, statically linked)"),
+    ("aiohttp", "aiohttp (multidict, yarl, its C parsers)"),
+    ("msgspec+tenacity+sqlite3", "msgspec, tenacity, sqlite3"),
+    ("botkit.runtime.bot+botkit.cli", "botkit's own modules a live bot loads"),
+)  # fmt: skip
+
+
+def import_floor() -> None:
+    """RSS a fresh interpreter gains at each import step of a live bot (``--imports``): the
+    floor under every live figure above, before a book, a socket or a frame."""
+    out = subprocess.run(
+        [sys.executable, "-c", IMPORTS, *(step for step, _ in IMPORT_STEPS)],
+        capture_output=True, text=True, check=True,
+    ).stdout.split("\n")  # fmt: skip
+    print(f"\nRSS by import step (a fresh interpreter: {out[0].split()[1]} MB):")
+    for (_, label), line in zip(IMPORT_STEPS, out[1:], strict=False):
+        added, total = line.rsplit(" ", 2)[1:]
+        print(f"  {label:66s} +{float(added):5.1f} MB = {float(total):5.1f} MB")
 
 
 def live(seconds: float, repeats: int, trees: list[str | None]) -> tuple[float, float]:

@@ -30,6 +30,8 @@
    the SDK way after botkit's (what ran just before sets the caches a path starts with:
    on this box the SDK way takes ~2x longer interleaved than back to back).
    ``--summary FILE`` appends the rows of the issue's targets (bench/_summary.py).
+   ``--parts stages`` (not in the default run) splits the pre-signed path into three
+   stages with an injected :class:`StampingSink`, cold (after the SDK way's work) and warm.
 2. **Resident memory** of ``botkit run`` in sim mode (simulator in-process, BTC-USD level2 +
    ticker + candles + the user channel), once with the simulator's 50-level book and once
    with a BTC-USD-sized snapshot (30 000 padded levels, ~3 MB frame). VmHWM/VmRSS from /proc.
@@ -369,6 +371,94 @@ def tick_to_order(n: int) -> dict[str, float]:
     return asyncio.run(tick_to_order_async(n))
 
 
+class StampingSink:
+    """An :class:`OrderSink` (injected, as every sink is) that stamps ``perf_counter_ns``
+    when the strategy's order reaches it, then hands it to the executor's sink: where the
+    pre-signed path's time goes, with no part of botkit patched (``--parts stages``)."""
+
+    def __init__(self, inner: ExecutorSink) -> None:
+        self._inner = inner
+        self.at_ns = 0
+
+    @property
+    def native_exits(self) -> frozenset[str]:
+        return self._inner.native_exits
+
+    async def place(self, intent: Any) -> str:
+        self.at_ns = time.perf_counter_ns()
+        return await self._inner.place(intent)
+
+    def __getattr__(self, name: str) -> Any:  # cancel, resolve, ...: the executor's sink's
+        return getattr(self._inner, name)
+
+
+async def stages_async(n: int) -> dict[str, list[float]]:
+    """The pre-signed path in three stages, each round once after the SDK way (cold caches,
+    as the headline runs it) and once straight after itself (warm): frame → events
+    (``FeedProtocol.receive``), events → the order at the sink (dispatch, the guard, the
+    hook, ``buy_limit``: amounts, risk, tracking), sink → transport (the executor's task,
+    the intent log, the client: token, headers, request)."""
+    key = generate_cdp_key("ES256")
+    pem = secret_to_pem(key.private_key)
+    signer = JwtSigner(key, clock=SystemClock(), nonce=secrets.token_hex)
+    frames = [frame(i + 1, f"{65000 + (i % 50) * 0.5:.2f}") for i in range(2 * n)]
+    metrics = BotMetrics(lambda: None, process=False)  # type: ignore[arg-type,return-value]
+    out: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        p = _Path("presigned", signer, Path(tmp), metrics)
+        stamp = StampingSink(ExecutorSink(p.executor))
+        p.sink = stamp  # type: ignore[assignment]
+        await p.start()
+        await asyncio.sleep(0.05)
+        uri = jwt_generator.format_jwt_uri("POST", PATH)
+        for r in range(2 * n):
+            cold = r % 2 == 0
+            if cold:  # what the headline's rounds run before a botkit variant
+                assert jwt_generator.build_rest_jwt(uri, key.name, pem)
+                json.dumps(json.loads(frames[r]))
+            if r % 4 == 0:
+                p.ctx = await make_ctx(p.sink)
+            ctx = p.ctx
+            assert ctx is not None
+            t0 = time.perf_counter_ns()
+            events = p.proto.receive(frames[r])
+            t1 = time.perf_counter_ns()
+            for event in events:
+                await ctx.dispatch(event)
+            label = "cold" if cold else "warm"
+            for stage, us in (
+                ("receive", (t1 - t0) / 1000),
+                ("to_sink", (stamp.at_ns - t1) / 1000),
+                ("to_transport", (p.transport.sent_ns - stamp.at_ns) / 1000),
+                ("total", (p.transport.sent_ns - t0) / 1000),
+            ):
+                out.setdefault(f"{label}_{stage}", []).append(us)
+            coid = next(reversed(ctx._mine))
+            placed = ctx.orders.get(coid)
+            assert placed is not None
+            p.executor.on_order_update(_cancelled(coid, placed.order_id))
+            await asyncio.sleep(0)
+        await p.close()
+    return out
+
+
+def stage_rows(args: argparse.Namespace) -> None:
+    out = asyncio.run(stages_async(args.ticks))
+    warm = args.ticks // 10
+    print(f"tick -> order, pre-signed, by stage (p50 us of {args.ticks} rounds each; cold: right"
+          " after the SDK way's work, as the headline runs; warm: right after itself)")  # fmt: skip
+    print(f"  {'stage':58s} {'cold':>7} {'warm':>7}")
+    for stage, label in (
+        ("receive", "frame -> events (FeedProtocol.receive)"),
+        ("to_sink", "events -> order at the sink (dispatch, hook, risk, tracking)"),
+        ("to_transport", "sink -> transport (executor task, intent log, client)"),
+        ("total", "total (the headline's window)"),
+    ):
+        cold = statistics.median(out[f"cold_{stage}"][warm:])
+        hot = statistics.median(out[f"warm_{stage}"][warm:])
+        print(f"  {label:58s} {cold:7.1f} {hot:7.1f}")
+
+
 def es256_cost(key: Any, n: int = 2000) -> float:
     """p50 of one raw ES256 signature (``cryptography``) over a JWT-sized input, for scale."""
     from cryptography.hazmat.primitives import hashes
@@ -526,7 +616,9 @@ def main() -> None:
     ap.add_argument("--ticks", type=int, default=20_000)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument(
-        "--parts", default="latency,sim,live", help="any of latency, sim, live (comma-separated)"
+        "--parts",
+        default="latency,sim,live",
+        help="any of latency, stages, sim, live (comma-separated)",
     )
     ap.add_argument("--spawns", type=int, default=5, help="live children per row")
     ap.add_argument("--live-seconds", type=float, default=5.0, help="--duration of a live child")
@@ -546,6 +638,8 @@ def main() -> None:
     parts = set(args.parts.split(","))
     if "latency" in parts:
         latency_rows(args)
+    if "stages" in parts:
+        stage_rows(args)
     if "sim" in parts:
         for variant in ("small", "big", "big+http"):
             m = run_child(args.seconds, variant)
