@@ -132,6 +132,10 @@ class MarketDataFeed:
         self.on_event = on_event
         self.rng = rng or random.Random()
         self.backfill = backfill
+        self.read_back: Callable[[str], None] | None = None
+        """When set (the runtime's), called instead of :attr:`backfill` after each user
+        (re)subscription and gap: it reads back what the working orders became, their
+        statuses as well as their fills (a filled order otherwise stays OPEN here)."""
         self.recorder = recorder
         self.clock = clock
         self.books: dict[str, L2Book] = {}
@@ -305,6 +309,9 @@ class MarketDataFeed:
         self._wake()
 
     def _spawn_backfill(self, reason: str) -> None:
+        if self.read_back is not None:
+            self.read_back(reason)
+            return
         if self.backfill is None or self.fills is None:
             return
         task = asyncio.create_task(self._backfill(reason), name="feed-backfill")

@@ -64,7 +64,13 @@ from botkit.runtime.data_lock import DataDirLock
 from botkit.runtime.dispatch import FOR_STRATEGY, CountingSink, dispatch_batch
 from botkit.runtime.event_buffer import EventBuffer
 from botkit.runtime.health import Health
-from botkit.runtime.resume import Backfill, mark_placed, read_back_fills, resume_positions
+from botkit.runtime.resume import (
+    Backfill,
+    ReadBackInRun,
+    mark_placed,
+    read_back_fills,
+    resume_positions,
+)
 from botkit.runtime.settings import BotSettings
 from botkit.runtime.supervisor import Supervisor
 from botkit.runtime.ui import RunStats, refresh_stats
@@ -172,6 +178,8 @@ class BotRuntime:
         self.ledger: FillLedger | None = None
         """Positions and the fills they counted, on disk (botkit/orders/ledger.py)."""
         self._read_back: tuple[FillTracker, Backfill] | None = None
+        self.read_back_in_run: ReadBackInRun | None = None
+        """After each user (re)subscription: what working orders became meanwhile."""
         """The fill tracker and REST fills call that count fills missed while down."""
         self.view: BotView | None = None
         """Counters, snapshots and controls for the HTTP server (None when it is off)."""
@@ -379,6 +387,12 @@ class BotRuntime:
                 feed.backfill = client.backfill_fills
                 assert feed.fills is not None
                 self._read_back = (feed.fills, client.backfill_fills)
+                feed.read_back = self._read_back_now
+                self.read_back_in_run = ReadBackInRun(
+                    ledger, feed.fills, client.backfill_fills, client.get_order,
+                    lambda: self.ctx.exits.attached_aliases() if self.ctx is not None else {},
+                    self._on_event,
+                )  # fmt: skip
             journal = OrderJournal(journal_path, on_failure=self._journal_failed)
             executor = self.executor = OrderExecutor(
                 client, journal, resend_max_age=self.config.bot.resend_max_age or None
@@ -574,6 +588,12 @@ class BotRuntime:
             log.warning("start-up: %d pending intent(s) refused by the exchange, %d order(s) "
                         "adopted; the strategy gets their updates", refused, adopted)  # fmt: skip
 
+    def _read_back_now(self, reason: str) -> None:
+        """The feed's read-back hook (a user (re)subscription, a gap): see ReadBackInRun."""
+        if self.read_back_in_run is not None:
+            log.debug("reading back the working orders (%s)", reason)
+            self.read_back_in_run.request()
+
     def _deadline(self) -> float | None:
         if self.options.duration is None:
             return None
@@ -670,6 +690,8 @@ class BotRuntime:
                 self.stats.cancelled_on_exit = n
                 log.info("cancelled %d open order(s) on exit", n)
         await self._step("feed stop", feed.stop(), 5.0)
+        if self.read_back_in_run is not None:
+            await self._step("read-back stop", self.read_back_in_run.close(), 5.0)
         # the executor first: a placement answered while it waits for it gets its ledger
         # mark (on_placed), so the ledger must still be open
         await self._step("journal close", executor.close(), 10.0)  # every outcome written

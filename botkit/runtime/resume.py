@@ -19,17 +19,22 @@ Two steps at start-up, both before the strategy's ``on_start``:
    gives each one the exchange has its mark *before* journalling it PLACED
    (``OrderExecutor.on_placed``), so it is asked about like any other, however long the
    bot was down (a power cut overnight).
+
+The same read-back runs in a run (:class:`ReadBackInRun`) after every ``user`` channel
+(re)subscription: its snapshot lists open orders only, so what the working orders became
+while the channel was down (filled, cancelled) is asked about the same way.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from botkit.errors import NotFound
+from botkit.errors import BotkitError, NotFound
 from botkit.market.events import FillEvent, OrderUpdate
 from botkit.orders.fills import TERMINAL_STATUSES, FillTracker, OrderHwm
 from botkit.orders.ledger import FillLedger
@@ -38,7 +43,14 @@ from botkit.orders.types import ExchangeOrder, PlacedOrder, ReconcileReport
 from botkit.risk.gate import RiskGate
 from botkit.strategy.context import BotContext
 
-__all__ = ["Backfill", "Lookup", "mark_placed", "read_back_fills", "resume_positions"]
+__all__ = [
+    "Backfill",
+    "Lookup",
+    "ReadBackInRun",
+    "mark_placed",
+    "read_back_fills",
+    "resume_positions",
+]
 
 log = logging.getLogger("botkit.runtime.bot")
 _ZERO = Decimal(0)
@@ -81,6 +93,7 @@ async def read_back_fills(
     backfill: Backfill,
     lookup: Lookup,
     aliases: Mapping[str, str] | None = None,
+    when: tuple[str, str] = ("start-up", "the bot was down"),
 ) -> list[OrderUpdate | FillEvent]:
     """Order updates and fills that happened while the bot was down, for the strategy.
 
@@ -94,8 +107,10 @@ async def read_back_fills(
     ended is marked finished once it has counted everything.
 
     REST trouble raises (a ``BotkitError``): the bot does not start without knowing what it
-    holds; nothing was counted, a restart tries again.
+    holds; nothing was counted, a restart tries again. ``when``: the logs' words for the
+    moment and the gap (in a run: the user channel back, after it was down).
     """
+    moment, gap = when
     aliases = aliases or {}
     asked: dict[str, tuple[ExchangeOrder, bool]] = {}  # order id -> (order, update pushed)
     for order in recon.listed:
@@ -118,8 +133,8 @@ async def read_back_fills(
                 )  # fmt: skip
             else:
                 log.warning(
-                    "start-up: order %s (client_order_id=%s) is unknown to the exchange; "
-                    "its counted fills (%s) stay",
+                    "%s: order %s (client_order_id=%s) is unknown to the exchange; "
+                    "its counted fills (%s) stay", moment,
                     working.order_id, working.client_order_id, working.cumulative_quantity,
                 )  # fmt: skip
             continue
@@ -151,16 +166,80 @@ async def read_back_fills(
         fill = fills.get(o.order_id)
         if fill is None:  # REST does not list them yet: the feed's backfills keep asking
             log.warning(
-                "start-up: order %s filled %s while the bot was down, but REST lists no "
-                "fill of it yet: counted when it does", o.order_id, o.filled_size,
+                "%s: order %s filled %s while %s, but REST lists no fill of it yet: "
+                "counted when it does", moment, o.order_id, o.filled_size, gap,
             )  # fmt: skip
             continue
         if not o.open and fill.cumulative_quantity >= o.filled_size:  # all in: stop asking
             tracker.expect(o.order_id, o.client_order_id, o.product_id, o.side, o.status)
         out.append(fill)
         log.warning(
-            "start-up: order %s (client_order_id=%s) filled %s %s %s while the bot was "
-            "down: counted now",
-            o.order_id, o.client_order_id, o.side, fill.size, o.product_id,
+            "%s: order %s (client_order_id=%s) filled %s %s %s while %s: counted now",
+            moment, o.order_id, o.client_order_id, o.side, fill.size, o.product_id, gap,
         )  # fmt: skip
     return out
+
+
+class ReadBackInRun:
+    """:func:`read_back_fills` in a run, after each ``user`` (re)subscription's snapshot and
+    each gap (the feed's ``read_back`` hook, in place of its fills-only backfill).
+
+    Why: the snapshot lists open orders only. A QA outage of two minutes left orders the
+    venue had filled while the channel was down OPEN here, their fills uncounted (the
+    position wrong) and the strategy's open-order cap full for good, while health said
+    ready. Every order the ledger has as working is asked about, as at start-up; the
+    fill tracker reports only what was not counted, so a fill the channel also sends is
+    counted once. One read-back at a time: a snapshot during one asks again after it.
+
+    Args:
+        deliver: where the updates and fills go (the runtime's feed callback: the
+            executor, then the strategy), as if the channel had sent them.
+    """
+
+    def __init__(
+        self,
+        ledger: FillLedger,
+        tracker: FillTracker,
+        backfill: Backfill,
+        lookup: Lookup,
+        aliases: Callable[[], Mapping[str, str]],
+        deliver: Callable[[OrderUpdate | FillEvent], None],
+    ) -> None:
+        self._args = (ledger, tracker, backfill, lookup)
+        self._aliases = aliases
+        self._deliver = deliver
+        self._task: asyncio.Task[None] | None = None
+        self._again = False
+        self.runs = 0
+
+    def request(self) -> None:
+        """A snapshot is done: read back now (or again once the running one ends)."""
+        if self._task is not None and not self._task.done():
+            self._again = True
+            return
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="botkit-read-back")
+
+    async def _run(self) -> None:
+        ledger, tracker, backfill, lookup = self._args
+        again = True
+        while again:
+            self._again = False
+            self.runs += 1
+            try:
+                events = await read_back_fills(
+                    ReconcileReport([], []), ledger, tracker, backfill, lookup,
+                    self._aliases(), when=("user channel back", "it was down"),
+                )  # fmt: skip
+            except BotkitError as exc:  # REST trouble: the next snapshot asks again
+                log.warning("read-back after the user channel's snapshot failed: %s", exc)
+                return
+            for event in events:  # an order still open was in the snapshot: not news
+                if not (isinstance(event, OrderUpdate) and event.status == "OPEN"):
+                    self._deliver(event)
+            again = self._again
+
+    async def close(self) -> None:
+        """Cancel a read-back still running (shutdown)."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
