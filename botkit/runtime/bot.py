@@ -43,7 +43,14 @@ from botkit.errors import (
 )
 from botkit.market.book import kernel_in_use
 from botkit.market.config import FeedConfig
-from botkit.market.events import FeedEvent, FillEvent, OrderUpdate, Subscribed
+from botkit.market.events import (
+    FeedErrorReceived,
+    FeedEvent,
+    FillEvent,
+    OrderUpdate,
+    SequenceGapDetected,
+    Subscribed,
+)
 from botkit.market.feed import MarketDataFeed
 from botkit.market.types import Candle
 from botkit.monitor.alert_rules import Alert, AlertRules, after_restart
@@ -178,6 +185,7 @@ class BotRuntime:
         self.ledger: FillLedger | None = None
         """Positions and the fills they counted, on disk (botkit/orders/ledger.py)."""
         self._read_back: tuple[FillTracker, Backfill] | None = None
+        self._feed_troubles = 0
         self.read_back_in_run: ReadBackInRun | None = None
         """After each user (re)subscription: what working orders became meanwhile."""
         """The fill tracker and REST fills call that count fills missed while down."""
@@ -588,6 +596,23 @@ class BotRuntime:
             log.warning("start-up: %d pending intent(s) refused by the exchange, %d order(s) "
                         "adopted; the strategy gets their updates", refused, adopted)  # fmt: skip
 
+    def _feed_trouble(self, event: FeedErrorReceived | SequenceGapDetected) -> None:
+        """Log what the venue's error frames and lost messages say (they only counted in a
+        metric: a lost View permission, a misspelt channel, a skewed clock went unseen);
+        the first 20, then every 100th, so a hostile server cannot fill the disk."""
+        self._feed_troubles += 1
+        n = self._feed_troubles
+        if n > 20 and n % 100:
+            return
+        if isinstance(event, FeedErrorReceived):
+            log.warning("feed: %s (%d error frame(s) or gap(s) so far)", event.error, n)
+        else:
+            log.warning(
+                "feed: %s lost messages (sequence_num %d where %d was next): resynchronising "
+                "(%d error frame(s) or gap(s) so far)",
+                event.connection, event.received, event.expected, n,
+            )  # fmt: skip
+
     def _read_back_now(self, reason: str) -> None:
         """The feed's read-back hook (a user (re)subscription, a gap): see ReadBackInRun."""
         if self.read_back_in_run is not None:
@@ -799,6 +824,8 @@ class BotRuntime:
                 # a JournalError was reported by the journal itself: the runtime is stopping
                 with contextlib.suppress(JournalError):
                     self.paper.on_market_event(event)
+        elif isinstance(event, FeedErrorReceived | SequenceGapDetected):
+            self._feed_trouble(event)
         elif isinstance(event, Subscribed) and self.stats.first_subscribe is None:
             self.stats.first_subscribe = time.perf_counter() - self._t0
             log.info("first subscription acknowledged after %.3f s", self.stats.first_subscribe)
