@@ -354,6 +354,13 @@ def cmd_ctl(args: argparse.Namespace) -> int:
     body = {"reason": args.reason} if getattr(args, "reason", None) else None
     doc = call(url, action, token, body=body)
     print(render_status(doc) if action == "status" else json.dumps(doc))
+    if doc.get("failed"):  # cancel-all: some cancels raised (the venue down, a 503...)
+        print(
+            f"botkit: error: {len(doc['failed'])} cancel(s) failed: the orders may still "
+            "work; the bot's log says why. Retry, or check the exchange",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
     return EXIT_OK
 
 

@@ -276,11 +276,12 @@ class BotView:
         self._journal("resume", who)
         return True
 
-    async def cancel_all(self, who: str) -> int:
+    async def cancel_all(self, who: str) -> tuple[int, list[str]]:
         ctx = self.runtime.ctx
         n = await ctx.cancel_all() if ctx is not None else 0
-        self._journal("cancel-all", who, cancelled=n)
-        return n
+        failed = list(ctx.cancel_all_failed) if ctx is not None else []
+        self._journal("cancel-all", who, cancelled=n, failed=len(failed))
+        return n, failed
 
     async def trip_kill_switch(self, who: str, reason: str) -> bool:
         gate = self.runtime.gate

@@ -290,7 +290,8 @@ class HttpServer:
         return _json({"changed": changed, "paused": False})
 
     async def _cancel_all(self, request: web.Request) -> web.StreamResponse:
-        return _json({"cancelled": await self._control.cancel_all(self._who(request))})
+        cancelled, failed = await self._control.cancel_all(self._who(request))
+        return _json({"cancelled": cancelled, "failed": failed})
 
     async def _trip(self, request: web.Request) -> web.StreamResponse:
         reason = "tripped by the operator"

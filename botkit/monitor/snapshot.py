@@ -160,8 +160,9 @@ class BotControl(Protocol):
 
     async def resume(self, who: str) -> bool: ...
 
-    async def cancel_all(self, who: str) -> int:
-        """Cancel every open order of the strategy; how many were cancelled."""
+    async def cancel_all(self, who: str) -> tuple[int, list[str]]:
+        """Cancel every open order of the strategy but its exits'; how many were cancelled,
+        and the client_order_ids whose cancel failed (logged by the bot)."""
         ...
 
     async def trip_kill_switch(self, who: str, reason: str) -> bool: ...

@@ -148,6 +148,8 @@ class BotContext(StrategyDriver):
         )
         self.positions = Positions(balances)
         self.ledger = ledger
+        self.cancel_all_failed: list[str] = []
+        """The orders whose cancel raised in the last :meth:`cancel_all`."""
         self.positions_resumed = False
         """Set once the positions were restored from the ledger (``resume_positions``): a
         resumed exit is sized by the position only then (it would see zero before)."""
@@ -554,8 +556,13 @@ class BotContext(StrategyDriver):
         return ok
 
     async def cancel_all(self, product_id: str | None = None) -> int:
-        """Cancel this strategy's open orders but its exits' (see the protocol)."""
+        """Cancel this strategy's open orders but its exits' (see the protocol).
+
+        The cancels that raised (the venue down, a 503) are left in
+        :attr:`cancel_all_failed`, each logged at ERROR: an operator's ``ctl cancel-all``
+        says how many failed instead of reporting success."""
         count = 0
+        failed: list[str] = []
         for order in self.open_orders(product_id):
             coid = order.client_order_id
             if self.exits.holds(coid):
@@ -563,7 +570,9 @@ class BotContext(StrategyDriver):
             try:
                 count += await self.cancel(coid)
             except BotkitError as exc:  # keep cancelling the others
+                failed.append(coid)
                 self._log.error("cancel of %s failed: %s", order.client_order_id, exc)
+        self.cancel_all_failed = failed
         return count
 
     def set_timer(self, name: str, interval: float, *, repeat: bool = True) -> None:

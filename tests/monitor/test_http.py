@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from botkit.cli.main import main as botkit_main
 from botkit.errors import ConfigError
 from botkit.monitor.ctl import call, find_token, render_status
 from botkit.monitor.http import is_loopback, parse_listen
@@ -190,7 +191,7 @@ async def test_control_needs_the_token_and_steers_the_bot(tmp_path: Path) -> Non
     assert seen["resume"] == {"changed": True, "paused": False}
     assert seen["trip"]["changed"] and seen["tripped"]
     assert seen["reset"] == {"changed": True, "kill_switch": False}
-    assert isinstance(seen["cancel"]["cancelled"], int)
+    assert isinstance(seen["cancel"]["cancelled"], int) and seen["cancel"]["failed"] == []
     assert "MarketMaker" in seen["status"]
     journal = (tmp_path / "sim" / "control.jsonl").read_text().splitlines()
     actions = [line.split('"action": "')[1].split('"')[0] for line in journal]
@@ -272,3 +273,27 @@ def test_status_lines_print_amounts_plainly() -> None:
     long = "12345678901234567890.123456789012"  # beyond a Decimal context's 28 digits
     assert plain(long + "000") == long and plain("1E+50000000") == "1E+50000000"
     assert plain("abc") == "abc" and plain(None) == "None" and plain("100") == "100"
+
+
+async def test_ctl_cancel_all_says_when_cancels_failed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The venue answers 503 to every cancel: ``ctl cancel-all`` printed {"cancelled": 0}
+    and exited 0 (an operator QA pass); it names the failures and exits 1."""
+    seen: dict[str, Any] = {}
+
+    async def probe(rt: BotRuntime, url: str, sim: SimServer) -> None:
+        token = (tmp_path / "sim" / "control.token").read_text()
+        while rt.ctx is None or not rt.ctx.open_orders():
+            await rt.wait_health()  # the market maker's quotes rest
+        await asyncio.to_thread(call, url, "pause", token)  # no requote cancels meanwhile
+        sim.faults.fail_next(503, count=200, path="batch_cancel")
+        argv = ["ctl", "--url", url, "--token", token, "cancel-all"]
+        seen["rc"] = await asyncio.to_thread(botkit_main, argv)
+        sim.faults.clear()
+
+    _rt, result = await run_with_http(tmp_path, probe)
+    assert result.error is None
+    out, err = capsys.readouterr()
+    assert seen["rc"] == 1 and '"failed": ["' in out
+    assert "cancel(s) failed: the orders may still work" in err
