@@ -14,7 +14,7 @@ This is the piece that lets the runtime (``--mode paper``) and the backtester ru
   changes, market-trade prints), which is what makes fills depend on real prints;
 * every state change is committed to the paper journal before the REST response
   returns (an acknowledged order survives ``kill -9``), and the equity curve is
-  sampled on market time.
+  sampled on market time, never while a held position has no price to value it at.
 
 Time is injected (``now``): wall time in paper mode, the replay's virtual clock in a
 backtest; nothing here reads a clock itself.
@@ -83,6 +83,7 @@ class PaperBroker:
         self._user = user_session
         self._seq = 0
         self._last_equity: float | None = None
+        self._unpriced: list[str] = []  # products an equity point waits for (logged once)
         self.resumed = False
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -166,11 +167,29 @@ class PaperBroker:
         if fills or last is None or now - last >= self.equity_interval:
             self.sample_equity(now)
 
-    def sample_equity(self, now: float) -> None:
-        """Value the account at current marks and append a point to the equity curve."""
+    def sample_equity(self, now: float) -> bool:
+        """Value the account at current marks and append a point to the equity curve.
+
+        No point (False) while a held currency's product has no price yet (no valid book
+        or print since the start, as right after a restart): it would be valued at zero,
+        a fall that never happened. The next :meth:`flush` tries again, so the first
+        point comes with the first price. A point's marks are the products that have one.
+        """
+        missing = self.exchange.unpriced(self.quote)
+        if missing:
+            if missing != self._unpriced:
+                log.info(
+                    "equity not sampled until %s has a price (a position is held, and no "
+                    "book or trade has arrived yet)", ", ".join(missing),
+                )  # fmt: skip
+            self._unpriced = missing
+            return False
+        self._unpriced = []
         value, marks = self.exchange.portfolio_value(self.quote)
-        self.journal.record_equity(EquityPoint(now, value, self.quote, marks))
+        priced = {pid: mark for pid, mark in marks.items() if mark > 0}
+        self.journal.record_equity(EquityPoint(now, value, self.quote, priced))
         self._last_equity = now
+        return True
 
     def _publish(self, user_events: list[dict[str, object]]) -> None:
         frame = envelope("user", rfc3339(self._now()), self._seq, user_events)

@@ -454,7 +454,8 @@ class PaperExchange(SimExchange):
         return _take_delta(self)
 
     def mark(self, product_id: str) -> Decimal:
-        """The product's mark: the real book's mid, else the last print (else its start price)."""
+        """The product's mark: the real book's mid, else the last print, else its start
+        price; zero when there is none of these (no price yet: see :meth:`unpriced`)."""
         l2 = self._paper_books[product_id].live()
         mid = l2.mid() if l2 is not None else None
         return mid if mid is not None else self._last_price[product_id]
@@ -463,7 +464,8 @@ class PaperExchange(SimExchange):
         """The paper user's total value in ``quote`` and the marks used, by product id.
 
         Every currency is valued through a product that pairs it with ``quote``
-        (either way round) at that product's :meth:`mark`.
+        (either way round) at that product's :meth:`mark`. A product with no price yet
+        values its holdings at zero: check :meth:`unpriced` first where that matters.
 
         Raises:
             ValueError: a non-zero balance has no product pairing it with ``quote``.
@@ -476,17 +478,45 @@ class PaperExchange(SimExchange):
                 equity += amount * self._rate(bal.currency, quote, marks)
         return equity, marks
 
+    def unpriced(self, quote: str) -> list[str]:
+        """The products whose mark valuing the paper user's holdings in ``quote`` needs,
+        but which have no price yet (sorted; empty when every holding can be valued).
+
+        A product has no price before its book is valid or a trade print arrives, unless
+        its rules gave a start price (Advanced Trade's ``price``; the Exchange and Prime
+        rules carry none): right after a restart, typically. :meth:`portfolio_value`
+        would value such a holding at zero, so an equity point must wait for it.
+        A holding no configured product values is left to :meth:`portfolio_value`.
+        """
+        missing: set[str] = set()
+        for bal in self._ledger.balances(self.paper.user_id):
+            if bal.currency == quote or not (bal.available + bal.hold):
+                continue
+            found = self._valuing(bal.currency, quote)
+            if found is not None and not self.mark(found[0]) > 0:
+                missing.add(found[0])
+        return sorted(missing)
+
+    def _valuing(self, currency: str, quote: str) -> tuple[str, bool] | None:
+        """The product that values ``currency`` in ``quote`` and whether it is inverted."""
+        for spec in self._products.values():
+            if spec.base_currency == currency and spec.quote_currency == quote:
+                return spec.product_id, False
+        for spec in self._products.values():
+            if spec.base_currency == quote and spec.quote_currency == currency:
+                return spec.product_id, True
+        return None
+
     def _rate(self, currency: str, quote: str, marks: Mapping[str, Decimal]) -> Decimal:
         if currency == quote:
             return Decimal(1)
-        for spec in self._products.values():
-            if spec.base_currency == currency and spec.quote_currency == quote:
-                return marks[spec.product_id]
-        for spec in self._products.values():
-            if spec.base_currency == quote and spec.quote_currency == currency:
-                mark = marks[spec.product_id]
-                return 1 / mark if mark else _ZERO
-        raise ValueError(f"no configured product values {currency} in {quote}")
+        found = self._valuing(currency, quote)
+        if found is None:
+            raise ValueError(f"no configured product values {currency} in {quote}")
+        mark = marks[found[0]]
+        if not found[1]:
+            return mark
+        return 1 / mark if mark else _ZERO
 
     # --------------------------------------------------------------- restore
     def restore(

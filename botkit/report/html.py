@@ -140,7 +140,8 @@ def charts(r: Report) -> list[Chart]:
     prices: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for p in r.equity:
         for product, mark in p.marks.items():
-            prices[product].append((p.t, float(mark)))
+            if mark > 0:  # zero: no price yet (older journals recorded it), not a price
+                prices[product].append((p.t, float(mark)))
     fills: dict[str, list[Marker]] = defaultdict(list)
     for f in r.fills:
         title = f"{f.side} {f.size} @ {f.price} ({f.liquidity})"

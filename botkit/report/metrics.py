@@ -27,6 +27,7 @@ __all__ = [
     "drawdown_series",
     "max_drawdown",
     "time_in_market",
+    "unpriced_points",
 ]
 
 SIZED_TYPES = ("LIMIT", "MARKET")  # the orders the fill ratio is about
@@ -92,6 +93,7 @@ class Report:
     fills: list[FillRecord] = field(default_factory=list)
     equity: list[EquityPoint] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    equity_left_out: int = 0  # equity points left out: a held position at a zero mark
 
 
 def _num(value: object) -> float | None:
@@ -161,6 +163,38 @@ def time_in_market(
     return inside / (end - start)
 
 
+def unpriced_points(
+    equity: Sequence[EquityPoint],
+    history: Sequence[BalanceRecord],
+    initial: dict[str, Decimal],
+    quote: str,
+) -> list[EquityPoint]:
+    """The points that valued a held currency at a zero mark: a price not known yet.
+
+    Journals written before the paper broker waited for prices have them (the first point
+    after a restart, before the first book). Such a point's equity leaves the position
+    out, a fall that never happened. The holdings at a point are ``initial`` (the
+    configured portfolio) changed by every balance-history record up to its time. A zero
+    mark of a product nothing was held in is harmless (its equity is right) and does not
+    count; nor does a product that does not pair a currency with ``quote``.
+    """
+    held = dict(initial)
+    changes = sorted(history, key=lambda r: r.time)
+    i = 0
+    out: list[EquityPoint] = []
+    for point in equity:
+        while i < len(changes) and changes[i].time <= point.t:
+            held[changes[i].currency] = changes[i].available + changes[i].hold
+            i += 1
+        for product, mark in point.marks.items():
+            base, _, other = product.partition("-")
+            currency = base if other == quote else other if base == quote else None
+            if mark <= 0 and currency is not None and held.get(currency, Decimal(0)):
+                out.append(point)
+                break
+    return out
+
+
 def _liquidity(fills: Sequence[FillRecord], kind: str) -> LiquidityStats:
     mine = [f for f in fills if f.liquidity.upper() == kind]
     return LiquidityStats(
@@ -211,6 +245,20 @@ def compute(
         times.append(last_save_time)
     start, end = _span(meta, times)
 
+    portfolio = meta.get("initial_balances", meta.get("initial_portfolio"))
+    held: dict[str, Decimal] = {}
+    if isinstance(portfolio, dict):
+        held = {str(k): Decimal(str(v)) for k, v in portfolio.items()}
+    bad = unpriced_points(equity, history, held, quote)
+    if bad:
+        left_out = {id(p) for p in bad}
+        equity = [p for p in equity if id(p) not in left_out]
+        notes.append(
+            f"{len(bad)} equity point(s) valued a held position at a zero mark (no price "
+            "known yet, as right after a restart, in a journal of an older botkit) and are "
+            "left out of the curve, PnL and drawdown."
+        )
+
     initial = final = pnl = pnl_pct = None
     if equity:
         initial, final = equity[0].equity, equity[-1].equity
@@ -230,10 +278,7 @@ def compute(
     with_fill = sum(1 for o in considered if o.filled_size > 0 or o.order_id in filled_ids)
 
     bases = {p.split("-")[0] for p in products if "-" in p} - {quote}
-    portfolio = meta.get("initial_balances", meta.get("initial_portfolio"))
-    initial_pos: dict[str, Decimal] = {}
-    if isinstance(portfolio, dict):
-        initial_pos = {str(k): Decimal(str(v)) for k, v in portfolio.items() if k in bases}
+    initial_pos = {k: v for k, v in held.items() if k in bases}
     tim = None
     if start is not None and end is not None:
         tim = time_in_market(history, bases, initial_pos, start, end)
@@ -268,6 +313,7 @@ def compute(
         fills=list(fills),
         equity=list(equity),
         notes=notes,
+        equity_left_out=len(bad),
     )
 
 
