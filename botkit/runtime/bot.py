@@ -596,6 +596,18 @@ class BotRuntime:
             log.warning("start-up: %d pending intent(s) refused by the exchange, %d order(s) "
                         "adopted; the strategy gets their updates", refused, adopted)  # fmt: skip
 
+    @staticmethod
+    async def _settle_inflight(ctx: BotContext, executor: OrderExecutor) -> None:
+        """Wait for the placements in flight; the context learns the order ids of those the
+        exchange took (the strategy's own wait was cancelled with it)."""
+        tasks = executor.inflight
+        if tasks:
+            await asyncio.wait(tasks)
+        for task in tasks:
+            if not task.cancelled() and task.exception() is None:
+                placed = task.result()
+                ctx.placed_meanwhile(placed.client_order_id, placed.order_id)
+
     def _feed_trouble(self, event: FeedErrorReceived | SequenceGapDetected) -> None:
         """Log what the venue's error frames and lost messages say (they only counted in a
         metric: a lost View permission, a misspelt channel, a skewed clock went unseen);
@@ -710,6 +722,9 @@ class BotRuntime:
         if started:
             await self._step("strategy on_stop", ctx.stop(), 10.0)
         if self.options.cancel_on_exit:
+            # a placement still in flight when the strategy stopped is answered first, or
+            # the cancel-all misses it (an operator QA pass found orders left working)
+            await self._step("placements in flight", self._settle_inflight(ctx, executor), 10.0)
             n = await self._step("cancel open orders", ctx.cancel_all(), 10.0)
             if n is not None:
                 self.stats.cancelled_on_exit = n

@@ -399,6 +399,14 @@ class BotContext(StrategyDriver):
         # its fill-ledger mark was written by the executor's on_placed (the runtime wires
         # it), before the intent was journalled PLACED: runtime/resume.py, mark_placed
 
+    def placed_meanwhile(self, coid: str, order_id: str) -> None:
+        """The exchange took ``coid`` while no one awaited its placement (the strategy's
+        wait was cancelled at shutdown): this context learns its order id, so a cancel-all
+        reaches it. Not this strategy's, or known already: nothing."""
+        current = self.orders.get(coid)
+        if coid in self._mine and current is not None and not current.order_id:
+            self._accepted(coid, order_id)
+
     async def _resolve(self, coid: str) -> str:
         """Settle one of this strategy's orders whose create-order ended unknown: the
         sink looks it up, or re-sends it with the same id (the exchange deduplicates it);
