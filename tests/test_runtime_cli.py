@@ -115,3 +115,17 @@ def test_example_config_is_valid() -> None:
     assert cfg.bot.mode == "sim" and cfg.products() == ("BTC-USD",)
     assert params["size"] == Decimal("0.001") and params["requote_seconds"] == 2.0
     assert cfg.risk.max_order_notional == Decimal("200") and cfg.risk.max_open_orders == 4
+
+
+@pytest.mark.parametrize("venue", ["advanced_trade", "exchange", "prime"])
+def test_a_product_the_venue_does_not_list_exits_2_naming_it(
+    venue: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It waited 15 s for market data that never comes and exited 1 "the venue is
+    unreachable" (Advanced Trade, Prime), or 1 with "HTTP 404" (Exchange)."""
+    cfg = tmp_path / "bot.toml"
+    cfg.write_text(f'[bot]\nproducts = ["BTC-USDX"]\nvenue = "{venue}"\n')
+    argv = ["run", "--config", str(cfg), "--duration", "20", "--data-dir", str(tmp_path / "d")]
+    code = main(["--env-file", str(tmp_path / "none.env"), *argv])
+    err = capsys.readouterr().err
+    assert code == 2 and "unknown product(s) BTC-USDX" in err and "[bot] products" in err

@@ -281,9 +281,18 @@ class OrderJournal:
         except (OSError, sqlite3.Error) as exc:
             if isinstance(exc, sqlite3.Error) and not storage_failure(exc):
                 raise
+            damaged = type(exc) is sqlite3.DatabaseError  # "malformed", "not a database"
             raise ConfigError(
-                f"order journal {self.path}: cannot open it ({exc}). Check free disk space, "
-                "permissions, and that the data directory is on a local disk"
+                f"order journal {self.path}: cannot open it ({exc}). "
+                + (
+                    "The file is damaged: restore it from a backup; or move it aside and "
+                    "check the exchange for this bot's open orders first (the journal is how "
+                    "a restart knows its orders: without it they are adopted by client id "
+                    "format, and intents never sent are lost)"
+                    if damaged
+                    else "Check free disk space, permissions, and that the data directory "
+                    "is on a local disk"
+                )
             ) from exc
 
     def close(self) -> None:

@@ -52,7 +52,7 @@ from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
-from botkit.errors import JournalError
+from botkit.errors import ConfigError, JournalError
 from botkit.market.events import FillEvent
 from botkit.orders.fills import TERMINAL_STATUSES, OrderHwm
 from botkit.orders.journal import CACHE_SIZE, PAGE_SIZE
@@ -99,8 +99,8 @@ class FillLedger:
         wall: Unix time for ``updated_at`` (what :meth:`prune` ages rows by).
 
     Raises:
-        JournalError: the file cannot be opened or is not a ledger (the message names
-            the file; the bot stops rather than trade without knowing its position).
+        ConfigError: the file cannot be opened or is not a ledger (the message names
+            the file; the bot does not start without knowing its position: exit 2).
     """
 
     def __init__(
@@ -122,8 +122,8 @@ class FillLedger:
             self._db.execute(f"PRAGMA cache_size={CACHE_SIZE}")
             for ddl in _SCHEMA:
                 self._db.execute(ddl)
-        except sqlite3.Error as exc:
-            raise _broken(path, exc) from exc
+        except sqlite3.Error as exc:  # a restart cannot mend it: exit 2, as the order journal
+            raise ConfigError(str(_broken(path, exc))) from exc
         self._working = {m.order_id for m in self.unfinished()}
         """Orders with an unfinished mark (saves a write per update of a known order)."""
 

@@ -673,9 +673,15 @@ class BotRuntime:
 
         One public products request at start-up; if it fails, exits are checked without
         them (an ``Offset.ticks`` is then refused with its fix) rather than not starting.
+        A product the venue does not list stops the start (exit 2, named): it waited for
+        market data that never comes, then said "the venue is unreachable" (exit 1).
         """
         try:
             return limits_from_rules(await fetch_product_rules(ep, self.products))
+        except ConfigError as exc:
+            raise ConfigError(
+                f"{exc}: check [bot] products (Coinbase writes them BASE-QUOTE, e.g. BTC-USD)"
+            ) from None
         except (BotkitError, OSError, ValueError) as exc:
             log.warning("product rules unavailable (%s): exits are not checked on them", exc)
             return {}

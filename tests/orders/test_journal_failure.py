@@ -147,5 +147,6 @@ def test_a_journal_that_cannot_be_opened_is_a_config_error(tmp_path: Path) -> No
 
     not_a_db = tmp_path / "journal.sqlite"
     not_a_db.write_bytes(b"this is not an SQLite database, it is " + b"x" * 200)
-    with pytest.raises(ConfigError, match="order journal .* cannot open it"):
+    with pytest.raises(ConfigError, match="order journal .* cannot open it") as info:
         OrderJournal(not_a_db)
+    assert "damaged: restore it from a backup" in str(info.value)
