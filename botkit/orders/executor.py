@@ -422,8 +422,13 @@ class OrderExecutor(ReconcileMixin):
             return await self._place(intent, body)
         return await self._shared(intent.client_order_id, body, partial(self._place, intent, body))
 
-    async def resolve(self, client_order_id: str) -> PlacedOrder:
+    async def resolve(self, client_order_id: str, *, drop_stale: bool = False) -> PlacedOrder:
         """Resolve one journalled intent now (lookup, then re-POST with the same id).
+
+        ``drop_stale``: the start-up rule in a run (a strategy's plain order after an
+        outage): not found and older than :attr:`resend_max_age`, it ends FAILED
+        (STALE_INTENT) instead of going out at a price that old. Not for an exit's order,
+        which must keep its id.
 
         Raises:
             KeyError: no intent with this id.
@@ -431,7 +436,8 @@ class OrderExecutor(ReconcileMixin):
                 auth or rate error, which would look final.
             OrderRejected: the intent ended REJECTED/FAILED (now or before).
         """
-        return await self._shared(client_order_id, None, self._resolve_id)
+        work = partial(self._resolve_id, at_start=True) if drop_stale else self._resolve_id
+        return await self._shared(client_order_id, None, work)
 
     def _shared(
         self,

@@ -400,6 +400,7 @@ class BotRuntime:
                     ledger, feed.fills, client.backfill_fills, client.get_order,
                     lambda: self.ctx.exits.attached_aliases() if self.ctx is not None else {},
                     self._on_event,
+                    self._settle_unknown,
                 )  # fmt: skip
             journal = OrderJournal(journal_path, on_failure=self._journal_failed)
             executor = self.executor = OrderExecutor(
@@ -595,6 +596,11 @@ class BotRuntime:
         if refused or adopted:
             log.warning("start-up: %d pending intent(s) refused by the exchange, %d order(s) "
                         "adopted; the strategy gets their updates", refused, adopted)  # fmt: skip
+
+    async def _settle_unknown(self) -> None:
+        """After a read-back: the strategy's orders whose create-order ended unknown."""
+        if self.ctx is not None:
+            await self.ctx.settle_unknown()
 
     @staticmethod
     async def _settle_inflight(ctx: BotContext, executor: OrderExecutor) -> None:

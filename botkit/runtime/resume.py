@@ -194,6 +194,9 @@ class ReadBackInRun:
     Args:
         deliver: where the updates and fills go (the runtime's feed callback: the
             executor, then the strategy), as if the channel had sent them.
+        after: run after each read-back (the runtime's: the strategy's orders whose
+            create-order ended unknown during the outage are asked about,
+            ``BotContext.settle_unknown``).
     """
 
     def __init__(
@@ -204,8 +207,10 @@ class ReadBackInRun:
         lookup: Lookup,
         aliases: Callable[[], Mapping[str, str]],
         deliver: Callable[[OrderUpdate | FillEvent], None],
+        after: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self._args = (ledger, tracker, backfill, lookup)
+        self._after = after
         self._aliases = aliases
         self._deliver = deliver
         self._task: asyncio.Task[None] | None = None
@@ -236,6 +241,11 @@ class ReadBackInRun:
             for event in events:  # an order still open was in the snapshot: not news
                 if not (isinstance(event, OrderUpdate) and event.status == "OPEN"):
                     self._deliver(event)
+            if self._after is not None:
+                try:
+                    await self._after()
+                except BotkitError as exc:
+                    log.warning("settling orders of unknown outcome failed: %s", exc)
             again = self._again
 
     async def close(self) -> None:

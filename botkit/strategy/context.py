@@ -148,6 +148,8 @@ class BotContext(StrategyDriver):
         )
         self.positions = Positions(balances)
         self.ledger = ledger
+        self._unknown: set[str] = set()
+        """Plain orders whose create-order ended unknown (settle_unknown asks about them)."""
         self.cancel_all_failed: list[str] = []
         """The orders whose cancel raised in the last :meth:`cancel_all`."""
         self.positions_resumed = False
@@ -333,8 +335,10 @@ class BotContext(StrategyDriver):
             order_id = await self._sink.place(intent)
         except (OrderOutcomeUnknown, JournalError):
             # may exist at the exchange: it stays PENDING (and counts as open) until the
-            # executor or the user channel resolves it
+            # user channel, settle_unknown (the runtime's, after an outage) or a restart
+            # resolves it
             self._log.warning("order client_order_id=%s outcome unknown; kept pending", coid)
+            self._unknown.add(coid)
             raise
         except BotkitError as exc:
             status = "REJECTED" if isinstance(exc, OrderRejected) else "FAILED"
@@ -406,6 +410,45 @@ class BotContext(StrategyDriver):
         current = self.orders.get(coid)
         if coid in self._mine and current is not None and not current.order_id:
             self._accepted(coid, order_id)
+
+    async def settle_unknown(self) -> int:
+        """Ask about this strategy's plain orders whose create-order ended unknown (an
+        outage); how many were settled. Found at the venue: OPEN with its id. Not found:
+        re-sent with the same id while young, FAILED (STALE_INTENT) once older than the
+        executor's ``resend_max_age``, as at start-up. Still unknown: kept for the next
+        time. An exit's own orders are its own (it settles them on prints).
+
+        Why: such an order stayed PENDING for the whole run, counted open (the open-order
+        cap), its fills unattributed, until a restart (an operator QA pass).
+        """
+        resolve = getattr(self._sink, "resolve", None)
+        settled = 0
+        for coid in list(self._unknown):
+            current = self.orders.get(coid)
+            if resolve is None or current is None or current.order_id or current.terminal:
+                self._unknown.discard(coid)  # the user channel told, or it was released
+                continue
+            if coid in self.exits.by_coid:
+                self._unknown.discard(coid)
+                continue
+            try:
+                order_id = str(await resolve(coid, drop_stale=True))
+            except (OrderOutcomeUnknown, JournalError):
+                continue  # still unknown: the next read-back asks again
+            except KeyError:
+                order_id = ""
+                self.orders.apply("REJECTED", client_order_id=coid, now=self.now(), source="create")
+            except BotkitError as exc:
+                status = "REJECTED" if isinstance(exc, OrderRejected) else "FAILED"
+                self.orders.apply(status, client_order_id=coid, now=self.now(), source="create")
+                self._log.warning("order client_order_id=%s settled: %s", coid, exc)
+                order_id = ""
+            self._unknown.discard(coid)
+            settled += 1
+            if order_id:
+                self._accepted(coid, order_id)
+                self._log.info("order client_order_id=%s settled: order_id=%s", coid, order_id)
+        return settled
 
     async def _resolve(self, coid: str) -> str:
         """Settle one of this strategy's orders whose create-order ended unknown: the

@@ -92,8 +92,13 @@ async def test_an_order_filled_while_the_user_channel_was_down_is_read_back(
             signer=signer,
         )
         assert feed.fills is not None
+        settled: list[int] = []
+
+        async def after() -> None:  # the runtime's: BotContext.settle_unknown
+            settled.append(len(events))
+
         read_back = ReadBackInRun(
-            ledger, feed.fills, client.backfill_fills, client.get_order, dict, deliver
+            ledger, feed.fills, client.backfill_fills, client.get_order, dict, deliver, after
         )
         feed.read_back = lambda reason: read_back.request()
         await feed.start()
@@ -125,6 +130,7 @@ async def test_an_order_filled_while_the_user_channel_was_down_is_read_back(
             assert update.status == "FILLED" and update.client_order_id == coid
             assert fill.source == "rest" and fill.size == SIZE and fill.client_order_id == coid
             assert read_back.runs > runs  # the reconnect's snapshot asked
+            assert settled  # then the orders of unknown outcome are asked about
         finally:
             await feed.stop()
             await read_back.close()

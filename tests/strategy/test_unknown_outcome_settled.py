@@ -1,0 +1,80 @@
+"""A strategy's order whose create-order ended unknown is settled in the run, not at the
+next start.
+
+An operator QA pass sent a POST into a two-minute outage: the venue took it when it came
+back and filled it, while the bot kept the order PENDING for the whole run (counted open,
+its fill unattributed) until a restart. ``BotContext.settle_unknown`` (the runtime calls
+it after each user-channel read-back) asks the executor about each such order: found →
+OPEN with its id; not found → re-sent with the same id while young, FAILED (STALE_INTENT)
+once older than ``resend_max_age`` (REJECTED here), as at start-up. BotContext → the real executor → the
+simulator over loopback; the outage is the simulator's fault plan.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from botkit.errors import OrderOutcomeUnknown
+from botkit.orders.executor import OrderExecutor
+from botkit.orders.journal import OrderJournal
+from botkit.sim.server import SimServer
+from botkit.strategy.ports import ExecutorSink
+from tests.strategy.conftest import book_event, sim_client
+from tests.strategy.exit_helpers import PRODUCT, open_at_sim
+from tests.strategy.test_exit_sim import context
+from tests.strategy.test_exit_sim import sim as sim  # noqa: F401 - the frozen market fixture
+
+SIZE = Decimal("0.001")
+
+
+def _outage(sim: SimServer, *, processed: bool) -> None:
+    """Every create-order answer lost (the order taken, or never reaching the venue), and
+    every lookup failing: the placement ends with an unknown outcome."""
+    if processed:
+        sim.faults.fail_after_accept(500, count=20)
+    else:
+        sim.faults.fail_next(503, count=20, path=r"/orders$", method="POST")
+    sim.faults.fail_next(503, count=60, path=r"/orders/historical", method="GET")
+
+
+@pytest.mark.parametrize(
+    ("processed", "resend_max_age", "outcome"),
+    [
+        (True, 60.0, "OPEN"),  # taken during the outage: found, adopted
+        (False, 60.0, "OPEN"),  # never arrived, young: sent again with the same id
+        (False, 0.0, "REJECTED"),  # never arrived, stale: not sent at a price that old (STALE_INTENT)
+    ],
+)
+async def test_an_order_of_unknown_outcome_is_settled_after_the_outage(
+    sim: SimServer, tmp_path: Path, processed: bool, resend_max_age: float, outcome: str
+) -> None:
+    client = sim_client(sim)
+    executor = OrderExecutor(
+        client, OrderJournal(tmp_path / "journal.sqlite"), resend_max_age=resend_max_age
+    )
+    try:
+        ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
+        await ctx.dispatch(book_event(sim))
+        price = (sim.exchange.last_trade_price(PRODUCT) * Decimal("0.9")).quantize(Decimal("1"))
+        _outage(sim, processed=processed)
+        with pytest.raises(OrderOutcomeUnknown):
+            await ctx.buy_limit(PRODUCT, SIZE, price)
+        (coid,) = [o.client_order_id for o in ctx.open_orders()]
+        assert ctx.orders.get(coid).status == "PENDING"  # type: ignore[union-attr]
+        assert await ctx.settle_unknown() == 0  # the outage goes on: kept, asked again later
+        sim.faults.clear()  # the venue is back
+        assert await ctx.settle_unknown() == 1
+        state = ctx.orders.get(coid)
+        assert state is not None and state.status == outcome
+        at_sim = [o for o in open_at_sim(sim.exchange) if o["client_order_id"] == coid]
+        if outcome == "OPEN":
+            assert [o["order_id"] for o in at_sim] == [state.order_id]  # one order, its id
+        else:
+            assert at_sim == [] and ctx.open_orders() == []
+        assert await ctx.settle_unknown() == 0  # settled once
+    finally:
+        await executor.close()
+        await client.close()
