@@ -596,8 +596,8 @@ class BotContext(StrategyDriver):
             return False  # finished long ago, and released from memory
         if order is None or client_order_id not in self._mine:
             raise StrategyError(f"{client_order_id} is not an order of strategy {self.name}")
-        if not order.order_id or order.terminal:
-            return False
+        if not order.order_id or order.terminal or order.status is OrderStatus.CANCEL_QUEUED:
+            return False  # finished, or its cancel was accepted already: nothing is sent
         ok = await self._sink.cancel(order.order_id)
         if ok:
             self.orders.apply(

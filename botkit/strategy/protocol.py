@@ -78,7 +78,8 @@ class Context(Protocol):
         ...
 
     async def cancel(self, client_order_id: str) -> bool:
-        """Request cancellation of one of this strategy's orders."""
+        """Request cancellation of one of this strategy's orders: whether the venue accepted
+        it (False: the order finished, or a cancel of it was accepted already)."""
         ...
 
     # -- exits (docs/strategies.md, "Exits") -------------------------------------------------
