@@ -53,6 +53,19 @@ def test_live_without_the_flag_prints_the_plan_and_refuses(
     assert code == 2
     assert "products:  BTC-USD" in out and "max_order_notional=200" in out
     assert "re-run with --live" in err
+    assert "LIVE trading on Coinbase with real money" in out  # the default URL: Coinbase's
+
+
+def test_live_against_a_local_server_does_not_say_real_money(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`botkit sim`'s .env lines point a live bot at 127.0.0.1: the banner said "LIVE
+    trading on Coinbase with real money" (a strategy-author QA pass)."""
+    env = tmp_path / "sim.env"
+    env.write_text("BOTKIT_COINBASE__REST_URL=http://127.0.0.1:9/api/v3/brokerage\n")
+    code = main(["--env-file", str(env), "run", "--mode", "live"])
+    out, _ = capsys.readouterr()
+    assert code == 2 and "LIVE trading against a local server (not Coinbase)" in out
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ import keyword
 import os
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from botkit.errors import ConfigError
 
@@ -28,6 +29,17 @@ _VENUE_NAMES = {
 }
 
 
+def _venue_url(runtime: object) -> str:
+    """The REST URL the live bot will trade at (the configured venue's)."""
+    from botkit.runtime.bot import BotRuntime
+
+    assert isinstance(runtime, BotRuntime)
+    venue, settings = runtime.config.bot.venue, runtime.settings
+    if venue == "exchange":
+        return settings.exchange.rest_url
+    return settings.prime.rest_url if venue == "prime" else settings.coinbase.rest_url
+
+
 def _describe_plan(runtime: object) -> str:
     from botkit.runtime.bot import BotRuntime
 
@@ -35,14 +47,7 @@ def _describe_plan(runtime: object) -> str:
     cfg = runtime.config
     limits = cfg.risk.model_dump(exclude_defaults=False)
     venue = cfg.bot.venue
-    settings = runtime.settings
-    url = (
-        settings.exchange.rest_url
-        if venue == "exchange"
-        else settings.prime.rest_url
-        if venue == "prime"
-        else settings.coinbase.rest_url
-    )
+    url = _venue_url(runtime)
     lines = [
         f"mode:      {runtime.mode}",
         f"venue:     {_VENUE_NAMES.get(venue, venue)} ({url})",
@@ -86,7 +91,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     runtime = BotRuntime(config, settings, options)  # loads and validates the strategy
     if mode == "live":
-        print("botkit: LIVE trading on Coinbase with real money:\n" + _describe_plan(runtime))
+        host = urlsplit(_venue_url(runtime)).hostname or ""
+        where = (  # e.g. `botkit sim`'s .env lines: the banner must not cry wolf
+            "against a local server (not Coinbase)"
+            if host in ("localhost", "::1") or host.startswith("127.")
+            else "on Coinbase with real money"
+        )
+        print(f"botkit: LIVE trading {where}:\n" + _describe_plan(runtime))
         if not args.live:
             raise ConfigError(
                 "live mode places real orders: re-run with --live to confirm "

@@ -143,8 +143,12 @@ class BotView:
                 )
 
     def sample(self) -> None:
-        """Append a point to the curve: equity when known (paper), else PnL."""
+        """Append a point to the curve: equity when known (paper), else PnL. Paper with a
+        holding not priced yet (right after a restart, before a book): no point, rather
+        than the holding at zero (a false drawdown on the page)."""
         snap_equity = self._equity()
+        if snap_equity is None and self.runtime.paper is not None:
+            return
         stats = self.runtime.stats
         value = snap_equity if snap_equity is not None else stats.pnl
         self.curve.append((self.runtime.wall(), float(value)))
@@ -154,6 +158,8 @@ class BotView:
     def _equity(self) -> Decimal | None:
         paper = self.runtime.paper
         if paper is None:
+            return None
+        if paper.exchange.unpriced(paper.quote):  # a holding with no mark yet: unknown
             return None
         value, _marks = paper.exchange.portfolio_value(paper.quote)
         return value

@@ -84,11 +84,15 @@ def call(
         ) from None
 
 
-def plain(value: object) -> str:
+def plain(value: object, places: int | None = None) -> str:
     """A decimal amount as an operator reads it: ``0`` not ``0E-8``, ``-1.037542`` not
-    ``-1.0375420000`` (exact: only zeros are dropped); anything else as ``str``."""
+    ``-1.0375420000`` (exact: only zeros are dropped; ``places``: rounded to that many
+    decimals first, for a computed figure such as PnL, whose average-cost division runs to
+    28 digits); anything else as ``str``."""
     try:
         d = Decimal(str(value))
+        if places is not None and d.is_finite() and abs(d.adjusted()) <= 40:
+            d = d.quantize(Decimal(1).scaleb(-places))
     except (InvalidOperation, ValueError):
         return str(value)
     if not d.is_finite() or abs(d.adjusted()) > 40:  # not an amount: as it came
@@ -111,7 +115,7 @@ def render_status(doc: dict[str, Any]) -> str:
     lines += [f"  - {r}" for r in health.get("reasons", [])]
     pos = ", ".join(f"{p} {plain(q)}" for p, q in (doc.get("positions") or {}).items()) or "flat"
     lines.append(
-        f"  position {pos} | PnL {plain(doc.get('pnl'))} | orders {doc.get('orders_placed')} "
+        f"  position {pos} | PnL {plain(doc.get('pnl'), 8)} | orders {doc.get('orders_placed')} "
         f"(rejected {doc.get('orders_rejected')}) | open {len(doc.get('open_orders') or [])} "
         f"| fills {doc.get('fills_total')}"
     )

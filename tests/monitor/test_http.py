@@ -273,6 +273,10 @@ def test_status_lines_print_amounts_plainly() -> None:
     long = "12345678901234567890.123456789012"  # beyond a Decimal context's 28 digits
     assert plain(long + "000") == long and plain("1E+50000000") == "1E+50000000"
     assert plain("abc") == "abc" and plain(None) == "None" and plain("100") == "100"
+    # a PnL from an average-cost division runs to 28 digits (an operator QA pass saw them)
+    pnl = {"pnl": "-13.59426792000000000000000004"}
+    assert "| PnL -13.59426792 |" in render_status(pnl)
+    assert plain(long + "000", 8) == "12345678901234567890.12345679"
 
 
 async def test_ctl_cancel_all_says_when_cancels_failed(
