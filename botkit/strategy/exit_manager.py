@@ -16,8 +16,13 @@ Every decision (offsets, which side, what triggers, the ratchet) is
 order updates and fills into :class:`~botkit.strategy.exits.ExitTriggered` /
 :class:`~botkit.strategy.exits.ExitFilled` for the strategy's ``on_exit`` hook.
 
-Cost: nothing is evaluated for a product without an armed emulated or trailing exit (the
-driver checks one set), and a fill costs one dict lookup.
+An exit of the strategy's counted position never sells more than it holds
+(:mod:`botkit.strategy.exit_sizing`): an emulated one is sized when it triggers, a native
+one is checked on every print of its product and cancelled or re-sized.
+
+Cost: nothing is evaluated for a product without an armed emulated or trailing exit, or
+a native exit of the counted position (the driver checks one set), and a fill costs one
+dict lookup.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from botkit.strategy.exit_recovery import (
     ExitHost,
     ExitRecovery,
 )
+from botkit.strategy.exit_sizing import ExitSizing, sized_by_position
 from botkit.strategy.exits import (
     BRACKET_STOP_OFFSET,
     ExitEvent,
@@ -64,7 +70,6 @@ from botkit.strategy.exits import (
     how_kept,
     leg_of_fill,
     level_of,
-    position_left,
     resolve,
     stop_limit_price,
 )
@@ -84,7 +89,7 @@ EXIT_LIMIT_MAX = Decimal("0.25")
 A fat-finger guard: an exit's orders are not held to the risk engine's price band."""
 
 
-class ExitManager(ExitRecovery):
+class ExitManager(ExitRecovery, ExitSizing):
     """The exits of one strategy context.
 
     Args:
@@ -108,6 +113,7 @@ class ExitManager(ExitRecovery):
         self._cancel_retry = {}
         self._cancelling = set()
         self._rearm_after = {}
+        self._oversized = {}  # (ExitSizing's)
         self._resumed: set[str] = set()
         saved = store.get(_KEY) or {}
         for doc in saved.values():
@@ -138,6 +144,8 @@ class ExitManager(ExitRecovery):
     def _needs_prints(self, r: ExitRecord) -> bool:
         if r.status == "armed" and (not r.native or r.trailing is not None or "replace" in r.extra):
             return True
+        if sized_by_position(r):
+            return True  # a native exit of the counted position: checked against it
         return r.live and (
             (r.order_coid is not None and r.order_coid in self._unsure)
             or r.exit_id in self._cancel_retry
@@ -619,6 +627,7 @@ class ExitManager(ExitRecovery):
         failed re-price cancels, move trailing stops, trigger emulated exits."""
         if self._unsure:
             await self._settle(product_id)
+        await self._fit_native(product_id)  # before a trailing stop's re-price: its size
         events: list[ExitEvent] = []
         for rec in list(self.records.values()):
             if rec.product_id != product_id or not rec.live:
@@ -669,32 +678,6 @@ class ExitManager(ExitRecovery):
         rec.extra["replace"] = True
         self._save()
         await self._cancel_for_replace(rec)
-
-    def _fit_to_position(self, rec: ExitRecord, price: Decimal) -> bool:
-        """Size a triggering exit to the strategy's position (:func:`position_left`); False:
-        none left (or less than the product's minimum size), closed unsent. Only ``counted``
-        exits (no ``side=``, or an entry's) whose position is known: this run's, a ledger's."""
-        if not rec.extra.get("counted") or (
-            rec.exit_id in self._resumed and not self._ctx.positions_resumed
-        ):
-            return True
-        left = self._left(rec)
-        can = position_left(rec.position, self._ctx.position(rec.product_id))
-        if can >= left:
-            return True
-        rules = self.limits(rec.product_id)
-        dust = rules is not None and can < rules.base_min_size
-        self._log.warning(
-            "emulated exit %s (%s %s) triggered by a print at %s, but the strategy holds only "
-            "%s of the %s it was armed for (closed another way): %s", rec.exit_id, rec.kind,
-            rec.product_id, price, can, left, "closed, nothing sent" if can <= 0 or dust
-            else f"it closes {can}",
-        )  # fmt: skip
-        if can <= 0 or dust:
-            self._finish(rec, "done")
-            return False
-        rec.size -= left - can
-        return True
 
     async def _trigger(self, rec: ExitRecord, leg: Leg, price: Decimal) -> ExitEvent:
         """An emulated exit triggered: send its working limit order."""
@@ -797,6 +780,7 @@ class ExitManager(ExitRecovery):
         if rec.native:  # attached: the exchange sized the exit by the fills already
             rec.size, rec.status = filled, "armed"
             self._save()
+            self._rewatch(rec.product_id)  # checked against the position from now on
             if not rec.extra.get("attached_order_id"):  # not learned at placement: again now
                 await self._learn_attached(rec)
             return []

@@ -191,7 +191,7 @@ async def test_an_entrys_native_stop_of_unknown_outcome_gets_no_second_exit(
     assert rec.native and rec.status == "armed" and stops_at_sim(sim) == [last - 10]
     clock_of(ctx).advance(RETRY_FIRST)
     await ctx.dispatch(trade_print(last, n=5))  # due: found by lookup, not placed again
-    assert stops_at_sim(sim) == [last - 10] and PRODUCT not in ctx.exits.watch
+    assert stops_at_sim(sim) == [last - 10] and ctx.exits._unsure == {}  # settled
     await ctx.dispatch(book_event(sim))
     bid(sim.exchange, last - 20, D("1"))
     low = sell_down_to(sim.exchange, last - 10)  # through the stop: it fills
