@@ -68,7 +68,7 @@ from botkit.risk.gate import RiskGate
 from botkit.runtime.api import RunOptions, RunResult, run_blocking
 from botkit.runtime.bot_config import BotConfig, data_root
 from botkit.runtime.data_lock import DataDirLock
-from botkit.runtime.dispatch import FOR_STRATEGY, CountingSink, dispatch_batch
+from botkit.runtime.dispatch import FOR_STRATEGY, CountingSink, FeedTroubleLog, dispatch_batch
 from botkit.runtime.event_buffer import EventBuffer
 from botkit.runtime.health import Health
 from botkit.runtime.resume import (
@@ -185,7 +185,7 @@ class BotRuntime:
         self.ledger: FillLedger | None = None
         """Positions and the fills they counted, on disk (botkit/orders/ledger.py)."""
         self._read_back: tuple[FillTracker, Backfill] | None = None
-        self._feed_troubles = 0
+        self._feed_trouble = FeedTroubleLog()
         self.read_back_in_run: ReadBackInRun | None = None
         """After each user (re)subscription: what working orders became meanwhile."""
         """The fill tracker and REST fills call that count fills missed while down."""
@@ -613,23 +613,6 @@ class BotRuntime:
             if not task.cancelled() and task.exception() is None:
                 placed = task.result()
                 ctx.placed_meanwhile(placed.client_order_id, placed.order_id)
-
-    def _feed_trouble(self, event: FeedErrorReceived | SequenceGapDetected) -> None:
-        """Log what the venue's error frames and lost messages say (they only counted in a
-        metric: a lost View permission, a misspelt channel, a skewed clock went unseen);
-        the first 20, then every 100th, so a hostile server cannot fill the disk."""
-        self._feed_troubles += 1
-        n = self._feed_troubles
-        if n > 20 and n % 100:
-            return
-        if isinstance(event, FeedErrorReceived):
-            log.warning("feed: %s (%d error frame(s) or gap(s) so far)", event.error, n)
-        else:
-            log.warning(
-                "feed: %s lost messages (sequence_num %d where %d was next): resynchronising "
-                "(%d error frame(s) or gap(s) so far)",
-                event.connection, event.received, event.expected, n,
-            )  # fmt: skip
 
     def _read_back_now(self, reason: str) -> None:
         """The feed's read-back hook (a user (re)subscription, a gap): see ReadBackInRun."""

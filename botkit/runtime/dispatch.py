@@ -18,9 +18,11 @@ from botkit.market.events import (
     BookChanged,
     BookInvalidated,
     CandlesReceived,
+    FeedErrorReceived,
     FeedEvent,
     FillEvent,
     OrderUpdate,
+    SequenceGapDetected,
     TickersReceived,
     TradesReceived,
 )
@@ -30,7 +32,7 @@ from botkit.runtime.ui import RunStats
 from botkit.strategy.context import BotContext
 from botkit.strategy.ports import ExecutorSink
 
-__all__ = ["FOR_STRATEGY", "STRATEGY_TYPES", "CountingSink", "dispatch_batch"]
+__all__ = ["FOR_STRATEGY", "STRATEGY_TYPES", "CountingSink", "FeedTroubleLog", "dispatch_batch"]
 
 log = logging.getLogger("botkit.runtime.bot")
 
@@ -145,3 +147,29 @@ async def dispatch_batch(ctx: BotContext, batch: Sequence[FeedEvent], stats: Run
         rest = ctx.dispatch_now(event)  # no coroutine for an event that calls no hook
         if rest is not None:
             await rest
+
+
+class FeedTroubleLog:
+    """Logs what the venue's error frames and lost messages say, the first 20 and then every
+    100th (a hostile server cannot fill the disk).
+
+    Why: they only counted in a metric; a lost View permission, a misspelt channel or a
+    skewed clock (Coinbase's "authentication failure") went unseen by an operator.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, event: FeedErrorReceived | SequenceGapDetected) -> None:
+        self.count += 1
+        n = self.count
+        if n > 20 and n % 100:
+            return
+        if isinstance(event, FeedErrorReceived):
+            log.warning("feed: %s (%d error frame(s) or gap(s) so far)", event.error, n)
+        else:
+            log.warning(
+                "feed: %s lost messages (sequence_num %d where %d was next): resynchronising "
+                "(%d error frame(s) or gap(s) so far)",
+                event.connection, event.received, event.expected, n,
+            )  # fmt: skip

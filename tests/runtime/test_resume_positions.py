@@ -42,10 +42,12 @@ from botkit.runtime.health import Health
 from botkit.runtime.resume import mark_placed, read_back_fills
 from botkit.runtime.settings import load_settings
 from botkit.sim.server import SimServer
+from tests.strategy.exit_helpers import quiet_market
 from botkit.sim.ws import WsConfig
 from botkit.venues.advanced_trade.rest_client import RestClient
 
 REST = Decimal("0.001")
+QUIET = quiet_market()  # no walk, no prints of its own
 ONE = Decimal(1)
 STRATEGY = '''
 from decimal import Decimal
@@ -587,8 +589,8 @@ async def test_an_adopted_entrys_attached_exit_is_kept_by_cancel_all(tmp_path: P
     """Unknown to the exit state (a lost data directory), it was cancelled by a cancel-all
     (a halt, the kill switch, --cancel-on-exit): the position lost its TP/SL. Found by a
     review."""
-    async with SimServer(
-        seed=5, tick_interval=0, ws_config=WsConfig(heartbeat_interval=0.2)
+    async with SimServer(  # a quiet market: its own walk filled the rest on a slow box
+        seed=5, tick_interval=0, ws_config=WsConfig(heartbeat_interval=0.2), market=QUIET
     ) as sim:
         env = _env_of(sim, tmp_path)
         tp = _adopted_entry(sim)
