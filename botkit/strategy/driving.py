@@ -284,6 +284,11 @@ class StrategyDriver:
                 if stopped and self.risk is not None:  # protections: cooldown after a stop
                     await self.risk.on_stop_loss(event.product_id)
                 await self._deliver(events)
+            if event.product_id in self.exits.watch:  # a native exit now larger than what is
+                try:  # held is cancelled or re-sized at the fill, not at the next print
+                    await self.exits.fit_native(event.product_id)
+                except BotkitError as exc:  # tried again on the prints
+                    self._log.error("exit sizing on %s failed: %s", event.product_id, exc)
 
     async def on_print(self, product_id: str, price: Decimal) -> None:
         """A print the strategy is not shown (a candle backtest's intrabar path, which its

@@ -627,7 +627,7 @@ class ExitManager(ExitRecovery, ExitSizing):
         failed re-price cancels, move trailing stops, trigger emulated exits."""
         if self._unsure:
             await self._settle(product_id)
-        await self._fit_native(product_id)  # before a trailing stop's re-price: its size
+        await self.fit_native(product_id)  # before a trailing stop's re-price: its size
         events: list[ExitEvent] = []
         for rec in list(self.records.values()):
             if rec.product_id != product_id or not rec.live:

@@ -8,7 +8,7 @@ no longer holds: the account's other coins, or a short. Two moments need the pos
 * an **emulated** exit, when a print triggers it: its order is sized to the position, or
   nothing is sent (:meth:`ExitSizing._fit_to_position`);
 * a **native** exit rests at the exchange at its armed size, so it is checked on every
-  print of its product (:meth:`ExitSizing._fit_native`; the exit manager watches the
+  print of its product (:meth:`ExitSizing.fit_native`; the exit manager watches the
   product while one is live): the position flat or the other way (or below the product's
   minimum size) → the exit is cancelled as ``ctx.cancel_exit`` would; only smaller → it is
   re-sized as a native trailing stop is re-priced (cancel, then the new order once the
@@ -120,7 +120,7 @@ class ExitSizing:
         rec.size -= left - can
         return True
 
-    async def _fit_native(self, product_id: str) -> None:
+    async def fit_native(self, product_id: str) -> None:
         """A print of ``product_id``: every native exit of the counted position that would
         sell more than the strategy now holds is cancelled (nothing, or dust, left in its
         direction) or re-sized (less left). Failures are logged and tried again later."""

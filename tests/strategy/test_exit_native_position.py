@@ -90,6 +90,7 @@ async def test_a_native_exit_of_a_position_closed_by_hand_is_cancelled(
     await ctx.sell_market(PRODUCT, SIZE)  # closed by hand, the exit left armed
     await user.sync(ctx)
     assert ctx.position(PRODUCT) == 0
+    assert open_at_sim(sim.exchange) == []  # cancelled at the closing fill, before a print
     await ctx.dispatch(trade_print(last))
     assert open_at_sim(sim.exchange) == [] and ctx.open_exits() == []
     assert rec.status == "cancelled"
@@ -122,11 +123,11 @@ async def test_a_native_stop_of_a_position_halved_by_hand_is_re_sized(
     first = rec.order_coid
     await ctx.sell_market(PRODUCT, HALF)
     await user.sync(ctx)
-    if tripped:
+    assert open_at_sim(sim.exchange) == []  # cancelled at the fill: the new one follows
+    if tripped:  # the new order goes under a tripped kill switch (it reduces the position)
         await gate.trip("test")
-        assert resting(sim) == [("STOP_LIMIT", SIZE)]  # the kill switch left the exit
     await ctx.dispatch(trade_print(last))
-    assert open_at_sim(sim.exchange) == []  # cancelled: the new one follows its update
+    assert open_at_sim(sim.exchange) == []  # nothing more before the cancel's update
     (line,) = warnings_of(caplog, exit_id)
     assert f"position ({HALF})" in line and f"re-sized to {HALF}" in line
     await user.sync(ctx)  # CANCELLED: the stop for the half held is placed
@@ -175,7 +176,7 @@ async def test_a_native_stop_left_by_another_exit_s_fill_is_cancelled(
     sim: SimServer, executor: OrderExecutor, tmp_path: Path
 ) -> None:
     """Two stops each armed for the whole position: the tight one sells it; the deeper
-    one, resting for a position that no longer exists, is cancelled on the next print."""
+    one, resting for a position that no longer exists, is cancelled at that fill."""
     ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
     user = UserChannel(sim.exchange)
     await long_position(sim, ctx, user)
@@ -185,9 +186,10 @@ async def test_a_native_stop_left_by_another_exit_s_fill_is_cancelled(
     assert tight.stop is not None and deep.stop is not None
     bid(sim.exchange, tight.stop - 5)
     low = sell_down_to(sim.exchange, tight.stop)
-    await user.sync(ctx)  # the tight stop filled
-    assert tight.status == "done" and ctx.position(PRODUCT) == 0 and deep.live
-    await ctx.dispatch(trade_print(low))
+    await user.sync(ctx)  # the tight stop filled: the deep one is cancelled at that fill
+    assert tight.status == "done" and ctx.position(PRODUCT) == 0
+    assert deep.status == "cancelled" and open_at_sim(sim.exchange) == []
+    await ctx.dispatch(trade_print(low))  # nothing more
     assert deep.status == "cancelled" and open_at_sim(sim.exchange) == []
     bid(sim.exchange, deep.stop - 5)
     sell_down_to(sim.exchange, deep.stop)
