@@ -387,6 +387,12 @@ class BotContext(StrategyDriver):
                 f"{product_id} size {size} is below its minimum {lim.base_min_size}",
                 reason="INVALID_SIZE_TOO_SMALL",
             )
+        if size * price < lim.quote_min_size:  # each venue said it its own way (QA pass)
+            raise OrderRejected(
+                f"{product_id} order value {size * price} (size x price) is below the "
+                f"product's minimum {lim.quote_min_size}: a larger size",
+                reason="INVALID_QUOTE_SIZE_TOO_SMALL",
+            )
 
     def _accepted(self, coid: str, order_id: str) -> None:
         """The exchange has order ``order_id`` for ``coid``: OPEN, unless the user channel

@@ -121,7 +121,7 @@ class ExitSizing:
         return True
 
     async def fit_native(self, product_id: str) -> None:
-        """A print of ``product_id``: every native exit of the counted position that would
+        """A fill or print of ``product_id``: every native exit of the counted position that would
         sell more than the strategy now holds is cancelled (nothing, or dust, left in its
         direction) or re-sized (less left). Failures are logged and tried again later."""
         if self._oversized:  # forget exits that ended

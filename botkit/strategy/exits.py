@@ -151,11 +151,13 @@ PriceLike = Decimal | Offset
 
 @dataclass(frozen=True, slots=True)
 class ProductLimits:
-    """The product rules an exit is checked against (from the venue's product list)."""
+    """The product rules an exit and a limit order are checked against (from the venue's
+    product list). ``quote_min_size``: the least order value (0: none known)."""
 
     base_min_size: Decimal
     base_increment: Decimal
     price_increment: Decimal
+    quote_min_size: Decimal = Decimal(0)
 
 
 def limits_from_rules(rules: list[dict[str, Any]]) -> dict[str, ProductLimits]:
@@ -171,8 +173,18 @@ def limits_from_rules(rules: list[dict[str, Any]]) -> dict[str, ProductLimits]:
             base_min_size=Decimal(str(p.get("base_min_size") or base_inc)),
             base_increment=Decimal(str(base_inc)),
             price_increment=Decimal(str(tick)),
+            quote_min_size=_min_value(p.get("quote_min_size")),
         )
     return out
+
+
+def _min_value(raw: object) -> Decimal:
+    """A rule's minimum order value; 0 when missing or not a plain positive number."""
+    try:
+        value = Decimal(str(raw)) if raw not in (None, "") else Decimal(0)
+    except ArithmeticError:
+        return Decimal(0)
+    return value if value.is_finite() and value > 0 else Decimal(0)
 
 
 def exit_side(position: PositionSide) -> Literal["BUY", "SELL"]:

@@ -153,6 +153,8 @@ async def test_amounts_the_venue_would_refuse_are_refused_before_anything_is_sen
         (D("-0.001"), price, "INVALID_ORDER_AMOUNT"),
         (D("0.0000000001"), price, "INVALID_SIZE_PRECISION"),
         (D("0.001"), price + D("0.001"), "INVALID_PRICE_PRECISION"),
+        # one increment of BTC: the venue refused its value, each venue in its own words
+        (D("0.00000001"), price, "INVALID_QUOTE_SIZE_TOO_SMALL"),
     ]
     for size, px, reason in cases:
         with pytest.raises(OrderRejected) as info:
