@@ -79,6 +79,9 @@ class HealthReporter:
             if rt.view is not None and ticks % 5 == 0:
                 rt.view.sample()  # the status page's equity/PnL curve: a point per 5 s
             ticks += 1
+            retry = rt.read_back_in_run
+            if ticks % 30 == 0 and retry is not None and rt.ctx and rt.ctx.unknown_outcomes():
+                retry.request()  # orders of unknown outcome and no reconnect: ask again
             health = self.assess()
             if last is not None and health.verdict != last:
                 level = logging.INFO if health.ready else logging.WARNING
@@ -135,6 +138,7 @@ class HealthReporter:
                 strategy_halted=ctx is not None and ctx.guard.halted,
                 halt_reason=ctx.guard.halt_reason if ctx is not None else "",
                 hook_running=ctx.guard.running() if ctx is not None else None,
+                unknown_orders=ctx.unknown_outcomes() if ctx is not None else None,
                 kill_switch=rt.gate is not None and rt.gate.tripped,
                 kill_switch_reason=rt.gate.engine.kill_switch.reason if rt.gate else "",
                 last_order_rtt=sink.last_rtt if sink is not None else None,

@@ -68,11 +68,14 @@ class HealthThresholds:
         max_order_rtt: seconds from sending a create-order to its acknowledgement.
         max_hook_seconds: seconds a strategy hook may run before every event waiting
             behind it (the emulated exits' triggers too) makes the bot degraded.
+        max_unknown_seconds: seconds an order whose create-order ended unknown may wait
+            to be settled (an outage: it counts as open, its fills are unattributed).
     """
 
     max_clock_offset: float = 5.0
     max_order_rtt: float = 5.0
     max_hook_seconds: float = 5.0
+    max_unknown_seconds: float = 30.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,6 +92,8 @@ class HealthInputs:
         strategy_halted: the strategy guard halted the strategy.
         halt_reason: why (named in the reason, hence in the alert).
         hook_running: the strategy hook being awaited and for how many seconds, if any.
+        unknown_orders: orders whose create-order ended unknown, not settled yet, and
+            the oldest one's age in seconds (None: none).
         kill_switch: the risk engine's kill switch is tripped.
         kill_switch_reason: why it tripped (named in the reason, hence in the alert).
         last_order_rtt: seconds of the last create-order round trip, if any.
@@ -105,6 +110,7 @@ class HealthInputs:
     strategy_halted: bool = False
     halt_reason: str = ""
     hook_running: tuple[str, float] | None = None
+    unknown_orders: tuple[int, float] | None = None
     kill_switch: bool = False
     kill_switch_reason: str = ""
     last_order_rtt: float | None = None
@@ -155,7 +161,14 @@ def assess(inputs: HealthInputs, limits: HealthThresholds | None = None) -> Heal
             if state != "live":
                 degraded.append(f"{pid} market data {state}")
     if inputs.user_channel == "down":
-        degraded.append("user channel down: order updates arrive late (by REST)")
+        degraded.append("user channel down: order updates are read back by REST when it is back")
+    unknown = inputs.unknown_orders
+    if unknown is not None and unknown[1] > lim.max_unknown_seconds:
+        degraded.append(
+            f"{unknown[0]} order(s) of unknown outcome for {unknown[1]:.0f} s (the venue did "
+            "not answer): asked about again after each user-channel reconnect, else at the "
+            "next start"
+        )
     if inputs.strategy_halted:
         degraded.append(f"strategy halted: {inputs.halt_reason or 'after repeated errors'}")
     hook = inputs.hook_running

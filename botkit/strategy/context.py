@@ -148,8 +148,9 @@ class BotContext(StrategyDriver):
         )
         self.positions = Positions(balances)
         self.ledger = ledger
-        self._unknown: set[str] = set()
-        """Plain orders whose create-order ended unknown (settle_unknown asks about them)."""
+        self._unknown: dict[str, float] = {}
+        """Plain orders whose create-order ended unknown, since when (the monotonic clock):
+        settle_unknown asks about them, the health model counts them."""
         self.cancel_all_failed: list[str] = []
         """The orders whose cancel raised in the last :meth:`cancel_all`."""
         self.positions_resumed = False
@@ -338,7 +339,7 @@ class BotContext(StrategyDriver):
             # user channel, settle_unknown (the runtime's, after an outage) or a restart
             # resolves it
             self._log.warning("order client_order_id=%s outcome unknown; kept pending", coid)
-            self._unknown.add(coid)
+            self._unknown[coid] = self._monotonic()
             raise
         except BotkitError as exc:
             status = "REJECTED" if isinstance(exc, OrderRejected) else "FAILED"
@@ -417,6 +418,14 @@ class BotContext(StrategyDriver):
         if coid in self._mine and current is not None and not current.order_id:
             self._accepted(coid, order_id)
 
+    def unknown_outcomes(self) -> tuple[int, float] | None:
+        """How many plain orders' create-orders ended unknown and are not settled yet, and
+        the oldest one's age in seconds (None: none). The user channel may have told
+        already: those leave at the next :meth:`settle_unknown`."""
+        live = [t for c, t in self._unknown.items() if (o := self.orders.get(c)) is not None
+                and not o.order_id and not o.terminal]  # fmt: skip
+        return (len(live), self._monotonic() - min(live)) if live else None
+
     async def settle_unknown(self) -> int:
         """Ask about this strategy's plain orders whose create-order ended unknown (an
         outage); how many were settled. Found at the venue: OPEN with its id. Not found:
@@ -432,10 +441,10 @@ class BotContext(StrategyDriver):
         for coid in list(self._unknown):
             current = self.orders.get(coid)
             if resolve is None or current is None or current.order_id or current.terminal:
-                self._unknown.discard(coid)  # the user channel told, or it was released
+                self._unknown.pop(coid, None)  # the user channel told, or it was released
                 continue
             if coid in self.exits.by_coid:
-                self._unknown.discard(coid)
+                self._unknown.pop(coid, None)
                 continue
             try:
                 order_id = str(await resolve(coid, drop_stale=True))
@@ -449,7 +458,7 @@ class BotContext(StrategyDriver):
                 self.orders.apply(status, client_order_id=coid, now=self.now(), source="create")
                 self._log.warning("order client_order_id=%s settled: %s", coid, exc)
                 order_id = ""
-            self._unknown.discard(coid)
+            self._unknown.pop(coid, None)
             settled += 1
             if order_id:
                 self._accepted(coid, order_id)

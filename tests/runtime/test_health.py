@@ -101,3 +101,14 @@ def test_a_halt_names_its_reason() -> None:
         )
     )
     assert h.reasons == ("strategy halted: on_start raised RuntimeError('no model')",)
+
+
+def test_orders_of_unknown_outcome_degrade_after_a_while() -> None:
+    """An operator QA pass: an order posted into an outage stayed PENDING for the whole
+    run (counted open, its fill unattributed) while health said ready."""
+    young = assess(HealthInputs(started=True, unknown_orders=(1, 10.0)))
+    assert young.verdict == "ready"
+    old = assess(HealthInputs(started=True, unknown_orders=(2, 45.0)))
+    assert old.verdict == "degraded"
+    (reason,) = old.reasons
+    assert reason.startswith("2 order(s) of unknown outcome for 45 s")

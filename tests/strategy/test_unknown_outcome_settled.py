@@ -65,6 +65,8 @@ async def test_an_order_of_unknown_outcome_is_settled_after_the_outage(
         (coid,) = [o.client_order_id for o in ctx.open_orders()]
         assert ctx.orders.get(coid).status == "PENDING"  # type: ignore[union-attr]
         assert await ctx.settle_unknown() == 0  # the outage goes on: kept, asked again later
+        counted = ctx.unknown_outcomes()  # what the health model reads
+        assert counted is not None and counted[0] == 1
         sim.faults.clear()  # the venue is back
         assert await ctx.settle_unknown() == 1
         state = ctx.orders.get(coid)
@@ -75,6 +77,7 @@ async def test_an_order_of_unknown_outcome_is_settled_after_the_outage(
         else:
             assert at_sim == [] and ctx.open_orders() == []
         assert await ctx.settle_unknown() == 0  # settled once
+        assert ctx.unknown_outcomes() is None
     finally:
         await executor.close()
         await client.close()
