@@ -670,7 +670,9 @@ class ExitManager(ExitRecovery, ExitSizing):
             return  # a cancel is in flight; the new order takes the latest stop
         tick = self.tick(rec.product_id) or Decimal(0)
         placed = rec.extra.get("placed_stop")
-        if placed is not None and abs(rec.trailing.stop - placed) < tick:
+        if placed is not None and abs(rec.trailing.stop - placed) < max(
+            tick, rec.trailing.reprice_step()
+        ):
             return
         order = self._ctx.orders.get(rec.order_coid)
         if order is None or order.terminal:

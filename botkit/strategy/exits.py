@@ -417,6 +417,18 @@ class Trailing:
             )
         return resolve(self.distance, best, self.position, "stop_loss", self.tick)
 
+    def reprice_step(self) -> Decimal:
+        """How far the stop must move before a native trailing stop's order is re-priced
+        (cancel, then the new one): a tenth of the distance kept from the best price.
+
+        Why: re-pricing at every tick cost two requests per tick of a trend (a QA run on
+        Prime: 138 orders for 55 fills in 90 s, toward the venue's rate limits). The stop
+        resting at the exchange lags the ideal one by less than a tenth of the distance;
+        an emulated trailing stop (no requests) still follows every tick."""
+        if self.best is None or self.stop is None:
+            return Decimal(0)
+        return abs(self.best - self.stop) / 10
+
     def on_price(self, price: Decimal) -> Trailing:
         """The state after a print at ``price`` (the same state when nothing moves)."""
         long = self.position == "long"
