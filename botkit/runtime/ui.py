@@ -79,8 +79,8 @@ def render_summary(stats: RunStats, elapsed: float) -> str:
     lines = [
         f"botkit run summary ({stats.mode}, strategy {stats.strategy}, {elapsed:.1f} s)",
         f"  orders placed:     {stats.orders} (failed or refused by the venue: "
-        f"{stats.rejected}, refused by the risk gate: {stats.risk_refused})",
-        f"  fills:             {stats.fills}",
+        f"{stats.rejected}, refused by the risk gate: {stats.risk_refused}; this run)",
+        f"  fills:             {stats.fills} (this run)",
         f"  open at exit:      {stats.open_orders}"
         + (
             f" ({stats.open_unknown} of unknown outcome: resolved at the next start)"
@@ -90,7 +90,8 @@ def render_summary(stats: RunStats, elapsed: float) -> str:
         + (f" (cancelled on exit: {stats.cancelled_on_exit})" if stats.cancelled_on_exit else ""),
         f"  position:          {pos}",
         f"  PnL (incl. fees):  {stats.pnl:.2f} (realised {stats.realised:.2f}, "
-        f"unrealised {stats.unrealised:.2f})",
+        f"unrealised {stats.unrealised:.2f}; the positions' whole life in the fill ledger, "
+        "across restarts)",
         f"  feed events:       {stats.events}",
     ]
     if stats.exits:

@@ -292,8 +292,9 @@ async def test_the_run_summary_counts_the_risk_gates_refusals_too() -> None:
         await ctx.buy_limit("BTC-USD", D(1), D(99))
     stats = RunStats(rejected=2)
     refresh_stats(stats, ctx, ("BTC-USD",))
-    assert "(failed or refused by the venue: 2, refused by the risk gate: 1)" in render_summary(
-        stats, 1.0
+    assert (
+        "(failed or refused by the venue: 2, refused by the risk gate: 1; this run)"
+        in render_summary(stats, 1.0)
     )
 
 
