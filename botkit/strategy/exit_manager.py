@@ -806,7 +806,10 @@ class ExitManager(ExitRecovery, ExitSizing):
             pass  # its order may rest: the exit keeps it and asks again, never a second one
         except BotkitError as exc:
             # the market went through a level while the entry filled: emulate, it fires at once
-            self._log.error("exit of entry %s could not be placed (%s): emulated", rec.exit_id, exc)
+            self._log.warning(  # handled: the exit's reason, not its fix for the author
+                "exit of entry %s not placed at the exchange (%s): emulated, it acts on the "
+                "next print", rec.exit_id, getattr(exc, "reason", "") or type(exc).__name__,
+            )  # fmt: skip
             child = ExitRecord(
                 self._ctx._new_id(), kind, rec.product_id, rec.position, filled, native=False,
                 stop=rec.stop, stop_limit=rec.stop_limit, take_profit=rec.take_profit,
