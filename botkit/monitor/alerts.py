@@ -498,7 +498,11 @@ def save_stop_memory(path: Path, memory: StopMemory | None) -> None:
             path.unlink(missing_ok=True)
             return
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(memory.to_json()))
-        os.replace(tmp, path)
+        try:
+            tmp.write_text(json.dumps(memory.to_json()))
+            os.replace(tmp, path)
+        except OSError:
+            tmp.unlink(missing_ok=True)  # a full disk: no empty .tmp left behind
+            raise
     except OSError as exc:
         log.warning("alerts: cannot keep %s: %s", path, exc)

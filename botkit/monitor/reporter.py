@@ -18,6 +18,7 @@ It runs as the supervised ``health`` component; the runtime keeps only thin wrap
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -188,3 +189,5 @@ class HealthReporter:
             os.replace(tmp, path)
         except OSError as exc:  # a full disk must not crash the reporter: the journal reports it
             log.warning("health: cannot write %s: %s", path, exc)
+            with contextlib.suppress(OSError):  # no empty health.tmp left behind (QA pass)
+                tmp.unlink(missing_ok=True)
