@@ -597,10 +597,9 @@ class BotRuntime:
             log.warning("start-up: %d pending intent(s) refused by the exchange, %d order(s) "
                         "adopted; the strategy gets their updates", refused, adopted)  # fmt: skip
 
-    async def _settle_unknown(self) -> None:
+    async def _settle_unknown(self) -> int:
         """After a read-back: the strategy's orders whose create-order ended unknown."""
-        if self.ctx is not None:
-            await self.ctx.settle_unknown()
+        return await self.ctx.settle_unknown() if self.ctx is not None else 0
 
     @staticmethod
     async def _settle_inflight(ctx: BotContext, executor: OrderExecutor) -> None:
@@ -714,6 +713,9 @@ class BotRuntime:
         if self.options.systemd is not None:
             self.options.systemd.stopping("stopping")  # systemd stops watching the watchdog
         await self.supervisor.close(within=5.0)
+        if self.read_back_in_run is not None:  # before on_stop and a cancel-on-exit: no
+            # settle may re-send an order after them
+            await self._step("read-back stop", self.read_back_in_run.close(), 5.0)
         if started:
             await self._step("strategy on_stop", ctx.stop(), 10.0)
         if self.options.cancel_on_exit:
@@ -725,8 +727,6 @@ class BotRuntime:
                 self.stats.cancelled_on_exit = n
                 log.info("cancelled %d open order(s) on exit", n)
         await self._step("feed stop", feed.stop(), 5.0)
-        if self.read_back_in_run is not None:
-            await self._step("read-back stop", self.read_back_in_run.close(), 5.0)
         # the executor first: a placement answered while it waits for it gets its ledger
         # mark (on_placed), so the ledger must still be open
         await self._step("journal close", executor.close(), 10.0)  # every outcome written

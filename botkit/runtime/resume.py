@@ -94,6 +94,7 @@ async def read_back_fills(
     lookup: Lookup,
     aliases: Mapping[str, str] | None = None,
     when: tuple[str, str] = ("start-up", "the bot was down"),
+    lagging: list[str] | None = None,
 ) -> list[OrderUpdate | FillEvent]:
     """Order updates and fills that happened while the bot was down, for the strategy.
 
@@ -109,6 +110,11 @@ async def read_back_fills(
     REST trouble raises (a ``BotkitError``): the bot does not start without knowing what it
     holds; nothing was counted, a restart tries again. ``when``: the logs' words for the
     moment and the gap (in a run: the user channel back, after it was down).
+
+    ``lagging`` (in a run): an order whose lookup fails is logged and skipped instead of
+    raising (the others are still read back), and an order filled beyond its mark whose
+    fills REST does not list yet gets neither its update nor a fill (the strategy must not
+    see FILLED before the fill); their ids are added to ``lagging``: ask again later.
     """
     moment, gap = when
     aliases = aliases or {}
@@ -138,6 +144,13 @@ async def read_back_fills(
                     working.order_id, working.client_order_id, working.cumulative_quantity,
                 )  # fmt: skip
             continue
+        except BotkitError as exc:
+            if lagging is None:
+                raise
+            log.warning("%s: lookup of order %s failed (%s): asked again later", moment,
+                        working.order_id, exc)  # fmt: skip
+            lagging.append(working.order_id)
+            continue
         view = replace(ExchangeOrder.of(found), client_order_id=working.client_order_id)
         asked[working.order_id] = (view, False)
 
@@ -161,9 +174,14 @@ async def read_back_fills(
         tracker.expect(o.order_id, o.client_order_id, o.product_id, o.side, status, mark)
     fills = {f.order_id: f for f in tracker.reconcile_rest_fills(rows)}
     for o, pushed, _ in missed:
+        fill = fills.get(o.order_id)
+        if fill is None and lagging is not None:  # in a run: this order's news later, whole
+            lagging.append(o.order_id)
+            log.warning("%s: order %s filled %s while %s, but REST lists no fill of it yet: "
+                        "asked again shortly", moment, o.order_id, o.filled_size, gap)  # fmt: skip
+            continue
         if not pushed:
             out.append(o.to_update())
-        fill = fills.get(o.order_id)
         if fill is None:  # REST does not list them yet: the feed's backfills keep asking
             log.warning(
                 "%s: order %s filled %s while %s, but REST lists no fill of it yet: "
@@ -191,13 +209,20 @@ class ReadBackInRun:
     fill tracker reports only what was not counted, so a fill the channel also sends is
     counted once. One read-back at a time: a snapshot during one asks again after it.
 
+    A read-back that failed (the venue still flaky as the channel comes back), an order
+    whose lookup failed or whose fills REST does not list yet, and orders that ``after``
+    settled (they have a ledger mark only now, and may have filled meanwhile) are asked
+    about again: at once after a settle, else after a back-off of 1 s doubling to 60 s.
+
     Args:
         deliver: where the updates and fills go (the runtime's feed callback: the
             executor, then the strategy), as if the channel had sent them.
-        after: run after each read-back (the runtime's: the strategy's orders whose
-            create-order ended unknown during the outage are asked about,
-            ``BotContext.settle_unknown``).
+        after: run after each read-back; how many orders it settled (the runtime's:
+            ``BotContext.settle_unknown``, the strategy's orders whose create-order ended
+            unknown during the outage).
     """
+
+    RETRY_FIRST, RETRY_MAX = 1.0, 60.0
 
     def __init__(
         self,
@@ -207,49 +232,73 @@ class ReadBackInRun:
         lookup: Lookup,
         aliases: Callable[[], Mapping[str, str]],
         deliver: Callable[[OrderUpdate | FillEvent], None],
-        after: Callable[[], Awaitable[object]] | None = None,
+        after: Callable[[], Awaitable[int]] | None = None,
+        *,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._args = (ledger, tracker, backfill, lookup)
         self._after = after
         self._aliases = aliases
         self._deliver = deliver
+        self._sleep = sleep
         self._task: asyncio.Task[None] | None = None
         self._again = False
+        self._closed = False
         self.runs = 0
+        self.failures = 0
 
     def request(self) -> None:
         """A snapshot is done: read back now (or again once the running one ends)."""
+        if self._closed:
+            return
         if self._task is not None and not self._task.done():
             self._again = True
             return
         self._task = asyncio.get_running_loop().create_task(self._run(), name="botkit-read-back")
 
     async def _run(self) -> None:
-        ledger, tracker, backfill, lookup = self._args
-        again = True
-        while again:
+        delay = self.RETRY_FIRST
+        while not self._closed:
             self._again = False
             self.runs += 1
+            lagging: list[str] = []
             try:
-                events = await read_back_fills(
-                    ReconcileReport([], []), ledger, tracker, backfill, lookup,
-                    self._aliases(), when=("user channel back", "it was down"),
+                await self._once(lagging)
+                settled = await self._after() if self._after is not None else 0
+            except Exception as exc:  # noqa: BLE001 - never a silent death of this task
+                self.failures += 1
+                log.warning(
+                    "read-back of the working orders failed (%s: %s): asked again in %.0f s",
+                    type(exc).__name__, exc, delay, exc_info=not isinstance(exc, BotkitError),
                 )  # fmt: skip
-            except BotkitError as exc:  # REST trouble: the next snapshot asks again
-                log.warning("read-back after the user channel's snapshot failed: %s", exc)
-                return
-            for event in events:  # an order still open was in the snapshot: not news
-                if not (isinstance(event, OrderUpdate) and event.status == "OPEN"):
-                    self._deliver(event)
-            if self._after is not None:
-                try:
-                    await self._after()
-                except BotkitError as exc:
-                    log.warning("settling orders of unknown outcome failed: %s", exc)
-            again = self._again
+            else:
+                if settled or self._again:  # settled orders have a mark now: ask about them
+                    delay = self.RETRY_FIRST
+                    continue
+                if not lagging:
+                    return
+            await self._sleep(delay)
+            delay = min(delay * 2, self.RETRY_MAX)
+
+    async def _once(self, lagging: list[str]) -> None:
+        ledger, tracker, backfill, lookup = self._args
+        events = await read_back_fills(
+            ReconcileReport([], []), ledger, tracker, backfill, lookup, self._aliases(),
+            when=("user channel back", "it was down"), lagging=lagging,
+        )  # fmt: skip
+        for event in events:  # an order still open was in the snapshot: not news
+            if not (isinstance(event, OrderUpdate) and event.status == "OPEN"):
+                self._deliver(event)
+
+    async def wait(self) -> None:
+        """Until the read-back running now (and what it asks again) has ended."""
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
 
     async def close(self) -> None:
-        """Cancel a read-back still running (shutdown)."""
+        """Stop: no read-back starts again, one running is cancelled (shutdown: before the
+        cancel-on-exit, so that no settle re-sends an order after it)."""
+        self._closed = True
         if self._task is not None and not self._task.done():
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)

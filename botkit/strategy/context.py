@@ -64,6 +64,10 @@ __all__ = ["BotContext", "new_client_order_id"]
 
 
 _LIVE = frozenset({OrderStatus.PENDING, OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED})
+CANCEL_RESEND_AFTER = 5.0
+"""Seconds after an accepted cancel during which ``cancel`` of the same order sends nothing
+(answers False); later it is sent again, as an accepted cancel can still fail at the venue
+and no update may ever say so."""
 
 
 def new_client_order_id() -> str:
@@ -611,8 +615,13 @@ class BotContext(StrategyDriver):
             return False  # finished long ago, and released from memory
         if order is None or client_order_id not in self._mine:
             raise StrategyError(f"{client_order_id} is not an order of strategy {self.name}")
-        if not order.order_id or order.terminal or order.status is OrderStatus.CANCEL_QUEUED:
-            return False  # finished, or its cancel was accepted already: nothing is sent
+        if not order.order_id or order.terminal:
+            return False
+        if (
+            order.status is OrderStatus.CANCEL_QUEUED
+            and self.now() - order.updated_at < CANCEL_RESEND_AFTER
+        ):
+            return False  # its cancel was accepted just now: nothing is sent again
         ok = await self._sink.cancel(order.order_id)
         if ok:
             self.orders.apply(

@@ -16,22 +16,34 @@ import random
 import secrets
 import uuid
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
+
+import pytest
 
 from botkit.auth.clock import SystemClock
 from botkit.auth.jwt import JwtSigner
+from botkit.errors import OrderOutcomeUnknown
 from botkit.market.config import FeedConfig
 from botkit.market.events import FeedEvent, FillEvent, OrderUpdate
 from botkit.market.feed import MarketDataFeed
 from botkit.net.ratelimit import RateLimiter
 from botkit.net.retry_policy import RetryPolicy
 from botkit.net.ws import make_connector
+from botkit.orders.executor import OrderExecutor
+from botkit.orders.fills import FillTracker, MemoryHwmStore
+from botkit.orders.journal import OrderJournal
 from botkit.orders.ledger import FillLedger
-from botkit.runtime.resume import ReadBackInRun
+from botkit.runtime.resume import ReadBackInRun, mark_placed
 from botkit.sim.server import SimServer
 from botkit.sim.ws import WsConfig
+from botkit.strategy.ports import ExecutorSink
 from botkit.venues.advanced_trade.rest_client import RestClient
 from botkit.venues.advanced_trade.ws_protocol import FeedProtocol
+from tests.strategy.conftest import book_event, sim_client
+from tests.strategy.exit_helpers import PRODUCT
+from tests.strategy.test_exit_sim import context
+from tests.strategy.test_exit_sim import sim as sim  # noqa: F401 - the frozen market fixture
 
 SIZE = Decimal("0.002")
 
@@ -94,8 +106,9 @@ async def test_an_order_filled_while_the_user_channel_was_down_is_read_back(
         assert feed.fills is not None
         settled: list[int] = []
 
-        async def after() -> None:  # the runtime's: BotContext.settle_unknown
+        async def after() -> int:  # the runtime's: BotContext.settle_unknown
             settled.append(len(events))
+            return 0
 
         read_back = ReadBackInRun(
             ledger, feed.fills, client.backfill_fills, client.get_order, dict, deliver, after
@@ -130,9 +143,91 @@ async def test_an_order_filled_while_the_user_channel_was_down_is_read_back(
             assert update.status == "FILLED" and update.client_order_id == coid
             assert fill.source == "rest" and fill.size == SIZE and fill.client_order_id == coid
             assert read_back.runs > runs  # the reconnect's snapshot asked
-            assert settled  # then the orders of unknown outcome are asked about
+            assert settled and settled[0] > 0  # after its events: the orders of unknown outcome
         finally:
             await feed.stop()
             await read_back.close()
             await client.close()
             ledger.close()
+
+
+async def test_an_order_of_unknown_outcome_taken_and_filled_in_the_outage_is_counted(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    """The create-order ended unknown, the venue took the order and filled it while the
+    user channel was down. The read-back did not know it (no ledger mark yet); the settle
+    found it and made it OPEN, and nothing asked again: OPEN in the bot, FILLED at the
+    venue, its fill never counted (a review). A settle that found orders reads back again.
+    The runtime's wiring: on_placed writes the mark, settle_unknown runs after."""
+    client = sim_client(sim)
+    executor = OrderExecutor(client, OrderJournal(tmp_path / "journal.sqlite"))
+    ledger = FillLedger(tmp_path / "fills.sqlite")
+    executor.on_placed = partial(mark_placed, ledger)
+    tracker = FillTracker(MemoryHwmStore(ledger.seed()))
+    try:
+        ctx, _ = context(sim, ExecutorSink(executor), tmp_path, ledger=ledger)
+        await ctx.dispatch(book_event(sim))
+        top, ask = sim.exchange.best_bid_ask(PRODUCT)
+        assert top is not None and ask is not None
+        price = top[0] + Decimal("0.01")
+        sim.faults.fail_after_accept(500, count=20)  # taken, every answer lost
+        sim.faults.fail_next(503, count=60, path=r"/orders/historical", method="GET")
+        with pytest.raises(OrderOutcomeUnknown):
+            await ctx.buy_limit(PRODUCT, SIZE, price)
+        sim.faults.clear()
+        (coid,) = [o.client_order_id for o in ctx.open_orders()]
+        sim.exchange.add_user("c")
+        _limit(sim, "c", "SELL", price, secrets.token_hex(8))  # filled while it was down
+        delivered: list[FeedEvent] = []
+        read_back = ReadBackInRun(
+            ledger, tracker, client.backfill_fills, client.get_order, dict,
+            delivered.append, ctx.settle_unknown,
+        )  # fmt: skip
+        read_back.request()  # the user channel is back
+        await read_back.wait()
+        for event in delivered:  # what the runtime's driver does with them
+            await ctx.dispatch(event)
+        state = ctx.orders.get(coid)
+        assert state is not None and state.status == "FILLED"
+        assert ctx.position(PRODUCT) == SIZE and ctx.unknown_outcomes() is None
+        assert read_back.runs == 2  # the settle found it: asked again at once
+    finally:
+        await executor.close()
+        await client.close()
+        ledger.close()
+
+
+async def test_a_read_back_that_failed_is_asked_again_after_a_back_off(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    """The venue still flaky as the channel comes back: one 503 ended the read-back for
+    good, and a snapshot queued meanwhile was dropped (a review)."""
+    client = sim_client(sim)
+    ledger = FillLedger(tmp_path / "fills.sqlite")
+    try:
+        top, _ = sim.exchange.best_bid_ask(PRODUCT)
+        assert top is not None
+        coid = str(uuid.uuid4())
+        oid = _limit(sim, "default", "BUY", top[0] + Decimal("0.01"), coid)
+        ledger.opened(oid, coid, PRODUCT, "BUY", "OPEN")
+        sim.exchange.add_user("c")
+        _limit(sim, "c", "SELL", top[0] + Decimal("0.01"), secrets.token_hex(8))
+        waits: list[float] = []
+
+        async def no_wait(seconds: float) -> None:  # the back-off, without the wall clock
+            waits.append(seconds)
+
+        delivered: list[FeedEvent] = []
+        read_back = ReadBackInRun(
+            ledger, FillTracker(MemoryHwmStore(ledger.seed())), client.backfill_fills,
+            client.get_order, dict, delivered.append, sleep=no_wait,
+        )  # fmt: skip
+        sim.faults.fail_next(503, count=5, path=r"/orders/historical/", method="GET")  # one lookup
+        read_back.request()
+        await read_back.wait()
+        assert read_back.runs == 2 and waits == [ReadBackInRun.RETRY_FIRST]
+        assert [type(e).__name__ for e in delivered] == ["OrderUpdate", "FillEvent"]
+        assert delivered[0].status == "FILLED"  # type: ignore[union-attr]
+    finally:
+        await client.close()
+        ledger.close()

@@ -42,9 +42,9 @@ from botkit.runtime.health import Health
 from botkit.runtime.resume import mark_placed, read_back_fills
 from botkit.runtime.settings import load_settings
 from botkit.sim.server import SimServer
-from tests.strategy.exit_helpers import quiet_market
 from botkit.sim.ws import WsConfig
 from botkit.venues.advanced_trade.rest_client import RestClient
+from tests.strategy.exit_helpers import quiet_market
 
 REST = Decimal("0.001")
 QUIET = quiet_market()  # no walk, no prints of its own

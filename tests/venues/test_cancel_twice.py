@@ -2,25 +2,29 @@
 
 A strategy-author QA pass found True/False on Advanced Trade and in paper, True/True on
 Exchange (its DELETE of an order whose cancel is queued answers 200 again), mixed on Prime.
-The second call sends nothing: the context knows the cancel was accepted (CANCEL_QUEUED).
+The second call sends nothing: the context knows the cancel was accepted (CANCEL_QUEUED);
+after ``CANCEL_RESEND_AFTER`` seconds with no update it is sent again (a review: an
+accepted cancel can still fail, and no update may say so).
 The real executor and Exchange client against the simulator's Exchange dialect.
 """
 
 from __future__ import annotations
 
 import random
+import time
 from decimal import Decimal
 from pathlib import Path
 
 from pydantic import SecretStr
 
 from botkit.auth.clock import SystemClock
+from botkit.clock import ManualClock
 from botkit.net.ratelimit import RateLimiter
 from botkit.net.retry_policy import RetryPolicy
 from botkit.orders.executor import OrderExecutor
 from botkit.orders.journal import OrderJournal
 from botkit.sim.exchange_rest import ExchangeSimServer
-from botkit.strategy.context import BotContext
+from botkit.strategy.context import CANCEL_RESEND_AFTER, BotContext
 from botkit.strategy.ports import ExecutorSink, MarketState
 from botkit.venues.exchange.rest_client import ExchangeRestClient
 from botkit.venues.exchange.settings import ExchangeVenueSettings
@@ -46,7 +50,8 @@ async def test_a_second_cancel_of_a_queued_cancel_sends_nothing_and_says_false(
         )
         executor = OrderExecutor(client, OrderJournal(tmp_path / "journal.sqlite"))
         try:
-            ctx = BotContext("twice", ExecutorSink(executor), MarketState(), clock=SystemClock())
+            clock = ManualClock(time.time())
+            ctx = BotContext("twice", ExecutorSink(executor), MarketState(), clock=clock)
             price = (sim.exchange.last_trade_price("BTC-USD") * Decimal("0.8")).quantize(
                 Decimal("0.01")
             )
@@ -55,6 +60,9 @@ async def test_a_second_cancel_of_a_queued_cancel_sends_nothing_and_says_false(
             assert await ctx.cancel(coid) is True
             assert await ctx.cancel(coid) is False
             assert sim.rest.requests == before + 1  # one DELETE
+            clock.advance(CANCEL_RESEND_AFTER + 1)  # no update came: an accepted cancel can
+            await ctx.cancel(coid)  # still fail at the venue, so it is sent again by now
+            assert sim.rest.requests == before + 2
         finally:
             await executor.close()
             await client.close()
