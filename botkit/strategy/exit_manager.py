@@ -113,7 +113,7 @@ class ExitManager(ExitRecovery, ExitSizing):
         self._cancel_retry = {}
         self._cancelling = set()
         self._rearm_after = {}
-        self._oversized = {}  # (ExitSizing's)
+        self._oversized, self._too_big = {}, {}  # (ExitSizing's)
         self._resumed: set[str] = set()
         saved = store.get(_KEY) or {}
         for doc in saved.values():

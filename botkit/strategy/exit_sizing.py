@@ -43,7 +43,14 @@ from botkit.strategy import exit_fills
 from botkit.strategy.exit_recovery import RETRY_FIRST, RETRY_MAX, ExitHost
 from botkit.strategy.exits import ExitRecord, ProductLimits, position_left
 
-__all__ = ["ExitSizing", "sized_by_position"]
+__all__ = ["SETTLE_SECONDS", "ExitSizing", "sized_by_position"]
+
+SETTLE_SECONDS = 10.0
+"""How long a native exit must be found selling more than is held before it is cancelled or
+re-sized. Why: a cancel cannot be undone, and the position can be low for a moment that
+passes — an entry's FILLED update before its fill (a read-back whose REST fills lag, a
+restart between the two writes), one frame's SELL fill applied before its BUY. A manual
+close stays closed; those do not."""
 
 
 def sized_by_position(rec: ExitRecord) -> bool:
@@ -64,6 +71,9 @@ class ExitSizing:
     _log: logging.Logger
     records: dict[str, ExitRecord]
     _resumed: set[str]
+    _too_big: dict[str, float]
+    """Native exits (by id) found selling more than held, since when (monotonic): acted on
+    once :data:`SETTLE_SECONDS` passed with it so."""
     _oversized: dict[str, tuple[Decimal, float, float]]
     """Native exits (by id) found selling more than held: the position last warned about,
     and when (the context's monotonic clock) a failed cancel is tried again, with its
@@ -74,6 +84,9 @@ class ExitSizing:
         raise NotImplementedError
 
     def _left(self, rec: ExitRecord) -> Decimal:
+        raise NotImplementedError
+
+    def last_price(self, product_id: str) -> Decimal:
         raise NotImplementedError
 
     def _save(self) -> None:
@@ -94,8 +107,19 @@ class ExitSizing:
         return rec.exit_id not in self._resumed or self._ctx.positions_resumed
 
     def _dust(self, product_id: str, can: Decimal) -> bool:
+        """Less than an order of the product can carry: its minimum size or order value
+        (an exit re-sized below it is refused, re-armed and refused again, for ever)."""
         rules = self.limits(product_id)
-        return rules is not None and can < rules.base_min_size
+        if rules is None:
+            return False
+        if can < rules.base_min_size:
+            return True
+        if rules.quote_min_size and can > 0:
+            try:
+                return can * self.last_price(product_id) < rules.quote_min_size
+            except BotkitError:  # no price yet: the size alone
+                return False
+        return False
 
     def _fit_to_position(self, rec: ExitRecord, price: Decimal) -> bool:
         """Size a triggering exit to the strategy's position (:func:`position_left`); False:
@@ -124,18 +148,23 @@ class ExitSizing:
         """A fill or print of ``product_id``: every native exit of the counted position that would
         sell more than the strategy now holds is cancelled (nothing, or dust, left in its
         direction) or re-sized (less left). Failures are logged and tried again later."""
-        if self._oversized:  # forget exits that ended
-            for gone in [i for i in self._oversized if i not in self.records
-                         or not self.records[i].live]:  # fmt: skip
-                del self._oversized[gone]
+        for kept in (self._oversized, self._too_big):  # forget exits that ended
+            for gone in [i for i in kept if i not in self.records or not self.records[i].live]:
+                del kept[gone]
         held = self._ctx.position(product_id)
+        now = self._ctx._monotonic()
         for rec in list(self.records.values()):
             if rec.product_id != product_id or not sized_by_position(rec):
                 continue
             can = position_left(rec.position, held)
             need = rec.remaining  # its late fills still due count in the position too
-            if need <= can or not self._judged(rec):
+            if need <= can:
+                self._too_big.pop(rec.exit_id, None)
                 continue
+            if not self._judged(rec):
+                continue
+            if now - self._too_big.setdefault(rec.exit_id, now) < SETTLE_SECONDS:
+                continue  # a fill may still be on its way: see SETTLE_SECONDS
             try:
                 await self._fit_one(rec, can, need, held)
             except BotkitError as exc:  # a cancel that failed: again after a back-off
