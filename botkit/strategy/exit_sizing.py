@@ -45,12 +45,13 @@ from botkit.strategy.exits import ExitRecord, ProductLimits, position_left
 
 __all__ = ["SETTLE_SECONDS", "ExitSizing", "sized_by_position"]
 
-SETTLE_SECONDS = 10.0
+SETTLE_SECONDS = 60.0
 """How long a native exit must be found selling more than is held before it is cancelled or
 re-sized. Why: a cancel cannot be undone, and the position can be low for a moment that
 passes — an entry's FILLED update before its fill (a read-back whose REST fills lag, a
 restart between the two writes), one frame's SELL fill applied before its BUY. A manual
-close stays closed; those do not."""
+close stays closed; those do not. A minute: a read-back whose REST fills lag asks again
+after 1, 2, 4, 8, 16 s... (resume.ReadBackInRun), and the stop must outlast that."""
 
 
 def sized_by_position(rec: ExitRecord) -> bool:
