@@ -22,8 +22,10 @@ RUN_ARGS ?= --duration 30
 run: $(STAMP)
 	$(BIN)/botkit run $(RUN_ARGS)
 
+# one worker per core (pytest-xdist): the suite is mostly real sockets and subprocesses
+# waiting on each other; `.venv/bin/pytest tests/x.py` runs a part in one process as ever
 test: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 lint: $(STAMP)
 	$(BIN)/ruff check botkit tests bench examples

@@ -114,8 +114,8 @@ async def test_a_restarted_bot_resumes_its_position_and_counts_fills_made_while_
     strategy = tmp_path / "opener.py"
     strategy.write_text(STRATEGY)
     data = tmp_path / "data"
-    async with SimServer(
-        seed=5, tick_interval=0, ws_config=WsConfig(heartbeat_interval=0.2)
+    async with SimServer(  # a quiet market: its walk moved the ask away on a busy box
+        seed=5, tick_interval=0, ws_config=WsConfig(heartbeat_interval=0.2), market=QUIET
     ) as sim:
         env = tmp_path / "sim.env"
         env.write_text(sim.env_text(sim.add_key("ES256")))
@@ -373,8 +373,8 @@ async def test_a_bot_killed_during_a_post_counts_the_order_however_long_it_was_d
     """
     config = _live_config(tmp_path, WATCHER, "Watcher")
     data = tmp_path / "data"
-    async with SimServer(
-        seed=5, tick_interval=0, ws_config=WsConfig(heartbeat_interval=0.2)
+    async with SimServer(  # a quiet market: its walk moved the ask away on a busy box
+        seed=5, tick_interval=0, ws_config=WsConfig(heartbeat_interval=0.2), market=QUIET
     ) as sim:
         env = tmp_path / "sim.env"
         env.write_text(sim.env_text(sim.add_key("ES256")))
@@ -444,8 +444,8 @@ async def test_a_stop_during_a_slow_post_marks_the_order_and_exits_cleanly(
     delete the ledger) and left the order without its mark."""
     config = _live_config(tmp_path, SLOW_BUYER, "SlowBuyer")
     data = tmp_path / "data"
-    async with SimServer(
-        seed=5, tick_interval=0, ws_config=WsConfig(heartbeat_interval=0.2)
+    async with SimServer(  # a quiet market: its walk moved the ask away on a busy box
+        seed=5, tick_interval=0, ws_config=WsConfig(heartbeat_interval=0.2), market=QUIET
     ) as sim:
         env = tmp_path / "sim.env"
         env.write_text(sim.env_text(sim.add_key("ES256")))
