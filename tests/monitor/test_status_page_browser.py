@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from botkit.monitor.ctl import call
 from botkit.runtime.bot import BotRuntime
 from botkit.sim.server import SimServer
 from tests.monitor.test_http import run_with_http
@@ -50,6 +51,14 @@ async def test_status_page_renders_in_headless_chromium(tmp_path: Path) -> None:
     async def probe(rt: BotRuntime, url: str, sim: SimServer) -> None:
         while rt.stats.fills < 2 or not rt.stats.position or not rt.view or len(rt.view.curve) < 2:
             await rt.wait_health()
+        # the position must not move while the browser loads (under two test workers it
+        # did): the operator's pause, the strategy's quotes cancelled, none open any more
+        token = (tmp_path / "data" / "sim" / "control.token").read_text()
+        await asyncio.to_thread(call, url, "pause", token)
+        await asyncio.to_thread(call, url, "cancel-all", token)
+        while rt.ctx is not None and rt.ctx.open_orders():
+            await rt.wait_health()
+        await rt.wait_health()  # the stats refreshed after the last update
         position.update(rt.stats.position)
         pages["dom"] = await _chromium("--dump-dom", url + "/")
         pages["shot"] = await _chromium(f"--screenshot={shot}", "--window-size=900,1400", url + "/")
