@@ -185,10 +185,10 @@ class BotRuntime:
         self.ledger: FillLedger | None = None
         """Positions and the fills they counted, on disk (botkit/orders/ledger.py)."""
         self._read_back: tuple[FillTracker, Backfill] | None = None
-        self._feed_trouble = FeedTroubleLog()
+        """The fill tracker and REST fills call that count fills missed while down."""
         self.read_back_in_run: ReadBackInRun | None = None
         """After each user (re)subscription: what working orders became meanwhile."""
-        """The fill tracker and REST fills call that count fills missed while down."""
+        self._feed_trouble = FeedTroubleLog()
         self.view: BotView | None = None
         """Counters, snapshots and controls for the HTTP server (None when it is off)."""
         self.metrics: BotMetrics | None = None
@@ -390,11 +390,12 @@ class BotRuntime:
                 self._read_back = (tracker, client.backfill_fills)
             else:
                 client = make_order_client(ep, self.settings, clock)
-                # fills of orders that finished while the user channel was down (a
-                # reconnect's snapshot lists open orders only) come from REST
-                feed.backfill = client.backfill_fills
+                feed.backfill = client.backfill_fills  # (the feed's own, fills only)
                 assert feed.fills is not None
                 self._read_back = (feed.fills, client.backfill_fills)
+                # what the working orders became while the user channel was down (a
+                # reconnect's snapshot lists open orders only): statuses and fills by REST,
+                # in place of the feed's fills-only backfill
                 feed.read_back = self._read_back_now
                 self.read_back_in_run = ReadBackInRun(
                     ledger, feed.fills, client.backfill_fills, client.get_order,

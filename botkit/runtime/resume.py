@@ -245,7 +245,6 @@ class ReadBackInRun:
         self._again = False
         self._closed = False
         self.runs = 0
-        self.failures = 0
 
     def request(self) -> None:
         """A snapshot is done: read back now (or again once the running one ends)."""
@@ -266,7 +265,6 @@ class ReadBackInRun:
                 await self._once(lagging)
                 settled = await self._after() if self._after is not None else 0
             except Exception as exc:  # noqa: BLE001 - never a silent death of this task
-                self.failures += 1
                 log.warning(
                     "read-back of the working orders failed (%s: %s): asked again in %.0f s",
                     type(exc).__name__, exc, delay, exc_info=not isinstance(exc, BotkitError),

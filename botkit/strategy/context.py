@@ -433,49 +433,38 @@ class BotContext(StrategyDriver):
     async def settle_unknown(self) -> int:
         """Ask about this strategy's plain orders whose create-order ended unknown (an
         outage); how many were settled. Found at the venue: OPEN with its id. Not found:
-        re-sent with the same id while young, FAILED (STALE_INTENT) once older than the
+        re-sent with the same id while young, REJECTED (STALE_INTENT) once older than the
         executor's ``resend_max_age``, as at start-up. Still unknown: kept for the next
         time. An exit's own orders are its own (it settles them on prints).
 
         Why: such an order stayed PENDING for the whole run, counted open (the open-order
         cap), its fills unattributed, until a restart (an operator QA pass).
         """
-        resolve = getattr(self._sink, "resolve", None)
         settled = 0
         for coid in list(self._unknown):
-            current = self.orders.get(coid)
-            if resolve is None or current is None or current.order_id or current.terminal:
-                self._unknown.pop(coid, None)  # the user channel told, or it was released
-                continue
-            if coid in self.exits.by_coid:
-                self._unknown.pop(coid, None)
+            now = self.orders.get(coid)
+            if now is None or now.order_id or now.terminal or coid in self.exits.by_coid:
+                self._unknown.pop(coid, None)  # the user channel told, released, an exit's
                 continue
             try:
-                order_id = str(await resolve(coid, drop_stale=True))
+                await self._resolve(coid, drop_stale=True)
             except (OrderOutcomeUnknown, JournalError):
                 continue  # still unknown: the next read-back asks again
-            except KeyError:
-                order_id = ""
-                self.orders.apply("REJECTED", client_order_id=coid, now=self.now(), source="create")
-            except BotkitError as exc:
-                status = "REJECTED" if isinstance(exc, OrderRejected) else "FAILED"
-                self.orders.apply(status, client_order_id=coid, now=self.now(), source="create")
+            except BotkitError as exc:  # ended: _resolve marked it REJECTED or FAILED
                 self._log.warning("order client_order_id=%s settled: %s", coid, exc)
-                order_id = ""
             self._unknown.pop(coid, None)
             settled += 1
-            if order_id:
-                self._accepted(coid, order_id)
-                self._log.info("order client_order_id=%s settled: order_id=%s", coid, order_id)
         return settled
 
-    async def _resolve(self, coid: str) -> str:
+    async def _resolve(self, coid: str, *, drop_stale: bool = False) -> str:
         """Settle one of this strategy's orders whose create-order ended unknown: the
         sink looks it up, or re-sends it with the same id (the exchange deduplicates it);
         its order id.
 
         The exits use it: an exit whose order may or may not exist must not wait for the
         next start to find out (the position is unprotected meanwhile), nor be doubled.
+        ``drop_stale`` (:meth:`settle_unknown`, plain orders only): the executor's
+        start-up rule, not found and older than its ``resend_max_age`` → not re-sent.
 
         Raises:
             OrderOutcomeUnknown: still unknown (the order stays PENDING); also when the
@@ -490,7 +479,7 @@ class BotContext(StrategyDriver):
         if resolve is None:
             raise OrderOutcomeUnknown(f"the order sink cannot resolve client_order_id {coid}")
         try:
-            order_id = str(await resolve(coid))
+            order_id = str(await (resolve(coid, drop_stale=True) if drop_stale else resolve(coid)))
         except KeyError:
             exc: BotkitError = OrderRejected(
                 f"client_order_id {coid} has no intent in the journal: it was never sent",

@@ -7,9 +7,10 @@ no longer holds: the account's other coins, or a short. Two moments need the pos
 
 * an **emulated** exit, when a print triggers it: its order is sized to the position, or
   nothing is sent (:meth:`ExitSizing._fit_to_position`);
-* a **native** exit rests at the exchange at its armed size, so it is checked on every
-  print of its product (:meth:`ExitSizing.fit_native`; the exit manager watches the
-  product while one is live): the position flat or the other way (or below the product's
+* a **native** exit rests at the exchange at its armed size, so it is checked at every
+  counted fill and every print of its product (:meth:`ExitSizing.fit_native`; the exit
+  manager watches the product while one is live), and acted on once it has sold more than
+  is held for :data:`SETTLE_SECONDS`: the position flat or the other way (or below the product's
   minimum size) → the exit is cancelled as ``ctx.cancel_exit`` would; only smaller → it is
   re-sized as a native trailing stop is re-priced (cancel, then the new order once the
   cancel is confirmed), except an exit Coinbase attached to an entry, which cannot be
