@@ -360,8 +360,15 @@ def cmd_ctl(args: argparse.Namespace) -> int:
             "work; the bot's log says why. Retry, or check the exchange",
             file=sys.stderr,
         )
-        return EXIT_FAILURE
-    return EXIT_OK
+    if doc.get("left"):  # cancel-all: placement in flight, or a cancel not accepted
+        print(
+            f"botkit: error: {len(doc['left'])} order(s) not cancelled: placement still in "
+            "flight, or the venue did not accept the cancel (an order that just filled or "
+            "ended, or one it refuses to cancel); the bot's log names them. Run "
+            "`botkit ctl status`, then cancel-all again, or check the exchange",
+            file=sys.stderr,
+        )
+    return EXIT_FAILURE if doc.get("failed") or doc.get("left") else EXIT_OK
 
 
 def _parser() -> argparse.ArgumentParser:

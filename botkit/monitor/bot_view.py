@@ -29,7 +29,14 @@ from botkit.market.events import (
     TickersReceived,
     TradesReceived,
 )
-from botkit.monitor.snapshot import BotSnapshot, ExitRow, FillRow, OrderRow, WarningRow
+from botkit.monitor.snapshot import (
+    BotSnapshot,
+    CancelAllResult,
+    ExitRow,
+    FillRow,
+    OrderRow,
+    WarningRow,
+)
 
 if TYPE_CHECKING:
     from botkit.runtime.bot import BotRuntime
@@ -282,12 +289,18 @@ class BotView:
         self._journal("resume", who)
         return True
 
-    async def cancel_all(self, who: str) -> tuple[int, list[str]]:
+    async def cancel_all(self, who: str) -> CancelAllResult:
         ctx = self.runtime.ctx
-        n = await ctx.cancel_all() if ctx is not None else 0
-        failed = list(ctx.cancel_all_failed) if ctx is not None else []
-        self._journal("cancel-all", who, cancelled=n, failed=len(failed))
-        return n, failed
+        if ctx is None:
+            result = CancelAllResult(0, [], [])
+        else:
+            n = await ctx.cancel_all()
+            result = CancelAllResult(n, list(ctx.cancel_all_failed), list(ctx.cancel_all_left))
+        self._journal(
+            "cancel-all", who, cancelled=result.cancelled, failed=len(result.failed),
+            left=len(result.left),
+        )  # fmt: skip
+        return result
 
     async def trip_kill_switch(self, who: str, reason: str) -> bool:
         gate = self.runtime.gate

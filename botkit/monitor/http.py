@@ -290,8 +290,8 @@ class HttpServer:
         return _json({"changed": changed, "paused": False})
 
     async def _cancel_all(self, request: web.Request) -> web.StreamResponse:
-        cancelled, failed = await self._control.cancel_all(self._who(request))
-        return _json({"cancelled": cancelled, "failed": failed})
+        result = await self._control.cancel_all(self._who(request))
+        return _json(result._asdict())
 
     async def _trip(self, request: web.Request) -> web.StreamResponse:
         reason = "tripped by the operator"

@@ -12,11 +12,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from botkit.runtime.health import Health
 
-__all__ = ["BotControl", "BotSnapshot", "ExitRow", "FillRow", "OrderRow", "WarningRow"]
+__all__ = [
+    "BotControl",
+    "BotSnapshot",
+    "CancelAllResult",
+    "ExitRow",
+    "FillRow",
+    "OrderRow",
+    "WarningRow",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +155,17 @@ def _plain(value: Any) -> Any:
     return value
 
 
+class CancelAllResult(NamedTuple):
+    """What an operator's cancel-all did: how many orders were cancelled, the
+    client_order_ids whose cancel raised (``failed``: the venue down, a 503), and those not
+    cancelled for another reason (``left``: placement still in flight, or the cancel not
+    accepted by the venue). Any of the last two: the orders may still work."""
+
+    cancelled: int
+    failed: list[str]
+    left: list[str]
+
+
 class BotControl(Protocol):
     """What an operator may do to a running bot (each call is idempotent and logged).
 
@@ -160,9 +179,9 @@ class BotControl(Protocol):
 
     async def resume(self, who: str) -> bool: ...
 
-    async def cancel_all(self, who: str) -> tuple[int, list[str]]:
-        """Cancel every open order of the strategy but its exits'; how many were cancelled,
-        and the client_order_ids whose cancel failed (logged by the bot)."""
+    async def cancel_all(self, who: str) -> CancelAllResult:
+        """Cancel every open order of the strategy but its exits' (each failure and order
+        left logged by the bot)."""
         ...
 
     async def trip_kill_switch(self, who: str, reason: str) -> bool: ...

@@ -37,6 +37,7 @@ from botkit.errors import (
     StrategyError,
 )
 from botkit.market.book import L2Book
+from botkit.market.events import OrderUpdate
 from botkit.market.types import Ticker
 from botkit.orders.intents import OrderIntent, Side, limit_gtc, market_ioc
 from botkit.orders.positions import Positions
@@ -157,6 +158,12 @@ class BotContext(StrategyDriver):
         settle_unknown asks about them, the health model counts them."""
         self.cancel_all_failed: list[str] = []
         """The orders whose cancel raised in the last :meth:`cancel_all`."""
+        self.cancel_all_left: list[str] = []
+        """The orders the last :meth:`cancel_all` could not cancel without an error: their
+        placement still in flight (no order id to cancel yet), or a cancel the venue did
+        not accept (an order that filled or ended meanwhile, whose news is on its way, or
+        one the venue refuses to cancel). A cancel accepted and not confirmed yet is not
+        one of them."""
         self.positions_resumed = False
         """Set once the positions were restored from the ledger (``resume_positions``): a
         resumed exit is sized by the position only then (it would see zero before)."""
@@ -430,12 +437,16 @@ class BotContext(StrategyDriver):
                 and not o.order_id and not o.terminal]  # fmt: skip
         return (len(live), self._monotonic() - min(live)) if live else None
 
-    async def settle_unknown(self) -> int:
+    async def settle_unknown(self, tell: Callable[[OrderUpdate], None] | None = None) -> int:
         """Ask about this strategy's plain orders whose create-order ended unknown (an
         outage); how many were settled. Found at the venue: OPEN with its id. Not found:
         re-sent with the same id while young, REJECTED (STALE_INTENT) once older than the
-        executor's ``resend_max_age``, as at start-up. Still unknown: kept for the next
-        time. An exit's own orders are its own (it settles them on prints).
+        executor's ``resend_max_age``, as at start-up; an order ended so reaches the
+        strategy's ``on_order_update`` (REJECTED or FAILED): given to ``tell`` (the
+        runtime queues it for its driver, as the feed's events: hooks run one at a time),
+        else dispatched here (a caller driving the context itself, between events). Still
+        unknown: kept for the next time. An exit's own orders are its own (it settles them
+        on prints).
 
         Why: such an order stayed PENDING for the whole run, counted open (the open-order
         cap), its fills unattributed, until a restart (an operator QA pass).
@@ -452,9 +463,40 @@ class BotContext(StrategyDriver):
                 continue  # still unknown: the next read-back asks again
             except BotkitError as exc:  # ended: _resolve marked it REJECTED or FAILED
                 self._log.warning("order client_order_id=%s settled: %s", coid, exc)
+                self._unknown.pop(coid, None)
+                settled += 1
+                await self._tell_ended(coid, tell)
+                continue
             self._unknown.pop(coid, None)
             settled += 1
         return settled
+
+    async def _tell_ended(self, coid: str, tell: Callable[[OrderUpdate], None] | None) -> None:
+        """``on_order_update`` for an order :meth:`settle_unknown` ended (REJECTED or FAILED):
+        no venue will ever send an update of an order it never had, and a strategy that
+        waits for its order's end (to quote again, to free its own slot) must hear of it.
+        An order settled OPEN needs none: the user channel sends its updates (the snapshot
+        listed it, or it is sent again now and the channel reports it)."""
+        state = self.orders.get(coid)
+        if state is None or not state.terminal:
+            return
+        update = OrderUpdate(
+            order_id=state.order_id,
+            client_order_id=coid,
+            product_id=state.product_id,
+            side=state.side,
+            order_type="UNKNOWN",  # not kept per order here; the update is about its end
+            status=str(state.status),
+            cumulative_quantity=state.filled_size,
+            leaves_quantity=Decimal(0),
+            avg_price=state.average_filled_price or Decimal(0),
+            total_fees=Decimal(0),
+            snapshot=False,
+        )
+        if tell is not None:
+            tell(update)
+        else:
+            await self.dispatch(update)
 
     async def _resolve(self, coid: str, *, drop_stale: bool = False) -> str:
         """Settle one of this strategy's orders whose create-order ended unknown: the
@@ -623,20 +665,33 @@ class BotContext(StrategyDriver):
         """Cancel this strategy's open orders but its exits' (see the protocol).
 
         The cancels that raised (the venue down, a 503) are left in
-        :attr:`cancel_all_failed`, each logged at ERROR: an operator's ``ctl cancel-all``
-        says how many failed instead of reporting success."""
+        :attr:`cancel_all_failed`, each logged at ERROR, and the orders not cancelled for
+        another reason in :attr:`cancel_all_left` (logged at WARNING): an operator's
+        ``ctl cancel-all`` says so instead of reporting success."""
         count = 0
         failed: list[str] = []
+        left: list[str] = []
         for order in self.open_orders(product_id):
             coid = order.client_order_id
             if self.exits.holds(coid):
                 continue  # it protects a position: cancel_exit (or cancel by id) ends it
             try:
-                count += await self.cancel(coid)
+                done = await self.cancel(coid)
             except BotkitError as exc:  # keep cancelling the others
                 failed.append(coid)
                 self._log.error("cancel of %s failed: %s", order.client_order_id, exc)
-        self.cancel_all_failed = failed
+                continue
+            count += done
+            now = self.orders.get(coid)
+            queued = now is not None and now.status is OrderStatus.CANCEL_QUEUED  # on its way
+            if not done and now is not None and not now.terminal and not queued:
+                left.append(coid)
+        if left:
+            self._log.warning(
+                "cancel-all: %d order(s) not cancelled (placement in flight, or the venue "
+                "did not accept the cancel): %s", len(left), ", ".join(left),
+            )  # fmt: skip
+        self.cancel_all_failed, self.cancel_all_left = failed, left
         return count
 
     def set_timer(self, name: str, interval: float, *, repeat: bool = True) -> None:

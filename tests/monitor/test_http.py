@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -301,3 +302,31 @@ async def test_ctl_cancel_all_says_when_cancels_failed(
     out, err = capsys.readouterr()
     assert seen["rc"] == 1 and '"failed": ["' in out
     assert "cancel(s) failed: the orders may still work" in err
+
+
+async def test_ctl_cancel_all_says_when_the_venue_did_not_accept_a_cancel(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The venue answers every cancel without accepting it (an empty result list: no
+    error, nothing cancelled): ``ctl cancel-all`` printed {"cancelled": 0, "failed": []}
+    and exited 0, the quotes still working. It names the orders left and exits 1."""
+    seen: dict[str, Any] = {}
+
+    async def probe(rt: BotRuntime, url: str, sim: SimServer) -> None:
+        token = (tmp_path / "sim" / "control.token").read_text()
+        while rt.ctx is None or not rt.ctx.open_orders():
+            await rt.wait_health()  # the market maker's quotes rest
+        await asyncio.to_thread(call, url, "pause", token)  # no requote cancels meanwhile
+        sim.faults.fail_next(200, count=200, path="batch_cancel", body='{"results": []}')
+        argv = ["ctl", "--url", url, "--token", token, "cancel-all"]
+        seen["rc"] = await asyncio.to_thread(botkit_main, argv)
+        seen["open"] = {o.client_order_id for o in rt.ctx.open_orders()}
+        sim.faults.clear()
+
+    _rt, result = await run_with_http(tmp_path, probe)
+    assert result.error is None
+    out, err = capsys.readouterr()
+    doc = json.loads(out.strip().splitlines()[-1])
+    assert seen["rc"] == 1 and doc["cancelled"] == 0 and doc["failed"] == []
+    assert doc["left"] and set(doc["left"]) <= seen["open"]  # the ones still working
+    assert "order(s) not cancelled" in err

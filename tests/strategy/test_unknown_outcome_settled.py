@@ -6,8 +6,9 @@ back and filled it, while the bot kept the order PENDING for the whole run (coun
 its fill unattributed) until a restart. ``BotContext.settle_unknown`` (the runtime calls
 it after each user-channel read-back) asks the executor about each such order: found →
 OPEN with its id; not found → re-sent with the same id while young, FAILED (STALE_INTENT)
-once older than ``resend_max_age`` (REJECTED here), as at start-up. BotContext → the real executor → the
-simulator over loopback; the outage is the simulator's fault plan.
+once older than ``resend_max_age`` (REJECTED here), as at start-up; an order it ends is
+told to the strategy's ``on_order_update`` (no venue ever sends an update of it). BotContext
+→ the real executor → the simulator over loopback; the outage is the simulator's fault plan.
 """
 
 from __future__ import annotations
@@ -18,16 +19,28 @@ from pathlib import Path
 import pytest
 
 from botkit.errors import OrderOutcomeUnknown
+from botkit.market.events import OrderUpdate
 from botkit.orders.executor import OrderExecutor
 from botkit.orders.journal import OrderJournal
 from botkit.sim.server import SimServer
 from botkit.strategy.ports import ExecutorSink
 from tests.strategy.conftest import book_event, sim_client
-from tests.strategy.exit_helpers import PRODUCT, open_at_sim
+from tests.strategy.exit_helpers import PRODUCT, Recorder, open_at_sim
 from tests.strategy.test_exit_sim import context
 from tests.strategy.test_exit_sim import sim as sim  # noqa: F401 - the frozen market fixture
 
 SIZE = Decimal("0.001")
+
+
+class Updates(Recorder):
+    """Records its order updates too."""
+
+    def __init__(self, ctx: object, params: object) -> None:
+        super().__init__(ctx, params)
+        self.updates: list[OrderUpdate] = []
+
+    def on_order_update(self, update: OrderUpdate) -> None:
+        self.updates.append(update)
 
 
 def _outage(sim: SimServer, *, processed: bool) -> None:
@@ -56,7 +69,8 @@ async def test_an_order_of_unknown_outcome_is_settled_after_the_outage(
         client, OrderJournal(tmp_path / "journal.sqlite"), resend_max_age=resend_max_age
     )
     try:
-        ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
+        ctx, strategy = context(sim, ExecutorSink(executor), tmp_path, Updates)
+        assert isinstance(strategy, Updates)
         await ctx.dispatch(book_event(sim))
         price = (sim.exchange.last_trade_price(PRODUCT) * Decimal("0.9")).quantize(Decimal("1"))
         _outage(sim, processed=processed)
@@ -71,6 +85,10 @@ async def test_an_order_of_unknown_outcome_is_settled_after_the_outage(
         assert await ctx.settle_unknown() == 1
         state = ctx.orders.get(coid)
         assert state is not None and state.status == outcome
+        # an order settled OPEN is the user channel's to report (none here); one ended
+        # here is the strategy's news now: no venue will ever send an update of it
+        told = [(u.client_order_id, u.status, u.product_id, u.side) for u in strategy.updates]
+        assert told == ([] if outcome == "OPEN" else [(coid, "REJECTED", PRODUCT, "BUY")])
         at_sim = [o for o in open_at_sim(sim.exchange) if o["client_order_id"] == coid]
         if outcome == "OPEN":
             assert [o["order_id"] for o in at_sim] == [state.order_id]  # one order, its id
@@ -78,6 +96,7 @@ async def test_an_order_of_unknown_outcome_is_settled_after_the_outage(
             assert at_sim == [] and ctx.open_orders() == []
         assert await ctx.settle_unknown() == 0  # settled once
         assert ctx.unknown_outcomes() is None
+        assert len(strategy.updates) == (0 if outcome == "OPEN" else 1)  # told once
     finally:
         await executor.close()
         await client.close()
