@@ -100,3 +100,30 @@ async def test_an_order_of_unknown_outcome_is_settled_after_the_outage(
     finally:
         await executor.close()
         await client.close()
+
+
+async def test_an_ended_order_goes_to_the_callers_tell_not_to_the_hook(
+    sim: SimServer, tmp_path: Path
+) -> None:
+    """The runtime settles from its read-back task while its driver dispatches events: the
+    update of an order settle_unknown ended goes to ``tell`` (the runtime's event queue),
+    so that hooks still run one at a time; the hook sees it when it is dispatched."""
+    client = sim_client(sim)
+    executor = OrderExecutor(client, OrderJournal(tmp_path / "journal.sqlite"), resend_max_age=0)
+    try:
+        ctx, strategy = context(sim, ExecutorSink(executor), tmp_path, Updates)
+        assert isinstance(strategy, Updates)
+        await ctx.dispatch(book_event(sim))
+        price = (sim.exchange.last_trade_price(PRODUCT) * Decimal("0.9")).quantize(Decimal("1"))
+        _outage(sim, processed=False)
+        with pytest.raises(OrderOutcomeUnknown):
+            await ctx.buy_limit(PRODUCT, SIZE, price)
+        sim.faults.clear()
+        queued: list[OrderUpdate] = []
+        assert await ctx.settle_unknown(queued.append) == 1
+        assert [u.status for u in queued] == ["REJECTED"] and strategy.updates == []
+        await ctx.dispatch(queued[0])  # the driver's turn
+        assert strategy.updates == queued
+    finally:
+        await executor.close()
+        await client.close()
