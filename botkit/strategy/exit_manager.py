@@ -21,8 +21,9 @@ An exit of the strategy's counted position never sells more than it holds
 one is checked on every print of its product and cancelled or re-sized.
 
 Cost: nothing is evaluated for a product without an armed emulated or trailing exit, or
-a native exit of the counted position (the driver checks one set), and a fill costs one
-dict lookup.
+a native exit of the counted position (the driver checks one set), a print looks at the
+product's live exits only, and a fill costs one dict lookup. Finished exits leave memory
+once nothing can reach them (:mod:`botkit.strategy.exit_retention`: the rule, and why).
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from botkit.strategy.exit_recovery import (
     ExitHost,
     ExitRecovery,
 )
+from botkit.strategy.exit_retention import ExitRetention
 from botkit.strategy.exit_sizing import ExitSizing, sized_by_position
 from botkit.strategy.exits import (
     BRACKET_STOP_OFFSET,
@@ -89,7 +91,7 @@ EXIT_LIMIT_MAX = Decimal("0.25")
 A fat-finger guard: an exit's orders are not held to the risk engine's price band."""
 
 
-class ExitManager(ExitRecovery, ExitSizing):
+class ExitManager(ExitRetention, ExitRecovery, ExitSizing):
     """The exits of one strategy context.
 
     Args:
@@ -104,8 +106,9 @@ class ExitManager(ExitRecovery, ExitSizing):
         self.native = native
         self._log: logging.Logger = ctx.log
         self.records: dict[str, ExitRecord] = {}
+        """The live exits and the finished ones kept (ExitRetention: which, how long)."""
         self.by_coid: dict[str, str] = {}
-        """client_order_id (entry or working order) -> exit id: the fill path's lookup."""
+        """client_order_id (entry, working order, an ended one owing fills) -> exit id."""
         self.watch: set[str] = set()
         """Products with an armed emulated or trailing exit, an exit whose order's outcome
         is unknown or whose re-price waits for a cancel: evaluated on every print."""
@@ -115,6 +118,7 @@ class ExitManager(ExitRecovery, ExitSizing):
         self._rearm_after = {}
         self._oversized, self._too_big = {}, {}  # (ExitSizing's)
         self._resumed: set[str] = set()
+        self._init_retention()
         saved = store.get(_KEY) or {}
         for doc in saved.values():
             rec = ExitRecord.from_json(doc)
@@ -128,15 +132,11 @@ class ExitManager(ExitRecovery, ExitSizing):
     # -- bookkeeping -------------------------------------------------------------------------
 
     def _index(self, rec: ExitRecord) -> None:
-        self.records[rec.exit_id] = rec
-        # ended orders that still owe late fills too: after a restart those fills come back
-        for coid in (rec.entry_coid, rec.order_coid, *exit_fills.owed_orders(rec.extra)):
-            if coid:
-                self.by_coid[coid] = rec.exit_id
+        self._hold(rec)  # records, its product's live exits, its orders' routes
         self._rewatch(rec.product_id)
 
     def _rewatch(self, product_id: str) -> None:
-        if any(r.product_id == product_id and self._needs_prints(r) for r in self.records.values()):
+        if any(self._needs_prints(r) for r in self._live_of(product_id)):
             self.watch.add(product_id)
         else:
             self.watch.discard(product_id)
@@ -170,11 +170,9 @@ class ExitManager(ExitRecovery, ExitSizing):
 
     def live(self, product_id: str | None = None) -> list[ExitRecord]:
         """The live exits (optionally of one product), oldest first."""
-        return [
-            r
-            for r in self.records.values()
-            if r.live and (product_id is None or r.product_id == product_id)
-        ]
+        if product_id is not None:
+            return self._live_of(product_id)
+        return [r for r in self.records.values() if r.live]
 
     # -- prices and limits -------------------------------------------------------------------
 
@@ -331,7 +329,7 @@ class ExitManager(ExitRecovery, ExitSizing):
             ledger.opened(attached_id, alias, rec.product_id, rec.side, "OPEN")
         rec.extra["attached_order_id"] = attached_id
         rec.order_coid = alias
-        self.by_coid[rec.order_coid] = rec.exit_id
+        self._route(rec)
         self._ctx.alias_order(attached_id, rec.order_coid, rec.product_id, rec.side)
         self._save()
 
@@ -503,7 +501,7 @@ class ExitManager(ExitRecovery, ExitSizing):
                 self._refused(rec, str(exc))
                 return
             if old is None:
-                self.records.pop(rec.exit_id, None)
+                self._release(rec.exit_id)  # never armed: nothing may route to it
             rec.order_coid = old
             self._finish(rec, "cancelled")
             raise
@@ -515,7 +513,8 @@ class ExitManager(ExitRecovery, ExitSizing):
         if rec is None:
             raise ExitRejected(
                 f"{exit_id} is not an exit of strategy {self._ctx.name} (ids come from "
-                "ctx.bracket/stop_loss/trailing_stop, or ctx.open_exits())",
+                "ctx.bracket/stop_loss/trailing_stop, or ctx.open_exits(); an exit that "
+                "finished long ago, or before a restart, is forgotten)",
                 reason="EXIT_UNKNOWN",
             )
         return rec
@@ -629,8 +628,8 @@ class ExitManager(ExitRecovery, ExitSizing):
             await self._settle(product_id)
         await self.fit_native(product_id)  # before a trailing stop's re-price: its size
         events: list[ExitEvent] = []
-        for rec in list(self.records.values()):
-            if rec.product_id != product_id or not rec.live:
+        for rec in self._live_of(product_id):
+            if not rec.live:  # ended while an earlier one was handled
                 continue
             if rec.exit_id in self._cancel_retry:
                 try:
@@ -698,7 +697,7 @@ class ExitManager(ExitRecovery, ExitSizing):
         coid = self._ctx._new_id()
         rec.order_coid = coid
         exit_fills.begin(rec.extra, coid)
-        self.by_coid[coid] = rec.exit_id
+        self._route(rec)
         self._rewatch(rec.product_id)
         event = ExitTriggered(
             rec.exit_id, rec.product_id, rec.kind, leg, price, False, level_of(rec, leg)

@@ -81,7 +81,10 @@ class ExitSizing:
     and when (the context's monotonic clock) a failed cancel is tried again, with its
     back-off (one WARNING per position, one request per back-off, not one per print)."""
 
-    # provided by ExitManager / ExitRecovery
+    # provided by ExitManager / ExitRecovery / ExitRetention
+    def _live_of(self, product_id: str) -> list[ExitRecord]:
+        raise NotImplementedError
+
     def limits(self, product_id: str) -> ProductLimits | None:
         raise NotImplementedError
 
@@ -155,8 +158,8 @@ class ExitSizing:
                 del kept[gone]
         held = self._ctx.position(product_id)
         now = self._ctx._monotonic()
-        for rec in list(self.records.values()):
-            if rec.product_id != product_id or not sized_by_position(rec):
+        for rec in self._live_of(product_id):
+            if not sized_by_position(rec):
                 continue
             can = position_left(rec.position, held)
             need = rec.remaining  # its late fills still due count in the position too
