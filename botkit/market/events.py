@@ -207,10 +207,19 @@ class FillEvent:
 
 @dataclass(frozen=True, slots=True)
 class UserSnapshotDone:
-    """The ``user`` snapshot ended (first batch with fewer than 50 orders, §3.5)."""
+    """The ``user`` snapshot ended (first batch with fewer than 50 orders, §3.5).
+
+    ``listed``: what the snapshot said of each order it listed (open orders only on
+    Advanced Trade and Prime; Exchange sends no snapshot: empty), as the order's state
+    (``snapshot=True``; ``cumulative_quantity`` in base), whether or not it was news. The
+    runtime's read-back (``botkit.runtime.resume.ReadBackInRun``) asks REST only about
+    the working orders this does not account for. Not compared (two snapshots' ends are
+    told apart by connection and count) and not shown in ``repr``.
+    """
 
     connection: str
     open_orders: int
+    listed: tuple[OrderUpdate, ...] = field(default=(), compare=False, repr=False)
 
 
 FeedEvent = (

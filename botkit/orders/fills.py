@@ -246,6 +246,7 @@ class FillTracker:
         self.snapshot_batch = snapshot_batch
         self.hwms: dict[str, OrderHwm] = self.store.load()
         self._snapshot_count = 0
+        self._listing: list[OrderUpdate] = []  # the snapshot under way, as listed
         self.keep_finished = keep_finished
         self._finished: deque[str] = deque(oid for oid, h in self.hwms.items() if h.terminal)
         self._released: deque[str] = deque(maxlen=remember_released)
@@ -309,8 +310,21 @@ class FillTracker:
         """Orders not known to be terminal: those whose fills a REST backfill must check."""
         return sorted(oid for oid, h in self.hwms.items() if not h.terminal)
 
+    def snapshot_restarts(self) -> None:
+        """A new ``user`` connection: a snapshot cut short on the old one is forgotten (the
+        feed calls this before the new connection's first frame). Its batches must neither
+        count towards the new snapshot's ``open_orders`` nor stand in its ``listed``: an
+        order they listed may have ended since, and the read-back would trust it open."""
+        self._snapshot_count = 0
+        self._listing = []
+
     def on_user_event(self, event: UserEvent, connection: str = "user") -> list[Out]:
-        """Process one ``user`` event (snapshot batch or update)."""
+        """Process one ``user`` event (snapshot batch or update).
+
+        A snapshot's end (:class:`UserSnapshotDone`) carries ``listed``: each order its
+        batches listed, as listed (the venue's status and cumulative quantity, in base),
+        news or not; the read-back after it asks REST only about what that leaves open.
+        """
         out: list[Out] = []
         snapshot = event.type == "snapshot"
         for order in event.orders:
@@ -318,7 +332,8 @@ class FillTracker:
         if snapshot:
             self._snapshot_count += len(event.orders)
             if len(event.orders) < self.snapshot_batch:
-                out.append(UserSnapshotDone(connection, self._snapshot_count))
+                listed, self._listing = tuple(self._listing), []
+                out.append(UserSnapshotDone(connection, self._snapshot_count, listed))
                 self._snapshot_count = 0
         return out
 
@@ -337,6 +352,22 @@ class FillTracker:
                 )  # fmt: skip
                 qty = base
         prev = self.hwms.get(o.order_id)
+        if snapshot:  # what the venue listed, news or not (UserSnapshotDone.listed)
+            self._listing.append(
+                OrderUpdate(
+                    order_id=o.order_id,
+                    client_order_id=o.client_order_id or (prev.client_order_id if prev else ""),
+                    product_id=o.product_id or (prev.product_id if prev else ""),
+                    side=o.order_side or (prev.side if prev else ""),
+                    order_type=o.order_type,
+                    status=o.status or (prev.status if prev else ""),
+                    cumulative_quantity=qty,
+                    leaves_quantity=to_decimal(o.leaves_quantity),
+                    avg_price=avg,
+                    total_fees=fees,
+                    snapshot=True,
+                )
+            )
         if prev is None and o.order_id in self._released_set:
             self.ignored_released += 1  # a late replay of a released order: reported already
             return []
