@@ -47,7 +47,7 @@ from botkit.market.book import L2Book
 from botkit.market.config import FeedConfig
 from botkit.market.connections import FeedConnection as _Conn  # the short name the loops below use
 from botkit.market.connections import backoff_delay, build_connections, release_free_memory
-from botkit.market.events import ConnectionState, FeedEvent, UserSnapshotDone
+from botkit.market.events import ConnectionState, FeedEvent, OrderUpdate, UserSnapshotDone
 from botkit.market.recorder import Recorder
 from botkit.market.requests import Backfill, Reconnect, ResyncLevel2
 from botkit.market.session import SessionFactory
@@ -57,6 +57,7 @@ from botkit.orders.fills import FillTracker, HwmStore
 __all__ = [
     "FillsBackfill",
     "MarketDataFeed",
+    "ReadBackHook",
     "WsTokenSource",
     "backoff_delay",
     "release_free_memory",
@@ -72,6 +73,9 @@ each venue's client has ``backfill_fills``)."""
 Spawn = Callable[[str, Callable[[], Coroutine[Any, Any, None]]], None]
 """Runs a named long-lived loop: ``spawn(name, factory)``; ``factory()`` makes a fresh
 coroutine each time the supervisor (re)starts it."""
+
+ReadBackHook = Callable[[str, Sequence[OrderUpdate]], None]
+"""The runtime's read-back: ``hook(reason, listed)``, see :attr:`MarketDataFeed.read_back`."""
 
 STOP_WAIT = 5.0
 """Seconds ``stop()`` waits for spawned connection loops to return."""
@@ -132,10 +136,13 @@ class MarketDataFeed:
         self.on_event = on_event
         self.rng = rng or random.Random()
         self.backfill = backfill
-        self.read_back: Callable[[str], None] | None = None
+        self.read_back: ReadBackHook | None = None
         """When set (the runtime's), called instead of :attr:`backfill` after each user
         (re)subscription and gap: it reads back what the working orders became, their
-        statuses as well as their fills (a filled order otherwise stays OPEN here)."""
+        statuses as well as their fills (a filled order otherwise stays OPEN here).
+        Called as ``read_back(reason, listed)``: after a snapshot, what it listed
+        (:attr:`UserSnapshotDone.listed`); after a gap, ``()`` (a message was lost after
+        the last snapshot: its listing no longer tells what the orders are)."""
         self.recorder = recorder
         self.clock = clock
         self.books: dict[str, L2Book] = {}
@@ -290,7 +297,7 @@ class MarketDataFeed:
         cb = self.on_event
         for ev in events:
             if type(ev) is UserSnapshotDone:
-                self._spawn_backfill("user snapshot received")
+                self._spawn_backfill("user snapshot received", ev.listed)
             if cb is not None:
                 try:
                     cb(ev)
@@ -308,9 +315,10 @@ class MarketDataFeed:
         self._emit([ConnectionState(conn.plan.name, state, code, detail)])
         self._wake()
 
-    def _spawn_backfill(self, reason: str) -> None:
+    def _spawn_backfill(self, reason: str, listed: Sequence[OrderUpdate] = ()) -> None:
+        """After a snapshot (``listed``: what it listed) or a gap (``()``)."""
         if self.read_back is not None:
-            self.read_back(reason)
+            self.read_back(reason, listed)
             return
         if self.backfill is None or self.fills is None:
             return
@@ -424,6 +432,8 @@ class MarketDataFeed:
         proto, name = conn.protocol, conn.plan.name
         conn.generation += 1
         conn.connects += 1
+        if proto.fills is not None:  # a snapshot cut short by the last connection: forgotten
+            proto.fills.snapshot_restarts()
         self._emit(proto.connection_opened())
         acks_before = proto.stats.acks
         reason = "closed"

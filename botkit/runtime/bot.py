@@ -27,7 +27,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -614,11 +614,12 @@ class BotRuntime:
                 placed = task.result()
                 ctx.placed_meanwhile(placed.client_order_id, placed.order_id)
 
-    def _read_back_now(self, reason: str) -> None:
-        """The feed's read-back hook (a user (re)subscription, a gap): see ReadBackInRun."""
+    def _read_back_now(self, reason: str, listed: Sequence[OrderUpdate]) -> None:
+        """The feed's read-back hook (a user (re)subscription, with what its snapshot
+        listed; a gap, with ``()``): see ReadBackInRun."""
         if self.read_back_in_run is not None:
             log.debug("reading back the working orders (%s)", reason)
-            self.read_back_in_run.request()
+            self.read_back_in_run.request(listed)
 
     def _deadline(self) -> float | None:
         if self.options.duration is None:

@@ -22,7 +22,8 @@ Two steps at start-up, both before the strategy's ``on_start``:
 
 The same read-back runs in a run (:class:`ReadBackInRun`) after every ``user`` channel
 (re)subscription: its snapshot lists open orders only, so what the working orders became
-while the channel was down (filled, cancelled) is asked about the same way.
+while the channel was down (filled, cancelled) is asked about the same way; the working
+orders the snapshot lists are taken as listed, without a lookup each.
 """
 
 from __future__ import annotations
@@ -104,8 +105,8 @@ async def read_back_fills(
     when the bot stopped, however old — looked up by id (``lookup``). Each one filled
     beyond its counted mark has its fills read back from REST (``backfill``) through the
     tracker, which reports only the uncounted part. Returned per order: its update (unless
-    it is open and listed: the start-up updates have it), then its fill. A mark whose order
-    ended is marked finished once it has counted everything.
+    it is open and listed: the start-up updates, or in a run the snapshot's, have it), then
+    its fill. A mark whose order ended is marked finished once it has counted everything.
 
     REST trouble raises (a ``BotkitError``): the bot does not start without knowing what it
     holds; nothing was counted, a restart tries again. ``when``: the logs' words for the
@@ -115,6 +116,11 @@ async def read_back_fills(
     raising (the others are still read back), and an order filled beyond its mark whose
     fills REST does not list yet gets neither its update nor a fill (the strategy must not
     see FILLED before the fill); their ids are added to ``lagging``: ask again later.
+
+    An order filled beyond its mark whose fills the tracker has already reported up to
+    what the exchange says (the ``user`` channel's fill, or an earlier read-back's, not yet
+    counted by the strategy it is queued for) gets no second fill and is not lagging: its
+    update (unless pushed) comes after that fill, which is counted when it arrives.
     """
     moment, gap = when
     aliases = aliases or {}
@@ -175,6 +181,15 @@ async def read_back_fills(
     fills = {f.order_id: f for f in tracker.reconcile_rest_fills(rows)}
     for o, pushed, _ in missed:
         fill = fills.get(o.order_id)
+        reported = tracker.hwms.get(o.order_id)
+        if fill is None and reported and reported.cumulative_quantity >= o.filled_size:
+            # the tracker reported it already (the channel's fill, e.g. a snapshot's, or an
+            # earlier read-back's): on its way to the strategy, counted when it gets there
+            if not pushed:
+                out.append(o.to_update())
+            if not o.open:
+                tracker.expect(o.order_id, o.client_order_id, o.product_id, o.side, o.status)
+            continue
         if fill is None and lagging is not None:  # in a run: this order's news later, whole
             lagging.append(o.order_id)
             log.warning("%s: order %s filled %s while %s, but REST lists no fill of it yet: "
@@ -209,6 +224,30 @@ class ReadBackInRun:
     fill tracker reports only what was not counted, so a fill the channel also sends is
     counted once. One read-back at a time: a snapshot during one asks again after it.
 
+    What the latest snapshot listed (``request(listed)``) answers for the working orders
+    it lists, without a GET each (a market maker's 100 quotes were 100 GETs per reconnect,
+    in the REST rate limit new orders share). Per working order (unfinished ledger mark):
+
+    * listed, its listed filled quantity not beyond the mark: nothing to do, no GET, no
+      update (an open order is the strategy's already; a FILLED or CANCELLED one the
+      channel reported since is finished by that update, on its way);
+    * listed, filled beyond the mark: no GET; its fills are read back with the other
+      missed orders' (one REST call), the tracker reports only what it has not reported
+      (the snapshot's own fill of it usually: then nothing more), no update for an open
+      one (the snapshot's update is the strategy's);
+    * not listed (it ended while the channel was down, or no snapshot lists anything:
+      Exchange's): looked up by id as before, its update and missed fill delivered.
+
+    The listing stands until the next snapshot replaces it or a gap voids it (the feed
+    passes ``()``): the runs it starts, re-runs after a settle or a back-off and the
+    monitor's ``request()`` use it. Sound because trusting it only withholds a GET, never
+    makes news: after the snapshot the channel reports every change of a listed order
+    in sequence (a gap voids the listing); if the channel drops, what a listed order did
+    meanwhile is not lost: the reconnect's snapshot replaces the listing, and an order
+    that ended meanwhile is in no listing and is looked up then. The tracker forgets a
+    snapshot cut short by a drop (``FillTracker.snapshot_restarts``), so a listing is
+    always one whole snapshot's.
+
     A read-back that failed (the venue still flaky as the channel comes back), an order
     whose lookup failed or whose fills REST does not list yet, and orders that ``after``
     settled (they have a ledger mark only now, and may have filled meanwhile) are asked
@@ -242,14 +281,21 @@ class ReadBackInRun:
         self._deliver = deliver
         self._sleep = sleep
         self._task: asyncio.Task[None] | None = None
+        self._listed: dict[str, OrderUpdate] = {}  # the latest snapshot's, by order id
         self._again = False
         self._closed = False
         self.runs = 0
 
-    def request(self) -> None:
-        """A snapshot is done: read back now (or again once the running one ends)."""
+    def request(self, listed: Sequence[OrderUpdate] | None = None) -> None:
+        """Read back now (or again once the running one ends).
+
+        ``listed``: a snapshot is done, what it listed (``UserSnapshotDone.listed``);
+        ``()``: a gap, the latest listing is void; None (a retry): the listing stands.
+        """
         if self._closed:
             return
+        if listed is not None:
+            self._listed = {u.order_id: u for u in listed}
         if self._task is not None and not self._task.done():
             self._again = True
             return
@@ -278,11 +324,31 @@ class ReadBackInRun:
             await self._sleep(delay)
             delay = min(delay * 2, self.RETRY_MAX)
 
+    def _listed_working(self, ledger: FillLedger) -> list[ExchangeOrder]:
+        """The working orders the latest snapshot listed, as listed (the ledger's client
+        order id: an attached exit's alias), for :func:`read_back_fills`' ``listed``."""
+        if not self._listed:
+            return []
+        views = []
+        for mark in ledger.unfinished():
+            u = self._listed.get(mark.order_id)
+            if u is not None:
+                views.append(ExchangeOrder(
+                    mark.client_order_id, u.order_id, u.product_id or mark.product_id,
+                    u.side or mark.side, u.status or mark.status, u.cumulative_quantity,
+                    u.avg_price, "",
+                ))  # fmt: skip
+        return views
+
     async def _once(self, lagging: list[str]) -> None:
         ledger, tracker, backfill, lookup = self._args
+        listed = self._listed_working(ledger)
+        if listed:
+            log.debug("read-back: %d working order(s) as the user snapshot listed them",
+                      len(listed))  # fmt: skip
         events = await read_back_fills(
-            ReconcileReport([], []), ledger, tracker, backfill, lookup, self._aliases(),
-            when=("user channel back", "it was down"), lagging=lagging,
+            ReconcileReport([], [], listed=listed), ledger, tracker, backfill, lookup,
+            self._aliases(), when=("user channel back", "it was down"), lagging=lagging,
         )  # fmt: skip
         for event in events:  # an order still open was in the snapshot: not news
             if not (isinstance(event, OrderUpdate) and event.status == "OPEN"):

@@ -113,7 +113,7 @@ async def test_an_order_filled_while_the_user_channel_was_down_is_read_back(
         read_back = ReadBackInRun(
             ledger, feed.fills, client.backfill_fills, client.get_order, dict, deliver, after
         )
-        feed.read_back = lambda reason: read_back.request()
+        feed.read_back = lambda reason, listed: read_back.request(listed)
         await feed.start()
         try:
             await feed.wait_ready(10)
