@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any, Literal
@@ -183,6 +184,7 @@ class BotContext(StrategyDriver):
         # order_id -> client_order_id given to an order the venue created for us without one
         # (an entry's attached take-profit/stop-loss): its updates and fills are routed by it
         self._aliases: dict[str, str] = {}
+        self._released_aliases: deque[str] = deque()  # order ids of aliased orders let go
         self.exits = ExitManager(
             self,
             exit_state if exit_state is not None else MemoryState(),
@@ -704,6 +706,18 @@ class BotContext(StrategyDriver):
         """The state machine let a finished order go: so does this context's index."""
         self._mine.pop(order.client_order_id, None)
         self._live.pop(order.client_order_id, None)
+        oid = order.order_id
+        if oid and self._aliases.get(oid) == order.client_order_id:
+            # its alias still routes a late fill for as long as the state machine remembers
+            # released ids (a fill is money); then it goes too: an attached exit per entry
+            # made this map grow for the whole run
+            gone = self._released_aliases
+            gone.append(oid)
+            while len(gone) > self.orders.remember_released:
+                old = gone.popleft()
+                alias = self._aliases.get(old)
+                if alias is not None and self.orders.get(alias) is None:
+                    del self._aliases[old]
 
     # -- the guard's halt callback -----------------------------------------------------------
 

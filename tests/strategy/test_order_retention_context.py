@@ -170,3 +170,28 @@ async def test_cancelling_a_released_order_is_a_no_op() -> None:
     cancels = len(ex.cancelled)
     assert await ctx.cancel(ex.placed[0][0]) is False
     assert len(ex.cancelled) == cancels
+
+
+async def test_aliases_of_released_orders_are_bounded_and_late_fills_still_routed() -> None:
+    """An entry's attached exit is followed under an alias (order id → alias): the map
+    kept every one for the whole run. Aliases of orders let go are forgotten once the
+    state machine forgets their ids; a late fill of a recent one still moves the position."""
+    clock = ManualClock(1_760_000_000.0)
+    ctx = BotContext(
+        "aliases", TinyExchange(), clock=clock, guard_clock=clock, monotonic=clock.time,
+        keep_finished=5, keep_seconds=1.0,
+    )  # fmt: skip
+    create_strategy(Requoter, ctx, {})
+    ctx.orders.remember_released = 40
+    for i in range(300):
+        alias, oid = f"attached:e{i}", f"att{i}"
+        ctx.alias_order(oid, alias, PRODUCT, "SELL")
+        await ctx.dispatch(update("", oid, "SELL", "OPEN", Decimal(0)))
+        clock.advance(1.0)
+        await ctx.dispatch(update("", oid, "SELL", "CANCELLED", Decimal(0)))
+    assert len(ctx.orders) <= 6
+    # private on purpose: the memory invariant is about the context's own map
+    assert len(ctx._aliases) <= 40 + 6
+    before = ctx.position(PRODUCT)
+    await ctx.dispatch(fill("", "att290", "SELL"))  # released, still remembered
+    assert ctx.position(PRODUCT) == before - Decimal("0.001")
