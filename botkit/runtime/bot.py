@@ -599,8 +599,13 @@ class BotRuntime:
                         "adopted; the strategy gets their updates", refused, adopted)  # fmt: skip
 
     async def _settle_unknown(self) -> int:
-        """After a read-back: the strategy's orders whose create-order ended unknown."""
-        return await self.ctx.settle_unknown() if self.ctx is not None else 0
+        """After a read-back: the strategy's orders whose create-order ended unknown. The
+        update of one it ends goes through the driver's queue (hooks run one at a time)."""
+        return await self.ctx.settle_unknown(self._queue) if self.ctx is not None else 0
+
+    def _queue(self, event: OrderUpdate) -> None:
+        self.events.push(event)
+        self._wake.set()
 
     @staticmethod
     async def _settle_inflight(ctx: BotContext, executor: OrderExecutor) -> None:
