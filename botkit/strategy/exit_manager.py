@@ -153,7 +153,7 @@ class ExitManager(ExitRetention, ExitRecovery, ExitSizing):
 
     def _save(self) -> None:
         """Journal every live exit (done and cancelled ones leave the state)."""
-        self._store.set(_KEY, {i: r.to_json() for i, r in self.records.items() if r.live})
+        self._store.set(_KEY, {r.exit_id: r.to_json() for r in self._live_all()})
 
     def _finish(self, rec: ExitRecord, status: str) -> None:
         rec.status = status
@@ -170,9 +170,7 @@ class ExitManager(ExitRetention, ExitRecovery, ExitSizing):
 
     def live(self, product_id: str | None = None) -> list[ExitRecord]:
         """The live exits (optionally of one product), oldest first."""
-        if product_id is not None:
-            return self._live_of(product_id)
-        return [r for r in self.records.values() if r.live]
+        return self._live_of(product_id) if product_id is not None else self._live_all()
 
     # -- prices and limits -------------------------------------------------------------------
 
@@ -510,6 +508,12 @@ class ExitManager(ExitRetention, ExitRecovery, ExitSizing):
 
     def _get(self, exit_id: str) -> ExitRecord:
         rec = self.records.get(exit_id)
+        if rec is None and self.forgotten(exit_id):
+            raise ExitRejected(
+                f"exit {exit_id} finished (and left memory since): it cannot be replaced "
+                "(place a new one)",
+                reason="EXIT_NOT_REPLACEABLE",
+            )
         if rec is None:
             raise ExitRejected(
                 f"{exit_id} is not an exit of strategy {self._ctx.name} (ids come from "
@@ -527,6 +531,8 @@ class ExitManager(ExitRetention, ExitRecovery, ExitSizing):
         exchange does not accept leaves the exit cancelling: it ends with its order, and
         the cancel is sent again on the next prints and at a restart.
         """
+        if exit_id not in self.records and self.forgotten(exit_id):
+            return False  # finished, and released from memory since
         rec = self._get(exit_id)
         if not rec.live:
             return False

@@ -22,8 +22,11 @@ showed. The rule:
   cooldown).
 * **The last** :data:`KEEP_FINISHED` **finished exits stay for inspection**
   (``ExitManager.keep_finished``) in any case: ``ctx.cancel_exit`` of one returns False.
-  A released exit is unknown: ``cancel_exit``/``replace_exit`` say ``EXIT_UNKNOWN`` — as
-  they did for every finished exit after a restart (only live exits are journaled).
+  So it does of the last :data:`_FORGET` released (their ids are remembered: a strategy
+  that cancels its exits late, e.g. in ``on_stop``, must not raise in a hook);
+  ``replace_exit`` of one says ``EXIT_NOT_REPLACEABLE``. Older ones are unknown
+  (``EXIT_UNKNOWN``), as every finished exit was after a restart (only live exits are
+  journaled).
 * **An exit routes only the orders that can still reach it** (``by_coid``): its entry, its
   working order, its ended orders that owe late fills. An earlier order that owes nothing
   leaves when the next one is routed: a trailing stop re-priced for weeks routes its
@@ -51,6 +54,9 @@ __all__ = ["KEEP_FINISHED", "ExitRetention"]
 
 KEEP_FINISHED = 1000
 """Finished exits kept for inspection (the most recent), once nothing can reach them."""
+_FORGET = 4096
+"""Ids of released exits remembered (the most recent): ``cancel_exit`` of one returns False,
+as of a finished exit kept; older ones are unknown (``EXIT_UNKNOWN``)."""
 _RECHECK = 64
 """Finished exits waiting for their orders: looked at again once this many (or twice as
 many as the last time) wait."""
@@ -75,6 +81,8 @@ class ExitRetention:
         self.keep_finished = KEEP_FINISHED
         """How many finished exits are kept for inspection (the most recent)."""
         self._live: dict[str, dict[str, ExitRecord]] = {}  # product -> live exits, oldest first
+        self._all_live: dict[str, ExitRecord] = {}  # every product's, oldest first
+        self._forgotten: dict[str, None] = {}  # released exit ids, the last _FORGET
         self._routes: dict[str, set[str]] = {}  # exit id -> its client_order_ids in by_coid
         self._ended: deque[str] = deque()  # finished exits kept, oldest first
         self._waiting: dict[str, None] = {}  # finished beyond those, not releasable yet
@@ -86,7 +94,20 @@ class ExitRetention:
         self.records[rec.exit_id] = rec
         if rec.live:
             self._live.setdefault(rec.product_id, {})[rec.exit_id] = rec
+            self._all_live[rec.exit_id] = rec
         self._route(rec)
+
+    def _live_all(self) -> list[ExitRecord]:
+        """Every live exit, oldest first (what is journaled, ``ctx.open_exits()``): the
+        live ones' cost, whatever the history; those that ended since leave the index."""
+        every = self._all_live
+        for exit_id in [i for i, rec in every.items() if not rec.live]:
+            del every[exit_id]
+        return list(every.values())
+
+    def forgotten(self, exit_id: str) -> bool:
+        """Whether ``exit_id`` is an exit that finished and was released lately."""
+        return exit_id in self._forgotten
 
     def _route(self, rec: ExitRecord) -> None:
         """``by_coid`` for ``rec``: its entry, its working order, and its ended orders whose
@@ -162,6 +183,11 @@ class ExitRetention:
     def _release(self, exit_id: str) -> None:
         """Forget the exit ``exit_id``: its record, its routes, what waits on it."""
         rec = self.records.pop(exit_id, None)
+        self._all_live.pop(exit_id, None)
+        forgotten = self._forgotten
+        forgotten[exit_id] = None
+        while len(forgotten) > _FORGET:
+            del forgotten[next(iter(forgotten))]
         if rec is not None:
             held = self._live.get(rec.product_id)
             if held is not None and held.pop(exit_id, None) is not None and not held:

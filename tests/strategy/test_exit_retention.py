@@ -115,10 +115,15 @@ async def test_thousands_of_finished_exits_leave_memory_and_prints_see_the_live_
     sold = [e for e in strategy.exits if isinstance(e, ExitFilled)]
     assert len(sold) == rounds and sum(e.size for e in sold) == rounds * TINY
     # the latest finished exits are kept: cancelling one says it was done; the oldest left
+    # memory, but its id is remembered: a late cancel_exit (e.g. in on_stop) is still a
+    # plain False, not an error raised in a hook; a replace says it cannot be
     assert bracket.exit_id in m.records and await ctx.cancel_exit(bracket.exit_id) is False
-    assert first not in m.records
+    assert first not in m.records and await ctx.cancel_exit(first) is False
     with pytest.raises(ExitRejected) as err:
-        await ctx.cancel_exit(first)
+        await ctx.replace_exit(first, stop_loss=last - 10)
+    assert err.value.reason == "EXIT_NOT_REPLACEABLE"
+    with pytest.raises(ExitRejected) as err:
+        await ctx.cancel_exit("no-such-exit")
     assert err.value.reason == "EXIT_UNKNOWN"
 
 
