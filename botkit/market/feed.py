@@ -143,6 +143,10 @@ class MarketDataFeed:
         Called as ``read_back(reason, listed)``: after a snapshot, what it listed
         (:attr:`UserSnapshotDone.listed`); after a gap, ``()`` (a message was lost after
         the last snapshot: its listing no longer tells what the orders are)."""
+        self.listing_lost: Callable[[], None] | None = None
+        """When set (the runtime's), called when a ``user`` connection ends: the last
+        snapshot's listing no longer tells what the orders are (they may end while no
+        channel reports it), until the next snapshot lists them again."""
         self.recorder = recorder
         self.clock = clock
         self.books: dict[str, L2Book] = {}
@@ -454,6 +458,8 @@ class MarketDataFeed:
                 with contextlib.suppress(Exception):
                     async with asyncio.timeout(2):
                         await ws.close(4000 if reason == "stale" else 1000)
+            if proto.fills is not None and self.listing_lost is not None:
+                self.listing_lost()
             if not self._closing:
                 self._emit(proto.connection_lost(reason))
                 self._state(conn, "stale" if reason == "stale" else "closed", ws.close_code, reason)
@@ -572,5 +578,7 @@ class MarketDataFeed:
                 for text in conn.protocol.resync_messages(req.product_ids, self._token):
                     await ws.send(text)
             elif isinstance(req, Backfill):
+                if conn.protocol.fills is not None:  # a snapshot under way lists nothing
+                    conn.protocol.fills.gap()
                 self._spawn_backfill(req.reason)
         return False

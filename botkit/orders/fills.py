@@ -247,6 +247,7 @@ class FillTracker:
         self.hwms: dict[str, OrderHwm] = self.store.load()
         self._snapshot_count = 0
         self._listing: list[OrderUpdate] = []  # the snapshot under way, as listed
+        self._listing_void = False  # a message was lost while it was under way
         self.keep_finished = keep_finished
         self._finished: deque[str] = deque(oid for oid, h in self.hwms.items() if h.terminal)
         self._released: deque[str] = deque(maxlen=remember_released)
@@ -317,6 +318,16 @@ class FillTracker:
         order they listed may have ended since, and the read-back would trust it open."""
         self._snapshot_count = 0
         self._listing = []
+        self._listing_void = False
+
+    def gap(self) -> None:
+        """A ``user`` message was lost (a sequence gap): a snapshot under way lists nothing
+        (``listed == ()`` at its end). Why: an update lost between two of its batches may
+        have ended an order an earlier batch listed open, and the read-back would trust the
+        listing. A gap with no snapshot under way changes nothing here (the read-back's
+        listing is voided by the gap itself)."""
+        if self._snapshot_count:
+            self._listing_void = True
 
     def on_user_event(self, event: UserEvent, connection: str = "user") -> list[Out]:
         """Process one ``user`` event (snapshot batch or update).
@@ -332,7 +343,8 @@ class FillTracker:
         if snapshot:
             self._snapshot_count += len(event.orders)
             if len(event.orders) < self.snapshot_batch:
-                listed, self._listing = tuple(self._listing), []
+                listed = () if self._listing_void else tuple(self._listing)
+                self._listing, self._listing_void = [], False
                 out.append(UserSnapshotDone(connection, self._snapshot_count, listed))
                 self._snapshot_count = 0
         return out

@@ -403,6 +403,7 @@ class BotRuntime:
                     self._on_event,
                     self._settle_unknown,
                 )  # fmt: skip
+                feed.listing_lost = self.read_back_in_run.forget_listing
             journal = OrderJournal(journal_path, on_failure=self._journal_failed)
             executor = self.executor = OrderExecutor(
                 client, journal, resend_max_age=self.config.bot.resend_max_age or None

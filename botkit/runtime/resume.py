@@ -185,6 +185,8 @@ async def read_back_fills(
         if fill is None and reported and reported.cumulative_quantity >= o.filled_size:
             # the tracker reported it already (the channel's fill, e.g. a snapshot's, or an
             # earlier read-back's): on its way to the strategy, counted when it gets there
+            log.info("%s: order %s filled %s: its fill was reported by the channel, not "
+                     "asked again", moment, o.order_id, o.filled_size)  # fmt: skip
             if not pushed:
                 out.append(o.to_update())
             if not o.open:
@@ -228,9 +230,10 @@ class ReadBackInRun:
     it lists, without a GET each (a market maker's 100 quotes were 100 GETs per reconnect,
     in the REST rate limit new orders share). Per working order (unfinished ledger mark):
 
-    * listed, its listed filled quantity not beyond the mark: nothing to do, no GET, no
-      update (an open order is the strategy's already; a FILLED or CANCELLED one the
-      channel reported since is finished by that update, on its way);
+    * listed, its listed filled quantity not beyond the mark: no GET, no update for an
+      open one (the strategy's already; a FILLED or CANCELLED one the channel reported
+      since is finished by that update, on its way); one listed as ended (a venue whose
+      snapshot lists finished orders) is finished in the ledger, its update delivered;
     * listed, filled beyond the mark: no GET; its fills are read back with the other
       missed orders' (one REST call), the tracker reports only what it has not reported
       (the snapshot's own fill of it usually: then nothing more), no update for an open
@@ -238,15 +241,15 @@ class ReadBackInRun:
     * not listed (it ended while the channel was down, or no snapshot lists anything:
       Exchange's): looked up by id as before, its update and missed fill delivered.
 
-    The listing stands until the next snapshot replaces it or a gap voids it (the feed
-    passes ``()``): the runs it starts, re-runs after a settle or a back-off and the
-    monitor's ``request()`` use it. Sound because trusting it only withholds a GET, never
-    makes news: after the snapshot the channel reports every change of a listed order
-    in sequence (a gap voids the listing); if the channel drops, what a listed order did
-    meanwhile is not lost: the reconnect's snapshot replaces the listing, and an order
-    that ended meanwhile is in no listing and is looked up then. The tracker forgets a
-    snapshot cut short by a drop (``FillTracker.snapshot_restarts``), so a listing is
-    always one whole snapshot's.
+    The listing stands while the channel that sent it reports every change of a listed
+    order in sequence: until the next snapshot replaces it, a gap voids it (the feed
+    passes ``()``) or the ``user`` connection ends (:meth:`forget_listing`, the feed's
+    ``listing_lost``: a retry while the channel is down — the monitor's every 30 s, a
+    back-off — must look orders up, as a listed order may fill meanwhile). The runs it
+    starts, re-runs after a settle or a back-off and the monitor's ``request()`` use it
+    meanwhile. The tracker forgets a snapshot cut short by a drop
+    (``FillTracker.snapshot_restarts``) and lists nothing for one during which a message
+    was lost (``FillTracker.gap``), so a listing is always one whole, gapless snapshot's.
 
     A read-back that failed (the venue still flaky as the channel comes back), an order
     whose lookup failed or whose fills REST does not list yet, and orders that ``after``
@@ -323,6 +326,11 @@ class ReadBackInRun:
                     return
             await self._sleep(delay)
             delay = min(delay * 2, self.RETRY_MAX)
+
+    def forget_listing(self) -> None:
+        """The ``user`` connection ended: the latest listing no longer answers for the
+        orders it listed (the next snapshot's will); no read-back is started by this."""
+        self._listed = {}
 
     def _listed_working(self, ledger: FillLedger) -> list[ExchangeOrder]:
         """The working orders the latest snapshot listed, as listed (the ledger's client

@@ -66,3 +66,17 @@ def test_a_snapshot_cut_short_is_forgotten() -> None:
     t.snapshot_restarts()  # the feed, on the new connection
     done = _done(_snapshot(t, _row("c")))
     assert [u.order_id for u in done.listed] == ["c"] and done.open_orders == 1
+
+
+def test_a_gap_during_a_snapshot_leaves_it_listing_nothing() -> None:
+    """A message lost between two batches (a sequence gap) may have ended an order an
+    earlier batch listed open: that snapshot lists nothing (the read-back then looks every
+    working order up). It restored the gapped listing at its end (a review's finding)."""
+    t = FillTracker(snapshot_batch=2)
+    _snapshot(t, _row("a"), _row("b"))
+    t.gap()  # the feed, on the user protocol's gap
+    done = _done(_snapshot(t, _row("c")))
+    assert done.listed == () and done.open_orders == 3
+    # the next snapshot is whole again; a gap with no snapshot under way changes nothing
+    t.gap()
+    assert [u.order_id for u in _done(_snapshot(t, _row("d"))).listed] == ["d"]

@@ -361,6 +361,7 @@ async def _live(tmp_path: Path, n: int) -> AsyncIterator[tuple[Live, list[str]]]
             changed.set()
 
         feed.read_back = hook
+        feed.listing_lost = read_back.forget_listing  # (the runtime's wiring too)
         live = Live(sim, feed, read_back, gets, backfills, hooks, events, changed, back_off)
         await feed.start()
         try:
@@ -413,3 +414,31 @@ async def test_a_gap_looks_up_every_working_order_and_counts_a_fill_once(tmp_pat
                     and e.order_id == first]  # fmt: skip
         assert statuses[-1] == "FILLED"
         assert live.read_back.runs == 2
+
+
+async def test_a_retry_while_the_user_channel_is_down_looks_the_orders_up(
+    tmp_path: Path,
+) -> None:
+    """The listing answers for its orders only while its connection reports them: the user
+    channel keeps dropping before a new snapshot completes, one bid fills meanwhile, and a
+    retry (the monitor's, every 30 s while orders of unknown outcome wait) must look them
+    up — trusting the dead connection's listing left the filled bid OPEN and its fill
+    uncounted until some snapshot completed (a review's finding)."""
+    async with _live(tmp_path, 3) as (live, ids):
+        await live.read_back_done(1)  # the first snapshot: the three bids listed open
+        (user,) = [c for c in live.feed.conns if c.plan.name == "user"]
+        live.sim.ws_faults.drop_next(1006, count=10_000)  # every frame drops its connection
+        top, _ = live.sim.exchange.best_bid_ask(PID)
+        assert top is not None
+        _limit(live.sim, "b", "SELL", top[0], secrets.token_hex(8))  # ids[0] fills meanwhile
+        before = user.connects
+        await live.until(lambda: user.connects >= before + 3)  # reconnecting, no snapshot
+        live.events.clear()
+        live.read_back.request()  # the monitor's retry
+        async with asyncio.timeout(WITHIN):
+            await live.read_back.wait()
+        assert ids[0] in live.gets
+        assert _filled(live.events, ids[0]) == [SIZE]
+        statuses = [e.status for e in live.events if isinstance(e, OrderUpdate)
+                    and e.order_id == ids[0]]  # fmt: skip
+        assert statuses[-1] == "FILLED"
