@@ -52,6 +52,23 @@ Trade = tuple[str, Decimal, Decimal, str]
 _ZERO = Decimal(0)
 _IMMEDIATE = frozenset({"IMMEDIATE_OR_CANCEL", "FILL_OR_KILL"})
 
+KEEP_FINISHED_SECONDS = 900.0
+"""How long a finished paper order (and its fills) stays in memory after its last change.
+
+Why: the simulator's engine keeps every order and fill it ever had, as an exchange does;
+a paper bot runs it in its own process for days (~1.6 KB per order: ~18 MB an hour at 190
+orders a minute, and ``list_orders`` formatting them all on the event loop: 1.9 s at
+28 000). The paper journal keeps them all. What asks the exchange about a finished order
+asks within minutes of its end: a re-sent client id (``resend_max_age``, 60 s), the
+executor's lookup after an unknown outcome (its window ends 900 s after the last attempt),
+a read-back of fills; older ones answer "not found", which the executor and the read-back
+take as an order with nothing more to tell (its fills were counted when they happened)."""
+KEEP_CANDLE_MINUTES = 1440
+"""Minute candles of the market's prints kept (a day): the paper client's candles endpoint
+answers from them; a strategy's warm-up reads the source venue's, not these."""
+_FORGET_FROM = 2000
+"""Orders held before the first sweep of finished ones (then twice what a sweep kept)."""
+
 
 class _NoMarket:
     """The paper exchange's market source: the market is real, nothing is synthetic."""
@@ -107,6 +124,9 @@ class PaperExchange(SimExchange):
         self._book_fills = 0  # fills_from_book: the id of the last (book-N)
         self._version = -1  # the ledger version last reported
         self._balances_reported: dict[str, tuple[Decimal, Decimal]] = {}
+        self._forget_at = _FORGET_FROM
+        for store in self._candles.values():  # its own prints' minutes: the last day
+            store.max_minutes = KEEP_CANDLE_MINUTES
         self.add_user(config.user_id)
 
     @staticmethod
@@ -449,9 +469,13 @@ class PaperExchange(SimExchange):
     def take_delta(self) -> StateDelta:
         """Orders, fills and balances of the paper user changed since the last call.
 
-        See :func:`_take_delta`.
+        See :func:`_take_delta`. Finished orders older than :data:`KEEP_FINISHED_SECONDS`
+        leave memory here (everything is reported by now: nothing unjournaled is lost).
         """
-        return _take_delta(self)
+        delta = _take_delta(self)
+        if len(self._orders) > self._forget_at:
+            _forget_finished(self)
+        return delta
 
     def mark(self, product_id: str) -> Decimal:
         """The product's mark: the real book's mid, else the last print, else its start
@@ -582,6 +606,34 @@ def _take_delta(exchange: PaperExchange) -> StateDelta:
     return StateDelta(orders, fills, balances)
 
 
+def _forget_finished(exchange: PaperExchange) -> int:
+    """Drop the orders finished more than :data:`KEEP_FINISHED_SECONDS` ago, and their
+    fills, from the engine's registries; how many. Live orders stay, and so does the entry
+    of a live attached exit (the exit is re-sized from it). Called with everything
+    reported (:func:`_take_delta` just ran), so the fill count reported is the count kept.
+    Amortised: the next sweep waits until twice as many orders as kept are held."""
+    cutoff = exchange._now - KEEP_FINISHED_SECONDS
+    every = exchange._orders
+    needed = {o.originating_order_id for o in every.values() if not o.terminal}
+    gone = {
+        oid for oid, o in every.items()
+        if o.terminal and o.last_update_time < cutoff and oid not in needed
+    }  # fmt: skip
+    if gone:
+        exchange._orders = {oid: o for oid, o in every.items() if oid not in gone}
+        for user, orders in exchange._user_orders.items():
+            exchange._user_orders[user] = [o for o in orders if o.order_id not in gone]
+        exchange._by_client = {
+            key: o for key, o in exchange._by_client.items() if o.order_id not in gone
+        }
+        for user, fills in exchange._fills.items():
+            exchange._fills[user] = [f for f in fills if f.order_id not in gone]
+        paper = exchange._fills.get(exchange.paper.user_id, ())
+        exchange._fills_reported = len(paper)
+    exchange._forget_at = max(_FORGET_FROM, 2 * len(exchange._orders))
+    return len(gone)
+
+
 def _restore(
     exchange: PaperExchange,
     orders: Sequence[OrderRecord],
@@ -646,6 +698,7 @@ def _restore(
     for order in restored:
         if not order.terminal:
             _reopen(exchange, order)
+    _forget_finished(exchange)  # a long session's journal: what a live one would still hold
 
 
 def _reopen(exchange: PaperExchange, order: Order) -> None:

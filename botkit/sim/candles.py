@@ -197,6 +197,10 @@ class DeepHistory:
         ]
 
 
+_TRIM_STEP = 256
+"""Minutes beyond ``CandleStore.max_minutes`` held before the oldest are dropped at once."""
+
+
 class CandleStore:
     """Minute candles for one product, kept sorted by start time.
 
@@ -212,6 +216,9 @@ class CandleStore:
         self._deep_on = deep
         self._seeded = False
         self._deep: DeepHistory | None = None
+        self.max_minutes: int | None = None
+        """When set, only the latest minutes are kept (the oldest leave in steps of
+        :data:`_TRIM_STEP`): a paper exchange runs for weeks in the bot's process."""
 
     def deep(self) -> DeepHistory | None:
         """The made-up history before the first stored minute (None when off or empty).
@@ -254,6 +261,12 @@ class CandleStore:
     def _insert(self, candle: Candle) -> None:
         if candle.start not in self._by_start:
             bisect.insort(self._starts, candle.start)
+            cap = self.max_minutes
+            if cap is not None and len(self._starts) > cap + _TRIM_STEP:
+                drop = len(self._starts) - cap
+                for start in self._starts[:drop]:
+                    del self._by_start[start]
+                del self._starts[:drop]
         self._by_start[candle.start] = candle
 
     def record_trade(self, time: float, price: Decimal, size: Decimal) -> None:
