@@ -292,10 +292,19 @@ class ExchangeFeedProtocol:
     # -- connection lifecycle -----------------------------------------------------------------
 
     def connection_opened(self) -> list[FeedEvent]:
-        """A new connection: sequences and trade ids restart; books wait for snapshots."""
+        """A new connection: sequences and trade ids restart; books wait for snapshots.
+
+        The orders followed from their deltas that the fill tracker has as ended (the
+        read-back after the last drop told it) or has let go leave: their ``done`` was
+        sent while no connection listened (Exchange sends no snapshot), and one entry per
+        such order stayed for the whole run. They can fill no more."""
         self._last_seq.clear()
         self._last_trade.clear()
         self._user_acked = False
+        if self.fills is not None and self._orders:
+            hwms = self.fills.hwms
+            for oid in [o for o in self._orders if (h := hwms.get(o)) is None or h.terminal]:
+                del self._orders[oid]
         self.requests.clear()
         return self._invalidate(tuple(self.books), "reconnected: waiting for a new snapshot")
 
