@@ -8,9 +8,11 @@ lookup costs ~25 µs on a cold tick, about what the insert it replaces costs; th
 answers "certainly absent" (it has no false negatives) for almost every new id, and
 "maybe present" sends the intent down the SQLite path as before.
 
-Grows by adding a filter twice as large when the newest one is full (a check asks each),
-so a bot placing orders for months keeps its false-positive rate near
-:data:`FALSE_POSITIVES`; ids are never removed (a pruned row only costs a false positive).
+Grows by adding a filter twice as large when the newest one is full (a check asks each).
+Ids are never removed from a filter (a pruned row's id only costs a false positive); the
+journal builds a new one from the rows left after each retention prune
+(``OrderJournal.rebuild_filter_step``), so a bot placing orders for months keeps one
+filter near :data:`FALSE_POSITIVES` sized for its journal, not for every id of the run.
 """
 
 from __future__ import annotations

@@ -234,9 +234,14 @@ class OrderExecutor(ReconcileMixin):
             deleted, resume = await self._io(self.journal.prune, before, after_rowid=after)
             total += deleted
             if resume is None:
-                return total
+                break
             after = resume
             await asyncio.sleep(0)
+        step: int | None = 0
+        while total and step is not None:  # the client-id filter, without the pruned ids
+            step = await self._io(self.journal.rebuild_filter_step, step)
+            await asyncio.sleep(0)
+        return total
 
     def _durable(self) -> asyncio.Future[None] | None:
         """A future done once every journal write made so far is fsynced (overlap mode).

@@ -238,6 +238,7 @@ class OrderJournal:
         self._log: IntentLog | None = None
         self._log_lock = threading.Lock()
         self._filter: CoidFilter | None = None
+        self._fresh: tuple[CoidFilter, list[str]] | None = None  # a rebuild, ids added meanwhile
         self._unmerged: dict[str, LoggedIntent] = {}
         self._next_seq: int | None = None  # read from the table when first needed
         self._appends = 0
@@ -436,6 +437,45 @@ class OrderJournal:
         self._filter = known
         return True
 
+    def _remember(self, client_order_id: str) -> None:
+        """The id is in the journal now: into the filter (and a rebuild's). Under
+        ``_log_lock``: a rebuild swaps the filters under it."""
+        assert self._filter is not None
+        self._filter.add(client_order_id)
+        if self._fresh is not None:
+            self._fresh[1].append(client_order_id)
+
+    def rebuild_filter_step(self, after_rowid: int = 0, batch: int = 5000) -> int | None:
+        """One step of rebuilding the client-id filter from the rows left (after a prune):
+        adds up to ``batch`` rows' ids from ``after_rowid``; returns where to go on from,
+        or None once the new filter has replaced the old one.
+
+        Why: the filter only ever grew; rows pruned after :meth:`prune`'s retention kept
+        their ids in it for the whole run (~1.25 B an order, a new sub-filter each time one
+        fills, each checked on every new order, false positives rising: an audit). Steps,
+        so that a journal of millions never holds the event loop; ids written meanwhile go
+        into both filters, the swap is under the log's lock (no id is ever missing)."""
+        if self._filter is None:
+            return None
+        if after_rowid == 0 or self._fresh is None:
+            rows = self._db.execute("SELECT COUNT(*) FROM intents").fetchone()[0]
+            with self._log_lock:
+                self._fresh = (CoidFilter(int(rows)), [])
+        fresh = self._fresh[0]
+        ids = self._db.execute(
+            "SELECT rowid, client_order_id FROM intents WHERE rowid > ? ORDER BY rowid LIMIT ?",
+            (after_rowid, batch),
+        ).fetchall()
+        for _, coid in ids:
+            fresh.add(str(coid))
+        if len(ids) == batch:
+            return int(ids[-1][0])
+        with self._log_lock:
+            for coid in self._fresh[1]:
+                fresh.add(coid)
+            self._filter, self._fresh = fresh, None
+        return None
+
     def can_log(self, client_order_id: str) -> bool:
         """True when a new intent with this id may go through the intent log: the journal
         certainly holds no intent with this id (the filter never saw it) and the log's
@@ -469,11 +509,11 @@ class OrderJournal:
             with self._log_lock:
                 logfile.append(rec)
                 self._unmerged[client_order_id] = rec
+                self._remember(client_order_id)
         except OSError as exc:
             raise self._failure(what, exc) from exc
         self._next_seq = rec.seq + 1
         self._appends += 1
-        self._filter.add(client_order_id)
         # body_sha256 "": the digest detects a reused id against an existing row, which a
         # logged id cannot have; its row gets the digest (absorb). ~8 µs on a cold tick.
         return IntentRecord(
@@ -640,7 +680,8 @@ class OrderJournal:
                 ).rowcount  # fmt: skip
             self._changes = self._wal_wanted = self._db.total_changes
         if self._filter is not None:
-            self._filter.add(client_order_id)
+            with self._log_lock:
+                self._remember(client_order_id)
         if inserted == 1:  # the row is what was just written: no need to read it back
             return IntentRecord(
                 client_order_id, product_id, side, bytes(body), digest, IntentState.PENDING,
@@ -731,7 +772,8 @@ class OrderJournal:
         """
         now = self._wall()
         if self._filter is not None:
-            self._filter.add(client_order_id)
+            with self._log_lock:
+                self._remember(client_order_id)
         with self._writing("adopt an order found at the exchange"):
             self._sync(self._quiet)
             with self._db:
