@@ -66,8 +66,6 @@ take as an order with nothing more to tell (its fills were counted when they hap
 KEEP_CANDLE_MINUTES = 1440
 """Minute candles of the market's prints kept (a day): the paper client's candles endpoint
 answers from them; a strategy's warm-up reads the source venue's, not these."""
-_FORGET_FROM = 2000
-"""Orders held before the first sweep of finished ones (then twice what a sweep kept)."""
 
 
 class _NoMarket:
@@ -124,7 +122,7 @@ class PaperExchange(SimExchange):
         self._book_fills = 0  # fills_from_book: the id of the last (book-N)
         self._version = -1  # the ledger version last reported
         self._balances_reported: dict[str, tuple[Decimal, Decimal]] = {}
-        self._forget_at = _FORGET_FROM
+        self.keep_finished_seconds = KEEP_FINISHED_SECONDS
         for store in self._candles.values():  # its own prints' minutes: the last day
             store.max_minutes = KEEP_CANDLE_MINUTES
         self.add_user(config.user_id)
@@ -473,7 +471,7 @@ class PaperExchange(SimExchange):
         leave memory here (everything is reported by now: nothing unjournaled is lost).
         """
         delta = _take_delta(self)
-        if len(self._orders) > self._forget_at:
+        if self.sweep_due():
             _forget_finished(self)
         return delta
 
@@ -607,31 +605,12 @@ def _take_delta(exchange: PaperExchange) -> StateDelta:
 
 
 def _forget_finished(exchange: PaperExchange) -> int:
-    """Drop the orders finished more than :data:`KEEP_FINISHED_SECONDS` ago, and their
-    fills, from the engine's registries; how many. Live orders stay, and so does the entry
-    of a live attached exit (the exit is re-sized from it). Called with everything
-    reported (:func:`_take_delta` just ran), so the fill count reported is the count kept.
-    Amortised: the next sweep waits until twice as many orders as kept are held."""
-    cutoff = exchange._now - KEEP_FINISHED_SECONDS
-    every = exchange._orders
-    needed = {o.originating_order_id for o in every.values() if not o.terminal}
-    gone = {
-        oid for oid, o in every.items()
-        if o.terminal and o.last_update_time < cutoff and oid not in needed
-    }  # fmt: skip
-    if gone:
-        exchange._orders = {oid: o for oid, o in every.items() if oid not in gone}
-        for user, orders in exchange._user_orders.items():
-            exchange._user_orders[user] = [o for o in orders if o.order_id not in gone]
-        exchange._by_client = {
-            key: o for key, o in exchange._by_client.items() if o.order_id not in gone
-        }
-        for user, fills in exchange._fills.items():
-            exchange._fills[user] = [f for f in fills if f.order_id not in gone]
-        paper = exchange._fills.get(exchange.paper.user_id, ())
-        exchange._fills_reported = len(paper)
-    exchange._forget_at = max(_FORGET_FROM, 2 * len(exchange._orders))
-    return len(gone)
+    """The engine's :meth:`~botkit.sim.matcher.Matcher.forget_finished`, called with
+    everything reported (:func:`_take_delta` just ran, or a restore): the fills reported
+    are then the fills kept. How many orders left."""
+    gone = exchange.forget_finished()
+    exchange._fills_reported = len(exchange._fills.get(exchange.paper.user_id, ()))
+    return gone
 
 
 def _restore(

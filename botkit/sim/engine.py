@@ -88,6 +88,8 @@ class Engine(Matcher):
                 self._finish(order, "CANCELLED", t, "User requested cancel")
             self._settle_exits(t)
             self._flush_books(t)
+            if self.sweep_due():  # an exchange in the bot's process: finished orders leave
+                self.forget_finished()
 
     def _settle_exits(self, t: float) -> None:
         """After entries were cancelled or expired: size or cancel their attached exits."""

@@ -43,9 +43,11 @@ from botkit.sim.orders import Order
 from botkit.sim.specs import ProductSpec, SimMarketConfig
 from botkit.sim.wire import QuantityUnit, UserFill, dec_str, order_ws
 
-__all__ = ["Matcher"]
+__all__ = ["FORGET_FROM", "Matcher"]
 
 _ZERO = Decimal(0)
+FORGET_FROM = 2000
+"""Orders held before the first sweep of finished ones (``keep_finished_seconds`` set)."""
 
 
 class Matcher:
@@ -112,11 +114,47 @@ class Matcher:
         self._gtd: dict[str, Order] = {}
         self._cancels: dict[str, Order] = {}
         self._fills: dict[str, list[UserFill]] = {}
+        self.keep_finished_seconds: float | None = None
+        """None (an exchange: every order kept), or how long a finished order and its
+        fills stay after their last change (:meth:`forget_finished`): the paper exchange
+        and the runtime's embedded simulator run this engine in the bot's process for as
+        long as the bot runs."""
+        self._forget_at = FORGET_FROM
         self._events: list[SimEvent] = []
         self._seq = 0
         self._takers = {pid: self._taker_for(pid) for pid in self._products}
 
     # ----------------------------------------------------------------- basics
+    def forget_finished(self) -> int:
+        """Drop the orders finished more than :attr:`keep_finished_seconds` ago, and their
+        fills, from every registry; how many. Live orders stay, and so does the entry of a
+        live attached exit (the exit is sized from it). Amortised: :meth:`sweep_due` says
+        when (once twice as many orders as the last sweep kept are held, at least
+        :data:`FORGET_FROM`)."""
+        keep = self.keep_finished_seconds
+        if keep is None:
+            return 0
+        cutoff = self._now - keep
+        every = self._orders
+        needed = {o.originating_order_id for o in every.values() if not o.terminal}
+        gone = {
+            oid for oid, o in every.items()
+            if o.terminal and o.last_update_time < cutoff and oid not in needed
+        }  # fmt: skip
+        if gone:
+            self._orders = {oid: o for oid, o in every.items() if oid not in gone}
+            for user, orders in self._user_orders.items():
+                self._user_orders[user] = [o for o in orders if o.order_id not in gone]
+            self._by_client = {k: o for k, o in self._by_client.items() if o.order_id not in gone}
+            for user, fills in self._fills.items():
+                self._fills[user] = [f for f in fills if f.order_id not in gone]
+        self._forget_at = max(FORGET_FROM, 2 * len(self._orders))
+        return len(gone)
+
+    def sweep_due(self) -> bool:
+        """Whether :meth:`forget_finished` has work worth its scan (O(1))."""
+        return self.keep_finished_seconds is not None and len(self._orders) > self._forget_at
+
     def _new_id(self) -> str:
         return str(uuid.UUID(int=self._id_rng.getrandbits(128), version=4))
 

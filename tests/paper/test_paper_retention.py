@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from botkit.paper.exchange import _FORGET_FROM, KEEP_CANDLE_MINUTES, KEEP_FINISHED_SECONDS
+from botkit.paper.exchange import KEEP_CANDLE_MINUTES, KEEP_FINISHED_SECONDS
 from botkit.paper.journal import PaperJournal
+from botkit.sim.matcher import FORGET_FROM
 from botkit.sim.specs import SimNotFound
 from tests.paper.harness import BTC, T0
 from tests.paper.test_paper_equity_restart import Session
@@ -70,9 +71,9 @@ def test_a_long_paper_session_holds_live_and_recent_orders_only(tmp_path: Path) 
         s.broker.flush()
         most = max(most, len(ex._orders))
     placed = n + int(MINUTES * 60 / STEP) // 15 + 1
-    # bounded: a sweep once _FORGET_FROM are held keeps ~15 minutes' worth (~930 here)
+    # bounded: a sweep once FORGET_FROM are held keeps ~15 minutes' worth (~930 here)
     recent = int(KEEP_FINISHED_SECONDS / STEP) * 2 + 70
-    assert placed > 2 * _FORGET_FROM and most <= max(_FORGET_FROM, 2 * recent) + 4
+    assert placed > 2 * FORGET_FROM and most <= max(FORGET_FROM, 2 * recent) + 4
     assert len(ex._by_client) <= most and len(ex._user_orders["paper"]) <= most
     assert keeper in ex._orders and ex.get_order("paper", keeper)["status"] == "OPEN"
     with pytest.raises(SimNotFound):  # finished over an hour ago: the journal has it
