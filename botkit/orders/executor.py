@@ -203,6 +203,7 @@ class OrderExecutor(ReconcileMixin):
         self._synced = 0
         self._sync_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._sync_task: asyncio.Task[None] | None = None
+        self._pruning = asyncio.Lock()
         self.on_placed: Callable[[PlacedOrder], None] | None = None
         """Called with every order the exchange has (an answer, a lookup, a re-sent intent
         resolved at start-up) *before* its intent is journalled PLACED. The runtime gives
@@ -227,7 +228,13 @@ class OrderExecutor(ReconcileMixin):
     async def prune_journal(self, older_than: float) -> int:
         """Forget the journal's finished intents last updated ``older_than`` seconds ago or
         earlier (:meth:`OrderJournal.prune`); returns how many. Step by step, letting
-        orders through between steps: a backlog of millions never stalls placement."""
+        orders through between steps: a backlog of millions never stalls placement. Then
+        the client-id filter is rebuilt from the rows left, also in steps. One at a time
+        (two rebuilds interleaved would swap in a half-built filter)."""
+        async with self._pruning:
+            return await self._prune_journal(older_than)
+
+    async def _prune_journal(self, older_than: float) -> int:
         before = self._wall() - older_than
         total, after = 0, 0
         while True:
@@ -238,9 +245,13 @@ class OrderExecutor(ReconcileMixin):
             after = resume
             await asyncio.sleep(0)
         step: int | None = 0
-        while total and step is not None:  # the client-id filter, without the pruned ids
-            step = await self._io(self.journal.rebuild_filter_step, step)
-            await asyncio.sleep(0)
+        try:
+            while total and step is not None:  # the client-id filter, without the pruned ids
+                step = await self._io(self.journal.rebuild_filter_step, step)
+                await asyncio.sleep(0)
+        finally:
+            if total and step is not None:  # cancelled or failed half-way
+                self.journal.rebuild_filter_abandon()
         return total
 
     def _durable(self) -> asyncio.Future[None] | None:

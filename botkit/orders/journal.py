@@ -457,10 +457,11 @@ class OrderJournal:
         into both filters, the swap is under the log's lock (no id is ever missing)."""
         if self._filter is None:
             return None
-        if after_rowid == 0 or self._fresh is None:
+        if after_rowid == 0 or self._fresh is None:  # (a step of a rebuild abandoned: anew)
+            after_rowid = 0
             rows = self._db.execute("SELECT COUNT(*) FROM intents").fetchone()[0]
-            with self._log_lock:
-                self._fresh = (CoidFilter(int(rows)), [])
+            with self._log_lock:  # logged intents have no row yet (their POST in flight)
+                self._fresh = (CoidFilter(int(rows) + len(self._unmerged)), list(self._unmerged))
         fresh = self._fresh[0]
         ids = self._db.execute(
             "SELECT rowid, client_order_id FROM intents WHERE rowid > ? ORDER BY rowid LIMIT ?",
@@ -475,6 +476,12 @@ class OrderJournal:
                 fresh.add(coid)
             self._filter, self._fresh = fresh, None
         return None
+
+    def rebuild_filter_abandon(self) -> None:
+        """A rebuild stopped half-way (cancelled, failed): the filter in use stays, and the
+        ids written from now on stop being collected for the new one."""
+        with self._log_lock:
+            self._fresh = None
 
     def can_log(self, client_order_id: str) -> bool:
         """True when a new intent with this id may go through the intent log: the journal

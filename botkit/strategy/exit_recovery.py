@@ -199,6 +199,10 @@ class ExitRecovery:
         (:meth:`_back_off_trigger`) is over. ``back_off=False``: what a restart found
         (the refusal, or an order that never left, belongs to the run before)."""
         self._unsure.pop(rec.order_coid or "", None)
+        if not rec.live:  # cancelled while its order was on its way: nothing to re-arm
+            self._log.warning("exit %s: its order was refused (%s) after the exit ended",
+                              rec.exit_id, why)  # fmt: skip
+            return
         if rec.native:
             self._log.error(
                 "exit %s: its order was refused (%s): emulated from now on (needs the bot "

@@ -215,3 +215,33 @@ def test_the_client_id_filter_forgets_pruned_ids_and_misses_none_added_meanwhile
     false_positives = sum(f"old-{i}" in f for i in range(13_000))
     assert false_positives < 13_000 * 0.05  # the pruned ones: (nearly) all forgotten
     journal.close()
+
+
+def test_a_rebuild_keeps_an_intent_whose_post_is_in_flight(tmp_path: Path) -> None:
+    """An id logged through the intent log has no row until its POST is answered
+    (``absorb``): a rebuild that started meanwhile must still have it, or a later
+    ``place()`` of the same id would go out as a new order (a review's finding: on
+    Exchange and Prime a second order). A rebuild abandoned half-way (shutdown) leaves the
+    filter in use as it was and collects nothing more."""
+    wall = Wall(NOW)
+    journal = OrderJournal(tmp_path / "j.sqlite", wall=wall)
+    journal.defer_sync()
+    assert journal.start_log()
+    for i in range(50):
+        write(journal, wall, f"old-{i}", "PLACED", NOW - 40 * DAY, NOW - 40 * DAY)
+    wall.t = NOW
+    assert journal.can_log("in-flight")
+    journal.log_intent("in-flight", "BTC-USD", "BUY", b"{}")  # its POST is on its way
+    assert prune_all(journal, NOW - 30 * DAY, batch=500)[0] == 50
+    assert journal.rebuild_filter_step(0) is None  # (one step: a small journal)
+    assert not journal.can_log("in-flight")
+    journal.absorb("in-flight")  # the answer came: its row is written
+    assert not journal.can_log("in-flight")
+
+    before = journal._filter  # (private: which filter is in use is the point)
+    assert journal.rebuild_filter_step(0, batch=1) is not None  # one step of a rebuild...
+    journal.rebuild_filter_abandon()  # ... cancelled at shutdown
+    assert journal._filter is before and journal._fresh is None
+    journal.log_intent("after", "BTC-USD", "BUY", b"{}")
+    assert not journal.can_log("after") and journal._fresh is None
+    journal.close()
