@@ -604,11 +604,11 @@ def _take_delta(exchange: PaperExchange) -> StateDelta:
     return StateDelta(orders, fills, balances)
 
 
-def _forget_finished(exchange: PaperExchange) -> int:
+def _forget_finished(exchange: PaperExchange, cutoff: float | None = None) -> int:
     """The engine's :meth:`~botkit.sim.matcher.Matcher.forget_finished`, called with
     everything reported (:func:`_take_delta` just ran, or a restore): the fills reported
     are then the fills kept. How many orders left."""
-    gone = exchange.forget_finished()
+    gone = exchange.forget_finished(cutoff)
     exchange._fills_reported = len(exchange._fills.get(exchange.paper.user_id, ()))
     return gone
 
@@ -677,7 +677,13 @@ def _restore(
     for order in restored:
         if not order.terminal:
             _reopen(exchange, order)
-    _forget_finished(exchange)  # a long session's journal: what a live one would still hold
+    # a long session's journal: what the session held when it stopped (the orders that
+    # finished within KEEP_FINISHED_SECONDS of its last change), each kept as long again
+    # from now — the restarted bot asks about them (start-up lookup, read-back,
+    # reconciliation) however long it was down
+    last = max((o.last_update_time for o in restored), default=exchange._now)
+    _forget_finished(exchange, last - KEEP_FINISHED_SECONDS)
+    exchange.kept_from(exchange._now)
 
 
 def _reopen(exchange: PaperExchange, order: Order) -> None:

@@ -259,15 +259,16 @@ class CandleStore:
         self._insert(candle)
 
     def _insert(self, candle: Candle) -> None:
-        if candle.start not in self._by_start:
+        new = candle.start not in self._by_start
+        self._by_start[candle.start] = candle
+        if new:
             bisect.insort(self._starts, candle.start)
             cap = self.max_minutes
             if cap is not None and len(self._starts) > cap + _TRIM_STEP:
-                drop = len(self._starts) - cap
+                drop = len(self._starts) - cap  # (a late print's minute among them too)
                 for start in self._starts[:drop]:
-                    del self._by_start[start]
+                    self._by_start.pop(start, None)
                 del self._starts[:drop]
-        self._by_start[candle.start] = candle
 
     def record_trade(self, time: float, price: Decimal, size: Decimal) -> None:
         """Fold one trade into its minute bucket."""

@@ -120,26 +120,31 @@ class Matcher:
         and the runtime's embedded simulator run this engine in the bot's process for as
         long as the bot runs."""
         self._forget_at = FORGET_FROM
+        self._kept_since = float("-inf")  # a restore's time: its orders count from then
         self._events: list[SimEvent] = []
         self._seq = 0
         self._takers = {pid: self._taker_for(pid) for pid in self._products}
 
     # ----------------------------------------------------------------- basics
-    def forget_finished(self) -> int:
-        """Drop the orders finished more than :attr:`keep_finished_seconds` ago, and their
-        fills, from every registry; how many. Live orders stay, and so does the entry of a
-        live attached exit (the exit is sized from it). Amortised: :meth:`sweep_due` says
-        when (once twice as many orders as the last sweep kept are held, at least
-        :data:`FORGET_FROM`)."""
+    def forget_finished(self, cutoff: float | None = None) -> int:
+        """Drop the orders finished more than :attr:`keep_finished_seconds` ago (or before
+        ``cutoff``), and their fills, from every registry; how many. Live orders stay, and
+        so does the entry of a live attached exit (the exit is sized from it). An order
+        restored after a restart counts from the restart (:meth:`kept_from`), not from its
+        end: a bot that was down asks about what ended before its stop after it starts.
+        Amortised: :meth:`sweep_due` says when (once twice as many orders as the last
+        sweep kept are held, at least :data:`FORGET_FROM`)."""
         keep = self.keep_finished_seconds
         if keep is None:
             return 0
-        cutoff = self._now - keep
+        if cutoff is None:
+            cutoff = self._now - keep
         every = self._orders
         needed = {o.originating_order_id for o in every.values() if not o.terminal}
+        since = self._kept_since
         gone = {
             oid for oid, o in every.items()
-            if o.terminal and o.last_update_time < cutoff and oid not in needed
+            if o.terminal and max(o.last_update_time, since) < cutoff and oid not in needed
         }  # fmt: skip
         if gone:
             self._orders = {oid: o for oid, o in every.items() if oid not in gone}
@@ -150,6 +155,11 @@ class Matcher:
                 self._fills[user] = [f for f in fills if f.order_id not in gone]
         self._forget_at = max(FORGET_FROM, 2 * len(self._orders))
         return len(gone)
+
+    def kept_from(self, t: float) -> None:
+        """The orders held now were restored at ``t``: each stays at least
+        :attr:`keep_finished_seconds` from then."""
+        self._kept_since = t
 
     def sweep_due(self) -> bool:
         """Whether :meth:`forget_finished` has work worth its scan (O(1))."""

@@ -15,8 +15,16 @@ from pathlib import Path
 
 import pytest
 
+from botkit.clock import ManualClock
+from botkit.market.events import FillEvent
+from botkit.orders.fills import FillTracker, MemoryHwmStore
+from botkit.orders.ledger import FillLedger
+from botkit.orders.types import ReconcileReport
 from botkit.paper.exchange import KEEP_CANDLE_MINUTES, KEEP_FINISHED_SECONDS
 from botkit.paper.journal import PaperJournal
+from botkit.paper.setup import paper_client
+from botkit.runtime.resume import read_back_fills
+from botkit.runtime.settings import BotSettings
 from botkit.sim.matcher import FORGET_FROM
 from botkit.sim.specs import SimNotFound
 from tests.paper.harness import BTC, T0
@@ -109,3 +117,51 @@ def test_the_paper_exchanges_minute_candles_keep_a_day(tmp_path: Path) -> None:
     assert KEEP_CANDLE_MINUTES <= len(store._starts) <= KEEP_CANDLE_MINUTES + 256
     last = store.minutes(T0, T0 + 60 * (KEEP_CANDLE_MINUTES + 600))
     assert last[-1].start == int(T0 + 60 * (KEEP_CANDLE_MINUTES + 599)) // 60 * 60
+
+
+async def test_a_restart_after_a_long_downtime_still_reads_back_what_ended_before_the_stop(
+    tmp_path: Path,
+) -> None:
+    """The window counts from the restart for what the journal restores: a market buy
+    filled, its fill-ledger mark still at zero, then ``kill -9``; 20 minutes later the
+    restarted bot asks about the order (its mark is unfinished) and gets its fill. Counted
+    from the order's end, it was forgotten at the restart: the mark closed as CANCELLED with
+    nothing, the BTC the paper account held never counted (a review's finding)."""
+    path = tmp_path / "paper.sqlite"
+    s = Session(path, T0)
+    s.book("64999", "65001")
+    body = {"client_order_id": "buy-1", "product_id": BTC, "side": "BUY",
+            "order_configuration": {"market_market_ioc": {"base_size": "0.001"}}}  # fmt: skip
+    oid = s.broker.exchange.create_order("paper", body, s.now)["success_response"]["order_id"]
+    s.broker.flush()
+    ledger = FillLedger(tmp_path / "fills.sqlite")
+    ledger.opened(oid, "buy-1", BTC, "BUY", "OPEN")  # the mark at the answer; then killed
+    s.broker.journal.close()
+
+    back = Session(path, T0 + 1 + 20 * 60)
+    assert back.broker.exchange.forget_finished() == 0  # a sweep now: it counts from the restart
+    client = paper_client(back.broker, BotSettings(), ManualClock(back.now), unlimited=True)
+    try:
+        tracker = FillTracker(MemoryHwmStore(ledger.seed()))
+        events = await read_back_fills(
+            ReconcileReport([], []), ledger, tracker, client.backfill_fills, client.get_order
+        )
+        fills = [e for e in events if isinstance(e, FillEvent)]
+        assert [f.size for f in fills] == [D("0.001")]
+        # ... and it still leaves memory once the restarted bot ran the window
+        ex = back.broker.exchange
+        back.at(1 + 20 * 60 + KEEP_FINISHED_SECONDS + 1)
+        assert ex.forget_finished() == 1 and oid not in ex._orders
+    finally:
+        ledger.close()
+        await client.close()
+
+
+def test_a_late_print_older_than_every_kept_minute_is_no_error(tmp_path: Path) -> None:
+    s = Session(tmp_path / "paper.sqlite", T0)
+    store = s.broker.exchange._candles[BTC]
+    store.max_minutes = 10
+    for minute in range(10 + 256):
+        store.record_trade(T0 + 60 * minute, D(65000), D("0.01"))
+    store.record_trade(T0 - 3600, D(65000), D("0.01"))  # its minute is trimmed at once
+    assert len(store._starts) == 10 and len(store._by_start) == 10
