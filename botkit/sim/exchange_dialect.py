@@ -53,6 +53,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qs, unquote
 
 from botkit.sim import exchange_shapes as shapes
+from botkit.sim.client_ids import PRUNE_FROM, prune_client_ids
 from botkit.sim.exchange import ProductSpec, SimBadRequest, SimExchange, SimNotFound
 from botkit.sim.exchange_auth import (
     ExchangeAuthFailure,
@@ -183,6 +184,7 @@ class ExchangeDialect:
         # order ordinals are the orders' list cursor
         self._client_oids: dict[str, str] = {}  # engine order id -> client_oid
         self._by_client: dict[tuple[str, str], list[str]] = {}  # (profile, oid) -> order ids
+        self._prune_at = PRUNE_FROM  # (both bounded like the engine's orders: client_ids.py)
 
     # -- keys ------------------------------------------------------------------------------
 
@@ -489,6 +491,8 @@ class ExchangeDialect:
         if oid and self.config.require_uuid_client_oid and not shapes.UUID_RE.fullmatch(oid):
             raise SimBadRequest("Invalid client_oid")
         earlier = self._by_client.get((profile, oid), []) if oid else []
+        if earlier and not self.exchange.holds(earlier[-1]):
+            earlier = []  # finished long ago and forgotten by the engine (as its id there)
         if earlier:
             policy = self.config.duplicate_client_oid
             last = self.exchange.get_order(profile, earlier[-1])
@@ -515,6 +519,10 @@ class ExchangeDialect:
         if oid:
             self._client_oids[order_id] = oid
             self._by_client.setdefault((profile, oid), []).append(order_id)
+            if len(self._client_oids) > self._prune_at:
+                self._prune_at = prune_client_ids(
+                    self._client_oids, self._by_client, self.exchange.holds
+                )
         order = self._order(profile, wire)
         if self.config.create_answer == "pending":
             order = shapes.pending_view(order)

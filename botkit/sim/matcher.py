@@ -156,6 +156,10 @@ class Matcher:
         self._forget_at = max(FORGET_FROM, 2 * len(self._orders))
         return len(gone)
 
+    def holds(self, order_id: str) -> bool:
+        """Whether the engine still has ``order_id`` (:meth:`forget_finished` drops some)."""
+        return order_id in self._orders
+
     def kept_from(self, t: float) -> None:
         """The orders held now were restored at ``t``: each stays at least
         :attr:`keep_finished_seconds` from then."""

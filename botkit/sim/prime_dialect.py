@@ -54,6 +54,7 @@ from decimal import Decimal
 from typing import Any, Literal
 from urllib.parse import unquote
 
+from botkit.sim.client_ids import PRUNE_FROM, prune_client_ids
 from botkit.sim.exchange import SimBadRequest, SimExchange, SimNotFound
 from botkit.sim.orders import parse_time
 from botkit.sim.prime_auth import (
@@ -171,6 +172,7 @@ class PrimeDialect:
         # reach the engine under another id, and the engine's AT-side index stays untouched
         self._client_ids: dict[str, str] = {}  # engine order id -> Prime client_order_id
         self._by_client: dict[tuple[str, str], list[str]] = {}  # (pid, coid) -> order ids
+        self._prune_at = PRUNE_FROM  # (both bounded like the engine's orders: client_ids.py)
 
     # -- keys ------------------------------------------------------------------------------
 
@@ -422,6 +424,8 @@ class PrimeDialect:
         if len(coid) > MAX_CLIENT_ORDER_ID:
             raise SimBadRequest(f"client_order_id must be at most {MAX_CLIENT_ORDER_ID} chars")
         earlier = self._by_client.get((pid, coid), [])
+        if earlier and not self.exchange.holds(earlier[-1]):
+            earlier = []  # finished long ago and forgotten by the engine (as its id there)
         if earlier and self._prime_status(pid, earlier[-1]) in _ACTIVE:
             raise _Refused(self.config.refusals.duplicate_client_order_id)
         engine_coid = coid if not earlier else f"{coid}~prime{len(earlier)}"
@@ -436,6 +440,10 @@ class PrimeDialect:
         order_id = str(answer["order_id"])
         self._client_ids[order_id] = coid
         self._by_client.setdefault((pid, coid), []).append(order_id)
+        if len(self._client_ids) > self._prune_at:
+            self._prune_at = prune_client_ids(
+                self._client_ids, self._by_client, self.exchange.holds
+            )
         return {"order_id": order_id}
 
     def _engine_body(self, body: Mapping[str, Any], engine_coid: str) -> dict[str, Any]:

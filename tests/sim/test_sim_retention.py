@@ -68,3 +68,56 @@ def test_botkit_sim_keeps_every_order_as_an_exchange_does() -> None:
     keeper, first, most = _churn(ex, 10)
     assert most == 1 + 10 * 60 * 2
     assert ex.get_order("u", first)["status"] == "CANCELLED"
+
+
+def test_the_dialects_client_id_maps_follow_the_engines_orders() -> None:
+    """The Exchange and Prime dialects map venue client ids to engine orders: once the
+    engine forgot an order, its entries leave too (bounded), and a client id reused after
+    its order was forgotten is a new order — it answered 404 (the engine's lookup of the
+    forgotten order, inside the create)."""
+    import base64
+    import hashlib
+    import hmac
+    import json
+
+    from botkit.sim.client_ids import prune_client_ids
+    from botkit.sim.exchange_auth import ExchangeKey
+    from botkit.sim.exchange_dialect import ExchangeDialect
+
+    by_order = {f"o{i}": f"c{i % 3}" for i in range(9)}
+    by_client = {("p", f"c{k}"): [f"o{i}" for i in range(9) if i % 3 == k] for k in range(3)}
+    held = {"o4", "o8"}
+    assert prune_client_ids(by_order, by_client, held.__contains__) >= 2
+    assert by_order == {"o4": "c1", "o8": "c2"}
+    assert by_client == {("p", "c1"): ["o4"], ("p", "c2"): ["o8"]}
+
+    ex = SimExchange(SimMarketConfig(cancel_latency_steps=0), seed=3, start_time=T0)
+    ex.keep_finished_seconds = 60.0
+    dialect = ExchangeDialect(ex)
+    secret = base64.b64encode(b"k" * 64).decode()
+    key = dialect.register(ExchangeKey("kid", secret, "pass", "prof"))
+
+    def post(target: str, doc: dict[str, str], now: float) -> tuple[int, object]:
+        raw = json.dumps(doc).encode()
+        ts = f"{now:.3f}"
+        mac = hmac.new(base64.b64decode(secret), (ts + "POST" + target).encode() + raw,
+                       hashlib.sha256).digest()  # fmt: skip
+        headers = {"CB-ACCESS-KEY": key.key, "CB-ACCESS-SIGN": base64.b64encode(mac).decode(),
+                   "CB-ACCESS-TIMESTAMP": ts, "CB-ACCESS-PASSPHRASE": "pass",
+                   "Content-Type": "application/json"}  # fmt: skip
+        answer = dialect.handle("POST", target, raw, headers, now)
+        return answer.status, answer.body
+
+    bid = ex.best_bid_ask("BTC-USD")[0]
+    assert bid is not None
+    order = {"product_id": "BTC-USD", "side": "buy", "type": "limit", "size": "0.001",
+             "price": str((bid[0] * Decimal("0.5")).quantize(Decimal("0.01"))),
+             "client_oid": "00000000-0000-4000-8000-000000000001"}  # fmt: skip
+    status, body = post("/orders", order, T0 + 1)
+    assert status == 200
+    first = body["id"]  # type: ignore[index]
+    ex.cancel_orders("prof", [first], T0 + 1)
+    ex.advance(T0 + 200)
+    assert ex.forget_finished() == 1 and not ex.holds(first)
+    status, body = post("/orders", order, T0 + 201)  # the same client_oid, long after
+    assert status == 200 and body["id"] != first  # type: ignore[index]
