@@ -87,6 +87,7 @@ PURE_BY_DOMAIN: dict[str, tuple[str, ...]] = {
         "exchange_shapes.py",
         "exchange_ws_frames.py",
         "prime_ws_frames.py",
+        "client_ids.py",
     ),  # fmt: skip
     "paper": (
         "book.py",

@@ -457,12 +457,14 @@ class OrderJournal:
         into both filters, the swap is under the log's lock (no id is ever missing)."""
         if self._filter is None:
             return None
-        if after_rowid == 0 or self._fresh is None:  # (a step of a rebuild abandoned: anew)
-            after_rowid = 0
+        if after_rowid == 0:
             rows = self._db.execute("SELECT COUNT(*) FROM intents").fetchone()[0]
             with self._log_lock:  # logged intents have no row yet (their POST in flight)
                 self._fresh = (CoidFilter(int(rows) + len(self._unmerged)), list(self._unmerged))
-        fresh = self._fresh[0]
+        building = self._fresh
+        if building is None:  # abandoned meanwhile (a shutdown): the filter in use stays
+            return None
+        fresh = building[0]
         ids = self._db.execute(
             "SELECT rowid, client_order_id FROM intents WHERE rowid > ? ORDER BY rowid LIMIT ?",
             (after_rowid, batch),
@@ -472,7 +474,9 @@ class OrderJournal:
         if len(ids) == batch:
             return int(ids[-1][0])
         with self._log_lock:
-            for coid in self._fresh[1]:
+            if self._fresh is not building:  # abandoned (or started anew) meanwhile
+                return None
+            for coid in building[1]:
                 fresh.add(coid)
             self._filter, self._fresh = fresh, None
         return None

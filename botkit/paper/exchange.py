@@ -61,8 +61,10 @@ orders a minute, and ``list_orders`` formatting them all on the event loop: 1.9 
 28 000). The paper journal keeps them all. What asks the exchange about a finished order
 asks within minutes of its end: a re-sent client id (``resend_max_age``, 60 s), the
 executor's lookup after an unknown outcome (its window ends 900 s after the last attempt),
-a read-back of fills; older ones answer "not found", which the executor and the read-back
-take as an order with nothing more to tell (its fills were counted when they happened)."""
+a read-back of fills. Older ones answer "not found": the read-back takes that as an order
+with nothing more to tell, but the executor as one that never reached the exchange (re-sent
+within ``resend_max_age``, ``STALE_INTENT`` after): hence a restart keeps what the session
+held for as long again from the restart (``_restore``)."""
 KEEP_CANDLE_MINUTES = 1440
 """Minute candles of the market's prints kept (a day): the paper client's candles endpoint
 answers from them; a strategy's warm-up reads the source venue's, not these."""
@@ -467,8 +469,9 @@ class PaperExchange(SimExchange):
     def take_delta(self) -> StateDelta:
         """Orders, fills and balances of the paper user changed since the last call.
 
-        See :func:`_take_delta`. Finished orders older than :data:`KEEP_FINISHED_SECONDS`
-        leave memory here (everything is reported by now: nothing unjournaled is lost).
+        See :func:`_take_delta`. Finished orders older than ``keep_finished_seconds`` leave
+        memory here once a sweep is due (:meth:`sweep_due`; everything is reported by now:
+        nothing unjournaled is lost).
         """
         delta = _take_delta(self)
         if self.sweep_due():
@@ -681,9 +684,11 @@ def _restore(
     # finished within KEEP_FINISHED_SECONDS of its last change), each kept as long again
     # from now — the restarted bot asks about them (start-up lookup, read-back,
     # reconciliation) however long it was down
-    last = max((o.last_update_time for o in restored), default=exchange._now)
-    _forget_finished(exchange, last - KEEP_FINISHED_SECONDS)
-    exchange.kept_from(exchange._now)
+    keep = exchange.keep_finished_seconds
+    if keep is not None:
+        last = max((o.last_update_time for o in restored), default=exchange._now)
+        _forget_finished(exchange, last - keep)
+        exchange.kept_from(exchange._now)
 
 
 def _reopen(exchange: PaperExchange, order: Order) -> None:

@@ -54,15 +54,18 @@ __all__ = [
     "make_order_client",
     "open_venue",
     "prime_settings",
+    "SIM_KEEP_FINISHED_SECONDS",
 ]
 
 VENUES = ("advanced_trade", "exchange", "prime")
-SIM_KEEP_FINISHED_SECONDS = 900.0
+"""The ``[bot] venue`` values: the three Coinbase trading APIs."""
+SIM_KEEP_FINISHED_SECONDS = 3600.0
 """How long the embedded simulator of ``--mode sim`` keeps a finished order (and its fills)
 after its last change: it runs in the bot's process, ~1.6 KB an order kept for the run
-otherwise. What the bot asks about an order it asks within minutes (docs/paper.md,
-"Memory stays bounded"); the simulator is new at every start."""
-"""The ``[bot] venue`` values: the three Coinbase trading APIs."""
+otherwise. What the bot asks about an order it asks within minutes of its end, or of the
+user channel's return (docs/paper.md, "Memory stays bounded"): an hour covers an outage the
+simulator's faults can make (the simulator is new at every start; longer, a fill of an
+order that ended during the outage would be read back as "not found", nothing filled)."""
 
 
 @dataclass(frozen=True)

@@ -466,10 +466,9 @@ class BotContext(StrategyDriver):
             except BotkitError as exc:  # ended: _resolve marked it REJECTED or FAILED
                 self._log.warning("order client_order_id=%s settled: %s", coid, exc)
                 self._unknown.pop(coid, None)
-                settled += 1
                 await self._tell_ended(coid, tell)
-                continue
-            self._unknown.pop(coid, None)
+            else:
+                self._unknown.pop(coid, None)
             settled += 1
         return settled
 

@@ -22,7 +22,7 @@ showed. The rule:
   cooldown).
 * **The last** :data:`KEEP_FINISHED` **finished exits stay for inspection**
   (``ExitManager.keep_finished``) in any case: ``ctx.cancel_exit`` of one returns False.
-  So it does of the last :data:`_FORGET` released (their ids are remembered: a strategy
+  So it does of the last :data:`_REMEMBER_RELEASED` released (their ids are remembered: a strategy
   that cancels its exits late, e.g. in ``on_stop``, must not raise in a hook);
   ``replace_exit`` of one says ``EXIT_NOT_REPLACEABLE``. Older ones are unknown
   (``EXIT_UNKNOWN``), as every finished exit was after a restart (only live exits are
@@ -54,7 +54,7 @@ __all__ = ["KEEP_FINISHED", "ExitRetention"]
 
 KEEP_FINISHED = 1000
 """Finished exits kept for inspection (the most recent), once nothing can reach them."""
-_FORGET = 4096
+_REMEMBER_RELEASED = 4096
 """Ids of released exits remembered (the most recent): ``cancel_exit`` of one returns False,
 as of a finished exit kept; older ones are unknown (``EXIT_UNKNOWN``)."""
 _RECHECK = 64
@@ -82,7 +82,7 @@ class ExitRetention:
         """How many finished exits are kept for inspection (the most recent)."""
         self._live: dict[str, dict[str, ExitRecord]] = {}  # product -> live exits, oldest first
         self._all_live: dict[str, ExitRecord] = {}  # every product's, oldest first
-        self._forgotten: dict[str, None] = {}  # released exit ids, the last _FORGET
+        self._forgotten: dict[str, None] = {}  # released exit ids, the last _REMEMBER_RELEASED
         self._routes: dict[str, set[str]] = {}  # exit id -> its client_order_ids in by_coid
         self._ended: deque[str] = deque()  # finished exits kept, oldest first
         self._waiting: dict[str, None] = {}  # finished beyond those, not releasable yet
@@ -186,7 +186,7 @@ class ExitRetention:
         self._all_live.pop(exit_id, None)
         forgotten = self._forgotten
         forgotten[exit_id] = None
-        while len(forgotten) > _FORGET:
+        while len(forgotten) > _REMEMBER_RELEASED:
             del forgotten[next(iter(forgotten))]
         if rec is not None:
             held = self._live.get(rec.product_id)

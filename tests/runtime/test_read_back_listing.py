@@ -42,6 +42,7 @@ from botkit.sim.server import SimServer
 from botkit.sim.ws import WsConfig
 from botkit.venues.advanced_trade.rest_client import RestClient
 from botkit.venues.advanced_trade.ws_protocol import FeedProtocol
+from tests.runtime.test_read_back_in_run import _limit
 
 PID = "BTC-USD"
 SIZE = Decimal("0.002")
@@ -254,21 +255,6 @@ async def test_a_gap_voids_the_listing_a_retry_keeps_it(tmp_path: Path) -> None:
 
 
 # -- the real feed and REST client, the simulator over loopback -------------------------------
-
-
-def _limit(sim: SimServer, user: str, side: str, price: Decimal, coid: str) -> str:
-    body = {
-        "client_order_id": coid,
-        "product_id": PID,
-        "side": side,
-        "order_configuration": {
-            "limit_limit_gtc": {"base_size": format(SIZE, "f"), "limit_price": format(price, "f")}
-        },
-    }
-    resp = sim.exchange.create_order(user, body, sim.clock())
-    sim.publish()
-    assert resp["success"], resp
-    return str(resp["success_response"]["order_id"])
 
 
 @dataclass
