@@ -364,15 +364,20 @@ class FillTracker:
                 )  # fmt: skip
                 qty = base
         prev = self.hwms.get(o.order_id)
+        # what the message leaves out, the order's earlier state says
+        coid = o.client_order_id or (prev.client_order_id if prev else "")
+        pid = o.product_id or (prev.product_id if prev else "")
+        side = o.order_side or (prev.side if prev else "")
+        status = o.status or (prev.status if prev else "")
         if snapshot:  # what the venue listed, news or not (UserSnapshotDone.listed)
             self._listing.append(
                 OrderUpdate(
                     order_id=o.order_id,
-                    client_order_id=o.client_order_id or (prev.client_order_id if prev else ""),
-                    product_id=o.product_id or (prev.product_id if prev else ""),
-                    side=o.order_side or (prev.side if prev else ""),
+                    client_order_id=coid,
+                    product_id=pid,
+                    side=side,
                     order_type=o.order_type,
-                    status=o.status or (prev.status if prev else ""),
+                    status=status,
                     cumulative_quantity=qty,
                     leaves_quantity=to_decimal(o.leaves_quantity),
                     avg_price=avg,
@@ -384,18 +389,7 @@ class FillTracker:
             self.ignored_released += 1  # a late replay of a released order: reported already
             return []
         out: list[Out] = []
-        fill = self._advance(
-            o.order_id,
-            o.client_order_id or (prev.client_order_id if prev else ""),
-            o.product_id or (prev.product_id if prev else ""),
-            o.order_side or (prev.side if prev else ""),
-            o.status or (prev.status if prev else ""),
-            qty,
-            value,
-            fees,
-            "ws",
-            (),
-        )
+        fill = self._advance(o.order_id, coid, pid, side, status, qty, value, fees, "ws", ())
         cur = self.hwms[o.order_id]
         if prev is None or prev.status != cur.status or fill is not None:
             out.append(

@@ -18,6 +18,7 @@ __all__ = [
     "ReconcileReport",
     "RejectedIntent",
     "StartupReport",
+    "learnt_update",
     "startup_updates",
 ]
 
@@ -25,11 +26,13 @@ _TERMINAL = frozenset({"FILLED", "CANCELLED", "EXPIRED", "FAILED"})
 _ZERO = Decimal(0)
 
 
-def _update(
+def learnt_update(
     coid: str, order_id: str, product_id: str, side: str, status: str,
-    filled: Decimal = _ZERO, avg: Decimal = _ZERO,
+    filled: Decimal = _ZERO, avg: Decimal = _ZERO, *, snapshot: bool = True,
 ) -> OrderUpdate:  # fmt: skip
-    """An order update for the strategy from what start-up learnt of an order."""
+    """An order update for the strategy from what botkit learnt of an order another way
+    than the user channel (start-up; an order of unknown outcome settled in a run): its
+    type, leaves and fees are not known here."""
     return OrderUpdate(
         order_id=order_id,
         client_order_id=coid,
@@ -41,7 +44,7 @@ def _update(
         leaves_quantity=_ZERO,
         avg_price=avg,
         total_fees=_ZERO,
-        snapshot=True,
+        snapshot=snapshot,
     )
 
 
@@ -83,7 +86,7 @@ class RejectedIntent:
 
     def to_update(self) -> OrderUpdate:
         """The REJECTED order update the strategy gets at start-up."""
-        return _update(self.client_order_id, "", self.product_id, self.side, "REJECTED")
+        return learnt_update(self.client_order_id, "", self.product_id, self.side, "REJECTED")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +111,7 @@ class ExchangeOrder:
 
     def to_update(self) -> OrderUpdate:
         """This order as the order update the strategy gets at start-up."""
-        return _update(
+        return learnt_update(
             self.client_order_id, self.order_id, self.product_id, self.side, self.status,
             self.filled_size, self.average_filled_price,
         )  # fmt: skip

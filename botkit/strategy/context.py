@@ -43,6 +43,7 @@ from botkit.market.types import Ticker
 from botkit.orders.intents import OrderIntent, Side, limit_gtc, market_ioc
 from botkit.orders.positions import Positions
 from botkit.orders.state import OrderState, OrderStateMachine, OrderStatus
+from botkit.orders.types import learnt_update
 from botkit.risk.engine import OrderCheck
 from botkit.risk.gate import RiskGate
 from botkit.strategy.base import Strategy
@@ -481,19 +482,10 @@ class BotContext(StrategyDriver):
         state = self.orders.get(coid)
         if state is None or not state.terminal:
             return
-        update = OrderUpdate(
-            order_id=state.order_id,
-            client_order_id=coid,
-            product_id=state.product_id,
-            side=state.side,
-            order_type="UNKNOWN",  # not kept per order here; the update is about its end
-            status=str(state.status),
-            cumulative_quantity=state.filled_size,
-            leaves_quantity=Decimal(0),
-            avg_price=state.average_filled_price or Decimal(0),
-            total_fees=Decimal(0),
-            snapshot=False,
-        )
+        update = learnt_update(
+            coid, state.order_id, state.product_id, state.side, str(state.status),
+            state.filled_size, state.average_filled_price or Decimal(0), snapshot=False,
+        )  # fmt: skip
         if tell is not None:
             tell(update)
         else:

@@ -280,11 +280,26 @@ def test_status_lines_print_amounts_plainly() -> None:
     assert plain(long + "000", 8) == "12345678901234567890.12345679"
 
 
-async def test_ctl_cancel_all_says_when_cancels_failed(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("status", "body", "key", "message"),
+    [
+        # every cancel a 503: the failures named
+        (503, None, "failed", "cancel(s) failed: the orders may still work"),
+        # every cancel answered without being accepted (an empty result list: no error)
+        (200, '{"results": []}', "left", "order(s) not cancelled"),
+    ],
+)
+async def test_ctl_cancel_all_says_what_it_could_not_cancel(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    status: int,
+    body: str | None,
+    key: str,
+    message: str,
 ) -> None:
-    """The venue answers 503 to every cancel: ``ctl cancel-all`` printed {"cancelled": 0}
-    and exited 0 (an operator QA pass); it names the failures and exits 1."""
+    """The venue fails or refuses every cancel: ``ctl cancel-all`` printed
+    {"cancelled": 0} and exited 0 with the quotes still working (an operator QA pass, then
+    the refused case); it names the orders (``failed`` or ``left``) and exits 1."""
     seen: dict[str, Any] = {}
 
     async def probe(rt: BotRuntime, url: str, sim: SimServer) -> None:
@@ -292,32 +307,7 @@ async def test_ctl_cancel_all_says_when_cancels_failed(
         while rt.ctx is None or not rt.ctx.open_orders():
             await rt.wait_health()  # the market maker's quotes rest
         await asyncio.to_thread(call, url, "pause", token)  # no requote cancels meanwhile
-        sim.faults.fail_next(503, count=200, path="batch_cancel")
-        argv = ["ctl", "--url", url, "--token", token, "cancel-all"]
-        seen["rc"] = await asyncio.to_thread(botkit_main, argv)
-        sim.faults.clear()
-
-    _rt, result = await run_with_http(tmp_path, probe)
-    assert result.error is None
-    out, err = capsys.readouterr()
-    assert seen["rc"] == 1 and '"failed": ["' in out
-    assert "cancel(s) failed: the orders may still work" in err
-
-
-async def test_ctl_cancel_all_says_when_the_venue_did_not_accept_a_cancel(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """The venue answers every cancel without accepting it (an empty result list: no
-    error, nothing cancelled): ``ctl cancel-all`` printed {"cancelled": 0, "failed": []}
-    and exited 0, the quotes still working. It names the orders left and exits 1."""
-    seen: dict[str, Any] = {}
-
-    async def probe(rt: BotRuntime, url: str, sim: SimServer) -> None:
-        token = (tmp_path / "sim" / "control.token").read_text()
-        while rt.ctx is None or not rt.ctx.open_orders():
-            await rt.wait_health()  # the market maker's quotes rest
-        await asyncio.to_thread(call, url, "pause", token)  # no requote cancels meanwhile
-        sim.faults.fail_next(200, count=200, path="batch_cancel", body='{"results": []}')
+        sim.faults.fail_next(status, count=200, path="batch_cancel", body=body)
         argv = ["ctl", "--url", url, "--token", token, "cancel-all"]
         seen["rc"] = await asyncio.to_thread(botkit_main, argv)
         seen["open"] = {o.client_order_id for o in rt.ctx.open_orders()}
@@ -327,6 +317,7 @@ async def test_ctl_cancel_all_says_when_the_venue_did_not_accept_a_cancel(
     assert result.error is None
     out, err = capsys.readouterr()
     doc = json.loads(out.strip().splitlines()[-1])
-    assert seen["rc"] == 1 and doc["cancelled"] == 0 and doc["failed"] == []
-    assert doc["left"] and set(doc["left"]) <= seen["open"]  # the ones still working
-    assert "order(s) not cancelled" in err
+    assert seen["rc"] == 1 and doc["cancelled"] == 0
+    assert doc[key] and set(doc[key]) <= seen["open"]  # the ones still working
+    assert doc["failed" if key == "left" else "left"] == []
+    assert message in err
