@@ -308,9 +308,9 @@ async def test_ctl_cancel_all_says_what_it_could_not_cancel(
             await rt.wait_health()  # the market maker's quotes rest
         await asyncio.to_thread(call, url, "pause", token)  # no requote cancels meanwhile
         sim.faults.fail_next(status, count=200, path="batch_cancel", body=body)
+        seen["open"] = {o.client_order_id for o in rt.ctx.open_orders()}  # (may fill after)
         argv = ["ctl", "--url", url, "--token", token, "cancel-all"]
         seen["rc"] = await asyncio.to_thread(botkit_main, argv)
-        seen["open"] = {o.client_order_id for o in rt.ctx.open_orders()}
         sim.faults.clear()
 
     _rt, result = await run_with_http(tmp_path, probe)
@@ -318,6 +318,6 @@ async def test_ctl_cancel_all_says_what_it_could_not_cancel(
     out, err = capsys.readouterr()
     doc = json.loads(out.strip().splitlines()[-1])
     assert seen["rc"] == 1 and doc["cancelled"] == 0
-    assert doc[key] and set(doc[key]) <= seen["open"]  # the ones still working
+    assert doc[key] and set(doc[key]) <= seen["open"]  # the quotes working at the call
     assert doc["failed" if key == "left" else "left"] == []
     assert message in err
