@@ -436,9 +436,13 @@ class BotContext(StrategyDriver):
         """How many plain orders' create-orders ended unknown and are not settled yet, and
         the oldest one's age in seconds (None: none). The user channel may have told
         already: those leave at the next :meth:`settle_unknown`."""
-        live = [t for c, t in self._unknown.items() if (o := self.orders.get(c)) is not None
-                and not o.order_id and not o.terminal]  # fmt: skip
+        live = [t for coid, t in self._unknown.items() if self._undecided(coid)]
         return (len(live), self._monotonic() - min(live)) if live else None
+
+    def _undecided(self, coid: str) -> bool:
+        """Whether ``coid`` is still tracked with neither an order id nor an end."""
+        o = self.orders.get(coid)
+        return o is not None and not o.order_id and not o.terminal
 
     async def settle_unknown(self, tell: Callable[[OrderUpdate], None] | None = None) -> int:
         """Ask about this strategy's plain orders whose create-order ended unknown (an
@@ -456,8 +460,7 @@ class BotContext(StrategyDriver):
         """
         settled = 0
         for coid in list(self._unknown):
-            now = self.orders.get(coid)
-            if now is None or now.order_id or now.terminal or coid in self.exits.by_coid:
+            if not self._undecided(coid) or coid in self.exits.by_coid:
                 self._unknown.pop(coid, None)  # the user channel told, released, an exit's
                 continue
             try:
