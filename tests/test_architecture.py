@@ -28,6 +28,7 @@ PURE_BY_DOMAIN: dict[str, tuple[str, ...]] = {
         "requests.py",
         "session.py",
         "matching.py",
+        "trading_status.py",
         "types.py",
     ),  # fmt: skip
     "net": ("token_bucket.py", "rest_types.py", "retry_policy.py"),

@@ -8,7 +8,8 @@ corrupt book, a bad day turning into a ruinous one) — and each refusal is a ty
 
 Order of checks, cheapest and most fundamental first::
 
-    RISK_KILL_SWITCH → (entries only) RISK_MAX_DRAWDOWN → RISK_LOSING_STREAK → RISK_COOLDOWN
+    RISK_KILL_SWITCH → PRODUCT_HALTED / PRODUCT_CANCEL_ONLY / PRODUCT_POST_ONLY /
+    PRODUCT_LIMIT_ONLY → (entries only) RISK_MAX_DRAWDOWN → RISK_LOSING_STREAK → RISK_COOLDOWN
     → RISK_BOOK_INVALID → RISK_NO_PRICE → RISK_PRICE_BAND (not an exit's order)
     → RISK_MAX_NOTIONAL → RISK_MAX_POSITION → RISK_MAX_OPEN_ORDERS
 
@@ -28,6 +29,12 @@ reduces": an exit armed for a position since closed another way would open the o
 (a review found a stop flipping a flat strategy short during a trip), so it is refused like
 any order, and so is an exit made with ``side=`` for a position this strategy does not
 hold (it cannot be shown to reduce anything).
+
+**A product the venue restricts** (cancel only, limit only, post only, trading disabled or
+offline: :mod:`botkit.market.trading_status`, told by the adapter through
+:meth:`RiskEngine.set_trading_status`) refuses what the venue would refuse, exits' orders
+included — the venue takes them no more than any other — so nothing is journaled or sent
+in vain. ``respect_trading_status = false`` leaves that to the venue.
 
 **Protections** (Freqtrade's idea; all off by default, docs/protections.md): a cooldown
 after a stop-loss, a lock after N losing trades in a window, and a latch on the drawdown
@@ -56,6 +63,7 @@ import msgspec
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from botkit.errors import OrderRejected
+from botkit.market.trading_status import TradingStatus, refusal
 from botkit.orders.intents import OrderIntent
 from botkit.orders.positions import Position, Positions
 
@@ -117,6 +125,9 @@ class RiskLimits(BaseModel):
         max_drawdown_pct: the same as a percentage of ``drawdown_capital`` + the peak.
         drawdown_capital: the quote capital the percentage is taken of (required with
             ``max_drawdown_pct``: PnL alone has no size to be a percentage of).
+        respect_trading_status: refuse, before sending, an order the product's trading
+            status at the venue does not admit (``PRODUCT_CANCEL_ONLY``, ``PRODUCT_HALTED``,
+            ``PRODUCT_LIMIT_ONLY``, ``PRODUCT_POST_ONLY``); false leaves it to the venue.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -136,6 +147,7 @@ class RiskLimits(BaseModel):
     max_drawdown: Decimal | None = Field(default=None, gt=0)
     max_drawdown_pct: Decimal | None = Field(default=None, gt=0, le=100)
     drawdown_capital: Decimal | None = Field(default=None, gt=0)
+    respect_trading_status: bool = True
 
     @model_validator(mode="after")
     def _pct_needs_capital(self) -> RiskLimits:
@@ -183,6 +195,8 @@ class OrderCheck(msgspec.Struct, frozen=True):
     exit: bool = False
     """Sent by an exit (stop-loss, take-profit, bracket, trailing stop): checked when the
     exit was armed, so not held to the price band (see the module docstring)."""
+    post_only: bool = False
+    """A limit order flagged post-only (the only kind a post-only product takes)."""
 
     @classmethod
     def from_intent(cls, intent: OrderIntent) -> OrderCheck:
@@ -197,7 +211,8 @@ class OrderCheck(msgspec.Struct, frozen=True):
         if kind.startswith("market_") and price is None and (base or quote):
             return cls(intent.product_id, intent.side, base, quote, None)
         if price is not None and base is not None:
-            return cls(intent.product_id, intent.side, base, None, price)
+            post = conf.get("post_only") is True
+            return cls(intent.product_id, intent.side, base, None, price, post_only=post)
         raise RiskRejected(
             f"risk engine cannot size order configuration {kind!r}",
             reason="RISK_UNKNOWN_ORDER_TYPE",
@@ -298,6 +313,7 @@ class RiskEngine:
         """Set when the protection state changed in a way that must be persisted now (a
         cooldown, a lock, the latch, a closed trade, a fill); the adapter saves and clears it."""
         self._now = 0.0  # the latest time the engine was told (the default for check)
+        self._restricted: dict[str, TradingStatus] = {}  # only products not fully trading
 
     @property
     def limits(self) -> RiskLimits:
@@ -321,6 +337,27 @@ class RiskEngine:
         )
 
     # -- pre-trade ---------------------------------------------------------------------------
+
+    def set_trading_status(self, status: TradingStatus) -> bool:
+        """Take a product's trading status at the venue; return whether its mode changed.
+
+        Only restricted products are kept, so the per-order check costs one falsy test
+        while every product trades fully.
+        """
+        pid = status.product_id
+        before = self._restricted.get(pid)
+        if status.restricted:
+            self._restricted[pid] = status
+        else:
+            self._restricted.pop(pid, None)
+        was = before.mode if before is not None else None
+        now = status.mode if status.restricted else None
+        return was is not now
+
+    @property
+    def restricted(self) -> dict[str, TradingStatus]:
+        """The products the venue restricts now (product id → status); a copy."""
+        return dict(self._restricted)
 
     def check(
         self,
@@ -354,6 +391,8 @@ class RiskEngine:
                 f"kill switch tripped ({self.kill_switch.reason}); no orders until it is reset: "
                 f"{RESET_HOW}",
             )
+        if self._restricted and lim.respect_trading_status:
+            self._check_trading_status(order)
         if self.protected:
             self._check_protections(order, quote, position, self._now if now is None else now)
         if not quote.book_valid and lim.block_on_invalid_book:
@@ -427,6 +466,14 @@ class RiskEngine:
                 return False
             base = order.quote_size / ref
         return base <= abs(position)
+
+    def _check_trading_status(self, order: OrderCheck) -> None:
+        status = self._restricted.get(order.product_id)
+        if status is None:
+            return
+        reason = refusal(status, market=order.limit_price is None, post_only=order.post_only)
+        if reason is not None:
+            _refuse(reason, f"{status.describe()}; {_ADMITS[reason]}")
 
     def _check_protections(
         self, order: OrderCheck, quote: MarketQuote, position: Decimal, now: float
@@ -689,6 +736,18 @@ class RiskEngine:
     def reset(self) -> None:
         """Clear the kill switch (the persisted copy is cleared by the adapter)."""
         self.kill_switch = KillSwitchState(False)
+
+
+_ADMITS = {
+    "PRODUCT_HALTED": "the venue takes no new order on it until it trades again (cancels "
+    "still work); botkit checks its status every [bot] trading_status_seconds",
+    "PRODUCT_CANCEL_ONLY": "the venue takes cancels only until it trades again; botkit checks "
+    "its status every [bot] trading_status_seconds",
+    "PRODUCT_LIMIT_ONLY": "the venue takes limit orders only: send a limit order, or wait",
+    "PRODUCT_POST_ONLY": "the venue takes post-only limit orders only (post_only=True, "
+    "resting away from the touch), or wait",
+}
+"""What a refused order's message says to do, per trading-status reason."""
 
 
 def _refuse(reason: str, message: str) -> NoReturn:

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from botkit.errors import BotkitError, ConfigError
+from botkit.market.trading_status import TradingStatus
 from botkit.orders.intents import OrderIntent
 from botkit.risk.engine import (
     KillSwitchState,
@@ -254,6 +255,17 @@ class RiskGate:
     @property
     def tripped(self) -> bool:
         return self.engine.kill_switch.tripped
+
+    def set_trading_status(self, status: TradingStatus) -> bool:
+        """A product's trading status at the venue; True when its mode changed (orders
+        the mode does not admit are refused from now on, ``[risk]
+        respect_trading_status``)."""
+        return self.engine.set_trading_status(status)
+
+    @property
+    def restricted(self) -> dict[str, TradingStatus]:
+        """The products the venue restricts now (product id → status)."""
+        return self.engine.restricted
 
     def add_canceller(self, cancel_all: Canceller) -> None:
         """Register a coroutine that cancels a component's open orders (returns how many)."""

@@ -86,6 +86,14 @@ def new_client_order_id() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+def _post_only(config: dict[str, Any]) -> bool:
+    """Whether a limit order's one configuration is flagged post-only (the risk engine's
+    check of a post-only product needs it)."""
+    for conf in config.values():
+        return isinstance(conf, dict) and conf.get("post_only") is True
+    return False
+
+
 class BotContext(StrategyDriver):
     """The concrete context, and the strategy's driver.
 
@@ -330,7 +338,9 @@ class BotContext(StrategyDriver):
         risk = self.risk
         if risk is not None:
             order = (
-                OrderCheck(product_id, side, limit[0], None, limit[1], exit_order)
+                OrderCheck(
+                    product_id, side, limit[0], None, limit[1], exit_order, _post_only(config)
+                )
                 if limit is not None
                 else OrderCheck.from_intent(intent)
             )
