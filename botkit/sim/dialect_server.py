@@ -110,6 +110,18 @@ class DialectServer:
         self.exchange.advance(self.clock() if now is None else now)
         self._drop_events()
 
+    def set_trading_mode(self, product_id: str, mode: str, message: str = "") -> dict[str, Any]:
+        """:meth:`SimExchange.set_trading_mode`; on an own exchange this dialect's ``status``
+        subscribers hear it now (on a shared one, with the owner's next publish).
+
+        Raises:
+            ValueError: an unknown product or mode.
+        """
+        state = self.exchange.set_trading_mode(product_id, mode, message)
+        if self.own_exchange:
+            self._drop_events()
+        return state
+
     @property
     def ws_url(self) -> str:
         """The dialect's WebSocket feed: ``/ws`` on the REST port."""

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from botkit.sim.entry import check_entry
+from botkit.sim.entry import check_entry, check_mode
 from botkit.sim.events import SimEvent
 from botkit.sim.matcher import Matcher
 from botkit.sim.orders import Order, OrderReject, OrderRequest, bracket_stop_limit, parse_create
@@ -103,6 +103,7 @@ class Engine(Matcher):
     ) -> tuple[OrderRequest, ProductSpec, str, Decimal, Decimal]:
         """Parse and check an order against the live state; see :func:`check_entry`."""
         request, spec = parse_create(body, self._products, now)
+        check_mode(*self._modes.get(spec.product_id, ("full", "")), request)
         self._precheck(request, spec)
         currency, hold, size = check_entry(
             request,

@@ -1,14 +1,18 @@
-"""Order-entry checks that need the live market: stop vs last trade, post-only, holds.
+"""Order-entry checks that need the live market: trading mode, stop vs last trade, post-only, holds.
 
 :func:`botkit.sim.orders.parse_create` checks a body on its own; what it cannot
-know is the book and the last trade. This function finishes the job and works
-out how much the order must reserve, which the engine then compares with the
-user's available balance (``INSUFFICIENT_FUND``) for both create and preview.
+know is the book, the last trade and the product's trading mode. :func:`check_entry`
+finishes the job and works out how much the order must reserve, which the engine then
+compares with the user's available balance (``INSUFFICIENT_FUND``) for both create and
+preview; :func:`check_mode` refuses what a restricted product does not take
+(:data:`MODE_REFUSALS`, one table for every dialect).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from botkit.sim.market import MatchBook
 from botkit.sim.orders import (
@@ -19,9 +23,95 @@ from botkit.sim.orders import (
 )
 from botkit.sim.specs import ProductSpec
 
-__all__ = ["check_entry"]
+__all__ = [
+    "MODE_REFUSALS",
+    "TRADING_MODES",
+    "ModeRefusal",
+    "check_entry",
+    "check_mode",
+    "mode_admits",
+    "mode_flags",
+]
 
 _ZERO = Decimal(0)
+
+TRADING_MODES = ("full", "limit_only", "post_only", "cancel_only", "halted")
+"""A product's trading modes, from the most to the least permissive (the names of
+``botkit.market.trading_status.TradingMode``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModeRefusal:
+    """How a restricted product refuses a new order it does not take.
+
+    ``reason``: Advanced Trade's ``new_order_failure_reason`` (the create-order 200 body,
+    ``success: false``); ``words``: the mode in the ``error_response.message``
+    ("BTC-USD is in cancel-only mode"); ``exchange_message``: the Exchange dialect's 400
+    ``{"message": ...}``. The Advanced Trade reasons are **UNCERTAIN**: the reference lists
+    ``TRADING_DISABLED``, ``PRODUCT_TRADING_HALTED`` and ``ORDER_ENTRY_DISABLED`` among the
+    failure reasons but says for none which restriction sends it. ``Cancel only mode`` is
+    the text ccxt matches (OnMaintenance); ``Trading is disabled`` is what botkit's Exchange
+    error map reads as ``TRADING_DISABLED``; ``Limit only mode`` and ``Post only mode`` are
+    assumed by analogy.
+    """
+
+    reason: str
+    words: str
+    exchange_message: str
+
+
+MODE_REFUSALS: dict[str, ModeRefusal] = {
+    "halted": ModeRefusal("TRADING_DISABLED", "halted (trading disabled)", "Trading is disabled"),
+    "cancel_only": ModeRefusal("TRADING_DISABLED", "in cancel-only mode", "Cancel only mode"),
+    "limit_only": ModeRefusal(
+        "UNSUPPORTED_ORDER_CONFIGURATION", "in limit-only mode", "Limit only mode"
+    ),
+    "post_only": ModeRefusal(
+        "INVALID_LIMIT_PRICE_POST_ONLY", "in post-only mode", "Post only mode"
+    ),
+}
+"""The one place that says how each restricted mode refuses (``full`` refuses nothing)."""
+
+
+def mode_admits(mode: str, *, market: bool, post_only: bool) -> bool:
+    """Whether a product in ``mode`` takes a new order: ``cancel_only`` and ``halted`` none,
+    ``limit_only`` no market order, ``post_only`` only a post-only limit order (a stop-limit
+    or bracket is a limit order that is not post-only)."""
+    if mode == "full":
+        return True
+    if mode == "limit_only":
+        return not market
+    if mode == "post_only":
+        return post_only and not market
+    return False
+
+
+def check_mode(mode: str, message: str, request: OrderRequest) -> None:
+    """Refuse ``request`` if its product's ``mode`` does not take it.
+
+    Raises:
+        OrderReject: with the mode's :data:`MODE_REFUSALS` reason; the message names the
+            product and the mode, then the operator's ``message`` when one was set.
+    """
+    if mode_admits(mode, market=request.kind == "MARKET", post_only=request.post_only):
+        return
+    refusal = MODE_REFUSALS[mode]
+    details = f"{request.product_id} is {refusal.words}" + (f": {message}" if message else "")
+    raise OrderReject(refusal.reason, details)
+
+
+def mode_flags(mode: str, message: str) -> dict[str, Any]:
+    """The product-object fields that publish ``mode`` (Advanced Trade and Exchange share
+    the names): ``halted`` is ``trading_disabled`` and ``status: "offline"``, the others set
+    their own flag; ``status_message`` is the operator's message."""
+    return {
+        "status": "offline" if mode == "halted" else "online",
+        "status_message": message,
+        "cancel_only": mode == "cancel_only",
+        "limit_only": mode == "limit_only",
+        "post_only": mode == "post_only",
+        "trading_disabled": mode == "halted",
+    }
 
 
 def check_entry(

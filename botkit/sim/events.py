@@ -5,7 +5,7 @@ state change that a Coinbase WebSocket subscriber could observe is appended to
 an internal list as one of these frozen records; the server drains that list
 after each market step and after each REST mutation and hands it to the
 WebSocket hub (``botkit.sim.ws``), which turns them into ``l2_data``,
-``market_trades``, ``ticker`` and ``user`` frames.
+``market_trades``, ``ticker``, ``user`` and ``status`` frames.
 
 Keeping this contract tiny and typed is what lets the engine and the WebSocket
 layer be written and tested separately.
@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import msgspec
 
-__all__ = ["BookChange", "OrderChanged", "SimEvent", "TradePrint"]
+__all__ = ["BookChange", "OrderChanged", "ProductStatusChanged", "SimEvent", "TradePrint"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,4 +69,12 @@ class OrderChanged:
     order: dict[str, Any]
 
 
-SimEvent = BookChange | TradePrint | OrderChanged
+@dataclass(frozen=True, slots=True)
+class ProductStatusChanged:
+    """A product's trading mode or status message changed (``SimExchange.set_trading_mode``):
+    ``status`` channel subscribers are told at once, not only at the channel's next period."""
+
+    product_id: str
+
+
+SimEvent = BookChange | TradePrint | OrderChanged | ProductStatusChanged

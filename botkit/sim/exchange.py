@@ -16,7 +16,8 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
 from botkit.sim.amend import Amend
-from botkit.sim.events import TradePrint
+from botkit.sim.entry import TRADING_MODES, mode_flags
+from botkit.sim.events import ProductStatusChanged, TradePrint
 from botkit.sim.ledger import Balance, fee_for
 from botkit.sim.orders import OrderReject, parse_time
 from botkit.sim.specs import (
@@ -142,6 +143,55 @@ class SimExchange(Amend):
         if spec is None:
             raise SimNotFound(f"product {product_id} not found")
         return spec
+
+    # ------------------------------------------------------------ trading mode
+    def set_trading_mode(self, product_id: str, mode: str, message: str = "") -> dict[str, Any]:
+        """Put ``product_id`` into a trading ``mode``, as Coinbase does during an incident or
+        a listing; returns its :meth:`trading_mode`.
+
+        ``mode``: one of ``full``, ``limit_only``, ``post_only``, ``cancel_only``,
+        ``halted`` (:data:`botkit.sim.entry.TRADING_MODES`); ``message``: the product's
+        ``status_message``. The product objects publish it at once and new orders the mode
+        does not take are refused (:data:`botkit.sim.entry.MODE_REFUSALS`); cancels always
+        work. ``status`` channel subscribers get an update with the next published events.
+
+        Raises:
+            ValueError: an unknown product, a mode outside the five, a message not a string.
+        """
+        if product_id not in self._products:
+            raise ValueError(
+                f"unknown product {product_id!r}: the simulator has {', '.join(self._products)}"
+            )
+        if mode not in TRADING_MODES:
+            raise ValueError(f"mode {mode!r} is not one of {', '.join(TRADING_MODES)}")
+        if not isinstance(message, str):
+            raise ValueError("message must be a string")
+        if mode == "full" and not message:
+            self._modes.pop(product_id, None)
+        else:
+            self._modes[product_id] = (mode, message)
+        self._events.append(ProductStatusChanged(product_id))
+        return self.trading_mode(product_id)
+
+    def trading_mode(self, product_id: str) -> dict[str, Any]:
+        """``{product_id, mode, message}`` and the product-object flags that publish it.
+
+        Raises:
+            SimNotFound: an unknown product.
+        """
+        self._spec(product_id)
+        mode, message = self._modes.get(product_id, ("full", ""))
+        return {"product_id": product_id, "mode": mode, "message": message,
+                **mode_flags(mode, message)}  # fmt: skip
+
+    def trading_modes(self) -> dict[str, dict[str, Any]]:
+        """:meth:`trading_mode` of every product, by product id."""
+        return {pid: self.trading_mode(pid) for pid in self._products}
+
+    def product_status(self, product_id: str) -> dict[str, Any]:
+        """The product-object fields of its trading mode (``status``, ``status_message``,
+        ``cancel_only``, ``limit_only``, ``post_only``, ``trading_disabled``)."""
+        return mode_flags(*self._modes.get(product_id, ("full", "")))
 
     def book(self, product_id: str, limit: int | None = None) -> tuple[_BookSide, _BookSide]:
         """Aggregated public book: ``(bids descending, asks ascending)``."""
@@ -279,7 +329,7 @@ class SimExchange(Amend):
         }
 
     def product_wire(self, product_id: str) -> dict[str, Any]:
-        """The §2.9 Product object."""
+        """The §2.9 Product object; its status fields publish the trading mode."""
         spec = self._spec(product_id)
         stats = self.stats_24h(product_id)
         bid, ask = self.best_bid_ask(product_id)
@@ -302,11 +352,10 @@ class SimExchange(Amend):
             "watched": False,
             "is_disabled": False,
             "new": False,
-            "status": "online",
-            "cancel_only": False,
-            "limit_only": False,
-            "post_only": False,
-            "trading_disabled": False,
+            # status, status_message (Advanced Trade's product list does not name it: the
+            # Exchange object's field, added), cancel_only, limit_only, post_only,
+            # trading_disabled: the trading mode (set_trading_mode)
+            **self.product_status(product_id),
             "auction_mode": False,
             "product_type": "SPOT",
             "quote_currency_id": spec.quote_currency,

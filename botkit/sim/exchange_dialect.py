@@ -54,6 +54,7 @@ from urllib.parse import parse_qs, unquote
 
 from botkit.sim import exchange_shapes as shapes
 from botkit.sim.client_ids import PRUNE_FROM, prune_client_ids
+from botkit.sim.entry import MODE_REFUSALS, mode_admits
 from botkit.sim.exchange import ProductSpec, SimBadRequest, SimExchange, SimNotFound
 from botkit.sim.exchange_auth import (
     ExchangeAuthFailure,
@@ -347,13 +348,16 @@ class ExchangeDialect:
     def _spec(self, pid: str) -> ProductSpec:
         return next(s for s in self.exchange.config.products if s.product_id == pid)
 
+    def _product(self, pid: str) -> dict[str, Any]:
+        return shapes.product(self._spec(pid), self.exchange.product_status(pid))
+
     @_route("GET", "/products", "")
     def _products(self, call: _Call) -> Any:
-        return [shapes.product(self._spec(pid)) for pid in self.exchange.product_ids()]
+        return [self._product(pid) for pid in self.exchange.product_ids()]
 
     @_route("GET", "/products/{product_id}", "")
     def _get_product(self, call: _Call) -> Any:
-        return shapes.product(self._spec(self._product_id(call.params["product_id"])))
+        return self._product(self._product_id(call.params["product_id"]))
 
     def _sequence(self, pid: str) -> int:
         last = self.exchange.recent_trades(pid, 1)
@@ -509,6 +513,10 @@ class ExchangeDialect:
         raw_pid = body.get("product_id")
         pid = self._product_id(raw_pid if isinstance(raw_pid, str) else None)
         at_body = shapes.engine_body(body, pid, engine_coid, call.now)
+        mode = self.exchange.trading_mode(pid)["mode"]
+        market, post_only = body.get("type") == "market", body.get("post_only") is True
+        if not mode_admits(mode, market=market, post_only=post_only):
+            raise _Refused(400, MODE_REFUSALS[mode].exchange_message)
         answer = self.exchange.create_order(profile, at_body, call.now)
         if not answer.get("success"):
             raise _Refused(*shapes.refusal(answer.get("error_response") or {}, self._spec(pid)))

@@ -107,13 +107,15 @@ def currencies(specs: Iterable[ProductSpec], funded: Iterable[str]) -> list[dict
     ]
 
 
-def product(spec: ProductSpec) -> dict[str, Any]:
+def product(spec: ProductSpec, status: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Exchange's product object (the current field set; the 2022-removed ones omitted).
 
     ``quote_increment`` is the price tick on Exchange; ``min_market_funds`` the notional
-    minimum (also for limit orders since 2022).
+    minimum (also for limit orders since 2022). ``status``: the trading mode's fields
+    (``SimExchange.product_status``: ``status``, ``status_message``, ``cancel_only``,
+    ``limit_only``, ``post_only``, ``trading_disabled``); online and unrestricted when None.
     """
-    return {
+    out = {
         "id": spec.product_id,
         "base_currency": spec.base_currency,
         "quote_currency": spec.quote_currency,
@@ -133,6 +135,9 @@ def product(spec: ProductSpec) -> dict[str, Any]:
         "auction_mode": False,
         "high_bid_limit_percentage": "",
     }
+    if status is not None:
+        out.update(status)
+    return out
 
 
 def account(profile: str, wire: Mapping[str, Any]) -> dict[str, Any]:

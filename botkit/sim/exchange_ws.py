@@ -54,7 +54,7 @@ from typing import Any, Final, Literal
 from aiohttp import WSMsgType, web
 
 from botkit.sim import exchange_ws_frames as f
-from botkit.sim.events import BookChange, OrderChanged, SimEvent, TradePrint
+from botkit.sim.events import BookChange, OrderChanged, ProductStatusChanged, SimEvent, TradePrint
 from botkit.sim.exchange import SimExchange
 from botkit.sim.exchange_auth import (
     ExchangeAuthFailure,
@@ -557,7 +557,7 @@ class ExchangeWsHub:
     def _status(self) -> dict[str, Any]:
         config = self.exchange.config
         return f.status(
-            [product(s) for s in config.products],
+            [product(s, self.exchange.product_status(s.product_id)) for s in config.products],
             currencies(config.products, config.initial_balances),
         )
 
@@ -579,6 +579,7 @@ class ExchangeWsHub:
         book: dict[str, list[tuple[str, Any, Any]]] = {}
         trades: list[TradePrint] = []
         changed: list[OrderChanged] = []
+        restated = False  # a product's trading mode changed: status subscribers hear at once
         for ev in events:
             if isinstance(ev, BookChange):
                 side = "buy" if ev.side == "bid" else "sell"
@@ -587,6 +588,13 @@ class ExchangeWsHub:
                 trades.append(ev)
             elif isinstance(ev, OrderChanged):
                 changed.append(ev)
+            elif isinstance(ev, ProductStatusChanged):
+                restated = True
+        if restated:
+            status = self._status()
+            for conn in list(self._conns):
+                if "status" in conn.subs:
+                    conn.send(status)
         # 1. received: before the batch's trades, as the order reached the engine first
         private: list[tuple[str, int, int, dict[str, Any]]] = []  # (user, seq, rank, frame)
         for oc in changed:

@@ -112,6 +112,9 @@ class Matcher:
         #: attached exits (TP/SL) whose entry may still fill, by exit order id
         self._exits: dict[str, Order] = {}
         self._gtd: dict[str, Order] = {}
+        #: restricted products: (trading mode, status message); absent is ("full", "")
+        #: (set by :meth:`botkit.sim.exchange.SimExchange.set_trading_mode`)
+        self._modes: dict[str, tuple[str, str]] = {}
         self._cancels: dict[str, Order] = {}
         self._fills: dict[str, list[UserFill]] = {}
         self.keep_finished_seconds: float | None = None

@@ -7,6 +7,7 @@ Usage in tests and in the bot's ``sim`` mode::
         ... talk to sim.rest_url / sim.ws_market_url / sim.ws_user_url ...
         sim.faults.fail_next(401, count=2)          # scripted faults
         sim.ws_faults.drop_next()
+        sim.set_trading_mode("BTC-USD", "cancel_only", "incident")   # restricted trading
 
 Endpoints: REST under ``/api/v3/brokerage``; market WebSocket at ``/``; user
 WebSocket at ``/user``; admin API under ``/_sim`` (token in ``X-Sim-Admin-Token``).
@@ -292,6 +293,35 @@ class SimServer:
         """Switch the REST rate limits (e.g. off for a benchmark); buckets start full."""
         self.rest.limiter = SimRateLimiter(config)
 
+    async def _admin_trading_mode(self, request: web.Request) -> web.Response:
+        """``{"product_id", "mode", "message"?}`` → the product's new trading mode (200), or
+        400 ``{"error"}`` for a body that is not that, an unknown product or mode."""
+        try:
+            data = await request.json()
+        except ValueError:
+            data = None
+        if (
+            not isinstance(data, dict)
+            or not isinstance(data.get("product_id"), str)
+            or not isinstance(data.get("mode"), str)
+        ):
+            return web.json_response(
+                {"error": 'body must be {"product_id": str, "mode": str, "message": str}'},
+                status=400,
+            )
+        try:
+            state = self.set_trading_mode(data["product_id"], data["mode"], data.get("message", ""))
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response({"trading_mode": state})
+
+    def set_trading_mode(self, product_id: str, mode: str, message: str = "") -> dict[str, Any]:
+        """:meth:`SimExchange.set_trading_mode`, then publish: ``status`` channel subscribers
+        hear the change now, not at the next market step."""
+        state = self.exchange.set_trading_mode(product_id, mode, message)
+        self.publish()
+        return state
+
     async def _admin_clear(self, request: web.Request) -> web.Response:
         self.faults.clear()
         return web.json_response({"cleared": True})
@@ -308,6 +338,10 @@ class SimServer:
                 "rate_limited": self.rest.limiter.rejected,
                 "ws_connections": self.hub.connections,
                 "last_auth_failure": self.registry.last_failure,
+                "trading_modes": {
+                    pid: {"mode": m["mode"], "message": m["message"]}
+                    for pid, m in self.exchange.trading_modes().items()
+                },
             }
         )
 
@@ -326,6 +360,7 @@ class SimServer:
                 web.post("/_sim/clock", self._admin_clock),
                 web.get("/_sim/state", self._admin_state),
                 web.post("/_sim/rate_limits", self._admin_rate_limits),
+                web.post("/_sim/trading_mode", self._admin_trading_mode),
             ]
         )
         return app

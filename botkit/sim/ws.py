@@ -38,7 +38,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 from botkit.sim import ws_frames as f
-from botkit.sim.events import BookChange, OrderChanged, SimEvent, TradePrint
+from botkit.sim.events import BookChange, OrderChanged, ProductStatusChanged, SimEvent, TradePrint
 from botkit.sim.ws_conn import WsConnection, WsFaults
 
 __all__ = ["SimWsHub", "WsAuthError", "WsConfig", "WsFaults"]
@@ -353,6 +353,7 @@ class SimWsHub:
         book: dict[str, list[BookChange]] = {}
         trades: dict[str, list[TradePrint]] = {}
         orders: dict[str, list[dict[str, Any]]] = {}
+        restated: dict[str, None] = {}  # products whose trading mode changed, in order
         for ev in events:
             if isinstance(ev, BookChange):
                 book.setdefault(ev.product_id, []).append(ev)
@@ -360,6 +361,8 @@ class SimWsHub:
                 trades.setdefault(ev.product_id, []).append(ev)
             elif isinstance(ev, OrderChanged):
                 orders.setdefault(ev.user_id, []).append(ev.order)
+            elif isinstance(ev, ProductStatusChanged):
+                restated[ev.product_id] = None
         l2 = {pid: f.l2_update_event(pid, changes) for pid, changes in book.items()}
         prints = {pid: [f.trade_object(t) for t in ts] for pid, ts in trades.items()}
         tickers: dict[str, dict[str, Any]] = {}
@@ -380,6 +383,9 @@ class SimWsHub:
                 conn.send("ticker", [{"type": "update", "tickers": [tickers[p] for p in hit]}])
             if "ticker_batch" in subs:
                 conn.ticker_dirty.update(p for p in subs["ticker_batch"] if p in trades)
+            if "status" in subs and (hit := [p for p in restated if _wanted_pid(p, subs)]):
+                products = [self.exchange.product_wire(p) for p in hit]
+                conn.send("status", [f.status_event("update", products)])
             if "user" in subs and conn.user_id in orders:
                 mine = [o for o in orders[conn.user_id] if _wanted(o, subs["user"])]
                 if mine:
@@ -388,3 +394,8 @@ class SimWsHub:
 
 def _wanted(order: dict[str, Any], pids: list[str]) -> bool:
     return not pids or order.get("product_id") in pids
+
+
+def _wanted_pid(product_id: str, subs: dict[str, list[str]]) -> bool:
+    """A ``status`` subscription without products covers every product."""
+    return not subs["status"] or product_id in subs["status"]

@@ -337,12 +337,15 @@ def candle_event(kind: str, candles: Mapping[str, Mapping[str, Any]]) -> dict[st
 
 
 def status_event(kind: str, products: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """A ``status`` event built from §2.9 Product objects, mapped to §3.5 status fields."""
+    """A ``status`` event built from §2.9 Product objects, mapped to §3.5 status fields
+    (``status`` and ``status_message`` from the product's trading mode; a disabled product
+    is ``offline``)."""
     out = []
     for p in products:
         pid = str(p.get("product_id", ""))
         base, _, quote = pid.partition("-")
         disabled = bool(p.get("is_disabled")) or bool(p.get("trading_disabled"))
+        status = str(p.get("status") or "online")
         out.append(
             {
                 "product_type": str(p.get("product_type", "SPOT")),
@@ -352,8 +355,8 @@ def status_event(kind: str, products: Iterable[Mapping[str, Any]]) -> dict[str, 
                 "base_increment": dec(p.get("base_increment", "")),
                 "quote_increment": dec(p.get("quote_increment", "")),
                 "display_name": str(p.get("display_name", pid)),
-                "status": "offline" if disabled else "online",
-                "status_message": "",
+                "status": "offline" if disabled and status == "online" else status,
+                "status_message": str(p.get("status_message") or ""),
                 "min_market_funds": dec(p.get("quote_min_size", "")),
             }
         )
