@@ -25,6 +25,8 @@ What alerts (keys in brackets; see ``docs/alerts.md``):
   it clears; the host clock far off [``clock``];
 * ``order_failures`` orders failing within ``order_failure_window`` seconds
   [``orders-failing``] — not one alert per rejection;
+* a product the venue restricts (cancel only, limit only, post only, disabled)
+  [``trading:PRODUCT``], and an info alert when it trades fully again;
 * the daily summary [``daily-summary``], due once a day at ``summary_hour`` UTC.
 
 Across restarts (:class:`StopMemory`, kept in the data directory by the runtime): a bot a
@@ -44,6 +46,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from botkit.market.trading_status import TradingStatus
 from botkit.risk.engine import RESET_HOW
 from botkit.runtime.health import FeedState, Health
 
@@ -375,6 +378,38 @@ class AlertRules:
                 f"{len(fails)} orders failed in the last {_duration(window)} ({counts}).\n"
                 f"Latest: {client_order_id} on {product_id}: {reason}\n"
                 "Check funds, the risk limits, the API key's permissions and the log.",
+            ),
+            now,
+        )
+
+    def trading_status(self, status: TradingStatus, *, now: float) -> list[Alert]:
+        """A product's trading status at the venue changed (restricted, or trading again).
+
+        A restriction is a warning, sent again (its mode may move from cancel only to limit
+        only) unless the same key went out less than ``repeat_after`` ago; the return to full
+        trading is an info alert, once a restriction alert had gone out.
+        """
+        key = f"trading:{status.product_id}"
+        if not status.restricted:
+            if not self._resolve(key):
+                return []
+            return [
+                Alert(
+                    key,
+                    "info",
+                    f"{status.product_id} trades again",
+                    f"{status.product_id} trades fully again at the venue: orders go out as "
+                    "before.",
+                )
+            ]
+        return self._emit(
+            Alert(
+                key,
+                "warning",
+                f"{status.product_id} restricted by the venue",
+                f"{status.describe()}.\nbotkit refuses, before sending, the orders the venue "
+                f"would not take now (reason PRODUCT_{status.mode.name}) and reads the status "
+                "again until it lifts; working orders stay. Nothing to do unless it lasts.",
             ),
             now,
         )

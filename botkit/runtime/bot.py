@@ -49,10 +49,11 @@ from botkit.market.events import (
     FillEvent,
     OrderUpdate,
     SequenceGapDetected,
+    StatusReceived,
     Subscribed,
 )
 from botkit.market.feed import MarketDataFeed
-from botkit.market.types import Candle
+from botkit.market.trading_status import TradingStatus
 from botkit.monitor.alert_rules import Alert, AlertRules, after_restart
 from botkit.monitor.alerts import STOP_MEMORY_FILE, Alerter, load_stop_memory, save_stop_memory
 from botkit.monitor.reporter import HealthReporter
@@ -78,12 +79,15 @@ from botkit.runtime.resume import (
     read_back_fills,
     resume_positions,
 )
+from botkit.runtime.retention import retention_loop
 from botkit.runtime.settings import BotSettings
 from botkit.runtime.supervisor import Supervisor
+from botkit.runtime.trading_watch import HINT_REASONS, TradingWatch
 from botkit.runtime.ui import RunStats, refresh_stats
 from botkit.runtime.venue import (
     Endpoints,
     OrderClient,
+    candle_history,
     feed_protocol,
     fetch_product_rules,
     make_order_client,
@@ -101,40 +105,11 @@ if TYPE_CHECKING:
     from botkit.monitor.http import HttpServer
     from botkit.monitor.metrics import BotMetrics
     from botkit.paper.broker import PaperBroker
-    from botkit.runtime.warmup import CandleHistory  # the module loads when a strategy warms up
 
 __all__ = ["BotRuntime", "RunOptions", "RunResult", "run_blocking"]
 
 log = logging.getLogger("botkit.runtime.bot")
-RETENTION_INTERVAL = 6 * 3600.0
-"""Seconds between two passes of the order journal's retention (``journal_retention_days``)."""
-LEDGER_KEEP = 86_400.0
-"""Seconds a finished order's mark stays in the fill ledger (at least twice the
-reconciliation window)."""
 R = TypeVar("R")
-
-
-def candle_history(ep: Endpoints, settings: BotSettings) -> CandleHistory:
-    """Advanced Trade's public candles (no key): the simulator's own in sim mode (every
-    venue's sim shares its market), else the venue's, or Coinbase's for Exchange/Prime."""
-    from botkit.venues.advanced_trade.rest_client import RestClient
-
-    url, ca = ep.rest_url, ep.ca_file
-    if ep.sim is not None:
-        url, ca = ep.sim.rest_url, ep.sim.cert_path
-    elif ep.venue != "advanced_trade":
-        url, ca = settings.coinbase.rest_url, None
-
-    async def fetch(product: str, granularity: str, start: int, end: int) -> list[Candle]:
-        async with RestClient(url, None, ca_file=ca) as rest:
-            got = await rest.candles(product, start=start, end=end, granularity=granularity)
-        return [
-            Candle(start=str(c.start), high=c.high, low=c.low, open=c.open, close=c.close,
-                   volume=c.volume, product_id=product)
-            for c in got
-        ]  # fmt: skip
-
-    return fetch
 
 
 class BotRuntime:
@@ -182,6 +157,7 @@ class BotRuntime:
         self.client: Any = None
         """The REST client (Coinbase's, the simulator's, or the paper broker's)."""
         self.gate: RiskGate | None = None
+        self.trading: TradingWatch | None = None
         self.ledger: FillLedger | None = None
         """Positions and the fills they counted, on disk (botkit/orders/ledger.py)."""
         self._read_back: tuple[FillTracker, Backfill] | None = None
@@ -413,6 +389,13 @@ class BotRuntime:
             gate = self.gate = RiskGate(
                 self.config.risk, root / "kill_switch.json", wall=clock.time
             )
+            trading = self.trading = TradingWatch(
+                partial(fetch_product_rules, ep, self.products, missing_ok=True),
+                self.products,
+                gate,
+                interval=self.config.bot.trading_status_seconds,
+                on_change=self._trading_changed,
+            )
             sink = self.sink = CountingSink(
                 executor,
                 self.stats,
@@ -431,7 +414,7 @@ class BotRuntime:
                 risk=gate,
                 state=JsonState(root / "state" / f"{self.stats.strategy}.json"),
                 exit_state=JsonState(self._exit_state_path(root)),
-                product_limits=await self._product_limits(ep),
+                product_limits=await self._product_limits(ep, trading),
                 balances=balances,
                 guard=self.config.guard,
                 ledger=ledger,
@@ -499,9 +482,11 @@ class BotRuntime:
             verdict = lambda: self.assess_health().verdict  # noqa: E731 - fresh, never cached
             sup.spawn("systemd", lambda: watchdog_loop(sd, verdict, self._sd_status))
         sup.spawn("driver", lambda: self._drive(ctx))
-        days = self.config.bot.journal_retention_days
-        if self.executor is not None:
-            sup.spawn("journal-retention", lambda: self._forget_old_intents(days))
+        if self.trading is not None:
+            sup.spawn("trading-status", self.trading.run)
+        days, executor = self.config.bot.journal_retention_days, self.executor
+        if executor is not None:
+            sup.spawn("journal-retention", lambda: retention_loop(executor, self.ledger, days))
         await self._wait_stop()
         self._stop.set()  # --duration ended: the health file says "stopping" from here on
         return True
@@ -544,12 +529,19 @@ class BotRuntime:
 
     def _order_failed(self, intent: OrderIntent, exc: BotkitError) -> None:
         """Alert when orders keep failing: auth, permissions, transport, missing funds
-        (a business rejection, e.g. a post-only quote that would cross, is routine)."""
+        (a business rejection, e.g. a post-only quote that would cross, is routine); a
+        rejection that may mean the product's trading status changed has it read again."""
+        if isinstance(exc, OrderRejected) and exc.reason in HINT_REASONS and self.trading:
+            self.trading.hint(f"{intent.product_id}: rejected {exc.reason}")
         if isinstance(exc, OrderRejected) and not isinstance(exc, InsufficientFunds):
             return
         why, now = f"{type(exc).__name__}: {exc}", time.monotonic()
         coid, pid = intent.client_order_id, intent.product_id
         self.alerter.send_all(self.alert_rules.order_failed(coid, pid, why, now=now))
+
+    def _trading_changed(self, status: TradingStatus) -> None:
+        """A product's trading status changed at the venue: the operator hears of it."""
+        self.alerter.send_all(self.alert_rules.trading_status(status, now=time.monotonic()))
 
     async def _startup_orders(self, executor: OrderExecutor, ctx: BotContext) -> None:
         """Resolve pending intents, reconcile with the exchange; tell the strategy the outcome.
@@ -664,8 +656,11 @@ class BotRuntime:
             channels = (*channels, "market_trades")
         return channels
 
-    async def _product_limits(self, ep: Endpoints) -> dict[str, ProductLimits]:
-        """Each product's minimum size and ticks, which the strategy's exits are checked on.
+    async def _product_limits(
+        self, ep: Endpoints, trading: TradingWatch
+    ) -> dict[str, ProductLimits]:
+        """Each product's minimum size and ticks, which the strategy's exits are checked on,
+        and its trading status (to ``trading``, the risk gate's).
 
         One public products request at start-up; if it fails, exits are checked without
         them (an ``Offset.ticks`` is then refused with its fix) rather than not starting.
@@ -673,7 +668,9 @@ class BotRuntime:
         market data that never comes, then said "the venue is unreachable" (exit 1).
         """
         try:
-            return limits_from_rules(await fetch_product_rules(ep, self.products))
+            rules = await fetch_product_rules(ep, self.products)
+            trading.apply(rules)
+            return limits_from_rules(rules)
         except ConfigError as exc:
             raise ConfigError(
                 f"{exc}: check [bot] products (Coinbase writes them BASE-QUOTE, e.g. BTC-USD)"
@@ -844,6 +841,8 @@ class BotRuntime:
                     self.paper.on_market_event(event)
         elif isinstance(event, FeedErrorReceived | SequenceGapDetected):
             self._feed_trouble(event)
+        elif isinstance(event, StatusReceived) and self.trading is not None:
+            self.trading.hint("a status channel message")
         elif isinstance(event, Subscribed) and self.stats.first_subscribe is None:
             self.stats.first_subscribe = time.perf_counter() - self._t0
             log.info("first subscription acknowledged after %.3f s", self.stats.first_subscribe)
@@ -863,29 +862,6 @@ class BotRuntime:
             if self.paper is not None:
                 self.paper.advance()  # latency and expiries come due in a quiet market too
             await ctx.fire_timers()
-
-    async def _forget_old_intents(self, days: float) -> None:
-        """Keep the order journal and the fill ledger bounded, now and every 6 hours.
-
-        Journal: finished intents older than ``days`` (``[bot] journal_retention_days``;
-        0 keeps every one; docs/headless.md). Ledger: finished orders' marks older than a
-        day — they are not history (the journal is), only what a restart compares the
-        orders reconciliation lists with, so they are kept well beyond its window.
-        """
-        executor = self.executor
-        assert executor is not None
-        while True:
-            forgotten = await executor.prune_journal(days * 86_400) if days > 0 else 0
-            if self.ledger is not None:  # never within reconcile's reach: a listed order
-                # without its mark would be counted again
-                self.ledger.prune(max(LEDGER_KEEP, 2 * executor.reconcile_window))
-            if forgotten:
-                log.info(
-                    "order journal: forgot %d finished intent(s) older than %g day(s)",
-                    forgotten,
-                    days,
-                )
-            await asyncio.sleep(RETENTION_INTERVAL)
 
     async def _status_loop(self) -> None:
         status = self.options.status

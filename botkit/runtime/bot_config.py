@@ -95,6 +95,10 @@ class BotSection(BaseModel):
         resend_max_age: seconds after which an order left pending by a crash or an
             unknown outcome, and not found at the venue, is not sent again at the next
             start (its price is that old); ``0``: always sent again (docs/executor.md).
+        trading_status_seconds: how often the products' trading status is read from the
+            venue again (cancel only, limit only, post only, disabled: docs/strategies.md,
+            "When the venue restricts a product"); ``0``: only at start and after a
+            rejection that names it.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -111,6 +115,7 @@ class BotSection(BaseModel):
     loop: Literal["asyncio", "uvloop"] = "asyncio"
     journal_retention_days: float = Field(30.0, ge=0)
     resend_max_age: float = Field(60.0, ge=0)
+    trading_status_seconds: float = Field(60.0, ge=0)
 
     @field_validator("loop")
     @classmethod

@@ -31,11 +31,13 @@ from botkit.auth.keys import CdpKey
 from botkit.errors import ConfigError
 from botkit.market.feed import WsTokenSource
 from botkit.market.session import SessionFactory
+from botkit.market.types import Candle
 from botkit.runtime.settings import BotSettings
 from botkit.venues.advanced_trade.rest_client import RestClient
 
 if TYPE_CHECKING:  # loaded where used: a live bot imports neither the simulator (its aiohttp
     # server side, matching engine, candle history) nor the venues it does not trade on
+    from botkit.runtime.warmup import CandleHistory  # the module loads when a strategy warms up
     from botkit.sim.dialect_server import DialectServer
     from botkit.sim.server import SimServer
     from botkit.sim.ws import WsConfig
@@ -48,6 +50,7 @@ __all__ = [
     "VENUES",
     "Endpoints",
     "OrderClient",
+    "candle_history",
     "exchange_settings",
     "feed_protocol",
     "fetch_product_rules",
@@ -405,24 +408,27 @@ def feed_protocol(
     return FeedProtocol, signer
 
 
-async def fetch_product_rules(ep: Endpoints, products: Sequence[str]) -> list[dict[str, Any]]:
-    """The products' trading rules from the venue, as the paper broker reads them.
+async def fetch_product_rules(
+    ep: Endpoints, products: Sequence[str], *, missing_ok: bool = False
+) -> list[dict[str, Any]]:
+    """The products' trading rules from the venue, as the paper broker reads them, with
+    their trading status (``status``, ``cancel_only``...: :mod:`botkit.market.trading_status`).
 
     Advanced Trade's public products; Exchange's public ``/products`` (whose
     ``quote_increment`` is the price tick; it publishes no minimum size any more, so the
     base increment stands in); Prime's products (signed).
 
     Raises:
-        ConfigError: a product the venue does not list.
+        ConfigError: a product the venue does not list (``missing_ok``: left out instead).
     """
     if ep.venue == "advanced_trade":  # as botkit.paper.setup.fetch_rules, which a live bot
         # does not import (it would load the paper broker and exchange with it)
         async with RestClient(ep.rest_url, None, ca_file=ep.ca_file) as client:
             found = {p.product_id: p for p in await client.products(products)}
         unknown = [p for p in products if p not in found]
-        if unknown:
+        if unknown and not missing_ok:
             raise ConfigError(f"unknown product(s) {', '.join(unknown)} at {ep.rest_url}")
-        return [msgspec.to_builtins(found[p]) for p in products]
+        return [msgspec.to_builtins(found[p]) for p in products if p in found]
     rules: dict[str, dict[str, Any]] = {}
     if ep.venue == "exchange":
         from botkit.venues.exchange.rest_client import ExchangeRestClient
@@ -438,6 +444,12 @@ async def fetch_product_rules(ep: Endpoints, products: Sequence[str]) -> list[di
                     "quote_increment": str(p.quote_increment),
                     "base_min_size": str(p.base_increment),
                     "quote_min_size": str(p.min_market_funds),
+                    "status": p.status,
+                    "status_message": p.status_message,
+                    "trading_disabled": p.trading_disabled,
+                    "cancel_only": p.cancel_only,
+                    "limit_only": p.limit_only,
+                    "post_only": p.post_only,
                 }
     else:
         from botkit.venues.prime.rest_client import PrimeRestClient
@@ -456,6 +468,29 @@ async def fetch_product_rules(ep: Endpoints, products: Sequence[str]) -> list[di
                     "quote_max_size": q.quote_max_size,
                 }
     missing = [p for p in products if p not in rules]
-    if missing:
+    if missing and not missing_ok:
         raise ConfigError(f"unknown product(s) {', '.join(missing)} at {ep.rest_url}")
-    return [{k: v for k, v in rules[p].items() if v != ""} for p in products]
+    return [{k: v for k, v in rules[p].items() if v != ""} for p in products if p in rules]
+
+
+def candle_history(ep: Endpoints, settings: BotSettings) -> CandleHistory:
+    """Advanced Trade's public candles (no key): the simulator's own in sim mode (every
+    venue's sim shares its market), else the venue's, or Coinbase's for Exchange/Prime."""
+    from botkit.venues.advanced_trade.rest_client import RestClient
+
+    url, ca = ep.rest_url, ep.ca_file
+    if ep.sim is not None:
+        url, ca = ep.sim.rest_url, ep.sim.cert_path
+    elif ep.venue != "advanced_trade":
+        url, ca = settings.coinbase.rest_url, None
+
+    async def fetch(product: str, granularity: str, start: int, end: int) -> list[Candle]:
+        async with RestClient(url, None, ca_file=ca) as rest:
+            got = await rest.candles(product, start=start, end=end, granularity=granularity)
+        return [
+            Candle(start=str(c.start), high=c.high, low=c.low, open=c.open, close=c.close,
+                   volume=c.volume, product_id=product)
+            for c in got
+        ]  # fmt: skip
+
+    return fetch

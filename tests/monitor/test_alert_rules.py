@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 import pytest
 
+from botkit.market.trading_status import TradingMode, TradingStatus
 from botkit.monitor.alert_rules import (
     Alert,
     AlertRules,
@@ -307,3 +308,20 @@ def test_a_clock_stepped_back_and_a_damaged_memory_alert_rather_than_stay_quiet(
         assert StopMemory.from_json(bad) is None
     out, mem = _gate(_start(rules), None, None, T0)  # no memory: a start like any other
     assert len(out) == 1 and "had stopped" not in out[0].body and mem is None
+
+
+def test_a_restricted_product_warns_once_and_its_return_is_an_info_alert() -> None:
+    rules = AlertRules(repeat_after=3600)
+    cancel_only = TradingStatus("BTC-USD", TradingMode.CANCEL_ONLY, "online", "incident")
+    (alert,) = rules.trading_status(cancel_only, now=0.0)
+    assert (alert.key, alert.level) == ("trading:BTC-USD", "warning")
+    assert "BTC-USD is cancel-only: incident" in alert.body and "PRODUCT_CANCEL_ONLY" in alert.body
+    limit_only = TradingStatus("BTC-USD", TradingMode.LIMIT_ONLY)
+    assert rules.trading_status(limit_only, now=60.0) == []  # the same key within the hour
+    (back,) = rules.trading_status(TradingStatus("BTC-USD", TradingMode.FULL), now=120.0)
+    assert (back.key, back.level, back.title) == ("trading:BTC-USD", "info", "BTC-USD trades again")
+    assert rules.trading_status(TradingStatus("BTC-USD", TradingMode.FULL), now=130.0) == []
+    (again,) = rules.trading_status(limit_only, now=140.0)  # resolved in between: sent at once
+    assert "limit-only" in again.body
+    # another product is its own key
+    assert rules.trading_status(TradingStatus("ETH-USD", TradingMode.HALTED), now=150.0)

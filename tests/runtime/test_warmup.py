@@ -25,7 +25,7 @@ from botkit.net.ratelimit import RateLimiter
 from botkit.net.retry_policy import RetryPolicy
 from botkit.orders.executor import OrderExecutor
 from botkit.orders.journal import OrderJournal
-from botkit.runtime.bot import candle_history
+from botkit.runtime.venue import candle_history
 from botkit.runtime.settings import BotSettings
 from botkit.runtime.venue import Endpoints
 from botkit.runtime.warmup import CandleHistory, dataset_history, warm_up

@@ -110,7 +110,9 @@ class Product(_S, frozen=True, kw_only=True):
     base_currency_id: str = ""
     quote_currency_id: str = ""
     status: str = ""
+    status_message: str = ""
     trading_disabled: bool = False
+    is_disabled: bool = False
     cancel_only: bool = False
     limit_only: bool = False
     post_only: bool = False

@@ -1,0 +1,202 @@
+"""A product the venue restricts: the bot reads it, refuses locally, notices when it lifts.
+
+A real ``BotRuntime`` in live mode against the simulator over 127.0.0.1; the simulator
+puts BTC-USD into a restricted mode as Coinbase does during an incident
+(``SimServer.set_trading_mode``). The strategy tries a post-only bid on a timer. While the
+product is cancel-only, the risk gate refuses each one (``PRODUCT_CANCEL_ONLY``) and none
+reaches the venue; once the venue lists it as trading again the bid goes out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from botkit.market.trading_status import TradingMode
+from botkit.risk.engine import RiskLimits
+from botkit.risk.gate import RiskGate
+from botkit.runtime.api import RunOptions
+from botkit.runtime.bot import BotRuntime
+from botkit.runtime.bot_config import parse_bot_config
+from botkit.runtime.health import Health
+from botkit.runtime.settings import load_settings
+from botkit.runtime.trading_watch import TradingWatch
+from botkit.sim.server import SimServer
+from botkit.sim.ws import WsConfig
+from tests.strategy.exit_helpers import quiet_market
+
+STRATEGY = '''
+from decimal import Decimal
+from pydantic import BaseModel
+from botkit import OrderRejected, Strategy
+
+
+class Quoter(Strategy):
+    """A post-only bid 5 % under the best bid, tried every 0.05 s until one is placed."""
+
+    class Params(BaseModel):
+        hold: bool = False  # no bid until a test sets ``go`` (it changes the venue first)
+
+    placed = ""
+    go = False
+    reasons: list[str] = []
+
+    async def on_start(self) -> None:
+        self.reasons = []
+        self.ctx.set_timer("quote", 0.05)
+
+    async def on_timer(self, name: str) -> None:
+        if self.placed or (self.params.hold and not self.go):
+            return
+        bid, _ = self.ctx.book("BTC-USD").best_bid()
+        price = (bid * Decimal("0.95")).quantize(Decimal("0.01"))
+        try:
+            self.placed = await self.ctx.buy_limit(
+                "BTC-USD", Decimal("0.001"), price, post_only=True
+            )
+        except OrderRejected as exc:
+            self.reasons.append(exc.reason)
+'''
+
+
+def _config(tmp_path: Path, every: float, hold: bool) -> dict[str, Any]:
+    strategy = tmp_path / "quoter.py"
+    strategy.write_text(STRATEGY)
+    return {
+        "bot": {
+            "mode": "live",
+            "products": ["BTC-USD"],
+            "channels": ["level2"],
+            "trading_status_seconds": every,
+        },
+        "strategy": {"name": f"{strategy}:Quoter", "params": {"hold": hold}},
+        "risk": {"max_order_notional": "10000000", "max_position": "100"},
+    }
+
+
+async def _run(
+    sim: SimServer, tmp_path: Path, every: float, step: Any, *, hold: bool = False
+) -> BotRuntime:
+    env = tmp_path / "sim.env"
+    env.write_text(sim.env_text(sim.add_key("ES256")))
+
+    def on_health(_: Health) -> None:
+        if runtime.ctx is not None and runtime.ctx.strategy is not None and step(runtime):
+            runtime.request_stop()
+
+    options = RunOptions(
+        mode="live", duration=30.0, data_dir=tmp_path / "data", install_signals=False,
+        on_health=on_health,
+    )  # fmt: skip
+    runtime = BotRuntime(
+        parse_bot_config(_config(tmp_path, every, hold)), load_settings(env_file=env), options
+    )
+    async with asyncio.timeout(50):
+        result = await runtime.run()
+    assert result.error is None, result.error
+    return runtime
+
+
+def _orders(sim: SimServer) -> list[dict[str, Any]]:
+    return sim.exchange.list_orders("default", {})
+
+
+@pytest.mark.timeout(90)
+async def test_a_cancel_only_product_is_refused_locally_until_the_venue_lifts_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="botkit.trading")
+    async with SimServer(
+        seed=5, tick_interval=0, ws_config=WsConfig(heartbeat_interval=0.2), market=quiet_market()
+    ) as sim:
+        sim.set_trading_mode("BTC-USD", "cancel_only", "incident: cancel only")
+        seen_at_venue: list[int] = []
+
+        def step(rt: BotRuntime) -> bool:
+            strategy: Any = rt.ctx.strategy  # type: ignore[union-attr]
+            if not seen_at_venue and len(getattr(strategy, "reasons", ())) >= 3:
+                seen_at_venue.append(len(_orders(sim)))  # refused thrice: none went out
+                sim.set_trading_mode("BTC-USD", "full")
+            return bool(strategy.placed)
+
+        runtime = await _run(sim, tmp_path, 0.2, step)
+        strategy: Any = runtime.ctx.strategy  # type: ignore[union-attr]
+        assert seen_at_venue == [0]
+        assert set(strategy.reasons) == {"PRODUCT_CANCEL_ONLY"}
+        assert runtime.gate is not None and runtime.gate.refusals["PRODUCT_CANCEL_ONLY"] >= 3
+        assert runtime.gate.restricted == {}
+        (order,) = _orders(sim)  # the bid went out once the product traded again
+        assert order["client_order_id"] == strategy.placed and order["status"] == "OPEN"
+        lines = [r.getMessage() for r in caplog.records if r.name == "botkit.trading"]
+        assert any("BTC-USD is cancel-only: incident: cancel only" in m for m in lines), lines
+        assert any("BTC-USD trades fully again" in m for m in lines), lines
+
+
+@pytest.mark.timeout(90)
+async def test_a_rejection_that_names_trading_status_has_it_read_at_once(tmp_path: Path) -> None:
+    """No periodic reads (``trading_status_seconds = 0``): the venue's rejection of the first
+    bid (its trading status changed while the bot ran) prompts a read, and the bids after
+    it are refused locally instead of sent."""
+    async with SimServer(
+        seed=5, tick_interval=0, ws_config=WsConfig(heartbeat_interval=0.2), market=quiet_market()
+    ) as sim:
+        sim.set_trading_mode("BTC-USD", "limit_only")  # known at start: the bid is a limit
+        changed: list[bool] = []
+
+        def step(rt: BotRuntime) -> bool:
+            strategy: Any = rt.ctx.strategy  # type: ignore[union-attr]
+            if not changed:  # after the start's read: the bot believes the bid is taken
+                changed.append(True)
+                sim.set_trading_mode("BTC-USD", "halted", "maintenance")
+                strategy.go = True
+                return False
+            reasons = getattr(strategy, "reasons", [])
+            return reasons.count("PRODUCT_HALTED") >= 3
+
+        runtime = await _run(sim, tmp_path, 0.0, step, hold=True)
+        strategy: Any = runtime.ctx.strategy  # type: ignore[union-attr]
+        assert runtime.gate is not None
+        assert runtime.gate.restricted["BTC-USD"].message == "maintenance", strategy.reasons
+        venue = [r for r in strategy.reasons if r != "PRODUCT_HALTED"]
+        assert venue and set(venue) <= {"TRADING_DISABLED"}, strategy.reasons
+        assert len(venue) <= 3, strategy.reasons  # the read came after the first rejection
+        assert strategy.reasons[-3:] == ["PRODUCT_HALTED"] * 3
+        assert _orders(sim) == []
+
+
+async def test_a_product_gone_from_the_list_is_halted_and_a_failed_read_keeps_the_last(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The watch's own rules, with the venue's product list as data (the fetch is the seam
+    the runtime fills with ``fetch_product_rules``)."""
+    listing: list[Any] = [[{"product_id": "BTC-USD", "status": "online"}]]
+
+    async def fetch() -> list[dict[str, Any]]:
+        if isinstance(listing[0], Exception):
+            raise listing[0]
+        return list(listing[0])
+
+    gate = RiskGate(RiskLimits(), None, wall=lambda: 0.0)
+    changes: list[str] = []
+    watch = TradingWatch(
+        fetch, ("BTC-USD", "ETH-USD"), gate, interval=0,
+        on_change=lambda s: changes.append(f"{s.product_id} {s.mode.value}"),
+    )  # fmt: skip
+    caplog.set_level(logging.INFO, logger="botkit.trading")
+    await watch.read()
+    assert changes == ["ETH-USD halted"]  # not listed: delisted
+    assert gate.restricted["ETH-USD"].venue_status == "delisted"
+    listing[0] = OSError("connection refused")
+    assert await watch.read() == [] and await watch.read() == []
+    failed = [r for r in caplog.records if "could not be read" in r.getMessage()]
+    assert len(failed) == 1  # once per failing streak, not per read
+    assert gate.restricted["ETH-USD"].mode is TradingMode.HALTED  # the last status stands
+    listing[0] = [{"product_id": "BTC-USD", "cancel_only": True}, {"product_id": "ETH-USD"}]
+    await watch.read()
+    assert changes == ["ETH-USD halted", "BTC-USD cancel_only", "ETH-USD full"]
+    assert list(gate.restricted) == ["BTC-USD"]
+    assert any("read again" in r.getMessage() for r in caplog.records)
