@@ -56,6 +56,7 @@ if TYPE_CHECKING:  # the real types for mypy; at run time they load on first use
     from botkit.backtest.runner import Backtest, BacktestResult
     from botkit.market.book import L2Book
     from botkit.market.events import BookChanged, BookInvalidated, FillEvent, OrderUpdate
+    from botkit.market.trading_status import TradingMode, TradingStatus
     from botkit.market.types import Candle, MarketTrade, Ticker
     from botkit.orders.intents import OrderIntent, Side, limit_gtc, limit_ioc, market_ioc
     from botkit.orders.state import OrderState, OrderStatus
@@ -110,6 +111,8 @@ _LAZY = {
     "Strategy": "botkit.strategy.base",
     "Ticker": "botkit.market.types",
     "TimerFired": "botkit.strategy.timers",
+    "TradingMode": "botkit.market.trading_status",
+    "TradingStatus": "botkit.market.trading_status",
     "Warmup": "botkit.strategy.warmup",
     "limit_gtc": "botkit.orders.intents",
     "limit_ioc": "botkit.orders.intents",
@@ -183,6 +186,8 @@ __all__ = [
     "SystemClock",
     "Ticker",
     "TimerFired",
+    "TradingMode",
+    "TradingStatus",
     "TransportError",
     "Warmup",
     "__version__",

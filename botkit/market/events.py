@@ -17,6 +17,7 @@ from typing import Literal
 
 from botkit.errors import BookInvalid, FeedSubscriptionError, SequenceGap
 from botkit.market.book import L2Book
+from botkit.market.trading_status import TradingStatus
 from botkit.market.types import Candle, MarketTrade, StatusProduct, Ticker
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "Subscribed",
     "TickersReceived",
     "TradesReceived",
+    "TradingStatusChanged",
     "UserSnapshotDone",
     "book_changed",
 ]
@@ -129,6 +131,14 @@ class CandlesReceived:
 class StatusReceived:
     kind: str
     products: tuple[StatusProduct, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TradingStatusChanged:
+    """A product's trading status at the venue changed (read from its product list by the
+    runtime, :mod:`botkit.runtime.trading_watch`): the strategy's ``on_trading_status``."""
+
+    status: TradingStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,6 +241,7 @@ FeedEvent = (
     | TradesReceived
     | CandlesReceived
     | StatusReceived
+    | TradingStatusChanged
     | Subscribed
     | FeedErrorReceived
     | ConnectionState

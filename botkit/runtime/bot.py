@@ -51,6 +51,7 @@ from botkit.market.events import (
     SequenceGapDetected,
     StatusReceived,
     Subscribed,
+    TradingStatusChanged,
 )
 from botkit.market.feed import MarketDataFeed
 from botkit.market.trading_status import TradingStatus
@@ -540,8 +541,11 @@ class BotRuntime:
         self.alerter.send_all(self.alert_rules.order_failed(coid, pid, why, now=now))
 
     def _trading_changed(self, status: TradingStatus) -> None:
-        """A product's trading status changed at the venue: the operator hears of it."""
+        """A product's trading status changed at the venue: the operator hears of it, the
+        strategy too (``on_trading_status``; one restricted at start: its first event)."""
         self.alerter.send_all(self.alert_rules.trading_status(status, now=time.monotonic()))
+        self.events.push(TradingStatusChanged(status))
+        self._wake.set()
 
     async def _startup_orders(self, executor: OrderExecutor, ctx: BotContext) -> None:
         """Resolve pending intents, reconcile with the exchange; tell the strategy the outcome.

@@ -25,6 +25,7 @@ from botkit.market.events import (
     SequenceGapDetected,
     TickersReceived,
     TradesReceived,
+    TradingStatusChanged,
 )
 from botkit.orders.executor import OrderExecutor
 from botkit.orders.intents import OrderIntent
@@ -44,6 +45,7 @@ FOR_STRATEGY = (
     CandlesReceived,
     OrderUpdate,
     FillEvent,
+    TradingStatusChanged,
 )
 """The feed events a strategy receives (the rest are for the feed and the operator)."""
 

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, ClassVar
 from pydantic import BaseModel, ConfigDict
 
 from botkit.market.events import BookChanged, BookInvalidated, FillEvent, OrderUpdate
+from botkit.market.trading_status import TradingStatus
 from botkit.market.types import Candle, MarketTrade, Ticker
 from botkit.strategy.exits import ExitFilled, ExitTriggered
 from botkit.strategy.timers import TimerFired
@@ -135,6 +136,13 @@ class Strategy:
 
     def on_book_invalid(self, event: BookInvalidated) -> HookResult:
         """A book can no longer be trusted; orders on it are refused until it resyncs."""
+        return None
+
+    def on_trading_status(self, status: TradingStatus) -> HookResult:
+        """The venue restricted a product (cancel only, limit only, post only, halted) or
+        lifted it (``status.mode`` is ``TradingMode.FULL``); orders the mode does not take
+        are refused before sending (``PRODUCT_CANCEL_ONLY``...). A product restricted at
+        start comes as the first event. ``ctx.trading_status(product_id)`` reads it."""
         return None
 
     # -- own orders --------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from botkit.errors import (
 )
 from botkit.market.book import L2Book
 from botkit.market.events import OrderUpdate
+from botkit.market.trading_status import TradingMode, TradingStatus
 from botkit.market.types import Ticker
 from botkit.orders.intents import OrderIntent, Side, limit_gtc, market_ioc
 from botkit.orders.positions import Positions
@@ -266,6 +267,10 @@ class BotContext(StrategyDriver):
 
     def ticker(self, product_id: str) -> Ticker | None:
         return self.market.ticker(product_id)
+
+    def trading_status(self, product_id: str) -> TradingStatus:
+        known = self.risk.restricted.get(product_id) if self.risk is not None else None
+        return known if known is not None else TradingStatus(product_id, TradingMode.FULL)
 
     # -- Context: acting ---------------------------------------------------------------------
 

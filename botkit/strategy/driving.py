@@ -34,6 +34,7 @@ from botkit.market.events import (
     OrderUpdate,
     TickersReceived,
     TradesReceived,
+    TradingStatusChanged,
 )
 from botkit.orders.fills import TERMINAL_STATUSES
 from botkit.orders.positions import Positions
@@ -230,6 +231,8 @@ class StrategyDriver:
                     await call("on_candle", s.on_candle, candle)
         elif isinstance(event, BookInvalidated):
             await call("on_book_invalid", s.on_book_invalid, event)
+        elif isinstance(event, TradingStatusChanged):
+            await call("on_trading_status", s.on_trading_status, event.status)
         elif isinstance(event, OrderUpdate):
             if event.client_order_id not in self._mine and event.order_id in self._aliases:
                 event = replace(event, client_order_id=self._aliases[event.order_id])

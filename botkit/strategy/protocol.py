@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any, Literal, Protocol
 
 from botkit.market.book import L2Book
+from botkit.market.trading_status import TradingStatus
 from botkit.market.types import Ticker
 from botkit.orders.state import OrderState
 from botkit.strategy.exits import ExitRecord, PriceLike
@@ -203,6 +204,11 @@ class Context(Protocol):
 
     def ticker(self, product_id: str) -> Ticker | None:
         """The last ticker of a product."""
+        ...
+
+    def trading_status(self, product_id: str) -> TradingStatus:
+        """The product's trading status at the venue as last read (``mode`` ``FULL`` when
+        it is not restricted, or not known: a backtest, ``respect_trading_status`` aside)."""
         ...
 
     def set_timer(self, name: str, interval: float, *, repeat: bool = True) -> None:

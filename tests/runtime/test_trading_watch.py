@@ -32,7 +32,7 @@ from tests.strategy.exit_helpers import quiet_market
 STRATEGY = '''
 from decimal import Decimal
 from pydantic import BaseModel
-from botkit import OrderRejected, Strategy
+from botkit import OrderRejected, Strategy, TradingStatus
 
 
 class Quoter(Strategy):
@@ -44,9 +44,15 @@ class Quoter(Strategy):
     placed = ""
     go = False
     reasons: list[str] = []
+    statuses: list[str] = []
 
     async def on_start(self) -> None:
         self.reasons = []
+        self.statuses = []
+
+    async def on_trading_status(self, status: TradingStatus) -> None:
+        now = self.ctx.trading_status(status.product_id)
+        self.statuses.append(f"{status.mode.value} {now.mode.value} {status.message}")
         self.ctx.set_timer("quote", 0.05)
 
     async def on_timer(self, name: str) -> None:
@@ -129,6 +135,8 @@ async def test_a_cancel_only_product_is_refused_locally_until_the_venue_lifts_it
         assert set(strategy.reasons) == {"PRODUCT_CANCEL_ONLY"}
         assert runtime.gate is not None and runtime.gate.refusals["PRODUCT_CANCEL_ONLY"] >= 3
         assert runtime.gate.restricted == {}
+        # the strategy heard it at start (its first event) and when it lifted
+        assert strategy.statuses == ["cancel_only cancel_only incident: cancel only", "full full "]
         (order,) = _orders(sim)  # the bid went out once the product traded again
         assert order["client_order_id"] == strategy.placed and order["status"] == "OPEN"
         lines = [r.getMessage() for r in caplog.records if r.name == "botkit.trading"]
