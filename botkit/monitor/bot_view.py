@@ -217,6 +217,9 @@ class BotView:
             kill_switch=kill is not None and kill.tripped,
             kill_switch_reason=kill.reason if kill is not None else "",
             protections=gate.protection_status() if gate is not None else {},
+            trading=(
+                {p: st.describe() for p, st in gate.restricted.items()} if gate is not None else {}
+            ),
             positions=dict(stats.position),
             realised=stats.realised,
             unrealised=stats.unrealised,

@@ -123,6 +123,8 @@ def render_status(doc: dict[str, Any]) -> str:
         lines.append(f"  {pid}: {state}")
     for name, what in (doc.get("protections") or {}).items():
         lines.append(f"  protection {name}: {what}")
+    for what in (doc.get("trading") or {}).values():
+        lines.append(f"  venue: {what}")
     for x in doc.get("exits") or []:
         lines.append(
             f"  exit {x.get('kind')} {x.get('product_id')} {x.get('side')} {x.get('size')} "

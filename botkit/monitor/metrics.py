@@ -93,6 +93,14 @@ class _SnapshotCollector(Collector):
             "botkit_kill_switch_tripped", "1 when the kill switch is tripped", s.kill_switch
         )
         yield _gauge("botkit_paused", "1 when paused by the operator", s.paused)
+        restricted = GaugeMetricFamily(
+            "botkit_product_restricted",
+            "1 while the venue restricts the product (cancel only, limit only, post only, halted)",
+            labels=["product"],
+        )
+        for product in s.products:
+            restricted.add_metric([product], 1 if product in s.trading else 0)
+        yield restricted
         refusals = CounterMetricFamily(
             "botkit_risk_refusals", "orders refused by the risk engine, by rule", labels=["rule"]
         )

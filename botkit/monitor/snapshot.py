@@ -130,6 +130,9 @@ class BotSnapshot:
     protections: Mapping[str, str] = field(default_factory=dict)
     """Active risk protections (cooldown, losing trades, max drawdown), one line each;
     entries are refused while one is listed (docs/protections.md)."""
+    trading: Mapping[str, str] = field(default_factory=dict)
+    """Products the venue restricts now (cancel only, limit only, post only, halted):
+    product id → one line; orders the mode does not take are refused before sending."""
     components: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property

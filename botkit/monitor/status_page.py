@@ -106,6 +106,8 @@ def render_status_page(s: BotSnapshot, *, refresh: int = 5) -> str:
     )
     for name, what in s.protections.items():
         flags.append(f'<span class="badge degraded">{escape(name)}: {escape(what)}</span>')
+    for what in s.trading.values():
+        flags.append(f'<span class="badge degraded">VENUE: {escape(what)}</span>')
     if any(x.emulated for x in s.exits):
         flags.append('<span class="badge degraded">EMULATED EXITS: need the bot running</span>')
     fills = _table(

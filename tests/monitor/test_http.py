@@ -226,6 +226,37 @@ async def test_an_active_protection_is_shown_and_reset_by_the_operator(tmp_path:
     assert seen["reset"]["changed"] is True
 
 
+async def test_a_product_the_venue_restricts_is_shown_and_counted(tmp_path: Path) -> None:
+    seen: dict[str, Any] = {}
+
+    async def probe(rt: BotRuntime, url: str, sim: SimServer) -> None:
+        assert rt.trading is not None
+        sim.set_trading_mode("BTC-USD", "cancel_only", "incident")
+        await rt.trading.read()  # what its loop does every trading_status_seconds
+        doc = await asyncio.to_thread(call, url, "status", None)
+        seen["during"], seen["text"] = doc["trading"], render_status(doc)
+        async with aiohttp.ClientSession() as http:
+            async with http.get(url + "/") as r:
+                seen["page"] = await r.text()
+            async with http.get(url + "/metrics") as r:
+                seen["metrics"] = await r.text()
+        sim.set_trading_mode("BTC-USD", "full")
+        await rt.trading.read()
+        doc = await asyncio.to_thread(call, url, "status", None)
+        seen["after"] = doc["trading"]
+        async with aiohttp.ClientSession() as http, http.get(url + "/metrics") as r:
+            seen["metrics after"] = await r.text()
+
+    rt, result = await run_with_http(tmp_path, probe, trading_status_seconds=3600)
+    assert result.error is None
+    assert seen["during"] == {"BTC-USD": "BTC-USD is cancel-only: incident"}
+    assert "venue: BTC-USD is cancel-only: incident" in seen["text"]
+    assert "VENUE: BTC-USD is cancel-only: incident" in seen["page"]
+    assert 'botkit_product_restricted{product="BTC-USD"} 1.0' in seen["metrics"]
+    assert seen["after"] == {}
+    assert 'botkit_product_restricted{product="BTC-USD"} 0.0' in seen["metrics after"]
+
+
 def test_ctl_says_when_no_bot_listens() -> None:
     with pytest.raises(Exception, match="no bot is listening at http://127.0.0.1:9"):
         call("http://127.0.0.1:9", "status", None, timeout=2)
