@@ -20,6 +20,7 @@ from botkit.runtime.bot import BotRuntime, RunOptions
 from botkit.runtime.bot_config import parse_bot_config
 from botkit.runtime.health import Health
 from botkit.runtime.settings import load_settings
+from botkit.runtime.venue import Endpoints
 from botkit.sim.exchange_rest import ExchangeSimServer
 from botkit.sim.ws import WsConfig
 
@@ -185,3 +186,34 @@ async def test_the_other_shipped_strategies_trade_unchanged_on_each_venue(
     async with asyncio.timeout(80):
         result = await runtime.run()
     assert result.error is None and result.stats.orders >= 1
+
+
+@pytest.mark.timeout(90)
+async def test_a_cancel_only_product_on_exchange_is_refused_before_sending(tmp_path: Path) -> None:
+    """Exchange publishes ``cancel_only`` in its ``/products``: read at start, the market
+    maker's quotes are refused by the risk gate (``PRODUCT_CANCEL_ONLY``), none is sent."""
+
+    def on_venue(ep: Endpoints) -> None:
+        assert isinstance(ep.dialect, ExchangeSimServer)
+        ep.dialect.set_trading_mode("BTC-USD", "cancel_only", "Cancel only mode")
+
+    def on_health(_: Health) -> None:
+        if runtime.gate is not None and runtime.gate.refusals["PRODUCT_CANCEL_ONLY"] >= 3:
+            runtime.request_stop()
+
+    options = RunOptions(
+        duration=60.0, data_dir=tmp_path, install_signals=False, sim_tick_interval=0.05,
+        sim_ws=WsConfig(heartbeat_interval=0.2), on_health=on_health, on_venue=on_venue,
+    )  # fmt: skip
+    config = parse_bot_config(_config("exchange"))
+    runtime = BotRuntime(config, load_settings(env_file=None), options)
+    async with asyncio.timeout(80):
+        result = await runtime.run()
+    assert result.error is None
+    assert runtime.gate is not None and runtime.gate.refusals["PRODUCT_CANCEL_ONLY"] >= 3
+    assert runtime.gate.restricted["BTC-USD"].describe() == (
+        "BTC-USD is cancel-only: Cancel only mode"
+    )
+    assert result.sim is not None
+    ex = result.sim.exchange
+    assert [o for u in ex.user_ids() for o in ex.list_orders(u, {})] == []  # none sent
