@@ -85,7 +85,13 @@ def _config(tmp_path: Path, every: float, hold: bool) -> dict[str, Any]:
 
 
 async def _run(
-    sim: SimServer, tmp_path: Path, every: float, step: Any, *, hold: bool = False
+    sim: SimServer,
+    tmp_path: Path,
+    every: float,
+    step: Any,
+    *,
+    hold: bool = False,
+    config: dict[str, Any] | None = None,
 ) -> BotRuntime:
     env = tmp_path / "sim.env"
     env.write_text(sim.env_text(sim.add_key("ES256")))
@@ -99,7 +105,9 @@ async def _run(
         on_health=on_health,
     )  # fmt: skip
     runtime = BotRuntime(
-        parse_bot_config(_config(tmp_path, every, hold)), load_settings(env_file=env), options
+        parse_bot_config(config or _config(tmp_path, every, hold)),
+        load_settings(env_file=env),
+        options,
     )
     async with asyncio.timeout(50):
         result = await runtime.run()
@@ -208,3 +216,29 @@ async def test_a_product_gone_from_the_list_is_halted_and_a_failed_read_keeps_th
     assert changes == ["ETH-USD halted", "BTC-USD cancel_only", "ETH-USD full"]
     assert list(gate.restricted) == ["BTC-USD"]
     assert any("read again" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.timeout(90)
+async def test_a_status_channel_message_has_the_status_read_at_once(tmp_path: Path) -> None:
+    """No periodic reads, no order: the ``status`` channel's update (the simulator pushes
+    one when a product's mode changes) prompts the read that finds the product halted."""
+    async with SimServer(
+        seed=5, tick_interval=0, ws_config=WsConfig(heartbeat_interval=0.2), market=quiet_market()
+    ) as sim:
+        changed: list[bool] = []
+
+        def step(rt: BotRuntime) -> bool:
+            assert rt.gate is not None
+            if not changed:
+                changed.append(True)
+                sim.set_trading_mode("BTC-USD", "halted", "delisting")
+            return "BTC-USD" in rt.gate.restricted
+
+        config = _config(tmp_path, 0.0, hold=True)
+        config["bot"]["channels"] = ["level2", "status"]
+        runtime = await _run(sim, tmp_path, 0.0, step, hold=True, config=config)
+        assert runtime.gate is not None and runtime.trading is not None
+        assert runtime.gate.restricted["BTC-USD"].describe() == (
+            "BTC-USD is halted (status offline): delisting"
+        )
+        assert runtime.trading.reads >= 1  # read by the loop (the start's read is not counted)
