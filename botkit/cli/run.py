@@ -157,7 +157,8 @@ class {cls}(Strategy):
         botkit run --strategy {path}:{cls} --duration 30
 
     Hooks (all optional, def or async def): on_start, on_stop, on_ticker, on_book,
-    on_trade, on_candle, on_order_update, on_fill, on_book_invalid, on_timer, on_exit.
+    on_trade, on_candle, on_order_update, on_fill, on_book_invalid, on_timer, on_exit,
+    on_trading_status.
     See docs/strategies.md for the hooks and everything ``self.ctx`` offers.
     """
 

@@ -23,7 +23,10 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["TradingMode", "TradingStatus", "refusal", "status_from_rule"]
+__all__ = ["MESSAGE_MAX", "TradingMode", "TradingStatus", "refusal", "status_from_rule"]
+
+MESSAGE_MAX = 200
+"""Characters of the venue's ``status_message`` kept (it reaches logs, alerts and errors)."""
 
 
 class TradingMode(enum.Enum):
@@ -99,6 +102,8 @@ def status_from_rule(rule: Mapping[str, object]) -> TradingStatus:
     pid = str(rule.get("product_id") or rule.get("id") or "")
     venue_status = str(rule.get("status") or "").strip().lower()
     message = str(rule.get("status_message") or "").strip()
+    if len(message) > MESSAGE_MAX:
+        message = message[: MESSAGE_MAX - 1] + "…"
     if (
         _flag(rule, "trading_disabled")
         or _flag(rule, "is_disabled")

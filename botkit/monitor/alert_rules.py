@@ -170,6 +170,8 @@ class AlertRules:
         self._present: set[str] = set()
         """Reason keys present at the last :meth:`on_health`."""
         self._summary_day: int | None = None
+        self._trading: dict[str, str] = {}
+        """Product → the restricted mode its ``trading:`` alert last said."""
         self.deduplicated = 0
         """Alerts not returned because the same key went out less than ``repeat_after`` ago."""
 
@@ -385,11 +387,12 @@ class AlertRules:
     def trading_status(self, status: TradingStatus, *, now: float) -> list[Alert]:
         """A product's trading status at the venue changed (restricted, or trading again).
 
-        A restriction is a warning, sent again (its mode may move from cancel only to limit
-        only) unless the same key went out less than ``repeat_after`` ago; the return to full
-        trading is an info alert, once a restriction alert had gone out.
+        A restriction is a warning; another mode is sent at once (cancel only → halted),
+        the same one again only after ``repeat_after``; the return to full trading is an
+        info alert, once a restriction alert had gone out.
         """
         key = f"trading:{status.product_id}"
+        said = self._trading.pop(status.product_id, None)
         if not status.restricted:
             if not self._resolve(key):
                 return []
@@ -402,6 +405,9 @@ class AlertRules:
                     "before.",
                 )
             ]
+        if said is not None and said != status.mode.value:
+            self._resolve(key)  # cancel only → halted is news, however soon it comes
+        self._trading[status.product_id] = status.mode.value
         return self._emit(
             Alert(
                 key,

@@ -8,10 +8,11 @@ corrupt book, a bad day turning into a ruinous one) — and each refusal is a ty
 
 Order of checks, cheapest and most fundamental first::
 
-    RISK_KILL_SWITCH → PRODUCT_HALTED / PRODUCT_CANCEL_ONLY / PRODUCT_POST_ONLY /
-    PRODUCT_LIMIT_ONLY → (entries only) RISK_MAX_DRAWDOWN → RISK_LOSING_STREAK → RISK_COOLDOWN
-    → RISK_BOOK_INVALID → RISK_NO_PRICE → RISK_PRICE_BAND (not an exit's order)
-    → RISK_MAX_NOTIONAL → RISK_MAX_POSITION → RISK_MAX_OPEN_ORDERS
+    RISK_KILL_SWITCH → (not an exit's order) PRODUCT_HALTED / PRODUCT_CANCEL_ONLY /
+    PRODUCT_POST_ONLY / PRODUCT_LIMIT_ONLY → (entries only) RISK_MAX_DRAWDOWN
+    → RISK_LOSING_STREAK → RISK_COOLDOWN → RISK_BOOK_INVALID → RISK_NO_PRICE
+    → RISK_PRICE_BAND (not an exit's order) → RISK_MAX_NOTIONAL → RISK_MAX_POSITION
+    → RISK_MAX_OPEN_ORDERS
 
 An exit's own order (:attr:`OrderCheck.exit`) is not held to the price band. Its prices
 are checked when the exit is armed (:func:`botkit.strategy.exits.check_exit`: each level
@@ -32,9 +33,11 @@ hold (it cannot be shown to reduce anything).
 
 **A product the venue restricts** (cancel only, limit only, post only, trading disabled or
 offline: :mod:`botkit.market.trading_status`, told by the adapter through
-:meth:`RiskEngine.set_trading_status`) refuses what the venue would refuse, exits' orders
-included — the venue takes them no more than any other — so nothing is journaled or sent
-in vain. ``respect_trading_status = false`` leaves that to the venue.
+:meth:`RiskEngine.set_trading_status`) refuses what the venue would refuse, so nothing is
+journaled or sent in vain — but not an exit's order: the venue decides on it, so that a
+stop-loss retried while trading is halted is taken the moment trading resumes, not when
+botkit next reads the product's status (a review: up to ~90 s of an unprotected position
+at the reopen). ``respect_trading_status = false`` leaves every order to the venue.
 
 **Protections** (Freqtrade's idea; all off by default, docs/protections.md): a cooldown
 after a stop-loss, a lock after N losing trades in a window, and a latch on the drawdown
@@ -359,6 +362,10 @@ class RiskEngine:
         """The products the venue restricts now (product id → status); a copy."""
         return dict(self._restricted)
 
+    def trading_status(self, product_id: str) -> TradingStatus | None:
+        """The product's status if the venue restricts it, else None (no copy)."""
+        return self._restricted.get(product_id)
+
     def check(
         self,
         order: OrderCheck,
@@ -391,7 +398,7 @@ class RiskEngine:
                 f"kill switch tripped ({self.kill_switch.reason}); no orders until it is reset: "
                 f"{RESET_HOW}",
             )
-        if self._restricted and lim.respect_trading_status:
+        if self._restricted and lim.respect_trading_status and not order.exit:
             self._check_trading_status(order)
         if self.protected:
             self._check_protections(order, quote, position, self._now if now is None else now)
@@ -740,9 +747,9 @@ class RiskEngine:
 
 _ADMITS = {
     "PRODUCT_HALTED": "the venue takes no new order on it until it trades again (cancels "
-    "still work); botkit checks its status every [bot] trading_status_seconds",
-    "PRODUCT_CANCEL_ONLY": "the venue takes cancels only until it trades again; botkit checks "
-    "its status every [bot] trading_status_seconds",
+    "still work); botkit reads its status again and says when it lifts (on_trading_status)",
+    "PRODUCT_CANCEL_ONLY": "the venue takes cancels only until it trades again; botkit reads "
+    "its status again and says when it lifts (on_trading_status)",
     "PRODUCT_LIMIT_ONLY": "the venue takes limit orders only: send a limit order, or wait",
     "PRODUCT_POST_ONLY": "the venue takes post-only limit orders only (post_only=True, "
     "resting away from the touch), or wait",

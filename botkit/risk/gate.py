@@ -251,6 +251,13 @@ class RiskGate:
         ``RISK_PAUSED``; hooks, fills and cancels go on. Not persisted: a restart resumes."""
         self.refusals: Counter[str] = Counter()
         """Orders refused so far, by reason (``RISK_MAX_NOTIONAL``...), for /metrics."""
+        self.restricting = False
+        """Whether the venue restricts any product now (the hot path reads whether an
+        order is post-only only then)."""
+        self.on_trading_refusal: Callable[[str, str], None] | None = None
+        """Called with (product id, reason) when an order is refused for its product's
+        trading status: the runtime reads the status again soon (a refusal here sends no
+        request whose rejection would prompt it, so a lifted restriction is seen at once)."""
 
     @property
     def tripped(self) -> bool:
@@ -260,12 +267,24 @@ class RiskGate:
         """A product's trading status at the venue; True when its mode changed (orders
         the mode does not admit are refused from now on, ``[risk]
         respect_trading_status``)."""
-        return self.engine.set_trading_status(status)
+        changed = self.engine.set_trading_status(status)
+        self.restricting = bool(self.engine.restricted)
+        return changed
 
     @property
     def restricted(self) -> dict[str, TradingStatus]:
         """The products the venue restricts now (product id → status)."""
         return self.engine.restricted
+
+    def trading_status(self, product_id: str) -> TradingStatus | None:
+        """The product's status if the venue restricts it now, else None."""
+        return self.engine.trading_status(product_id)
+
+    def _refused(self, product_id: str, exc: RiskRejected) -> None:
+        self.refusals[exc.reason] += 1
+        hook = self.on_trading_refusal
+        if hook is not None and exc.reason.startswith("PRODUCT_"):
+            hook(product_id, exc.reason)
 
     def add_canceller(self, cancel_all: Canceller) -> None:
         """Register a coroutine that cancels a component's open orders (returns how many)."""
@@ -286,7 +305,7 @@ class RiskGate:
                 now=self._wall() if self.engine.protected else None,
             )
         except RiskRejected as exc:
-            self.refusals[exc.reason] += 1
+            self._refused(intent.product_id, exc)
             raise
 
     def check_order(
@@ -308,7 +327,7 @@ class RiskGate:
             else:
                 engine.check(order, quote, position=position, open_orders=open_orders)
         except RiskRejected as exc:
-            self.refusals[exc.reason] += 1
+            self._refused(order.product_id, exc)
             raise
 
     async def on_fill(

@@ -397,6 +397,7 @@ class BotRuntime:
                 interval=self.config.bot.trading_status_seconds,
                 on_change=self._trading_changed,
             )
+            gate.on_trading_refusal = lambda pid, why: trading.hint(f"{pid}: refused {why}")
             sink = self.sink = CountingSink(
                 executor,
                 self.stats,
@@ -483,7 +484,7 @@ class BotRuntime:
             verdict = lambda: self.assess_health().verdict  # noqa: E731 - fresh, never cached
             sup.spawn("systemd", lambda: watchdog_loop(sd, verdict, self._sd_status))
         sup.spawn("driver", lambda: self._drive(ctx))
-        if self.trading is not None:
+        if self.trading is not None and self.config.bot.venue != "prime":  # it has no status
             sup.spawn("trading-status", self.trading.run)
         days, executor = self.config.bot.journal_retention_days, self.executor
         if executor is not None:
@@ -846,7 +847,7 @@ class BotRuntime:
         elif isinstance(event, FeedErrorReceived | SequenceGapDetected):
             self._feed_trouble(event)
         elif isinstance(event, StatusReceived) and self.trading is not None:
-            self.trading.hint("a status channel message")
+            self.trading.on_status_message(event.products)
         elif isinstance(event, Subscribed) and self.stats.first_subscribe is None:
             self.stats.first_subscribe = time.perf_counter() - self._t0
             log.info("first subscription acknowledged after %.3f s", self.stats.first_subscribe)

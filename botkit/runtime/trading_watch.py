@@ -9,8 +9,12 @@ bot makes at start for the product rules anyway; this component reads it again e
 venue rejected for a reason that names trading status, a ``status`` channel message —
 never more often than every :data:`HINT_GAP` seconds.
 
-A product that left the venue's list reads as halted ("delisted"); a read that fails (the
-venue unreachable) keeps the last known status and is tried again at the next interval.
+A product missing from two reads in a row reads as halted ("delisted"): one answer that
+lacks it may be a glitch, and halting on it would refuse every entry until the next read.
+A read that fails (the venue unreachable), or whose list has none of the bot's products,
+keeps the last known status, logged at once and then every :data:`FAIL_LOG_EVERY`
+seconds while it lasts. A ``status`` channel message prompts a read only when it says
+something new of a bot product (the channel repeats every product on an interval).
 """
 
 from __future__ import annotations
@@ -24,14 +28,21 @@ from typing import Any
 
 from botkit.errors import BotkitError
 from botkit.market.trading_status import TradingMode, TradingStatus, status_from_rule
+from botkit.market.types import StatusProduct
 from botkit.risk.gate import RiskGate
 
-__all__ = ["HINT_GAP", "HINT_REASONS", "TradingWatch"]
+__all__ = ["ABSENT_READS", "FAIL_LOG_EVERY", "HINT_GAP", "HINT_REASONS", "TradingWatch"]
 
 log = logging.getLogger("botkit.trading")
 
 HINT_GAP = 5.0
 """Least seconds between two reads of the product list prompted by hints."""
+
+ABSENT_READS = 2
+"""Reads in a row a product must be missing from before it counts as delisted."""
+
+FAIL_LOG_EVERY = 600.0
+"""Seconds between two WARNING lines while reads keep failing."""
 
 HINT_REASONS = frozenset(
     {
@@ -43,6 +54,9 @@ HINT_REASONS = frozenset(
 )
 """Venue rejection reasons that may mean a product's trading status changed (the reference
 does not say which one each restriction gives: all of them prompt a read)."""
+
+
+_OPEN = ("", "online")
 
 
 class TradingWatch:
@@ -75,9 +89,14 @@ class TradingWatch:
         self._monotonic = monotonic
         self._wake = asyncio.Event()
         self._last_read = -HINT_GAP
-        self._failing = False
+        self._failed_at: float | None = None  # when the failing streak was last logged
+        self._last: dict[str, TradingStatus] = {}  # every product's latest status
+        self._said: dict[str, tuple[str, str]] = {}  # the status channel's last words
+        self._absent: dict[str, int] = {}  # reads in a row a product was missing from
         self.reads = 0
-        """Reads of the product list made by :meth:`run` (for tests and the curious)."""
+        """Reads of the product list made by :meth:`read` (for tests and the curious)."""
+        self.hints = 0
+        """Hints taken (:meth:`hint`): each asks for a read within :data:`HINT_GAP`."""
 
     def apply(self, rules: Sequence[Mapping[str, Any]]) -> list[TradingStatus]:
         """Take a product list: each bot product's status to the gate; the changed ones."""
@@ -85,13 +104,17 @@ class TradingWatch:
         changed: list[TradingStatus] = []
         for pid in self.products:
             rule = found.get(pid)
-            status = (
-                status_from_rule(rule)
-                if rule is not None
-                else TradingStatus(
+            if rule is not None:
+                self._absent.pop(pid, None)
+                status = status_from_rule(rule)
+            else:
+                missing = self._absent[pid] = self._absent.get(pid, 0) + 1
+                if missing < ABSENT_READS:
+                    continue  # maybe a glitch of this answer: the last status stands
+                status = TradingStatus(
                     pid, TradingMode.HALTED, "delisted", "no longer in the venue's product list"
                 )
-            )
+            self._last[pid] = status
             if self._gate.set_trading_status(status):
                 changed.append(status)
                 if status.restricted:
@@ -108,41 +131,65 @@ class TradingWatch:
         return changed
 
     def hint(self, reason: str) -> None:
-        """Something suggests a status changed (a rejection's ``reason``, a status message):
-        read the list soon."""
+        """Something suggests a status changed (a rejection's ``reason``, an order refused
+        for its product's status): read the list soon."""
         log.debug("trading status: read again soon (%s)", reason)
+        self.hints += 1
         self._wake.set()
+
+    def on_status_message(self, products: Sequence[StatusProduct]) -> None:
+        """A ``status`` channel message: a hint when it says something new of a bot product
+        (its ``status`` or ``status_message`` differs from the last read's)."""
+        for p in products:
+            last = self._last.get(p.id)
+            if last is None:
+                continue  # not a bot product, or not read yet (the start's read comes first)
+            said = (p.status.strip().lower(), p.status_message.strip())
+            before = self._said.get(p.id)
+            self._said[p.id] = said
+            # the channel has no cancel/limit/post-only flags: only online or not is
+            # compared with the read; its own words changing is news too
+            is_open = said[0] in _OPEN
+            if is_open != (last.venue_status in _OPEN) or (before is not None and said != before):
+                self.hint(f"{p.id}: status channel says {said[0] or '(none)'}")
 
     async def run(self) -> None:
         """The supervised loop: read, apply, wait for the interval or a hint."""
         while True:
-            await self._wait()
-            gap = HINT_GAP - (self._monotonic() - self._last_read)
-            if gap > 0:  # hints come in bursts (one per refused order): one read for them
-                await asyncio.sleep(gap)
+            if await self._wait():
+                gap = HINT_GAP - (self._monotonic() - self._last_read)
+                if gap > 0:  # hints come in bursts (one per refused order): one read for them
+                    await asyncio.sleep(gap)
             self._wake.clear()
             self._last_read = self._monotonic()
             await self.read()
 
     async def read(self) -> list[TradingStatus]:
-        """One read of the product list; a failure keeps the last status (logged once)."""
+        """One read of the product list; a failure keeps the last status (logged at once,
+        then every :data:`FAIL_LOG_EVERY` seconds while it lasts)."""
         self.reads += 1
         try:
             rules = await self._fetch()
+            if not any(str(r.get("product_id") or r.get("id") or "") in self.products
+                       for r in rules):  # fmt: skip
+                raise ValueError("the venue's product list has none of the bot's products")
         except (BotkitError, OSError, ValueError) as exc:
-            if not self._failing:
+            now = self._monotonic()
+            if self._failed_at is None or now - self._failed_at >= FAIL_LOG_EVERY:
                 log.warning("trading status: the product list could not be read (%s); "
                             "the last status stands, tried again later", exc)  # fmt: skip
-            self._failing = True
+                self._failed_at = now
             return []
-        if self._failing:
+        if self._failed_at is not None:
             log.info("trading status: the product list is read again")
-        self._failing = False
+        self._failed_at = None
         return self.apply(rules)
 
-    async def _wait(self) -> None:
+    async def _wait(self) -> bool:
+        """Until the interval passed or a hint came; True for a hint."""
         if self.interval <= 0:
             await self._wake.wait()
-            return
+            return True
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), self.interval)
+        return self._wake.is_set()

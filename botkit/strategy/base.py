@@ -66,6 +66,7 @@ HOOKS = (
     "on_book_invalid",
     "on_timer",
     "on_exit",
+    "on_trading_status",
 )
 """Every hook name the runtime may call."""
 

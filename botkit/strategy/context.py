@@ -269,7 +269,7 @@ class BotContext(StrategyDriver):
         return self.market.ticker(product_id)
 
     def trading_status(self, product_id: str) -> TradingStatus:
-        known = self.risk.restricted.get(product_id) if self.risk is not None else None
+        known = self.risk.trading_status(product_id) if self.risk is not None else None
         return known if known is not None else TradingStatus(product_id, TradingMode.FULL)
 
     # -- Context: acting ---------------------------------------------------------------------
@@ -344,8 +344,14 @@ class BotContext(StrategyDriver):
         if risk is not None:
             order = (
                 OrderCheck(
-                    product_id, side, limit[0], None, limit[1], exit_order, _post_only(config)
-                )
+                    product_id,
+                    side,
+                    limit[0],
+                    None,
+                    limit[1],
+                    exit_order,
+                    risk.restricting and _post_only(config),
+                )  # fmt: skip
                 if limit is not None
                 else OrderCheck.from_intent(intent)
             )

@@ -7,7 +7,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from botkit.market.trading_status import TradingMode, TradingStatus, refusal, status_from_rule
+from botkit.market.trading_status import (
+    MESSAGE_MAX,
+    TradingMode,
+    TradingStatus,
+    refusal,
+    status_from_rule,
+)
 
 M = TradingMode
 
@@ -36,6 +42,11 @@ def test_mode_from_the_venues_product_list(rule: dict[str, object], mode: Tradin
     assert status.product_id == "BTC-USD"
     assert status.mode is mode
     assert status.restricted is (mode is not M.FULL)
+
+
+def test_a_long_status_message_is_cut() -> None:
+    status = status_from_rule({"product_id": "BTC-USD", "status_message": "x" * 5000})
+    assert len(status.message) == MESSAGE_MAX and status.message.endswith("…")
 
 
 def test_describe_names_the_product_mode_status_and_message() -> None:

@@ -316,8 +316,11 @@ def test_a_restricted_product_warns_once_and_its_return_is_an_info_alert() -> No
     (alert,) = rules.trading_status(cancel_only, now=0.0)
     assert (alert.key, alert.level) == ("trading:BTC-USD", "warning")
     assert "BTC-USD is cancel-only: incident" in alert.body and "PRODUCT_CANCEL_ONLY" in alert.body
+    assert rules.trading_status(cancel_only, now=30.0) == []  # the same mode within the hour
+    halted = TradingStatus("BTC-USD", TradingMode.HALTED, "offline")
+    (worse,) = rules.trading_status(halted, now=60.0)  # another mode is news at once
+    assert "BTC-USD is halted (status offline)" in worse.body
     limit_only = TradingStatus("BTC-USD", TradingMode.LIMIT_ONLY)
-    assert rules.trading_status(limit_only, now=60.0) == []  # the same key within the hour
     (back,) = rules.trading_status(TradingStatus("BTC-USD", TradingMode.FULL), now=120.0)
     assert (back.key, back.level, back.title) == ("trading:BTC-USD", "info", "BTC-USD trades again")
     assert rules.trading_status(TradingStatus("BTC-USD", TradingMode.FULL), now=130.0) == []

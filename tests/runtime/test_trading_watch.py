@@ -11,20 +11,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from botkit.market.trading_status import TradingMode
-from botkit.risk.engine import RiskLimits
+from botkit.market.types import StatusProduct
+from botkit.orders.intents import OrderIntent, limit_gtc
+from botkit.risk.engine import MarketQuote, RiskLimits, RiskRejected
 from botkit.risk.gate import RiskGate
 from botkit.runtime.api import RunOptions
 from botkit.runtime.bot import BotRuntime
 from botkit.runtime.bot_config import parse_bot_config
 from botkit.runtime.health import Health
 from botkit.runtime.settings import load_settings
-from botkit.runtime.trading_watch import TradingWatch
+from botkit.runtime.trading_watch import FAIL_LOG_EVERY, TradingWatch
 from botkit.sim.server import SimServer
 from botkit.sim.ws import WsConfig
 from tests.strategy.exit_helpers import quiet_market
@@ -40,6 +43,7 @@ class Quoter(Strategy):
 
     class Params(BaseModel):
         hold: bool = False  # no bid until a test sets ``go`` (it changes the venue first)
+        plain_first: bool = False  # the first bid without post_only
 
     placed = ""
     go = False
@@ -60,16 +64,17 @@ class Quoter(Strategy):
             return
         bid, _ = self.ctx.book("BTC-USD").best_bid()
         price = (bid * Decimal("0.95")).quantize(Decimal("0.01"))
+        post = not (self.params.plain_first and not self.reasons)
         try:
             self.placed = await self.ctx.buy_limit(
-                "BTC-USD", Decimal("0.001"), price, post_only=True
+                "BTC-USD", Decimal("0.001"), price, post_only=post
             )
         except OrderRejected as exc:
             self.reasons.append(exc.reason)
 '''
 
 
-def _config(tmp_path: Path, every: float, hold: bool) -> dict[str, Any]:
+def _config(tmp_path: Path, every: float, hold: bool, plain_first: bool = False) -> dict[str, Any]:
     strategy = tmp_path / "quoter.py"
     strategy.write_text(STRATEGY)
     return {
@@ -79,7 +84,10 @@ def _config(tmp_path: Path, every: float, hold: bool) -> dict[str, Any]:
             "channels": ["level2"],
             "trading_status_seconds": every,
         },
-        "strategy": {"name": f"{strategy}:Quoter", "params": {"hold": hold}},
+        "strategy": {
+            "name": f"{strategy}:Quoter",
+            "params": {"hold": hold, "plain_first": plain_first},
+        },
         "risk": {"max_order_notional": "10000000", "max_position": "100"},
     }
 
@@ -120,8 +128,9 @@ def _orders(sim: SimServer) -> list[dict[str, Any]]:
 
 
 @pytest.mark.timeout(90)
+@pytest.mark.parametrize("every", [0.2, 0.0])  # 0: no periodic read, the refusals prompt it
 async def test_a_cancel_only_product_is_refused_locally_until_the_venue_lifts_it(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, every: float
 ) -> None:
     caplog.set_level(logging.INFO, logger="botkit.trading")
     async with SimServer(
@@ -137,7 +146,7 @@ async def test_a_cancel_only_product_is_refused_locally_until_the_venue_lifts_it
                 sim.set_trading_mode("BTC-USD", "full")
             return bool(strategy.placed)
 
-        runtime = await _run(sim, tmp_path, 0.2, step)
+        runtime = await _run(sim, tmp_path, every, step)
         strategy: Any = runtime.ctx.strategy  # type: ignore[union-attr]
         assert seen_at_venue == [0]
         assert set(strategy.reasons) == {"PRODUCT_CANCEL_ONLY"}
@@ -184,12 +193,13 @@ async def test_a_rejection_that_names_trading_status_has_it_read_at_once(tmp_pat
         assert _orders(sim) == []
 
 
-async def test_a_product_gone_from_the_list_is_halted_and_a_failed_read_keeps_the_last(
+async def test_a_product_gone_from_two_reads_is_halted_and_a_failed_read_keeps_the_last(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The watch's own rules, with the venue's product list as data (the fetch is the seam
-    the runtime fills with ``fetch_product_rules``)."""
+    the runtime fills with ``fetch_product_rules``; time is the injected monotonic)."""
     listing: list[Any] = [[{"product_id": "BTC-USD", "status": "online"}]]
+    clock = [1000.0]
 
     async def fetch() -> list[dict[str, Any]]:
         if isinstance(listing[0], Exception):
@@ -199,23 +209,51 @@ async def test_a_product_gone_from_the_list_is_halted_and_a_failed_read_keeps_th
     gate = RiskGate(RiskLimits(), None, wall=lambda: 0.0)
     changes: list[str] = []
     watch = TradingWatch(
-        fetch, ("BTC-USD", "ETH-USD"), gate, interval=0,
+        fetch, ("BTC-USD", "ETH-USD"), gate, interval=0, monotonic=lambda: clock[0],
         on_change=lambda s: changes.append(f"{s.product_id} {s.mode.value}"),
     )  # fmt: skip
     caplog.set_level(logging.INFO, logger="botkit.trading")
     await watch.read()
-    assert changes == ["ETH-USD halted"]  # not listed: delisted
+    assert changes == [] and gate.restricted == {}  # missing once: maybe a glitch
+    await watch.read()
+    assert changes == ["ETH-USD halted"]  # missing twice in a row: delisted
     assert gate.restricted["ETH-USD"].venue_status == "delisted"
-    listing[0] = OSError("connection refused")
-    assert await watch.read() == [] and await watch.read() == []
-    failed = [r for r in caplog.records if "could not be read" in r.getMessage()]
-    assert len(failed) == 1  # once per failing streak, not per read
-    assert gate.restricted["ETH-USD"].mode is TradingMode.HALTED  # the last status stands
+
+    def failures() -> int:
+        return sum("could not be read" in r.getMessage() for r in caplog.records)
+
+    for bad in ([], [{"product_id": "SOL-USD"}], OSError("connection refused")):
+        listing[0] = bad  # an empty or foreign list is no news: the last status stands
+        assert await watch.read() == []
+    assert failures() == 1  # once, then every FAIL_LOG_EVERY seconds while it lasts
+    clock[0] += FAIL_LOG_EVERY
+    await watch.read()
+    assert failures() == 2
+    assert gate.restricted["ETH-USD"].mode is TradingMode.HALTED and changes == ["ETH-USD halted"]
     listing[0] = [{"product_id": "BTC-USD", "cancel_only": True}, {"product_id": "ETH-USD"}]
     await watch.read()
     assert changes == ["ETH-USD halted", "BTC-USD cancel_only", "ETH-USD full"]
     assert list(gate.restricted) == ["BTC-USD"]
     assert any("read again" in r.getMessage() for r in caplog.records)
+
+    # the status channel repeats every product on an interval: only news is a hint
+    said = [StatusProduct(id="BTC-USD", status="online"), StatusProduct(id="ETH-USD")]
+    watch.on_status_message(said)
+    watch.on_status_message(said)
+    assert watch.hints == 0  # online matches the read (cancel-only is not in the channel)
+    watch.on_status_message([StatusProduct(id="BTC-USD", status="online", status_message="m")])
+    assert watch.hints == 1  # its own words changed
+    watch.on_status_message([StatusProduct(id="ETH-USD", status="offline")])
+    assert watch.hints == 2  # offline while the read says it trades
+    watch.on_status_message([StatusProduct(id="SOL-USD", status="offline")])
+    assert watch.hints == 2  # not a bot product
+    # an order refused for its product's status is a hint (no rejection will come)
+    gate.on_trading_refusal = lambda pid, why: watch.hint(why)
+    intent = OrderIntent("c1", "BTC-USD", "BUY", limit_gtc(Decimal(1), Decimal(100)))
+    with pytest.raises(RiskRejected, match="PRODUCT_CANCEL_ONLY"):
+        gate.check(intent, MarketQuote(Decimal(99), Decimal(101)), position=Decimal(0),
+                   open_orders=0)  # fmt: skip
+    assert watch.hints == 3
 
 
 @pytest.mark.timeout(90)
@@ -242,3 +280,27 @@ async def test_a_status_channel_message_has_the_status_read_at_once(tmp_path: Pa
             "BTC-USD is halted (status offline): delisting"
         )
         assert runtime.trading.reads >= 1  # read by the loop (the start's read is not counted)
+
+
+@pytest.mark.timeout(90)
+async def test_a_post_only_product_takes_a_post_only_bid_and_refuses_a_plain_one(
+    tmp_path: Path,
+) -> None:
+    """The hot path reads whether the order is post-only (only while a product is
+    restricted): the plain bid is refused before sending, the post-only one goes out."""
+    async with SimServer(
+        seed=5, tick_interval=0, ws_config=WsConfig(heartbeat_interval=0.2), market=quiet_market()
+    ) as sim:
+        sim.set_trading_mode("BTC-USD", "post_only", "post only after an outage")
+
+        def step(rt: BotRuntime) -> bool:
+            strategy: Any = rt.ctx.strategy  # type: ignore[union-attr]
+            return bool(strategy.placed)
+
+        config = _config(tmp_path, 60.0, False, plain_first=True)
+        runtime = await _run(sim, tmp_path, 60.0, step, config=config)
+        strategy: Any = runtime.ctx.strategy  # type: ignore[union-attr]
+        assert strategy.reasons == ["PRODUCT_POST_ONLY"]
+        (order,) = _orders(sim)
+        assert order["client_order_id"] == strategy.placed
+        assert order["order_configuration"]["limit_limit_gtc"]["post_only"] is True

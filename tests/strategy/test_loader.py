@@ -242,6 +242,9 @@ def test_a_misspelt_hook_is_named_with_the_one_meant(
 
             def on_ticker(self, ticker):
                 pass
+
+            def on_trading_status(self, status):
+                pass
         """,
     )
     load_strategy(f"{path}:Typo")
@@ -249,3 +252,4 @@ def test_a_misspelt_hook_is_named_with_the_one_meant(
     assert any("on_tick, which botkit never calls" in m and "on_ticker?" in m for m in messages)
     assert any("on_fills" in m and "did you mean on_fill?" in m for m in messages)
     assert not any("defines on_ticker," in m for m in messages)
+    assert not any("defines on_trading_status," in m for m in messages)  # a hook, called
