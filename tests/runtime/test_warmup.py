@@ -25,9 +25,8 @@ from botkit.net.ratelimit import RateLimiter
 from botkit.net.retry_policy import RetryPolicy
 from botkit.orders.executor import OrderExecutor
 from botkit.orders.journal import OrderJournal
-from botkit.runtime.venue import candle_history
 from botkit.runtime.settings import BotSettings
-from botkit.runtime.venue import Endpoints
+from botkit.runtime.venue import Endpoints, candle_history
 from botkit.runtime.warmup import CandleHistory, dataset_history, warm_up
 from botkit.sim.server import SimServer
 from botkit.strategy.base import Strategy
