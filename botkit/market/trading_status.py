@@ -23,7 +23,14 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["MESSAGE_MAX", "TradingMode", "TradingStatus", "refusal", "status_from_rule"]
+__all__ = [
+    "MESSAGE_MAX",
+    "REFUSAL_REASONS",
+    "TradingMode",
+    "TradingStatus",
+    "refusal",
+    "status_from_rule",
+]
 
 MESSAGE_MAX = 200
 """Characters of the venue's ``status_message`` kept (it reaches logs, alerts and errors)."""
@@ -50,6 +57,9 @@ _REASONS = {
     TradingMode.CANCEL_ONLY: "PRODUCT_CANCEL_ONLY",
     TradingMode.HALTED: "PRODUCT_HALTED",
 }
+
+REFUSAL_REASONS = frozenset(_REASONS.values())
+"""The reason codes of an order refused for its product's trading status."""
 
 _OPEN_STATUSES = frozenset({"", "online"})
 """Venue ``status`` values that do not by themselves stop trading (Prime sends none)."""

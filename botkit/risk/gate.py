@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from botkit.errors import BotkitError, ConfigError
-from botkit.market.trading_status import TradingStatus
+from botkit.market.trading_status import REFUSAL_REASONS, TradingStatus
 from botkit.orders.intents import OrderIntent
 from botkit.risk.engine import (
     KillSwitchState,
@@ -283,8 +283,11 @@ class RiskGate:
     def _refused(self, product_id: str, exc: RiskRejected) -> None:
         self.refusals[exc.reason] += 1
         hook = self.on_trading_refusal
-        if hook is not None and exc.reason.startswith("PRODUCT_"):
-            hook(product_id, exc.reason)
+        if hook is not None and exc.reason in REFUSAL_REASONS:
+            try:
+                hook(product_id, exc.reason)
+            except Exception:  # the strategy must get its RiskRejected, whatever the hook did
+                log.exception("trading status: the refusal hook failed")
 
     def add_canceller(self, cancel_all: Canceller) -> None:
         """Register a coroutine that cancels a component's open orders (returns how many)."""

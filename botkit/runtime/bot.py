@@ -397,7 +397,7 @@ class BotRuntime:
                 interval=self.config.bot.trading_status_seconds,
                 on_change=self._trading_changed,
             )
-            gate.on_trading_refusal = lambda pid, why: trading.hint(f"{pid}: refused {why}")
+            gate.on_trading_refusal = trading.refused
             sink = self.sink = CountingSink(
                 executor,
                 self.stats,

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from botkit.market.trading_status import TradingMode
+from botkit.market.trading_status import TradingMode, TradingStatus
 from botkit.market.types import StatusProduct
 from botkit.orders.intents import OrderIntent, limit_gtc
 from botkit.risk.engine import MarketQuote, RiskLimits, RiskRejected
@@ -27,7 +27,7 @@ from botkit.runtime.bot import BotRuntime
 from botkit.runtime.bot_config import parse_bot_config
 from botkit.runtime.health import Health
 from botkit.runtime.settings import load_settings
-from botkit.runtime.trading_watch import FAIL_LOG_EVERY, TradingWatch
+from botkit.runtime.trading_watch import ABSENT_SECONDS, FAIL_LOG_EVERY, TradingWatch
 from botkit.sim.server import SimServer
 from botkit.sim.ws import WsConfig
 from tests.strategy.exit_helpers import quiet_market
@@ -128,9 +128,8 @@ def _orders(sim: SimServer) -> list[dict[str, Any]]:
 
 
 @pytest.mark.timeout(90)
-@pytest.mark.parametrize("every", [0.2, 0.0])  # 0: no periodic read, the refusals prompt it
 async def test_a_cancel_only_product_is_refused_locally_until_the_venue_lifts_it(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, every: float
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="botkit.trading")
     async with SimServer(
@@ -146,7 +145,7 @@ async def test_a_cancel_only_product_is_refused_locally_until_the_venue_lifts_it
                 sim.set_trading_mode("BTC-USD", "full")
             return bool(strategy.placed)
 
-        runtime = await _run(sim, tmp_path, every, step)
+        runtime = await _run(sim, tmp_path, 0.2, step)
         strategy: Any = runtime.ctx.strategy  # type: ignore[union-attr]
         assert seen_at_venue == [0]
         assert set(strategy.reasons) == {"PRODUCT_CANCEL_ONLY"}
@@ -193,67 +192,165 @@ async def test_a_rejection_that_names_trading_status_has_it_read_at_once(tmp_pat
         assert _orders(sim) == []
 
 
-async def test_a_product_gone_from_two_reads_is_halted_and_a_failed_read_keeps_the_last(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    """The watch's own rules, with the venue's product list as data (the fetch is the seam
-    the runtime fills with ``fetch_product_rules``; time is the injected monotonic)."""
-    listing: list[Any] = [[{"product_id": "BTC-USD", "status": "online"}]]
-    clock = [1000.0]
+class Venue:
+    """The venue's product list as data, for the watch's own rules (``fetch`` is the seam
+    the runtime fills with ``fetch_product_rules``: the bot's products the venue lists)."""
 
-    async def fetch() -> list[dict[str, Any]]:
-        if isinstance(listing[0], Exception):
-            raise listing[0]
-        return list(listing[0])
+    def __init__(self, *rules: dict[str, Any]) -> None:
+        self.rules: list[dict[str, Any]] | Exception = list(rules)
+        self.during_read: Any = None  # called inside the next read (a hint mid-read)
+        self.reads = asyncio.Event()
 
+    async def fetch(self) -> list[dict[str, Any]]:
+        self.reads.set()
+        call, self.during_read = self.during_read, None
+        if call is not None:
+            call()
+        if isinstance(self.rules, Exception):
+            raise self.rules
+        return list(self.rules)
+
+
+class Changes(list[str]):
+    """The watch's ``on_change`` calls, and an event set at each."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.event = asyncio.Event()
+
+    def __call__(self, status: TradingStatus) -> None:
+        self.append(f"{status.product_id} {status.mode.value}")
+        self.event.set()
+
+
+def _watch(venue: Venue, products: tuple[str, ...], clock: list[float], **kw: Any) -> Any:
     gate = RiskGate(RiskLimits(), None, wall=lambda: 0.0)
-    changes: list[str] = []
+    changes = Changes()
     watch = TradingWatch(
-        fetch, ("BTC-USD", "ETH-USD"), gate, interval=0, monotonic=lambda: clock[0],
-        on_change=lambda s: changes.append(f"{s.product_id} {s.mode.value}"),
+        venue.fetch, products, gate, monotonic=lambda: clock[0], on_change=changes,
+        **{"interval": 0.0, **kw},
     )  # fmt: skip
+    return watch, gate, changes
+
+
+async def test_a_product_missing_for_two_minutes_of_reads_is_halted(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.INFO, logger="botkit.trading")
+    clock = [1000.0]
+    venue = Venue({"product_id": "BTC-USD", "status": "online"})
+    watch, gate, changes = _watch(venue, ("BTC-USD", "ETH-USD"), clock)
     await watch.read()
-    assert changes == [] and gate.restricted == {}  # missing once: maybe a glitch
+    clock[0] += ABSENT_SECONDS - 1
     await watch.read()
-    assert changes == ["ETH-USD halted"]  # missing twice in a row: delisted
+    assert changes == [] and gate.restricted == {}  # missing, but not for long: maybe a glitch
+    venue.rules = [{"product_id": "BTC-USD"}, {"product_id": "ETH-USD"}]
+    await watch.read()  # back: the count starts again
+    venue.rules = [{"product_id": "BTC-USD"}]
+    await watch.read()
+    clock[0] += ABSENT_SECONDS - 1
+    await watch.read()
+    assert changes == []
+    clock[0] += 1
+    await watch.read()
+    assert changes == ["ETH-USD halted"]  # missing from every read of two minutes: delisted
     assert gate.restricted["ETH-USD"].venue_status == "delisted"
 
     def failures() -> int:
         return sum("could not be read" in r.getMessage() for r in caplog.records)
 
-    for bad in ([], [{"product_id": "SOL-USD"}], OSError("connection refused")):
-        listing[0] = bad  # an empty or foreign list is no news: the last status stands
-        assert await watch.read() == []
+    venue.rules = OSError("connection refused")
+    assert await watch.read() == [] and await watch.read() == []
     assert failures() == 1  # once, then every FAIL_LOG_EVERY seconds while it lasts
     clock[0] += FAIL_LOG_EVERY
     await watch.read()
     assert failures() == 2
-    assert gate.restricted["ETH-USD"].mode is TradingMode.HALTED and changes == ["ETH-USD halted"]
-    listing[0] = [{"product_id": "BTC-USD", "cancel_only": True}, {"product_id": "ETH-USD"}]
+    assert gate.restricted["ETH-USD"].mode is TradingMode.HALTED  # the last status stands
+    venue.rules = [{"product_id": "BTC-USD", "cancel_only": True}, {"product_id": "ETH-USD"}]
     await watch.read()
     assert changes == ["ETH-USD halted", "BTC-USD cancel_only", "ETH-USD full"]
     assert list(gate.restricted) == ["BTC-USD"]
     assert any("read again" in r.getMessage() for r in caplog.records)
 
-    # the status channel repeats every product on an interval: only news is a hint
+
+async def test_a_one_product_bot_sees_its_product_delisted() -> None:
+    """``fetch_product_rules`` lists only the bot's products: a one-product bot whose
+    product is gone gets an empty list, which must count as missing (a review: it was
+    taken for a failed read, and the product never read as delisted)."""
+    clock = [0.0]
+    venue = Venue({"product_id": "BTC-USD"})
+    watch, gate, changes = _watch(venue, ("BTC-USD",), clock)
+    await watch.read()
+    venue.rules = []
+    await watch.read()
+    clock[0] += ABSENT_SECONDS
+    await watch.read()
+    assert changes == ["BTC-USD halted"]
+
+
+async def test_the_status_channel_prompts_a_read_only_with_news() -> None:
+    clock = [0.0]
+    venue = Venue({"product_id": "BTC-USD", "cancel_only": True})
+    watch, gate, _ = _watch(venue, ("BTC-USD", "ETH-USD"), clock)
+    # before any read (the start's failed): only "not online" of a bot product is news
+    watch.on_status_message([StatusProduct(id="BTC-USD", status="online")])
+    watch.on_status_message([StatusProduct(id="SOL-USD", status="offline")])
+    assert watch.hints == 0
+    watch.on_status_message([StatusProduct(id="ETH-USD", status="offline")])
+    assert watch.hints == 1
+    venue.rules = [{"product_id": "BTC-USD", "cancel_only": True}, {"product_id": "ETH-USD"}]
+    await watch.read()
+    # the channel repeats every product on an interval, and has no cancel-only flag
     said = [StatusProduct(id="BTC-USD", status="online"), StatusProduct(id="ETH-USD")]
     watch.on_status_message(said)
     watch.on_status_message(said)
-    assert watch.hints == 0  # online matches the read (cancel-only is not in the channel)
+    assert watch.hints == 1
     watch.on_status_message([StatusProduct(id="BTC-USD", status="online", status_message="m")])
-    assert watch.hints == 1  # its own words changed
+    assert watch.hints == 2  # its own words changed
     watch.on_status_message([StatusProduct(id="ETH-USD", status="offline")])
-    assert watch.hints == 2  # offline while the read says it trades
-    watch.on_status_message([StatusProduct(id="SOL-USD", status="offline")])
-    assert watch.hints == 2  # not a bot product
-    # an order refused for its product's status is a hint (no rejection will come)
-    gate.on_trading_refusal = lambda pid, why: watch.hint(why)
-    intent = OrderIntent("c1", "BTC-USD", "BUY", limit_gtc(Decimal(1), Decimal(100)))
-    with pytest.raises(RiskRejected, match="PRODUCT_CANCEL_ONLY"):
-        gate.check(intent, MarketQuote(Decimal(99), Decimal(101)), position=Decimal(0),
-                   open_orders=0)  # fmt: skip
-    assert watch.hints == 3
+    assert watch.hints == 3  # offline while the read says it trades
+
+
+async def test_the_loop_reads_on_time_on_refusals_and_after_a_hint_mid_read() -> None:
+    """The supervised loop, on a real event loop: timed reads are not held to the hint
+    pace; an order refused for its product's status prompts a read (so a restriction lifts
+    with no periodic read at all); a hint that comes during a read is not lost."""
+    clock = [1000.0]  # never moves: any pacing would hold the loop for good
+    venue = Venue({"product_id": "BTC-USD"})
+    watch, gate, changes = _watch(venue, ("BTC-USD",), clock, interval=0.01)
+    task = asyncio.create_task(watch.run())
+    try:
+        async with asyncio.timeout(5):
+            while watch.reads < 5:  # every 0.01 s: the interval, not the 5 s hint pace
+                venue.reads.clear()
+                await venue.reads.wait()
+    finally:
+        task.cancel()
+    watch2, gate2, changes2 = _watch(venue, ("BTC-USD",), clock, refusal_gap=0.0)
+    venue.rules = [{"product_id": "BTC-USD", "cancel_only": True}]
+    await watch2.read()  # the start's
+    gate2.on_trading_refusal = watch2.refused
+    task = asyncio.create_task(watch2.run())  # interval 0: reads on hints only
+    try:
+        intent = OrderIntent("c1", "BTC-USD", "BUY", limit_gtc(Decimal(1), Decimal(100)))
+        quote = MarketQuote(Decimal(99), Decimal(101))
+        venue.rules = [{"product_id": "BTC-USD"}]  # lifted at the venue
+        changes2.event.clear()
+        with pytest.raises(RiskRejected, match="PRODUCT_CANCEL_ONLY"):
+            gate2.check(intent, quote, position=Decimal(0), open_orders=0)
+        async with asyncio.timeout(5):
+            await changes2.event.wait()  # the refusal's hint: read, and it trades again
+        assert changes2 == ["BTC-USD cancel_only", "BTC-USD full"]
+        gate2.check(intent, quote, position=Decimal(0), open_orders=0)  # goes through now
+        reads = watch2.reads
+        venue.during_read = lambda: watch2.hint("mid-read", gap=0.0)
+        watch2.hint("first", gap=0.0)
+        async with asyncio.timeout(5):
+            while watch2.reads < reads + 2:  # the hint that came mid-read: a second read
+                venue.reads.clear()
+                await venue.reads.wait()
+    finally:
+        task.cancel()
 
 
 @pytest.mark.timeout(90)
