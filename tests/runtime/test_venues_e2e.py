@@ -66,6 +66,8 @@ async def test_the_market_maker_trades_on_each_venue_in_sim_mode(
     assert result.stats.orders >= 4 and result.stats.fills >= 1
     assert runtime.feed is not None and runtime.feed.backfill is not None  # user-gap fills
     assert (tmp_path / "sim" / venue / "journal.sqlite").exists()  # a journal per venue
+    # Prime publishes no trading status: its product list is read at start only
+    assert ("trading-status" in runtime.supervisor.components) is (venue != "prime")
     assert result.sim is not None
     ex = result.sim.exchange
     at_exchange = Counter(
