@@ -45,6 +45,7 @@ from botkit.orders.intents import (
 )
 from botkit.orders.state import OrderStatus
 from botkit.strategy import exit_fills
+from botkit.strategy.exit_market import ExitMarket
 from botkit.strategy.exit_recovery import (
     MAYBE_PLACED,
     SENDING,
@@ -64,7 +65,6 @@ from botkit.strategy.exits import (
     Leg,
     PositionSide,
     PriceLike,
-    ProductLimits,
     Trailing,
     check_exit,
     describe_exit,
@@ -91,7 +91,7 @@ EXIT_LIMIT_MAX = Decimal("0.25")
 A fat-finger guard: an exit's orders are not held to the risk engine's price band."""
 
 
-class ExitManager(ExitRetention, ExitRecovery, ExitSizing):
+class ExitManager(ExitRetention, ExitRecovery, ExitMarket, ExitSizing):
     """The exits of one strategy context.
 
     Args:
@@ -171,32 +171,6 @@ class ExitManager(ExitRetention, ExitRecovery, ExitSizing):
     def live(self, product_id: str | None = None) -> list[ExitRecord]:
         """The live exits (optionally of one product), oldest first."""
         return self._live_of(product_id) if product_id is not None else self._live_all()
-
-    # -- prices and limits -------------------------------------------------------------------
-
-    def limits(self, product_id: str) -> ProductLimits | None:
-        return self._ctx.product_limits.get(product_id)
-
-    def tick(self, product_id: str) -> Decimal | None:
-        lim = self.limits(product_id)
-        return lim.price_increment if lim is not None else None
-
-    def last_price(self, product_id: str) -> Decimal:
-        """The last trade (ticker), else the book's mid: the reference of a held position."""
-        ctx = self._ctx
-        ticker = ctx.market.ticker(product_id)
-        if ticker is not None and ticker.price > 0:
-            return ticker.price
-        book = ctx.market.book(product_id)
-        if book is not None and book.valid:
-            mid = book.mid()
-            if mid is not None:
-                return mid
-        raise ExitRejected(
-            f"no last price for {product_id}: an exit of a held position is checked against "
-            "the last trade. Fix: place it after the first ticker/book of the product",
-            reason="EXIT_NO_PRICE",
-        )
 
     def _position(self, product_id: str, side: PositionSide | None) -> PositionSide:
         if side is not None:
@@ -602,6 +576,14 @@ class ExitManager(ExitRetention, ExitRecovery, ExitSizing):
                     "cancel_exit it and place a bracket for both",
                     reason="EXIT_NOT_REPLACEABLE",
                 )
+        restricted = self.venue_refuses(rec.product_id) if rec.order_coid is not None else None
+        if rec.native and restricted is not None:
+            raise ExitRejected(
+                f"exit {exit_id}: {restricted.describe()}; its resting order stays as it is "
+                "(cancelled for a replacement the venue would refuse, it could not be put "
+                "back). Fix: replace it once on_trading_status says the product trades again",
+                reason="EXIT_PRODUCT_RESTRICTED",
+            )
         last = self.last_price(rec.product_id)
         tick = self.tick(rec.product_id)
         sl = resolve(stop, last, rec.position, "stop_loss", tick) if stop is not None else rec.stop
@@ -680,8 +662,8 @@ class ExitManager(ExitRetention, ExitRecovery, ExitSizing):
         ):
             return
         order = self._ctx.orders.get(rec.order_coid)
-        if order is None or order.terminal:
-            return
+        if order is None or order.terminal or self.venue_refuses(rec.product_id) is not None:
+            return  # (restricted: the resting stop stays; re-priced at a move after it lifts)
         rec.extra["replace"] = True
         self._save()
         await self._cancel_for_replace(rec)

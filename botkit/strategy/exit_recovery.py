@@ -36,6 +36,7 @@ from typing import Any, Protocol
 
 from botkit.errors import BotkitError, JournalError, OrderOutcomeUnknown, OrderRejected
 from botkit.market.events import OrderUpdate
+from botkit.market.trading_status import TradingStatus
 from botkit.orders.intents import Side
 from botkit.orders.state import OrderStateMachine, OrderStatus
 from botkit.strategy import exit_fills
@@ -73,6 +74,8 @@ class ExitHost(Protocol):
     def log(self) -> logging.Logger: ...
 
     def position(self, product_id: str) -> Decimal: ...
+
+    def trading_status(self, product_id: str) -> TradingStatus: ...
 
     async def cancel(self, client_order_id: str) -> bool: ...
 

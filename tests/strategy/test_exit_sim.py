@@ -19,6 +19,7 @@ import pytest
 
 from botkit.errors import BotkitError
 from botkit.market.events import FillEvent, OrderUpdate
+from botkit.market.trading_status import TradingMode, TradingStatus
 from botkit.orders.executor import OrderExecutor
 from botkit.orders.intents import OrderIntent
 from botkit.orders.ledger import FillLedger
@@ -61,7 +62,10 @@ async def sim() -> AsyncIterator[SimServer]:
 
 
 def context(
-    sim: SimServer, sink: OrderSink, tmp_path: Path, cls: type[Recorder] | None = None,
+    sim: SimServer,
+    sink: OrderSink,
+    tmp_path: Path,
+    cls: type[Recorder] | None = None,
     **kw: object,
 ) -> tuple[BotContext, Recorder]:
     from botkit.clock import ManualClock
@@ -217,6 +221,46 @@ async def test_trailing_stop_ratchets_up_by_cancel_replace_and_fills_on_the_way_
     await user.sync(ctx)
     assert kinds(strategy)[-1] == ("ExitFilled", "trailing", "stop_loss")
     assert ctx.position(PRODUCT) == 0
+
+
+async def test_a_restricted_product_keeps_its_resting_native_exits(
+    sim: SimServer, executor: OrderExecutor, tmp_path: Path
+) -> None:
+    """While the venue takes no new order on the product (cancel only), a replacement would
+    be refused after its resting order was cancelled, leaving the exit emulated (a review's
+    finding): ``replace_exit`` is refused and a trailing stop's re-price waits, both
+    keeping the order at the exchange; once trading resumes both work again."""
+    gate = RiskGate(RiskLimits(), None, wall=lambda: 1_800_000_000.0)
+    ctx, _ = context(sim, ExecutorSink(executor), tmp_path, risk=gate)
+    user = UserChannel(sim.exchange)
+    last = await long_position(sim, ctx, user)
+    stop_id = await ctx.stop_loss(PRODUCT, SIZE / 2, Offset.pct(1))
+    await ctx.trailing_stop(PRODUCT, SIZE / 2, distance=D("20"))
+    stop, trail = ctx.open_exits()
+    resting = {o["client_order_id"] for o in open_at_sim(sim.exchange)}
+    assert resting == {stop.order_coid, trail.order_coid}
+    gate.set_trading_status(TradingStatus(PRODUCT, TradingMode.CANCEL_ONLY, "online", "incident"))
+    with pytest.raises(ExitRejected) as info:
+        await ctx.replace_exit(stop_id, stop_loss=last - 10)
+    assert info.value.reason == "EXIT_PRODUCT_RESTRICTED"
+    assert "BTC-USD is cancel-only: incident" in str(info.value) and "Fix:" in str(info.value)
+    assert trail.trailing is not None
+    high = buy_up_to(sim.exchange, last + 10)
+    await ctx.dispatch(trade_print(high))  # the ratchet moves; the resting stop stays
+    assert trail.trailing.stop == high - 20
+    sim.exchange.advance(sim.now() + 5)
+    await user.sync(ctx)
+    assert {o["client_order_id"] for o in open_at_sim(sim.exchange)} == resting
+    assert stop.native and trail.native and ctx.exits.describe()[0]["how"] == "native"
+
+    gate.set_trading_status(TradingStatus(PRODUCT, TradingMode.FULL))
+    assert await ctx.replace_exit(stop_id, stop_loss=last - 10) == stop_id
+    high = buy_up_to(sim.exchange, high + 10)
+    await ctx.dispatch(trade_print(high))
+    sim.exchange.advance(sim.now() + 10)  # (the simulator's clock is frozen: a later time)
+    await user.sync(ctx)
+    now_resting = {o["client_order_id"] for o in open_at_sim(sim.exchange)}
+    assert now_resting == {stop.order_coid, trail.order_coid} and not now_resting & resting
 
 
 async def test_exchange_like_venue_emulates_the_bracket_but_rests_a_native_stop(
