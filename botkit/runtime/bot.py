@@ -565,7 +565,10 @@ class BotRuntime:
             log.warning("resolved %d pending intent(s) from the journal", len(resolved))
         recon = await executor.reconcile(self.products)
         for update in startup_updates(executor.startup, recon):
-            ctx.adopt(update.client_order_id, product_id=update.product_id, side=update.side)
+            ctx.adopt(
+                update.client_order_id, product_id=update.product_id, side=update.side,
+                known=update,
+            )  # fmt: skip
             self.events.push(update)
         if self._read_back is not None and self.ledger is not None:
             tracker, backfill = self._read_back
@@ -589,7 +592,7 @@ class BotRuntime:
                     if event.order_id in aliases:  # an entry's attached exit
                         ctx.alias_order(event.order_id, event.client_order_id, pid, side)
                     else:
-                        ctx.adopt(event.client_order_id, product_id=pid, side=side)
+                        ctx.adopt(event.client_order_id, product_id=pid, side=side, known=event)
                 self.events.push(event)
         refused, adopted = len(executor.startup.rejected), len(recon.adopted)
         if refused or adopted:

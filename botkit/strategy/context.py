@@ -41,6 +41,7 @@ from botkit.market.book import L2Book
 from botkit.market.events import OrderUpdate
 from botkit.market.trading_status import TradingMode, TradingStatus
 from botkit.market.types import Ticker
+from botkit.orders.fills import TERMINAL_STATUSES
 from botkit.orders.intents import OrderIntent, Side, limit_gtc, market_ioc
 from botkit.orders.positions import Positions
 from botkit.orders.state import OrderState, OrderStateMachine, OrderStatus
@@ -233,16 +234,36 @@ class BotContext(StrategyDriver):
             del self._live[coid]
         return count
 
-    def adopt(self, client_order_id: str, *, product_id: str, side: str) -> None:
+    def adopt(
+        self,
+        client_order_id: str,
+        *,
+        product_id: str,
+        side: str,
+        known: OrderUpdate | None = None,
+    ) -> None:
         """Make an order this strategy's, though it was not placed in this run.
 
         The runtime calls this at start-up for orders the exchange has that carry
         botkit's id (an earlier run's, or one found by reconciliation), so the strategy
         sees their updates and fills and can cancel them; its order updates follow.
+        ``known``: the update the venue gave for it, applied now when the order still
+        works (the strategy still gets it as an event): without the venue's order id
+        nothing can cancel it — a kill switch tripped in an earlier run cancels every open
+        order at start, before any event is dispatched, and left such orders resting (a QA
+        run under load). An ended one waits for its event as before: an exit resumed at
+        start reads "ended" as "ended while down, nothing adopted" and places its order
+        again, where its fill is still to be counted.
         """
         self._mine[client_order_id] = None
         self._live[client_order_id] = None
         self.orders.track(client_order_id, product_id=product_id, side=side)
+        if known is not None and known.order_id and known.status not in TERMINAL_STATUSES:
+            self.orders.apply(
+                known.status, client_order_id=client_order_id, order_id=known.order_id,
+                filled_size=known.cumulative_quantity,
+                average_filled_price=known.avg_price or None, now=self.now(), source="start",
+            )  # fmt: skip
 
     def open_orders(self, product_id: str | None = None) -> list[OrderState]:
         live: list[OrderState] = []
