@@ -547,6 +547,13 @@ class BotRuntime:
         self.alerter.send_all(self.alert_rules.trading_status(status, now=time.monotonic()))
         self.events.push(TradingStatusChanged(status))
         self._wake.set()
+        if self.paper is not None:  # paper fills as the venue would: the same mode refuses
+            try:  # there what it refuses live (with respect_trading_status off, too)
+                self.paper.exchange.set_trading_mode(
+                    status.product_id, status.mode.value, status.message
+                )
+            except ValueError as exc:  # a product the paper account does not trade
+                log.warning("paper: trading status of %s not applied: %s", status.product_id, exc)
 
     async def _startup_orders(self, executor: OrderExecutor, ctx: BotContext) -> None:
         """Resolve pending intents, reconcile with the exchange; tell the strategy the outcome.

@@ -28,6 +28,7 @@ from botkit.runtime.bot_config import parse_bot_config
 from botkit.runtime.health import Health
 from botkit.runtime.settings import load_settings
 from botkit.runtime.trading_watch import ABSENT_SECONDS, FAIL_LOG_EVERY, TradingWatch
+from botkit.runtime.venue import Endpoints
 from botkit.sim.server import SimServer
 from botkit.sim.ws import WsConfig
 from tests.strategy.exit_helpers import quiet_market
@@ -401,3 +402,43 @@ async def test_a_post_only_product_takes_a_post_only_bid_and_refuses_a_plain_one
         (order,) = _orders(sim)
         assert order["client_order_id"] == strategy.placed
         assert order["order_configuration"]["limit_limit_gtc"]["post_only"] is True
+
+
+@pytest.mark.timeout(90)
+async def test_paper_mode_fills_as_the_venue_would_in_its_trading_mode(tmp_path: Path) -> None:
+    """Paper trading takes the real venue's trading status too: with the local refusal off
+    (``respect_trading_status = false``), the paper exchange refuses what the venue would
+    (cancel only: ``TRADING_DISABLED``), so paper does not fill orders live would not."""
+
+    def on_venue(ep: Endpoints) -> None:
+        assert ep.sim is not None  # the data source: its product list says cancel-only
+        ep.sim.set_trading_mode("BTC-USD", "cancel_only", "incident")
+
+    def on_health(_: Health) -> None:
+        if runtime.stats.rejected >= 2:
+            runtime.request_stop()
+
+    config = {
+        "bot": {"mode": "paper", "sim_seed": 5, "channels": ["level2", "ticker"]},
+        "strategy": {
+            "name": "market_maker",
+            "params": {"product_id": "BTC-USD", "size": "0.001", "requote_seconds": 0.3},
+        },
+        "risk": {"max_order_notional": "500", "respect_trading_status": False},
+        "paper": {"source": "sim", "initial_balances": {"USD": "10000", "BTC": "0.02"}},
+    }
+    options = RunOptions(
+        duration=60.0, data_dir=tmp_path, install_signals=False, sim_tick_interval=0.05,
+        sim_ws=WsConfig(heartbeat_interval=0.2), on_health=on_health, on_venue=on_venue,
+    )  # fmt: skip
+    runtime = BotRuntime(parse_bot_config(config), load_settings(env_file=None), options)
+    async with asyncio.timeout(80):
+        result = await runtime.run()
+    assert result.error is None and result.stats.rejected >= 2
+    assert runtime.gate is not None and runtime.gate.restricted["BTC-USD"].message == "incident"
+    assert not any(r.startswith("PRODUCT_") for r in runtime.gate.refusals)  # not local
+    assert runtime.paper is not None
+    paper = runtime.paper.exchange
+    assert paper.trading_mode("BTC-USD")["mode"] == "cancel_only"
+    assert [o for u in paper.user_ids() for o in paper.list_orders(u, {})
+            if o["status"] == "OPEN"] == []  # fmt: skip
