@@ -41,10 +41,15 @@ from botkit.market.book import L2Book
 from botkit.market.events import OrderUpdate
 from botkit.market.trading_status import TradingMode, TradingStatus
 from botkit.market.types import Ticker
-from botkit.orders.fills import TERMINAL_STATUSES
 from botkit.orders.intents import OrderIntent, Side, limit_gtc, market_ioc
 from botkit.orders.positions import Positions
-from botkit.orders.state import OrderState, OrderStateMachine, OrderStatus
+from botkit.orders.state import (
+    TERMINAL,
+    OrderState,
+    OrderStateMachine,
+    OrderStatus,
+    normalise_status,
+)
 from botkit.orders.types import learnt_update
 from botkit.risk.engine import OrderCheck
 from botkit.risk.gate import RiskGate
@@ -196,6 +201,9 @@ class BotContext(StrategyDriver):
         # (an entry's attached take-profit/stop-loss): its updates and fills are routed by it
         self._aliases: dict[str, str] = {}
         self._released_aliases: deque[str] = deque()  # order ids of aliased orders let go
+        # client_order_id -> the start-up update applied at adoption (dispatched later as an
+        # event: not applied twice, or it would undo a cancel sent in between)
+        self._adopted_with: dict[str, OrderUpdate] = {}
         self.exits = ExitManager(
             self,
             exit_state if exit_state is not None else MemoryState(),
@@ -258,12 +266,17 @@ class BotContext(StrategyDriver):
         self._mine[client_order_id] = None
         self._live[client_order_id] = None
         self.orders.track(client_order_id, product_id=product_id, side=side)
-        if known is not None and known.order_id and known.status not in TERMINAL_STATUSES:
-            self.orders.apply(
-                known.status, client_order_id=client_order_id, order_id=known.order_id,
-                filled_size=known.cumulative_quantity,
-                average_filled_price=known.avg_price or None, now=self.now(), source="start",
-            )  # fmt: skip
+        if known is None or not known.order_id:
+            return
+        status = normalise_status(known.status, known.cumulative_quantity)
+        if status is None or status in TERMINAL:
+            return
+        self.orders.apply(
+            status, client_order_id=client_order_id, order_id=known.order_id,
+            filled_size=known.cumulative_quantity,
+            average_filled_price=known.avg_price or None, now=self.now(), source="start",
+        )  # fmt: skip
+        self._adopted_with[client_order_id] = known
 
     def open_orders(self, product_id: str | None = None) -> list[OrderState]:
         live: list[OrderState] = []

@@ -73,6 +73,7 @@ class StrategyDriver:
     now: Callable[[], float]  # BotContext.now: the wall clock
     exits: ExitManager  # armed exits; ``exits.watch``: products evaluated on every print
     _aliases: dict[str, str]  # order_id -> alias of an order without a client_order_id
+    _adopted_with: dict[str, OrderUpdate]  # start-up updates applied at adoption (BotContext)
     warming_up: bool
     _monotonic: Callable[[], float]  # the timer clock
 
@@ -238,15 +239,16 @@ class StrategyDriver:
                 event = replace(event, client_order_id=self._aliases[event.order_id])
             # a released order's late update is not this strategy's news any more: ignored
             if event.client_order_id in self._mine:
-                self.orders.apply(
-                    event.status,
-                    client_order_id=event.client_order_id,
-                    order_id=event.order_id,
-                    filled_size=event.cumulative_quantity,
-                    average_filled_price=event.avg_price or None,
-                    now=self.now(),
-                    source="ws",
-                )
+                if self._adopted_with.pop(event.client_order_id, None) is not event:
+                    self.orders.apply(  # (one applied at adoption is not applied again)
+                        event.status,
+                        client_order_id=event.client_order_id,
+                        order_id=event.order_id,
+                        filled_size=event.cumulative_quantity,
+                        average_filled_price=event.avg_price or None,
+                        now=self.now(),
+                        source="ws",
+                    )
                 ledger = self.ledger
                 if ledger is not None:  # what a restart must ask the exchange about
                     if event.status in TERMINAL_STATUSES:

@@ -134,7 +134,10 @@ async def test_kill_9_mid_trailing_reprice_resumes_the_ratchet_and_the_emulated_
         strategy = create_strategy(Recorder, ctx, {})
         assert isinstance(strategy, Recorder)
         for update in startup_updates(executor.startup, recon):
-            ctx.adopt(update.client_order_id, product_id=update.product_id, side=update.side)
+            ctx.adopt(
+                update.client_order_id, product_id=update.product_id, side=update.side,
+                known=update,
+            )  # fmt: skip
         await ctx.start()
         resumed = {r.exit_id: r for r in ctx.open_exits()}
         assert set(resumed) == {trail_id, bracket_id}

@@ -26,6 +26,7 @@ from botkit.market.events import FillEvent, OrderUpdate
 from botkit.orders.executor import OrderExecutor
 from botkit.orders.journal import OrderJournal
 from botkit.orders.ledger import FillLedger
+from botkit.orders.state import OrderStatus
 from botkit.orders.types import startup_updates
 from botkit.risk.engine import RiskLimits
 from botkit.risk.gate import RiskGate
@@ -115,7 +116,7 @@ async def restart(
     recon = await executor.reconcile([PRODUCT])
     updates = startup_updates(executor.startup, recon)
     for u in updates:
-        ctx.adopt(u.client_order_id, product_id=u.product_id, side=u.side)
+        ctx.adopt(u.client_order_id, product_id=u.product_id, side=u.side, known=u)
     await ctx.start()
     for u in updates:
         await ctx.dispatch(u)
@@ -273,7 +274,7 @@ async def test_a_failed_re_price_cancel_is_sent_again_and_the_stop_trails(
 
 
 async def test_a_restart_completes_a_re_price_whose_cancel_never_went(
-    sim: SimServer, tmp_path: Path, bots: list[Bot]
+    sim: SimServer, tmp_path: Path, bots: list[Bot], caplog: pytest.LogCaptureFixture
 ) -> None:
     ctx, _, user, last = await holding(sim, tmp_path, bots)
     await ctx.trailing_stop(PRODUCT, SIZE, distance=D("20"))
@@ -283,14 +284,19 @@ async def test_a_restart_completes_a_re_price_whose_cancel_never_went(
     await ctx.dispatch(trade_print(high))  # the cancel fails; then the bot stops
     sim.faults.clear()
     await bots.pop().close()
-    ctx2, _ = await restart(sim, tmp_path, bots)
-    (rec,) = ctx2.open_exits()
-    assert rec.trailing is not None and stops_at_sim(sim) == first
-    clock_of(ctx2).advance(RETRY_FIRST)  # at start its order id was not known yet
-    await ctx2.dispatch(trade_print(high, n=2))
+    caplog.clear()
+    ctx2, _ = await restart(sim, tmp_path, bots)  # its cancel goes at start: the order was
+    (rec,) = ctx2.open_exits()  # adopted with its id (the start-up update, applied once)
+    assert rec.trailing is not None and first and rec.order_coid is not None
+    old = ctx2.orders.get(rec.order_coid)  # the start-up update, dispatched after its cancel
+    assert old is not None and old.status is OrderStatus.CANCEL_QUEUED  # went: not OPEN again
     sim.exchange.advance(sim.now() + 5)
     await UserChannel(sim.exchange).sync(ctx2)
     assert stops_at_sim(sim) == [rec.trailing.stop] == [high - 20]
+    # (a review: applied twice, it looked back to OPEN: a second, refused cancel and a
+    # misleading WARNING)
+    assert not [r for r in caplog.records if "cancel of its order for a re-price failed"
+                in r.getMessage()]  # fmt: skip
 
 
 async def test_a_stop_that_never_left_before_a_crash_is_placed_at_the_restart(
@@ -490,7 +496,7 @@ async def test_cancelling_an_exit_before_its_adopted_orders_update_still_cancels
     ctx2, _ = context(sim, ExecutorSink(executor2), tmp_path)
     updates = startup_updates(executor2.startup, await executor2.reconcile([PRODUCT]))
     for u in updates:
-        ctx2.adopt(u.client_order_id, product_id=u.product_id, side=u.side)
+        ctx2.adopt(u.client_order_id, product_id=u.product_id, side=u.side, known=u)
     await ctx2.start()
     (again,) = ctx2.open_exits()
     assert await ctx2.cancel_exit(again.exit_id) is True  # (on_start)
@@ -794,7 +800,7 @@ async def test_an_exit_fill_counted_just_before_a_kill_closes_the_exit_at_the_re
     # the start-up read-back's update of an order whose ledger mark is not finished
     updates = [o.to_update() for o in recon.listed if o.client_order_id == coid]
     for u in updates:
-        again.adopt(u.client_order_id, product_id=u.product_id, side=u.side)
+        again.adopt(u.client_order_id, product_id=u.product_id, side=u.side, known=u)
     assert again.position(PRODUCT) == 0 and [r.exit_id for r in again.open_exits()] == [exit_id]
     await again.start()
     assert updates and updates[0].status == "FILLED"

@@ -375,7 +375,9 @@ async def test_restart_resumes_a_trailing_stop_and_an_emulated_exit(
     ctx2, strategy2 = context(sim, ExecutorSink(executor), tmp_path)
     recon = await executor.reconcile([PRODUCT])  # what the runtime does before on_start
     for update in startup_updates(executor.startup, recon):
-        ctx2.adopt(update.client_order_id, product_id=update.product_id, side=update.side)
+        ctx2.adopt(
+            update.client_order_id, product_id=update.product_id, side=update.side, known=update
+        )
     await ctx2.start()
     resumed = {r.exit_id: r for r in ctx2.open_exits()}
     assert set(resumed) == {trail_id, emu_id}
@@ -406,7 +408,9 @@ async def _restarted_and_stopped_out(
     deliver every order's state: the exit fills it reported."""
     recon = await executor.reconcile([PRODUCT])
     for update in startup_updates(executor.startup, recon):
-        ctx2.adopt(update.client_order_id, product_id=update.product_id, side=update.side)
+        ctx2.adopt(
+            update.client_order_id, product_id=update.product_id, side=update.side, known=update
+        )
     await ctx2.start()
     (again,) = ctx2.open_exits()
     assert again.exit_id == exit_id and again.stop is not None
