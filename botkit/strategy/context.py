@@ -236,7 +236,7 @@ class BotContext(StrategyDriver):
                 continue
             if order.status in _LIVE:
                 count += 1
-            else:
+            elif order.terminal:  # (a CANCEL_QUEUED one stays: its cancel can fall back)
                 done.append(coid)
         for coid in done:
             del self._live[coid]
@@ -285,7 +285,8 @@ class BotContext(StrategyDriver):
             if order is None:
                 continue
             if order.status not in _LIVE:
-                del self._live[coid]
+                if order.terminal:  # a CANCEL_QUEUED one stays: a cancel that falls back at
+                    del self._live[coid]  # the venue makes it OPEN again (a review)
             elif product_id is None or order.product_id == product_id:
                 live.append(order)
         return live

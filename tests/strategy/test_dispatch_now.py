@@ -309,3 +309,20 @@ async def test_the_run_summary_says_which_open_orders_are_of_unknown_outcome() -
     refresh_stats(stats, ctx, ("BTC-USD",))
     assert stats.open_unknown == 1
     assert "(1 of unknown outcome: resolved at the next start)" in render_summary(stats, 1.0)
+
+
+async def test_an_order_whose_cancel_falls_back_is_open_again() -> None:
+    """``open_orders`` (and so ``cancel_all`` and the open-order cap) dropped an order for
+    good once its cancel was queued: one whose cancel then fell back to OPEN at the venue
+    was working but invisible (a review)."""
+    ctx, _, _, _ = await session(Hookless)
+    (order,) = ctx.open_orders()
+    coid = order.client_order_id
+    ctx.orders.apply("OPEN", client_order_id=coid, order_id="o-1")
+    ctx.orders.apply("CANCEL_QUEUED", client_order_id=coid)
+    assert ctx.open_orders() == [] and ctx._open_count() == 0  # (the risk check's count)
+    ctx.orders.apply("OPEN", client_order_id=coid)  # the venue did not cancel it after all
+    assert [o.client_order_id for o in ctx.open_orders()] == [coid]
+    assert ctx._open_count() == 1
+    ctx.orders.apply("CANCELLED", client_order_id=coid)
+    assert ctx.open_orders() == [] and coid not in ctx._live  # ended: let go
