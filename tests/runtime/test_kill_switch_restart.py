@@ -11,7 +11,6 @@ order OPEN that only the market maker's own re-quote used to cancel).
 
 from __future__ import annotations
 
-import asyncio
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -19,13 +18,10 @@ from typing import Any
 
 import pytest
 
-from botkit.runtime.api import RunOptions
 from botkit.runtime.bot import BotRuntime
-from botkit.runtime.bot_config import parse_bot_config
-from botkit.runtime.health import Health
-from botkit.runtime.settings import load_settings
 from botkit.sim.server import SimServer
 from botkit.sim.ws import WsConfig
+from tests.runtime.live_run import run_live
 from tests.strategy.exit_helpers import quiet_market
 
 STRATEGY = '''
@@ -61,20 +57,7 @@ async def _run(sim: SimServer, tmp_path: Path, bid: bool, done: Any) -> BotRunti
         "strategy": {"name": f"{strategy}:Rester", "params": {"bid": bid}},
         "risk": {"max_order_notional": "10000000", "max_position": "100"},
     }
-
-    def on_health(_: Health) -> None:
-        if runtime.ctx is not None and runtime.ctx.strategy is not None and done(runtime):
-            runtime.request_stop()
-
-    options = RunOptions(
-        mode="live", duration=30.0, data_dir=tmp_path / "data", install_signals=False,
-        on_health=on_health,
-    )  # fmt: skip
-    runtime = BotRuntime(parse_bot_config(config), load_settings(env_file=env), options)
-    async with asyncio.timeout(40):
-        result = await runtime.run()
-    assert result.error is None, result.error
-    return runtime
+    return await run_live(config, env, tmp_path / "data", done)
 
 
 @pytest.mark.timeout(90)

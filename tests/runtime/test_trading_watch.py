@@ -31,6 +31,7 @@ from botkit.runtime.trading_watch import ABSENT_SECONDS, FAIL_LOG_EVERY, Trading
 from botkit.runtime.venue import Endpoints
 from botkit.sim.server import SimServer
 from botkit.sim.ws import WsConfig
+from tests.runtime.live_run import run_live
 from tests.strategy.exit_helpers import quiet_market
 
 STRATEGY = '''
@@ -104,24 +105,8 @@ async def _run(
 ) -> BotRuntime:
     env = tmp_path / "sim.env"
     env.write_text(sim.env_text(sim.add_key("ES256")))
-
-    def on_health(_: Health) -> None:
-        if runtime.ctx is not None and runtime.ctx.strategy is not None and step(runtime):
-            runtime.request_stop()
-
-    options = RunOptions(
-        mode="live", duration=30.0, data_dir=tmp_path / "data", install_signals=False,
-        on_health=on_health,
-    )  # fmt: skip
-    runtime = BotRuntime(
-        parse_bot_config(config or _config(tmp_path, every, hold)),
-        load_settings(env_file=env),
-        options,
-    )
-    async with asyncio.timeout(50):
-        result = await runtime.run()
-    assert result.error is None, result.error
-    return runtime
+    config = config or _config(tmp_path, every, hold)
+    return await run_live(config, env, tmp_path / "data", step)
 
 
 def _orders(sim: SimServer) -> list[dict[str, Any]]:
