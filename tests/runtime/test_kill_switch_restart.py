@@ -46,14 +46,16 @@ class Rester(Strategy):
 '''
 
 
-async def _run(sim: SimServer, tmp_path: Path, bid: bool, done: Any) -> BotRuntime:
+async def _run(
+    sim: SimServer, tmp_path: Path, bid: bool, done: Any, product: str = "BTC-USD"
+) -> BotRuntime:
     strategy = tmp_path / "rester.py"
     strategy.write_text(STRATEGY)
     env = tmp_path / "sim.env"
     if not env.exists():
         env.write_text(sim.env_text(sim.add_key("ES256")))
     config = {
-        "bot": {"mode": "live", "products": ["BTC-USD"], "channels": ["level2"]},
+        "bot": {"mode": "live", "products": [product], "channels": ["level2"]},
         "strategy": {"name": f"{strategy}:Rester", "params": {"bid": bid}},
         "risk": {"max_order_notional": "10000000", "max_position": "100"},
     }
@@ -85,3 +87,27 @@ async def test_a_tripped_kill_switch_cancels_the_earlier_runs_resting_order_at_s
                        if o["order_id"] == order["order_id"]]  # fmt: skip
         assert at_venue["status"] in ("CANCELLED", "CANCEL_QUEUED")
         assert Decimal(at_venue["filled_size"]) == 0
+
+
+@pytest.mark.timeout(90)
+async def test_an_order_read_back_by_its_ledger_mark_is_cancelled_too(tmp_path: Path) -> None:
+    """The other adoption path: an order the reconciliation does not list (here: the
+    second run trades another product; in life, an order older than its window) but whose
+    fill-ledger mark is unfinished is looked up by id at start and adopted from that
+    answer; the tripped kill switch cancels it as well."""
+    async with SimServer(
+        seed=5, tick_interval=0, ws_config=WsConfig(heartbeat_interval=0.2), market=quiet_market()
+    ) as sim:
+
+        def resting() -> list[dict[str, Any]]:
+            orders = sim.exchange.list_orders("default", {})
+            return [o for o in orders if o["status"] == "OPEN"]
+
+        await _run(sim, tmp_path, True, lambda rt: bool(rt.ctx.strategy.placed))
+        (order,) = resting()
+        (tmp_path / "data" / "kill_switch.json").write_text(
+            json.dumps({"tripped": True, "reason": "daily loss limit (test)", "at": 0})
+        )
+        second = await _run(sim, tmp_path, False, lambda rt: True, product="ETH-USD")
+        assert second.gate is not None and second.gate.tripped
+        assert resting() == [], "the kill switch left the read-back order resting"
