@@ -719,11 +719,15 @@ class BotContext(StrategyDriver):
         The cancels that raised (the venue down, a 503) are left in
         :attr:`cancel_all_failed`, each logged at ERROR, and the orders not cancelled for
         another reason in :attr:`cancel_all_left` (logged at WARNING): an operator's
-        ``ctl cancel-all`` says so instead of reporting success."""
+        ``ctl cancel-all`` says so instead of reporting success.
+
+        An order whose cancel was accepted over :data:`CANCEL_RESEND_AFTER` seconds ago and
+        that has not ended is cancelled again: the venue may have failed the cancel without
+        a word (a review), and the kill switch's cancel-all must not leave it working."""
         count = 0
         failed: list[str] = []
         left: list[str] = []
-        for order in self.open_orders(product_id):
+        for order in self.open_orders(product_id) + self._cancel_queued(product_id):
             coid = order.client_order_id
             if self.exits.holds(coid):
                 continue  # it protects a position: cancel_exit (or cancel by id) ends it
@@ -746,6 +750,20 @@ class BotContext(StrategyDriver):
         self.cancel_all_failed, self.cancel_all_left = failed, left
         return count
 
+    def _cancel_queued(self, product_id: str | None) -> list[OrderState]:
+        """This strategy's orders whose cancel is queued (``cancel`` re-sends one only
+        once :data:`CANCEL_RESEND_AFTER` has passed)."""
+        queued = []
+        for coid in self._live:
+            order = self.orders.get(coid)
+            if (
+                order is not None
+                and order.status is OrderStatus.CANCEL_QUEUED
+                and (product_id is None or order.product_id == product_id)
+            ):
+                queued.append(order)
+        return queued
+
     def set_timer(self, name: str, interval: float, *, repeat: bool = True) -> None:
         self.timers.set(name, interval, now=self._monotonic(), repeat=repeat)
 
@@ -756,6 +774,7 @@ class BotContext(StrategyDriver):
         """The state machine let a finished order go: so does this context's index."""
         self._mine.pop(order.client_order_id, None)
         self._live.pop(order.client_order_id, None)
+        self._adopted_with.pop(order.client_order_id, None)
         oid = order.order_id
         if oid and self._aliases.get(oid) == order.client_order_id:
             # its alias still routes a late fill for as long as the state machine remembers

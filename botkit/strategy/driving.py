@@ -239,8 +239,11 @@ class StrategyDriver:
                 event = replace(event, client_order_id=self._aliases[event.order_id])
             # a released order's late update is not this strategy's news any more: ignored
             if event.client_order_id in self._mine:
-                if self._adopted_with.pop(event.client_order_id, None) is not event:
-                    self.orders.apply(  # (one applied at adoption is not applied again)
+                adopted = self._adopted_with
+                if adopted.get(event.client_order_id) is event:  # applied at adoption: not
+                    del adopted[event.client_order_id]  # again (another update of it is)
+                else:
+                    self.orders.apply(
                         event.status,
                         client_order_id=event.client_order_id,
                         order_id=event.order_id,

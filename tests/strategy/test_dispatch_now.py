@@ -22,14 +22,21 @@ from hypothesis import strategies as st
 
 from botkit.clock import ManualClock
 from botkit.market.book import L2Book
-from botkit.market.events import BookChanged, FeedEvent, TickersReceived, TradesReceived
+from botkit.market.events import (
+    BookChanged,
+    FeedEvent,
+    OrderUpdate,
+    TickersReceived,
+    TradesReceived,
+)
 from botkit.market.types import MarketTrade, Ticker
+from botkit.orders.state import OrderStatus
 from botkit.risk.engine import RiskLimits
 from botkit.risk.gate import RiskGate
 from botkit.runtime.dispatch import dispatch_batch
 from botkit.runtime.ui import RunStats
 from botkit.strategy.base import Strategy
-from botkit.strategy.context import BotContext
+from botkit.strategy.context import CANCEL_RESEND_AFTER, BotContext
 from botkit.strategy.loader import create_strategy
 from botkit.strategy.ports import MarketState
 from botkit.venues.advanced_trade.messages import L2Level
@@ -326,3 +333,38 @@ async def test_an_order_whose_cancel_falls_back_is_open_again() -> None:
     assert ctx._open_count() == 1
     ctx.orders.apply("CANCELLED", client_order_id=coid)
     assert ctx.open_orders() == [] and coid not in ctx._live  # ended: let go
+
+
+async def test_cancel_all_cancels_again_an_order_whose_cancel_went_quiet() -> None:
+    """An accepted cancel the venue failed without a word leaves the order working and
+    CANCEL_QUEUED here: a later cancel-all (the kill switch's, an operator's) sends it again
+    once CANCEL_RESEND_AFTER has passed, not before (a review)."""
+    clock = ManualClock(1_790_000_000.0)
+    ctx, _, _, sink = await session(Hookless, clock)
+    (order,) = ctx.open_orders()
+    coid = order.client_order_id
+    ctx.orders.apply("OPEN", client_order_id=coid, order_id="o-1", now=clock.time())
+    assert await ctx.cancel_all() == 1 and sink.cancelled == ["o-1"]
+    assert await ctx.cancel_all() == 0 and sink.cancelled == ["o-1"]  # just accepted
+    assert ctx.cancel_all_left == []  # on its way, not "left"
+    clock.advance(CANCEL_RESEND_AFTER + 1)
+    assert await ctx.cancel_all() == 1 and sink.cancelled == ["o-1", "o-1"]
+
+
+async def test_an_update_adopted_at_start_is_skipped_only_when_it_is_the_one_dispatched() -> None:
+    """The start-up update applied at adoption is not applied again; another update of the
+    same order dispatched first (paper mode's user stream runs before the start-up) must not
+    use up that skip, or the start-up one, dispatched after a cancel, undoes it (a review)."""
+    ctx, _, _, sink = await session(Hookless)
+    at_start = OrderUpdate(
+        "o-9", "adopted-1", "BTC-USD", "BUY", "LIMIT", "OPEN", D(0), D(1), D(0), D(0), False
+    )
+    ctx.adopt("adopted-1", product_id="BTC-USD", side="BUY", known=at_start)
+    earlier = OrderUpdate(
+        "o-9", "adopted-1", "BTC-USD", "BUY", "LIMIT", "OPEN", D(0), D(1), D(0), D(0), True
+    )
+    await ctx.dispatch(earlier)  # another object: applied (no change), the skip is kept
+    assert await ctx.cancel("adopted-1") is True and sink.cancelled == ["o-9"]
+    await ctx.dispatch(at_start)  # the start-up update itself: skipped, not OPEN again
+    state = ctx.orders.get("adopted-1")
+    assert state is not None and state.status is OrderStatus.CANCEL_QUEUED
