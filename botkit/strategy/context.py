@@ -691,6 +691,9 @@ class BotContext(StrategyDriver):
         """
         self._aliases[order_id] = alias
         self.adopt(alias, product_id=product_id, side=side)
+        # its venue id, known here: a cancel of it works before its first update (its
+        # status stays as it is: PENDING is only news to a new order)
+        self.orders.apply(OrderStatus.PENDING, client_order_id=alias, order_id=order_id)
 
     async def cancel(self, client_order_id: str) -> bool:
         order = self.orders.get(client_order_id)

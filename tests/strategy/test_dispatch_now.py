@@ -368,3 +368,18 @@ async def test_an_update_adopted_at_start_is_skipped_only_when_it_is_the_one_dis
     await ctx.dispatch(at_start)  # the start-up update itself: skipped, not OPEN again
     state = ctx.orders.get("adopted-1")
     assert state is not None and state.status is OrderStatus.CANCEL_QUEUED
+
+
+async def test_an_aliased_order_can_be_cancelled_before_its_first_update() -> None:
+    """An exit Coinbase attached to an entry is followed under an alias, its venue id known
+    from the start: a cancel of it (an exit's) was a silent no-op until its first update
+    (a review)."""
+    ctx, _, _, sink = await session(Hookless)
+    ctx.alias_order("o-att", "attached:o-att", "BTC-USD", "SELL")
+    assert await ctx.cancel("attached:o-att") is True and sink.cancelled == ["o-att"]
+    state = ctx.orders.get("attached:o-att")
+    assert state is not None and state.status is OrderStatus.CANCEL_QUEUED
+    ctx.orders.apply("OPEN", client_order_id="attached:o-att")  # a late OPEN: the id stays
+    ctx.alias_order("o-att", "attached:o-att", "BTC-USD", "SELL")  # again: nothing moves back
+    state = ctx.orders.get("attached:o-att")
+    assert state is not None and state.order_id == "o-att" and state.status is OrderStatus.OPEN
