@@ -63,8 +63,18 @@ async def _run(
 
 
 @pytest.mark.timeout(90)
+@pytest.mark.parametrize(
+    "then_trades",
+    [
+        "BTC-USD",  # the bid is listed by reconciliation and adopted from it
+        # the other adoption path: reconciliation does not list it (the second run trades
+        # another product; in life, an order older than its window), but its fill-ledger
+        # mark is unfinished: looked up by id at start and adopted from that answer
+        "ETH-USD",
+    ],
+)
 async def test_a_tripped_kill_switch_cancels_the_earlier_runs_resting_order_at_start(
-    tmp_path: Path,
+    tmp_path: Path, then_trades: str
 ) -> None:
     async with SimServer(
         seed=5, tick_interval=0, ws_config=WsConfig(heartbeat_interval=0.2), market=quiet_market()
@@ -80,34 +90,11 @@ async def test_a_tripped_kill_switch_cancels_the_earlier_runs_resting_order_at_s
         (tmp_path / "data" / "kill_switch.json").write_text(
             json.dumps({"tripped": True, "reason": "daily loss limit (test)", "at": 0})
         )
-        second = await _run(sim, tmp_path, False, lambda rt: True)  # stops at its first health
+        # stops at its first health report; its strategy does nothing at all
+        second = await _run(sim, tmp_path, False, lambda rt: True, product=then_trades)
         assert second.gate is not None and second.gate.tripped
         assert resting() == [], "the kill switch left the earlier run's bid resting"
         (at_venue,) = [o for o in sim.exchange.list_orders("default", {})
                        if o["order_id"] == order["order_id"]]  # fmt: skip
         assert at_venue["status"] in ("CANCELLED", "CANCEL_QUEUED")
         assert Decimal(at_venue["filled_size"]) == 0
-
-
-@pytest.mark.timeout(90)
-async def test_an_order_read_back_by_its_ledger_mark_is_cancelled_too(tmp_path: Path) -> None:
-    """The other adoption path: an order the reconciliation does not list (here: the
-    second run trades another product; in life, an order older than its window) but whose
-    fill-ledger mark is unfinished is looked up by id at start and adopted from that
-    answer; the tripped kill switch cancels it as well."""
-    async with SimServer(
-        seed=5, tick_interval=0, ws_config=WsConfig(heartbeat_interval=0.2), market=quiet_market()
-    ) as sim:
-
-        def resting() -> list[dict[str, Any]]:
-            orders = sim.exchange.list_orders("default", {})
-            return [o for o in orders if o["status"] == "OPEN"]
-
-        await _run(sim, tmp_path, True, lambda rt: bool(rt.ctx.strategy.placed))
-        (order,) = resting()
-        (tmp_path / "data" / "kill_switch.json").write_text(
-            json.dumps({"tripped": True, "reason": "daily loss limit (test)", "at": 0})
-        )
-        second = await _run(sim, tmp_path, False, lambda rt: True, product="ETH-USD")
-        assert second.gate is not None and second.gate.tripped
-        assert resting() == [], "the kill switch left the read-back order resting"
