@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "MESSAGE_MAX",
+    "OPEN_STATUSES",
     "REFUSAL_REASONS",
     "TradingMode",
     "TradingStatus",
@@ -61,7 +62,7 @@ _REASONS = {
 REFUSAL_REASONS = frozenset(_REASONS.values())
 """The reason codes of an order refused for its product's trading status."""
 
-_OPEN_STATUSES = frozenset({"", "online"})
+OPEN_STATUSES = frozenset({"", "online"})
 """Venue ``status`` values that do not by themselves stop trading (Prime sends none)."""
 
 
@@ -82,6 +83,12 @@ class TradingStatus:
     def restricted(self) -> bool:
         """Whether some order the bot could send is refused in this mode."""
         return self.mode is not TradingMode.FULL
+
+    @property
+    def reason(self) -> str:
+        """The reason code of an order this mode refuses (``PRODUCT_CANCEL_ONLY``...);
+        empty while the product trades fully."""
+        return _REASONS.get(self.mode, "")
 
     def describe(self) -> str:
         """One line for a log, the status page or an error message."""
@@ -117,7 +124,7 @@ def status_from_rule(rule: Mapping[str, object]) -> TradingStatus:
     if (
         _flag(rule, "trading_disabled")
         or _flag(rule, "is_disabled")
-        or venue_status not in _OPEN_STATUSES
+        or venue_status not in OPEN_STATUSES
     ):
         mode = TradingMode.HALTED
     elif _flag(rule, "cancel_only"):

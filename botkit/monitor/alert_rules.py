@@ -414,7 +414,7 @@ class AlertRules:
                 "warning",
                 f"{status.product_id} restricted by the venue",
                 f"{status.describe()}.\nbotkit refuses, before sending, the orders the venue "
-                f"would not take now (reason PRODUCT_{status.mode.name}) and reads the status "
+                f"would not take now (reason {status.reason}) and reads the status "
                 "again until it lifts; working orders stay. Nothing to do unless it lasts.",
             ),
             now,

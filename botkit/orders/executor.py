@@ -791,17 +791,7 @@ class OrderExecutor(ReconcileMixin):
         here on) and for replays after a reconnect (the state machine ignores
         updates that change nothing and logs illegal transitions).
         """
-        self.orders.apply(
-            update.status,
-            client_order_id=update.client_order_id,
-            order_id=update.order_id,
-            filled_size=update.cumulative_quantity,
-            average_filled_price=update.avg_price or None,
-            product_id=update.product_id,
-            side=update.side,
-            now=self._wall(),
-            source="ws",
-        )
+        self.orders.apply_update(update, now=self._wall(), source="ws")
 
     def named(self, event: E) -> E:
         """``event`` (an order update or fill) with its client_order_id filled in when the

@@ -29,8 +29,12 @@ from collections import deque
 from collections.abc import Callable
 from decimal import Decimal
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import msgspec
+
+if TYPE_CHECKING:
+    from botkit.market.events import OrderUpdate
 
 __all__ = [
     "TERMINAL",
@@ -198,6 +202,28 @@ class OrderStateMachine:
             state = OrderState(client_order_id, product_id=product_id, side=side)
             self._orders[client_order_id] = state
         return state
+
+    def apply_update(
+        self,
+        update: OrderUpdate,
+        *,
+        now: float,
+        source: str,
+        status: str | OrderStatus | None = None,
+    ) -> Transition | None:
+        """:meth:`apply` of a user-channel (or start-up) :class:`OrderUpdate`; ``status``
+        instead of the update's own (already normalised by the caller)."""
+        return self.apply(
+            update.status if status is None else status,
+            client_order_id=update.client_order_id,
+            order_id=update.order_id,
+            filled_size=update.cumulative_quantity,
+            average_filled_price=update.avg_price or None,
+            product_id=update.product_id,
+            side=update.side,
+            now=now,
+            source=source,
+        )
 
     def apply(
         self,

@@ -29,7 +29,12 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from botkit.errors import BotkitError
-from botkit.market.trading_status import TradingMode, TradingStatus, status_from_rule
+from botkit.market.trading_status import (
+    OPEN_STATUSES,
+    TradingMode,
+    TradingStatus,
+    status_from_rule,
+)
 from botkit.market.types import StatusProduct
 from botkit.risk.gate import RiskGate
 
@@ -67,9 +72,6 @@ HINT_REASONS = frozenset(
 )
 """Venue rejection reasons that may mean a product's trading status changed (the reference
 does not say which one each restriction gives: all of them prompt a read)."""
-
-
-_OPEN = ("", "online")
 
 
 class TradingWatch:
@@ -136,10 +138,9 @@ class TradingWatch:
                 changed.append(status)
                 if status.restricted:
                     log.warning(
-                        "%s; orders it does not take are refused (PRODUCT_%s) until it "
-                        "trades again",
+                        "%s; orders it does not take are refused (%s) until it trades again",
                         status.describe(),
-                        status.mode.name,
+                        status.reason,
                     )
                 else:
                     log.warning("%s trades fully again at the venue", pid)
@@ -169,15 +170,15 @@ class TradingWatch:
             said = (p.status.strip().lower(), p.status_message.strip())
             last = self._last.get(p.id)
             if last is None:  # the start's read failed: only "not online" is news
-                if said[0] not in _OPEN:
+                if said[0] not in OPEN_STATUSES:
                     self.hint(f"{p.id}: status channel says {said[0]}")
                 continue
             before = self._said.get(p.id)
             self._said[p.id] = said
             # the channel has no cancel/limit/post-only flags: only online or not is
             # compared with the read; its own words changing is news too
-            is_open = said[0] in _OPEN
-            if is_open != (last.venue_status in _OPEN) or (before is not None and said != before):
+            moved = (said[0] in OPEN_STATUSES) != (last.venue_status in OPEN_STATUSES)
+            if moved or (before is not None and said != before):
                 self.hint(f"{p.id}: status channel says {said[0] or '(none)'}")
 
     async def run(self) -> None:

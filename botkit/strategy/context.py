@@ -271,11 +271,7 @@ class BotContext(StrategyDriver):
         status = normalise_status(known.status, known.cumulative_quantity)
         if status is None or status in TERMINAL:
             return
-        self.orders.apply(
-            status, client_order_id=client_order_id, order_id=known.order_id,
-            filled_size=known.cumulative_quantity,
-            average_filled_price=known.avg_price or None, now=self.now(), source="start",
-        )  # fmt: skip
+        self.orders.apply_update(known, now=self.now(), source="start", status=status)
         self._adopted_with[client_order_id] = known
 
     def open_orders(self, product_id: str | None = None) -> list[OrderState]:

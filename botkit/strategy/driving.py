@@ -243,15 +243,7 @@ class StrategyDriver:
                 if adopted.get(event.client_order_id) is event:  # applied at adoption: not
                     del adopted[event.client_order_id]  # again (another update of it is)
                 else:
-                    self.orders.apply(
-                        event.status,
-                        client_order_id=event.client_order_id,
-                        order_id=event.order_id,
-                        filled_size=event.cumulative_quantity,
-                        average_filled_price=event.avg_price or None,
-                        now=self.now(),
-                        source="ws",
-                    )
+                    self.orders.apply_update(event, now=self.now(), source="ws")
                 ledger = self.ledger
                 if ledger is not None:  # what a restart must ask the exchange about
                     if event.status in TERMINAL_STATUSES:
