@@ -765,6 +765,8 @@ class ExitManager(ExitRetention, ExitRecovery, ExitMarket, ExitSizing):
         """The entry finished: arm its exits for what filled (or drop them)."""
         if filled <= 0:
             self._finish(rec, "cancelled")
+            if rec.native:
+                await self._attached_left(rec)
             return []
         if rec.native:  # attached: the exchange sized the exit by the fills already
             rec.size, rec.status = filled, "armed"

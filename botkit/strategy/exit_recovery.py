@@ -79,6 +79,8 @@ class ExitHost(Protocol):
 
     async def cancel(self, client_order_id: str) -> bool: ...
 
+    def now(self) -> float: ...
+
     async def _place(
         self,
         product_id: str,
@@ -482,6 +484,49 @@ class ExitRecovery:
         except BotkitError as exc:
             return f"refused: {exc}"
         return "ended"
+
+    async def _attached_left(self, rec: ExitRecord) -> None:
+        """An entry ended with nothing filled: the exit the venue attached to it protects
+        nothing, and must not stay one of this run's open orders.
+
+        Why: whether the venue reports the end of an attached exit whose entry was
+        cancelled is not in the reference; if it does not, the exit stayed PENDING for
+        the whole run, counted against ``max_open_orders`` (a restart healed it, by its
+        fill-ledger mark). Asked once, now: ended at the venue → ended here as the venue
+        says; still working there → cancelled (its entry bought nothing, so there is
+        nothing for it to sell), then followed as any cancelled order; the lookup failing
+        → kept, and said (a restart asks again).
+        """
+        attached = str(rec.extra.get("attached_order_id") or "")
+        alias = rec.order_coid
+        ctx = self._ctx
+        state = ctx.orders.get(alias) if alias else None
+        lookup = getattr(ctx._sink, "order", None)
+        if not attached or alias is None or state is None or state.terminal or lookup is None:
+            return  # not followed, or its end was reported already
+        try:
+            order = await lookup(attached)
+        except BotkitError as exc:
+            self._log.warning(
+                "exit %s: its entry ended unfilled and the lookup of its attached exit %s "
+                "failed (%s): it stays listed open until the venue reports its end or a "
+                "restart asks about it", rec.exit_id, attached, exc,
+            )  # fmt: skip
+            return
+        if order.status in TERMINAL:
+            ctx.orders.apply(
+                order.status, client_order_id=alias, order_id=attached,
+                filled_size=order.filled_size, now=ctx.now(), source="lookup",
+            )  # fmt: skip
+            return
+        try:
+            await ctx.cancel(alias)
+        except BotkitError as exc:
+            self._log.warning(
+                "exit %s: its entry ended unfilled but its attached exit %s is %s at the "
+                "venue, and its cancel failed (%s): cancel it there (botkit ctl "
+                "cancel-all)", rec.exit_id, attached, order.status, exc,
+            )  # fmt: skip
 
     async def _resume_entry(self, rec: ExitRecord, known: Callable[[str], bool]) -> None:
         """An entry's exits after a restart.

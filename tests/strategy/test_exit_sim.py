@@ -23,6 +23,7 @@ from botkit.market.trading_status import TradingMode, TradingStatus
 from botkit.orders.executor import OrderExecutor
 from botkit.orders.intents import OrderIntent
 from botkit.orders.ledger import FillLedger
+from botkit.orders.state import OrderStatus
 from botkit.orders.types import startup_updates
 from botkit.risk.engine import RiskLimits, RiskRejected
 from botkit.risk.gate import RiskGate
@@ -980,3 +981,74 @@ async def test_a_native_trailing_stop_is_re_priced_in_steps_of_a_tenth_of_its_di
     await user.sync(ctx)  # the cancel confirmed: the new stop at the latest level
     (at_sim,) = open_at_sim(sim.exchange)
     assert D(at_sim["order_configuration"]["stop_limit_stop_limit_gtc"]["stop_price"]) == last - 17
+
+
+
+async def test_the_attached_exit_of_an_entry_cancelled_unfilled_is_not_left_open(
+    sim: SimServer, executor: OrderExecutor, tmp_path: Path
+) -> None:
+    """An entry ended with nothing filled: its attached exit protects nothing. If the
+    venue never reports that exit's end (the reference does not say it does), it stayed
+    PENDING for the whole run, one of ``max_open_orders``: the entry's end now asks about
+    it and ends it here as the venue says."""
+    ctx, entry, alias, rec = await _bracketed_entry_resting(sim, executor, tmp_path)
+    assert {o.client_order_id for o in ctx.open_orders()} == {entry, alias}
+    assert await ctx.cancel(entry)
+    sim.exchange.advance(sim.now() + 5)  # the cancel completes: the venue ends both
+    # only the entry's end reaches the bot, as from a venue that does not report the exit's
+    await ctx.dispatch(_ended(entry, str(ctx.orders.get(entry).order_id)))  # type: ignore[union-attr]
+    assert rec.status == "cancelled"
+    assert ctx.open_orders() == []
+
+
+async def _bracketed_entry_resting(
+    sim: SimServer, executor: OrderExecutor, tmp_path: Path
+) -> tuple[BotContext, str, str, Any]:
+    """An entry resting 3 % under the market with an attached bracket; (ctx, entry, alias,
+    its exit record)."""
+    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
+    await ctx.dispatch(book_event(sim))
+    last = sim.exchange.last_trade_price(PRODUCT)
+    await ctx.dispatch(ticker(last))
+    price = (last * D("0.97")).quantize(D("0.01"))
+    entry = await ctx.buy(PRODUCT, SIZE, price, stop_loss=Offset.pct(2), take_profit=Offset.pct(2))
+    (rec,) = ctx.open_exits()
+    return ctx, entry, f"attached:{rec.extra['attached_order_id']}", rec
+
+
+def _ended(entry: str, order_id: str) -> OrderUpdate:
+    zero = D(0)
+    return OrderUpdate(
+        order_id, entry, PRODUCT, "BUY", "LIMIT", "CANCELLED", zero, zero, zero, zero, False
+    )
+
+
+async def test_an_attached_exit_still_working_when_its_entry_ended_unfilled_is_cancelled(
+    sim: SimServer, executor: OrderExecutor, tmp_path: Path
+) -> None:
+    """The entry's end reached the bot before the venue had ended its attached exit: the
+    exit protects nothing (its entry bought nothing), so the bot cancels it at the venue."""
+    ctx, entry, alias, _ = await _bracketed_entry_resting(sim, executor, tmp_path)
+    attached = alias.removeprefix("attached:")
+    assert await ctx.cancel(entry)  # the venue queues it; the bot hears of its end first
+    assert sim.exchange.get_order("default", attached)["status"] == "PENDING"
+    await ctx.dispatch(_ended(entry, str(ctx.orders.get(entry).order_id)))  # type: ignore[union-attr]
+    assert sim.exchange.get_order("default", attached)["status"] == "CANCEL_QUEUED"
+    state = ctx.orders.get(alias)
+    assert state is not None and state.status is OrderStatus.CANCEL_QUEUED
+
+
+async def test_an_attached_exit_whose_lookup_fails_when_its_entry_ended_is_kept(
+    sim: SimServer, executor: OrderExecutor, tmp_path: Path
+) -> None:
+    """The lookup fails: nothing is guessed; the exit stays listed (a restart asks about
+    it by its mark) and nothing is cancelled."""
+    ctx, entry, alias, rec = await _bracketed_entry_resting(sim, executor, tmp_path)
+    attached = alias.removeprefix("attached:")
+    assert await ctx.cancel(entry)
+    sim.exchange.advance(sim.now() + 5)
+    broken = sim.faults.fail_next(500, 50, path=r"/orders/historical/[^/]+$", method="GET")
+    await ctx.dispatch(_ended(entry, str(ctx.orders.get(entry).order_id)))  # type: ignore[union-attr]
+    assert broken.fired >= 1 and rec.status == "cancelled"
+    assert [o.client_order_id for o in ctx.open_orders()] == [alias]
+    assert sim.exchange.get_order("default", attached)["status"] == "CANCELLED"
