@@ -492,18 +492,43 @@ class ExitRecovery:
         Why: whether the venue reports the end of an attached exit whose entry was
         cancelled is not in the reference; if it does not, the exit stayed PENDING for
         the whole run, counted against ``max_open_orders`` (a restart healed it, by its
-        fill-ledger mark). Asked once, now: ended at the venue → ended here as the venue
-        says; still working there → cancelled (its entry bought nothing, so there is
-        nothing for it to sell), then followed as any cancelled order; the lookup failing
-        → kept, and said (a restart asks again).
+        fill-ledger mark). Asked now: ended or being cancelled at the venue → so here;
+        still working there → cancelled (its entry bought nothing, so there is nothing
+        for it to sell), and a cancel the venue refuses (it ended meanwhile) asks once
+        more; the lookup failing → kept, and said (a restart asks again).
         """
         attached = str(rec.extra.get("attached_order_id") or "")
         alias = rec.order_coid
         ctx = self._ctx
         state = ctx.orders.get(alias) if alias else None
-        lookup = getattr(ctx._sink, "order", None)
-        if not attached or alias is None or state is None or state.terminal or lookup is None:
+        if not attached or alias is None or state is None or state.terminal:
             return  # not followed, or its end was reported already
+        status = await self._attached_status(rec, attached)
+        if status is None or self._attached_apply(alias, attached, *status):
+            return
+        try:
+            if await ctx.cancel(alias):
+                return
+        except BotkitError as exc:
+            self._log.warning(
+                "exit %s: its entry ended unfilled but its attached exit %s is %s at the "
+                "venue, and its cancel failed (%s): cancel it there (botkit ctl "
+                "cancel-all)", rec.exit_id, attached, status[0], exc,
+            )  # fmt: skip
+            return
+        status = await self._attached_status(rec, attached)  # refused: it ended meanwhile?
+        if status is not None and not self._attached_apply(alias, attached, *status):
+            self._log.warning(
+                "exit %s: its entry ended unfilled but its attached exit %s is still %s at "
+                "the venue, which refused its cancel: it stays listed open until the venue "
+                "reports its end", rec.exit_id, attached, status[0],
+            )  # fmt: skip
+
+    async def _attached_status(self, rec: ExitRecord, attached: str) -> tuple[str, Decimal] | None:
+        """(status, filled) of the attached exit at the venue; None (said) if not known."""
+        lookup = getattr(self._ctx._sink, "order", None)
+        if lookup is None:
+            return None
         try:
             order = await lookup(attached)
         except BotkitError as exc:
@@ -512,21 +537,22 @@ class ExitRecovery:
                 "failed (%s): it stays listed open until the venue reports its end or a "
                 "restart asks about it", rec.exit_id, attached, exc,
             )  # fmt: skip
-            return
-        if order.status in TERMINAL:
-            ctx.orders.apply(
-                order.status, client_order_id=alias, order_id=attached,
-                filled_size=order.filled_size, now=ctx.now(), source="lookup",
-            )  # fmt: skip
-            return
-        try:
-            await ctx.cancel(alias)
-        except BotkitError as exc:
-            self._log.warning(
-                "exit %s: its entry ended unfilled but its attached exit %s is %s at the "
-                "venue, and its cancel failed (%s): cancel it there (botkit ctl "
-                "cancel-all)", rec.exit_id, attached, order.status, exc,
-            )  # fmt: skip
+            return None
+        return str(order.status), order.filled_size
+
+    def _attached_apply(self, alias: str, attached: str, status: str, filled: Decimal) -> bool:
+        """Take the venue's word on an attached exit ended or being cancelled there (so
+        no longer counted open); False if it still works there."""
+        if status not in TERMINAL and status != _QUEUED:
+            return False
+        ctx = self._ctx
+        ctx.orders.apply(
+            status, client_order_id=alias, order_id=attached, filled_size=filled,
+            now=ctx.now(), source="lookup",
+        )  # fmt: skip
+        if status in TERMINAL and ctx.ledger is not None:  # its mark: not asked about again
+            ctx.ledger.finished(attached, status, filled)
+        return True
 
     async def _resume_entry(self, rec: ExitRecord, known: Callable[[str], bool]) -> None:
         """An entry's exits after a restart.

@@ -983,30 +983,80 @@ async def test_a_native_trailing_stop_is_re_priced_in_steps_of_a_tenth_of_its_di
     assert D(at_sim["order_configuration"]["stop_limit_stop_limit_gtc"]["stop_price"]) == last - 17
 
 
-
 async def test_the_attached_exit_of_an_entry_cancelled_unfilled_is_not_left_open(
     sim: SimServer, executor: OrderExecutor, tmp_path: Path
 ) -> None:
     """An entry ended with nothing filled: its attached exit protects nothing. If the
     venue never reports that exit's end (the reference does not say it does), it stayed
     PENDING for the whole run, one of ``max_open_orders``: the entry's end now asks about
-    it and ends it here as the venue says."""
-    ctx, entry, alias, rec = await _bracketed_entry_resting(sim, executor, tmp_path)
+    it and ends it here as the venue says (its fill-ledger mark too)."""
+    ledger = FillLedger(tmp_path / "fills.sqlite")
+    ctx, entry, alias, rec = await _bracketed_entry_resting(sim, executor, tmp_path, ledger)
+    attached = alias.removeprefix("attached:")
     assert {o.client_order_id for o in ctx.open_orders()} == {entry, alias}
+    assert attached in {m.order_id for m in ledger.unfinished()}
     assert await ctx.cancel(entry)
     sim.exchange.advance(sim.now() + 5)  # the cancel completes: the venue ends both
     # only the entry's end reaches the bot, as from a venue that does not report the exit's
     await ctx.dispatch(_ended(entry, str(ctx.orders.get(entry).order_id)))  # type: ignore[union-attr]
     assert rec.status == "cancelled"
     assert ctx.open_orders() == []
+    assert attached not in {m.order_id for m in ledger.unfinished()}
+    ledger.close()
+
+
+async def test_an_attached_exit_the_venue_is_cancelling_is_not_left_open(
+    sim: SimServer, executor: OrderExecutor, tmp_path: Path
+) -> None:
+    """The venue is cancelling the exit with its entry when the bot asks (CANCEL_QUEUED):
+    taken as it is, no second cancel (which the venue refuses as a duplicate)."""
+    ctx, entry, alias, _ = await _bracketed_entry_resting(sim, executor, tmp_path)
+    attached = alias.removeprefix("attached:")
+    assert await ctx.cancel(entry)
+    assert await ExecutorSink(executor).cancel(attached)  # the venue's own, with the entry
+    assert sim.exchange.get_order("default", attached)["status"] == "CANCEL_QUEUED"
+    await ctx.dispatch(_ended(entry, str(ctx.orders.get(entry).order_id)))  # type: ignore[union-attr]
+    assert ctx.open_orders() == []
+    state = ctx.orders.get(alias)
+    assert state is not None and state.status is OrderStatus.CANCEL_QUEUED
+
+
+async def test_an_attached_exit_ended_between_the_lookup_and_its_cancel_is_asked_again(
+    sim: SimServer, executor: OrderExecutor, tmp_path: Path
+) -> None:
+    """The lookup saw the exit working, the venue ended it before the bot's cancel came
+    (refused: nothing to cancel): the bot asks once more and ends it as the venue says."""
+
+    class EndsAfterTheLookup(ExecutorSink):
+        calls = 0
+
+        async def order(self, order_id: str) -> Any:
+            found = await super().order(order_id)
+            self.calls += 1
+            if self.calls == 1:  # the venue finishes its cancels right after this answer
+                sim.exchange.advance(sim.now() + 5)
+            return found
+
+    sink = EndsAfterTheLookup(executor)
+    ctx, entry, alias, _ = await _bracketed_entry_resting(sim, executor, tmp_path, sink=sink)
+    attached = alias.removeprefix("attached:")
+    assert await ctx.cancel(entry)  # queued at the venue: the exit still PENDING there
+    await ctx.dispatch(_ended(entry, str(ctx.orders.get(entry).order_id)))  # type: ignore[union-attr]
+    assert sink.calls == 2
+    assert sim.exchange.get_order("default", attached)["status"] == "CANCELLED"
+    assert ctx.open_orders() == []
 
 
 async def _bracketed_entry_resting(
-    sim: SimServer, executor: OrderExecutor, tmp_path: Path
+    sim: SimServer,
+    executor: OrderExecutor,
+    tmp_path: Path,
+    ledger: FillLedger | None = None,
+    sink: ExecutorSink | None = None,
 ) -> tuple[BotContext, str, str, Any]:
     """An entry resting 3 % under the market with an attached bracket; (ctx, entry, alias,
     its exit record)."""
-    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
+    ctx, _ = context(sim, sink or ExecutorSink(executor), tmp_path, ledger=ledger)
     await ctx.dispatch(book_event(sim))
     last = sim.exchange.last_trade_price(PRODUCT)
     await ctx.dispatch(ticker(last))
@@ -1045,10 +1095,9 @@ async def test_an_attached_exit_whose_lookup_fails_when_its_entry_ended_is_kept(
     it by its mark) and nothing is cancelled."""
     ctx, entry, alias, rec = await _bracketed_entry_resting(sim, executor, tmp_path)
     attached = alias.removeprefix("attached:")
-    assert await ctx.cancel(entry)
-    sim.exchange.advance(sim.now() + 5)
+    assert await ctx.cancel(entry)  # queued at the venue: the exit still PENDING there
     broken = sim.faults.fail_next(500, 50, path=r"/orders/historical/[^/]+$", method="GET")
     await ctx.dispatch(_ended(entry, str(ctx.orders.get(entry).order_id)))  # type: ignore[union-attr]
     assert broken.fired >= 1 and rec.status == "cancelled"
     assert [o.client_order_id for o in ctx.open_orders()] == [alias]
-    assert sim.exchange.get_order("default", attached)["status"] == "CANCELLED"
+    assert sim.exchange.get_order("default", attached)["status"] == "PENDING"
