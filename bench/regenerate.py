@@ -101,8 +101,8 @@ SCRIPTS: tuple[Script, ...] = (
     Script(
         "bench_runtime",
         "--ticks 20000 --seconds 10 --spawns 7 --live-seconds 4",
-        "--ticks 200 --seconds 2 --spawns 1 --live-seconds 1",
-        4.0,  # estimated
+        "--ticks 200 --cadence-ticks 20 --seconds 2 --spawns 1 --live-seconds 1",
+        4.8,  # estimated (the cadence part: ~45 s)
     ),
     Script("bench_memory", "--seconds 8 --repeats 3 --live", "--seconds 2 --repeats 1 --live", 2.0),
     Script("bench_loop", "--rounds 7", "--rounds 1 --ticks 100 --steps 300 --levels 200", 0.7),
