@@ -37,6 +37,9 @@
    sleep is outside the timing): a live bot waits for its next frame between ticks, and
    after such a wait both paths run with cold caches (~2.5x slower on this box), which
    the back-to-back rounds above never see. Its rows are the figure a user's bot shows.
+   ``--parts idle`` (not in the default run) times a few steps that are not botkit's code
+   (nothing, ``json.loads`` of the frame, a 250-byte ``pwrite``, an ES256 signature) back
+   to back and after the same idle: the machine's own slowdown, for scale.
 2. **Resident memory** of ``botkit run`` in sim mode (simulator in-process, BTC-USD level2 +
    ticker + candles + the user channel), once with the simulator's 50-level book and once
    with a BTC-USD-sized snapshot (30 000 padded levels, ~3 MB frame). VmHWM/VmRSS from /proc.
@@ -70,6 +73,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -488,6 +492,57 @@ def es256_cost(key: Any, n: int = 2000) -> float:
     return statistics.median(xs)
 
 
+def idle_floor(gap: float, n: int = 300) -> dict[str, tuple[float, float]]:
+    """(back to back, after ``gap`` s idle) p50 µs of small steps of the path that are
+    not botkit's code: what the machine itself costs once the process has waited (cold
+    caches, a vCPU woken up), for scale against the cadence rows."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = generate_cdp_key("ES256").private_key
+    algo = ec.ECDSA(hashes.SHA256())
+    data = frame(1, "65000.00")
+    body = secrets.token_bytes(250)
+    token = secrets.token_bytes(330)
+    steps: dict[str, Callable[[], object]] = {
+        "two perf_counter_ns() calls (nothing)": lambda: None,
+        "json.loads of the ticker frame": lambda: json.loads(data),
+        "msgspec.json.decode of the ticker frame": lambda: _decode_body(data),
+        "os.pwrite of 250 bytes to a file (page cache)": lambda: os.pwrite(fd, body, 0),
+        "one raw ES256 signature": lambda: key.sign(token, algo),
+    }
+    out: dict[str, tuple[float, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        fd = os.open(Path(tmp) / "f", os.O_RDWR | os.O_CREAT)
+        try:
+            samples: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in steps}
+            for i in range(2 * n):
+                idle = i % 2 == 1
+                for name, step in steps.items():
+                    if idle:
+                        time.sleep(gap)
+                    else:  # back to back: the step's third run in a row is timed
+                        step()
+                        step()
+                    t0 = time.perf_counter_ns()
+                    step()
+                    samples[name][idle].append((time.perf_counter_ns() - t0) / 1000)
+            for name, (hot, cold) in samples.items():
+                out[name] = (statistics.median(hot), statistics.median(cold))
+        finally:
+            os.close(fd)
+    return out
+
+
+def idle_rows(args: argparse.Namespace) -> None:
+    gap_ms = args.cadence_ms
+    floor = idle_floor(gap_ms / 1000)
+    print(f"steps that are not botkit's, p50 us: back to back, and after {gap_ms:g} ms idle")
+    print(f"  {'step':48s} {'hot':>7} {'idle':>7} {'x':>6}")
+    for name, (hot, cold) in floor.items():
+        print(f"  {name:48s} {hot:7.1f} {cold:7.1f} {cold / max(hot, 1e-9):5.1f}x")
+
+
 CHILD = """
 import sys, time
 from pathlib import Path
@@ -636,7 +691,7 @@ def main() -> None:
     ap.add_argument(
         "--parts",
         default="latency,cadence,sim,live",
-        help="any of latency, cadence, stages, sim, live (comma-separated)",
+        help="any of latency, cadence, idle, stages, sim, live (comma-separated)",
     )
     ap.add_argument("--spawns", type=int, default=5, help="live children per row")
     ap.add_argument("--live-seconds", type=float, default=5.0, help="--duration of a live child")
@@ -658,6 +713,8 @@ def main() -> None:
         latency_rows(args)
     if "cadence" in parts:
         cadence_rows(args)
+    if "idle" in parts:
+        idle_rows(args)
     if "stages" in parts:
         stage_rows(args)
     if "sim" in parts:
