@@ -116,6 +116,7 @@ class ExitManager(ExitRetention, ExitRecovery, ExitMarket, ExitSizing):
         self._cancel_retry = {}
         self._cancelling = set()
         self._rearm_after = {}
+        self._attached_due = {}
         self._oversized, self._too_big = {}, {}  # (ExitSizing's)
         self._resumed: set[str] = set()
         self._init_retention()
@@ -136,7 +137,9 @@ class ExitManager(ExitRetention, ExitRecovery, ExitMarket, ExitSizing):
         self._rewatch(rec.product_id)
 
     def _rewatch(self, product_id: str) -> None:
-        if any(self._needs_prints(r) for r in self._live_of(product_id)):
+        if any(self._needs_prints(r) for r in self._live_of(product_id)) or any(
+            r.product_id == product_id for r, _ in self._attached_due.values()
+        ):
             self.watch.add(product_id)
         else:
             self.watch.discard(product_id)
@@ -614,6 +617,9 @@ class ExitManager(ExitRetention, ExitRecovery, ExitMarket, ExitSizing):
         failed re-price cancels, move trailing stops, trigger emulated exits."""
         if self._unsure:
             await self._settle(product_id)
+        if self._attached_due:
+            await self._check_attached(product_id)
+            self._rewatch(product_id)
         await self.fit_native(product_id)  # before a trailing stop's re-price: its size
         events: list[ExitEvent] = []
         for rec in self._live_of(product_id):
@@ -766,7 +772,8 @@ class ExitManager(ExitRetention, ExitRecovery, ExitMarket, ExitSizing):
         if filled <= 0:
             self._finish(rec, "cancelled")
             if rec.native:
-                await self._attached_left(rec)
+                self._attached_left(rec)
+                self._rewatch(rec.product_id)
             return []
         if rec.native:  # attached: the exchange sized the exit by the fills already
             rec.size, rec.status = filled, "armed"

@@ -106,6 +106,9 @@ RETRY_FIRST = 1.0
 """Seconds before an exit first asks again about an order whose outcome is unknown, or
 re-sends a cancel that failed; doubled after each failure up to :data:`RETRY_MAX`."""
 RETRY_MAX = 30.0
+ATTACHED_GRACE = 5.0
+"""Seconds an entry that ended unfilled leaves the venue to report the end of its attached
+exit before the bot asks (at the product's next print after them)."""
 _QUEUED = OrderStatus.CANCEL_QUEUED
 SENDING = "sending"
 """``extra`` key: the working order journaled in the exit but perhaps not yet in the
@@ -142,6 +145,9 @@ class ExitRecovery:
     _rearm_after: dict[str, _Retry]
     """Emulated exits (by id) whose triggered order was refused: not triggered again
     before ``next_at``; the delay doubles while refusals follow each other."""
+    _attached_due: dict[str, tuple[ExitRecord, float]]
+    """Attached exits (by alias) of entries that ended unfilled, the venue's report of
+    their end awaited until the time given (:meth:`_attached_left`)."""
 
     # provided by ExitManager
     def _save(self) -> None:
@@ -485,24 +491,40 @@ class ExitRecovery:
             return f"refused: {exc}"
         return "ended"
 
-    async def _attached_left(self, rec: ExitRecord) -> None:
+    def _attached_left(self, rec: ExitRecord) -> None:
         """An entry ended with nothing filled: the exit the venue attached to it protects
         nothing, and must not stay one of this run's open orders.
 
         Why: whether the venue reports the end of an attached exit whose entry was
         cancelled is not in the reference; if it does not, the exit stayed PENDING for
         the whole run, counted against ``max_open_orders`` (a restart healed it, by its
-        fill-ledger mark). Asked now: ended or being cancelled at the venue → so here;
-        still working there → cancelled (its entry bought nothing, so there is nothing
-        for it to sell), and a cancel the venue refuses (it ended meanwhile) asks once
-        more; the lookup failing → kept, and said (a restart asks again).
+        fill-ledger mark). The venue's report is awaited :data:`ATTACHED_GRACE` seconds
+        (no request when it comes, as it does from the simulator), then the product's next
+        print asks (:meth:`_check_attached`).
         """
-        attached = str(rec.extra.get("attached_order_id") or "")
         alias = rec.order_coid
+        if rec.extra.get("attached_order_id") and alias is not None:
+            self._attached_due[alias] = (rec, self._ctx._monotonic() + ATTACHED_GRACE)
+
+    async def _check_attached(self, product_id: str) -> None:
+        """Ask about the due attached exits of ``product_id`` whose end was not reported:
+        ended or being cancelled at the venue → so here; still working there → cancelled
+        (its entry bought nothing, so there is nothing for it to sell), and a cancel the
+        venue refuses (it ended meanwhile) asks once more; the lookup failing → kept, and
+        said (a restart asks again)."""
+        now = self._ctx._monotonic()
+        for alias, (rec, due) in list(self._attached_due.items()):
+            if rec.product_id != product_id or now < due:
+                continue
+            del self._attached_due[alias]
+            state = self._ctx.orders.get(alias)
+            if state is not None and not state.terminal and state.status is not _QUEUED:
+                await self._attached_ask(rec, alias)
+
+    async def _attached_ask(self, rec: ExitRecord, alias: str) -> None:
+        """:meth:`_check_attached` for one exit."""
+        attached = str(rec.extra.get("attached_order_id") or "")
         ctx = self._ctx
-        state = ctx.orders.get(alias) if alias else None
-        if not attached or alias is None or state is None or state.terminal:
-            return  # not followed, or its end was reported already
         status = await self._attached_status(rec, attached)
         if status is None or self._attached_apply(alias, attached, *status):
             return

@@ -31,6 +31,7 @@ from botkit.runtime.resume import resume_positions
 from botkit.runtime.ui import RunStats, refresh_stats, render_summary
 from botkit.sim.server import SimServer
 from botkit.strategy.context import BotContext
+from botkit.strategy.exit_recovery import ATTACHED_GRACE
 from botkit.strategy.exits import ExitFilled, ExitRejected, ExitTriggered, Offset, limits_from_rules
 from botkit.strategy.loader import create_strategy
 from botkit.strategy.ports import ExecutorSink, MarketState, OrderSink
@@ -988,10 +989,12 @@ async def test_the_attached_exit_of_an_entry_cancelled_unfilled_is_not_left_open
 ) -> None:
     """An entry ended with nothing filled: its attached exit protects nothing. If the
     venue never reports that exit's end (the reference does not say it does), it stayed
-    PENDING for the whole run, one of ``max_open_orders``: the entry's end now asks about
-    it and ends it here as the venue says (its fill-ledger mark too)."""
+    PENDING for the whole run, one of ``max_open_orders``: once the venue had time to
+    report it, the product's next print asks, and it ends here as the venue says (its
+    fill-ledger mark too)."""
     ledger = FillLedger(tmp_path / "fills.sqlite")
-    ctx, entry, alias, rec = await _bracketed_entry_resting(sim, executor, tmp_path, ledger)
+    sink = CountingLookups(executor)
+    ctx, entry, alias, rec = await _bracketed_entry_resting(sim, executor, tmp_path, ledger, sink)
     attached = alias.removeprefix("attached:")
     assert {o.client_order_id for o in ctx.open_orders()} == {entry, alias}
     assert attached in {m.order_id for m in ledger.unfinished()}
@@ -1000,51 +1003,56 @@ async def test_the_attached_exit_of_an_entry_cancelled_unfilled_is_not_left_open
     # only the entry's end reaches the bot, as from a venue that does not report the exit's
     await ctx.dispatch(_ended(entry, str(ctx.orders.get(entry).order_id)))  # type: ignore[union-attr]
     assert rec.status == "cancelled"
+    await _print_after(ctx, sim, ATTACHED_GRACE - 1)  # the venue still has time: not asked
+    assert sink.lookups == 0 and [o.client_order_id for o in ctx.open_orders()] == [alias]
+    await _print_after(ctx, sim, 2)
+    assert sink.lookups == 1
     assert ctx.open_orders() == []
     assert attached not in {m.order_id for m in ledger.unfinished()}
+    await _print_after(ctx, sim, 60)  # asked once
+    assert sink.lookups == 1
     ledger.close()
 
 
-async def test_an_attached_exit_the_venue_is_cancelling_is_not_left_open(
+async def test_the_attached_exit_whose_end_the_venue_reports_is_not_asked_about(
     sim: SimServer, executor: OrderExecutor, tmp_path: Path
 ) -> None:
-    """The venue is cancelling the exit with its entry when the bot asks (CANCEL_QUEUED):
-    taken as it is, no second cancel (which the venue refuses as a duplicate)."""
-    ctx, entry, alias, _ = await _bracketed_entry_resting(sim, executor, tmp_path)
-    attached = alias.removeprefix("attached:")
-    assert await ctx.cancel(entry)
-    assert await ExecutorSink(executor).cancel(attached)  # the venue's own, with the entry
-    assert sim.exchange.get_order("default", attached)["status"] == "CANCEL_QUEUED"
-    await ctx.dispatch(_ended(entry, str(ctx.orders.get(entry).order_id)))  # type: ignore[union-attr]
-    assert ctx.open_orders() == []
-    state = ctx.orders.get(alias)
-    assert state is not None and state.status is OrderStatus.CANCEL_QUEUED
-
-
-async def test_an_attached_exit_ended_between_the_lookup_and_its_cancel_is_asked_again(
-    sim: SimServer, executor: OrderExecutor, tmp_path: Path
-) -> None:
-    """The lookup saw the exit working, the venue ended it before the bot's cancel came
-    (refused: nothing to cancel): the bot asks once more and ends it as the venue says."""
-
-    class EndsAfterTheLookup(ExecutorSink):
-        calls = 0
-
-        async def order(self, order_id: str) -> Any:
-            found = await super().order(order_id)
-            self.calls += 1
-            if self.calls == 1:  # the venue finishes its cancels right after this answer
-                sim.exchange.advance(sim.now() + 5)
-            return found
-
-    sink = EndsAfterTheLookup(executor)
+    """The venue reports the attached exit's end after its entry's (the simulator does):
+    no request is made for it."""
+    sink = CountingLookups(executor)
     ctx, entry, alias, _ = await _bracketed_entry_resting(sim, executor, tmp_path, sink=sink)
     attached = alias.removeprefix("attached:")
-    assert await ctx.cancel(entry)  # queued at the venue: the exit still PENDING there
+    assert await ctx.cancel(entry)
+    sim.exchange.advance(sim.now() + 5)
     await ctx.dispatch(_ended(entry, str(ctx.orders.get(entry).order_id)))  # type: ignore[union-attr]
-    assert sink.calls == 2
-    assert sim.exchange.get_order("default", attached)["status"] == "CANCELLED"
+    o = sim.exchange.get_order("default", attached)
+    assert o["status"] == "CANCELLED"
+    zero = D(0)
+    await ctx.dispatch(  # then its attached exit's, as the venue reports it (no client id)
+        OrderUpdate(
+            attached, "", PRODUCT, o["side"], o["order_type"], "CANCELLED", zero, zero,
+            zero, zero, False,
+        )
+    )  # fmt: skip
     assert ctx.open_orders() == []
+    await _print_after(ctx, sim, ATTACHED_GRACE + 1)
+    assert sink.lookups == 0
+
+
+class CountingLookups(ExecutorSink):
+    """The executor's sink, counting the order lookups made through it."""
+
+    lookups = 0
+
+    async def order(self, order_id: str) -> Any:
+        self.lookups += 1
+        return await super().order(order_id)
+
+
+async def _print_after(ctx: BotContext, sim: SimServer, seconds: float) -> None:
+    """``seconds`` later on the context's clock, a print of the product."""
+    ctx._clock.advance(seconds)  # type: ignore[attr-defined]
+    await ctx.dispatch(trade_print(sim.exchange.last_trade_price(PRODUCT)))
 
 
 async def _bracketed_entry_resting(
@@ -1073,19 +1081,61 @@ def _ended(entry: str, order_id: str) -> OrderUpdate:
     )
 
 
+async def test_the_attached_exit_the_venue_is_cancelling_is_not_left_open(
+    sim: SimServer, executor: OrderExecutor, tmp_path: Path
+) -> None:
+    """The venue is cancelling the exit when the bot asks (CANCEL_QUEUED): taken as it
+    is, no second cancel (which the venue refuses as a duplicate)."""
+    ctx, entry, alias, _ = await _bracketed_entry_resting(sim, executor, tmp_path)
+    attached = alias.removeprefix("attached:")
+    assert await ctx.cancel(entry)
+    await ctx.dispatch(_ended(entry, str(ctx.orders.get(entry).order_id)))  # type: ignore[union-attr]
+    assert await ExecutorSink(executor).cancel(attached)  # the venue's own, with the entry
+    assert sim.exchange.get_order("default", attached)["status"] == "CANCEL_QUEUED"
+    await _print_after(ctx, sim, ATTACHED_GRACE + 1)
+    assert ctx.open_orders() == []
+    state = ctx.orders.get(alias)
+    assert state is not None and state.status is OrderStatus.CANCEL_QUEUED
+
+
 async def test_an_attached_exit_still_working_when_its_entry_ended_unfilled_is_cancelled(
     sim: SimServer, executor: OrderExecutor, tmp_path: Path
 ) -> None:
-    """The entry's end reached the bot before the venue had ended its attached exit: the
-    exit protects nothing (its entry bought nothing), so the bot cancels it at the venue."""
+    """The entry's end reached the bot while the venue still had its attached exit working:
+    the exit protects nothing (its entry bought nothing), so the bot cancels it there."""
     ctx, entry, alias, _ = await _bracketed_entry_resting(sim, executor, tmp_path)
     attached = alias.removeprefix("attached:")
     assert await ctx.cancel(entry)  # the venue queues it; the bot hears of its end first
-    assert sim.exchange.get_order("default", attached)["status"] == "PENDING"
     await ctx.dispatch(_ended(entry, str(ctx.orders.get(entry).order_id)))  # type: ignore[union-attr]
+    assert sim.exchange.get_order("default", attached)["status"] == "PENDING"
+    await _print_after(ctx, sim, ATTACHED_GRACE + 1)
     assert sim.exchange.get_order("default", attached)["status"] == "CANCEL_QUEUED"
     state = ctx.orders.get(alias)
     assert state is not None and state.status is OrderStatus.CANCEL_QUEUED
+
+
+async def test_an_attached_exit_ended_between_the_lookup_and_its_cancel_is_asked_again(
+    sim: SimServer, executor: OrderExecutor, tmp_path: Path
+) -> None:
+    """The lookup saw the exit working, the venue ended it before the bot's cancel came
+    (refused: nothing to cancel): the bot asks once more and ends it as the venue says."""
+
+    class EndsAfterTheLookup(CountingLookups):
+        async def order(self, order_id: str) -> Any:
+            found = await super().order(order_id)
+            if self.lookups == 1:  # the venue finishes its cancels right after this answer
+                sim.exchange.advance(sim.now() + 5)
+            return found
+
+    sink = EndsAfterTheLookup(executor)
+    ctx, entry, alias, _ = await _bracketed_entry_resting(sim, executor, tmp_path, sink=sink)
+    attached = alias.removeprefix("attached:")
+    assert await ctx.cancel(entry)  # queued at the venue: the exit still PENDING there
+    await ctx.dispatch(_ended(entry, str(ctx.orders.get(entry).order_id)))  # type: ignore[union-attr]
+    await _print_after(ctx, sim, ATTACHED_GRACE + 1)
+    assert sink.lookups == 2
+    assert sim.exchange.get_order("default", attached)["status"] == "CANCELLED"
+    assert ctx.open_orders() == []
 
 
 async def test_an_attached_exit_whose_lookup_fails_when_its_entry_ended_is_kept(
@@ -1098,6 +1148,7 @@ async def test_an_attached_exit_whose_lookup_fails_when_its_entry_ended_is_kept(
     assert await ctx.cancel(entry)  # queued at the venue: the exit still PENDING there
     broken = sim.faults.fail_next(500, 50, path=r"/orders/historical/[^/]+$", method="GET")
     await ctx.dispatch(_ended(entry, str(ctx.orders.get(entry).order_id)))  # type: ignore[union-attr]
+    await _print_after(ctx, sim, ATTACHED_GRACE + 1)
     assert broken.fired >= 1 and rec.status == "cancelled"
     assert [o.client_order_id for o in ctx.open_orders()] == [alias]
     assert sim.exchange.get_order("default", attached)["status"] == "PENDING"
