@@ -64,6 +64,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import secrets
@@ -308,6 +309,8 @@ async def tick_to_order_async(n: int, gap: float = 0.0) -> dict[str, float]:
             by_name[k] for k in ("presigned", "unmonitored", "monitored", "inline")
         )
         order: list[_Path | None] = [None, pre, unmon, mon, None, inl]
+        pauses = GcPauses()
+        gc.callbacks.append(pauses)
         for r in range(n):
             k = r % len(order)  # rotate the starting variant: load drifts hit all alike
             for p in order[k:] + order[:k]:
@@ -346,6 +349,7 @@ async def tick_to_order_async(n: int, gap: float = 0.0) -> dict[str, float]:
                 assert placed is not None
                 p.executor.on_order_update(_cancelled(coid, placed.order_id))
                 await asyncio.sleep(0)  # what else the loop had to do (pre-signing) runs now
+        gc.callbacks.remove(pauses)
         for p in paths:
             await p.close()
     for p in paths:
@@ -357,8 +361,14 @@ async def tick_to_order_async(n: int, gap: float = 0.0) -> dict[str, float]:
         for label, xs in (("", p.sent), ("_whole", p.whole), ("_cpu", p.cpu)):
             result[f"{p.name}{label}_p50"] = statistics.median(xs[warm:])
             result[f"{p.name}{label}_p99"] = pct(xs[warm:], 0.99)
+            result[f"{p.name}{label}_p999"] = pct(xs[warm:], 0.999)
+    for gen, us in pauses.done.items():  # the collector's pauses in the interleaved rounds
+        result[f"gc{gen}_n"] = len(us)
+        result[f"gc{gen}_p50"] = statistics.median(us) if us else 0.0
+        result[f"gc{gen}_max"] = max(us, default=0.0)
     result["sdk_p50"] = statistics.median(sdk_times[2 * warm :])
     result["sdk_p99"] = pct(sdk_times[2 * warm :], 0.99)
+    result["sdk_p999"] = pct(sdk_times[2 * warm :], 0.999)
     result["sdk_cpu_p50"] = statistics.median(sdk_cpu[2 * warm :])
     # for scale only (not a ratio): the SDK way back to back, caches warm from its own work
     alone = []
@@ -369,6 +379,22 @@ async def tick_to_order_async(n: int, gap: float = 0.0) -> dict[str, float]:
     result["sdk_alone_p50"] = statistics.median(alone[len(alone) // 10 :])
     result["es256_p50"] = es256_cost(key)
     return result
+
+
+class GcPauses:
+    """A ``gc.callbacks`` entry: how long each collection of each generation took (µs).
+    Why: the p99.9 of tick -> order is the cyclic collector's, not botkit's path (a
+    generation-1 collection takes ~0.9 ms here, the rare full one tens of ms)."""
+
+    def __init__(self) -> None:
+        self.done: dict[int, list[float]] = {0: [], 1: [], 2: []}
+        self._start = 0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter_ns()
+        else:
+            self.done[info["generation"]].append((time.perf_counter_ns() - self._start) / 1000)
 
 
 def _cancelled(coid: str, order_id: str) -> OrderUpdate:
@@ -758,6 +784,12 @@ def print_latency(lat: dict[str, float], rounds: int, gap_ms: float = 0.0) -> No
         print(
             f"  {label:44s} {p50:7.1f} {p99:7.1f} {ratio:>7} {whole} {lat[f'{name}_cpu_p50']:11.1f}"
         )
+    p999 = ", ".join(f"{name} {lat[f'{name}_p999']:.0f}" for name in (*VARIANTS, "sdk"))
+    gcs = ", ".join(
+        f"gen{g} {lat[f'gc{g}_n']:.0f}x (p50 {lat[f'gc{g}_p50']:.0f}, max {lat[f'gc{g}_max']:.0f})"
+        for g in (0, 1, 2)
+    )
+    print(f"  p99.9 us: {p999}; the cyclic collector during the rounds, us: {gcs}")
     print(
         f"  (for scale: the SDK way back to back, not interleaved, caches warm from its own "
         f"work: p50 {lat['sdk_alone_p50']:.1f} us; every ratio above is from the interleaved run)"
