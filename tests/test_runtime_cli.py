@@ -56,6 +56,38 @@ def test_live_without_the_flag_prints_the_plan_and_refuses(
     assert "LIVE trading on Coinbase with real money" in out  # the default URL: Coinbase's
 
 
+def test_a_config_without_a_risk_table_is_refused_live_and_warned_otherwise(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A config that forgot ``[risk]`` traded with no risk limit at all, unremarked (a QA
+    pass: 1000-BTC orders passed the gate); an empty ``[risk]`` table says so on purpose."""
+    from botkit.errors import ConfigError
+    from botkit.runtime.bot import BotRuntime, RunOptions
+    from botkit.runtime.bot_config import parse_bot_config
+    from botkit.runtime.settings import load_settings
+
+    doc = {"strategy": {"name": "market_maker"}}
+    settings = load_settings(env_file=None)
+    forgot = parse_bot_config(doc, source="bot.toml")
+    with pytest.raises(ConfigError, match=r"bot.toml has no \[risk\] table.*refuses"):
+        BotRuntime(forgot, settings, RunOptions(mode="live"))
+    BotRuntime(forgot, settings, RunOptions(mode="paper"))
+    assert "bot.toml has no [risk] table" in caplog.text
+    on_purpose = parse_bot_config({**doc, "risk": {}}, source="bot.toml")
+    BotRuntime(on_purpose, settings, RunOptions(mode="live"))  # no error
+    config = tmp_path / "bot.toml"  # through the CLI: exit 2, one line, the fix
+    config.write_text('[strategy]\nname = "market_maker"\n')
+    code = main(["--env-file", str(tmp_path / "none.env"), "run", "--mode", "live",
+                 "--config", str(config)])  # fmt: skip
+    assert code == 2 and "add one (examples/bot.toml" in capsys.readouterr().err
+    config.write_text('[strategy]\nname = "market_maker"\n[risk]\nmax_open_orders = 2\n')
+    code = main(["--env-file", str(tmp_path / "none.env"), "run", "--mode", "live",
+                 "--config", str(config)])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 2  # (no --live)
+    assert "no cap:    max_order_notional, max_position, daily_loss_limit" in out
+
+
 def test_live_against_a_local_server_does_not_say_real_money(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

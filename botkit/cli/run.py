@@ -55,6 +55,11 @@ def _describe_plan(runtime: object) -> str:
         f"strategy:  {runtime.stats.strategy} ({cfg.strategy})",
         f"params:    {cfg.params or '(defaults)'}",
         "risk:      " + ", ".join(f"{k}={v}" for k, v in limits.items() if v not in (None, {})),
+        *(
+            ["no cap:    " + ", ".join(cfg.uncapped()) + " (absent in [risk])"]
+            if cfg.uncapped()
+            else []
+        ),
         f"data dir:  {runtime.root}",
     ]
     return "\n".join(lines)

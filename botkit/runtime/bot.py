@@ -127,6 +127,7 @@ class BotRuntime:
         self.settings = settings
         self.options = options or RunOptions()
         self.mode = self.options.mode or config.bot.mode
+        config.check_risk(self.mode)
         self.strategy_cls: type[Strategy] = load_strategy(
             config.strategy or "market_maker", strategies_dir=self.options.strategies_dir
         )

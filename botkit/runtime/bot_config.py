@@ -14,6 +14,7 @@ what ``botkit run`` (and ``make run``) show on a fresh machine.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ __all__ = [
     "load_bot_config",
     "parse_bot_config",
 ]
+
+log = logging.getLogger("botkit.runtime")
 
 Mode = Literal["sim", "paper", "live"]
 Venue = Literal["advanced_trade", "exchange", "prime"]
@@ -229,6 +232,44 @@ class BotConfig:
     notify: NotifySection = field(default_factory=NotifySection)
     source: str = "built-in default"
     extra_products: tuple[str, ...] = field(default=())
+    risk_given: bool = True
+    """Whether the file had a ``[risk]`` table (a config built in code: its limits are
+    deliberate). See :meth:`check_risk`."""
+
+    def uncapped(self) -> list[str]:
+        """The main caps this config leaves unset (none: no limit of that kind)."""
+        r = self.risk
+        caps = (
+            ("max_order_notional", r.max_order_notional),
+            ("max_position", r.max_position),
+            ("daily_loss_limit", r.daily_loss_limit),
+        )
+        return [name for name, value in caps if value is None]
+
+    def check_risk(self, mode: str) -> None:
+        """A config file without a ``[risk]`` table trades without any risk limit (each
+        absent key means no limit of its kind): refused in live mode, a WARNING in the
+        others. Why: a user's config that forgot the table ran 1000-BTC orders through the
+        risk gate unremarked (a QA pass); an empty ``[risk]`` table says "no limits" on
+        purpose.
+
+        Raises:
+            ConfigError: live mode, and no ``[risk]`` table.
+        """
+        if self.risk_given:
+            return
+        why = (
+            f"{self.source} has no [risk] table, so no risk limit applies (order size, "
+            "position, daily loss)"
+        )
+        fix = (
+            "add one (examples/bot.toml has the built-in limits: max_order_notional, "
+            "max_position, max_open_orders, price_band_pct, daily_loss_limit); an empty "
+            "[risk] table trades without limits on purpose"
+        )
+        if mode == "live":
+            raise ConfigError(f"{why}: live trading refuses that; {fix}")
+        log.warning("%s; live mode refuses it: %s", why, fix)
 
     def products(self) -> tuple[str, ...]:
         """Products to subscribe: ``[bot].products`` plus the strategy's ``product_id``."""
@@ -300,6 +341,7 @@ def parse_bot_config(doc: dict[str, Any], *, source: str = "config") -> BotConfi
         http=_model(HttpSection, doc.get("http", {}), "http", source),
         notify=_model(NotifySection, doc.get("notify", {}), "notify", source),
         source=source,
+        risk_given="risk" in doc,
     )
 
 

@@ -35,6 +35,9 @@ BOT = """
 mode = "live"
 products = ["BTC-USD"]
 
+[risk]
+max_order_notional = "5000"
+
 [strategy]
 name = "tests.strategy.exit_fixture:ExitOnce"
 
