@@ -486,6 +486,7 @@ class CandleBacktest:
             self.stats.strategy,
             lambda executor: _CandleSink(executor, self.stats, self._ids, catch_up),
             _CandleMarket(books),
+            [self.rules],
         )
         strategy = create_strategy(self.strategy_cls, ctx, self.config.params)
         await executor.start()

@@ -54,6 +54,7 @@ from botkit.runtime.dispatch import STRATEGY_TYPES, CountingSink, dispatch_batch
 from botkit.runtime.settings import BotSettings
 from botkit.runtime.ui import RunStats
 from botkit.strategy.context import BotContext
+from botkit.strategy.exits import limits_from_rules
 from botkit.strategy.loader import build_params, create_strategy, load_strategy
 from botkit.strategy.ports import MarketState, MarketView, OrderSink
 from botkit.strategy.state import JsonState
@@ -321,6 +322,7 @@ class Backtest:
             self.stats.strategy,
             lambda executor: CountingSink(executor, self.stats, self._ids),
             MarketState(books),
+            rec_info.rules,
         )
         create_strategy(self.strategy_cls, ctx, self.config.params)
         await executor.start()
@@ -427,8 +429,14 @@ def wire(
     strategy: str,
     sink: Callable[[OrderExecutor], OrderSink],
     market: MarketView,
+    rules: list[dict[str, Any]],
 ) -> tuple[RestClient, OrderExecutor, BotContext]:
     """A backtest's order path and strategy context, the same for recordings and candles.
+
+    ``rules``: the products' rules (the recording's, the candle series'), from which the
+    context knows each product's ticks and minimum size, as the runtime's does from the
+    venue: without them an exit's ``Offset.ticks`` was refused in every backtest and its
+    prices were rounded by how the price happened to be written (a QA pass).
 
     The paper client reports ``[bot] venue``'s native exits (as in paper and live), the
     intent journal is not fsynced and runs inline (a backtest is re-run, not recovered),
@@ -451,6 +459,7 @@ def wire(
         guard_clock=clock,
         monotonic=clock.time,
         new_id=lambda: str(uuid.UUID(int=ids.getrandbits(128), version=4)),
+        product_limits=limits_from_rules(rules),
     )
     return client, executor, ctx
 

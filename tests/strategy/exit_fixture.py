@@ -24,6 +24,7 @@ class ExitOnce(Strategy):
         stop_bps: Decimal = Decimal("1")
         tp_bps: Decimal = Decimal("1")
         distance: Decimal = Decimal("3")
+        ticks: int = 0  # > 0: the stop and take-profit as Offset.ticks(ticks), not bps
 
     params: Params
 
@@ -42,6 +43,8 @@ class ExitOnce(Strategy):
         self.ctx.state.set("entered", True)
         if p.kind == "entry":
             stop, tp = Offset.bps(p.stop_bps), Offset.bps(p.tp_bps)
+            if p.ticks:
+                stop = tp = Offset.ticks(p.ticks)
             self.entry = await self.ctx.buy(p.product_id, p.size, stop_loss=stop, take_profit=tp)
         else:
             self.entry = await self.ctx.buy_market(p.product_id, base_size=p.size)

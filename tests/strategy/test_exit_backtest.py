@@ -42,10 +42,14 @@ def btc_prints() -> list[tuple[float, Decimal]]:
     return out
 
 
-async def run(out: Path, kind: str, venue: str = "advanced_trade") -> list[list[Any]]:
+async def run(
+    out: Path, kind: str, venue: str = "advanced_trade", **params: Any
+) -> list[list[Any]]:
     config = parse_bot_config({
         "bot": {"products": ["BTC-USD"], "venue": venue},
-        "strategy": {"name": "tests.strategy.exit_fixture:ExitOnce", "params": {"kind": kind}},
+        "strategy": {
+            "name": "tests.strategy.exit_fixture:ExitOnce", "params": {"kind": kind, **params},
+        },
         "risk": {"max_order_notional": "500", "max_open_orders": 4},
         "paper": {"initial_balances": {"USD": "10000", "BTC": "0"}, "submit_latency": 0.05},
     })  # fmt: skip
@@ -89,3 +93,15 @@ async def test_a_backtest_takes_its_native_exits_from_the_configured_venue(
     (armed,) = [e for e in events if e[0] == "armed"]
     assert armed[1] == "bracket" and armed[-1] is native
     assert [e for e in events if e[0] == "triggered"]  # and it still exits
+
+
+async def test_an_exit_in_ticks_works_in_a_backtest(tmp_path: Path) -> None:
+    """The backtest's context knows the recording's product rules, as the runtime knows the
+    venue's: an ``Offset.ticks`` exit was refused in every backtest (EXIT_TICK_UNKNOWN; a
+    QA pass). Its levels are whole ticks of the product away from the entry's fill."""
+    events = await run(tmp_path, "entry", ticks=100)
+    triggered = [e for e in events if e[0] == "triggered"]
+    filled = [e for e in events if e[0] == "filled"]
+    assert len(triggered) == 1 and filled, events
+    level = D(triggered[0][4])
+    assert level == level.quantize(D("0.01"))  # on the product's tick (0.01)
