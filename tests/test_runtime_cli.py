@@ -174,3 +174,15 @@ def test_a_product_the_venue_does_not_list_exits_2_naming_it(
     code = main(["--env-file", str(tmp_path / "none.env"), *argv])
     err = capsys.readouterr().err
     assert code == 2 and "unknown product(s) BTC-USDX" in err and "[bot] products" in err
+
+
+def test_a_config_that_is_not_a_readable_utf8_file_is_a_config_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A directory, or a file saved as UTF-16 (Notepad), raised a traceback with exit 1."""
+    utf16 = tmp_path / "bot.toml"
+    utf16.write_text('[strategy]\nname = "market_maker"\n', encoding="utf-16")
+    for path, needle in ((utf16, "is not UTF-8 text"), (tmp_path, "is a directory")):
+        code = main(["run", "--config", str(path), "--duration", "1"])
+        err = capsys.readouterr().err
+        assert code == 2 and needle in err and "Traceback" not in err

@@ -283,13 +283,23 @@ def read_toml(path: Path) -> dict[str, Any]:
     """Read the bot's TOML config.
 
     Raises:
-        ConfigError: missing file or a syntax error (with tomllib's line and column).
+        ConfigError: missing, unreadable or not UTF-8, or a syntax error (with tomllib's
+            line and column).
     """
     try:
         with open(path, "rb") as fh:
             return tomllib.load(fh)
     except FileNotFoundError as exc:
         raise ConfigError(f"config file {path} does not exist") from exc
+    except IsADirectoryError as exc:
+        raise ConfigError(f"config file {path} is a directory: give the .toml file") from exc
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror or exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file {path} is not UTF-8 text (byte {exc.start}): save it as UTF-8 "
+            "(TOML files must be)"
+        ) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
 
