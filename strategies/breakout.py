@@ -63,6 +63,11 @@ class Breakout(Strategy):
         live = self.ctx.open_exits(self.params.product_id)
         if live:  # resumed after a restart: the position is still being exited
             self.ctx.log.info("resumed with %d live exit(s); no entry until they close", len(live))
+        self.ctx.log.info(  # a first minute with no line at all looked like a dead bot (QA)
+            "warming up: needs %d tickers for the channel (seconds to minutes, as busy as "
+            "the market is) before the first entry",
+            self.params.window,
+        )
 
     async def on_ticker(self, ticker: Ticker) -> None:
         p = self.params
@@ -72,6 +77,8 @@ class Breakout(Strategy):
         full = len(self.prices) == p.window
         high = max(self.prices) if full else None
         self.prices.append(price)
+        if not full and len(self.prices) == p.window:
+            self.ctx.log.info("warmed up: %d tickers; watching for a breakout", p.window)
         if high is None or price <= high * (1 + p.breakout_bps / 10_000):
             return
         if not self.ready():

@@ -73,15 +73,15 @@ class MeanReversion(Strategy):
 
     async def on_ticker(self, ticker: Ticker) -> None:
         if self.params.source == "ticker" and ticker.product_id == self.params.product_id:
-            await self.on_price(ticker.price)
+            await self.act_on(ticker.price)
 
     async def on_book(self, event: BookChanged) -> None:
         if self.params.source == "book" and event.product_id == self.params.product_id:
             mid = event.book.mid()
             if mid is not None:
-                await self.on_price(mid)
+                await self.act_on(mid)
 
-    async def on_price(self, price: Decimal) -> None:
+    async def act_on(self, price: Decimal) -> None:
         """Score one price and trade on it (at most one order in flight)."""
         p = self.params
         z = self.zscore(price)

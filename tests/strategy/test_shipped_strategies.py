@@ -156,3 +156,16 @@ async def test_presign_setting_reaches_the_order_client(tmp_path: Path) -> None:
         assert bool(client.presigned) is pooled
         for pool in client.presigned.values():
             assert pool.size == presign and pool.max_age == 5.0
+
+
+def test_no_shipped_strategy_is_warned_about_when_loaded(caplog: Any) -> None:
+    """``mean_reversion`` named a helper ``on_price``, so every start warned that botkit
+    never calls it (a fresh-user QA pass): the shipped strategies must load cleanly."""
+    from botkit.strategy.loader import list_strategies, load_strategy
+
+    names = [info.name for info in list_strategies()]
+    assert {"market_maker", "mean_reversion", "breakout", "ema_cross"} <= set(names)
+    caplog.set_level("WARNING", logger="botkit")
+    for name in names:
+        load_strategy(name)
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == []
