@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,31 @@ def test_env_example_documents_every_setting() -> None:
                 assert f"BOTKIT_{name.upper()}__{sub_name.upper()}" in text, sub_name
         else:
             assert f"BOTKIT_{name.upper()}" in text
+
+
+def test_a_misspelt_botkit_variable_is_warned_about_with_the_name_it_resembles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """pydantic-settings ignores unknown variables: a misspelt BOTKIT_NOTIFY__URL sent no
+    alert at all, unremarked (a QA pass). The environment's and the .env file's are said."""
+    from botkit.runtime.settings import unknown_variables
+
+    for name in [n for n in os.environ if n.upper().startswith("BOTKIT_")]:
+        monkeypatch.delenv(name)  # the runner's own
+    env = tmp_path / ".env"
+    env.write_text("BOTKIT_NOTIFY__URL=json://localhost\nBOTKIT_COINBASE__API_KEY=\n")
+    monkeypatch.setenv("BOTKIT_HTTP__LISTN", "127.0.0.1:9111")
+    monkeypatch.setenv("BOTKIT_NO_EXTENSIONS", "1")  # not a setting, but botkit's own switch
+    settings = load_settings(env_file=env)
+    caplog.set_level("WARNING", logger="botkit")
+    settings.warn_unknown()
+    said = [r.getMessage() for r in caplog.records]
+    assert said == [
+        "environment variable BOTKIT_HTTP__LISTN is not a botkit setting, ignored; did you "
+        "mean BOTKIT_HTTP__LISTEN?",
+        "environment variable BOTKIT_NOTIFY__URL is not a botkit setting, ignored; did you "
+        "mean BOTKIT_NOTIFY__URLS?",
+    ]
+    assert unknown_variables(["BOTKIT_MODE", "botkit_sim__port", "PATH", "BOTKIT_ZZZ"]) == [
+        "environment variable BOTKIT_ZZZ is not a botkit setting, ignored (see .env.example)"
+    ]

@@ -316,6 +316,7 @@ class BotRuntime:
 
     async def _run(self) -> RunResult:
         self._t0 = time.perf_counter()
+        self.settings.warn_unknown()  # BOTKIT_* variables no setting reads (logging is set up)
         self._loop = asyncio.get_running_loop()
         self.stats.started = time.time()
         root = self.root

@@ -13,10 +13,14 @@ validation errors, and are only unwrapped by the signer factories in
 
 from __future__ import annotations
 
+import difflib
+import logging
+import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, SecretStr, ValidationError
+from pydantic import BaseModel, BeforeValidator, Field, PrivateAttr, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from botkit.errors import ConfigError
@@ -145,6 +149,53 @@ class BotSettings(BaseSettings):
     notify: NotifySettings = NotifySettings()
     coinbase_api_key: str | None = Field(None, validation_alias="COINBASE_API_KEY")
     coinbase_api_secret: SecretStr | None = Field(None, validation_alias="COINBASE_API_SECRET")
+    _unknown: list[str] = PrivateAttr(default_factory=list)
+
+    def warn_unknown(self) -> None:
+        """Log a WARNING for each ``BOTKIT_*`` variable no setting reads (:func:`load_settings`
+        found them), with the closest known name. Called once logging is set up."""
+        for line in self._unknown:
+            log.warning("%s", line)
+
+
+OTHER_VARIABLES = frozenset(
+    {"BOTKIT_NO_EXTENSIONS", "BOTKIT_CRYPTOFEED_PYTHON", "BOTKIT_UPDATE_SCREENSHOT"}
+)
+"""``BOTKIT_*`` variables that are not settings (the compiled kernel's switch, tools')."""
+log = logging.getLogger("botkit.runtime")
+
+
+def known_variables() -> list[str]:
+    """Every ``BOTKIT_*`` variable a setting reads (``BOTKIT_<SECTION>__<FIELD>``)."""
+    out = []
+    for name, info in BotSettings.model_fields.items():
+        if info.validation_alias is not None:
+            continue  # COINBASE_API_KEY & co: no prefix
+        model = info.annotation
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            out += [f"BOTKIT_{name}__{sub}".upper() for sub in model.model_fields]
+        else:
+            out.append(f"BOTKIT_{name}".upper())
+    return out
+
+
+def unknown_variables(names: Iterable[str]) -> list[str]:
+    """A warning line for each ``BOTKIT_*`` name of ``names`` no setting reads (pure).
+
+    Why: pydantic-settings ignores them, so a misspelt ``BOTKIT_NOTIFY__URL`` (for
+    ``URLS``) silently sent no alert at all, and ``BOTKIT_HTTP__LISTN`` started no status
+    page (a QA pass); the bot TOML refuses unknown keys, the environment cannot (it holds
+    what other programs set), so it is said instead.
+    """
+    known = known_variables()
+    out = []
+    for name in sorted({n.upper() for n in names if n.upper().startswith("BOTKIT_")}):
+        if name in known or name in OTHER_VARIABLES:
+            continue
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.85)
+        hint = f"; did you mean {close[0]}?" if close else " (see .env.example)"
+        out.append(f"environment variable {name} is not a botkit setting, ignored{hint}")
+    return out
 
 
 def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> BotSettings:
@@ -159,7 +210,7 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Bot
             problem but never the value, which may be a secret.
     """
     try:
-        return BotSettings(_env_file=env_file, **overrides)
+        settings = BotSettings(_env_file=env_file, **overrides)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
@@ -167,3 +218,10 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Bot
             var = "BOTKIT_" + "__".join(p.upper() for p in loc) if loc else "settings"
             problems.append(f"{var}: {err['msg']}")
         raise ConfigError("invalid settings: " + "; ".join(problems)) from None
+    names = list(os.environ)
+    if env_file is not None and Path(env_file).is_file():
+        from dotenv import dotenv_values  # pydantic-settings' own reader of .env files
+
+        names += [k for k in dotenv_values(env_file) if k]
+    settings._unknown = unknown_variables(names)
+    return settings
