@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import logging
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -85,6 +86,7 @@ from botkit.strategy.ports import MarketState
 
 __all__ = ["CandleBacktest", "CandleResult", "CandleSeries", "default_rules"]
 
+log = logging.getLogger("botkit.backtest")
 _DEPTH = "1000000000"  # base units at the synthetic level: the model has no depth limit
 _MIN_TICK = Decimal("0.01")
 
@@ -351,6 +353,29 @@ class CandleResult:
         return self.candles / self.replay_seconds if self.replay_seconds > 0 else 0.0
 
 
+_WARNED: set[type[Strategy]] = set()
+_FED = ("on_candle", "on_timer")
+
+
+def _warn_if_unfed(cls: type[Strategy]) -> None:
+    """WARNING (once per class and process: an optimize builds one per trial) when the
+    strategy has neither ``on_candle`` nor ``on_timer``: a candle backtest feeds candles
+    (and timers) only, so a ticker or book strategy placed nothing and said nothing (a QA
+    pass)."""
+    if cls in _WARNED or any(getattr(cls, h) is not getattr(Strategy, h) for h in _FED):
+        return  # (a timer's strategy trades on the candles' time)
+    _WARNED.add(cls)
+    fed = sorted(h for h in ("on_ticker", "on_book", "on_trade") if getattr(cls, h) is not
+                 getattr(Strategy, h))  # fmt: skip
+    log.warning(
+        "strategy %s has no on_candle (nor on_timer): a candle backtest calls only those%s; "
+        "record a session with `botkit record` and replay it with `botkit backtest --data "
+        "FILE.jsonl.gz` to test it on tickers and books",
+        cls.strategy_name(),
+        f", never its {', '.join(fed)}" if fed else "",
+    )
+
+
 class CandleBacktest:
     """One run of ``series`` with ``config``'s strategy, risk limits and ``[paper]`` account.
 
@@ -414,6 +439,7 @@ class CandleBacktest:
             config.strategy or "market_maker", strategies_dir=strategies_dir
         )
         build_params(self.strategy_cls, config.params)
+        _warn_if_unfed(self.strategy_cls)
         wanted = [p for p in config.products() if p != series.product_id]
         if wanted:
             raise ConfigError(

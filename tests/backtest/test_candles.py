@@ -237,3 +237,29 @@ def test_the_engine_fills_a_resting_limit_exactly_where_the_model_says(tmp_path,
     else:
         assert [(f.side, f.price) for f in fills] == [(side, D(limit))]
         assert T0 + 60 * expected <= fills[0].time < T0 + 60 * (expected + 1)
+
+
+def test_a_strategy_without_on_candle_is_warned_about_once(tmp_path, caplog):
+    """A candle backtest calls on_candle (and timers) only: a ticker strategy placed nothing
+    and said nothing (a QA pass). Said once per class (an optimize builds one per trial)."""
+    from botkit import Strategy, Ticker
+    from botkit.strategy import NoParams
+
+    class TickerOnly(Strategy):
+        class Params(NoParams):
+            product_id: str = "BTC-USD"
+
+        async def on_ticker(self, ticker: Ticker) -> None:
+            await self.ctx.buy_market("BTC-USD", base_size=D("0.001"))
+
+    cfg = config("market_maker", {})
+    data = synthetic_series(10)
+    caplog.set_level("WARNING", logger="botkit")
+    for out in ("a", "b"):
+        CandleBacktest(cfg, BotSettings(), data, tmp_path / out, strategy_cls=TickerOnly)
+    said = [r.getMessage() for r in caplog.records if "no on_candle" in r.getMessage()]
+    assert len(said) == 1 and "never its on_ticker" in said[0], said
+    caplog.clear()
+    for name, params in (("ema_cross", {"size": "0.05"}), ("market_maker", {})):  # candles,
+        CandleBacktest(config(name, params), BotSettings(), data, tmp_path / name)  # timers
+    assert not [r for r in caplog.records if "no on_candle" in r.getMessage()]
