@@ -174,6 +174,7 @@ def test_a_product_the_venue_does_not_list_exits_2_naming_it(
     code = main(["--env-file", str(tmp_path / "none.env"), *argv])
     err = capsys.readouterr().err
     assert code == 2 and "unknown product(s) BTC-USDX" in err and "[bot] products" in err
+    assert "the strategy's product_id" in err  # it may come from there (a QA pass)
 
 
 def test_a_config_that_is_not_a_readable_utf8_file_is_a_config_error(

@@ -690,7 +690,8 @@ class BotRuntime:
             return limits_from_rules(rules)
         except ConfigError as exc:
             raise ConfigError(
-                f"{exc}: check [bot] products (Coinbase writes them BASE-QUOTE, e.g. BTC-USD)"
+                f"{exc}: check [bot] products and the strategy's product_id (Coinbase "
+                "writes them BASE-QUOTE in capitals, e.g. BTC-USD)"
             ) from None
         except (BotkitError, OSError, ValueError) as exc:
             log.warning("product rules unavailable (%s): exits are not checked on them", exc)

@@ -178,6 +178,8 @@ def check_api_version(cls: type[Strategy]) -> None:
 
 
 def _import_file(path: Path) -> ModuleType:
+    if path.is_dir():
+        raise ConfigError(f"strategy file {path} is a directory: give the .py file")
     if not path.is_file():
         raise ConfigError(f"strategy file {path} does not exist")
     resolved = path.resolve()

@@ -253,3 +253,11 @@ def test_a_misspelt_hook_is_named_with_the_one_meant(
     assert any("on_fills" in m and "did you mean on_fill?" in m for m in messages)
     assert not any("defines on_ticker," in m for m in messages)
     assert not any("defines on_trading_status," in m for m in messages)  # a hook, called
+
+
+def test_a_strategy_path_that_is_a_directory_says_so(tmp_path: Path) -> None:
+    """It said "does not exist" of a directory named like a .py file (a QA pass)."""
+    folder = tmp_path / "mine.py"
+    folder.mkdir()
+    with pytest.raises(ConfigError, match="is a directory: give the .py file"):
+        load_strategy(f"{folder}:Mine")
