@@ -187,3 +187,15 @@ def test_a_config_that_is_not_a_readable_utf8_file_is_a_config_error(
         code = main(["run", "--config", str(path), "--duration", "1"])
         err = capsys.readouterr().err
         assert code == 2 and needle in err and "Traceback" not in err
+
+
+def test_params_of_the_configs_strategy_refused_by_another_say_whose_they_are(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--strategy with a config written for another strategy: the unknown parameters did
+    not say they came from the config's [strategy.params] (a QA pass)."""
+    config = str(ROOT / "examples" / "research.toml")
+    code = main(["run", "--config", config, "--strategy", "market_maker", "--duration", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "unknown parameter(s)" in err
+    assert "research.toml's [strategy.params], written for its strategy 'ema_cross'" in err

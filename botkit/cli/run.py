@@ -75,6 +75,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from botkit.runtime.ui import configure_logging, render_summary
 
     config = load_bot_config(Path(args.config) if args.config else None)
+    configured = config.strategy
     if args.strategy:
         params = config.params if args.config else {}
         config = dataclasses.replace(config, strategy=args.strategy, params=params)
@@ -94,7 +95,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         systemd=SdNotifier.from_env(),  # a no-op outside systemd (no NOTIFY_SOCKET)
         data_dir=Path(args.data_dir) if args.data_dir else None,
     )
-    runtime = BotRuntime(config, settings, options)  # loads and validates the strategy
+    try:
+        runtime = BotRuntime(config, settings, options)  # loads and validates the strategy
+    except ConfigError as exc:
+        if args.strategy and args.config and config.params and "parameter" in str(exc):
+            raise ConfigError(  # whose parameters they were (a QA pass)
+                f"{exc}: they are {args.config}'s [strategy.params], written for its "
+                f"strategy {configured!r}; --strategy {args.strategy} takes them too (drop "
+                "--strategy, or give it a config of its own)"
+            ) from None
+        raise
     if mode == "live":
         host = urlsplit(_venue_url(runtime)).hostname or ""
         where = (  # e.g. `botkit sim`'s .env lines: the banner must not cry wolf
