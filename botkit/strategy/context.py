@@ -74,6 +74,9 @@ __all__ = ["BotContext", "new_client_order_id"]
 
 
 _LIVE = frozenset({OrderStatus.PENDING, OrderStatus.OPEN, OrderStatus.PARTIALLY_FILLED})
+POST_ONLY_CROSS = "INVALID_LIMIT_PRICE_POST_ONLY"
+"""The refusal of a post-only order that would have crossed the book (every venue's is
+mapped to it), logged at INFO: it is what post-only is for."""
 CANCEL_RESEND_AFTER = 5.0
 """Seconds after an accepted cancel during which ``cancel`` of the same order sends nothing
 (answers False); later it is sent again, as an accepted cancel can still fail at the venue
@@ -410,7 +413,12 @@ class BotContext(StrategyDriver):
         except BotkitError as exc:
             status = "REJECTED" if isinstance(exc, OrderRejected) else "FAILED"
             self.orders.apply(status, client_order_id=coid, now=self.now(), source="create")
-            self._log.warning("order client_order_id=%s not placed: %s", coid, exc)
+            # a post-only order that would cross is refused by design, routinely for a
+            # market maker: INFO (WARNING lines in every first run looked like a fault; QA)
+            level = (
+                logging.INFO if getattr(exc, "reason", "") == POST_ONLY_CROSS else logging.WARNING
+            )
+            self._log.log(level, "order client_order_id=%s not placed: %s", coid, exc)
             raise
         self._log.info(
             "placed %s %s %s client_order_id=%s order_id=%s",

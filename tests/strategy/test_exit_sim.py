@@ -1152,3 +1152,26 @@ async def test_an_attached_exit_whose_lookup_fails_when_its_entry_ended_is_kept(
     assert broken.fired >= 1 and rec.status == "cancelled"
     assert [o.client_order_id for o in ctx.open_orders()] == [alias]
     assert sim.exchange.get_order("default", attached)["status"] == "PENDING"
+
+
+async def test_a_post_only_order_that_would_cross_is_logged_at_info_not_warning(
+    sim: SimServer, executor: OrderExecutor, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Post-only refusals are what post-only is for (a market maker meets them every few
+    quotes): at WARNING they filled a first run with lines that looked like faults (QA)."""
+    from botkit.errors import OrderRejected
+
+    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
+    await ctx.dispatch(book_event(sim))
+    _, ask = sim.exchange.best_bid_ask(PRODUCT)
+    assert ask is not None
+    caplog.set_level("INFO", logger="botkit")
+    with pytest.raises(OrderRejected, match="POST_ONLY"):
+        await ctx.buy_limit(PRODUCT, SIZE, ask[0] + 1, post_only=True)
+    (line,) = [r for r in caplog.records if "not placed" in r.getMessage()]
+    assert line.levelname == "INFO"
+    caplog.clear()
+    with pytest.raises(OrderRejected):  # any other refusal: still a WARNING
+        await ctx.buy_limit(PRODUCT, D("1000"), ask[0] - 1)
+    (line,) = [r for r in caplog.records if "not placed" in r.getMessage()]
+    assert line.levelname == "WARNING"
