@@ -105,6 +105,7 @@ SCRIPTS: tuple[Script, ...] = (
         4.8,  # estimated (the cadence part: ~45 s)
     ),
     Script("bench_memory", "--seconds 8 --repeats 3 --live", "--seconds 2 --repeats 1 --live", 2.0),
+    Script("bench_collector", "--rounds 3 --seconds 20", "--rounds 1 --seconds 6", 1.5),
     Script("bench_loop", "--rounds 7", "--rounds 1 --ticks 100 --steps 300 --levels 200", 0.7),
     Script("bench_replay", "--repeats 7", "--steps 500 --levels 200 --repeats 1", 0.7),
     Script(

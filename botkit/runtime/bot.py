@@ -69,6 +69,7 @@ from botkit.orders.types import startup_updates
 from botkit.risk.gate import RiskGate
 from botkit.runtime.api import RunOptions, RunResult, run_blocking
 from botkit.runtime.bot_config import BotConfig, data_root
+from botkit.runtime.collector import freeze_after_start, thaw
 from botkit.runtime.data_lock import DataDirLock
 from botkit.runtime.dispatch import FOR_STRATEGY, CountingSink, FeedTroubleLog, dispatch_batch
 from botkit.runtime.event_buffer import EventBuffer
@@ -313,6 +314,7 @@ class BotRuntime:
             raise
         finally:
             lock.release()
+            thaw()  # what was frozen at start is the collector's again (an embedder's next run)
 
     async def _run(self) -> RunResult:
         self._t0 = time.perf_counter()
@@ -478,6 +480,8 @@ class BotRuntime:
             return True  # stopped during on_start
         if not await self._unless_stopped(self._warm_up(ctx)):
             return True  # stopped while replaying history
+        if self.config.bot.gc_freeze:
+            freeze_after_start()  # (a full collection held the loop ~24 ms: collector.py)
         started = self.alert_rules.started(self.mode, self.stats.strategy, self.products)
         self.alerter.send_all(self._across_restarts(started, None))
         sd = self.options.systemd

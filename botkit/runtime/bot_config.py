@@ -102,6 +102,9 @@ class BotSection(BaseModel):
             venue again (cancel only, limit only, post only, disabled: docs/strategies.md,
             "When the venue restricts a product"); ``0``: only at start and after a
             rejection that names it.
+        gc_freeze: freeze what start-up built out of the cyclic collector's reach
+            (:mod:`botkit.runtime.collector`): a full collection stopped the loop for
+            ~24 ms every few minutes, ~0.5 ms after it; ``false`` leaves Python's default.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -119,6 +122,7 @@ class BotSection(BaseModel):
     journal_retention_days: float = Field(30.0, ge=0)
     resend_max_age: float = Field(60.0, ge=0)
     trading_status_seconds: float = Field(60.0, ge=0)
+    gc_freeze: bool = True
 
     @field_validator("loop")
     @classmethod
