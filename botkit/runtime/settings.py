@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import logging
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -165,17 +166,20 @@ OTHER_VARIABLES = frozenset(
 log = logging.getLogger("botkit.runtime")
 
 
+_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+
+
 def known_variables() -> list[str]:
-    """Every ``BOTKIT_*`` variable a setting reads (``BOTKIT_<SECTION>__<FIELD>``)."""
+    """Every ``BOTKIT_*`` variable a setting reads: ``BOTKIT_<SECTION>__<FIELD>``, and
+    ``BOTKIT_<SECTION>`` (a whole section as JSON, which pydantic-settings reads too)."""
     out = []
     for name, info in BotSettings.model_fields.items():
         if info.validation_alias is not None:
             continue  # COINBASE_API_KEY & co: no prefix
         model = info.annotation
+        out.append(f"BOTKIT_{name}".upper())
         if isinstance(model, type) and issubclass(model, BaseModel):
             out += [f"BOTKIT_{name}__{sub}".upper() for sub in model.model_fields]
-        else:
-            out.append(f"BOTKIT_{name}".upper())
     return out
 
 
@@ -189,7 +193,14 @@ def unknown_variables(names: Iterable[str]) -> list[str]:
     """
     known = known_variables()
     out = []
-    for name in sorted({n.upper() for n in names if n.upper().startswith("BOTKIT_")}):
+    wanted = {n.upper() for n in names if n.upper().startswith("BOTKIT_")}
+    malformed = {n for n in wanted if not _NAME.fullmatch(n)}
+    if malformed:  # never echoed: "BOTKIT_HTTP__TOKEN:secret" is a name to dotenv (a review)
+        out.append(
+            f"{len(malformed)} line(s) of the .env file are not NAME=value (e.g. a ':' for "
+            "the '='): ignored; check its BOTKIT_ lines"
+        )
+    for name in sorted(wanted - malformed):
         if name in known or name in OTHER_VARIABLES:
             continue
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.85)
@@ -219,9 +230,9 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Bot
             problems.append(f"{var}: {err['msg']}")
         raise ConfigError("invalid settings: " + "; ".join(problems)) from None
     names = list(os.environ)
-    if env_file is not None and Path(env_file).is_file():
+    if env_file is not None and Path(env_file).expanduser().is_file():
         from dotenv import dotenv_values  # pydantic-settings' own reader of .env files
 
-        names += [k for k in dotenv_values(env_file) if k]
+        names += [k for k in dotenv_values(Path(env_file).expanduser()) if k]
     settings._unknown = unknown_variables(names)
     return settings
