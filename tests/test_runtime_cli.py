@@ -86,6 +86,10 @@ def test_a_config_without_a_risk_table_is_refused_live_and_warned_otherwise(
     out = capsys.readouterr().out
     assert code == 2  # (no --live)
     assert "no cap:    max_order_notional, max_position, daily_loss_limit" in out
+    capped = parse_bot_config(
+        {**doc, "risk": {"max_position_per_product": {"BTC-USD": "0.1"}}}, source="x"
+    )
+    assert capped.uncapped() == ["max_order_notional", "daily_loss_limit"]
 
 
 def test_live_against_a_local_server_does_not_say_real_money(

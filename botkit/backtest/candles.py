@@ -359,20 +359,23 @@ _FED = ("on_candle", "on_timer")
 
 def _warn_if_unfed(cls: type[Strategy]) -> None:
     """WARNING (once per class and process: an optimize builds one per trial) when the
-    strategy has neither ``on_candle`` nor ``on_timer``: a candle backtest feeds candles
-    (and timers) only, so a ticker or book strategy placed nothing and said nothing (a QA
-    pass)."""
+    strategy has market-data hooks (ticker, book, trades) but neither ``on_candle`` nor
+    ``on_timer``: a candle backtest feeds candles and timers only, so such a strategy
+    placed nothing and said nothing (a QA pass)."""
     if cls in _WARNED or any(getattr(cls, h) is not getattr(Strategy, h) for h in _FED):
         return  # (a timer's strategy trades on the candles' time)
-    _WARNED.add(cls)
     fed = sorted(h for h in ("on_ticker", "on_book", "on_trade") if getattr(cls, h) is not
                  getattr(Strategy, h))  # fmt: skip
+    if not fed:
+        return  # no market-data hook: it may order from on_start and its fills (a grid)
+    _WARNED.add(cls)
     log.warning(
-        "strategy %s has no on_candle (nor on_timer): a candle backtest calls only those%s; "
+        "strategy %s has no on_candle (nor on_timer): a candle backtest calls only those, "
+        "never its %s; "
         "record a session with `botkit record` and replay it with `botkit backtest --data "
         "FILE.jsonl.gz` to test it on tickers and books",
         cls.strategy_name(),
-        f", never its {', '.join(fed)}" if fed else "",
+        ", ".join(fed),
     )
 
 

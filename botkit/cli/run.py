@@ -98,7 +98,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         runtime = BotRuntime(config, settings, options)  # loads and validates the strategy
     except ConfigError as exc:
-        if args.strategy and args.config and config.params and "parameter" in str(exc):
+        if (
+            args.strategy
+            and args.config
+            and args.strategy != configured
+            and config.params
+            and "parameter" in str(exc)
+        ):
             raise ConfigError(  # whose parameters they were (a QA pass)
                 f"{exc}: they are {args.config}'s [strategy.params], written for its "
                 f"strategy {configured!r}; --strategy {args.strategy} takes them too (drop "

@@ -245,7 +245,7 @@ class BotConfig:
         r = self.risk
         caps = (
             ("max_order_notional", r.max_order_notional),
-            ("max_position", r.max_position),
+            ("max_position", r.max_position or r.max_position_per_product or None),
             ("daily_loss_limit", r.daily_loss_limit),
         )
         return [name for name, value in caps if value is None]

@@ -374,6 +374,8 @@ class BotContext(StrategyDriver):
         else:
             intent = OrderIntent(coid or self._new_id(), product_id, side, config, extra)
         coid = intent.client_order_id
+        if self.exits._attached_due:  # an unfilled entry's exit, its end not reported yet
+            await self.exits.settle_attached()
         risk = self.risk
         if risk is not None:
             order = (
@@ -415,9 +417,8 @@ class BotContext(StrategyDriver):
             self.orders.apply(status, client_order_id=coid, now=self.now(), source="create")
             # a post-only order that would cross is refused by design, routinely for a
             # market maker: INFO (WARNING lines in every first run looked like a fault; QA)
-            level = (
-                logging.INFO if getattr(exc, "reason", "") == POST_ONLY_CROSS else logging.WARNING
-            )
+            cross = getattr(exc, "reason", "") == POST_ONLY_CROSS and _post_only(config)
+            level = logging.INFO if cross else logging.WARNING
             self._log.log(level, "order client_order_id=%s not placed: %s", coid, exc)
             raise
         self._log.info(

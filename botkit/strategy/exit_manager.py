@@ -712,6 +712,8 @@ class ExitManager(ExitRetention, ExitRecovery, ExitMarket, ExitSizing):
 
     async def on_order_update(self, update: OrderUpdate, coid: str) -> list[ExitEvent]:
         """An update of an entry or exit order (``coid``, possibly an attached alias)."""
+        if self._attached_due:
+            self._attached_reported(coid, update.status)
         exit_id = self.by_coid.get(coid)
         rec = self.records.get(exit_id) if exit_id is not None else None
         if rec is None or not rec.live:

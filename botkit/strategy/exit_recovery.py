@@ -506,6 +506,21 @@ class ExitRecovery:
         if rec.extra.get("attached_order_id") and alias is not None:
             self._attached_due[alias] = (rec, self._ctx._monotonic() + ATTACHED_GRACE)
 
+    def _attached_reported(self, coid: str, status: str) -> None:
+        """The venue reported the end (or the cancel) of an attached exit that was awaited:
+        nothing to ask, and the product need not be watched for it (a review)."""
+        if (status in TERMINAL or status == _QUEUED) and coid in self._attached_due:
+            rec, _ = self._attached_due.pop(coid)
+            self._rewatch(rec.product_id)
+
+    async def settle_attached(self) -> None:
+        """Ask about every due attached exit (:meth:`_check_attached`), whatever its
+        product: before an order is risk-checked, so one whose end is never reported
+        cannot hold a slot of ``max_open_orders`` on a product without prints (a review)."""
+        for product_id in {rec.product_id for rec, _ in self._attached_due.values()}:
+            await self._check_attached(product_id)
+            self._rewatch(product_id)
+
     async def _check_attached(self, product_id: str) -> None:
         """Ask about the due attached exits of ``product_id`` whose end was not reported:
         ended or being cancelled at the venue → so here; still working there → cancelled
@@ -534,8 +549,8 @@ class ExitRecovery:
         except BotkitError as exc:
             self._log.warning(
                 "exit %s: its entry ended unfilled but its attached exit %s is %s at the "
-                "venue, and its cancel failed (%s): cancel it there (botkit ctl "
-                "cancel-all)", rec.exit_id, attached, status[0], exc,
+                "venue, and its cancel failed (%s): cancel it at the venue by its order id "
+                "(cancel-all leaves exits alone)", rec.exit_id, attached, status[0], exc,
             )  # fmt: skip
             return
         status = await self._attached_status(rec, attached)  # refused: it ended meanwhile?

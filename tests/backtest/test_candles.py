@@ -262,4 +262,13 @@ def test_a_strategy_without_on_candle_is_warned_about_once(tmp_path, caplog):
     caplog.clear()
     for name, params in (("ema_cross", {"size": "0.05"}), ("market_maker", {})):  # candles,
         CandleBacktest(config(name, params), BotSettings(), data, tmp_path / name)  # timers
+
+    class Grid(Strategy):  # no market-data hook: orders from on_start, reacts to its fills
+        class Params(NoParams):
+            product_id: str = "BTC-USD"
+
+        async def on_start(self) -> None:
+            await self.ctx.buy_limit("BTC-USD", D("0.001"), D("1"))
+
+    CandleBacktest(cfg, BotSettings(), data, tmp_path / "grid", strategy_cls=Grid)
     assert not [r for r in caplog.records if "no on_candle" in r.getMessage()]

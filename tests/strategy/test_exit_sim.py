@@ -1035,6 +1035,7 @@ async def test_the_attached_exit_whose_end_the_venue_reports_is_not_asked_about(
         )
     )  # fmt: skip
     assert ctx.open_orders() == []
+    assert PRODUCT not in ctx.exits.watch  # nothing left to ask: prints need not reach it
     await _print_after(ctx, sim, ATTACHED_GRACE + 1)
     assert sink.lookups == 0
 
@@ -1173,5 +1174,43 @@ async def test_a_post_only_order_that_would_cross_is_logged_at_info_not_warning(
     caplog.clear()
     with pytest.raises(OrderRejected):  # any other refusal: still a WARNING
         await ctx.buy_limit(PRODUCT, D("1000"), ask[0] - 1)
+    (line,) = [r for r in caplog.records if "not placed" in r.getMessage()]
+    assert line.levelname == "WARNING"
+
+
+async def test_without_prints_the_next_order_asks_about_a_due_attached_exit(
+    sim: SimServer, executor: OrderExecutor, tmp_path: Path
+) -> None:
+    """No print of the product (no ticker or trades subscribed, a quiet market): the next
+    order asks before its risk check, so the unreported exit does not hold a slot of
+    ``max_open_orders`` (a review)."""
+    sink = CountingLookups(executor)
+    ctx, entry, alias, _ = await _bracketed_entry_resting(sim, executor, tmp_path, sink=sink)
+    assert await ctx.cancel(entry)
+    sim.exchange.advance(sim.now() + 5)
+    await ctx.dispatch(_ended(entry, str(ctx.orders.get(entry).order_id)))  # type: ignore[union-attr]
+    ctx._clock.advance(ATTACHED_GRACE + 1)  # type: ignore[attr-defined]
+    bid, _ = sim.exchange.best_bid_ask(PRODUCT)
+    assert bid is not None
+    placed = await ctx.buy_limit(PRODUCT, SIZE, (bid[0] * D("0.9")).quantize(D("0.01")))
+    assert sink.lookups == 1
+    assert [o.client_order_id for o in ctx.open_orders()] == [placed]
+
+
+async def test_a_plain_order_refused_for_a_post_only_mode_is_still_a_warning(
+    sim: SimServer, executor: OrderExecutor, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The venue's post-only mode refuses a plain limit order with the post-only reason
+    code: that is not a post-only order meeting the book, so not INFO (a review)."""
+    from botkit.errors import OrderRejected
+
+    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
+    await ctx.dispatch(book_event(sim))
+    sim.exchange.set_trading_mode(PRODUCT, "post_only")
+    bid, _ = sim.exchange.best_bid_ask(PRODUCT)
+    assert bid is not None
+    caplog.set_level("INFO", logger="botkit")
+    with pytest.raises(OrderRejected, match="POST_ONLY"):
+        await ctx.buy_limit(PRODUCT, SIZE, bid[0] - 1)
     (line,) = [r for r in caplog.records if "not placed" in r.getMessage()]
     assert line.levelname == "WARNING"
