@@ -145,7 +145,7 @@ async def test_a_running_bot_forgets_old_intents_at_start(tmp_path: Path) -> Non
         config = tmp_path / "bot.toml"
         config.write_text(
             '[bot]\nmode = "live"\njournal_retention_days = 2\n\n'
-            '[strategy]\nname = "market_maker"\n'
+            '[risk]\n\n[strategy]\nname = "market_maker"\n'
         )
         data = tmp_path / "data"
         path = data_root(data, "live") / "journal.sqlite"

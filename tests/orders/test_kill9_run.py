@@ -45,6 +45,8 @@ mode = "live"
 products = ["BTC-USD"]
 channels = ["level2"]
 
+[risk]  # none: the run's orders are what is checked, exactly once each
+
 [strategy]
 name = "market_maker"
 
