@@ -97,6 +97,7 @@ from botkit.orders.executor import OrderExecutor
 from botkit.orders.journal import OrderJournal
 from botkit.risk.engine import RiskLimits
 from botkit.risk.gate import RiskGate
+from botkit.runtime.collector import freeze_after_start, thaw
 from botkit.runtime.dispatch import CountingSink
 from botkit.runtime.ui import RunStats
 from botkit.strategy.base import Strategy
@@ -309,6 +310,7 @@ async def tick_to_order_async(n: int, gap: float = 0.0) -> dict[str, float]:
             by_name[k] for k in ("presigned", "unmonitored", "monitored", "inline")
         )
         order: list[_Path | None] = [None, pre, unmon, mon, None, inl]
+        freeze_after_start()  # as the runtime does once started ([bot] gc_freeze, default)
         pauses = GcPauses()
         gc.callbacks.append(pauses)
         for r in range(n):
@@ -350,6 +352,7 @@ async def tick_to_order_async(n: int, gap: float = 0.0) -> dict[str, float]:
                 p.executor.on_order_update(_cancelled(coid, placed.order_id))
                 await asyncio.sleep(0)  # what else the loop had to do (pre-signing) runs now
         gc.callbacks.remove(pauses)
+        thaw()
         for p in paths:
             await p.close()
     for p in paths:
