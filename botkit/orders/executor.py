@@ -438,13 +438,16 @@ class OrderExecutor(ReconcileMixin):
             return await self._place(intent, body)
         return await self._shared(intent.client_order_id, body, partial(self._place, intent, body))
 
-    async def resolve(self, client_order_id: str, *, drop_stale: bool = False) -> PlacedOrder:
+    async def resolve(
+        self, client_order_id: str, *, drop_stale: bool = False, resend: bool = True
+    ) -> PlacedOrder:
         """Resolve one journalled intent now (lookup, then re-POST with the same id).
 
         ``drop_stale``: the start-up rule in a run (a strategy's plain order after an
         outage): not found and older than :attr:`resend_max_age`, it ends FAILED
         (STALE_INTENT) instead of going out at a price that old. Not for an exit's order,
-        which must keep its id.
+        which must keep its id. ``resend=False`` (a halted strategy's order): not found,
+        it ends FAILED (NOT_RESENT) whatever its age.
 
         Raises:
             KeyError: no intent with this id.
@@ -452,7 +455,7 @@ class OrderExecutor(ReconcileMixin):
                 auth or rate error, which would look final.
             OrderRejected: the intent ended REJECTED/FAILED (now or before).
         """
-        work = partial(self._resolve_id, at_start=True) if drop_stale else self._resolve_id
+        work = partial(self._resolve_id, at_start=drop_stale, resend=resend)
         return await self._shared(client_order_id, None, work)
 
     def _shared(
@@ -515,7 +518,9 @@ class OrderExecutor(ReconcileMixin):
         fresh = record.attempts == 0 and coid not in self._sent
         return await self._resolve(record, fresh=fresh)
 
-    async def _resolve_id(self, coid: str, *, at_start: bool = False) -> PlacedOrder:
+    async def _resolve_id(
+        self, coid: str, *, at_start: bool = False, resend: bool = True
+    ) -> PlacedOrder:
         """Resolve a journalled intent. ``at_start`` (:meth:`start` only): one the lookup
         answered "not found" and older than :attr:`resend_max_age` is not sent again; in
         a run, an exit settling its own order must keep its id (a second id could sell
@@ -523,10 +528,10 @@ class OrderExecutor(ReconcileMixin):
         record = await self._io(self.journal.get, coid)
         if record is None:
             raise KeyError(coid)
-        return await self._resolve(record, fresh=False, at_start=at_start)
+        return await self._resolve(record, fresh=False, at_start=at_start, resend=resend)
 
     async def _resolve(
-        self, record: IntentRecord, *, fresh: bool, at_start: bool = False
+        self, record: IntentRecord, *, fresh: bool, at_start: bool = False, resend: bool = True
     ) -> PlacedOrder:
         coid = record.client_order_id
         if record.state is IntentState.PLACED and record.order_id:
@@ -565,6 +570,11 @@ class OrderExecutor(ReconcileMixin):
             if found is not None:
                 return await self._placed(record, found.order_id, "lookup", found.attached_order_id)
             age = self._wall() - record.created_at
+            if looked and not resend:  # its strategy is halted: no order of it goes out
+                why = "not found at the venue: not sent again (its strategy is halted)"
+                log.warning("pending intent client_order_id=%s %s", coid, why)
+                await self._final(record, IntentState.FAILED, f"NOT_RESENT: {why}")
+                raise OrderRejected(f"client_order_id {coid} {why}", reason="NOT_RESENT")
             if (
                 at_start
                 and looked

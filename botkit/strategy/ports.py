@@ -115,11 +115,14 @@ class ExecutorSink:
     async def place(self, intent: OrderIntent) -> str:
         return (await self._executor.place(intent)).order_id
 
-    async def resolve(self, client_order_id: str, *, drop_stale: bool = False) -> str:
+    async def resolve(
+        self, client_order_id: str, *, drop_stale: bool = False, resend: bool = True
+    ) -> str:
         """Settle an intent whose outcome was unknown (lookup, then re-send with the same
         id); the order id. Raises as :meth:`OrderExecutor.resolve` (``KeyError``: no
         intent with this id; ``drop_stale``: its start-up rule)."""
-        return (await self._executor.resolve(client_order_id, drop_stale=drop_stale)).order_id
+        placed = await self._executor.resolve(client_order_id, drop_stale=drop_stale, resend=resend)
+        return placed.order_id
 
     async def order(self, order_id: str) -> Order:
         """One order as the venue reports it now (start-up checks of exits it cannot adopt)."""

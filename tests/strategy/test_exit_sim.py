@@ -1214,3 +1214,64 @@ async def test_a_plain_order_refused_for_a_post_only_mode_is_still_a_warning(
         await ctx.buy_limit(PRODUCT, SIZE, bid[0] - 1)
     (line,) = [r for r in caplog.records if "not placed" in r.getMessage()]
     assert line.levelname == "WARNING"
+
+
+async def test_an_order_whose_hook_was_cancelled_mid_placement_is_settled_in_the_run(
+    sim: SimServer, executor: OrderExecutor, tmp_path: Path
+) -> None:
+    """The hook was cancelled (its timeout during a venue hang, a stop) while the executor
+    went on placing the order: the context never asked about it again, so it stayed
+    PENDING and counted open for the whole run (a headless QA pass)."""
+    import asyncio
+
+    started = asyncio.Event()
+
+    class Placing(ExecutorSink):
+        async def place(self, intent: OrderIntent) -> str:
+            started.set()  # the executor takes it on before this caller waits
+            return await super().place(intent)
+
+    await executor.start()  # (as the runtime's: started before any order)
+    ctx, _ = context(sim, Placing(executor), tmp_path)
+    await ctx.dispatch(book_event(sim))
+    bid, _ = sim.exchange.best_bid_ask(PRODUCT)
+    assert bid is not None
+    slow = sim.faults.delay_next(0.5, path=r"/orders$", method="POST")
+    hook = asyncio.create_task(ctx.buy_limit(PRODUCT, SIZE, bid[0] - 1))
+    await started.wait()
+    assert executor._inflight  # the placement is under way in the executor
+    hook.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await hook
+    (coid,) = ctx._unknown
+    assert await ctx.settle_unknown() == 1  # joins the placement still running
+    assert slow.fired == 1 and ctx._unknown == {}
+    state = ctx.orders.get(coid)
+    assert state is not None and state.order_id
+    assert sim.exchange.get_order("default", state.order_id)["status"] == "OPEN"
+
+
+async def test_a_halted_strategys_unknown_order_is_not_sent_again(
+    sim: SimServer, executor: OrderExecutor, tmp_path: Path
+) -> None:
+    """After a halt, settling an order whose create ended unknown re-sent it (a headless
+    QA pass: three POSTs of a halted market maker's quotes). Halted: looked up only; not
+    found, it ends NOT_RESENT, and nothing is posted."""
+    from botkit.errors import OrderOutcomeUnknown
+
+    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
+    await ctx.dispatch(book_event(sim))
+    bid, _ = sim.exchange.best_bid_ask(PRODUCT)
+    assert bid is not None
+    sim.faults.fail_next(500, 20, path=r"/orders$", method="POST")  # unknown: maybe processed
+    with pytest.raises(OrderOutcomeUnknown):
+        await ctx.buy_limit(PRODUCT, SIZE, bid[0] - 1)
+    (coid,) = ctx._unknown
+    sim.faults.clear()
+    await ctx.guard.halt("test")
+    posts = sim.faults.fail_next(500, 5, path=r"/orders$", method="POST")  # counts any POST
+    assert await ctx.settle_unknown() == 1
+    assert posts.fired == 0  # nothing sent again
+    state = ctx.orders.get(coid)
+    assert state is not None and state.status == "REJECTED"
+    assert open_at_sim(sim.exchange) == []
