@@ -32,9 +32,15 @@ def placed_lines(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 async def run_until_placed(
-    args: list[str], cwd: Path, *, placed: int, bound: float = 50.0
+    args: list[str],
+    cwd: Path,
+    *,
+    placed: int,
+    bound: float = 50.0,
+    stop: signal.Signals = signal.SIGTERM,
 ) -> BotRun:
-    """Run ``python -m botkit *args`` until ``placed`` orders are logged, then SIGTERM it."""
+    """Run ``python -m botkit *args`` until ``placed`` orders are logged, then send it
+    ``stop`` (SIGTERM)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BOTKIT_", "COINBASE_"))}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "botkit", *args, env=env, cwd=cwd,
@@ -51,7 +57,7 @@ async def run_until_placed(
                 head.append(raw)
                 if raw.startswith(b"{"):
                     lines.append(json.loads(raw))
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(stop)
         async with asyncio.timeout(30):
             stdout, rest = await proc.communicate()
     finally:

@@ -45,6 +45,18 @@ async def test_run_trades_against_the_embedded_simulator_and_exits_zero(tmp_path
     assert (tmp_path / "botkit-data" / "sim" / "journal.sqlite").is_file()
 
 
+async def test_sighup_stops_the_bot_cleanly(tmp_path: Path) -> None:
+    """A dropped SSH session (or ``kill -HUP`` meant as a reload) killed the bot at once:
+    exit 129, no cancel-on-exit, no summary, no stopped alert (a headless QA pass)."""
+    import signal
+
+    run = await run_until_placed(
+        ["run", "--duration", "45", "--cancel-on-exit"], tmp_path, placed=1, stop=signal.SIGHUP
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "botkit run summary (sim" in run.stdout  # the clean stop: summary, cancels, alert
+
+
 def test_live_without_the_flag_prints_the_plan_and_refuses(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

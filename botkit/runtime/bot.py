@@ -811,7 +811,9 @@ class BotRuntime:
     @contextlib.contextmanager
     def _signals(self) -> Any:
         loop = asyncio.get_running_loop()
-        sigs = (signal.SIGINT, signal.SIGTERM) if self.options.install_signals else ()
+        sigs = (
+            (signal.SIGINT, signal.SIGTERM, signal.SIGHUP) if self.options.install_signals else ()
+        )
         for sig in sigs:
             loop.add_signal_handler(sig, self.request_stop)
         try:
