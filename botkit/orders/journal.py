@@ -94,6 +94,7 @@ from typing import Any
 from botkit.errors import ConfigError, JournalError
 from botkit.orders.coid_filter import CoidFilter
 from botkit.orders.intent_log import HALF_BYTES, IntentLog, LoggedIntent
+from botkit.orders.storage_errors import storage_failure, storage_passing
 
 __all__ = ["IntentRecord", "IntentState", "OrderJournal", "storage_failure"]
 
@@ -184,18 +185,6 @@ were written since the last checkpoint (an intent and its outcome are ~4 pages o
 ~0.9 MB of WAL between checkpoints with 1 KiB pages, ~3.5 MB in an older 4 KiB journal)."""
 
 
-def storage_failure(exc: BaseException) -> bool:
-    """True for SQLite errors of the storage (disk full, I/O, locked, corrupt file).
-
-    Those become :class:`~botkit.errors.JournalError`. Errors that mean a bug in the
-    SQL or its parameters (``IntegrityError``, ``ProgrammingError``...) are left as
-    they are: advice about disk space would only mislead.
-    """
-    return isinstance(exc, sqlite3.OperationalError | sqlite3.InternalError) or (
-        type(exc) is sqlite3.DatabaseError
-    )
-
-
 def sha256(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
@@ -283,6 +272,12 @@ class OrderJournal:
             if isinstance(exc, sqlite3.Error) and not storage_failure(exc):
                 raise
             damaged = type(exc) is sqlite3.DatabaseError  # "malformed", "not a database"
+            if storage_passing(exc):
+                raise JournalError(
+                    f"order journal {self.path}: cannot open it ({exc}). Free disk space or "
+                    "mend the disk; the bot starts again on its own (exit 1)",
+                    path=str(self.path),
+                ) from exc
             raise ConfigError(
                 f"order journal {self.path}: cannot open it ({exc}). "
                 + (

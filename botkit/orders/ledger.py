@@ -57,6 +57,7 @@ from botkit.market.events import FillEvent
 from botkit.orders.fills import TERMINAL_STATUSES, OrderHwm
 from botkit.orders.journal import CACHE_SIZE, PAGE_SIZE
 from botkit.orders.positions import Position
+from botkit.orders.storage_errors import storage_passing
 
 __all__ = ["FILE_NAME", "FillLedger"]
 
@@ -123,6 +124,8 @@ class FillLedger:
             for ddl in _SCHEMA:
                 self._db.execute(ddl)
         except sqlite3.Error as exc:  # a restart cannot mend it: exit 2, as the order journal
+            if storage_passing(exc):  # ... unless the disk is full (exit 1: restarted)
+                raise _broken(path, exc) from exc
             raise ConfigError(str(_broken(path, exc))) from exc
         self._working = {m.order_id for m in self.unfinished()}
         """Orders with an unfinished mark (saves a write per update of a known order)."""

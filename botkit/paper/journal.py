@@ -43,7 +43,8 @@ from types import TracebackType
 from typing import Any, Self
 
 from botkit.errors import ConfigError, JournalError
-from botkit.orders.journal import CACHE_SIZE, PAGE_SIZE, storage_failure
+from botkit.orders.journal import CACHE_SIZE, PAGE_SIZE
+from botkit.orders.storage_errors import storage_failure
 from botkit.paper.journal_schema import (
     APPLICATION_ID,
     DUMP_ORDER,

@@ -299,8 +299,9 @@ class BotRuntime:
         The mode's data directory is held for the whole run (:mod:`botkit.runtime.data_lock`):
         a second bot on it fails here (exit 2), before it touches anything.
         """
-        lock = DataDirLock(self.root)
+        lock: DataDirLock | None = None
         try:
+            lock = DataDirLock(self.root)  # in here: a directory it cannot write alerts too
             return await self._run()
         except Exception as exc:
             if not self._stopped_alert:  # it failed before the shutdown could say so
@@ -313,7 +314,8 @@ class BotRuntime:
                 await self.alerter.flush(within=5.0)
             raise
         finally:
-            lock.release()
+            if lock is not None:
+                lock.release()
             thaw()  # what was frozen at start is the collector's again (an embedder's next run)
 
     async def _run(self) -> RunResult:

@@ -16,7 +16,8 @@ import fcntl
 import os
 from pathlib import Path
 
-from botkit.errors import ConfigError
+from botkit.errors import BotkitError, ConfigError, JournalError
+from botkit.orders.storage_errors import storage_passing
 
 __all__ = ["DataDirLock", "LOCK_FILE"]
 
@@ -33,9 +34,12 @@ class DataDirLock:
             ConfigError: another running process holds it (its pid, from the file, is in
                 the message).
         """
-        root.mkdir(parents=True, exist_ok=True)
         self.path = root / LOCK_FILE
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:  # it was a raw traceback, exit 1 and no alert (a QA pass)
+            raise _unusable(root, exc) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -46,8 +50,12 @@ class DataDirLock:
                 "two bots on one order journal and fill ledger would resolve and count each "
                 "other's orders. Stop the other one first, or give this one its own --data-dir"
             ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError as exc:
+            os.close(fd)
+            raise _unusable(root, exc) from None
         self._fd: int | None = fd
 
     def release(self) -> None:
@@ -55,3 +63,15 @@ class DataDirLock:
         if self._fd is not None:
             os.close(self._fd)  # closing the descriptor releases the flock
             self._fd = None
+
+
+def _unusable(root: Path, exc: OSError) -> BotkitError:
+    """A data directory that cannot be written: a full disk passes (JournalError, exit 1:
+    restarted), anything else needs the operator (ConfigError, exit 2)."""
+    why = f"the data directory {root} cannot be written ({exc.strerror or exc})"
+    if storage_passing(exc):
+        return JournalError(f"{why}: free disk space; the bot starts again on its own")
+    return ConfigError(
+        f"{why}: give the bot's user write access to it (and a writable disk), or choose "
+        "another --data-dir"
+    )

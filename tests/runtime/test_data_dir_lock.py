@@ -44,3 +44,28 @@ async def test_a_second_bot_on_a_data_directory_refuses_before_touching_it(
         assert journal.read_bytes() == b"the running bot's journal"
     finally:
         running.release()
+
+
+def test_a_data_directory_that_cannot_be_written_is_an_error_naming_it(tmp_path: Path) -> None:
+    """It was a raw PermissionError traceback (exit 1, no alert; a headless QA pass). Not
+    writable (here: a file where the directory should be): ConfigError, exit 2, with the
+    fix; a full disk: JournalError, exit 1, so a service manager starts it again once
+    space is freed (a full disk at a restart left it down: exit 2 is not restarted)."""
+    import errno
+    import sqlite3
+
+    from botkit.errors import JournalError
+    from botkit.orders.storage_errors import storage_passing
+    from botkit.runtime.data_lock import _unusable
+
+    blocker = tmp_path / "data"
+    blocker.write_text("not a directory")
+    with pytest.raises(ConfigError, match=r"cannot be written .*write access.*--data-dir"):
+        DataDirLock(blocker / "sim")
+    full = _unusable(tmp_path, OSError(errno.ENOSPC, "No space left on device"))
+    assert isinstance(full, JournalError) and "free disk space" in str(full)
+    assert storage_passing(sqlite3.OperationalError("database or disk is full"))
+    assert storage_passing(OSError(errno.EIO, "I/O error"))
+    assert not storage_passing(OSError(errno.EACCES, "Permission denied"))
+    assert not storage_passing(sqlite3.OperationalError("no such table: intents"))
+    assert not storage_passing(sqlite3.DatabaseError("file is not a database"))
