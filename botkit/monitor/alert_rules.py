@@ -420,19 +420,6 @@ class AlertRules:
             now,
         )
 
-    def journal_error(self, message: str, *, now: float) -> list[Alert]:
-        """A journal write failed (the bot stops); deduplicated with the health reason."""
-        return self._emit(
-            Alert(
-                "journal",
-                "failure",
-                "journal cannot be written",
-                f"{message}\nThe bot stops: no order is placed without its intent on disk. "
-                "Check the disk (space, permissions), then restart it.",
-            ),
-            now,
-        )
-
     def summary_due(self, wall: float) -> bool:
         """True once a day, the first time it is called at or after ``summary_hour`` UTC.
 

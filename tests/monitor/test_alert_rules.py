@@ -111,8 +111,6 @@ def test_failed_component_and_journal_are_failures_deduplicated() -> None:
     assert rules.on_health(h, now=1) == []  # same condition: not again
     assert rules.deduplicated == 2
     assert sorted(keys(rules.on_health(h, now=3601))) == ["component:feed:0", "journal"]  # reminder
-    # the journal's own report is the same key: deduplicated with the health reason
-    assert rules.journal_error("disk full", now=3602) == []
 
 
 def test_restarting_component_alone_is_no_alert() -> None:
