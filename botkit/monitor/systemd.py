@@ -153,12 +153,18 @@ def _one_line(value: str) -> str:
     return line if len(line) <= MAX_STATUS else line[: MAX_STATUS - 3] + "..."
 
 
+MARKET_GRACE = 150.0
+"""Seconds a market-data-only outage is fed to the watchdog (past the 60 s feed-down alert
+and its delivery) before it may restart the bot."""
+
+
 async def watchdog_loop(
     notifier: SdNotifier,
     verdict: Callable[[], str],
     status: Callable[[], str],
     *,
     idle_refresh: float = IDLE_STATUS_REFRESH,
+    market_grace: float = MARKET_GRACE,
 ) -> None:
     """Feed systemd's watchdog while the bot is not ``down``, and keep STATUS current.
 
@@ -166,13 +172,28 @@ async def watchdog_loop(
     watchdog interval: ``WATCHDOG=1`` when ``verdict()`` is not ``"down"``, and
     ``STATUS=status()`` whenever the line changed, in one datagram. With the watchdog
     disabled it only refreshes STATUS every ``idle_refresh`` seconds.
+
+    ``"market-down"`` (down only because no product has market data:
+    :func:`botkit.runtime.health.watchdog_verdict`) is fed for ``market_grace`` seconds
+    first. Why: a venue outage is not mended by a restart, and systemd's 30 s watchdog
+    killed the bot before its 60 s feed-down alert could go out, so the operator got a
+    routine-looking "stopped" instead (a headless QA pass); an outage longer than the grace
+    still restarts it, as a wedged feed would need.
     """
     timeout = notifier.watchdog_interval
     period = timeout / 2 if timeout is not None else idle_refresh
     last: str | None = None
+    clock = asyncio.get_running_loop().time
+    market_since: float | None = None
     while True:
         fields: dict[str, str | int] = {}
-        if timeout is not None and verdict() != "down":
+        now, said = clock(), verdict()
+        if said == "market-down":
+            market_since = now if market_since is None else market_since
+            said = "down" if now - market_since >= market_grace else "market-down"
+        else:
+            market_since = None
+        if timeout is not None and said != "down":
             fields["WATCHDOG"] = 1
         line = _one_line(status())
         if line != last:

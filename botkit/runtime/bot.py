@@ -73,7 +73,7 @@ from botkit.runtime.collector import freeze_after_start, thaw
 from botkit.runtime.data_lock import DataDirLock
 from botkit.runtime.dispatch import FOR_STRATEGY, CountingSink, FeedTroubleLog, dispatch_batch
 from botkit.runtime.event_buffer import EventBuffer
-from botkit.runtime.health import Health
+from botkit.runtime.health import Health, watchdog_verdict
 from botkit.runtime.resume import (
     Backfill,
     ReadBackInRun,
@@ -489,7 +489,7 @@ class BotRuntime:
         sd = self.options.systemd
         if sd is not None and sd.enabled:  # systemd arms the watchdog at READY=1: start after
             sd.ready(self._sd_status())
-            verdict = lambda: self.assess_health().verdict  # noqa: E731 - fresh, never cached
+            verdict = lambda: watchdog_verdict(self.assess_health())  # noqa: E731 - fresh
             sup.spawn("systemd", lambda: watchdog_loop(sd, verdict, self._sd_status))
         sup.spawn("driver", lambda: self._drive(ctx))
         if self.trading is not None and self.config.bot.venue != "prime":  # it has no status

@@ -137,6 +137,29 @@ class Health:
         }
 
 
+MARKET_DOWN = "market data down for every product"
+
+
+def watchdog_verdict(health: Health) -> str:
+    """The verdict systemd's watchdog is fed on: ``"market-down"`` when the only reason the
+    bot is down is that no product has market data (a venue outage, which a restart does
+    not mend: the watchdog gives it a grace, :func:`botkit.monitor.systemd.watchdog_loop`,
+    so that the feed-down alert goes out first), else the verdict itself."""
+    down = health.verdict == "down"
+    if down and [r for r in health.reasons if _is_down(r)] == [MARKET_DOWN]:
+        return "market-down"
+    return health.verdict
+
+
+def _is_down(reason: str) -> bool:
+    """Whether ``reason`` is one of :func:`assess`'s down reasons (not a degraded one)."""
+    return (
+        reason == MARKET_DOWN
+        or reason.startswith(("stopping:", "starting:", "journal cannot be written"))
+        or (reason.startswith("component ") and reason.endswith("failed: the bot is stopping"))
+    )
+
+
 def assess(inputs: HealthInputs, limits: HealthThresholds | None = None) -> Health:
     """The verdict for ``inputs`` (see the module docstring for the rules)."""
     lim = limits or HealthThresholds()
@@ -155,7 +178,7 @@ def assess(inputs: HealthInputs, limits: HealthThresholds | None = None) -> Heal
         down.append("journal cannot be written: no new orders (see the log)")
     states = inputs.products
     if states and all(s == "down" for s in states.values()):
-        down.append("market data down for every product")
+        down.append(MARKET_DOWN)
     else:
         for pid, state in sorted(states.items()):
             if state != "live":

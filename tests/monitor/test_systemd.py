@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from botkit.monitor.systemd import SdNotifier, watchdog_loop
-from botkit.runtime.health import FeedState, HealthInputs, assess
+from botkit.runtime.health import FeedState, HealthInputs, assess, watchdog_verdict
 
 WATCHDOG_USEC = 200_000  # 0.2 s: the loop pings every 0.1 s
 RECV_TIMEOUT = 5.0
@@ -102,8 +102,13 @@ class Bot:
         self.calls = 0
         self.called = asyncio.Event()
 
-    def verdict(self) -> str:
-        return assess(HealthInputs(started=True, products={"BTC-USD": self.feed})).verdict
+    journal_ok = True
+
+    def verdict(self) -> str:  # as the runtime feeds the watchdog
+        inputs = HealthInputs(
+            started=True, products={"BTC-USD": self.feed}, journal_ok=self.journal_ok
+        )
+        return watchdog_verdict(assess(inputs))
 
     def status(self) -> str:
         self.calls += 1
@@ -220,7 +225,7 @@ async def test_watchdog_stops_while_down_and_resumes(
     n = SdNotifier.from_env(env(rx))
     assert n.ready()
     await rx.recv()
-    loop_task(n, bot.verdict, bot.status)
+    loop_task(n, bot.verdict, bot.status, market_grace=0)
     await rx.until(lambda m: m == "WATCHDOG=1")
 
     bot.feed = "down"  # every product's market data down: the health model says down
@@ -234,6 +239,26 @@ async def test_watchdog_stops_while_down_and_resumes(
     bot.feed = "live"
     assert await rx.recv() == "WATCHDOG=1\nSTATUS=feed live"
     assert await rx.recv() == "WATCHDOG=1"
+
+
+async def test_a_market_data_outage_is_fed_for_a_grace_anything_else_down_is_not(
+    path_receiver: Receiver, loop_task: Callable[..., asyncio.Task[None]]
+) -> None:
+    """A venue outage is not mended by a restart: withheld at once, systemd's 30 s watchdog
+    killed the bot before its 60 s feed-down alert could go out (a headless QA pass). The
+    grace is counted on the loop's clock; a broken journal is down at once."""
+    rx, bot = path_receiver, Bot()
+    n = SdNotifier.from_env(env(rx))
+    loop_task(n, bot.verdict, bot.status, market_grace=3600)
+    await rx.until(lambda m: m == "WATCHDOG=1")
+    bot.feed = "down"
+    assert await rx.recv() == "WATCHDOG=1\nSTATUS=feed down"  # still fed: in its grace
+    assert await rx.recv() == "WATCHDOG=1"
+    bot.journal_ok = False  # another reason to be down: no grace for it
+    await bot.ticks(3)
+    rx.pending()  # (a ping sent before the change)
+    await bot.ticks(3)
+    assert rx.pending() == []
 
 
 async def test_watchdog_period_is_half_the_timeout(
