@@ -554,6 +554,11 @@ class OrderExecutor(ReconcileMixin):
                 found = await self._lookup(record, until=record.updated_at + self.lookup_horizon)
             except BotkitError as exc:
                 looked = False
+                if not resend:  # a halted strategy's: never sent again (a review)
+                    raise OrderOutcomeUnknown(
+                        f"lookup of client_order_id {coid} failed ({_why(exc)}); its strategy "
+                        "is halted, so it is not sent again; it stays pending"
+                    ) from exc
                 if not getattr(self.client, "create_deduplicates", False):
                     # Exchange, Prime: a second POST of an order that exists is a second order
                     raise OrderOutcomeUnknown(

@@ -1275,3 +1275,27 @@ async def test_a_halted_strategys_unknown_order_is_not_sent_again(
     state = ctx.orders.get(coid)
     assert state is not None and state.status == "REJECTED"
     assert open_at_sim(sim.exchange) == []
+
+
+async def test_a_halted_strategys_unknown_order_is_not_sent_again_when_the_lookup_fails(
+    sim: SimServer, executor: OrderExecutor, tmp_path: Path
+) -> None:
+    """The lookup failing (the outage that made the outcome unknown), Advanced Trade's rule
+    re-sent the order with its id: not for a halted strategy; it stays unknown (a review)."""
+    from botkit.errors import OrderOutcomeUnknown
+
+    ctx, _ = context(sim, ExecutorSink(executor), tmp_path)
+    await ctx.dispatch(book_event(sim))
+    bid, _ = sim.exchange.best_bid_ask(PRODUCT)
+    assert bid is not None
+    sim.faults.fail_next(500, 20, path=r"/orders$", method="POST")
+    with pytest.raises(OrderOutcomeUnknown):
+        await ctx.buy_limit(PRODUCT, SIZE, bid[0] - 1)
+    (coid,) = ctx._unknown
+    sim.faults.clear()
+    await ctx.guard.halt("test")
+    sim.faults.fail_next(500, 50, path=r"/orders/historical", method="GET")
+    posts = sim.faults.delay_next(0.0, 5, path=r"/orders$", method="POST")  # counts POSTs
+    assert await ctx.settle_unknown() == 0  # still unknown: asked again later
+    assert posts.fired == 0 and coid in ctx._unknown
+    assert open_at_sim(sim.exchange) == []
