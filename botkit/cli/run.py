@@ -46,6 +46,7 @@ def _describe_plan(runtime: object) -> str:
     assert isinstance(runtime, BotRuntime)
     cfg = runtime.config
     limits = cfg.risk.model_dump(exclude_defaults=False)
+    uncapped = cfg.uncapped()
     venue = cfg.bot.venue
     url = _venue_url(runtime)
     lines = [
@@ -55,11 +56,7 @@ def _describe_plan(runtime: object) -> str:
         f"strategy:  {runtime.stats.strategy} ({cfg.strategy})",
         f"params:    {cfg.params or '(defaults)'}",
         "risk:      " + ", ".join(f"{k}={v}" for k, v in limits.items() if v not in (None, {})),
-        *(
-            ["no cap:    " + ", ".join(cfg.uncapped()) + " (absent in [risk])"]
-            if cfg.uncapped()
-            else []
-        ),
+        *(["no cap:    " + ", ".join(uncapped) + " (absent in [risk])"] if uncapped else []),
         f"data dir:  {runtime.root}",
     ]
     return "\n".join(lines)

@@ -124,6 +124,8 @@ class Health:
     verdict: Verdict
     reasons: tuple[str, ...]
     products: Mapping[str, FeedState]
+    down: int = 0
+    """How many of ``reasons`` (the first ones) make the verdict ``down``."""
 
     @property
     def ready(self) -> bool:
@@ -145,19 +147,9 @@ def watchdog_verdict(health: Health) -> str:
     bot is down is that no product has market data (a venue outage, which a restart does
     not mend: the watchdog gives it a grace, :func:`botkit.monitor.systemd.watchdog_loop`,
     so that the feed-down alert goes out first), else the verdict itself."""
-    down = health.verdict == "down"
-    if down and [r for r in health.reasons if _is_down(r)] == [MARKET_DOWN]:
+    if health.reasons[: health.down] == (MARKET_DOWN,):
         return "market-down"
     return health.verdict
-
-
-def _is_down(reason: str) -> bool:
-    """Whether ``reason`` is one of :func:`assess`'s down reasons (not a degraded one)."""
-    return (
-        reason == MARKET_DOWN
-        or reason.startswith(("stopping:", "starting:", "journal cannot be written"))
-        or (reason.startswith("component ") and reason.endswith("failed: the bot is stopping"))
-    )
 
 
 def assess(inputs: HealthInputs, limits: HealthThresholds | None = None) -> Health:
@@ -209,4 +201,4 @@ def assess(inputs: HealthInputs, limits: HealthThresholds | None = None) -> Heal
     if rtt is not None and rtt > lim.max_order_rtt:
         degraded.append(f"last order took {rtt:.1f} s to be acknowledged")
     verdict: Verdict = "down" if down else "degraded" if degraded else "ready"
-    return Health(verdict, tuple(down + degraded), dict(states))
+    return Health(verdict, tuple(down + degraded), dict(states), len(down))

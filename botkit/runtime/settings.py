@@ -230,9 +230,10 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Bot
             problems.append(f"{var}: {err['msg']}")
         raise ConfigError("invalid settings: " + "; ".join(problems)) from None
     names = list(os.environ)
-    if env_file is not None and Path(env_file).expanduser().is_file():
+    dotenv = Path(env_file).expanduser() if env_file is not None else None
+    if dotenv is not None and dotenv.is_file():
         from dotenv import dotenv_values  # pydantic-settings' own reader of .env files
 
-        names += [k for k in dotenv_values(Path(env_file).expanduser()) if k]
+        names += [k for k in dotenv_values(dotenv) if k]
     settings._unknown = unknown_variables(names)
     return settings

@@ -619,7 +619,6 @@ class ExitManager(ExitRetention, ExitRecovery, ExitMarket, ExitSizing):
             await self._settle(product_id)
         if self._attached_due:
             await self._check_attached(product_id)
-            self._rewatch(product_id)
         await self.fit_native(product_id)  # before a trailing stop's re-price: its size
         events: list[ExitEvent] = []
         for rec in self._live_of(product_id):

@@ -108,8 +108,10 @@ re-sends a cancel that failed; doubled after each failure up to :data:`RETRY_MAX
 RETRY_MAX = 30.0
 ATTACHED_GRACE = 5.0
 """Seconds an entry that ended unfilled leaves the venue to report the end of its attached
-exit before the bot asks (at the product's next print after them)."""
+exit before the bot asks (at the product's next print, or before the next order)."""
 _QUEUED = OrderStatus.CANCEL_QUEUED
+_SETTLED = TERMINAL | {_QUEUED}
+"""An attached exit in one of these no longer counts open: nothing to ask about it."""
 SENDING = "sending"
 """``extra`` key: the working order journaled in the exit but perhaps not yet in the
 order journal (set before the send, cleared once the executor has it). A restart that
@@ -500,7 +502,7 @@ class ExitRecovery:
         the whole run, counted against ``max_open_orders`` (a restart healed it, by its
         fill-ledger mark). The venue's report is awaited :data:`ATTACHED_GRACE` seconds
         (no request when it comes, as it does from the simulator), then the product's next
-        print asks (:meth:`_check_attached`).
+        print, or the next order, asks (:meth:`_check_attached`).
         """
         alias = rec.order_coid
         if rec.extra.get("attached_order_id") and alias is not None:
@@ -509,7 +511,7 @@ class ExitRecovery:
     def _attached_reported(self, coid: str, status: str) -> None:
         """The venue reported the end (or the cancel) of an attached exit that was awaited:
         nothing to ask, and the product need not be watched for it (a review)."""
-        if (status in TERMINAL or status == _QUEUED) and coid in self._attached_due:
+        if status in _SETTLED and coid in self._attached_due:
             rec, _ = self._attached_due.pop(coid)
             self._rewatch(rec.product_id)
 
@@ -519,22 +521,22 @@ class ExitRecovery:
         cannot hold a slot of ``max_open_orders`` on a product without prints (a review)."""
         for product_id in {rec.product_id for rec, _ in self._attached_due.values()}:
             await self._check_attached(product_id)
-            self._rewatch(product_id)
 
     async def _check_attached(self, product_id: str) -> None:
         """Ask about the due attached exits of ``product_id`` whose end was not reported:
         ended or being cancelled at the venue → so here; still working there → cancelled
         (its entry bought nothing, so there is nothing for it to sell), and a cancel the
         venue refuses (it ended meanwhile) asks once more; the lookup failing → kept, and
-        said (a restart asks again)."""
+        said (a restart asks again). The product's watch follows what is left."""
         now = self._ctx._monotonic()
         for alias, (rec, due) in list(self._attached_due.items()):
             if rec.product_id != product_id or now < due:
                 continue
             del self._attached_due[alias]
             state = self._ctx.orders.get(alias)
-            if state is not None and not state.terminal and state.status is not _QUEUED:
+            if state is not None and state.status not in _SETTLED:
                 await self._attached_ask(rec, alias)
+        self._rewatch(product_id)
 
     async def _attached_ask(self, rec: ExitRecord, alias: str) -> None:
         """:meth:`_check_attached` for one exit."""
@@ -580,7 +582,7 @@ class ExitRecovery:
     def _attached_apply(self, alias: str, attached: str, status: str, filled: Decimal) -> bool:
         """Take the venue's word on an attached exit ended or being cancelled there (so
         no longer counted open); False if it still works there."""
-        if status not in TERMINAL and status != _QUEUED:
+        if status not in _SETTLED:
             return False
         ctx = self._ctx
         ctx.orders.apply(
