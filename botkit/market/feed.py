@@ -47,7 +47,14 @@ from botkit.market.book import L2Book
 from botkit.market.config import FeedConfig
 from botkit.market.connections import FeedConnection as _Conn  # the short name the loops below use
 from botkit.market.connections import backoff_delay, build_connections, release_free_memory
-from botkit.market.events import ConnectionState, FeedEvent, OrderUpdate, UserSnapshotDone
+from botkit.market.events import (
+    ConnectionState,
+    FeedErrorReceived,
+    FeedEvent,
+    OrderUpdate,
+    Subscribed,
+    UserSnapshotDone,
+)
 from botkit.market.recorder import Recorder
 from botkit.market.requests import Backfill, Reconnect, ResyncLevel2
 from botkit.market.session import SessionFactory
@@ -302,11 +309,26 @@ class MarketDataFeed:
         for ev in events:
             if type(ev) is UserSnapshotDone:
                 self._spawn_backfill("user snapshot received", ev.listed)
+            elif isinstance(ev, FeedErrorReceived | Subscribed):
+                self._note_refusal(ev)
             if cb is not None:
                 try:
                     cb(ev)
                 except Exception:
                     self._callback_failed()
+
+    def _note_refusal(self, event: FeedErrorReceived | Subscribed) -> None:
+        """Keep :attr:`FeedConnection.refused` up to date: an error frame refuses the
+        connection's subscriptions until an ack lists as many channels as it subscribes
+        (an ack is the connection's whole channel map; venues name channels their own
+        way, so their number is compared, not their names)."""
+        for conn in self.conns:
+            if conn.plan.name != event.connection:
+                continue
+            if isinstance(event, FeedErrorReceived):
+                conn.refused = str(event.error).split(". Fix: ", 1)[0][:300]  # the frame's words
+            elif len(event.subscriptions) >= len(conn.protocol.subscriptions):
+                conn.refused = ""
 
     def _callback_failed(self) -> None:
         """The consumer's bug must not kill the feed (the SDK's silent death, §5.3)."""
@@ -438,6 +460,7 @@ class MarketDataFeed:
         conn.connects += 1
         if proto.fills is not None:  # a snapshot cut short by the last connection: forgotten
             proto.fills.snapshot_restarts()
+        conn.refused = ""  # a new session: its subscriptions are asked afresh
         self._emit(proto.connection_opened())
         acks_before = proto.stats.acks
         reason = "closed"

@@ -27,6 +27,8 @@ What alerts (keys in brackets; see ``docs/alerts.md``):
   [``orders-failing``] — not one alert per rejection;
 * a product the venue restricts (cancel only, limit only, post only, disabled)
   [``trading:PRODUCT``], and an info alert when it trades fully again;
+* the venue refusing the API key on a private REST call (401, 403) [``api-key``], and an
+  info alert once a call is accepted again;
 * the daily summary [``daily-summary``], due once a day at ``summary_hour`` UTC.
 
 Across restarts (:class:`StopMemory`, kept in the data directory by the runtime): a bot a
@@ -48,7 +50,7 @@ from typing import Any, Literal
 
 from botkit.market.trading_status import TradingStatus
 from botkit.risk.engine import RESET_HOW
-from botkit.runtime.health import FeedState, Health
+from botkit.runtime.health import KEY_REFUSED, FeedState, Health
 
 __all__ = ["Alert", "AlertLevel", "AlertRules", "StopMemory", "after_restart", "error_signature"]
 
@@ -112,6 +114,16 @@ _REASONS: tuple[tuple[str, str, AlertLevel, str, str], ...] = (
         "the traceback, fix, and restart.",
     ),
     (
+        KEY_REFUSED,
+        "api-key",
+        "failure",
+        "API key refused",
+        "Nothing can be placed, cancelled or read with it: check that the key still exists "
+        "and is enabled, its permissions (View, Trade) and allowed IP addresses, and the "
+        "host clock ('botkit doctor' checks them). The bot keeps running and carries on "
+        "once the key is accepted again.",
+    ),
+    (
         "host clock off",
         "clock",
         "warning",
@@ -122,7 +134,11 @@ _REASONS: tuple[tuple[str, str, AlertLevel, str, str], ...] = (
 )
 
 # Keys whose clearing is worth an info alert ("kill switch reset"): a human acted.
-_CLEARS = {"kill-switch": "kill switch reset", "strategy-halted": "strategy running again"}
+_CLEARS = {
+    "kill-switch": "kill switch reset",
+    "strategy-halted": "strategy running again",
+    "api-key": "API key accepted again",
+}
 _USER = "user channel down"
 
 
@@ -243,13 +259,15 @@ class AlertRules:
         out: list[Alert] = []
         out += self._feeds(health.products, now)
         reasons = health.reasons
+        user = next((r for r in reasons if r.startswith(_USER)), None)
         out += self._episode(
             "user-channel",
-            "down" if any(r.startswith(_USER) for r in reasons) else None,
+            None if user is None else "down",
             now,
             "user channel down",
             "Order updates arrive late (by REST polling) while the authenticated "
-            "WebSocket channel reconnects. Check the network and the API key.",
+            "WebSocket channel reconnects. Check the network and the API key."
+            + ("" if user is None or "refused" not in user else f"\n{user}."),
             "user channel back",
         )
         present: set[str] = set()

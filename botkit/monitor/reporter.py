@@ -112,6 +112,7 @@ class HealthReporter:
         feed = rt.feed
         products: dict[str, Any] = {}
         user: Literal["up", "down"] | None = None
+        user_refused = ""
         if feed is not None:
             for pid in rt.products:
                 conns = [
@@ -125,7 +126,8 @@ class HealthReporter:
                 )
             user_conns = [c for c in feed.conns if c.plan.name == "user"]
             if user_conns:
-                user = "up" if user_conns[0].ws is not None else "down"
+                user_refused = user_conns[0].refused
+                user = "up" if user_conns[0].ws is not None and not user_refused else "down"
         sink = rt.sink
         ctx = rt.ctx
         self.health = assess(
@@ -134,6 +136,8 @@ class HealthReporter:
                 stopping=rt.stopping,
                 products=products,
                 user_channel=user,
+                user_refused=user_refused,
+                key_refused=getattr(rt.client, "refused", ""),
                 clock_offset=getattr(rt.client, "last_offset", None),
                 journal_ok=not isinstance(rt.error, JournalError),
                 strategy_halted=ctx is not None and ctx.guard.halted,

@@ -43,7 +43,13 @@ import msgspec
 
 from botkit.auth.jwt import JwtSigner, PresignedTokens
 from botkit.auth.signing import RequestSigner
-from botkit.errors import ConfigError, ExchangeError
+from botkit.errors import (
+    AuthError,
+    ConfigError,
+    ExchangeError,
+    InvalidPassphrase,
+    PermissionDenied,
+)
 from botkit.net.ratelimit import RateLimiter
 from botkit.net.rest_types import ApiCall, QueryValue, RestRequest, RestResponse, encode_query
 from botkit.net.retry_policy import RetryPolicy
@@ -134,6 +140,12 @@ class RestClientBase:
         """Retries so far by cause (the error's class name: RateLimited, ServerError...)."""
         self.clock_suspect = False
         self.resyncs = 0
+        self.refused = ""
+        """Why the venue refused this client's credentials on the last private call that
+        ended (401, 403, Exchange's invalid passphrase, after the retries), or "" since
+        one was accepted. Read by the health model: a key revoked or stripped of a
+        permission mid-run is a condition a human must fix, alerted as such (it was only
+        a line in the log per failed call)."""
         self.presigned: dict[tuple[str, str], PresignedTokens] = {}
         if presign > 0 and isinstance(signer, JwtSigner):
             max_age = min(presign_max_age, signer.lifetime / 2)  # a short-lived key config
@@ -244,9 +256,13 @@ class RestClientBase:
             trace = CallTrace()
         trace.attempts += 1
         try:
-            return await self._attempt(call, first=True)
+            response = await self._attempt(call, first=True)
         except BaseException as exc:  # tenacity's attempt takes any exception: so does this
             first_error: BaseException | None = exc
+        else:
+            if self.refused and call.private:
+                self.refused = ""
+            return response
         ctl = RetryController(
             label=call.label,
             policy=self.policy,
@@ -258,19 +274,26 @@ class RestClientBase:
             on_retry=self._count_retry,
             answers=call.answers,
         )
-        async for attempt in ctl.retrying(self._sleep):
-            with attempt:
-                if first_error is not None:
-                    error, first_error = first_error, None
-                    raise error
-                ctl.trace.attempts += 1
-                if ctl.resync_pending:
-                    ctl.resync_pending = False
-                    ctl.trace.resyncs += 1
-                    await self.sync_clock()
-                response = await self._attempt(call, first=False)
+        try:
+            async for attempt in ctl.retrying(self._sleep):
+                with attempt:
+                    if first_error is not None:
+                        error, first_error = first_error, None
+                        raise error
+                    ctl.trace.attempts += 1
+                    if ctl.resync_pending:
+                        ctl.resync_pending = False
+                        ctl.trace.resyncs += 1
+                        await self.sync_clock()
+                    response = await self._attempt(call, first=False)
+        except (AuthError, PermissionDenied, InvalidPassphrase) as exc:
+            if call.private:
+                self.refused = _refusal(exc)
+            raise
         if ctl.saw_clock_skew:
             self.clock_suspect = False  # it worked after the correction
+        if self.refused and call.private:
+            self.refused = ""
         return response
 
     def decode(self, response: RestResponse, kind: type[T]) -> T:
@@ -402,3 +425,10 @@ class RestClientBase:
         for pool in self.presigned.values():
             pool.prune(pool.max_age / 2)
         self.start_presigning()
+
+
+def _refusal(error: ExchangeError) -> str:
+    """What :attr:`RestClientBase.refused` keeps of a refusal: the error's own text (its
+    status, the venue's words and the likely causes; never the credentials), bounded."""
+    text = str(error)
+    return text if len(text) <= 400 else text[:399] + "…"

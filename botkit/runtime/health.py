@@ -12,7 +12,8 @@ The verdict:
   has not started yet: still starting, a component failed (the bot is stopping), the
   journal cannot be written, or no product has market data at all.
 * ``degraded`` — it runs, but not fully: some products' data is stale, resyncing or
-  down; the user channel is down; a component is restarting; the strategy was halted
+  down; the user channel is down (or its subscription refused); the venue refuses the API
+  key; a component is restarting; the strategy was halted
   by its guard or the kill switch tripped (trading stopped until a human acts); the
   host clock is far off (botkit corrects its signing clock, but logs and candles
   drift); the last order took too long to be acknowledged; a strategy hook has been
@@ -36,6 +37,7 @@ __all__ = [
     "Health",
     "HealthInputs",
     "HealthThresholds",
+    "KEY_REFUSED",
     "Verdict",
     "assess",
     "product_state",
@@ -87,6 +89,10 @@ class HealthInputs:
         stopping: the bot is shutting down (``down``: stopping).
         products: each traded product's market-data state.
         user_channel: ``up``/``down``, or None when there is none (paper mode).
+        user_refused: the venue's error frame refusing the user channel's subscriptions
+            ("" when not refused; the channel is then ``down`` though its socket is open).
+        key_refused: why the venue refused the API key on the last private REST call
+            ("" since one was accepted): nothing can be placed, cancelled or read.
         clock_offset: exchange minus host clock in seconds, None before it is measured.
         journal_ok: False once a journal write failed.
         strategy_halted: the strategy guard halted the strategy.
@@ -105,6 +111,8 @@ class HealthInputs:
     stopping: bool = False
     products: Mapping[str, FeedState] = field(default_factory=dict)
     user_channel: Literal["up", "down"] | None = None
+    user_refused: str = ""
+    key_refused: str = ""
     clock_offset: float | None = None
     journal_ok: bool = True
     strategy_halted: bool = False
@@ -140,6 +148,7 @@ class Health:
 
 
 MARKET_DOWN = "market data down for every product"
+KEY_REFUSED = "API key refused by the venue"
 
 
 def watchdog_verdict(health: Health) -> str:
@@ -175,7 +184,14 @@ def assess(inputs: HealthInputs, limits: HealthThresholds | None = None) -> Heal
         for pid, state in sorted(states.items()):
             if state != "live":
                 degraded.append(f"{pid} market data {state}")
-    if inputs.user_channel == "down":
+    if inputs.key_refused:
+        degraded.append(f"{KEY_REFUSED}: {inputs.key_refused}")
+    if inputs.user_refused:
+        degraded.append(
+            f"user channel down: the venue refused its subscription ({inputs.user_refused}): "
+            "check the API key and the host clock"
+        )
+    elif inputs.user_channel == "down":
         degraded.append("user channel down: order updates are read back by REST when it is back")
     unknown = inputs.unknown_orders
     if unknown is not None and unknown[1] > lim.max_unknown_seconds:

@@ -101,6 +101,12 @@ class KeyRegistry:
         self.keys[record.name] = record
         return record
 
+    def revoke(self, name: str) -> bool:
+        """Forget key ``name`` (a key deleted in the CDP portal): every later request or
+        subscribe signed with it is refused as an unknown key. False when there was none.
+        Connections subscribed before stay subscribed (**assumed**: Coinbase does not say)."""
+        return self.keys.pop(name, None) is not None
+
     def verify_rest(
         self, authorization: str | None, method: str, path: str, now: float
     ) -> RegisteredKey:

@@ -100,6 +100,31 @@ def test_user_channel_down_is_an_episode_too() -> None:
     assert keys(rules.on_health(health(user_channel="up"), now=31)) == ["user-channel:recovered"]
 
 
+def test_a_refused_user_subscription_is_a_user_channel_episode_naming_the_refusal() -> None:
+    """The socket stays open after Coinbase's error frame: the channel looked up, and a
+    "user channel back" went out while every subscription on it was refused (QA)."""
+    rules = AlertRules(feed_down_after=30)
+    refused = health(user_channel="down", user_refused="user: error frame 'authentication failure'")
+    assert rules.on_health(refused, now=0) == []
+    (alert,) = rules.on_health(refused, now=30)
+    assert alert.key == "user-channel"
+    assert "'authentication failure'" in alert.body and "API key" in alert.body
+    assert rules.on_health(refused, now=60) == []  # no "back" while it stays refused
+    assert keys(rules.on_health(health(user_channel="up"), now=61)) == ["user-channel:recovered"]
+
+
+def test_a_refused_api_key_is_a_failure_at_once_and_its_acceptance_an_info_alert() -> None:
+    rules = AlertRules(repeat_after=3600)
+    refused = health(key_refused="HTTP 401: Unauthorized. Likely causes: a deleted key")
+    (alert,) = rules.on_health(refused, now=0)
+    assert alert.key == "api-key" and alert.level == "failure"
+    assert "HTTP 401: Unauthorized" in alert.body and "botkit doctor" in alert.body
+    assert rules.on_health(refused, now=5) == []  # the same refusal: not again
+    (back,) = rules.on_health(health(), now=10)
+    assert back.key == "api-key:cleared" and back.level == "info"
+    assert back.title == "API key accepted again"
+
+
 def test_failed_component_and_journal_are_failures_deduplicated() -> None:
     rules = AlertRules(repeat_after=3600)
     h = health(components={"feed:0": "failed", "driver": "restarting"}, journal_ok=False)

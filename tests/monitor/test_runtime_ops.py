@@ -33,6 +33,7 @@ class AlertReceiver:
     def __init__(self) -> None:
         self.posts: list[dict[str, Any]] = []
         self.started = asyncio.Event()  # a "started" alert arrived
+        self._arrived = asyncio.Event()  # any alert arrived
         self.port = 0
         self._runner: web.AppRunner | None = None
 
@@ -44,7 +45,18 @@ class AlertReceiver:
         self.posts.append(json.loads(await request.read()))
         if "started" in self.posts[-1].get("title", "").lower():
             self.started.set()
+        self._arrived.set()
         return web.Response(text="ok")
+
+    async def title(self, text: str, *, after: int = 0) -> dict[str, Any]:
+        """The first alert from the ``after``-th on whose title contains ``text``, once
+        it has arrived."""
+        while True:
+            for post in self.posts[after:]:
+                if text in post.get("title", ""):
+                    return post
+            self._arrived.clear()
+            await self._arrived.wait()
 
     async def __aenter__(self) -> AlertReceiver:
         app = web.Application()
@@ -200,3 +212,51 @@ async def test_a_bot_restarted_after_each_failure_sends_its_alert_once(tmp_path:
     assert "had stopped on an error 2 time(s)" in started["message"]
     assert "no market data within" in started["message"] and stopped["type"] == "info"
     assert not (tmp_path / "sim" / "restart-alerts.json").exists()  # a clean stop forgets
+
+
+async def test_a_key_revoked_mid_run_alerts_and_the_refused_user_channel_is_not_back(
+    tmp_path: Path,
+) -> None:
+    """A key deleted while the bot ran raised no authentication alert, and its user
+    channel, whose subscription the venue refused (the socket stays open after Coinbase's
+    error frame), counted as up: a "user channel back" alert even went out (a headless QA
+    pass). Now: a failure alert at the first refused REST call, the user channel down
+    with the refusal named, and both back once the key is accepted again."""
+    async with AlertReceiver() as alerts:
+        rt = _runtime(tmp_path, {**alerts.notify, "notify": {**alerts.notify["notify"],
+                                                              "feed_down_after": 1.0}},
+                      duration=60.0)  # fmt: skip
+        seen: dict[str, Any] = {}
+
+        async def revoke_and_restore(sim: Any) -> None:
+            await alerts.started.wait()
+            keys = dict(sim.registry.keys)
+            for name in keys:
+                assert sim.registry.revoke(name)
+            sim.ws_faults.drop_next(count=3)  # every connection subscribes again, refused
+            seen["key"] = await alerts.title("API key refused")
+            seen["user"] = await alerts.title("user channel down")
+            assert rt.reporter is not None
+            for _ in range(3):  # three more verdicts while refused: not "back"
+                await rt.reporter.next()
+            restored = len(alerts.posts)
+            seen["during"] = alerts.posts[:restored]
+            for record in keys.values():
+                sim.registry.register(record)
+            seen["accepted"] = await alerts.title("API key accepted again", after=restored)
+            seen["back"] = await alerts.title("user channel back", after=restored)
+            rt.request_stop()
+
+        rt.options.on_venue = lambda ep: rt.supervisor.spawn(
+            "t", lambda: revoke_and_restore(ep.sim), forever=False
+        )
+        async with asyncio.timeout(60):
+            result = await rt.run()
+    assert result.error is None
+    key, user = seen["key"], seen["user"]
+    assert key["type"] == "failure" and "HTTP 401" in key["message"]
+    assert "botkit doctor" in key["message"]
+    assert "refused its subscription" in user["message"]
+    assert "'authentication failure'" in user["message"]
+    assert not [p for p in seen["during"] if "user channel back" in p["title"]]
+    assert seen["accepted"]["type"] == "info" and seen["back"]["type"] == "info"

@@ -61,6 +61,24 @@ def test_degraded_reasons_name_the_part() -> None:
     assert "BTC-USD" not in text
 
 
+def test_a_refused_key_or_user_subscription_degrades_and_says_what_was_refused() -> None:
+    h = assess(
+        HealthInputs(
+            started=True,
+            products={"BTC-USD": "live"},
+            user_channel="down",
+            user_refused="user: error frame 'authentication failure'",
+            key_refused="HTTP 401: Unauthorized",
+        )
+    )
+    assert h.verdict == "degraded" and h.down == 0  # a restart mends neither
+    assert h.reasons == (
+        "API key refused by the venue: HTTP 401: Unauthorized",
+        "user channel down: the venue refused its subscription (user: error frame "
+        "'authentication failure'): check the API key and the host clock",
+    )
+
+
 def test_down_beats_degraded() -> None:
     h = assess(
         HealthInputs(
