@@ -309,6 +309,7 @@ class MarketDataFeed:
         for ev in events:
             if type(ev) is UserSnapshotDone:
                 self._spawn_backfill("user snapshot received", ev.listed)
+                self._note_refusal(ev)
             elif isinstance(ev, FeedErrorReceived | Subscribed):
                 self._note_refusal(ev)
             if cb is not None:
@@ -317,16 +318,23 @@ class MarketDataFeed:
                 except Exception:
                     self._callback_failed()
 
-    def _note_refusal(self, event: FeedErrorReceived | Subscribed) -> None:
+    def _note_refusal(self, event: FeedErrorReceived | Subscribed | UserSnapshotDone) -> None:
         """Keep :attr:`FeedConnection.refused` up to date: an error frame refuses the
         connection's subscriptions until an ack lists as many channels as it subscribes
         (an ack is the connection's whole channel map; venues name channels their own
-        way, so their number is compared, not their names)."""
+        way, so their number is compared, not their names) or the user channel's
+        snapshot arrives. Not cleared by a reconnect: the new session's socket is open
+        before its subscriptions are answered, and a refused channel read as up then."""
         for conn in self.conns:
-            if conn.plan.name != event.connection:
+            if isinstance(event, UserSnapshotDone):  # it names no connection: the user one
+                if conn.protocol.fills is None:
+                    continue
+            elif conn.plan.name != event.connection:
                 continue
             if isinstance(event, FeedErrorReceived):
                 conn.refused = str(event.error).split(". Fix: ", 1)[0][:300]  # the frame's words
+            elif not isinstance(event, Subscribed):
+                conn.refused = ""  # the user channel's snapshot: subscribed
             elif len(event.subscriptions) >= len(conn.protocol.subscriptions):
                 conn.refused = ""
 
@@ -460,7 +468,6 @@ class MarketDataFeed:
         conn.connects += 1
         if proto.fills is not None:  # a snapshot cut short by the last connection: forgotten
             proto.fills.snapshot_restarts()
-        conn.refused = ""  # a new session: its subscriptions are asked afresh
         self._emit(proto.connection_opened())
         acks_before = proto.stats.acks
         reason = "closed"
@@ -512,6 +519,7 @@ class MarketDataFeed:
         direct = proto.fills is None  # no UserSnapshotDone can come from this connection
         requests = proto.requests
         seen = stats.accepted
+        answered = stats.errors + stats.acks  # moved: an error frame or an ack to note
         last = loop.time()
         invalid_since: float | None = None
         resync_expired = False
@@ -560,6 +568,11 @@ class MarketDataFeed:
                     del data  # a multi-MB snapshot must not live on while the next one arrives
                     if events:
                         cb = self.on_event
+                        if direct and stats.errors + stats.acks != answered:
+                            answered = stats.errors + stats.acks
+                            for ev in events:
+                                if isinstance(ev, FeedErrorReceived | Subscribed):
+                                    self._note_refusal(ev)
                         if direct and cb is not None:
                             for ev in events:
                                 try:

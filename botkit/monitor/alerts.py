@@ -46,7 +46,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import SecretStr
 
 from botkit.errors import ConfigError
-from botkit.monitor.alert_rules import Alert, AlertLevel, StopMemory
+from botkit.monitor.alert_rules import Alert, AlertLevel, StopMemory, after_restart
 
 __all__ = ["STOP_MEMORY_FILE", "Alerter", "load_stop_memory", "redact_url", "save_stop_memory"]
 
@@ -488,6 +488,20 @@ def load_stop_memory(path: Path) -> StopMemory | None:
         return StopMemory.from_json(json.loads(path.read_text()))
     except (OSError, ValueError):
         return None
+
+
+def gate_across_restarts(
+    alerts: list[Alert], error: str | None, root: Path, *, wall: float, repeat_after: float
+) -> list[Alert]:
+    """A start or stop alert, gated by the runs before this one in data directory
+    ``root`` (a bot restarted after each failure says so once an hour, not at every
+    restart: see :func:`~botkit.monitor.alert_rules.after_restart`)."""
+    path = root / STOP_MEMORY_FILE
+    alerts, memory = after_restart(
+        alerts, error, load_stop_memory(path), wall=wall, repeat_after=repeat_after
+    )
+    save_stop_memory(path, memory)
+    return alerts
 
 
 def save_stop_memory(path: Path, memory: StopMemory | None) -> None:

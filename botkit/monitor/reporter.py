@@ -123,6 +123,7 @@ class HealthReporter:
                     connected=bool(conns) and all(c.ws is not None for c in conns),
                     valid=book is None or book.valid,
                     stale=book is not None and book.stale,
+                    refused=any(c.refused for c in conns),
                 )
             user_conns = [c for c in feed.conns if c.plan.name == "user"]
             if user_conns:
@@ -137,7 +138,7 @@ class HealthReporter:
                 products=products,
                 user_channel=user,
                 user_refused=user_refused,
-                key_refused=getattr(rt.client, "refused", ""),
+                key_refused=rt.client.refusal() if rt.client is not None else "",
                 clock_offset=getattr(rt.client, "last_offset", None),
                 journal_ok=not isinstance(rt.error, JournalError),
                 strategy_halted=ctx is not None and ctx.guard.halted,

@@ -25,7 +25,7 @@ table{border-collapse:collapse;width:100%;font-size:.9em}
 td,th{border-bottom:1px solid #d0d7de;padding:3px 6px;text-align:left;white-space:nowrap}
 .num{text-align:right;font-variant-numeric:tabular-nums}
 .wrap{overflow-x:auto}.badge{padding:2px 8px;border-radius:10px;color:#fff;font-weight:bold}
-.ready,.live{background:#1a7f37}.degraded,.stale,.resyncing{background:#9a6700}
+.ready,.live{background:#1a7f37}.degraded,.stale,.resyncing,.refused{background:#9a6700}
 .down{background:#cf222e}.muted{color:#57606a}svg{max-width:100%;height:auto}
 ul{padding-left:1.2em;margin:.3em 0}
 """

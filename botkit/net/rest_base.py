@@ -48,6 +48,7 @@ from botkit.errors import (
     ConfigError,
     ExchangeError,
     InvalidPassphrase,
+    IpNotAllowed,
     PermissionDenied,
 )
 from botkit.net.ratelimit import RateLimiter
@@ -141,11 +142,15 @@ class RestClientBase:
         self.clock_suspect = False
         self.resyncs = 0
         self.refused = ""
-        """Why the venue refused this client's credentials on the last private call that
-        ended (401, 403, Exchange's invalid passphrase, after the retries), or "" since
-        one was accepted. Read by the health model: a key revoked or stripped of a
-        permission mid-run is a condition a human must fix, alerted as such (it was only
-        a line in the log per failed call)."""
+        """Why the venue refused this client's key on every route (401, an IP not on the
+        key's allow-list, Exchange's invalid passphrase; after the retries), or "" since
+        a private call got past authentication. Read through :meth:`refusal`."""
+        self.denied: dict[str, str] = {}
+        """Routes (``POST /orders``, ids blanked) the venue answered 403 with its own error
+        code (a missing scope, an account that may not trade), until that route gets past
+        authentication again: a key with View but not Trade fails every order while its
+        reads work, so a read must not clear the order route's refusal. A bare 403 with
+        no venue code (a gateway's HTML page) is not counted."""
         self.presigned: dict[tuple[str, str], PresignedTokens] = {}
         if presign > 0 and isinstance(signer, JwtSigner):
             max_age = min(presign_max_age, signer.lifetime / 2)  # a short-lived key config
@@ -260,8 +265,8 @@ class RestClientBase:
         except BaseException as exc:  # tenacity's attempt takes any exception: so does this
             first_error: BaseException | None = exc
         else:
-            if self.refused and call.private:
-                self.refused = ""
+            if call.private and (self.refused or self.denied):
+                self._accepted(call)
             return response
         ctl = RetryController(
             label=call.label,
@@ -286,15 +291,41 @@ class RestClientBase:
                         ctl.trace.resyncs += 1
                         await self.sync_clock()
                     response = await self._attempt(call, first=False)
-        except (AuthError, PermissionDenied, InvalidPassphrase) as exc:
+        except ExchangeError as exc:
             if call.private:
-                self.refused = _refusal(exc)
+                self._note_answer(call, exc)
             raise
         if ctl.saw_clock_skew:
             self.clock_suspect = False  # it worked after the correction
-        if self.refused and call.private:
-            self.refused = ""
+        if call.private and (self.refused or self.denied):
+            self._accepted(call)
         return response
+
+    def refusal(self) -> str:
+        """What the venue refuses this client's key now ("" when nothing): the key
+        itself, else the routes answered 403 (see :attr:`refused`, :attr:`denied`).
+        Read by the health model: a key revoked or stripped of a permission mid-run
+        needs a human, and was only a log line per failed call."""
+        if self.refused or not self.denied:
+            return self.refused
+        route, why = next(iter(self.denied.items()))
+        more = f" (and {len(self.denied) - 1} other route(s))" if len(self.denied) > 1 else ""
+        return f"{route}{more}: {why}"
+
+    def _note_answer(self, call: ApiCall, error: ExchangeError) -> None:
+        """A private call ended on ``error``: a refusal of the key or of its route, or an
+        answer that proves the key was accepted (a 404, a 400, a rejected order)."""
+        if isinstance(error, AuthError | InvalidPassphrase | IpNotAllowed):
+            self.refused = _refusal(error)
+        elif isinstance(error, PermissionDenied):
+            if error.code:
+                self.denied[_route(call)] = _refusal(error)
+        elif 200 <= error.status < 500 and error.status != 429 and (self.refused or self.denied):
+            self._accepted(call)
+
+    def _accepted(self, call: ApiCall) -> None:
+        self.refused = ""
+        self.denied.pop(_route(call), None)
 
     def decode(self, response: RestResponse, kind: type[T]) -> T:
         """Decode a JSON body into a typed result (decimal strings become ``Decimal``)."""
@@ -425,6 +456,13 @@ class RestClientBase:
         for pool in self.presigned.values():
             pool.prune(pool.max_age / 2)
         self.start_presigning()
+
+
+def _route(call: ApiCall) -> str:
+    """``METHOD /path`` with the path's ids blanked (segments with a digit: order ids,
+    uuids), so one route is one key of :attr:`RestClientBase.denied`."""
+    parts = ("{id}" if any(c.isdigit() for c in p) else p for p in call.path.split("/"))
+    return f"{call.method} {'/'.join(parts)}"
 
 
 def _refusal(error: ExchangeError) -> str:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import time
 from collections.abc import Awaitable, Sequence
 from functools import partial
@@ -55,8 +54,8 @@ from botkit.market.events import (
 )
 from botkit.market.feed import MarketDataFeed
 from botkit.market.trading_status import TradingStatus
-from botkit.monitor.alert_rules import Alert, AlertRules, after_restart
-from botkit.monitor.alerts import STOP_MEMORY_FILE, Alerter, load_stop_memory, save_stop_memory
+from botkit.monitor.alert_rules import Alert, AlertRules, killed_error
+from botkit.monitor.alerts import Alerter, gate_across_restarts
 from botkit.monitor.reporter import HealthReporter
 from botkit.monitor.systemd import watchdog_loop
 from botkit.orders.executor import OrderExecutor
@@ -83,6 +82,7 @@ from botkit.runtime.resume import (
 )
 from botkit.runtime.retention import retention_loop
 from botkit.runtime.settings import BotSettings
+from botkit.runtime.signals import stop_on_signals
 from botkit.runtime.supervisor import Supervisor
 from botkit.runtime.trading_watch import HINT_REASONS, TradingWatch
 from botkit.runtime.ui import RunStats, refresh_stats
@@ -302,6 +302,8 @@ class BotRuntime:
         lock: DataDirLock | None = None
         try:
             lock = DataDirLock(self.root)  # in here: a directory it cannot write alerts too
+            if lock.unclean is not None:  # the run before was killed: nothing else says so
+                self._killed_before(lock.unclean)
             return await self._run()
         except Exception as exc:
             if not self._stopped_alert:  # it failed before the shutdown could say so
@@ -435,7 +437,7 @@ class BotRuntime:
             try:
                 await self._startup_orders(executor, ctx)
                 await gate.enforce()
-                with self._signals():
+                with stop_on_signals(self.request_stop, install=self.options.install_signals):
                     started = await self._run_components(feed, ctx, http)
             except Exception as exc:  # a start that failed (401, a port in use...): the
                 self._failed = exc  # stopped alert says so, as for a fatal component error
@@ -780,22 +782,21 @@ class BotRuntime:
                 self.paper.sample_equity(self._clock.time())
             self.paper.journal.close()
 
+    def _killed_before(self, pid: int) -> None:
+        error = killed_error(pid)
+        log.warning("the run before this one was killed: %s", error)
+        self.alerter.send_all(self._across_restarts(self.alert_rules.killed(pid), error))
+
     def _across_restarts(self, alerts: list[Alert], error: str | None) -> list[Alert]:
         """A start or stop alert, gated by the runs before this one (a bot restarted
         after each failure says so once an hour, not at every restart: see
         :func:`~botkit.monitor.alert_rules.after_restart`); only with alerts on."""
         if not self.alerter.enabled:
             return alerts
-        path = self.root / STOP_MEMORY_FILE
-        alerts, memory = after_restart(
-            alerts,
-            error,
-            load_stop_memory(path),
-            wall=self._clock.time(),
-            repeat_after=self.alert_rules.repeat_after,
+        rules = self.alert_rules
+        return gate_across_restarts(
+            alerts, error, self.root, wall=self._clock.time(), repeat_after=rules.repeat_after
         )
-        save_stop_memory(path, memory)
-        return alerts
 
     async def _step(self, what: str, step: Awaitable[R], within: float) -> R | None:
         """One shutdown step: its result, or None when it failed or timed out (logged)."""
@@ -809,20 +810,6 @@ class BotRuntime:
         except Exception:
             log.exception("shutdown: %s failed; going on", what)
         return None
-
-    @contextlib.contextmanager
-    def _signals(self) -> Any:
-        loop = asyncio.get_running_loop()
-        sigs = (
-            (signal.SIGINT, signal.SIGTERM, signal.SIGHUP) if self.options.install_signals else ()
-        )
-        for sig in sigs:
-            loop.add_signal_handler(sig, self.request_stop)
-        try:
-            yield
-        finally:
-            for sig in sigs:
-                loop.remove_signal_handler(sig)
 
     async def _wait_ready(self, feed: MarketDataFeed) -> None:
         """Wait for the connections and, with level2, a valid book of every product."""

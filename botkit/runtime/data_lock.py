@@ -12,6 +12,7 @@ collide.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 from pathlib import Path
@@ -30,6 +31,10 @@ class DataDirLock:
     def __init__(self, root: Path) -> None:
         """Take the lock of ``root`` (created if missing) or raise.
 
+        :attr:`unclean` is the pid of the run before when that run was killed rather than
+        stopped (it left the file marked running): the runtime says so, since nothing
+        else would (a headless QA pass: out-of-memory kills restarted silently).
+
         Raises:
             ConfigError: another running process holds it (its pid, from the file, is in
                 the message).
@@ -43,7 +48,7 @@ class DataDirLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            holder = os.read(fd, 32).decode(errors="replace").split(" ")[0].strip() or "?"
             os.close(fd)
             raise ConfigError(
                 f"the data directory {root} is in use by another running bot (pid {holder}): "
@@ -51,18 +56,36 @@ class DataDirLock:
                 "other's orders. Stop the other one first, or give this one its own --data-dir"
             ) from None
         try:
+            self.unclean = _unclean(os.pread(fd, 64, 0))
             os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()}\n".encode())
+            os.write(fd, f"{os.getpid()} {RUNNING}\n".encode())
         except OSError as exc:
             os.close(fd)
             raise _unusable(root, exc) from None
         self._fd: int | None = fd
 
     def release(self) -> None:
-        """Let another run have the directory (idempotent)."""
+        """Let another run have the directory (idempotent), marked as left in order."""
         if self._fd is not None:
+            # in place, the same length: a full disk does not refuse it (no new block)
+            with contextlib.suppress(OSError):
+                os.pwrite(self._fd, f"{os.getpid()} {STOPPED}\n".encode(), 0)
             os.close(self._fd)  # closing the descriptor releases the flock
             self._fd = None
+
+
+RUNNING = "running"
+STOPPED = "stopped"  # the same length as RUNNING: see release()
+
+
+def _unclean(previous: bytes) -> int | None:
+    """The pid of the run before when it never released the lock: killed (SIGKILL, the
+    out-of-memory killer, a power loss), so it could neither say so nor send an alert.
+    None after a release (or a file of an older botkit, which wrote the pid alone)."""
+    words = previous.decode(errors="replace").split()
+    if len(words) == 2 and words[1] == RUNNING and words[0].isdigit():
+        return int(words[0])
+    return None
 
 
 def _unusable(root: Path, exc: OSError) -> BotkitError:

@@ -44,20 +44,22 @@ __all__ = [
 ]
 
 Verdict = Literal["ready", "degraded", "down"]
-FeedState = Literal["live", "stale", "resyncing", "down"]
+FeedState = Literal["live", "stale", "resyncing", "refused", "down"]
 
 
-def product_state(*, connected: bool, valid: bool, stale: bool) -> FeedState:
+def product_state(*, connected: bool, valid: bool, stale: bool, refused: bool = False) -> FeedState:
     """One product's market-data state from its connection and book.
 
-    ``down``: its connection is not open; ``resyncing``: connected, but the book waits
-    for a snapshot (a gap, a bad frame, a fresh connection); ``stale``: no frame applied
-    for a while (the watchdog reconnects soon); ``live`` otherwise.
+    ``down``: its connection is not open; ``refused``: connected, no valid book, and the
+    venue answered its subscription with an error frame (a revoked key, a clock far off:
+    not the network); ``resyncing``: connected, but the book waits for a snapshot (a
+    gap, a bad frame, a fresh connection); ``stale``: no frame applied for a while (the
+    watchdog reconnects soon); ``live`` otherwise.
     """
     if not connected:
         return "down"
     if not valid:
-        return "resyncing"
+        return "refused" if refused else "resyncing"
     return "stale" if stale else "live"
 
 

@@ -17,6 +17,7 @@ from botkit.monitor.alert_rules import (
     StopMemory,
     after_restart,
     error_signature,
+    killed_error,
 )
 from botkit.runtime.health import FeedState, Health, HealthInputs, assess
 
@@ -351,3 +352,31 @@ def test_a_restricted_product_warns_once_and_its_return_is_an_info_alert() -> No
     assert "limit-only" in again.body
     # another product is its own key
     assert rules.trading_status(TradingStatus("ETH-USD", TradingMode.HALTED), now=150.0)
+
+
+def test_two_errors_by_turns_are_one_failure_and_killed_runs_are_held_like_stops() -> None:
+    """A full disk stopped the bot with the fill ledger's text, then the journal's, by
+    turns: each restart alerted (9 alerts in 55 s; a headless QA pass). And a run killed
+    by the out-of-memory killer said nothing at all: its successor says so, once."""
+    rules = AlertRules()
+    ledger, journal = "fill ledger: database or disk is full", "journal: disk I/O error"
+    mem: StopMemory | None = None
+    sent: list[Alert] = []
+    for i in range(20):  # ten minutes of restarts every 30 s
+        error = (ledger, journal)[i % 2]
+        out, mem = _gate(_stop(rules, error), error, mem, T0 + 30 * i)
+        sent += out
+    assert [a.body.split("Error: ")[1].split("\n")[0] for a in sent] == [ledger, journal]
+    out, mem = _gate(_stop(rules, "another failure"), "another failure", mem, T0 + 700)
+    assert len(out) == 1  # a third error is told at once
+    # a killed run, restarted every minute for an hour: one alert and one "started"
+    mem, keys_sent = None, []
+    for i in range(60):
+        pid = 1000 + i
+        out, mem = _gate(rules.killed(pid), killed_error(pid), mem, T0 + 60 * i)
+        keys_sent += [a.key for a in out]
+        out, mem = _gate(_start(rules), None, mem, T0 + 60 * i + 1)
+        keys_sent += [a.key for a in out]
+    assert keys_sent == ["stopped", "started"]
+    (killed,) = rules.killed(4242)
+    assert killed.level == "failure" and "pid 4242" in killed.body and "oom" in killed.body

@@ -236,6 +236,7 @@ async def test_a_key_revoked_mid_run_alerts_and_the_refused_user_channel_is_not_
             sim.ws_faults.drop_next(count=3)  # every connection subscribes again, refused
             seen["key"] = await alerts.title("API key refused")
             seen["user"] = await alerts.title("user channel down")
+            seen["market"] = await alerts.title("BTC-USD market data refused")
             assert rt.reporter is not None
             for _ in range(3):  # three more verdicts while refused: not "back"
                 await rt.reporter.next()
@@ -259,4 +260,31 @@ async def test_a_key_revoked_mid_run_alerts_and_the_refused_user_channel_is_not_
     assert "refused its subscription" in user["message"]
     assert "'authentication failure'" in user["message"]
     assert not [p for p in seen["during"] if "user channel back" in p["title"]]
+    assert "check the API key" in seen["market"]["message"]  # not "the network"
+    assert "status.coinbase.com" not in seen["market"]["message"]
     assert seen["accepted"]["type"] == "info" and seen["back"]["type"] == "info"
+
+
+async def test_a_bot_killed_with_sigkill_is_named_by_the_next_start(tmp_path: Path) -> None:
+    """kill -9 (the out-of-memory killer's way) left no alert and no trace: the unit
+    restarted the bot, which started as after a clean stop (a headless QA pass)."""
+    import signal
+
+    from tests.botproc import run_until_placed
+
+    killed = await run_until_placed(
+        ["run", "--data-dir", str(tmp_path), "--duration", "60"],
+        tmp_path,
+        placed=1,
+        stop=signal.SIGKILL,
+    )
+    assert killed.returncode == -signal.SIGKILL
+    async with AlertReceiver() as alerts:
+        rt = _runtime(tmp_path, alerts.notify, duration=30.0)
+        _stop_once_started(rt, alerts)
+        async with asyncio.timeout(40):
+            assert (await rt.run()).error is None
+    said, started = alerts.posts[:2]
+    assert said["type"] == "failure" and "was killed without stopping" in said["message"]
+    assert "oom" in said["message"]
+    assert "had stopped on an error 1 time(s)" in started["message"]

@@ -69,3 +69,48 @@ def test_a_data_directory_that_cannot_be_written_is_an_error_naming_it(tmp_path:
     assert not storage_passing(OSError(errno.EACCES, "Permission denied"))
     assert not storage_passing(sqlite3.OperationalError("no such table: intents"))
     assert not storage_passing(sqlite3.DatabaseError("file is not a database"))
+
+
+def _killed_holder(root: Path) -> int:
+    """A real process that takes the lock of ``root`` and is killed with SIGKILL holding
+    it (as the out-of-memory killer does); its pid."""
+    import signal
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from pathlib import Path; from botkit.runtime.data_lock import DataDirLock; "
+        "DataDirLock(Path(sys.argv[1])); print('held', flush=True); sys.stdin.read()"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", code, str(root)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as child:
+        try:
+            assert child.stdout is not None and child.stdout.readline() == "held\n"
+            child.send_signal(signal.SIGKILL)
+            assert child.wait(timeout=20) == -signal.SIGKILL
+        finally:
+            child.kill()
+    return child.pid
+
+
+def test_a_run_killed_holding_the_lock_is_named_by_the_next_one_and_a_stop_is_not(
+    tmp_path: Path,
+) -> None:
+    """A SIGKILL or an out-of-memory kill left no trace: the next run started as after a
+    stop, and nothing alerted (a headless QA pass)."""
+    root = tmp_path / "sim"
+    pid = _killed_holder(root)
+    after_kill = DataDirLock(root)  # the kernel dropped the dead process's flock
+    assert after_kill.unclean == pid
+    after_kill.release()
+    after_stop = DataDirLock(root)
+    assert after_stop.unclean is None  # released: a stop, however it ended
+    after_stop.release()
+    (root / "run.lock").write_text("4242\n")  # an older botkit's file: no false alarm
+    older = DataDirLock(root)
+    assert older.unclean is None
+    older.release()
