@@ -504,19 +504,32 @@ def gate_across_restarts(
     return alerts
 
 
+_MEMORY_BYTES = 4096
+"""The memory file's size, padded with spaces: a later memory fits in its blocks."""
+
+
 def save_stop_memory(path: Path, memory: StopMemory | None) -> None:
-    """Keep ``memory`` at ``path`` (None: remove it). A failure is a log line: the alert
-    itself matters more than its memory."""
+    """Keep ``memory`` at ``path`` (None: forget it, the file kept). A failure is a log
+    line: the alert itself matters more than its memory.
+
+    Replaced atomically; when that cannot be done (a full disk: the new file needs a
+    block), overwritten in place, which needs none — the file is kept padded to
+    :data:`_MEMORY_BYTES` for that. A full disk is the very failure that restarts a bot
+    again and again, and a memory lost there sent an alert at every restart (a headless
+    QA pass). A write torn by a crash reads as no memory: one more alert at most."""
+    doc = json.dumps(memory.to_json() if memory is not None else None)
+    data = doc.ljust(_MEMORY_BYTES).encode()
+    tmp = path.with_name(path.name + ".tmp")
     try:
-        if memory is None:
-            path.unlink(missing_ok=True)
-            return
-        tmp = path.with_name(path.name + ".tmp")
         try:
-            tmp.write_text(json.dumps(memory.to_json()))
+            tmp.write_bytes(data)
             os.replace(tmp, path)
         except OSError:
-            tmp.unlink(missing_ok=True)  # a full disk: no empty .tmp left behind
-            raise
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)  # a full disk: no empty .tmp left behind
+            if not path.exists() or path.stat().st_size < len(data):
+                raise
+            with path.open("r+b") as f:  # in place: the blocks are there already
+                f.write(data)
     except OSError as exc:
         log.warning("alerts: cannot keep %s: %s", path, exc)

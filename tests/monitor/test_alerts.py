@@ -383,3 +383,23 @@ def test_a_url_without_a_scheme_is_scrubbed_whole_from_apprises_own_error(
         Alerter([f"my-bot-{CANARY}"])
     assert any(r.name == "apprise" for r in caplog.records)  # it did log the URL's error
     assert CANARY not in caplog.text
+
+
+def test_the_restart_memory_survives_where_no_new_file_can_be_written(tmp_path: Any) -> None:
+    """A full disk restarts a bot again and again, and the memory that holds its alerts
+    back could not be written there (a new file needs a block): an alert per restart (a
+    headless QA pass). The file is kept, padded; when it cannot be replaced it is
+    overwritten in place. Here the replacement is made impossible by a directory in the
+    temporary file's place."""
+    from botkit.monitor.alert_rules import StopMemory
+    from botkit.monitor.alerts import load_stop_memory, save_stop_memory
+
+    path = tmp_path / "restart-alerts.json"
+    save_stop_memory(path, None)  # a start with no failure: the file exists, forgetting
+    assert path.exists() and load_stop_memory(path) is None
+    (tmp_path / "restart-alerts.json.tmp").mkdir()
+    memory = StopMemory("journal: disk is full", "journal: disk is full", 1.0, 1.0)
+    save_stop_memory(path, memory)
+    assert load_stop_memory(path) == memory
+    save_stop_memory(path, None)
+    assert load_stop_memory(path) is None

@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 
 from botkit.errors import BotkitError, ConfigError
+from botkit.monitor.alerts import load_stop_memory
 from botkit.monitor.systemd import SdNotifier
 from botkit.runtime.bot import BotRuntime, RunOptions
 from botkit.runtime.bot_config import parse_bot_config
@@ -211,7 +212,7 @@ async def test_a_bot_restarted_after_each_failure_sends_its_alert_once(tmp_path:
     started, stopped = alerts.posts[1:]
     assert "had stopped on an error 2 time(s)" in started["message"]
     assert "no market data within" in started["message"] and stopped["type"] == "info"
-    assert not (tmp_path / "sim" / "restart-alerts.json").exists()  # a clean stop forgets
+    assert load_stop_memory(tmp_path / "sim" / "restart-alerts.json") is None  # a clean stop forgets
 
 
 async def test_a_key_revoked_mid_run_alerts_and_the_refused_user_channel_is_not_back(
