@@ -52,6 +52,7 @@ __all__ = [
     "InvalidPassphrase",
     "IpNotAllowed",
     "JournalError",
+    "KillSwitchNotSaved",
     "NotFound",
     "OrderOutcomeUnknown",
     "OrderRejected",
@@ -75,6 +76,17 @@ class ConfigError(BotkitError):
 
     The bot refuses to start (CLI exit code 2). The message names what is wrong
     and how to fix it, and never echoes secret material.
+    """
+
+
+class KillSwitchNotSaved(ConfigError):
+    """The kill switch tripped, but its file could not be written (a full or read-only
+    disk, permissions).
+
+    The open orders are cancelled all the same, then the bot stops with exit code 2,
+    which a service manager with ``RestartPreventExitStatus=2`` does not restart: a
+    restart would not know the switch had tripped and would trade again. Fix the disk,
+    find out why it tripped (the log says), then start the bot.
     """
 
 

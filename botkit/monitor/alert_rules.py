@@ -248,8 +248,8 @@ class AlertRules:
         if error is None:
             return [Alert("stopped", "info", "stopped", f"The bot stopped: {reason}.")]
         then = (
-            "It exits 2 (bad configuration or credentials): not restarted; fix it and "
-            "start the bot again."
+            "It exits 2 (bad configuration or credentials, or a kill switch it could not "
+            "save): not restarted; fix it and start the bot again."
             if exit_code == 2
             else "It exits 1: a service manager with Restart=on-failure restarts it; "
             "check the log if it keeps stopping."

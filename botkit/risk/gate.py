@@ -23,6 +23,7 @@ human should be able to read it with ``cat`` during an incident.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -33,7 +34,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from botkit.errors import BotkitError, ConfigError
+from botkit.errors import BotkitError, ConfigError, JournalError, KillSwitchNotSaved
 from botkit.market.trading_status import REFUSAL_REASONS, TradingStatus
 from botkit.orders.intents import OrderIntent
 from botkit.risk.engine import (
@@ -96,11 +97,16 @@ def save_kill_switch(path: Path, state: KillSwitchState) -> None:
 def _write_atomic(path: Path, data: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as fh:
-        fh.write(data + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as fh:
+            fh.write(data + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)  # a full disk: no empty .tmp left behind
+        raise
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)  # make the rename itself durable
@@ -254,6 +260,10 @@ class RiskGate:
         self.restricting = False
         """Whether the venue restricts any product now (the hot path reads whether an
         order is post-only only then)."""
+        self.on_failure: Callable[[BotkitError], None] | None = None
+        """Called when the kill switch or the protections cannot be saved (the runtime
+        stops on it: :class:`KillSwitchNotSaved` exit 2, a protection's JournalError exit
+        1); None: raised to the caller."""
         self.on_trading_refusal: Callable[[str, str], None] | None = None
         """Called with (product id, reason) when an order is refused for its product's
         trading status: the runtime reads the status again soon (a refusal here sends no
@@ -399,8 +409,25 @@ class RiskGate:
 
     def _save_protections(self) -> None:
         self.engine.protection_changed = False
-        if self.protections_path is not None:
-            save_protections(self.protections_path, self.engine.protection)
+        path = self.protections_path
+        if path is None:
+            return
+        try:
+            save_protections(path, self.engine.protection)
+        except OSError as exc:  # in force in memory; a restart would forget it: stop
+            self._failed(
+                JournalError(
+                    f"the risk protections could not be saved to {path} ({exc.strerror or exc}):"
+                    " the bot stops, since a restart would forget them. Free disk space or "
+                    "fix the data directory's permissions, then restart"
+                )
+            )
+
+    def _failed(self, error: BotkitError) -> None:
+        log.error("%s", error)
+        if self.on_failure is None:
+            raise error
+        self.on_failure(error)
 
     async def on_stop_loss(self, product_id: str) -> None:
         """A stop-loss exit of ``product_id`` filled (called by the exit machinery).
@@ -425,10 +452,24 @@ class RiskGate:
         return await self._cancel_all() if self.tripped else 0
 
     async def _tripped(self, state: KillSwitchState) -> None:
+        """Persist the trip, then cancel every open order — the cancel whatever the disk
+        said: a failed save skipped it, and a full disk left the orders working under a
+        tripped switch that no file remembered (a headless QA pass)."""
         log.critical("KILL SWITCH TRIPPED: %s; cancelling all open orders", state.reason)
+        failure: KillSwitchNotSaved | None = None
         if self.path is not None:
-            save_kill_switch(self.path, state)  # persist first: a crash mid-cancel stays safe
+            try:
+                save_kill_switch(self.path, state)  # first: a crash mid-cancel stays safe
+            except OSError as exc:
+                failure = KillSwitchNotSaved(
+                    f"the kill switch tripped ({state.reason}) but could not be saved to "
+                    f"{self.path} ({exc.strerror or exc}): open orders were cancelled and the "
+                    "bot stops with exit 2 (not restarted: a restart would not know it "
+                    "tripped). Fix the disk, find out why it tripped, then start the bot"
+                )
         await self._cancel_all()
+        if failure is not None:
+            self._failed(failure)
 
     async def _cancel_all(self) -> int:
         total = 0

@@ -406,6 +406,7 @@ class BotRuntime:
                 on_change=self._trading_changed,
             )
             gate.on_trading_refusal = trading.refused
+            gate.on_failure = self._fatal_error  # the kill switch or a protection not saved
             sink = self.sink = CountingSink(
                 executor,
                 self.stats,

@@ -98,3 +98,58 @@ async def test_a_tripped_kill_switch_cancels_the_earlier_runs_resting_order_at_s
                        if o["order_id"] == order["order_id"]]  # fmt: skip
         assert at_venue["status"] in ("CANCELLED", "CANCEL_QUEUED")
         assert Decimal(at_venue["filled_size"]) == 0
+
+
+@pytest.mark.timeout(90)
+async def test_a_trip_that_cannot_be_saved_still_cancels_and_stops_for_a_human(
+    tmp_path: Path,
+) -> None:
+    """With the data directory unwritable the trip's save raised first: the cancel-all
+    never ran (the order stayed working), the operator's HTTP trip answered 500, and the
+    bot ran on with a switch no file remembered (a headless QA pass). Now every order is
+    cancelled, then the bot stops with KillSwitchNotSaved (exit 2: a service manager does
+    not restart it, since a restart would trade again). The save is made to fail by a
+    directory where its temporary file goes."""
+    import asyncio
+
+    from botkit.errors import KillSwitchNotSaved
+    from botkit.runtime.api import RunOptions
+    from botkit.runtime.bot_config import parse_bot_config
+    from botkit.runtime.health import Health
+    from botkit.runtime.settings import load_settings
+
+    async with SimServer(
+        seed=5, tick_interval=0, ws_config=WsConfig(heartbeat_interval=0.2), market=quiet_market()
+    ) as sim:
+        strategy = tmp_path / "rester.py"
+        strategy.write_text(STRATEGY)
+        env = tmp_path / "sim.env"
+        env.write_text(sim.env_text(sim.add_key("ES256")))
+        data = tmp_path / "data"
+        config = {
+            "bot": {"mode": "live", "products": ["BTC-USD"], "channels": ["level2"]},
+            "strategy": {"name": f"{strategy}:Rester", "params": {"bid": True}},
+            "risk": {"max_order_notional": "10000000", "max_position": "100"},
+        }
+        trips: list[asyncio.Task[None]] = []
+
+        def on_health(_: Health) -> None:
+            ctx, gate = runtime.ctx, runtime.gate
+            placed = ctx is not None and ctx.strategy is not None and getattr(ctx.strategy, "placed", "")
+            if placed and gate is not None and not trips:
+                (data / "kill_switch.json.tmp").mkdir()
+                trips.append(asyncio.ensure_future(gate.trip("operator (test)")))
+
+        options = RunOptions(
+            mode="live", duration=30.0, data_dir=data, install_signals=False,
+            on_health=on_health,
+        )  # fmt: skip
+        runtime = BotRuntime(parse_bot_config(config), load_settings(env_file=env), options)
+        async with asyncio.timeout(45):
+            result = await runtime.run()
+        assert trips and trips[0].done() and trips[0].exception() is None  # no 500 for it
+        assert isinstance(result.error, KillSwitchNotSaved)
+        assert "could not be saved" in str(result.error) and "exit 2" in str(result.error)
+        orders = sim.exchange.list_orders("default", {})
+        assert orders and not [o for o in orders if o["status"] == "OPEN"]
+        assert not (data / "kill_switch.json").exists()
