@@ -135,8 +135,8 @@ async def test_a_trip_that_cannot_be_saved_still_cancels_and_stops_for_a_human(
 
         def on_health(_: Health) -> None:
             ctx, gate = runtime.ctx, runtime.gate
-            placed = ctx is not None and ctx.strategy is not None and getattr(ctx.strategy, "placed", "")
-            if placed and gate is not None and not trips:
+            strategy = ctx.strategy if ctx is not None else None
+            if getattr(strategy, "placed", "") and gate is not None and not trips:
                 (data / "kill_switch.json.tmp").mkdir()
                 trips.append(asyncio.ensure_future(gate.trip("operator (test)")))
 
