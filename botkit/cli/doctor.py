@@ -41,6 +41,7 @@ from botkit.errors import (
 )
 from botkit.market.book import kernel_in_use
 from botkit.net.retry_policy import RetryPolicy
+from botkit.runtime.data_lock import LOCK_FILE, held
 from botkit.runtime.settings import BotSettings
 from botkit.venues.advanced_trade.rest_client import RestClient
 
@@ -336,6 +337,17 @@ def running_bot_checks(data_dir: Path, *, now: float, max_age: float = 10.0) -> 
         return [Check("running bot", False, f"{path}: unreadable ({exc})", "retry in a second")]
     age = now - float(doc.get("time", 0.0))
     who = f"{doc.get('mode')} bot, strategy {doc.get('strategy')}, pid {doc.get('pid')}"
+    if doc.get("running") and age > max_age and held(path.parent):
+        return [
+            Check(
+                "running bot",
+                False,
+                f"{who}: running (it holds {path.parent / LOCK_FILE}) but its health.json is "
+                f"{age:.0f} s old: it cannot write its data directory (full? read-only?) or "
+                "its event loop is stuck",
+                "df -h and mount for the disk; its /readyz (--http) and its log say which",
+            )
+        ]
     if not doc.get("running") or age > max_age:
         last = doc.get("verdict")
         error = f"; it stopped with: {doc['error']}" if doc.get("error") else ""

@@ -27,6 +27,8 @@ What alerts (keys in brackets; see ``docs/alerts.md``):
   [``orders-failing``] — not one alert per rejection;
 * a product the venue restricts (cancel only, limit only, post only, disabled)
   [``trading:PRODUCT``], and an info alert when it trades fully again;
+* the data directory not writable while the bot runs [``storage``], and an info alert
+  once it is again;
 * the venue refusing the API key on a private REST call (401, 403) [``api-key``], and an
   info alert once a call is accepted again;
 * the daily summary [``daily-summary``], due once a day at ``summary_hour`` UTC.
@@ -50,7 +52,7 @@ from typing import Any, Literal
 
 from botkit.market.trading_status import TradingStatus
 from botkit.risk.engine import RESET_HOW
-from botkit.runtime.health import KEY_REFUSED, FeedState, Health
+from botkit.runtime.health import KEY_REFUSED, STORAGE, FeedState, Health
 
 __all__ = [
     "Alert",
@@ -132,6 +134,14 @@ _REASONS: tuple[tuple[str, str, AlertLevel, str, str], ...] = (
         "once the key is accepted again.",
     ),
     (
+        STORAGE,
+        "storage",
+        "failure",
+        "data directory cannot be written",
+        "The next order's intent cannot be journalled: the bot would stop on it. Free disk "
+        "space (df -h) or fix the data directory's permissions or mount.",
+    ),
+    (
         "host clock off",
         "clock",
         "warning",
@@ -146,6 +156,7 @@ _CLEARS = {
     "kill-switch": "kill switch reset",
     "strategy-halted": "strategy running again",
     "api-key": "API key accepted again",
+    "storage": "data directory writable again",
 }
 _USER = "user channel down"
 _FEED_ADVICE = (

@@ -69,6 +69,11 @@ class HealthReporter:
         self._monotonic = monotonic
         self.health: Health | None = None
         self._tick: asyncio.Future[Health] | None = None
+        self.storage_error = ""
+        """Why ``health.json`` could not be written last time ("" when it was): the data
+        directory turned read-only or full while the bot ran. The journal says so only
+        at the next order, so a quiet strategy stayed "ready" for as long as it lasted
+        (a headless QA pass): the health model reads this."""
 
     async def run(self) -> None:
         """The ``health`` component: one pass per second until cancelled."""
@@ -141,6 +146,7 @@ class HealthReporter:
                 key_refused=rt.client.refusal() if rt.client is not None else "",
                 clock_offset=getattr(rt.client, "last_offset", None),
                 journal_ok=not isinstance(rt.error, JournalError),
+                storage_error=self.storage_error,
                 strategy_halted=ctx is not None and ctx.guard.halted,
                 halt_reason=ctx.guard.halt_reason if ctx is not None else "",
                 hook_running=ctx.guard.running() if ctx is not None else None,
@@ -192,7 +198,13 @@ class HealthReporter:
         try:
             tmp.write_text(json.dumps(doc, indent=1))
             os.replace(tmp, path)
-        except OSError as exc:  # a full disk must not crash the reporter: the journal reports it
-            log.warning("health: cannot write %s: %s", path, exc)
+        except OSError as exc:  # a full disk must not crash the reporter: the health says it
+            if not self.storage_error:  # once, not every second
+                log.warning("health: cannot write %s: %s", path, exc)
+            self.storage_error = f"{path}: {exc.strerror or exc}"
             with contextlib.suppress(OSError):  # no empty health.tmp left behind (QA pass)
                 tmp.unlink(missing_ok=True)
+        else:
+            if self.storage_error:
+                log.warning("health: %s is written again", path)
+            self.storage_error = ""

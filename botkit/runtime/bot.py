@@ -69,7 +69,7 @@ from botkit.risk.gate import RiskGate
 from botkit.runtime.api import RunOptions, RunResult, run_blocking
 from botkit.runtime.bot_config import BotConfig, data_root
 from botkit.runtime.collector import freeze_after_start, thaw
-from botkit.runtime.data_lock import DataDirLock
+from botkit.runtime.data_lock import DataDirLock, unusable_dir
 from botkit.runtime.dispatch import FOR_STRATEGY, CountingSink, FeedTroubleLog, dispatch_batch
 from botkit.runtime.event_buffer import EventBuffer
 from botkit.runtime.health import Health, watchdog_verdict
@@ -280,11 +280,14 @@ class BotRuntime:
         root.mkdir(parents=True, exist_ok=True)
         journal_path = root / "journal.sqlite"
         if self.mode == "sim":
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{journal_path}{suffix}").unlink(missing_ok=True)
-                Path(f"{root / LEDGER_FILE}{suffix}").unlink(missing_ok=True)  # its positions
-            Path(f"{journal_path}-intents").unlink(missing_ok=True)  # its intent log
-            self._exit_state_path(root).unlink(missing_ok=True)  # its exits were there too
+            try:  # a directory turned read-only: a raw traceback here (a QA pass)
+                for suffix in ("", "-wal", "-shm"):
+                    Path(f"{journal_path}{suffix}").unlink(missing_ok=True)
+                    Path(f"{root / LEDGER_FILE}{suffix}").unlink(missing_ok=True)  # positions
+                Path(f"{journal_path}-intents").unlink(missing_ok=True)  # its intent log
+                self._exit_state_path(root).unlink(missing_ok=True)  # its exits were there too
+            except OSError as exc:
+                raise unusable_dir(root, exc) from None
         return journal_path
 
     def _exit_state_path(self, root: Path) -> Path:

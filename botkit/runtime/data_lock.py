@@ -20,7 +20,7 @@ from pathlib import Path
 from botkit.errors import BotkitError, ConfigError, JournalError
 from botkit.orders.storage_errors import storage_passing
 
-__all__ = ["DataDirLock", "LOCK_FILE"]
+__all__ = ["DataDirLock", "LOCK_FILE", "held", "unusable_dir"]
 
 LOCK_FILE = "run.lock"
 
@@ -44,7 +44,7 @@ class DataDirLock:
             root.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:  # it was a raw traceback, exit 1 and no alert (a QA pass)
-            raise _unusable(root, exc) from None
+            raise unusable_dir(root, exc) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -61,7 +61,7 @@ class DataDirLock:
             os.write(fd, f"{os.getpid()} {RUNNING}\n".encode())
         except OSError as exc:
             os.close(fd)
-            raise _unusable(root, exc) from None
+            raise unusable_dir(root, exc) from None
         self._fd: int | None = fd
 
     def release(self) -> None:
@@ -72,6 +72,27 @@ class DataDirLock:
                 os.pwrite(self._fd, f"{os.getpid()} {STOPPED}\n".encode(), 0)
             os.close(self._fd)  # closing the descriptor releases the flock
             self._fd = None
+
+
+def held(root: Path) -> bool:
+    """Whether a running process holds the lock of ``root`` (taking nothing: a shared
+    lock tried and let go at once; a directory that cannot be opened reads as not held).
+
+    Why: ``botkit doctor --bot`` judged a bot by its ``health.json`` alone, and called a
+    running bot whose data directory had turned read-only "not running"."""
+    try:
+        fd = os.open(root / LOCK_FILE, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return False
 
 
 RUNNING = "running"
@@ -88,7 +109,7 @@ def _unclean(previous: bytes) -> int | None:
     return None
 
 
-def _unusable(root: Path, exc: OSError) -> BotkitError:
+def unusable_dir(root: Path, exc: OSError) -> BotkitError:
     """A data directory that cannot be written: a full disk passes (JournalError, exit 1:
     restarted), anything else needs the operator (ConfigError, exit 2)."""
     why = f"the data directory {root} cannot be written ({exc.strerror or exc})"

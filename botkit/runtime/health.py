@@ -11,13 +11,14 @@ The verdict:
 * ``down`` — the bot cannot trade safely and no waiting will fix it by itself, or it
   has not started yet: still starting, a component failed (the bot is stopping), the
   journal cannot be written, or no product has market data at all.
-* ``degraded`` — it runs, but not fully: some products' data is stale, resyncing or
-  down; the user channel is down (or its subscription refused); the venue refuses the API
-  key; a component is restarting; the strategy was halted
-  by its guard or the kill switch tripped (trading stopped until a human acts); the
-  host clock is far off (botkit corrects its signing clock, but logs and candles
-  drift); the last order took too long to be acknowledged; a strategy hook has been
-  running for more than 5 s (every other event waits for it).
+* ``degraded`` — it runs, but not fully: some products' data is stale, resyncing,
+  refused or down; the user channel is down (or its subscription refused); the venue
+  refuses the API key; the data directory cannot be written (full, read-only); a
+  component is restarting; the strategy was halted by its guard or the kill switch
+  tripped (trading stopped until a human acts); the host clock is far off (botkit
+  corrects its signing clock, but logs and candles drift); the last order took too long
+  to be acknowledged; a strategy hook has been running for more than 5 s (every other
+  event waits for it).
 * ``ready`` — none of the above.
 
 Every reason is a short sentence naming the part and what is wrong, so an operator
@@ -38,6 +39,7 @@ __all__ = [
     "HealthInputs",
     "HealthThresholds",
     "KEY_REFUSED",
+    "STORAGE",
     "Verdict",
     "assess",
     "product_state",
@@ -97,6 +99,8 @@ class HealthInputs:
             ("" since one was accepted): nothing can be placed, cancelled or read.
         clock_offset: exchange minus host clock in seconds, None before it is measured.
         journal_ok: False once a journal write failed.
+        storage_error: why the data directory could not be written just now ("": it
+            could), seen by the health report's own write.
         strategy_halted: the strategy guard halted the strategy.
         halt_reason: why (named in the reason, hence in the alert).
         hook_running: the strategy hook being awaited and for how many seconds, if any.
@@ -117,6 +121,7 @@ class HealthInputs:
     key_refused: str = ""
     clock_offset: float | None = None
     journal_ok: bool = True
+    storage_error: str = ""
     strategy_halted: bool = False
     halt_reason: str = ""
     hook_running: tuple[str, float] | None = None
@@ -151,6 +156,7 @@ class Health:
 
 MARKET_DOWN = "market data down for every product"
 KEY_REFUSED = "API key refused by the venue"
+STORAGE = "data directory cannot be written"
 
 
 def watchdog_verdict(health: Health) -> str:
@@ -179,6 +185,11 @@ def assess(inputs: HealthInputs, limits: HealthThresholds | None = None) -> Heal
             degraded.append(f"component {name} crashed and is restarting")
     if not inputs.journal_ok:
         down.append("journal cannot be written: no new orders (see the log)")
+    elif inputs.storage_error:
+        degraded.append(
+            f"{STORAGE} ({inputs.storage_error}): the next order's intent cannot be "
+            "journalled and would stop the bot; free disk space or fix permissions"
+        )
     states = inputs.products
     if states and all(s == "down" for s in states.values()):
         down.append(MARKET_DOWN)

@@ -380,3 +380,15 @@ def test_two_errors_by_turns_are_one_failure_and_killed_runs_are_held_like_stops
     assert keys_sent == ["stopped", "started"]
     (killed,) = rules.killed(4242)
     assert killed.level == "failure" and "pid 4242" in killed.body and "oom" in killed.body
+
+
+def test_a_data_directory_that_cannot_be_written_is_a_failure_and_its_return_info() -> None:
+    rules = AlertRules()
+    unwritable = health(storage_error="/data/sim/health.json: Permission denied")
+    assert unwritable.verdict == "degraded"
+    (alert,) = rules.on_health(unwritable, now=0)
+    assert alert.key == "storage" and alert.level == "failure"
+    assert "Permission denied" in alert.body and "df -h" in alert.body
+    assert rules.on_health(unwritable, now=1) == []
+    (back,) = rules.on_health(health(), now=2)
+    assert back.key == "storage:cleared" and back.title == "data directory writable again"

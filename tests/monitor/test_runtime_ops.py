@@ -289,3 +289,32 @@ async def test_a_bot_killed_with_sigkill_is_named_by_the_next_start(tmp_path: Pa
     assert said["type"] == "failure" and "was killed without stopping" in said["message"]
     assert "oom" in said["message"]
     assert "had stopped on an error 1 time(s)" in started["message"]
+
+
+async def test_a_data_directory_unwritable_mid_run_alerts_and_is_not_ready(tmp_path: Path) -> None:
+    """A quiet strategy's bot whose data directory turned read-only (or full) only
+    warned every second and stayed "ready": the journal says so at the next order only
+    (a headless QA pass). Made unwritable here by a directory where health.json's
+    temporary file goes; then writable again."""
+    async with AlertReceiver() as alerts:
+        rt = _runtime(tmp_path, alerts.notify, duration=60.0)
+        seen: dict[str, Any] = {}
+
+        async def block_then_free() -> None:
+            await alerts.started.wait()
+            blocker = rt.root / "health.tmp"
+            blocker.mkdir()
+            seen["alert"] = await alerts.title("data directory cannot be written")
+            assert rt.reporter is not None
+            seen["health"] = await rt.reporter.next()
+            blocker.rmdir()
+            seen["back"] = await alerts.title("data directory writable again")
+            rt.request_stop()
+
+        rt.options.on_venue = lambda ep: rt.supervisor.spawn("t", block_then_free, forever=False)
+        async with asyncio.timeout(60):
+            assert (await rt.run()).error is None
+    assert seen["alert"]["type"] == "failure" and "health.tmp" not in seen["alert"]["message"]
+    assert "health.json" in seen["alert"]["message"]
+    assert not seen["health"].ready
+    assert seen["back"]["type"] == "info"

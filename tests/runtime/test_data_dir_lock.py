@@ -56,13 +56,13 @@ def test_a_data_directory_that_cannot_be_written_is_an_error_naming_it(tmp_path:
 
     from botkit.errors import JournalError
     from botkit.orders.storage_errors import storage_passing
-    from botkit.runtime.data_lock import _unusable
+    from botkit.runtime.data_lock import unusable_dir
 
     blocker = tmp_path / "data"
     blocker.write_text("not a directory")
     with pytest.raises(ConfigError, match=r"cannot be written .*write access.*--data-dir"):
         DataDirLock(blocker / "sim")
-    full = _unusable(tmp_path, OSError(errno.ENOSPC, "No space left on device"))
+    full = unusable_dir(tmp_path, OSError(errno.ENOSPC, "No space left on device"))
     assert isinstance(full, JournalError) and "free disk space" in str(full)
     assert storage_passing(sqlite3.OperationalError("database or disk is full"))
     assert storage_passing(OSError(errno.EIO, "I/O error"))
@@ -114,3 +114,47 @@ def test_a_run_killed_holding_the_lock_is_named_by_the_next_one_and_a_stop_is_no
     older = DataDirLock(root)
     assert older.unclean is None
     older.release()
+
+
+def test_doctor_tells_a_bot_that_cannot_write_its_health_from_one_that_stopped(
+    tmp_path: Path,
+) -> None:
+    """A running bot whose data directory turned read-only was "not running ... start
+    it" for `botkit doctor --bot`, while its /readyz answered (a headless QA pass)."""
+    import json
+    import time
+
+    from botkit.cli.doctor import running_bot_checks
+    from botkit.runtime.data_lock import held
+
+    root = tmp_path / "sim"
+    root.mkdir()
+    doc = {"time": time.time() - 60, "running": True, "mode": "sim", "verdict": "ready",
+           "strategy": "MarketMaker", "pid": 4242}  # fmt: skip
+    (root / "health.json").write_text(json.dumps(doc))
+    assert not held(root)
+    (stopped,) = running_bot_checks(tmp_path, now=time.time())
+    assert not stopped.ok and "not running" in stopped.detail
+    lock = DataDirLock(root)
+    try:
+        assert held(root)
+        (stuck,) = running_bot_checks(tmp_path, now=time.time())
+    finally:
+        lock.release()
+    assert not stuck.ok and "running (it holds" in stuck.detail
+    assert "cannot write its data directory" in stuck.detail and "df -h" in stuck.fix
+    assert not held(root)
+
+
+async def test_a_sim_start_that_cannot_clear_its_journal_says_so(tmp_path: Path) -> None:
+    """Sim mode starts from an empty journal; in a directory turned read-only that was a
+    raw PermissionError traceback (a headless QA pass). Here the old journal is a
+    directory, which cannot be unlinked either."""
+    root = data_root(tmp_path, "sim")
+    (root / "journal.sqlite").mkdir(parents=True)
+    (root / "journal.sqlite" / "x").write_text("x")
+    config = {"bot": {"sim_seed": 5}, "strategy": {"name": f"{IDLE}:Idle"}}
+    options = RunOptions(duration=5.0, data_dir=tmp_path, install_signals=False)
+    runtime = BotRuntime(parse_bot_config(config), load_settings(env_file=None), options)
+    with pytest.raises(ConfigError, match=r"data directory .* cannot be written"):
+        await runtime.run()
