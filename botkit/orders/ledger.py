@@ -310,8 +310,14 @@ def _hwm(row: tuple[str, ...]) -> OrderHwm:
 
 
 def _broken(path: Path, exc: sqlite3.Error) -> JournalError:
-    return JournalError(
-        f"fill ledger {path} cannot be used ({exc}); check the disk (full? read-only?) and "
-        "the file (restore it from a backup, or delete it to start positions from zero)",
-        path=str(path),
-    )
+    """The error for a ledger that cannot be used. Deleting the file forgets every
+    position, so that is offered only when the file itself is damaged: for a full or
+    read-only disk it was advice to lose the positions over a disk problem (a QA pass)."""
+    text = str(exc).lower()
+    if storage_passing(exc) or "readonly" in text or "read-only" in text:
+        fix = "free disk space or make the disk writable again; the file is fine, keep it"
+    elif "malformed" in text or "not a database" in text or "corrupt" in text:
+        fix = "restore the file from a backup, or delete it to start positions from zero"
+    else:
+        fix = "check the disk (full? read-only? permissions?) and the file"
+    return JournalError(f"fill ledger {path} cannot be used ({exc}): {fix}", path=str(path))

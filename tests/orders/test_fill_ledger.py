@@ -257,3 +257,17 @@ def test_crashes_at_any_moment_count_every_fill_exactly_once(
                 value = sum((D(r["size"]) * D(r["price"]) for r in rows), D(0))
                 assert mark.value == value
         bot.ledger.close()
+
+
+def test_the_ledger_offers_to_delete_itself_only_when_the_file_is_damaged(tmp_path: Path) -> None:
+    """"delete it to start positions from zero" was said for a full or read-only disk
+    too: advice to lose every position over a disk problem (a headless QA pass)."""
+    from botkit.orders.ledger import _broken
+
+    path = tmp_path / "fills.sqlite"
+    full = str(_broken(path, sqlite3.OperationalError("database or disk is full")))
+    readonly = str(_broken(path, sqlite3.OperationalError("attempt to write a readonly database")))
+    damaged = str(_broken(path, sqlite3.DatabaseError("file is not a database")))
+    assert "delete" not in full and "free disk space" in full and "keep it" in full
+    assert "delete" not in readonly and "writable" in readonly
+    assert "delete it to start positions from zero" in damaged
