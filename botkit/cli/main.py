@@ -298,7 +298,7 @@ def cmd_kill_switch(args: argparse.Namespace) -> int:
         print(f"kill switch was not tripped ({path}: no such data directory)")
         return EXIT_OK
     try:  # a running bot keeps its own state in memory and writes it back: it must be stopped
-        lock = DataDirLock(path.parent)
+        lock = DataDirLock(path.parent, mark=False)  # a killed run's mark stays for the bot
     except ConfigError as exc:
         raise ConfigError(
             f"{exc}. A running bot's kill switch is reset through it: botkit ctl kill-switch "

@@ -629,9 +629,12 @@ def after_restart(
     if error is None:
         return alerts, None
     sig, text = error_signature(error), error[:500]
-    if memory is None or (sig != memory.signature and not (recent and sig in memory.earlier)):
+    if memory is None or (sig != memory.signature and sig not in memory.earlier):
         earlier = (memory.signature, *memory.earlier)[:_EARLIER] if memory and recent else ()
         return alerts, StopMemory(sig, text, wall, wall, earlier=earlier)
+    if sig != memory.signature:  # an error of the streak's again: the same failure
+        rest = (s for s in (memory.signature, *memory.earlier) if s != sig)
+        memory = replace(memory, signature=sig, earlier=tuple(rest)[:_EARLIER])
     again = replace(memory, error=text, stops=memory.stops + 1)
     if recent:
         return [], replace(again, held=again.held + 1)

@@ -517,19 +517,18 @@ def save_stop_memory(path: Path, memory: StopMemory | None) -> None:
     :data:`_MEMORY_BYTES` for that. A full disk is the very failure that restarts a bot
     again and again, and a memory lost there sent an alert at every restart (a headless
     QA pass). A write torn by a crash reads as no memory: one more alert at most."""
-    doc = json.dumps(memory.to_json() if memory is not None else None)
-    data = doc.ljust(_MEMORY_BYTES).encode()
+    data = json.dumps(memory.to_json() if memory is not None else None).encode()
     tmp = path.with_name(path.name + ".tmp")
     try:
         try:
-            tmp.write_bytes(data)
+            tmp.write_bytes(data.ljust(_MEMORY_BYTES))
             os.replace(tmp, path)
         except OSError:
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)  # a full disk: no empty .tmp left behind
-            if not path.exists() or path.stat().st_size < len(data):
+            if not path.is_file():
                 raise
-            with path.open("r+b") as f:  # in place: the blocks are there already
-                f.write(data)
+            with path.open("r+b") as f:  # in place: the blocks are there already; the
+                f.write(data.ljust(path.stat().st_size))  # whole file: no old tail left
     except OSError as exc:
         log.warning("alerts: cannot keep %s: %s", path, exc)

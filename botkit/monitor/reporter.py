@@ -42,6 +42,10 @@ HEALTH_FILE = "health.json"
 """Written to the mode's data directory every second; ``botkit doctor --bot DIR`` reads it."""
 
 
+STORAGE_CLEAR_WRITES = 30
+"""Good ``health.json`` writes in a row (one a second) before a storage failure clears."""
+
+
 class HealthReporter:
     """The health loop of one bot (see the module docstring).
 
@@ -70,10 +74,15 @@ class HealthReporter:
         self.health: Health | None = None
         self._tick: asyncio.Future[Health] | None = None
         self.storage_error = ""
-        """Why ``health.json`` could not be written last time ("" when it was): the data
-        directory turned read-only or full while the bot ran. The journal says so only
-        at the next order, so a quiet strategy stayed "ready" for as long as it lasted
-        (a headless QA pass): the health model reads this."""
+        """Why ``health.json`` could not be written ("" when it could): the data directory
+        turned read-only or full while the bot ran. The journal says so only at the next
+        order, so a quiet strategy stayed "ready" for as long as it lasted (a headless
+        QA pass): the health model reads this. Set at the first failed write, cleared
+        only after :attr:`storage_clear_writes` good ones in a row: a disk hovering at
+        full sent a failure and a recovery alert every other second (a review)."""
+        self._good_writes = 0
+        self.storage_clear_writes = STORAGE_CLEAR_WRITES
+        """Good writes in a row that clear :attr:`storage_error` (an embedder may tune it)."""
 
     async def run(self) -> None:
         """The ``health`` component: one pass per second until cancelled."""
@@ -202,9 +211,11 @@ class HealthReporter:
             if not self.storage_error:  # once, not every second
                 log.warning("health: cannot write %s: %s", path, exc)
             self.storage_error = f"{path}: {exc.strerror or exc}"
+            self._good_writes = 0
             with contextlib.suppress(OSError):  # no empty health.tmp left behind (QA pass)
                 tmp.unlink(missing_ok=True)
         else:
-            if self.storage_error:
-                log.warning("health: %s is written again", path)
-            self.storage_error = ""
+            self._good_writes += 1
+            if self.storage_error and self._good_writes >= self.storage_clear_writes:
+                log.warning("health: %s written again (%d s in a row)", path, self._good_writes)
+                self.storage_error = ""

@@ -347,17 +347,17 @@ class RiskGate:
         self, product_id: str, side: str, size: Decimal, price: Decimal, fee: Decimal
     ) -> None:
         state = self.engine.on_fill(product_id, side, size, price, fee, now=self._wall())
+        if state is not None:  # first: a protection's failed save must not mask it (a review)
+            await self._tripped(state)
         if self.engine.protection_changed:
             self._save_protections()
-        if state is not None:
-            await self._tripped(state)
 
     async def on_mark(self, product_id: str, price: Decimal) -> None:
         state = self.engine.on_mark(product_id, price, now=self._wall())
-        if self.engine.protection_changed:
-            self._save_protections()
         if state is not None:
             await self._tripped(state)
+        if self.engine.protection_changed:
+            self._save_protections()
 
     def mark(self, product_id: str, price: Decimal) -> KillSwitchState | None:
         """:meth:`on_mark` without the coroutine, for the per-tick path: returns the new
@@ -463,9 +463,10 @@ class RiskGate:
             except OSError as exc:
                 failure = KillSwitchNotSaved(
                     f"the kill switch tripped ({state.reason}) but could not be saved to "
-                    f"{self.path} ({exc.strerror or exc}): open orders were cancelled and the "
-                    "bot stops with exit 2 (not restarted: a restart would not know it "
-                    "tripped). Fix the disk, find out why it tripped, then start the bot"
+                    f"{self.path} ({exc.strerror or exc}): every open order was sent a cancel "
+                    "(the log names any that failed) and the bot stops with exit 2 (not "
+                    "restarted: a restart would not know it tripped). Fix the disk, find out "
+                    "why it tripped, then start the bot"
                 )
         await self._cancel_all()
         if failure is not None:

@@ -37,6 +37,7 @@ from botkit.errors import (
     ConfigError,
     InsufficientFunds,
     JournalError,
+    KillSwitchNotSaved,
     OrderRejected,
     StaleFeed,
 )
@@ -249,7 +250,9 @@ class BotRuntime:
         Called by the journals (:meth:`_journal_failed`) and by the supervisor when a
         component cannot be restarted. The first error is the run's error.
         """
-        if self._fatal is None:
+        if self._fatal is None or (  # the first error is the run's, but for a kill switch
+            isinstance(exc, KillSwitchNotSaved) and not isinstance(self._fatal, ConfigError)
+        ):  # not saved: its exit 2 keeps a restart from trading without it (a review)
             self._fatal = exc
             log.error("stopping: %s", exc)
         loop = self._loop

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import time
 from pathlib import Path
 
 from botkit.errors import BotkitError, ConfigError, JournalError
@@ -28,12 +29,19 @@ LOCK_FILE = "run.lock"
 class DataDirLock:
     """The held lock of one data directory; :meth:`release` it when the run ends."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, mark: bool = True) -> None:
         """Take the lock of ``root`` (created if missing) or raise.
 
         :attr:`unclean` is the pid of the run before when that run was killed rather than
         stopped (it left the file marked running): the runtime says so, since nothing
         else would (a headless QA pass: out-of-memory kills restarted silently).
+        ``mark=False`` (a command that holds the directory for a moment, such as
+        ``botkit kill-switch reset``) leaves the file as it is, so that a killed run's
+        mark waits for the bot's next start.
+
+        A lock held by someone else is asked for again for up to :data:`_PATIENCE`
+        seconds: ``botkit doctor --bot`` looks at it for an instant (:func:`held`), and a
+        bot restarted at that instant must not be refused for good (exit 2; a review).
 
         Raises:
             ConfigError: another running process holds it (its pid, from the file, is in
@@ -46,7 +54,7 @@ class DataDirLock:
         except OSError as exc:  # it was a raw traceback, exit 1 and no alert (a QA pass)
             raise unusable_dir(root, exc) from None
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _flock_patiently(fd)
         except BlockingIOError:
             holder = os.read(fd, 32).decode(errors="replace").split(" ")[0].strip() or "?"
             os.close(fd)
@@ -55,10 +63,13 @@ class DataDirLock:
                 "two bots on one order journal and fill ledger would resolve and count each "
                 "other's orders. Stop the other one first, or give this one its own --data-dir"
             ) from None
+        self._mark = mark
+        self.unclean: int | None = None
         try:
-            self.unclean = _unclean(os.pread(fd, 64, 0))
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{os.getpid()} {RUNNING}\n".encode())
+            if mark:
+                self.unclean = _unclean(os.pread(fd, 64, 0))
+                os.ftruncate(fd, 0)
+                os.write(fd, f"{os.getpid()} {RUNNING}\n".encode())
         except OSError as exc:
             os.close(fd)
             raise unusable_dir(root, exc) from None
@@ -68,8 +79,9 @@ class DataDirLock:
         """Let another run have the directory (idempotent), marked as left in order."""
         if self._fd is not None:
             # in place, the same length: a full disk does not refuse it (no new block)
-            with contextlib.suppress(OSError):
-                os.pwrite(self._fd, f"{os.getpid()} {STOPPED}\n".encode(), 0)
+            if self._mark:
+                with contextlib.suppress(OSError):
+                    os.pwrite(self._fd, f"{os.getpid()} {STOPPED}\n".encode(), 0)
             os.close(self._fd)  # closing the descriptor releases the flock
             self._fd = None
 
@@ -93,6 +105,24 @@ def held(root: Path) -> bool:
     finally:
         os.close(fd)
     return False
+
+
+_PATIENCE = 0.5
+"""Seconds a lock held by someone else is asked for again before the start is refused."""
+
+
+def _flock_patiently(fd: int) -> None:
+    """``flock(LOCK_EX)`` without blocking, tried again for :data:`_PATIENCE` seconds;
+    raises BlockingIOError when another process keeps it (a running bot)."""
+    deadline = time.monotonic() + _PATIENCE
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.05)  # once, at start: the event loop has nothing else to do yet
 
 
 RUNNING = "running"

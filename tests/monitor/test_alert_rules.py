@@ -392,3 +392,18 @@ def test_a_data_directory_that_cannot_be_written_is_a_failure_and_its_return_inf
     assert rules.on_health(unwritable, now=1) == []
     (back,) = rules.on_health(health(), now=2)
     assert back.key == "storage:cleared" and back.title == "data directory writable again"
+
+
+def test_two_errors_by_turns_for_hours_alert_once_an_hour_with_the_count() -> None:
+    """Once an hour had passed, the error of the pair that came back started a new streak
+    and its partner alerted again a minute later, without the held count (a review)."""
+    rules = AlertRules()
+    ledger, journal = "fill ledger: database or disk is full", "journal: disk I/O error"
+    mem: StopMemory | None = None
+    sent: list[Alert] = []
+    for i in range(4 * 60):  # four hours, a restart a minute
+        error = (ledger, journal)[i % 2]
+        out, mem = _gate(_stop(rules, error), error, mem, T0 + 61 * i)
+        sent += out
+    assert len(sent) == 5  # each error's first, then one an hour
+    assert all("alert(s) held back" in a.body for a in sent[2:])

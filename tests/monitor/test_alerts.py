@@ -403,3 +403,19 @@ def test_the_restart_memory_survives_where_no_new_file_can_be_written(tmp_path: 
     assert load_stop_memory(path) == memory
     save_stop_memory(path, None)
     assert load_stop_memory(path) is None
+
+
+def test_a_memory_written_in_place_over_a_longer_one_leaves_no_tail(tmp_path: Any) -> None:
+    """Escaped text can make the memory longer than the padding: a shorter one written
+    over it in place left the old tail, and the file read as no memory (a review)."""
+    from botkit.monitor.alert_rules import StopMemory
+    from botkit.monitor.alerts import load_stop_memory, save_stop_memory
+
+    path = tmp_path / "restart-alerts.json"
+    long = StopMemory("é" * 500, "é" * 500, 1.0, 1.0, earlier=("é" * 500,) * 4)
+    save_stop_memory(path, long)
+    assert path.stat().st_size > 4096 and load_stop_memory(path) == long
+    (tmp_path / "restart-alerts.json.tmp").mkdir()  # replacing fails from now on
+    short = StopMemory("journal: disk is full", "journal: disk is full", 2.0, 2.0)
+    save_stop_memory(path, short)
+    assert load_stop_memory(path) == short

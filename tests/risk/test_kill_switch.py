@@ -189,3 +189,33 @@ def test_cli_kill_switch_status_shows_what_the_bot_holds(
     out = capsys.readouterr().out
     assert "position BTC-USD: 0.5 at 100 average" in out and "ETH-USD" not in out
     assert "realised PnL today (UTC): -0.1" in out
+
+
+async def test_a_trip_not_saved_is_reported_before_a_protection_not_saved(tmp_path: Path) -> None:
+    """One losing fill both trips the daily loss limit and locks entries (a protection);
+    on a disk that takes no file, the protection's JournalError (exit 1: restarted) came
+    first and the runtime kept it, so the restart traded without its kill switch (a
+    review). The trip goes first; every open order is cancelled either way."""
+    from botkit.errors import BotkitError, JournalError, KillSwitchNotSaved
+
+    path = tmp_path / "kill_switch.json"
+    wall = iter(float(20_000 * DAY + i) for i in range(100)).__next__
+    limits = RiskLimits(daily_loss_limit=D("50"), max_losing_trades=1)
+    gate = RiskGate(limits, path, wall=wall)
+    errors: list[BotkitError] = []
+    gate.on_failure = errors.append
+    cancelled: list[int] = []
+
+    async def cancel_all() -> int:
+        cancelled.append(1)
+        return 1
+
+    gate.add_canceller(cancel_all)
+    await gate.on_fill("BTC-USD", "BUY", D("1"), D("100"), D("0"))
+    assert errors == []
+    (tmp_path / "kill_switch.json.tmp").mkdir()  # the disk takes no new file from now on
+    (tmp_path / "protections.json.tmp").mkdir()
+    await gate.on_fill("BTC-USD", "SELL", D("1"), D("40"), D("0"))
+    assert gate.tripped and cancelled == [1]
+    assert [type(e) for e in errors][:2] == [KillSwitchNotSaved, JournalError]
+    assert not path.exists()

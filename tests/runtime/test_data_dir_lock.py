@@ -104,6 +104,7 @@ def test_a_run_killed_holding_the_lock_is_named_by_the_next_one_and_a_stop_is_no
     stop, and nothing alerted (a headless QA pass)."""
     root = tmp_path / "sim"
     pid = _killed_holder(root)
+    DataDirLock(root, mark=False).release()  # botkit kill-switch reset: the mark stays
     after_kill = DataDirLock(root)  # the kernel dropped the dead process's flock
     assert after_kill.unclean == pid
     after_kill.release()
