@@ -119,6 +119,13 @@ class PaperExchange(SimExchange):
         )
         self._pending: dict[str, Order] = {}
         self._seen_trades = {pid: (set[str](), deque[str]()) for pid in self._products}
+        self._unprinted = {pid for pid, spec in self._products.items() if not spec.start_price}
+        """Products whose rules gave no price and no trade print has reached yet: their
+        book's mid stands for the last trade price (:meth:`on_book`). Prime's feed has no
+        prints at all, and its product rules no price: the last price stayed 0, so a
+        paper stop-loss was refused as "above the last trade price" and a short one
+        never triggered (a QA pass). With a price in the rules (Advanced Trade), that
+        price stands until the first print, as before."""
         self._dirty: dict[str, None] = {}
         self._fills_reported = 0
         self._book_fills = 0  # fills_from_book: the id of the last (book-N)
@@ -358,6 +365,8 @@ class PaperExchange(SimExchange):
             return
         self.advance(now)
         book.on_book(now)
+        if product_id in self._unprinted:
+            self._mid_as_last(product_id, book, now)
         if self.paper.fills_from_book and len(book):
             fills = book.crossed()
             for lot, qty in fills:
@@ -367,6 +376,20 @@ class PaperExchange(SimExchange):
                 )
             if fills:
                 self._flush_books(self._now)
+
+    def _mid_as_last(self, product_id: str, book: PaperBook, now: float) -> None:
+        """With no print yet, the book's mid is the price stops trigger on and orders are
+        checked against (**assumed**: Coinbase triggers on trades; a paper session with
+        no trade feed, as on Prime, has only the book)."""
+        l2 = book.live()
+        mid = l2.mid() if l2 is not None else None
+        if mid is None or mid == self._last_price[product_id]:
+            return
+        self._note_print(product_id, mid)
+        if self._stops[product_id] or self._exits:
+            self._check_stops(product_id, now)
+        else:
+            self._range[product_id] = None  # as a print no stop saw leaves it
 
     def on_trades(self, product_id: str, trades: Iterable[Trade], now: float) -> None:
         """Real trade prints (``market_trades`` *updates* only): fill resting orders.
@@ -379,6 +402,7 @@ class PaperExchange(SimExchange):
         book = self._paper_books.get(product_id)
         if book is None:
             return
+        self._unprinted.discard(product_id)  # prints from now on: they set the last price
         if not len(book) and not self._stops[product_id] and not self._exits:
             self._quiet_trades(product_id, trades, now)
         else:

@@ -79,3 +79,30 @@ def test_attached_exit_arms_with_the_entry_fill_and_survives_a_restart() -> None
         D("0.5"),
     )
     assert [f["price"] for f in after.fills(exit_id)] == ["99.00"]
+
+
+def test_without_prints_the_books_mid_is_the_price_stops_trigger_on() -> None:
+    """Prime's feed has no trade prints and its product rules no price: the last price
+    stayed 0, a paper stop-loss under the market was refused as "above the last trade
+    price" and a short one never triggered (a QA pass). Until a print comes, the mid
+    stands for the last trade."""
+    from dataclasses import replace
+
+    from tests.paper.harness import SPEC
+
+    p = Paper(products=(replace(SPEC, start_price=D(0)),))  # mid 99.5, no print
+    stop = {"base_size": "1", "limit_price": "97", "stop_price": "98.5",
+            "stop_direction": "STOP_DIRECTION_STOP_DOWN"}  # fmt: skip
+    sid = _oid(p.create("SELL", {"stop_limit_stop_limit_gtc": stop}))
+    assert p.order(sid)["trigger_status"] == "STOP_PENDING"
+    p.level("bid", "99", "0")  # mid 99
+    assert p.order(sid)["trigger_status"] == "STOP_PENDING"
+    p.level("bid", "98", "0")
+    p.level("bid", "97", "4")  # mid 98.5: at the stop
+    order = p.order(sid)
+    assert order["trigger_status"] == "STOP_TRIGGERED" and order["status"] == "FILLED"
+    p.trade("97", "0.1", "BUY")  # a print: from now on prints set the last price
+    again = _oid(p.create("SELL", {"stop_limit_stop_limit_gtc": {**stop, "stop_price": "96"}}))
+    p.level("bid", "97", "0")
+    p.level("bid", "90", "4")  # the mid falls far under the stop; no print does
+    assert p.order(again)["trigger_status"] == "STOP_PENDING"
