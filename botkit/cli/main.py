@@ -269,6 +269,12 @@ def kill_switch_path(args: argparse.Namespace) -> Path:
     return data_root(base, mode, args.venue or bot.venue) / "kill_switch.json"
 
 
+def _venue_switches(path: Path) -> list[Path]:
+    """The kill-switch files of other venues' bots beside a missing ``path`` (an Exchange
+    or Prime bot keeps its data in a sub-folder named after the venue)."""
+    return sorted(path.parent.glob("*/kill_switch.json")) if path.parent.is_dir() else []
+
+
 def cmd_kill_switch(args: argparse.Namespace) -> int:
     """``botkit kill-switch status|reset``: read or clear the persisted kill switch."""
     import time
@@ -282,6 +288,19 @@ def cmd_kill_switch(args: argparse.Namespace) -> int:
     )
 
     path = kill_switch_path(args)
+    others = [] if path.exists() or args.path or args.venue else _venue_switches(path)
+    if others and args.kill_switch_command == "status":  # it said "not tripped" (a QA pass)
+        for other in others:
+            state = load_kill_switch(other)
+            print(f"kill switch of the {other.parent.name} bot: "
+                  f"{'TRIPPED' if state.tripped else 'not tripped'} ({other})")  # fmt: skip
+        return EXIT_OK
+    if others:
+        raise ConfigError(
+            f"no kill switch at {path}; another venue's bot keeps its own: "
+            + ", ".join(str(o) for o in others)
+            + f": pass --venue {' or --venue '.join(o.parent.name for o in others)}"
+        )
     if args.kill_switch_command == "status":
         state = load_kill_switch(path)
         print(f"kill switch: {'TRIPPED' if state.tripped else 'not tripped'} ({path})")

@@ -35,8 +35,12 @@ def find_token(explicit: str | None, env_token: str | None, data_dir: Path) -> s
         return explicit
     if env_token:
         return env_token
-    files = [p for p in (data_dir / "control.token", *data_dir.glob("*/control.token"))
-             if p.is_file()]  # fmt: skip
+    found = (
+        data_dir / "control.token",
+        *data_dir.glob("*/control.token"),
+        *data_dir.glob("*/*/control.token"),
+    )  # an Exchange or Prime bot: <mode>/<venue>/
+    files = [p for p in found if p.is_file()]  # fmt: skip
     if not files:
         return None
     return max(files, key=lambda p: p.stat().st_mtime).read_text().strip() or None

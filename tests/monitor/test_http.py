@@ -352,3 +352,12 @@ async def test_ctl_cancel_all_says_what_it_could_not_cancel(
     assert doc[key] and set(doc[key]) <= seen["open"]  # the quotes working at the call
     assert doc["failed" if key == "left" else "left"] == []
     assert message in err
+
+
+def test_ctl_finds_the_token_of_an_exchange_or_prime_bot(tmp_path: Path) -> None:
+    """Their data sits one folder deeper (<mode>/<venue>/): ctl said "no control token"
+    for the data directory the bot was started with (a QA pass)."""
+    token = tmp_path / "sim" / "prime" / "control.token"
+    token.parent.mkdir(parents=True)
+    token.write_text("t0ken\n")
+    assert find_token(None, None, tmp_path) == "t0ken"

@@ -219,3 +219,28 @@ async def test_a_trip_not_saved_is_reported_before_a_protection_not_saved(tmp_pa
     assert gate.tripped and cancelled == [1]
     assert [type(e) for e in errors][:2] == [KillSwitchNotSaved, JournalError]
     assert not path.exists()
+
+
+def test_cli_kill_switch_without_venue_names_the_venue_bots_switches(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An Exchange or Prime bot keeps its switch in a folder named after the venue:
+    without --venue, status said "not tripped" of a file that does not exist and reset
+    said "was not tripped", exit 0, while the Prime bot's switch stayed tripped (a QA
+    pass). Both name the venue's file now; reset refuses (exit 2) with the option."""
+    from botkit.cli.main import main
+    from botkit.risk.engine import KillSwitchState
+    from botkit.risk.gate import save_kill_switch
+    from botkit.runtime.bot_config import data_root
+
+    prime = data_root(tmp_path / "data", "sim", "prime") / "kill_switch.json"
+    save_kill_switch(prime, KillSwitchState(True, "by hand", 1.0))
+    args = ["--data-dir", str(tmp_path / "data"), "--mode", "sim"]
+    assert main(["kill-switch", "status", *args]) == 0
+    out = capsys.readouterr().out
+    assert "kill switch of the prime bot: TRIPPED" in out and str(prime) in out
+    assert main(["kill-switch", "reset", *args]) == 2
+    assert "--venue prime" in capsys.readouterr().err
+    assert load_kill_switch(prime).tripped
+    assert main(["kill-switch", "reset", *args, "--venue", "prime"]) == 0
+    assert not load_kill_switch(prime).tripped
