@@ -125,3 +125,34 @@ def test_run_help_names_the_venues(tmp_path: Path) -> None:
         timeout=60, check=True,
     )  # fmt: skip
     assert "advanced_trade,exchange,prime" in out.stdout
+
+
+@pytest.mark.timeout(60)
+async def test_a_dialect_sim_says_where_the_warm_up_candles_come_from(tmp_path: Path) -> None:
+    """An Exchange or Prime bot warms up from Advanced Trade's public candles: pointed at
+    `botkit sim --venue exchange`, it fetched them from api.coinbase.com, since nothing
+    said otherwise (a QA pass)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("BOTKIT_", "COINBASE_"))}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "botkit", "sim", "--venue", "exchange", "--no-rate-limits",
+        env=base, cwd=tmp_path, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    env: dict[str, str] = {}
+    try:
+        async with asyncio.timeout(40):
+            while "BOTKIT_COINBASE__REST_URL" not in env or "BOTKIT_EXCHANGE__REST_URL" not in env:
+                line = (await proc.stdout.readline()).decode()
+                assert line, "botkit sim exited early"
+                if line.startswith("BOTKIT_") and "=" in line:
+                    name, _, value = line.strip().partition("=")
+                    env[name] = value
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), 30)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+    assert env["BOTKIT_COINBASE__REST_URL"].startswith("http://127.0.0.1:")

@@ -199,6 +199,7 @@ async def _serve_dialect(sim: SimServer, venue: str, port: int) -> AsyncIterator
                 f"BOTKIT_EXCHANGE__API_KEY={k.key}",
                 f"BOTKIT_EXCHANGE__API_SECRET={k.secret}",
                 f"BOTKIT_EXCHANGE__PASSPHRASE={k.passphrase}",
+                *_candles_line(sim),
             ]
     else:
         pr = PrimeSimServer.sharing(sim, port=port)
@@ -215,7 +216,18 @@ async def _serve_dialect(sim: SimServer, venue: str, port: int) -> AsyncIterator
                 f"BOTKIT_PRIME__PORTFOLIO_ID={p.portfolio_ids[0]}",
                 f"BOTKIT_PRIME__ENTITY_ID={p.entity_id}",
                 f"BOTKIT_PRIME__SERVICE_ACCOUNT_ID={p.svc_account_id}",
+                *_candles_line(sim),
             ]
+
+
+def _candles_line(sim: SimServer) -> list[str]:
+    """An Exchange or Prime bot warms up from Advanced Trade's public candles: without
+    this line, one pointed at the local simulator fetched them from api.coinbase.com (a
+    QA pass): real prices into a simulated market."""
+    return [
+        "# the warm-up's public candles (Advanced Trade's), from this simulator's market:",
+        f"BOTKIT_COINBASE__REST_URL={sim.rest_url}",
+    ]
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
