@@ -151,6 +151,16 @@ def _plain(q: Decimal) -> str:
     return format(q.normalize(), "f") if q else "0"
 
 
+_ONE = Decimal(1)
+
+
+def _unscaled(q: Decimal) -> Decimal:
+    """``q`` with no positive exponent, the same value: a price divided out of Exchange's
+    normalised ``executed_value`` ("65" / "0.001") read ``6.5E+4`` in a strategy's
+    ``str(fill.price)`` (a QA pass)."""
+    return q.quantize(_ONE) if q.as_tuple().exponent > 0 else q  # type: ignore[operator]
+
+
 @dataclass(frozen=True, slots=True)
 class OrderHwm:
     """What has already been reported for one order.
@@ -442,7 +452,7 @@ class FillTracker:
                 product_id=product_id,
                 side=side,
                 size=size,
-                price=(value - base.value) / size,
+                price=_unscaled((value - base.value) / size),
                 fee=max(fees - base.total_fees, _ZERO),
                 cumulative_quantity=qty,
                 source=source,

@@ -271,3 +271,17 @@ def test_the_ledger_offers_to_delete_itself_only_when_the_file_is_damaged(tmp_pa
     assert "delete" not in full and "free disk space" in full and "keep it" in full
     assert "delete" not in readonly and "writable" in readonly
     assert "delete it to start positions from zero" in damaged
+
+
+def test_a_fill_priced_from_normalised_amounts_reads_as_a_plain_price() -> None:
+    """Exchange normalises its amounts ("65" quote for "0.001" base): the price divided
+    out of them read 6.5E+4 in a strategy's str(fill.price) (a QA pass)."""
+    from botkit.orders.fills import FillTracker
+
+    tracker = FillTracker()
+    row = {"order_id": "o1", "price": "65000", "size": "0.001", "commission": "0.39",
+           "trade_id": "t1", "product_id": "BTC-USD", "side": "BUY"}  # fmt: skip
+    row_quote = {**row, "price": "6.5E+4", "size": "1E-3"}
+    (fill,) = tracker.reconcile_rest_fills([row_quote])
+    assert str(fill.price) == "65000" and fill.price == Decimal("65000")
+    assert FillTracker().reconcile_rest_fills([row])[0].price == Decimal("65000")
