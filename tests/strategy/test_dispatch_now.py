@@ -315,6 +315,8 @@ async def test_the_run_summary_says_which_open_orders_are_of_unknown_outcome() -
     stats = RunStats()
     refresh_stats(stats, ctx, ("BTC-USD",))
     assert stats.open_unknown == 1
+    assert "(1 of unknown outcome: gone with the simulator" in render_summary(stats, 1.0)
+    stats.mode = "live"  # a sim-mode start wipes the journal: only other modes resolve them
     assert "(1 of unknown outcome: resolved at the next start)" in render_summary(stats, 1.0)
 
 
