@@ -62,6 +62,16 @@ def test_half_set_venue_credentials_exit_2_naming_the_variable(
         assert "not base64 !!" not in out.stderr and "s3cr3t-value" not in out.stderr
 
 
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    """SIGTERM, as an operator's Ctrl-C; killed if it does not end within 30 s."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(proc.wait(), 30)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+
+
 async def _sim_env(proc: asyncio.subprocess.Process) -> dict[str, str]:
     """Read ``botkit sim --venue all`` output until every dialect's .env lines are printed."""
     assert proc.stdout is not None
@@ -110,12 +120,7 @@ async def test_sim_serves_every_dialect_and_doctor_passes_on_each(tmp_path: Path
         )
         assert out.returncode == 1 and "set BOTKIT_PRIME__PORTFOLIO_ID" in out.stdout, out.stdout
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), 30)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
+        await _stop(proc)
     assert proc.returncode == 0
 
 
@@ -149,10 +154,5 @@ async def test_a_dialect_sim_says_where_the_warm_up_candles_come_from(tmp_path: 
                     name, _, value = line.strip().partition("=")
                     env[name] = value
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), 30)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
+        await _stop(proc)
     assert env["BOTKIT_COINBASE__REST_URL"].startswith("http://127.0.0.1:")
