@@ -284,7 +284,8 @@ def kill_switch_path(args: argparse.Namespace) -> Path:
 def _venue_switches(path: Path) -> list[Path]:
     """The kill-switch files of other venues' bots beside a missing ``path`` (an Exchange
     or Prime bot keeps its data in a sub-folder named after the venue)."""
-    return sorted(path.parent.glob("*/kill_switch.json")) if path.parent.is_dir() else []
+    found = (path.parent / venue / "kill_switch.json" for venue in ("exchange", "prime"))
+    return [p for p in found if p.is_file()]  # not another mode's folder (live's holds sim/)
 
 
 def cmd_kill_switch(args: argparse.Namespace) -> int:
