@@ -50,7 +50,12 @@ from botkit.paper.broker import PaperBroker
 from botkit.paper.setup import build_broker, paper_client
 from botkit.risk.gate import RiskGate
 from botkit.runtime.bot_config import BotConfig
-from botkit.runtime.dispatch import STRATEGY_TYPES, CountingSink, dispatch_batch
+from botkit.runtime.dispatch import (
+    STRATEGY_TYPES,
+    CountingSink,
+    dispatch_batch,
+    dispatch_ready,
+)
 from botkit.runtime.settings import BotSettings
 from botkit.runtime.ui import RunStats
 from botkit.strategy.context import BotContext
@@ -403,7 +408,9 @@ class Backtest:
                     await self._deliver(ctx, executor, started)
                     continue
             if batch:
-                await dispatch_batch(ctx, batch, stats)
+                rest = dispatch_ready(ctx, batch, stats)
+                if rest is not None:
+                    await rest
             if pending:
                 await self._deliver(ctx, executor, started)
             if timers:
