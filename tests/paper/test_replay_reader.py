@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from botkit.backtest.runner import read_records
+from botkit.backtest.runner import read_record_blocks, read_records
 from botkit.errors import ConfigError
 from botkit.market.recorder import Recorder, read_recording
 
@@ -57,6 +57,9 @@ def test_every_block_size_gives_the_reference_records(two_sessions: Path) -> Non
     ]
     for chunk in (7, 1000, 1 << 22):
         assert as_dicts(two_sessions, chunk=chunk) == base, chunk
+        blocks = list(read_record_blocks(two_sessions, chunk=chunk))  # what the replay reads
+        flat = [(r.t, r.kind, r.conn, r.data) for records, _ in blocks for r in records]
+        assert flat == base and [pos for _, pos in blocks] == sorted(pos for _, pos in blocks)
 
 
 @settings(max_examples=25, deadline=None)
