@@ -106,7 +106,10 @@ class Positions:
         return self._positions.get(product_id) or Position()
 
     def quantity(self, product_id: str) -> Decimal:
-        return self.get(product_id).quantity
+        """The product's signed position (zero when never traded). Read by the risk engine
+        at every mark, so a product never traded makes no zero :class:`Position` here."""
+        pos = self._positions.get(product_id)
+        return _ZERO if pos is None else pos.quantity
 
     def products(self) -> list[str]:
         return list(self._positions)
