@@ -71,11 +71,17 @@ class BookView:
         return Decimal(qty) if qty is not None else Decimal(0)
 
     def mid(self) -> Decimal | None:
-        """Midpoint of best bid and ask; None unless both sides have levels."""
-        bid, ask = self.best_bid_tick, self.best_ask_tick
-        if bid is None or ask is None:
+        """Midpoint of best bid and ask; None unless both sides have levels.
+
+        Reads the heaps' tops itself (best bid + best ask = ask top - bid top, the bid
+        heap holding negated ticks) instead of through the two properties and
+        :meth:`_price`: the risk engine marks at the mid on every book update of a run
+        or replay (~0.15 us of ~0.55).
+        """
+        bids, asks = self._bid_heap, self._ask_heap
+        if not bids or not asks:
             return None
-        return self._price(bid + ask) / 2
+        return Decimal(asks[0] - bids[0]).scaleb(-(self._decimals or 0)) / 2
 
     def spread(self) -> Decimal | None:
         """Best ask minus best bid (negative when crossed); None if a side is empty."""

@@ -119,6 +119,13 @@ def test_matches_a_reference_dict_book(ops):
     bids, asks = b.depth()
     assert bids == sorted(ref[True].items(), reverse=True)
     assert asks == sorted(ref[False].items())
+    if bids and asks:  # mid() reads the heaps itself: the same Decimal, digit for digit
+        bid, ask = b.best_bid_tick, b.best_ask_tick
+        assert bid is not None and ask is not None
+        before = b._price(bid + ask) / 2  # mid() as it was
+        assert str(b.mid()) == str(before) and b.mid() == (bids[0][0] + asks[0][0]) / 2
+    else:
+        assert b.mid() is None
 
 
 def test_btc_sized_book_random_walk():
