@@ -151,18 +151,21 @@ class PaperBroker:
         """Journal what changed, publish order changes as user frames, sample equity.
 
         Called after every market event and request, so the nothing-changed case is
-        kept to a few attribute reads.
+        kept to a few attribute reads (:meth:`PaperExchange.quiet`).
         """
         now = self._now()
-        delta = self.exchange.take_delta()
-        fills = delta.fills
-        if fills or delta.orders or delta.balances:
-            self.journal.save(delta, now)
-        events = self.exchange.drain_events()
-        if events:
-            orders = [e.order for e in events if isinstance(e, OrderChanged)]
-            if orders:
-                self._publish([user_update(orders)])
+        exchange = self.exchange
+        fills = False
+        if not exchange.quiet():
+            delta = exchange.take_delta()
+            fills = bool(delta.fills)
+            if delta:  # orders, fills or balances
+                self.journal.save(delta, now)
+            events = exchange.drain_events()
+            if events:
+                orders = [e.order for e in events if isinstance(e, OrderChanged)]
+                if orders:
+                    self._publish([user_update(orders)])
         last = self._last_equity
         if fills or last is None or now - last >= self.equity_interval:
             self.sample_equity(now)

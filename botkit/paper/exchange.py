@@ -502,6 +502,22 @@ class PaperExchange(SimExchange):
             _forget_finished(self)
         return delta
 
+    def quiet(self) -> bool:
+        """True when :meth:`take_delta` would return the empty delta (and sweep nothing)
+        and :meth:`drain_events` no event: nothing to journal or publish. O(1).
+
+        Why: the broker flushes after every record of a replay and every request, and
+        nearly all find nothing; asking this first spares them the two calls (and the
+        empty list :meth:`drain_events` makes).
+        """
+        return (
+            not self._dirty
+            and not self._events
+            and self._ledger.version == self._version
+            and len(self._fills.get(self.paper.user_id, ())) == self._fills_reported
+            and not self.sweep_due()
+        )
+
     def mark(self, product_id: str) -> Decimal:
         """The product's mark: the real book's mid, else the last print, else its start
         price; zero when there is none of these (no price yet: see :meth:`unpriced`)."""

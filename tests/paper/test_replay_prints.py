@@ -218,3 +218,29 @@ def test_a_quiet_batch_still_dedupes_sorts_and_records() -> None:
     assert list(p.ex._seen_trades[BTC][1]) == ["12", "14"]  # memory 2: "11" forgotten
     p.ex.on_trades(BTC, [("11", D("101"), D("1"), "BUY")], p.now)
     assert p.ex.last_trade_price(BTC) == D("101")
+
+
+@settings(max_examples=150, deadline=None)
+@given(steps=st.lists(STEP, max_size=30), forget_at=st.sampled_from([0, 2000]))
+def test_quiet_is_true_exactly_when_a_flush_finds_nothing(
+    steps: list[tuple[Any, ...]], forget_at: int
+) -> None:
+    """``PaperExchange.quiet()``, which the broker's flush asks first, is True exactly when
+    ``take_delta()`` would return the empty delta with no sweep due and ``drain_events()``
+    no event, after any step (orders, prints, cancels, latency, book changes, time)."""
+    p = Paper(submit_latency=0.5, cancel_latency=0.5)
+    oids: list[str] = []
+    for step in [None, *steps]:
+        if step is not None:
+            apply(p, step, True, oids)
+        p.ex._forget_at = forget_at  # 0: a sweep is due whenever an order is held
+        quiet, sweep = p.ex.quiet(), p.ex.sweep_due()
+        delta, events = p.ex.take_delta(), p.ex.drain_events()
+        assert quiet == (not delta and not events and not sweep), step
+        assert p.ex.quiet()  # all taken (and swept)
+    # an event or a fill comes with a changed order in the engine; each is seen on its own too
+    p.ex._events.append(None)  # type: ignore[arg-type]
+    assert not p.ex.quiet()
+    p.ex._events.clear()
+    p.ex._fills_reported -= 1
+    assert not p.ex.quiet()
