@@ -181,9 +181,15 @@ def _json_default(value: object) -> object:
     raise TypeError(f"not JSON-serialisable in a paper journal: {type(value).__name__}")
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=_json_default)
+"""What ``json.dumps(value, sort_keys=True, separators=(",", ":"), default=...)`` builds on
+every call (keeps no state between encodes): made once, since a replay journals an
+equity point every second of market time and every order change (~0.8 us a call)."""
+
+
 def to_json(value: object) -> str:
     """Canonical JSON (sorted keys, no spaces), Decimals as exact strings."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_json_default)
+    return _CANONICAL.encode(value)
 
 
 def _dec(value: object) -> Decimal:
