@@ -129,9 +129,11 @@ class PaperBroker:
                 return  # the snapshot is recent history: it printed before we were here
             now = self._now()
             by_product: dict[str, list[tuple[str, Decimal, Decimal, str]]] = {}
-            for tr in event.trades:
-                row = (tr.trade_id, tr.price, tr.size, tr.side)
-                by_product.setdefault(tr.product_id, []).append(row)
+            for tr in event.trades:  # (no setdefault: it built an empty list per print)
+                rows = by_product.get(tr.product_id)
+                if rows is None:
+                    rows = by_product[tr.product_id] = []
+                rows.append((tr.trade_id, tr.price, tr.size, tr.side))
             for pid, rows in by_product.items():
                 self.exchange.on_trades(pid, rows, now)
         else:

@@ -330,7 +330,8 @@ class PaperExchange(SimExchange):
         the earliest, so the times recorded never go backwards.
         """
         floor = self._now
-        self._now = max(self._now, now)
+        if now > floor:  # max(), without the call: the hot path below runs per record
+            self._now = now
         if not (self._pending or self._cancels or self._gtd):
             return  # the hot path: called for every book update and print batch
         due: list[tuple[float, int, int, Order]] = []
