@@ -158,7 +158,9 @@ def _unscaled(q: Decimal) -> Decimal:
     """``q`` with no positive exponent, the same value: a price divided out of Exchange's
     normalised ``executed_value`` ("65" / "0.001") read ``6.5E+4`` in a strategy's
     ``str(fill.price)`` (a QA pass)."""
-    return q.quantize(_ONE) if q.as_tuple().exponent > 0 else q  # type: ignore[operator]
+    if not q.is_finite() or q.as_tuple().exponent <= 0:  # type: ignore[operator]
+        return q
+    return q.quantize(_ONE) if q.adjusted() < 28 else q  # beyond the context: as it came
 
 
 @dataclass(frozen=True, slots=True)

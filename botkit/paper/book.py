@@ -283,8 +283,11 @@ class PaperBook(LevelWalker):
         taken_at = self._book_taken
         for side, top in tops.items():
             if top is not None:
-                key = (opposite(side), top[0])  # type: ignore[arg-type]
-                budget[side] = max(top[1] - taken_at.get(key, _ZERO), _ZERO)
+                maker = opposite(side)  # type: ignore[arg-type]
+                # what an order took on arrival (match: _used) is gone from the level too:
+                # a 1.0 bid filled a sell's 1.0 as taker, then its resting rest again (a review)
+                left = self._effective(maker, top[0], top[1])
+                budget[side] = max(left - taken_at.get((maker, top[0]), _ZERO), _ZERO)
         out: list[tuple[QueuedOrder, Decimal]] = []
         for lot in sorted(lots.values(), key=lambda o: o.seq):
             top = tops[lot.side]

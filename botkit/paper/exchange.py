@@ -403,7 +403,8 @@ class PaperExchange(SimExchange):
         book = self._paper_books.get(product_id)
         if book is None:
             return
-        self._unprinted.discard(product_id)  # prints from now on: they set the last price
+        if trades:  # prints from now on: they set the last price
+            self._unprinted.discard(product_id)
         if not len(book) and not self._stops[product_id] and not self._exits:
             self._quiet_trades(product_id, trades, now)
         else:

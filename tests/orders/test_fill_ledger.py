@@ -285,3 +285,6 @@ def test_a_fill_priced_from_normalised_amounts_reads_as_a_plain_price() -> None:
     (fill,) = tracker.reconcile_rest_fills([row_quote])
     assert str(fill.price) == "65000" and fill.price == Decimal("65000")
     assert FillTracker().reconcile_rest_fills([row])[0].price == Decimal("65000")
+    from botkit.orders.fills import _unscaled  # what a venue should never send passes as is
+
+    assert _unscaled(Decimal("NaN")).is_nan() and _unscaled(Decimal("1E+30")) == Decimal("1E+30")

@@ -461,3 +461,17 @@ def test_fills_from_book_take_an_unchanged_level_once() -> None:
     p.level("offer", "99", "0")  # the level leaves the book; what comes back there is new
     p.level("offer", "99", "0.2")
     assert D(p.order(buy)["filled_size"]) == D("0.7")
+
+
+def test_book_fills_do_not_take_again_what_an_order_took_on_arrival() -> None:
+    """With fills from the book (Prime), a sell of 2 at 98 into a 1.0 bid at 98 took the
+    1.0 as taker, and at the next unrelated book update its resting 1.0 filled against
+    the same 1.0 bid as maker: 2 BTC of fills from a 1 BTC level (a review)."""
+    p = Paper(fills_from_book=True, book=False)
+    p.snapshot({"98": "1"}, {"99": "3"})
+    oid = _oid(p.limit("SELL", "2", "98"))
+    assert [(f["price"], D(f["size"])) for f in p.fills(oid)] == [("98.00", D("1"))]
+    p.level("offer", "101", "5")  # unrelated: the bid at 98 is what we already took
+    assert D(p.order(oid)["filled_size"]) == 1
+    p.level("bid", "98", "3")  # the level grows: a new 3.0 there, which may fill the rest
+    assert D(p.order(oid)["filled_size"]) == 2

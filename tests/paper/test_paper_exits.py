@@ -106,3 +106,19 @@ def test_without_prints_the_books_mid_is_the_price_stops_trigger_on() -> None:
     p.level("bid", "97", "0")
     p.level("bid", "90", "4")  # the mid falls far under the stop; no print does
     assert p.order(again)["trigger_status"] == "STOP_PENDING"
+
+
+def test_an_empty_print_batch_leaves_the_mid_as_the_last_price() -> None:
+    from dataclasses import replace
+
+    from tests.paper.harness import SPEC
+
+    p = Paper(products=(replace(SPEC, start_price=D(0)),))  # mid 99.5, no print
+    p.ex.on_trades("BTC-USD", [], p.now)  # no print in it (a review: it ended the mid's role)
+    stop = {"base_size": "1", "limit_price": "97", "stop_price": "98.5",
+            "stop_direction": "STOP_DIRECTION_STOP_DOWN"}  # fmt: skip
+    sid = _oid(p.create("SELL", {"stop_limit_stop_limit_gtc": stop}))
+    p.level("bid", "99", "0")
+    p.level("bid", "98", "0")
+    p.level("bid", "97", "4")  # mid 98.5
+    assert p.order(sid)["trigger_status"] == "STOP_TRIGGERED"
