@@ -7,8 +7,11 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from pydantic import BaseModel, ConfigDict, Field
 
 from botkit import (
+    AuthError,
     OrderOutcomeUnknown,
     OrderRejected,
+    PermissionDenied,
+    RateLimited,
     ServerError,
     Strategy,
     TimerFired,
@@ -103,3 +106,9 @@ class MarketMaker(Strategy):
             # one quotes again. Left to the guard, five in five minutes halted the market
             # maker until a restart (a headless QA pass)
             self.ctx.log.warning("quote skipped, the venue is in trouble: %s", exc)
+        except (AuthError, PermissionDenied, RateLimited) as exc:
+            # the key refused (revoked, a scope removed) or the quota spent: alerted by the
+            # runtime ("API key refused"); this round is skipped and the next one tries
+            # again, so quoting resumes once the key is accepted (the guard halted it for
+            # good after five: a QA pass)
+            self.ctx.log.warning("quote skipped, the venue refuses the key or the pace: %s", exc)

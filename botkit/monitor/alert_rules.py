@@ -138,8 +138,8 @@ _REASONS: tuple[tuple[str, str, AlertLevel, str, str], ...] = (
         "storage",
         "failure",
         "data directory cannot be written",
-        "The next order's intent cannot be journalled: the bot would stop on it. Free disk "
-        "space (df -h) or fix the data directory's permissions or mount.",
+        "A journal write that needs new space may fail next, and the bot stops on it. Free "
+        "disk space (df -h) or fix the data directory's permissions or mount.",
     ),
     (
         "host clock off",

@@ -681,6 +681,15 @@ class RiskEngine:
             self._day, self._realised_today = today
             self._baseline = _ZERO
 
+    def check_today(self, *, now: float) -> KillSwitchState | None:
+        """At start, after :meth:`restore`: the new state when the day's realised loss is
+        already past ``daily_loss_limit`` (a trip the run before could not save, a limit
+        lowered since). Without it a restart traded until its first fill or mark of a
+        held position (a QA pass: two orders, one filled, over a loss already past)."""
+        self._roll(now)
+        self._now = now
+        return self._evaluate(now)
+
     def daily_pnl(self) -> Decimal:
         """Realised + change in unrealised PnL since the start of the current UTC day."""
         return self._realised_today + self.positions.unrealised(self.marks) - self._baseline

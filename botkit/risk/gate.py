@@ -448,7 +448,14 @@ class RiskGate:
             log.info("stop-loss exit filled on %s (no cooldown configured)", product_id)
 
     async def enforce(self) -> int:
-        """If tripped (e.g. from an earlier run), cancel every open order; return how many."""
+        """At start: trip if the day's loss is already past the limit
+        (:meth:`RiskEngine.check_today`); if tripped (then, or by an earlier run), cancel
+        every open order; return how many."""
+        if not self.tripped:
+            state = self.engine.check_today(now=self._wall())
+            if state is not None:
+                await self._tripped(state)  # saves, cancels
+                return 0
         return await self._cancel_all() if self.tripped else 0
 
     async def _tripped(self, state: KillSwitchState) -> None:

@@ -187,8 +187,8 @@ def assess(inputs: HealthInputs, limits: HealthThresholds | None = None) -> Heal
         down.append("journal cannot be written: no new orders (see the log)")
     elif inputs.storage_error:
         degraded.append(
-            f"{STORAGE} ({inputs.storage_error}): the next order's intent cannot be "
-            "journalled and would stop the bot; free disk space or fix permissions"
+            f"{STORAGE} ({inputs.storage_error}): a journal write that needs new space may "
+            "fail next and stop the bot; free disk space or fix permissions"
         )
     states = inputs.products
     if states and all(s == "down" for s in states.values()):

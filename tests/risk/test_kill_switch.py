@@ -244,3 +244,28 @@ def test_cli_kill_switch_without_venue_names_the_venue_bots_switches(
     assert load_kill_switch(prime).tripped
     assert main(["kill-switch", "reset", *args, "--venue", "prime"]) == 0
     assert not load_kill_switch(prime).tripped
+
+
+async def test_a_restart_past_the_days_loss_limit_trips_before_it_trades(tmp_path: Path) -> None:
+    """The day's realised loss comes back from the fill ledger at a restart, but was
+    checked only at the next fill or mark of a held position: a restart after a trip it
+    could not save traded two orders, one filled, over a loss already past its limit (a
+    QA pass). enforce(), called before the strategy starts, trips it and cancels."""
+    now = 20_000 * DAY + 3600.0
+    gate = RiskGate(RiskLimits(daily_loss_limit=D("3")), tmp_path / "ks.json", wall=lambda: now)
+    gate.engine.restore({}, (20_000, D("-3.13")))  # as the ledger resumes it
+    cancelled: list[int] = []
+
+    async def cancel_all() -> int:
+        cancelled.append(1)
+        return 0
+
+    gate.add_canceller(cancel_all)
+    await gate.enforce()
+    assert gate.tripped and "daily loss 3.13" in gate.engine.kill_switch.reason
+    assert cancelled == [1] and load_kill_switch(tmp_path / "ks.json").tripped
+    yesterday = RiskGate(RiskLimits(daily_loss_limit=D("3")), tmp_path / "y.json",
+                         wall=lambda: now)  # fmt: skip
+    yesterday.engine.restore({}, (19_999, D("-3.13")))  # a new UTC day: the loss is behind
+    await yesterday.enforce()
+    assert not yesterday.tripped
