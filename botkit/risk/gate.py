@@ -89,24 +89,42 @@ def load_kill_switch(path: Path) -> KillSwitchState:
 
 def save_kill_switch(path: Path, state: KillSwitchState) -> None:
     """Write the state atomically and durably (it must survive a power cut)."""
-    _write_atomic(
-        path, json.dumps({"tripped": state.tripped, "reason": state.reason, "at": state.at})
-    )
+    doc = json.dumps({"tripped": state.tripped, "reason": state.reason, "at": state.at})
+    _write_atomic(path, doc, pad=_KILL_SWITCH_BYTES)
 
 
-def _write_atomic(path: Path, data: str) -> None:
+_KILL_SWITCH_BYTES = 1024
+"""The kill-switch file's size, padded with spaces (JSON ignores them): a trip fits in the
+blocks the file has, so it is written in place when no new file can be (a full disk)."""
+_PROTECTIONS_BYTES = 8192
+"""The same for the protections file."""
+
+
+def _write_atomic(path: Path, data: str, *, pad: int = 0) -> None:
+    """Replace ``path`` with ``data`` atomically and durably; when that cannot be done
+    (a full disk: the new file needs a block), overwrite it in place, which needs none —
+    a trip that could not be saved was forgotten by the next start, and that start
+    traded (a QA pass). A write torn by a crash there reads as unreadable: a ConfigError
+    for the operator, never a silently cleared switch."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    payload = (data + "\n").ljust(pad).encode()
     tmp = path.with_name(path.name + ".tmp")
     try:
-        with open(tmp, "w") as fh:
-            fh.write(data + "\n")
+        with open(tmp, "wb") as fh:
+            fh.write(payload)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except OSError:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)  # a full disk: no empty .tmp left behind
-        raise
+        if not path.is_file():
+            raise
+        with open(path, "r+b") as fh:  # the whole file: no old tail is left to read
+            fh.write(payload.ljust(os.fstat(fh.fileno()).st_size))
+            fh.flush()
+            os.fsync(fh.fileno())
+        return
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)  # make the rename itself durable
@@ -192,7 +210,7 @@ def save_protections(path: Path, state: ProtectionState) -> None:
         "positions": {k: [str(q), str(a)] for k, (q, a) in state.positions.items()},
         "trade_pnl": {k: str(v) for k, v in state.trade_pnl.items()},
     }
-    _write_atomic(path, json.dumps(doc, indent=1))
+    _write_atomic(path, json.dumps(doc, indent=1), pad=_PROTECTIONS_BYTES)
 
 
 def reset_protections(path: Path) -> bool:
@@ -239,6 +257,9 @@ class RiskGate:
         self.path = path
         self._wall = wall
         state = load_kill_switch(path) if path is not None else KillSwitchState(False)
+        if path is not None and not path.exists():  # its blocks, while there is space
+            with contextlib.suppress(OSError):  # a trip will say what cannot be written
+                save_kill_switch(path, state)
         if state.tripped:
             log.critical("kill switch is TRIPPED (%s): all orders will be refused", state.reason)
         self.protections_path = (

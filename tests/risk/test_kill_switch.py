@@ -21,7 +21,7 @@ async def test_kill_switch_survives_a_restart_until_reset(tmp_path: Path) -> Non
     path = tmp_path / "state" / "kill_switch.json"
     wall = iter(float(20_000 * DAY + i) for i in range(100)).__next__
     gate = RiskGate(RiskLimits(daily_loss_limit=D("5")), path, wall=wall)
-    assert not gate.tripped and not path.exists()
+    assert not gate.tripped and not load_kill_switch(path).tripped  # its blocks, not tripped
     await gate.on_fill("BTC-USD", "BUY", D("1"), D("100"), D("0"))
     await gate.on_mark("BTC-USD", D("94"))
     assert gate.tripped and load_kill_switch(path).tripped
@@ -213,12 +213,12 @@ async def test_a_trip_not_saved_is_reported_before_a_protection_not_saved(tmp_pa
     gate.add_canceller(cancel_all)
     await gate.on_fill("BTC-USD", "BUY", D("1"), D("100"), D("0"))
     assert errors == []
-    (tmp_path / "kill_switch.json.tmp").mkdir()  # the disk takes no new file from now on
-    (tmp_path / "protections.json.tmp").mkdir()
+    _unwritable(tmp_path / "kill_switch.json")  # the disk takes no write from now on
+    _unwritable(tmp_path / "protections.json")
     await gate.on_fill("BTC-USD", "SELL", D("1"), D("40"), D("0"))
     assert gate.tripped and cancelled == [1]
     assert [type(e) for e in errors][:2] == [KillSwitchNotSaved, JournalError]
-    assert not path.exists()
+    assert path.is_symlink()  # nothing written: /dev/full took nothing
 
 
 def test_cli_kill_switch_without_venue_names_the_venue_bots_switches(
@@ -269,3 +269,27 @@ async def test_a_restart_past_the_days_loss_limit_trips_before_it_trades(tmp_pat
     yesterday.engine.restore({}, (19_999, D("-3.13")))  # a new UTC day: the loss is behind
     await yesterday.enforce()
     assert not yesterday.tripped
+
+
+def _unwritable(path: Path) -> None:
+    """No write of ``path`` can succeed: its replacement is blocked by a directory where
+    the temporary file goes, and the file itself is /dev/full (ENOSPC in place)."""
+    path.with_name(path.name + ".tmp").mkdir()
+    path.unlink(missing_ok=True)
+    path.symlink_to("/dev/full")
+
+
+def test_a_trip_is_written_in_place_when_no_new_file_can_be(tmp_path: Path) -> None:
+    """A full disk takes no new file, so the atomic replacement fails; the trip was then
+    forgotten, and the next start traded (a QA pass). The file, made with its blocks at
+    the gate's start, is overwritten in place."""
+    import asyncio
+
+    from botkit.risk.engine import KillSwitchState
+
+    path = tmp_path / "kill_switch.json"
+    gate = RiskGate(RiskLimits(), path, wall=lambda: 1.0)
+    assert path.stat().st_size >= 1024 and not load_kill_switch(path).tripped
+    (tmp_path / "kill_switch.json.tmp").mkdir()  # no new file can be made here
+    asyncio.run(gate.trip("by hand (test)"))
+    assert load_kill_switch(path) == KillSwitchState(True, "by hand (test)", 1.0)

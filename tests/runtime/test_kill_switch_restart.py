@@ -109,7 +109,7 @@ async def test_a_trip_that_cannot_be_saved_still_cancels_and_stops_for_a_human(
     bot ran on with a switch no file remembered (a headless QA pass). Now every order is
     cancelled, then the bot stops with KillSwitchNotSaved (exit 2: a service manager does
     not restart it, since a restart would trade again). The save is made to fail by a
-    directory where its temporary file goes."""
+    directory where its temporary file goes and /dev/full in the file's place."""
     import asyncio
 
     from botkit.errors import KillSwitchNotSaved
@@ -137,7 +137,9 @@ async def test_a_trip_that_cannot_be_saved_still_cancels_and_stops_for_a_human(
             ctx, gate = runtime.ctx, runtime.gate
             strategy = ctx.strategy if ctx is not None else None
             if getattr(strategy, "placed", "") and gate is not None and not trips:
-                (data / "kill_switch.json.tmp").mkdir()
+                (data / "kill_switch.json.tmp").mkdir()  # no new file, and in place:
+                (data / "kill_switch.json").unlink()
+                (data / "kill_switch.json").symlink_to("/dev/full")  # ENOSPC
                 trips.append(asyncio.ensure_future(gate.trip("operator (test)")))
 
         options = RunOptions(
@@ -152,4 +154,4 @@ async def test_a_trip_that_cannot_be_saved_still_cancels_and_stops_for_a_human(
         assert "could not be saved" in str(result.error) and "exit 2" in str(result.error)
         orders = sim.exchange.list_orders("default", {})
         assert orders and not [o for o in orders if o["status"] == "OPEN"]
-        assert not (data / "kill_switch.json").exists()
+        assert (data / "kill_switch.json").is_symlink()  # nothing could be written
