@@ -32,7 +32,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import re
 import threading
 import time
@@ -47,6 +46,7 @@ from pydantic import SecretStr
 
 from botkit.errors import ConfigError
 from botkit.monitor.alert_rules import Alert, AlertLevel, StopMemory, after_restart
+from botkit.orders.durable_file import replace_or_overwrite
 
 __all__ = ["STOP_MEMORY_FILE", "Alerter", "load_stop_memory", "redact_url", "save_stop_memory"]
 
@@ -518,17 +518,7 @@ def save_stop_memory(path: Path, memory: StopMemory | None) -> None:
     again and again, and a memory lost there sent an alert at every restart (a headless
     QA pass). A write torn by a crash reads as no memory: one more alert at most."""
     data = json.dumps(memory.to_json() if memory is not None else None).encode()
-    tmp = path.with_name(path.name + ".tmp")
     try:
-        try:
-            tmp.write_bytes(data.ljust(_MEMORY_BYTES))
-            os.replace(tmp, path)
-        except OSError:
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)  # a full disk: no empty .tmp left behind
-            if not path.is_file():
-                raise
-            with path.open("r+b") as f:  # in place: the blocks are there already; the
-                f.write(data.ljust(path.stat().st_size))  # whole file: no old tail left
+        replace_or_overwrite(path, data.ljust(_MEMORY_BYTES))
     except OSError as exc:
         log.warning("alerts: cannot keep %s: %s", path, exc)

@@ -27,7 +27,6 @@ import contextlib
 import json
 import logging
 import math
-import os
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
@@ -36,6 +35,7 @@ from typing import Any
 
 from botkit.errors import BotkitError, ConfigError, JournalError, KillSwitchNotSaved
 from botkit.market.trading_status import REFUSAL_REASONS, TradingStatus
+from botkit.orders.durable_file import replace_or_overwrite
 from botkit.orders.intents import OrderIntent
 from botkit.risk.engine import (
     KillSwitchState,
@@ -101,35 +101,12 @@ _PROTECTIONS_BYTES = 8192
 
 
 def _write_atomic(path: Path, data: str, *, pad: int = 0) -> None:
-    """Replace ``path`` with ``data`` atomically and durably; when that cannot be done
-    (a full disk: the new file needs a block), overwrite it in place, which needs none —
-    a trip that could not be saved was forgotten by the next start, and that start
-    traded (a QA pass). A write torn by a crash there reads as unreadable: a ConfigError
-    for the operator, never a silently cleared switch."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = (data + "\n").ljust(pad).encode()
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)  # a full disk: no empty .tmp left behind
-        if not path.is_file():
-            raise
-        with open(path, "r+b") as fh:  # the whole file: no old tail is left to read
-            fh.write(payload.ljust(os.fstat(fh.fileno()).st_size))
-            fh.flush()
-            os.fsync(fh.fileno())
-        return
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # make the rename itself durable
-    finally:
-        os.close(dir_fd)
+    """Replace ``path`` with ``data`` durably, padded to ``pad`` bytes, in place when no new
+    file can be made (:func:`replace_or_overwrite`): a trip that could not be saved was
+    forgotten by the next start, and that start traded (a QA pass). A write torn by a
+    crash there reads as unreadable: a ConfigError for the operator, never a silently
+    cleared switch."""
+    replace_or_overwrite(path, (data + "\n").ljust(pad).encode(), durable=True)
 
 
 def reset_kill_switch(path: Path) -> bool:

@@ -84,8 +84,11 @@ def render_summary(stats: RunStats, elapsed: float) -> str:
         f"  open at exit:      {stats.open_orders}"
         + (
             f" ({stats.open_unknown} of unknown outcome: "
-            + ("gone with the simulator, sim mode starts afresh)" if stats.mode == "sim"
-               else "resolved at the next start)")  # fmt: skip
+            + (
+                "gone with the simulator, sim mode starts afresh)"
+                if stats.mode == "sim"
+                else "resolved at the next start)"
+            )  # fmt: skip
             if stats.open_unknown
             else ""
         )
