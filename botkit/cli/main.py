@@ -301,29 +301,33 @@ def cmd_kill_switch(args: argparse.Namespace) -> int:
     )
 
     path = kill_switch_path(args)
-    others = [] if path.exists() or args.path or args.venue else _venue_switches(path)
-    if others and args.kill_switch_command == "status":  # it said "not tripped" (a QA pass)
+    # an Exchange or Prime bot keeps its own below: named too, or status said "not tripped"
+    # and reset "was not tripped" while that bot's switch stayed tripped (a QA pass)
+    others = [] if args.path or args.venue else _venue_switches(path)
+    if args.kill_switch_command == "status":
+        if path.exists() or not others:
+            state = load_kill_switch(path)
+            print(f"kill switch: {'TRIPPED' if state.tripped else 'not tripped'} ({path})")
+            if state.tripped:
+                print(f"reason: {state.reason}")
+            active = protection_lines(load_protections(protections_path(path)), time.time())
+            for name, what in active.items():  # docs/protections.md
+                print(f"protection {name}: {what}")
+            _print_positions(path.parent, time.time())
         for other in others:
             state = load_kill_switch(other)
             print(f"kill switch of the {other.parent.name} bot: "
-                  f"{'TRIPPED' if state.tripped else 'not tripped'} ({other})")  # fmt: skip
+                  f"{'TRIPPED' if state.tripped else 'not tripped'} ({other}; --venue "
+                  f"{other.parent.name})")  # fmt: skip
         return EXIT_OK
-    if others:
+    tripped = [o for o in others if load_kill_switch(o).tripped]
+    if tripped:
         raise ConfigError(
-            f"no kill switch at {path}; another venue's bot keeps its own: "
-            + ", ".join(str(o) for o in others)
-            + f": pass --venue {' or --venue '.join(o.parent.name for o in others)}"
+            "another venue's bot has its own kill switch, tripped: "
+            + ", ".join(str(o) for o in tripped)
+            + f"; pass --venue {' or --venue '.join(o.parent.name for o in tripped)} to reset "
+            "it (or --venue advanced_trade for this one)"
         )
-    if args.kill_switch_command == "status":
-        state = load_kill_switch(path)
-        print(f"kill switch: {'TRIPPED' if state.tripped else 'not tripped'} ({path})")
-        if state.tripped:
-            print(f"reason: {state.reason}")
-        active = protection_lines(load_protections(protections_path(path)), time.time())
-        for name, what in active.items():  # docs/protections.md
-            print(f"protection {name}: {what}")
-        _print_positions(path.parent, time.time())
-        return EXIT_OK
     from botkit.runtime.data_lock import DataDirLock
 
     if not path.parent.is_dir():

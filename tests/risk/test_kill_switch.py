@@ -244,6 +244,17 @@ def test_cli_kill_switch_without_venue_names_the_venue_bots_switches(
     assert load_kill_switch(prime).tripped
     assert main(["kill-switch", "reset", *args, "--venue", "prime"]) == 0
     assert not load_kill_switch(prime).tripped
+    # an Advanced Trade bot's gate makes its own file at start (a review: from then on the
+    # venue bots' files were not looked at): both are named, reset still refuses
+    RiskGate(RiskLimits(), prime.parent.parent / "kill_switch.json", wall=lambda: 1.0)
+    save_kill_switch(prime, KillSwitchState(True, "again", 2.0))
+    capsys.readouterr()
+    assert main(["kill-switch", "status", *args]) == 0
+    out = capsys.readouterr().out
+    assert "kill switch: not tripped" in out and "kill switch of the prime bot: TRIPPED" in out
+    assert main(["kill-switch", "reset", *args]) == 2
+    assert load_kill_switch(prime).tripped
+    assert main(["kill-switch", "reset", *args, "--venue", "advanced_trade"]) == 0
 
 
 async def test_a_restart_past_the_days_loss_limit_trips_before_it_trades(tmp_path: Path) -> None:
