@@ -282,8 +282,8 @@ def kill_switch_path(args: argparse.Namespace) -> Path:
 
 
 def _venue_switches(path: Path) -> list[Path]:
-    """The kill-switch files of other venues' bots beside a missing ``path`` (an Exchange
-    or Prime bot keeps its data in a sub-folder named after the venue)."""
+    """The kill-switch files of other venues' bots beside ``path`` (an Exchange or Prime
+    bot keeps its data in a sub-folder named after the venue)."""
     found = (path.parent / venue / "kill_switch.json" for venue in ("exchange", "prime"))
     return [p for p in found if p.is_file()]  # not another mode's folder (live's holds sim/)
 

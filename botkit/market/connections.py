@@ -107,12 +107,12 @@ class FeedConnection:
         socket: the socket of the session being opened or run (``ws`` is set only once
             subscribed); ``stop()`` closes it so that the loop ends promptly.
         idle: set while no loop runs for this connection (``stop()`` waits on it).
-        refused: the venue's error frame, when one came this session and no
-            acknowledgement listing all of the connection's channels since ("" else). The
-            connection stays open after an error frame (Coinbase's way), so the socket
-            alone looked like a working user channel while every subscription on it had
-            been refused (a revoked key: the health said up, and a "user channel back"
-            alert went out). Kept for the user connection (the feed's ``_emit`` path).
+        refused: the venue's error frame, when one came and no acknowledgement listing
+            all of the connection's channels (nor, on the user connection, its snapshot)
+            since ("" else; a reconnect does not clear it). The connection stays open after
+            an error frame (Coinbase's way), so the socket alone looked like a working user
+            channel while every subscription on it had been refused (a revoked key: the
+            health said up, and a "user channel back" alert went out).
     """
 
     def __init__(self, plan: ConnectionPlan, protocol: FeedSession) -> None:

@@ -309,8 +309,7 @@ class MarketDataFeed:
         for ev in events:
             if type(ev) is UserSnapshotDone:
                 self._spawn_backfill("user snapshot received", ev.listed)
-                self._note_refusal(ev)
-            elif isinstance(ev, FeedErrorReceived | Subscribed):
+            if isinstance(ev, FeedErrorReceived | Subscribed | UserSnapshotDone):
                 self._note_refusal(ev)
             if cb is not None:
                 try:
