@@ -83,7 +83,9 @@ def control_token(configured: str | None, listen: str, data_dir: Path) -> str:
         return configured
     if not is_loopback(parse_listen(listen)[0]):
         return ""
-    token = secrets.token_urlsafe(24)
+    # hex: a url-safe token may start with "-", which `botkit ctl --token X` reads as an
+    # option (a CI run: one in 64 runs failed so)
+    token = secrets.token_hex(24)
     path = data_dir / CONTROL_TOKEN_FILE
     data_dir.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
@@ -138,7 +140,7 @@ class HttpServer:
             raise ConfigError(
                 f"refusing to serve HTTP on {self.host} (not loopback) without a token: set "
                 "[http] token or BOTKIT_HTTP__TOKEN to a long random string (e.g. "
-                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`), or listen "
+                "`python -c 'import secrets; print(secrets.token_hex(32))'`), or listen "
                 "on 127.0.0.1 and reach it through an SSH tunnel"
             )
         self._token = (token or "").encode()

@@ -361,3 +361,13 @@ def test_ctl_finds_the_token_of_an_exchange_or_prime_bot(tmp_path: Path) -> None
     token.parent.mkdir(parents=True)
     token.write_text("t0ken\n")
     assert find_token(None, None, tmp_path) == "t0ken"
+
+
+def test_a_generated_control_token_never_reads_as_an_option(tmp_path: Path) -> None:
+    """A url-safe token may start with "-": `botkit ctl --token <it>` then failed with
+    "expected one argument" (one CI run in 64)."""
+    from botkit.monitor.http import control_token
+
+    for i in range(200):
+        token = control_token(None, "127.0.0.1:0", tmp_path / str(i))
+        assert token and not token.startswith("-")
